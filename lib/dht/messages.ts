@@ -1,0 +1,265 @@
+/**
+ * Typed OpenDHT messages: what `wire.ts` decodes datagrams into and encodes
+ * back. Field names are ours; the wire key names (`"y"`, `"t"`, `"a"`, …)
+ * live only in `wire.ts`. Facts: `opendht-wire.md` (OpenDHT 2.4.12).
+ *
+ * @module
+ */
+import type { InfoHash } from "../identity/info_hash.ts";
+import type { PeerAddress } from "../transport.ts";
+
+/** Address family numbers OpenDHT sends in `w` (Linux values). */
+export const WANT_IPV4 = 2;
+/** Address family number for IPv6 in `w`. */
+export const WANT_IPV6 = 10;
+
+/** Value field ids used in queries (`Value::Field`). */
+export const ValueField = {
+  None: 0,
+  Id: 1,
+  ValueType: 2,
+  OwnerPk: 3,
+  SeqNum: 4,
+  UserType: 5,
+} as const;
+
+/** OpenDHT error codes. */
+export const ErrorCode = {
+  /** Missing info hash, or a value with id 0. */
+  NonAuthoritative: 203,
+  /** Wrong or missing token. */
+  Unauthorized: 401,
+  /** Refresh for a key the node does not store. */
+  NotFound: 404,
+} as const;
+
+/**
+ * An OpenDHT value. Our own records are opaque bytes in `data` of a plain
+ * (unsigned) value; the signed and encrypted forms are decoded so that
+ * values of other OpenDHT users are stored and relayed intact.
+ */
+export interface DhtValue {
+  /** Non-zero uint64 chosen by the publisher (often ≥ 2^53, hence bigint). */
+  readonly id: bigint;
+  /** Value type (lifetime and policy); 0 for an encrypted value. */
+  readonly type: number;
+  /** Payload; empty for an encrypted value. */
+  readonly data: Uint8Array;
+  /** Free-form user type, e.g. "text/plain". */
+  readonly userType?: string;
+  /** Priority (not signed), omitted when 0. */
+  readonly priority?: number;
+  /** Signed values: the owner's public key (DER SPKI for OpenDHT's RSA). */
+  readonly owner?: Uint8Array;
+  /** Signed values: sequence number (uint16). */
+  readonly seq?: number;
+  /** Signed values: recipient key id. */
+  readonly recipient?: InfoHash;
+  /** Signed values: signature over the canonical body. */
+  readonly signature?: Uint8Array;
+  /** Encrypted values: the whole ciphertext (`dat` as bin). */
+  readonly cypher?: Uint8Array;
+}
+
+/** A where-clause term. */
+export interface WhereTerm {
+  /** A {@link ValueField} id. */
+  readonly field: number;
+  /** uint for Id/ValueType, bytes for OwnerPk/UserType. */
+  readonly value: bigint | number | Uint8Array;
+}
+
+/** A get/listen query (`q: {s, w}`); both parts are always sent. */
+export interface DhtQuery {
+  /** Selected field ids (empty = whole values). */
+  readonly select: readonly number[];
+  /** Terms combined with AND. */
+  readonly where: readonly WhereTerm[];
+}
+
+/** A node as carried in `n4`/`n6`. */
+export interface NodeInfo {
+  /** Node id. */
+  readonly id: InfoHash;
+  /** UDP address. */
+  readonly address: PeerAddress;
+}
+
+/** Fields every message of a node carries. */
+interface MessageBase {
+  /** Transaction id (uint32). */
+  readonly tid: number;
+  /** Network id; 0 (absent on the wire) is the public network. */
+  readonly network: number;
+  /** User agent (`v`), e.g. "RNG1"; informational. */
+  readonly userAgent?: string;
+  /** `s: true`: the sender is a client and must not enter routing tables. */
+  readonly isClient?: boolean;
+}
+
+interface RequestBase extends MessageBase {
+  /** Discriminant. */
+  readonly kind: "request";
+  /** Sender node id (non-zero). */
+  readonly senderId: InfoHash;
+}
+
+/** `ping`. */
+export interface PingRequest extends RequestBase {
+  /** Query name. */
+  readonly method: "ping";
+}
+
+/** `find`: closest nodes to `target`. */
+export interface FindRequest extends RequestBase {
+  /** Query name. */
+  readonly method: "find";
+  /** Target id. */
+  readonly target: InfoHash;
+  /** Wanted families ({@link WANT_IPV4}, {@link WANT_IPV6}); absent = sender's own. */
+  readonly want?: readonly number[];
+}
+
+/** `get`: values at `key` plus closer nodes and a token. */
+export interface GetRequest extends RequestBase {
+  /** Query name. */
+  readonly method: "get";
+  /** Key. */
+  readonly key: InfoHash;
+  /** Optional select/where. */
+  readonly query?: DhtQuery;
+  /** Wanted families. */
+  readonly want?: readonly number[];
+}
+
+/** `put`: store values at `key`. */
+export interface PutRequest extends RequestBase {
+  /** Query name. */
+  readonly method: "put";
+  /** Key. */
+  readonly key: InfoHash;
+  /** Values (OpenDHT sends exactly one). */
+  readonly values: readonly DhtValue[];
+  /** Creation time of the values, Unix seconds (`c`). */
+  readonly createdSeconds?: number;
+  /** Write token from a previous find/get reply. */
+  readonly token: Uint8Array;
+}
+
+/** `refresh`: extend the life of a stored value by id. */
+export interface RefreshRequest extends RequestBase {
+  /** Query name. */
+  readonly method: "refresh";
+  /** Key. */
+  readonly key: InfoHash;
+  /** Value id. */
+  readonly valueId: bigint;
+  /** Write token. */
+  readonly token: Uint8Array;
+}
+
+/** `listen`: subscribe to changes at `key` under socket id `socketId`. */
+export interface ListenRequest extends RequestBase {
+  /** Query name. */
+  readonly method: "listen";
+  /** Key. */
+  readonly key: InfoHash;
+  /** Write token. */
+  readonly token: Uint8Array;
+  /** Listener's socket id (uint32). */
+  readonly socketId: number;
+  /** Protocol version (`ve`); 1 = pushes as `update` requests. */
+  readonly version?: number;
+  /** Optional select/where. */
+  readonly query?: DhtQuery;
+}
+
+/** `update`: push from a storing node to a version-1 listener. */
+export interface UpdateRequest extends RequestBase {
+  /** Query name. */
+  readonly method: "update";
+  /** Listener socket id. */
+  readonly socketId: number;
+  /** Key (present for new values only). */
+  readonly key?: InfoHash;
+  /** Fresh token for the listener. */
+  readonly token?: Uint8Array;
+  /** `ve`, when sent. */
+  readonly version?: number;
+  /** New or changed values. */
+  readonly values?: readonly DhtValue[];
+  /** Creation time of `values`, Unix seconds. */
+  readonly createdSeconds?: number;
+  /** Ids refreshed. */
+  readonly refreshed?: readonly bigint[];
+  /** Ids expired. */
+  readonly expired?: readonly bigint[];
+}
+
+/** Any request. */
+export type DhtRequest =
+  | PingRequest
+  | FindRequest
+  | GetRequest
+  | PutRequest
+  | RefreshRequest
+  | ListenRequest
+  | UpdateRequest;
+
+/** A reply (`y: "r"`). Which fields are present depends on the request. */
+export interface DhtReply extends MessageBase {
+  /** Discriminant. */
+  readonly kind: "reply";
+  /** Replier's node id. */
+  readonly senderId: InfoHash;
+  /** Requester's IP as seen by the replier (`sa`, 4 or 16 bytes). */
+  readonly seenAddress?: Uint8Array;
+  /** IPv4 nodes. */
+  readonly nodes4?: readonly NodeInfo[];
+  /** IPv6 nodes. */
+  readonly nodes6?: readonly NodeInfo[];
+  /** Write token (find/get replies, always 32 bytes from OpenDHT). */
+  readonly token?: Uint8Array;
+  /** Values (get replies). */
+  readonly values?: readonly DhtValue[];
+  /** Sizes of values that follow as value parts (fragmented get reply). */
+  readonly valueSizes?: readonly number[];
+  /** Field-only answer to a select (`fileds`). */
+  readonly fields?: {
+    readonly fields: readonly number[];
+    readonly values: readonly unknown[];
+  };
+  /** Acknowledged value id (put/refresh replies). */
+  readonly valueId?: bigint;
+}
+
+/** An error (`y: "e"`). */
+export interface DhtError extends MessageBase {
+  /** Discriminant. */
+  readonly kind: "error";
+  /** Sender node id (from `r.id`); required by OpenDHT to act on it. */
+  readonly senderId?: InfoHash;
+  /** An {@link ErrorCode}. */
+  readonly code: number;
+  /** Human-readable text; match on the code, not the text. */
+  readonly message: string;
+}
+
+/** One fragment of a large value (`y: "p"`). */
+export interface DhtValuePart {
+  /** Discriminant. */
+  readonly kind: "value-part";
+  /** Transaction id of the message the parts belong to. */
+  readonly tid: number;
+  /** Network id. */
+  readonly network: number;
+  /** Pieces: value index in the header's `values`, byte offset, bytes (≤ 1280). */
+  readonly parts: readonly {
+    readonly index: number;
+    readonly offset: number;
+    readonly data: Uint8Array;
+  }[];
+}
+
+/** Any decoded message. */
+export type DhtMessage = DhtRequest | DhtReply | DhtError | DhtValuePart;

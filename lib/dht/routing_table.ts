@@ -1,0 +1,354 @@
+/**
+ * `RoutingTable`: Kademlia buckets of {@link BUCKET_SIZE} nodes, indexed by
+ * the length of the prefix a node id shares with our own id (bucket `i` holds
+ * ids whose first differing bit from ours is bit `i`). That is the same set of
+ * buckets OpenDHT gets by splitting the bucket containing its own id.
+ *
+ * Node states follow OpenDHT (`src/node.cpp`): **good** when it answered one
+ * of our requests within {@link NODE_GOOD_TIME_MS} and was heard from within
+ * {@link NODE_EXPIRE_TIME_MS}; **expired** after {@link MAX_FAILED_REQUESTS}
+ * unanswered requests in a row; **dubious** otherwise. A full bucket takes a
+ * new node only in place of an expired one; a dubious occupant is offered to
+ * the caller to ping, and the newcomer waits in a bounded replacement cache.
+ *
+ * The table does no I/O and reads no clock: every call takes `nowMs`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RoutingTable } from "./routing_table.ts";
+ * import { InfoHash } from "../identity/info_hash.ts";
+ *
+ * const table = new RoutingTable(InfoHash.get("me"));
+ * const peer = InfoHash.get("peer");
+ * table.heard(peer, { host: "10.0.0.2", port: 4222 }, 0, true);
+ * assert.equal(table.state(peer, 1_000), "good");
+ * assert.deepEqual(table.closest(peer, 8, 1_000).map((node) => node.id), [peer]);
+ * ```
+ *
+ * @module
+ */
+import { INFO_HASH_BITS, InfoHash } from "../identity/info_hash.ts";
+import type { PeerAddress } from "../transport.ts";
+import type { Rng } from "../rng.ts";
+
+/** Nodes per bucket (OpenDHT TARGET_NODES). */
+export const BUCKET_SIZE = 8;
+/** Replacement candidates kept per bucket. */
+export const REPLACEMENT_CACHE_SIZE = 8;
+/** A node is good only if it answered within 120 minutes (NODE_GOOD_TIME). */
+export const NODE_GOOD_TIME_MS = 120 * 60_000;
+/** …and was heard from within 10 minutes (NODE_EXPIRE_TIME). */
+export const NODE_EXPIRE_TIME_MS = 10 * 60_000;
+/** Unanswered requests in a row after which a node is expired. */
+export const MAX_FAILED_REQUESTS = 3;
+
+/** Health of a known node. */
+export type NodeState = "good" | "dubious" | "expired";
+
+/** A node in the table. Fields are updated in place by the table. */
+export interface RoutingNode {
+  /** Node id. */
+  readonly id: InfoHash;
+  /** Last known address. */
+  address: PeerAddress;
+  /** When we last received anything from it, epoch ms. */
+  lastHeardMs: number;
+  /** When it last answered one of our requests, epoch ms (-Infinity if never). */
+  lastReplyMs: number;
+  /** Requests in a row that got no answer. */
+  failedRequests: number;
+}
+
+/** What {@link RoutingTable.heard} did. */
+export type HeardResult =
+  | { readonly kind: "self" }
+  | { readonly kind: "added"; readonly node: RoutingNode }
+  | { readonly kind: "updated"; readonly node: RoutingNode }
+  | {
+    readonly kind: "full";
+    /** A dubious occupant worth pinging: if it fails, the newcomer may take its place. */
+    readonly pingCandidate?: RoutingNode;
+  };
+
+interface Bucket {
+  nodes: RoutingNode[];
+  replacements: RoutingNode[];
+  /** When a node of this bucket last answered, or the bucket was refreshed. */
+  lastActivityMs: number;
+}
+
+function stateOf(node: RoutingNode, nowMs: number): NodeState {
+  if (node.failedRequests >= MAX_FAILED_REQUESTS) return "expired";
+  if (
+    node.lastReplyMs >= nowMs - NODE_GOOD_TIME_MS &&
+    node.lastHeardMs >= nowMs - NODE_EXPIRE_TIME_MS
+  ) return "good";
+  return "dubious";
+}
+
+/** A Kademlia routing table around `selfId`. */
+export class RoutingTable {
+  /** Our own node id. */
+  readonly selfId: InfoHash;
+  readonly #buckets: Bucket[] = [];
+  readonly #byId = new Map<string, RoutingNode>();
+
+  /**
+   * An empty table.
+   *
+   * @param selfId Our node id.
+   */
+  constructor(selfId: InfoHash) {
+    this.selfId = selfId;
+    for (let i = 0; i < INFO_HASH_BITS; i++) {
+      this.#buckets.push({ nodes: [], replacements: [], lastActivityMs: 0 });
+    }
+  }
+
+  /** Number of nodes in buckets (not counting replacement caches). */
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  /**
+   * Bucket index of `id`: length of the prefix shared with our id.
+   *
+   * @param id Another id (not ours).
+   * @returns 0..159.
+   */
+  bucketIndex(id: InfoHash): number {
+    return this.selfId.commonPrefixBits(id);
+  }
+
+  /**
+   * The node with this id, if in a bucket.
+   *
+   * @param id Node id.
+   * @returns The node or undefined.
+   */
+  get(id: InfoHash): RoutingNode | undefined {
+    return this.#byId.get(id.toString());
+  }
+
+  /**
+   * Health of a node; `undefined` when unknown.
+   *
+   * @param id Node id.
+   * @param nowMs Current time.
+   * @returns Its state.
+   */
+  state(id: InfoHash, nowMs: number): NodeState | undefined {
+    const node = this.get(id);
+    return node === undefined ? undefined : stateOf(node, nowMs);
+  }
+
+  /**
+   * Records that a message arrived from `id` at `address`.
+   *
+   * @param id Sender node id.
+   * @param address Its address.
+   * @param nowMs Current time.
+   * @param isReply True when it answered one of our requests (confirms it is reachable).
+   * @returns What the table did.
+   */
+  heard(
+    id: InfoHash,
+    address: PeerAddress,
+    nowMs: number,
+    isReply: boolean,
+  ): HeardResult {
+    if (id.equals(this.selfId)) return { kind: "self" };
+    const bucket = this.#buckets[this.bucketIndex(id)];
+    const known = this.#byId.get(id.toString());
+    if (known !== undefined) {
+      known.address = address;
+      known.lastHeardMs = nowMs;
+      if (isReply) {
+        known.lastReplyMs = nowMs;
+        known.failedRequests = 0;
+        bucket.lastActivityMs = nowMs;
+      }
+      return { kind: "updated", node: known };
+    }
+    const node: RoutingNode = {
+      id,
+      address,
+      lastHeardMs: nowMs,
+      lastReplyMs: isReply ? nowMs : -Infinity,
+      failedRequests: 0,
+    };
+    if (bucket.nodes.length < BUCKET_SIZE) {
+      bucket.nodes.push(node);
+      this.#byId.set(id.toString(), node);
+      if (isReply) bucket.lastActivityMs = nowMs;
+      return { kind: "added", node };
+    }
+    const expiredIndex = bucket.nodes.findIndex((occupant) =>
+      stateOf(occupant, nowMs) === "expired"
+    );
+    if (expiredIndex !== -1) {
+      this.#byId.delete(bucket.nodes[expiredIndex].id.toString());
+      bucket.nodes[expiredIndex] = node;
+      this.#byId.set(id.toString(), node);
+      return { kind: "added", node };
+    }
+    this.#remember(bucket, node);
+    const pingCandidate = bucket.nodes.find((occupant) =>
+      stateOf(occupant, nowMs) === "dubious"
+    );
+    return pingCandidate === undefined
+      ? { kind: "full" }
+      : { kind: "full", pingCandidate };
+  }
+
+  #remember(bucket: Bucket, node: RoutingNode): void {
+    const existing = bucket.replacements.findIndex((candidate) =>
+      candidate.id.equals(node.id)
+    );
+    if (existing !== -1) bucket.replacements.splice(existing, 1);
+    bucket.replacements.push(node);
+    if (bucket.replacements.length > REPLACEMENT_CACHE_SIZE) {
+      bucket.replacements.shift();
+    }
+  }
+
+  /**
+   * Records that a request to `id` got no answer. After
+   * {@link MAX_FAILED_REQUESTS} the node is expired and, if a replacement
+   * candidate is waiting, replaced by the most recently heard one.
+   *
+   * @param id Node id.
+   * @param nowMs Current time.
+   */
+  failed(id: InfoHash, nowMs: number): void {
+    const node = this.#byId.get(id.toString());
+    if (node === undefined) return;
+    node.failedRequests += 1;
+    if (stateOf(node, nowMs) !== "expired") return;
+    const bucket = this.#buckets[this.bucketIndex(id)];
+    const replacement = bucket.replacements.pop();
+    if (replacement === undefined) return;
+    const index = bucket.nodes.indexOf(node);
+    bucket.nodes[index] = replacement;
+    this.#byId.delete(id.toString());
+    this.#byId.set(replacement.id.toString(), replacement);
+  }
+
+  /**
+   * Removes a node (for example one that left cleanly).
+   *
+   * @param id Node id.
+   * @returns True if it was in the table.
+   */
+  remove(id: InfoHash): boolean {
+    const node = this.#byId.get(id.toString());
+    if (node === undefined) return false;
+    const bucket = this.#buckets[this.bucketIndex(id)];
+    bucket.nodes.splice(bucket.nodes.indexOf(node), 1);
+    this.#byId.delete(id.toString());
+    const replacement = bucket.replacements.pop();
+    if (replacement !== undefined) {
+      bucket.nodes.push(replacement);
+      this.#byId.set(replacement.id.toString(), replacement);
+    }
+    return true;
+  }
+
+  /**
+   * Up to `count` nodes closest to `target` by XOR distance, closest first,
+   * skipping expired nodes (and dubious ones when `goodOnly`).
+   *
+   * @param target Target id.
+   * @param count How many.
+   * @param nowMs Current time.
+   * @param goodOnly Only good nodes (what find/get replies send). @default {false}
+   * @returns The nodes.
+   */
+  closest(
+    target: InfoHash,
+    count: number,
+    nowMs: number,
+    goodOnly = false,
+  ): RoutingNode[] {
+    const candidates: RoutingNode[] = [];
+    for (const node of this.#byId.values()) {
+      const state = stateOf(node, nowMs);
+      if (state === "expired" || (goodOnly && state !== "good")) continue;
+      candidates.push(node);
+    }
+    candidates.sort((a, b) => target.compareDistance(a.id, b.id));
+    return candidates.slice(0, count);
+  }
+
+  /**
+   * Every node in the table, bucket by bucket.
+   *
+   * @returns The nodes.
+   */
+  nodes(): RoutingNode[] {
+    return this.#buckets.flatMap((bucket) => bucket.nodes);
+  }
+
+  /**
+   * Counts of nodes per state.
+   *
+   * @param nowMs Current time.
+   * @returns Good, dubious and expired counts.
+   */
+  counts(nowMs: number): Record<NodeState, number> {
+    const counts = { good: 0, dubious: 0, expired: 0 };
+    for (const node of this.#byId.values()) counts[stateOf(node, nowMs)] += 1;
+    return counts;
+  }
+
+  /**
+   * Random target ids inside buckets that saw no answer for `staleMs`, up to
+   * the deepest non-empty bucket plus one (the buckets a node can fill),
+   * for bucket refresh lookups. Marks them refreshed.
+   *
+   * @param nowMs Current time.
+   * @param staleMs Idle time after which a bucket is refreshed.
+   * @param rng Random source for the targets.
+   * @returns Targets to look up.
+   */
+  refreshTargets(nowMs: number, staleMs: number, rng: Rng): InfoHash[] {
+    let deepest = 0;
+    for (let i = 0; i < INFO_HASH_BITS; i++) {
+      if (this.#buckets[i].nodes.length > 0) deepest = i;
+    }
+    const targets: InfoHash[] = [];
+    const limit = Math.min(deepest + 1, INFO_HASH_BITS - 1);
+    for (let i = 0; i <= limit; i++) {
+      const bucket = this.#buckets[i];
+      if (nowMs - bucket.lastActivityMs < staleMs) continue;
+      bucket.lastActivityMs = nowMs;
+      targets.push(this.randomIdInBucket(i, rng));
+    }
+    return targets;
+  }
+
+  /**
+   * A random id that falls in bucket `index`: shares `index` leading bits
+   * with our id and differs at bit `index`.
+   *
+   * @param index Bucket index 0..159.
+   * @param rng Random source.
+   * @returns The id.
+   */
+  randomIdInBucket(index: number, rng: Rng): InfoHash {
+    const random = InfoHash.random(rng).bytes;
+    const self = this.selfId.bytes;
+    const out = new Uint8Array(self.length);
+    for (let bit = 0; bit < INFO_HASH_BITS; bit++) {
+      const byte = bit >> 3;
+      const mask = 0x80 >> (bit & 7);
+      let value: number;
+      if (bit < index) value = self[byte] & mask;
+      else if (bit === index) value = (self[byte] & mask) ^ mask;
+      else value = random[byte] & mask;
+      out[byte] |= value;
+    }
+    return InfoHash.fromBytes(out);
+  }
+}

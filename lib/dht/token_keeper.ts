@@ -1,0 +1,121 @@
+/**
+ * `TokenKeeper`: write tokens as OpenDHT makes them (spec §12): SHA-256 of a
+ * rotating 8-byte secret, the requester's IP and its port. Tokens from the
+ * current or the previous secret are accepted, so a token lives at least one
+ * rotation period (15–45 minutes, drawn at random).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TokenKeeper } from "./token_keeper.ts";
+ * import { seededRng } from "../rng.ts";
+ *
+ * const keeper = new TokenKeeper(seededRng(1), 0);
+ * const peer = { host: "10.0.0.7", port: 4222 };
+ * const token = keeper.make(peer, 0);
+ * assert.ok(keeper.check(token, peer, 60_000));
+ * assert.ok(!keeper.check(token, { host: "10.0.0.7", port: 4223 }, 60_000));
+ * ```
+ *
+ * @module
+ */
+import { bytesEqual, sha256, utf8 } from "../identity/_primitives.ts";
+import type { Rng } from "../rng.ts";
+import type { PeerAddress } from "../transport.ts";
+
+/** Token length in bytes (OpenDHT TOKEN_SIZE). */
+export const TOKEN_BYTES = 32;
+/** Shortest secret rotation period: 15 minutes. */
+export const TOKEN_ROTATION_MIN_MS = 15 * 60_000;
+/** Longest secret rotation period: 45 minutes. */
+export const TOKEN_ROTATION_MAX_MS = 45 * 60_000;
+
+const IPV4_PATTERN = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+/** Bytes of a host as it goes into a token (4 bytes for IPv4, else UTF-8). */
+function hostBytes(host: string): Uint8Array {
+  const match = IPV4_PATTERN.exec(host);
+  if (match === null) return utf8(host);
+  return new Uint8Array(match.slice(1, 5).map(Number));
+}
+
+/** Makes and checks write tokens bound to a requester's address. */
+export class TokenKeeper {
+  readonly #rng: Rng;
+  #current: Uint8Array;
+  #previous: Uint8Array;
+  #rotateAtMs: number;
+
+  /**
+   * A keeper with fresh secrets.
+   *
+   * @param rng Random source for secrets and rotation periods.
+   * @param nowMs Current time.
+   */
+  constructor(rng: Rng, nowMs: number) {
+    this.#rng = rng;
+    this.#current = this.#secret();
+    this.#previous = this.#secret();
+    this.#rotateAtMs = nowMs + this.#period();
+  }
+
+  #secret(): Uint8Array {
+    const secret = new Uint8Array(8);
+    for (let i = 0; i < secret.length; i++) {
+      secret[i] = Math.floor(this.#rng() * 256);
+    }
+    return secret;
+  }
+
+  #period(): number {
+    return TOKEN_ROTATION_MIN_MS +
+      Math.floor(this.#rng() * (TOKEN_ROTATION_MAX_MS - TOKEN_ROTATION_MIN_MS));
+  }
+
+  #rotate(nowMs: number): void {
+    while (nowMs >= this.#rotateAtMs) {
+      this.#previous = this.#current;
+      this.#current = this.#secret();
+      this.#rotateAtMs += this.#period();
+    }
+  }
+
+  #token(secret: Uint8Array, address: PeerAddress): Uint8Array {
+    const host = hostBytes(address.host);
+    const input = new Uint8Array(secret.length + host.length + 2);
+    input.set(secret, 0);
+    input.set(host, secret.length);
+    input[input.length - 2] = (address.port >> 8) & 0xff;
+    input[input.length - 1] = address.port & 0xff;
+    return sha256(input);
+  }
+
+  /**
+   * A token for `address`.
+   *
+   * @param address Requester address.
+   * @param nowMs Current time.
+   * @returns 32 bytes.
+   */
+  make(address: PeerAddress, nowMs: number): Uint8Array {
+    this.#rotate(nowMs);
+    return this.#token(this.#current, address);
+  }
+
+  /**
+   * Whether `token` was made for `address` under the current or previous secret.
+   *
+   * @param token Token received.
+   * @param address Sender address.
+   * @param nowMs Current time.
+   * @returns True if valid.
+   */
+  check(token: Uint8Array, address: PeerAddress, nowMs: number): boolean {
+    this.#rotate(nowMs);
+    if (!(token instanceof Uint8Array) || token.length !== TOKEN_BYTES) {
+      return false;
+    }
+    return bytesEqual(token, this.#token(this.#current, address)) ||
+      bytesEqual(token, this.#token(this.#previous, address));
+  }
+}

@@ -1,0 +1,306 @@
+/**
+ * The account archive: an account's and one device's secrets on disk,
+ * encrypted with a passphrase (scrypt, then AES-256-GCM), written atomically
+ * with mode 0600.
+ *
+ * File layout: a msgpack tuple `["jca1", log2N, r, p, salt, nonce, ciphertext]`
+ * followed by the SHA-256 of those bytes. The checksum tells a damaged file
+ * ({@link ArchiveCorruptError}) from a wrong passphrase
+ * ({@link WrongPassphraseError}); the header is authenticated as associated
+ * data, so nothing in it can be altered either. Loading never returns part of
+ * an archive.
+ *
+ * @example Save and load
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { AccountKeys } from "./account_keys.ts";
+ * import { DeviceKeys } from "./device_keys.ts";
+ * import { DeviceCertificate } from "./device_certificate.ts";
+ * import { loadAccountArchive, saveAccountArchive } from "./account_archive.ts";
+ * import { systemRandomBytes } from "../system_random.ts";
+ *
+ * const account = AccountKeys.generate(systemRandomBytes);
+ * const device = DeviceKeys.generate(systemRandomBytes);
+ * const certificate = DeviceCertificate.issue(account, device, { issuedMs: 0 });
+ * const dir = await Deno.makeTempDir();
+ * const path = `${dir}/account.jca`;
+ * // A low scrypt cost keeps the example fast; keep the default in real use.
+ * await saveAccountArchive(path, { account, device, certificate }, { passphrase: "correct horse", scryptLog2N: 10 });
+ * const loaded = await loadAccountArchive(path, "correct horse");
+ * assert.ok(loaded.account.id.equals(account.id));
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ *
+ * @module
+ */
+import { scryptAsync } from "@noble/hashes/scrypt.js";
+import { bytesEqual, concatBytes, KEY_BYTES, sha256 } from "./_primitives.ts";
+import { decodeTuple, encodeTuple, readBytes, readInteger } from "./_codec.ts";
+import { ArchiveCorruptError, WrongPassphraseError } from "./errors.ts";
+import { AccountKeys } from "./account_keys.ts";
+import { DeviceKeys } from "./device_keys.ts";
+import { DeviceCertificate } from "./device_certificate.ts";
+import { writeFileAtomic } from "../atomic_file.ts";
+import { systemRandomBytes } from "../system_random.ts";
+import type { RandomBytes } from "../rng.ts";
+
+/** Default scrypt cost: N = 2^15, r = 8, p = 1 (about 32 MiB and a fraction of a second). */
+export const DEFAULT_SCRYPT_LOG2_N = 15;
+/** Largest archive file accepted. */
+export const MAX_ARCHIVE_BYTES = 65_536;
+
+const FILE_TAG = "jca1";
+const INNER_TAG = "jcai1";
+const SALT_BYTES = 16;
+const NONCE_BYTES = 12;
+const CHECKSUM_BYTES = 32;
+const SCRYPT_R = 8;
+const SCRYPT_P = 1;
+// Bounds on KDF parameters read from a file, so a hostile file cannot make
+// loading take minutes or gigabytes: at most N = 2^18 with r = 8 (256 MiB).
+const LOG2_N_RANGE = [10, 18] as const;
+
+/** What an archive holds. */
+export interface AccountArchiveContents {
+  /** The account keys. */
+  readonly account: AccountKeys;
+  /** This device's keys. */
+  readonly device: DeviceKeys;
+  /** The account's certificate for this device. */
+  readonly certificate: DeviceCertificate;
+}
+
+/** Options of {@link saveAccountArchive}. */
+export interface SaveAccountArchiveOptions {
+  /** The passphrase (may be empty, which only obfuscates). */
+  readonly passphrase: string;
+  /** scrypt cost as log2(N), 10..18. @default {15} */
+  readonly scryptLog2N?: number;
+  /** Source of salt and nonce. @default {systemRandomBytes} */
+  readonly randomBytes?: RandomBytes;
+}
+
+async function deriveKey(
+  passphrase: string,
+  salt: Uint8Array,
+  log2N: number,
+  r: number,
+  p: number,
+): Promise<CryptoKey> {
+  const raw = await scryptAsync(passphrase.normalize("NFKC"), salt, {
+    N: 2 ** log2N,
+    r,
+    p,
+    dkLen: 32,
+  });
+  return await crypto.subtle.importKey("raw", raw.slice(), "AES-GCM", false, [
+    "encrypt",
+    "decrypt",
+  ]);
+}
+
+function headerBytes(
+  log2N: number,
+  r: number,
+  p: number,
+  salt: Uint8Array,
+  nonce: Uint8Array,
+): Uint8Array {
+  return encodeTuple([FILE_TAG, log2N, r, p, salt, nonce]);
+}
+
+/**
+ * Encrypts the account and device secrets with `passphrase` and writes them
+ * atomically to `path` (mode 0600). The previous file, if any, is replaced
+ * only once the new one is durable.
+ *
+ * @param path File path.
+ * @param contents Keys and certificate.
+ * @param options Passphrase and KDF cost.
+ * @throws {RangeError} If the scrypt cost is out of range.
+ * @throws {TypeError} If the certificate does not belong to these keys.
+ */
+export async function saveAccountArchive(
+  path: string,
+  contents: AccountArchiveContents,
+  options: SaveAccountArchiveOptions,
+): Promise<void> {
+  const log2N = options.scryptLog2N ?? DEFAULT_SCRYPT_LOG2_N;
+  if (
+    !Number.isInteger(log2N) || log2N < LOG2_N_RANGE[0] ||
+    log2N > LOG2_N_RANGE[1]
+  ) {
+    throw new RangeError(
+      `Cannot save account archive: scryptLog2N must be ${LOG2_N_RANGE[0]}..${
+        LOG2_N_RANGE[1]
+      }, got ${log2N}`,
+    );
+  }
+  if (typeof options.passphrase !== "string") {
+    throw new TypeError("Cannot save account archive: passphrase is not text");
+  }
+  const { account, device, certificate } = contents;
+  if (
+    !certificate.accountId.equals(account.id) ||
+    !certificate.deviceId.equals(device.id)
+  ) {
+    throw new TypeError(
+      "Cannot save account archive: the certificate is not for these keys",
+    );
+  }
+  const random = options.randomBytes ?? systemRandomBytes;
+  const salt = random(SALT_BYTES);
+  const nonce = random(NONCE_BYTES);
+  const secrets = device.exportSecrets();
+  const inner = encodeTuple([
+    INNER_TAG,
+    account.exportSecret(),
+    secrets.signing,
+    secrets.encryption,
+    certificate.bytes,
+  ]);
+  const header = headerBytes(log2N, SCRYPT_R, SCRYPT_P, salt, nonce);
+  const key = await deriveKey(
+    options.passphrase,
+    salt,
+    log2N,
+    SCRYPT_R,
+    SCRYPT_P,
+  );
+  const ciphertext = new Uint8Array(
+    await crypto.subtle.encrypt(
+      { name: "AES-GCM", iv: nonce.slice(), additionalData: header.slice() },
+      key,
+      inner.slice(),
+    ),
+  );
+  const body = encodeTuple([
+    FILE_TAG,
+    log2N,
+    SCRYPT_R,
+    SCRYPT_P,
+    salt,
+    nonce,
+    ciphertext,
+  ]);
+  await writeFileAtomic(path, concatBytes(body, sha256(body)), {
+    mode: 0o600,
+  });
+}
+
+async function readArchiveFile(path: string): Promise<Uint8Array> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (cause) {
+    if (cause instanceof Deno.errors.NotFound) throw cause;
+    throw new ArchiveCorruptError(path, "cannot be read", { cause });
+  }
+  try {
+    const info = await file.stat();
+    if (!info.isFile || info.size > MAX_ARCHIVE_BYTES) {
+      throw new ArchiveCorruptError(
+        path,
+        `not a file of at most ${MAX_ARCHIVE_BYTES} bytes`,
+      );
+    }
+    const bytes = new Uint8Array(info.size);
+    let offset = 0;
+    while (offset < bytes.length) {
+      const read = await file.read(bytes.subarray(offset));
+      if (read === null) break;
+      offset += read;
+    }
+    return bytes.subarray(0, offset);
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * Loads and decrypts an account archive.
+ *
+ * @param path File path.
+ * @param passphrase The passphrase it was saved with.
+ * @returns The keys and certificate.
+ * @throws {Deno.errors.NotFound} If there is no file at `path`.
+ * @throws {ArchiveCorruptError} If the file is truncated, altered or not an archive.
+ * @throws {WrongPassphraseError} If the file is intact but `passphrase` is wrong.
+ */
+export async function loadAccountArchive(
+  path: string,
+  passphrase: string,
+): Promise<AccountArchiveContents> {
+  const bytes = await readArchiveFile(path);
+  if (bytes.length <= CHECKSUM_BYTES) {
+    throw new ArchiveCorruptError(path, "too short");
+  }
+  const body = bytes.subarray(0, bytes.length - CHECKSUM_BYTES);
+  const checksum = bytes.subarray(bytes.length - CHECKSUM_BYTES);
+  if (!bytesEqual(sha256(body), checksum)) {
+    throw new ArchiveCorruptError(path, "checksum mismatch");
+  }
+  let fields: unknown[];
+  let log2N: number, r: number, p: number;
+  let salt: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array;
+  try {
+    fields = decodeTuple(body, "account archive", FILE_TAG, 7);
+    log2N = readInteger(fields, 1, "account archive");
+    r = readInteger(fields, 2, "account archive");
+    p = readInteger(fields, 3, "account archive");
+    salt = readBytes(fields, 4, "account archive", SALT_BYTES);
+    nonce = readBytes(fields, 5, "account archive", NONCE_BYTES);
+    ciphertext = readBytes(fields, 6, "account archive");
+  } catch (cause) {
+    throw new ArchiveCorruptError(path, "unreadable header", { cause });
+  }
+  if (
+    log2N < LOG2_N_RANGE[0] || log2N > LOG2_N_RANGE[1] || r !== SCRYPT_R ||
+    p !== SCRYPT_P
+  ) {
+    throw new ArchiveCorruptError(path, "key derivation cost out of range");
+  }
+  let key: CryptoKey;
+  try {
+    key = await deriveKey(passphrase, salt, log2N, r, p);
+  } catch (cause) {
+    throw new ArchiveCorruptError(path, "key derivation failed", { cause });
+  }
+  let inner: Uint8Array;
+  try {
+    inner = new Uint8Array(
+      await crypto.subtle.decrypt(
+        {
+          name: "AES-GCM",
+          iv: nonce.slice(),
+          additionalData: headerBytes(log2N, r, p, salt, nonce).slice(),
+        },
+        key,
+        ciphertext.slice(),
+      ),
+    );
+  } catch {
+    throw new WrongPassphraseError(path);
+  }
+  try {
+    const what = "account archive content";
+    const secrets = decodeTuple(inner, what, INNER_TAG, 5);
+    const account = AccountKeys.fromSecret(
+      readBytes(secrets, 1, what, KEY_BYTES),
+    );
+    const device = DeviceKeys.fromSecrets({
+      signing: readBytes(secrets, 2, what, KEY_BYTES),
+      encryption: readBytes(secrets, 3, what, KEY_BYTES),
+    });
+    const certificate = DeviceCertificate.decode(readBytes(secrets, 4, what));
+    if (
+      !certificate.accountId.equals(account.id) ||
+      !certificate.deviceId.equals(device.id)
+    ) {
+      throw new TypeError("certificate does not match the keys");
+    }
+    return { account, device, certificate };
+  } catch (cause) {
+    throw new ArchiveCorruptError(path, "inconsistent content", { cause });
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * Cryptographically secure bytes from the host, for keys and nonces in the
+ * daemon; tests and the simulator use `rngBytes(seededRng(…))` instead.
+ *
+ * @module
+ */
+
+import type { RandomBytes } from "./rng.ts";
+
+/** The most bytes `crypto.getRandomValues` fills in one call. */
+const GET_RANDOM_VALUES_MAX_BYTES = 65536;
+
+/** Largest byte count produced in one call: 64 MiB. */
+const MAX_SYSTEM_RANDOM_BYTES_LENGTH = 64 * 1024 * 1024;
+
+function getSystemRandomBytes(length: number): Uint8Array {
+  if (
+    !Number.isSafeInteger(length) || length < 0 ||
+    length > MAX_SYSTEM_RANDOM_BYTES_LENGTH
+  ) {
+    throw new RangeError(
+      `Cannot generate random bytes: length ${length} is not an integer from 0 to ${MAX_SYSTEM_RANDOM_BYTES_LENGTH}`,
+    );
+  }
+  const bytes = new Uint8Array(length);
+  for (let offset = 0; offset < length; offset += GET_RANDOM_VALUES_MAX_BYTES) {
+    crypto.getRandomValues(
+      bytes.subarray(offset, offset + GET_RANDOM_VALUES_MAX_BYTES),
+    );
+  }
+  return bytes;
+}
+
+/**
+ * Fills bytes from `crypto.getRandomValues`, 65536 bytes at a time.
+ *
+ * @param length The number of bytes, an integer from 0 to 64 MiB.
+ * @returns Fresh random bytes.
+ * @throws {RangeError} If `length` is not an integer from 0 to 64 MiB.
+ *
+ * @example Make a 32-byte secret
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { systemRandomBytes } from "./system_random.ts";
+ *
+ * const secret = systemRandomBytes(32);
+ * assert.equal(secret.length, 32);
+ * assert.notDeepEqual(secret, systemRandomBytes(32));
+ * ```
+ */
+export const systemRandomBytes: RandomBytes = getSystemRandomBytes;

@@ -1,0 +1,135 @@
+/**
+ * Contact management over a DHT, the way Jami does it: device presence
+ * announced on the DHT at the account hash, trust requests sealed to each
+ * device's inbox at `InfoHash("inbox:" + deviceId)`.
+ *
+ * This release provides the foundation: identities (account and device keys,
+ * device certificates, revocation lists), the signed-record envelope every
+ * published record uses, sealed boxes for inbox messages, Jami URIs, the
+ * encrypted account archive, and the seams the protocol core runs on
+ * (`Clock`, `Rng`, `Transport`, `Storage`) with real and in-memory
+ * implementations.
+ *
+ * @example A device announces itself; a contact verifies the announcement
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import {
+ *   AccountKeys, DeviceCertificate, DeviceKeys, InfoHash, ManualClock,
+ *   parseUri, rngBytes, seededRng, SignedRecord,
+ * } from "./mod.ts";
+ *
+ * const clock = new ManualClock();
+ * const random = rngBytes(seededRng("example"));
+ * const account = AccountKeys.generate(random);
+ * const device = DeviceKeys.generate(random);
+ * const certificate = DeviceCertificate.issue(account, device, {
+ *   name: "phone", issuedMs: clock.now(),
+ * });
+ *
+ * // The device signs its announcement; the body carries its certificate.
+ * const announcement = SignedRecord.sign(device, {
+ *   type: "device-announcement", seq: 1, createdMs: clock.now(),
+ *   expiresMs: clock.now() + 60_000, body: certificate.bytes,
+ * });
+ *
+ * // A contact knows only the URI. It checks that the record is signed by a
+ * // device that this very account certified.
+ * const accountId = parseUri(`jami:${account.id}`);
+ * const received = SignedRecord.decode(announcement.bytes);
+ * const carried = DeviceCertificate.decode(received.body);
+ * carried.verify({ accountId, nowMs: clock.now() });
+ * received.verify({ signer: carried.deviceId, nowMs: clock.now() });
+ * assert.ok(carried.deviceId.equals(device.id));
+ * assert.equal(InfoHash.get(account.publicKey).toString(), accountId.toString());
+ * ```
+ *
+ * @module
+ */
+export * from "./lib/identity/errors.ts";
+export {
+  INFO_HASH_BITS,
+  INFO_HASH_BYTES,
+  InfoHash,
+} from "./lib/identity/info_hash.ts";
+export type { Signer } from "./lib/identity/signer.ts";
+export { AccountKeys } from "./lib/identity/account_keys.ts";
+export { DeviceKeys, type DeviceSecrets } from "./lib/identity/device_keys.ts";
+export {
+  DEFAULT_MAX_CLOCK_SKEW_MS,
+  MAX_RECORD_BODY_BYTES,
+  MAX_RECORD_TYPE_LENGTH,
+  SignedRecord,
+  type SignedRecordFields,
+  type VerifyRecordOptions,
+} from "./lib/identity/signed_record.ts";
+export {
+  DEFAULT_CERTIFICATE_LIFETIME_MS,
+  DEVICE_CERTIFICATE_TYPE,
+  DeviceCertificate,
+  type IssueDeviceCertificateOptions,
+  MAX_DEVICE_NAME_LENGTH,
+  type VerifyDeviceCertificateOptions,
+} from "./lib/identity/device_certificate.ts";
+export {
+  type CreateRevocationListOptions,
+  DEFAULT_REVOCATION_LIFETIME_MS,
+  MAX_REVOKED_DEVICES,
+  REVOCATION_LIST_TYPE,
+  RevocationList,
+} from "./lib/identity/revocation_list.ts";
+export {
+  MAX_PURPOSE_LENGTH,
+  MAX_SEALED_MESSAGE_BYTES,
+  type OpenedSealedBox,
+  openSealedBox,
+  type OpenSealedBoxOptions,
+  peekSealedBox,
+  sealBox,
+  type SealBoxOptions,
+} from "./lib/identity/sealed_box.ts";
+export { formatUri, parseUri } from "./lib/identity/uri.ts";
+export {
+  type AccountArchiveContents,
+  DEFAULT_SCRYPT_LOG2_N,
+  loadAccountArchive,
+  MAX_ARCHIVE_BYTES,
+  saveAccountArchive,
+  type SaveAccountArchiveOptions,
+} from "./lib/identity/account_archive.ts";
+export type { Clock, Timer } from "./lib/clock.ts";
+export { ManualClock } from "./lib/manual_clock.ts";
+export { SystemClock, systemClock } from "./lib/system_clock.ts";
+export {
+  forkRng,
+  type RandomBytes,
+  randomInt,
+  type Rng,
+  rngBytes,
+  seededRng,
+} from "./lib/rng.ts";
+export { systemRandomBytes } from "./lib/system_random.ts";
+export {
+  type DatagramHandler,
+  formatAddress,
+  MAX_DATAGRAM_BYTES,
+  parseAddress,
+  type PeerAddress,
+  type Transport,
+} from "./lib/transport.ts";
+export {
+  AddressInUseError,
+  UdpBindError,
+  UdpTransport,
+  type UdpTransportOptions,
+} from "./lib/udp_transport.ts";
+export {
+  MAX_STORAGE_VALUE_BYTES,
+  type Storage,
+  validateStorageKey,
+} from "./lib/storage.ts";
+export { MemoryStorage } from "./lib/memory_storage.ts";
+export { FileStorage } from "./lib/file_storage.ts";
+export {
+  writeFileAtomic,
+  type WriteFileAtomicOptions,
+} from "./lib/atomic_file.ts";

@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import {
+  BUCKET_SIZE,
+  MAX_FAILED_REQUESTS,
+  NODE_EXPIRE_TIME_MS,
+  RoutingTable,
+} from "../lib/dht/routing_table.ts";
+import { InfoHash } from "../lib/identity/info_hash.ts";
+import { seededRng } from "../lib/rng.ts";
+
+const SELF = InfoHash.fromHex("00".repeat(20));
+
+function address(i: number): { host: string; port: number } {
+  return { host: `10.0.${i >> 8}.${i & 0xff}`, port: 4222 };
+}
+
+/** An id in bucket `index` of SELF, distinct per `salt`. */
+function idInBucket(table: RoutingTable, index: number, salt: number) {
+  return table.randomIdInBucket(index, seededRng(salt * 1000 + index));
+}
+
+Deno.test("RoutingTable.heard() puts each id in the bucket of its shared prefix", () => {
+  const table = new RoutingTable(SELF);
+  const rng = seededRng(1);
+  for (let i = 0; i < 2_000; i++) {
+    const id = InfoHash.random(rng);
+    table.heard(id, address(i), 0, true);
+  }
+  for (const node of table.nodes()) {
+    assert.equal(table.bucketIndex(node.id), SELF.commonPrefixBits(node.id));
+  }
+  // Invariant: no bucket holds more than BUCKET_SIZE nodes.
+  const perBucket = new Map<number, number>();
+  for (const node of table.nodes()) {
+    const index = table.bucketIndex(node.id);
+    perBucket.set(index, (perBucket.get(index) ?? 0) + 1);
+  }
+  for (const count of perBucket.values()) assert.ok(count <= BUCKET_SIZE);
+  // Random ids fill the shallow buckets: bucket 0 holds half of all ids.
+  assert.equal(perBucket.get(0), BUCKET_SIZE);
+});
+
+Deno.test("RoutingTable.heard() ignores our own id", () => {
+  const table = new RoutingTable(SELF);
+  assert.deepEqual(table.heard(SELF, address(1), 0, true), { kind: "self" });
+  assert.equal(table.size, 0);
+});
+
+Deno.test("RoutingTable.heard() offers a dubious occupant to ping when the bucket is full", () => {
+  const table = new RoutingTable(SELF);
+  for (let i = 0; i < BUCKET_SIZE; i++) {
+    table.heard(idInBucket(table, 3, i), address(i), 0, i !== 5);
+  }
+  const newcomer = idInBucket(table, 3, 99);
+  const result = table.heard(newcomer, address(99), 1, true);
+  assert.equal(result.kind, "full");
+  assert.ok(result.kind === "full" && result.pingCandidate !== undefined);
+  assert.ok(
+    result.kind === "full" &&
+      result.pingCandidate?.id.equals(idInBucket(table, 3, 5)),
+  );
+  assert.equal(table.get(newcomer), undefined);
+});
+
+Deno.test("RoutingTable.failed() expires a node after three failures and promotes a replacement", () => {
+  const table = new RoutingTable(SELF);
+  for (let i = 0; i < BUCKET_SIZE; i++) {
+    table.heard(idInBucket(table, 2, i), address(i), 0, true);
+  }
+  const waiting = idInBucket(table, 2, 50);
+  assert.equal(table.heard(waiting, address(50), 0, true).kind, "full");
+  const victim = idInBucket(table, 2, 0);
+  for (let i = 0; i < MAX_FAILED_REQUESTS - 1; i++) table.failed(victim, 10);
+  assert.equal(table.state(victim, 10), "good");
+  table.failed(victim, 10);
+  assert.equal(table.get(victim), undefined);
+  assert.ok(table.get(waiting) !== undefined);
+  assert.equal(table.size, BUCKET_SIZE);
+});
+
+Deno.test("RoutingTable.state() turns good nodes dubious when not heard for 10 minutes", () => {
+  const table = new RoutingTable(SELF);
+  const id = InfoHash.get("peer");
+  table.heard(id, address(1), 0, true);
+  assert.equal(table.state(id, NODE_EXPIRE_TIME_MS), "good");
+  assert.equal(table.state(id, NODE_EXPIRE_TIME_MS + 1), "dubious");
+  table.heard(id, address(1), NODE_EXPIRE_TIME_MS + 2, false);
+  assert.equal(table.state(id, NODE_EXPIRE_TIME_MS + 2), "good");
+  const stranger = InfoHash.get("never answered");
+  table.heard(stranger, address(2), 0, false);
+  assert.equal(table.state(stranger, 0), "dubious");
+});
+
+Deno.test("RoutingTable.closest() returns the XOR-closest nodes in order", () => {
+  const table = new RoutingTable(SELF);
+  const rng = seededRng(7);
+  const all: InfoHash[] = [];
+  for (let i = 0; i < 500; i++) {
+    const id = InfoHash.random(rng);
+    table.heard(id, address(i), 0, true);
+    if (table.get(id) !== undefined) all.push(id);
+  }
+  const target = InfoHash.random(rng);
+  const expected = [...all].sort((a, b) => target.compareDistance(a, b))
+    .slice(0, 8);
+  assert.deepEqual(
+    table.closest(target, 8, 0).map((node) => node.id.toString()),
+    expected.map((id) => id.toString()),
+  );
+});
+
+Deno.test("RoutingTable.closest() with goodOnly skips dubious nodes", () => {
+  const table = new RoutingTable(SELF);
+  const good = InfoHash.get("good");
+  const dubious = InfoHash.get("dubious");
+  table.heard(good, address(1), 0, true);
+  table.heard(dubious, address(2), 0, false);
+  assert.deepEqual(table.closest(good, 8, 0, true).map((n) => n.id), [good]);
+  assert.equal(table.closest(good, 8, 0, false).length, 2);
+});
+
+Deno.test("RoutingTable.randomIdInBucket() lands in the requested bucket", () => {
+  const table = new RoutingTable(InfoHash.get("self"));
+  const rng = seededRng(3);
+  for (let index = 0; index < 160; index++) {
+    assert.equal(table.bucketIndex(table.randomIdInBucket(index, rng)), index);
+  }
+});
+
+Deno.test("RoutingTable.refreshTargets() asks for stale buckets once per period", () => {
+  const table = new RoutingTable(SELF);
+  const rng = seededRng(4);
+  table.heard(idInBucket(table, 0, 1), address(1), 0, true);
+  table.heard(idInBucket(table, 2, 1), address(2), 0, true);
+  const first = table.refreshTargets(60_000, 60_000, rng);
+  assert.deepEqual(first.map((id) => table.bucketIndex(id)), [0, 1, 2, 3]);
+  assert.deepEqual(table.refreshTargets(60_001, 60_000, rng), []);
+});
+
+Deno.test("RoutingTable.remove() drops a node and promotes a replacement", () => {
+  const table = new RoutingTable(SELF);
+  for (let i = 0; i < BUCKET_SIZE + 1; i++) {
+    table.heard(idInBucket(table, 1, i), address(i), 0, true);
+  }
+  assert.equal(table.size, BUCKET_SIZE);
+  assert.ok(table.remove(idInBucket(table, 1, 0)));
+  assert.equal(table.size, BUCKET_SIZE);
+  assert.ok(table.get(idInBucket(table, 1, BUCKET_SIZE)) !== undefined);
+  assert.equal(table.remove(InfoHash.get("unknown")), false);
+});
