@@ -1,0 +1,1094 @@
+/**
+ * An in-process, deterministic datagram network in virtual time: hosts
+ * attach to get a {@link SimulatedTransport}, datagrams arrive after a
+ * modelled latency plus jitter, and faults (loss, partitions, hosts going
+ * down) drop them with a counted reason.
+ *
+ * @module
+ */
+
+import type { ManualClock } from "../lib/manual_clock.ts";
+import { forkRng, type Rng } from "../lib/rng.ts";
+import {
+  type DatagramHandler,
+  MAX_DATAGRAM_BYTES,
+  type PeerAddress,
+  type Transport,
+} from "../lib/transport.ts";
+import { CoordinateLatency, type LatencyModel } from "./latency.ts";
+
+/** The port hosts attach at unless told otherwise; the DHT's customary port. */
+const DEFAULT_PORT = 4222;
+
+/** Most hosts a network holds: the host addresses 10.0.0.1 to 10.255.255.254. */
+const MAX_HOSTS = 0xff_ff_fe;
+
+/** Multiplier combining a source and a target index into one safe-integer link key. */
+const LINK_KEY_FACTOR = 0x100_0000;
+
+/** Hosts allocated before the first growth of the per-host arrays. */
+const INITIAL_HOST_CAPACITY = 1024;
+
+/** In-flight datagrams allocated before the first growth of the packet arrays. */
+const INITIAL_PACKET_CAPACITY = 4096;
+
+/**
+ * Why the network dropped a datagram:
+ *
+ * - `"loss"`: random loss, from `lossProbability` or a `setLinkLoss` override;
+ * - `"partition"`: source and target were in different partition groups at delivery;
+ * - `"offline"`: the source was closed or down at send, the address was never
+ *   attached, or the target was closed or down at delivery;
+ * - `"oversize"`: the payload exceeded 65,507 bytes.
+ *
+ * @example Count one reason
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { DropReason } from "./network.ts";
+ *
+ * const reason: DropReason = "partition";
+ * assert.equal(reason, "partition");
+ * ```
+ */
+export type DropReason = "loss" | "partition" | "offline" | "oversize";
+
+/**
+ * Dropped datagrams, by {@link DropReason}.
+ *
+ * @example Sum the drops
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { DropCounts } from "./network.ts";
+ *
+ * const drops: DropCounts = { loss: 1, partition: 2, offline: 3, oversize: 0 };
+ * assert.equal(Object.values(drops).reduce((a, b) => a + b), 6);
+ * ```
+ */
+export interface DropCounts {
+  /** Dropped by random loss. */
+  loss: number;
+  /** Dropped between partition groups. */
+  partition: number;
+  /** Dropped because an end was closed, down or unknown. */
+  offline: number;
+  /** Dropped for exceeding the largest UDP payload. */
+  oversize: number;
+}
+
+/**
+ * Network-wide counters, a plain object that `JSON.stringify` can write. At
+ * any moment `messagesSent = messagesReceived + inFlight + ` the sum of `drops`.
+ *
+ * @example Read the totals
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ManualClock } from "../lib/manual_clock.ts";
+ * import { seededRng } from "../lib/rng.ts";
+ * import { type NetworkStats, SimulatedNetwork } from "./network.ts";
+ *
+ * const network = new SimulatedNetwork({ clock: new ManualClock(0), rng: seededRng(1) });
+ * const stats: NetworkStats = network.stats();
+ * assert.equal(stats.messagesSent, 0);
+ * ```
+ */
+export interface NetworkStats {
+  /** Hosts ever attached. */
+  hostCount: number;
+  /** Hosts attached (not closed) and up. */
+  onlineHostCount: number;
+  /** Datagrams handed to `send`, whatever became of them. */
+  messagesSent: number;
+  /** Payload bytes handed to `send`. */
+  bytesSent: number;
+  /** Datagrams delivered. */
+  messagesReceived: number;
+  /** Payload bytes delivered. */
+  bytesReceived: number;
+  /** Datagrams scheduled and not yet delivered or dropped. */
+  inFlight: number;
+  /** Datagrams dropped, by reason. */
+  drops: DropCounts;
+}
+
+/**
+ * One host's counters and state, a plain object.
+ *
+ * @example Read one host's counters
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ManualClock } from "../lib/manual_clock.ts";
+ * import { seededRng } from "../lib/rng.ts";
+ * import { type HostStats, SimulatedNetwork } from "./network.ts";
+ *
+ * const network = new SimulatedNetwork({ clock: new ManualClock(0), rng: seededRng(1) });
+ * const transport = network.attach();
+ * const stats: HostStats = network.hostStats(transport.hostIndex);
+ * assert.equal(stats.address, "10.0.0.1:4222");
+ * ```
+ */
+export interface HostStats {
+  /** The host's dense index. */
+  hostIndex: number;
+  /** The host's address as `host:port`. */
+  address: string;
+  /** Whether the host is attached (not closed) and up. */
+  online: boolean;
+  /** Datagrams this host handed to `send`. */
+  messagesSent: number;
+  /** Payload bytes this host handed to `send`. */
+  bytesSent: number;
+  /** Datagrams delivered to this host. */
+  messagesReceived: number;
+  /** Payload bytes delivered to this host. */
+  bytesReceived: number;
+}
+
+/**
+ * Collaborators and settings of a {@link SimulatedNetwork}.
+ *
+ * @example A lossy network
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ManualClock } from "../lib/manual_clock.ts";
+ * import { seededRng } from "../lib/rng.ts";
+ * import { SimulatedNetwork, type SimulatedNetworkOptions } from "./network.ts";
+ *
+ * const options: SimulatedNetworkOptions = {
+ *   clock: new ManualClock(0),
+ *   rng: seededRng(1),
+ *   lossProbability: 0.01,
+ * };
+ * assert.equal(new SimulatedNetwork(options).hostCount, 0);
+ * ```
+ */
+export interface SimulatedNetworkOptions {
+  /** Virtual time; each datagram becomes one of its timers. */
+  clock: ManualClock;
+  /** The scenario's randomness; the network forks its own streams from it. */
+  rng: Rng;
+  /**
+   * One-way latency between hosts.
+   *
+   * @default {new CoordinateLatency(forkRng(rng, "latency"))}
+   */
+  latency?: LatencyModel;
+  /**
+   * Probability that any one datagram is lost, unless a link overrides it.
+   *
+   * @default {0}
+   */
+  lossProbability?: number;
+  /**
+   * Extra delay per datagram, uniform in [0, jitterMsMax); it may reorder
+   * datagrams on one path.
+   *
+   * @default {2}
+   */
+  jitterMsMax?: number;
+}
+
+/**
+ * Options for {@link SimulatedNetwork.attach}.
+ *
+ * @example Attach at a chosen address
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ManualClock } from "../lib/manual_clock.ts";
+ * import { seededRng } from "../lib/rng.ts";
+ * import { type AttachOptions, SimulatedNetwork } from "./network.ts";
+ *
+ * const network = new SimulatedNetwork({ clock: new ManualClock(0), rng: seededRng(1) });
+ * const options: AttachOptions = { host: "192.0.2.1", port: 5000 };
+ * assert.deepEqual(network.attach(options).localAddress, options);
+ * ```
+ */
+export interface AttachOptions {
+  /**
+   * The host part of the address.
+   *
+   * @default {"10.x.y.z", derived from the new host's index: index 0 is 10.0.0.1}
+   */
+  host?: string;
+  /**
+   * The port, from 1 to 65535.
+   *
+   * @default {4222}
+   */
+  port?: number;
+}
+
+/**
+ * A {@link Transport} on a {@link SimulatedNetwork}, with the host's index
+ * for the network's per-host controls and counters.
+ *
+ * @example Send between two hosts
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ManualClock } from "../lib/manual_clock.ts";
+ * import { seededRng } from "../lib/rng.ts";
+ * import { SimulatedNetwork, type SimulatedTransport } from "./network.ts";
+ *
+ * const clock = new ManualClock(0);
+ * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
+ * const alice: SimulatedTransport = network.attach();
+ * const bob: SimulatedTransport = network.attach();
+ * let received = 0;
+ * bob.receive(() => received++);
+ * alice.send(bob.localAddress, new Uint8Array([1, 2, 3]));
+ * clock.runUntilIdle();
+ * assert.equal(received, 1);
+ * assert.equal(bob.hostIndex, 1);
+ * ```
+ */
+export interface SimulatedTransport extends Transport {
+  /** The host's dense index in its network, stable across re-attachment. */
+  readonly hostIndex: number;
+}
+
+/** What a transport may ask of its network; one object per network. */
+interface NetworkCore {
+  send(transport: NetworkTransport, to: PeerAddress, bytes: Uint8Array): void;
+  receive(transport: NetworkTransport, handler: DatagramHandler): void;
+  close(transport: NetworkTransport): void;
+}
+
+class NetworkTransport implements SimulatedTransport {
+  readonly localAddress: PeerAddress;
+  readonly hostIndex: number;
+  readonly #core: NetworkCore;
+
+  constructor(core: NetworkCore, hostIndex: number, localAddress: PeerAddress) {
+    this.#core = core;
+    this.hostIndex = hostIndex;
+    this.localAddress = localAddress;
+  }
+
+  send(to: PeerAddress, bytes: Uint8Array): void {
+    this.#core.send(this, to, bytes);
+  }
+
+  receive(handler: DatagramHandler): void {
+    this.#core.receive(this, handler);
+  }
+
+  close(): Promise<void> {
+    this.#core.close(this);
+    return Promise.resolve();
+  }
+}
+
+/** The text key of an address, as `formatAddress` in lib/transport.ts writes it, without its checks. */
+function addressKey(address: PeerAddress): string {
+  const host = address.host;
+  return host.includes(":")
+    ? `[${host}]:${address.port}`
+    : `${host}:${address.port}`;
+}
+
+/** The default host part for host `index`: 10.0.0.1 for index 0, and so on. */
+function defaultHost(index: number): string {
+  const number = index + 1;
+  return `10.${(number >>> 16) & 0xff}.${(number >>> 8) & 0xff}.${
+    number & 0xff
+  }`;
+}
+
+function checkProbability(action: string, probability: number): void {
+  if (!(probability >= 0 && probability <= 1)) {
+    throw new RangeError(
+      `Cannot ${action}: probability ${probability} is not from 0 to 1`,
+    );
+  }
+}
+
+function grownFloat64(
+  array: Float64Array,
+  capacity: number,
+): Float64Array<ArrayBuffer> {
+  const grown = new Float64Array(capacity);
+  grown.set(array);
+  return grown;
+}
+
+function grownInt32(
+  array: Int32Array,
+  capacity: number,
+): Int32Array<ArrayBuffer> {
+  const grown = new Int32Array(capacity);
+  grown.set(array);
+  return grown;
+}
+
+function grownUint8(
+  array: Uint8Array,
+  capacity: number,
+): Uint8Array<ArrayBuffer> {
+  const grown = new Uint8Array(capacity);
+  grown.set(array);
+  return grown;
+}
+
+/**
+ * A deterministic datagram network in the virtual time of a
+ * {@link ManualClock}.
+ *
+ * Hosts are dense integer indexes with per-host state in typed arrays;
+ * addresses resolve through a `Map` (and a `WeakMap` for the address objects
+ * the network hands out), so `send` does constant work besides two heap
+ * insertions. Each datagram becomes one clock timer due at
+ * `now + latency.oneWayMs(source, target) + jitter`; every timer shares one
+ * callback, which takes the earliest datagram from the network's own queue
+ * (ordered like the clock: by due time, then by send order), so no closure is
+ * allocated per datagram. The payload is copied at send time.
+ *
+ * At send, in order: a closed or down source drops as `"offline"`, an
+ * oversize payload as `"oversize"`, an address never attached as `"offline"`
+ * (it has no coordinates to travel to), then random loss as `"loss"`. At
+ * delivery: a closed or down target drops as `"offline"`, and hosts in
+ * different partition groups as `"partition"`, so that both cut datagrams
+ * already in flight. A handler that throws propagates out of the clock call
+ * that fired it, as the clock documents. Datagrams reaching an attached host
+ * that has not set a handler yet count as received and are discarded, as a
+ * socket nobody reads.
+ *
+ * Randomness: the constructor forks three streams from `rng`, in this order,
+ * whether or not they are used: `forkRng(rng, "latency")` for the default
+ * latency model, `forkRng(rng, "loss")` (one draw per datagram while its
+ * loss probability is strictly between 0 and 1) and `forkRng(rng, "jitter")`
+ * (one draw per scheduled datagram while `jitterMsMax > 0`, the jitter being
+ * `draw * jitterMsMax`). The same seed and the same calls therefore give the
+ * same deliveries at the same virtual times.
+ *
+ * @example Two hosts, one datagram, one partition
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ManualClock } from "../lib/manual_clock.ts";
+ * import { seededRng } from "../lib/rng.ts";
+ * import { SimulatedNetwork } from "./network.ts";
+ *
+ * const clock = new ManualClock(0);
+ * const network = new SimulatedNetwork({ clock, rng: seededRng(42) });
+ * const alice = network.attach();
+ * const bob = network.attach();
+ * const log: string[] = [];
+ * bob.receive((bytes, from) => log.push(`${from.host}:${bytes[0]}`));
+ * alice.send(bob.localAddress, new Uint8Array([7]));
+ * clock.runUntilIdle();
+ * assert.deepEqual(log, ["10.0.0.1:7"]);
+ *
+ * network.partition([[alice.hostIndex], [bob.hostIndex]]);
+ * alice.send(bob.localAddress, new Uint8Array([8]));
+ * clock.runUntilIdle();
+ * assert.equal(network.stats().drops.partition, 1);
+ * ```
+ */
+export class SimulatedNetwork {
+  readonly #clock: ManualClock;
+  readonly #latency: LatencyModel;
+  readonly #lossRng: Rng;
+  readonly #jitterRng: Rng;
+  readonly #lossProbability: number;
+  readonly #jitterMsMax: number;
+  readonly #core: NetworkCore;
+  /** The shared timer callback: delivers the earliest queued datagram. */
+  readonly #onDue = (): void => this.#deliverNext();
+
+  // Per host, by index.
+  #hostCount = 0;
+  #hostCapacity = INITIAL_HOST_CAPACITY;
+  readonly #addresses: PeerAddress[] = [];
+  readonly #addressKeys: string[] = [];
+  readonly #transports: (NetworkTransport | undefined)[] = [];
+  readonly #handlers: (DatagramHandler | undefined)[] = [];
+  /** 1 while the host is down by `setHostOnline(index, false)`. */
+  #down = new Uint8Array(INITIAL_HOST_CAPACITY);
+  /** Partition group; 0 for hosts not listed in `partition()`. */
+  #groups = new Int32Array(INITIAL_HOST_CAPACITY);
+  #messagesSent = new Float64Array(INITIAL_HOST_CAPACITY);
+  #bytesSent = new Float64Array(INITIAL_HOST_CAPACITY);
+  #messagesReceived = new Float64Array(INITIAL_HOST_CAPACITY);
+  #bytesReceived = new Float64Array(INITIAL_HOST_CAPACITY);
+  #onlineHostCount = 0;
+
+  readonly #indexByKey = new Map<string, number>();
+  readonly #indexByAddress = new WeakMap<PeerAddress, number>();
+  readonly #linkLoss = new Map<number, number>();
+  #partitioned = false;
+
+  // Totals.
+  #totalMessagesSent = 0;
+  #totalBytesSent = 0;
+  #totalMessagesReceived = 0;
+  #totalBytesReceived = 0;
+  readonly #drops: DropCounts = {
+    loss: 0,
+    partition: 0,
+    offline: 0,
+    oversize: 0,
+  };
+
+  // In-flight datagrams: slots in parallel arrays, a free list, and a binary
+  // min-heap of slots ordered by (due time, send sequence).
+  #packetCapacity = INITIAL_PACKET_CAPACITY;
+  #packetDueMs = new Float64Array(INITIAL_PACKET_CAPACITY);
+  #packetSequence = new Float64Array(INITIAL_PACKET_CAPACITY);
+  #packetSource = new Int32Array(INITIAL_PACKET_CAPACITY);
+  #packetTarget = new Int32Array(INITIAL_PACKET_CAPACITY);
+  readonly #packetBytes: (Uint8Array | undefined)[] = [];
+  #freeSlots = new Int32Array(INITIAL_PACKET_CAPACITY);
+  #freeSlotCount = 0;
+  #nextUnusedSlot = 0;
+  #heap = new Int32Array(INITIAL_PACKET_CAPACITY);
+  #heapSize = 0;
+  #nextSequence = 0;
+
+  /**
+   * Creates an empty network.
+   *
+   * @param options The clock, the rng, the latency model and the faults.
+   * @throws {RangeError} If `lossProbability` is not from 0 to 1 or
+   * `jitterMsMax` is not a non-negative finite number.
+   *
+   * @example Jitter-free, constant latency
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { seededRng } from "../lib/rng.ts";
+   * import { SimulatedNetwork } from "./network.ts";
+   *
+   * const clock = new ManualClock(0);
+   * const network = new SimulatedNetwork({
+   *   clock,
+   *   rng: seededRng(1),
+   *   latency: { oneWayMs: () => 25 },
+   *   jitterMsMax: 0,
+   * });
+   * const [a, b] = [network.attach(), network.attach()];
+   * b.receive(() => assert.equal(clock.now(), 25));
+   * a.send(b.localAddress, new Uint8Array(1));
+   * assert.equal(clock.runUntilIdle(), 1);
+   * ```
+   */
+  constructor(options: SimulatedNetworkOptions) {
+    const { clock, rng, lossProbability = 0, jitterMsMax = 2 } = options;
+    checkProbability("create network", lossProbability);
+    if (!(Number.isFinite(jitterMsMax) && jitterMsMax >= 0)) {
+      throw new RangeError(
+        `Cannot create network: jitterMsMax ${jitterMsMax} is not a non-negative finite number`,
+      );
+    }
+    const latencyRng = forkRng(rng, "latency");
+    this.#lossRng = forkRng(rng, "loss");
+    this.#jitterRng = forkRng(rng, "jitter");
+    this.#latency = options.latency ?? new CoordinateLatency(latencyRng);
+    this.#clock = clock;
+    this.#lossProbability = lossProbability;
+    this.#jitterMsMax = jitterMsMax;
+    this.#core = {
+      send: (transport, to, bytes): void => this.#send(transport, to, bytes),
+      receive: (transport, handler): void => {
+        if (this.#transports[transport.hostIndex] === transport) {
+          this.#handlers[transport.hostIndex] = handler;
+        }
+      },
+      close: (transport): void => this.#close(transport),
+    };
+  }
+
+  /**
+   * The number of hosts ever attached; indexes run from 0 to `hostCount - 1`.
+   *
+   * @returns The count.
+   *
+   * @example Re-attaching does not add a host
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { seededRng } from "../lib/rng.ts";
+   * import { SimulatedNetwork } from "./network.ts";
+   *
+   * const network = new SimulatedNetwork({ clock: new ManualClock(0), rng: seededRng(1) });
+   * const transport = network.attach();
+   * await transport.close();
+   * network.attach(transport.localAddress);
+   * assert.equal(network.hostCount, 1);
+   * ```
+   */
+  get hostCount(): number {
+    return this.#hostCount;
+  }
+
+  /**
+   * Attaches a host and returns its transport. Without a `host`, a new host
+   * gets the address derived from its index (10.0.0.1 for index 0). An
+   * address that was attached before and closed is attached again with the
+   * same index, so the host keeps its place in the latency model; it is up
+   * again, whatever `setHostOnline` said before.
+   *
+   * @param options The address; both parts are optional.
+   * @returns The transport, online at once.
+   * @throws {Error} If the address is attached and not closed, or if the
+   * address derived for a new host was taken by an explicit `host`.
+   * @throws {TypeError} If `host` is empty.
+   * @throws {RangeError} If `port` is not an integer from 1 to 65535, or if
+   * the network already holds 16,777,214 hosts.
+   *
+   * @example Come back with the same identity
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { seededRng } from "../lib/rng.ts";
+   * import { SimulatedNetwork } from "./network.ts";
+   *
+   * const network = new SimulatedNetwork({ clock: new ManualClock(0), rng: seededRng(1) });
+   * network.attach();
+   * const first = network.attach({ port: 5000 });
+   * assert.deepEqual(first.localAddress, { host: "10.0.0.2", port: 5000 });
+   * assert.throws(() => network.attach(first.localAddress), Error);
+   * await first.close();
+   * const again = network.attach(first.localAddress);
+   * assert.equal(again.hostIndex, first.hostIndex);
+   * ```
+   */
+  attach(options: AttachOptions = {}): SimulatedTransport {
+    const port = options.port ?? DEFAULT_PORT;
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new RangeError(
+        `Cannot attach host: port ${port} is not an integer from 1 to 65535`,
+      );
+    }
+    const host = options.host ?? defaultHost(this.#hostCount);
+    if (typeof host !== "string" || host === "") {
+      throw new TypeError(
+        `Cannot attach host: host ${
+          JSON.stringify(String(host))
+        } is not a non-empty string`,
+      );
+    }
+    const key = addressKey({ host, port });
+    const existing = this.#indexByKey.get(key);
+    if (existing !== undefined) {
+      if (options.host === undefined) {
+        // The address derived for a new index was taken by an explicit one.
+        throw new Error(
+          `Cannot attach host: derived address "${key}" is already host ${existing}'s`,
+        );
+      }
+      return this.#reattach(existing, key);
+    }
+    const index = this.#hostCount;
+    if (index >= MAX_HOSTS) {
+      throw new RangeError(
+        `Cannot attach host: the network already holds ${MAX_HOSTS} hosts`,
+      );
+    }
+    if (index >= this.#hostCapacity) this.#growHosts();
+    const address: PeerAddress = Object.freeze({ host, port });
+    this.#hostCount++;
+    this.#addresses.push(address);
+    this.#addressKeys.push(key);
+    this.#transports.push(undefined);
+    this.#handlers.push(undefined);
+    this.#indexByKey.set(key, index);
+    this.#indexByAddress.set(address, index);
+    return this.#open(index);
+  }
+
+  /**
+   * Brings a host up or takes it down, as a crash or a reboot would; while
+   * down it sends nothing and datagrams reaching it are dropped as
+   * `"offline"`. Its transport stays usable: it is the same host when it
+   * comes back up.
+   *
+   * @param hostIndex The host.
+   * @param online Whether it is up.
+   * @throws {RangeError} If no host has that index.
+   *
+   * @example Datagrams to a crashed host are dropped at delivery
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { seededRng } from "../lib/rng.ts";
+   * import { SimulatedNetwork } from "./network.ts";
+   *
+   * const clock = new ManualClock(0);
+   * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
+   * const [a, b] = [network.attach(), network.attach()];
+   * a.send(b.localAddress, new Uint8Array(1));
+   * network.setHostOnline(b.hostIndex, false);
+   * clock.runUntilIdle();
+   * assert.equal(network.stats().drops.offline, 1);
+   * assert.equal(network.isHostOnline(b.hostIndex), false);
+   * ```
+   */
+  setHostOnline(hostIndex: number, online: boolean): void {
+    this.#checkHost("set host online", hostIndex);
+    const wasOnline = this.isHostOnline(hostIndex);
+    this.#down[hostIndex] = online ? 0 : 1;
+    this.#onlineHostCount += Number(this.isHostOnline(hostIndex)) -
+      Number(wasOnline);
+  }
+
+  /**
+   * Whether a host is attached (not closed) and up.
+   *
+   * @param hostIndex The host.
+   * @returns `true` if datagrams can reach it now.
+   * @throws {RangeError} If no host has that index.
+   *
+   * @example Closing takes a host offline
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { seededRng } from "../lib/rng.ts";
+   * import { SimulatedNetwork } from "./network.ts";
+   *
+   * const network = new SimulatedNetwork({ clock: new ManualClock(0), rng: seededRng(1) });
+   * const transport = network.attach();
+   * assert.equal(network.isHostOnline(transport.hostIndex), true);
+   * await transport.close();
+   * assert.equal(network.isHostOnline(transport.hostIndex), false);
+   * ```
+   */
+  isHostOnline(hostIndex: number): boolean {
+    this.#checkHost("read host state", hostIndex);
+    return this.#transports[hostIndex] !== undefined &&
+      this.#down[hostIndex] === 0;
+  }
+
+  /**
+   * Finds the host attached at an address.
+   *
+   * @param address The address.
+   * @returns The host's index, or `undefined` if none was ever attached there.
+   *
+   * @example Look up an address
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { seededRng } from "../lib/rng.ts";
+   * import { SimulatedNetwork } from "./network.ts";
+   *
+   * const network = new SimulatedNetwork({ clock: new ManualClock(0), rng: seededRng(1) });
+   * network.attach();
+   * assert.equal(network.hostIndexOf({ host: "10.0.0.1", port: 4222 }), 0);
+   * assert.equal(network.hostIndexOf({ host: "10.0.0.9", port: 4222 }), undefined);
+   * ```
+   */
+  hostIndexOf(address: PeerAddress): number | undefined {
+    return this.#indexByAddress.get(address) ??
+      this.#indexByKey.get(addressKey(address));
+  }
+
+  /**
+   * The address of a host.
+   *
+   * @param hostIndex The host.
+   * @returns Its address, a frozen object shared with its transport.
+   * @throws {RangeError} If no host has that index.
+   *
+   * @example Index 0 is 10.0.0.1
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { seededRng } from "../lib/rng.ts";
+   * import { SimulatedNetwork } from "./network.ts";
+   *
+   * const network = new SimulatedNetwork({ clock: new ManualClock(0), rng: seededRng(1) });
+   * network.attach();
+   * assert.deepEqual(network.addressOf(0), { host: "10.0.0.1", port: 4222 });
+   * ```
+   */
+  addressOf(hostIndex: number): PeerAddress {
+    this.#checkHost("read host address", hostIndex);
+    return this.#addresses[hostIndex];
+  }
+
+  /**
+   * Overrides the loss probability of one direction of one link; the reverse
+   * direction keeps its own setting. Overrides live in a `Map`, so only the
+   * links set cost memory.
+   *
+   * @param sourceIndex The sending host.
+   * @param targetIndex The receiving host.
+   * @param probability The loss probability from 0 to 1, or `undefined` to
+   * fall back to the network's `lossProbability`.
+   * @throws {RangeError} If a host index is unknown or the probability is not from 0 to 1.
+   *
+   * @example Cut one direction of a link
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { seededRng } from "../lib/rng.ts";
+   * import { SimulatedNetwork } from "./network.ts";
+   *
+   * const clock = new ManualClock(0);
+   * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
+   * const [a, b] = [network.attach(), network.attach()];
+   * network.setLinkLoss(a.hostIndex, b.hostIndex, 1);
+   * a.send(b.localAddress, new Uint8Array(1));
+   * b.send(a.localAddress, new Uint8Array(1));
+   * clock.runUntilIdle();
+   * assert.equal(network.stats().drops.loss, 1);
+   * assert.equal(network.stats().messagesReceived, 1);
+   * ```
+   */
+  setLinkLoss(
+    sourceIndex: number,
+    targetIndex: number,
+    probability: number | undefined,
+  ): void {
+    this.#checkHost("set link loss", sourceIndex);
+    this.#checkHost("set link loss", targetIndex);
+    const key = sourceIndex * LINK_KEY_FACTOR + targetIndex;
+    if (probability === undefined) {
+      this.#linkLoss.delete(key);
+      return;
+    }
+    checkProbability("set link loss", probability);
+    this.#linkLoss.set(key, probability);
+  }
+
+  /**
+   * Splits the network: hosts in different groups cannot reach each other,
+   * including datagrams already in flight. Hosts not listed, and hosts
+   * attached later, form one more group together. Replaces any earlier
+   * partition.
+   *
+   * @param groups Disjoint lists of host indexes.
+   * @throws {RangeError} If an index is unknown or listed twice.
+   *
+   * @example Unlisted hosts share a group
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { seededRng } from "../lib/rng.ts";
+   * import { SimulatedNetwork } from "./network.ts";
+   *
+   * const clock = new ManualClock(0);
+   * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
+   * const [a, b, c] = [network.attach(), network.attach(), network.attach()];
+   * network.partition([[a.hostIndex]]);
+   * b.send(c.localAddress, new Uint8Array(1)); // Both unlisted: delivered.
+   * b.send(a.localAddress, new Uint8Array(1)); // Dropped.
+   * clock.runUntilIdle();
+   * assert.equal(network.stats().messagesReceived, 1);
+   * assert.equal(network.stats().drops.partition, 1);
+   * ```
+   */
+  partition(groups: readonly (readonly number[])[]): void {
+    const assigned = new Int32Array(this.#hostCapacity);
+    groups.forEach((group, groupIndex) => {
+      for (const hostIndex of group) {
+        this.#checkHost("partition network", hostIndex);
+        if (assigned[hostIndex] !== 0) {
+          throw new RangeError(
+            `Cannot partition network: host ${hostIndex} is listed twice`,
+          );
+        }
+        assigned[hostIndex] = groupIndex + 1;
+      }
+    });
+    this.#groups = assigned;
+    this.#partitioned = groups.some((group) => group.length > 0);
+  }
+
+  /**
+   * Removes any partition: every host can reach every other again.
+   *
+   * @example Heal after a partition
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { seededRng } from "../lib/rng.ts";
+   * import { SimulatedNetwork } from "./network.ts";
+   *
+   * const clock = new ManualClock(0);
+   * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
+   * const [a, b] = [network.attach(), network.attach()];
+   * network.partition([[a.hostIndex], [b.hostIndex]]);
+   * network.heal();
+   * a.send(b.localAddress, new Uint8Array(1));
+   * clock.runUntilIdle();
+   * assert.equal(network.stats().messagesReceived, 1);
+   * ```
+   */
+  heal(): void {
+    this.#groups.fill(0);
+    this.#partitioned = false;
+  }
+
+  /**
+   * Network-wide counters.
+   *
+   * @returns A fresh plain object.
+   *
+   * @example Every datagram is accounted for
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { seededRng } from "../lib/rng.ts";
+   * import { SimulatedNetwork } from "./network.ts";
+   *
+   * const clock = new ManualClock(0);
+   * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
+   * const [a, b] = [network.attach(), network.attach()];
+   * a.send(b.localAddress, new Uint8Array(10));
+   * a.send(b.localAddress, new Uint8Array(70_000));
+   * assert.equal(network.stats().inFlight, 1);
+   * clock.runUntilIdle();
+   * const stats = network.stats();
+   * assert.equal(stats.messagesSent, 2);
+   * assert.equal(stats.bytesReceived, 10);
+   * assert.equal(stats.drops.oversize, 1);
+   * ```
+   */
+  stats(): NetworkStats {
+    return {
+      hostCount: this.#hostCount,
+      onlineHostCount: this.#onlineHostCount,
+      messagesSent: this.#totalMessagesSent,
+      bytesSent: this.#totalBytesSent,
+      messagesReceived: this.#totalMessagesReceived,
+      bytesReceived: this.#totalBytesReceived,
+      inFlight: this.#heapSize,
+      drops: { ...this.#drops },
+    };
+  }
+
+  /**
+   * One host's counters.
+   *
+   * @param hostIndex The host.
+   * @returns A fresh plain object.
+   * @throws {RangeError} If no host has that index.
+   *
+   * @example Sent and received
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { seededRng } from "../lib/rng.ts";
+   * import { SimulatedNetwork } from "./network.ts";
+   *
+   * const clock = new ManualClock(0);
+   * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
+   * const [a, b] = [network.attach(), network.attach()];
+   * a.send(b.localAddress, new Uint8Array(3));
+   * clock.runUntilIdle();
+   * assert.equal(network.hostStats(a.hostIndex).bytesSent, 3);
+   * assert.equal(network.hostStats(b.hostIndex).messagesReceived, 1);
+   * ```
+   */
+  hostStats(hostIndex: number): HostStats {
+    this.#checkHost("read host stats", hostIndex);
+    return {
+      hostIndex,
+      address: this.#addressKeys[hostIndex],
+      online: this.isHostOnline(hostIndex),
+      messagesSent: this.#messagesSent[hostIndex],
+      bytesSent: this.#bytesSent[hostIndex],
+      messagesReceived: this.#messagesReceived[hostIndex],
+      bytesReceived: this.#bytesReceived[hostIndex],
+    };
+  }
+
+  #checkHost(action: string, hostIndex: number): void {
+    if (
+      !Number.isInteger(hostIndex) || hostIndex < 0 ||
+      hostIndex >= this.#hostCount
+    ) {
+      throw new RangeError(
+        `Cannot ${action}: no host has index ${hostIndex}`,
+      );
+    }
+  }
+
+  #reattach(index: number, key: string): SimulatedTransport {
+    if (this.#transports[index] !== undefined) {
+      throw new Error(
+        `Cannot attach host: address "${key}" is already attached`,
+      );
+    }
+    return this.#open(index);
+  }
+
+  /** Opens a transport for a host that has none; the host comes up. */
+  #open(index: number): SimulatedTransport {
+    const transport = new NetworkTransport(
+      this.#core,
+      index,
+      this.#addresses[index],
+    );
+    this.#transports[index] = transport;
+    this.#handlers[index] = undefined;
+    this.#down[index] = 0;
+    this.#onlineHostCount++;
+    return transport;
+  }
+
+  #close(transport: NetworkTransport): void {
+    const index = transport.hostIndex;
+    // An old transport of a re-attached host must not close the new one.
+    if (this.#transports[index] !== transport) return;
+    if (this.isHostOnline(index)) this.#onlineHostCount--;
+    this.#transports[index] = undefined;
+    this.#handlers[index] = undefined;
+  }
+
+  #growHosts(): void {
+    const capacity = this.#hostCapacity * 2;
+    this.#down = grownUint8(this.#down, capacity);
+    this.#groups = grownInt32(this.#groups, capacity);
+    this.#messagesSent = grownFloat64(this.#messagesSent, capacity);
+    this.#bytesSent = grownFloat64(this.#bytesSent, capacity);
+    this.#messagesReceived = grownFloat64(this.#messagesReceived, capacity);
+    this.#bytesReceived = grownFloat64(this.#bytesReceived, capacity);
+    this.#hostCapacity = capacity;
+  }
+
+  #send(transport: NetworkTransport, to: PeerAddress, bytes: Uint8Array): void {
+    const source = transport.hostIndex;
+    const length = bytes.length;
+    this.#messagesSent[source]++;
+    this.#bytesSent[source] += length;
+    this.#totalMessagesSent++;
+    this.#totalBytesSent += length;
+    if (this.#transports[source] !== transport || this.#down[source] !== 0) {
+      this.#drops.offline++;
+      return;
+    }
+    if (length > MAX_DATAGRAM_BYTES) {
+      this.#drops.oversize++;
+      return;
+    }
+    const target = this.#indexByAddress.get(to) ??
+      this.#indexByKey.get(addressKey(to));
+    if (target === undefined) {
+      this.#drops.offline++;
+      return;
+    }
+    let lossProbability = this.#lossProbability;
+    if (this.#linkLoss.size > 0) {
+      lossProbability = this.#linkLoss.get(source * LINK_KEY_FACTOR + target) ??
+        lossProbability;
+    }
+    if (
+      lossProbability > 0 &&
+      (lossProbability >= 1 || this.#lossRng() < lossProbability)
+    ) {
+      this.#drops.loss++;
+      return;
+    }
+    let delayMs = this.#latency.oneWayMs(source, target);
+    if (this.#jitterMsMax > 0) delayMs += this.#jitterRng() * this.#jitterMsMax;
+    this.#enqueue(source, target, bytes.slice(), delayMs);
+  }
+
+  #enqueue(
+    source: number,
+    target: number,
+    bytes: Uint8Array,
+    delayMs: number,
+  ): void {
+    // The clock computes the due time; the queue orders by the same value.
+    const timer = this.#clock.setTimer(delayMs, this.#onDue);
+    let slot: number;
+    if (this.#freeSlotCount > 0) {
+      slot = this.#freeSlots[--this.#freeSlotCount];
+    } else {
+      if (this.#nextUnusedSlot >= this.#packetCapacity) this.#growPackets();
+      slot = this.#nextUnusedSlot++;
+    }
+    this.#packetDueMs[slot] = timer.dueMs;
+    this.#packetSequence[slot] = this.#nextSequence++;
+    this.#packetSource[slot] = source;
+    this.#packetTarget[slot] = target;
+    this.#packetBytes[slot] = bytes;
+    this.#heapPush(slot);
+  }
+
+  /**
+   * Runs when one of the network's timers fires. The clock fires timers by
+   * due time, then by insertion; the queue orders datagrams the same way and
+   * the network never cancels its timers, so the earliest queued datagram is
+   * the one whose timer is firing.
+   */
+  #deliverNext(): void {
+    const slot = this.#heapPop();
+    const source = this.#packetSource[slot];
+    const target = this.#packetTarget[slot];
+    const bytes = this.#packetBytes[slot]!;
+    this.#packetBytes[slot] = undefined;
+    this.#freeSlots[this.#freeSlotCount++] = slot;
+    if (this.#transports[target] === undefined || this.#down[target] !== 0) {
+      this.#drops.offline++;
+      return;
+    }
+    if (this.#partitioned && this.#groups[source] !== this.#groups[target]) {
+      this.#drops.partition++;
+      return;
+    }
+    const length = bytes.length;
+    this.#messagesReceived[target]++;
+    this.#bytesReceived[target] += length;
+    this.#totalMessagesReceived++;
+    this.#totalBytesReceived += length;
+    this.#handlers[target]?.(bytes, this.#addresses[source]);
+  }
+
+  #growPackets(): void {
+    const capacity = this.#packetCapacity * 2;
+    this.#packetDueMs = grownFloat64(this.#packetDueMs, capacity);
+    this.#packetSequence = grownFloat64(this.#packetSequence, capacity);
+    this.#packetSource = grownInt32(this.#packetSource, capacity);
+    this.#packetTarget = grownInt32(this.#packetTarget, capacity);
+    this.#freeSlots = grownInt32(this.#freeSlots, capacity);
+    this.#heap = grownInt32(this.#heap, capacity);
+    this.#packetCapacity = capacity;
+  }
+
+  /** Whether the datagram in slot `a` is due before the one in slot `b`. */
+  #before(a: number, b: number): boolean {
+    const dueA = this.#packetDueMs[a];
+    const dueB = this.#packetDueMs[b];
+    return dueA < dueB ||
+      (dueA === dueB && this.#packetSequence[a] < this.#packetSequence[b]);
+  }
+
+  #heapPush(slot: number): void {
+    const heap = this.#heap;
+    let index = this.#heapSize++;
+    while (index > 0) {
+      const parentIndex = (index - 1) >> 1;
+      const parent = heap[parentIndex];
+      if (!this.#before(slot, parent)) break;
+      heap[index] = parent;
+      index = parentIndex;
+    }
+    heap[index] = slot;
+  }
+
+  #heapPop(): number {
+    const heap = this.#heap;
+    const top = heap[0];
+    const size = --this.#heapSize;
+    if (size === 0) return top;
+    const slot = heap[size];
+    let index = 0;
+    for (;;) {
+      const leftIndex = 2 * index + 1;
+      if (leftIndex >= size) break;
+      const rightIndex = leftIndex + 1;
+      const childIndex =
+        rightIndex < size && this.#before(heap[rightIndex], heap[leftIndex])
+          ? rightIndex
+          : leftIndex;
+      const child = heap[childIndex];
+      if (!this.#before(child, slot)) break;
+      heap[index] = child;
+      index = childIndex;
+    }
+    heap[index] = slot;
+    return top;
+  }
+}
