@@ -138,8 +138,13 @@ export interface PutRequest extends RequestBase {
   readonly method: "put";
   /** Key. */
   readonly key: InfoHash;
-  /** Values (OpenDHT sends exactly one). */
+  /** Values (OpenDHT sends exactly one); empty in a fragmented header. */
   readonly values: readonly DhtValue[];
+  /**
+   * Fragmented put header: packed size of each value that follows as value
+   * parts (`values` on the wire holds these sizes, `values` above is empty).
+   */
+  readonly valueSizes?: readonly number[];
   /** Creation time of the values, Unix seconds (`c`). */
   readonly createdSeconds?: number;
   /** Write token from a previous find/get reply. */
@@ -188,6 +193,8 @@ export interface UpdateRequest extends RequestBase {
   readonly version?: number;
   /** New or changed values. */
   readonly values?: readonly DhtValue[];
+  /** Fragmented push header: packed sizes of values that follow as value parts. */
+  readonly valueSizes?: readonly number[];
   /** Creation time of `values`, Unix seconds. */
   readonly createdSeconds?: number;
   /** Ids refreshed. */

@@ -1,0 +1,483 @@
+/**
+ * `RpcEngine`: requests with transaction ids, retries and timeouts on the
+ * injected clock; replies and errors matched back to their request; incoming
+ * requests filtered (network id, sender id, rate limit) and handed to the
+ * node. It is the only part of the DHT that touches the transport.
+ *
+ * Timing follows OpenDHT 2.4.12 (spec §6): a request is sent up to
+ * {@link RpcTiming.attempts} times with the same bytes and tid; the gaps grow
+ * (1 s, then 2 s, plus up to 250 ms of jitter) and the request expires
+ * {@link RpcTiming.expireAfterLastMs} after the last send. A caller that
+ * cannot wait that long is told the request is *slow* after
+ * {@link RpcTiming.slowAfterMs} and may ask someone else meanwhile.
+ *
+ * Hostile input never escapes: undecodable datagrams, other networks, zero or
+ * own sender ids, replies that match nothing and requests over the rate
+ * limit are dropped and counted in {@link RpcEngine.counters}.
+ *
+ * @example Two engines on a simulated network, one pings the other
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RpcEngine } from "./rpc_engine.ts";
+ * import { InfoHash } from "../identity/info_hash.ts";
+ * import { ManualClock } from "../manual_clock.ts";
+ * import { seededRng } from "../rng.ts";
+ * import { SimulatedNetwork } from "../../sim/network.ts";
+ *
+ * const clock = new ManualClock(0);
+ * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
+ * const a = new RpcEngine({ transport: network.attach(), clock, rng: seededRng(2) }, { selfId: InfoHash.get("a") }, () => {});
+ * const b = new RpcEngine({ transport: network.attach(), clock, rng: seededRng(3) }, { selfId: InfoHash.get("b") }, (request, from) => {
+ *   b.reply(from, request.tid, {});
+ * });
+ * let answered = false;
+ * a.request(b.localAddress, undefined, { method: "ping" }, { onReply: () => answered = true });
+ * clock.advance(1_000);
+ * assert.ok(answered);
+ * ```
+ *
+ * @module
+ */
+import { InfoHash } from "../identity/info_hash.ts";
+import type { Clock, Timer } from "../clock.ts";
+import type { Rng } from "../rng.ts";
+import {
+  formatAddress,
+  type PeerAddress,
+  type Transport,
+} from "../transport.ts";
+import type { DhtError, DhtMessage, DhtReply, DhtRequest } from "./messages.ts";
+import { encodeSeenAddress, OPENDHT_USER_AGENT, WireError } from "./wire.ts";
+import { decodeMessage } from "./wire.ts";
+import { encodeWithValueParts, ValuePartAssembler } from "./value_parts.ts";
+
+/** Fields the engine fills in on every request. */
+type Filled = "kind" | "tid" | "senderId" | "network" | "userAgent";
+/** A request as the node writes it: the engine adds tid, ids and network. */
+export type RequestBody = DhtRequest extends infer R
+  ? R extends DhtRequest ? Omit<R, Filled> : never
+  : never;
+/** A reply as the node writes it. */
+export type ReplyBody = Omit<DhtReply, Filled | "seenAddress">;
+
+/** Retry and timeout settings. */
+export interface RpcTiming {
+  /** Sends of one request. @default {3} */
+  readonly attempts?: number;
+  /** Wait after the first send before the second. @default {1000} */
+  readonly firstRetryMs?: number;
+  /** Random extra wait added to each gap, at most. @default {250} */
+  readonly retryJitterMs?: number;
+  /** Wait after the last send before giving up. @default {2000} */
+  readonly expireAfterLastMs?: number;
+  /** When the caller is told the request is slow. @default {500} */
+  readonly slowAfterMs?: number;
+}
+
+/** Settings of an engine. */
+export interface RpcEngineConfig {
+  /** Our node id. */
+  readonly selfId: InfoHash;
+  /** Network id; 0 is the public network. @default {0} */
+  readonly network?: number;
+  /** User agent sent as `v`. @default {"RNG1"} */
+  readonly userAgent?: string;
+  /** Requests we may have outstanding; beyond it new ones expire at once. @default {4096} */
+  readonly maxPendingRequests?: number;
+  /** Requests accepted per second from one IP. @default {1024} */
+  readonly requestsPerSecondPerIp?: number;
+  /** Requests accepted per second in all. @default {8192} */
+  readonly requestsPerSecond?: number;
+  /** Retry timing. */
+  readonly timing?: RpcTiming;
+}
+
+/** Collaborators of an engine. */
+export interface RpcEngineComponents {
+  /** Datagram transport. */
+  readonly transport: Transport;
+  /** Clock for timeouts. */
+  readonly clock: Clock;
+  /** Random source for tids and jitter. */
+  readonly rng: Rng;
+}
+
+/** What happens to a request. Exactly one of reply, error or expired is called. */
+export interface RequestCallbacks {
+  /** The answer. */
+  onReply(reply: DhtReply, from: PeerAddress): void;
+  /** An error reply (e.g. 401 wrong token, 404 unknown storage). */
+  onError?(error: DhtError, from: PeerAddress): void;
+  /** No answer after every attempt. */
+  onExpired?(): void;
+  /** No answer within `slowAfterMs` (the request goes on). */
+  onSlow?(): void;
+}
+
+/** A request in flight. */
+export interface PendingRequest {
+  /** Its transaction id. */
+  readonly tid: number;
+  /** Stops retries; no callback is called afterwards. */
+  cancel(): void;
+}
+
+/** Counters of an engine (all monotonic). */
+export interface RpcCounters {
+  /** Datagrams sent (including retries and value parts). */
+  sent: number;
+  /** Bytes sent. */
+  sentBytes: number;
+  /** Datagrams received. */
+  received: number;
+  /** Bytes received. */
+  receivedBytes: number;
+  /** Requests sent (first attempts). */
+  requests: number;
+  /** Retransmissions. */
+  retries: number;
+  /** Requests that expired unanswered. */
+  expired: number;
+  /** Dropped: undecodable. */
+  droppedMalformed: number;
+  /** Dropped: another network id. */
+  droppedNetwork: number;
+  /** Dropped: zero or our own sender id. */
+  droppedSender: number;
+  /** Dropped: reply or error matching no request. */
+  droppedUnmatched: number;
+  /** Dropped: over the rate limit. */
+  droppedRateLimited: number;
+  /** Handler threw while processing a request (a bug; counted, not fatal). */
+  handlerErrors: number;
+}
+
+interface Pending {
+  readonly tid: number;
+  readonly to: PeerAddress;
+  readonly expectedId?: InfoHash;
+  readonly datagrams: Uint8Array[];
+  readonly callbacks: RequestCallbacks;
+  attemptsLeft: number;
+  gapMs: number;
+  retryTimer?: Timer;
+  slowTimer?: Timer;
+}
+
+const MAX_UINT32 = 0xffff_ffff;
+const RATE_WINDOW_MS = 1_000;
+const MAX_TRACKED_IPS = 4_096;
+
+/** Sends requests, matches replies, filters and dispatches incoming requests. */
+export class RpcEngine {
+  readonly #transport: Transport;
+  readonly #clock: Clock;
+  readonly #rng: Rng;
+  readonly #selfId: InfoHash;
+  readonly #network: number;
+  readonly #userAgent: string;
+  readonly #maxPending: number;
+  readonly #perIpLimit: number;
+  readonly #globalLimit: number;
+  readonly #timing: Required<RpcTiming>;
+  readonly #onRequest: (request: DhtRequest, from: PeerAddress) => void;
+  readonly #pending = new Map<number, Pending>();
+  readonly #assembler = new ValuePartAssembler();
+  readonly #ipWindows = new Map<string, { startMs: number; count: number }>();
+  #globalWindow = { startMs: -Infinity, count: 0 };
+  #closed = false;
+  /** Counters (read-only for callers). */
+  readonly counters: RpcCounters = {
+    sent: 0,
+    sentBytes: 0,
+    received: 0,
+    receivedBytes: 0,
+    requests: 0,
+    retries: 0,
+    expired: 0,
+    droppedMalformed: 0,
+    droppedNetwork: 0,
+    droppedSender: 0,
+    droppedUnmatched: 0,
+    droppedRateLimited: 0,
+    handlerErrors: 0,
+  };
+
+  /**
+   * An engine on `components.transport`; incoming requests go to `onRequest`.
+   *
+   * @param components Transport, clock, rng.
+   * @param config Ids, network, limits, timing.
+   * @param onRequest Called for each accepted request.
+   */
+  constructor(
+    components: RpcEngineComponents,
+    config: RpcEngineConfig,
+    onRequest: (request: DhtRequest, from: PeerAddress) => void,
+  ) {
+    this.#transport = components.transport;
+    this.#clock = components.clock;
+    this.#rng = components.rng;
+    this.#selfId = config.selfId;
+    this.#network = config.network ?? 0;
+    this.#userAgent = config.userAgent ?? OPENDHT_USER_AGENT;
+    this.#maxPending = config.maxPendingRequests ?? 4_096;
+    this.#perIpLimit = config.requestsPerSecondPerIp ?? 1_024;
+    this.#globalLimit = config.requestsPerSecond ?? 8_192;
+    this.#timing = {
+      attempts: config.timing?.attempts ?? 3,
+      firstRetryMs: config.timing?.firstRetryMs ?? 1_000,
+      retryJitterMs: config.timing?.retryJitterMs ?? 250,
+      expireAfterLastMs: config.timing?.expireAfterLastMs ?? 2_000,
+      slowAfterMs: config.timing?.slowAfterMs ?? 500,
+    };
+    this.#onRequest = onRequest;
+    this.#transport.receive((bytes, from) => this.#receive(bytes, from));
+  }
+
+  /** Our address as the transport knows it. */
+  get localAddress(): PeerAddress {
+    return this.#transport.localAddress;
+  }
+
+  /** Requests in flight. */
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  #send(to: PeerAddress, datagrams: readonly Uint8Array[]): void {
+    if (this.#closed) return;
+    for (const bytes of datagrams) {
+      this.counters.sent += 1;
+      this.counters.sentBytes += bytes.length;
+      this.#transport.send(to, bytes);
+    }
+  }
+
+  #newTid(): number {
+    for (;;) {
+      const tid = 1 + Math.floor(this.#rng() * MAX_UINT32);
+      if (!this.#pending.has(tid)) return tid;
+    }
+  }
+
+  /**
+   * Sends a request to `to`. The reply must come from `expectedId` when it
+   * is known (bootstrap pings do not know it yet).
+   *
+   * @param to Destination.
+   * @param expectedId Node id we expect to answer, if known.
+   * @param body The request without tid and ids.
+   * @param callbacks What to do with the outcome.
+   * @returns A handle to cancel it.
+   */
+  request(
+    to: PeerAddress,
+    expectedId: InfoHash | undefined,
+    body: RequestBody,
+    callbacks: RequestCallbacks,
+  ): PendingRequest {
+    const tid = this.#newTid();
+    const handle = { tid, cancel: () => this.#finish(tid) };
+    if (this.#closed || this.#pending.size >= this.#maxPending) {
+      this.counters.expired += 1;
+      callbacks.onExpired?.();
+      return handle;
+    }
+    const message = {
+      ...body,
+      kind: "request",
+      tid,
+      senderId: this.#selfId,
+      network: this.#network,
+      userAgent: this.#userAgent,
+    } as DhtRequest;
+    const pending: Pending = {
+      tid,
+      to,
+      expectedId,
+      datagrams: encodeWithValueParts(message),
+      callbacks,
+      attemptsLeft: this.#timing.attempts,
+      gapMs: this.#timing.firstRetryMs,
+    };
+    this.#pending.set(tid, pending);
+    this.counters.requests += 1;
+    if (callbacks.onSlow !== undefined) {
+      pending.slowTimer = this.#clock.setTimer(this.#timing.slowAfterMs, () => {
+        pending.slowTimer = undefined;
+        callbacks.onSlow?.();
+      });
+    }
+    this.#attempt(pending);
+    return handle;
+  }
+
+  #attempt(pending: Pending): void {
+    this.#send(pending.to, pending.datagrams);
+    pending.attemptsLeft -= 1;
+    const jitter = Math.floor(this.#rng() * (this.#timing.retryJitterMs + 1));
+    if (pending.attemptsLeft > 0) {
+      const wait = pending.gapMs + jitter;
+      pending.gapMs *= 2;
+      pending.retryTimer = this.#clock.setTimer(wait, () => {
+        this.counters.retries += 1;
+        this.#attempt(pending);
+      });
+    } else {
+      pending.retryTimer = this.#clock.setTimer(
+        this.#timing.expireAfterLastMs + jitter,
+        () => {
+          this.#finish(pending.tid);
+          this.counters.expired += 1;
+          pending.callbacks.onExpired?.();
+        },
+      );
+    }
+  }
+
+  #finish(tid: number): Pending | undefined {
+    const pending = this.#pending.get(tid);
+    if (pending === undefined) return undefined;
+    this.#pending.delete(tid);
+    pending.retryTimer?.cancel();
+    pending.slowTimer?.cancel();
+    return pending;
+  }
+
+  /**
+   * Answers request `tid` from `to`. The engine adds our id, the requester's
+   * address as we see it, and splits large value sets into value parts.
+   *
+   * @param to Requester.
+   * @param tid The request's transaction id.
+   * @param body Reply fields.
+   */
+  reply(to: PeerAddress, tid: number, body: ReplyBody): void {
+    let seenAddress: Uint8Array | undefined;
+    try {
+      seenAddress = encodeSeenAddress(to);
+    } catch {
+      seenAddress = undefined; // Simulated or named hosts have no IP bytes.
+    }
+    const message: DhtReply = {
+      ...body,
+      kind: "reply",
+      tid,
+      senderId: this.#selfId,
+      network: this.#network,
+      userAgent: this.#userAgent,
+      ...(seenAddress === undefined ? {} : { seenAddress }),
+    };
+    this.#send(to, encodeWithValueParts(message));
+  }
+
+  /**
+   * Sends an error answer to request `tid`.
+   *
+   * @param to Requester.
+   * @param tid Transaction id.
+   * @param code Error code (203, 401, 404).
+   * @param text Error text.
+   */
+  error(to: PeerAddress, tid: number, code: number, text: string): void {
+    const message: DhtError = {
+      kind: "error",
+      tid,
+      network: this.#network,
+      userAgent: this.#userAgent,
+      senderId: this.#selfId,
+      code,
+      message: text,
+    };
+    this.#send(to, encodeWithValueParts(message));
+  }
+
+  /**
+   * Stops everything: pending requests are dropped without callbacks, and
+   * nothing more is sent or dispatched. Does not close the transport.
+   */
+  close(): void {
+    this.#closed = true;
+    for (const tid of [...this.#pending.keys()]) this.#finish(tid);
+  }
+
+  #receive(bytes: Uint8Array, from: PeerAddress): void {
+    if (this.#closed) return;
+    this.counters.received += 1;
+    this.counters.receivedBytes += bytes.length;
+    let decoded: DhtMessage;
+    try {
+      decoded = decodeMessage(bytes);
+    } catch (error) {
+      if (!(error instanceof WireError)) this.counters.handlerErrors += 1;
+      this.counters.droppedMalformed += 1;
+      return;
+    }
+    if (decoded.network !== this.#network) {
+      this.counters.droppedNetwork += 1;
+      return;
+    }
+    const message = this.#assembler.receive(
+      formatAddress(from),
+      decoded,
+      this.#clock.now(),
+    );
+    if (message === undefined || message.kind === "value-part") return;
+    const sender = message.senderId;
+    if (
+      sender === undefined || sender.equals(this.#selfId) ||
+      sender.equals(InfoHash.ZERO)
+    ) {
+      this.counters.droppedSender += 1;
+      return;
+    }
+    if (message.kind === "request") {
+      if (!this.#admit(from.host)) {
+        this.counters.droppedRateLimited += 1;
+        return;
+      }
+      try {
+        this.#onRequest(message, from);
+      } catch {
+        this.counters.handlerErrors += 1;
+      }
+      return;
+    }
+    const pending = this.#pending.get(message.tid);
+    if (
+      pending === undefined ||
+      (pending.expectedId !== undefined && !pending.expectedId.equals(sender))
+    ) {
+      this.counters.droppedUnmatched += 1;
+      return;
+    }
+    this.#finish(message.tid);
+    try {
+      if (message.kind === "reply") pending.callbacks.onReply(message, from);
+      else pending.callbacks.onError?.(message, from);
+    } catch {
+      this.counters.handlerErrors += 1;
+    }
+  }
+
+  #admit(host: string): boolean {
+    const now = this.#clock.now();
+    if (now - this.#globalWindow.startMs >= RATE_WINDOW_MS) {
+      this.#globalWindow = { startMs: now, count: 0 };
+    }
+    if (++this.#globalWindow.count > this.#globalLimit) return false;
+    let window = this.#ipWindows.get(host);
+    if (window === undefined || now - window.startMs >= RATE_WINDOW_MS) {
+      if (window === undefined && this.#ipWindows.size >= MAX_TRACKED_IPS) {
+        // Forget the oldest window; bounded memory beats perfect fairness.
+        const oldest = this.#ipWindows.keys().next().value;
+        if (oldest !== undefined) this.#ipWindows.delete(oldest);
+      }
+      this.#ipWindows.delete(host);
+      window = { startMs: now, count: 0 };
+      this.#ipWindows.set(host, window);
+    }
+    return ++window.count <= this.#perIpLimit;
+  }
+}

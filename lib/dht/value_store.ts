@@ -1,0 +1,474 @@
+/**
+ * `ValueStore`: the storing side of the DHT — values per key with expiry,
+ * edit rules, listeners, and a limit on everything.
+ *
+ * It is sans-IO: each call takes `nowMs` and returns the notices that the
+ * node must push to listeners (new values, refreshed ids, expired ids).
+ *
+ * Rules (OpenDHT 2.4.12, spec §11, with the edit rule of its secure types):
+ * - a value's expiry is min(created, now) + its type's lifetime; an already
+ *   expired value is refused;
+ * - the same id with the same content is a refresh counted from the put's
+ *   creation time (a `refresh` request counts from now); with other content it
+ *   replaces the stored value only if both carry an owner and a sequence
+ *   number, the owner is the same and the sequence is higher (an older or
+ *   unsigned edit is refused);
+ * - listeners are leased for {@link LISTENER_LIFETIME_MS} from their last
+ *   listen, keyed by (node id, socket id).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ValueStore } from "./value_store.ts";
+ * import { InfoHash } from "../identity/info_hash.ts";
+ *
+ * const store = new ValueStore();
+ * const key = InfoHash.get("key");
+ * const value = { id: 1n, type: 0, data: new Uint8Array([1]) };
+ * assert.equal(store.store(key, value, 0, 0).outcome, "stored");
+ * assert.equal(store.get(key, 1_000).length, 1);
+ * const { notices } = store.expire(10 * 60_000);
+ * assert.equal(store.get(key, 10 * 60_000).length, 0);
+ * assert.equal(notices.length, 0); // nobody was listening
+ * ```
+ *
+ * @module
+ */
+import { bytesEqual } from "../identity/_primitives.ts";
+import type { InfoHash } from "../identity/info_hash.ts";
+import type { PeerAddress } from "../transport.ts";
+import type { DhtQuery, DhtValue } from "./messages.ts";
+import { matchesQuery } from "./value_query.ts";
+import { type ValueType, valueTypeOf } from "./value_type.ts";
+import { valueStorageSize } from "./wire.ts";
+
+/** A listener lives 10 minutes after its last listen (OpenDHT NODE_EXPIRE_TIME). */
+export const LISTENER_LIFETIME_MS = 10 * 60_000;
+
+/** Bounds on what one node stores. */
+export interface ValueStoreLimits {
+  /** Keys stored. @default {100000} */
+  readonly maxKeys?: number;
+  /** Values per key. @default {1024} */
+  readonly maxValuesPerKey?: number;
+  /** Bytes per key (OpenDHT size measure). @default {4 MiB} */
+  readonly maxBytesPerKey?: number;
+  /** Bytes in all. @default {64 MiB} */
+  readonly maxTotalBytes?: number;
+  /** Listeners per key. @default {256} */
+  readonly maxListenersPerKey?: number;
+  /** Listeners in all. @default {65536} */
+  readonly maxTotalListeners?: number;
+}
+
+/** A registered listener. */
+export interface Listener {
+  /** Listening node. */
+  readonly nodeId: InfoHash;
+  /** Where to push. */
+  address: PeerAddress;
+  /** The listener's socket id. */
+  readonly socketId: number;
+  /** Its where-filter. */
+  query?: DhtQuery;
+  /** Lease end, epoch ms. */
+  expiresMs: number;
+}
+
+/** Something to push to one listener. */
+export interface ListenerNotice {
+  /** Who. */
+  readonly listener: Listener;
+  /** Key concerned. */
+  readonly key: InfoHash;
+  /** New or replaced values. */
+  readonly values?: readonly DhtValue[];
+  /** Refreshed ids. */
+  readonly refreshed?: readonly bigint[];
+  /** Expired ids. */
+  readonly expired?: readonly bigint[];
+}
+
+/** Outcome of {@link ValueStore.store}. */
+export type StoreOutcome =
+  | "stored"
+  | "replaced"
+  | "refreshed"
+  | "rejected-expired"
+  | "rejected-size"
+  | "rejected-quota"
+  | "rejected-edit";
+
+/** A value as stored. */
+export interface StoredValue {
+  /** The value. */
+  readonly value: DhtValue;
+  /** Creation time, epoch ms. */
+  readonly createdMs: number;
+  /** Expiry, epoch ms. */
+  expiresMs: number;
+  /** OpenDHT size measure. */
+  readonly size: number;
+}
+
+interface KeyEntry {
+  readonly key: InfoHash;
+  readonly values: Map<bigint, StoredValue>;
+  readonly listeners: Map<string, Listener>;
+  bytes: number;
+}
+
+function sameContent(a: DhtValue, b: DhtValue): boolean {
+  const optionalBytes = (x?: Uint8Array, y?: Uint8Array) =>
+    x === undefined ? y === undefined : y !== undefined && bytesEqual(x, y);
+  return a.type === b.type && bytesEqual(a.data, b.data) &&
+    a.userType === b.userType && a.seq === b.seq &&
+    optionalBytes(a.owner, b.owner) &&
+    optionalBytes(a.signature, b.signature) &&
+    optionalBytes(a.cypher, b.cypher) &&
+    (a.recipient === undefined
+      ? b.recipient === undefined
+      : b.recipient !== undefined && a.recipient.equals(b.recipient));
+}
+
+/** Values and listeners of one node. */
+export class ValueStore {
+  readonly #keys = new Map<string, KeyEntry>();
+  readonly #limits: Required<ValueStoreLimits>;
+  readonly #types?: ReadonlyMap<number, ValueType>;
+  #totalBytes = 0;
+  #totalListeners = 0;
+
+  /**
+   * An empty store.
+   *
+   * @param limits Bounds (defaults above).
+   * @param types Extra value types, consulted before OpenDHT's built-in ones.
+   */
+  constructor(
+    limits: ValueStoreLimits = {},
+    types?: ReadonlyMap<number, ValueType>,
+  ) {
+    this.#limits = {
+      maxKeys: limits.maxKeys ?? 100_000,
+      maxValuesPerKey: limits.maxValuesPerKey ?? 1_024,
+      maxBytesPerKey: limits.maxBytesPerKey ?? 4 * 1_048_576,
+      maxTotalBytes: limits.maxTotalBytes ?? 64 * 1_048_576,
+      maxListenersPerKey: limits.maxListenersPerKey ?? 256,
+      maxTotalListeners: limits.maxTotalListeners ?? 65_536,
+    };
+    this.#types = types;
+  }
+
+  /** Totals, for metrics. */
+  stats(): { keys: number; values: number; bytes: number; listeners: number } {
+    let values = 0;
+    for (const entry of this.#keys.values()) values += entry.values.size;
+    return {
+      keys: this.#keys.size,
+      values,
+      bytes: this.#totalBytes,
+      listeners: this.#totalListeners,
+    };
+  }
+
+  #entry(key: InfoHash, create: boolean): KeyEntry | undefined {
+    const hex = key.toString();
+    let entry = this.#keys.get(hex);
+    if (
+      entry === undefined && create && this.#keys.size < this.#limits.maxKeys
+    ) {
+      entry = { key, values: new Map(), listeners: new Map(), bytes: 0 };
+      this.#keys.set(hex, entry);
+    }
+    return entry;
+  }
+
+  #notify(
+    entry: KeyEntry,
+    nowMs: number,
+    make: (listener: Listener) => ListenerNotice | undefined,
+  ): ListenerNotice[] {
+    const notices: ListenerNotice[] = [];
+    for (const listener of entry.listeners.values()) {
+      if (listener.expiresMs <= nowMs) continue;
+      const notice = make(listener);
+      if (notice !== undefined) notices.push(notice);
+    }
+    return notices;
+  }
+
+  /**
+   * Stores (or refreshes, or replaces) a value.
+   *
+   * @param key Key.
+   * @param value Value.
+   * @param createdMs Claimed creation time (the earlier of it and `nowMs` counts).
+   * @param nowMs Current time.
+   * @returns What happened, and pushes for listeners.
+   */
+  store(
+    key: InfoHash,
+    value: DhtValue,
+    createdMs: number,
+    nowMs: number,
+  ): { outcome: StoreOutcome; notices: ListenerNotice[] } {
+    const type = valueTypeOf(value.type, this.#types);
+    const size = valueStorageSize(value);
+    if (size > type.maxBytes) return { outcome: "rejected-size", notices: [] };
+    const created = Math.min(createdMs, nowMs);
+    const expiresMs = created + type.lifetimeMs;
+    if (expiresMs <= nowMs) {
+      return { outcome: "rejected-expired", notices: [] };
+    }
+    const entry = this.#entry(key, true);
+    if (entry === undefined) return { outcome: "rejected-quota", notices: [] };
+    const existing = entry.values.get(value.id);
+    if (existing !== undefined && sameContent(existing.value, value)) {
+      // A repeated put counts from its creation time, so re-replication by
+      // other storing nodes never makes a value outlive its publisher.
+      return this.#refreshStored(entry, existing, expiresMs, nowMs);
+    }
+    if (existing !== undefined && !this.#mayReplace(existing.value, value)) {
+      return { outcome: "rejected-edit", notices: [] };
+    }
+    const freed = existing?.size ?? 0;
+    const valueCount = entry.values.size + (existing === undefined ? 1 : 0);
+    if (
+      valueCount > this.#limits.maxValuesPerKey ||
+      entry.bytes - freed + size > this.#limits.maxBytesPerKey ||
+      this.#totalBytes - freed + size > this.#limits.maxTotalBytes
+    ) {
+      this.#dropIfEmpty(entry);
+      return { outcome: "rejected-quota", notices: [] };
+    }
+    entry.values.set(value.id, { value, createdMs: created, expiresMs, size });
+    entry.bytes += size - freed;
+    this.#totalBytes += size - freed;
+    const notices = this.#notify(
+      entry,
+      nowMs,
+      (listener) =>
+        matchesQuery(value, listener.query)
+          ? { listener, key: entry.key, values: [value] }
+          : undefined,
+    );
+    return { outcome: existing === undefined ? "stored" : "replaced", notices };
+  }
+
+  #mayReplace(old: DhtValue, incoming: DhtValue): boolean {
+    if (
+      old.owner === undefined || incoming.owner === undefined ||
+      old.seq === undefined || incoming.seq === undefined
+    ) return false;
+    return bytesEqual(old.owner, incoming.owner) && incoming.seq > old.seq;
+  }
+
+  #refreshStored(
+    entry: KeyEntry,
+    stored: StoredValue,
+    expiresMs: number,
+    nowMs: number,
+  ): { outcome: StoreOutcome; notices: ListenerNotice[] } {
+    stored.expiresMs = Math.max(stored.expiresMs, expiresMs);
+    const notices = this.#notify(
+      entry,
+      nowMs,
+      (listener) =>
+        matchesQuery(stored.value, listener.query)
+          ? { listener, key: entry.key, refreshed: [stored.value.id] }
+          : undefined,
+    );
+    return { outcome: "refreshed", notices };
+  }
+
+  /**
+   * Extends a stored value's life by its type's lifetime.
+   *
+   * @param key Key.
+   * @param valueId Value id.
+   * @param nowMs Current time.
+   * @returns `found: false` when the key or value is unknown (the node answers 404).
+   */
+  refresh(
+    key: InfoHash,
+    valueId: bigint,
+    nowMs: number,
+  ): { found: boolean; notices: ListenerNotice[] } {
+    const entry = this.#entry(key, false);
+    const stored = entry?.values.get(valueId);
+    if (
+      entry === undefined || stored === undefined || stored.expiresMs <= nowMs
+    ) {
+      return { found: false, notices: [] };
+    }
+    const type = valueTypeOf(stored.value.type, this.#types);
+    const expiresMs = nowMs + type.lifetimeMs;
+    return {
+      found: true,
+      ...this.#refreshStored(entry, stored, expiresMs, nowMs),
+    };
+  }
+
+  /**
+   * Live values at `key` matching `query`.
+   *
+   * @param key Key.
+   * @param nowMs Current time.
+   * @param query Where-filter.
+   * @returns The values.
+   */
+  get(key: InfoHash, nowMs: number, query?: DhtQuery): DhtValue[] {
+    const entry = this.#entry(key, false);
+    if (entry === undefined) return [];
+    const out: DhtValue[] = [];
+    for (const stored of entry.values.values()) {
+      if (stored.expiresMs > nowMs && matchesQuery(stored.value, query)) {
+        out.push(stored.value);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Live stored values at `key` with their times (for re-replication).
+   *
+   * @param key Key.
+   * @param nowMs Current time.
+   * @returns Stored values.
+   */
+  storedValues(key: InfoHash, nowMs: number): StoredValue[] {
+    const entry = this.#entry(key, false);
+    if (entry === undefined) return [];
+    return [...entry.values.values()].filter((stored) =>
+      stored.expiresMs > nowMs
+    );
+  }
+
+  /**
+   * Keys that hold at least one value.
+   *
+   * @returns The keys.
+   */
+  keys(): InfoHash[] {
+    const keys: InfoHash[] = [];
+    for (const entry of this.#keys.values()) {
+      if (entry.values.size > 0) keys.push(entry.key);
+    }
+    return keys;
+  }
+
+  /**
+   * Registers or renews a listener. A new listener is sent the matching
+   * values already stored; a renewal only extends the lease and replaces the
+   * query.
+   *
+   * @param key Key.
+   * @param listener Node id, address, socket id and query.
+   * @param nowMs Current time.
+   * @returns Whether it was accepted (limits) and the initial push.
+   */
+  listen(
+    key: InfoHash,
+    listener: {
+      nodeId: InfoHash;
+      address: PeerAddress;
+      socketId: number;
+      query?: DhtQuery;
+    },
+    nowMs: number,
+  ): { accepted: boolean; notices: ListenerNotice[] } {
+    const entry = this.#entry(key, true);
+    if (entry === undefined) return { accepted: false, notices: [] };
+    const id = `${listener.nodeId}:${listener.socketId}`;
+    const existing = entry.listeners.get(id);
+    if (existing !== undefined) {
+      existing.address = listener.address;
+      existing.query = listener.query;
+      existing.expiresMs = nowMs + LISTENER_LIFETIME_MS;
+      return { accepted: true, notices: [] };
+    }
+    if (
+      entry.listeners.size >= this.#limits.maxListenersPerKey ||
+      this.#totalListeners >= this.#limits.maxTotalListeners
+    ) {
+      this.#dropIfEmpty(entry);
+      return { accepted: false, notices: [] };
+    }
+    const added: Listener = {
+      ...listener,
+      expiresMs: nowMs + LISTENER_LIFETIME_MS,
+    };
+    entry.listeners.set(id, added);
+    this.#totalListeners += 1;
+    const values = this.get(key, nowMs, listener.query);
+    return {
+      accepted: true,
+      notices: values.length === 0
+        ? []
+        : [{ listener: added, key: entry.key, values }],
+    };
+  }
+
+  /**
+   * Removes expired values (telling listeners) and lapsed listeners.
+   *
+   * @param nowMs Current time.
+   * @returns Pushes of expired ids.
+   */
+  expire(nowMs: number): { notices: ListenerNotice[] } {
+    const notices: ListenerNotice[] = [];
+    for (const entry of [...this.#keys.values()]) {
+      const expired: StoredValue[] = [];
+      for (const stored of entry.values.values()) {
+        if (stored.expiresMs <= nowMs) expired.push(stored);
+      }
+      for (const stored of expired) {
+        entry.values.delete(stored.value.id);
+        entry.bytes -= stored.size;
+        this.#totalBytes -= stored.size;
+      }
+      if (expired.length > 0) {
+        notices.push(...this.#notify(entry, nowMs, (listener) => {
+          const ids = expired.filter((stored) =>
+            matchesQuery(stored.value, listener.query)
+          ).map((stored) => stored.value.id);
+          return ids.length === 0
+            ? undefined
+            : { listener, key: entry.key, expired: ids };
+        }));
+      }
+      for (const [id, listener] of entry.listeners) {
+        if (listener.expiresMs <= nowMs) {
+          entry.listeners.delete(id);
+          this.#totalListeners -= 1;
+        }
+      }
+      this.#dropIfEmpty(entry);
+    }
+    return { notices };
+  }
+
+  /**
+   * The earliest value expiry, to schedule the next {@link ValueStore.expire}.
+   *
+   * @returns Epoch ms, or undefined when nothing is stored.
+   */
+  nextExpiryMs(): number | undefined {
+    let next: number | undefined;
+    for (const entry of this.#keys.values()) {
+      for (const stored of entry.values.values()) {
+        if (next === undefined || stored.expiresMs < next) {
+          next = stored.expiresMs;
+        }
+      }
+    }
+    return next;
+  }
+
+  #dropIfEmpty(entry: KeyEntry): void {
+    if (entry.values.size === 0 && entry.listeners.size === 0) {
+      this.#keys.delete(entry.key.toString());
+    }
+  }
+}
