@@ -394,6 +394,13 @@ export class RpcEngine {
   }
 
   /**
+   * Periodic housekeeping: drops value-part reassemblies whose time is up.
+   */
+  tick(): void {
+    this.#assembler.expire(this.#clock.now());
+  }
+
+  /**
    * Stops everything: pending requests are dropped without callbacks, and
    * nothing more is sent or dispatched. Does not close the transport.
    */

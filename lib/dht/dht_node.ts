@@ -1,0 +1,930 @@
+/**
+ * `DhtNode`: a DHT node with OpenDHT's semantics, over any {@link Transport}
+ * and {@link Clock}: the same code runs on a UDP socket and inside the
+ * simulator.
+ *
+ * - Routing: Kademlia buckets of 8, bootstrap from addresses, bucket refresh.
+ * - Client: `get`, `put` (once or permanent), `listen` (leased, renewed,
+ *   re-targeted as the closest nodes change), `findNode`, each with a handle
+ *   to cancel.
+ * - Storage: values per key with expiry and limits, listener pushes (new,
+ *   refreshed, expired values), and maintenance that copies stored values to
+ *   the current closest nodes as nodes come and go.
+ *
+ * All operations are callback based, so a simulation never waits on a
+ * promise; `getValues` and `putValue` wrap them in promises for scripts.
+ *
+ * @example Two nodes on a simulated network: put on one, get from the other
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DhtNode } from "./dht_node.ts";
+ * import { InfoHash } from "../identity/info_hash.ts";
+ * import { ManualClock } from "../manual_clock.ts";
+ * import { seededRng } from "../rng.ts";
+ * import { SimulatedNetwork } from "../../sim/network.ts";
+ *
+ * const clock = new ManualClock(1_700_000_000_000);
+ * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
+ * const a = new DhtNode({ transport: network.attach(), clock, rng: seededRng(2) });
+ * const b = new DhtNode({ transport: network.attach(), clock, rng: seededRng(3) }, {
+ *   bootstrap: [a.address],
+ * });
+ * a.start();
+ * b.start();
+ * clock.advance(5_000);
+ * const key = InfoHash.get("greeting");
+ * a.put(key, { id: 1n, type: 0, data: new TextEncoder().encode("hi") });
+ * clock.advance(5_000);
+ * let found: string[] = [];
+ * b.get(key, { onDone: (values) => found = values.map((v) => new TextDecoder().decode(v.data)) });
+ * clock.advance(5_000);
+ * assert.deepEqual(found, ["hi"]);
+ * ```
+ *
+ * @module
+ */
+import { InfoHash } from "../identity/info_hash.ts";
+import type { Clock, Timer } from "../clock.ts";
+import { forkRng, type Rng } from "../rng.ts";
+import {
+  formatAddress,
+  type PeerAddress,
+  type Transport,
+} from "../transport.ts";
+import {
+  type DhtQuery,
+  type DhtReply,
+  type DhtRequest,
+  type DhtValue,
+  ErrorCode,
+  type NodeInfo,
+} from "./messages.ts";
+import { type RequestBody, RpcEngine, type RpcTiming } from "./rpc_engine.ts";
+import { RoutingTable } from "./routing_table.ts";
+import {
+  Search,
+  type SearchAnswer,
+  type SearchNode,
+  type SearchResult,
+  TARGET_NODES,
+} from "./search.ts";
+import { TokenKeeper } from "./token_keeper.ts";
+import {
+  type ListenerNotice,
+  ValueStore,
+  type ValueStoreLimits,
+} from "./value_store.ts";
+import { type ValueType, valueTypeOf } from "./value_type.ts";
+import { type HandlerContext, handleRequest } from "./request_handlers.ts";
+
+/** Nodes a listen is placed on (OpenDHT LISTEN_NODES). */
+export const LISTEN_NODES = 4;
+/** A permanent put is refreshed this long before its value would expire. */
+export const REANNOUNCE_MARGIN_MS = 10_000;
+
+/** Collaborators of a node. */
+export interface DhtNodeComponents {
+  /** Datagrams. */
+  readonly transport: Transport;
+  /** Time. */
+  readonly clock: Clock;
+  /** Randomness (ids, tids, jitter); seeded in the simulator. */
+  readonly rng: Rng;
+}
+
+/** Settings of a node; every field has a default. */
+export interface DhtNodeConfig {
+  /** Node id. @default {random from rng} */
+  readonly id?: InfoHash;
+  /** Network id (0 = public OpenDHT network). @default {0} */
+  readonly network?: number;
+  /** Addresses to bootstrap from. @default {[]} */
+  readonly bootstrap?: readonly PeerAddress[];
+  /** Storage limits. */
+  readonly limits?: ValueStoreLimits;
+  /** Application value types (lifetime, size), consulted before OpenDHT's. */
+  readonly valueTypes?: ReadonlyMap<number, ValueType>;
+  /** RPC retry timing. */
+  readonly timing?: RpcTiming;
+  /** Housekeeping period (expiry, bucket refresh, storage maintenance). @default {60000} */
+  readonly maintenanceMs?: number;
+  /** A bucket with no answer for this long is refreshed. @default {600000} */
+  readonly bucketRefreshMs?: number;
+  /** Stored values are copied to the current closest nodes this often. @default {300000} */
+  readonly replicationMs?: number;
+  /** Our listens are renewed (and re-targeted) this often. @default {30000} */
+  readonly listenRenewMs?: number;
+  /** Permanent puts are re-checked (new closest nodes) at least this often. @default {300000} */
+  readonly permanentCheckMs?: number;
+}
+
+/** Callbacks of {@link DhtNode.get}. */
+export interface GetCallbacks {
+  /** New values as they arrive (deduplicated by id). */
+  onValues?(values: readonly DhtValue[]): void;
+  /** All values found, once the search converged. */
+  onDone?(values: readonly DhtValue[], result: SearchResult): void;
+}
+
+/** What a listener is told. */
+export type ListenEvent =
+  | { readonly kind: "added"; readonly values: readonly DhtValue[] }
+  | { readonly kind: "refreshed"; readonly ids: readonly bigint[] }
+  | { readonly kind: "expired"; readonly ids: readonly bigint[] };
+
+/** A handle on a running operation. */
+export interface OperationHandle {
+  /** Stops it (a permanent put stops being refreshed; a listen stops). */
+  cancel(): void;
+}
+
+/** Node counters for reports. */
+export interface DhtNodeStats {
+  /** Routing table nodes by state. */
+  readonly routing: { good: number; dubious: number; expired: number };
+  /** Storage totals. */
+  readonly storage: {
+    keys: number;
+    values: number;
+    bytes: number;
+    listeners: number;
+  };
+  /** Searches started. */
+  readonly searches: number;
+  /** RPC counters. */
+  readonly rpc: RpcEngine["counters"];
+}
+
+interface PermanentPut {
+  readonly key: InfoHash;
+  readonly value: DhtValue;
+  /** Node id hex → address of nodes that acknowledged the value. */
+  holders: Map<
+    string,
+    { id: InfoHash; address: PeerAddress; token?: Uint8Array }
+  >;
+  timer?: Timer;
+  search?: Search;
+  cancelled: boolean;
+}
+
+interface ListenState {
+  readonly key: InfoHash;
+  readonly socketId: number;
+  readonly query?: DhtQuery;
+  readonly callback: (event: ListenEvent) => void;
+  /** Node id hex → node we listen at. */
+  nodes: Map<string, { id: InfoHash; address: PeerAddress }>;
+  /** Value id → value and the storing nodes that reported it. */
+  known: Map<bigint, { value: DhtValue; holders: Set<string> }>;
+  timer?: Timer;
+  search?: Search;
+  cancelled: boolean;
+}
+
+/** A DHT node. */
+export class DhtNode {
+  /** Our node id. */
+  readonly id: InfoHash;
+  readonly #clock: Clock;
+  readonly #rng: Rng;
+  readonly #rpc: RpcEngine;
+  readonly #table: RoutingTable;
+  readonly #store: ValueStore;
+  readonly #tokens: TokenKeeper;
+  readonly #types?: ReadonlyMap<number, ValueType>;
+  readonly #bootstrap: readonly PeerAddress[];
+  readonly #maintenanceMs: number;
+  readonly #bucketRefreshMs: number;
+  readonly #replicationMs: number;
+  readonly #listenRenewMs: number;
+  readonly #permanentCheckMs: number;
+  readonly #transport: Transport;
+  readonly #permanent = new Set<PermanentPut>();
+  readonly #listens = new Map<number, ListenState>();
+  readonly #searches = new Set<Search>();
+  #maintenanceTimer?: Timer;
+  #expiryTimer?: Timer;
+  #lastReplicationMs = -Infinity;
+  #searchCount = 0;
+  #running = false;
+
+  /**
+   * A node (call {@link DhtNode.start}).
+   *
+   * @param components Transport, clock, rng.
+   * @param config Settings.
+   */
+  constructor(components: DhtNodeComponents, config: DhtNodeConfig = {}) {
+    this.#clock = components.clock;
+    this.#rng = components.rng;
+    this.#transport = components.transport;
+    this.id = config.id ?? InfoHash.random(forkRng(this.#rng, "node-id"));
+    this.#table = new RoutingTable(this.id);
+    this.#types = config.valueTypes;
+    this.#store = new ValueStore(config.limits, config.valueTypes);
+    this.#tokens = new TokenKeeper(
+      forkRng(this.#rng, "tokens"),
+      this.#clock.now(),
+    );
+    this.#bootstrap = config.bootstrap ?? [];
+    this.#maintenanceMs = config.maintenanceMs ?? 60_000;
+    this.#bucketRefreshMs = config.bucketRefreshMs ?? 600_000;
+    this.#replicationMs = config.replicationMs ?? 300_000;
+    this.#listenRenewMs = config.listenRenewMs ?? 30_000;
+    this.#permanentCheckMs = config.permanentCheckMs ?? 300_000;
+    this.#rpc = new RpcEngine(
+      {
+        transport: components.transport,
+        clock: components.clock,
+        rng: forkRng(this.#rng, "rpc"),
+      },
+      {
+        selfId: this.id,
+        network: config.network,
+        timing: config.timing,
+      },
+      (request, from) => this.#onRequest(request, from),
+    );
+  }
+
+  /** Our address. */
+  get address(): PeerAddress {
+    return this.#transport.localAddress;
+  }
+
+  /** The routing table (read it; the node updates it). */
+  get routingTable(): RoutingTable {
+    return this.#table;
+  }
+
+  /** True between {@link DhtNode.start} and {@link DhtNode.stop}. */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /** Counters. */
+  stats(): DhtNodeStats {
+    return {
+      routing: this.#table.counts(this.#clock.now()),
+      storage: this.#store.stats(),
+      searches: this.#searchCount,
+      rpc: this.#rpc.counters,
+    };
+  }
+
+  /**
+   * Starts housekeeping and bootstraps from the configured addresses.
+   */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.bootstrap(this.#bootstrap);
+    this.#scheduleMaintenance();
+  }
+
+  /**
+   * Stops every timer, search, put and listen, and the RPC engine. The
+   * transport stays open (its owner closes it). Values already stored on
+   * other nodes live until they expire.
+   */
+  stop(): void {
+    this.#running = false;
+    this.#maintenanceTimer?.cancel();
+    this.#expiryTimer?.cancel();
+    for (const search of this.#searches) search.cancel();
+    this.#searches.clear();
+    for (const put of this.#permanent) this.#cancelPermanent(put);
+    for (const state of this.#listens.values()) this.#cancelListen(state);
+    this.#rpc.close();
+  }
+
+  /**
+   * Pings `addresses` (ids unknown) and, once one answers, looks up our own
+   * id to fill the routing table.
+   *
+   * @param addresses Bootstrap nodes.
+   * @param onDone Called with the number of nodes that answered.
+   */
+  bootstrap(
+    addresses: readonly PeerAddress[],
+    onDone?: (answered: number) => void,
+  ): void {
+    let waiting = addresses.length;
+    let answered = 0;
+    const settle = () => {
+      if (--waiting > 0) return;
+      if (answered > 0) this.findNode(this.id, () => onDone?.(answered));
+      else onDone?.(0);
+    };
+    if (addresses.length === 0) onDone?.(0);
+    for (const address of addresses) {
+      this.#rpc.request(address, undefined, { method: "ping" }, {
+        onReply: (reply, from) => {
+          this.#table.heard(reply.senderId, from, this.#clock.now(), true);
+          answered += 1;
+          settle();
+        },
+        onError: () => settle(),
+        onExpired: () => settle(),
+      });
+    }
+  }
+
+  #onRequest(request: DhtRequest, from: PeerAddress): void {
+    const now = this.#clock.now();
+    if (!request.isClient) {
+      const heard = this.#table.heard(request.senderId, from, now, false);
+      // A node that only talked to us is dubious until it answers us: ping it
+      // (or the dubious node it would replace) so good nodes fill the table.
+      if (heard.kind === "added") this.#confirm(heard.node.id, from);
+      else if (heard.kind === "full" && heard.pingCandidate !== undefined) {
+        this.#confirm(heard.pingCandidate.id, heard.pingCandidate.address);
+      }
+    }
+    handleRequest(this.#handlerContext(now), request, from);
+  }
+
+  #confirm(id: InfoHash, address: PeerAddress): void {
+    this.#rpc.request(address, id, { method: "ping" }, {
+      onReply: (reply, from) =>
+        this.#table.heard(reply.senderId, from, this.#clock.now(), true),
+      onExpired: () => this.#table.failed(id, this.#clock.now()),
+    });
+  }
+
+  #handlerContext(nowMs: number): HandlerContext {
+    return {
+      nowMs,
+      rpc: this.#rpc,
+      table: this.#table,
+      store: this.#store,
+      tokens: this.#tokens,
+      push: (notices) => this.#push(notices),
+      onUpdate: (request, from) => this.#onUpdate(request, from),
+      onStored: () => this.#armExpiry(),
+    };
+  }
+
+  #push(notices: readonly ListenerNotice[]): void {
+    const now = this.#clock.now();
+    for (const notice of notices) {
+      const { listener } = notice;
+      const body: RequestBody = {
+        method: "update",
+        socketId: listener.socketId,
+        token: this.#tokens.make(listener.address, now),
+        version: 1,
+        ...(notice.values === undefined
+          ? {}
+          : { key: notice.key, values: notice.values }),
+        ...(notice.refreshed === undefined
+          ? {}
+          : { refreshed: notice.refreshed }),
+        ...(notice.expired === undefined ? {} : { expired: notice.expired }),
+      };
+      this.#rpc.request(listener.address, listener.nodeId, body, {
+        onReply: () => {},
+      });
+    }
+  }
+
+  #armExpiry(): void {
+    const next = this.#store.nextExpiryMs();
+    if (next === undefined) return;
+    if (this.#expiryTimer !== undefined && this.#expiryTimer.dueMs <= next) {
+      return;
+    }
+    this.#expiryTimer?.cancel();
+    this.#expiryTimer = this.#clock.setTimer(
+      next - this.#clock.now(),
+      () => {
+        this.#expiryTimer = undefined;
+        this.#push(this.#store.expire(this.#clock.now()).notices);
+        this.#armExpiry();
+      },
+    );
+  }
+
+  #scheduleMaintenance(): void {
+    // Jitter spreads the maintenance of many nodes over the period.
+    const delay = this.#maintenanceMs * (0.75 + 0.5 * this.#rng());
+    this.#maintenanceTimer = this.#clock.setTimer(delay, () => {
+      if (!this.#running) return;
+      this.#maintain();
+      this.#scheduleMaintenance();
+    });
+  }
+
+  #maintain(): void {
+    const now = this.#clock.now();
+    this.#rpc.tick();
+    this.#push(this.#store.expire(now).notices);
+    for (
+      const target of this.#table.refreshTargets(
+        now,
+        this.#bucketRefreshMs,
+        this.#rng,
+      ).slice(0, 4)
+    ) {
+      this.findNode(target);
+    }
+    if (this.#table.size === 0 && this.#bootstrap.length > 0) {
+      this.bootstrap(this.#bootstrap);
+    }
+    if (now - this.#lastReplicationMs >= this.#replicationMs) {
+      this.#lastReplicationMs = now;
+      this.#replicate(now);
+    }
+  }
+
+  /** Copies every stored value to the current closest nodes of its key. */
+  #replicate(now: number): void {
+    for (const key of this.#store.keys().slice(0, 256)) {
+      const stored = this.#store.storedValues(key, now);
+      if (stored.length === 0) continue;
+      this.#search(key, "find", {
+        onDone: (result) => {
+          for (const node of result.nodes) {
+            if (node.token === undefined) continue;
+            for (const entry of stored) {
+              this.#sendPut(node, key, entry.value, entry.createdMs);
+            }
+          }
+        },
+      });
+    }
+  }
+
+  #search(
+    target: InfoHash,
+    method: "find" | "get",
+    hooks: {
+      query?: DhtQuery;
+      onReply?: (reply: DhtReply, node: SearchNode) => void;
+      onDone: (result: SearchResult) => void;
+    },
+  ): Search {
+    this.#searchCount += 1;
+    const search: Search = new Search(target, {
+      selfId: this.id,
+      query: (node, answer) => this.#query(node, target, method, hooks, answer),
+      onDone: (result) => {
+        this.#searches.delete(search);
+        hooks.onDone(result);
+      },
+    });
+    this.#searches.add(search);
+    const seeds = this.#table.closest(
+      target,
+      TARGET_NODES * 2,
+      this.#clock.now(),
+    )
+      .map((node) => ({ id: node.id, address: node.address }));
+    search.start(seeds);
+    return search;
+  }
+
+  #query(
+    node: SearchNode,
+    target: InfoHash,
+    method: "find" | "get",
+    hooks: {
+      query?: DhtQuery;
+      onReply?: (reply: DhtReply, node: SearchNode) => void;
+    },
+    answer: SearchAnswer,
+  ): () => void {
+    const body: RequestBody = method === "find" ? { method: "find", target } : {
+      method: "get",
+      key: target,
+      ...(hooks.query === undefined ? {} : { query: hooks.query }),
+    };
+    const pending = this.#rpc.request(node.address, node.id, body, {
+      onReply: (reply, from) => {
+        this.#table.heard(reply.senderId, from, this.#clock.now(), true);
+        hooks.onReply?.(reply, node);
+        answer.onAnswer(
+          [...(reply.nodes4 ?? []), ...(reply.nodes6 ?? [])],
+          reply.token,
+        );
+      },
+      onError: () => answer.onFailed(),
+      onExpired: () => {
+        this.#table.failed(node.id, this.#clock.now());
+        answer.onFailed();
+      },
+      onSlow: () => answer.onSlow(),
+    });
+    return () => pending.cancel();
+  }
+
+  /**
+   * Finds the nodes closest to `target`.
+   *
+   * @param target Target id.
+   * @param onDone Called with the result.
+   * @returns A handle to cancel the search.
+   */
+  findNode(
+    target: InfoHash,
+    onDone?: (result: SearchResult) => void,
+  ): OperationHandle {
+    const search = this.#search(target, "find", {
+      onDone: (result) => onDone?.(result),
+    });
+    return { cancel: () => this.#cancelSearch(search) };
+  }
+
+  #cancelSearch(search: Search): void {
+    search.cancel();
+    this.#searches.delete(search);
+  }
+
+  /**
+   * Gets the values at `key` from the nodes closest to it.
+   *
+   * @param key Key.
+   * @param callbacks Progress and completion.
+   * @param options Optional where-filter.
+   * @returns A handle to cancel.
+   */
+  get(
+    key: InfoHash,
+    callbacks: GetCallbacks,
+    options: { query?: DhtQuery } = {},
+  ): OperationHandle {
+    // Our own storage counts: we may be one of the closest nodes.
+    const found = new Map<bigint, DhtValue>();
+    for (
+      const value of this.#store.get(key, this.#clock.now(), options.query)
+    ) {
+      found.set(value.id, value);
+    }
+    if (found.size > 0) callbacks.onValues?.([...found.values()]);
+    const search = this.#search(key, "get", {
+      query: options.query,
+      onReply: (reply) => {
+        const fresh: DhtValue[] = [];
+        for (const value of reply.values ?? []) {
+          const known = found.get(value.id);
+          if (
+            known === undefined ||
+            (value.seq ?? 0) > (known.seq ?? 0)
+          ) {
+            found.set(value.id, value);
+            fresh.push(value);
+          }
+        }
+        if (fresh.length > 0) callbacks.onValues?.(fresh);
+      },
+      onDone: (result) => callbacks.onDone?.([...found.values()], result),
+    });
+    return { cancel: () => this.#cancelSearch(search) };
+  }
+
+  /**
+   * Promise form of {@link DhtNode.get}, for scripts and the console.
+   *
+   * @param key Key.
+   * @returns The values found.
+   */
+  getValues(key: InfoHash): Promise<DhtValue[]> {
+    return new Promise((resolve) =>
+      this.get(key, { onDone: (values) => resolve([...values]) })
+    );
+  }
+
+  #sendPut(
+    node: { id: InfoHash; address: PeerAddress; token?: Uint8Array },
+    key: InfoHash,
+    value: DhtValue,
+    createdMs: number | undefined,
+    onAck?: (ok: boolean, code?: number) => void,
+  ): void {
+    if (node.token === undefined) {
+      onAck?.(false);
+      return;
+    }
+    this.#rpc.request(node.address, node.id, {
+      method: "put",
+      key,
+      values: [value],
+      token: node.token,
+      ...(createdMs === undefined
+        ? {}
+        : { createdSeconds: Math.floor(createdMs / 1_000) }),
+    }, {
+      onReply: (reply, from) => {
+        this.#table.heard(reply.senderId, from, this.#clock.now(), true);
+        onAck?.(true);
+      },
+      onError: (error) => onAck?.(false, error.code),
+      onExpired: () => {
+        this.#table.failed(node.id, this.#clock.now());
+        onAck?.(false);
+      },
+    });
+  }
+
+  /**
+   * Stores `value` at `key` on the closest nodes. A permanent put is
+   * refreshed before it expires and copied to new closest nodes as they
+   * appear, until cancelled.
+   *
+   * @param key Key.
+   * @param value Value (id must be non-zero).
+   * @param options `permanent`, and `onDone` with the number of nodes that
+   * acknowledged the first round.
+   * @returns A handle (cancel stops a permanent put's refreshes).
+   * @throws {RangeError} If the value id is 0.
+   */
+  put(
+    key: InfoHash,
+    value: DhtValue,
+    options: { permanent?: boolean; onDone?: (stored: number) => void } = {},
+  ): OperationHandle {
+    if (value.id === 0n) {
+      throw new RangeError("Cannot put value: id 0 is invalid");
+    }
+    if (!options.permanent) {
+      const createdMs = this.#clock.now();
+      const search = this.#search(key, "find", {
+        onDone: (result) =>
+          this.#putToNodes(result.nodes, key, value, createdMs, options.onDone),
+      });
+      return { cancel: () => this.#cancelSearch(search) };
+    }
+    const state: PermanentPut = {
+      key,
+      value,
+      holders: new Map(),
+      cancelled: false,
+    };
+    this.#permanent.add(state);
+    this.#announcePermanent(state, options.onDone);
+    return { cancel: () => this.#cancelPermanent(state) };
+  }
+
+  /**
+   * Promise form of {@link DhtNode.put} (not permanent).
+   *
+   * @param key Key.
+   * @param value Value.
+   * @returns Number of nodes that acknowledged.
+   */
+  putValue(key: InfoHash, value: DhtValue): Promise<number> {
+    return new Promise((resolve) => this.put(key, value, { onDone: resolve }));
+  }
+
+  #putToNodes(
+    nodes: readonly SearchNode[],
+    key: InfoHash,
+    value: DhtValue,
+    createdMs: number | undefined,
+    onDone?: (stored: number) => void,
+    onNodeAck?: (node: SearchNode) => void,
+  ): void {
+    let waiting = nodes.length;
+    let stored = 0;
+    if (waiting === 0) onDone?.(0);
+    for (const node of nodes) {
+      this.#sendPut(node, key, value, createdMs, (ok) => {
+        if (ok) {
+          stored += 1;
+          onNodeAck?.(node);
+        }
+        if (--waiting === 0) onDone?.(stored);
+      });
+    }
+  }
+
+  #announcePermanent(
+    state: PermanentPut,
+    onDone?: (stored: number) => void,
+  ): void {
+    if (state.cancelled) return;
+    state.search = this.#search(state.key, "find", {
+      onDone: (result) => {
+        state.search = undefined;
+        if (state.cancelled) return;
+        const current = new Map(
+          result.nodes.map((node) => [node.id.toString(), node]),
+        );
+        // Nodes that already hold the value get a cheap refresh; new closest
+        // nodes get the value itself (permanent puts carry no creation time).
+        const fresh: SearchNode[] = [];
+        for (const [hex, node] of current) {
+          if (state.holders.has(hex)) this.#refreshAt(state, node);
+          else fresh.push(node);
+        }
+        for (const hex of [...state.holders.keys()]) {
+          if (!current.has(hex)) state.holders.delete(hex);
+        }
+        this.#putToNodes(
+          fresh,
+          state.key,
+          state.value,
+          undefined,
+          onDone,
+          (node) => state.holders.set(node.id.toString(), node),
+        );
+        this.#schedulePermanent(state);
+      },
+    });
+  }
+
+  #refreshAt(state: PermanentPut, node: SearchNode): void {
+    if (node.token === undefined) return;
+    this.#rpc.request(node.address, node.id, {
+      method: "refresh",
+      key: state.key,
+      valueId: state.value.id,
+      token: node.token,
+    }, {
+      onReply: () => {},
+      onError: (error) => {
+        // 404: the node lost the value (restart, eviction): put it again.
+        if (error.code === ErrorCode.NotFound && !state.cancelled) {
+          this.#sendPut(node, state.key, state.value, undefined);
+        }
+      },
+      onExpired: () => state.holders.delete(node.id.toString()),
+    });
+  }
+
+  #schedulePermanent(state: PermanentPut): void {
+    const lifetime = valueTypeOf(state.value.type, this.#types).lifetimeMs;
+    const delay = Math.max(
+      1_000,
+      Math.min(this.#permanentCheckMs, lifetime - REANNOUNCE_MARGIN_MS),
+    );
+    state.timer = this.#clock.setTimer(
+      delay,
+      () => this.#announcePermanent(state),
+    );
+  }
+
+  #cancelPermanent(state: PermanentPut): void {
+    state.cancelled = true;
+    state.timer?.cancel();
+    if (state.search) this.#cancelSearch(state.search);
+    this.#permanent.delete(state);
+  }
+
+  /**
+   * Listens at `key`: `callback` is told of values added (including those
+   * already there), refreshed and expired. The listen is placed on the
+   * {@link LISTEN_NODES} closest nodes, renewed every `listenRenewMs`, and
+   * moved when the closest nodes change.
+   *
+   * @param key Key.
+   * @param callback Receives events.
+   * @param options Optional where-filter.
+   * @returns A handle to stop listening.
+   */
+  listen(
+    key: InfoHash,
+    callback: (event: ListenEvent) => void,
+    options: { query?: DhtQuery } = {},
+  ): OperationHandle {
+    let socketId: number;
+    do {
+      socketId = 1 + Math.floor(this.#rng() * 0xffff_fffe);
+    } while (this.#listens.has(socketId));
+    const state: ListenState = {
+      key,
+      socketId,
+      query: options.query,
+      callback,
+      nodes: new Map(),
+      known: new Map(),
+      cancelled: false,
+    };
+    this.#listens.set(socketId, state);
+    this.#placeListen(state);
+    return { cancel: () => this.#cancelListen(state) };
+  }
+
+  #placeListen(state: ListenState): void {
+    if (state.cancelled) return;
+    state.search = this.#search(state.key, "find", {
+      onDone: (result) => {
+        state.search = undefined;
+        if (state.cancelled) return;
+        const chosen = result.nodes.slice(0, LISTEN_NODES);
+        const chosenHex = new Set(chosen.map((node) => node.id.toString()));
+        for (const hex of [...state.nodes.keys()]) {
+          if (!chosenHex.has(hex)) this.#forgetListenNode(state, hex);
+        }
+        for (const node of chosen) this.#sendListen(state, node);
+        state.timer = this.#clock.setTimer(
+          this.#listenRenewMs,
+          () => this.#placeListen(state),
+        );
+      },
+    });
+  }
+
+  #sendListen(state: ListenState, node: SearchNode): void {
+    if (node.token === undefined) return;
+    const hex = node.id.toString();
+    this.#rpc.request(node.address, node.id, {
+      method: "listen",
+      key: state.key,
+      token: node.token,
+      socketId: state.socketId,
+      version: 1,
+      ...(state.query === undefined ? {} : { query: state.query }),
+    }, {
+      onReply: () => {
+        if (!state.cancelled) {
+          state.nodes.set(hex, { id: node.id, address: node.address });
+        }
+      },
+      onError: () => this.#forgetListenNode(state, hex),
+      onExpired: () => this.#forgetListenNode(state, hex),
+    });
+  }
+
+  /** A storing node we no longer listen at: values only it held expire for us. */
+  #forgetListenNode(state: ListenState, hex: string): void {
+    state.nodes.delete(hex);
+    const gone: bigint[] = [];
+    for (const [id, entry] of state.known) {
+      entry.holders.delete(hex);
+      if (entry.holders.size === 0) {
+        state.known.delete(id);
+        gone.push(id);
+      }
+    }
+    if (gone.length > 0) state.callback({ kind: "expired", ids: gone });
+  }
+
+  #onUpdate(
+    request: Extract<DhtRequest, { method: "update" }>,
+    _from: PeerAddress,
+  ): void {
+    const state = this.#listens.get(request.socketId);
+    if (state === undefined || state.cancelled) return;
+    const hex = request.senderId.toString();
+    // Pushes count only from nodes our listen was placed on (or is being
+    // placed on: the first push may beat the listen's reply).
+    const added: DhtValue[] = [];
+    for (const value of request.values ?? []) {
+      const known = state.known.get(value.id);
+      if (known === undefined) {
+        state.known.set(value.id, { value, holders: new Set([hex]) });
+        added.push(value);
+      } else {
+        known.holders.add(hex);
+        if ((value.seq ?? 0) > (known.value.seq ?? 0)) {
+          known.value = value;
+          added.push(value);
+        }
+      }
+    }
+    if (added.length > 0) state.callback({ kind: "added", values: added });
+    const refreshed = (request.refreshed ?? []).filter((id) =>
+      state.known.get(id)?.holders.add(hex) !== undefined
+    );
+    if (refreshed.length > 0) {
+      state.callback({ kind: "refreshed", ids: refreshed });
+    }
+    const expired: bigint[] = [];
+    for (const id of request.expired ?? []) {
+      const known = state.known.get(id);
+      if (known === undefined) continue;
+      known.holders.delete(hex);
+      if (known.holders.size === 0) {
+        state.known.delete(id);
+        expired.push(id);
+      }
+    }
+    if (expired.length > 0) state.callback({ kind: "expired", ids: expired });
+  }
+
+  #cancelListen(state: ListenState): void {
+    state.cancelled = true;
+    state.timer?.cancel();
+    if (state.search) this.#cancelSearch(state.search);
+    this.#listens.delete(state.socketId);
+  }
+
+  /**
+   * Values this node stores at `key` (local view, no network).
+   *
+   * @param key Key.
+   * @returns Live values.
+   */
+  storedValues(key: InfoHash): DhtValue[] {
+    return this.#store.get(key, this.#clock.now());
+  }
+
+  /** Our address as text, for logs. */
+  toString(): string {
+    return `${this.id.toString().slice(0, 8)}@${formatAddress(this.address)}`;
+  }
+}
+
+export type { NodeInfo };

@@ -1,0 +1,286 @@
+/**
+ * The storing side of the node: one handler per OpenDHT request, dispatched
+ * from one table. Each handler validates its request, answers it (or sends
+ * the OpenDHT error), and hands listener pushes to the node.
+ *
+ * Facts: spec §8 and §11 (`opendht-wire.md`).
+ *
+ * @module
+ */
+import { sha1 } from "../identity/_primitives.ts";
+import { InfoHash } from "../identity/info_hash.ts";
+import type { PeerAddress } from "../transport.ts";
+import {
+  type DhtQuery,
+  type DhtRequest,
+  type DhtValue,
+  ErrorCode,
+  type NodeInfo,
+  ValueField,
+  WANT_IPV4,
+  WANT_IPV6,
+} from "./messages.ts";
+import type { ReplyBody, RpcEngine } from "./rpc_engine.ts";
+import type { RoutingTable } from "./routing_table.ts";
+import type { TokenKeeper } from "./token_keeper.ts";
+import type { ListenerNotice, ValueStore } from "./value_store.ts";
+import { TARGET_NODES } from "./search.ts";
+
+/** What handlers need from the node. */
+export interface HandlerContext {
+  /** Current time, epoch ms. */
+  readonly nowMs: number;
+  /** RPC engine for replies and errors. */
+  readonly rpc: RpcEngine;
+  /** Our routing table (for closest nodes). */
+  readonly table: RoutingTable;
+  /** Our storage. */
+  readonly store: ValueStore;
+  /** Write tokens. */
+  readonly tokens: TokenKeeper;
+  /** Sends listener pushes. */
+  push(notices: readonly ListenerNotice[]): void;
+  /** Pushes received for one of our own listens. */
+  onUpdate(
+    request: Extract<DhtRequest, { method: "update" }>,
+    from: PeerAddress,
+  ): void;
+  /** Called after a value was stored (to schedule expiry). */
+  onStored(): void;
+}
+
+type Handler<M extends DhtRequest["method"]> = (
+  context: HandlerContext,
+  request: Extract<DhtRequest, { method: M }>,
+  from: PeerAddress,
+) => void;
+
+const IPV4 = /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
+
+function isIpv6(host: string): boolean {
+  return host.includes(":");
+}
+
+/** The good nodes closest to `target`, split by the families the requester wants. */
+function nodesFor(
+  context: HandlerContext,
+  target: InfoHash,
+  from: PeerAddress,
+  want?: readonly number[],
+): Pick<ReplyBody, "nodes4" | "nodes6"> {
+  const wantsIpv4 = want === undefined
+    ? !isIpv6(from.host)
+    : want.includes(WANT_IPV4);
+  const wantsIpv6 = want === undefined
+    ? isIpv6(from.host)
+    : want.includes(WANT_IPV6);
+  const closest = context.table.closest(
+    target,
+    TARGET_NODES,
+    context.nowMs,
+    true,
+  );
+  const nodes4: NodeInfo[] = [];
+  const nodes6: NodeInfo[] = [];
+  for (const node of closest) {
+    const info = { id: node.id, address: node.address };
+    if (wantsIpv4 && IPV4.test(node.address.host)) nodes4.push(info);
+    else if (wantsIpv6 && isIpv6(node.address.host)) nodes6.push(info);
+  }
+  return {
+    ...(nodes4.length > 0 ? { nodes4 } : {}),
+    ...(nodes6.length > 0 ? { nodes6 } : {}),
+  };
+}
+
+function selectedFields(
+  values: readonly DhtValue[],
+  query: DhtQuery,
+): { fields: number[]; values: unknown[] } {
+  const fields = [...new Set(query.select)].sort((a, b) => a - b);
+  const flat: unknown[] = [];
+  for (const value of values) {
+    for (const field of fields) {
+      switch (field) {
+        case ValueField.Id:
+          flat.push(value.id);
+          break;
+        case ValueField.ValueType:
+          flat.push(value.type);
+          break;
+        case ValueField.OwnerPk:
+          flat.push(
+            value.owner === undefined ? InfoHash.ZERO.bytes : sha1(value.owner),
+          );
+          break;
+        case ValueField.SeqNum:
+          flat.push(value.seq ?? 0);
+          break;
+        case ValueField.UserType:
+          flat.push(value.userType ?? "");
+          break;
+        default:
+          flat.push(0);
+      }
+    }
+  }
+  return { fields, values: flat };
+}
+
+function missingKey(
+  context: HandlerContext,
+  key: InfoHash,
+  from: PeerAddress,
+  tid: number,
+  what: string,
+): boolean {
+  if (!key.equals(InfoHash.ZERO)) return false;
+  context.rpc.error(
+    from,
+    tid,
+    ErrorCode.NonAuthoritative,
+    `${what} with no info_hash`,
+  );
+  return true;
+}
+
+function badToken(
+  context: HandlerContext,
+  token: Uint8Array,
+  from: PeerAddress,
+  tid: number,
+  what: string,
+): boolean {
+  if (context.tokens.check(token, from, context.nowMs)) return false;
+  context.rpc.error(
+    from,
+    tid,
+    ErrorCode.Unauthorized,
+    `${what} with wrong token`,
+  );
+  return true;
+}
+
+const ping: Handler<"ping"> = (context, request, from) => {
+  context.rpc.reply(from, request.tid, {});
+};
+
+const find: Handler<"find"> = (context, request, from) => {
+  context.rpc.reply(from, request.tid, {
+    ...nodesFor(context, request.target, from, request.want),
+    token: context.tokens.make(from, context.nowMs),
+  });
+};
+
+const get: Handler<"get"> = (context, request, from) => {
+  if (missingKey(context, request.key, from, request.tid, "Get_values")) return;
+  const values = context.store.get(request.key, context.nowMs, request.query);
+  const answer: ReplyBody = {
+    ...nodesFor(context, request.key, from, request.want),
+    token: context.tokens.make(from, context.nowMs),
+  };
+  if (values.length === 0) {
+    context.rpc.reply(from, request.tid, answer);
+  } else if (request.query !== undefined && request.query.select.length > 0) {
+    context.rpc.reply(from, request.tid, {
+      ...answer,
+      fields: selectedFields(values, request.query),
+    });
+  } else {
+    context.rpc.reply(from, request.tid, { ...answer, values });
+  }
+};
+
+const put: Handler<"put"> = (context, request, from) => {
+  if (missingKey(context, request.key, from, request.tid, "Put")) return;
+  if (badToken(context, request.token, from, request.tid, "Put")) return;
+  const createdMs = request.createdSeconds === undefined
+    ? context.nowMs
+    : request.createdSeconds * 1_000;
+  for (const value of request.values) {
+    if (value.id === 0n) {
+      context.rpc.error(
+        from,
+        request.tid,
+        ErrorCode.NonAuthoritative,
+        "Put with invalid id",
+      );
+      return;
+    }
+    const { notices } = context.store.store(
+      request.key,
+      value,
+      createdMs,
+      context.nowMs,
+    );
+    context.push(notices);
+    // Acknowledged whatever the outcome, as OpenDHT does (spec §8.4).
+    context.rpc.reply(from, request.tid, { valueId: value.id });
+  }
+  context.onStored();
+};
+
+const refresh: Handler<"refresh"> = (context, request, from) => {
+  if (missingKey(context, request.key, from, request.tid, "Refresh")) return;
+  if (badToken(context, request.token, from, request.tid, "Put")) return;
+  const { found, notices } = context.store.refresh(
+    request.key,
+    request.valueId,
+    context.nowMs,
+  );
+  if (!found) {
+    context.rpc.error(
+      from,
+      request.tid,
+      ErrorCode.NotFound,
+      "Access operation for unknown storage",
+    );
+    return;
+  }
+  context.push(notices);
+  context.rpc.reply(from, request.tid, { valueId: request.valueId });
+};
+
+const listen: Handler<"listen"> = (context, request, from) => {
+  if (missingKey(context, request.key, from, request.tid, "Listen")) return;
+  if (badToken(context, request.token, from, request.tid, "Listen")) return;
+  const { notices } = context.store.listen(request.key, {
+    nodeId: request.senderId,
+    address: from,
+    socketId: request.socketId,
+    query: request.query,
+  }, context.nowMs);
+  context.push(notices);
+  context.rpc.reply(from, request.tid, {});
+};
+
+const update: Handler<"update"> = (context, request, from) => {
+  context.onUpdate(request, from);
+  context.rpc.reply(from, request.tid, {});
+};
+
+const HANDLERS: { [M in DhtRequest["method"]]: Handler<M> } = {
+  ping,
+  find,
+  get,
+  put,
+  refresh,
+  listen,
+  update,
+};
+
+/**
+ * Runs the handler for `request`.
+ *
+ * @param context The node's parts.
+ * @param request A decoded, filtered request.
+ * @param from Its sender.
+ */
+export function handleRequest(
+  context: HandlerContext,
+  request: DhtRequest,
+  from: PeerAddress,
+): void {
+  const handler = HANDLERS[request.method] as Handler<typeof request.method>;
+  handler(context, request as never, from);
+}

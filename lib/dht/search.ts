@@ -1,0 +1,260 @@
+/**
+ * `Search`: one iterative Kademlia lookup converging on the nodes closest to
+ * a target, as a small state machine driven by replies.
+ *
+ * The search keeps at most {@link SearchOptions.trackedNodes} candidates
+ * sorted by XOR distance, has at most {@link SearchOptions.parallelism}
+ * requests that are not yet *slow* in flight, and is done when the
+ * {@link SearchOptions.targetNodes} closest candidates that have not failed or
+ * gone slow have all answered. Each candidate remembers the hop at which it
+ * was learned (1 for nodes from our routing table), so the lookup's hop count
+ * is that of the closest node that answered.
+ *
+ * The search sends nothing itself: it calls `query(node, callbacks)`, which
+ * the node implements with a `find` or `get` request.
+ *
+ * @example A search over a scripted three-node topology
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Search, type SearchResult } from "./search.ts";
+ * import { InfoHash } from "../identity/info_hash.ts";
+ *
+ * const target = InfoHash.get("target");
+ * const a = { id: InfoHash.get("a"), address: { host: "10.0.0.1", port: 1 } };
+ * const b = { id: InfoHash.get("b"), address: { host: "10.0.0.2", port: 1 } };
+ * let result: SearchResult | undefined;
+ * const search = new Search(target, {
+ *   query: (node, answer) => answer.onAnswer(node.id.equals(a.id) ? [b] : [], new Uint8Array(32)),
+ *   onDone: (done) => result = done,
+ * });
+ * search.start([a]);
+ * assert.equal(result?.nodes.length, 2);
+ * assert.equal(result?.hops, target.compareDistance(a.id, b.id) < 0 ? 1 : 2);
+ * ```
+ *
+ * @module
+ */
+import type { InfoHash } from "../identity/info_hash.ts";
+import type { NodeInfo } from "./messages.ts";
+
+/** Candidates a search tracks (OpenDHT SEARCH_NODES). */
+export const SEARCH_NODES = 14;
+/** Closest nodes a search must hear from (OpenDHT TARGET_NODES). */
+export const TARGET_NODES = 8;
+/** Requests in flight that are not slow. */
+export const SEARCH_PARALLELISM = 3;
+/** Requests a search may send in all, whatever happens. */
+export const MAX_SEARCH_REQUESTS = 64;
+
+/** What a candidate is doing. */
+export type SearchNodeState =
+  | "new"
+  | "pending"
+  | "slow"
+  | "answered"
+  | "failed";
+
+/** A candidate node of a search. */
+export interface SearchNode {
+  /** Node id. */
+  readonly id: InfoHash;
+  /** Address. */
+  readonly address: NodeInfo["address"];
+  /** Hop at which it was learned (1 = from our routing table). */
+  readonly hop: number;
+  /** Where it is. */
+  state: SearchNodeState;
+  /** Write token it gave, once answered. */
+  token?: Uint8Array;
+  /** Cancels its request. */
+  cancel?: () => void;
+}
+
+/** How the node answers a search's query. */
+export interface SearchAnswer {
+  /** The node answered with closer nodes and a token. */
+  onAnswer(nodes: readonly NodeInfo[], token?: Uint8Array): void;
+  /** No answer after every retry, or an error. */
+  onFailed(): void;
+  /** No answer yet after the slow threshold. */
+  onSlow(): void;
+}
+
+/** Result of a finished search. */
+export interface SearchResult {
+  /** Closest answered nodes, closest first (at most `targetNodes`). */
+  readonly nodes: readonly SearchNode[];
+  /** Hop count of the closest answered node (0 if none answered). */
+  readonly hops: number;
+  /** Requests sent. */
+  readonly requests: number;
+}
+
+/** Settings and hooks of a search. */
+export interface SearchOptions {
+  /** Sends the query to `node`; reports through `answer`. Returns a canceller. */
+  query(node: SearchNode, answer: SearchAnswer): (() => void) | void;
+  /** Called once when the search is done (not after {@link Search.cancel}). */
+  onDone(result: SearchResult): void;
+  /** Candidates tracked. @default {14} */
+  readonly trackedNodes?: number;
+  /** Closest answered nodes needed. @default {8} */
+  readonly targetNodes?: number;
+  /** Non-slow requests in flight. @default {3} */
+  readonly parallelism?: number;
+  /** Ids never to add (our own). */
+  readonly selfId?: InfoHash;
+}
+
+/** One lookup. */
+export class Search {
+  /** The id searched for. */
+  readonly target: InfoHash;
+  readonly #options: SearchOptions;
+  readonly #trackedNodes: number;
+  readonly #targetNodes: number;
+  readonly #parallelism: number;
+  #nodes: SearchNode[] = [];
+  #requests = 0;
+  #finished = false;
+
+  /**
+   * A search for `target` (call {@link Search.start}).
+   *
+   * @param target Target id.
+   * @param options Hooks and sizes.
+   */
+  constructor(target: InfoHash, options: SearchOptions) {
+    this.target = target;
+    this.#options = options;
+    this.#trackedNodes = options.trackedNodes ?? SEARCH_NODES;
+    this.#targetNodes = options.targetNodes ?? TARGET_NODES;
+    this.#parallelism = options.parallelism ?? SEARCH_PARALLELISM;
+  }
+
+  /** True once done or cancelled. */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /** Current candidates, closest first. */
+  get nodes(): readonly SearchNode[] {
+    return this.#nodes;
+  }
+
+  /**
+   * Starts from known nodes (from the routing table).
+   *
+   * @param seeds Initial candidates.
+   */
+  start(seeds: readonly NodeInfo[]): void {
+    this.#add(seeds, 1);
+    this.#step();
+  }
+
+  /** Stops: cancels requests in flight; `onDone` is not called. */
+  cancel(): void {
+    this.#finished = true;
+    for (const node of this.#nodes) node.cancel?.();
+  }
+
+  #add(found: readonly NodeInfo[], hop: number): void {
+    for (const info of found) {
+      if (this.#options.selfId?.equals(info.id)) continue;
+      if (this.#nodes.some((node) => node.id.equals(info.id))) continue;
+      this.#nodes.push({
+        id: info.id,
+        address: info.address,
+        hop,
+        state: "new",
+      });
+    }
+    this.#nodes.sort((a, b) => this.target.compareDistance(a.id, b.id));
+    // Forget the farthest candidates we have not asked, keeping the bound.
+    while (this.#nodes.length > this.#trackedNodes) {
+      const index = this.#nodes.findLastIndex((node) => node.state === "new");
+      if (index === -1) break;
+      this.#nodes.splice(index, 1);
+    }
+  }
+
+  #step(): void {
+    if (this.#finished) return;
+    let active = this.#nodes.filter((node) => node.state === "pending").length;
+    let considered = 0;
+    for (const node of this.#nodes) {
+      if (active >= this.#parallelism) break;
+      if (node.state === "failed" || node.state === "slow") continue;
+      considered += 1;
+      if (considered > this.#targetNodes) break;
+      if (node.state !== "new" || this.#requests >= MAX_SEARCH_REQUESTS) {
+        continue;
+      }
+      active += 1;
+      this.#ask(node);
+      if (this.#finished) return;
+    }
+    if (this.#isDone()) this.#finish();
+  }
+
+  #ask(node: SearchNode): void {
+    node.state = "pending";
+    this.#requests += 1;
+    let settled = false;
+    const cancel = this.#options.query(node, {
+      onAnswer: (found, token) => {
+        if (settled || this.#finished) return;
+        settled = true;
+        node.state = "answered";
+        node.token = token;
+        this.#add(found, node.hop + 1);
+        this.#step();
+      },
+      onFailed: () => {
+        if (settled || this.#finished) return;
+        settled = true;
+        node.state = "failed";
+        this.#step();
+      },
+      onSlow: () => {
+        if (settled || this.#finished || node.state !== "pending") return;
+        node.state = "slow";
+        this.#step();
+      },
+    });
+    if (cancel) node.cancel = cancel;
+  }
+
+  #isDone(): boolean {
+    let counted = 0;
+    for (const node of this.#nodes) {
+      if (node.state === "failed" || node.state === "slow") continue;
+      if (node.state !== "answered") {
+        // A closer node is still new or pending: not done, unless we may
+        // not send any more requests and nothing is pending.
+        if (node.state === "new" && this.#requests >= MAX_SEARCH_REQUESTS) {
+          continue;
+        }
+        return false;
+      }
+      counted += 1;
+      if (counted >= this.#targetNodes) return true;
+    }
+    // Fewer candidates than wanted: done when nothing is left to ask.
+    return !this.#nodes.some((node) => node.state === "pending");
+  }
+
+  #finish(): void {
+    this.#finished = true;
+    const answered = this.#nodes.filter((node) => node.state === "answered")
+      .slice(0, this.#targetNodes);
+    for (const node of this.#nodes) {
+      if (node.state === "pending" || node.state === "slow") node.cancel?.();
+    }
+    this.#options.onDone({
+      nodes: answered,
+      hops: answered[0]?.hop ?? 0,
+      requests: this.#requests,
+    });
+  }
+}

@@ -1,0 +1,271 @@
+/**
+ * DhtNode in small simulated networks: every property is asserted on virtual
+ * time, with seeded randomness, so the runs are exact replays.
+ */
+import assert from "node:assert/strict";
+import { Testnet } from "../sim/testnet.ts";
+import type { DhtNode, ListenEvent } from "../lib/dht/dht_node.ts";
+import type { DhtValue } from "../lib/dht/messages.ts";
+import { decodeMessage, encodeMessage } from "../lib/dht/wire.ts";
+import { InfoHash } from "../lib/identity/info_hash.ts";
+import { randomInt, rngBytes, seededRng } from "../lib/rng.ts";
+
+const MINUTE = 60_000;
+
+function value(id: bigint, text: string, type = 0): DhtValue {
+  return { id, type, data: new TextEncoder().encode(text) };
+}
+
+function getAll(net: Testnet, from: number, key: InfoHash): DhtValue[] {
+  let found: DhtValue[] | undefined;
+  net.nodes[from].get(key, { onDone: (values) => found = [...values] });
+  net.run(10_000);
+  assert.ok(found !== undefined, "get did not finish within 10 s");
+  return found;
+}
+
+function holders(net: Testnet, key: InfoHash): number[] {
+  return net.onlineIndexes().filter((i) =>
+    net.nodes[i].storedValues(key).length > 0
+  );
+}
+
+Deno.test("DhtNode.findNode() finds the true closest node in a 200-node network", () => {
+  const net = Testnet.create({ nodes: 200, seed: "lookup" });
+  let found = 0;
+  let finished = 0;
+  const lookups = 100;
+  for (let i = 0; i < lookups; i++) {
+    const target = InfoHash.random(net.rng);
+    const from = randomInt(net.rng, net.size);
+    const truth = net.closestOnline(target, 1)[0];
+    net.nodes[from].findNode(target, (result) => {
+      finished += 1;
+      const best = result.nodes[0]?.id;
+      if (best?.equals(truth) || net.nodes[from].id.equals(truth)) found += 1;
+    });
+    net.run(100);
+  }
+  net.run(10_000);
+  assert.equal(finished, lookups);
+  assert.ok(found >= lookups * 0.95, `found ${found} of ${lookups}`);
+  net.stop();
+});
+
+Deno.test("DhtNode.put() stores on the closest nodes and get() finds it from elsewhere", () => {
+  const net = Testnet.create({ nodes: 100, seed: "put-get" });
+  const key = InfoHash.get("put-get key");
+  let acked = -1;
+  net.nodes[3].put(key, value(7n, "hello"), { onDone: (n) => acked = n });
+  net.run(10_000);
+  assert.equal(acked, 8);
+  // The holders are the 8 closest nodes other than the publisher.
+  const expected = net.closestOnline(key, 9).filter((id) =>
+    !id.equals(net.nodes[3].id)
+  ).slice(0, 8).map(String).sort();
+  assert.deepEqual(
+    holders(net, key).map((i) => net.nodes[i].id.toString()).sort(),
+    expected,
+  );
+  const values = getAll(net, 60, key);
+  assert.deepEqual(values.map((v) => new TextDecoder().decode(v.data)), [
+    "hello",
+  ]);
+  net.stop();
+});
+
+Deno.test("DhtNode.listen() is told of new, refreshed and expired values", () => {
+  const net = Testnet.create({ nodes: 80, seed: "listen" });
+  const key = InfoHash.get("listen key");
+  const events: ListenEvent[] = [];
+  net.nodes[10].listen(key, (event) => events.push(event));
+  net.run(5_000);
+  net.nodes[20].put(key, value(1n, "first"));
+  net.run(5_000);
+  assert.deepEqual(events.map((e) => e.kind), ["added"]);
+  // A permanent put of another value is refreshed before it expires.
+  const permanent = net.nodes[21].put(key, value(2n, "second"), {
+    permanent: true,
+  });
+  net.run(10 * MINUTE);
+  const kinds = events.map((e) => e.kind);
+  assert.ok(kinds.includes("refreshed"), `events: ${kinds}`);
+  // Value 1 was a one-shot put: 10 minutes after it, it expired.
+  const expired = events.filter((e) => e.kind === "expired").flatMap((e) =>
+    e.kind === "expired" ? e.ids : []
+  );
+  assert.deepEqual(expired, [1n]);
+  permanent.cancel();
+  net.stop();
+});
+
+Deno.test("DhtNode permanent put stays retrievable while its storing nodes crash", () => {
+  const net = Testnet.create({ nodes: 150, seed: "permanent" });
+  const key = InfoHash.get("permanent key");
+  net.nodes[0].put(key, value(9n, "still here"), { permanent: true });
+  net.run(10_000);
+  // Crash the current holders, a few at a time, over 40 minutes (4 lifetimes).
+  for (let round = 0; round < 8; round++) {
+    const current = holders(net, key).filter((i) => i !== 0);
+    for (const index of current.slice(0, 3)) net.crash(index);
+    net.run(5 * MINUTE);
+  }
+  assert.ok(net.isOnline(0));
+  const values = getAll(net, 100, key);
+  assert.deepEqual(values.map((v) => v.id), [9n]);
+  net.stop();
+});
+
+Deno.test("DhtNode maintenance moves a value to new closest nodes after the old ones leave", () => {
+  const net = Testnet.create({
+    nodes: 120,
+    seed: "maintenance",
+    nodeConfig: { replicationMs: 2 * MINUTE, maintenanceMs: 30_000 },
+  });
+  const key = InfoHash.get("maintenance key");
+  // Type 4 lives 7 days, so only replication can keep it reachable here.
+  net.nodes[5].put(key, value(4n, "moved", 4));
+  net.run(10_000);
+  net.crash(5); // the publisher is gone: nobody re-puts it
+  const original = holders(net, key);
+  assert.ok(original.length >= 8, `${original.length} holders`);
+  for (const index of original.slice(0, 5)) net.crash(index);
+  net.run(5 * MINUTE); // the survivors replicate to the new closest nodes
+  for (const index of original.slice(5)) net.crash(index);
+  net.run(MINUTE);
+  const values = getAll(net, 50, key);
+  assert.deepEqual(values.map((v) => v.id), [4n]);
+  const now = holders(net, key);
+  assert.ok(now.length >= 4, `only ${now.length} holders`);
+  net.stop();
+});
+
+Deno.test("DhtNode over a partition: a value is unreachable across it, then found after healing", () => {
+  const net = Testnet.create({
+    nodes: 100,
+    seed: "partition",
+    nodeConfig: { replicationMs: 2 * MINUTE, maintenanceMs: 30_000 },
+  });
+  const left = net.onlineIndexes().filter((i) => i % 2 === 0);
+  const right = net.onlineIndexes().filter((i) => i % 2 === 1);
+  net.network.partition([left, right]);
+  const key = InfoHash.get("partition key");
+  net.nodes[left[0]].put(key, value(5n, "left side", 4));
+  net.run(30_000);
+  assert.ok(holders(net, key).every((i) => i % 2 === 0));
+  assert.deepEqual(getAll(net, right[0], key), []);
+  net.network.heal();
+  net.run(10 * MINUTE); // buckets refresh, replication reaches the right side
+  assert.deepEqual(getAll(net, right[0], key).map((v) => v.id), [5n]);
+  net.stop();
+});
+
+Deno.test("DhtNode survives hostile datagrams and keeps answering", () => {
+  const net = Testnet.create({ nodes: 10, seed: "hostile" });
+  const victim = net.nodes[0];
+  const attacker = net.network.attach();
+  const random = rngBytes(seededRng(99));
+  for (let i = 0; i < 500; i++) {
+    attacker.send(victim.address, random(1 + randomInt(net.rng, 200)));
+  }
+  // Also well-formed but wrong: a put with a bad token, a get without key.
+  const attackerId = InfoHash.get("attacker");
+  const replies: string[] = [];
+  attacker.receive((bytes) => {
+    const message = decodeMessage(bytes);
+    replies.push(message.kind === "error" ? `e${message.code}` : message.kind);
+  });
+  attacker.send(
+    victim.address,
+    encodeMessage({
+      kind: "request",
+      method: "put",
+      tid: 1,
+      network: 0,
+      senderId: attackerId,
+      key: InfoHash.get("k"),
+      values: [value(1n, "x")],
+      token: new Uint8Array(32),
+    }),
+  );
+  attacker.send(
+    victim.address,
+    encodeMessage({
+      kind: "request",
+      method: "refresh",
+      tid: 2,
+      network: 0,
+      senderId: attackerId,
+      key: InfoHash.get("k"),
+      valueId: 1n,
+      token: new Uint8Array(32),
+    }),
+  );
+  attacker.send(
+    victim.address,
+    encodeMessage({
+      kind: "request",
+      method: "get",
+      tid: 3,
+      network: 0,
+      senderId: attackerId,
+      key: InfoHash.ZERO,
+    }),
+  );
+  net.run(5_000);
+  assert.deepEqual(replies.filter((r) => r.startsWith("e")).sort(), [
+    "e203",
+    "e401",
+    "e401",
+  ]);
+  const counters = victim.stats().rpc;
+  assert.ok(counters.droppedMalformed > 400);
+  assert.equal(counters.handlerErrors, 0);
+  assert.equal(victim.storedValues(InfoHash.get("k")).length, 0);
+  // Still answers a legitimate lookup.
+  let done = false;
+  net.nodes[5].findNode(victim.id, () => done = true);
+  net.run(5_000);
+  assert.ok(done);
+  net.stop();
+});
+
+Deno.test("Testnet replays exactly: same seed, same counters", () => {
+  function run(): string {
+    const net = Testnet.create({
+      nodes: 60,
+      seed: "replay",
+      lossProbability: 0.02,
+    });
+    const key = InfoHash.get("replay key");
+    net.nodes[1].put(key, value(1n, "x"), { permanent: true });
+    net.run(3 * MINUTE);
+    net.crash(7);
+    net.run(MINUTE);
+    const summary = JSON.stringify({
+      network: net.network.stats(),
+      nodes: net.nodes.map((node) => node.stats()),
+    });
+    net.stop();
+    return summary;
+  }
+  assert.equal(run(), run());
+});
+
+Deno.test("DhtNode.put() refuses value id 0", () => {
+  const net = Testnet.create({ nodes: 2, seed: "zero" });
+  assert.throws(
+    () => net.nodes[0].put(InfoHash.get("k"), value(0n, "x")),
+    RangeError,
+  );
+  net.stop();
+});
+
+Deno.test("DhtNode.stop() cancels its timers", () => {
+  const net = Testnet.create({ nodes: 5, seed: "stop" });
+  net.stop();
+  const before = net.clock.pendingCount;
+  net.run(60 * MINUTE);
+  assert.equal(net.clock.pendingCount, 0, `had ${before} pending`);
+  assert.ok(net.nodes.every((node: DhtNode) => !node.running));
+});
