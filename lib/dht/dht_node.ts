@@ -420,14 +420,18 @@ export class DhtNode {
     const now = this.#clock.now();
     this.#rpc.tick();
     this.#push(this.#store.expire(now).notices);
-    for (
-      const target of this.#table.refreshTargets(
-        now,
-        this.#bucketRefreshMs,
-        this.#rng,
-      ).slice(0, 4)
-    ) {
-      this.findNode(target);
+    // Bucket refresh as OpenDHT does it: one `find` for a random id of each
+    // quiet bucket, sent to the closest node we know; nodes it returns that
+    // would fit in our table are pinged (they enter once they answer).
+    const targets = this.#table.refreshTargets(
+      now,
+      this.#bucketRefreshMs,
+      this.#rng,
+    );
+    for (const target of targets.slice(0, 8)) this.#refreshBucket(target);
+    // Keep the table honest: re-check the two least recently heard nodes.
+    for (const node of this.#table.dubious(2, now)) {
+      this.#confirm(node.id, node.address);
     }
     if (this.#table.size === 0 && this.#bootstrap.length > 0) {
       this.bootstrap(this.#bootstrap);
@@ -436,6 +440,23 @@ export class DhtNode {
       this.#lastReplicationMs = now;
       this.#replicate(now);
     }
+  }
+
+  #refreshBucket(target: InfoHash): void {
+    const [via] = this.#table.closest(target, 1, this.#clock.now());
+    if (via === undefined) return;
+    this.#rpc.request(via.address, via.id, { method: "find", target }, {
+      onReply: (reply, from) => {
+        const now = this.#clock.now();
+        this.#table.heard(reply.senderId, from, now, true);
+        for (const node of [...(reply.nodes4 ?? []), ...(reply.nodes6 ?? [])]) {
+          if (this.#table.wouldAccept(node.id, now)) {
+            this.#confirm(node.id, node.address);
+          }
+        }
+      },
+      onExpired: () => this.#table.failed(via.id, this.#clock.now()),
+    });
   }
 
   /** Copies every stored value to the current closest nodes of its key. */

@@ -271,14 +271,40 @@ export class RoutingTable {
     nowMs: number,
     goodOnly = false,
   ): RoutingNode[] {
-    const candidates: RoutingNode[] = [];
-    for (const node of this.#byId.values()) {
+    // Buckets are visited in order of distance to the target, so only about
+    // `count` nodes are sorted: with b the prefix `target` shares with us,
+    // bucket b is closest, then buckets deeper than b (all sharing exactly b
+    // bits with the target), then buckets b-1, b-2, … 0.
+    const b = Math.min(
+      this.selfId.commonPrefixBits(target),
+      INFO_HASH_BITS - 1,
+    );
+    const out: RoutingNode[] = [];
+    const take = (group: RoutingNode[]) => {
+      group.sort((x, y) => target.compareDistance(x.id, y.id));
+      for (const node of group) {
+        if (out.length >= count) return;
+        out.push(node);
+      }
+    };
+    const usable = (node: RoutingNode) => {
       const state = stateOf(node, nowMs);
-      if (state === "expired" || (goodOnly && state !== "good")) continue;
-      candidates.push(node);
+      return state !== "expired" && (!goodOnly || state === "good");
+    };
+    take(this.#buckets[b].nodes.filter(usable));
+    if (out.length < count) {
+      const deeper: RoutingNode[] = [];
+      for (let i = b + 1; i < INFO_HASH_BITS; i++) {
+        for (const node of this.#buckets[i].nodes) {
+          if (usable(node)) deeper.push(node);
+        }
+      }
+      take(deeper);
     }
-    candidates.sort((a, b) => target.compareDistance(a.id, b.id));
-    return candidates.slice(0, count);
+    for (let i = b - 1; i >= 0 && out.length < count; i--) {
+      take(this.#buckets[i].nodes.filter(usable));
+    }
+    return out;
   }
 
   /**
@@ -300,6 +326,37 @@ export class RoutingTable {
     const counts = { good: 0, dubious: 0, expired: 0 };
     for (const node of this.#byId.values()) counts[stateOf(node, nowMs)] += 1;
     return counts;
+  }
+
+  /**
+   * Whether a node we have not met would get a place now: not us, not known,
+   * and its bucket has room or an expired node to replace.
+   *
+   * @param id Node id.
+   * @param nowMs Current time.
+   * @returns True if {@link RoutingTable.heard} would add it.
+   */
+  wouldAccept(id: InfoHash, nowMs: number): boolean {
+    if (id.equals(this.selfId) || this.#byId.has(id.toString())) return false;
+    const bucket = this.#buckets[this.bucketIndex(id)];
+    return bucket.nodes.length < BUCKET_SIZE ||
+      bucket.nodes.some((node) => stateOf(node, nowMs) === "expired");
+  }
+
+  /**
+   * Up to `count` dubious nodes, least recently heard first: worth a ping.
+   *
+   * @param count How many.
+   * @param nowMs Current time.
+   * @returns The nodes.
+   */
+  dubious(count: number, nowMs: number): RoutingNode[] {
+    const out: RoutingNode[] = [];
+    for (const node of this.#byId.values()) {
+      if (stateOf(node, nowMs) === "dubious") out.push(node);
+    }
+    out.sort((a, b) => a.lastHeardMs - b.lastHeardMs);
+    return out.slice(0, count);
   }
 
   /**

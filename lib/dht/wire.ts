@@ -138,6 +138,10 @@ type Item =
   | { readonly type: "other" };
 
 const NIL_ITEM: Item = { type: "other" };
+// Short strings seen so far (keys, labels), bounded: once full, new strings
+// are simply not interned.
+const INTERNED_STRINGS = new Map<number, Item>();
+const INTERNED_STRINGS_MAX = 512;
 
 /** Reads one msgpack item; every length is checked against the bytes left before use. */
 class MsgpackReader {
@@ -157,7 +161,7 @@ class MsgpackReader {
     if (head >= 0xe0) return { type: "int", value: head - 0x100 };
     if (head <= 0x8f) return this.#map(head & 0x0f, depth);
     if (head <= 0x9f) return this.#array(head & 0x0f, depth);
-    if (head <= 0xbf) return { type: "str", bytes: this.#take(head & 0x1f) };
+    if (head <= 0xbf) return this.#shortString(head & 0x1f);
     switch (head) {
       case 0xc0:
         return NIL_ITEM;
@@ -240,6 +244,38 @@ class MsgpackReader {
     return at;
   }
 
+  /**
+   * A fixstr item. Keys and labels ("id", "token", "find", "RNG1"…) repeat in
+   * every datagram, so short ones come from a small interning table instead
+   * of a new typed array each time; interned items are shared and read-only.
+   */
+  #shortString(count: number): Item {
+    if (count > 8) return { type: "str", bytes: this.#take(count) };
+    const at = this.#advance(count);
+    let high = 0;
+    let low = count;
+    for (let i = 0; i < count; i++) {
+      const byte = this.#bytes[at + i];
+      if (i < 4) high = (high << 8) | byte;
+      else low = (low << 8) | byte;
+    }
+    const key = high * 0x1_0000_0000 + (low >>> 0);
+    const cached = INTERNED_STRINGS.get(key);
+    if (cached !== undefined && cached.type === "str") {
+      const same = cached.bytes.length === count &&
+        cached.bytes.every((byte, i) => byte === this.#bytes[at + i]);
+      if (same) return cached;
+    }
+    const item: Item = {
+      type: "str",
+      bytes: this.#bytes.slice(at, at + count),
+    };
+    if (INTERNED_STRINGS.size < INTERNED_STRINGS_MAX) {
+      INTERNED_STRINGS.set(key, item);
+    }
+    return item;
+  }
+
   #take(count: number): Uint8Array {
     const at = this.#advance(count);
     return this.#bytes.subarray(at, at + count);
@@ -317,7 +353,9 @@ function keyed(
   for (const [key, value] of item.entries) {
     // Every key we look for is short ASCII; longer keys cannot match.
     if (key.type === "str" && key.bytes.length <= 8) {
-      result.set(TEXT_DECODER.decode(key.bytes), value);
+      let name = "";
+      for (const byte of key.bytes) name += String.fromCharCode(byte);
+      result.set(name, value);
     }
   }
   return result;
@@ -426,10 +464,21 @@ function asTid(item: Item, what: string): number {
 // ---------------------------------------------------------------------------
 // msgpack writer: minimal ints, str for text, bin for bytes.
 
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) > 0x7f) return false;
+  }
+  return true;
+}
+
 /** Appends msgpack to a growing buffer. */
 class MsgpackWriter {
-  #bytes = new Uint8Array(256);
-  #view = new DataView(this.#bytes.buffer);
+  // One buffer shared by every encode (encoding is synchronous), so a message
+  // costs one allocation: the final copy.
+  static #sharedBytes = new Uint8Array(2_048);
+  static #sharedView = new DataView(MsgpackWriter.#sharedBytes.buffer);
+  #bytes = MsgpackWriter.#sharedBytes;
+  #view = MsgpackWriter.#sharedView;
   #length = 0;
 
   uint(value: number | bigint): void {
@@ -470,6 +519,16 @@ class MsgpackWriter {
   }
 
   str(text: string): void {
+    if (text.length < 32 && isAscii(text)) {
+      // Keys and labels: ASCII, written without an encoder allocation.
+      this.#byte(0xa0 | text.length);
+      this.#fixed(text.length);
+      const at = this.#length - text.length;
+      for (let i = 0; i < text.length; i++) {
+        this.#bytes[at + i] = text.charCodeAt(i);
+      }
+      return;
+    }
     const bytes = TEXT_ENCODER.encode(text);
     if (bytes.length < 32) this.#byte(0xa0 | bytes.length);
     else this.#header(bytes.length, 0xd9, 0xda, 0xdb);
@@ -532,6 +591,10 @@ class MsgpackWriter {
       grown.set(this.#bytes.subarray(0, this.#length));
       this.#bytes = grown;
       this.#view = new DataView(grown.buffer);
+      if (grown.length <= 65_536) {
+        MsgpackWriter.#sharedBytes = grown;
+        MsgpackWriter.#sharedView = this.#view;
+      }
     }
     this.#length += count;
     return this.#view;
@@ -815,13 +878,24 @@ export function unpackValue(bytes: Uint8Array): DhtValue {
 const IPV4_PATTERN = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 const IPV6_GROUP_PATTERN = /^[0-9a-fA-F]{1,4}$/;
 
+// Parsed hosts, since the same few addresses are encoded again and again;
+// bounded, and the cached arrays are only ever read.
+const IPV4_CACHE = new Map<string, Uint8Array | undefined>();
+const IPV4_CACHE_MAX = 65_536;
+
 function parseIpv4(host: string): Uint8Array | undefined {
+  if (IPV4_CACHE.has(host)) return IPV4_CACHE.get(host);
   const match = IPV4_PATTERN.exec(host);
-  if (match === null) return undefined;
-  const bytes = match.slice(1).map(Number);
-  return bytes.every((byte) => byte <= 255)
-    ? Uint8Array.from(bytes)
-    : undefined;
+  let parsed: Uint8Array | undefined;
+  if (match !== null) {
+    const bytes = match.slice(1).map(Number);
+    parsed = bytes.every((byte) => byte <= 255)
+      ? Uint8Array.from(bytes)
+      : undefined;
+  }
+  if (IPV4_CACHE.size >= IPV4_CACHE_MAX) IPV4_CACHE.clear();
+  IPV4_CACHE.set(host, parsed);
+  return parsed;
 }
 
 function parseIpv6(host: string): Uint8Array | undefined {
@@ -898,7 +972,7 @@ function encodeNodes(nodes: readonly NodeInfo[], family: 4 | 6): Uint8Array {
   const out = new Uint8Array(nodes.length * entryLength);
   nodes.forEach((node, index) => {
     const at = index * entryLength;
-    out.set(node.id.bytes, at);
+    node.id.copyTo(out, at);
     out.set(
       addressBytes(node.address.host, family, `encode n${family}`),
       at + INFO_HASH_BYTES,
@@ -925,15 +999,19 @@ function decodeNodes(bytes: Uint8Array, family: 4 | 6): NodeInfo[] {
     );
   }
   const nodes: NodeInfo[] = [];
+  // One private copy for all ids; each InfoHash adopts its slice of it.
+  const own = bytes.slice();
   for (let at = 0; at < bytes.length; at += entryLength) {
     const address = bytes.subarray(
       at + INFO_HASH_BYTES,
       at + INFO_HASH_BYTES + addressLength,
     );
     nodes.push({
-      id: InfoHash.fromBytes(bytes.subarray(at, at + INFO_HASH_BYTES)),
+      id: InfoHash.adopt(own.subarray(at, at + INFO_HASH_BYTES)),
       address: {
-        host: family === 4 ? address.join(".") : formatIpv6(address),
+        host: family === 4
+          ? `${address[0]}.${address[1]}.${address[2]}.${address[3]}`
+          : formatIpv6(address),
         port: (bytes[at + entryLength - 2] << 8) | bytes[at + entryLength - 1],
       },
     });
@@ -1041,9 +1119,9 @@ export function decodeNodes6(bytes: Uint8Array): NodeInfo[] {
  */
 export function encodeSeenAddress(address: PeerAddress): Uint8Array {
   const host = address.host;
-  return host.includes(":")
+  return (host.includes(":")
     ? addressBytes(host, 6, "encode seen address")
-    : addressBytes(host, 4, "encode seen address");
+    : addressBytes(host, 4, "encode seen address")).slice();
 }
 
 /**
@@ -1338,78 +1416,116 @@ interface ParsedBody {
   readonly expired?: bigint[];
 }
 
+function parseIds(value: Item, name: string): bigint[] {
+  return asArray(value, "bad-type", name).map((id) =>
+    asUint64(id, "bad-type", `${name} id`)
+  );
+}
+
+function parseWant(value: Item): number[] {
+  return asArray(value, "bad-type", "w")
+    .filter((family) =>
+      family.type === "int" && family.value >= 0 && family.value <= MAX_UINT16
+    )
+    .map((family) => Number((family as { value: number }).value));
+}
+
+function parseSeenAddress(value: Item): Uint8Array | undefined {
+  if (value.type !== "bin") throw new WireError("bad-type", "sa is not a bin");
+  // OpenDHT ignores an `sa` of another length.
+  return value.bytes.length === 4 || value.bytes.length === 16
+    ? value.bytes.slice()
+    : undefined;
+}
+
+// One pass over the body map with a switch: this runs for every datagram, so
+// it avoids a closure per key (later duplicates win, as in OpenDHT's loop).
 function parseBody(item: Item, what: string): ParsedBody {
   const body = keyed(item, "bad-type", what);
-  const get = <T>(key: string, parse: (value: Item) => T): T | undefined => {
-    const value = body.get(key);
-    return value === undefined ? undefined : parse(value);
-  };
   const idItem = body.get("id");
   if (idItem === undefined) throw new WireError("bad-id", "no sender id");
   const senderId = asInfoHash(idItem, "bad-id", "sender id");
   if (senderId.equals(InfoHash.ZERO)) {
     throw new WireError("bad-id", "zero sender id");
   }
-  const values = get("values", parseValues);
-  const sa = get("sa", (value) => {
-    if (value.type !== "bin") {
-      throw new WireError("bad-type", "sa is not a bin");
-    }
-    // OpenDHT ignores an `sa` of another length.
-    return value.bytes.length === 4 || value.bytes.length === 16
-      ? value.bytes.slice()
-      : undefined;
-  });
-  const ids = (name: string) => (value: Item): bigint[] =>
-    asArray(value, "bad-type", name).map((id) =>
-      asUint64(id, "bad-type", `${name} id`)
-    );
-  const parsed: ParsedBody = {
+  const parsed: { -readonly [K in keyof ParsedBody]: ParsedBody[K] } = {
     senderId,
-    key: get("h", (value) => asInfoHash(value, "bad-hash", "h")),
-    target: get("target", (value) => asInfoHash(value, "bad-hash", "target")),
-    query: get("q", parseQuery),
-    token: get("token", (value) => asBlob(value, "bad-type", "token")),
-    valueId: get("vid", (value) => asUint64(value, "bad-type", "vid")),
-    nodes4: get(
-      "n4",
-      (value) => decodeNodes4(asBlob(value, "bad-nodes", "n4")),
-    ),
-    nodes6: get(
-      "n6",
-      (value) => decodeNodes6(asBlob(value, "bad-nodes", "n6")),
-    ),
-    seenAddress: sa,
-    createdSeconds: get(
-      "c",
-      (value) =>
-        asInteger(
+  };
+  let fileds: Item | undefined;
+  for (const [key, value] of body) {
+    switch (key) {
+      case "h":
+        parsed.key = asInfoHash(value, "bad-hash", "h");
+        break;
+      case "target":
+        parsed.target = asInfoHash(value, "bad-hash", "target");
+        break;
+      case "q":
+        parsed.query = parseQuery(value);
+        break;
+      case "token":
+        parsed.token = asBlob(value, "bad-type", "token");
+        break;
+      case "vid":
+        parsed.valueId = asUint64(value, "bad-type", "vid");
+        break;
+      case "n4":
+        parsed.nodes4 = decodeNodes4(asBlob(value, "bad-nodes", "n4"));
+        break;
+      case "n6":
+        parsed.nodes6 = decodeNodes6(asBlob(value, "bad-nodes", "n6"));
+        break;
+      case "sa":
+        parsed.seenAddress = parseSeenAddress(value);
+        break;
+      case "c":
+        parsed.createdSeconds = asInteger(
           value,
           Number.MIN_SAFE_INTEGER,
           Number.MAX_SAFE_INTEGER,
           "bad-type",
           "c",
-        ),
-    ),
-    values: values?.values,
-    valueSizes: values?.sizes,
-    // OpenDHT reads `fileds` only when there is no `values`.
-    fields: values === undefined ? get("fileds", parseFields) : undefined,
-    want: get("w", (value) =>
-      asArray(value, "bad-type", "w")
-        .filter((family) =>
-          family.type === "int" && family.value >= 0 &&
-          family.value <= MAX_UINT16
-        )
-        .map((family) => Number((family as { value: number }).value))),
-    socketId: get("sid", (value) => asTid(value, "sid")),
-    version: get(
-      "ve",
-      (value) => asInteger(value, -MAX_INT32 - 1, MAX_INT32, "bad-type", "ve"),
-    ),
-    refreshed: get("re", ids("re")),
-    expired: get("exp", ids("exp")),
-  };
+        );
+        break;
+      case "values": {
+        const values = parseValues(value);
+        parsed.values = values.values;
+        parsed.valueSizes = values.sizes;
+        break;
+      }
+      case "fileds":
+        fileds = value;
+        break;
+      case "w":
+        parsed.want = parseWant(value);
+        break;
+      case "sid":
+        parsed.socketId = asTid(value, "sid");
+        break;
+      case "ve":
+        parsed.version = asInteger(
+          value,
+          -MAX_INT32 - 1,
+          MAX_INT32,
+          "bad-type",
+          "ve",
+        );
+        break;
+      case "re":
+        parsed.refreshed = parseIds(value, "re");
+        break;
+      case "exp":
+        parsed.expired = parseIds(value, "exp");
+        break;
+    }
+  }
+  // OpenDHT reads `fileds` only when there is no `values`.
+  if (
+    fileds !== undefined && parsed.values === undefined &&
+    parsed.valueSizes === undefined
+  ) {
+    parsed.fields = parseFields(fileds);
+  }
   return parsed;
 }
 
@@ -1569,9 +1685,12 @@ function base(
 
 /** Copies the defined entries only, so decoded messages have no `undefined` members. */
 function defined<T extends object>(record: T): T {
-  return Object.fromEntries(
-    Object.entries(record).filter(([, value]) => value !== undefined),
-  ) as T;
+  const out: Record<string, unknown> = {};
+  for (const key in record) {
+    const value = record[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out as T;
 }
 
 function decodeValuePart(top: Map<string, Item>, header: Header): DhtValuePart {

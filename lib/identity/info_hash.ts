@@ -28,11 +28,11 @@ const HEX_PATTERN = /^[0-9a-fA-F]{40}$/;
 /** An immutable 20-byte identifier, printed as 40 lowercase hex characters. */
 export class InfoHash {
   readonly #bytes: Uint8Array;
-  readonly #hex: string;
+  // Computed on first use: most ids decoded from packets are never printed.
+  #hex?: string;
 
   private constructor(bytes: Uint8Array) {
     this.#bytes = bytes;
-    this.#hex = bytes.toHex();
   }
 
   /**
@@ -100,6 +100,22 @@ export class InfoHash {
   }
 
   /**
+   * Wraps 20 bytes without copying them: the caller hands them over and must
+   * never modify them afterwards. For decoders that already hold a private
+   * copy (one allocation for many ids instead of one each).
+   *
+   * @param bytes Exactly 20 bytes, owned by the InfoHash from now on.
+   * @returns The InfoHash.
+   * @throws {RangeError} If `bytes` is not 20 bytes long.
+   */
+  static adopt(bytes: Uint8Array): InfoHash {
+    if (!(bytes instanceof Uint8Array) || bytes.length !== INFO_HASH_BYTES) {
+      return InfoHash.fromBytes(bytes);
+    }
+    return new InfoHash(bytes);
+  }
+
+  /**
    * A uniformly random InfoHash drawn from `rng`.
    *
    * @param rng Seeded random source.
@@ -130,12 +146,22 @@ export class InfoHash {
 
   /** 40 lowercase hex characters. */
   toString(): string {
-    return this.#hex;
+    return this.#hex ??= this.#bytes.toHex();
   }
 
   /** Same as {@link InfoHash.toString}, so JSON shows the hex form. */
   toJSON(): string {
-    return this.#hex;
+    return this.toString();
+  }
+
+  /**
+   * Copies the 20 bytes into `target` at `offset` (no allocation).
+   *
+   * @param target Destination.
+   * @param offset Where to write.
+   */
+  copyTo(target: Uint8Array, offset: number): void {
+    target.set(this.#bytes, offset);
   }
 
   /**
@@ -145,7 +171,10 @@ export class InfoHash {
    * @returns True when both are the same id.
    */
   equals(other: InfoHash): boolean {
-    return this.#hex === other.#hex;
+    const a = this.#bytes;
+    const b = other.#bytes;
+    for (let i = 0; i < INFO_HASH_BYTES; i++) if (a[i] !== b[i]) return false;
+    return true;
   }
 
   /**

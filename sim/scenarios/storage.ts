@@ -1,0 +1,253 @@
+/**
+ * Scenario `storage`: values put under churn, and how many stay retrievable.
+ *
+ * Half the values are plain puts of a 7-day type (type 4), made once; only
+ * the storing nodes' maintenance keeps them reachable as nodes come and go.
+ * The other half are permanent puts of a 10-minute type (type 0), kept alive
+ * by their publisher, which churns too; when it comes back it publishes
+ * again, as a daemon does at start. At ten checkpoints a `get` from a random
+ * online node looks for every value.
+ *
+ * Listen delay: at regular intervals a random node listens on a fresh key and,
+ * 10 s later, another node puts a value there; the delay is from the start of
+ * that put to the listener's "added" event.
+ *
+ * @module
+ */
+import type { DhtValue } from "../../lib/dht/messages.ts";
+import type { OperationHandle } from "../../lib/dht/dht_node.ts";
+import { InfoHash } from "../../lib/identity/info_hash.ts";
+import { forkRng, randomInt } from "../../lib/rng.ts";
+import { ChurnSchedule, type ChurnSpec, formatChurnSpec } from "../churn.ts";
+import { Samples } from "../metrics.ts";
+import { SIMULATION_EPOCH_MS, Testnet } from "../testnet.ts";
+import type { Percentiles } from "./lookup.ts";
+
+/** Options of {@link runStorageScenario}. */
+export interface StorageScenarioOptions {
+  /** Nodes. */
+  readonly nodes: number;
+  /** Seed. */
+  readonly seed: number | string;
+  /** Measured virtual duration, ms. */
+  readonly durationMs: number;
+  /** Values published (half plain, half permanent). */
+  readonly values: number;
+  /** Churn (undefined: none). */
+  readonly churn?: ChurnSpec;
+  /** Probability that a leave is a crash. @default {0.5} */
+  readonly crashProbability?: number;
+  /** Packet loss on every link. @default {0} */
+  readonly lossProbability?: number;
+  /** Progress callback. */
+  readonly onProgress?: (message: string) => void;
+}
+
+/** One checkpoint. */
+export interface RetrievabilityPoint {
+  /** Virtual seconds since the values were published. */
+  readonly t_s: number;
+  /** Plain values found / published. */
+  readonly plain: number;
+  /** Permanent values found / published. */
+  readonly permanent: number;
+}
+
+/** Report of a storage run (deterministic for a seed). */
+export interface StorageReport {
+  /** "storage". */
+  readonly scenario: "storage";
+  /** Nodes. */
+  readonly nodes: number;
+  /** Seed. */
+  readonly seed: number | string;
+  /** Churn spec. */
+  readonly churn: string;
+  /** Values published. */
+  readonly values: number;
+  /** Plain values retrievable at the last checkpoint. */
+  readonly retrievable_plain_ratio: number;
+  /** Permanent values retrievable at the last checkpoint. */
+  readonly retrievable_permanent_ratio: number;
+  /** Every checkpoint. */
+  readonly retrievable_over_time: readonly RetrievabilityPoint[];
+  /** Listen notification delay, virtual ms. */
+  readonly listen_ms: Percentiles;
+  /** Listen probes whose value reached the (still online) listener. */
+  readonly listen_delivered_ratio: number;
+  /** Churn leaves during the run. */
+  readonly churn_leaves: number;
+  /** Virtual seconds simulated, build included. */
+  readonly sim_seconds: number;
+}
+
+interface Published {
+  readonly key: InfoHash;
+  readonly value: DhtValue;
+  readonly permanent: boolean;
+  readonly publisher: number;
+}
+
+function round(value: number): number {
+  return Math.round(value * 10_000) / 10_000;
+}
+
+/**
+ * Runs the storage scenario.
+ *
+ * @param options Size, seed, duration, churn, values.
+ * @returns The report.
+ */
+export function runStorageScenario(
+  options: StorageScenarioOptions,
+): StorageReport {
+  const progress = options.onProgress ?? (() => {});
+  const net = Testnet.create({
+    nodes: options.nodes,
+    seed: options.seed,
+    lossProbability: options.lossProbability,
+    onProgress: (joined) => progress(`joined ${joined}/${options.nodes}`),
+  });
+  const rng = forkRng(net.rng, "storage");
+  const published: Published[] = [];
+  const handles = new Map<number, OperationHandle[]>();
+  const publishPermanent = (item: Published) => {
+    const handle = net.nodes[item.publisher].put(item.key, item.value, {
+      permanent: true,
+    });
+    handles.set(item.publisher, [
+      ...(handles.get(item.publisher) ?? []),
+      handle,
+    ]);
+  };
+  for (let i = 0; i < options.values; i++) {
+    const permanent = i % 2 === 1;
+    const online = net.onlineIndexes();
+    const item: Published = {
+      key: InfoHash.get(`storage-${options.seed}-${i}`),
+      value: {
+        id: BigInt(i + 1),
+        type: permanent ? 0 : 4,
+        data: new TextEncoder().encode(`value ${i}`),
+      },
+      permanent,
+      publisher: online[randomInt(rng, online.length)],
+    };
+    published.push(item);
+    if (permanent) publishPermanent(item);
+    else net.nodes[item.publisher].put(item.key, item.value);
+    net.run(50);
+  }
+  net.run(10_000);
+  const publishedAtMs = net.clock.now();
+
+  const churn = new ChurnSchedule({
+    clock: net.clock,
+    rng: forkRng(rng, "churn"),
+    hostCount: options.nodes,
+    spec: options.churn,
+    durationMs: options.durationMs,
+    crashProbability: options.crashProbability ?? 0.5,
+  }, {
+    onLeave: (index) => {
+      handles.delete(index);
+      net.crash(index);
+    },
+    onJoin: (index) => {
+      net.restart(index);
+      for (const item of published) {
+        if (item.permanent && item.publisher === index) publishPermanent(item);
+      }
+    },
+  });
+  churn.start();
+
+  const listenDelays = new Samples();
+  let probes = 0;
+  let delivered = 0;
+  const probe = (n: number) => {
+    const online = net.onlineIndexes();
+    const listener = online[randomInt(rng, online.length)];
+    const writer = online[randomInt(rng, online.length)];
+    const key = InfoHash.get(`listen-probe-${options.seed}-${n}`);
+    let putAtMs: number | undefined;
+    let seen = false;
+    probes += 1;
+    const listenerNode = net.nodes[listener];
+    listenerNode.listen(key, (event) => {
+      if (event.kind !== "added" || seen || putAtMs === undefined) return;
+      if (net.nodes[listener] !== listenerNode) return; // crashed meanwhile
+      seen = true;
+      delivered += 1;
+      listenDelays.add(net.clock.now() - putAtMs);
+    });
+    net.clock.setTimer(10_000, () => {
+      putAtMs = net.clock.now();
+      if (net.isOnline(writer)) {
+        net.nodes[writer].put(key, {
+          id: BigInt(n + 1),
+          type: 0,
+          data: new Uint8Array([1]),
+        });
+      }
+    });
+  };
+
+  const points: RetrievabilityPoint[] = [];
+  const checkpoints = 10;
+  const stepMs = options.durationMs / checkpoints;
+  let probeCount = 0;
+  for (let checkpoint = 1; checkpoint <= checkpoints; checkpoint++) {
+    for (let k = 0; k < 5; k++) {
+      probe(probeCount++);
+      net.run(stepMs / 5);
+    }
+    let plainFound = 0;
+    let permanentFound = 0;
+    for (const item of published) {
+      const online = net.onlineIndexes();
+      const reader = online[randomInt(rng, online.length)];
+      net.nodes[reader].get(item.key, {
+        onDone: (values) => {
+          if (!values.some((value) => value.id === item.value.id)) return;
+          if (item.permanent) permanentFound += 1;
+          else plainFound += 1;
+        },
+      });
+    }
+    net.run(15_000);
+    const half = Math.max(1, published.length / 2);
+    points.push({
+      t_s: Math.round((net.clock.now() - publishedAtMs) / 1_000),
+      plain: round(plainFound / Math.ceil(half)),
+      permanent: round(permanentFound / Math.floor(half)),
+    });
+    progress(
+      `checkpoint ${checkpoint}/${checkpoints}: plain ${
+        points.at(-1)?.plain
+      }, permanent ${points.at(-1)?.permanent}`,
+    );
+  }
+  churn.stop();
+  const last = points.at(-1);
+  const report: StorageReport = {
+    scenario: "storage",
+    nodes: options.nodes,
+    seed: options.seed,
+    churn: formatChurnSpec(options.churn),
+    values: published.length,
+    retrievable_plain_ratio: last?.plain ?? 0,
+    retrievable_permanent_ratio: last?.permanent ?? 0,
+    retrievable_over_time: points,
+    listen_ms: {
+      p50: round(listenDelays.percentile(50)),
+      p90: round(listenDelays.percentile(90)),
+      p99: round(listenDelays.percentile(99)),
+    },
+    listen_delivered_ratio: round(delivered / Math.max(1, probes)),
+    churn_leaves: churn.counts().leaves,
+    sim_seconds: Math.round((net.clock.now() - SIMULATION_EPOCH_MS) / 1_000),
+  };
+  net.stop();
+  return report;
+}
