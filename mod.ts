@@ -133,3 +133,45 @@ export {
   writeFileAtomic,
   type WriteFileAtomicOptions,
 } from "./lib/atomic_file.ts";
+export {
+  DhtNode,
+  type DhtNodeComponents,
+  type DhtNodeConfig,
+  type DhtNodeStats,
+  type GetCallbacks,
+  LISTEN_NODES,
+  type ListenEvent,
+  type OperationHandle,
+  REANNOUNCE_MARGIN_MS,
+} from "./lib/dht/dht_node.ts";
+export {
+  type DhtQuery,
+  type DhtValue,
+  ErrorCode,
+  type NodeInfo,
+  ValueField,
+  type WhereTerm,
+} from "./lib/dht/messages.ts";
+export type {
+  SearchNode,
+  SearchNodeState,
+  SearchResult,
+} from "./lib/dht/search.ts";
+export type { RpcCounters, RpcTiming } from "./lib/dht/rpc_engine.ts";
+export {
+  BUCKET_SIZE,
+  type HeardResult,
+  NODE_EXPIRE_TIME_MS,
+  NODE_GOOD_TIME_MS,
+  type NodeState,
+  type RoutingNode,
+  RoutingTable,
+} from "./lib/dht/routing_table.ts";
+export type { ValueStoreLimits } from "./lib/dht/value_store.ts";
+export {
+  BUILT_IN_VALUE_TYPES,
+  DEFAULT_VALUE_LIFETIME_MS,
+  MAX_VALUE_BYTES,
+  type ValueType,
+} from "./lib/dht/value_type.ts";
+export { WireError, type WireErrorReason } from "./lib/dht/wire.ts";

@@ -59,7 +59,12 @@ import {
   ErrorCode,
   type NodeInfo,
 } from "./messages.ts";
-import { type RequestBody, RpcEngine, type RpcTiming } from "./rpc_engine.ts";
+import {
+  type RequestBody,
+  type RpcCounters,
+  RpcEngine,
+  type RpcTiming,
+} from "./rpc_engine.ts";
 import { RoutingTable } from "./routing_table.ts";
 import {
   Search,
@@ -116,6 +121,8 @@ export interface DhtNodeConfig {
   readonly listenRenewMs?: number;
   /** Permanent puts are re-checked (new closest nodes) at least this often. @default {300000} */
   readonly permanentCheckMs?: number;
+  /** Our own id is looked up this often, so our closest nodes keep hearing from us (within their 10-minute window). @default {480000} */
+  readonly neighbourhoodMs?: number;
 }
 
 /** Callbacks of {@link DhtNode.get}. */
@@ -152,7 +159,7 @@ export interface DhtNodeStats {
   /** Searches started. */
   readonly searches: number;
   /** RPC counters. */
-  readonly rpc: RpcEngine["counters"];
+  readonly rpc: RpcCounters;
 }
 
 interface PermanentPut {
@@ -206,6 +213,8 @@ export class DhtNode {
   #maintenanceTimer?: Timer;
   #expiryTimer?: Timer;
   #lastReplicationMs = -Infinity;
+  #lastNeighbourhoodMs: number;
+  readonly #neighbourhoodMs: number;
   #searchCount = 0;
   #running = false;
 
@@ -233,6 +242,9 @@ export class DhtNode {
     this.#replicationMs = config.replicationMs ?? 300_000;
     this.#listenRenewMs = config.listenRenewMs ?? 30_000;
     this.#permanentCheckMs = config.permanentCheckMs ?? 300_000;
+    this.#neighbourhoodMs = config.neighbourhoodMs ?? 480_000;
+    // Bootstrap already looks up our own id.
+    this.#lastNeighbourhoodMs = this.#clock.now();
     this.#rpc = new RpcEngine(
       {
         transport: components.transport,
@@ -429,12 +441,19 @@ export class DhtNode {
       this.#rng,
     );
     for (const target of targets.slice(0, 8)) this.#refreshBucket(target);
-    // Keep the table honest: re-check the two least recently heard nodes.
-    for (const node of this.#table.dubious(2, now)) {
+    // Keep the table honest: re-check the least recently heard node.
+    for (const node of this.#table.dubious(1, now)) {
       this.#confirm(node.id, node.address);
     }
     if (this.#table.size === 0 && this.#bootstrap.length > 0) {
       this.bootstrap(this.#bootstrap);
+    }
+    // Neighbourhood maintenance: a lookup of our own id now and then keeps
+    // our closest nodes hearing from us (so they keep returning us as good)
+    // and refreshes our view of them.
+    if (now - this.#lastNeighbourhoodMs >= this.#neighbourhoodMs) {
+      this.#lastNeighbourhoodMs = now;
+      this.findNode(this.id);
     }
     if (now - this.#lastReplicationMs >= this.#replicationMs) {
       this.#lastReplicationMs = now;

@@ -30,6 +30,7 @@ export const TOKEN_ROTATION_MIN_MS = 15 * 60_000;
 /** Longest secret rotation period: 45 minutes. */
 export const TOKEN_ROTATION_MAX_MS = 45 * 60_000;
 
+const TOKEN_CACHE_MAX = 4_096;
 const IPV4_PATTERN = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 /** Bytes of a host as it goes into a token (4 bytes for IPv4, else UTF-8). */
@@ -77,7 +78,30 @@ export class TokenKeeper {
       this.#previous = this.#current;
       this.#current = this.#secret();
       this.#rotateAtMs += this.#period();
+      this.#previousTokens = this.#currentTokens;
+      this.#currentTokens = new Map();
     }
+  }
+
+  // Tokens already computed under the current and previous secrets, by
+  // address: every find/get reply carries one, and a SHA-256 per reply adds
+  // up. Bounded: a full cache is emptied.
+  #currentTokens = new Map<string, Uint8Array>();
+  #previousTokens = new Map<string, Uint8Array>();
+
+  #cached(
+    cache: Map<string, Uint8Array>,
+    secret: Uint8Array,
+    address: PeerAddress,
+  ): Uint8Array {
+    const key = `${address.host}:${address.port}`;
+    let token = cache.get(key);
+    if (token === undefined) {
+      token = this.#token(secret, address);
+      if (cache.size >= TOKEN_CACHE_MAX) cache.clear();
+      cache.set(key, token);
+    }
+    return token;
   }
 
   #token(secret: Uint8Array, address: PeerAddress): Uint8Array {
@@ -99,7 +123,7 @@ export class TokenKeeper {
    */
   make(address: PeerAddress, nowMs: number): Uint8Array {
     this.#rotate(nowMs);
-    return this.#token(this.#current, address);
+    return this.#cached(this.#currentTokens, this.#current, address).slice();
   }
 
   /**
@@ -115,7 +139,13 @@ export class TokenKeeper {
     if (!(token instanceof Uint8Array) || token.length !== TOKEN_BYTES) {
       return false;
     }
-    return bytesEqual(token, this.#token(this.#current, address)) ||
-      bytesEqual(token, this.#token(this.#previous, address));
+    return bytesEqual(
+      token,
+      this.#cached(this.#currentTokens, this.#current, address),
+    ) ||
+      bytesEqual(
+        token,
+        this.#cached(this.#previousTokens, this.#previous, address),
+      );
   }
 }

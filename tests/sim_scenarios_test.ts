@@ -1,0 +1,145 @@
+/**
+ * The simulation scenarios at a few hundred nodes: protocol properties on
+ * virtual time, exact replay for a seed, and the runner's command line.
+ */
+import assert from "node:assert/strict";
+import { runLookupScenario } from "../sim/scenarios/lookup.ts";
+import { runStorageScenario } from "../sim/scenarios/storage.ts";
+import { parseChurnSpec } from "../sim/churn.ts";
+
+const CHURN = parseChurnSpec(
+  "weibull:shape=0.5,scale=10m/pareto:alpha=1.5,min=2m",
+);
+
+Deno.test("lookup scenario: 300 nodes without churn find the true closest node", () => {
+  const report = runLookupScenario({
+    nodes: 300,
+    seed: 1,
+    durationMs: 60_000,
+    lookups: 100,
+  });
+  assert.equal(report.lookups, 100);
+  assert.ok(report.lookup_success_ratio >= 0.98, JSON.stringify(report));
+  assert.ok(report.lookup_hops.p50 <= 4);
+  assert.ok(report.lookup_ms.p50 > 0);
+});
+
+Deno.test("lookup scenario: lookups still succeed under churn", () => {
+  const report = runLookupScenario({
+    nodes: 300,
+    seed: 2,
+    durationMs: 20 * 60_000,
+    lookups: 200,
+    churn: CHURN,
+  });
+  assert.ok(report.churn_leaves > 20, `only ${report.churn_leaves} leaves`);
+  assert.ok(report.online_ratio < 1);
+  assert.ok(report.lookup_success_ratio >= 0.95, JSON.stringify(report));
+});
+
+Deno.test("lookup scenario: same seed, same report; another seed, another report", () => {
+  const options = {
+    nodes: 120,
+    seed: 7,
+    durationMs: 5 * 60_000,
+    lookups: 50,
+    churn: CHURN,
+    lossProbability: 0.01,
+  };
+  const first = runLookupScenario(options);
+  assert.deepEqual(runLookupScenario(options), first);
+  assert.notDeepEqual(runLookupScenario({ ...options, seed: 8 }), first);
+});
+
+Deno.test("lookup scenario: the kademlia-dht baseline runs on the same network", () => {
+  const report = runLookupScenario({
+    nodes: 150,
+    seed: 3,
+    durationMs: 60_000,
+    lookups: 50,
+    implementation: "kademlia-dht",
+  });
+  assert.equal(report.impl, "kademlia-dht");
+  assert.ok(report.lookup_success_ratio > 0.8, JSON.stringify(report));
+});
+
+Deno.test("storage scenario: values stay retrievable under churn and listeners hear puts", () => {
+  const report = runStorageScenario({
+    nodes: 200,
+    seed: 4,
+    durationMs: 20 * 60_000,
+    values: 20,
+    churn: CHURN,
+  });
+  assert.equal(report.retrievable_over_time.length, 10);
+  assert.equal(report.retrievable_plain_ratio, 1, JSON.stringify(report));
+  assert.ok(report.listen_delivered_ratio >= 0.9, JSON.stringify(report));
+  assert.ok(report.listen_ms.p50 > 0 && report.listen_ms.p99 < 5_000);
+});
+
+async function runCli(args: string[]) {
+  const command = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-env", "sim/main.ts", ...args],
+    cwd: new URL("..", import.meta.url),
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const output = await command.output();
+  return {
+    code: output.code,
+    stdout: new TextDecoder().decode(output.stdout),
+    stderr: new TextDecoder().decode(output.stderr),
+  };
+}
+
+Deno.test("deno task sim: --help exits 0, bad flags and scenarios exit 2", async () => {
+  const help = await runCli(["--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /Usage: deno task sim/);
+  assert.equal((await runCli(["lookup", "--bogus"])).code, 2);
+  assert.equal((await runCli(["nonsense"])).code, 2);
+  const badNumber = await runCli(["lookup", "--nodes", "many"]);
+  assert.equal(badNumber.code, 2);
+  assert.match(badNumber.stderr, /--nodes/);
+  assert.equal((await runCli(["lookup", "--churn", "weibull:oops"])).code, 2);
+});
+
+Deno.test("deno task sim --json: one JSON object, identical across runs but for host measurements", async () => {
+  const args = [
+    "lookup",
+    "--nodes",
+    "60",
+    "--lookups",
+    "20",
+    "--duration",
+    "1m",
+    "--json",
+  ];
+  const first = await runCli(args);
+  const second = await runCli(args);
+  assert.equal(first.code, 0, first.stderr);
+  const strip = (text: string) => {
+    const { wall_seconds, speedup, rss_mb, ...rest } = JSON.parse(text);
+    assert.equal(typeof wall_seconds, "number");
+    assert.equal(typeof speedup, "number");
+    assert.equal(typeof rss_mb, "number");
+    return rest;
+  };
+  const report = strip(first.stdout);
+  assert.deepEqual(strip(second.stdout), report);
+  for (
+    const field of [
+      "scenario",
+      "nodes",
+      "seed",
+      "lookups",
+      "lookup_success_ratio",
+      "lookup_hops",
+      "lookup_ms",
+      "sim_seconds",
+    ]
+  ) {
+    assert.ok(field in report, `missing ${field}`);
+  }
+  assert.match(first.stderr, /\[lookup\] lookups/);
+});
