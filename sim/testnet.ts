@@ -76,6 +76,8 @@ export class Testnet {
         medianOneWayMs: options.medianOneWayMs ?? 50,
       }),
       lossProbability: options.lossProbability ?? 0,
+      // DhtNode encodes a fresh buffer per datagram and never reuses it.
+      copyPayloads: false,
     });
     this.rng = forkRng(root, "scenario");
     this.#seedRng = forkRng(root, "nodes");

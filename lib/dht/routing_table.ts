@@ -91,7 +91,15 @@ function stateOf(node: RoutingNode, nowMs: number): NodeState {
 export class RoutingTable {
   /** Our own node id. */
   readonly selfId: InfoHash;
-  readonly #buckets: Bucket[] = [];
+  readonly #buckets: (Bucket | undefined)[] = [];
+
+  #bucket(index: number): Bucket {
+    return this.#buckets[index] ??= {
+      nodes: [],
+      replacements: [],
+      lastActivityMs: 0,
+    };
+  }
   readonly #byId = new Map<string, RoutingNode>();
 
   /**
@@ -101,9 +109,9 @@ export class RoutingTable {
    */
   constructor(selfId: InfoHash) {
     this.selfId = selfId;
-    for (let i = 0; i < INFO_HASH_BITS; i++) {
-      this.#buckets.push({ nodes: [], replacements: [], lastActivityMs: 0 });
-    }
+    // Buckets are made on first use: a node fills only the first
+    // log2(network size) or so, and a simulation holds many tables.
+    this.#buckets.length = INFO_HASH_BITS;
   }
 
   /** Number of nodes in buckets (not counting replacement caches). */
@@ -159,7 +167,7 @@ export class RoutingTable {
     isReply: boolean,
   ): HeardResult {
     if (id.equals(this.selfId)) return { kind: "self" };
-    const bucket = this.#buckets[this.bucketIndex(id)];
+    const bucket = this.#bucket(this.bucketIndex(id));
     const known = this.#byId.get(id.toString());
     if (known !== undefined) {
       known.address = address;
@@ -226,7 +234,7 @@ export class RoutingTable {
     if (node === undefined) return;
     node.failedRequests += 1;
     if (stateOf(node, nowMs) !== "expired") return;
-    const bucket = this.#buckets[this.bucketIndex(id)];
+    const bucket = this.#bucket(this.bucketIndex(id));
     const replacement = bucket.replacements.pop();
     if (replacement === undefined) return;
     const index = bucket.nodes.indexOf(node);
@@ -244,7 +252,7 @@ export class RoutingTable {
   remove(id: InfoHash): boolean {
     const node = this.#byId.get(id.toString());
     if (node === undefined) return false;
-    const bucket = this.#buckets[this.bucketIndex(id)];
+    const bucket = this.#bucket(this.bucketIndex(id));
     bucket.nodes.splice(bucket.nodes.indexOf(node), 1);
     this.#byId.delete(id.toString());
     const replacement = bucket.replacements.pop();
@@ -291,18 +299,18 @@ export class RoutingTable {
       const state = stateOf(node, nowMs);
       return state !== "expired" && (!goodOnly || state === "good");
     };
-    take(this.#buckets[b].nodes.filter(usable));
+    take((this.#buckets[b]?.nodes ?? []).filter(usable));
     if (out.length < count) {
       const deeper: RoutingNode[] = [];
       for (let i = b + 1; i < INFO_HASH_BITS; i++) {
-        for (const node of this.#buckets[i].nodes) {
+        for (const node of this.#buckets[i]?.nodes ?? []) {
           if (usable(node)) deeper.push(node);
         }
       }
       take(deeper);
     }
     for (let i = b - 1; i >= 0 && out.length < count; i--) {
-      take(this.#buckets[i].nodes.filter(usable));
+      take((this.#buckets[i]?.nodes ?? []).filter(usable));
     }
     return out;
   }
@@ -313,7 +321,7 @@ export class RoutingTable {
    * @returns The nodes.
    */
   nodes(): RoutingNode[] {
-    return this.#buckets.flatMap((bucket) => bucket.nodes);
+    return this.#buckets.flatMap((bucket) => bucket?.nodes ?? []);
   }
 
   /**
@@ -338,7 +346,7 @@ export class RoutingTable {
    */
   wouldAccept(id: InfoHash, nowMs: number): boolean {
     if (id.equals(this.selfId) || this.#byId.has(id.toString())) return false;
-    const bucket = this.#buckets[this.bucketIndex(id)];
+    const bucket = this.#bucket(this.bucketIndex(id));
     return bucket.nodes.length < BUCKET_SIZE ||
       bucket.nodes.some((node) => stateOf(node, nowMs) === "expired");
   }
@@ -372,12 +380,12 @@ export class RoutingTable {
   refreshTargets(nowMs: number, staleMs: number, rng: Rng): InfoHash[] {
     let deepest = 0;
     for (let i = 0; i < INFO_HASH_BITS; i++) {
-      if (this.#buckets[i].nodes.length > 0) deepest = i;
+      if ((this.#buckets[i]?.nodes.length ?? 0) > 0) deepest = i;
     }
     const targets: InfoHash[] = [];
     const limit = Math.min(deepest + 1, INFO_HASH_BITS - 1);
     for (let i = 0; i <= limit; i++) {
-      const bucket = this.#buckets[i];
+      const bucket = this.#bucket(i);
       if (nowMs - bucket.lastActivityMs < staleMs) continue;
       bucket.lastActivityMs = nowMs;
       targets.push(this.randomIdInBucket(i, rng));

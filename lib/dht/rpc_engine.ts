@@ -161,7 +161,6 @@ interface Pending {
   attemptsLeft: number;
   gapMs: number;
   retryTimer?: Timer;
-  slowTimer?: Timer;
 }
 
 const MAX_UINT32 = 0xffff_ffff;
@@ -303,27 +302,36 @@ export class RpcEngine {
     };
     this.#pending.set(tid, pending);
     this.counters.requests += 1;
-    if (callbacks.onSlow !== undefined) {
-      pending.slowTimer = this.#clock.setTimer(this.#timing.slowAfterMs, () => {
-        pending.slowTimer = undefined;
-        callbacks.onSlow?.();
-      });
-    }
-    this.#attempt(pending);
+    this.#attempt(pending, callbacks.onSlow !== undefined);
     return handle;
   }
 
-  #attempt(pending: Pending): void {
+  /**
+   * Sends once more and arms the one timer a request has: the next retry (or
+   * the expiry). On the first send with a slow callback, the timer first
+   * fires at `slowAfterMs`, reports slowness, then waits out the rest of the
+   * gap; one timer per request keeps large simulations' queues small.
+   */
+  #attempt(pending: Pending, reportSlow = false): void {
     this.#send(pending.to, pending.datagrams);
     pending.attemptsLeft -= 1;
     const jitter = Math.floor(this.#rng() * (this.#timing.retryJitterMs + 1));
     if (pending.attemptsLeft > 0) {
       const wait = pending.gapMs + jitter;
       pending.gapMs *= 2;
-      pending.retryTimer = this.#clock.setTimer(wait, () => {
+      const retry = () => {
         this.counters.retries += 1;
         this.#attempt(pending);
-      });
+      };
+      const slowAfter = this.#timing.slowAfterMs;
+      if (reportSlow && slowAfter < wait) {
+        pending.retryTimer = this.#clock.setTimer(slowAfter, () => {
+          pending.retryTimer = this.#clock.setTimer(wait - slowAfter, retry);
+          pending.callbacks.onSlow?.();
+        });
+      } else {
+        pending.retryTimer = this.#clock.setTimer(wait, retry);
+      }
     } else {
       pending.retryTimer = this.#clock.setTimer(
         this.#timing.expireAfterLastMs + jitter,
@@ -341,7 +349,6 @@ export class RpcEngine {
     if (pending === undefined) return undefined;
     this.#pending.delete(tid);
     pending.retryTimer?.cancel();
-    pending.slowTimer?.cancel();
     return pending;
   }
 

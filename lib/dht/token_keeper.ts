@@ -30,7 +30,7 @@ export const TOKEN_ROTATION_MIN_MS = 15 * 60_000;
 /** Longest secret rotation period: 45 minutes. */
 export const TOKEN_ROTATION_MAX_MS = 45 * 60_000;
 
-const TOKEN_CACHE_MAX = 4_096;
+const TOKEN_CACHE_MAX = 256;
 const IPV4_PATTERN = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 /** Bytes of a host as it goes into a token (4 bytes for IPv4, else UTF-8). */

@@ -140,6 +140,8 @@ abstract class BaseSwarm implements Swarm {
       rng: forkRng(root, "network"),
       latency: new CoordinateLatency(forkRng(root, "latency")),
       lossProbability,
+      // DhtNode encodes a fresh buffer per datagram and never reuses it.
+      copyPayloads: false,
     });
     this.rng = forkRng(root, "swarm");
   }
