@@ -269,3 +269,73 @@ Deno.test("DhtNode.stop() cancels its timers", () => {
   assert.equal(net.clock.pendingCount, 0, `had ${before} pending`);
   assert.ok(net.nodes.every((node: DhtNode) => !node.running));
 });
+
+Deno.test("DhtNode answers hostile listen and put requests with OpenDHT's errors", () => {
+  const net = Testnet.create({ nodes: 3, seed: "hostile-rpc" });
+  const victim = net.nodes[0];
+  const attacker = net.network.attach();
+  const attackerId = InfoHash.get("attacker 2");
+  const replies = new Map<number, string>();
+  let token: Uint8Array | undefined;
+  attacker.receive((bytes) => {
+    const message = decodeMessage(bytes);
+    if (message.kind === "reply" && message.token) token = message.token;
+    if (message.kind === "reply" || message.kind === "error") {
+      replies.set(
+        message.tid,
+        message.kind === "error" ? `e${message.code}` : "ok",
+      );
+    }
+  });
+  const send = (message: Parameters<typeof encodeMessage>[0]) =>
+    attacker.send(victim.address, encodeMessage(message));
+  const base = { kind: "request", network: 0, senderId: attackerId } as const;
+  const key = InfoHash.get("hostile key");
+  send({
+    ...base,
+    method: "listen",
+    tid: 1,
+    key,
+    token: new Uint8Array(32),
+    socketId: 9,
+  });
+  send({ ...base, method: "find", tid: 2, target: key });
+  net.run(2_000);
+  assert.ok(token !== undefined, "find reply carried no token");
+  send({
+    ...base,
+    method: "put",
+    tid: 3,
+    key,
+    token,
+    values: [value(0n, "zero id")],
+  });
+  send({
+    ...base,
+    method: "listen",
+    tid: 4,
+    key: InfoHash.ZERO,
+    token,
+    socketId: 9,
+  });
+  send({
+    ...base,
+    method: "put",
+    tid: 5,
+    key,
+    token,
+    values: [value(6n, "fine")],
+  });
+  send({ ...base, method: "listen", tid: 6, key, token, socketId: 9 });
+  net.run(2_000);
+  assert.deepEqual(Object.fromEntries(replies), {
+    1: "e401",
+    2: "ok",
+    3: "e203",
+    4: "e203",
+    5: "ok",
+    6: "ok",
+  });
+  assert.deepEqual(victim.storedValues(key).map((v) => v.id), [6n]);
+  net.stop();
+});
