@@ -464,6 +464,31 @@ function asTid(item: Item, what: string): number {
 // ---------------------------------------------------------------------------
 // msgpack writer: minimal ints, str for text, bin for bytes.
 
+// Encoded datagrams are carved out of shared 64 KiB slabs, as Node's Buffer
+// pool does: one allocation for hundreds of messages instead of one each
+// (an ArrayBuffer of its own costs a malloc and GC bookkeeping). Small and
+// large outputs get their own buffer.
+const SLAB_BYTES = 65_536;
+const POOLED_MIN_BYTES = 65;
+const POOLED_MAX_BYTES = 2_048;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabOffset = 0;
+
+function pooledCopy(source: Uint8Array, length: number): Uint8Array {
+  if (length < POOLED_MIN_BYTES || length > POOLED_MAX_BYTES) {
+    return source.slice(0, length);
+  }
+  if (slabOffset + length > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabOffset = 0;
+  }
+  const out = slab.subarray(slabOffset, slabOffset + length);
+  out.set(source.subarray(0, length));
+  // Keep views 8-byte aligned, as Node does.
+  slabOffset = (slabOffset + length + 7) & ~7;
+  return out;
+}
+
 function isAscii(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     if (text.charCodeAt(i) > 0x7f) return false;
@@ -555,7 +580,7 @@ class MsgpackWriter {
   }
 
   finish(): Uint8Array {
-    return this.#bytes.slice(0, this.#length);
+    return pooledCopy(this.#bytes, this.#length);
   }
 
   /** The smallest of the 8-bit (if any), 16-bit and 32-bit length headers. */
@@ -999,15 +1024,15 @@ function decodeNodes(bytes: Uint8Array, family: 4 | 6): NodeInfo[] {
     );
   }
   const nodes: NodeInfo[] = [];
-  // One private copy for all ids; each InfoHash adopts its slice of it.
-  const own = bytes.slice();
   for (let at = 0; at < bytes.length; at += entryLength) {
     const address = bytes.subarray(
       at + INFO_HASH_BYTES,
       at + INFO_HASH_BYTES + addressLength,
     );
     nodes.push({
-      id: InfoHash.adopt(own.subarray(at, at + INFO_HASH_BYTES)),
+      // A 20-byte copy each: small typed arrays live on V8's heap, which is
+      // cheaper than one larger buffer of their own.
+      id: InfoHash.fromBytes(bytes.subarray(at, at + INFO_HASH_BYTES)),
       address: {
         host: family === 4
           ? `${address[0]}.${address[1]}.${address[2]}.${address[3]}`
@@ -1351,6 +1376,10 @@ function valuePartWire(part: DhtValuePart): WireMap {
  * {@link OPENDHT_USER_AGENT}), `n` only when `network` ≠ 0, `s` when
  * `isClient` is set. Values are written inline; fragmenting large value
  * sets is `value_parts.ts`'s job.
+ *
+ * The returned bytes may share their `ArrayBuffer` with other encoded
+ * messages (a pool, as Node's `Buffer` does): never write to them, and take
+ * `.slice()` when you need a buffer of their own.
  *
  * @param message The message.
  * @returns The datagram payload.

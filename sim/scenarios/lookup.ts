@@ -50,6 +50,8 @@ export interface LookupScenarioOptions {
   readonly implementation?: LookupImplementation;
   /** Progress callback (stderr in the runner). */
   readonly onProgress?: (message: string) => void;
+  /** Called once the network is built and settled, before the measured part. */
+  readonly onBuilt?: () => void;
 }
 
 /** Percentiles reported for a distribution. */
@@ -321,6 +323,7 @@ export function runLookupScenario(
     if ((i + 1) % 1_000 === 0) progress(`joined ${i + 1}/${options.nodes}`);
   }
   swarm.clock.advance(60_000);
+  options.onBuilt?.();
   const sentBefore = swarm.network.stats().messagesSent;
   const churn = new ChurnSchedule({
     clock: swarm.clock,

@@ -51,6 +51,8 @@ export interface RetrievabilityPoint {
   readonly plain: number;
   /** Permanent values found / published. */
   readonly permanent: number;
+  /** Permanent values found / those whose publisher is online (protocol losses only). */
+  readonly permanent_publisher_online: number;
 }
 
 /** Report of a storage run (deterministic for a seed). */
@@ -69,6 +71,8 @@ export interface StorageReport {
   readonly retrievable_plain_ratio: number;
   /** Permanent values retrievable at the last checkpoint. */
   readonly retrievable_permanent_ratio: number;
+  /** The same, counting only values whose publisher is online then. */
+  readonly retrievable_permanent_publisher_online_ratio: number;
   /** Every checkpoint. */
   readonly retrievable_over_time: readonly RetrievabilityPoint[];
   /** Listen notification delay, virtual ms. */
@@ -204,7 +208,11 @@ export function runStorageScenario(
     }
     let plainFound = 0;
     let permanentFound = 0;
+    let publisherOnline = 0;
+    let publisherOnlineFound = 0;
     for (const item of published) {
+      const publisherUp = item.permanent && net.isOnline(item.publisher);
+      if (publisherUp) publisherOnline += 1;
       const online = net.onlineIndexes();
       const reader = online[randomInt(rng, online.length)];
       net.nodes[reader].get(item.key, {
@@ -212,6 +220,7 @@ export function runStorageScenario(
           if (!values.some((value) => value.id === item.value.id)) return;
           if (item.permanent) permanentFound += 1;
           else plainFound += 1;
+          if (publisherUp) publisherOnlineFound += 1;
         },
       });
     }
@@ -221,11 +230,16 @@ export function runStorageScenario(
       t_s: Math.round((net.clock.now() - publishedAtMs) / 1_000),
       plain: round(plainFound / Math.ceil(half)),
       permanent: round(permanentFound / Math.floor(half)),
+      permanent_publisher_online: round(
+        publisherOnlineFound / Math.max(1, publisherOnline),
+      ),
     });
     progress(
       `checkpoint ${checkpoint}/${checkpoints}: plain ${
         points.at(-1)?.plain
-      }, permanent ${points.at(-1)?.permanent}`,
+      }, permanent ${points.at(-1)?.permanent} (publisher online: ${
+        points.at(-1)?.permanent_publisher_online
+      })`,
     );
   }
   churn.stop();
@@ -238,6 +252,8 @@ export function runStorageScenario(
     values: published.length,
     retrievable_plain_ratio: last?.plain ?? 0,
     retrievable_permanent_ratio: last?.permanent ?? 0,
+    retrievable_permanent_publisher_online_ratio:
+      last?.permanent_publisher_online ?? 0,
     retrievable_over_time: points,
     listen_ms: {
       p50: round(listenDelays.percentile(50)),
