@@ -84,6 +84,10 @@ import { type HandlerContext, handleRequest } from "./request_handlers.ts";
 
 /** Nodes a listen is placed on (OpenDHT LISTEN_NODES). */
 export const LISTEN_NODES = 4;
+/** The least recently heard node is re-checked this often. */
+const DUBIOUS_CHECK_INTERVAL_MS = 5 * 60_000;
+/** A node is pinged to check on it at most this often. */
+const CONFIRM_INTERVAL_MS = 60_000;
 /** A permanent put is refreshed this long before its value would expire. */
 export const REANNOUNCE_MARGIN_MS = 10_000;
 
@@ -214,6 +218,7 @@ export class DhtNode {
   #expiryTimer?: Timer;
   #lastReplicationMs = -Infinity;
   #lastNeighbourhoodMs: number;
+  #lastDubiousCheckMs = -Infinity;
   readonly #neighbourhoodMs: number;
   #searchCount = 0;
   #running = false;
@@ -358,6 +363,14 @@ export class DhtNode {
   }
 
   #confirm(id: InfoHash, address: PeerAddress): void {
+    // One check per node per minute at most: a full bucket would otherwise
+    // ping its dubious occupant for every request from a newcomer.
+    const now = this.#clock.now();
+    const known = this.#table.get(id);
+    if (known !== undefined) {
+      if (now - known.lastPingMs < CONFIRM_INTERVAL_MS) return;
+      known.lastPingMs = now;
+    }
     this.#rpc.request(address, id, { method: "ping" }, {
       onReply: (reply, from) =>
         this.#table.heard(reply.senderId, from, this.#clock.now(), true),
@@ -441,19 +454,26 @@ export class DhtNode {
       this.#rng,
     );
     for (const target of targets.slice(0, 8)) this.#refreshBucket(target);
-    // Keep the table honest: re-check the least recently heard node.
-    for (const node of this.#table.dubious(1, now)) {
-      this.#confirm(node.id, node.address);
+    // Keep the table honest: now and then re-check the least recently heard
+    // node (dead ones expire, live ones become good again).
+    if (now - this.#lastDubiousCheckMs >= DUBIOUS_CHECK_INTERVAL_MS) {
+      this.#lastDubiousCheckMs = now;
+      for (const node of this.#table.dubious(1, now)) {
+        this.#confirm(node.id, node.address);
+      }
     }
     if (this.#table.size === 0 && this.#bootstrap.length > 0) {
       this.bootstrap(this.#bootstrap);
     }
-    // Neighbourhood maintenance: a lookup of our own id now and then keeps
-    // our closest nodes hearing from us (so they keep returning us as good)
-    // and refreshes our view of them.
+    // Neighbourhood maintenance: our closest nodes must keep hearing from us
+    // (within their 10-minute window), or they stop returning us as a good
+    // node and lookups for our region miss us. A ping to each is enough: new
+    // neighbours find us themselves when they join.
     if (now - this.#lastNeighbourhoodMs >= this.#neighbourhoodMs) {
       this.#lastNeighbourhoodMs = now;
-      this.findNode(this.id);
+      for (const node of this.#table.closest(this.id, TARGET_NODES, now)) {
+        this.#confirm(node.id, node.address);
+      }
     }
     if (now - this.#lastReplicationMs >= this.#replicationMs) {
       this.#lastReplicationMs = now;
@@ -468,9 +488,14 @@ export class DhtNode {
       onReply: (reply, from) => {
         const now = this.#clock.now();
         this.#table.heard(reply.senderId, from, now, true);
+        // At most two newcomers per refresh: enough to fill a bucket over a
+        // few rounds without a burst of pings.
+        let pinged = 0;
         for (const node of [...(reply.nodes4 ?? []), ...(reply.nodes6 ?? [])]) {
+          if (pinged >= 2) break;
           if (this.#table.wouldAccept(node.id, now)) {
             this.#confirm(node.id, node.address);
+            pinged += 1;
           }
         }
       },

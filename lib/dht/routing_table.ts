@@ -58,6 +58,8 @@ export interface RoutingNode {
   lastReplyMs: number;
   /** Requests in a row that got no answer. */
   failedRequests: number;
+  /** When we last pinged it to check on it, epoch ms (-Infinity if never). */
+  lastPingMs: number;
 }
 
 /** What {@link RoutingTable.heard} did. */
@@ -185,6 +187,7 @@ export class RoutingTable {
       lastHeardMs: nowMs,
       lastReplyMs: isReply ? nowMs : -Infinity,
       failedRequests: 0,
+      lastPingMs: -Infinity,
     };
     if (bucket.nodes.length < BUCKET_SIZE) {
       bucket.nodes.push(node);

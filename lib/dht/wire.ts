@@ -464,31 +464,6 @@ function asTid(item: Item, what: string): number {
 // ---------------------------------------------------------------------------
 // msgpack writer: minimal ints, str for text, bin for bytes.
 
-// Encoded datagrams are carved out of shared 64 KiB slabs, as Node's Buffer
-// pool does: one allocation for hundreds of messages instead of one each
-// (an ArrayBuffer of its own costs a malloc and GC bookkeeping). Small and
-// large outputs get their own buffer.
-const SLAB_BYTES = 65_536;
-const POOLED_MIN_BYTES = 65;
-const POOLED_MAX_BYTES = 2_048;
-let slab = new Uint8Array(SLAB_BYTES);
-let slabOffset = 0;
-
-function pooledCopy(source: Uint8Array, length: number): Uint8Array {
-  if (length < POOLED_MIN_BYTES || length > POOLED_MAX_BYTES) {
-    return source.slice(0, length);
-  }
-  if (slabOffset + length > SLAB_BYTES) {
-    slab = new Uint8Array(SLAB_BYTES);
-    slabOffset = 0;
-  }
-  const out = slab.subarray(slabOffset, slabOffset + length);
-  out.set(source.subarray(0, length));
-  // Keep views 8-byte aligned, as Node does.
-  slabOffset = (slabOffset + length + 7) & ~7;
-  return out;
-}
-
 function isAscii(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     if (text.charCodeAt(i) > 0x7f) return false;
@@ -580,7 +555,7 @@ class MsgpackWriter {
   }
 
   finish(): Uint8Array {
-    return pooledCopy(this.#bytes, this.#length);
+    return this.#bytes.slice(0, this.#length);
   }
 
   /** The smallest of the 8-bit (if any), 16-bit and 32-bit length headers. */
@@ -1376,10 +1351,6 @@ function valuePartWire(part: DhtValuePart): WireMap {
  * {@link OPENDHT_USER_AGENT}), `n` only when `network` ≠ 0, `s` when
  * `isClient` is set. Values are written inline; fragmenting large value
  * sets is `value_parts.ts`'s job.
- *
- * The returned bytes may share their `ArrayBuffer` with other encoded
- * messages (a pool, as Node's `Buffer` does): never write to them, and take
- * `.slice()` when you need a buffer of their own.
  *
  * @param message The message.
  * @returns The datagram payload.
