@@ -85,9 +85,7 @@ import { type HandlerContext, handleRequest } from "./request_handlers.ts";
 /** Nodes a listen is placed on (OpenDHT LISTEN_NODES). */
 export const LISTEN_NODES = 4;
 /** The least recently heard node is re-checked this often. */
-const DUBIOUS_CHECK_INTERVAL_MS = 5 * 60_000;
-/** A node is pinged to check on it at most this often. */
-const CONFIRM_INTERVAL_MS = 60_000;
+const DUBIOUS_CHECK_INTERVAL_MS = 60_000;
 /** A permanent put is refreshed this long before its value would expire. */
 export const REANNOUNCE_MARGIN_MS = 10_000;
 
@@ -363,14 +361,6 @@ export class DhtNode {
   }
 
   #confirm(id: InfoHash, address: PeerAddress): void {
-    // One check per node per minute at most: a full bucket would otherwise
-    // ping its dubious occupant for every request from a newcomer.
-    const now = this.#clock.now();
-    const known = this.#table.get(id);
-    if (known !== undefined) {
-      if (now - known.lastPingMs < CONFIRM_INTERVAL_MS) return;
-      known.lastPingMs = now;
-    }
     this.#rpc.request(address, id, { method: "ping" }, {
       onReply: (reply, from) =>
         this.#table.heard(reply.senderId, from, this.#clock.now(), true),
@@ -467,13 +457,13 @@ export class DhtNode {
     }
     // Neighbourhood maintenance: our closest nodes must keep hearing from us
     // (within their 10-minute window), or they stop returning us as a good
-    // node and lookups for our region miss us. A ping to each is enough: new
-    // neighbours find us themselves when they join.
+    // node and lookups for our region miss us; and under churn we must keep
+    // learning who our closest nodes are. A lookup of our own id does both.
+    // (Pinging the closest nodes we know instead cost 1.6 points of lookup
+    // success at 10,000 nodes with churn.)
     if (now - this.#lastNeighbourhoodMs >= this.#neighbourhoodMs) {
       this.#lastNeighbourhoodMs = now;
-      for (const node of this.#table.closest(this.id, TARGET_NODES, now)) {
-        this.#confirm(node.id, node.address);
-      }
+      this.findNode(this.id);
     }
     if (now - this.#lastReplicationMs >= this.#replicationMs) {
       this.#lastReplicationMs = now;
@@ -488,11 +478,12 @@ export class DhtNode {
       onReply: (reply, from) => {
         const now = this.#clock.now();
         this.#table.heard(reply.senderId, from, now, true);
-        // At most two newcomers per refresh: enough to fill a bucket over a
-        // few rounds without a burst of pings.
+        // Newcomers that fit are pinged: this is how buckets emptied by churn
+        // fill up again. (Capping it at two per refresh saved 10 % of the
+        // traffic but cost about a point of lookup success at 10,000 nodes.)
         let pinged = 0;
         for (const node of [...(reply.nodes4 ?? []), ...(reply.nodes6 ?? [])]) {
-          if (pinged >= 2) break;
+          if (pinged >= TARGET_NODES) break;
           if (this.#table.wouldAccept(node.id, now)) {
             this.#confirm(node.id, node.address);
             pinged += 1;

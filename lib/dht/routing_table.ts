@@ -58,8 +58,6 @@ export interface RoutingNode {
   lastReplyMs: number;
   /** Requests in a row that got no answer. */
   failedRequests: number;
-  /** When we last pinged it to check on it, epoch ms (-Infinity if never). */
-  lastPingMs: number;
 }
 
 /** What {@link RoutingTable.heard} did. */
@@ -187,7 +185,6 @@ export class RoutingTable {
       lastHeardMs: nowMs,
       lastReplyMs: isReply ? nowMs : -Infinity,
       failedRequests: 0,
-      lastPingMs: -Infinity,
     };
     if (bucket.nodes.length < BUCKET_SIZE) {
       bucket.nodes.push(node);
