@@ -29,7 +29,7 @@ import {
 
 /** The shared captures; part of the environment, so a missing file fails the test. */
 const CAPTURES_URL = new URL(
-  "../../shared/reference/opendht-vectors/captures/",
+  "./vectors/opendht/",
   import.meta.url,
 );
 
