@@ -316,10 +316,12 @@ export function runLookupScenario(
     ? new OurSwarm(options.seed, options.lossProbability ?? 0)
     : new KademliaSwarm(options.seed, options.lossProbability ?? 0);
   const progress = options.onProgress ?? (() => {});
-  // Build: one join every 20 ms, then let the network settle for 60 s.
+  // Build: one join every 20 ms (at most 200 s of joins in all, so that
+  // 100,000 nodes join 2 ms apart), then let the network settle for 60 s.
+  const joinSpacingMs = Math.min(20, 200_000 / options.nodes);
   for (let i = 0; i < options.nodes; i++) {
     swarm.add();
-    swarm.clock.advance(20);
+    swarm.clock.advance(joinSpacingMs);
     if ((i + 1) % 1_000 === 0) progress(`joined ${i + 1}/${options.nodes}`);
   }
   swarm.clock.advance(60_000);
