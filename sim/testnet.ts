@@ -20,7 +20,7 @@
  * @module
  */
 import { DhtNode, type DhtNodeConfig } from "../lib/dht/dht_node.ts";
-import { InfoHash } from "../lib/identity/info_hash.ts";
+import type { InfoHash } from "../lib/identity/info_hash.ts";
 import { ManualClock } from "../lib/manual_clock.ts";
 import { forkRng, randomInt, type Rng, seededRng } from "../lib/rng.ts";
 import type { PeerAddress } from "../lib/transport.ts";
@@ -224,5 +224,3 @@ export class Testnet {
     }
   }
 }
-
-export { InfoHash };

@@ -57,7 +57,6 @@ import {
   type DhtRequest,
   type DhtValue,
   ErrorCode,
-  type NodeInfo,
 } from "./messages.ts";
 import {
   type RequestBody,
@@ -978,5 +977,3 @@ export class DhtNode {
     return `${this.id.toString().slice(0, 8)}@${formatAddress(this.address)}`;
   }
 }
-
-export type { NodeInfo };

@@ -100,22 +100,6 @@ export class InfoHash {
   }
 
   /**
-   * Wraps 20 bytes without copying them: the caller hands them over and must
-   * never modify them afterwards. For decoders that already hold a private
-   * copy (one allocation for many ids instead of one each).
-   *
-   * @param bytes Exactly 20 bytes, owned by the InfoHash from now on.
-   * @returns The InfoHash.
-   * @throws {RangeError} If `bytes` is not 20 bytes long.
-   */
-  static adopt(bytes: Uint8Array): InfoHash {
-    if (!(bytes instanceof Uint8Array) || bytes.length !== INFO_HASH_BYTES) {
-      return InfoHash.fromBytes(bytes);
-    }
-    return new InfoHash(bytes);
-  }
-
-  /**
    * A uniformly random InfoHash drawn from `rng`.
    *
    * @param rng Seeded random source.
