@@ -188,7 +188,10 @@ abstract class BaseSwarm implements Swarm {
     target: InfoHash,
     done: (outcome: LookupOutcome) => void,
   ): void;
-  abstract stop(): void;
+  /** Stops every running node. */
+  stop(): void {
+    for (const index of [...this.onlineList]) this.crash(index);
+  }
 }
 
 class OurSwarm extends BaseSwarm {
@@ -234,10 +237,6 @@ class OurSwarm extends BaseSwarm {
       target,
       (result) => done({ best: result.nodes[0]?.id, hops: result.hops }),
     );
-  }
-
-  stop(): void {
-    for (const index of [...this.onlineList]) this.crash(index);
   }
 }
 
@@ -286,10 +285,6 @@ class KademliaSwarm extends BaseSwarm {
       target,
       (result) => done({ best: result.closest[0], hops: result.hops }),
     );
-  }
-
-  stop(): void {
-    for (const index of [...this.onlineList]) this.crash(index);
   }
 }
 
