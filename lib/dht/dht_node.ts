@@ -116,8 +116,14 @@ export interface DhtNodeConfig {
   readonly bucketRefreshMs?: number;
   /** Stored values are copied to the current closest nodes this often. @default {300000} */
   readonly replicationMs?: number;
-  /** Our listens are renewed (and re-targeted) this often. @default {30000} */
+  /** Our listens are renewed at the nodes holding them this often. @default {30000} */
   readonly listenRenewMs?: number;
+  /**
+   * The nodes holding a listen are looked up again (and the listen moved to
+   * the current closest nodes) this often, and at once when one of them stops
+   * answering. @default {300000}
+   */
+  readonly listenSearchMs?: number;
   /** Permanent puts are re-checked (new closest nodes) at least this often. @default {300000} */
   readonly permanentCheckMs?: number;
   /** Our own id is looked up this often, so our closest nodes keep hearing from us (within their 10-minute window). @default {480000} */
@@ -135,6 +141,12 @@ export interface GetCallbacks {
 /** What a listener is told. */
 export type ListenEvent =
   | { readonly kind: "added"; readonly values: readonly DhtValue[] }
+  /**
+   * Some storing nodes said these values expired while others still hold
+   * them (a missed refresh, or the publisher stopped and the rest have not
+   * reported yet, or died). `expired` follows once every holder has said so.
+   */
+  | { readonly kind: "expiring"; readonly ids: readonly bigint[] }
   | { readonly kind: "refreshed"; readonly ids: readonly bigint[] }
   | { readonly kind: "expired"; readonly ids: readonly bigint[] };
 
@@ -142,6 +154,22 @@ export type ListenEvent =
 export interface OperationHandle {
   /** Stops it (a permanent put stops being refreshed; a listen stops). */
   cancel(): void;
+}
+
+/** A handle on a permanent put. */
+export interface PermanentPutHandle extends OperationHandle {
+  /**
+   * Sends `value` at once to the nodes that hold the current value (no
+   * search), then keeps `value` alive instead of the old one; with `keep:
+   * false` it is sent once and the put ends (a last word, e.g. a goodbye).
+   *
+   * @param value The new value.
+   * @param options `keep` (default true), `onDone` with the number of acks.
+   */
+  replace(
+    value: DhtValue,
+    options?: { keep?: boolean; onDone?: (stored: number) => void },
+  ): void;
 }
 
 /** Node counters for reports. */
@@ -161,14 +189,18 @@ export interface DhtNodeStats {
   readonly rpc: RpcCounters;
 }
 
+/** A node to put at: its id, address and write token. */
+interface PutTarget {
+  readonly id: InfoHash;
+  readonly address: PeerAddress;
+  readonly token?: Uint8Array;
+}
+
 interface PermanentPut {
   readonly key: InfoHash;
-  readonly value: DhtValue;
+  value: DhtValue;
   /** Node id hex → address of nodes that acknowledged the value. */
-  holders: Map<
-    string,
-    { id: InfoHash; address: PeerAddress; token?: Uint8Array }
-  >;
+  holders: Map<string, PutTarget>;
   timer?: Timer;
   search?: Search;
   cancelled: boolean;
@@ -180,7 +212,9 @@ interface ListenState {
   readonly query?: DhtQuery;
   readonly callback: (event: ListenEvent) => void;
   /** Node id hex → node we listen at. */
-  nodes: Map<string, { id: InfoHash; address: PeerAddress }>;
+  nodes: Map<string, SearchNode>;
+  /** When the listen's nodes were last looked up. */
+  searchedMs: number;
   /** Value id → value and the storing nodes that reported it. */
   known: Map<bigint, { value: DhtValue; holders: Set<string> }>;
   timer?: Timer;
@@ -204,6 +238,7 @@ export class DhtNode {
   readonly #bucketRefreshMs: number;
   readonly #replicationMs: number;
   readonly #listenRenewMs: number;
+  readonly #listenSearchMs: number;
   readonly #permanentCheckMs: number;
   readonly #transport: Transport;
   readonly #permanent = new Set<PermanentPut>();
@@ -240,6 +275,7 @@ export class DhtNode {
     this.#bucketRefreshMs = config.bucketRefreshMs ?? 600_000;
     this.#replicationMs = config.replicationMs ?? 300_000;
     this.#listenRenewMs = config.listenRenewMs ?? 30_000;
+    this.#listenSearchMs = config.listenSearchMs ?? 300_000;
     this.#permanentCheckMs = config.permanentCheckMs ?? 300_000;
     this.#neighbourhoodMs = config.neighbourhoodMs ?? 480_000;
     // Bootstrap already looks up our own id.
@@ -695,16 +731,38 @@ export class DhtNode {
     value: DhtValue,
     options: { permanent?: boolean; onDone?: (stored: number) => void } = {},
   ): OperationHandle {
+    if (options.permanent) return this.putPermanent(key, value, options.onDone);
     if (value.id === 0n) {
       throw new RangeError("Cannot put value: id 0 is invalid");
     }
-    if (!options.permanent) {
+    {
       const createdMs = this.#clock.now();
       const search = this.#search(key, "find", {
         onDone: (result) =>
           this.#putToNodes(result.nodes, key, value, createdMs, options.onDone),
       });
       return { cancel: () => this.#cancelSearch(search) };
+    }
+  }
+
+  /**
+   * Stores `value` at `key` and keeps it there: refreshed before it expires,
+   * copied to new closest nodes as they appear, until cancelled; the handle
+   * can also replace the value in place.
+   *
+   * @param key Key.
+   * @param value Value (id must be non-zero).
+   * @param onDone Called with the number of nodes that acknowledged the first round.
+   * @returns A handle to cancel or replace.
+   * @throws {RangeError} If the value id is 0.
+   */
+  putPermanent(
+    key: InfoHash,
+    value: DhtValue,
+    onDone?: (stored: number) => void,
+  ): PermanentPutHandle {
+    if (value.id === 0n) {
+      throw new RangeError("Cannot put value: id 0 is invalid");
     }
     const state: PermanentPut = {
       key,
@@ -713,8 +771,42 @@ export class DhtNode {
       cancelled: false,
     };
     this.#permanent.add(state);
-    this.#announcePermanent(state, options.onDone);
-    return { cancel: () => this.#cancelPermanent(state) };
+    this.#announcePermanent(state, onDone);
+    return {
+      cancel: () => this.#cancelPermanent(state),
+      replace: (next, options = {}) =>
+        this.#replacePermanent(state, next, options),
+    };
+  }
+
+  #replacePermanent(
+    state: PermanentPut,
+    value: DhtValue,
+    options: { keep?: boolean; onDone?: (stored: number) => void },
+  ): void {
+    if (value.id === 0n) {
+      throw new RangeError("Cannot put value: id 0 is invalid");
+    }
+    if (state.cancelled) {
+      options.onDone?.(0);
+      return;
+    }
+    state.value = value;
+    const holders = [...state.holders.values()];
+    if (options.keep === false) this.#cancelPermanent(state);
+    if (holders.length === 0) {
+      // Nobody holds the old value yet: a full round is the only way.
+      if (options.keep === false) {
+        this.put(state.key, value, { onDone: options.onDone });
+      } else {
+        state.timer?.cancel();
+        if (state.search) this.#cancelSearch(state.search);
+        state.search = undefined;
+        this.#announcePermanent(state, options.onDone);
+      }
+      return;
+    }
+    this.#putToNodes(holders, state.key, value, undefined, options.onDone);
   }
 
   /**
@@ -728,13 +820,13 @@ export class DhtNode {
     return new Promise((resolve) => this.put(key, value, { onDone: resolve }));
   }
 
-  #putToNodes(
-    nodes: readonly SearchNode[],
+  #putToNodes<N extends PutTarget>(
+    nodes: readonly N[],
     key: InfoHash,
     value: DhtValue,
     createdMs: number | undefined,
     onDone?: (stored: number) => void,
-    onNodeAck?: (node: SearchNode) => void,
+    onNodeAck?: (node: N) => void,
   ): void {
     let waiting = nodes.length;
     let stored = 0;
@@ -849,6 +941,7 @@ export class DhtNode {
       query: options.query,
       callback,
       nodes: new Map(),
+      searchedMs: -Infinity,
       known: new Map(),
       cancelled: false,
     };
@@ -858,22 +951,39 @@ export class DhtNode {
   }
 
   #placeListen(state: ListenState): void {
-    if (state.cancelled) return;
+    if (state.cancelled || state.search !== undefined) return;
+    state.timer?.cancel();
+    state.timer = undefined;
     state.search = this.#search(state.key, "find", {
       onDone: (result) => {
         state.search = undefined;
         if (state.cancelled) return;
+        state.searchedMs = this.#clock.now();
         const chosen = result.nodes.slice(0, LISTEN_NODES);
         const chosenHex = new Set(chosen.map((node) => node.id.toString()));
         for (const hex of [...state.nodes.keys()]) {
           if (!chosenHex.has(hex)) this.#forgetListenNode(state, hex);
         }
         for (const node of chosen) this.#sendListen(state, node);
-        state.timer = this.#clock.setTimer(
-          this.#listenRenewMs,
-          () => this.#placeListen(state),
-        );
+        this.#scheduleListenRenewal(state);
       },
+    });
+  }
+
+  /** Renews at the same nodes, or looks them up again when it is time. */
+  #scheduleListenRenewal(state: ListenState): void {
+    state.timer = this.#clock.setTimer(this.#listenRenewMs, () => {
+      state.timer = undefined;
+      if (state.cancelled) return;
+      const stale =
+        this.#clock.now() - state.searchedMs >= this.#listenSearchMs ||
+        state.nodes.size < LISTEN_NODES;
+      if (stale) {
+        this.#placeListen(state);
+        return;
+      }
+      for (const node of state.nodes.values()) this.#sendListen(state, node);
+      this.#scheduleListenRenewal(state);
     });
   }
 
@@ -889,13 +999,19 @@ export class DhtNode {
       ...(state.query === undefined ? {} : { query: state.query }),
     }, {
       onReply: () => {
-        if (!state.cancelled) {
-          state.nodes.set(hex, { id: node.id, address: node.address });
-        }
+        if (!state.cancelled) state.nodes.set(hex, node);
       },
-      onError: () => this.#forgetListenNode(state, hex),
-      onExpired: () => this.#forgetListenNode(state, hex),
+      onError: () => this.#listenNodeLost(state, hex),
+      onExpired: () => this.#listenNodeLost(state, hex),
     });
+  }
+
+  /** A node refused or stopped answering our listen: move the listen. */
+  #listenNodeLost(state: ListenState, hex: string): void {
+    this.#forgetListenNode(state, hex);
+    if (!state.cancelled && state.search === undefined) {
+      this.#placeListen(state);
+    }
   }
 
   /** A storing node we no longer listen at: values only it held expire for us. */
@@ -943,14 +1059,19 @@ export class DhtNode {
       state.callback({ kind: "refreshed", ids: refreshed });
     }
     const expired: bigint[] = [];
+    const expiring: bigint[] = [];
     for (const id of request.expired ?? []) {
       const known = state.known.get(id);
-      if (known === undefined) continue;
-      known.holders.delete(hex);
+      if (known === undefined || !known.holders.delete(hex)) continue;
       if (known.holders.size === 0) {
         state.known.delete(id);
         expired.push(id);
+      } else {
+        expiring.push(id);
       }
+    }
+    if (expiring.length > 0) {
+      state.callback({ kind: "expiring", ids: expiring });
     }
     if (expired.length > 0) state.callback({ kind: "expired", ids: expired });
   }

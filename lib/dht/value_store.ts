@@ -271,6 +271,9 @@ export class ValueStore {
     nowMs: number,
   ): { outcome: StoreOutcome; notices: ListenerNotice[] } {
     stored.expiresMs = Math.max(stored.expiresMs, expiresMs);
+    if (valueTypeOf(stored.value.type, this.#types).quietRefresh) {
+      return { outcome: "refreshed", notices: [] };
+    }
     const notices = this.#notify(
       entry,
       nowMs,

@@ -29,6 +29,12 @@ export interface ValueType {
   readonly lifetimeMs: number;
   /** Largest accepted value, by OpenDHT's size measure. */
   readonly maxBytes: number;
+  /**
+   * Refreshes are not pushed to listeners (only new and expired values are).
+   * For liveness records refreshed every few seconds, whose listeners only
+   * care about arrival and expiry. @default {false}
+   */
+  readonly quietRefresh?: boolean;
 }
 
 const MINUTE_MS = 60_000;
