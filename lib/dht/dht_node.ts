@@ -204,6 +204,8 @@ interface PermanentPut {
   timer?: Timer;
   search?: Search;
   cancelled: boolean;
+  /** Next retry delay while searches find no node. */
+  emptyRetryMs?: number;
 }
 
 interface ListenState {
@@ -215,6 +217,8 @@ interface ListenState {
   nodes: Map<string, SearchNode>;
   /** When the listen's nodes were last looked up. */
   searchedMs: number;
+  /** Next retry delay while searches find no node. */
+  emptyRetryMs?: number;
   /** Value id → value and the storing nodes that reported it. */
   known: Map<bigint, { value: DhtValue; holders: Set<string> }>;
   timer?: Timer;
@@ -417,6 +421,24 @@ export class DhtNode {
     const now = this.#clock.now();
     for (const notice of notices) {
       const { listener } = notice;
+      if (listener.nodeId.equals(this.id)) {
+        // Our own listen on our own storage: no network round trip.
+        this.#onUpdate({
+          kind: "request",
+          method: "update",
+          senderId: this.id,
+          socketId: listener.socketId,
+          tid: 0,
+          network: 0,
+          isClient: false,
+          ...(notice.values === undefined ? {} : { values: notice.values }),
+          ...(notice.refreshed === undefined
+            ? {}
+            : { refreshed: notice.refreshed }),
+          ...(notice.expired === undefined ? {} : { expired: notice.expired }),
+        } as Extract<DhtRequest, { method: "update" }>, this.address);
+        continue;
+      }
       const body: RequestBody = {
         method: "update",
         socketId: listener.socketId,
@@ -872,7 +894,12 @@ export class DhtNode {
           onDone,
           (node) => state.holders.set(node.id.toString(), node),
         );
-        this.#schedulePermanent(state);
+        if (result.nodes.length === 0) {
+          this.#retrySoon(state, () => this.#announcePermanent(state, onDone));
+        } else {
+          state.emptyRetryMs = undefined;
+          this.#schedulePermanent(state);
+        }
       },
     });
   }
@@ -950,8 +977,20 @@ export class DhtNode {
     return { cancel: () => this.#cancelListen(state) };
   }
 
+  /** Listens on our own storage too: we may be one of the closest nodes. */
+  #listenLocally(state: ListenState): void {
+    const { notices } = this.#store.listen(state.key, {
+      nodeId: this.id,
+      address: this.address,
+      socketId: state.socketId,
+      query: state.query,
+    }, this.#clock.now());
+    this.#push(notices);
+  }
+
   #placeListen(state: ListenState): void {
     if (state.cancelled || state.search !== undefined) return;
+    this.#listenLocally(state);
     state.timer?.cancel();
     state.timer = undefined;
     state.search = this.#search(state.key, "find", {
@@ -965,8 +1004,29 @@ export class DhtNode {
           if (!chosenHex.has(hex)) this.#forgetListenNode(state, hex);
         }
         for (const node of chosen) this.#sendListen(state, node);
-        this.#scheduleListenRenewal(state);
+        if (chosen.length === 0) {
+          this.#retrySoon(state, () => this.#placeListen(state));
+        } else {
+          state.emptyRetryMs = undefined;
+          this.#scheduleListenRenewal(state);
+        }
       },
+    });
+  }
+
+  /**
+   * A search found no node at all (we are alone, or not bootstrapped yet):
+   * try again after 1 s, 2 s, 4 s… up to 30 s, rather than a full period.
+   */
+  #retrySoon(
+    state: { timer?: Timer; emptyRetryMs?: number },
+    retry: () => void,
+  ): void {
+    const delay = state.emptyRetryMs ?? 1_000;
+    state.emptyRetryMs = Math.min(30_000, delay * 2);
+    state.timer = this.#clock.setTimer(delay, () => {
+      state.timer = undefined;
+      retry();
     });
   }
 
@@ -982,6 +1042,7 @@ export class DhtNode {
         this.#placeListen(state);
         return;
       }
+      this.#listenLocally(state);
       for (const node of state.nodes.values()) this.#sendListen(state, node);
       this.#scheduleListenRenewal(state);
     });

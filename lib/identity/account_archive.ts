@@ -110,34 +110,35 @@ function headerBytes(
 }
 
 /**
- * Encrypts the account and device secrets with `passphrase` and writes them
- * atomically to `path` (mode 0600). The previous file, if any, is replaced
- * only once the new one is durable.
+ * Encrypts the account and device secrets with `passphrase` into archive
+ * bytes (what {@link saveAccountArchive} writes; a daemon may keep them in
+ * any {@link Storage}-like place).
  *
- * @param path File path.
  * @param contents Keys and certificate.
  * @param options Passphrase and KDF cost.
+ * @returns The archive bytes.
  * @throws {RangeError} If the scrypt cost is out of range.
  * @throws {TypeError} If the certificate does not belong to these keys.
  */
-export async function saveAccountArchive(
-  path: string,
+export async function encodeAccountArchive(
   contents: AccountArchiveContents,
   options: SaveAccountArchiveOptions,
-): Promise<void> {
+): Promise<Uint8Array> {
   const log2N = options.scryptLog2N ?? DEFAULT_SCRYPT_LOG2_N;
   if (
     !Number.isInteger(log2N) || log2N < LOG2_N_RANGE[0] ||
     log2N > LOG2_N_RANGE[1]
   ) {
     throw new RangeError(
-      `Cannot save account archive: scryptLog2N must be ${LOG2_N_RANGE[0]}..${
+      `Cannot encode account archive: scryptLog2N must be ${LOG2_N_RANGE[0]}..${
         LOG2_N_RANGE[1]
       }, got ${log2N}`,
     );
   }
   if (typeof options.passphrase !== "string") {
-    throw new TypeError("Cannot save account archive: passphrase is not text");
+    throw new TypeError(
+      "Cannot encode account archive: passphrase is not text",
+    );
   }
   const { account, device, certificate } = contents;
   if (
@@ -145,7 +146,7 @@ export async function saveAccountArchive(
     !certificate.deviceId.equals(device.id)
   ) {
     throw new TypeError(
-      "Cannot save account archive: the certificate is not for these keys",
+      "Cannot encode account archive: the certificate is not for these keys",
     );
   }
   const random = options.randomBytes ?? systemRandomBytes;
@@ -183,9 +184,27 @@ export async function saveAccountArchive(
     nonce,
     ciphertext,
   ]);
-  await writeFileAtomic(path, concatBytes(body, sha256(body)), {
-    mode: 0o600,
-  });
+  return concatBytes(body, sha256(body));
+}
+
+/**
+ * Encrypts the account and device secrets with `passphrase` and writes them
+ * atomically to `path` (mode 0600). The previous file, if any, is replaced
+ * only once the new one is durable.
+ *
+ * @param path File path.
+ * @param contents Keys and certificate.
+ * @param options Passphrase and KDF cost.
+ * @throws {RangeError} If the scrypt cost is out of range.
+ * @throws {TypeError} If the certificate does not belong to these keys.
+ */
+export async function saveAccountArchive(
+  path: string,
+  contents: AccountArchiveContents,
+  options: SaveAccountArchiveOptions,
+): Promise<void> {
+  const bytes = await encodeAccountArchive(contents, options);
+  await writeFileAtomic(path, bytes, { mode: 0o600 });
 }
 
 async function readArchiveFile(path: string): Promise<Uint8Array> {
@@ -231,7 +250,31 @@ export async function loadAccountArchive(
   path: string,
   passphrase: string,
 ): Promise<AccountArchiveContents> {
-  const bytes = await readArchiveFile(path);
+  return await decodeAccountArchive(
+    await readArchiveFile(path),
+    passphrase,
+    path,
+  );
+}
+
+/**
+ * Decrypts archive bytes (from {@link encodeAccountArchive}).
+ *
+ * @param bytes Archive bytes (untrusted).
+ * @param passphrase The passphrase it was made with.
+ * @param path Name used in error messages.
+ * @returns The keys and certificate.
+ * @throws {ArchiveCorruptError} If the bytes are truncated, altered or not an archive.
+ * @throws {WrongPassphraseError} If they are intact but `passphrase` is wrong.
+ */
+export async function decodeAccountArchive(
+  bytes: Uint8Array,
+  passphrase: string,
+  path = "account archive",
+): Promise<AccountArchiveContents> {
+  if (bytes.length > MAX_ARCHIVE_BYTES) {
+    throw new ArchiveCorruptError(path, "too large");
+  }
   if (bytes.length <= CHECKSUM_BYTES) {
     throw new ArchiveCorruptError(path, "too short");
   }

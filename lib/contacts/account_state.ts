@@ -1,0 +1,369 @@
+/**
+ * `AccountState`: everything an account must not forget across restarts —
+ * contacts, pending incoming requests, the outbox, the ids of messages
+ * already shown (so a redelivery is never shown twice), what it learnt about
+ * peers (their device and mailbox certificates, to keep retrying while they
+ * are offline), and the announcement sequence number.
+ *
+ * {@link AccountStateStore} writes it through a {@link Storage} (the file
+ * storage writes atomically: temp file, fsync, rename). Writes are coalesced:
+ * `save()` resolves once a write that includes every change made before the
+ * call is durable, so a caller acknowledges something only after that.
+ * Loading treats the stored bytes as hostile: any malformed field makes
+ * {@link StateCorruptError}, never a crash or a half-loaded state.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { AccountStateStore, emptyAccountState } from "./account_state.ts";
+ * import { MemoryStorage } from "../memory_storage.ts";
+ *
+ * const storage = new MemoryStorage();
+ * const store = new AccountStateStore(storage, "a".repeat(40), emptyAccountState());
+ * store.state.contacts.add("b".repeat(40), 1_000);
+ * await store.save();
+ * const loaded = await AccountStateStore.load(storage, "a".repeat(40));
+ * assert.ok(loaded?.state.contacts.isActive("b".repeat(40)));
+ * ```
+ *
+ * @module
+ */
+import { decode, encode } from "@msgpack/msgpack";
+import type { Storage } from "../storage.ts";
+import { type Contact, ContactList } from "./contact_list.ts";
+
+/** Most pending incoming requests kept per account. */
+export const MAX_PENDING_REQUESTS = 256;
+/** Most outbox entries per account. */
+export const MAX_OUTBOX_ENTRIES = 1_024;
+/** Most message ids remembered for deduplication. */
+export const MAX_SEEN_IDS = 8_192;
+/** Most peers whose certificates are remembered. */
+export const MAX_PEERS = 2_048;
+
+/** A trust request received and not yet accepted or discarded. */
+export interface PendingRequest {
+  /** Sender account id hex. */
+  readonly from: string;
+  /** Request id hex. */
+  readonly id: string;
+  /** Sender's send time, epoch ms. */
+  readonly sentMs: number;
+  /** Our receive time, epoch ms. */
+  readonly receivedMs: number;
+  /** Opaque payload. */
+  readonly payload: Uint8Array;
+}
+
+/** Something we keep sending until a receipt (or the end of its life). */
+export interface OutboxEntry {
+  /** Message id hex. */
+  readonly id: string;
+  /** What it is. */
+  readonly kind: "request" | "confirm";
+  /** Target account id hex. */
+  readonly to: string;
+  /** Payload of a request. */
+  readonly payload: Uint8Array;
+  /** Creation (first send), epoch ms. */
+  readonly createdMs: number;
+  /** Give up after this, epoch ms. */
+  readonly expiresMs: number;
+  /** Sends so far. */
+  attempts: number;
+  /** Next retry, epoch ms. */
+  nextMs: number;
+  /** Devices (hex) a box was put for at least once. */
+  readonly sentTo: string[];
+  /**
+   * A request the target acknowledged (receipt) and has not answered yet:
+   * no more sends; kept to report the acceptance.
+   */
+  delivered: boolean;
+}
+
+/** What we know of a peer, to reach it while it is offline. */
+export interface PeerRecord {
+  /** Account id hex. */
+  readonly uri: string;
+  /** Device certificates seen (encoded), newest last. */
+  devices: Uint8Array[];
+  /** The peer's mailbox certificate (encoded). */
+  mailbox?: Uint8Array;
+  /** Last time we heard of it, epoch ms. */
+  seenMs: number;
+}
+
+/** The persisted state of one account on one device. */
+export interface AccountState {
+  /** Contacts and bans. */
+  readonly contacts: ContactList;
+  /** Pending incoming requests by sender hex. */
+  readonly requests: Map<string, PendingRequest>;
+  /** Outbox by message id hex. */
+  readonly outbox: Map<string, OutboxEntry>;
+  /** Message id hex → forget after (epoch ms). */
+  readonly seen: Map<string, number>;
+  /** Peers by account hex. */
+  readonly peers: Map<string, PeerRecord>;
+  /** Last announcement sequence number. */
+  announcementSeq: number;
+}
+
+/** A fresh, empty state. */
+export function emptyAccountState(): AccountState {
+  return {
+    contacts: new ContactList(),
+    requests: new Map(),
+    outbox: new Map(),
+    seen: new Map(),
+    peers: new Map(),
+    announcementSeq: 0,
+  };
+}
+
+/** Thrown when stored state cannot be read back. */
+export class StateCorruptError extends Error {
+  /**
+   * @param key Storage key.
+   * @param reason What is wrong.
+   * @param options Cause.
+   */
+  constructor(key: string, reason: string, options?: ErrorOptions) {
+    super(`Cannot load account state "${key}": ${reason}`, options);
+    this.name = "StateCorruptError";
+  }
+}
+
+const HEX40 = /^[0-9a-f]{40}$/;
+const HEX32 = /^[0-9a-f]{32}$/;
+
+function fail(reason: string): never {
+  throw new TypeError(reason);
+}
+function str(value: unknown, pattern?: RegExp): string {
+  if (typeof value !== "string" || (pattern && !pattern.test(value))) {
+    fail("bad text field");
+  }
+  return value as string;
+}
+function int(value: unknown): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+    fail("bad integer field");
+  }
+  return value as number;
+}
+function bytes(value: unknown): Uint8Array {
+  if (!(value instanceof Uint8Array)) fail("bad bytes field");
+  return (value as Uint8Array).slice();
+}
+function bool(value: unknown): boolean {
+  if (typeof value !== "boolean") fail("bad boolean field");
+  return value as boolean;
+}
+function list(value: unknown, max: number): unknown[] {
+  if (!Array.isArray(value) || value.length > max) fail("bad list field");
+  return value as unknown[];
+}
+
+/**
+ * Encodes a state.
+ *
+ * @param state State.
+ * @returns Bytes.
+ */
+export function encodeAccountState(state: AccountState): Uint8Array {
+  return encode([
+    "as1",
+    state.contacts.all().map((c) => [
+      c.uri,
+      c.addedMs,
+      c.removedMs,
+      c.confirmed,
+      c.banned,
+    ]),
+    [...state.requests.values()].map((r) => [
+      r.from,
+      r.id,
+      r.sentMs,
+      r.receivedMs,
+      r.payload,
+    ]),
+    [...state.outbox.values()].map((e) => [
+      e.id,
+      e.kind,
+      e.to,
+      e.payload,
+      e.createdMs,
+      e.expiresMs,
+      e.attempts,
+      e.nextMs,
+      e.sentTo,
+      e.delivered,
+    ]),
+    [...state.seen].map(([id, until]) => [id, until]),
+    [...state.peers.values()].map((p) => [
+      p.uri,
+      p.devices,
+      p.mailbox ?? null,
+      p.seenMs,
+    ]),
+    state.announcementSeq,
+  ]);
+}
+
+/**
+ * Decodes a state from untrusted bytes.
+ *
+ * @param data Bytes.
+ * @returns The state.
+ * @throws {TypeError} If anything is malformed.
+ */
+export function decodeAccountState(data: Uint8Array): AccountState {
+  let root: unknown;
+  try {
+    root = decode(data, { maxBinLength: 1 << 20, maxStrLength: 1 << 16 });
+  } catch (cause) {
+    throw new TypeError("not msgpack", { cause });
+  }
+  const top = list(root, 7);
+  if (top.length !== 7 || top[0] !== "as1") fail("not an account state");
+  const contacts: Contact[] = list(top[1], 10_000).map((raw) => {
+    const f = list(raw, 5);
+    return {
+      uri: str(f[0], HEX40),
+      addedMs: int(f[1]),
+      removedMs: int(f[2]),
+      confirmed: bool(f[3]),
+      banned: bool(f[4]),
+    };
+  });
+  const state: AccountState = {
+    ...emptyAccountState(),
+    contacts: new ContactList(contacts),
+  };
+  for (const raw of list(top[2], MAX_PENDING_REQUESTS)) {
+    const f = list(raw, 5);
+    const request: PendingRequest = {
+      from: str(f[0], HEX40),
+      id: str(f[1], HEX32),
+      sentMs: int(f[2]),
+      receivedMs: int(f[3]),
+      payload: bytes(f[4]),
+    };
+    state.requests.set(request.from, request);
+  }
+  for (const raw of list(top[3], MAX_OUTBOX_ENTRIES)) {
+    const f = list(raw, 10);
+    const kind = f[1];
+    if (kind !== "request" && kind !== "confirm") fail("bad outbox kind");
+    const entry: OutboxEntry = {
+      id: str(f[0], HEX32),
+      kind,
+      to: str(f[2], HEX40),
+      payload: bytes(f[3]),
+      createdMs: int(f[4]),
+      expiresMs: int(f[5]),
+      attempts: int(f[6]),
+      nextMs: int(f[7]),
+      sentTo: list(f[8], 256).map((hex) => str(hex, HEX40)),
+      delivered: bool(f[9]),
+    };
+    state.outbox.set(entry.id, entry);
+  }
+  for (const raw of list(top[4], MAX_SEEN_IDS)) {
+    const f = list(raw, 2);
+    state.seen.set(str(f[0], HEX32), int(f[1]));
+  }
+  for (const raw of list(top[5], MAX_PEERS)) {
+    const f = list(raw, 4);
+    const peer: PeerRecord = {
+      uri: str(f[0], HEX40),
+      devices: list(f[1], 64).map(bytes),
+      seenMs: int(f[3]),
+    };
+    if (f[2] !== null) peer.mailbox = bytes(f[2]);
+    state.peers.set(peer.uri, peer);
+  }
+  state.announcementSeq = int(top[6]);
+  return state;
+}
+
+/** Persists one account's state with coalesced atomic writes. */
+export class AccountStateStore {
+  /** The live state; change it, then call {@link AccountStateStore.save}. */
+  readonly state: AccountState;
+  readonly #storage: Storage;
+  readonly #key: string;
+  #writing?: Promise<void>;
+  #pending?: Promise<void>;
+  /** Writes done. */
+  writes = 0;
+
+  /**
+   * @param storage Where to write.
+   * @param accountId Account id hex (names the storage key).
+   * @param state Initial state.
+   */
+  constructor(storage: Storage, accountId: string, state: AccountState) {
+    this.#storage = storage;
+    this.#key = AccountStateStore.keyFor(accountId);
+    this.state = state;
+  }
+
+  /** Storage key of an account's state. */
+  static keyFor(accountId: string): string {
+    return `account-${accountId}.state`;
+  }
+
+  /**
+   * Loads an account's state.
+   *
+   * @param storage Storage.
+   * @param accountId Account id hex.
+   * @returns The store, or undefined if nothing is stored.
+   * @throws {StateCorruptError} If the stored bytes are malformed.
+   */
+  static async load(
+    storage: Storage,
+    accountId: string,
+  ): Promise<AccountStateStore | undefined> {
+    const key = AccountStateStore.keyFor(accountId);
+    const data = await storage.get(key);
+    if (data === undefined) return undefined;
+    let state: AccountState;
+    try {
+      state = decodeAccountState(data);
+    } catch (cause) {
+      throw new StateCorruptError(key, (cause as Error).message, { cause });
+    }
+    return new AccountStateStore(storage, accountId, state);
+  }
+
+  /**
+   * Writes the state; resolves once a write including every change made
+   * before this call is durable.
+   */
+  save(): Promise<void> {
+    if (this.#pending !== undefined) return this.#pending;
+    const previous = this.#writing ?? Promise.resolve();
+    const next = previous.catch(() => {}).then(async () => {
+      // Later changes join this write until it starts.
+      this.#pending = undefined;
+      this.#writing = next;
+      await this.#storage.set(this.#key, encodeAccountState(this.state));
+      this.writes += 1;
+    });
+    this.#pending = next;
+    next.finally(() => {
+      if (this.#writing === next) this.#writing = undefined;
+    }).catch(() => {});
+    return next;
+  }
+
+  /** Deletes the stored state. */
+  async remove(): Promise<void> {
+    await this.#writing?.catch(() => {});
+    await this.#storage.delete(this.#key);
+  }
+}

@@ -1,0 +1,428 @@
+/**
+ * `Daemon`: accounts on one device, over one DHT node, with Jami's API —
+ * `presence` ({@link PresenceManager}) and `config`
+ * ({@link ConfigurationManager}).
+ *
+ * It runs over any {@link Transport} and {@link Clock}: UDP and the system
+ * clock in `deno task run`, the simulated network and virtual time in
+ * `deno task sim`. Account secrets are kept in the {@link Storage} as
+ * passphrase-encrypted archives; each account's state next to them.
+ *
+ * @example Two daemons on a simulated network become contacts
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Daemon } from "./daemon.ts";
+ * import { ManualClock } from "../manual_clock.ts";
+ * import { MemoryStorage } from "../memory_storage.ts";
+ * import { seededRng } from "../rng.ts";
+ * import { SimulatedNetwork } from "../../sim/network.ts";
+ *
+ * const clock = new ManualClock(1_700_000_000_000);
+ * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
+ * const open = (seed: number, bootstrap = [] as { host: string; port: number }[]) =>
+ *   Daemon.open({
+ *     transport: network.attach(), clock, rng: seededRng(seed),
+ *     storage: new MemoryStorage(), scryptLog2N: 10, dht: { bootstrap },
+ *   });
+ * const alice = await open(2);
+ * const bob = await open(3, [alice.dht.address]);
+ * const a = await alice.createAccount();
+ * const b = await bob.createAccount();
+ * alice.start();
+ * bob.start();
+ * // Let virtual time run (and pending writes settle) for 10 seconds.
+ * const run = async (ms: number) => {
+ *   for (let t = 0; t < ms; t += 100) {
+ *     clock.advance(100);
+ *     await alice.whenIdle();
+ *     await bob.whenIdle();
+ *   }
+ * };
+ * await run(5_000);
+ * let asked = "";
+ * bob.config.on("incomingTrustRequest", (r) => asked = r.from);
+ * await alice.config.sendTrustRequest(a, b, new TextEncoder().encode("hi"));
+ * await run(10_000);
+ * assert.equal(asked, a);
+ * await bob.config.acceptTrustRequest(b, a);
+ * await run(10_000);
+ * assert.equal(alice.config.getContactDetails(a, b)?.confirmed, true);
+ * // A clean stop waits (on the clock) for the goodbye's acknowledgement.
+ * const stopping = Promise.all([alice.stop(), bob.stop()]);
+ * await run(3_000);
+ * await stopping;
+ * ```
+ *
+ * @module
+ */
+import type { Clock } from "../clock.ts";
+import { DhtNode, type DhtNodeConfig } from "../dht/dht_node.ts";
+import { AccountKeys } from "../identity/account_keys.ts";
+import {
+  decodeAccountArchive,
+  encodeAccountArchive,
+} from "../identity/account_archive.ts";
+import { DeviceCertificate } from "../identity/device_certificate.ts";
+import { DeviceKeys } from "../identity/device_keys.ts";
+import { parseUri } from "../identity/uri.ts";
+import { forkRng, type RandomBytes, type Rng, rngBytes } from "../rng.ts";
+import type { Storage } from "../storage.ts";
+import type { Transport } from "../transport.ts";
+import {
+  AccountStateStore,
+  emptyAccountState,
+} from "../contacts/account_state.ts";
+import {
+  OUR_PROFILE,
+  presenceNodeConfig,
+  type PresenceProfile,
+} from "../presence/presence_profile.ts";
+import { MAILBOX_NAME } from "../trust/mailbox.ts";
+import { Account, type AccountEvent, type AccountIdentity } from "./account.ts";
+import { ConfigurationManager } from "./configuration_manager.ts";
+import { UnknownAccountError } from "./errors.ts";
+import { PresenceManager } from "./presence_manager.ts";
+
+/** What a daemon runs on, and its settings. */
+export interface DaemonOptions {
+  /** Datagrams for the DHT node. */
+  readonly transport: Transport;
+  /** Time. */
+  readonly clock: Clock;
+  /** Randomness (seeded in the simulator). */
+  readonly rng: Rng;
+  /** Where archives and state live. */
+  readonly storage: Storage;
+  /** Source of key material. @default {bytes from rng} */
+  readonly randomBytes?: RandomBytes;
+  /** Presence and delivery parameters. @default {OUR_PROFILE} */
+  readonly profile?: PresenceProfile;
+  /** DHT node settings (bootstrap, id, …); the profile's are merged in. */
+  readonly dht?: DhtNodeConfig;
+  /** Passphrase of the account archives. @default {""} */
+  readonly passphrase?: string;
+  /** scrypt cost of new archives (log2 N, 10..18). @default {15} */
+  readonly scryptLog2N?: number;
+}
+
+/** Options of {@link Daemon.createAccount} and {@link Daemon.linkDevice}. */
+export interface NewDeviceOptions {
+  /** Device name shown to the account's other devices. @default {"device"} */
+  readonly deviceName?: string;
+}
+
+const ARCHIVE_SUFFIX = ".archive";
+const ARCHIVE_PREFIX = "account-";
+
+/** Accounts on one device. */
+export class Daemon {
+  /** The DHT node all accounts share. */
+  readonly dht: DhtNode;
+  /** Presence API. */
+  readonly presence: PresenceManager;
+  /** Trust requests and contacts API. */
+  readonly config: ConfigurationManager;
+  /** The profile in use. */
+  readonly profile: PresenceProfile;
+  readonly #options: DaemonOptions;
+  readonly #randomBytes: RandomBytes;
+  readonly #accounts = new Map<string, Account>();
+  readonly #pending = new Set<Promise<unknown>>();
+  #running = false;
+
+  private constructor(options: DaemonOptions) {
+    this.#options = options;
+    this.profile = options.profile ?? OUR_PROFILE;
+    this.#randomBytes = options.randomBytes ??
+      rngBytes(forkRng(options.rng, "daemon-keys"));
+    this.dht = new DhtNode(
+      {
+        transport: options.transport,
+        clock: options.clock,
+        rng: forkRng(options.rng, "dht"),
+      },
+      { ...presenceNodeConfig(this.profile), ...options.dht },
+    );
+    const lookup = (accountId: string) => this.account(accountId);
+    this.presence = new PresenceManager(lookup);
+    this.config = new ConfigurationManager(lookup);
+  }
+
+  /**
+   * Opens a daemon and loads the accounts found in its storage (not started).
+   *
+   * @param options Components and settings.
+   * @returns The daemon.
+   * @throws {WrongPassphraseError} If an archive does not open with the passphrase.
+   * @throws {ArchiveCorruptError} If an archive is damaged.
+   * @throws {StateCorruptError} If an account's state is damaged.
+   */
+  static async open(options: DaemonOptions): Promise<Daemon> {
+    const daemon = new Daemon(options);
+    const keys = (await options.storage.keys()).filter((key) =>
+      key.startsWith(ARCHIVE_PREFIX) && key.endsWith(ARCHIVE_SUFFIX)
+    ).sort();
+    for (const key of keys) {
+      const bytes = await options.storage.get(key);
+      if (bytes === undefined) continue;
+      const contents = await decodeAccountArchive(
+        bytes,
+        options.passphrase ?? "",
+        key,
+      );
+      await daemon.#addAccount(contents);
+    }
+    return daemon;
+  }
+
+  /** True between start and stop. */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /** Asynchronous work (state writes) not finished yet. */
+  get pendingWork(): number {
+    return this.#pending.size;
+  }
+
+  /** Resolves once every pending state write has finished. */
+  async whenIdle(): Promise<void> {
+    while (this.#pending.size > 0) {
+      await Promise.allSettled([...this.#pending]);
+    }
+  }
+
+  #track = <T>(work: Promise<T>): Promise<T> => {
+    this.#pending.add(work);
+    const done = () => this.#pending.delete(work);
+    work.then(done, done);
+    return work;
+  };
+
+  async #addAccount(identity: AccountIdentity): Promise<Account> {
+    const id = identity.account.id.toString();
+    const store = await AccountStateStore.load(this.#options.storage, id) ??
+      new AccountStateStore(this.#options.storage, id, emptyAccountState());
+    const account = new Account({
+      identity,
+      dht: this.dht,
+      clock: this.#options.clock,
+      randomBytes: this.#randomBytes,
+      profile: this.profile,
+      store,
+      emit: (event) => this.#emit(id, event),
+      track: this.#track,
+    });
+    this.#accounts.set(id, account);
+    if (this.#running) account.start();
+    return account;
+  }
+
+  #emit(accountId: string, event: AccountEvent): void {
+    switch (event.type) {
+      case "newBuddyNotification":
+        this.presence.emit("newBuddyNotification", {
+          accountId,
+          buddyUri: event.buddyUri,
+          status: event.status,
+          lineStatus: event.lineStatus,
+        });
+        return;
+      case "incomingTrustRequest":
+        this.config.emit(event.type, {
+          accountId,
+          from: event.from,
+          payload: event.payload,
+          receiveTime: Math.floor(event.receiveTime / 1_000),
+        });
+        return;
+      case "contactAdded":
+        this.config.emit(event.type, {
+          accountId,
+          uri: event.uri,
+          confirmed: event.confirmed,
+        });
+        return;
+      case "contactRemoved":
+        this.config.emit(event.type, {
+          accountId,
+          uri: event.uri,
+          banned: event.banned,
+        });
+        return;
+      case "trustRequestDelivered":
+      case "trustRequestAccepted":
+      case "trustRequestExpired":
+        this.config.emit(event.type, {
+          accountId,
+          uri: event.uri,
+          requestId: event.requestId,
+        });
+        return;
+      case "confirmationDelivered":
+      case "confirmationExpired":
+        this.config.emit(event.type, { accountId, uri: event.uri });
+        return;
+    }
+  }
+
+  /**
+   * The running account `accountId`.
+   *
+   * @param accountId Account id (URI forms accepted).
+   * @returns The account.
+   * @throws {UnknownAccountError} If there is none.
+   */
+  account(accountId: string): Account {
+    let id: string;
+    try {
+      id = parseUri(accountId).toString();
+    } catch {
+      throw new UnknownAccountError(accountId);
+    }
+    const account = this.#accounts.get(id);
+    if (account === undefined) throw new UnknownAccountError(accountId);
+    return account;
+  }
+
+  /** Account ids on this daemon. */
+  listAccounts(): string[] {
+    return [...this.#accounts.keys()];
+  }
+
+  /** Starts the DHT node and every account. */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.dht.start();
+    for (const account of this.#accounts.values()) account.start();
+  }
+
+  /**
+   * Stops cleanly: goodbyes sent (and acknowledged, or given up after 2 s),
+   * state flushed, then the DHT node stops.
+   */
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    await Promise.all([...this.#accounts.values()].map((a) => a.stop()));
+    await this.whenIdle();
+    this.dht.stop();
+  }
+
+  /**
+   * Stops at once with no goodbye and no final write, as a killed process
+   * would (for simulations and tests). Writes already started complete.
+   */
+  crash(): void {
+    this.#running = false;
+    for (const account of this.#accounts.values()) account.crash();
+    this.dht.stop();
+  }
+
+  async #saveArchive(identity: AccountIdentity): Promise<void> {
+    const bytes = await encodeAccountArchive(identity, {
+      passphrase: this.#options.passphrase ?? "",
+      scryptLog2N: this.#options.scryptLog2N,
+      randomBytes: this.#randomBytes,
+    });
+    await this.#options.storage.set(
+      `${ARCHIVE_PREFIX}${identity.account.id}${ARCHIVE_SUFFIX}`,
+      bytes,
+    );
+  }
+
+  #newDevice(account: AccountKeys, options: NewDeviceOptions): AccountIdentity {
+    const deviceName = options.deviceName ?? "device";
+    if (deviceName === MAILBOX_NAME) {
+      throw new RangeError(`Device name "${MAILBOX_NAME}" is reserved`);
+    }
+    const device = DeviceKeys.generate(this.#randomBytes);
+    const certificate = DeviceCertificate.issue(account, device, {
+      name: deviceName,
+      issuedMs: Math.floor(this.#options.clock.now()),
+    });
+    return { account, device, certificate };
+  }
+
+  /**
+   * Creates an account with this device as its first device; the archive is
+   * written before this resolves.
+   *
+   * @param options Device name.
+   * @returns The account id.
+   */
+  async createAccount(options: NewDeviceOptions = {}): Promise<string> {
+    const identity = this.#newDevice(
+      AccountKeys.generate(this.#randomBytes),
+      options,
+    );
+    await this.#track(this.#saveArchive(identity));
+    const account = await this.#addAccount(identity);
+    return account.id;
+  }
+
+  /**
+   * The account's archive, to link another device (encrypted with `passphrase`).
+   *
+   * @param accountId Account.
+   * @param passphrase Passphrase for the exported archive.
+   * @returns Archive bytes.
+   */
+  async exportAccount(
+    accountId: string,
+    passphrase: string,
+  ): Promise<Uint8Array> {
+    const account = this.account(accountId);
+    return await encodeAccountArchive(account.identity, {
+      passphrase,
+      scryptLog2N: this.#options.scryptLog2N,
+      randomBytes: this.#randomBytes,
+    });
+  }
+
+  /**
+   * Links this device to an existing account from its exported archive: a
+   * new device key, certified by the account.
+   *
+   * @param archive Bytes from {@link Daemon.exportAccount}.
+   * @param passphrase The export passphrase.
+   * @param options Device name.
+   * @returns The account id.
+   * @throws {WrongPassphraseError} If the passphrase is wrong.
+   * @throws {ArchiveCorruptError} If the archive is damaged.
+   */
+  async linkDevice(
+    archive: Uint8Array,
+    passphrase: string,
+    options: NewDeviceOptions = {},
+  ): Promise<string> {
+    const contents = await decodeAccountArchive(archive, passphrase);
+    const id = contents.account.id.toString();
+    if (this.#accounts.has(id)) return id;
+    const identity = this.#newDevice(contents.account, options);
+    await this.#track(this.#saveArchive(identity));
+    const account = await this.#addAccount(identity);
+    return account.id;
+  }
+
+  /**
+   * Removes an account from this device (goodbye, then its archive and
+   * state are deleted).
+   *
+   * @param accountId Account.
+   */
+  async removeAccount(accountId: string): Promise<void> {
+    const account = this.account(accountId);
+    await account.stop();
+    this.#accounts.delete(account.id);
+    await this.#options.storage.delete(
+      `${ARCHIVE_PREFIX}${account.id}${ARCHIVE_SUFFIX}`,
+    );
+    await new AccountStateStore(
+      this.#options.storage,
+      account.id,
+      emptyAccountState(),
+    ).remove();
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Errors the daemon API throws for bad input. Each is thrown before anything
+ * changes or is sent.
+ *
+ * @module
+ */
+
+/** No account with this id on this daemon. */
+export class UnknownAccountError extends Error {
+  /** @param accountId The id asked for. */
+  constructor(accountId: string) {
+    super(`Unknown account: ${JSON.stringify(String(accountId).slice(0, 64))}`);
+    this.name = "UnknownAccountError";
+  }
+}
+
+/** A trust-request payload over the limit. */
+export class PayloadTooLargeError extends RangeError {
+  /**
+   * @param size Payload bytes.
+   * @param limit The limit.
+   */
+  constructor(size: number, limit: number) {
+    super(
+      `Cannot send trust request: payload of ${size} bytes is over the limit of ${limit} bytes`,
+    );
+    this.name = "PayloadTooLargeError";
+  }
+}
+
+/** The account's own id used where a contact is expected. */
+export class OwnAccountError extends Error {
+  /** @param action What was attempted. */
+  constructor(action: string) {
+    super(`Cannot ${action}: that is this account's own id`);
+    this.name = "OwnAccountError";
+  }
+}
+
+/** The account is not running (stopped daemon, or removed). */
+export class AccountStoppedError extends Error {
+  /** @param accountId The account. */
+  constructor(accountId: string) {
+    super(`Account ${accountId} is not running`);
+    this.name = "AccountStoppedError";
+  }
+}
+
+/** A limit on pending state was reached (outbox, contacts). */
+export class QuotaExceededError extends RangeError {
+  /** @param what What is full. */
+  constructor(what: string) {
+    super(`Cannot continue: ${what} is full`);
+    this.name = "QuotaExceededError";
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * `PresenceAnnouncer`: keeps one device's presence on the DHT.
+ *
+ * At the account hash it keeps, as permanent puts: the device's signed
+ * {@link DeviceAnnouncement} (refreshed by the DHT node 10 s before its
+ * storing-node lifetime ends, re-signed every `resignMs` and whenever the
+ * note changes), the account's mailbox certificate, and the account's
+ * revocation list if it has one. On a clean shutdown it replaces the
+ * announcement with a signed goodbye at the nodes that hold it, so watchers
+ * see the device leave at once instead of after the lifetime.
+ *
+ * @module
+ */
+import type { Clock, Timer } from "../clock.ts";
+import type { DhtNode, PermanentPutHandle } from "../dht/dht_node.ts";
+import type { DhtValue } from "../dht/messages.ts";
+import { sha1 } from "../identity/_primitives.ts";
+import type { DeviceCertificate } from "../identity/device_certificate.ts";
+import type { DeviceKeys } from "../identity/device_keys.ts";
+import type { InfoHash } from "../identity/info_hash.ts";
+import type { RevocationList } from "../identity/revocation_list.ts";
+import { DeviceAnnouncement } from "./device_announcement.ts";
+import {
+  ACCOUNT_RECORD_VALUE_TYPE,
+  ANNOUNCEMENT_VALUE_TYPE,
+  type PresenceProfile,
+} from "./presence_profile.ts";
+
+/** Options of a {@link PresenceAnnouncer}. */
+export interface PresenceAnnouncerOptions {
+  /** DHT node. */
+  readonly dht: DhtNode;
+  /** Time. */
+  readonly clock: Clock;
+  /** The account id (its hash is the key). */
+  readonly accountId: InfoHash;
+  /** This device's keys. */
+  readonly device: DeviceKeys;
+  /** The account's certificate for this device. */
+  readonly certificate: DeviceCertificate;
+  /** The account's mailbox certificate, published next to the announcement. */
+  readonly mailbox?: DeviceCertificate;
+  /** The account's revocation list, if any. */
+  readonly revocationList?: RevocationList;
+  /** Timing. */
+  readonly profile: PresenceProfile;
+  /** Lowest sequence number to use (persisted by the caller). @default {0} */
+  readonly minSeq?: number;
+}
+
+/**
+ * A value id derived from two byte strings (non-zero uint64).
+ *
+ * @param parts Inputs.
+ * @returns Value id.
+ */
+export function derivedValueId(...parts: Uint8Array[]): bigint {
+  const total = parts.reduce((sum, part) => sum + part.length + 1, 0);
+  const input = new Uint8Array(total);
+  let offset = 0;
+  for (const part of parts) {
+    input[offset++] = part.length & 0xff;
+    input.set(part, offset);
+    offset += part.length;
+  }
+  const hash = sha1(input);
+  let value = 0n;
+  for (let i = 0; i < 8; i++) value = (value << 8n) | BigInt(hash[i]);
+  return value === 0n ? 1n : value;
+}
+
+function seqBytes(seq: number): Uint8Array {
+  const bytes = new Uint8Array(8);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(seq));
+  return bytes;
+}
+
+/** Publishes one device's presence. */
+export class PresenceAnnouncer {
+  readonly #options: PresenceAnnouncerOptions;
+  #seq: number;
+  #note = "";
+  #endpoints: readonly string[] = [];
+  #announcement?: PermanentPutHandle;
+  #records: PermanentPutHandle[] = [];
+  #resignTimer?: Timer;
+  #running = false;
+  /** Announcements signed so far. */
+  signed = 0;
+
+  /** @param options See {@link PresenceAnnouncerOptions}. */
+  constructor(options: PresenceAnnouncerOptions) {
+    this.#options = options;
+    this.#seq = options.minSeq ?? 0;
+  }
+
+  /** The last sequence number used (persist it to keep it growing). */
+  get seq(): number {
+    return this.#seq;
+  }
+
+  /** The current note. */
+  get note(): string {
+    return this.#note;
+  }
+
+  /** True between start and stop. */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  #value(goodbye: boolean): DhtValue {
+    const { clock, device, certificate, profile } = this.#options;
+    const now = Math.floor(clock.now());
+    this.#seq = Math.max(this.#seq + 1, now);
+    this.signed += 1;
+    const announcement = DeviceAnnouncement.create(device, certificate, {
+      seq: this.#seq,
+      nowMs: now,
+      lifetimeMs: profile.announcementLifetimeMs,
+      goodbye,
+      note: this.#note,
+      endpoints: this.#endpoints,
+    });
+    return {
+      id: derivedValueId(device.id.bytes, seqBytes(this.#seq)),
+      type: ANNOUNCEMENT_VALUE_TYPE,
+      data: announcement.bytes,
+    };
+  }
+
+  /**
+   * Starts publishing.
+   *
+   * @param onAnnounced Called with the number of nodes that stored the first announcement.
+   */
+  start(onAnnounced?: (stored: number) => void): void {
+    if (this.#running) return;
+    this.#running = true;
+    const { dht, accountId, device, mailbox, revocationList } = this.#options;
+    this.#announcement = dht.putPermanent(
+      accountId,
+      this.#value(false),
+      onAnnounced,
+    );
+    for (const record of [mailbox?.bytes, revocationList?.bytes]) {
+      if (record === undefined) continue;
+      this.#records.push(dht.putPermanent(accountId, {
+        id: derivedValueId(device.id.bytes, record),
+        type: ACCOUNT_RECORD_VALUE_TYPE,
+        data: record,
+      }));
+    }
+    this.#scheduleResign();
+  }
+
+  #scheduleResign(): void {
+    this.#resignTimer?.cancel();
+    this.#resignTimer = this.#options.clock.setTimer(
+      this.#options.profile.resignMs,
+      () => this.#republish(),
+    );
+  }
+
+  #republish(): void {
+    if (!this.#running) return;
+    this.#announcement?.replace(this.#value(false));
+    this.#scheduleResign();
+  }
+
+  /**
+   * Changes the note (and endpoints) and republishes at once.
+   *
+   * @param note New note.
+   * @param endpoints New endpoints (unchanged if omitted).
+   */
+  update(note: string, endpoints?: readonly string[]): void {
+    this.#note = note;
+    if (endpoints !== undefined) this.#endpoints = endpoints;
+    if (this.#running) this.#republish();
+  }
+
+  /**
+   * Stops publishing. With a goodbye (if the profile sends one), the
+   * announcement is replaced by a signed goodbye at its holders.
+   *
+   * @param onDone Called once the goodbye was acknowledged (or at once).
+   */
+  stop(onDone?: () => void): void {
+    if (!this.#running) {
+      onDone?.();
+      return;
+    }
+    this.#running = false;
+    this.#resignTimer?.cancel();
+    for (const record of this.#records) record.cancel();
+    this.#records = [];
+    const handle = this.#announcement;
+    this.#announcement = undefined;
+    if (handle !== undefined && this.#options.profile.goodbye) {
+      handle.replace(this.#value(true), {
+        keep: false,
+        onDone: () => onDone?.(),
+      });
+    } else {
+      handle?.cancel();
+      onDone?.();
+    }
+  }
+}

@@ -1,0 +1,355 @@
+/**
+ * `BuddyTracker`: watches one contact's account hash and derives its
+ * presence from what is stored there.
+ *
+ * It listens at the account hash, and for every value:
+ * - a {@link DeviceAnnouncement} counts only if the device signed it, the
+ *   tracked account certified the device, the device is not revoked, and the
+ *   record is within its validity window (anything else is dropped and
+ *   counted);
+ * - a revocation list signed by the account replaces an older one, and
+ *   devices it revokes go offline at once;
+ * - the account's mailbox certificate is kept for senders.
+ *
+ * Per device it keeps the live values and the highest sequence seen: the
+ * device is online while its newest live record is not a goodbye, so a record
+ * that expires while a newer one lives changes nothing (no flapping), and a
+ * replayed older record cannot undo a goodbye. The contact's status is 1
+ * while any device is online, else 0; every change calls `onChange`.
+ *
+ * When some storing nodes report an expiry while others have not (a missed
+ * refresh, or a holder that died), the tracker waits `expiryCheckMs` and asks
+ * the DHT (`get`) whether the value is still stored anywhere before believing
+ * it.
+ *
+ * @module
+ */
+import type { Clock, Timer } from "../clock.ts";
+import type { DhtNode, OperationHandle } from "../dht/dht_node.ts";
+import type { DhtValue } from "../dht/messages.ts";
+import { DeviceCertificate } from "../identity/device_certificate.ts";
+import type { InfoHash } from "../identity/info_hash.ts";
+import { RevocationList } from "../identity/revocation_list.ts";
+import { SignedRecord } from "../identity/signed_record.ts";
+import { isMailboxCertificate } from "../trust/mailbox.ts";
+import {
+  DEVICE_ANNOUNCEMENT_TYPE,
+  DeviceAnnouncement,
+} from "./device_announcement.ts";
+
+/** Most devices tracked per contact. */
+export const MAX_TRACKED_DEVICES = 64;
+/** Most live values tracked per contact. */
+export const MAX_TRACKED_VALUES = 256;
+
+/** What the tracker knows about one device. */
+export interface TrackedDevice {
+  /** The device's verified certificate. */
+  readonly certificate: DeviceCertificate;
+  /** Its newest verified announcement. */
+  readonly announcement: DeviceAnnouncement;
+  /** Online: the newest live record is not a goodbye. */
+  readonly online: boolean;
+}
+
+/** Counters of a tracker. */
+export interface TrackerCounters {
+  /** Values refused (bad signature, foreign signer, revoked, expired, malformed). */
+  rejected: number;
+  /** Confirmation `get`s run after partial expiries. */
+  expiryChecks: number;
+}
+
+interface DeviceState {
+  certificate: DeviceCertificate;
+  /** Newest announcement (live or not). */
+  newest: DeviceAnnouncement;
+  /** Live value ids of this device's announcements → seq. */
+  live: Map<bigint, number>;
+  /** Online at the last update. */
+  online: boolean;
+}
+
+/** Options of a {@link BuddyTracker}. */
+export interface BuddyTrackerOptions {
+  /** The DHT node to listen with. */
+  readonly dht: DhtNode;
+  /** Time. */
+  readonly clock: Clock;
+  /** The tracked account. */
+  readonly accountId: InfoHash;
+  /** See the module doc; 0 believes expiries as reported. */
+  readonly expiryCheckMs: number;
+  /** Called with the new status (0 or 1) on every change. */
+  readonly onChange: (status: 0 | 1) => void;
+  /** Called when a device comes online or goes offline. */
+  readonly onDevice?: (device: TrackedDevice) => void;
+}
+
+/** Watches one account's presence. */
+export class BuddyTracker {
+  readonly accountId: InfoHash;
+  readonly counters: TrackerCounters = { rejected: 0, expiryChecks: 0 };
+  readonly #options: BuddyTrackerOptions;
+  readonly #devices = new Map<string, DeviceState>();
+  /** Value id → device hex, for values that are announcements. */
+  readonly #valueDevice = new Map<bigint, string>();
+  readonly #expiring = new Set<bigint>();
+  #revocationList?: RevocationList;
+  #mailbox?: DeviceCertificate;
+  #listen?: OperationHandle;
+  #checkTimer?: Timer;
+  #check?: OperationHandle;
+  #expiryTimer?: Timer;
+  #status: 0 | 1 = 0;
+
+  /** @param options See {@link BuddyTrackerOptions}. */
+  constructor(options: BuddyTrackerOptions) {
+    this.#options = options;
+    this.accountId = options.accountId;
+  }
+
+  /** 0 offline, 1 at least one device online. */
+  get status(): 0 | 1 {
+    return this.#status;
+  }
+
+  /** The account's mailbox certificate, once seen. */
+  get mailbox(): DeviceCertificate | undefined {
+    return this.#mailbox;
+  }
+
+  /** The newest verified revocation list. */
+  get revocationList(): RevocationList | undefined {
+    return this.#revocationList;
+  }
+
+  /** Devices known, online or not. */
+  devices(): TrackedDevice[] {
+    return [...this.#devices.values()].map((state) => this.#view(state));
+  }
+
+  /** Starts listening. */
+  start(): void {
+    if (this.#listen !== undefined) return;
+    this.#listen = this.#options.dht.listen(this.accountId, (event) => {
+      switch (event.kind) {
+        case "added":
+          for (const value of event.values) this.#onValue(value);
+          break;
+        case "expired":
+          for (const id of event.ids) this.#onExpired(id);
+          break;
+        case "expiring":
+          this.#onExpiring(event.ids);
+          break;
+        case "refreshed":
+          break;
+      }
+      this.#update();
+    });
+  }
+
+  /** Stops listening and forgets everything (status back to 0, silently). */
+  stop(): void {
+    this.#listen?.cancel();
+    this.#listen = undefined;
+    this.#checkTimer?.cancel();
+    this.#check?.cancel();
+    this.#expiryTimer?.cancel();
+    this.#devices.clear();
+    this.#valueDevice.clear();
+    this.#expiring.clear();
+    this.#status = 0;
+  }
+
+  /**
+   * Feeds a value found some other way (a `get`), as if pushed.
+   *
+   * @param value A value stored at the account hash.
+   */
+  offer(value: DhtValue): void {
+    this.#onValue(value);
+    this.#update();
+  }
+
+  #view(state: DeviceState): TrackedDevice {
+    return {
+      certificate: state.certificate,
+      announcement: state.newest,
+      online: this.#isOnline(state),
+    };
+  }
+
+  #isOnline(state: DeviceState): boolean {
+    return !state.newest.goodbye && state.live.size > 0 &&
+      state.newest.expiresMs > this.#options.clock.now();
+  }
+
+  #onValue(value: DhtValue): void {
+    let record: SignedRecord;
+    try {
+      record = SignedRecord.decode(value.data);
+    } catch {
+      this.counters.rejected += 1;
+      return;
+    }
+    const now = this.#options.clock.now();
+    try {
+      switch (record.type) {
+        case DEVICE_ANNOUNCEMENT_TYPE:
+          this.#onAnnouncement(value.id, DeviceAnnouncement.fromRecord(record));
+          return;
+        case "revocation-list": {
+          const list = RevocationList.decode(value.data);
+          list.verify({ accountId: this.accountId, nowMs: now });
+          const kept = RevocationList.newest(this.#revocationList, list);
+          if (kept !== this.#revocationList) {
+            this.#revocationList = kept;
+            for (const [hex, state] of this.#devices) {
+              if (kept.isRevoked(state.certificate.deviceId)) {
+                this.#dropDevice(hex);
+              }
+            }
+          }
+          return;
+        }
+        case "device-certificate": {
+          const certificate = DeviceCertificate.decode(value.data);
+          if (!isMailboxCertificate(certificate)) return;
+          certificate.verify({ accountId: this.accountId, nowMs: now });
+          if (
+            this.#mailbox === undefined ||
+            certificate.issuedMs > this.#mailbox.issuedMs
+          ) this.#mailbox = certificate;
+          return;
+        }
+        default:
+          this.counters.rejected += 1;
+      }
+    } catch {
+      this.counters.rejected += 1;
+    }
+  }
+
+  #onAnnouncement(valueId: bigint, announcement: DeviceAnnouncement): void {
+    const now = this.#options.clock.now();
+    announcement.verify({
+      accountId: this.accountId,
+      nowMs: now,
+      revocationList: this.#revocationList,
+    });
+    const hex = announcement.deviceId.toString();
+    let state = this.#devices.get(hex);
+    if (state === undefined) {
+      if (this.#devices.size >= MAX_TRACKED_DEVICES) {
+        this.counters.rejected += 1;
+        return;
+      }
+      state = {
+        certificate: announcement.certificate,
+        newest: announcement,
+        live: new Map(),
+        online: false,
+      };
+      this.#devices.set(hex, state);
+    }
+    // A replay of something older than a goodbye we saw is ignored.
+    if (state.newest.goodbye && announcement.seq < state.newest.seq) return;
+    if (
+      this.#valueDevice.size >= MAX_TRACKED_VALUES &&
+      !this.#valueDevice.has(valueId)
+    ) {
+      this.counters.rejected += 1;
+      return;
+    }
+    if (announcement.seq >= state.newest.seq) {
+      state.newest = announcement;
+      state.certificate = announcement.certificate;
+    }
+    state.live.set(valueId, announcement.seq);
+    this.#valueDevice.set(valueId, hex);
+    this.#expiring.delete(valueId);
+  }
+
+  #onExpired(valueId: bigint): void {
+    this.#expiring.delete(valueId);
+    const hex = this.#valueDevice.get(valueId);
+    if (hex === undefined) return;
+    this.#valueDevice.delete(valueId);
+    this.#devices.get(hex)?.live.delete(valueId);
+  }
+
+  #onExpiring(ids: readonly bigint[]): void {
+    const relevant = ids.filter((id) => this.#valueDevice.has(id));
+    if (relevant.length === 0) return;
+    if (this.#options.expiryCheckMs <= 0) return;
+    for (const id of relevant) this.#expiring.add(id);
+    if (this.#checkTimer !== undefined || this.#check !== undefined) return;
+    this.#checkTimer = this.#options.clock.setTimer(
+      this.#options.expiryCheckMs,
+      () => {
+        this.#checkTimer = undefined;
+        this.#runExpiryCheck();
+      },
+    );
+  }
+
+  #runExpiryCheck(): void {
+    if (this.#expiring.size === 0 || this.#listen === undefined) return;
+    this.counters.expiryChecks += 1;
+    const checking = new Set(this.#expiring);
+    this.#check = this.#options.dht.get(this.accountId, {
+      onDone: (values) => {
+        this.#check = undefined;
+        const found = new Set(values.map((value) => value.id));
+        for (const id of checking) {
+          if (!this.#expiring.has(id)) continue;
+          if (!found.has(id)) this.#onExpired(id);
+          else this.#expiring.delete(id);
+        }
+        this.#update();
+        if (this.#expiring.size > 0) this.#onExpiring([...this.#expiring]);
+      },
+    });
+  }
+
+  #dropDevice(hex: string): void {
+    const state = this.#devices.get(hex);
+    if (state === undefined) return;
+    for (const id of state.live.keys()) this.#valueDevice.delete(id);
+    this.#devices.delete(hex);
+    this.#options.onDevice?.({ ...this.#view(state), online: false });
+  }
+
+  /** Recomputes device and account status, and arms the validity timer. */
+  #update(): void {
+    const now = this.#options.clock.now();
+    let online = false;
+    let nextExpiry = Infinity;
+    for (const state of this.#devices.values()) {
+      const is = this.#isOnline(state);
+      if (is) {
+        online = true;
+        nextExpiry = Math.min(nextExpiry, state.newest.expiresMs);
+      }
+      if (state.online !== is) {
+        state.online = is;
+        this.#options.onDevice?.(this.#view(state));
+      }
+    }
+    this.#expiryTimer?.cancel();
+    this.#expiryTimer = undefined;
+    if (nextExpiry !== Infinity) {
+      this.#expiryTimer = this.#options.clock.setTimer(
+        Math.max(0, nextExpiry - now),
+        () => this.#update(),
+      );
+    }
+    const status = online ? 1 : 0;
+    if (status !== this.#status) {
+      this.#status = status;
+      this.#options.onChange(status);
+    }
+  }
+}

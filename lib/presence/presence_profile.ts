@@ -1,0 +1,152 @@
+/**
+ * Presence and delivery parameters: ours, and Jami's (for the simulator's
+ * `--profile jami` baseline).
+ *
+ * Ours: an announcement lives {@link PresenceProfile.dhtLifetimeMs} on the
+ * storing nodes and is refreshed by id 10 s before that (so a crashed device
+ * disappears within that lifetime), refreshes are not pushed to listeners
+ * (watchers only hear arrivals and expiries), a signed goodbye on clean
+ * shutdown, a confirmation `get` before believing a partial expiry, listens
+ * renewed every two minutes at the same nodes, requests also sealed to the
+ * target's mailbox, and every request and confirmation retried with backoff
+ * until a receipt arrives.
+ *
+ * Jami (jami-daemon 2023 + OpenDHT 2.4): 10-minute announcements refreshed
+ * 10 s before expiry, no goodbye, listens renewed every 20 s, requests only to
+ * announced devices, retried only when the target comes online, confirmations
+ * sent once, no receipts.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { JAMI_PROFILE, OUR_PROFILE, presenceValueTypes } from "./presence_profile.ts";
+ * assert.ok(OUR_PROFILE.dhtLifetimeMs < JAMI_PROFILE.dhtLifetimeMs);
+ * assert.equal(presenceValueTypes(OUR_PROFILE).size, 1);
+ * ```
+ *
+ * @module
+ */
+import type { ValueType } from "../dht/value_type.ts";
+
+/** DHT value type of announcements (unknown to OpenDHT, which keeps it 10 min). */
+export const ANNOUNCEMENT_VALUE_TYPE = 0x6a61;
+/** DHT value type of account records (revocation list, mailbox certificate): 7 days. */
+export const ACCOUNT_RECORD_VALUE_TYPE = 4;
+
+/** Presence and delivery parameters. */
+export interface PresenceProfile {
+  /** Name, for reports. */
+  readonly name: "ours" | "jami";
+  /** Storing-node lifetime of an announcement value (its DHT value type). */
+  readonly dhtLifetimeMs: number;
+  /** Storing nodes do not push refreshes of announcements. */
+  readonly quietRefresh: boolean;
+  /** Validity of a signed announcement. */
+  readonly announcementLifetimeMs: number;
+  /** A new signed announcement replaces the old one this often. */
+  readonly resignMs: number;
+  /** Send a signed goodbye on clean shutdown. */
+  readonly goodbye: boolean;
+  /** After a partial expiry, wait this long, then `get` to confirm (0: trust the expiry). */
+  readonly expiryCheckMs: number;
+  /** DHT listen renewal period. */
+  readonly listenRenewMs: number;
+  /** DHT listen re-search period. */
+  readonly listenSearchMs: number;
+  /** DHT permanent-put re-check period. */
+  readonly permanentCheckMs: number;
+  /** Requests also go to the target's mailbox (reaches offline targets). */
+  readonly mailbox: boolean;
+  /** Receivers acknowledge with receipts; senders retry with backoff until one arrives. */
+  readonly receipts: boolean;
+  /** Re-send unconfirmed requests when the target comes online (Jami's only retry). */
+  readonly retryOnOnline: boolean;
+  /** Confirmations are retried like requests (Jami sends them once). */
+  readonly retryConfirmations: boolean;
+  /** First retry delay; doubles each time. */
+  readonly retryInitialMs: number;
+  /** Longest retry delay. */
+  readonly retryMaxMs: number;
+}
+
+const SECOND = 1_000;
+const MINUTE = 60 * SECOND;
+
+/** Our defaults. */
+export const OUR_PROFILE: PresenceProfile = {
+  name: "ours",
+  dhtLifetimeMs: 24 * SECOND,
+  quietRefresh: true,
+  announcementLifetimeMs: 30 * MINUTE,
+  resignMs: 10 * MINUTE,
+  goodbye: true,
+  expiryCheckMs: 1_500,
+  listenRenewMs: 2 * MINUTE,
+  listenSearchMs: 5 * MINUTE,
+  permanentCheckMs: 5 * MINUTE,
+  mailbox: true,
+  receipts: true,
+  retryOnOnline: true,
+  retryConfirmations: true,
+  retryInitialMs: 30 * SECOND,
+  retryMaxMs: 30 * MINUTE,
+};
+
+/** Jami's behaviour, for comparison. */
+export const JAMI_PROFILE: PresenceProfile = {
+  name: "jami",
+  dhtLifetimeMs: 10 * MINUTE,
+  quietRefresh: false,
+  announcementLifetimeMs: 365 * 24 * 60 * MINUTE,
+  resignMs: 365 * 24 * 60 * MINUTE,
+  goodbye: false,
+  expiryCheckMs: 0,
+  listenRenewMs: 20 * SECOND,
+  listenSearchMs: 5 * MINUTE,
+  permanentCheckMs: 10 * MINUTE,
+  mailbox: false,
+  receipts: false,
+  retryOnOnline: true,
+  retryConfirmations: false,
+  retryInitialMs: 0,
+  retryMaxMs: 0,
+};
+
+/**
+ * The value types storing nodes need for `profile` (pass as
+ * `DhtNodeConfig.valueTypes`).
+ *
+ * @param profile Profile.
+ * @returns Type id → type.
+ */
+export function presenceValueTypes(
+  profile: PresenceProfile,
+): Map<number, ValueType> {
+  return new Map([[ANNOUNCEMENT_VALUE_TYPE, {
+    id: ANNOUNCEMENT_VALUE_TYPE,
+    name: "device announcement",
+    lifetimeMs: profile.dhtLifetimeMs,
+    maxBytes: 4_096,
+    quietRefresh: profile.quietRefresh,
+  }]]);
+}
+
+/**
+ * DHT node settings matching `profile` (merge into `DhtNodeConfig`).
+ *
+ * @param profile Profile.
+ * @returns Partial node config.
+ */
+export function presenceNodeConfig(profile: PresenceProfile): {
+  valueTypes: Map<number, ValueType>;
+  listenRenewMs: number;
+  listenSearchMs: number;
+  permanentCheckMs: number;
+} {
+  return {
+    valueTypes: presenceValueTypes(profile),
+    listenRenewMs: profile.listenRenewMs,
+    listenSearchMs: profile.listenSearchMs,
+    permanentCheckMs: profile.permanentCheckMs,
+  };
+}
