@@ -82,6 +82,7 @@ import { Account, type AccountEvent, type AccountIdentity } from "./account.ts";
 import { ConfigurationManager } from "./configuration_manager.ts";
 import { UnknownAccountError } from "./errors.ts";
 import { PresenceManager } from "./presence_manager.ts";
+import { WorkTracker } from "./work_tracker.ts";
 
 /** What a daemon runs on, and its settings. */
 export interface DaemonOptions {
@@ -103,6 +104,8 @@ export interface DaemonOptions {
   readonly passphrase?: string;
   /** scrypt cost of new archives (log2 N, 10..18). @default {15} */
   readonly scryptLog2N?: number;
+  /** Tracks state writes in flight (share one across simulated daemons). @default {a new one} */
+  readonly work?: WorkTracker;
 }
 
 /** Options of {@link Daemon.createAccount} and {@link Daemon.linkDevice}. */
@@ -127,12 +130,13 @@ export class Daemon {
   readonly #options: DaemonOptions;
   readonly #randomBytes: RandomBytes;
   readonly #accounts = new Map<string, Account>();
-  readonly #pending = new Set<Promise<unknown>>();
+  readonly #work: WorkTracker;
   #running = false;
 
   private constructor(options: DaemonOptions) {
     this.#options = options;
     this.profile = options.profile ?? OUR_PROFILE;
+    this.#work = options.work ?? new WorkTracker();
     this.#randomBytes = options.randomBytes ??
       rngBytes(forkRng(options.rng, "daemon-keys"));
     this.dht = new DhtNode(
@@ -182,22 +186,15 @@ export class Daemon {
 
   /** Asynchronous work (state writes) not finished yet. */
   get pendingWork(): number {
-    return this.#pending.size;
+    return this.#work.size;
   }
 
   /** Resolves once every pending state write has finished. */
-  async whenIdle(): Promise<void> {
-    while (this.#pending.size > 0) {
-      await Promise.allSettled([...this.#pending]);
-    }
+  whenIdle(): Promise<void> {
+    return this.#work.whenIdle();
   }
 
-  #track = <T>(work: Promise<T>): Promise<T> => {
-    this.#pending.add(work);
-    const done = () => this.#pending.delete(work);
-    work.then(done, done);
-    return work;
-  };
+  #track = <T>(work: Promise<T>): Promise<T> => this.#work.track(work);
 
   async #addAccount(identity: AccountIdentity): Promise<Account> {
     const id = identity.account.id.toString();

@@ -869,8 +869,12 @@ export class DhtNode {
     onDone?: (stored: number) => void,
   ): void {
     if (state.cancelled) return;
-    state.search = this.#search(state.key, "find", {
+    // A search with no candidate finishes at once, inside #search: only
+    // keep the handle of one still running.
+    let finished = false;
+    const search = this.#search(state.key, "find", {
       onDone: (result) => {
+        finished = true;
         state.search = undefined;
         if (state.cancelled) return;
         const current = new Map(
@@ -902,6 +906,7 @@ export class DhtNode {
         }
       },
     });
+    if (!finished) state.search = search;
   }
 
   #refreshAt(state: PermanentPut, node: SearchNode): void {
@@ -993,8 +998,12 @@ export class DhtNode {
     this.#listenLocally(state);
     state.timer?.cancel();
     state.timer = undefined;
-    state.search = this.#search(state.key, "find", {
+    // A search with no candidate finishes at once, inside #search: only
+    // keep the handle of one still running.
+    let finished = false;
+    const search = this.#search(state.key, "find", {
       onDone: (result) => {
+        finished = true;
         state.search = undefined;
         if (state.cancelled) return;
         state.searchedMs = this.#clock.now();
@@ -1012,6 +1021,7 @@ export class DhtNode {
         }
       },
     });
+    if (!finished) state.search = search;
   }
 
   /**

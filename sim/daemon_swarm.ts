@@ -1,0 +1,281 @@
+/**
+ * `DaemonSwarm`: real {@link Daemon}s (accounts, presence, trust requests)
+ * on a simulated network, next to a {@link Testnet} of plain DHT nodes that
+ * plays the public DHT. Devices start, stop cleanly (with their goodbye),
+ * crash, and restart from their storage, in virtual time.
+ *
+ * Daemon state writes are asynchronous (they go through `Storage`); `run()`
+ * advances the clock in small steps and lets pending writes finish after
+ * each, so the order of events is the same on every run with a seed.
+ *
+ * @example Two devices become contacts on a 40-node DHT
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DaemonSwarm } from "./daemon_swarm.ts";
+ *
+ * const swarm = await DaemonSwarm.create({ seed: 1, infraNodes: 40 });
+ * const alice = await swarm.addDevice();
+ * const bob = await swarm.addDevice();
+ * const a = await swarm.createAccount(alice);
+ * const b = await swarm.createAccount(bob);
+ * swarm.start(alice);
+ * swarm.start(bob);
+ * await swarm.run(5_000);
+ * await alice.daemon!.config.sendTrustRequest(a, b, new Uint8Array([1]));
+ * await swarm.run(5_000);
+ * assert.equal(bob.daemon!.config.getTrustRequests(b).length, 1);
+ * swarm.shutdown();
+ * ```
+ *
+ * @module
+ */
+import { Daemon } from "../lib/daemon/daemon.ts";
+import { WorkTracker } from "../lib/daemon/work_tracker.ts";
+import type { InfoHash } from "../lib/identity/info_hash.ts";
+import type { ManualClock } from "../lib/manual_clock.ts";
+import { MemoryStorage } from "../lib/memory_storage.ts";
+import {
+  OUR_PROFILE,
+  presenceNodeConfig,
+  type PresenceProfile,
+} from "../lib/presence/presence_profile.ts";
+import { forkRng, randomInt, type Rng, seededRng } from "../lib/rng.ts";
+import type { PeerAddress } from "../lib/transport.ts";
+import type { SimulatedNetwork, SimulatedTransport } from "./network.ts";
+import { Testnet } from "./testnet.ts";
+
+/** Options of {@link DaemonSwarm.create}. */
+export interface DaemonSwarmOptions {
+  /** Seed of everything random. */
+  readonly seed: number | string;
+  /** Plain DHT nodes (always on) that form the public DHT. @default {200} */
+  readonly infraNodes?: number;
+  /** Profile of every daemon and node. @default {OUR_PROFILE} */
+  readonly profile?: PresenceProfile;
+  /** Packet loss on every link. @default {0} */
+  readonly lossProbability?: number;
+  /** Median one-way latency. @default {50} */
+  readonly medianOneWayMs?: number;
+  /** Progress while building. */
+  readonly onProgress?: (joined: number) => void;
+}
+
+/** One simulated device. */
+export interface DeviceSlot {
+  /** Host index on the network. */
+  readonly index: number;
+  /** Its transport (kept across restarts: same address). */
+  readonly transport: SimulatedTransport;
+  /** Its durable storage (kept across crashes). */
+  readonly storage: MemoryStorage;
+  /** The running (or last) daemon. */
+  daemon?: Daemon;
+  /** Its DHT node id (kept across restarts). */
+  dhtId?: InfoHash;
+  /** True while running. */
+  online: boolean;
+  /** Restarts so far. */
+  restarts: number;
+}
+
+/** Daemons on a simulated DHT. */
+export class DaemonSwarm {
+  /** The plain DHT nodes (and the clock and network). */
+  readonly testnet: Testnet;
+  /** State writes in flight, across all daemons. */
+  readonly work: WorkTracker = new WorkTracker();
+  /** Every device added. */
+  readonly devices: DeviceSlot[] = [];
+  /** The profile. */
+  readonly profile: PresenceProfile;
+  readonly #rng: Rng;
+  readonly #pickRng: Rng;
+
+  private constructor(testnet: Testnet, options: DaemonSwarmOptions) {
+    this.testnet = testnet;
+    this.profile = options.profile ?? OUR_PROFILE;
+    const root = seededRng(`${options.seed}/devices`);
+    this.#rng = forkRng(root, "daemons");
+    this.#pickRng = forkRng(root, "bootstrap");
+  }
+
+  /**
+   * Builds the plain DHT (joins, then 30 s to settle).
+   *
+   * @param options Options.
+   * @returns The swarm, with no device yet.
+   */
+  static create(options: DaemonSwarmOptions): Promise<DaemonSwarm> {
+    const profile = options.profile ?? OUR_PROFILE;
+    const testnet = Testnet.create({
+      nodes: options.infraNodes ?? 200,
+      seed: options.seed,
+      lossProbability: options.lossProbability,
+      medianOneWayMs: options.medianOneWayMs,
+      nodeConfig: presenceNodeConfig(profile),
+      onProgress: options.onProgress,
+    });
+    return Promise.resolve(new DaemonSwarm(testnet, options));
+  }
+
+  /** Virtual clock. */
+  get clock(): ManualClock {
+    return this.testnet.clock;
+  }
+
+  /** The network. */
+  get network(): SimulatedNetwork {
+    return this.testnet.network;
+  }
+
+  #bootstrap(): PeerAddress[] {
+    const online = this.testnet.onlineIndexes();
+    const picks: PeerAddress[] = [];
+    for (let k = 0; k < 3 && online.length > 0; k++) {
+      const choice =
+        online.splice(randomInt(this.#pickRng, online.length), 1)[0];
+      picks.push(this.testnet.transports[choice].localAddress);
+    }
+    return picks;
+  }
+
+  async #open(slot: DeviceSlot): Promise<Daemon> {
+    const daemon = await Daemon.open({
+      transport: slot.transport,
+      clock: this.clock,
+      rng: forkRng(this.#rng, `device-${slot.index}-${slot.restarts}`),
+      storage: slot.storage,
+      profile: this.profile,
+      scryptLog2N: 10,
+      work: this.work,
+      dht: { bootstrap: this.#bootstrap(), id: slot.dhtId },
+    });
+    slot.dhtId = daemon.dht.id;
+    return daemon;
+  }
+
+  /**
+   * Adds a device (offline until {@link DaemonSwarm.start}).
+   *
+   * @returns The device.
+   */
+  async addDevice(): Promise<DeviceSlot> {
+    const transport = this.network.attach();
+    this.network.setHostOnline(transport.hostIndex, false);
+    const slot: DeviceSlot = {
+      index: transport.hostIndex,
+      transport,
+      storage: new MemoryStorage(),
+      online: false,
+      restarts: 0,
+    };
+    slot.daemon = await this.#open(slot);
+    this.devices.push(slot);
+    return slot;
+  }
+
+  /**
+   * Creates an account on `slot`.
+   *
+   * @param slot Device.
+   * @returns Account id.
+   */
+  async createAccount(slot: DeviceSlot): Promise<string> {
+    return await slot.daemon!.createAccount({ deviceName: `d${slot.index}` });
+  }
+
+  /**
+   * Links `slot` to the account of `from` (a second device).
+   *
+   * @param slot New device.
+   * @param from A device of the account.
+   * @param accountId The account.
+   * @returns Account id.
+   */
+  async linkDevice(
+    slot: DeviceSlot,
+    from: DeviceSlot,
+    accountId: string,
+  ): Promise<string> {
+    const archive = await from.daemon!.exportAccount(accountId, "link");
+    return await slot.daemon!.linkDevice(archive, "link", {
+      deviceName: `d${slot.index}`,
+    });
+  }
+
+  /**
+   * Brings a device online (its daemon starts).
+   *
+   * @param slot Device.
+   */
+  start(slot: DeviceSlot): void {
+    if (slot.online) return;
+    slot.online = true;
+    this.network.setHostOnline(slot.index, true);
+    slot.daemon!.start();
+  }
+
+  /**
+   * Clean shutdown: goodbye, state flushed; the host goes offline once done.
+   *
+   * @param slot Device.
+   * @returns Resolves when stopped (run the clock meanwhile).
+   */
+  stop(slot: DeviceSlot): Promise<void> {
+    if (!slot.online) return Promise.resolve();
+    slot.online = false;
+    return this.work.track(
+      slot.daemon!.stop().then(() => {
+        if (!slot.online) this.network.setHostOnline(slot.index, false);
+      }),
+    );
+  }
+
+  /**
+   * Kills a device: no goodbye, no final write, packets to it are lost.
+   *
+   * @param slot Device.
+   */
+  crash(slot: DeviceSlot): void {
+    if (!slot.online) return;
+    slot.online = false;
+    slot.daemon!.crash();
+    this.network.setHostOnline(slot.index, false);
+  }
+
+  /**
+   * Reopens a stopped or crashed device from its storage and starts it.
+   *
+   * @param slot Device.
+   */
+  async restart(slot: DeviceSlot): Promise<void> {
+    if (slot.online) return;
+    slot.restarts += 1;
+    slot.daemon = await this.#open(slot);
+    this.start(slot);
+  }
+
+  /**
+   * Advances virtual time by `ms` in steps of `stepMs`, letting state
+   * writes finish after each step.
+   *
+   * @param ms Duration.
+   * @param stepMs Step. @default {20}
+   */
+  async run(ms: number, stepMs = 20): Promise<void> {
+    const end = this.clock.now() + ms;
+    while (this.clock.now() < end) {
+      this.clock.advanceTo(Math.min(end, this.clock.now() + stepMs));
+      if (this.work.size > 0) await this.work.whenIdle();
+    }
+  }
+
+  /** Stops every daemon and node at once (end of a scenario). */
+  shutdown(): void {
+    for (const slot of this.devices) {
+      if (slot.online) slot.daemon!.crash();
+      slot.online = false;
+    }
+    this.testnet.stop();
+  }
+}
