@@ -76,6 +76,8 @@ export interface DeviceSlot {
   online: boolean;
   /** Restarts so far. */
   restarts: number;
+  /** Being reopened. */
+  restarting?: boolean;
 }
 
 /** Daemons on a simulated DHT. */
@@ -90,6 +92,7 @@ export class DaemonSwarm {
   readonly profile: PresenceProfile;
   readonly #rng: Rng;
   readonly #pickRng: Rng;
+  readonly #starting: DeviceSlot[] = [];
 
   private constructor(testnet: Testnet, options: DaemonSwarmOptions) {
     this.testnet = testnet;
@@ -224,11 +227,10 @@ export class DaemonSwarm {
   stop(slot: DeviceSlot): Promise<void> {
     if (!slot.online) return Promise.resolve();
     slot.online = false;
-    return this.work.track(
-      slot.daemon!.stop().then(() => {
-        if (!slot.online) this.network.setHostOnline(slot.index, false);
-      }),
-    );
+    // Not tracked by `work`: the goodbye waits on the clock.
+    return slot.daemon!.stop().then(() => {
+      if (!slot.online) this.network.setHostOnline(slot.index, false);
+    });
   }
 
   /**
@@ -245,14 +247,31 @@ export class DaemonSwarm {
 
   /**
    * Reopens a stopped or crashed device from its storage and starts it.
+   * Opening is asynchronous (archive decryption); the device starts at the
+   * end of the current `run()` step, in index order, so runs replay exactly.
    *
    * @param slot Device.
+   * @returns Resolves once it is open (it starts at the end of the step).
    */
-  async restart(slot: DeviceSlot): Promise<void> {
-    if (slot.online) return;
+  restart(slot: DeviceSlot): Promise<void> {
+    if (slot.online || slot.restarting) return Promise.resolve();
+    slot.restarting = true;
     slot.restarts += 1;
-    slot.daemon = await this.#open(slot);
-    this.start(slot);
+    return this.work.track(
+      this.#open(slot).then((daemon) => {
+        slot.daemon = daemon;
+        this.#starting.push(slot);
+      }),
+    );
+  }
+
+  #startQueued(): void {
+    if (this.#starting.length === 0) return;
+    const queued = this.#starting.splice(0).sort((a, b) => a.index - b.index);
+    for (const slot of queued) {
+      slot.restarting = false;
+      this.start(slot);
+    }
   }
 
   /**
@@ -266,7 +285,10 @@ export class DaemonSwarm {
     const end = this.clock.now() + ms;
     while (this.clock.now() < end) {
       this.clock.advanceTo(Math.min(end, this.clock.now() + stepMs));
-      if (this.work.size > 0) await this.work.whenIdle();
+      while (this.work.size > 0 || this.#starting.length > 0) {
+        await this.work.whenIdle();
+        this.#startQueued();
+      }
     }
   }
 

@@ -290,7 +290,8 @@ export class Account {
       });
       this.state.announcementSeq = announcer.seq;
     });
-    return this.#track(goodbye.then(() => this.#persist()));
+    // Not tracked: the wait is on the clock, which a driver must keep moving.
+    return goodbye.then(() => this.#persist());
   }
 
   /** Stops at once with no goodbye and no final write (a crash, for tests). */
