@@ -329,7 +329,7 @@ Deno.test("ValuePartAssembler passes other messages through unchanged", () => {
   assert.equal(assembler.receive(SOURCE, reply, 0), reply);
 });
 
-Deno.test("ValuePartAssembler drops an out-of-order part; the retry completes the value", () => {
+Deno.test("ValuePartAssembler puts reordered parts back in order and drops overlaps and overruns", () => {
   const packed = packValue(value(9n, 3000));
   const [first, second, third] = pieces(5, 0, packed);
   const assembler = new ValuePartAssembler();
@@ -337,22 +337,61 @@ Deno.test("ValuePartAssembler drops an out-of-order part; the retry completes th
     assembler.receive(SOURCE, header(5, [packed.length]), 0),
     undefined,
   );
-  assert.equal(assembler.receive(SOURCE, second, 1), undefined);
+  assert.equal(assembler.receive(SOURCE, third, 1), undefined);
+  assert.equal(assembler.receive(SOURCE, second, 2), undefined);
+  // The same part again (a retry) while it waits for the gap: dropped.
+  assert.equal(assembler.receive(SOURCE, second, 3), undefined);
   assert.equal(assembler.dropped["out-of-order"], 1);
-  assert.equal(assembler.receive(SOURCE, first, 2), undefined);
-  assert.equal(assembler.receive(SOURCE, third, 3), undefined);
-  assert.equal(assembler.dropped["out-of-order"], 2);
-  assert.equal(assembler.receive(SOURCE, second, 4), undefined);
-  const completed = assembler.receive(SOURCE, third, 5);
+  const completed = assembler.receive(SOURCE, first, 4);
   assert.ok(completed?.kind === "reply");
   assert.equal(completed.values?.[0].id, 9n);
-  // A piece overrunning the announced size is out of order too.
+  assert.deepEqual(completed.values?.[0].data, value(9n, 3000).data);
+  assert.equal(assembler.bufferedBytes, 0);
+  // A part overlapping what was received is dropped; the value still completes.
+  const again = pieces(7, 0, packed);
+  assembler.receive(SOURCE, header(7, [packed.length]), 5);
+  assembler.receive(SOURCE, again[0], 6);
+  assert.equal(assembler.receive(SOURCE, again[0], 7), undefined);
+  assert.equal(assembler.dropped["out-of-order"], 2);
+  assembler.receive(SOURCE, again[1], 8);
+  assert.ok(assembler.receive(SOURCE, again[2], 9)?.kind === "reply");
+  // A piece overrunning the announced size is dropped.
   assert.equal(assembler.receive(SOURCE, header(6, [10]), 6), undefined);
   assert.equal(
     assembler.receive(SOURCE, part(6, 0, 0, new Uint8Array(11)), 7),
     undefined,
   );
-  assert.equal(assembler.dropped["out-of-order"], 3);
+  assert.equal(
+    assembler.receive(SOURCE, part(6, 0, 4, new Uint8Array(7)), 7),
+    undefined,
+  );
+  assert.equal(assembler.dropped["out-of-order"], 4);
+});
+
+Deno.test("ValuePartAssembler completes a 64 KiB value whose parts arrive in reverse", () => {
+  const big = value(4n, 64_000);
+  const packed = packValue(big);
+  const parts = pieces(9, 0, packed);
+  assert.ok(parts.length > 40);
+  const assembler = new ValuePartAssembler();
+  assembler.receive(SOURCE, header(9, [packed.length]), 0);
+  for (const piece of parts.slice(1).reverse()) {
+    assert.equal(assembler.receive(SOURCE, piece, 1), undefined);
+  }
+  const completed = assembler.receive(SOURCE, parts[0], 2);
+  assert.ok(completed?.kind === "reply");
+  assert.deepEqual(completed.values?.[0].data, big.data);
+  assert.equal(assembler.dropped["out-of-order"], 0);
+});
+
+Deno.test("ValuePartAssembler holds no more bytes ahead of a gap than the value lacks", () => {
+  const assembler = new ValuePartAssembler();
+  assembler.receive(SOURCE, header(3, [100]), 0);
+  // Overlapping pieces at distinct offsets cannot pile up past the size.
+  for (let offset = 1; offset <= 60; offset++) {
+    assembler.receive(SOURCE, part(3, 0, offset, new Uint8Array(40)), 1);
+  }
+  assert.equal(assembler.dropped["out-of-order"], 60 - 2);
 });
 
 Deno.test("ValuePartAssembler drops a partial 3 s without progress", () => {

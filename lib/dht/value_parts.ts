@@ -201,7 +201,7 @@ export function encodeWithValueParts(message: DhtMessage): Uint8Array[] {
 export type ValuePartDropReason =
   /** A part whose (source, tid) has no open partial message. */
   | "unknown-tid"
-  /** A part whose offset is not the bytes received so far, or that overruns the size. */
+  /** A part overlapping the bytes received (or a part held ahead of a gap), or overrunning the size. */
   | "out-of-order"
   /** A partial message timed out (10 s after its header or 3 s without progress). */
   | "expired"
@@ -236,6 +236,9 @@ interface Slot {
   readonly size: number;
   readonly pieces: Uint8Array[];
   received: number;
+  /** Pieces that came before a gap, by offset (bounded by the size). */
+  readonly ahead: Map<number, Uint8Array>;
+  aheadBytes: number;
 }
 
 interface PartialMessage {
@@ -264,14 +267,16 @@ function checkLimit(value: number, name: string): number {
 
 /**
  * Reassembles fragmented messages, keyed by (source address, tid) as
- * OpenDHT HEAD does. Like OpenDHT 2.4.12 it only appends a part whose offset
- * equals the bytes received so far (the sender's retry re-sends everything).
- * Bounded: at most `maxPartials` messages and `maxBufferedBytes` announced
+ * OpenDHT HEAD does. A part whose offset is past the bytes received so far
+ * is kept until the gap is filled (OpenDHT 2.4.12 drops it and relies on the
+ * sender's retry, which re-sends everything: a 50-part value reordered by
+ * the network then never completes); a part overlapping what was received,
+ * or overrunning the size, is dropped. Bounded: at most `maxPartials` messages and `maxBufferedBytes` announced
  * bytes are held; partials are dropped 10 s after their header or 3 s
  * without progress. Time comes in as `nowMs`; call {@link expire} at
  * {@link nextWakeupMs}.
  *
- * @example Parts must come in order
+ * @example Parts may come in any order; overruns are dropped
  * ```ts
  * import assert from "node:assert/strict";
  * import { InfoHash } from "../identity/info_hash.ts";
@@ -280,7 +285,7 @@ function checkLimit(value: number, name: string): number {
  * const assembler = new ValuePartAssembler();
  * const header = { kind: "reply", tid: 4, network: 0, senderId: InfoHash.get("n"), valueSizes: [2000] } as const;
  * assert.equal(assembler.receive("a", header, 0), undefined);
- * const late = { kind: "value-part", tid: 4, network: 0, parts: [{ index: 0, offset: 1280, data: new Uint8Array(720) }] } as const;
+ * const late = { kind: "value-part", tid: 4, network: 0, parts: [{ index: 0, offset: 1280, data: new Uint8Array(721) }] } as const;
  * assert.equal(assembler.receive("a", late, 1), undefined);
  * assert.equal(assembler.dropped["out-of-order"], 1);
  * assert.equal(assembler.nextWakeupMs(), 3000);
@@ -397,7 +402,14 @@ export class ValuePartAssembler {
     const slots = new Map<number, Slot>();
     sizes.forEach((size, index) => {
       if (size > MAX_ANNOUNCED_VALUE_BYTES) this.#dropped.oversized++;
-      else slots.set(index, { index, size, pieces: [], received: 0 });
+      else {slots.set(index, {
+          index,
+          size,
+          pieces: [],
+          received: 0,
+          ahead: new Map(),
+          aheadBytes: 0,
+        });}
     });
     if (slots.size === 0) return withValues(header, []);
     const key = partialKey(source, header.tid);
@@ -452,16 +464,34 @@ export class ValuePartAssembler {
     for (const piece of message.parts) {
       const slot = partial.slots.get(piece.index);
       if (slot === undefined || slot.received >= slot.size) continue;
+      const end = piece.offset + piece.data.length;
       if (
-        piece.offset !== slot.received ||
-        slot.received + piece.data.length > slot.size
+        piece.offset < slot.received || end > slot.size ||
+        (piece.offset > slot.received &&
+          (slot.ahead.has(piece.offset) ||
+            slot.aheadBytes + piece.data.length > slot.size - slot.received))
       ) {
         this.#dropped["out-of-order"]++;
         continue;
       }
+      progressed = true;
+      if (piece.offset > slot.received) {
+        // Datagrams of one burst may be reordered on the way (OpenDHT drops
+        // them and waits for the retry, which a long value never survives).
+        slot.ahead.set(piece.offset, piece.data.slice());
+        slot.aheadBytes += piece.data.length;
+        continue;
+      }
       slot.pieces.push(piece.data.slice());
       slot.received += piece.data.length;
-      progressed = true;
+      for (let next = slot.ahead.get(slot.received); next !== undefined;) {
+        slot.ahead.delete(slot.received);
+        slot.aheadBytes -= next.length;
+        if (slot.received + next.length > slot.size) break;
+        slot.pieces.push(next);
+        slot.received += next.length;
+        next = slot.ahead.get(slot.received);
+      }
     }
     if (!progressed) return undefined;
     partial.lastProgressMs = nowMs;
