@@ -49,12 +49,16 @@ class ScriptedDht {
   listener?: (event: ListenEvent) => void;
   listenKey?: InfoHash;
   cancelled = 0;
+  relocated = 0;
   readonly gets: GetCallbacks[] = [];
 
   listen(key: InfoHash, callback: (event: ListenEvent) => void) {
     this.listenKey = key;
     this.listener = callback;
-    return { cancel: () => this.cancelled++ };
+    return {
+      cancel: () => this.cancelled++,
+      relocate: () => this.relocated++,
+    };
   }
 
   get(_key: InfoHash, callbacks: GetCallbacks) {
