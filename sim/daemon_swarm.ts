@@ -90,6 +90,8 @@ export class DaemonSwarm {
   readonly devices: DeviceSlot[] = [];
   /** The profile. */
   readonly profile: PresenceProfile;
+  /** Called each time a device's daemon starts (first start and restarts). */
+  onStart?: (slot: DeviceSlot) => void;
   readonly #rng: Rng;
   readonly #pickRng: Rng;
   readonly #starting: DeviceSlot[] = [];
@@ -216,6 +218,7 @@ export class DaemonSwarm {
     slot.online = true;
     this.network.setHostOnline(slot.index, true);
     slot.daemon!.start();
+    this.onStart?.(slot);
   }
 
   /**

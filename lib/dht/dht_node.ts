@@ -156,6 +156,15 @@ export interface OperationHandle {
   cancel(): void;
 }
 
+/** A handle on a listen. */
+export interface ListenHandle extends OperationHandle {
+  /**
+   * Looks up the closest nodes again now and moves the listen there (when
+   * the caller has reason to think its storing nodes are stale).
+   */
+  relocate(): void;
+}
+
 /** A handle on a permanent put. */
 export interface PermanentPutHandle extends OperationHandle {
   /**
@@ -248,6 +257,8 @@ export class DhtNode {
   readonly #permanent = new Set<PermanentPut>();
   readonly #listens = new Map<number, ListenState>();
   readonly #searches = new Set<Search>();
+  /** Retries waiting for the first node to be known. */
+  readonly #waiting = new Set<() => void>();
   #maintenanceTimer?: Timer;
   #expiryTimer?: Timer;
   #lastReplicationMs = -Infinity;
@@ -345,6 +356,7 @@ export class DhtNode {
     this.#expiryTimer?.cancel();
     for (const search of this.#searches) search.cancel();
     this.#searches.clear();
+    this.#waiting.clear();
     for (const put of this.#permanent) this.#cancelPermanent(put);
     for (const state of this.#listens.values()) this.#cancelListen(state);
     this.#rpc.close();
@@ -374,6 +386,7 @@ export class DhtNode {
         onReply: (reply, from) => {
           this.#table.heard(reply.senderId, from, this.#clock.now(), true);
           answered += 1;
+          this.#wakeWaiting();
           settle();
         },
         onError: () => settle(),
@@ -572,11 +585,13 @@ export class DhtNode {
       query?: DhtQuery;
       onReply?: (reply: DhtReply, node: SearchNode) => void;
       onDone: (result: SearchResult) => void;
+      onPrefix?: (nodes: readonly SearchNode[]) => void;
     },
   ): Search {
     this.#searchCount += 1;
     const search: Search = new Search(target, {
       selfId: this.id,
+      onPrefix: hooks.onPrefix,
       query: (node, answer) => this.#query(node, target, method, hooks, answer),
       onDone: (result) => {
         this.#searches.delete(search);
@@ -872,7 +887,27 @@ export class DhtNode {
     // A search with no candidate finishes at once, inside #search: only
     // keep the handle of one still running.
     let finished = false;
+    // First round: put at the closest nodes as soon as they are known, not
+    // when the search has finished (a slow or dead candidate can hold the
+    // end of a search back by seconds, and watchers listen there).
+    const early = new Set<string>();
+    const first = state.holders.size === 0;
     const search = this.#search(state.key, "find", {
+      onPrefix: first
+        ? (nodes) => {
+          if (state.cancelled) return;
+          const fresh = nodes.filter((node) => !early.has(node.id.toString()));
+          for (const node of fresh) early.add(node.id.toString());
+          this.#putToNodes(
+            fresh,
+            state.key,
+            state.value,
+            undefined,
+            undefined,
+            (node) => state.holders.set(node.id.toString(), node),
+          );
+        }
+        : undefined,
       onDone: (result) => {
         finished = true;
         state.search = undefined;
@@ -885,7 +920,7 @@ export class DhtNode {
         const fresh: SearchNode[] = [];
         for (const [hex, node] of current) {
           if (state.holders.has(hex)) this.#refreshAt(state, node);
-          else fresh.push(node);
+          else if (!early.has(hex)) fresh.push(node);
         }
         for (const hex of [...state.holders.keys()]) {
           if (!current.has(hex)) state.holders.delete(hex);
@@ -962,7 +997,7 @@ export class DhtNode {
     key: InfoHash,
     callback: (event: ListenEvent) => void,
     options: { query?: DhtQuery } = {},
-  ): OperationHandle {
+  ): ListenHandle {
     let socketId: number;
     do {
       socketId = 1 + Math.floor(this.#rng() * 0xffff_fffe);
@@ -979,7 +1014,15 @@ export class DhtNode {
     };
     this.#listens.set(socketId, state);
     this.#placeListen(state);
-    return { cancel: () => this.#cancelListen(state) };
+    return {
+      cancel: () => this.#cancelListen(state),
+      relocate: () => {
+        if (state.cancelled || state.search !== undefined) return;
+        state.timer?.cancel();
+        state.timer = undefined;
+        this.#placeListen(state);
+      },
+    };
   }
 
   /** Listens on our own storage too: we may be one of the closest nodes. */
@@ -1034,10 +1077,23 @@ export class DhtNode {
   ): void {
     const delay = state.emptyRetryMs ?? 1_000;
     state.emptyRetryMs = Math.min(30_000, delay * 2);
-    state.timer = this.#clock.setTimer(delay, () => {
+    const fire = () => {
+      this.#waiting.delete(fire);
+      state.timer?.cancel();
       state.timer = undefined;
       retry();
-    });
+    };
+    state.timer = this.#clock.setTimer(delay, fire);
+    // Or as soon as a bootstrap node answers.
+    this.#waiting.add(fire);
+  }
+
+  /** The first nodes are known: run what was waiting for them. */
+  #wakeWaiting(): void {
+    if (this.#waiting.size === 0) return;
+    const waiting = [...this.#waiting];
+    this.#waiting.clear();
+    for (const fire of waiting) fire();
   }
 
   /** Renews at the same nodes, or looks them up again when it is time. */

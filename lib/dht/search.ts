@@ -96,6 +96,13 @@ export interface SearchOptions {
   query(node: SearchNode, answer: SearchAnswer): (() => void) | void;
   /** Called once when the search is done (not after {@link Search.cancel}). */
   onDone(result: SearchResult): void;
+  /**
+   * Called when the closest candidates have all answered: with the answered
+   * nodes that lead the candidate list (closest first, skipping failed and
+   * slow ones), each time that prefix grows. They are very likely part of the
+   * final result, so a put may start there before the search ends.
+   */
+  onPrefix?(nodes: readonly SearchNode[]): void;
   /** Candidates tracked. @default {14} */
   readonly trackedNodes?: number;
   /** Closest answered nodes needed. @default {8} */
@@ -117,6 +124,7 @@ export class Search {
   #nodes: SearchNode[] = [];
   #requests = 0;
   #finished = false;
+  #prefix = 0;
 
   /**
    * A search for `target` (call {@link Search.start}).
@@ -208,6 +216,8 @@ export class Search {
         node.state = "answered";
         node.token = token;
         this.#add(found, node.hop + 1);
+        this.#reportPrefix();
+        if (this.#finished) return;
         this.#step();
       },
       onFailed: () => {
@@ -223,6 +233,21 @@ export class Search {
       },
     });
     if (cancel) node.cancel = cancel;
+  }
+
+  #reportPrefix(): void {
+    if (this.#options.onPrefix === undefined) return;
+    const prefix: SearchNode[] = [];
+    for (const node of this.#nodes) {
+      if (node.state === "failed" || node.state === "slow") continue;
+      if (node.state !== "answered" || prefix.length >= this.#targetNodes) {
+        break;
+      }
+      prefix.push(node);
+    }
+    if (prefix.length <= this.#prefix) return;
+    this.#prefix = prefix.length;
+    this.#options.onPrefix(prefix);
   }
 
   #isDone(): boolean {

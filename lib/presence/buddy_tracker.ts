@@ -25,7 +25,11 @@
  * @module
  */
 import type { Clock, Timer } from "../clock.ts";
-import type { DhtNode, OperationHandle } from "../dht/dht_node.ts";
+import type {
+  DhtNode,
+  ListenHandle,
+  OperationHandle,
+} from "../dht/dht_node.ts";
 import type { DhtValue } from "../dht/messages.ts";
 import { DeviceCertificate } from "../identity/device_certificate.ts";
 import type { InfoHash } from "../identity/info_hash.ts";
@@ -68,6 +72,8 @@ interface DeviceState {
   live: Map<bigint, number>;
   /** Online at the last update. */
   online: boolean;
+  /** Its note or endpoints changed since the last update. */
+  edited?: boolean;
 }
 
 /** Options of a {@link BuddyTracker}. */
@@ -97,7 +103,7 @@ export class BuddyTracker {
   readonly #expiring = new Set<bigint>();
   #revocationList?: RevocationList;
   #mailbox?: DeviceCertificate;
-  #listen?: OperationHandle;
+  #listen?: ListenHandle;
   #checkTimer?: Timer;
   #check?: OperationHandle;
   #expiryTimer?: Timer;
@@ -138,7 +144,7 @@ export class BuddyTracker {
           for (const value of event.values) this.#onValue(value);
           break;
         case "expired":
-          for (const id of event.ids) this.#onExpired(id);
+          this.#onListenExpired(event.ids);
           break;
         case "expiring":
           this.#onExpiring(event.ids);
@@ -264,6 +270,10 @@ export class BuddyTracker {
       return;
     }
     if (announcement.seq >= state.newest.seq) {
+      if (
+        announcement.note !== state.newest.note ||
+        announcement.endpoints.join() !== state.newest.endpoints.join()
+      ) state.edited = true;
       state.newest = announcement;
       state.certificate = announcement.certificate;
     }
@@ -278,6 +288,29 @@ export class BuddyTracker {
     if (hex === undefined) return;
     this.#valueDevice.delete(valueId);
     this.#devices.get(hex)?.live.delete(valueId);
+  }
+
+  /**
+   * Every storing node we listen at says these values expired. With checks
+   * on, a device's last live record is only dropped after a `get` confirms
+   * it (our storing nodes may just have stopped being its holders).
+   */
+  #onListenExpired(ids: readonly bigint[]): void {
+    if (this.#options.expiryCheckMs <= 0) {
+      for (const id of ids) this.#onExpired(id);
+      return;
+    }
+    const check: bigint[] = [];
+    for (const id of ids) {
+      const hex = this.#valueDevice.get(id);
+      const state = hex === undefined ? undefined : this.#devices.get(hex);
+      const last = state !== undefined && state.live.size === 1 &&
+        state.live.has(id) && !state.newest.goodbye &&
+        state.live.get(id) === state.newest.seq;
+      if (last) check.push(id);
+      else this.#onExpired(id);
+    }
+    if (check.length > 0) this.#onExpiring(check);
   }
 
   #onExpiring(ids: readonly bigint[]): void {
@@ -303,11 +336,17 @@ export class BuddyTracker {
       onDone: (values) => {
         this.#check = undefined;
         const found = new Set(values.map((value) => value.id));
+        let survived = false;
         for (const id of checking) {
           if (!this.#expiring.has(id)) continue;
           if (!found.has(id)) this.#onExpired(id);
-          else this.#expiring.delete(id);
+          else {
+            this.#expiring.delete(id);
+            survived = true;
+          }
         }
+        // Still stored elsewhere: our listen sits on stale nodes; move it.
+        if (survived) this.#listen?.relocate();
         this.#update();
         if (this.#expiring.size > 0) this.#onExpiring([...this.#expiring]);
       },
@@ -333,8 +372,9 @@ export class BuddyTracker {
         online = true;
         nextExpiry = Math.min(nextExpiry, state.newest.expiresMs);
       }
-      if (state.online !== is) {
+      if (state.online !== is || (is && state.edited)) {
         state.online = is;
+        state.edited = false;
         this.#options.onDevice?.(this.#view(state));
       }
     }

@@ -1,0 +1,362 @@
+/**
+ * Scenario `presence`: accounts that are each other's contacts watch each
+ * other while their devices come and go, and we measure how fast and how
+ * truly watchers see it.
+ *
+ * Setup: a public DHT of plain nodes, and `accounts` daemons (one device
+ * each). Every account gets between `minContacts` and `maxContacts` contacts
+ * (an undirected random graph), adds them and subscribes to their presence.
+ * Devices start over the first minute and the network settles; then churn
+ * runs for `durationMs`: sessions and downtimes from the churn spec, a share
+ * of leaves are crashes (no goodbye), the rest clean shutdowns.
+ *
+ * Measured against the simulator's ground truth, for every (watcher, device)
+ * pair where the watcher was online and settled (running for 20 s) when the
+ * device changed, and stayed online until it saw the change or the device
+ * changed again:
+ * - `online_detect_ms`: device start → watcher's status 1 event;
+ * - `offline_graceful_ms`: clean shutdown → status 0;
+ * - `offline_crash_ms`: crash → status 0;
+ * - `missed`: changes a watcher never saw before the next change;
+ * - `false_offline_events`: status 0 events while the device was online;
+ * - `presence_bytes_per_device_hour`: bytes sent and received by device
+ *   hosts (their DHT node included) per online device-hour, measured phase.
+ *
+ * @module
+ */
+import { forkRng, randomInt, seededRng } from "../../lib/rng.ts";
+import {
+  OUR_PROFILE,
+  type PresenceProfile,
+} from "../../lib/presence/presence_profile.ts";
+import { ChurnSchedule, type ChurnSpec, formatChurnSpec } from "../churn.ts";
+import { type CdfPoint, Samples } from "../metrics.ts";
+import { DaemonSwarm, type DeviceSlot } from "../daemon_swarm.ts";
+import { SIMULATION_EPOCH_MS } from "../testnet.ts";
+
+/** Options of {@link runPresenceScenario}. */
+export interface PresenceScenarioOptions {
+  /** Accounts (one device each). */
+  readonly accounts: number;
+  /** Plain DHT nodes. @default {accounts} */
+  readonly infraNodes?: number;
+  /** Seed. */
+  readonly seed: number | string;
+  /** Measured virtual duration, ms. */
+  readonly durationMs: number;
+  /** Device churn (undefined: none). */
+  readonly churn?: ChurnSpec;
+  /** Share of leaves that are crashes. @default {0.5} */
+  readonly crashProbability?: number;
+  /** Packet loss. @default {0} */
+  readonly lossProbability?: number;
+  /** Fewest contacts per account. @default {20} */
+  readonly minContacts?: number;
+  /** Most contacts per account. @default {100} */
+  readonly maxContacts?: number;
+  /** Profile. @default {OUR_PROFILE} */
+  readonly profile?: PresenceProfile;
+  /** Progress. */
+  readonly onProgress?: (message: string) => void;
+}
+
+/** p50/p95/p99 and count. */
+export interface LatencySummary {
+  readonly count: number;
+  readonly p50: number;
+  readonly p95: number;
+  readonly p99: number;
+}
+
+/** Report of a presence run (deterministic for a seed). */
+export interface PresenceReport {
+  readonly scenario: "presence";
+  readonly profile: string;
+  readonly accounts: number;
+  readonly nodes: number;
+  readonly seed: number | string;
+  readonly churn: string;
+  readonly contacts_per_account: { min: number; mean: number; max: number };
+  readonly online_detect_ms: LatencySummary;
+  readonly offline_graceful_ms: LatencySummary;
+  readonly offline_crash_ms: LatencySummary;
+  readonly missed: {
+    online: number;
+    offline_graceful: number;
+    offline_crash: number;
+  };
+  readonly false_offline_events: number;
+  readonly presence_bytes_per_device_hour: number;
+  readonly device_leaves: number;
+  readonly sim_seconds: number;
+  /** CDFs of the three latencies (for `--report`). */
+  readonly cdf?: Record<string, CdfPoint[]>;
+}
+
+/** Watcher must have been running this long to count. */
+const SETTLED_MS = 20_000;
+
+interface Pending {
+  readonly kind: "online" | "graceful" | "crash";
+  readonly atMs: number;
+  /** Watchers (account index) still to see it. */
+  readonly waiting: Set<number>;
+}
+
+function summarize(samples: Samples): LatencySummary {
+  const round = (value: number) => Math.round(value);
+  return {
+    count: samples.count,
+    p50: round(samples.percentile(50)),
+    p95: round(samples.percentile(95)),
+    p99: round(samples.percentile(99)),
+  };
+}
+
+/**
+ * Runs the presence scenario.
+ *
+ * @param options Options.
+ * @returns The report.
+ */
+export async function runPresenceScenario(
+  options: PresenceScenarioOptions,
+): Promise<PresenceReport> {
+  const progress = options.onProgress ?? (() => {});
+  const profile = options.profile ?? OUR_PROFILE;
+  const infraNodes = options.infraNodes ?? options.accounts;
+  const swarm = await DaemonSwarm.create({
+    seed: options.seed,
+    infraNodes,
+    profile,
+    lossProbability: options.lossProbability,
+    onProgress: (joined) => progress(`DHT: ${joined}/${infraNodes} nodes`),
+  });
+  const rng = forkRng(seededRng(`${options.seed}/presence`), "graph");
+  const n = options.accounts;
+  const slots: DeviceSlot[] = [];
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const slot = await swarm.addDevice();
+    slots.push(slot);
+    ids.push(await swarm.createAccount(slot));
+  }
+  const indexOfAccount = new Map(ids.map((id, i) => [id, i]));
+
+  // Contact graph: each account draws a wanted degree, then links to random
+  // accounts that still want more (or anyone, at the end).
+  const minContacts = Math.min(options.minContacts ?? 20, n - 1);
+  const maxContacts = Math.min(options.maxContacts ?? 100, n - 1);
+  const contacts: Set<number>[] = ids.map(() => new Set());
+  const wanted = ids.map(() =>
+    minContacts + randomInt(rng, maxContacts - minContacts + 1)
+  );
+  for (let i = 0; i < n; i++) {
+    let guard = 0;
+    while (contacts[i].size < wanted[i] && guard++ < 20 * n) {
+      const j = randomInt(rng, n);
+      if (j === i || contacts[i].has(j)) continue;
+      if (contacts[j].size >= maxContacts) continue;
+      contacts[i].add(j);
+      contacts[j].add(i);
+    }
+  }
+  for (let i = 0; i < n; i++) {
+    for (const j of contacts[i]) {
+      await slots[i].daemon!.config.addContact(ids[i], ids[j]);
+    }
+  }
+  progress(`${n} accounts, contacts ready`);
+
+  // Ground truth and what each watcher saw.
+  const online = new Array<boolean>(n).fill(false);
+  const startedMs = new Array<number>(n).fill(Infinity);
+  const seen: Map<number, 0 | 1 | 2>[] = ids.map(() => new Map());
+  const pending: (Pending | undefined)[] = new Array(n);
+  const detect = {
+    online: new Samples(),
+    graceful: new Samples(),
+    crash: new Samples(),
+  };
+  const missed = { online: 0, graceful: 0, crash: 0 };
+  let falseOffline = 0;
+  let measuring = false;
+  const clock = swarm.clock;
+
+  const subscribe = (i: number) => {
+    const daemon = slots[i].daemon!;
+    daemon.presence.on("newBuddyNotification", (event) => {
+      if (slots[i].daemon !== daemon) return;
+      const j = indexOfAccount.get(event.buddyUri);
+      if (j === undefined) return;
+      seen[i].set(j, event.status);
+      const change = pending[j];
+      // Offline while the device has been up for a while: a false offline.
+      if (
+        measuring && event.status === 0 && online[j] &&
+        clock.now() - startedMs[j] > 30_000
+      ) {
+        falseOffline += 1;
+        if (Deno.env.get("DEBUG_PRESENCE")) {
+          const w = slots[i].daemon!;
+          console.error(
+            "false offline",
+            i,
+            j,
+            clock.now() - startedMs[j],
+            w.account(ids[i]).state.peers.size,
+          );
+        }
+      }
+      if (change === undefined || !change.waiting.has(i)) return;
+      const expected = change.kind === "online" ? 1 : 0;
+      if ((event.status === 0 ? 0 : 1) !== expected) return;
+      change.waiting.delete(i);
+      const delay = clock.now() - change.atMs;
+      if (change.kind === "online") detect.online.add(delay);
+      else if (change.kind === "graceful") detect.graceful.add(delay);
+      else detect.crash.add(delay);
+    });
+    for (const j of contacts[i]) {
+      daemon.presence.subscribeBuddy(ids[i], ids[j], true);
+    }
+  };
+
+  const change = (j: number, kind: Pending["kind"]) => {
+    const old = pending[j];
+    if (old !== undefined && measuring) {
+      if (old.kind === "online") missed.online += old.waiting.size;
+      else if (old.kind === "graceful") missed.graceful += old.waiting.size;
+      else missed.crash += old.waiting.size;
+    }
+    const now = clock.now();
+    const waiting = new Set<number>();
+    if (measuring) {
+      for (const i of contacts[j]) {
+        if (online[i] && now - startedMs[i] >= SETTLED_MS) waiting.add(i);
+      }
+    }
+    pending[j] = { kind, atMs: now, waiting };
+  };
+
+  const bringUp = (i: number) => {
+    online[i] = true;
+    startedMs[i] = clock.now();
+    seen[i].clear();
+    change(i, "online");
+  };
+
+  const slotIndex = new Map(slots.map((slot, i) => [slot, i]));
+  swarm.onStart = (slot) => {
+    const i = slotIndex.get(slot)!;
+    subscribe(i);
+    bringUp(i);
+  };
+  // Start everyone over the first minute.
+  for (let i = 0; i < n; i++) {
+    const slot = slots[i];
+    clock.setTimer(randomInt(rng, 60_000), () => swarm.start(slot));
+  }
+  await swarm.run(120_000);
+  progress("devices online; measuring");
+
+  // A watcher that left stops waiting (it cannot see anything).
+  const leaveWatchers = (i: number) => {
+    for (const change of pending) change?.waiting.delete(i);
+  };
+
+  const bytesAtStart = deviceBytes(swarm, slots);
+  let deviceOnlineMs = 0;
+  let lastTickMs = clock.now();
+  const tick = () => {
+    const now = clock.now();
+    deviceOnlineMs += online.filter(Boolean).length * (now - lastTickMs);
+    lastTickMs = now;
+  };
+  measuring = true;
+  const churn = new ChurnSchedule({
+    clock,
+    rng: forkRng(rng, "churn"),
+    hostCount: n,
+    spec: options.churn,
+    durationMs: options.durationMs,
+    crashProbability: options.crashProbability ?? 0.5,
+  }, {
+    onLeave: (i, kind) => {
+      tick();
+      online[i] = false;
+      leaveWatchers(i);
+      if (kind === "crash") {
+        swarm.crash(slots[i]);
+        change(i, "crash");
+      } else {
+        swarm.stop(slots[i]);
+        change(i, "graceful");
+      }
+    },
+    onJoin: (i) => {
+      tick();
+      // It starts at the end of this step (onStart above).
+      swarm.restart(slots[i]);
+    },
+  });
+  churn.start();
+  const steps = 20;
+  for (let step = 1; step <= steps; step++) {
+    await swarm.run(options.durationMs / steps);
+    tick();
+    progress(
+      `${Math.round(step / steps * 100)}%: online ${
+        online.filter(Boolean).length
+      }/${n}, detections ${detect.online.count}/${detect.graceful.count}/${detect.crash.count}`,
+    );
+  }
+  churn.stop();
+  measuring = false;
+  // Changes still waiting at the end are not misses: time ran out.
+  tick();
+  const bytes = deviceBytes(swarm, slots) - bytesAtStart;
+  const hours = deviceOnlineMs / 3_600_000;
+  const degrees = contacts.map((set) => set.size);
+  const report: PresenceReport = {
+    scenario: "presence",
+    profile: profile.name,
+    accounts: n,
+    nodes: infraNodes,
+    seed: options.seed,
+    churn: formatChurnSpec(options.churn),
+    contacts_per_account: {
+      min: Math.min(...degrees),
+      mean: Math.round(degrees.reduce((a, b) => a + b, 0) / n * 10) / 10,
+      max: Math.max(...degrees),
+    },
+    online_detect_ms: summarize(detect.online),
+    offline_graceful_ms: summarize(detect.graceful),
+    offline_crash_ms: summarize(detect.crash),
+    missed: {
+      online: missed.online,
+      offline_graceful: missed.graceful,
+      offline_crash: missed.crash,
+    },
+    false_offline_events: falseOffline,
+    presence_bytes_per_device_hour: Math.round(bytes / Math.max(hours, 1e-9)),
+    device_leaves: churn.counts().leaves,
+    sim_seconds: Math.round((clock.now() - SIMULATION_EPOCH_MS) / 1_000),
+    cdf: {
+      online_detect_ms: detect.online.cdf(100),
+      offline_graceful_ms: detect.graceful.cdf(100),
+      offline_crash_ms: detect.crash.cdf(100),
+    },
+  };
+  swarm.shutdown();
+  return report;
+}
+
+function deviceBytes(swarm: DaemonSwarm, slots: DeviceSlot[]): number {
+  let total = 0;
+  for (const slot of slots) {
+    const stats = swarm.network.hostStats(slot.index);
+    total += stats.bytesSent + stats.bytesReceived;
+  }
+  return total;
+}
