@@ -143,7 +143,8 @@ export async function restart(
 ): Promise<void> {
   await swarm.restart(slot);
   log.attach(slot.daemon!);
-  await swarm.run(20);
+  // It starts at the end of a run() step.
+  for (let i = 0; i < 100 && !slot.online; i++) await swarm.run(20, 20);
   assert.ok(slot.online, "device did not come back");
 }
 
