@@ -4,7 +4,7 @@
  * target's inbox key from a plain DHT node, bypassing the sender's outbox.
  */
 import assert from "node:assert/strict";
-import { pair } from "./_daemon_swarm_helpers.ts";
+import { pair, restart } from "./_daemon_swarm_helpers.ts";
 import { SENDER_QUOTA_PER_HOUR } from "../lib/daemon/account.ts";
 import type { AccountIdentity } from "../lib/daemon/account.ts";
 import type { DeviceCertificate } from "../lib/identity/device_certificate.ts";
@@ -111,5 +111,46 @@ Deno.test("Junk in an inbox is dropped and counted, and the account keeps workin
   );
   await swarm.run(30_000);
   assert.equal(bobLog.count("incomingTrustRequest"), 1);
+  swarm.shutdown();
+});
+
+Deno.test("A redelivered request is not shown again but acknowledged again", async () => {
+  const { swarm, alice, bob, a, b, bobLog } = await pair("redelivery", {
+    infraNodes: 2,
+  });
+  const sender = alice.daemon!.account(a).identity;
+  const target = bob.daemon!.account(b);
+  const recipient = target.identity.certificate;
+  const id = random(MESSAGE_ID_BYTES);
+  const box = sealBox(
+    encodeInboxMessage({
+      kind: "request",
+      id,
+      sentMs: swarm.clock.now(),
+      payload: new TextEncoder().encode("once"),
+    }),
+    {
+      sender: { device: sender.device, certificate: sender.certificate },
+      recipient,
+      purpose: INBOX_PURPOSE,
+      randomBytes: random,
+    },
+  );
+  const node = swarm.testnet.nodes[0];
+  const key = inboxKey(recipient.deviceId);
+  // The same box under three value ids, as a confused or hostile relay might.
+  for (const valueId of [11n, 12n, 13n]) {
+    node.put(key, { id: valueId, type: INBOX_VALUE_TYPE, data: box });
+    await swarm.run(10_000);
+  }
+  assert.equal(bobLog.count("incomingTrustRequest"), 1);
+  assert.equal(target.counters.dropped.duplicate, 2);
+  assert.equal(target.counters.receiptsSent, 3);
+  // Still shown once after a restart that sees all three again.
+  swarm.crash(bob);
+  await restart(swarm, bob, bobLog);
+  await swarm.run(30_000);
+  assert.equal(bobLog.count("incomingTrustRequest"), 1);
+  assert.equal(bob.daemon!.config.getTrustRequests(b).length, 1);
   swarm.shutdown();
 });

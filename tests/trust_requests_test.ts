@@ -576,3 +576,29 @@ Deno.test("An unacknowledged request or confirmation expires after 7 days", asyn
   await stopping;
   assert.equal(account.state.outbox.size, 0);
 });
+
+Deno.test("A sender that never saw the target online still reaches its mailbox", async () => {
+  const { swarm, alice, bob, a, b, aliceLog, bobLog } = await pair(
+    "mailbox-cold",
+  );
+  // Bob leaves before Alice ever looks at him; his mailbox certificate stays
+  // stored at his account hash (a 7-day record).
+  await stopCleanly(swarm, bob);
+  await swarm.run(5 * MINUTE, 100);
+  await alice.daemon!.config.sendTrustRequest(a, b, text("cold"));
+  await swarm.run(2 * MINUTE, 100);
+  assert.ok(
+    alice.daemon!.account(a).counters.boxesPut > 0,
+    "nothing was put for Bob's mailbox",
+  );
+  await stopCleanly(swarm, alice);
+  await restart(swarm, bob, bobLog);
+  await runUntil(swarm, () => bobLog.count("incomingTrustRequest") > 0, MINUTE);
+  await restart(swarm, alice, aliceLog);
+  await runUntil(
+    swarm,
+    () => aliceLog.count("trustRequestDelivered") > 0,
+    2 * MINUTE,
+  );
+  swarm.shutdown();
+});
