@@ -129,7 +129,13 @@ function asList(value: unknown, max = MAX_ITEMS): unknown[] {
  */
 export function decodeSyncSnapshot(bytes: Uint8Array): SyncSnapshot {
   check(bytes.length <= MAX_SNAPSHOT_BYTES);
-  const root = asList(decode(bytes), 6);
+  let decoded: unknown;
+  try {
+    decoded = decode(bytes);
+  } catch (cause) {
+    throw new TypeError("malformed sync snapshot", { cause });
+  }
+  const root = asList(decoded, 6);
   check(root.length === 6 && root[0] === "ss1" && isInt(root[1]));
   const contacts = asList(root[2]).map((raw) => {
     const f = asList(raw, 5);
