@@ -5,7 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { BuddyTracker } from "../lib/presence/buddy_tracker.ts";
-import { DeviceAnnouncement } from "../lib/presence/device_announcement.ts";
+import {
+  DEVICE_ANNOUNCEMENT_TYPE,
+  DeviceAnnouncement,
+} from "../lib/presence/device_announcement.ts";
+import { SignedRecord } from "../lib/identity/signed_record.ts";
+import { encodeTuple } from "../lib/identity/_codec.ts";
 import { derivedValueId } from "../lib/presence/announcer.ts";
 import {
   ACCOUNT_RECORD_VALUE_TYPE,
@@ -151,6 +156,18 @@ Deno.test("BuddyTracker rejects forged, foreign, expired, future-dated and malfo
     { ...forged, data: forgedData },
     announcement(strangerDevice, strangerCertificate, { seq: 2 }),
     announcement(laptop, foreignCertificate, { seq: 3 }),
+    // Signed by another device, carrying the laptop's certificate.
+    {
+      id: 10n,
+      type: ANNOUNCEMENT_VALUE_TYPE,
+      data: SignedRecord.sign(strangerDevice, {
+        type: DEVICE_ANNOUNCEMENT_TYPE,
+        seq: 10,
+        createdMs: START_MS,
+        expiresMs: START_MS + LIFETIME_MS,
+        body: encodeTuple(["da1", laptopCertificate.bytes, 0, "", []]),
+      }).bytes,
+    },
     // Expired: signed an hour ago for one minute.
     announcement(laptop, laptopCertificate, {
       seq: 4,
