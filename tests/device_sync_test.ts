@@ -147,3 +147,28 @@ Deno.test("A request sent from one device is known to the other", async () => {
   assert.equal(laptop.daemon!.config.getContactDetails(a, b)?.confirmed, true);
   swarm.shutdown();
 });
+
+Deno.test("A request discarded on one device is removed from the other", async () => {
+  const { swarm, laptop, phone, bob, a, b, laptopLog, phoneLog } = await linked(
+    "sync-discard",
+  );
+  await bob.daemon!.config.sendTrustRequest(b, a, text("ignore me"));
+  await runUntil(
+    swarm,
+    () =>
+      laptopLog.count("incomingTrustRequest") > 0 &&
+      phoneLog.count("incomingTrustRequest") > 0,
+    MINUTE,
+  );
+  assert.equal(await laptop.daemon!.config.discardTrustRequest(a, b), true);
+  await runUntil(
+    swarm,
+    () => phone.daemon!.config.getTrustRequests(a).length === 0,
+    2 * MINUTE,
+  );
+  await swarm.run(5 * MINUTE, 200);
+  assert.deepEqual(phone.daemon!.config.getTrustRequests(a), []);
+  assert.deepEqual(laptop.daemon!.config.getTrustRequests(a), []);
+  assert.equal(phoneLog.count("incomingTrustRequest"), 1);
+  swarm.shutdown();
+});

@@ -1171,6 +1171,17 @@ export class Account {
       // A settled contact needs no pending request any more.
       if (isActive || merged.banned) this.state.requests.delete(merged.uri);
     }
+    // A request the other device handled and no longer holds was discarded
+    // (or replaced) there.
+    const held = new Set(snapshot.requests.map((request) => request.id));
+    const handled = new Set(snapshot.seen);
+    let discarded = false;
+    for (const [from, request] of [...this.state.requests]) {
+      if (handled.has(request.id) && !held.has(request.id)) {
+        this.state.requests.delete(from);
+        discarded = true;
+      }
+    }
     for (const request of snapshot.requests) {
       if (
         this.state.requests.has(request.from) ||
@@ -1206,7 +1217,7 @@ export class Account {
       this.#watch(entry.to, "outbox");
       adopted.push(entry);
     }
-    if (adopted.length > 0 && events.length === 0) {
+    if ((adopted.length > 0 || discarded) && events.length === 0) {
       this.#persist();
       return;
     }
