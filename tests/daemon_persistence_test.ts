@@ -128,3 +128,77 @@ Deno.test("Daemon.open() throws StateCorruptError for damaged account state", as
     await assert.rejects(() => Daemon.open(options), StateCorruptError);
   }
 });
+
+/** A storage whose writes can be held back, like a slow disk. */
+class SlowStorage extends MemoryStorage {
+  hold = false;
+  readonly held: (() => void)[] = [];
+  override async set(key: string, value: Uint8Array): Promise<void> {
+    if (this.hold) await new Promise<void>((go) => this.held.push(go));
+    await super.set(key, value);
+  }
+  releaseAll(): void {
+    for (const go of this.held.splice(0)) go();
+  }
+}
+
+Deno.test("Every API call resolves only once its change is on disk", async () => {
+  const clock = new ManualClock(1_700_000_000_000);
+  const network = new SimulatedNetwork({ clock, rng: seededRng("durable") });
+  const storage = new SlowStorage();
+  const daemon = await Daemon.open({
+    transport: network.attach(),
+    clock,
+    rng: seededRng("durable-daemon"),
+    storage,
+    scryptLog2N: 10,
+  });
+  const a = await daemon.createAccount();
+  daemon.start();
+  await daemon.whenIdle();
+  const stored = async () =>
+    (await Daemon.open({
+      transport: network.attach(),
+      clock,
+      rng: seededRng("reader"),
+      storage,
+      scryptLog2N: 10,
+    })).account(a).state;
+  const calls: [string, () => Promise<unknown>, () => Promise<boolean>][] = [
+    [
+      "sendTrustRequest",
+      () => daemon.config.sendTrustRequest(a, CAROL, text("x")),
+      async () => (await stored()).outbox.size === 1,
+    ],
+    [
+      "addContact",
+      () => daemon.config.addContact(a, DAVE),
+      async () => (await stored()).contacts.isActive(DAVE),
+    ],
+    [
+      "removeContact",
+      () => daemon.config.removeContact(a, DAVE, true),
+      async () => (await stored()).contacts.isBanned(DAVE),
+    ],
+    [
+      "acceptTrustRequest",
+      () => daemon.config.acceptTrustRequest(a, "e".repeat(40)),
+      async () =>
+        (await stored()).contacts.get("e".repeat(40))?.confirmed ===
+          true,
+    ],
+  ];
+  for (const [name, call, durable] of calls) {
+    storage.hold = true;
+    let resolved = false;
+    const pending = call().then(() => resolved = true);
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+    assert.equal(resolved, false, `${name} resolved before its write`);
+    assert.equal(await durable(), false, `${name} already on disk`);
+    storage.hold = false;
+    storage.releaseAll();
+    await pending;
+    assert.ok(await durable(), `${name} not on disk once resolved`);
+  }
+  daemon.crash();
+});
