@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  EventLog,
   pair,
   restart,
   runUntil,
@@ -27,6 +28,7 @@ import { ManualClock } from "../lib/manual_clock.ts";
 import { MemoryStorage } from "../lib/memory_storage.ts";
 import { rngBytes, seededRng } from "../lib/rng.ts";
 import { SimulatedNetwork } from "../sim/network.ts";
+import { DaemonSwarm } from "../sim/daemon_swarm.ts";
 
 const MINUTE = 60_000;
 
@@ -600,5 +602,44 @@ Deno.test("A sender that never saw the target online still reaches its mailbox",
     () => aliceLog.count("trustRequestDelivered") > 0,
     2 * MINUTE,
   );
+  swarm.shutdown();
+});
+
+Deno.test("On a lossy network a request is still shown once and accepted on both sides", async () => {
+  const swarm = await DaemonSwarm.create({
+    seed: "lossy",
+    infraNodes: 30,
+    lossProbability: 0.1,
+  });
+  const alice = await swarm.addDevice();
+  const bob = await swarm.addDevice();
+  const a = await swarm.createAccount(alice);
+  const b = await swarm.createAccount(bob);
+  const aliceLog = new EventLog(swarm, alice);
+  const bobLog = new EventLog(swarm, bob);
+  swarm.start(alice);
+  swarm.start(bob);
+  await swarm.run(10_000, 50);
+  await alice.daemon!.config.sendTrustRequest(a, b, text("through the noise"));
+  await runUntil(
+    swarm,
+    () => bobLog.count("incomingTrustRequest") > 0,
+    5 * MINUTE,
+  );
+  await bob.daemon!.config.acceptTrustRequest(b, a);
+  await runUntil(
+    swarm,
+    () =>
+      aliceLog.count("trustRequestAccepted") > 0 &&
+      bobLog.count("confirmationDelivered") > 0,
+    10 * MINUTE,
+  );
+  await swarm.run(10 * MINUTE, 200);
+  assert.equal(bobLog.count("incomingTrustRequest"), 1);
+  assert.equal(aliceLog.count("trustRequestAccepted"), 1);
+  assert.equal(alice.daemon!.config.getContactDetails(a, b)?.confirmed, true);
+  assert.equal(bob.daemon!.config.getContactDetails(b, a)?.confirmed, true);
+  assert.equal(alice.daemon!.account(a).state.outbox.size, 0);
+  assert.equal(bob.daemon!.account(b).state.outbox.size, 0);
   swarm.shutdown();
 });
