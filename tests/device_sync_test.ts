@@ -172,3 +172,25 @@ Deno.test("A request discarded on one device is removed from the other", async (
   assert.equal(phoneLog.count("incomingTrustRequest"), 1);
   swarm.shutdown();
 });
+
+Deno.test("A request discarded while the other device was offline does not stay pending there", async () => {
+  const { swarm, laptop, phone, bob, a, b, laptopLog, phoneLog } = await linked(
+    "sync-discard-offline",
+  );
+  await stopCleanly(swarm, phone);
+  await bob.daemon!.config.sendTrustRequest(b, a, text("ignore me"));
+  await runUntil(
+    swarm,
+    () => laptopLog.count("incomingTrustRequest") > 0,
+    MINUTE,
+  );
+  await laptop.daemon!.config.discardTrustRequest(a, b);
+  await swarm.run(5 * MINUTE, 100);
+  // The phone finds the box in its inbox when it comes back, and the
+  // laptop's sync tells it the request was handled.
+  await restart(swarm, phone, phoneLog);
+  await swarm.run(5 * MINUTE, 100);
+  assert.deepEqual(phone.daemon!.config.getTrustRequests(a), []);
+  assert.ok(phoneLog.count("incomingTrustRequest") <= 1);
+  swarm.shutdown();
+});
