@@ -13,6 +13,7 @@ import {
   text,
 } from "./_daemon_swarm_helpers.ts";
 import { OUR_PROFILE } from "../lib/presence/presence_profile.ts";
+import { InvalidUriError } from "../lib/identity/errors.ts";
 
 const SECOND = 1_000;
 const MINUTE = 60 * SECOND;
@@ -201,5 +202,28 @@ Deno.test("A banned contact cannot be subscribed to, and banning ends a subscrip
   assert.deepEqual(alice.daemon!.presence.getSubscriptions(a), []);
   await swarm.run(MINUTE);
   assert.equal(aliceLog.count("newBuddyNotification"), 1);
+  swarm.shutdown();
+});
+
+Deno.test("setSubscriptions() sets exactly the list, and a malformed uri changes nothing", async () => {
+  const { swarm, alice, a, b } = await pair("set-subscriptions", {
+    startBob: false,
+  });
+  const presence = alice.daemon!.presence;
+  const carol = "c".repeat(40);
+  presence.setSubscriptions(a, [b, `jami:${carol}`, a]);
+  assert.deepEqual(
+    presence.getSubscriptions(a).map((s) => s.buddy).sort(),
+    [b, carol].sort(),
+  );
+  assert.throws(
+    () => presence.setSubscriptions(a, [b, "not a uri"]),
+    InvalidUriError,
+  );
+  assert.equal(presence.getSubscriptions(a).length, 2);
+  presence.setSubscriptions(a, [carol]);
+  assert.deepEqual(presence.getSubscriptions(a), [
+    { buddy: carol, status: 0, lineStatus: "" },
+  ]);
   swarm.shutdown();
 });
