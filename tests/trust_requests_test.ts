@@ -16,8 +16,10 @@ import {
 import {
   OwnAccountError,
   PayloadTooLargeError,
+  QuotaExceededError,
   UnknownAccountError,
 } from "../lib/daemon/errors.ts";
+import { MAX_OUTBOX_ENTRIES } from "../lib/contacts/account_state.ts";
 import { InvalidUriError } from "../lib/identity/errors.ts";
 import {
   INBOX_LIFETIME_MS,
@@ -643,4 +645,35 @@ Deno.test("On a lossy network a request is still shown once and accepted on both
   assert.equal(alice.daemon!.account(a).state.outbox.size, 0);
   assert.equal(bob.daemon!.account(b).state.outbox.size, 0);
   swarm.shutdown();
+});
+
+Deno.test("sendTrustRequest() throws QuotaExceededError with a full outbox and changes nothing", async () => {
+  const clock = new ManualClock(1_700_000_000_000);
+  const network = new SimulatedNetwork({ clock, rng: seededRng("full") });
+  const daemon = await Daemon.open({
+    transport: network.attach(),
+    clock,
+    rng: seededRng("full-daemon"),
+    storage: new MemoryStorage(),
+    scryptLog2N: 10,
+  });
+  const a = await daemon.createAccount();
+  daemon.start();
+  const account = daemon.account(a);
+  for (let i = 1; i <= MAX_OUTBOX_ENTRIES; i++) {
+    const to = i.toString(16).padStart(40, "0");
+    await daemon.config.sendTrustRequest(a, to, text("x"));
+  }
+  const stranger = "f".repeat(40);
+  await assert.rejects(
+    () => daemon.config.sendTrustRequest(a, stranger, text("one too many")),
+    QuotaExceededError,
+  );
+  assert.equal(account.state.outbox.size, MAX_OUTBOX_ENTRIES);
+  assert.equal(daemon.config.getContactDetails(a, stranger), undefined);
+  // A newer request to a target already in the outbox replaces its entry.
+  const first = "1".padStart(40, "0");
+  await daemon.config.sendTrustRequest(a, first, text("again"));
+  assert.equal(account.state.outbox.size, MAX_OUTBOX_ENTRIES);
+  daemon.crash();
 });
