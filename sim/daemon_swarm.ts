@@ -278,20 +278,39 @@ export class DaemonSwarm {
   }
 
   /**
-   * Advances virtual time by `ms` in steps of `stepMs`, letting state
-   * writes finish after each step.
+   * Advances virtual time by `ms`. By default one timer at a time: whenever
+   * a timer started asynchronous work (a state write, a device reopening),
+   * that work finishes before the next timer runs, as it would on a real
+   * machine where it takes microseconds. With `stepMs`, time moves in steps
+   * and work finishes at the end of each (faster for long runs; effects of
+   * a write are then late by up to a step).
    *
    * @param ms Duration.
-   * @param stepMs Step. @default {20}
+   * @param stepMs Step, or undefined for timer by timer.
    */
-  async run(ms: number, stepMs = 20): Promise<void> {
+  async run(ms: number, stepMs?: number): Promise<void> {
     const end = this.clock.now() + ms;
-    while (this.clock.now() < end) {
-      this.clock.advanceTo(Math.min(end, this.clock.now() + stepMs));
-      while (this.work.size > 0 || this.#starting.length > 0) {
-        await this.work.whenIdle();
-        this.#startQueued();
+    const clock = this.clock;
+    for (;;) {
+      if (stepMs === undefined) {
+        const due = clock.nextDueMs();
+        if (due === undefined || due > end) break;
+        clock.runNext();
+      } else {
+        if (clock.now() >= end) break;
+        clock.advanceTo(Math.min(end, clock.now() + stepMs));
       }
+      await this.#settle();
+    }
+    // Devices reopened since the last timer start now, too.
+    await this.#settle();
+    clock.advanceTo(end);
+  }
+
+  async #settle(): Promise<void> {
+    while (this.work.size > 0 || this.#starting.length > 0) {
+      await this.work.whenIdle();
+      this.#startQueued();
     }
   }
 

@@ -560,11 +560,27 @@ export class DhtNode {
     });
   }
 
-  /** Copies every stored value to the current closest nodes of its key. */
+  /**
+   * Copies stored values to the current closest nodes of their keys, so
+   * they survive their holders leaving. Not every holder does it: only the
+   * one that believes it is the closest (the primary) and any that believe
+   * they are no longer among the closest (handing over), judged from the
+   * routing table, and only values that outlive the next round (short-lived
+   * values are kept alive by their publishers). Every holder copying every
+   * value to every other holder would cost 64 puts per value per round.
+   */
   #replicate(now: number): void {
     for (const key of this.#store.keys().slice(0, 256)) {
-      const stored = this.#store.storedValues(key, now);
+      const stored = this.#store.storedValues(key, now).filter((entry) =>
+        entry.expiresMs > now + this.#replicationMs
+      );
       if (stored.length === 0) continue;
+      const known = this.#table.closest(key, TARGET_NODES, now);
+      const primary = known.length === 0 ||
+        key.compareDistance(this.id, known[0].id) < 0;
+      const outside = known.length >= TARGET_NODES &&
+        key.compareDistance(this.id, known[known.length - 1].id) > 0;
+      if (!primary && !outside) continue;
       this.#search(key, "find", {
         onDone: (result) => {
           for (const node of result.nodes) {

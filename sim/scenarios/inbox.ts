@@ -1,0 +1,269 @@
+/**
+ * Scenario `inbox`: trust requests to targets that are offline when they
+ * are sent, for one minute to seven days, from senders that come and go.
+ *
+ * Each request has its own sender and target account (one device each) on a
+ * public DHT of plain nodes. Request k's target is online for a few minutes,
+ * then leaves (half crash, half clean) at t_k; its sender comes online 10 s
+ * later, sends the request at t_k + 60 s, stays for a session, then comes
+ * back for short sessions now and then (sender churn). The target comes back
+ * after an offline time drawn log-uniformly from `minOfflineMs` to
+ * `maxOfflineMs`, accepts the request as soon as it is shown, crashes 30 s
+ * later and restarts a minute after that (a redelivery must not be shown
+ * again), then stays online for an hour.
+ *
+ * Report: `delivered_ratio` (requests shown at their target by the end),
+ * `delivery_after_online_ms` (target back online → request shown),
+ * `duplicates_shown`, `confirmations_delivered_ratio` (acceptances that
+ * reached the sender: its contact became confirmed), `bytes_per_request`
+ * (all bytes to and from device hosts, presence included, per request).
+ *
+ * @module
+ */
+import { forkRng, randomInt, seededRng } from "../../lib/rng.ts";
+import {
+  OUR_PROFILE,
+  type PresenceProfile,
+} from "../../lib/presence/presence_profile.ts";
+import { type CdfPoint, Samples } from "../metrics.ts";
+import { DaemonSwarm, type DeviceSlot } from "../daemon_swarm.ts";
+import { SIMULATION_EPOCH_MS } from "../testnet.ts";
+import type { LatencySummary } from "./presence.ts";
+
+/** Options of {@link runInboxScenario}. */
+export interface InboxScenarioOptions {
+  /** Requests (each with its own sender and target). */
+  readonly requests: number;
+  /** Plain DHT nodes. @default {100} */
+  readonly infraNodes?: number;
+  /** Seed. */
+  readonly seed: number | string;
+  /** Shortest target offline time. @default {1 minute} */
+  readonly minOfflineMs?: number;
+  /** Longest target offline time. @default {7 days} */
+  readonly maxOfflineMs?: number;
+  /** Requests are sent over this period. @default {12 hours} */
+  readonly spreadMs?: number;
+  /** Packet loss. @default {0} */
+  readonly lossProbability?: number;
+  /** Profile. @default {OUR_PROFILE} */
+  readonly profile?: PresenceProfile;
+  /** Progress. */
+  readonly onProgress?: (message: string) => void;
+}
+
+/** Report of an inbox run (deterministic for a seed). */
+export interface InboxReport {
+  readonly scenario: "inbox";
+  readonly profile: string;
+  readonly requests: number;
+  readonly nodes: number;
+  readonly seed: number | string;
+  readonly offline_ms_range: [number, number];
+  readonly delivered_ratio: number;
+  readonly delivery_after_online_ms: LatencySummary;
+  readonly duplicates_shown: number;
+  readonly confirmations_delivered_ratio: number;
+  readonly bytes_per_request: number;
+  readonly sim_seconds: number;
+  /** CDF of the delivery delay (for `--report`). */
+  readonly cdf?: Record<string, CdfPoint[]>;
+}
+
+const SECOND = 1_000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+interface Job {
+  readonly sender: DeviceSlot;
+  readonly target: DeviceSlot;
+  senderId: string;
+  targetId: string;
+  readonly leaveMs: number;
+  readonly offlineMs: number;
+  returnedMs?: number;
+  shown: number;
+  accepted: boolean;
+  confirmed: boolean;
+}
+
+/**
+ * Runs the inbox scenario.
+ *
+ * @param options Options.
+ * @returns The report.
+ */
+export async function runInboxScenario(
+  options: InboxScenarioOptions,
+): Promise<InboxReport> {
+  const progress = options.onProgress ?? (() => {});
+  const profile = options.profile ?? OUR_PROFILE;
+  const infraNodes = options.infraNodes ?? 100;
+  const minOffline = options.minOfflineMs ?? MINUTE;
+  const maxOffline = options.maxOfflineMs ?? 7 * DAY;
+  const spread = options.spreadMs ?? 12 * HOUR;
+  const swarm = await DaemonSwarm.create({
+    seed: options.seed,
+    infraNodes,
+    profile,
+    lossProbability: options.lossProbability,
+    onProgress: (joined) => progress(`DHT: ${joined}/${infraNodes} nodes`),
+  });
+  const rng = forkRng(seededRng(`${options.seed}/inbox`), "plan");
+  const clock = swarm.clock;
+  const startMs = clock.now();
+  const jobs: Job[] = [];
+  for (let k = 0; k < options.requests; k++) {
+    const sender = await swarm.addDevice();
+    const target = await swarm.addDevice();
+    const logRange = Math.log(maxOffline / minOffline);
+    jobs.push({
+      sender,
+      target,
+      senderId: await swarm.createAccount(sender),
+      targetId: await swarm.createAccount(target),
+      leaveMs: startMs + 5 * MINUTE +
+        Math.floor(spread * k / Math.max(1, options.requests)),
+      offlineMs: Math.round(minOffline * Math.exp(rng() * logRange)),
+      shown: 0,
+      accepted: false,
+      confirmed: false,
+    });
+  }
+  const byTarget = new Map(jobs.map((job) => [job.target, job]));
+  const bySender = new Map(jobs.map((job) => [job.sender, job]));
+  const delays = new Samples();
+
+  // Listeners go on every daemon instance as it starts.
+  swarm.onStart = (slot) => {
+    const daemon = slot.daemon!;
+    const asTarget = byTarget.get(slot);
+    if (asTarget !== undefined) {
+      daemon.config.on("incomingTrustRequest", (event) => {
+        if (event.from !== asTarget.senderId) return;
+        asTarget.shown += 1;
+        if (asTarget.shown > 1) return;
+        if (asTarget.returnedMs !== undefined) {
+          delays.add(clock.now() - asTarget.returnedMs);
+        }
+        asTarget.accepted = true;
+        daemon.config.acceptTrustRequest(asTarget.targetId, event.from);
+        // Crash soon after, restart a minute later: no second showing.
+        clock.setTimer(30 * SECOND, () => {
+          swarm.crash(slot);
+          clock.setTimer(MINUTE, () => swarm.restart(slot));
+        });
+      });
+    }
+    const asSender = bySender.get(slot);
+    if (asSender !== undefined) {
+      daemon.config.on("contactAdded", (event) => {
+        if (event.uri === asSender.targetId && event.confirmed) {
+          asSender.confirmed = true;
+        }
+      });
+    }
+  };
+
+  // Each job's timeline.
+  for (const job of jobs) {
+    clock.setTimer(job.leaveMs - 3 * MINUTE - clock.now(), () => {
+      swarm.start(job.target);
+    });
+    clock.setTimer(job.leaveMs - clock.now(), () => {
+      if (randomInt(rng, 2) === 0) swarm.crash(job.target);
+      else swarm.stop(job.target);
+      clock.setTimer(job.offlineMs, () => {
+        job.returnedMs = clock.now();
+        swarm.restart(job.target);
+        // Online for an hour after coming back.
+        clock.setTimer(HOUR, () => {
+          if (job.target.online) swarm.stop(job.target);
+        });
+      });
+    });
+    clock.setTimer(job.leaveMs + 10 * SECOND - clock.now(), () => {
+      swarm.start(job.sender);
+      clock.setTimer(50 * SECOND, () => {
+        job.sender.daemon!.config.sendTrustRequest(
+          job.senderId,
+          job.targetId,
+          new TextEncoder().encode(`request ${job.senderId}`),
+        );
+      });
+      // Sender churn: a first session, then short visits.
+      const visit = (afterMs: number) => {
+        clock.setTimer(afterMs, () => {
+          swarm.stop(job.sender);
+          const awayMs = 6 * HOUR + randomInt(rng, 30 * HOUR);
+          clock.setTimer(awayMs, () => {
+            swarm.restart(job.sender);
+            visit(20 * MINUTE + randomInt(rng, 40 * MINUTE));
+          });
+        });
+      };
+      visit(5 * MINUTE + randomInt(rng, 55 * MINUTE));
+    });
+  }
+
+  const endMs = Math.max(...jobs.map((job) => job.leaveMs + job.offlineMs)) +
+    DAY;
+  const slots = jobs.flatMap((job) => [job.sender, job.target]);
+  const bytesBefore = deviceBytes(swarm, slots);
+  const steps = 40;
+  const total = endMs - clock.now();
+  for (let step = 1; step <= steps; step++) {
+    await swarm.run(total / steps);
+    const shown = jobs.filter((job) => job.shown > 0).length;
+    progress(
+      `${Math.round(step / steps * 100)}% (day ${
+        ((clock.now() - startMs) / DAY).toFixed(1)
+      }): shown ${shown}/${jobs.length}, confirmed ${
+        jobs.filter((job) => job.confirmed).length
+      }`,
+    );
+  }
+  const bytes = deviceBytes(swarm, slots) - bytesBefore;
+  const accepted = jobs.filter((job) => job.accepted);
+  const round = (value: number) => Math.round(value * 10_000) / 10_000;
+  const report: InboxReport = {
+    scenario: "inbox",
+    profile: profile.name,
+    requests: jobs.length,
+    nodes: infraNodes,
+    seed: options.seed,
+    offline_ms_range: [minOffline, maxOffline],
+    delivered_ratio: round(
+      jobs.filter((job) => job.shown > 0).length / jobs.length,
+    ),
+    delivery_after_online_ms: {
+      count: delays.count,
+      p50: Math.round(delays.percentile(50)),
+      p95: Math.round(delays.percentile(95)),
+      p99: Math.round(delays.percentile(99)),
+    },
+    duplicates_shown: jobs.reduce(
+      (sum, job) => sum + Math.max(0, job.shown - 1),
+      0,
+    ),
+    confirmations_delivered_ratio: round(
+      accepted.filter((job) => job.confirmed).length /
+        Math.max(1, accepted.length),
+    ),
+    bytes_per_request: Math.round(bytes / jobs.length),
+    sim_seconds: Math.round((clock.now() - SIMULATION_EPOCH_MS) / 1_000),
+    cdf: { delivery_after_online_ms: delays.cdf(100) },
+  };
+  swarm.shutdown();
+  return report;
+}
+
+function deviceBytes(swarm: DaemonSwarm, slots: DeviceSlot[]): number {
+  let total = 0;
+  for (const slot of slots) {
+    const stats = swarm.network.hostStats(slot.index);
+    total += stats.bytesSent + stats.bytesReceived;
+  }
+  return total;
+}
