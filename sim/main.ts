@@ -19,15 +19,30 @@ import {
   runLookupScenario,
 } from "./scenarios/lookup.ts";
 import { runStorageScenario } from "./scenarios/storage.ts";
+import { runPresenceScenario } from "./scenarios/presence.ts";
+import { runInboxScenario } from "./scenarios/inbox.ts";
+import { renderReport, type ReportRun } from "./report.ts";
+import {
+  JAMI_PROFILE,
+  OUR_PROFILE,
+  type PresenceProfile,
+} from "../lib/presence/presence_profile.ts";
 
-const SCENARIOS = ["lookup", "storage"] as const;
+const SCENARIOS = ["lookup", "storage", "presence", "inbox"] as const;
 const DEFAULT_CHURN = "weibull:shape=0.5,scale=30m/pareto:alpha=1.5,min=5m";
+/** Device churn of the presence scenario: about 30 % of devices offline. */
+const DEFAULT_DEVICE_CHURN =
+  "weibull:shape=0.5,scale=20m/pareto:alpha=1.5,min=6m";
 
 const USAGE = `Usage: deno task sim <scenario> [options]
 
 Scenarios:
   lookup    random lookups; success ratio, hops, latency (virtual ms)
   storage   plain and permanent values under churn; retrievability, listen delay
+  presence  accounts watching their contacts under device churn: online,
+            clean-offline and crash-offline detection, false offlines, bytes
+  inbox     trust requests to targets offline 1 min to 7 days, sender churn:
+            delivery, delay after the target is back, duplicates, confirmations
 
 Options:
   --nodes N          number of nodes (default 1000)
@@ -41,7 +56,15 @@ Options:
   --lookups N        lookups in the lookup scenario (default 1000)
   --values N         values in the storage scenario (default 200)
   --impl NAME        lookup: "ours" (default) or "kademlia-dht"
-  --compare          lookup: run ours and kademlia-dht on the same seed, print ratios
+  --accounts N       presence: accounts, one device each (default 200);
+                     --nodes is then the plain DHT nodes (default = accounts)
+  --contacts A-B     presence: contacts per account (default 20-100)
+  --requests N       inbox: requests (default 100; --nodes default 100)
+  --max-offline D    inbox: longest target offline time (default 7d)
+  --profile NAME     presence/inbox: "ours" (default) or "jami"
+  --compare          lookup: ours vs kademlia-dht; presence/inbox: ours vs the
+                     jami profile; same seed, one process, ratios printed
+  --report FILE      presence/inbox: write an HTML page with CDF plots
   --json             print one JSON object on stdout
   -h, --help         show this help
 `;
@@ -96,7 +119,7 @@ function summary(report: Record<string, unknown>): string {
   ).join("\n");
 }
 
-function main(args: string[]): number {
+async function main(args: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -113,6 +136,12 @@ function main(args: string[]): number {
         lookups: { type: "string" },
         values: { type: "string" },
         impl: { type: "string" },
+        accounts: { type: "string" },
+        contacts: { type: "string" },
+        requests: { type: "string" },
+        "max-offline": { type: "string" },
+        profile: { type: "string" },
+        report: { type: "string" },
         compare: { type: "boolean" },
         json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -134,12 +163,24 @@ function main(args: string[]): number {
     }
     const seedText = values.seed ?? "1";
     const seed = /^\d+$/.test(seedText) ? Number(seedText) : seedText;
-    const churnText = values.churn ?? "none";
+    const device = scenario === "presence" || scenario === "inbox";
+    const churnText = values.churn ?? (device ? "device" : "none");
     const churn = parseChurnSpec(
-      churnText === "default" ? DEFAULT_CHURN : churnText,
+      churnText === "default"
+        ? DEFAULT_CHURN
+        : churnText === "device"
+        ? DEFAULT_DEVICE_CHURN
+        : churnText,
     );
+    const accounts = Math.floor(number(values.accounts, "accounts", 200));
+    const requests = Math.floor(number(values.requests, "requests", 100));
+    const defaultNodes = scenario === "presence"
+      ? accounts
+      : scenario === "inbox"
+      ? 100
+      : 1_000;
     const common = {
-      nodes: Math.floor(number(values.nodes, "nodes", 1_000)),
+      nodes: Math.floor(number(values.nodes, "nodes", defaultNodes)),
       seed,
       durationMs: parseDuration(values.duration ?? "10m"),
       churn,
@@ -151,7 +192,65 @@ function main(args: string[]): number {
     if (common.nodes < 2) throw new UsageError("--nodes must be at least 2");
     const startMs = performance.now();
     let report: Record<string, unknown>;
-    if (scenario === "lookup") {
+    if (device) {
+      const profileName = values.profile ?? "ours";
+      if (profileName !== "ours" && profileName !== "jami") {
+        throw new UsageError(`--profile must be "ours" or "jami"`);
+      }
+      const profiles: PresenceProfile[] = values.compare
+        ? [OUR_PROFILE, JAMI_PROFILE]
+        : [profileName === "jami" ? JAMI_PROFILE : OUR_PROFILE];
+      const [minContacts, maxContacts] = parseRange(
+        values.contacts ?? "20-100",
+      );
+      const maxOfflineMs = parseDuration(values["max-offline"] ?? "7d");
+      const runs: ReportRun[] = [];
+      for (const profile of profiles) {
+        const runStart = performance.now();
+        const onProgress = (message: string) =>
+          console.error(`[${scenario}/${profile.name}] ${message}`);
+        const { cdf, ...result } = scenario === "presence"
+          ? await runPresenceScenario({
+            accounts,
+            infraNodes: common.nodes,
+            seed,
+            durationMs: common.durationMs,
+            churn,
+            crashProbability: common.crashProbability,
+            lossProbability: common.lossProbability,
+            minContacts,
+            maxContacts,
+            profile,
+            onProgress,
+          })
+          : await runInboxScenario({
+            requests,
+            infraNodes: common.nodes,
+            seed,
+            maxOfflineMs,
+            lossProbability: common.lossProbability,
+            profile,
+            onProgress,
+          });
+        runs.push({
+          label: profile.name,
+          report: { ...result, ...machine(runStart, result.sim_seconds) },
+          cdf: cdf ?? {},
+        });
+      }
+      report = runs[0].report;
+      if (runs.length > 1) {
+        report = {
+          ...report,
+          baseline: runs[1].report,
+          ratio_vs_jami: compareProfiles(runs[0].report, runs[1].report),
+        };
+      }
+      if (values.report !== undefined) {
+        await Deno.writeTextFile(values.report, renderReport(scenario, runs));
+        console.error(`[${scenario}] report written to ${values.report}`);
+      }
+    } else if (scenario === "lookup") {
       const impl = (values.impl ?? "ours") as LookupImplementation;
       if (impl !== "ours" && impl !== "kademlia-dht") {
         throw new UsageError(`--impl must be "ours" or "kademlia-dht"`);
@@ -209,4 +308,43 @@ function main(args: string[]): number {
   }
 }
 
-Deno.exit(main(Deno.args));
+function parseRange(text: string): [number, number] {
+  const match = /^(\d+)-(\d+)$/.exec(text);
+  if (match === null || Number(match[1]) > Number(match[2])) {
+    throw new UsageError(`--contacts expects "MIN-MAX", got "${text}"`);
+  }
+  return [Number(match[1]), Number(match[2])];
+}
+
+/** Ours / Jami's for the figures where lower (or higher) is better. */
+function compareProfiles(
+  ours: Record<string, unknown>,
+  jami: Record<string, unknown>,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  const p99 = (report: Record<string, unknown>, key: string) =>
+    (report[key] as { p99?: number } | undefined)?.p99 ?? 0;
+  for (
+    const key of [
+      "online_detect_ms",
+      "offline_graceful_ms",
+      "offline_crash_ms",
+      "delivery_after_online_ms",
+    ]
+  ) {
+    if (key in ours) out[`${key}_p99`] = ratio(p99(ours, key), p99(jami, key));
+  }
+  for (
+    const key of [
+      "presence_bytes_per_device_hour",
+      "delivered_ratio",
+      "confirmations_delivered_ratio",
+      "bytes_per_request",
+    ]
+  ) {
+    if (key in ours) out[key] = ratio(ours[key] as number, jami[key] as number);
+  }
+  return out;
+}
+
+Deno.exit(await main(Deno.args));

@@ -15,8 +15,10 @@
  * Report: `delivered_ratio` (requests shown at their target by the end),
  * `delivery_after_online_ms` (target back online → request shown),
  * `duplicates_shown`, `confirmations_delivered_ratio` (acceptances that
- * reached the sender: its contact became confirmed), `bytes_per_request`
- * (all bytes to and from device hosts, presence included, per request).
+ * reached the sender — its contact became confirmed — among those whose
+ * sender came online at some point after the acceptance, the only ones that
+ * can arrive), `bytes_per_request` (all bytes to and from device hosts,
+ * presence included, per request).
  *
  * @module
  */
@@ -44,6 +46,8 @@ export interface InboxScenarioOptions {
   readonly maxOfflineMs?: number;
   /** Requests are sent over this period. @default {12 hours} */
   readonly spreadMs?: number;
+  /** Run on this long after the last target is back. @default {2 days} */
+  readonly tailMs?: number;
   /** Packet loss. @default {0} */
   readonly lossProbability?: number;
   /** Profile. @default {OUR_PROFILE} */
@@ -63,7 +67,10 @@ export interface InboxReport {
   readonly delivered_ratio: number;
   readonly delivery_after_online_ms: LatencySummary;
   readonly duplicates_shown: number;
+  /** Acceptances that reached their sender, of those whose sender came online after it. */
   readonly confirmations_delivered_ratio: number;
+  /** Acceptances whose sender came online again before the end. */
+  readonly confirmations_deliverable: number;
   readonly bytes_per_request: number;
   readonly sim_seconds: number;
   /** CDF of the delivery delay (for `--report`). */
@@ -85,6 +92,9 @@ interface Job {
   returnedMs?: number;
   shown: number;
   accepted: boolean;
+  acceptedMs?: number;
+  /** The sender started again after the acceptance. */
+  senderBack: boolean;
   confirmed: boolean;
 }
 
@@ -128,6 +138,7 @@ export async function runInboxScenario(
       offlineMs: Math.round(minOffline * Math.exp(rng() * logRange)),
       shown: 0,
       accepted: false,
+      senderBack: false,
       confirmed: false,
     });
   }
@@ -148,6 +159,7 @@ export async function runInboxScenario(
           delays.add(clock.now() - asTarget.returnedMs);
         }
         asTarget.accepted = true;
+        asTarget.acceptedMs = clock.now();
         daemon.config.acceptTrustRequest(asTarget.targetId, event.from);
         // Crash soon after, restart a minute later: no second showing.
         clock.setTimer(30 * SECOND, () => {
@@ -157,6 +169,7 @@ export async function runInboxScenario(
       });
     }
     const asSender = bySender.get(slot);
+    if (asSender?.acceptedMs !== undefined) asSender.senderBack = true;
     if (asSender !== undefined) {
       daemon.config.on("contactAdded", (event) => {
         if (event.uri === asSender.targetId && event.confirmed) {
@@ -196,7 +209,7 @@ export async function runInboxScenario(
       const visit = (afterMs: number) => {
         clock.setTimer(afterMs, () => {
           swarm.stop(job.sender);
-          const awayMs = 6 * HOUR + randomInt(rng, 30 * HOUR);
+          const awayMs = 6 * HOUR + randomInt(rng, 24 * HOUR);
           clock.setTimer(awayMs, () => {
             swarm.restart(job.sender);
             visit(20 * MINUTE + randomInt(rng, 40 * MINUTE));
@@ -208,7 +221,7 @@ export async function runInboxScenario(
   }
 
   const endMs = Math.max(...jobs.map((job) => job.leaveMs + job.offlineMs)) +
-    DAY;
+    (options.tailMs ?? 2 * DAY);
   const slots = jobs.flatMap((job) => [job.sender, job.target]);
   const bytesBefore = deviceBytes(swarm, slots);
   const steps = 40;
@@ -225,7 +238,10 @@ export async function runInboxScenario(
     );
   }
   const bytes = deviceBytes(swarm, slots) - bytesBefore;
-  const accepted = jobs.filter((job) => job.accepted);
+  // A confirmation can only arrive while its sender is online.
+  const deliverable = jobs.filter((job) =>
+    job.accepted && (job.senderBack || job.confirmed)
+  );
   const round = (value: number) => Math.round(value * 10_000) / 10_000;
   const report: InboxReport = {
     scenario: "inbox",
@@ -248,9 +264,10 @@ export async function runInboxScenario(
       0,
     ),
     confirmations_delivered_ratio: round(
-      accepted.filter((job) => job.confirmed).length /
-        Math.max(1, accepted.length),
+      deliverable.filter((job) => job.confirmed).length /
+        Math.max(1, deliverable.length),
     ),
+    confirmations_deliverable: deliverable.length,
     bytes_per_request: Math.round(bytes / jobs.length),
     sim_seconds: Math.round((clock.now() - SIMULATION_EPOCH_MS) / 1_000),
     cdf: { delivery_after_online_ms: delays.cdf(100) },

@@ -85,6 +85,12 @@ export interface PresenceReport {
     offline_graceful: number;
     offline_crash: number;
   };
+  /** Changes not yet seen by some watchers when the run ended (not misses: time ran out). */
+  readonly unseen_at_end: {
+    online: number;
+    offline_graceful: number;
+    offline_crash: number;
+  };
   readonly false_offline_events: number;
   readonly presence_bytes_per_device_hour: number;
   readonly device_leaves: number;
@@ -197,16 +203,6 @@ export async function runPresenceScenario(
         clock.now() - startedMs[j] > 30_000
       ) {
         falseOffline += 1;
-        if (Deno.env.get("DEBUG_PRESENCE")) {
-          const w = slots[i].daemon!;
-          console.error(
-            "false offline",
-            i,
-            j,
-            clock.now() - startedMs[j],
-            w.account(ids[i]).state.peers.size,
-          );
-        }
       }
       if (change === undefined || !change.waiting.has(i)) return;
       const expected = change.kind === "online" ? 1 : 0;
@@ -315,6 +311,13 @@ export async function runPresenceScenario(
   measuring = false;
   // Changes still waiting at the end are not misses: time ran out.
   tick();
+  const unseen = { online: 0, graceful: 0, crash: 0 };
+  for (const change of pending) {
+    if (change === undefined) continue;
+    if (change.kind === "online") unseen.online += change.waiting.size;
+    else if (change.kind === "graceful") unseen.graceful += change.waiting.size;
+    else unseen.crash += change.waiting.size;
+  }
   const bytes = deviceBytes(swarm, slots) - bytesAtStart;
   const hours = deviceOnlineMs / 3_600_000;
   const degrees = contacts.map((set) => set.size);
@@ -337,6 +340,11 @@ export async function runPresenceScenario(
       online: missed.online,
       offline_graceful: missed.graceful,
       offline_crash: missed.crash,
+    },
+    unseen_at_end: {
+      online: unseen.online,
+      offline_graceful: unseen.graceful,
+      offline_crash: unseen.crash,
     },
     false_offline_events: falseOffline,
     presence_bytes_per_device_hour: Math.round(bytes / Math.max(hours, 1e-9)),

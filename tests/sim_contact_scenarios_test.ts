@@ -1,0 +1,104 @@
+/**
+ * Small presence and inbox simulations: protocol properties on virtual time,
+ * ours against the Jami profile on the same seed, and exact replay.
+ */
+import assert from "node:assert/strict";
+import { runPresenceScenario } from "../sim/scenarios/presence.ts";
+import { runInboxScenario } from "../sim/scenarios/inbox.ts";
+import { parseChurnSpec } from "../sim/churn.ts";
+import { renderReport } from "../sim/report.ts";
+import { JAMI_PROFILE, OUR_PROFILE } from "../lib/presence/presence_profile.ts";
+
+const CHURN = parseChurnSpec(
+  "weibull:shape=0.5,scale=8m/pareto:alpha=1.5,min=3m",
+);
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+const presence = (profile = OUR_PROFILE, seed = 3) =>
+  runPresenceScenario({
+    accounts: 24,
+    infraNodes: 24,
+    seed,
+    durationMs: 15 * MINUTE,
+    churn: CHURN,
+    minContacts: 5,
+    maxContacts: 10,
+    profile,
+  });
+
+Deno.test("presence scenario: fast online, clean and crash detection, no false offline", async () => {
+  const report = await presence();
+  const text = JSON.stringify(report);
+  assert.ok(report.online_detect_ms.count > 0, text);
+  assert.ok(report.offline_graceful_ms.count > 0, text);
+  assert.ok(report.offline_crash_ms.count > 0, text);
+  assert.ok(report.online_detect_ms.p99 <= 1_500, text);
+  assert.ok(report.offline_graceful_ms.p99 <= 2_000, text);
+  // A crash is only noticed when the 24 s record lapses (plus a check).
+  assert.ok(report.offline_crash_ms.p50 >= 5_000, text);
+  assert.ok(report.offline_crash_ms.p99 <= 30_000, text);
+  assert.equal(report.false_offline_events, 0, text);
+  assert.deepEqual(report.missed, {
+    online: 0,
+    offline_graceful: 0,
+    offline_crash: 0,
+  }, text);
+});
+
+Deno.test("presence scenario: the Jami profile sees leaves much later, for more bytes", async () => {
+  const ours = await presence(OUR_PROFILE);
+  const jami = await presence(JAMI_PROFILE);
+  const text = JSON.stringify({ ours, jami });
+  // Jami has no goodbye: a clean shutdown looks like a crash (10-minute TTL).
+  const jamiSlowest = Math.max(
+    jami.offline_graceful_ms.count > 0 ? jami.offline_graceful_ms.p50 : 0,
+    jami.unseen_at_end.offline_graceful > 0 ? 10 * MINUTE : 0,
+  );
+  assert.ok(jamiSlowest > 30_000, text);
+  assert.ok(
+    ours.presence_bytes_per_device_hour < jami.presence_bytes_per_device_hour,
+    text,
+  );
+});
+
+Deno.test("presence scenario: same seed, same report", async () => {
+  const first = await presence(OUR_PROFILE, 5);
+  const second = await presence(OUR_PROFILE, 5);
+  assert.deepEqual(first, second);
+  const other = await presence(OUR_PROFILE, 6);
+  assert.notDeepEqual(first, other);
+});
+
+const inbox = (profile = OUR_PROFILE) =>
+  runInboxScenario({
+    requests: 6,
+    infraNodes: 20,
+    seed: 2,
+    maxOfflineMs: 2 * HOUR,
+    spreadMs: 30 * MINUTE,
+    tailMs: 40 * HOUR,
+    profile,
+  });
+
+Deno.test("inbox scenario: every request reaches its offline target once, confirmations come back", async () => {
+  const report = await inbox();
+  const text = JSON.stringify(report);
+  assert.equal(report.requests, 6);
+  assert.equal(report.delivered_ratio, 1, text);
+  assert.equal(report.duplicates_shown, 0, text);
+  assert.ok(report.delivery_after_online_ms.p99 <= 5_000, text);
+  assert.ok(report.confirmations_deliverable > 0, text);
+  assert.equal(report.confirmations_delivered_ratio, 1, text);
+  const html = renderReport("inbox", [{
+    label: "ours",
+    report: { ...report },
+    cdf: report.cdf ?? {},
+  }]);
+  assert.match(html, /<svg[^>]*aria-label="CDF of delivery_after_online_ms"/);
+});
+
+Deno.test("inbox scenario: the Jami profile loses requests to offline targets", async () => {
+  const jami = await inbox(JAMI_PROFILE);
+  assert.ok(jami.delivered_ratio < 1, JSON.stringify(jami));
+});
