@@ -339,3 +339,41 @@ Deno.test("DhtNode answers hostile listen and put requests with OpenDHT's errors
   assert.deepEqual(victim.storedValues(key).map((v) => v.id), [6n]);
   net.stop();
 });
+
+Deno.test("DhtNode passes its request rate limits to the RPC engine", () => {
+  // 3,000 pings in one virtual instant from one address: the default limit
+  // (1,024 per second per IP) answers only the first 1,024; with no limit
+  // every ping is answered.
+  for (
+    const [config, answered] of [[{}, 1_024], [{
+      requestsPerSecondPerIp: Infinity,
+      requestsPerSecond: Infinity,
+    }, 3_000]] as const
+  ) {
+    const net = Testnet.create({ nodes: 1, seed: "rate", nodeConfig: config });
+    const pinger = net.network.attach();
+    let replies = 0;
+    pinger.receive((bytes) => {
+      if (decodeMessage(bytes).kind === "reply") replies += 1;
+    });
+    for (let tid = 1; tid <= 3_000; tid++) {
+      pinger.send(
+        net.nodes[0].address,
+        encodeMessage({
+          kind: "request",
+          method: "ping",
+          tid,
+          network: 0,
+          senderId: InfoHash.get("pinger"),
+        }),
+      );
+    }
+    net.run(5_000);
+    assert.equal(replies, answered);
+    assert.equal(
+      net.nodes[0].stats().rpc.droppedRateLimited,
+      3_000 - answered,
+    );
+    net.stop();
+  }
+});

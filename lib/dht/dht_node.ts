@@ -110,6 +110,10 @@ export interface DhtNodeConfig {
   readonly valueTypes?: ReadonlyMap<number, ValueType>;
   /** RPC retry timing. */
   readonly timing?: RpcTiming;
+  /** Requests accepted per second from one IP (Infinity: no limit). @default {1024} */
+  readonly requestsPerSecondPerIp?: number;
+  /** Requests accepted per second in all (Infinity: no limit). @default {8192} */
+  readonly requestsPerSecond?: number;
   /** Housekeeping period (expiry, bucket refresh, storage maintenance). @default {60000} */
   readonly maintenanceMs?: number;
   /** A bucket with no answer for this long is refreshed. @default {600000} */
@@ -254,6 +258,8 @@ export class DhtNode {
         selfId: this.id,
         network: config.network,
         timing: config.timing,
+        requestsPerSecondPerIp: config.requestsPerSecondPerIp,
+        requestsPerSecond: config.requestsPerSecond,
       },
       (request, from) => this.#onRequest(request, from),
     );
