@@ -157,6 +157,11 @@ export class DhtnodeProcess {
     return new DhtnodeProcess(child, banner, early, pump);
   }
 
+  /** The process id. */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
   /** Every line printed so far (after the banner). */
   get output(): readonly string[] {
     return this.#lines;
