@@ -28,12 +28,15 @@ import { systemClock } from "../lib/system_clock.ts";
 import type { PeerAddress } from "../lib/transport.ts";
 import { UdpTransport } from "../lib/udp_transport.ts";
 import { DhtnodeProcess, findDhtnode } from "./interop/dhtnode_process.ts";
+import { hasPythonOpendht, PythonPeer } from "./interop/python_peer.ts";
 
 const DHTNODE = findDhtnode();
+const PYTHON_OPENDHT = await hasPythonOpendht();
 const REQUIRED = Deno.env.get("CI") !== undefined ||
   Deno.env.get("REQUIRE_OPENDHT") === "1";
 /** Skipped only when OpenDHT is missing and nobody asked for it. */
 const IGNORE = DHTNODE === undefined && !REQUIRED;
+const IGNORE_PYTHON = !PYTHON_OPENDHT && !REQUIRED;
 
 /** ICE candidates: a type OpenDHT knows, with a 1-minute lifetime. */
 const ICE_TYPE = 5;
@@ -48,6 +51,14 @@ function requireDhtnode(): string {
     );
   }
   return DHTNODE;
+}
+
+function requirePythonOpendht(): void {
+  if (!PYTHON_OPENDHT) {
+    throw new Error(
+      "OpenDHT's Python binding is not importable by /usr/bin/python3, and CI or REQUIRE_OPENDHT=1 asks for the interop tests: run `apt-get install -y dhtnode python3-opendht`",
+    );
+  }
 }
 
 /** The system clock shifted into the past: puts carry an old creation time. */
@@ -378,6 +389,68 @@ Deno.test({
 
 Deno.test({
   name:
+    "OpenDHT interop: dhtnode's listen at our node hears the values and expiries we push",
+  ignore: IGNORE,
+  async fn() {
+    const network = new Network();
+    try {
+      // The value is stored on our node before dhtnode exists, so dhtnode
+      // holds no copy: everything its listen hears comes from our pushes.
+      const storer = await network.ours("push-storer", []);
+      const late = await network.ours(
+        "push-late",
+        [storer.address],
+        lateClock(LATE_MS - 5_000),
+      );
+      await until(
+        3_000,
+        "late knows storer",
+        () => knows(late, storer.id.toString()),
+      );
+      const key = InfoHash.get("interop: pushed by our node");
+      const iceId = 0xfeed_beef_0000_0006n;
+      const stored = await within<number>(
+        5_000,
+        "late put",
+        (done) =>
+          late.put(key, {
+            id: iceId,
+            type: ICE_TYPE,
+            data: TEXT.encode("pushed"),
+          }, { onDone: done }),
+      );
+      assert.equal(stored, 1);
+      const putAt = Date.now();
+      const real = await network.real(storer.address);
+      await until(5_000, "storer knows dhtnode", () => knows(storer, real.id));
+      await real.command(`l ${key}`);
+      const added = await real.waitFor(
+        /^Listen: found 1 values \(/,
+        5_000,
+        "dhtnode hears the stored value",
+      );
+      assert.deepEqual(real.valuesAfter(added).map((v) => v.id), [iceId]);
+      assert.equal(await real.storedCount(key.toString()), 0);
+      const expired = await real.waitFor(
+        /^Listen: found 1 values expired/,
+        15_000,
+        "dhtnode hears the expiry",
+      );
+      assert.deepEqual(real.valuesAfter(expired).map((v) => v.id), [iceId]);
+      const elapsed = Date.now() - putAt;
+      assert.ok(
+        elapsed > 5_000 && elapsed < 15_000,
+        `expired after ${elapsed} ms`,
+      );
+      assert.equal(storer.stats().rpc.droppedMalformed, 0);
+    } finally {
+      await network.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
     "OpenDHT interop: a permanent put of ours outlives its type's lifetime on dhtnode",
   ignore: IGNORE,
   async fn() {
@@ -425,6 +498,103 @@ Deno.test({
       const found = await real.get(permanentKey.toString());
       assert.deepEqual(found.map((value) => value.id), [1n]);
     } finally {
+      await network.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "OpenDHT interop: the Python binding's DhtRunner and our nodes bootstrap, put, get and listen both ways",
+  ignore: IGNORE_PYTHON,
+  async fn() {
+    requirePythonOpendht();
+    const network = new Network();
+    let peer: PythonPeer | undefined;
+    try {
+      const first = await network.ours("py-first", []);
+      peer = await PythonPeer.start();
+      const python = peer;
+      const pythonAddress = { host: "127.0.0.1", port: python.port };
+      // The runner bootstraps from our node; a second node of ours from it.
+      await python.request({ op: "bootstrap", ...first.address });
+      await until(
+        5_000,
+        "our node knows the runner",
+        () => knows(first, python.id),
+      );
+      await until(
+        5_000,
+        "the runner knows our node",
+        async () => (await python.nodes()).includes(first.id.toString()),
+      );
+      const second = await network.ours("py-second", [pythonAddress]);
+      await until(
+        5_000,
+        "second node knows the runner",
+        () => knows(second, python.id),
+      );
+
+      const ourKey = InfoHash.get("interop: python listens");
+      const theirKey = InfoHash.get("interop: we listen");
+      const events: ListenEvent[] = [];
+      second.listen(theirKey, (event) => events.push(event));
+      await python.request({ op: "listen", key: ourKey.toString() });
+      await sleep(500);
+
+      // The runner puts; our listen hears it and our get finds it.
+      assert.equal(
+        await python.put(theirKey.toString(), {
+          data: TEXT.encode("from python"),
+          id: 77n,
+        }),
+        true,
+      );
+      await until(
+        5_000,
+        "our listen hears the runner's put",
+        () =>
+          events.some((event) =>
+            event.kind === "added" && event.values.some((v) => v.id === 77n)
+          ),
+      );
+      const found = await within<readonly DhtValue[]>(
+        5_000,
+        "our get",
+        (done) => first.get(theirKey, { onDone: done }),
+      );
+      assert.deepEqual(
+        found.map((v) => [v.id, UTF8.decode(v.data)]),
+        [[77n, "from python"]],
+      );
+
+      // We put; the runner's listen hears it and its get finds it.
+      const stored = await within<number>(
+        5_000,
+        "our put",
+        (done) =>
+          second.put(ourKey, {
+            id: 78n,
+            type: 0,
+            data: TEXT.encode("from deno"),
+          }, { onDone: done }),
+      );
+      assert.ok(stored >= 1);
+      await until(
+        5_000,
+        "the runner's listen hears our put",
+        () =>
+          python.events.some((event) =>
+            event.key === ourKey.toString() && event.value.id === 78n
+          ),
+      );
+      const theirs = await python.get(ourKey.toString());
+      assert.deepEqual(
+        theirs.map((v) => [v.id, UTF8.decode(v.data)]),
+        [[78n, "from deno"]],
+      );
+    } finally {
+      await peer?.close();
       await network.close();
     }
   },
