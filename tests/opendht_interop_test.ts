@@ -275,6 +275,39 @@ Deno.test({
       assert.equal(values[0].userType, "text/plain");
       const printedId = /Value ID: ([0-9a-f]+)/.exec(real.output[putLine]);
       assert.equal(values[0].id, BigInt("0x" + printedId?.[1]));
+      // Values over 600 bytes travel as 1,280-byte value parts, both ways.
+      const bigKey = InfoHash.get("interop: big values");
+      await real.command(`p ${bigKey} ${"o".repeat(3_000)}`);
+      assert.match(
+        real.output[await real.waitFor(/^Put: /, 5_000, "big put")],
+        /^Put: success/,
+      );
+      const bigStored = await within<number>(
+        5_000,
+        "our big put",
+        (done) =>
+          reader.put(bigKey, {
+            id: 3_000n,
+            type: 0,
+            data: new Uint8Array(3_000).fill(0x64),
+          }, { onDone: done }),
+      );
+      assert.ok(bigStored >= 1);
+      const bigValues = await within<readonly DhtValue[]>(
+        5_000,
+        "our big get",
+        (done) => reader.get(bigKey, { onDone: done }),
+      );
+      assert.deepEqual(
+        bigValues.map((value) => value.data.length).sort(),
+        [3_000, 3_000],
+      );
+      assert.ok(
+        bigValues.some((value) =>
+          UTF8.decode(value.data) === "o".repeat(3_000)
+        ),
+      );
+      assert.equal(await real.storedCount(bigKey.toString()), 2);
       for (const node of [storer, writer, reader]) {
         assert.equal(node.stats().rpc.droppedMalformed, 0);
       }
