@@ -85,11 +85,14 @@ async function until(
   ms: number,
   what: string,
   check: () => boolean | Promise<boolean>,
+  detail?: () => string,
 ): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > deadline) {
-      throw new Error(`${what}: not true within ${ms} ms`);
+      throw new Error(
+        `${what}: not true within ${ms} ms${detail ? `\n${detail()}` : ""}`,
+      );
     }
     await sleep(100);
   }
@@ -347,13 +350,17 @@ Deno.test({
       // dhtnode's put reaches our listen.
       await real.command(`p ${key} real-value`);
       await until(
-        5_000,
+        10_000,
         "our listen hears dhtnode's put",
         () =>
           events.some((event) =>
             event.kind === "added" &&
             event.values.some((v) => UTF8.decode(v.data) === "real-value")
           ),
+        () =>
+          `events: ${events.map(printable).join(" ")}\nlistener: ${
+            JSON.stringify(listener.stats())
+          }\ndhtnode: ${real.output.slice(-10).join(" | ")}`,
       );
 
       // Our late node puts an ICE candidate created 55 s ago: dhtnode's
@@ -371,30 +378,21 @@ Deno.test({
           }, { onDone: done }),
       );
       assert.ok(stored >= 1, `stored on ${stored} nodes`);
-      const added = await real.waitFor(
-        /^Listen: found \d+ values \(/,
-        5_000,
-        "dhtnode hears our put",
-      );
-      // The first notice may be dhtnode's own value; look for ours.
-      let seen = real.valuesAfter(added).some((value) => value.id === iceId);
-      while (!seen) {
-        const next = await real.waitFor(
-          /^Listen: found \d+ values \(/,
-          5_000,
-          "dhtnode hears our put",
-        );
-        seen = real.valuesAfter(next).some((value) => value.id === iceId);
+      // dhtnode's listen hears our value (after its own), then its expiry.
+      let heard = await real.nextListen(10_000, "dhtnode hears our put");
+      while (!heard.values.some((value) => value.id === iceId)) {
+        heard = await real.nextListen(10_000, "dhtnode hears our put");
       }
+      assert.equal(heard.expired, false);
       assert.ok(
         real.output.some((line) => /Value\[id:feedbeef00000005 /.test(line)),
       );
-      const expired = await real.waitFor(
-        /^Listen: found \d+ values expired/,
+      const expired = await real.nextListen(
         15_000,
         "dhtnode hears the expiry",
       );
-      assert.deepEqual(real.valuesAfter(expired).map((v) => v.id), [iceId]);
+      assert.equal(expired.expired, true);
+      assert.deepEqual(expired.values.map((v) => v.id), [iceId]);
       await until(
         15_000,
         "our listen hears the expiry",
@@ -462,19 +460,16 @@ Deno.test({
       const real = await network.real(storer.address);
       await until(5_000, "storer knows dhtnode", () => knows(storer, real.id));
       await real.command(`l ${key}`);
-      const added = await real.waitFor(
-        /^Listen: found 1 values \(/,
-        5_000,
+      const added = await real.nextListen(
+        10_000,
         "dhtnode hears the stored value",
       );
-      assert.deepEqual(real.valuesAfter(added).map((v) => v.id), [iceId]);
+      assert.equal(added.expired, false);
+      assert.deepEqual(added.values.map((v) => v.id), [iceId]);
       assert.equal(await real.storedCount(key.toString()), 0);
-      const expired = await real.waitFor(
-        /^Listen: found 1 values expired/,
-        15_000,
-        "dhtnode hears the expiry",
-      );
-      assert.deepEqual(real.valuesAfter(expired).map((v) => v.id), [iceId]);
+      const expired = await real.nextListen(15_000, "dhtnode hears the expiry");
+      assert.equal(expired.expired, true);
+      assert.deepEqual(expired.values.map((v) => v.id), [iceId]);
       const elapsed = Date.now() - putAt;
       assert.ok(
         elapsed > 5_000 && elapsed < 15_000,

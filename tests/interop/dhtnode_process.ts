@@ -217,6 +217,28 @@ export class DhtnodeProcess {
     }
   }
 
+  /**
+   * Waits (≤ `timeoutMs`) for the next `Listen: found N values [expired]`
+   * notice and for its N value lines (they may arrive in a later chunk).
+   *
+   * @param timeoutMs Limit.
+   * @param what Description for the error.
+   * @returns The notice.
+   */
+  async nextListen(timeoutMs: number, what: string): Promise<ListenLine> {
+    const deadline = Date.now() + timeoutMs;
+    const pattern = /^Listen: found (\d+) values( expired)? \(/;
+    const index = await this.waitFor(pattern, timeoutMs, what);
+    const match = pattern.exec(this.#lines[index]);
+    const count = Number(match?.[1]);
+    while (this.valuesAfter(index).length < count) {
+      await this.waitFor(VALUE_LINE, deadline - Date.now(), `${what} (values)`);
+    }
+    const values = this.valuesAfter(index).slice(0, count);
+    this.#cursor = Math.max(this.#cursor, index + 1 + count);
+    return { expired: match?.[2] !== undefined, values };
+  }
+
   /** Value lines right after line `index`. */
   valuesAfter(index: number): PrintedValue[] {
     const values: PrintedValue[] = [];
