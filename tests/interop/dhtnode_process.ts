@@ -11,9 +11,13 @@
 /** Where `dhtnode` is looked for, in order. */
 const DHTNODE_CANDIDATES = ["/usr/bin/dhtnode", "/usr/local/bin/dhtnode"];
 
-/** The dhtnode binary path, or undefined when OpenDHT is not installed. */
+/**
+ * The dhtnode binary path, or undefined when OpenDHT is not installed. The
+ * `DHTNODE` environment variable, when set, is the only place looked at.
+ */
 export function findDhtnode(): string | undefined {
-  for (const path of DHTNODE_CANDIDATES) {
+  const override = Deno.env.get("DHTNODE");
+  for (const path of override === undefined ? DHTNODE_CANDIDATES : [override]) {
     try {
       if (Deno.statSync(path).isFile) return path;
     } catch {

@@ -7,8 +7,9 @@
  * @module
  */
 
-/** The interpreter Debian's binding is built for. */
-export const SYSTEM_PYTHON = "/usr/bin/python3";
+/** The interpreter Debian's binding is built for (`OPENDHT_PYTHON` overrides it). */
+export const SYSTEM_PYTHON: string = Deno.env.get("OPENDHT_PYTHON") ??
+  "/usr/bin/python3";
 
 const SCRIPT = new URL("./opendht_peer.py", import.meta.url).pathname;
 
