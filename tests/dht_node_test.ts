@@ -377,3 +377,25 @@ Deno.test("DhtNode passes its request rate limits to the RPC engine", () => {
     net.stop();
   }
 });
+
+Deno.test("DhtNode storage maintenance copies a value only to nodes that lack it", () => {
+  // OpenDHT takes an identical put as a refresh (the copy lives a whole
+  // lifetime longer, listeners hear "refreshed"), so replication asks each
+  // closest node which ids it holds and puts only the missing values. Here
+  // nobody leaves: 25 minutes of maintenance must not refresh anything, and
+  // the value stays on at least as many nodes.
+  const net = Testnet.create({ nodes: 60, seed: "replicate-missing" });
+  const key = InfoHash.get("replicated key");
+  const events: ListenEvent[] = [];
+  net.nodes[7].listen(key, (event) => events.push(event));
+  net.run(5_000);
+  // Type 4 lives 7 days: nothing expires during the test.
+  net.nodes[3].put(key, value(11n, "stay", 4));
+  net.run(10_000);
+  const before = holders(net, key).length;
+  assert.ok(before >= 8, `${before} holders`);
+  net.run(25 * MINUTE);
+  assert.deepEqual(events.map((event) => event.kind), ["added"]);
+  assert.ok(holders(net, key).length >= before);
+  net.stop();
+});

@@ -20,11 +20,7 @@
  */
 import assert from "node:assert/strict";
 import type { Clock, Timer } from "../lib/clock.ts";
-import {
-  DhtNode,
-  type DhtNodeConfig,
-  type ListenEvent,
-} from "../lib/dht/dht_node.ts";
+import { DhtNode, type ListenEvent } from "../lib/dht/dht_node.ts";
 import type { DhtValue } from "../lib/dht/messages.ts";
 import { InfoHash } from "../lib/identity/info_hash.ts";
 import { seededRng } from "../lib/rng.ts";
@@ -128,13 +124,12 @@ class Network {
     name: string,
     bootstrap: readonly PeerAddress[],
     clock: Clock = systemClock,
-    config: DhtNodeConfig = {},
   ): Promise<DhtNode> {
     const transport = await UdpTransport.bind({ host: "127.0.0.1", port: 0 });
     this.#transports.push(transport);
     const node = new DhtNode(
       { transport, clock, rng: seededRng(`interop-${name}`) },
-      { ...config, bootstrap },
+      { bootstrap },
     );
     this.#nodes.push(node);
     node.start();
@@ -532,24 +527,14 @@ async function pythonExpiryScenario(
   network: Network,
   python: PythonPeer,
 ): Promise<void> {
-  // Our storage maintenance re-puts stored values to the closest nodes
-  // (first at 45–75 s), and OpenDHT treats an identical put as a refresh
-  // (life restarts from now): that would keep the runner's copy alive a
-  // minute longer. This scenario is about expiry, so no maintenance here.
-  const quiet = { maintenanceMs: 10 * ICE_LIFETIME_MS };
-  const storer = await network.ours(
-    "py-expiry-storer",
-    [],
-    systemClock,
-    quiet,
-  );
+  // Our nodes' storage maintenance (first at 45–75 s) runs during the
+  // minute: it must not refresh the runner's copy (OpenDHT takes an
+  // identical put as a refresh), or the value would live a minute longer.
+  const storer = await network.ours("py-expiry-storer", []);
   await python.request({ op: "bootstrap", ...storer.address });
-  const listener = await network.ours(
-    "py-expiry-listener",
-    [storer.address],
-    systemClock,
-    quiet,
-  );
+  const listener = await network.ours("py-expiry-listener", [
+    storer.address,
+  ]);
   await until(
     5_000,
     "bootstrap",

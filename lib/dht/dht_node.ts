@@ -57,6 +57,7 @@ import {
   type DhtRequest,
   type DhtValue,
   ErrorCode,
+  ValueField,
 } from "./messages.ts";
 import {
   type RequestBody,
@@ -190,6 +191,32 @@ interface ListenState {
   timer?: Timer;
   search?: Search;
   cancelled: boolean;
+}
+
+/** What a replicating node asks before copying values: ids and sequence numbers held. */
+const REPLICATION_PROBE: DhtQuery = {
+  select: [ValueField.Id, ValueField.SeqNum],
+  where: [],
+};
+
+/** Value id → sequence number, from a get answer (fields or whole values). */
+function heldIds(reply: DhtReply): Map<bigint, number> {
+  const held = new Map<bigint, number>();
+  for (const value of reply.values ?? []) held.set(value.id, value.seq ?? 0);
+  const fields = reply.fields;
+  if (fields === undefined || fields.fields.length === 0) return held;
+  const order = [...new Set(fields.fields)].sort((a, b) => a - b);
+  const idAt = order.indexOf(ValueField.Id);
+  const seqAt = order.indexOf(ValueField.SeqNum);
+  if (idAt < 0) return held;
+  for (let i = 0; i + order.length <= fields.values.length; i += order.length) {
+    const id = fields.values[i + idAt];
+    const seq = seqAt < 0 ? 0 : fields.values[i + seqAt];
+    if (typeof id === "bigint") {
+      held.set(id, typeof seq === "number" ? seq : Number(seq ?? 0));
+    }
+  }
+  return held;
 }
 
 /** A DHT node. */
@@ -495,16 +522,29 @@ export class DhtNode {
     });
   }
 
-  /** Copies every stored value to the current closest nodes of its key. */
+  /**
+   * Copies every stored value to the current closest nodes of its key that
+   * lack it (or hold an older sequence number). The lookup is a get that
+   * selects ids and sequence numbers, the probe OpenDHT sends before
+   * re-announcing a permanent value: an OpenDHT node takes an identical put
+   * as a refresh, so a blind re-put would make its copy live a whole lifetime
+   * longer (and our nodes would tell their listeners "refreshed").
+   */
   #replicate(now: number): void {
     for (const key of this.#store.keys().slice(0, 256)) {
       const stored = this.#store.storedValues(key, now);
       if (stored.length === 0) continue;
-      this.#search(key, "find", {
+      const held = new Map<string, Map<bigint, number>>();
+      this.#search(key, "get", {
+        query: REPLICATION_PROBE,
+        onReply: (reply, node) => held.set(node.id.toString(), heldIds(reply)),
         onDone: (result) => {
           for (const node of result.nodes) {
             if (node.token === undefined) continue;
+            const has = held.get(node.id.toString());
             for (const entry of stored) {
+              const seq = has?.get(entry.value.id);
+              if (seq !== undefined && seq >= (entry.value.seq ?? 0)) continue;
               this.#sendPut(node, key, entry.value, entry.createdMs);
             }
           }
