@@ -26,7 +26,7 @@ import type { Rng } from "../lib/rng.ts";
 import { systemClock } from "../lib/system_clock.ts";
 import { systemRandomBytes } from "../lib/system_random.ts";
 import { parseAddress, type PeerAddress } from "../lib/transport.ts";
-import { UdpTransport } from "../lib/udp_transport.ts";
+import { UdpBindError, UdpTransport } from "../lib/udp_transport.ts";
 
 /** The public OpenDHT/Jami bootstrap node. */
 export const DEFAULT_BOOTSTRAP = "bootstrap.jami.net:4222";
@@ -289,10 +289,17 @@ export async function main(args: readonly string[]): Promise<number> {
     console.error("dht: no bootstrap address could be resolved");
     return 1;
   }
-  const transport = await UdpTransport.bind({
-    host: command.bind,
-    port: command.port,
-  });
+  let transport: UdpTransport;
+  try {
+    transport = await UdpTransport.bind({
+      host: command.bind,
+      port: command.port,
+    });
+  } catch (error) {
+    if (!(error instanceof UdpBindError)) throw error;
+    console.error(`dht: ${error.message}`);
+    return 1;
+  }
   const node = new DhtNode(
     { transport, clock: systemClock, rng: systemRng() },
     { network: command.network },
