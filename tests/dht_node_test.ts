@@ -339,3 +339,63 @@ Deno.test("DhtNode answers hostile listen and put requests with OpenDHT's errors
   assert.deepEqual(victim.storedValues(key).map((v) => v.id), [6n]);
   net.stop();
 });
+
+Deno.test("DhtNode passes its request rate limits to the RPC engine", () => {
+  // 3,000 pings in one virtual instant from one address: the default limit
+  // (1,024 per second per IP) answers only the first 1,024; with no limit
+  // every ping is answered.
+  for (
+    const [config, answered] of [[{}, 1_024], [{
+      requestsPerSecondPerIp: Infinity,
+      requestsPerSecond: Infinity,
+    }, 3_000]] as const
+  ) {
+    const net = Testnet.create({ nodes: 1, seed: "rate", nodeConfig: config });
+    const pinger = net.network.attach();
+    let replies = 0;
+    pinger.receive((bytes) => {
+      if (decodeMessage(bytes).kind === "reply") replies += 1;
+    });
+    for (let tid = 1; tid <= 3_000; tid++) {
+      pinger.send(
+        net.nodes[0].address,
+        encodeMessage({
+          kind: "request",
+          method: "ping",
+          tid,
+          network: 0,
+          senderId: InfoHash.get("pinger"),
+        }),
+      );
+    }
+    net.run(5_000);
+    assert.equal(replies, answered);
+    assert.equal(
+      net.nodes[0].stats().rpc.droppedRateLimited,
+      3_000 - answered,
+    );
+    net.stop();
+  }
+});
+
+Deno.test("DhtNode storage maintenance copies a value only to nodes that lack it", () => {
+  // OpenDHT takes an identical put as a refresh (the copy lives a whole
+  // lifetime longer, listeners hear "refreshed"), so replication asks each
+  // closest node which ids it holds and puts only the missing values. Here
+  // nobody leaves: 25 minutes of maintenance must not refresh anything, and
+  // the value stays on at least as many nodes.
+  const net = Testnet.create({ nodes: 60, seed: "replicate-missing" });
+  const key = InfoHash.get("replicated key");
+  const events: ListenEvent[] = [];
+  net.nodes[7].listen(key, (event) => events.push(event));
+  net.run(5_000);
+  // Type 4 lives 7 days: nothing expires during the test.
+  net.nodes[3].put(key, value(11n, "stay", 4));
+  net.run(10_000);
+  const before = holders(net, key).length;
+  assert.ok(before >= 8, `${before} holders`);
+  net.run(25 * MINUTE);
+  assert.deepEqual(events.map((event) => event.kind), ["added"]);
+  assert.ok(holders(net, key).length >= before);
+  net.stop();
+});

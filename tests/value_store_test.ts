@@ -200,3 +200,23 @@ Deno.test("ValueStore.refresh() reports unknown keys and values as not found", (
   assert.equal(store.refresh(KEY, 2n, 0).found, false);
   assert.equal(store.refresh(KEY, 1n, 10 * MINUTE).found, false);
 });
+
+Deno.test("ValueStore.nextExpiryMs() follows stores and expiries, never late", () => {
+  const store = new ValueStore();
+  assert.equal(store.nextExpiryMs(), undefined);
+  store.store(KEY, value(1n, [1]), 0, 0); // expires at 10 minutes
+  assert.equal(store.nextExpiryMs(), 10 * MINUTE);
+  store.store(KEY, value(2n, [2], { type: 5 }), 0, 0); // at 1 minute
+  assert.equal(store.nextExpiryMs(), MINUTE);
+  // A refresh moves value 2 to 1:30; the answer may stay early, never late.
+  store.refresh(KEY, 2n, 30_000);
+  const afterRefresh = store.nextExpiryMs() ?? Infinity;
+  assert.ok(afterRefresh <= MINUTE + 30_000, `${afterRefresh}`);
+  store.expire(afterRefresh);
+  assert.equal(store.nextExpiryMs(), MINUTE + 30_000);
+  store.expire(MINUTE + 30_000);
+  assert.deepEqual(store.get(KEY, MINUTE + 30_000).map((v) => v.id), [1n]);
+  assert.equal(store.nextExpiryMs(), 10 * MINUTE);
+  store.expire(10 * MINUTE);
+  assert.equal(store.nextExpiryMs(), undefined);
+});

@@ -57,6 +57,7 @@ import {
   type DhtRequest,
   type DhtValue,
   ErrorCode,
+  ValueField,
 } from "./messages.ts";
 import {
   type RequestBody,
@@ -110,6 +111,10 @@ export interface DhtNodeConfig {
   readonly valueTypes?: ReadonlyMap<number, ValueType>;
   /** RPC retry timing. */
   readonly timing?: RpcTiming;
+  /** Requests accepted per second from one IP (Infinity: no limit). @default {1024} */
+  readonly requestsPerSecondPerIp?: number;
+  /** Requests accepted per second in all (Infinity: no limit). @default {8192} */
+  readonly requestsPerSecond?: number;
   /** Housekeeping period (expiry, bucket refresh, storage maintenance). @default {60000} */
   readonly maintenanceMs?: number;
   /** A bucket with no answer for this long is refreshed. @default {600000} */
@@ -235,6 +240,32 @@ interface ListenState {
   cancelled: boolean;
 }
 
+/** What a replicating node asks before copying values: ids and sequence numbers held. */
+const REPLICATION_PROBE: DhtQuery = {
+  select: [ValueField.Id, ValueField.SeqNum],
+  where: [],
+};
+
+/** Value id → sequence number, from a get answer (fields or whole values). */
+function heldIds(reply: DhtReply): Map<bigint, number> {
+  const held = new Map<bigint, number>();
+  for (const value of reply.values ?? []) held.set(value.id, value.seq ?? 0);
+  const fields = reply.fields;
+  if (fields === undefined || fields.fields.length === 0) return held;
+  const order = [...new Set(fields.fields)].sort((a, b) => a - b);
+  const idAt = order.indexOf(ValueField.Id);
+  const seqAt = order.indexOf(ValueField.SeqNum);
+  if (idAt < 0) return held;
+  for (let i = 0; i + order.length <= fields.values.length; i += order.length) {
+    const id = fields.values[i + idAt];
+    const seq = seqAt < 0 ? 0 : fields.values[i + seqAt];
+    if (typeof id === "bigint") {
+      held.set(id, typeof seq === "number" ? seq : Number(seq ?? 0));
+    }
+  }
+  return held;
+}
+
 /** A DHT node. */
 export class DhtNode {
   /** Our node id. */
@@ -305,6 +336,8 @@ export class DhtNode {
         selfId: this.id,
         network: config.network,
         timing: config.timing,
+        requestsPerSecondPerIp: config.requestsPerSecondPerIp,
+        requestsPerSecond: config.requestsPerSecond,
       },
       (request, from) => this.#onRequest(request, from),
     );
@@ -561,13 +594,18 @@ export class DhtNode {
   }
 
   /**
-   * Copies stored values to the current closest nodes of their keys, so
-   * they survive their holders leaving. Not every holder does it: only the
-   * one that believes it is the closest (the primary) and any that believe
-   * they are no longer among the closest (handing over), judged from the
-   * routing table, and only values that outlive the next round (short-lived
-   * values are kept alive by their publishers). Every holder copying every
-   * value to every other holder would cost 64 puts per value per round.
+   * Copies stored values to the current closest nodes of their keys that
+   * lack them (or hold an older sequence number), so they survive their
+   * holders leaving. Not every holder does it: only the one that believes it
+   * is the closest (the primary) and any that believe they are no longer
+   * among the closest (handing over), judged from the routing table, and
+   * only values that outlive the next round (short-lived values are kept
+   * alive by their publishers); every holder copying every value to every
+   * other holder would cost 64 puts per value per round. The lookup is a get
+   * that selects ids and sequence numbers, the probe OpenDHT sends before
+   * re-announcing a permanent value: an OpenDHT node takes an identical put
+   * as a refresh, so a blind re-put would make its copy live a whole lifetime
+   * longer (and our nodes would tell their listeners "refreshed").
    */
   #replicate(now: number): void {
     for (const key of this.#store.keys().slice(0, 256)) {
@@ -581,11 +619,17 @@ export class DhtNode {
       const outside = known.length >= TARGET_NODES &&
         key.compareDistance(this.id, known[known.length - 1].id) > 0;
       if (!primary && !outside) continue;
-      this.#search(key, "find", {
+      const held = new Map<string, Map<bigint, number>>();
+      this.#search(key, "get", {
+        query: REPLICATION_PROBE,
+        onReply: (reply, node) => held.set(node.id.toString(), heldIds(reply)),
         onDone: (result) => {
           for (const node of result.nodes) {
             if (node.token === undefined) continue;
+            const has = held.get(node.id.toString());
             for (const entry of stored) {
+              const seq = has?.get(entry.value.id);
+              if (seq !== undefined && seq >= (entry.value.seq ?? 0)) continue;
               this.#sendPut(node, key, entry.value, entry.createdMs);
             }
           }

@@ -138,6 +138,13 @@ export class ValueStore {
   readonly #types?: ReadonlyMap<number, ValueType>;
   #totalBytes = 0;
   #totalListeners = 0;
+  /**
+   * No stored value expires before this (epoch ms); undefined = unknown. It
+   * may be early (a refresh or replace moved the true minimum later), which
+   * only costs an idle expiry round; it is never late. Without it every put
+   * scanned all stored values to re-arm the expiry timer.
+   */
+  #expiryLowerBoundMs: number | undefined = Infinity;
 
   /**
    * An empty store.
@@ -243,6 +250,9 @@ export class ValueStore {
       return { outcome: "rejected-quota", notices: [] };
     }
     entry.values.set(value.id, { value, createdMs: created, expiresMs, size });
+    if (this.#expiryLowerBoundMs !== undefined) {
+      this.#expiryLowerBoundMs = Math.min(this.#expiryLowerBoundMs, expiresMs);
+    }
     entry.bytes += size - freed;
     this.#totalBytes += size - freed;
     const notices = this.#notify(
@@ -421,6 +431,7 @@ export class ValueStore {
    */
   expire(nowMs: number): { notices: ListenerNotice[] } {
     const notices: ListenerNotice[] = [];
+    this.#expiryLowerBoundMs = undefined;
     for (const entry of [...this.#keys.values()]) {
       const expired: StoredValue[] = [];
       for (const stored of entry.values.values()) {
@@ -453,20 +464,25 @@ export class ValueStore {
   }
 
   /**
-   * The earliest value expiry, to schedule the next {@link ValueStore.expire}.
+   * When to run the next {@link ValueStore.expire}: the earliest value expiry,
+   * or earlier after a refresh or replace moved it (never later). Cheap: it
+   * scans the values only after an {@link ValueStore.expire}.
    *
    * @returns Epoch ms, or undefined when nothing is stored.
    */
   nextExpiryMs(): number | undefined {
-    let next: number | undefined;
-    for (const entry of this.#keys.values()) {
-      for (const stored of entry.values.values()) {
-        if (next === undefined || stored.expiresMs < next) {
-          next = stored.expiresMs;
+    if (this.#expiryLowerBoundMs === undefined) {
+      let next = Infinity;
+      for (const entry of this.#keys.values()) {
+        for (const stored of entry.values.values()) {
+          if (stored.expiresMs < next) next = stored.expiresMs;
         }
       }
+      this.#expiryLowerBoundMs = next;
     }
-    return next;
+    return this.#expiryLowerBoundMs === Infinity
+      ? undefined
+      : this.#expiryLowerBoundMs;
   }
 
   #dropIfEmpty(entry: KeyEntry): void {
