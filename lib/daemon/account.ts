@@ -153,6 +153,18 @@ interface Watch {
   lastNotified?: { status: number; note: string };
 }
 
+/** One device of a buddy, for `getDevices`. */
+export interface BuddyDevice {
+  /** Device id hex. */
+  readonly device: string;
+  /** Device name from its certificate. */
+  readonly name: string;
+  /** Announced and alive. */
+  readonly online: boolean;
+  /** Its note. */
+  readonly note: string;
+}
+
 /** A buddy's state for `getSubscriptions`. */
 export interface BuddyStatus {
   readonly buddy: string;
@@ -464,6 +476,22 @@ export class Account {
       if (watch.tracker.status !== 0) this.#notifyBuddy(uri, watch);
       else watch.lastNotified = { status: 0, note: "" };
     }
+  }
+
+  /**
+   * The devices of a watched buddy, as its tracker sees them.
+   *
+   * @param uri Account id hex.
+   * @returns Device id, name, online, note (empty if not watched).
+   */
+  getDevices(uri: string): BuddyDevice[] {
+    const tracker = this.#watches.get(uri)?.tracker;
+    return (tracker?.devices() ?? []).map((device) => ({
+      device: device.certificate.deviceId.toString(),
+      name: device.certificate.name,
+      online: device.online,
+      note: device.announcement.note,
+    }));
   }
 
   /** The subscribed buddies and their state. */

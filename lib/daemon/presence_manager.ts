@@ -18,7 +18,7 @@
  * @module
  */
 import { parseUri } from "../identity/uri.ts";
-import type { Account, BuddyStatus } from "./account.ts";
+import type { Account, BuddyDevice, BuddyStatus } from "./account.ts";
 import { TypedEventTarget } from "./typed_event_target.ts";
 
 /** Detail of `newBuddyNotification`. */
@@ -92,6 +92,17 @@ export class PresenceManager extends TypedEventTarget<PresenceEventMap> {
    */
   getSubscriptions(accountId: string): BuddyStatus[] {
     return this.#account(accountId).getSubscriptions();
+  }
+
+  /**
+   * The devices of a subscribed buddy (per-device presence).
+   *
+   * @param accountId Our account.
+   * @param uri The buddy.
+   * @returns Its devices as last seen.
+   */
+  getDevices(accountId: string, uri: string): BuddyDevice[] {
+    return this.#account(accountId).getDevices(parseUri(uri).toString());
   }
 
   /**

@@ -84,6 +84,12 @@ import { type HandlerContext, handleRequest } from "./request_handlers.ts";
 
 /** Nodes a listen is placed on (OpenDHT LISTEN_NODES). */
 export const LISTEN_NODES = 4;
+/**
+ * After a storing node says a value expired, pushes of that value from it are
+ * ignored this long: they were sent before the expiry (RPC retries take up
+ * to 3 s) and arrived late.
+ */
+export const PUSH_REORDER_MS = 5_000;
 /** A permanent put is refreshed this long before its value would expire. */
 export const REANNOUNCE_MARGIN_MS = 10_000;
 
@@ -231,6 +237,12 @@ interface ListenState {
   nodes: Map<string, SearchNode>;
   /** When the listen's nodes were last looked up. */
   searchedMs: number;
+  /**
+   * "sender:id" → when that storing node said the value expired. A push of
+   * the value from it that arrives just after (a retried or reordered
+   * datagram sent before the expiry) must not bring the value back.
+   */
+  recentlyExpired: Map<string, number>;
   /** Next retry delay while searches find no node. */
   emptyRetryMs?: number;
   /** Value id → value and the storing nodes that reported it. */
@@ -1069,6 +1081,7 @@ export class DhtNode {
       callback,
       nodes: new Map(),
       searchedMs: -Infinity,
+      recentlyExpired: new Map(),
       known: new Map(),
       cancelled: false,
     };
@@ -1225,7 +1238,12 @@ export class DhtNode {
     // Pushes count only from nodes our listen was placed on (or is being
     // placed on: the first push may beat the listen's reply).
     const added: DhtValue[] = [];
+    const now = this.#clock.now();
     for (const value of request.values ?? []) {
+      const expiredAt = state.recentlyExpired.get(`${hex}:${value.id}`);
+      if (expiredAt !== undefined && now - expiredAt < PUSH_REORDER_MS) {
+        continue;
+      }
       const known = state.known.get(value.id);
       if (known === undefined) {
         state.known.set(value.id, { value, holders: new Set([hex]) });
@@ -1248,6 +1266,8 @@ export class DhtNode {
     const expired: bigint[] = [];
     const expiring: bigint[] = [];
     for (const id of request.expired ?? []) {
+      if (state.recentlyExpired.size >= 1_024) state.recentlyExpired.clear();
+      state.recentlyExpired.set(`${hex}:${id}`, now);
       const known = state.known.get(id);
       if (known === undefined || !known.holders.delete(hex)) continue;
       if (known.holders.size === 0) {

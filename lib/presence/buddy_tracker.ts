@@ -332,8 +332,12 @@ export class BuddyTracker {
     if (this.#expiring.size === 0 || this.#listen === undefined) return;
     this.counters.expiryChecks += 1;
     const checking = new Set(this.#expiring);
-    this.#check = this.#options.dht.get(this.accountId, {
+    // A get with no candidate ends at once, inside the call: keep the
+    // handle only while it runs.
+    let finished = false;
+    const check = this.#options.dht.get(this.accountId, {
       onDone: (values) => {
+        finished = true;
         this.#check = undefined;
         const found = new Set(values.map((value) => value.id));
         let survived = false;
@@ -351,6 +355,7 @@ export class BuddyTracker {
         if (this.#expiring.size > 0) this.#onExpiring([...this.#expiring]);
       },
     });
+    if (!finished) this.#check = check;
   }
 
   #dropDevice(hex: string): void {

@@ -48,6 +48,8 @@ export interface InboxScenarioOptions {
   readonly spreadMs?: number;
   /** Run on this long after the last target is back. @default {2 days} */
   readonly tailMs?: number;
+  /** A sender stays away between visits for a time in this range. @default {[6 h, 30 h]} */
+  readonly senderAwayMs?: readonly [number, number];
   /** Packet loss. @default {0} */
   readonly lossProbability?: number;
   /** Profile. @default {OUR_PROFILE} */
@@ -113,6 +115,7 @@ export async function runInboxScenario(
   const minOffline = options.minOfflineMs ?? MINUTE;
   const maxOffline = options.maxOfflineMs ?? 7 * DAY;
   const spread = options.spreadMs ?? 12 * HOUR;
+  const [awayMin, awayMax] = options.senderAwayMs ?? [6 * HOUR, 30 * HOUR];
   const swarm = await DaemonSwarm.create({
     seed: options.seed,
     infraNodes,
@@ -209,7 +212,7 @@ export async function runInboxScenario(
       const visit = (afterMs: number) => {
         clock.setTimer(afterMs, () => {
           swarm.stop(job.sender);
-          const awayMs = 6 * HOUR + randomInt(rng, 24 * HOUR);
+          const awayMs = awayMin + randomInt(rng, awayMax - awayMin + 1);
           clock.setTimer(awayMs, () => {
             swarm.restart(job.sender);
             visit(20 * MINUTE + randomInt(rng, 40 * MINUTE));

@@ -12,8 +12,10 @@
  *
  * Measured against the simulator's ground truth, for every (watcher, device)
  * pair where the watcher was online and settled (running for 20 s) when the
- * device changed, and stayed online until it saw the change or the device
- * changed again:
+ * device changed, had seen the device's previous state (a device that
+ * crashes a second after starting was never seen online, so its crash is not
+ * a change for anyone), and stayed online until it saw the change or the
+ * device changed again:
  * - `online_detect_ms`: device start → watcher's status 1 event;
  * - `offline_graceful_ms`: clean shutdown → status 0;
  * - `offline_crash_ms`: crash → status 0;
@@ -229,7 +231,10 @@ export async function runPresenceScenario(
     const waiting = new Set<number>();
     if (measuring) {
       for (const i of contacts[j]) {
-        if (online[i] && now - startedMs[i] >= SETTLED_MS) waiting.add(i);
+        if (!online[i] || now - startedMs[i] < SETTLED_MS) continue;
+        // Only a watcher that saw the state before can see it change.
+        const saw = seen[i].get(j) ?? 0;
+        if ((kind === "online") === (saw === 0)) waiting.add(i);
       }
     }
     pending[j] = { kind, atMs: now, waiting };
