@@ -141,7 +141,9 @@ export {
   type GetCallbacks,
   LISTEN_NODES,
   type ListenEvent,
+  type ListenHandle,
   type OperationHandle,
+  type PermanentPutHandle,
   REANNOUNCE_MARGIN_MS,
 } from "./lib/dht/dht_node.ts";
 export {
@@ -175,3 +177,116 @@ export {
   type ValueType,
 } from "./lib/dht/value_type.ts";
 export { WireError, type WireErrorReason } from "./lib/dht/wire.ts";
+export {
+  Daemon,
+  type DaemonOptions,
+  type NewDeviceOptions,
+} from "./lib/daemon/daemon.ts";
+export {
+  Account,
+  type AccountComponents,
+  type AccountCounters,
+  type AccountEvent,
+  type AccountIdentity,
+  type BuddyDevice,
+  type BuddyStatus,
+  GOODBYE_WAIT_MS,
+  SENDER_QUOTA_PER_HOUR,
+} from "./lib/daemon/account.ts";
+export {
+  type NewBuddyNotification,
+  type PresenceEventMap,
+  PresenceManager,
+} from "./lib/daemon/presence_manager.ts";
+export {
+  type ConfigurationEventMap,
+  ConfigurationManager,
+  type ContactDetails,
+  type TrustRequest,
+} from "./lib/daemon/configuration_manager.ts";
+export * from "./lib/daemon/errors.ts";
+export { TypedEventTarget } from "./lib/daemon/typed_event_target.ts";
+export { WorkTracker } from "./lib/daemon/work_tracker.ts";
+export {
+  ACCOUNT_RECORD_VALUE_TYPE,
+  ANNOUNCEMENT_VALUE_TYPE,
+  JAMI_PROFILE,
+  OUR_PROFILE,
+  presenceNodeConfig,
+  type PresenceProfile,
+  presenceValueTypes,
+} from "./lib/presence/presence_profile.ts";
+export {
+  type CreateAnnouncementOptions,
+  DEVICE_ANNOUNCEMENT_TYPE,
+  DeviceAnnouncement,
+  MAX_ENDPOINTS,
+  MAX_NOTE_LENGTH,
+  type VerifyAnnouncementOptions,
+} from "./lib/presence/device_announcement.ts";
+export {
+  BuddyTracker,
+  type BuddyTrackerOptions,
+  MAX_TRACKED_DEVICES,
+  MAX_TRACKED_VALUES,
+  type TrackedDevice,
+  type TrackerCounters,
+} from "./lib/presence/buddy_tracker.ts";
+export {
+  derivedValueId,
+  PresenceAnnouncer,
+  type PresenceAnnouncerOptions,
+} from "./lib/presence/announcer.ts";
+export {
+  decodeInboxMessage,
+  encodeInboxMessage,
+  INBOX_LIFETIME_MS,
+  INBOX_PURPOSE,
+  INBOX_VALUE_TYPE,
+  inboxKey,
+  type InboxMessage,
+  type InboxMessageKind,
+  inboxValueId,
+  MAX_TRUST_REQUEST_PAYLOAD_BYTES,
+  MESSAGE_ID_BYTES,
+} from "./lib/trust/inbox_message.ts";
+export {
+  isMailboxCertificate,
+  MAILBOX_CERTIFICATE_LIFETIME_MS,
+  MAILBOX_NAME,
+  mailboxCertificate,
+  mailboxKeys,
+} from "./lib/trust/mailbox.ts";
+export {
+  type Contact,
+  ContactList,
+  ContactListFullError,
+  isActiveContact,
+  MAX_CONTACTS,
+  mergeContact,
+} from "./lib/contacts/contact_list.ts";
+export {
+  type AccountState,
+  AccountStateStore,
+  decodeAccountState,
+  emptyAccountState,
+  encodeAccountState,
+  MAX_OUTBOX_ENTRIES,
+  MAX_PEERS,
+  MAX_PENDING_REQUESTS,
+  MAX_SEEN_IDS,
+  type OutboxEntry,
+  type PeerRecord,
+  type PendingRequest,
+  StateCorruptError,
+} from "./lib/contacts/account_state.ts";
+export {
+  decodeSyncSnapshot,
+  encodeSyncSnapshot,
+  MAX_SNAPSHOT_BYTES,
+  type SyncSnapshot,
+} from "./lib/contacts/sync_snapshot.ts";
+export {
+  decodeAccountArchive,
+  encodeAccountArchive,
+} from "./lib/identity/account_archive.ts";

@@ -125,6 +125,8 @@ export function emptyAccountState(): AccountState {
 /** Thrown when stored state cannot be read back. */
 export class StateCorruptError extends Error {
   /**
+   * A state that cannot be loaded.
+   *
    * @param key Storage key.
    * @param reason What is wrong.
    * @param options Cause.
@@ -301,6 +303,8 @@ export class AccountStateStore {
   writes = 0;
 
   /**
+   * A store writing `state` under the account's key.
+   *
    * @param storage Where to write.
    * @param accountId Account id hex (names the storage key).
    * @param state Initial state.

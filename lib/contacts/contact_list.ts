@@ -51,7 +51,11 @@ export interface Contact {
 
 /** Thrown when a list would exceed {@link MAX_CONTACTS}. */
 export class ContactListFullError extends RangeError {
-  /** @param limit The limit. */
+  /**
+   * The list is full.
+   *
+   * @param limit The limit.
+   */
   constructor(limit: number) {
     super(`Cannot add contact: the list holds its maximum of ${limit}`);
     this.name = "ContactListFullError";

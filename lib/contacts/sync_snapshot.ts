@@ -36,9 +36,13 @@ const HEX32 = /^[0-9a-f]{32}$/;
 export interface SyncSnapshot {
   /** Sender's time, epoch ms. */
   readonly sentMs: number;
+  /** Contact records. */
   readonly contacts: Contact[];
+  /** Pending incoming requests (payloads may be dropped to fit). */
   readonly requests: PendingRequest[];
+  /** Outbox entries (retry state is local). */
   readonly outbox: OutboxEntry[];
+  /** Message ids recently handled. */
   readonly seen: string[];
 }
 

@@ -122,12 +122,19 @@ export interface AccountIdentity {
 
 /** What an account runs on. */
 export interface AccountComponents {
+  /** Keys and certificate. */
   readonly identity: AccountIdentity;
+  /** The DHT node. */
   readonly dht: DhtNode;
+  /** Time. */
   readonly clock: Clock;
+  /** Randomness for message ids and sealing. */
   readonly randomBytes: RandomBytes;
+  /** Presence and delivery parameters. */
   readonly profile: PresenceProfile;
+  /** Persisted state. */
   readonly store: AccountStateStore;
+  /** Receives every event. */
   readonly emit: (event: AccountEvent) => void;
   /** Called around asynchronous work (the simulator waits for it). */
   readonly track?: <T>(work: Promise<T>) => Promise<T>;
@@ -135,15 +142,20 @@ export interface AccountComponents {
 
 /** Counters for reports and tests. */
 export interface AccountCounters {
+  /** Outbox sends (one per attempt). */
   messagesSent: number;
+  /** Sealed boxes put on the DHT. */
   boxesPut: number;
+  /** Receipts sent. */
   receiptsSent: number;
+  /** Inbox messages dropped, by reason. */
   dropped: {
     malformed: number;
     banned: number;
     quota: number;
     duplicate: number;
   };
+  /** Sync snapshots sent to own devices. */
   syncsSent: number;
 }
 
@@ -167,8 +179,11 @@ export interface BuddyDevice {
 
 /** A buddy's state for `getSubscriptions`. */
 export interface BuddyStatus {
+  /** The buddy's account id. */
   readonly buddy: string;
+  /** 0 offline, 1 on the DHT, 2 connected. */
   readonly status: 0 | 1 | 2;
+  /** Its note. */
   readonly lineStatus: string;
 }
 
@@ -176,7 +191,9 @@ export interface BuddyStatus {
 export class Account {
   /** Account id, 40 hex. */
   readonly id: string;
+  /** Account id. */
   readonly accountId: InfoHash;
+  /** Counters. */
   readonly counters: AccountCounters = {
     messagesSent: 0,
     boxesPut: 0,
@@ -202,7 +219,11 @@ export class Account {
   #note = "";
   #visible = true;
 
-  /** @param components See {@link AccountComponents}. */
+  /**
+   * An account on this device (call {@link Account.start}).
+   *
+   * @param components See {@link AccountComponents}.
+   */
   constructor(components: AccountComponents) {
     this.#c = components;
     this.accountId = components.identity.account.id;

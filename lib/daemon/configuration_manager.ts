@@ -81,7 +81,11 @@ export class ConfigurationManager
   extends TypedEventTarget<ConfigurationEventMap> {
   readonly #account: (accountId: string) => Account;
 
-  /** @param account Looks up a running account (throws UnknownAccountError). */
+  /**
+   * The API over the daemon's accounts.
+   *
+   * @param account Looks up a running account (throws UnknownAccountError).
+   */
   constructor(account: (accountId: string) => Account) {
     super();
     this.#account = account;

@@ -7,7 +7,11 @@
 
 /** No account with this id on this daemon. */
 export class UnknownAccountError extends Error {
-  /** @param accountId The id asked for. */
+  /**
+   * An error naming the account.
+   *
+   * @param accountId The id asked for.
+   */
   constructor(accountId: string) {
     super(`Unknown account: ${JSON.stringify(String(accountId).slice(0, 64))}`);
     this.name = "UnknownAccountError";
@@ -17,6 +21,8 @@ export class UnknownAccountError extends Error {
 /** A trust-request payload over the limit. */
 export class PayloadTooLargeError extends RangeError {
   /**
+   * An error naming the size and the limit.
+   *
    * @param size Payload bytes.
    * @param limit The limit.
    */
@@ -30,7 +36,11 @@ export class PayloadTooLargeError extends RangeError {
 
 /** The account's own id used where a contact is expected. */
 export class OwnAccountError extends Error {
-  /** @param action What was attempted. */
+  /**
+   * An error naming what was attempted.
+   *
+   * @param action What was attempted.
+   */
   constructor(action: string) {
     super(`Cannot ${action}: that is this account's own id`);
     this.name = "OwnAccountError";
@@ -39,7 +49,11 @@ export class OwnAccountError extends Error {
 
 /** The account is not running (stopped daemon, or removed). */
 export class AccountStoppedError extends Error {
-  /** @param accountId The account. */
+  /**
+   * An error naming the account.
+   *
+   * @param accountId The account.
+   */
   constructor(accountId: string) {
     super(`Account ${accountId} is not running`);
     this.name = "AccountStoppedError";
@@ -48,7 +62,11 @@ export class AccountStoppedError extends Error {
 
 /** A limit on pending state was reached (outbox, contacts). */
 export class QuotaExceededError extends RangeError {
-  /** @param what What is full. */
+  /**
+   * An error naming what is full.
+   *
+   * @param what What is full.
+   */
   constructor(what: string) {
     super(`Cannot continue: ${what} is full`);
     this.name = "QuotaExceededError";

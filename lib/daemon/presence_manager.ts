@@ -43,7 +43,11 @@ export interface PresenceEventMap {
 export class PresenceManager extends TypedEventTarget<PresenceEventMap> {
   readonly #account: (accountId: string) => Account;
 
-  /** @param account Looks up a running account (throws UnknownAccountError). */
+  /**
+   * The API over the daemon's accounts.
+   *
+   * @param account Looks up a running account (throws UnknownAccountError).
+   */
   constructor(account: (accountId: string) => Account) {
     super();
     this.#account = account;

@@ -88,7 +88,11 @@ export class PresenceAnnouncer {
   /** Announcements signed so far. */
   signed = 0;
 
-  /** @param options See {@link PresenceAnnouncerOptions}. */
+  /**
+   * An announcer (call {@link PresenceAnnouncer.start}).
+   *
+   * @param options See {@link PresenceAnnouncerOptions}.
+   */
   constructor(options: PresenceAnnouncerOptions) {
     this.#options = options;
     this.#seq = options.minSeq ?? 0;

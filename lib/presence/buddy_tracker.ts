@@ -83,6 +83,7 @@ export interface BuddyTrackerOptions {
   /** Time. */
   readonly clock: Clock;
   /** The tracked account. */
+  /** The tracked account. */
   readonly accountId: InfoHash;
   /** See the module doc; 0 believes expiries as reported. */
   readonly expiryCheckMs: number;
@@ -94,7 +95,9 @@ export interface BuddyTrackerOptions {
 
 /** Watches one account's presence. */
 export class BuddyTracker {
+  /** The tracked account. */
   readonly accountId: InfoHash;
+  /** Counters. */
   readonly counters: TrackerCounters = { rejected: 0, expiryChecks: 0 };
   readonly #options: BuddyTrackerOptions;
   readonly #devices = new Map<string, DeviceState>();
@@ -109,7 +112,11 @@ export class BuddyTracker {
   #expiryTimer?: Timer;
   #status: 0 | 1 = 0;
 
-  /** @param options See {@link BuddyTrackerOptions}. */
+  /**
+   * A tracker (call {@link BuddyTracker.start}).
+   *
+   * @param options See {@link BuddyTrackerOptions}.
+   */
   constructor(options: BuddyTrackerOptions) {
     this.#options = options;
     this.accountId = options.accountId;

@@ -50,10 +50,14 @@ export const INBOX_PURPOSE = "inbox";
 export const MAX_TRUST_REQUEST_PAYLOAD_BYTES = 64_000;
 
 const TAG = "im1";
-const KINDS = ["request", "confirm", "receipt", "sync"] as const;
-
 /** A message kind. */
-export type InboxMessageKind = typeof KINDS[number];
+export type InboxMessageKind = "request" | "confirm" | "receipt" | "sync";
+const KINDS: readonly InboxMessageKind[] = [
+  "request",
+  "confirm",
+  "receipt",
+  "sync",
+];
 
 /** A decoded inbox message. */
 export type InboxMessage =
