@@ -964,18 +964,28 @@ export class DhtNode {
     // end of a search back by seconds, and watchers listen there).
     const early = new Set<string>();
     const first = state.holders.size === 0;
+    // onDone reports every ack of this round, early ones included, once all
+    // the round's puts have answered.
+    let pending = 1; // the search itself
+    let stored = 0;
+    const settle = (acks: number) => {
+      stored += acks;
+      if (--pending === 0) onDone?.(stored);
+    };
     const search = this.#search(state.key, "find", {
       onPrefix: first
         ? (nodes) => {
           if (state.cancelled) return;
           const fresh = nodes.filter((node) => !early.has(node.id.toString()));
+          if (fresh.length === 0) return;
           for (const node of fresh) early.add(node.id.toString());
+          pending += 1;
           this.#putToNodes(
             fresh,
             state.key,
             state.value,
             undefined,
-            undefined,
+            settle,
             (node) => state.holders.set(node.id.toString(), node),
           );
         }
@@ -984,6 +994,11 @@ export class DhtNode {
         finished = true;
         state.search = undefined;
         if (state.cancelled) return;
+        if (result.nodes.length === 0 && pending === 1) {
+          // Nobody found (not bootstrapped yet): the round starts again.
+          this.#retrySoon(state, () => this.#announcePermanent(state, onDone));
+          return;
+        }
         const current = new Map(
           result.nodes.map((node) => [node.id.toString(), node]),
         );
@@ -991,8 +1006,9 @@ export class DhtNode {
         // nodes get the value itself (permanent puts carry no creation time).
         const fresh: SearchNode[] = [];
         for (const [hex, node] of current) {
+          if (early.has(hex)) continue; // just put there
           if (state.holders.has(hex)) this.#refreshAt(state, node);
-          else if (!early.has(hex)) fresh.push(node);
+          else fresh.push(node);
         }
         for (const hex of [...state.holders.keys()]) {
           if (!current.has(hex)) state.holders.delete(hex);
@@ -1002,15 +1018,11 @@ export class DhtNode {
           state.key,
           state.value,
           undefined,
-          onDone,
+          settle,
           (node) => state.holders.set(node.id.toString(), node),
         );
-        if (result.nodes.length === 0) {
-          this.#retrySoon(state, () => this.#announcePermanent(state, onDone));
-        } else {
-          state.emptyRetryMs = undefined;
-          this.#schedulePermanent(state);
-        }
+        state.emptyRetryMs = undefined;
+        this.#schedulePermanent(state);
       },
     });
     if (!finished) state.search = search;
