@@ -1144,16 +1144,44 @@ export class Account {
     });
     // To the sending device, and to its account's mailbox in case that
     // device is gone by now.
-    const targets = [to];
-    const mailbox = this.#recipients(to.accountId.toString(), false).find(
-      isMailboxCertificate,
-    );
-    if (mailbox !== undefined) targets.push(mailbox);
     const id = this.#c.randomBytes(MESSAGE_ID_BYTES);
-    for (const target of targets) {
-      this.#putBox(target, id, this.#seal(message, target));
-    }
+    this.#putBox(to, id, this.#seal(message, to));
     this.counters.receiptsSent += 1;
+    const uri = to.accountId.toString();
+    const send = (mailbox: DeviceCertificate) => {
+      if (this.#running) {
+        this.#putBox(mailbox, id, this.#seal(message, mailbox));
+      }
+    };
+    const mailbox = this.#recipients(uri, false).find(isMailboxCertificate);
+    if (mailbox !== undefined) send(mailbox);
+    else this.#lookupMailbox(uri, send);
+  }
+
+  /** Finds an account's mailbox certificate on the DHT (and remembers it). */
+  #lookupMailbox(uri: string, found: (mailbox: DeviceCertificate) => void) {
+    const accountId = InfoHash.fromHex(uri);
+    this.#c.dht.get(accountId, {
+      onDone: (values) => {
+        let best: DeviceCertificate | undefined;
+        for (const value of values) {
+          try {
+            const certificate = DeviceCertificate.decode(value.data);
+            if (!isMailboxCertificate(certificate)) continue;
+            certificate.verify({ accountId, nowMs: this.#now() });
+            if (best === undefined || certificate.issuedMs > best.issuedMs) {
+              best = certificate;
+            }
+          } catch {
+            // Not a (valid) mailbox certificate of this account.
+          }
+        }
+        if (best === undefined) return;
+        const peer = this.state.peers.get(uri);
+        if (peer !== undefined) peer.mailbox = best.bytes;
+        found(best);
+      },
+    });
   }
 
   // ---------------------------------------------------------------- sync
