@@ -199,7 +199,7 @@ export function parseCommand(args: readonly string[]): DhtCommand | "help" {
 }
 
 /** Resolves host names (IPv4, as our node speaks IPv4 here). */
-async function resolve(
+export async function resolveAddresses(
   addresses: readonly PeerAddress[],
 ): Promise<PeerAddress[]> {
   const resolved: PeerAddress[] = [];
@@ -223,7 +223,7 @@ async function resolve(
 }
 
 /** `Math.random`'s contract from the system's secure generator. */
-function systemRng(): Rng {
+export function systemRng(): Rng {
   return () => {
     const bytes = systemRandomBytes(4);
     return new DataView(bytes.buffer).getUint32(0) / 0x1_0000_0000;
@@ -284,7 +284,7 @@ export async function main(args: readonly string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const bootstrap = await resolve(command.bootstrap);
+  const bootstrap = await resolveAddresses(command.bootstrap);
   if (bootstrap.length === 0) {
     console.error("dht: no bootstrap address could be resolved");
     return 1;

@@ -378,6 +378,7 @@ export class BuddyTracker {
     const now = this.#options.clock.now();
     let online = false;
     let nextExpiry = Infinity;
+    const changed: DeviceState[] = [];
     for (const state of this.#devices.values()) {
       const is = this.#isOnline(state);
       if (is) {
@@ -387,7 +388,7 @@ export class BuddyTracker {
       if (state.online !== is || (is && state.edited)) {
         state.online = is;
         state.edited = false;
-        this.#options.onDevice?.(this.#view(state));
+        changed.push(state);
       }
     }
     this.#expiryTimer?.cancel();
@@ -398,10 +399,12 @@ export class BuddyTracker {
         () => this.#update(),
       );
     }
+    // Listeners see the new account status when told of a device.
     const status = online ? 1 : 0;
-    if (status !== this.#status) {
-      this.#status = status;
-      this.#options.onChange(status);
-    }
+    const statusChanged = status !== this.#status;
+    this.#status = status;
+    for (const state of changed) this.#options.onDevice?.(this.#view(state));
+    if (statusChanged) this.#options.onChange(status);
   }
+
 }
