@@ -220,3 +220,28 @@ Deno.test("ValueStore.nextExpiryMs() follows stores and expiries, never late", (
   store.expire(10 * MINUTE);
   assert.equal(store.nextExpiryMs(), undefined);
 });
+
+Deno.test("ValueStore: one origin cannot store more than its byte quota, and expiry gives it back", () => {
+  const store = new ValueStore({ maxBytesPerOrigin: 3_000 });
+  const key = InfoHash.get("inbox:victim");
+  const value = (id: number) => ({
+    id: BigInt(id),
+    type: 0,
+    data: new Uint8Array(1_000),
+  });
+  const outcomes = [1, 2, 3, 4].map((id) =>
+    store.store(key, value(id), 0, 0, "192.0.2.7").outcome
+  );
+  assert.deepEqual(outcomes.slice(0, 2), ["stored", "stored"]);
+  assert.equal(outcomes.at(-1), "rejected-quota");
+  // Another origin is not affected.
+  assert.equal(store.store(key, value(9), 0, 0, "192.0.2.8").outcome, "stored");
+  const used = store.originBytes("192.0.2.7");
+  assert.ok(used > 0 && used <= 3_000);
+  store.expire(10 * 60_000);
+  assert.equal(store.originBytes("192.0.2.7"), 0);
+  assert.equal(
+    store.store(key, value(5), 600_000, 600_000, "192.0.2.7").outcome,
+    "stored",
+  );
+});

@@ -212,6 +212,7 @@ const put: Handler<"put"> = (context, request, from) => {
       value,
       createdMs,
       context.nowMs,
+      from.host,
     );
     context.push(notices);
     // Acknowledged whatever the outcome, as OpenDHT does (spec §8.4).

@@ -59,6 +59,11 @@ export interface ValueStoreLimits {
   readonly maxListenersPerKey?: number;
   /** Listeners in all. @default {65536} */
   readonly maxTotalListeners?: number;
+  /**
+   * Bytes stored for one origin (the sender's IP address): one host cannot
+   * fill a node, or a victim's inbox on it. @default {4 MiB}
+   */
+  readonly maxBytesPerOrigin?: number;
 }
 
 /** A registered listener. */
@@ -109,6 +114,8 @@ export interface StoredValue {
   expiresMs: number;
   /** OpenDHT size measure. */
   readonly size: number;
+  /** Who stored it (IP address), for the per-origin quota. */
+  readonly origin?: string;
 }
 
 interface KeyEntry {
@@ -138,6 +145,7 @@ export class ValueStore {
   readonly #types?: ReadonlyMap<number, ValueType>;
   #totalBytes = 0;
   #totalListeners = 0;
+  readonly #originBytes = new Map<string, number>();
   /**
    * No stored value expires before this (epoch ms); undefined = unknown. It
    * may be early (a refresh or replace moved the true minimum later), which
@@ -163,6 +171,7 @@ export class ValueStore {
       maxTotalBytes: limits.maxTotalBytes ?? 64 * 1_048_576,
       maxListenersPerKey: limits.maxListenersPerKey ?? 256,
       maxTotalListeners: limits.maxTotalListeners ?? 65_536,
+      maxBytesPerOrigin: limits.maxBytesPerOrigin ?? 4 * 1_048_576,
     };
     this.#types = types;
   }
@@ -219,6 +228,7 @@ export class ValueStore {
     value: DhtValue,
     createdMs: number,
     nowMs: number,
+    origin?: string,
   ): { outcome: StoreOutcome; notices: ListenerNotice[] } {
     const type = valueTypeOf(value.type, this.#types);
     const size = valueStorageSize(value);
@@ -241,7 +251,12 @@ export class ValueStore {
     }
     const freed = existing?.size ?? 0;
     const valueCount = entry.values.size + (existing === undefined ? 1 : 0);
+    const originBytes = origin === undefined
+      ? 0
+      : (this.#originBytes.get(origin) ?? 0) + size -
+        (existing?.origin === origin ? existing.size : 0);
     if (
+      originBytes > this.#limits.maxBytesPerOrigin ||
       valueCount > this.#limits.maxValuesPerKey ||
       entry.bytes - freed + size > this.#limits.maxBytesPerKey ||
       this.#totalBytes - freed + size > this.#limits.maxTotalBytes
@@ -249,7 +264,20 @@ export class ValueStore {
       this.#dropIfEmpty(entry);
       return { outcome: "rejected-quota", notices: [] };
     }
-    entry.values.set(value.id, { value, createdMs: created, expiresMs, size });
+    if (existing !== undefined) this.#release(existing);
+    entry.values.set(value.id, {
+      value,
+      createdMs: created,
+      expiresMs,
+      size,
+      ...(origin === undefined ? {} : { origin }),
+    });
+    if (origin !== undefined) {
+      this.#originBytes.set(
+        origin,
+        (this.#originBytes.get(origin) ?? 0) + size,
+      );
+    }
     if (this.#expiryLowerBoundMs !== undefined) {
       this.#expiryLowerBoundMs = Math.min(this.#expiryLowerBoundMs, expiresMs);
     }
@@ -439,6 +467,7 @@ export class ValueStore {
       }
       for (const stored of expired) {
         entry.values.delete(stored.value.id);
+        this.#release(stored);
         entry.bytes -= stored.size;
         this.#totalBytes -= stored.size;
       }
@@ -483,6 +512,18 @@ export class ValueStore {
     return this.#expiryLowerBoundMs === Infinity
       ? undefined
       : this.#expiryLowerBoundMs;
+  }
+
+  /** Bytes stored for `origin` (for tests and metrics). */
+  originBytes(origin: string): number {
+    return this.#originBytes.get(origin) ?? 0;
+  }
+
+  #release(stored: StoredValue): void {
+    if (stored.origin === undefined) return;
+    const left = (this.#originBytes.get(stored.origin) ?? 0) - stored.size;
+    if (left > 0) this.#originBytes.set(stored.origin, left);
+    else this.#originBytes.delete(stored.origin);
   }
 
   #dropIfEmpty(entry: KeyEntry): void {
