@@ -314,6 +314,21 @@ export class DaemonSwarm {
     }
   }
 
+  /**
+   * Bytes sent and received by these devices' hosts so far.
+   *
+   * @param slots Devices.
+   * @returns Total bytes.
+   */
+  deviceBytes(slots: readonly DeviceSlot[]): number {
+    let total = 0;
+    for (const slot of slots) {
+      const stats = this.network.hostStats(slot.index);
+      total += stats.bytesSent + stats.bytesReceived;
+    }
+    return total;
+  }
+
   /** Stops every daemon and node at once (end of a scenario). */
   shutdown(): void {
     for (const slot of this.devices) {

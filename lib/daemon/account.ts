@@ -305,15 +305,7 @@ export class Account {
    */
   stop(): Promise<void> {
     if (!this.#running) return this.#persist();
-    this.#running = false;
-    for (const listen of this.#inboxListens) listen.cancel();
-    this.#inboxListens = [];
-    for (const watch of this.#watches.values()) watch.tracker.stop();
-    this.#watches.clear();
-    this.#retryTimer?.cancel();
-    this.#syncTimer?.cancel();
-    const announcer = this.#announcer;
-    this.#announcer = undefined;
+    const announcer = this.#halt();
     const goodbye = new Promise<void>((resolve) => {
       if (announcer === undefined) return resolve();
       const timer = this.#c.clock.setTimer(GOODBYE_WAIT_MS, resolve);
@@ -329,6 +321,11 @@ export class Account {
 
   /** Stops at once with no goodbye and no final write (a crash, for tests). */
   crash(): void {
+    this.#halt();
+  }
+
+  /** Stops listens, trackers and timers; returns the announcer to end. */
+  #halt(): PresenceAnnouncer | undefined {
     this.#running = false;
     for (const listen of this.#inboxListens) listen.cancel();
     this.#inboxListens = [];
@@ -336,7 +333,9 @@ export class Account {
     this.#watches.clear();
     this.#retryTimer?.cancel();
     this.#syncTimer?.cancel();
+    const announcer = this.#announcer;
     this.#announcer = undefined;
+    return announcer;
   }
 
   #track<T>(work: Promise<T>): Promise<T> {

@@ -406,5 +406,4 @@ export class BuddyTracker {
     for (const state of changed) this.#options.onDevice?.(this.#view(state));
     if (statusChanged) this.#options.onChange(status);
   }
-
 }

@@ -226,7 +226,7 @@ export async function runInboxScenario(
   const endMs = Math.max(...jobs.map((job) => job.leaveMs + job.offlineMs)) +
     (options.tailMs ?? 2 * DAY);
   const slots = jobs.flatMap((job) => [job.sender, job.target]);
-  const bytesBefore = deviceBytes(swarm, slots);
+  const bytesBefore = swarm.deviceBytes(slots);
   const steps = 40;
   const total = endMs - clock.now();
   for (let step = 1; step <= steps; step++) {
@@ -240,7 +240,7 @@ export async function runInboxScenario(
       }`,
     );
   }
-  const bytes = deviceBytes(swarm, slots) - bytesBefore;
+  const bytes = swarm.deviceBytes(slots) - bytesBefore;
   // A confirmation can only arrive while its sender is online.
   const deliverable = jobs.filter((job) =>
     job.accepted && (job.senderBack || job.confirmed)
@@ -277,13 +277,4 @@ export async function runInboxScenario(
   };
   swarm.shutdown();
   return report;
-}
-
-function deviceBytes(swarm: DaemonSwarm, slots: DeviceSlot[]): number {
-  let total = 0;
-  for (const slot of slots) {
-    const stats = swarm.network.hostStats(slot.index);
-    total += stats.bytesSent + stats.bytesReceived;
-  }
-  return total;
 }

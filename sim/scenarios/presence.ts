@@ -266,7 +266,7 @@ export async function runPresenceScenario(
     for (const change of pending) change?.waiting.delete(i);
   };
 
-  const bytesAtStart = deviceBytes(swarm, slots);
+  const bytesAtStart = swarm.deviceBytes(slots);
   let deviceOnlineMs = 0;
   let lastTickMs = clock.now();
   const tick = () => {
@@ -323,7 +323,7 @@ export async function runPresenceScenario(
     else if (change.kind === "graceful") unseen.graceful += change.waiting.size;
     else unseen.crash += change.waiting.size;
   }
-  const bytes = deviceBytes(swarm, slots) - bytesAtStart;
+  const bytes = swarm.deviceBytes(slots) - bytesAtStart;
   const hours = deviceOnlineMs / 3_600_000;
   const degrees = contacts.map((set) => set.size);
   const report: PresenceReport = {
@@ -363,13 +363,4 @@ export async function runPresenceScenario(
   };
   swarm.shutdown();
   return report;
-}
-
-function deviceBytes(swarm: DaemonSwarm, slots: DeviceSlot[]): number {
-  let total = 0;
-  for (const slot of slots) {
-    const stats = swarm.network.hostStats(slot.index);
-    total += stats.bytesSent + stats.bytesReceived;
-  }
-  return total;
 }
