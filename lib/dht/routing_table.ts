@@ -87,6 +87,57 @@ function stateOf(node: RoutingNode, nowMs: number): NodeState {
   return "dubious";
 }
 
+/**
+ * Routing nodes by id, keyed by the id's first 30 bits (a small integer, so
+ * no hex string is made per lookup); two ids sharing those bits, which is
+ * rare, keep the later one aside under its hex form.
+ */
+class NodeIndex {
+  readonly #byPrefix = new Map<number, RoutingNode>();
+  readonly #clashes = new Map<string, RoutingNode>();
+
+  get size(): number {
+    return this.#byPrefix.size + this.#clashes.size;
+  }
+
+  get(id: InfoHash): RoutingNode | undefined {
+    const node = this.#byPrefix.get(id.prefix30);
+    if (node !== undefined && node.id.equals(id)) return node;
+    return this.#clashes.size === 0
+      ? undefined
+      : this.#clashes.get(id.toString());
+  }
+
+  set(node: RoutingNode): void {
+    const key = node.id.prefix30;
+    const held = this.#byPrefix.get(key);
+    if (held === undefined || held.id.equals(node.id)) {
+      this.#byPrefix.set(key, node);
+    } else this.#clashes.set(node.id.toString(), node);
+  }
+
+  delete(id: InfoHash): void {
+    const key = id.prefix30;
+    const held = this.#byPrefix.get(key);
+    if (held === undefined || !held.id.equals(id)) {
+      this.#clashes.delete(id.toString());
+      return;
+    }
+    this.#byPrefix.delete(key);
+    for (const [hex, node] of this.#clashes) {
+      if (node.id.prefix30 !== key) continue;
+      this.#clashes.delete(hex);
+      this.#byPrefix.set(key, node);
+      return;
+    }
+  }
+
+  /** Every node, in insertion order (clashes last). */
+  values(): RoutingNode[] {
+    return [...this.#byPrefix.values(), ...this.#clashes.values()];
+  }
+}
+
 /** A Kademlia routing table around `selfId`. */
 export class RoutingTable {
   /** Our own node id. */
@@ -100,7 +151,7 @@ export class RoutingTable {
       lastActivityMs: 0,
     };
   }
-  readonly #byId = new Map<string, RoutingNode>();
+  readonly #byId = new NodeIndex();
 
   /**
    * An empty table.
@@ -136,7 +187,7 @@ export class RoutingTable {
    * @returns The node or undefined.
    */
   get(id: InfoHash): RoutingNode | undefined {
-    return this.#byId.get(id.toString());
+    return this.#byId.get(id);
   }
 
   /**
@@ -168,7 +219,7 @@ export class RoutingTable {
   ): HeardResult {
     if (id.equals(this.selfId)) return { kind: "self" };
     const bucket = this.#bucket(this.bucketIndex(id));
-    const known = this.#byId.get(id.toString());
+    const known = this.#byId.get(id);
     if (known !== undefined) {
       known.address = address;
       known.lastHeardMs = nowMs;
@@ -188,7 +239,7 @@ export class RoutingTable {
     };
     if (bucket.nodes.length < BUCKET_SIZE) {
       bucket.nodes.push(node);
-      this.#byId.set(id.toString(), node);
+      this.#byId.set(node);
       if (isReply) bucket.lastActivityMs = nowMs;
       return { kind: "added", node };
     }
@@ -196,9 +247,9 @@ export class RoutingTable {
       stateOf(occupant, nowMs) === "expired"
     );
     if (expiredIndex !== -1) {
-      this.#byId.delete(bucket.nodes[expiredIndex].id.toString());
+      this.#byId.delete(bucket.nodes[expiredIndex].id);
       bucket.nodes[expiredIndex] = node;
-      this.#byId.set(id.toString(), node);
+      this.#byId.set(node);
       return { kind: "added", node };
     }
     this.#remember(bucket, node);
@@ -230,7 +281,7 @@ export class RoutingTable {
    * @param nowMs Current time.
    */
   failed(id: InfoHash, nowMs: number): void {
-    const node = this.#byId.get(id.toString());
+    const node = this.#byId.get(id);
     if (node === undefined) return;
     node.failedRequests += 1;
     if (stateOf(node, nowMs) !== "expired") return;
@@ -239,8 +290,8 @@ export class RoutingTable {
     if (replacement === undefined) return;
     const index = bucket.nodes.indexOf(node);
     bucket.nodes[index] = replacement;
-    this.#byId.delete(id.toString());
-    this.#byId.set(replacement.id.toString(), replacement);
+    this.#byId.delete(id);
+    this.#byId.set(replacement);
   }
 
   /**
@@ -250,15 +301,15 @@ export class RoutingTable {
    * @returns True if it was in the table.
    */
   remove(id: InfoHash): boolean {
-    const node = this.#byId.get(id.toString());
+    const node = this.#byId.get(id);
     if (node === undefined) return false;
     const bucket = this.#bucket(this.bucketIndex(id));
     bucket.nodes.splice(bucket.nodes.indexOf(node), 1);
-    this.#byId.delete(id.toString());
+    this.#byId.delete(id);
     const replacement = bucket.replacements.pop();
     if (replacement !== undefined) {
       bucket.nodes.push(replacement);
-      this.#byId.set(replacement.id.toString(), replacement);
+      this.#byId.set(replacement);
     }
     return true;
   }
@@ -345,7 +396,9 @@ export class RoutingTable {
    * @returns True if {@link RoutingTable.heard} would add it.
    */
   wouldAccept(id: InfoHash, nowMs: number): boolean {
-    if (id.equals(this.selfId) || this.#byId.has(id.toString())) return false;
+    if (id.equals(this.selfId) || this.#byId.get(id) !== undefined) {
+      return false;
+    }
     const bucket = this.#bucket(this.bucketIndex(id));
     return bucket.nodes.length < BUCKET_SIZE ||
       bucket.nodes.some((node) => stateOf(node, nowMs) === "expired");

@@ -432,11 +432,12 @@ export class RpcEngine {
       this.counters.droppedNetwork += 1;
       return;
     }
-    const message = this.#assembler.receive(
-      formatAddress(from),
-      decoded,
-      this.#clock.now(),
-    );
+    // Only value parts and messages announcing them concern the assembler
+    // (it hands every other message back as it is).
+    const message = decoded.kind === "value-part" ||
+        (decoded as { valueSizes?: unknown }).valueSizes !== undefined
+      ? this.#assembler.receive(formatAddress(from), decoded, this.#clock.now())
+      : decoded;
     if (message === undefined || message.kind === "value-part") return;
     const sender = message.senderId;
     if (

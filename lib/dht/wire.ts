@@ -127,7 +127,12 @@ export class WireError extends SyntaxError {
 
 type Item =
   | { readonly type: "int"; readonly value: number | bigint }
-  | { readonly type: "str"; readonly bytes: Uint8Array }
+  | {
+    readonly type: "str";
+    readonly bytes: Uint8Array;
+    /** The text, on interned ASCII strings only (keys, labels, user agents). */
+    readonly text?: string;
+  }
   | { readonly type: "bin"; readonly bytes: Uint8Array }
   | { readonly type: "array"; readonly items: readonly Item[] }
   | {
@@ -262,14 +267,25 @@ class MsgpackReader {
     const key = high * 0x1_0000_0000 + (low >>> 0);
     const cached = INTERNED_STRINGS.get(key);
     if (cached !== undefined && cached.type === "str") {
-      const same = cached.bytes.length === count &&
-        cached.bytes.every((byte, i) => byte === this.#bytes[at + i]);
+      const bytes = cached.bytes;
+      let same = bytes.length === count;
+      for (let i = 0; same && i < count; i++) {
+        same = bytes[i] === this.#bytes[at + i];
+      }
       if (same) return cached;
     }
-    const item: Item = {
-      type: "str",
-      bytes: this.#bytes.slice(at, at + count),
-    };
+    const bytes = this.#bytes.slice(at, at + count);
+    let text: string | undefined = "";
+    for (const byte of bytes) {
+      if (byte > 0x7f) {
+        text = undefined;
+        break;
+      }
+      text += String.fromCharCode(byte);
+    }
+    const item: Item = text === undefined
+      ? { type: "str", bytes }
+      : { type: "str", bytes, text };
     if (INTERNED_STRINGS.size < INTERNED_STRINGS_MAX) {
       INTERNED_STRINGS.set(key, item);
     }
@@ -335,7 +351,9 @@ function readItem(bytes: Uint8Array): Item {
 // Item accessors: each throws WireError(reason) on a type OpenDHT rejects.
 
 function isKey(item: Item, name: string): boolean {
-  if (item.type !== "str" || item.bytes.length !== name.length) return false;
+  if (item.type !== "str") return false;
+  if (item.text !== undefined) return item.text === name;
+  if (item.bytes.length !== name.length) return false;
   for (let index = 0; index < name.length; index++) {
     if (item.bytes[index] !== name.charCodeAt(index)) return false;
   }
@@ -352,7 +370,9 @@ function keyed(
   const result = new Map<string, Item>();
   for (const [key, value] of item.entries) {
     // Every key we look for is short ASCII; longer keys cannot match.
-    if (key.type === "str" && key.bytes.length <= 8) {
+    if (key.type === "str" && key.text !== undefined) {
+      result.set(key.text, value); // Interned: ASCII, at most 8 bytes.
+    } else if (key.type === "str" && key.bytes.length <= 8) {
       let name = "";
       for (const byte of key.bytes) name += String.fromCharCode(byte);
       result.set(name, value);
@@ -420,8 +440,19 @@ function asBlob(item: Item, reason: WireErrorReason, what: string): Uint8Array {
   throw new WireError(reason, `${what} is not a blob`);
 }
 
+/** {@link asBlob} without a copy of bin and str bytes, for bytes read at once. */
+function asBlobView(
+  item: Item,
+  reason: WireErrorReason,
+  what: string,
+): Uint8Array {
+  if (item.type === "bin" || item.type === "str") return item.bytes;
+  return asBlob(item, reason, what);
+}
+
 /** A `std::string` read by msgpack-c: str or bin. */
 function asText(item: Item, reason: WireErrorReason, what: string): string {
+  if (item.type === "str" && item.text !== undefined) return item.text;
   if (item.type === "str" || item.type === "bin") {
     return TEXT_DECODER.decode(item.bytes);
   }
@@ -1000,6 +1031,29 @@ function encodeNodes(nodes: readonly NodeInfo[], family: 4 | 6): Uint8Array {
   return out;
 }
 
+// Decoded IPv4 addresses by (address << 16 | port): node lists repeat the
+// same addresses, and sharing one read-only object each saves building a host
+// string per entry. Bounded: a full cache is emptied.
+const ADDRESS4_CACHE = new Map<number, PeerAddress>();
+const ADDRESS4_CACHE_MAX = 262_144;
+
+function decodeAddress4(bytes: Uint8Array, at: number): PeerAddress {
+  const port = (bytes[at + 4] << 8) | bytes[at + 5];
+  const key = ((bytes[at] << 24) >>> 0) * 0x1_0000 +
+    ((bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) * 0x1_0000 +
+    port;
+  let address = ADDRESS4_CACHE.get(key);
+  if (address === undefined) {
+    address = Object.freeze({
+      host: `${bytes[at]}.${bytes[at + 1]}.${bytes[at + 2]}.${bytes[at + 3]}`,
+      port,
+    });
+    if (ADDRESS4_CACHE.size >= ADDRESS4_CACHE_MAX) ADDRESS4_CACHE.clear();
+    ADDRESS4_CACHE.set(key, address);
+  }
+  return address;
+}
+
 function decodeNodes(bytes: Uint8Array, family: 4 | 6): NodeInfo[] {
   const addressLength = family === 4 ? 4 : 16;
   const entryLength = INFO_HASH_BYTES + addressLength + 2;
@@ -1010,6 +1064,15 @@ function decodeNodes(bytes: Uint8Array, family: 4 | 6): NodeInfo[] {
     );
   }
   const nodes: NodeInfo[] = [];
+  if (family === 4) {
+    for (let at = 0; at < bytes.length; at += entryLength) {
+      nodes.push({
+        id: InfoHash.fromBytesAt(bytes, at),
+        address: decodeAddress4(bytes, at + INFO_HASH_BYTES),
+      });
+    }
+    return nodes;
+  }
   for (let at = 0; at < bytes.length; at += entryLength) {
     const address = bytes.subarray(
       at + INFO_HASH_BYTES,
@@ -1018,9 +1081,7 @@ function decodeNodes(bytes: Uint8Array, family: 4 | 6): NodeInfo[] {
     nodes.push({
       id: InfoHash.fromBytesAt(bytes, at),
       address: {
-        host: family === 4
-          ? `${address[0]}.${address[1]}.${address[2]}.${address[3]}`
-          : formatIpv6(address),
+        host: formatIpv6(address),
         port: (bytes[at + entryLength - 2] << 8) | bytes[at + entryLength - 1],
       },
     });
@@ -1479,10 +1540,10 @@ function parseBody(item: Item, what: string): ParsedBody {
         parsed.valueId = asUint64(value, "bad-type", "vid");
         break;
       case "n4":
-        parsed.nodes4 = decodeNodes4(asBlob(value, "bad-nodes", "n4"));
+        parsed.nodes4 = decodeNodes4(asBlobView(value, "bad-nodes", "n4"));
         break;
       case "n6":
-        parsed.nodes6 = decodeNodes6(asBlob(value, "bad-nodes", "n6"));
+        parsed.nodes6 = decodeNodes6(asBlobView(value, "bad-nodes", "n6"));
         break;
       case "sa":
         parsed.seenAddress = parseSeenAddress(value);
