@@ -502,15 +502,26 @@ function isAscii(text: string): boolean {
   return true;
 }
 
-/** Appends msgpack to a growing buffer. */
+/** Bytes of one slab that datagrams are encoded into. */
+const SLAB_BYTES = 65_536;
+
+/**
+ * Appends msgpack to a growing buffer.
+ *
+ * Datagrams are written straight into a shared slab, one after the other
+ * (encoding is synchronous), and handed out as views of it: a datagram costs
+ * one small view object instead of a buffer of its own, and the slab is
+ * freed once none of its datagrams is referenced any more. Bytes meant to be
+ * kept (packed values, signed bodies) get a copy of their own instead.
+ */
 class MsgpackWriter {
-  // One buffer shared by every encode (encoding is synchronous), so a message
-  // costs one allocation: the final copy.
-  static #sharedBytes = new Uint8Array(2_048);
-  static #sharedView = new DataView(MsgpackWriter.#sharedBytes.buffer);
-  #bytes = MsgpackWriter.#sharedBytes;
-  #view = MsgpackWriter.#sharedView;
-  #length = 0;
+  static #slab = new Uint8Array(SLAB_BYTES);
+  static #slabView = new DataView(MsgpackWriter.#slab.buffer);
+  static #slabUsed = 0;
+  #bytes = MsgpackWriter.#slab;
+  #view = MsgpackWriter.#slabView;
+  #start = MsgpackWriter.#slabUsed;
+  #length = this.#start;
 
   uint(value: number | bigint): void {
     if (
@@ -594,8 +605,15 @@ class MsgpackWriter {
     else this.#header(count, undefined, 0xde, 0xdf);
   }
 
-  finish(): Uint8Array {
-    return this.#bytes.slice(0, this.#length);
+  /** The message as a view of the slab; the slab's next message follows it. */
+  finishView(): Uint8Array {
+    MsgpackWriter.#slabUsed = this.#length;
+    return this.#bytes.subarray(this.#start, this.#length);
+  }
+
+  /** The message in a buffer of its own; the slab space is reused. */
+  finishCopy(): Uint8Array {
+    return this.#bytes.slice(this.#start, this.#length);
   }
 
   /** The smallest of the 8-bit (if any), 16-bit and 32-bit length headers. */
@@ -625,16 +643,17 @@ class MsgpackWriter {
   /** Reserves `count` bytes at the end and returns the view to write them. */
   #fixed(count: number): DataView {
     if (this.#length + count > this.#bytes.length) {
-      const grown = new Uint8Array(
-        Math.max(this.#bytes.length * 2, this.#length + count),
-      );
-      grown.set(this.#bytes.subarray(0, this.#length));
+      // A new slab, with this message so far at its start.
+      const size = this.#length - this.#start;
+      const grown = new Uint8Array(Math.max(SLAB_BYTES, 2 * (size + count)));
+      grown.set(this.#bytes.subarray(this.#start, this.#length));
       this.#bytes = grown;
       this.#view = new DataView(grown.buffer);
-      if (grown.length <= 65_536) {
-        MsgpackWriter.#sharedBytes = grown;
-        MsgpackWriter.#sharedView = this.#view;
-      }
+      this.#start = 0;
+      this.#length = size;
+      MsgpackWriter.#slab = grown;
+      MsgpackWriter.#slabView = this.#view;
+      MsgpackWriter.#slabUsed = 0;
     }
     this.#length += count;
     return this.#view;
@@ -687,10 +706,18 @@ function write(writer: MsgpackWriter, value: Wire): void {
   }
 }
 
+/** Encodes `value` into its own buffer. */
 function toBytes(value: Wire): Uint8Array {
   const writer = new MsgpackWriter();
   write(writer, value);
-  return writer.finish();
+  return writer.finishCopy();
+}
+
+/** Encodes a datagram: a view of the writer's slab (see {@link MsgpackWriter}). */
+function toDatagram(value: Wire): Uint8Array {
+  const writer = new MsgpackWriter();
+  write(writer, value);
+  return writer.finishView();
 }
 
 // ---------------------------------------------------------------------------
@@ -1195,6 +1222,19 @@ export function encodeSeenAddress(address: PeerAddress): Uint8Array {
 }
 
 /**
+ * {@link encodeSeenAddress} for the RPC engine, which encodes the reply at
+ * once: the bytes may be shared (read them, never change them), and a host
+ * that is not an IP address gives undefined instead of an error.
+ *
+ * @param address The requester's address.
+ * @returns Its 4 or 16 bytes, or undefined.
+ */
+export function seenAddressBytes(address: PeerAddress): Uint8Array | undefined {
+  const host = address.host;
+  return host.includes(":") ? parseIpv6(host) : parseIpv4(host);
+}
+
+/**
  * Reads an `sa` blob back as host text, to learn our public address.
  *
  * @param bytes 4 or 16 bytes.
@@ -1445,13 +1485,13 @@ function valuePartWire(part: DhtValuePart): WireMap {
 export function encodeMessage(message: DhtMessage): Uint8Array {
   switch (message.kind) {
     case "request":
-      return toBytes(requestWire(message));
+      return toDatagram(requestWire(message));
     case "reply":
-      return toBytes(replyWire(message));
+      return toDatagram(replyWire(message));
     case "error":
-      return toBytes(errorWire(message));
+      return toDatagram(errorWire(message));
     case "value-part":
-      return toBytes(valuePartWire(message));
+      return toDatagram(valuePartWire(message));
     default:
       throw new TypeError(
         `Cannot encode message: unknown kind ${
