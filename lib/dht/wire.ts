@@ -582,6 +582,21 @@ class MsgpackWriter {
     this.#raw(bytes);
   }
 
+  /**
+   * A bin header for `length` bytes, then room for them: returns where they
+   * go in {@link MsgpackWriter.buffer}, for the caller to fill at once.
+   */
+  binInPlace(length: number): number {
+    this.#header(length, 0xc4, 0xc5, 0xc6);
+    this.#fixed(length);
+    return this.#length - length;
+  }
+
+  /** The buffer written to (valid until the next write). */
+  get buffer(): Uint8Array {
+    return this.#bytes;
+  }
+
   /** An id as a 20-byte bin, copied straight from the InfoHash. */
   id(id: InfoHash): void {
     this.#fixed(2 + INFO_HASH_BYTES);
@@ -1408,6 +1423,140 @@ function replyWire(reply: DhtReply): WireMap {
   ]);
 }
 
+// Direct writers for the messages of every lookup (ping and find requests,
+// replies without values): the same bytes, checks and key order as
+// requestWire and replyWire, without building a WireMap tree first.
+
+function writeTrailer(
+  writer: MsgpackWriter,
+  message: DhtRequest | DhtReply,
+): void {
+  if (message.userAgent !== undefined) {
+    writer.str("v");
+    writer.str(message.userAgent);
+  }
+  if (message.network !== 0) {
+    writer.str("n");
+    writer.int(checkUint(message.network, MAX_UINT32, "network"));
+  }
+  if (message.isClient !== undefined) {
+    writer.str("s");
+    writer.bool(message.isClient);
+  }
+}
+
+function trailerCount(message: DhtRequest | DhtReply): number {
+  return (message.userAgent === undefined ? 0 : 1) +
+    (message.network === 0 ? 0 : 1) + (message.isClient === undefined ? 0 : 1);
+}
+
+function writePingOrFind(
+  writer: MsgpackWriter,
+  request: Extract<DhtRequest, { method: "ping" | "find" }>,
+): void {
+  writer.map(4 + trailerCount(request));
+  writer.str("a");
+  if (request.method === "ping") {
+    writer.map(1);
+    writer.str("id");
+    writer.id(request.senderId);
+  } else {
+    const want = request.want;
+    writer.map(want === undefined ? 2 : 3);
+    writer.str("id");
+    writer.id(request.senderId);
+    writer.str("target");
+    writer.id(request.target);
+    if (want !== undefined) {
+      writer.str("w");
+      writer.array(want.length);
+      for (const family of want) {
+        writer.int(checkUint(family, MAX_UINT16, "want"));
+      }
+    }
+  }
+  writer.str("q");
+  writer.str(request.method);
+  writer.str("t");
+  writer.int(checkUint(request.tid, MAX_UINT32, "tid"));
+  writer.str("y");
+  writer.str("q");
+  writeTrailer(writer, request);
+}
+
+function writeNodes(
+  writer: MsgpackWriter,
+  nodes: readonly NodeInfo[],
+  family: 4 | 6,
+): void {
+  const addressLength = family === 4 ? 4 : 16;
+  const entryLength = INFO_HASH_BYTES + addressLength + 2;
+  let at = writer.binInPlace(nodes.length * entryLength);
+  const out = writer.buffer;
+  for (const node of nodes) {
+    node.id.copyTo(out, at);
+    const address = addressBytes(
+      node.address.host,
+      family,
+      `encode n${family}`,
+    );
+    for (let i = 0; i < addressLength; i++) {
+      out[at + INFO_HASH_BYTES + i] = address[i];
+    }
+    const port = node.address.port;
+    if (!Number.isInteger(port) || port < 0 || port > 0xffff) {
+      throw new RangeError(
+        `Cannot encode n${family}: port ${port} is not in [0, 65535]`,
+      );
+    }
+    out[at + entryLength - 2] = port >> 8;
+    out[at + entryLength - 1] = port & 0xff;
+    at += entryLength;
+  }
+}
+
+function writePlainReply(writer: MsgpackWriter, reply: DhtReply): void {
+  const valueId = reply.valueId === undefined
+    ? undefined
+    : checkUint64(reply.valueId, "vid");
+  writer.map(3 + trailerCount(reply));
+  writer.str("r");
+  writer.map(
+    1 + (valueId === undefined ? 0 : 1) +
+      (reply.seenAddress === undefined ? 0 : 1) +
+      (reply.nodes4 === undefined ? 0 : 1) +
+      (reply.nodes6 === undefined ? 0 : 1) +
+      (reply.token === undefined ? 0 : 1),
+  );
+  writer.str("id");
+  writer.id(reply.senderId);
+  if (valueId !== undefined) {
+    writer.str("vid");
+    writer.int(valueId);
+  }
+  if (reply.seenAddress !== undefined) {
+    writer.str("sa");
+    writer.bin(reply.seenAddress);
+  }
+  if (reply.nodes4 !== undefined) {
+    writer.str("n4");
+    writeNodes(writer, reply.nodes4, 4);
+  }
+  if (reply.nodes6 !== undefined) {
+    writer.str("n6");
+    writeNodes(writer, reply.nodes6, 6);
+  }
+  if (reply.token !== undefined) {
+    writer.str("token");
+    writer.bin(reply.token);
+  }
+  writer.str("t");
+  writer.int(checkUint(reply.tid, MAX_UINT32, "tid"));
+  writer.str("y");
+  writer.str("r");
+  writeTrailer(writer, reply);
+}
+
 function fieldValueWire(value: unknown): Wire {
   if (
     typeof value === "number" || typeof value === "bigint" ||
@@ -1485,8 +1634,21 @@ function valuePartWire(part: DhtValuePart): WireMap {
 export function encodeMessage(message: DhtMessage): Uint8Array {
   switch (message.kind) {
     case "request":
+      if (message.method === "ping" || message.method === "find") {
+        const writer = new MsgpackWriter();
+        writePingOrFind(writer, message);
+        return writer.finishView();
+      }
       return toDatagram(requestWire(message));
     case "reply":
+      if (
+        message.values === undefined && message.valueSizes === undefined &&
+        message.fields === undefined
+      ) {
+        const writer = new MsgpackWriter();
+        writePlainReply(writer, message);
+        return writer.finishView();
+      }
       return toDatagram(replyWire(message));
     case "error":
       return toDatagram(errorWire(message));
