@@ -143,10 +143,12 @@ type Item =
   | { readonly type: "other" };
 
 const NIL_ITEM: Item = { type: "other" };
-// Short strings seen so far (keys, labels), bounded: once full, new strings
-// are simply not interned.
-const INTERNED_STRINGS = new Map<number, Item>();
-const INTERNED_STRINGS_MAX = 512;
+// Short strings seen so far (keys, labels), in a direct-mapped table: a
+// string takes the slot of its hash, replacing whatever was there.
+const INTERNED_SLOTS = 1_024;
+const INTERNED_STRINGS: (Item | undefined)[] = new Array(INTERNED_SLOTS).fill(
+  undefined,
+);
 
 /** Reads one msgpack item; every length is checked against the bytes left before use. */
 class MsgpackReader {
@@ -289,8 +291,10 @@ class MsgpackReader {
       if (i < 4) high = (high << 8) | byte;
       else low = (low << 8) | byte;
     }
-    const key = high * 0x1_0000_0000 + (low >>> 0);
-    const cached = INTERNED_STRINGS.get(key);
+    const slot =
+      (Math.imul(high, 0x9e37_79b1) ^ Math.imul(low, 0x85eb_ca6b)) >>>
+      22;
+    const cached = INTERNED_STRINGS[slot];
     if (cached !== undefined && cached.type === "str") {
       const bytes = cached.bytes;
       let same = bytes.length === count;
@@ -311,9 +315,7 @@ class MsgpackReader {
     const item: Item = text === undefined
       ? { type: "str", bytes }
       : { type: "str", bytes, text };
-    if (INTERNED_STRINGS.size < INTERNED_STRINGS_MAX) {
-      INTERNED_STRINGS.set(key, item);
-    }
+    INTERNED_STRINGS[slot] = item;
     return item;
   }
 
