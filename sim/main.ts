@@ -39,6 +39,8 @@ Options:
   --crash-ratio P    share of leaves that are crashes (default 0.5)
   --loss P           packet loss on every link (default 0)
   --lookups N        lookups in the lookup scenario (default 1000)
+  --settle D         lookup: virtual time to let the built network settle
+                     before churn and lookups, e.g. 10m (default 0)
   --values N         values in the storage scenario (default 200)
   --impl NAME        lookup: "ours" (default) or "kademlia-dht"
   --compare          lookup: run ours and kademlia-dht on the same seed, print ratios
@@ -111,6 +113,7 @@ function main(args: string[]): number {
         "crash-ratio": { type: "string" },
         loss: { type: "string" },
         lookups: { type: "string" },
+        settle: { type: "string" },
         values: { type: "string" },
         impl: { type: "string" },
         compare: { type: "boolean" },
@@ -161,6 +164,7 @@ function main(args: string[]): number {
       const first = runLookupScenario({
         ...common,
         lookups,
+        settleMs: parseDuration(values.settle ?? "0s"),
         implementation: values.compare ? "ours" : impl,
         onBuilt: () => builtMs = performance.now(),
       });
@@ -180,6 +184,7 @@ function main(args: string[]): number {
         const baseline = runLookupScenario({
           ...common,
           lookups,
+          settleMs: parseDuration(values.settle ?? "0s"),
           implementation: "kademlia-dht",
         });
         report = {
