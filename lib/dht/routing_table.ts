@@ -132,6 +132,18 @@ class NodeIndex {
     }
   }
 
+  /**
+   * Calls `visit` on every node, in insertion order (clashes last).
+   *
+   * @param visit Called once per node.
+   */
+  forEach(visit: (node: RoutingNode) => void): void {
+    for (const node of this.#byPrefix.values()) visit(node);
+    if (this.#clashes.size > 0) {
+      for (const node of this.#clashes.values()) visit(node);
+    }
+  }
+
   /** Every node, in insertion order (clashes last). */
   values(): RoutingNode[] {
     return [...this.#byPrefix.values(), ...this.#clashes.values()];
@@ -339,29 +351,40 @@ export class RoutingTable {
       INFO_HASH_BITS - 1,
     );
     const out: RoutingNode[] = [];
-    const take = (group: RoutingNode[]) => {
-      group.sort((x, y) => target.compareDistance(x.id, y.id));
-      for (const node of group) {
-        if (out.length >= count) return;
-        out.push(node);
+    // Usable: not expired, and good when `goodOnly` (stateOf, inlined: this
+    // runs for every find a node answers).
+    const goodReplySince = nowMs - NODE_GOOD_TIME_MS;
+    const goodHeardSince = nowMs - NODE_EXPIRE_TIME_MS;
+    const group: RoutingNode[] = [];
+    const collect = (bucket: Bucket | undefined) => {
+      if (bucket === undefined) return;
+      for (const node of bucket.nodes) {
+        if (node.failedRequests >= MAX_FAILED_REQUESTS) continue;
+        if (
+          goodOnly && (node.lastReplyMs < goodReplySince ||
+            node.lastHeardMs < goodHeardSince)
+        ) continue;
+        group.push(node);
       }
     };
-    const usable = (node: RoutingNode) => {
-      const state = stateOf(node, nowMs);
-      return state !== "expired" && (!goodOnly || state === "good");
+    const byDistance = (x: RoutingNode, y: RoutingNode) =>
+      target.compareDistance(x.id, y.id);
+    const take = () => {
+      if (group.length > 1) group.sort(byDistance);
+      for (let i = 0; i < group.length && out.length < count; i++) {
+        out.push(group[i]);
+      }
+      group.length = 0;
     };
-    take((this.#buckets[b]?.nodes ?? []).filter(usable));
+    collect(this.#buckets[b]);
+    take();
     if (out.length < count) {
-      const deeper: RoutingNode[] = [];
-      for (let i = b + 1; i < INFO_HASH_BITS; i++) {
-        for (const node of this.#buckets[i]?.nodes ?? []) {
-          if (usable(node)) deeper.push(node);
-        }
-      }
-      take(deeper);
+      for (let i = b + 1; i < INFO_HASH_BITS; i++) collect(this.#buckets[i]);
+      take();
     }
     for (let i = b - 1; i >= 0 && out.length < count; i--) {
-      take((this.#buckets[i]?.nodes ?? []).filter(usable));
+      collect(this.#buckets[i]);
+      take();
     }
     return out;
   }
@@ -412,10 +435,22 @@ export class RoutingTable {
    * @returns The nodes.
    */
   dubious(count: number, nowMs: number): RoutingNode[] {
-    const out: RoutingNode[] = [];
-    for (const node of this.#byId.values()) {
-      if (stateOf(node, nowMs) === "dubious") out.push(node);
+    if (count === 1) {
+      // The maintenance case: the first of the least recently heard, as the
+      // stable sort below would put first, without sorting.
+      let oldest: RoutingNode | undefined;
+      this.#byId.forEach((node) => {
+        if (
+          (oldest === undefined || node.lastHeardMs < oldest.lastHeardMs) &&
+          stateOf(node, nowMs) === "dubious"
+        ) oldest = node;
+      });
+      return oldest === undefined ? [] : [oldest];
     }
+    const out: RoutingNode[] = [];
+    this.#byId.forEach((node) => {
+      if (stateOf(node, nowMs) === "dubious") out.push(node);
+    });
     out.sort((a, b) => a.lastHeardMs - b.lastHeardMs);
     return out.slice(0, count);
   }
