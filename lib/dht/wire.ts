@@ -600,14 +600,14 @@ class MsgpackWriter {
   }
 
   str(text: string): void {
-    if (text.length < 32 && isAscii(text)) {
+    const length = text.length;
+    if (length < 32 && isAscii(text)) {
       // Keys and labels: ASCII, written without an encoder allocation.
-      this.#byte(0xa0 | text.length);
-      this.#fixed(text.length);
-      const at = this.#length - text.length;
-      for (let i = 0; i < text.length; i++) {
-        this.#bytes[at + i] = text.charCodeAt(i);
-      }
+      this.#fixed(1 + length);
+      const bytes = this.#bytes;
+      const at = this.#length - length;
+      bytes[at - 1] = 0xa0 | length;
+      for (let i = 0; i < length; i++) bytes[at + i] = text.charCodeAt(i);
       return;
     }
     const bytes = TEXT_ENCODER.encode(text);
@@ -1112,26 +1112,34 @@ function encodeNodes(nodes: readonly NodeInfo[], family: 4 | 6): Uint8Array {
   return out;
 }
 
-// Decoded IPv4 addresses by (address << 16 | port): node lists repeat the
-// same addresses, and sharing one read-only object each saves building a host
-// string per entry. Bounded: a full cache is emptied.
-const ADDRESS4_CACHE = new Map<number, PeerAddress>();
+// Decoded IPv4 addresses: node lists repeat the same addresses, and sharing
+// one read-only object each saves building a host string per entry. Keyed by
+// a 30-bit hash of address and port (a small integer key); each entry
+// remembers both, and a clash replaces the entry. Bounded: a full cache is
+// emptied.
+interface Address4Entry {
+  readonly ip: number;
+  readonly port: number;
+  readonly address: PeerAddress;
+}
+const ADDRESS4_CACHE = new Map<number, Address4Entry>();
 const ADDRESS4_CACHE_MAX = 262_144;
 
 function decodeAddress4(bytes: Uint8Array, at: number): PeerAddress {
   const port = (bytes[at + 4] << 8) | bytes[at + 5];
-  const key = ((bytes[at] << 24) >>> 0) * 0x1_0000 +
-    ((bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) * 0x1_0000 +
-    port;
-  let address = ADDRESS4_CACHE.get(key);
-  if (address === undefined) {
-    address = Object.freeze({
-      host: `${bytes[at]}.${bytes[at + 1]}.${bytes[at + 2]}.${bytes[at + 3]}`,
-      port,
-    });
-    if (ADDRESS4_CACHE.size >= ADDRESS4_CACHE_MAX) ADDRESS4_CACHE.clear();
-    ADDRESS4_CACHE.set(key, address);
+  const ip = (bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) |
+    bytes[at + 3];
+  const key = (ip ^ Math.imul(port, 0x9e37_79b1)) & 0x3fff_ffff;
+  const entry = ADDRESS4_CACHE.get(key);
+  if (entry !== undefined && entry.ip === ip && entry.port === port) {
+    return entry.address;
   }
+  const address: PeerAddress = Object.freeze({
+    host: `${bytes[at]}.${bytes[at + 1]}.${bytes[at + 2]}.${bytes[at + 3]}`,
+    port,
+  });
+  if (ADDRESS4_CACHE.size >= ADDRESS4_CACHE_MAX) ADDRESS4_CACHE.clear();
+  ADDRESS4_CACHE.set(key, { ip, port, address });
   return address;
 }
 
@@ -2057,19 +2065,25 @@ function decodeError(top: Map<string, Item>, header: Header): DhtError {
 
 function decodeReply(top: Map<string, Item>, header: Header): DhtReply {
   const body = parseBody(top.get("a") ?? top.get("r")!, "r");
-  return defined<DhtReply>({
+  // The defined fields only, in this order (what `defined` would keep, built
+  // directly: every reply of every lookup goes through here).
+  const reply: Record<string, unknown> = {
     kind: "reply",
-    ...base(header),
-    senderId: body.senderId,
-    seenAddress: body.seenAddress,
-    nodes4: body.nodes4,
-    nodes6: body.nodes6,
-    token: body.token,
-    values: body.values,
-    valueSizes: body.valueSizes,
-    fields: body.fields,
-    valueId: body.valueId,
-  });
+    tid: header.tid,
+    network: header.network,
+  };
+  if (header.userAgent !== undefined) reply.userAgent = header.userAgent;
+  if (header.isClient !== undefined) reply.isClient = header.isClient;
+  reply.senderId = body.senderId;
+  if (body.seenAddress !== undefined) reply.seenAddress = body.seenAddress;
+  if (body.nodes4 !== undefined) reply.nodes4 = body.nodes4;
+  if (body.nodes6 !== undefined) reply.nodes6 = body.nodes6;
+  if (body.token !== undefined) reply.token = body.token;
+  if (body.values !== undefined) reply.values = body.values;
+  if (body.valueSizes !== undefined) reply.valueSizes = body.valueSizes;
+  if (body.fields !== undefined) reply.fields = body.fields;
+  if (body.valueId !== undefined) reply.valueId = body.valueId;
+  return reply as unknown as DhtReply;
 }
 
 const REQUEST_METHODS = new Set([
