@@ -155,8 +155,11 @@ export class RoutingTable {
   /** Our own node id. */
   readonly selfId: InfoHash;
   readonly #buckets: (Bucket | undefined)[] = [];
+  /** The deepest bucket made so far (none beyond it exists). */
+  #deepestMade = -1;
 
   #bucket(index: number): Bucket {
+    if (index > this.#deepestMade) this.#deepestMade = index;
     return this.#buckets[index] ??= {
       nodes: [],
       replacements: [],
@@ -379,7 +382,8 @@ export class RoutingTable {
     collect(this.#buckets[b]);
     take();
     if (out.length < count) {
-      for (let i = b + 1; i < INFO_HASH_BITS; i++) collect(this.#buckets[i]);
+      const deepest = Math.min(this.#deepestMade, INFO_HASH_BITS - 1);
+      for (let i = b + 1; i <= deepest; i++) collect(this.#buckets[i]);
       take();
     }
     for (let i = b - 1; i >= 0 && out.length < count; i--) {
@@ -467,7 +471,8 @@ export class RoutingTable {
    */
   refreshTargets(nowMs: number, staleMs: number, rng: Rng): InfoHash[] {
     let deepest = 0;
-    for (let i = 0; i < INFO_HASH_BITS; i++) {
+    const made = Math.min(this.#deepestMade, INFO_HASH_BITS - 1);
+    for (let i = 0; i <= made; i++) {
       if ((this.#buckets[i]?.nodes.length ?? 0) > 0) deepest = i;
     }
     const targets: InfoHash[] = [];
