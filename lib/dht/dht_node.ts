@@ -563,7 +563,9 @@ export class DhtNode {
         this.#table.heard(reply.senderId, from, this.#clock.now(), true);
         hooks.onReply?.(reply, node);
         answer.onAnswer(
-          [...(reply.nodes4 ?? []), ...(reply.nodes6 ?? [])],
+          reply.nodes6 === undefined
+            ? reply.nodes4 ?? []
+            : [...(reply.nodes4 ?? []), ...reply.nodes6],
           reply.token,
         );
       },

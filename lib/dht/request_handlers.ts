@@ -99,10 +99,10 @@ function nodesFor(
   );
   const nodes4: NodeInfo[] = [];
   const nodes6: NodeInfo[] = [];
+  // Routing nodes go as they are: the reply is encoded at once.
   for (const node of closest) {
-    const info = { id: node.id, address: node.address };
-    if (wantsIpv4 && isIpv4Text(node.address.host)) nodes4.push(info);
-    else if (wantsIpv6 && isIpv6(node.address.host)) nodes6.push(info);
+    if (wantsIpv4 && isIpv4Text(node.address.host)) nodes4.push(node);
+    else if (wantsIpv6 && isIpv6(node.address.host)) nodes6.push(node);
   }
   return {
     ...(nodes4.length > 0 ? { nodes4 } : {}),
