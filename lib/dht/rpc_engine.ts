@@ -491,8 +491,13 @@ export class RpcEngine {
         const oldest = this.#ipWindows.keys().next().value;
         if (oldest !== undefined) this.#ipWindows.delete(oldest);
       }
-      this.#ipWindows.delete(host);
-      window = { startMs: now, count: 0 };
+      if (window === undefined) window = { startMs: now, count: 0 };
+      else {
+        // A new window moves to the end, as the newest.
+        this.#ipWindows.delete(host);
+        window.startMs = now;
+        window.count = 0;
+      }
       this.#ipWindows.set(host, window);
     }
     return ++window.count <= this.#perIpLimit;
