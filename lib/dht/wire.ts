@@ -2096,6 +2096,31 @@ const REQUEST_METHODS = new Set([
   "update",
 ]);
 
+/**
+ * A ping or find request built directly, with the fields (and field order)
+ * that the general path of {@link decodeRequest} would give it.
+ */
+function pingOrFind(
+  header: Header,
+  body: ParsedBody,
+  method: "ping" | "find",
+): DhtRequest {
+  const request: Record<string, unknown> = {
+    kind: "request",
+    tid: header.tid,
+    network: header.network,
+  };
+  if (header.userAgent !== undefined) request.userAgent = header.userAgent;
+  if (header.isClient !== undefined) request.isClient = header.isClient;
+  request.senderId = body.senderId;
+  request.method = method;
+  if (method === "find") {
+    request.target = body.target ?? InfoHash.ZERO;
+    if (body.want !== undefined) request.want = body.want;
+  }
+  return request as unknown as DhtRequest;
+}
+
 function decodeRequest(top: Map<string, Item>, header: Header): DhtRequest {
   const kind = top.get("y");
   if (kind !== undefined && asText(kind, "not-a-query", "y") !== "q") {
@@ -2113,6 +2138,10 @@ function decodeRequest(top: Map<string, Item>, header: Header): DhtRequest {
     throw new WireError("missing-key", "request without a");
   }
   const body = parseBody(bodyItem, "a");
+  // The requests of every lookup first, before anything the others need.
+  if (method === "ping" || method === "find") {
+    return pingOrFind(header, body, method);
+  }
   const common = {
     kind: "request" as const,
     ...base(header),
@@ -2124,14 +2153,8 @@ function decodeRequest(top: Map<string, Item>, header: Header): DhtRequest {
   const token = body.token ?? new Uint8Array(0);
   switch (method as DhtRequest["method"]) {
     case "ping":
-      return { ...common, method: "ping" };
     case "find":
-      return defined({
-        ...common,
-        method: "find",
-        target: body.target ?? InfoHash.ZERO,
-        want: body.want,
-      });
+      return pingOrFind(header, body, method as "ping" | "find");
     case "get":
       return defined({
         ...common,
