@@ -57,6 +57,12 @@ function hostBytes(host: string): Uint8Array {
   return out;
 }
 
+/** A token cached for a host, and the port it was made for. */
+interface CachedToken {
+  readonly port: number;
+  readonly token: Uint8Array;
+}
+
 /** Makes and checks write tokens bound to a requester's address. */
 export class TokenKeeper {
   readonly #rng: Rng;
@@ -103,21 +109,20 @@ export class TokenKeeper {
   // Tokens already computed under the current and previous secrets, by
   // address: every find/get reply carries one, and a SHA-256 per reply adds
   // up. Bounded: a full cache is emptied.
-  #currentTokens = new Map<string, Uint8Array>();
-  #previousTokens = new Map<string, Uint8Array>();
+  #currentTokens = new Map<string, CachedToken>();
+  #previousTokens = new Map<string, CachedToken>();
 
   #cached(
-    cache: Map<string, Uint8Array>,
+    cache: Map<string, CachedToken>,
     secret: Uint8Array,
     address: PeerAddress,
   ): Uint8Array {
-    const key = `${address.host}:${address.port}`;
-    let token = cache.get(key);
-    if (token === undefined) {
-      token = this.#token(secret, address);
-      if (cache.size >= TOKEN_CACHE_MAX) cache.clear();
-      cache.set(key, token);
-    }
+    // Keyed by host, the port checked (no key string to build per call).
+    const entry = cache.get(address.host);
+    if (entry !== undefined && entry.port === address.port) return entry.token;
+    const token = this.#token(secret, address);
+    if (entry === undefined && cache.size >= TOKEN_CACHE_MAX) cache.clear();
+    cache.set(address.host, { port: address.port, token });
     return token;
   }
 
@@ -140,7 +145,10 @@ export class TokenKeeper {
    */
   make(address: PeerAddress, nowMs: number): Uint8Array {
     this.#rotate(nowMs);
-    return this.#cached(this.#currentTokens, this.#current, address).slice();
+    const token = this.#cached(this.#currentTokens, this.#current, address);
+    const copy = new Uint8Array(token.length);
+    for (let i = 0; i < token.length; i++) copy[i] = token[i];
+    return copy;
   }
 
   /**

@@ -1007,7 +1007,8 @@ const IPV4_CACHE = new Map<string, Uint8Array | undefined>();
 const IPV4_CACHE_MAX = 65_536;
 
 function parseIpv4(host: string): Uint8Array | undefined {
-  if (IPV4_CACHE.has(host)) return IPV4_CACHE.get(host);
+  const cached = IPV4_CACHE.get(host);
+  if (cached !== undefined || IPV4_CACHE.has(host)) return cached;
   const match = IPV4_PATTERN.exec(host);
   let parsed: Uint8Array | undefined;
   if (match !== null) {
