@@ -1659,6 +1659,10 @@ function valuePartWire(part: DhtValuePart): WireMap {
  * `isClient` is set. Values are written inline; fragmenting large value
  * sets is `value_parts.ts`'s job.
  *
+ * The payload is a view of a larger shared buffer that later datagrams are
+ * written after, never over: send it or keep it, but copy it before
+ * changing it, and read its `byteOffset` before its `buffer`.
+ *
  * @param message The message.
  * @returns The datagram payload.
  * @throws {RangeError} If a tid, id, size or other number is out of range.
