@@ -1772,8 +1772,27 @@ function parseBody(item: Item, what: string): ParsedBody {
   if (senderId.equals(InfoHash.ZERO)) {
     throw new WireError("bad-id", "zero sender id");
   }
+  // Every field present from the start, in one order: one object shape for
+  // all messages, so the code reading it stays monomorphic.
   const parsed: { -readonly [K in keyof ParsedBody]: ParsedBody[K] } = {
     senderId,
+    key: undefined,
+    target: undefined,
+    query: undefined,
+    token: undefined,
+    valueId: undefined,
+    nodes4: undefined,
+    nodes6: undefined,
+    seenAddress: undefined,
+    createdSeconds: undefined,
+    values: undefined,
+    valueSizes: undefined,
+    fields: undefined,
+    want: undefined,
+    socketId: undefined,
+    version: undefined,
+    refreshed: undefined,
+    expired: undefined,
   };
   let fileds: Item | undefined;
   for (const [key, value] of body) {
