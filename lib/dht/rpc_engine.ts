@@ -302,6 +302,7 @@ export class RpcEngine {
       callbacks,
       attemptsLeft: this.#timing.attempts,
       gapMs: this.#timing.firstRetryMs,
+      retryTimer: undefined,
     };
     this.#pending.set(tid, pending);
     this.counters.requests += 1;
