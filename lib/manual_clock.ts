@@ -60,11 +60,6 @@ class ManualTimer implements Timer {
   }
 }
 
-/** Whether timer `a` fires before timer `b`. */
-function firesBefore(a: ManualTimer, b: ManualTimer): boolean {
-  return a.dueMs < b.dueMs || (a.dueMs === b.dueMs && a.sequence < b.sequence);
-}
-
 function checkMaxTimers(action: string, maxTimers: number): void {
   if (!Number.isSafeInteger(maxTimers) || maxTimers < 0) {
     throw new RangeError(
@@ -103,6 +98,10 @@ function checkMaxTimers(action: string, maxTimers: number): void {
 export class ManualClock implements Clock {
   #nowMs: number;
   #heap: ManualTimer[] = [];
+  // Due time and sequence of the timer at each heap position, side by side
+  // in typed arrays: comparisons read them without visiting the timers.
+  #heapDue = new Float64Array(1_024);
+  #heapSequence = new Float64Array(1_024);
   #cancelledInHeap = 0;
   #nextSequence = 0;
   #onCancel = (timer: ManualTimer): void => this.#timerCancelled(timer);
@@ -179,8 +178,12 @@ export class ManualClock implements Clock {
       callback,
       this.#onCancel,
     );
+    const index = this.#heap.length;
+    if (index >= this.#heapDue.length) this.#growKeys(2 * index);
     this.#heap.push(timer);
-    this.#siftUp(this.#heap.length - 1);
+    this.#heapDue[index] = dueMs;
+    this.#heapSequence[index] = timer.sequence;
+    this.#siftUp(index);
     return timer;
   }
 
@@ -403,51 +406,97 @@ export class ManualClock implements Clock {
   #compact(): void {
     this.#heap = this.#heap.filter((timer) => timer.isLive);
     this.#cancelledInHeap = 0;
-    for (let index = (this.#heap.length >> 1) - 1; index >= 0; index--) {
+    const heap = this.#heap;
+    for (let index = 0; index < heap.length; index++) {
+      this.#heapDue[index] = heap[index].dueMs;
+      this.#heapSequence[index] = heap[index].sequence;
+    }
+    for (let index = (heap.length >> 1) - 1; index >= 0; index--) {
       this.#siftDown(index);
     }
+  }
+
+  #growKeys(capacity: number): void {
+    const due = new Float64Array(capacity);
+    due.set(this.#heapDue);
+    this.#heapDue = due;
+    const sequence = new Float64Array(capacity);
+    sequence.set(this.#heapSequence);
+    this.#heapSequence = sequence;
   }
 
   #popTop(): void {
     const heap = this.#heap;
     const last = heap.pop();
-    if (last === undefined || heap.length === 0) return;
+    const size = heap.length;
+    if (last === undefined || size === 0) return;
     heap[0] = last;
+    this.#heapDue[0] = this.#heapDue[size];
+    this.#heapSequence[0] = this.#heapSequence[size];
     this.#siftDown(0);
   }
 
   #siftUp(start: number): void {
     const heap = this.#heap;
+    const due = this.#heapDue;
+    const sequence = this.#heapSequence;
     const timer = heap[start];
+    const timerDue = due[start];
+    const timerSequence = sequence[start];
     let index = start;
     while (index > 0) {
       const parentIndex = (index - 1) >> 1;
-      const parent = heap[parentIndex];
-      if (!firesBefore(timer, parent)) break;
-      heap[index] = parent;
+      const parentDue = due[parentIndex];
+      // Stop unless the timer fires before its parent.
+      if (
+        timerDue > parentDue ||
+        (timerDue === parentDue && timerSequence > sequence[parentIndex])
+      ) break;
+      heap[index] = heap[parentIndex];
+      due[index] = parentDue;
+      sequence[index] = sequence[parentIndex];
       index = parentIndex;
     }
     heap[index] = timer;
+    due[index] = timerDue;
+    sequence[index] = timerSequence;
   }
 
   #siftDown(start: number): void {
     const heap = this.#heap;
+    const due = this.#heapDue;
+    const sequence = this.#heapSequence;
     const length = heap.length;
     const timer = heap[start];
+    const timerDue = due[start];
+    const timerSequence = sequence[start];
     let index = start;
     for (;;) {
       const leftIndex = 2 * index + 1;
       if (leftIndex >= length) break;
       const rightIndex = leftIndex + 1;
-      const childIndex = rightIndex < length &&
-          firesBefore(heap[rightIndex], heap[leftIndex])
-        ? rightIndex
-        : leftIndex;
-      const child = heap[childIndex];
-      if (!firesBefore(child, timer)) break;
-      heap[index] = child;
+      let childIndex = leftIndex;
+      if (rightIndex < length) {
+        const rightDue = due[rightIndex];
+        const leftDue = due[leftIndex];
+        if (
+          rightDue < leftDue ||
+          (rightDue === leftDue && sequence[rightIndex] < sequence[leftIndex])
+        ) childIndex = rightIndex;
+      }
+      const childDue = due[childIndex];
+      // Stop unless the child fires before the timer.
+      if (
+        childDue > timerDue ||
+        (childDue === timerDue && sequence[childIndex] > timerSequence)
+      ) break;
+      heap[index] = heap[childIndex];
+      due[index] = childDue;
+      sequence[index] = sequence[childIndex];
       index = childIndex;
     }
     heap[index] = timer;
+    due[index] = timerDue;
+    sequence[index] = timerSequence;
   }
 }

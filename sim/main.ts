@@ -54,6 +54,8 @@ Options:
   --crash-ratio P    share of leaves that are crashes (default 0.5)
   --loss P           packet loss on every link (default 0)
   --lookups N        lookups in the lookup scenario (default 1000)
+  --settle D         lookup: virtual time to let the built network settle
+                     before churn and lookups, e.g. 10m (default 0)
   --values N         values in the storage scenario (default 200)
   --impl NAME        lookup: "ours" (default) or "kademlia-dht"
   --accounts N       presence: accounts, one device each (default 200);
@@ -134,6 +136,7 @@ async function main(args: string[]): Promise<number> {
         "crash-ratio": { type: "string" },
         loss: { type: "string" },
         lookups: { type: "string" },
+        settle: { type: "string" },
         values: { type: "string" },
         impl: { type: "string" },
         accounts: { type: "string" },
@@ -260,6 +263,7 @@ async function main(args: string[]): Promise<number> {
       const first = runLookupScenario({
         ...common,
         lookups,
+        settleMs: parseDuration(values.settle ?? "0s"),
         implementation: values.compare ? "ours" : impl,
         onBuilt: () => builtMs = performance.now(),
       });
@@ -279,6 +283,7 @@ async function main(args: string[]): Promise<number> {
         const baseline = runLookupScenario({
           ...common,
           lookups,
+          settleMs: parseDuration(values.settle ?? "0s"),
           implementation: "kademlia-dht",
         });
         report = {

@@ -972,11 +972,16 @@ export class SimulatedNetwork {
       this.#drops.oversize++;
       return;
     }
-    const target = this.#indexByAddress.get(to) ??
-      this.#indexByKey.get(addressKey(to));
+    let target = this.#indexByAddress.get(to);
     if (target === undefined) {
-      this.#drops.offline++;
-      return;
+      target = this.#indexByKey.get(addressKey(to));
+      if (target === undefined) {
+        this.#drops.offline++;
+        return;
+      }
+      // Senders reuse address objects (decoders share them): resolve each
+      // one by its text once. Addresses never move to another host.
+      this.#indexByAddress.set(to, target);
     }
     let lossProbability = this.#lossProbability;
     if (this.#linkLoss.size > 0) {

@@ -148,3 +148,24 @@ Deno.test("RoutingTable.remove() drops a node and promotes a replacement", () =>
   assert.ok(table.get(idInBucket(table, 1, BUCKET_SIZE)) !== undefined);
   assert.equal(table.remove(InfoHash.get("unknown")), false);
 });
+
+Deno.test("RoutingTable keeps ids that share their first 30 bits apart", () => {
+  const table = new RoutingTable(SELF);
+  const prefix = "ffffffff";
+  const ids = [1, 2, 3].map((i) =>
+    InfoHash.fromHex(prefix + i.toString(16).padStart(32, "0"))
+  );
+  assert.equal(ids[0].prefix30, ids[1].prefix30);
+  ids.forEach((id, i) => table.heard(id, address(i), 0, true));
+  assert.equal(table.size, 3);
+  ids.forEach((id, i) =>
+    assert.equal(table.get(id)?.address.host, address(i).host)
+  );
+  assert.ok(table.remove(ids[0]));
+  assert.equal(table.get(ids[0]), undefined);
+  assert.ok(table.get(ids[1]) !== undefined && table.get(ids[2]) !== undefined);
+  assert.ok(table.remove(ids[2]));
+  assert.equal(table.size, 1);
+  assert.equal(table.wouldAccept(ids[2], 0), true);
+  assert.equal(table.wouldAccept(ids[1], 0), false);
+});

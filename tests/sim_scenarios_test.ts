@@ -51,6 +51,23 @@ Deno.test("lookup scenario: same seed, same report; another seed, another report
   assert.notDeepEqual(runLookupScenario({ ...options, seed: 8 }), first);
 });
 
+Deno.test("lookup scenario: a settle period runs after the build, before the measured part", () => {
+  const options = { nodes: 60, seed: 3, durationMs: 60_000, lookups: 10 };
+  const plain = runLookupScenario(options);
+  assert.equal(plain.settle_seconds, undefined);
+  let settleSteps = 0;
+  const settled = runLookupScenario({
+    ...options,
+    settleMs: 5 * 60_000,
+    onProgress: (message) => {
+      if (message.startsWith("settled")) settleSteps += 1;
+    },
+  });
+  assert.equal(settled.settle_seconds, 300);
+  assert.equal(settled.sim_seconds, plain.sim_seconds + 300);
+  assert.equal(settleSteps, 5);
+});
+
 Deno.test("lookup scenario: the kademlia-dht baseline runs on the same network", () => {
   const report = runLookupScenario({
     nodes: 150,

@@ -469,11 +469,18 @@ export class DhtNode {
       table: this.#table,
       store: this.#store,
       tokens: this.#tokens,
-      push: (notices) => this.#push(notices),
-      onUpdate: (request, from) => this.#onUpdate(request, from),
-      onStored: () => this.#armExpiry(),
+      push: this.#pushNotices,
+      onUpdate: this.#onUpdateRequest,
+      onStored: this.#onStored,
     };
   }
+
+  // The handler context's callbacks, made once rather than per request.
+  readonly #pushNotices = (notices: readonly ListenerNotice[]): void =>
+    this.#push(notices);
+  readonly #onUpdateRequest: HandlerContext["onUpdate"] = (request, from) =>
+    this.#onUpdate(request, from);
+  readonly #onStored = (): void => this.#armExpiry();
 
   #push(notices: readonly ListenerNotice[]): void {
     const now = this.#clock.now();
@@ -701,7 +708,9 @@ export class DhtNode {
         this.#table.heard(reply.senderId, from, this.#clock.now(), true);
         hooks.onReply?.(reply, node);
         answer.onAnswer(
-          [...(reply.nodes4 ?? []), ...(reply.nodes6 ?? [])],
+          reply.nodes6 === undefined
+            ? reply.nodes4 ?? []
+            : [...(reply.nodes4 ?? []), ...reply.nodes6],
           reply.token,
         );
       },

@@ -87,20 +87,86 @@ function stateOf(node: RoutingNode, nowMs: number): NodeState {
   return "dubious";
 }
 
+/**
+ * Routing nodes by id, keyed by the id's first 30 bits (a small integer, so
+ * no hex string is made per lookup); two ids sharing those bits, which is
+ * rare, keep the later one aside under its hex form.
+ */
+class NodeIndex {
+  readonly #byPrefix = new Map<number, RoutingNode>();
+  readonly #clashes = new Map<string, RoutingNode>();
+
+  get size(): number {
+    return this.#byPrefix.size + this.#clashes.size;
+  }
+
+  get(id: InfoHash): RoutingNode | undefined {
+    const node = this.#byPrefix.get(id.prefix30);
+    if (node !== undefined && node.id.equals(id)) return node;
+    return this.#clashes.size === 0
+      ? undefined
+      : this.#clashes.get(id.toString());
+  }
+
+  set(node: RoutingNode): void {
+    const key = node.id.prefix30;
+    const held = this.#byPrefix.get(key);
+    if (held === undefined || held.id.equals(node.id)) {
+      this.#byPrefix.set(key, node);
+    } else this.#clashes.set(node.id.toString(), node);
+  }
+
+  delete(id: InfoHash): void {
+    const key = id.prefix30;
+    const held = this.#byPrefix.get(key);
+    if (held === undefined || !held.id.equals(id)) {
+      this.#clashes.delete(id.toString());
+      return;
+    }
+    this.#byPrefix.delete(key);
+    for (const [hex, node] of this.#clashes) {
+      if (node.id.prefix30 !== key) continue;
+      this.#clashes.delete(hex);
+      this.#byPrefix.set(key, node);
+      return;
+    }
+  }
+
+  /**
+   * Calls `visit` on every node, in insertion order (clashes last).
+   *
+   * @param visit Called once per node.
+   */
+  forEach(visit: (node: RoutingNode) => void): void {
+    for (const node of this.#byPrefix.values()) visit(node);
+    if (this.#clashes.size > 0) {
+      for (const node of this.#clashes.values()) visit(node);
+    }
+  }
+
+  /** Every node, in insertion order (clashes last). */
+  values(): RoutingNode[] {
+    return [...this.#byPrefix.values(), ...this.#clashes.values()];
+  }
+}
+
 /** A Kademlia routing table around `selfId`. */
 export class RoutingTable {
   /** Our own node id. */
   readonly selfId: InfoHash;
   readonly #buckets: (Bucket | undefined)[] = [];
+  /** The deepest bucket made so far (none beyond it exists). */
+  #deepestMade = -1;
 
   #bucket(index: number): Bucket {
+    if (index > this.#deepestMade) this.#deepestMade = index;
     return this.#buckets[index] ??= {
       nodes: [],
       replacements: [],
       lastActivityMs: 0,
     };
   }
-  readonly #byId = new Map<string, RoutingNode>();
+  readonly #byId = new NodeIndex();
 
   /**
    * An empty table.
@@ -136,7 +202,7 @@ export class RoutingTable {
    * @returns The node or undefined.
    */
   get(id: InfoHash): RoutingNode | undefined {
-    return this.#byId.get(id.toString());
+    return this.#byId.get(id);
   }
 
   /**
@@ -168,7 +234,7 @@ export class RoutingTable {
   ): HeardResult {
     if (id.equals(this.selfId)) return { kind: "self" };
     const bucket = this.#bucket(this.bucketIndex(id));
-    const known = this.#byId.get(id.toString());
+    const known = this.#byId.get(id);
     if (known !== undefined) {
       known.address = address;
       known.lastHeardMs = nowMs;
@@ -188,7 +254,7 @@ export class RoutingTable {
     };
     if (bucket.nodes.length < BUCKET_SIZE) {
       bucket.nodes.push(node);
-      this.#byId.set(id.toString(), node);
+      this.#byId.set(node);
       if (isReply) bucket.lastActivityMs = nowMs;
       return { kind: "added", node };
     }
@@ -196,9 +262,9 @@ export class RoutingTable {
       stateOf(occupant, nowMs) === "expired"
     );
     if (expiredIndex !== -1) {
-      this.#byId.delete(bucket.nodes[expiredIndex].id.toString());
+      this.#byId.delete(bucket.nodes[expiredIndex].id);
       bucket.nodes[expiredIndex] = node;
-      this.#byId.set(id.toString(), node);
+      this.#byId.set(node);
       return { kind: "added", node };
     }
     this.#remember(bucket, node);
@@ -230,7 +296,7 @@ export class RoutingTable {
    * @param nowMs Current time.
    */
   failed(id: InfoHash, nowMs: number): void {
-    const node = this.#byId.get(id.toString());
+    const node = this.#byId.get(id);
     if (node === undefined) return;
     node.failedRequests += 1;
     if (stateOf(node, nowMs) !== "expired") return;
@@ -239,8 +305,8 @@ export class RoutingTable {
     if (replacement === undefined) return;
     const index = bucket.nodes.indexOf(node);
     bucket.nodes[index] = replacement;
-    this.#byId.delete(id.toString());
-    this.#byId.set(replacement.id.toString(), replacement);
+    this.#byId.delete(id);
+    this.#byId.set(replacement);
   }
 
   /**
@@ -250,15 +316,15 @@ export class RoutingTable {
    * @returns True if it was in the table.
    */
   remove(id: InfoHash): boolean {
-    const node = this.#byId.get(id.toString());
+    const node = this.#byId.get(id);
     if (node === undefined) return false;
     const bucket = this.#bucket(this.bucketIndex(id));
     bucket.nodes.splice(bucket.nodes.indexOf(node), 1);
-    this.#byId.delete(id.toString());
+    this.#byId.delete(id);
     const replacement = bucket.replacements.pop();
     if (replacement !== undefined) {
       bucket.nodes.push(replacement);
-      this.#byId.set(replacement.id.toString(), replacement);
+      this.#byId.set(replacement);
     }
     return true;
   }
@@ -288,29 +354,41 @@ export class RoutingTable {
       INFO_HASH_BITS - 1,
     );
     const out: RoutingNode[] = [];
-    const take = (group: RoutingNode[]) => {
-      group.sort((x, y) => target.compareDistance(x.id, y.id));
-      for (const node of group) {
-        if (out.length >= count) return;
-        out.push(node);
+    // Usable: not expired, and good when `goodOnly` (stateOf, inlined: this
+    // runs for every find a node answers).
+    const goodReplySince = nowMs - NODE_GOOD_TIME_MS;
+    const goodHeardSince = nowMs - NODE_EXPIRE_TIME_MS;
+    const group: RoutingNode[] = [];
+    const collect = (bucket: Bucket | undefined) => {
+      if (bucket === undefined) return;
+      for (const node of bucket.nodes) {
+        if (node.failedRequests >= MAX_FAILED_REQUESTS) continue;
+        if (
+          goodOnly && (node.lastReplyMs < goodReplySince ||
+            node.lastHeardMs < goodHeardSince)
+        ) continue;
+        group.push(node);
       }
     };
-    const usable = (node: RoutingNode) => {
-      const state = stateOf(node, nowMs);
-      return state !== "expired" && (!goodOnly || state === "good");
+    const byDistance = (x: RoutingNode, y: RoutingNode) =>
+      target.compareDistance(x.id, y.id);
+    const take = () => {
+      if (group.length > 1) group.sort(byDistance);
+      for (let i = 0; i < group.length && out.length < count; i++) {
+        out.push(group[i]);
+      }
+      group.length = 0;
     };
-    take((this.#buckets[b]?.nodes ?? []).filter(usable));
+    collect(this.#buckets[b]);
+    take();
     if (out.length < count) {
-      const deeper: RoutingNode[] = [];
-      for (let i = b + 1; i < INFO_HASH_BITS; i++) {
-        for (const node of this.#buckets[i]?.nodes ?? []) {
-          if (usable(node)) deeper.push(node);
-        }
-      }
-      take(deeper);
+      const deepest = Math.min(this.#deepestMade, INFO_HASH_BITS - 1);
+      for (let i = b + 1; i <= deepest; i++) collect(this.#buckets[i]);
+      take();
     }
     for (let i = b - 1; i >= 0 && out.length < count; i--) {
-      take((this.#buckets[i]?.nodes ?? []).filter(usable));
+      collect(this.#buckets[i]);
+      take();
     }
     return out;
   }
@@ -345,7 +423,9 @@ export class RoutingTable {
    * @returns True if {@link RoutingTable.heard} would add it.
    */
   wouldAccept(id: InfoHash, nowMs: number): boolean {
-    if (id.equals(this.selfId) || this.#byId.has(id.toString())) return false;
+    if (id.equals(this.selfId) || this.#byId.get(id) !== undefined) {
+      return false;
+    }
     const bucket = this.#bucket(this.bucketIndex(id));
     return bucket.nodes.length < BUCKET_SIZE ||
       bucket.nodes.some((node) => stateOf(node, nowMs) === "expired");
@@ -359,10 +439,22 @@ export class RoutingTable {
    * @returns The nodes.
    */
   dubious(count: number, nowMs: number): RoutingNode[] {
-    const out: RoutingNode[] = [];
-    for (const node of this.#byId.values()) {
-      if (stateOf(node, nowMs) === "dubious") out.push(node);
+    if (count === 1) {
+      // The maintenance case: the first of the least recently heard, as the
+      // stable sort below would put first, without sorting.
+      let oldest: RoutingNode | undefined;
+      this.#byId.forEach((node) => {
+        if (
+          (oldest === undefined || node.lastHeardMs < oldest.lastHeardMs) &&
+          stateOf(node, nowMs) === "dubious"
+        ) oldest = node;
+      });
+      return oldest === undefined ? [] : [oldest];
     }
+    const out: RoutingNode[] = [];
+    this.#byId.forEach((node) => {
+      if (stateOf(node, nowMs) === "dubious") out.push(node);
+    });
     out.sort((a, b) => a.lastHeardMs - b.lastHeardMs);
     return out.slice(0, count);
   }
@@ -379,7 +471,8 @@ export class RoutingTable {
    */
   refreshTargets(nowMs: number, staleMs: number, rng: Rng): InfoHash[] {
     let deepest = 0;
-    for (let i = 0; i < INFO_HASH_BITS; i++) {
+    const made = Math.min(this.#deepestMade, INFO_HASH_BITS - 1);
+    for (let i = 0; i <= made; i++) {
       if ((this.#buckets[i]?.nodes.length ?? 0) > 0) deepest = i;
     }
     const targets: InfoHash[] = [];

@@ -47,7 +47,7 @@ import {
   type Transport,
 } from "../transport.ts";
 import type { DhtError, DhtMessage, DhtReply, DhtRequest } from "./messages.ts";
-import { encodeSeenAddress, OPENDHT_USER_AGENT, WireError } from "./wire.ts";
+import { OPENDHT_USER_AGENT, seenAddressBytes, WireError } from "./wire.ts";
 import { decodeMessage } from "./wire.ts";
 import { encodeWithValueParts, ValuePartAssembler } from "./value_parts.ts";
 
@@ -166,6 +166,7 @@ interface Pending {
 const MAX_UINT32 = 0xffff_ffff;
 const RATE_WINDOW_MS = 1_000;
 const MAX_TRACKED_IPS = 4_096;
+const MIN_IP_WINDOW_SWEEP = 64;
 
 /** Sends requests, matches replies, filters and dispatches incoming requests. */
 export class RpcEngine {
@@ -184,6 +185,8 @@ export class RpcEngine {
   readonly #assembler = new ValuePartAssembler();
   readonly #ipWindows = new Map<string, { startMs: number; count: number }>();
   #globalWindow = { startMs: -Infinity, count: 0 };
+  /** Size of `#ipWindows` at which its finished windows are next swept. */
+  #sweepIpWindowsAt = MIN_IP_WINDOW_SWEEP;
   #closed = false;
   /** Counters (read-only for callers). */
   readonly counters: RpcCounters = {
@@ -299,6 +302,7 @@ export class RpcEngine {
       callbacks,
       attemptsLeft: this.#timing.attempts,
       gapMs: this.#timing.firstRetryMs,
+      retryTimer: undefined,
     };
     this.#pending.set(tid, pending);
     this.counters.requests += 1;
@@ -361,12 +365,8 @@ export class RpcEngine {
    * @param body Reply fields.
    */
   reply(to: PeerAddress, tid: number, body: ReplyBody): void {
-    let seenAddress: Uint8Array | undefined;
-    try {
-      seenAddress = encodeSeenAddress(to);
-    } catch {
-      seenAddress = undefined; // Simulated or named hosts have no IP bytes.
-    }
+    // Simulated or named hosts have no IP bytes.
+    const seenAddress = seenAddressBytes(to);
     const message: DhtReply = {
       ...body,
       kind: "reply",
@@ -432,11 +432,12 @@ export class RpcEngine {
       this.counters.droppedNetwork += 1;
       return;
     }
-    const message = this.#assembler.receive(
-      formatAddress(from),
-      decoded,
-      this.#clock.now(),
-    );
+    // Only value parts and messages announcing them concern the assembler
+    // (it hands every other message back as it is).
+    const message = decoded.kind === "value-part" ||
+        (decoded as { valueSizes?: unknown }).valueSizes !== undefined
+      ? this.#assembler.receive(formatAddress(from), decoded, this.#clock.now())
+      : decoded;
     if (message === undefined || message.kind === "value-part") return;
     const sender = message.senderId;
     if (
@@ -481,6 +482,9 @@ export class RpcEngine {
       this.#globalWindow = { startMs: now, count: 0 };
     }
     if (++this.#globalWindow.count > this.#globalLimit) return false;
+    if (this.#ipWindows.size >= this.#sweepIpWindowsAt) {
+      this.#sweepIpWindows(now);
+    }
     let window = this.#ipWindows.get(host);
     if (window === undefined || now - window.startMs >= RATE_WINDOW_MS) {
       if (window === undefined && this.#ipWindows.size >= MAX_TRACKED_IPS) {
@@ -488,10 +492,31 @@ export class RpcEngine {
         const oldest = this.#ipWindows.keys().next().value;
         if (oldest !== undefined) this.#ipWindows.delete(oldest);
       }
-      this.#ipWindows.delete(host);
-      window = { startMs: now, count: 0 };
+      if (window === undefined) window = { startMs: now, count: 0 };
+      else {
+        // A new window moves to the end, as the newest.
+        this.#ipWindows.delete(host);
+        window.startMs = now;
+        window.count = 0;
+      }
       this.#ipWindows.set(host, window);
     }
     return ++window.count <= this.#perIpLimit;
+  }
+
+  /**
+   * Forgets the windows that are over. A finished window counts exactly as
+   * no window (the next request starts a new one), and the windows left keep
+   * their order, so this changes nothing but memory: a node of a large
+   * network hears from thousands of addresses, a few at a time.
+   */
+  #sweepIpWindows(now: number): void {
+    for (const [host, window] of this.#ipWindows) {
+      if (now - window.startMs >= RATE_WINDOW_MS) this.#ipWindows.delete(host);
+    }
+    this.#sweepIpWindowsAt = Math.min(
+      MAX_TRACKED_IPS,
+      Math.max(MIN_IP_WINDOW_SWEEP, 2 * this.#ipWindows.size),
+    );
   }
 }

@@ -175,6 +175,9 @@ export class Search {
         address: info.address,
         hop,
         state: "new",
+        // Set later; present from the start for one object shape.
+        token: undefined,
+        cancel: undefined,
       });
     }
     this.#nodes.sort((a, b) => this.target.compareDistance(a.id, b.id));

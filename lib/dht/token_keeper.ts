@@ -31,13 +31,36 @@ export const TOKEN_ROTATION_MIN_MS = 15 * 60_000;
 export const TOKEN_ROTATION_MAX_MS = 45 * 60_000;
 
 const TOKEN_CACHE_MAX = 256;
-const IPV4_PATTERN = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 /** Bytes of a host as it goes into a token (4 bytes for IPv4, else UTF-8). */
 function hostBytes(host: string): Uint8Array {
-  const match = IPV4_PATTERN.exec(host);
-  if (match === null) return utf8(host);
-  return new Uint8Array(match.slice(1, 5).map(Number));
+  // Dotted quads, four groups of 1 to 3 digits, parsed by hand (this runs
+  // for every token made); each group is taken modulo 256, as a Uint8Array
+  // stores it.
+  const out = new Uint8Array(4);
+  let group = 0;
+  let digits = 0;
+  let value = 0;
+  for (let i = 0; i < host.length; i++) {
+    const code = host.charCodeAt(i);
+    if (code >= 0x30 && code <= 0x39 && digits < 3) {
+      value = value * 10 + code - 0x30;
+      digits++;
+    } else if (code === 0x2e && digits > 0 && group < 3) {
+      out[group++] = value;
+      value = 0;
+      digits = 0;
+    } else return utf8(host);
+  }
+  if (group !== 3 || digits === 0) return utf8(host);
+  out[3] = value;
+  return out;
+}
+
+/** A token cached for a host, and the port it was made for. */
+interface CachedToken {
+  readonly port: number;
+  readonly token: Uint8Array;
 }
 
 /** Makes and checks write tokens bound to a requester's address. */
@@ -86,21 +109,20 @@ export class TokenKeeper {
   // Tokens already computed under the current and previous secrets, by
   // address: every find/get reply carries one, and a SHA-256 per reply adds
   // up. Bounded: a full cache is emptied.
-  #currentTokens = new Map<string, Uint8Array>();
-  #previousTokens = new Map<string, Uint8Array>();
+  #currentTokens = new Map<string, CachedToken>();
+  #previousTokens = new Map<string, CachedToken>();
 
   #cached(
-    cache: Map<string, Uint8Array>,
+    cache: Map<string, CachedToken>,
     secret: Uint8Array,
     address: PeerAddress,
   ): Uint8Array {
-    const key = `${address.host}:${address.port}`;
-    let token = cache.get(key);
-    if (token === undefined) {
-      token = this.#token(secret, address);
-      if (cache.size >= TOKEN_CACHE_MAX) cache.clear();
-      cache.set(key, token);
-    }
+    // Keyed by host, the port checked (no key string to build per call).
+    const entry = cache.get(address.host);
+    if (entry !== undefined && entry.port === address.port) return entry.token;
+    const token = this.#token(secret, address);
+    if (entry === undefined && cache.size >= TOKEN_CACHE_MAX) cache.clear();
+    cache.set(address.host, { port: address.port, token });
     return token;
   }
 
@@ -123,7 +145,10 @@ export class TokenKeeper {
    */
   make(address: PeerAddress, nowMs: number): Uint8Array {
     this.#rotate(nowMs);
-    return this.#cached(this.#currentTokens, this.#current, address).slice();
+    const token = this.#cached(this.#currentTokens, this.#current, address);
+    const copy = new Uint8Array(token.length);
+    for (let i = 0; i < token.length; i++) copy[i] = token[i];
+    return copy;
   }
 
   /**

@@ -127,7 +127,12 @@ export class WireError extends SyntaxError {
 
 type Item =
   | { readonly type: "int"; readonly value: number | bigint }
-  | { readonly type: "str"; readonly bytes: Uint8Array }
+  | {
+    readonly type: "str";
+    readonly bytes: Uint8Array;
+    /** The text, on interned ASCII strings only (keys, labels, user agents). */
+    readonly text?: string;
+  }
   | { readonly type: "bin"; readonly bytes: Uint8Array }
   | { readonly type: "array"; readonly items: readonly Item[] }
   | {
@@ -138,20 +143,41 @@ type Item =
   | { readonly type: "other" };
 
 const NIL_ITEM: Item = { type: "other" };
-// Short strings seen so far (keys, labels), bounded: once full, new strings
-// are simply not interned.
-const INTERNED_STRINGS = new Map<number, Item>();
-const INTERNED_STRINGS_MAX = 512;
+// Short strings seen so far (keys, labels), in a direct-mapped table: a
+// string takes the slot of its hash, replacing whatever was there.
+const INTERNED_SLOTS = 1_024;
+const INTERNED_STRINGS: (Item | undefined)[] = new Array(INTERNED_SLOTS).fill(
+  undefined,
+);
 
 /** Reads one msgpack item; every length is checked against the bytes left before use. */
 class MsgpackReader {
   readonly #bytes: Uint8Array;
-  readonly #view: DataView;
   #offset = 0;
 
   constructor(bytes: Uint8Array) {
     this.#bytes = bytes;
-    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  /** A view for the rare 64-bit integers; other reads index the bytes. */
+  get #view(): DataView {
+    const bytes = this.#bytes;
+    return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  #uint8(at: number): number {
+    return this.#bytes[at];
+  }
+
+  #uint16(at: number): number {
+    return (this.#bytes[at] << 8) | this.#bytes[at + 1];
+  }
+
+  #uint32(at: number): number {
+    const b = this.#bytes;
+    return ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) |
+      b[at + 3]) >>>
+      0;
   }
 
   read(depth: number): Item {
@@ -184,22 +210,28 @@ class MsgpackReader {
         this.#take(8);
         return NIL_ITEM;
       case 0xcc:
-        return { type: "int", value: this.#view.getUint8(this.#advance(1)) };
+        return { type: "int", value: this.#uint8(this.#advance(1)) };
       case 0xcd:
-        return { type: "int", value: this.#view.getUint16(this.#advance(2)) };
+        return { type: "int", value: this.#uint16(this.#advance(2)) };
       case 0xce:
-        return { type: "int", value: this.#view.getUint32(this.#advance(4)) };
+        return { type: "int", value: this.#uint32(this.#advance(4)) };
       case 0xcf:
         return {
           type: "int",
           value: shrink(this.#view.getBigUint64(this.#advance(8))),
         };
       case 0xd0:
-        return { type: "int", value: this.#view.getInt8(this.#advance(1)) };
+        return {
+          type: "int",
+          value: (this.#uint8(this.#advance(1)) << 24) >> 24,
+        };
       case 0xd1:
-        return { type: "int", value: this.#view.getInt16(this.#advance(2)) };
+        return {
+          type: "int",
+          value: (this.#uint16(this.#advance(2)) << 16) >> 16,
+        };
       case 0xd2:
-        return { type: "int", value: this.#view.getInt32(this.#advance(4)) };
+        return { type: "int", value: this.#uint32(this.#advance(4)) | 0 };
       case 0xd3:
         return {
           type: "int",
@@ -231,8 +263,8 @@ class MsgpackReader {
   #length(sizeLog2: number): number {
     const size = 1 << sizeLog2;
     const at = this.#advance(size);
-    if (size === 1) return this.#view.getUint8(at);
-    return size === 2 ? this.#view.getUint16(at) : this.#view.getUint32(at);
+    if (size === 1) return this.#uint8(at);
+    return size === 2 ? this.#uint16(at) : this.#uint32(at);
   }
 
   #advance(count: number): number {
@@ -259,20 +291,31 @@ class MsgpackReader {
       if (i < 4) high = (high << 8) | byte;
       else low = (low << 8) | byte;
     }
-    const key = high * 0x1_0000_0000 + (low >>> 0);
-    const cached = INTERNED_STRINGS.get(key);
+    const slot =
+      (Math.imul(high, 0x9e37_79b1) ^ Math.imul(low, 0x85eb_ca6b)) >>>
+      22;
+    const cached = INTERNED_STRINGS[slot];
     if (cached !== undefined && cached.type === "str") {
-      const same = cached.bytes.length === count &&
-        cached.bytes.every((byte, i) => byte === this.#bytes[at + i]);
+      const bytes = cached.bytes;
+      let same = bytes.length === count;
+      for (let i = 0; same && i < count; i++) {
+        same = bytes[i] === this.#bytes[at + i];
+      }
       if (same) return cached;
     }
-    const item: Item = {
-      type: "str",
-      bytes: this.#bytes.slice(at, at + count),
-    };
-    if (INTERNED_STRINGS.size < INTERNED_STRINGS_MAX) {
-      INTERNED_STRINGS.set(key, item);
+    const bytes = this.#bytes.slice(at, at + count);
+    let text: string | undefined = "";
+    for (const byte of bytes) {
+      if (byte > 0x7f) {
+        text = undefined;
+        break;
+      }
+      text += String.fromCharCode(byte);
     }
+    const item: Item = text === undefined
+      ? { type: "str", bytes }
+      : { type: "str", bytes, text };
+    INTERNED_STRINGS[slot] = item;
     return item;
   }
 
@@ -335,7 +378,9 @@ function readItem(bytes: Uint8Array): Item {
 // Item accessors: each throws WireError(reason) on a type OpenDHT rejects.
 
 function isKey(item: Item, name: string): boolean {
-  if (item.type !== "str" || item.bytes.length !== name.length) return false;
+  if (item.type !== "str") return false;
+  if (item.text !== undefined) return item.text === name;
+  if (item.bytes.length !== name.length) return false;
   for (let index = 0; index < name.length; index++) {
     if (item.bytes[index] !== name.charCodeAt(index)) return false;
   }
@@ -352,7 +397,9 @@ function keyed(
   const result = new Map<string, Item>();
   for (const [key, value] of item.entries) {
     // Every key we look for is short ASCII; longer keys cannot match.
-    if (key.type === "str" && key.bytes.length <= 8) {
+    if (key.type === "str" && key.text !== undefined) {
+      result.set(key.text, value); // Interned: ASCII, at most 8 bytes.
+    } else if (key.type === "str" && key.bytes.length <= 8) {
       let name = "";
       for (const byte of key.bytes) name += String.fromCharCode(byte);
       result.set(name, value);
@@ -408,9 +455,21 @@ function asUint64(item: Item, reason: WireErrorReason, what: string): bigint {
   return BigInt(item.value);
 }
 
+/**
+ * A copy of `bytes` in a fresh array (what `slice()` makes, but faster for
+ * the short tokens and addresses read from every message).
+ */
+function copyOf(bytes: Uint8Array): Uint8Array {
+  const length = bytes.length;
+  const out = new Uint8Array(length);
+  if (length > 64) out.set(bytes);
+  else for (let i = 0; i < length; i++) out[i] = bytes[i];
+  return out;
+}
+
 /** OpenDHT's `unpackBlob`: bin, str, or an array of uint8. */
 function asBlob(item: Item, reason: WireErrorReason, what: string): Uint8Array {
-  if (item.type === "bin" || item.type === "str") return item.bytes.slice();
+  if (item.type === "bin" || item.type === "str") return copyOf(item.bytes);
   if (item.type === "array") {
     return Uint8Array.from(
       item.items,
@@ -420,8 +479,19 @@ function asBlob(item: Item, reason: WireErrorReason, what: string): Uint8Array {
   throw new WireError(reason, `${what} is not a blob`);
 }
 
+/** {@link asBlob} without a copy of bin and str bytes, for bytes read at once. */
+function asBlobView(
+  item: Item,
+  reason: WireErrorReason,
+  what: string,
+): Uint8Array {
+  if (item.type === "bin" || item.type === "str") return item.bytes;
+  return asBlob(item, reason, what);
+}
+
 /** A `std::string` read by msgpack-c: str or bin. */
 function asText(item: Item, reason: WireErrorReason, what: string): string {
+  if (item.type === "str" && item.text !== undefined) return item.text;
   if (item.type === "str" || item.type === "bin") {
     return TEXT_DECODER.decode(item.bytes);
   }
@@ -471,15 +541,26 @@ function isAscii(text: string): boolean {
   return true;
 }
 
-/** Appends msgpack to a growing buffer. */
+/** Bytes of one slab that datagrams are encoded into. */
+const SLAB_BYTES = 65_536;
+
+/**
+ * Appends msgpack to a growing buffer.
+ *
+ * Datagrams are written straight into a shared slab, one after the other
+ * (encoding is synchronous), and handed out as views of it: a datagram costs
+ * one small view object instead of a buffer of its own, and the slab is
+ * freed once none of its datagrams is referenced any more. Bytes meant to be
+ * kept (packed values, signed bodies) get a copy of their own instead.
+ */
 class MsgpackWriter {
-  // One buffer shared by every encode (encoding is synchronous), so a message
-  // costs one allocation: the final copy.
-  static #sharedBytes = new Uint8Array(2_048);
-  static #sharedView = new DataView(MsgpackWriter.#sharedBytes.buffer);
-  #bytes = MsgpackWriter.#sharedBytes;
-  #view = MsgpackWriter.#sharedView;
-  #length = 0;
+  static #slab = new Uint8Array(SLAB_BYTES);
+  static #slabView = new DataView(MsgpackWriter.#slab.buffer);
+  static #slabUsed = 0;
+  #bytes = MsgpackWriter.#slab;
+  #view = MsgpackWriter.#slabView;
+  #start = MsgpackWriter.#slabUsed;
+  #length = this.#start;
 
   uint(value: number | bigint): void {
     if (
@@ -519,14 +600,14 @@ class MsgpackWriter {
   }
 
   str(text: string): void {
-    if (text.length < 32 && isAscii(text)) {
+    const length = text.length;
+    if (length < 32 && isAscii(text)) {
       // Keys and labels: ASCII, written without an encoder allocation.
-      this.#byte(0xa0 | text.length);
-      this.#fixed(text.length);
-      const at = this.#length - text.length;
-      for (let i = 0; i < text.length; i++) {
-        this.#bytes[at + i] = text.charCodeAt(i);
-      }
+      this.#fixed(1 + length);
+      const bytes = this.#bytes;
+      const at = this.#length - length;
+      bytes[at - 1] = 0xa0 | length;
+      for (let i = 0; i < length; i++) bytes[at + i] = text.charCodeAt(i);
       return;
     }
     const bytes = TEXT_ENCODER.encode(text);
@@ -538,6 +619,30 @@ class MsgpackWriter {
   bin(bytes: Uint8Array): void {
     this.#header(bytes.length, 0xc4, 0xc5, 0xc6);
     this.#raw(bytes);
+  }
+
+  /**
+   * A bin header for `length` bytes, then room for them: returns where they
+   * go in {@link MsgpackWriter.buffer}, for the caller to fill at once.
+   */
+  binInPlace(length: number): number {
+    this.#header(length, 0xc4, 0xc5, 0xc6);
+    this.#fixed(length);
+    return this.#length - length;
+  }
+
+  /** The buffer written to (valid until the next write). */
+  get buffer(): Uint8Array {
+    return this.#bytes;
+  }
+
+  /** An id as a 20-byte bin, copied straight from the InfoHash. */
+  id(id: InfoHash): void {
+    this.#fixed(2 + INFO_HASH_BYTES);
+    const at = this.#length - 2 - INFO_HASH_BYTES;
+    this.#bytes[at] = 0xc4;
+    this.#bytes[at + 1] = INFO_HASH_BYTES;
+    id.copyTo(this.#bytes, at + 2);
   }
 
   bool(value: boolean): void {
@@ -554,8 +659,15 @@ class MsgpackWriter {
     else this.#header(count, undefined, 0xde, 0xdf);
   }
 
-  finish(): Uint8Array {
-    return this.#bytes.slice(0, this.#length);
+  /** The message as a view of the slab; the slab's next message follows it. */
+  finishView(): Uint8Array {
+    MsgpackWriter.#slabUsed = this.#length;
+    return this.#bytes.subarray(this.#start, this.#length);
+  }
+
+  /** The message in a buffer of its own; the slab space is reused. */
+  finishCopy(): Uint8Array {
+    return this.#bytes.slice(this.#start, this.#length);
   }
 
   /** The smallest of the 8-bit (if any), 16-bit and 32-bit length headers. */
@@ -585,16 +697,17 @@ class MsgpackWriter {
   /** Reserves `count` bytes at the end and returns the view to write them. */
   #fixed(count: number): DataView {
     if (this.#length + count > this.#bytes.length) {
-      const grown = new Uint8Array(
-        Math.max(this.#bytes.length * 2, this.#length + count),
-      );
-      grown.set(this.#bytes.subarray(0, this.#length));
+      // A new slab, with this message so far at its start.
+      const size = this.#length - this.#start;
+      const grown = new Uint8Array(Math.max(SLAB_BYTES, 2 * (size + count)));
+      grown.set(this.#bytes.subarray(this.#start, this.#length));
       this.#bytes = grown;
       this.#view = new DataView(grown.buffer);
-      if (grown.length <= 65_536) {
-        MsgpackWriter.#sharedBytes = grown;
-        MsgpackWriter.#sharedView = this.#view;
-      }
+      this.#start = 0;
+      this.#length = size;
+      MsgpackWriter.#slab = grown;
+      MsgpackWriter.#slabView = this.#view;
+      MsgpackWriter.#slabUsed = 0;
     }
     this.#length += count;
     return this.#view;
@@ -611,6 +724,7 @@ type Wire =
   | string
   | boolean
   | Uint8Array
+  | InfoHash
   | readonly Wire[]
   | WireMap;
 
@@ -633,6 +747,7 @@ function write(writer: MsgpackWriter, value: Wire): void {
   else if (typeof value === "string") writer.str(value);
   else if (typeof value === "boolean") writer.bool(value);
   else if (value instanceof Uint8Array) writer.bin(value);
+  else if (value instanceof InfoHash) writer.id(value);
   else if (value instanceof WireMap) {
     writer.map(value.entries.length);
     for (const [key, entry] of value.entries) {
@@ -645,10 +760,18 @@ function write(writer: MsgpackWriter, value: Wire): void {
   }
 }
 
+/** Encodes `value` into its own buffer. */
 function toBytes(value: Wire): Uint8Array {
   const writer = new MsgpackWriter();
   write(writer, value);
-  return writer.finish();
+  return writer.finishCopy();
+}
+
+/** Encodes a datagram: a view of the writer's slab (see {@link MsgpackWriter}). */
+function toDatagram(value: Wire): Uint8Array {
+  const writer = new MsgpackWriter();
+  write(writer, value);
+  return writer.finishView();
 }
 
 // ---------------------------------------------------------------------------
@@ -884,7 +1007,8 @@ const IPV4_CACHE = new Map<string, Uint8Array | undefined>();
 const IPV4_CACHE_MAX = 65_536;
 
 function parseIpv4(host: string): Uint8Array | undefined {
-  if (IPV4_CACHE.has(host)) return IPV4_CACHE.get(host);
+  const cached = IPV4_CACHE.get(host);
+  if (cached !== undefined || IPV4_CACHE.has(host)) return cached;
   const match = IPV4_PATTERN.exec(host);
   let parsed: Uint8Array | undefined;
   if (match !== null) {
@@ -989,6 +1113,37 @@ function encodeNodes(nodes: readonly NodeInfo[], family: 4 | 6): Uint8Array {
   return out;
 }
 
+// Decoded IPv4 addresses: node lists repeat the same addresses, and sharing
+// one read-only object each saves building a host string per entry. Keyed by
+// a 30-bit hash of address and port (a small integer key); each entry
+// remembers both, and a clash replaces the entry. Bounded: a full cache is
+// emptied.
+interface Address4Entry {
+  readonly ip: number;
+  readonly port: number;
+  readonly address: PeerAddress;
+}
+const ADDRESS4_CACHE = new Map<number, Address4Entry>();
+const ADDRESS4_CACHE_MAX = 262_144;
+
+function decodeAddress4(bytes: Uint8Array, at: number): PeerAddress {
+  const port = (bytes[at + 4] << 8) | bytes[at + 5];
+  const ip = (bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) |
+    bytes[at + 3];
+  const key = (ip ^ Math.imul(port, 0x9e37_79b1)) & 0x3fff_ffff;
+  const entry = ADDRESS4_CACHE.get(key);
+  if (entry !== undefined && entry.ip === ip && entry.port === port) {
+    return entry.address;
+  }
+  const address: PeerAddress = Object.freeze({
+    host: `${bytes[at]}.${bytes[at + 1]}.${bytes[at + 2]}.${bytes[at + 3]}`,
+    port,
+  });
+  if (ADDRESS4_CACHE.size >= ADDRESS4_CACHE_MAX) ADDRESS4_CACHE.clear();
+  ADDRESS4_CACHE.set(key, { ip, port, address });
+  return address;
+}
+
 function decodeNodes(bytes: Uint8Array, family: 4 | 6): NodeInfo[] {
   const addressLength = family === 4 ? 4 : 16;
   const entryLength = INFO_HASH_BYTES + addressLength + 2;
@@ -999,19 +1154,24 @@ function decodeNodes(bytes: Uint8Array, family: 4 | 6): NodeInfo[] {
     );
   }
   const nodes: NodeInfo[] = [];
+  if (family === 4) {
+    for (let at = 0; at < bytes.length; at += entryLength) {
+      nodes.push({
+        id: InfoHash.fromBytesAt(bytes, at),
+        address: decodeAddress4(bytes, at + INFO_HASH_BYTES),
+      });
+    }
+    return nodes;
+  }
   for (let at = 0; at < bytes.length; at += entryLength) {
     const address = bytes.subarray(
       at + INFO_HASH_BYTES,
       at + INFO_HASH_BYTES + addressLength,
     );
     nodes.push({
-      // A 20-byte copy each: small typed arrays live on V8's heap, which is
-      // cheaper than one larger buffer of their own.
-      id: InfoHash.fromBytes(bytes.subarray(at, at + INFO_HASH_BYTES)),
+      id: InfoHash.fromBytesAt(bytes, at),
       address: {
-        host: family === 4
-          ? `${address[0]}.${address[1]}.${address[2]}.${address[3]}`
-          : formatIpv6(address),
+        host: formatIpv6(address),
         port: (bytes[at + entryLength - 2] << 8) | bytes[at + entryLength - 1],
       },
     });
@@ -1125,6 +1285,19 @@ export function encodeSeenAddress(address: PeerAddress): Uint8Array {
 }
 
 /**
+ * {@link encodeSeenAddress} for the RPC engine, which encodes the reply at
+ * once: the bytes may be shared (read them, never change them), and a host
+ * that is not an IP address gives undefined instead of an error.
+ *
+ * @param address The requester's address.
+ * @returns Its 4 or 16 bytes, or undefined.
+ */
+export function seenAddressBytes(address: PeerAddress): Uint8Array | undefined {
+  const host = address.host;
+  return host.includes(":") ? parseIpv6(host) : parseIpv4(host);
+}
+
+/**
  * Reads an `sa` blob back as host text, to learn our public address.
  *
  * @param bytes 4 or 16 bytes.
@@ -1175,26 +1348,26 @@ function valuesWire(
 }
 
 function requestBodyWire(request: DhtRequest): WireMap {
-  const id = ["id", request.senderId.bytes] as const;
+  const id = ["id", request.senderId] as const;
   switch (request.method) {
     case "ping":
       return new WireMap([id]);
     case "find":
-      return new WireMap([id, ["target", request.target.bytes], [
+      return new WireMap([id, ["target", request.target], [
         "w",
         wantWire(request.want),
       ]]);
     case "get":
       return new WireMap([
         id,
-        ["h", request.key.bytes],
+        ["h", request.key],
         ["q", queryWire(request.query)],
         ["w", wantWire(request.want)],
       ]);
     case "put":
       return new WireMap([
         id,
-        ["h", request.key.bytes],
+        ["h", request.key],
         ["values", valuesWire(request.values, request.valueSizes)],
         ["c", request.createdSeconds],
         ["token", request.token],
@@ -1202,7 +1375,7 @@ function requestBodyWire(request: DhtRequest): WireMap {
     case "refresh":
       return new WireMap([
         id,
-        ["h", request.key.bytes],
+        ["h", request.key],
         ["vid", checkUint64(request.valueId, "vid")],
         ["token", request.token],
       ]);
@@ -1210,7 +1383,7 @@ function requestBodyWire(request: DhtRequest): WireMap {
       return new WireMap([
         id,
         ["ve", request.version],
-        ["h", request.key.bytes],
+        ["h", request.key],
         ["token", request.token],
         ["sid", checkUint(request.socketId, MAX_UINT32, "sid")],
         ["q", queryWire(request.query)],
@@ -1219,7 +1392,7 @@ function requestBodyWire(request: DhtRequest): WireMap {
       return new WireMap([
         id,
         ["ve", request.version],
-        ["h", request.key?.bytes],
+        ["h", request.key],
         ["sid", checkUint(request.socketId, MAX_UINT32, "sid")],
         ["values", valuesWire(request.values, request.valueSizes)],
         ["c", request.createdSeconds],
@@ -1276,7 +1449,7 @@ function replyWire(reply: DhtReply): WireMap {
     ["v", reply.fields.values.map(fieldValueWire)],
   ]);
   const body = new WireMap([
-    ["id", reply.senderId.bytes],
+    ["id", reply.senderId],
     [
       "vid",
       reply.valueId === undefined
@@ -1298,6 +1471,140 @@ function replyWire(reply: DhtReply): WireMap {
   ]);
 }
 
+// Direct writers for the messages of every lookup (ping and find requests,
+// replies without values): the same bytes, checks and key order as
+// requestWire and replyWire, without building a WireMap tree first.
+
+function writeTrailer(
+  writer: MsgpackWriter,
+  message: DhtRequest | DhtReply,
+): void {
+  if (message.userAgent !== undefined) {
+    writer.str("v");
+    writer.str(message.userAgent);
+  }
+  if (message.network !== 0) {
+    writer.str("n");
+    writer.int(checkUint(message.network, MAX_UINT32, "network"));
+  }
+  if (message.isClient !== undefined) {
+    writer.str("s");
+    writer.bool(message.isClient);
+  }
+}
+
+function trailerCount(message: DhtRequest | DhtReply): number {
+  return (message.userAgent === undefined ? 0 : 1) +
+    (message.network === 0 ? 0 : 1) + (message.isClient === undefined ? 0 : 1);
+}
+
+function writePingOrFind(
+  writer: MsgpackWriter,
+  request: Extract<DhtRequest, { method: "ping" | "find" }>,
+): void {
+  writer.map(4 + trailerCount(request));
+  writer.str("a");
+  if (request.method === "ping") {
+    writer.map(1);
+    writer.str("id");
+    writer.id(request.senderId);
+  } else {
+    const want = request.want;
+    writer.map(want === undefined ? 2 : 3);
+    writer.str("id");
+    writer.id(request.senderId);
+    writer.str("target");
+    writer.id(request.target);
+    if (want !== undefined) {
+      writer.str("w");
+      writer.array(want.length);
+      for (const family of want) {
+        writer.int(checkUint(family, MAX_UINT16, "want"));
+      }
+    }
+  }
+  writer.str("q");
+  writer.str(request.method);
+  writer.str("t");
+  writer.int(checkUint(request.tid, MAX_UINT32, "tid"));
+  writer.str("y");
+  writer.str("q");
+  writeTrailer(writer, request);
+}
+
+function writeNodes(
+  writer: MsgpackWriter,
+  nodes: readonly NodeInfo[],
+  family: 4 | 6,
+): void {
+  const addressLength = family === 4 ? 4 : 16;
+  const entryLength = INFO_HASH_BYTES + addressLength + 2;
+  let at = writer.binInPlace(nodes.length * entryLength);
+  const out = writer.buffer;
+  for (const node of nodes) {
+    node.id.copyTo(out, at);
+    const address = addressBytes(
+      node.address.host,
+      family,
+      `encode n${family}`,
+    );
+    for (let i = 0; i < addressLength; i++) {
+      out[at + INFO_HASH_BYTES + i] = address[i];
+    }
+    const port = node.address.port;
+    if (!Number.isInteger(port) || port < 0 || port > 0xffff) {
+      throw new RangeError(
+        `Cannot encode n${family}: port ${port} is not in [0, 65535]`,
+      );
+    }
+    out[at + entryLength - 2] = port >> 8;
+    out[at + entryLength - 1] = port & 0xff;
+    at += entryLength;
+  }
+}
+
+function writePlainReply(writer: MsgpackWriter, reply: DhtReply): void {
+  const valueId = reply.valueId === undefined
+    ? undefined
+    : checkUint64(reply.valueId, "vid");
+  writer.map(3 + trailerCount(reply));
+  writer.str("r");
+  writer.map(
+    1 + (valueId === undefined ? 0 : 1) +
+      (reply.seenAddress === undefined ? 0 : 1) +
+      (reply.nodes4 === undefined ? 0 : 1) +
+      (reply.nodes6 === undefined ? 0 : 1) +
+      (reply.token === undefined ? 0 : 1),
+  );
+  writer.str("id");
+  writer.id(reply.senderId);
+  if (valueId !== undefined) {
+    writer.str("vid");
+    writer.int(valueId);
+  }
+  if (reply.seenAddress !== undefined) {
+    writer.str("sa");
+    writer.bin(reply.seenAddress);
+  }
+  if (reply.nodes4 !== undefined) {
+    writer.str("n4");
+    writeNodes(writer, reply.nodes4, 4);
+  }
+  if (reply.nodes6 !== undefined) {
+    writer.str("n6");
+    writeNodes(writer, reply.nodes6, 6);
+  }
+  if (reply.token !== undefined) {
+    writer.str("token");
+    writer.bin(reply.token);
+  }
+  writer.str("t");
+  writer.int(checkUint(reply.tid, MAX_UINT32, "tid"));
+  writer.str("y");
+  writer.str("r");
+  writeTrailer(writer, reply);
+}
+
 function fieldValueWire(value: unknown): Wire {
   if (
     typeof value === "number" || typeof value === "bigint" ||
@@ -1313,7 +1620,7 @@ function fieldValueWire(value: unknown): Wire {
 function errorWire(error: DhtError): WireMap {
   return new WireMap([
     ["e", [checkUint(error.code, MAX_UINT16, "error code"), error.message]],
-    ["r", error.senderId && new WireMap([["id", error.senderId.bytes]])],
+    ["r", error.senderId && new WireMap([["id", error.senderId]])],
     ["t", checkUint(error.tid, MAX_UINT32, "tid")],
     ["y", "e"],
     ...trailerEntries(error),
@@ -1352,6 +1659,10 @@ function valuePartWire(part: DhtValuePart): WireMap {
  * `isClient` is set. Values are written inline; fragmenting large value
  * sets is `value_parts.ts`'s job.
  *
+ * The payload is a view of a larger shared buffer that later datagrams are
+ * written after, never over: send it or keep it, but copy it before
+ * changing it, and read its `byteOffset` before its `buffer`.
+ *
  * @param message The message.
  * @returns The datagram payload.
  * @throws {RangeError} If a tid, id, size or other number is out of range.
@@ -1375,13 +1686,26 @@ function valuePartWire(part: DhtValuePart): WireMap {
 export function encodeMessage(message: DhtMessage): Uint8Array {
   switch (message.kind) {
     case "request":
-      return toBytes(requestWire(message));
+      if (message.method === "ping" || message.method === "find") {
+        const writer = new MsgpackWriter();
+        writePingOrFind(writer, message);
+        return writer.finishView();
+      }
+      return toDatagram(requestWire(message));
     case "reply":
-      return toBytes(replyWire(message));
+      if (
+        message.values === undefined && message.valueSizes === undefined &&
+        message.fields === undefined
+      ) {
+        const writer = new MsgpackWriter();
+        writePlainReply(writer, message);
+        return writer.finishView();
+      }
+      return toDatagram(replyWire(message));
     case "error":
-      return toBytes(errorWire(message));
+      return toDatagram(errorWire(message));
     case "value-part":
-      return toBytes(valuePartWire(message));
+      return toDatagram(valuePartWire(message));
     default:
       throw new TypeError(
         `Cannot encode message: unknown kind ${
@@ -1434,7 +1758,7 @@ function parseSeenAddress(value: Item): Uint8Array | undefined {
   if (value.type !== "bin") throw new WireError("bad-type", "sa is not a bin");
   // OpenDHT ignores an `sa` of another length.
   return value.bytes.length === 4 || value.bytes.length === 16
-    ? value.bytes.slice()
+    ? copyOf(value.bytes)
     : undefined;
 }
 
@@ -1448,8 +1772,27 @@ function parseBody(item: Item, what: string): ParsedBody {
   if (senderId.equals(InfoHash.ZERO)) {
     throw new WireError("bad-id", "zero sender id");
   }
+  // Every field present from the start, in one order: one object shape for
+  // all messages, so the code reading it stays monomorphic.
   const parsed: { -readonly [K in keyof ParsedBody]: ParsedBody[K] } = {
     senderId,
+    key: undefined,
+    target: undefined,
+    query: undefined,
+    token: undefined,
+    valueId: undefined,
+    nodes4: undefined,
+    nodes6: undefined,
+    seenAddress: undefined,
+    createdSeconds: undefined,
+    values: undefined,
+    valueSizes: undefined,
+    fields: undefined,
+    want: undefined,
+    socketId: undefined,
+    version: undefined,
+    refreshed: undefined,
+    expired: undefined,
   };
   let fileds: Item | undefined;
   for (const [key, value] of body) {
@@ -1470,10 +1813,10 @@ function parseBody(item: Item, what: string): ParsedBody {
         parsed.valueId = asUint64(value, "bad-type", "vid");
         break;
       case "n4":
-        parsed.nodes4 = decodeNodes4(asBlob(value, "bad-nodes", "n4"));
+        parsed.nodes4 = decodeNodes4(asBlobView(value, "bad-nodes", "n4"));
         break;
       case "n6":
-        parsed.nodes6 = decodeNodes6(asBlob(value, "bad-nodes", "n6"));
+        parsed.nodes6 = decodeNodes6(asBlobView(value, "bad-nodes", "n6"));
         break;
       case "sa":
         parsed.seenAddress = parseSeenAddress(value);
@@ -1746,19 +2089,25 @@ function decodeError(top: Map<string, Item>, header: Header): DhtError {
 
 function decodeReply(top: Map<string, Item>, header: Header): DhtReply {
   const body = parseBody(top.get("a") ?? top.get("r")!, "r");
-  return defined<DhtReply>({
+  // The defined fields only, in this order (what `defined` would keep, built
+  // directly: every reply of every lookup goes through here).
+  const reply: Record<string, unknown> = {
     kind: "reply",
-    ...base(header),
-    senderId: body.senderId,
-    seenAddress: body.seenAddress,
-    nodes4: body.nodes4,
-    nodes6: body.nodes6,
-    token: body.token,
-    values: body.values,
-    valueSizes: body.valueSizes,
-    fields: body.fields,
-    valueId: body.valueId,
-  });
+    tid: header.tid,
+    network: header.network,
+  };
+  if (header.userAgent !== undefined) reply.userAgent = header.userAgent;
+  if (header.isClient !== undefined) reply.isClient = header.isClient;
+  reply.senderId = body.senderId;
+  if (body.seenAddress !== undefined) reply.seenAddress = body.seenAddress;
+  if (body.nodes4 !== undefined) reply.nodes4 = body.nodes4;
+  if (body.nodes6 !== undefined) reply.nodes6 = body.nodes6;
+  if (body.token !== undefined) reply.token = body.token;
+  if (body.values !== undefined) reply.values = body.values;
+  if (body.valueSizes !== undefined) reply.valueSizes = body.valueSizes;
+  if (body.fields !== undefined) reply.fields = body.fields;
+  if (body.valueId !== undefined) reply.valueId = body.valueId;
+  return reply as unknown as DhtReply;
 }
 
 const REQUEST_METHODS = new Set([
@@ -1770,6 +2119,31 @@ const REQUEST_METHODS = new Set([
   "listen",
   "update",
 ]);
+
+/**
+ * A ping or find request built directly, with the fields (and field order)
+ * that the general path of {@link decodeRequest} would give it.
+ */
+function pingOrFind(
+  header: Header,
+  body: ParsedBody,
+  method: "ping" | "find",
+): DhtRequest {
+  const request: Record<string, unknown> = {
+    kind: "request",
+    tid: header.tid,
+    network: header.network,
+  };
+  if (header.userAgent !== undefined) request.userAgent = header.userAgent;
+  if (header.isClient !== undefined) request.isClient = header.isClient;
+  request.senderId = body.senderId;
+  request.method = method;
+  if (method === "find") {
+    request.target = body.target ?? InfoHash.ZERO;
+    if (body.want !== undefined) request.want = body.want;
+  }
+  return request as unknown as DhtRequest;
+}
 
 function decodeRequest(top: Map<string, Item>, header: Header): DhtRequest {
   const kind = top.get("y");
@@ -1788,6 +2162,10 @@ function decodeRequest(top: Map<string, Item>, header: Header): DhtRequest {
     throw new WireError("missing-key", "request without a");
   }
   const body = parseBody(bodyItem, "a");
+  // The requests of every lookup first, before anything the others need.
+  if (method === "ping" || method === "find") {
+    return pingOrFind(header, body, method);
+  }
   const common = {
     kind: "request" as const,
     ...base(header),
@@ -1799,14 +2177,8 @@ function decodeRequest(top: Map<string, Item>, header: Header): DhtRequest {
   const token = body.token ?? new Uint8Array(0);
   switch (method as DhtRequest["method"]) {
     case "ping":
-      return { ...common, method: "ping" };
     case "find":
-      return defined({
-        ...common,
-        method: "find",
-        target: body.target ?? InfoHash.ZERO,
-        want: body.want,
-      });
+      return pingOrFind(header, body, method as "ping" | "find");
     case "get":
       return defined({
         ...common,

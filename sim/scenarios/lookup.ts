@@ -48,6 +48,11 @@ export interface LookupScenarioOptions {
   readonly lossProbability?: number;
   /** Implementation. @default {"ours"} */
   readonly implementation?: LookupImplementation;
+  /**
+   * Extra virtual time after the build, before churn and lookups start, so
+   * that a quickly built large network settles. @default {0}
+   */
+  readonly settleMs?: number;
   /** Progress callback (stderr in the runner). */
   readonly onProgress?: (message: string) => void;
   /** Called once the network is built and settled, before the measured part. */
@@ -92,6 +97,8 @@ export interface LookupReport {
   readonly churn_leaves: number;
   /** Virtual seconds simulated in all, including the build. */
   readonly sim_seconds: number;
+  /** The settle period after the build, when one was asked for. */
+  readonly settle_seconds?: number;
 }
 
 interface LookupOutcome {
@@ -320,6 +327,13 @@ export function runLookupScenario(
     if ((i + 1) % 1_000 === 0) progress(`joined ${i + 1}/${options.nodes}`);
   }
   swarm.clock.advance(60_000);
+  const settleMs = options.settleMs ?? 0;
+  for (let settled = 0; settled < settleMs;) {
+    const step = Math.min(60_000, settleMs - settled);
+    swarm.clock.advance(step);
+    settled += step;
+    progress(`settled ${Math.round(settled / 1_000)}/${settleMs / 1_000} s`);
+  }
   options.onBuilt?.();
   const sentBefore = swarm.network.stats().messagesSent;
   const churn = new ChurnSchedule({
@@ -389,6 +403,7 @@ export function runLookupScenario(
       1_000,
     churn_leaves: churn.counts().leaves,
     sim_seconds: Math.round((swarm.clock.now() - SIMULATION_EPOCH_MS) / 1_000),
+    ...(settleMs > 0 ? { settle_seconds: settleMs / 1_000 } : {}),
   };
   swarm.stop();
   return report;
