@@ -108,6 +108,8 @@ export interface AccountState {
   readonly peers: Map<string, PeerRecord>;
   /** Last announcement sequence number. */
   announcementSeq: number;
+  /** The account's newest revocation list (encoded), if a device was revoked. */
+  revocationList?: Uint8Array;
 }
 
 /** A fresh, empty state. */
@@ -211,6 +213,7 @@ export function encodeAccountState(state: AccountState): Uint8Array {
       p.seenMs,
     ]),
     state.announcementSeq,
+    state.revocationList ?? null,
   ]);
 }
 
@@ -228,8 +231,8 @@ export function decodeAccountState(data: Uint8Array): AccountState {
   } catch (cause) {
     throw new TypeError("not msgpack", { cause });
   }
-  const top = list(root, 7);
-  if (top.length !== 7 || top[0] !== "as1") fail("not an account state");
+  const top = list(root, 8);
+  if (top.length !== 8 || top[0] !== "as1") fail("not an account state");
   const contacts: Contact[] = list(top[1], 10_000).map((raw) => {
     const f = list(raw, 5);
     return {
@@ -288,6 +291,7 @@ export function decodeAccountState(data: Uint8Array): AccountState {
     state.peers.set(peer.uri, peer);
   }
   state.announcementSeq = int(top[6]);
+  if (top[7] !== null) state.revocationList = bytes(top[7]);
   return state;
 }
 

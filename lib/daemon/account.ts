@@ -24,6 +24,7 @@ import type { AccountKeys } from "../identity/account_keys.ts";
 import { DeviceCertificate } from "../identity/device_certificate.ts";
 import type { DeviceKeys } from "../identity/device_keys.ts";
 import { InfoHash } from "../identity/info_hash.ts";
+import { RevocationList } from "../identity/revocation_list.ts";
 import { openSealedBox, sealBox } from "../identity/sealed_box.ts";
 import type { RandomBytes } from "../rng.ts";
 import {
@@ -289,6 +290,9 @@ export class Account {
       device: identity.device,
       certificate: identity.certificate,
       mailbox: profile.mailbox ? this.#mailboxCertificate : undefined,
+      revocationList: this.state.revocationList === undefined
+        ? undefined
+        : RevocationList.decode(this.state.revocationList),
       profile,
       minSeq: this.state.announcementSeq,
     });
@@ -551,6 +555,38 @@ export class Account {
       this.state.announcementSeq = this.#announcer.seq;
       this.#persist();
     }
+  }
+
+  /**
+   * Revokes a device of this account (lost or stolen): a new revocation
+   * list, signed by the account, is saved and published at the account hash;
+   * contacts stop accepting that device's announcements and messages.
+   *
+   * @param deviceId Device id hex.
+   * @throws {RangeError} If it is this device, or not a device id.
+   */
+  async revokeDevice(deviceId: string): Promise<void> {
+    if (!/^[0-9a-f]{40}$/.test(deviceId)) {
+      throw new RangeError("Cannot revoke: not a 40-hex device id");
+    }
+    if (deviceId === this.deviceId) {
+      throw new RangeError("Cannot revoke this device from itself");
+    }
+    const { account } = this.#c.identity;
+    const id = InfoHash.fromHex(deviceId);
+    const current = this.state.revocationList === undefined
+      ? undefined
+      : RevocationList.decode(this.state.revocationList);
+    const next = current === undefined
+      ? RevocationList.create(account, {
+        seq: 1,
+        revoked: [id],
+        issuedMs: this.#now(),
+      })
+      : current.revoke(account, [id], this.#now());
+    this.state.revocationList = next.bytes;
+    await this.#persist();
+    this.#announcer?.publishRecord(next.bytes);
   }
 
   // ---------------------------------------------------------------- contacts

@@ -404,6 +404,17 @@ export class Daemon {
   }
 
   /**
+   * Revokes another device of an account (lost or stolen); contacts then
+   * ignore it.
+   *
+   * @param accountId Account.
+   * @param deviceId The device to revoke (40 hex).
+   */
+  async revokeDevice(accountId: string, deviceId: string): Promise<void> {
+    await this.account(accountId).revokeDevice(deviceId);
+  }
+
+  /**
    * Removes an account from this device (goodbye, then its archive and
    * state are deleted).
    *

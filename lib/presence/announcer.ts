@@ -141,21 +141,32 @@ export class PresenceAnnouncer {
   start(onAnnounced?: (stored: number) => void): void {
     if (this.#running) return;
     this.#running = true;
-    const { dht, accountId, device, mailbox, revocationList } = this.#options;
+    const { dht, accountId, mailbox, revocationList } = this.#options;
     this.#announcement = dht.putPermanent(
       accountId,
       this.#value(false),
       onAnnounced,
     );
     for (const record of [mailbox?.bytes, revocationList?.bytes]) {
-      if (record === undefined) continue;
-      this.#records.push(dht.putPermanent(accountId, {
-        id: derivedValueId(device.id.bytes, record),
-        type: ACCOUNT_RECORD_VALUE_TYPE,
-        data: record,
-      }));
+      if (record !== undefined) this.publishRecord(record);
     }
     this.#scheduleResign();
+  }
+
+  /**
+   * Keeps another account record (a newer revocation list) at the account
+   * hash while the announcer runs.
+   *
+   * @param record Encoded record.
+   */
+  publishRecord(record: Uint8Array): void {
+    if (!this.#running) return;
+    const { dht, accountId, device } = this.#options;
+    this.#records.push(dht.putPermanent(accountId, {
+      id: derivedValueId(device.id.bytes, record),
+      type: ACCOUNT_RECORD_VALUE_TYPE,
+      data: record,
+    }));
   }
 
   #scheduleResign(): void {
