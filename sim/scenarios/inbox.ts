@@ -4,8 +4,8 @@
  *
  * Each request has its own sender and target account (one device each) on a
  * public DHT of plain nodes. Request k's target is online for a few minutes,
- * then leaves (half crash, half clean) at t_k; its sender comes online 10 s
- * later, sends the request at t_k + 60 s, stays for a session, then comes
+ * then leaves (half crash, half clean) at t_k; its sender comes online and
+ * sends the request 1 minute to 1 hour later, stays for a session, then comes
  * back for short sessions now and then (sender churn). The target comes back
  * after an offline time drawn log-uniformly from `minOfflineMs` to
  * `maxOfflineMs`, accepts the request as soon as it is shown, crashes 30 s
@@ -13,7 +13,8 @@
  * again), then stays online for an hour.
  *
  * Report: `delivered_ratio` (requests shown at their target by the end),
- * `delivery_after_online_ms` (target back online → request shown),
+ * `delivery_after_online_ms` (the later of target back online and request
+ * sent → request shown),
  * `duplicates_shown`, `confirmations_delivered_ratio` (acceptances that
  * reached the sender — its contact became confirmed — among those whose
  * sender came online at some point after the acceptance, the only ones that
@@ -50,6 +51,12 @@ export interface InboxScenarioOptions {
   readonly tailMs?: number;
   /** A sender stays away between visits for a time in this range. @default {[6 h, 30 h]} */
   readonly senderAwayMs?: readonly [number, number];
+  /**
+   * The request is sent this long after its target left (uniform): early,
+   * Jami still sees the target's record; after 10 minutes it does not.
+   * @default {[1 min, 1 h]}
+   */
+  readonly sendDelayMs?: readonly [number, number];
   /** Packet loss. @default {0} */
   readonly lossProbability?: number;
   /** Profile. @default {OUR_PROFILE} */
@@ -91,7 +98,10 @@ interface Job {
   targetId: string;
   readonly leaveMs: number;
   readonly offlineMs: number;
+  /** The request is sent this long after the target left. */
+  readonly sendDelayMs: number;
   returnedMs?: number;
+  sentMs?: number;
   shown: number;
   accepted: boolean;
   acceptedMs?: number;
@@ -116,6 +126,7 @@ export async function runInboxScenario(
   const maxOffline = options.maxOfflineMs ?? 7 * DAY;
   const spread = options.spreadMs ?? 12 * HOUR;
   const [awayMin, awayMax] = options.senderAwayMs ?? [6 * HOUR, 30 * HOUR];
+  const [sendMin, sendMax] = options.sendDelayMs ?? [MINUTE, HOUR];
   const swarm = await DaemonSwarm.create({
     seed: options.seed,
     infraNodes,
@@ -139,6 +150,7 @@ export async function runInboxScenario(
       leaveMs: startMs + 5 * MINUTE +
         Math.floor(spread * k / Math.max(1, options.requests)),
       offlineMs: Math.round(minOffline * Math.exp(rng() * logRange)),
+      sendDelayMs: sendMin + randomInt(rng, sendMax - sendMin + 1),
       shown: 0,
       accepted: false,
       senderBack: false,
@@ -158,8 +170,12 @@ export async function runInboxScenario(
         if (event.from !== asTarget.senderId) return;
         asTarget.shown += 1;
         if (asTarget.shown > 1) return;
+        // From the later of "target back" and "request sent".
         if (asTarget.returnedMs !== undefined) {
-          delays.add(clock.now() - asTarget.returnedMs);
+          delays.add(
+            clock.now() -
+              Math.max(asTarget.returnedMs, asTarget.sentMs ?? -Infinity),
+          );
         }
         asTarget.accepted = true;
         asTarget.acceptedMs = clock.now();
@@ -199,28 +215,32 @@ export async function runInboxScenario(
         });
       });
     });
-    clock.setTimer(job.leaveMs + 10 * SECOND - clock.now(), () => {
-      swarm.start(job.sender);
-      clock.setTimer(50 * SECOND, () => {
-        job.sender.daemon!.config.sendTrustRequest(
-          job.senderId,
-          job.targetId,
-          new TextEncoder().encode(`request ${job.senderId}`),
-        );
-      });
-      // Sender churn: a first session, then short visits.
-      const visit = (afterMs: number) => {
-        clock.setTimer(afterMs, () => {
-          swarm.stop(job.sender);
-          const awayMs = awayMin + randomInt(rng, awayMax - awayMin + 1);
-          clock.setTimer(awayMs, () => {
-            swarm.restart(job.sender);
-            visit(20 * MINUTE + randomInt(rng, 40 * MINUTE));
-          });
+    clock.setTimer(
+      job.leaveMs + job.sendDelayMs - 50 * SECOND - clock.now(),
+      () => {
+        swarm.start(job.sender);
+        clock.setTimer(50 * SECOND, () => {
+          job.sentMs = clock.now();
+          job.sender.daemon!.config.sendTrustRequest(
+            job.senderId,
+            job.targetId,
+            new TextEncoder().encode(`request ${job.senderId}`),
+          );
         });
-      };
-      visit(5 * MINUTE + randomInt(rng, 55 * MINUTE));
-    });
+        // Sender churn: a first session, then short visits.
+        const visit = (afterMs: number) => {
+          clock.setTimer(afterMs, () => {
+            swarm.stop(job.sender);
+            const awayMs = awayMin + randomInt(rng, awayMax - awayMin + 1);
+            clock.setTimer(awayMs, () => {
+              swarm.restart(job.sender);
+              visit(20 * MINUTE + randomInt(rng, 40 * MINUTE));
+            });
+          });
+        };
+        visit(5 * MINUTE + randomInt(rng, 55 * MINUTE));
+      },
+    );
   }
 
   const endMs = Math.max(...jobs.map((job) => job.leaveMs + job.offlineMs)) +
