@@ -217,49 +217,29 @@ export class Daemon {
 
   #emit(accountId: string, event: AccountEvent): void {
     switch (event.type) {
-      case "newBuddyNotification":
-        this.presence.emit("newBuddyNotification", {
+      case "newBuddyNotification": {
+        const { type, ...detail } = event;
+        this.presence.emit(type, { accountId, ...detail });
+        return;
+      }
+      case "incomingTrustRequest": {
+        // Jami reports the receive time in seconds.
+        const { type, receiveTime, ...detail } = event;
+        this.config.emit(type, {
           accountId,
-          buddyUri: event.buddyUri,
-          status: event.status,
-          lineStatus: event.lineStatus,
+          ...detail,
+          receiveTime: Math.floor(receiveTime / 1_000),
         });
         return;
-      case "incomingTrustRequest":
-        this.config.emit(event.type, {
+      }
+      default: {
+        const { type, ...detail } = event;
+        // Every other event carries the same fields in the manager's map.
+        (this.config.emit as (t: string, d: unknown) => void)(type, {
           accountId,
-          from: event.from,
-          payload: event.payload,
-          receiveTime: Math.floor(event.receiveTime / 1_000),
+          ...detail,
         });
-        return;
-      case "contactAdded":
-        this.config.emit(event.type, {
-          accountId,
-          uri: event.uri,
-          confirmed: event.confirmed,
-        });
-        return;
-      case "contactRemoved":
-        this.config.emit(event.type, {
-          accountId,
-          uri: event.uri,
-          banned: event.banned,
-        });
-        return;
-      case "trustRequestDelivered":
-      case "trustRequestAccepted":
-      case "trustRequestExpired":
-        this.config.emit(event.type, {
-          accountId,
-          uri: event.uri,
-          requestId: event.requestId,
-        });
-        return;
-      case "confirmationDelivered":
-      case "confirmationExpired":
-        this.config.emit(event.type, { accountId, uri: event.uri });
-        return;
+      }
     }
   }
 

@@ -989,14 +989,7 @@ export class DhtNode {
           if (fresh.length === 0) return;
           for (const node of fresh) early.add(node.id.toString());
           pending += 1;
-          this.#putToNodes(
-            fresh,
-            state.key,
-            state.value,
-            undefined,
-            settle,
-            (node) => state.holders.set(node.id.toString(), node),
-          );
+          this.#putAndHold(state, fresh, settle);
         }
         : undefined,
       onDone: (result) => {
@@ -1022,19 +1015,28 @@ export class DhtNode {
         for (const hex of [...state.holders.keys()]) {
           if (!current.has(hex)) state.holders.delete(hex);
         }
-        this.#putToNodes(
-          fresh,
-          state.key,
-          state.value,
-          undefined,
-          settle,
-          (node) => state.holders.set(node.id.toString(), node),
-        );
+        this.#putAndHold(state, fresh, settle);
         state.emptyRetryMs = undefined;
         this.#schedulePermanent(state);
       },
     });
     if (!finished) state.search = search;
+  }
+
+  /** Puts a permanent value at `nodes`; those that acknowledge hold it. */
+  #putAndHold(
+    state: PermanentPut,
+    nodes: readonly SearchNode[],
+    onDone: (stored: number) => void,
+  ): void {
+    this.#putToNodes(
+      nodes,
+      state.key,
+      state.value,
+      undefined,
+      onDone,
+      (node) => state.holders.set(node.id.toString(), node),
+    );
   }
 
   #refreshAt(state: PermanentPut, node: SearchNode): void {
