@@ -8,6 +8,7 @@ import type { DhtNode, ListenEvent } from "../lib/dht/dht_node.ts";
 import type { DhtValue } from "../lib/dht/messages.ts";
 import { decodeMessage, encodeMessage } from "../lib/dht/wire.ts";
 import { InfoHash } from "../lib/identity/info_hash.ts";
+import { RpcEngine } from "../lib/dht/rpc_engine.ts";
 import { randomInt, rngBytes, seededRng } from "../lib/rng.ts";
 
 const MINUTE = 60_000;
@@ -398,4 +399,40 @@ Deno.test("DhtNode storage maintenance copies a value only to nodes that lack it
   assert.deepEqual(events.map((event) => event.kind), ["added"]);
   assert.ok(holders(net, key).length >= before);
   net.stop();
+});
+
+Deno.test("DhtNode storage maintenance backs off on a quiet key and resumes when its holders change", () => {
+  const net = Testnet.create({ nodes: 60, seed: "replicate-backoff" });
+  const key = InfoHash.get("backoff key");
+  let probes = 0;
+  const original = RpcEngine.prototype.request;
+  RpcEngine.prototype.request = function (to, expectedId, body, callbacks) {
+    if (body.method === "get" && body.key.equals(key)) probes += 1;
+    return original.call(this, to, expectedId, body, callbacks);
+  };
+  try {
+    net.run(5_000);
+    net.nodes[3].put(key, value(21n, "quiet", 4)); // 7 days
+    net.run(40 * MINUTE);
+    const early = probes;
+    net.run(20 * MINUTE);
+    probes = 0;
+    net.run(40 * MINUTE);
+    const late = probes;
+    assert.ok(early > 0, "no probe at all");
+    assert.ok(late * 2 <= early, `probes: ${early} early, ${late} late`);
+    // The holders change: the survivors notice and copy it again.
+    net.crash(3);
+    const first = holders(net, key);
+    for (const index of first.slice(0, 5)) net.crash(index);
+    // Crashed holders leave the survivors' routing tables when they stop
+    // answering (within about 10 minutes); then the closest set has changed.
+    net.run(15 * MINUTE);
+    for (const index of first.slice(5)) net.crash(index);
+    net.run(MINUTE);
+    assert.deepEqual(getAll(net, 50, key).map((v) => v.id), [21n]);
+  } finally {
+    RpcEngine.prototype.request = original;
+    net.stop();
+  }
 });

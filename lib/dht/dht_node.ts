@@ -76,6 +76,7 @@ import {
 import { TokenKeeper } from "./token_keeper.ts";
 import {
   type ListenerNotice,
+  type StoredValue,
   ValueStore,
   type ValueStoreLimits,
 } from "./value_store.ts";
@@ -259,6 +260,28 @@ const REPLICATION_PROBE: DhtQuery = {
 };
 
 /** Value id → sequence number, from a get answer (fields or whole values). */
+/** Most rounds a key with up-to-date replicas waits between probes. */
+export const MAX_REPLICATION_BACKOFF = 8;
+
+interface ReplicationState {
+  /** Closest known nodes and stored values at the last probe. */
+  readonly signature: string;
+  readonly intervalMs: number;
+  readonly nextMs: number;
+}
+
+function replicationSignature(
+  known: readonly { readonly id: InfoHash }[],
+  stored: readonly StoredValue[],
+): string {
+  const nodes = known.map((node) => node.id.toString()).join();
+  const values = stored.map((entry) =>
+    `${entry.value.id}:${entry.value.seq ?? 0}`
+  )
+    .join();
+  return `${nodes}/${values}`;
+}
+
 function heldIds(reply: DhtReply): Map<bigint, number> {
   const held = new Map<bigint, number>();
   for (const value of reply.values ?? []) held.set(value.id, value.seq ?? 0);
@@ -293,6 +316,7 @@ export class DhtNode {
   readonly #maintenanceMs: number;
   readonly #bucketRefreshMs: number;
   readonly #replicationMs: number;
+  readonly #replicationState = new Map<string, ReplicationState>();
   readonly #listenRenewMs: number;
   readonly #listenSearchMs: number;
   readonly #permanentCheckMs: number;
@@ -624,10 +648,16 @@ export class DhtNode {
    * that selects ids and sequence numbers, the probe OpenDHT sends before
    * re-announcing a permanent value: an OpenDHT node takes an identical put
    * as a refresh, so a blind re-put would make its copy live a whole lifetime
-   * longer (and our nodes would tell their listeners "refreshed").
+   * longer (and our nodes would tell their listeners "refreshed"). A key whose
+   * probe found nothing to copy backs off (doubling up to
+   * {@link MAX_REPLICATION_BACKOFF} rounds) while its closest known nodes and
+   * its values stay the same: in a quiet network long-lived values (inbox
+   * messages, 7 days) otherwise cost one lookup per key every round.
    */
   #replicate(now: number): void {
-    for (const key of this.#store.keys().slice(0, 256)) {
+    const keys = this.#store.keys().slice(0, 256);
+    const live = new Set<string>();
+    for (const key of keys) {
       const stored = this.#store.storedValues(key, now).filter((entry) =>
         entry.expiresMs > now + this.#replicationMs
       );
@@ -638,23 +668,58 @@ export class DhtNode {
       const outside = known.length >= TARGET_NODES &&
         key.compareDistance(this.id, known[known.length - 1].id) > 0;
       if (!primary && !outside) continue;
-      const held = new Map<string, Map<bigint, number>>();
-      this.#search(key, "get", {
-        query: REPLICATION_PROBE,
-        onReply: (reply, node) => held.set(node.id.toString(), heldIds(reply)),
-        onDone: (result) => {
-          for (const node of result.nodes) {
-            if (node.token === undefined) continue;
-            const has = held.get(node.id.toString());
-            for (const entry of stored) {
-              const seq = has?.get(entry.value.id);
-              if (seq !== undefined && seq >= (entry.value.seq ?? 0)) continue;
-              this.#sendPut(node, key, entry.value, entry.createdMs);
-            }
-          }
-        },
-      });
+      const hex = key.toString();
+      live.add(hex);
+      // A key whose last probe found every closest node up to date is not
+      // probed again while neither its closest nodes (as we know them) nor
+      // its values changed, until its backoff runs out.
+      const signature = replicationSignature(known, stored);
+      const last = this.#replicationState.get(hex);
+      if (
+        last !== undefined && last.signature === signature && now < last.nextMs
+      ) continue;
+      this.#probeReplicas(key, stored, signature, last?.intervalMs);
     }
+    for (const hex of this.#replicationState.keys()) {
+      if (!live.has(hex)) this.#replicationState.delete(hex);
+    }
+  }
+
+  #probeReplicas(
+    key: InfoHash,
+    stored: readonly StoredValue[],
+    signature: string,
+    lastIntervalMs: number | undefined,
+  ): void {
+    const held = new Map<string, Map<bigint, number>>();
+    this.#search(key, "get", {
+      query: REPLICATION_PROBE,
+      onReply: (reply, node) => held.set(node.id.toString(), heldIds(reply)),
+      onDone: (result) => {
+        let copied = 0;
+        for (const node of result.nodes) {
+          if (node.token === undefined) continue;
+          const has = held.get(node.id.toString());
+          for (const entry of stored) {
+            const seq = has?.get(entry.value.id);
+            if (seq !== undefined && seq >= (entry.value.seq ?? 0)) continue;
+            this.#sendPut(node, key, entry.value, entry.createdMs);
+            copied += 1;
+          }
+        }
+        const intervalMs = copied > 0 || lastIntervalMs === undefined
+          ? this.#replicationMs
+          : Math.min(
+            2 * lastIntervalMs,
+            MAX_REPLICATION_BACKOFF * this.#replicationMs,
+          );
+        this.#replicationState.set(key.toString(), {
+          signature,
+          intervalMs,
+          nextMs: this.#clock.now() + intervalMs,
+        });
+      },
+    });
   }
 
   #search(

@@ -6,7 +6,8 @@
  * public DHT of plain nodes. Request k's target is online for a few minutes,
  * then leaves (half crash, half clean) at t_k; its sender comes online and
  * sends the request 1 minute to 1 hour later, stays for a session, then comes
- * back for short sessions now and then (sender churn). The target comes back
+ * back for short sessions now and then (sender churn) until its contact is
+ * confirmed. The target comes back
  * after an offline time drawn log-uniformly from `minOfflineMs` to
  * `maxOfflineMs`, accepts the request as soon as it is shown, crashes 30 s
  * later and restarts a minute after that (a redelivery must not be shown
@@ -232,6 +233,8 @@ export async function runInboxScenario(
           clock.setTimer(afterMs, () => {
             swarm.stop(job.sender);
             const awayMs = awayMin + randomInt(rng, awayMax - awayMin + 1);
+            // Nothing is left for a confirmed sender to do.
+            if (job.confirmed) return;
             clock.setTimer(awayMs, () => {
               swarm.restart(job.sender);
               visit(20 * MINUTE + randomInt(rng, 40 * MINUTE));
