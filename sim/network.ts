@@ -868,6 +868,33 @@ export class SimulatedNetwork {
   }
 
   /**
+   * The one-way latency between two hosts (without jitter), for simulated
+   * streams that share this network's geography.
+   *
+   * @param source Sending host.
+   * @param target Receiving host.
+   * @returns Milliseconds.
+   * @throws {RangeError} If either host does not exist.
+   *
+   * @example Latency is positive between distinct hosts
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { seededRng } from "../lib/rng.ts";
+   * import { SimulatedNetwork } from "./network.ts";
+   *
+   * const network = new SimulatedNetwork({ clock: new ManualClock(0), rng: seededRng(1) });
+   * const [a, b] = [network.attach(), network.attach()];
+   * assert.ok(network.latencyMs(a.hostIndex, b.hostIndex) > 0);
+   * ```
+   */
+  latencyMs(source: number, target: number): number {
+    this.#checkHost("read latency", source);
+    this.#checkHost("read latency", target);
+    return this.#latency.oneWayMs(source, target);
+  }
+
+  /**
    * One host's counters.
    *
    * @param hostIndex The host.
