@@ -1,0 +1,1007 @@
+/**
+ * SecureChannel: the handshake, the frames and the timers, driven over
+ * in-memory streams in virtual time (ManualClock), with hostile peers played
+ * byte by byte through the private wire helpers. One test runs the channel
+ * over real TCP on loopback with the system clock.
+ */
+import assert from "node:assert/strict";
+import {
+  type ByteStream,
+  memoryStreamPair,
+  type StreamCloseReason,
+} from "../lib/channel/byte_stream.ts";
+import {
+  type ChannelCloseReason,
+  type ChannelIdentity,
+  ChannelNotOpenError,
+  type ChannelPeer,
+  DEFAULT_DEAD_AFTER_MS,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_KEEPALIVE_MS,
+  SecureChannel,
+  type SecureChannelOptions,
+} from "../lib/channel/secure_channel.ts";
+import { ReceiveBuffer } from "../lib/channel/_receive_buffer.ts";
+import {
+  authMessage,
+  CloseCode,
+  decodeAuthBody,
+  decodeHello,
+  decodeLength,
+  deriveSession,
+  encodeAuthBody,
+  encodeHello,
+  encodeLength,
+  FrameType,
+  HELLO_BYTES,
+  LENGTH_PREFIX_BYTES,
+  type Role,
+  type SessionKeys,
+} from "../lib/channel/_secure_channel_wire.ts";
+import { AccountKeys } from "../lib/identity/account_keys.ts";
+import { DeviceCertificate } from "../lib/identity/device_certificate.ts";
+import { DeviceKeys } from "../lib/identity/device_keys.ts";
+import { x25519PublicKey } from "../lib/identity/_primitives.ts";
+import { ManualClock } from "../lib/manual_clock.ts";
+import { type RandomBytes, rngBytes, seededRng } from "../lib/rng.ts";
+import { systemClock } from "../lib/system_clock.ts";
+import { TcpStreamNetwork } from "../lib/tcp_stream_network.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+interface Party {
+  readonly account: AccountKeys;
+  readonly device: DeviceKeys;
+  readonly certificate: DeviceCertificate;
+  readonly identity: ChannelIdentity;
+}
+
+function party(
+  randomBytes: RandomBytes,
+  issuedMs: number,
+  account: AccountKeys = AccountKeys.generate(randomBytes),
+): Party {
+  const device = DeviceKeys.generate(randomBytes);
+  const certificate = DeviceCertificate.issue(account, device, { issuedMs });
+  return { account, device, certificate, identity: { device, certificate } };
+}
+
+/** Lets every queued microtask run: memory streams deliver on microtasks. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** Advances virtual time in steps, letting bytes flow after each one. */
+async function advance(
+  clock: ManualClock,
+  totalMs: number,
+  stepMs = 100,
+): Promise<void> {
+  for (let elapsedMs = 0; elapsedMs < totalMs; elapsedMs += stepMs) {
+    clock.advance(Math.min(stepMs, totalMs - elapsedMs));
+    await settle();
+  }
+}
+
+/** Everything one channel reported, with the virtual time of its close. */
+interface Observed {
+  readonly opened: ChannelPeer[];
+  readonly messages: string[];
+  readonly closes: ChannelCloseReason[];
+  closedAtMs: number | undefined;
+}
+
+function observe(channel: SecureChannel, clock: ManualClock): Observed {
+  const observed: Observed = {
+    opened: [],
+    messages: [],
+    closes: [],
+    closedAtMs: undefined,
+  };
+  channel.onOpen((peer) => observed.opened.push(peer));
+  channel.onMessage((bytes) => observed.messages.push(decoder.decode(bytes)));
+  channel.onClose((reason) => {
+    observed.closes.push(reason);
+    observed.closedAtMs = clock.now();
+  });
+  return observed;
+}
+
+/**
+ * A stream wrapper between a channel and its memory stream: it records what
+ * the channel writes, can rewrite or drop it, and can inject bytes as if
+ * they came from the peer. A muted tap also keeps its close to itself, like
+ * a link that went dead.
+ */
+class Tap implements ByteStream {
+  readonly remote: ByteStream["remote"];
+  readonly written: Uint8Array[] = [];
+  muted = false;
+  rewrite: ((bytes: Uint8Array) => Uint8Array) | undefined;
+  readonly #inner: ByteStream;
+  #onData: ((bytes: Uint8Array) => void) | undefined;
+  #onClose: ((reason: StreamCloseReason) => void) | undefined;
+
+  constructor(inner: ByteStream) {
+    this.#inner = inner;
+    this.remote = inner.remote;
+    inner.onData((bytes) => {
+      if (!this.muted) this.#onData?.(bytes);
+    });
+    inner.onClose((reason) => this.#onClose?.(reason));
+  }
+
+  write(bytes: Uint8Array): void {
+    this.written.push(bytes.slice());
+    if (this.muted) return;
+    this.#inner.write(this.rewrite === undefined ? bytes : this.rewrite(bytes));
+  }
+
+  onData(handler: (bytes: Uint8Array) => void): void {
+    this.#onData = handler;
+  }
+
+  onClose(handler: (reason: StreamCloseReason) => void): void {
+    this.#onClose = handler;
+  }
+
+  close(): void {
+    if (this.muted) this.#onClose?.("local");
+    else this.#inner.close();
+  }
+
+  inject(bytes: Uint8Array): void {
+    this.#onData?.(bytes);
+  }
+}
+
+/** One clock, one seeded source of randomness, and Alice and Bob on separate accounts. */
+function setup(seed: number) {
+  const clock = new ManualClock();
+  const randomBytes = rngBytes(seededRng(seed));
+  const alice = party(randomBytes, clock.now());
+  const bob = party(randomBytes, clock.now());
+  const mallory = party(randomBytes, clock.now());
+  function options(
+    self: Party,
+    extra: Partial<SecureChannelOptions> = {},
+  ): SecureChannelOptions {
+    return {
+      identity: self.identity,
+      clock,
+      randomBytes,
+      authorize: () => true,
+      ...extra,
+    };
+  }
+  return { clock, randomBytes, alice, bob, mallory, options };
+}
+
+/** Alice initiates to Bob over two taps; both channels observed. */
+function connect(
+  context: ReturnType<typeof setup>,
+  aliceExtra: Partial<SecureChannelOptions> = {},
+  bobExtra: Partial<SecureChannelOptions> = {},
+) {
+  const { clock, alice, bob, options } = context;
+  const [aliceEnd, bobEnd] = memoryStreamPair();
+  const aliceTap = new Tap(aliceEnd);
+  const bobTap = new Tap(bobEnd);
+  const toBob = SecureChannel.initiate(aliceTap, options(alice, aliceExtra));
+  const toAlice = SecureChannel.accept(bobTap, options(bob, bobExtra));
+  return {
+    aliceTap,
+    bobTap,
+    toBob,
+    toAlice,
+    atAlice: observe(toBob, clock),
+    atBob: observe(toAlice, clock),
+  };
+}
+
+/**
+ * A hand-played peer on the raw end of a memory stream: it reads hellos and
+ * frames and writes whatever the test wants, using the channel's own codec.
+ */
+class RawPeer {
+  readonly stream: ByteStream;
+  readonly buffer: ReceiveBuffer = new ReceiveBuffer();
+  closedWith: StreamCloseReason | undefined;
+
+  constructor(stream: ByteStream) {
+    this.stream = stream;
+    stream.onData((bytes) => this.buffer.push(bytes.slice()));
+    stream.onClose((reason) => this.closedWith = reason);
+  }
+
+  takeHello(role: Role): { hello: Uint8Array; key: Uint8Array } {
+    const hello = this.buffer.take(HELLO_BYTES);
+    assert.ok(hello !== undefined, "no hello buffered");
+    const key = decodeHello(hello, role);
+    assert.ok(key !== undefined, "not a hello");
+    return { hello, key };
+  }
+
+  takeFrame(): { header: Uint8Array; ciphertext: Uint8Array } {
+    const header = this.buffer.take(LENGTH_PREFIX_BYTES);
+    assert.ok(header !== undefined, "no frame buffered");
+    const ciphertext = this.buffer.take(decodeLength(header));
+    assert.ok(ciphertext !== undefined, "frame incomplete");
+    return { header, ciphertext };
+  }
+
+  openFrame(session: SessionKeys): { type: number; body: Uint8Array } {
+    const { header, ciphertext } = this.takeFrame();
+    const plaintext = session.opener.open(header, ciphertext);
+    assert.ok(plaintext !== undefined, "frame does not decrypt");
+    return { type: plaintext[0], body: plaintext.subarray(1) };
+  }
+}
+
+/** The raw peer starts a handshake as initiator and reads the responder's hello and auth. */
+async function rawInitiate(raw: RawPeer, randomBytes: RandomBytes) {
+  const secret = randomBytes(32);
+  const hello = encodeHello("initiator", x25519PublicKey(secret));
+  raw.stream.write(hello);
+  await settle();
+  const responder = raw.takeHello("responder");
+  const session = deriveSession({
+    role: "initiator",
+    ephemeralSecret: secret,
+    peerEphemeralKey: responder.key,
+    initiatorHello: hello,
+    responderHello: responder.hello,
+  });
+  assert.ok(session !== undefined);
+  const auth = raw.openFrame(session);
+  assert.equal(auth.type, FrameType.AUTH);
+  return { session, responderAuth: decodeAuthBody(auth.body)! };
+}
+
+function sendAuth(
+  raw: RawPeer,
+  session: SessionKeys,
+  certificate: Uint8Array,
+  signature: Uint8Array,
+): void {
+  raw.stream.write(
+    session.sealer.seal(
+      FrameType.AUTH,
+      encodeAuthBody({ certificate, signature }),
+    ),
+  );
+}
+
+function indexOfBytes(haystack: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) {
+      if (haystack[i + j] !== needle[j]) continue outer;
+    }
+    return i;
+  }
+  return -1;
+}
+
+Deno.test("SecureChannel opens both ways and exchanges messages in order", async () => {
+  const context = setup(1);
+  const { toBob, toAlice, atAlice, atBob } = connect(context, {
+    expectedDeviceId: context.bob.device.id,
+  });
+  assert.equal(toBob.state, "handshake");
+  assert.equal(toBob.initiator, true);
+  assert.equal(toAlice.initiator, false);
+  await settle();
+  assert.equal(toBob.state, "open");
+  assert.equal(toAlice.state, "open");
+  assert.ok(toBob.peer?.accountId.equals(context.bob.account.id));
+  assert.ok(toBob.peer?.deviceId.equals(context.bob.device.id));
+  assert.ok(toAlice.peer?.accountId.equals(context.alice.account.id));
+  assert.ok(toAlice.peer?.deviceId.equals(context.alice.device.id));
+  assert.equal(atAlice.opened.length, 1);
+  assert.equal(atBob.opened.length, 1);
+
+  toBob.send(encoder.encode("one"));
+  toBob.send(encoder.encode("two"));
+  toAlice.send(encoder.encode("three"));
+  toBob.send(new Uint8Array(0));
+  await settle();
+  assert.deepEqual(atBob.messages, ["one", "two", ""]);
+  assert.deepEqual(atAlice.messages, ["three"]);
+  assert.equal(toBob.stats.messagesSent, 3);
+  assert.equal(toAlice.stats.messagesReceived, 3);
+  assert.equal(toBob.stats.bytesSent, toAlice.stats.bytesReceived);
+  assert.equal(toAlice.stats.bytesSent, toBob.stats.bytesReceived);
+});
+
+Deno.test("SecureChannel opens when every byte arrives in its own chunk", async () => {
+  const context = setup(2);
+  const { aliceTap, bobTap, toBob, toAlice, atBob } = connect(context);
+  // Re-deliver every write one byte at a time: chunk boundaries carry no meaning.
+  for (const tap of [aliceTap, bobTap]) {
+    tap.rewrite = (bytes) => {
+      const peerTap = tap === aliceTap ? bobTap : aliceTap;
+      queueMicrotask(() => {
+        for (const byte of bytes) peerTap.inject(new Uint8Array([byte]));
+      });
+      return new Uint8Array(0);
+    };
+  }
+  await settle();
+  assert.equal(toBob.state, "open");
+  assert.equal(toAlice.state, "open");
+  toBob.send(encoder.encode("split"));
+  await settle();
+  assert.deepEqual(atBob.messages, ["split"]);
+});
+
+Deno.test("SecureChannel closes both sides 'refused' and delivers nothing when the responder refuses", async () => {
+  const context = setup(3);
+  const seen: ChannelPeer[] = [];
+  const { toBob, toAlice, atAlice, atBob } = connect(context, {}, {
+    authorize: (peer) => {
+      seen.push(peer);
+      return false;
+    },
+  });
+  // The initiator opens first and sends at once; the responder must drop it.
+  toBob.onOpen(() => toBob.send(encoder.encode("let me in")));
+  await settle();
+  assert.equal(seen.length, 1);
+  assert.ok(seen[0].deviceId.equals(context.alice.device.id));
+  assert.deepEqual(atBob.closes, ["refused"]);
+  assert.deepEqual(atBob.messages, []);
+  assert.equal(toAlice.stats.messagesReceived, 0);
+  assert.equal(toAlice.peer, undefined);
+  assert.deepEqual(atAlice.closes, ["refused"]);
+  assert.equal(toBob.state, "closed");
+  assert.equal(toAlice.state, "closed");
+});
+
+Deno.test("SecureChannel: an initiator that refuses never shows its certificate", async () => {
+  const context = setup(4);
+  let bobAsked = false;
+  const { toBob, toAlice, atAlice, atBob, aliceTap } = connect(context, {
+    authorize: () => false,
+  }, {
+    authorize: () => {
+      bobAsked = true;
+      return true;
+    },
+  });
+  await settle();
+  assert.deepEqual(atAlice.closes, ["refused"]);
+  assert.deepEqual(atBob.closes, ["refused"]);
+  assert.equal(bobAsked, false);
+  assert.equal(toAlice.peer, undefined);
+  assert.equal(toBob.peer, undefined);
+  // Alice wrote her hello and one close frame, no auth frame.
+  const certificate = context.alice.certificate.bytes;
+  assert.ok(
+    aliceTap.written.every((bytes) => indexOfBytes(bytes, certificate) < 0),
+  );
+  assert.equal(aliceTap.written.length, 2);
+});
+
+Deno.test("SecureChannel refuses a responder that is not the expected device", async () => {
+  const context = setup(5);
+  let authorizeCalls = 0;
+  const { atAlice, atBob } = connect(context, {
+    // Alice wants Mallory's device but reaches Bob's.
+    expectedDeviceId: context.mallory.device.id,
+    authorize: () => {
+      authorizeCalls++;
+      return true;
+    },
+  });
+  await settle();
+  assert.deepEqual(atAlice.closes, ["refused"]);
+  assert.deepEqual(atBob.closes, ["refused"]);
+  assert.equal(authorizeCalls, 0);
+  assert.equal(atAlice.opened.length, 0);
+});
+
+Deno.test("SecureChannel refuses forged, tampered and expired certificates", async (t) => {
+  const context = setup(6);
+  const { alice, mallory, clock } = context;
+  const genuine = alice.certificate.bytes;
+
+  // Mallory's account key in place of Alice's: the certificate now claims
+  // Mallory's account, but Alice's account signed it.
+  const claimsOther = genuine.slice();
+  const at = indexOfBytes(claimsOther, alice.account.publicKey);
+  assert.ok(at > 0);
+  claimsOther.set(mallory.account.publicKey, at);
+
+  // One flipped bit in the account signature at the end.
+  const tampered = genuine.slice();
+  tampered[tampered.length - 1] ^= 0x01;
+
+  const expired = DeviceCertificate.issue(alice.account, alice.device, {
+    issuedMs: clock.now() - 10_000,
+    lifetimeMs: 5_000,
+  }).bytes;
+  const fromFuture = DeviceCertificate.issue(alice.account, alice.device, {
+    issuedMs: clock.now() + 3_600_000,
+  }).bytes;
+
+  const cases: Array<[string, Uint8Array]> = [
+    ["signed by a different account than it claims", claimsOther],
+    ["tampered signature byte", tampered],
+    ["expired", expired],
+    ["issued in the future", fromFuture],
+  ];
+  for (const [name, bytes] of cases) {
+    await t.step(name, async () => {
+      const certificate = DeviceCertificate.decode(bytes);
+      let authorized = false;
+      const { atAlice, atBob } = connect(context, {
+        identity: { device: alice.device, certificate },
+      }, {
+        authorize: () => authorized = true,
+      });
+      await settle();
+      assert.deepEqual(atBob.closes, ["refused"]);
+      assert.deepEqual(atAlice.closes, ["refused"]);
+      assert.equal(authorized, false);
+    });
+  }
+});
+
+Deno.test("SecureChannel refuses a certificate whose device did not sign this transcript", async (t) => {
+  const context = setup(7);
+  const { alice, mallory, randomBytes } = context;
+  const cases: Array<[string, (session: SessionKeys) => Uint8Array]> = [
+    // Alice's certificate, Mallory's device key.
+    [
+      "signature by another device key",
+      (session) =>
+        mallory.device.sign(authMessage("initiator", session.transcriptHash)),
+    ],
+    // Alice's key, but the responder's label: a reflected auth frame.
+    [
+      "signature over the other role's label",
+      (session) =>
+        alice.device.sign(authMessage("responder", session.transcriptHash)),
+    ],
+    [
+      "signature over another transcript",
+      () => alice.device.sign(authMessage("initiator", new Uint8Array(32))),
+    ],
+  ];
+  for (const [name, sign] of cases) {
+    await t.step(name, async () => {
+      const [rawEnd, bobEnd] = memoryStreamPair();
+      const raw = new RawPeer(rawEnd);
+      const toAlice = SecureChannel.accept(
+        bobEnd,
+        context.options(context.bob),
+      );
+      const atBob = observe(toAlice, context.clock);
+      const { session } = await rawInitiate(raw, randomBytes);
+      sendAuth(raw, session, alice.certificate.bytes, sign(session));
+      await settle();
+      assert.deepEqual(atBob.closes, ["refused"]);
+      assert.equal(toAlice.peer, undefined);
+      // Bob told the impostor why, in a close frame it can read.
+      const close = raw.openFrame(session);
+      assert.equal(close.type, FrameType.CLOSE);
+      assert.deepEqual(close.body, new Uint8Array([CloseCode.REFUSED]));
+      assert.equal(raw.closedWith, "remote");
+    });
+  }
+});
+
+Deno.test("SecureChannel refuses a man in the middle relaying Alice's auth into a new session", async () => {
+  const context = setup(8);
+  const { alice, bob, mallory, clock, randomBytes } = context;
+
+  // Mallory answers Alice as a responder, with her own valid identity, and
+  // reads Alice's certificate and transcript signature.
+  const [aliceEnd, malloryFacingAlice] = memoryStreamPair();
+  const toMallory = SecureChannel.initiate(aliceEnd, context.options(alice));
+  const atAlice = observe(toMallory, clock);
+  const victim = new RawPeer(malloryFacingAlice);
+  await settle();
+  const aliceHello = victim.takeHello("initiator");
+  const secret = randomBytes(32);
+  const malloryHello = encodeHello("responder", x25519PublicKey(secret));
+  const sessionWithAlice = deriveSession({
+    role: "responder",
+    ephemeralSecret: secret,
+    peerEphemeralKey: aliceHello.key,
+    initiatorHello: aliceHello.hello,
+    responderHello: malloryHello,
+  })!;
+  victim.stream.write(malloryHello);
+  sendAuth(
+    victim,
+    sessionWithAlice,
+    mallory.certificate.bytes,
+    mallory.device.sign(
+      authMessage("responder", sessionWithAlice.transcriptHash),
+    ),
+  );
+  await settle();
+  assert.equal(toMallory.state, "open");
+  const stolen = decodeAuthBody(victim.openFrame(sessionWithAlice).body)!;
+  assert.deepEqual(stolen.certificate, alice.certificate.bytes);
+
+  // Mallory now poses as Alice towards Bob, re-encrypting the stolen auth
+  // for the new session: the signature covers the old transcript.
+  const [malloryFacingBob, bobEnd] = memoryStreamPair();
+  const toAlice = SecureChannel.accept(bobEnd, context.options(bob));
+  const atBob = observe(toAlice, clock);
+  const impostor = new RawPeer(malloryFacingBob);
+  const { session } = await rawInitiate(impostor, randomBytes);
+  sendAuth(impostor, session, stolen.certificate, stolen.signature);
+  await settle();
+  assert.deepEqual(atBob.closes, ["refused"]);
+  assert.equal(toAlice.peer, undefined);
+  assert.deepEqual(atAlice.closes, []);
+});
+
+Deno.test("SecureChannel closes 'protocol' on a recorded auth frame replayed byte for byte", async () => {
+  const context = setup(9);
+  const { clock, randomBytes } = context;
+  // Record a genuine session from Alice to Bob.
+  const recorded = connect(context);
+  await settle();
+  assert.equal(recorded.toAlice.state, "open");
+  // Alice's second write is her auth frame (her first was the hello).
+  const aliceAuthFrame = recorded.aliceTap.written[1];
+  assert.equal(
+    decodeLength(aliceAuthFrame),
+    aliceAuthFrame.length - LENGTH_PREFIX_BYTES,
+  );
+
+  const [rawEnd, bobEnd] = memoryStreamPair();
+  const toAlice = SecureChannel.accept(bobEnd, context.options(context.bob));
+  const atBob = observe(toAlice, clock);
+  await rawInitiate(new RawPeer(rawEnd), randomBytes);
+  rawEnd.write(aliceAuthFrame);
+  await settle();
+  // The keys of the new session cannot open it.
+  assert.deepEqual(atBob.closes, ["protocol"]);
+  assert.equal(toAlice.peer, undefined);
+});
+
+Deno.test("SecureChannel closes 'protocol' on a frame out of turn", async (t) => {
+  const context = setup(24);
+  await t.step("data before the auth frame", async () => {
+    const [rawEnd, bobEnd] = memoryStreamPair();
+    const toAlice = SecureChannel.accept(bobEnd, context.options(context.bob));
+    const atBob = observe(toAlice, context.clock);
+    const raw = new RawPeer(rawEnd);
+    const { session } = await rawInitiate(raw, context.randomBytes);
+    rawEnd.write(session.sealer.seal(FrameType.DATA, encoder.encode("hi")));
+    await settle();
+    assert.deepEqual(atBob.closes, ["protocol"]);
+    assert.deepEqual(atBob.messages, []);
+  });
+  await t.step("a second auth frame once open", async () => {
+    const [rawEnd, bobEnd] = memoryStreamPair();
+    const toAlice = SecureChannel.accept(bobEnd, context.options(context.bob));
+    const atBob = observe(toAlice, context.clock);
+    const raw = new RawPeer(rawEnd);
+    const { session } = await rawInitiate(raw, context.randomBytes);
+    const signature = context.alice.device.sign(
+      authMessage("initiator", session.transcriptHash),
+    );
+    sendAuth(raw, session, context.alice.certificate.bytes, signature);
+    await settle();
+    assert.equal(toAlice.state, "open");
+    sendAuth(raw, session, context.alice.certificate.bytes, signature);
+    await settle();
+    assert.deepEqual(atBob.closes, ["protocol"]);
+  });
+  await t.step("an unknown frame type", async () => {
+    const [rawEnd, bobEnd] = memoryStreamPair();
+    const toAlice = SecureChannel.accept(bobEnd, context.options(context.bob));
+    const atBob = observe(toAlice, context.clock);
+    const raw = new RawPeer(rawEnd);
+    const { session } = await rawInitiate(raw, context.randomBytes);
+    rawEnd.write(session.sealer.seal(0x7f, new Uint8Array(0)));
+    await settle();
+    assert.deepEqual(atBob.closes, ["protocol"]);
+  });
+});
+
+Deno.test("SecureChannel closes 'protocol' on a tampered ciphertext byte", async () => {
+  const context = setup(10);
+  const { aliceTap, toBob, atAlice, atBob } = connect(context);
+  await settle();
+  aliceTap.rewrite = (bytes) => {
+    const copy = bytes.slice();
+    copy[copy.length - 20] ^= 0x80;
+    return copy;
+  };
+  toBob.send(encoder.encode("pay 10 euros to Alice"));
+  await settle();
+  assert.deepEqual(atBob.messages, []);
+  assert.deepEqual(atBob.closes, ["protocol"]);
+  // Bob closed the stream without a close frame; Alice sees it go.
+  assert.deepEqual(atAlice.closes, ["stream"]);
+});
+
+Deno.test("SecureChannel closes 'protocol' on a length prefix over the maximum, before the frame arrives", async () => {
+  const context = setup(11);
+  const { bobTap, toAlice, atBob } = connect(context);
+  await settle();
+  assert.equal(toAlice.state, "open");
+  bobTap.inject(encodeLength(0xffff_ffff));
+  assert.deepEqual(atBob.closes, ["protocol"]);
+
+  // Also while waiting for the auth frame, and for a frame too short to hold a tag.
+  for (const length of [70_000, 3]) {
+    const [rawEnd, bobEnd] = memoryStreamPair();
+    const channel = SecureChannel.accept(bobEnd, context.options(context.bob));
+    const seen = observe(channel, context.clock);
+    const raw = new RawPeer(rawEnd);
+    await rawInitiate(raw, context.randomBytes);
+    rawEnd.write(encodeLength(length));
+    await settle();
+    assert.deepEqual(seen.closes, ["protocol"], `length ${length}`);
+    assert.equal(raw.closedWith, "remote");
+  }
+});
+
+Deno.test("SecureChannel closes 'protocol' on a message over maxMessageBytes", async () => {
+  const context = setup(12);
+  const { toBob, atBob } = connect(context, {}, { maxMessageBytes: 16 });
+  await settle();
+  assert.throws(() => toBob.send(new Uint8Array(65_537)), RangeError);
+  toBob.send(new Uint8Array(16));
+  toBob.send(new Uint8Array(17));
+  await settle();
+  assert.equal(atBob.messages.length, 1);
+  assert.deepEqual(atBob.closes, ["protocol"]);
+});
+
+Deno.test("SecureChannel closes 'protocol' on garbage instead of a hello, and never throws", async () => {
+  const context = setup(13);
+  const garbage = rngBytes(seededRng("garbage"));
+  for (let round = 0; round < 20; round++) {
+    const [rawEnd, channelEnd] = memoryStreamPair();
+    const channel = round % 2 === 0
+      ? SecureChannel.accept(channelEnd, context.options(context.bob))
+      : SecureChannel.initiate(channelEnd, context.options(context.alice));
+    const seen = observe(channel, context.clock);
+    rawEnd.write(garbage(1 + (round * 37) % 200));
+    await settle();
+    assert.deepEqual(seen.closes, ["protocol"], `round ${round}`);
+    assert.equal(seen.opened.length, 0);
+  }
+  // A hello from the wrong role is garbage too (a reflected hello).
+  const [rawEnd, channelEnd] = memoryStreamPair();
+  const channel = SecureChannel.initiate(
+    channelEnd,
+    context.options(context.alice),
+  );
+  const seen = observe(channel, context.clock);
+  const reflected: Uint8Array[] = [];
+  rawEnd.onData((bytes) => reflected.push(bytes));
+  await settle();
+  rawEnd.write(reflected[0]);
+  await settle();
+  assert.deepEqual(seen.closes, ["protocol"]);
+});
+
+Deno.test("SecureChannel closes 'timeout' when the handshake stalls for handshakeTimeoutMs", async () => {
+  const context = setup(14);
+  const { clock } = context;
+  const [rawEnd, aliceEnd] = memoryStreamPair();
+  const raw = new RawPeer(rawEnd);
+  const startMs = clock.now();
+  const channel = SecureChannel.initiate(
+    aliceEnd,
+    context.options(context.alice),
+  );
+  const seen = observe(channel, clock);
+  // Three bytes of a plausible hello, then nothing.
+  rawEnd.write(encodeHello("responder", new Uint8Array(32)).subarray(0, 3));
+  await advance(clock, DEFAULT_HANDSHAKE_TIMEOUT_MS - 100);
+  assert.equal(channel.state, "handshake");
+  await advance(clock, 200);
+  assert.deepEqual(seen.closes, ["timeout"]);
+  assert.equal(seen.closedAtMs, startMs + DEFAULT_HANDSHAKE_TIMEOUT_MS);
+  assert.equal(raw.closedWith, "remote");
+  assert.equal(clock.pendingCount, 0);
+});
+
+Deno.test("SecureChannel closes 'timeout' deadAfterMs after a peer falls silent", async () => {
+  const context = setup(15);
+  const { clock } = context;
+  const { aliceTap, bobTap, atAlice, atBob } = connect(context);
+  await settle();
+  await advance(clock, 10_000);
+  assert.deepEqual(atAlice.closes, []);
+  // The link goes dead in both directions; nothing arrives after this instant.
+  const silentFromMs = clock.now();
+  aliceTap.muted = true;
+  bobTap.muted = true;
+  await advance(clock, DEFAULT_DEAD_AFTER_MS - 100, 50);
+  assert.deepEqual(atAlice.closes, []);
+  await advance(clock, 200, 50);
+  assert.deepEqual(atAlice.closes, ["timeout"]);
+  assert.deepEqual(atBob.closes, ["timeout"]);
+  // Both last heard from the peer at most one keepalive before the link died.
+  for (const closedAtMs of [atAlice.closedAtMs!, atBob.closedAtMs!]) {
+    assert.ok(closedAtMs <= silentFromMs + DEFAULT_DEAD_AFTER_MS);
+    assert.ok(
+      closedAtMs >=
+        silentFromMs + DEFAULT_DEAD_AFTER_MS - DEFAULT_KEEPALIVE_MS,
+    );
+  }
+  assert.equal(clock.pendingCount, 0);
+});
+
+Deno.test("SecureChannel closes 'timeout' at exactly deadAfterMs after the last byte", async () => {
+  const context = setup(16);
+  const { clock } = context;
+  const { aliceTap, bobTap, atAlice } = connect(context, {
+    keepaliveMs: 1_000,
+    deadAfterMs: 3_000,
+  });
+  await settle();
+  // Silence right after opening: the last bytes arrived at this very instant.
+  const openedAtMs = clock.now();
+  aliceTap.muted = true;
+  bobTap.muted = true;
+  await advance(clock, 5_000, 10);
+  assert.deepEqual(atAlice.closes, ["timeout"]);
+  assert.equal(atAlice.closedAtMs, openedAtMs + 3_000);
+});
+
+Deno.test("SecureChannel keeps an idle channel open for ten minutes of virtual time", async () => {
+  const context = setup(17);
+  const { clock } = context;
+  const { toBob, toAlice, atAlice, atBob } = connect(context);
+  await settle();
+  const before = toBob.stats.bytesSent;
+  await advance(clock, 10 * 60_000, 500);
+  assert.deepEqual(atAlice.closes, []);
+  assert.deepEqual(atBob.closes, []);
+  assert.equal(toBob.state, "open");
+  // Pings and pongs flowed: at least one 21-byte frame per keepalive
+  // period, at most a ping and a pong.
+  const periods = (10 * 60_000) / DEFAULT_KEEPALIVE_MS;
+  const keepaliveBytes = toBob.stats.bytesSent - before;
+  assert.ok(keepaliveBytes >= periods * 21, `${keepaliveBytes} bytes`);
+  assert.ok(keepaliveBytes <= periods * 42, `${keepaliveBytes} bytes`);
+  assert.equal(toBob.stats.messagesSent, 0);
+  toAlice.send(encoder.encode("still here"));
+  await settle();
+  assert.deepEqual(atAlice.messages, ["still here"]);
+});
+
+Deno.test("SecureChannel close() sends a close frame: the peer closes 'remote', each side once", async () => {
+  const context = setup(18);
+  const { clock } = context;
+  const { toBob, toAlice, atAlice, atBob } = connect(context);
+  await settle();
+  toBob.close();
+  toBob.close();
+  assert.equal(toBob.state, "closed");
+  assert.equal(toBob.closeReason, "local");
+  await settle();
+  assert.deepEqual(atAlice.closes, ["local"]);
+  assert.deepEqual(atBob.closes, ["remote"]);
+  assert.equal(toAlice.closeReason, "remote");
+  // The peer stays known after close; timers are all gone.
+  assert.ok(toAlice.peer?.deviceId.equals(context.alice.device.id));
+  assert.equal(clock.pendingCount, 0);
+  assert.throws(
+    () => toBob.send(new Uint8Array(1)),
+    (error: unknown) =>
+      error instanceof ChannelNotOpenError && error.state === "closed",
+  );
+});
+
+Deno.test("SecureChannel closes 'stream' when the stream ends without a close frame", async () => {
+  const context = setup(19);
+  const [aliceEnd, bobEnd] = memoryStreamPair();
+  const toBob = SecureChannel.initiate(
+    aliceEnd,
+    context.options(context.alice),
+  );
+  const toAlice = SecureChannel.accept(bobEnd, context.options(context.bob));
+  const atBob = observe(toAlice, context.clock);
+  await settle();
+  assert.equal(toBob.state, "open");
+  aliceEnd.close();
+  await settle();
+  assert.deepEqual(atBob.closes, ["stream"]);
+});
+
+Deno.test("SecureChannel send() before open throws ChannelNotOpenError", async () => {
+  const context = setup(20);
+  const { toBob, toAlice } = connect(context);
+  for (const channel of [toBob, toAlice]) {
+    assert.throws(
+      () => channel.send(encoder.encode("too early")),
+      (error: unknown) =>
+        error instanceof ChannelNotOpenError && error.state === "handshake" &&
+        error.message === 'Cannot send on secure channel: state is "handshake"',
+    );
+  }
+  await settle();
+  toBob.send(encoder.encode("now"));
+});
+
+Deno.test("SecureChannel rejects invalid options", () => {
+  const context = setup(21);
+  const [stream] = memoryStreamPair();
+  for (
+    const extra of [
+      { keepaliveMs: 0 },
+      { deadAfterMs: -1 },
+      { handshakeTimeoutMs: NaN },
+      { maxMessageBytes: 0 },
+      { maxMessageBytes: 1.5 },
+      { maxMessageBytes: 32 * 1024 * 1024 },
+    ]
+  ) {
+    assert.throws(
+      () =>
+        SecureChannel.initiate(stream, context.options(context.alice, extra)),
+      RangeError,
+      JSON.stringify(extra),
+    );
+  }
+  // A certificate for another device than the keys.
+  assert.throws(
+    () =>
+      SecureChannel.accept(
+        stream,
+        context.options(context.alice, {
+          identity: {
+            device: context.alice.device,
+            certificate: context.bob.certificate,
+          },
+        }),
+      ),
+    TypeError,
+  );
+});
+
+Deno.test("SecureChannel wire: hellos, auth bodies and frames round-trip", () => {
+  const randomBytes = rngBytes(seededRng(22));
+  const key = x25519PublicKey(randomBytes(32));
+  const hello = encodeHello("initiator", key);
+  assert.equal(hello.length, HELLO_BYTES);
+  assert.deepEqual(decodeHello(hello, "initiator"), key);
+  assert.equal(decodeHello(hello, "responder"), undefined);
+
+  const auth = { certificate: randomBytes(300), signature: randomBytes(64) };
+  assert.deepEqual(decodeAuthBody(encodeAuthBody(auth)), auth);
+  assert.equal(decodeAuthBody(encodeAuthBody(auth).subarray(1)), undefined);
+  assert.throws(
+    () => encodeAuthBody({ ...auth, certificate: new Uint8Array(5_000) }),
+    RangeError,
+  );
+
+  const initiatorSecret = randomBytes(32);
+  const responderSecret = randomBytes(32);
+  const responderHello = encodeHello(
+    "responder",
+    x25519PublicKey(responderSecret),
+  );
+  const initiatorHello = encodeHello(
+    "initiator",
+    x25519PublicKey(initiatorSecret),
+  );
+  const initiator = deriveSession({
+    role: "initiator",
+    ephemeralSecret: initiatorSecret,
+    peerEphemeralKey: x25519PublicKey(responderSecret),
+    initiatorHello,
+    responderHello,
+  })!;
+  const responder = deriveSession({
+    role: "responder",
+    ephemeralSecret: responderSecret,
+    peerEphemeralKey: x25519PublicKey(initiatorSecret),
+    initiatorHello,
+    responderHello,
+  })!;
+  assert.deepEqual(initiator.transcriptHash, responder.transcriptHash);
+  for (const text of ["first", "second"]) {
+    const frame = initiator.sealer.seal(FrameType.DATA, encoder.encode(text));
+    const header = frame.subarray(0, LENGTH_PREFIX_BYTES);
+    assert.equal(decodeLength(header), frame.length - LENGTH_PREFIX_BYTES);
+    const plaintext = responder.opener.open(
+      header,
+      frame.subarray(LENGTH_PREFIX_BYTES),
+    );
+    assert.equal(plaintext?.[0], FrameType.DATA);
+    assert.equal(decoder.decode(plaintext?.subarray(1)), text);
+  }
+  // A low-order peer key gives no session.
+  assert.equal(
+    deriveSession({
+      role: "initiator",
+      ephemeralSecret: initiatorSecret,
+      peerEphemeralKey: new Uint8Array(32),
+      initiatorHello,
+      responderHello,
+    }),
+    undefined,
+  );
+});
+
+Deno.test("ReceiveBuffer reads across chunk boundaries", () => {
+  const buffer = new ReceiveBuffer();
+  buffer.push(new Uint8Array([1, 2]));
+  buffer.push(new Uint8Array([]));
+  buffer.push(new Uint8Array([3, 4, 5]));
+  assert.equal(buffer.length, 5);
+  assert.equal(buffer.peek(6), undefined);
+  assert.deepEqual(buffer.peek(3), new Uint8Array([1, 2, 3]));
+  assert.deepEqual(buffer.take(1), new Uint8Array([1]));
+  assert.deepEqual(buffer.take(3), new Uint8Array([2, 3, 4]));
+  assert.equal(buffer.length, 1);
+  assert.equal(buffer.take(2), undefined);
+  assert.deepEqual(buffer.take(1), new Uint8Array([5]));
+  assert.equal(buffer.length, 0);
+});
+
+Deno.test("SecureChannel works over TCP on loopback with the system clock", async () => {
+  const randomBytes = rngBytes(seededRng(23));
+  const issuedMs = systemClock.now() - 60_000;
+  const alice = party(randomBytes, issuedMs);
+  const bob = party(randomBytes, issuedMs);
+  const network = new TcpStreamNetwork({ host: "127.0.0.1" });
+  const bobClosed = Promise.withResolvers<ChannelCloseReason>();
+  const received = Promise.withResolvers<string>();
+  const listener = await network.listen(0, (stream) => {
+    const channel = SecureChannel.accept(stream, {
+      identity: bob.identity,
+      clock: systemClock,
+      randomBytes,
+      authorize: (peer) => peer.accountId.equals(alice.account.id),
+    });
+    channel.onMessage((bytes) => {
+      received.resolve(decoder.decode(bytes));
+      channel.send(encoder.encode("hello Alice"));
+    });
+    channel.onClose(bobClosed.resolve);
+  });
+  const guard = Promise.withResolvers<never>();
+  const guardTimer = setTimeout(
+    () => guard.reject(new Error("TCP channel test took over 5 s")),
+    5_000,
+  );
+  try {
+    const stream = await Promise.race([
+      network.connect(listener.localAddress),
+      guard.promise,
+    ]);
+    const toBob = SecureChannel.initiate(stream, {
+      identity: alice.identity,
+      clock: systemClock,
+      randomBytes,
+      authorize: () => true,
+      expectedDeviceId: bob.device.id,
+    });
+    const reply = Promise.withResolvers<string>();
+    toBob.onMessage((bytes) => reply.resolve(decoder.decode(bytes)));
+    toBob.onOpen(() => toBob.send(encoder.encode("hello Bob")));
+    assert.equal(
+      await Promise.race([received.promise, guard.promise]),
+      "hello Bob",
+    );
+    assert.equal(
+      await Promise.race([reply.promise, guard.promise]),
+      "hello Alice",
+    );
+    toBob.close();
+    assert.equal(
+      await Promise.race([bobClosed.promise, guard.promise]),
+      "remote",
+    );
+  } finally {
+    clearTimeout(guardTimer);
+    await listener.close();
+  }
+});
