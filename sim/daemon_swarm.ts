@@ -42,6 +42,7 @@ import {
 import { forkRng, randomInt, type Rng, seededRng } from "../lib/rng.ts";
 import type { PeerAddress } from "../lib/transport.ts";
 import type { SimulatedNetwork, SimulatedTransport } from "./network.ts";
+import { SimulatedStreamNetwork } from "./stream_network.ts";
 import { Testnet } from "./testnet.ts";
 
 /** Options of {@link DaemonSwarm.create}. */
@@ -90,6 +91,8 @@ export class DaemonSwarm {
   readonly devices: DeviceSlot[] = [];
   /** The profile. */
   readonly profile: PresenceProfile;
+  /** Simulated TCP for the daemons' direct links. */
+  readonly streams: SimulatedStreamNetwork;
   /** Called each time a device's daemon starts (first start and restarts). */
   onStart?: (slot: DeviceSlot) => void;
   readonly #rng: Rng;
@@ -98,6 +101,7 @@ export class DaemonSwarm {
 
   private constructor(testnet: Testnet, options: DaemonSwarmOptions) {
     this.testnet = testnet;
+    this.streams = new SimulatedStreamNetwork(testnet.network, testnet.clock);
     this.profile = options.profile ?? OUR_PROFILE;
     const root = seededRng(`${options.seed}/devices`);
     this.#rng = forkRng(root, "daemons");
@@ -154,6 +158,7 @@ export class DaemonSwarm {
       scryptLog2N: 10,
       work: this.work,
       dht: { bootstrap: this.#bootstrap(), id: slot.dhtId },
+      streams: this.streams.host(slot.index),
     });
     slot.dhtId = daemon.dht.id;
     return daemon;
@@ -232,7 +237,9 @@ export class DaemonSwarm {
     slot.online = false;
     // Not tracked by `work`: the goodbye waits on the clock.
     return slot.daemon!.stop().then(() => {
-      if (!slot.online) this.network.setHostOnline(slot.index, false);
+      if (slot.online) return;
+      this.network.setHostOnline(slot.index, false);
+      this.streams.hostDown(slot.index);
     });
   }
 
@@ -246,6 +253,7 @@ export class DaemonSwarm {
     slot.online = false;
     slot.daemon!.crash();
     this.network.setHostOnline(slot.index, false);
+    this.streams.hostDown(slot.index);
   }
 
   /**
@@ -326,6 +334,19 @@ export class DaemonSwarm {
       const stats = this.network.hostStats(slot.index);
       total += stats.bytesSent + stats.bytesReceived;
     }
+    return total;
+  }
+
+  /**
+   * Direct-link (stream) bytes sent and received by these devices' hosts,
+   * TCP/IP headers included.
+   *
+   * @param slots Devices.
+   * @returns Total bytes.
+   */
+  linkBytes(slots: readonly DeviceSlot[]): number {
+    let total = 0;
+    for (const slot of slots) total += this.streams.bytes(slot.index);
     return total;
   }
 

@@ -562,6 +562,23 @@ export class SecureChannel {
     this.#finish("local", CloseCode.NORMAL);
   }
 
+  /**
+   * Drops the channel without a word, as a crashed process would: no close
+   * frame, the stream is not closed, the close handler is not called; every
+   * timer is cancelled. Idempotent.
+   */
+  abandon(): void {
+    if (this.#phase.kind === "closed") return;
+    this.#onClose = undefined;
+    this.#onMessage = undefined;
+    this.#phase = { kind: "closed", reason: "local" };
+    this.#handshakeTimer?.cancel();
+    this.#keepaliveTimer?.cancel();
+    this.#deadTimer?.cancel();
+    this.#handshakeTimer = this.#keepaliveTimer = this.#deadTimer = undefined;
+    this.#buffer.clear();
+  }
+
   #write(bytes: Uint8Array): void {
     this.#bytesSent += bytes.length;
     this.#lastSentMs = this.#clock.now();

@@ -40,6 +40,12 @@ import type { Contact } from "../contacts/contact_list.ts";
 import { PresenceAnnouncer } from "../presence/announcer.ts";
 import { BuddyTracker, type TrackedDevice } from "../presence/buddy_tracker.ts";
 import type { PresenceProfile } from "../presence/presence_profile.ts";
+import type { StreamNetwork } from "../channel/byte_stream.ts";
+import {
+  ConnectionManager,
+  endpointOf,
+} from "../channel/connection_manager.ts";
+import type { ChannelPeer } from "../channel/secure_channel.ts";
 import {
   decodeInboxMessage,
   encodeInboxMessage,
@@ -139,6 +145,15 @@ export interface AccountComponents {
   readonly emit: (event: AccountEvent) => void;
   /** Called around asynchronous work (the simulator waits for it). */
   readonly track?: <T>(work: Promise<T>) => Promise<T>;
+  /**
+   * Direct links to contacts' devices (status 2) go over these streams when
+   * the profile enables channels; none: status stays 0 or 1.
+   */
+  readonly streams?: StreamNetwork;
+  /** Port the account accepts links on (0: any free one). */
+  readonly channelPort?: number;
+  /** Host announced for links, when the listening address is not reachable as is (0.0.0.0). */
+  readonly channelHost?: string;
 }
 
 /** Counters for reports and tests. */
@@ -213,6 +228,8 @@ export class Account {
     { startMs: number; count: number }
   >();
   #announcer?: PresenceAnnouncer;
+  #connections?: ConnectionManager;
+  #endpoints: readonly string[] = [];
   #inboxListens: OperationHandle[] = [];
   #retryTimer?: Timer;
   #syncTimer?: Timer;
@@ -272,13 +289,81 @@ export class Account {
         }),
       );
     }
-    if (this.#visible) this.#startAnnouncer();
+    if (this.#c.streams !== undefined && this.#c.profile.channels) {
+      this.#startLinks(this.#c.streams);
+    } else if (this.#visible) this.#startAnnouncer();
     this.#watch(this.id, "self");
     for (const entry of this.state.outbox.values()) {
       this.#watch(entry.to, "outbox");
     }
     for (const uri of this.#subscriptions) this.#watch(uri, "subscription");
     this.#scheduleRetry(0);
+  }
+
+  /** Listens for links, then announces with the endpoint. */
+  #startLinks(streams: StreamNetwork): void {
+    const connections = new ConnectionManager({
+      identity: this.#c.identity,
+      clock: this.#c.clock,
+      randomBytes: this.#c.randomBytes,
+      streams,
+      authorize: (peer) => this.#mayLink(peer),
+      onChange: (uri) => {
+        const watch = this.#watches.get(uri);
+        if (watch !== undefined) this.#notifyBuddy(uri, watch);
+      },
+    });
+    this.#connections = connections;
+    connections.publish(this.#visible, this.#note);
+    const listening = connections.start(this.#c.channelPort ?? 0).then(
+      (address) => {
+        const host = this.#c.channelHost;
+        this.#endpoints = [
+          endpointOf(
+            host === undefined ? address : { host, port: address.port },
+          ),
+        ];
+      },
+      () => {
+        // No listener (port taken): we can still dial out.
+        this.#endpoints = [];
+      },
+    );
+    void this.#track(listening).then(() => {
+      if (this.#connections !== connections) return;
+      if (this.#visible && this.#announcer === undefined) {
+        this.#startAnnouncer();
+      }
+    });
+  }
+
+  /** A peer that proved its device key may link: a contact or subscription, not banned, not revoked. */
+  #mayLink(peer: ChannelPeer): boolean {
+    const uri = peer.accountId.toString();
+    if (uri === this.id || this.state.contacts.isBanned(uri)) return false;
+    if (!this.#subscriptions.has(uri) && !this.state.contacts.isActive(uri)) {
+      return false;
+    }
+    const list = this.#watches.get(uri)?.tracker.revocationList;
+    return list === undefined || !list.isRevoked(peer.deviceId);
+  }
+
+  /** Status and note of a buddy: 2 while linked, else what the DHT says. */
+  #statusOf(uri: string, tracker: BuddyTracker): BuddyStatus {
+    const link = this.#connections?.status(uri);
+    if (link?.connected) {
+      return {
+        buddy: uri,
+        status: 2,
+        lineStatus: link.note ?? this.#lineStatus(tracker),
+      };
+    }
+    const status = tracker.status;
+    return {
+      buddy: uri,
+      status,
+      lineStatus: status === 0 ? "" : this.#lineStatus(tracker),
+    };
   }
 
   #startAnnouncer(): void {
@@ -296,7 +381,7 @@ export class Account {
       profile,
       minSeq: this.state.announcementSeq,
     });
-    this.#announcer.update(this.#note);
+    this.#announcer.update(this.#note, this.#endpoints);
     this.#announcer.start();
     this.state.announcementSeq = this.#announcer.seq;
     this.#persist();
@@ -309,7 +394,7 @@ export class Account {
    */
   stop(): Promise<void> {
     if (!this.#running) return this.#persist();
-    const announcer = this.#halt();
+    const announcer = this.#halt(true);
     const goodbye = new Promise<void>((resolve) => {
       if (announcer === undefined) return resolve();
       const timer = this.#c.clock.setTimer(GOODBYE_WAIT_MS, resolve);
@@ -325,11 +410,11 @@ export class Account {
 
   /** Stops at once with no goodbye and no final write (a crash, for tests). */
   crash(): void {
-    this.#halt();
+    this.#halt(false);
   }
 
   /** Stops listens, trackers and timers; returns the announcer to end. */
-  #halt(): PresenceAnnouncer | undefined {
+  #halt(clean: boolean): PresenceAnnouncer | undefined {
     this.#running = false;
     for (const listen of this.#inboxListens) listen.cancel();
     this.#inboxListens = [];
@@ -337,6 +422,9 @@ export class Account {
     this.#watches.clear();
     this.#retryTimer?.cancel();
     this.#syncTimer?.cancel();
+    if (clean) this.#connections?.stop();
+    else this.#connections?.crash();
+    this.#connections = undefined;
     const announcer = this.#announcer;
     this.#announcer = undefined;
     return announcer;
@@ -414,8 +502,7 @@ export class Account {
 
   #notifyBuddy(uri: string, watch: Watch): void {
     if (!watch.reasons.has("subscription")) return;
-    const status = watch.tracker.status;
-    const note = status === 0 ? "" : this.#lineStatus(watch.tracker);
+    const { status, lineStatus: note } = this.#statusOf(uri, watch.tracker);
     const last = watch.lastNotified;
     if (last !== undefined && last.status === status && last.note === note) {
       return;
@@ -443,7 +530,22 @@ export class Account {
     }
     const watch = this.#watches.get(uri);
     if (watch !== undefined) this.#notifyBuddy(uri, watch);
+    this.#linkDevice(uri, device);
     if (device.online && this.#c.profile.receipts) this.#retryTarget(uri);
+  }
+
+  /** Links an online device of a subscribed buddy; stops redialing a gone one. */
+  #linkDevice(uri: string, device: TrackedDevice): void {
+    const connections = this.#connections;
+    if (connections === undefined) return;
+    if (
+      device.online && this.#subscriptions.has(uri) &&
+      !this.state.contacts.isBanned(uri)
+    ) {
+      connections.connect(device.certificate, device.announcement.endpoints);
+    } else if (!device.online) {
+      connections.forget(device.certificate.deviceId.toString());
+    }
   }
 
   #remember(uri: string, certificate: DeviceCertificate): void {
@@ -488,6 +590,7 @@ export class Account {
     if (!flag) {
       this.#subscriptions.delete(uri);
       this.#unwatch(uri, "subscription");
+      this.#connections?.disconnect(uri);
       return;
     }
     if (this.state.contacts.isBanned(uri)) return;
@@ -497,8 +600,12 @@ export class Account {
     if (watch !== undefined) {
       // Replay the current state to the new subscriber.
       watch.lastNotified = undefined;
-      if (watch.tracker.status !== 0) this.#notifyBuddy(uri, watch);
-      else watch.lastNotified = { status: 0, note: "" };
+      if (this.#statusOf(uri, watch.tracker).status !== 0) {
+        this.#notifyBuddy(uri, watch);
+      } else watch.lastNotified = { status: 0, note: "" };
+      for (const device of watch.tracker.devices()) {
+        this.#linkDevice(uri, device);
+      }
     }
   }
 
@@ -522,12 +629,9 @@ export class Account {
   getSubscriptions(): BuddyStatus[] {
     return [...this.#subscriptions].map((uri) => {
       const tracker = this.#watches.get(uri)?.tracker;
-      const status = tracker?.status ?? 0;
-      return {
-        buddy: uri,
-        status,
-        lineStatus: tracker && status ? this.#lineStatus(tracker) : "",
-      };
+      return tracker === undefined
+        ? { buddy: uri, status: 0, lineStatus: "" }
+        : this.#statusOf(uri, tracker);
     });
   }
 
@@ -542,6 +646,7 @@ export class Account {
     this.#note = note;
     this.#visible = status !== 0;
     if (!this.#running) return;
+    this.#connections?.publish(this.#visible, note);
     if (!this.#visible) {
       this.#announcer?.stop();
       if (this.#announcer) this.state.announcementSeq = this.#announcer.seq;
@@ -630,6 +735,7 @@ export class Account {
     if (ban) {
       this.#subscriptions.delete(uri);
       this.#unwatch(uri, "subscription");
+      this.#connections?.disconnect(uri);
     }
     if (!changed && !hadRequest) return;
     await this.#persist();
@@ -1282,6 +1388,7 @@ export class Account {
       }
       // A settled contact needs no pending request any more.
       if (isActive || merged.banned) this.state.requests.delete(merged.uri);
+      if (merged.banned) this.#connections?.disconnect(merged.uri);
     }
     // A request the other device handled and no longer holds was discarded
     // (or replaced) there.

@@ -83,6 +83,7 @@ import { ConfigurationManager } from "./configuration_manager.ts";
 import { UnknownAccountError } from "./errors.ts";
 import { PresenceManager } from "./presence_manager.ts";
 import { WorkTracker } from "./work_tracker.ts";
+import type { StreamNetwork } from "../channel/byte_stream.ts";
 
 /** What a daemon runs on, and its settings. */
 export interface DaemonOptions {
@@ -106,6 +107,16 @@ export interface DaemonOptions {
   readonly scryptLog2N?: number;
   /** Tracks state writes in flight (share one across simulated daemons). @default {a new one} */
   readonly work?: WorkTracker;
+  /**
+   * Streams for direct links to contacts' devices (status 2, notes as PIDF
+   * over SIP): TCP (`TcpStreamNetwork`) or the simulator's. Without
+   * it, presence stops at status 1.
+   */
+  readonly streams?: StreamNetwork;
+  /** Port each account accepts links on; 0 picks a free one per account. @default {0} */
+  readonly channelPort?: number;
+  /** Host announced for links when the listening address is a wildcard. */
+  readonly channelHost?: string;
 }
 
 /** Options of {@link Daemon.createAccount} and {@link Daemon.linkDevice}. */
@@ -209,6 +220,9 @@ export class Daemon {
       store,
       emit: (event) => this.#emit(id, event),
       track: this.#track,
+      streams: this.#options.streams,
+      channelPort: this.#options.channelPort,
+      channelHost: this.#options.channelHost,
     });
     this.#accounts.set(id, account);
     if (this.#running) account.start();

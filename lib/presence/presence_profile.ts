@@ -67,6 +67,12 @@ export interface PresenceProfile {
   readonly retryInitialMs: number;
   /** Longest retry delay. */
   readonly retryMaxMs: number;
+  /**
+   * Online contacts' devices are linked directly (status 2, notes over SIP)
+   * when the daemon has a stream network. Off in the Jami profile, whose
+   * comparison is about DHT presence.
+   */
+  readonly channels: boolean;
 }
 
 const SECOND = 1_000;
@@ -90,6 +96,7 @@ export const OUR_PROFILE: PresenceProfile = {
   retryConfirmations: true,
   retryInitialMs: 30 * SECOND,
   retryMaxMs: 30 * MINUTE,
+  channels: true,
 };
 
 /** Jami's behaviour, for comparison. */
@@ -110,6 +117,7 @@ export const JAMI_PROFILE: PresenceProfile = {
   retryConfirmations: false,
   retryInitialMs: 0,
   retryMaxMs: 0,
+  channels: false,
 };
 
 /**

@@ -82,6 +82,12 @@ export interface PresenceReport {
   readonly online_detect_ms: LatencySummary;
   readonly offline_graceful_ms: LatencySummary;
   readonly offline_crash_ms: LatencySummary;
+  /** Device start → watcher's status 2 (direct link up); empty without channels. */
+  readonly connected_detect_ms: LatencySummary;
+  /** Crash → watcher's status below 2, for watchers that were linked. */
+  readonly link_loss_detect_ms: LatencySummary;
+  /** Direct-link bytes (TCP/IP headers included) per online device-hour. */
+  readonly link_bytes_per_device_hour: number;
   readonly missed: {
     online: number;
     offline_graceful: number;
@@ -187,6 +193,12 @@ export async function runPresenceScenario(
     crash: new Samples(),
   };
   const missed = { online: 0, graceful: 0, crash: 0 };
+  // Direct links (status 2): start → watcher at 2; crash → watcher below 2.
+  const linkDetect = { connected: new Samples(), loss: new Samples() };
+  const linkPending: (
+    | { atMs: number; waiting: Set<number>; kind: "connected" | "loss" }
+    | undefined
+  )[] = new Array(n);
   let falseOffline = 0;
   let measuring = false;
   const clock = swarm.clock;
@@ -198,6 +210,16 @@ export async function runPresenceScenario(
       const j = indexOfAccount.get(event.buddyUri);
       if (j === undefined) return;
       seen[i].set(j, event.status);
+      const link = linkPending[j];
+      if (link !== undefined && link.waiting.has(i)) {
+        if ((event.status === 2) === (link.kind === "connected")) {
+          link.waiting.delete(i);
+          const samples = link.kind === "connected"
+            ? linkDetect.connected
+            : linkDetect.loss;
+          samples.add(clock.now() - link.atMs);
+        }
+      }
       const change = pending[j];
       // Offline while the device has been up for a while: a false offline.
       if (
@@ -238,6 +260,17 @@ export async function runPresenceScenario(
       }
     }
     pending[j] = { kind, atMs: now, waiting };
+    if (!profile.channels || !measuring) return;
+    const linkWaiting = new Set<number>();
+    for (const i of contacts[j]) {
+      if (!online[i] || now - startedMs[i] < SETTLED_MS) continue;
+      if (kind === "online" || seen[i].get(j) === 2) linkWaiting.add(i);
+    }
+    linkPending[j] = kind === "graceful" ? undefined : {
+      kind: kind === "online" ? "connected" : "loss",
+      atMs: now,
+      waiting: linkWaiting,
+    };
   };
 
   const bringUp = (i: number) => {
@@ -264,9 +297,11 @@ export async function runPresenceScenario(
   // A watcher that left stops waiting (it cannot see anything).
   const leaveWatchers = (i: number) => {
     for (const change of pending) change?.waiting.delete(i);
+    for (const change of linkPending) change?.waiting.delete(i);
   };
 
   const bytesAtStart = swarm.deviceBytes(slots);
+  const linkBytesAtStart = swarm.linkBytes(slots);
   let deviceOnlineMs = 0;
   let lastTickMs = clock.now();
   const tick = () => {
@@ -324,6 +359,7 @@ export async function runPresenceScenario(
     else unseen.crash += change.waiting.size;
   }
   const bytes = swarm.deviceBytes(slots) - bytesAtStart;
+  const linkBytes = swarm.linkBytes(slots) - linkBytesAtStart;
   const hours = deviceOnlineMs / 3_600_000;
   const degrees = contacts.map((set) => set.size);
   const report: PresenceReport = {
@@ -353,12 +389,23 @@ export async function runPresenceScenario(
     },
     false_offline_events: falseOffline,
     presence_bytes_per_device_hour: Math.round(bytes / Math.max(hours, 1e-9)),
+    connected_detect_ms: summarize(linkDetect.connected),
+    link_loss_detect_ms: summarize(linkDetect.loss),
+    link_bytes_per_device_hour: Math.round(
+      linkBytes / Math.max(hours, 1e-9),
+    ),
     device_leaves: churn.counts().leaves,
     sim_seconds: Math.round((clock.now() - SIMULATION_EPOCH_MS) / 1_000),
     cdf: {
       online_detect_ms: detect.online.cdf(100),
       offline_graceful_ms: detect.graceful.cdf(100),
       offline_crash_ms: detect.crash.cdf(100),
+      ...(profile.channels
+        ? {
+          connected_detect_ms: linkDetect.connected.cdf(100),
+          link_loss_detect_ms: linkDetect.loss.cdf(100),
+        }
+        : {}),
     },
   };
   swarm.shutdown();

@@ -1,0 +1,545 @@
+/**
+ * Direct links to the devices of contacts: one {@link SecureChannel} per
+ * device pair, SIP ({@link SipSession}) over it, presence notes as PIDF.
+ * This is what status 2 ("connected") means.
+ *
+ * Who dials: when both devices learn of each other, the one with the lower
+ * device id dials at once; the other waits {@link ConnectionManagerOptions.dialFallbackMs}
+ * and dials only if nothing arrived (the lower one may be unreachable behind
+ * NAT). If both links open anyway, both sides keep the one dialled by the
+ * lower device id and close the other, so they agree without talking.
+ * A failed dial is retried with backoff while the device is wanted
+ * ({@link ConnectionManager.connect}); a link, once open, lives until either
+ * side closes it, its keepalive finds it dead, or the contact is dropped
+ * ({@link ConnectionManager.disconnect}) — DHT records may lapse meanwhile.
+ *
+ * On each new link the manager sends our current PIDF document (open or
+ * closed, with the note), and again to every link on
+ * {@link ConnectionManager.publish}. Incoming PIDF is parsed with hard limits;
+ * a malformed one, or one naming another account, is dropped and counted.
+ *
+ * @example Two devices linked over an in-memory stream network
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ConnectionManager, endpointOf } from "./connection_manager.ts";
+ * import { memoryStreamNetwork } from "./_memory_stream_network.ts";
+ * import { AccountKeys } from "../identity/account_keys.ts";
+ * import { DeviceKeys } from "../identity/device_keys.ts";
+ * import { DeviceCertificate } from "../identity/device_certificate.ts";
+ * import { ManualClock } from "../manual_clock.ts";
+ * import { rngBytes, seededRng } from "../rng.ts";
+ *
+ * const clock = new ManualClock(0);
+ * const randomBytes = rngBytes(seededRng(1));
+ * const network = memoryStreamNetwork();
+ * const make = (name: string) => {
+ *   const account = AccountKeys.generate(randomBytes);
+ *   const device = DeviceKeys.generate(randomBytes);
+ *   const certificate = DeviceCertificate.issue(account, device, { issuedMs: 0 });
+ *   const changes: string[] = [];
+ *   const manager = new ConnectionManager({
+ *     identity: { device, certificate },
+ *     clock,
+ *     randomBytes,
+ *     streams: network.host(name),
+ *     authorize: () => true,
+ *     onChange: (accountHex) => changes.push(accountHex),
+ *   });
+ *   return { account, certificate, manager, changes };
+ * };
+ * const alice = make("alice");
+ * const bob = make("bob");
+ * const bobAddress = await bob.manager.start(0);
+ * await alice.manager.start(0);
+ * bob.manager.publish(true, "in a meeting");
+ * alice.manager.connect(bob.certificate, [endpointOf(bobAddress)]);
+ * for (let i = 0; i < 20; i++) {
+ *   clock.advance(100);
+ *   await new Promise((resolve) => setTimeout(resolve, 0));
+ * }
+ * const seen = alice.manager.status(bob.account.id.toString());
+ * assert.equal(seen.connected, true);
+ * assert.equal(seen.note, "in a meeting");
+ * alice.manager.stop();
+ * bob.manager.stop();
+ * ```
+ *
+ * @module
+ */
+import type { Clock, Timer } from "../clock.ts";
+import type { RandomBytes } from "../rng.ts";
+import type { DeviceCertificate } from "../identity/device_certificate.ts";
+import { formatAddress, parseAddress, type PeerAddress } from "../transport.ts";
+import type {
+  ByteStream,
+  StreamListener,
+  StreamNetwork,
+} from "./byte_stream.ts";
+import {
+  type ChannelIdentity,
+  type ChannelPeer,
+  SecureChannel,
+} from "./secure_channel.ts";
+import { type SipLink, SipSession } from "./sip_session.ts";
+import {
+  buildPidf,
+  MalformedPidfError,
+  parsePidf,
+  PIDF_CONTENT_TYPE,
+} from "./pidf.ts";
+
+/** Options of {@link ConnectionManager}. */
+export interface ConnectionManagerOptions {
+  /** This device and its certificate. */
+  readonly identity: ChannelIdentity;
+  /** Time (keepalives, backoff). */
+  readonly clock: Clock;
+  /** Ephemeral keys. */
+  readonly randomBytes: RandomBytes;
+  /** Where links are opened and accepted. */
+  readonly streams: StreamNetwork;
+  /**
+   * Whether a peer that proved its device key may link (a contact, not
+   * banned, device not revoked). Called before any SIP is read.
+   */
+  readonly authorize: (peer: ChannelPeer) => boolean;
+  /** A link to this account opened or closed, or its note changed. */
+  readonly onChange: (accountHex: string) => void;
+  /** The higher device id dials after this long if no link arrived. @default {2000} */
+  readonly dialFallbackMs?: number;
+  /** First redial delay after a failure (doubles up to 5 minutes). @default {5000} */
+  readonly redialMs?: number;
+  /** Most links at once; more are refused. @default {512} */
+  readonly maxLinks?: number;
+  /** Keepalive period of each link. */
+  readonly keepaliveMs?: number;
+  /** A link silent this long is dead. */
+  readonly deadAfterMs?: number;
+}
+
+/** What a watcher knows of an account's links. */
+export interface LinkStatus {
+  /** At least one link to the account is up and its device is visible. */
+  readonly connected: boolean;
+  /** The newest note received over a link, if any. */
+  readonly note: string | undefined;
+}
+
+/** Counters of a {@link ConnectionManager}. */
+export interface ConnectionCounters {
+  /** Links that completed the handshake and SIP start. */
+  linksOpened: number;
+  /** Links closed (any reason). */
+  linksClosed: number;
+  /** Peers refused by `authorize` or the handshake. */
+  refused: number;
+  /** Dials that failed to connect. */
+  dialFailures: number;
+  /** PIDF documents sent. */
+  pidfSent: number;
+  /** PIDF documents accepted. */
+  pidfReceived: number;
+  /** PIDF documents dropped (malformed, wrong entity). */
+  pidfDropped: number;
+}
+
+interface Wanted {
+  readonly certificate: DeviceCertificate;
+  endpoints: readonly PeerAddress[];
+  dialTimer?: Timer;
+  redialMs: number;
+  dialing: boolean;
+}
+
+interface Link {
+  readonly channel: SecureChannel;
+  readonly peer: ChannelPeer;
+  readonly accountHex: string;
+  readonly deviceHex: string;
+  /** Dialled by the lower of the two device ids. */
+  readonly preferred: boolean;
+  session?: SipSession;
+  open: boolean;
+  note?: string;
+  visible: boolean;
+}
+
+const MAX_REDIAL_MS = 5 * 60_000;
+
+/** Links to contacts' devices, presence notes over SIP. */
+export class ConnectionManager {
+  /** Counters. */
+  readonly counters: ConnectionCounters = {
+    linksOpened: 0,
+    linksClosed: 0,
+    refused: 0,
+    dialFailures: 0,
+    pidfSent: 0,
+    pidfReceived: 0,
+    pidfDropped: 0,
+  };
+  readonly #o: ConnectionManagerOptions;
+  readonly #selfHex: string;
+  readonly #wanted = new Map<string, Wanted>();
+  /** Up links by device hex (at most one per device once settled). */
+  readonly #links = new Map<string, Link>();
+  /** Every channel not yet closed, handshaking ones included. */
+  readonly #channels = new Set<SecureChannel>();
+  #listener: StreamListener | undefined;
+  #running = false;
+  #open = true;
+  #note = "";
+
+  /**
+   * @param options Identity, clock, streams, authorization and callbacks.
+   */
+  constructor(options: ConnectionManagerOptions) {
+    this.#o = options;
+    this.#selfHex = options.identity.device.id.toString();
+  }
+
+  /**
+   * Starts accepting links.
+   *
+   * @param port Port to listen on (0: any).
+   * @returns The address peers can dial (announce it).
+   */
+  async start(port: number): Promise<PeerAddress> {
+    this.#running = true;
+    this.#listener = await this.#o.streams.listen(
+      port,
+      (stream) => this.#accept(stream),
+    );
+    if (!this.#running) await this.#listener.close();
+    return this.#listener.localAddress;
+  }
+
+  /**
+   * Wants a link to this device (it is online and announced these
+   * endpoints). Idempotent; refreshes the endpoints.
+   *
+   * @param certificate The device's certificate (as verified by the tracker).
+   * @param endpoints Its announced `host:port` endpoints (bad ones skipped).
+   */
+  connect(certificate: DeviceCertificate, endpoints: readonly string[]): void {
+    if (!this.#running) return;
+    const deviceHex = certificate.deviceId.toString();
+    if (deviceHex === this.#selfHex) return;
+    const addresses = parseEndpoints(endpoints);
+    if (addresses.length === 0) return;
+    const known = this.#wanted.get(deviceHex);
+    if (known !== undefined) {
+      known.endpoints = addresses;
+      return;
+    }
+    const wanted: Wanted = {
+      certificate,
+      endpoints: addresses,
+      redialMs: this.#o.redialMs ?? 5_000,
+      dialing: false,
+    };
+    this.#wanted.set(deviceHex, wanted);
+    if (this.#links.has(deviceHex)) return;
+    const first = this.#selfHex < deviceHex
+      ? 0
+      : this.#o.dialFallbackMs ?? 2_000;
+    this.#scheduleDial(deviceHex, wanted, first);
+  }
+
+  /**
+   * Stops wanting a link to this device (it left the DHT); an open link
+   * stays up until it fails or closes.
+   *
+   * @param deviceHex Device id hex.
+   */
+  forget(deviceHex: string): void {
+    const wanted = this.#wanted.get(deviceHex);
+    wanted?.dialTimer?.cancel();
+    this.#wanted.delete(deviceHex);
+  }
+
+  /**
+   * Closes every link to an account and forgets its devices (banned,
+   * removed or unsubscribed).
+   *
+   * @param accountHex Account id hex.
+   */
+  disconnect(accountHex: string): void {
+    for (const [deviceHex, wanted] of [...this.#wanted]) {
+      if (wanted.certificate.accountId.toString() === accountHex) {
+        this.forget(deviceHex);
+      }
+    }
+    for (const channel of [...this.#channels]) {
+      if (channel.peer?.accountId.toString() === accountHex) channel.close();
+    }
+  }
+
+  /**
+   * Sets our presence as sent over links: now to every link, and to each new
+   * one.
+   *
+   * @param open Visible (`<basic>open</basic>`) or not.
+   * @param note The note (at most 256 characters).
+   */
+  publish(open: boolean, note: string): void {
+    this.#open = open;
+    this.#note = note;
+    for (const link of this.#links.values()) this.#sendPidf(link);
+  }
+
+  /**
+   * An account's link status.
+   *
+   * @param accountHex Account id hex.
+   * @returns Connected (a visible device linked) and its newest note.
+   */
+  status(accountHex: string): LinkStatus {
+    let connected = false;
+    let note: string | undefined;
+    for (const link of this.#links.values()) {
+      if (link.accountHex !== accountHex || !link.open || !link.visible) {
+        continue;
+      }
+      connected = true;
+      if (link.note !== undefined) note = link.note;
+    }
+    return { connected, note };
+  }
+
+  /** Number of open links. */
+  get linkCount(): number {
+    return this.#links.size;
+  }
+
+  /** Closes every link (the peers see it at once) and stops listening. */
+  stop(): void {
+    this.#halt(true);
+  }
+
+  /** Drops everything without a word (the simulator's crash). */
+  crash(): void {
+    this.#halt(false);
+  }
+
+  #halt(clean: boolean): void {
+    if (!this.#running) return;
+    this.#running = false;
+    for (const wanted of this.#wanted.values()) wanted.dialTimer?.cancel();
+    this.#wanted.clear();
+    void this.#listener?.close();
+    for (const channel of [...this.#channels]) {
+      if (clean) channel.close();
+      else channel.abandon();
+    }
+    this.#channels.clear();
+    this.#links.clear();
+  }
+
+  #scheduleDial(deviceHex: string, wanted: Wanted, delayMs: number): void {
+    wanted.dialTimer?.cancel();
+    wanted.dialTimer = this.#o.clock.setTimer(delayMs, () => {
+      wanted.dialTimer = undefined;
+      if (this.#wanted.get(deviceHex) !== wanted) return;
+      if (this.#links.has(deviceHex) || wanted.dialing) return;
+      this.#dial(deviceHex, wanted, 0);
+    });
+  }
+
+  #dial(deviceHex: string, wanted: Wanted, attempt: number): void {
+    const address = wanted.endpoints[attempt % wanted.endpoints.length];
+    wanted.dialing = true;
+    this.#o.streams.connect(address).then(
+      (stream) => {
+        wanted.dialing = false;
+        if (!this.#running || this.#links.has(deviceHex)) {
+          stream.close();
+          return;
+        }
+        this.#setUp(
+          SecureChannel.initiate(stream, {
+            ...this.#channelOptions(),
+            expectedDeviceId: wanted.certificate.deviceId,
+          }),
+        );
+      },
+      () => {
+        wanted.dialing = false;
+        this.counters.dialFailures += 1;
+        if (this.#wanted.get(deviceHex) !== wanted || !this.#running) return;
+        if (attempt + 1 < wanted.endpoints.length) {
+          this.#dial(deviceHex, wanted, attempt + 1);
+          return;
+        }
+        this.#scheduleDial(deviceHex, wanted, wanted.redialMs);
+        wanted.redialMs = Math.min(2 * wanted.redialMs, MAX_REDIAL_MS);
+      },
+    );
+  }
+
+  #accept(stream: ByteStream): void {
+    if (!this.#running || this.#channels.size >= (this.#o.maxLinks ?? 512)) {
+      this.counters.refused += 1;
+      stream.close();
+      return;
+    }
+    this.#setUp(SecureChannel.accept(stream, this.#channelOptions()));
+  }
+
+  #channelOptions() {
+    return {
+      identity: this.#o.identity,
+      clock: this.#o.clock,
+      randomBytes: this.#o.randomBytes,
+      authorize: (peer: ChannelPeer) =>
+        this.#running && this.#o.authorize(peer),
+      keepaliveMs: this.#o.keepaliveMs,
+      deadAfterMs: this.#o.deadAfterMs,
+    };
+  }
+
+  #setUp(channel: SecureChannel): void {
+    this.#channels.add(channel);
+    let link: Link | undefined;
+    channel.onOpen((peer) => {
+      link = this.#opened(channel, peer);
+    });
+    channel.onClose((reason) => {
+      this.#channels.delete(channel);
+      if (reason === "refused") this.counters.refused += 1;
+      if (link !== undefined) this.#closed(link);
+    });
+  }
+
+  #opened(channel: SecureChannel, peer: ChannelPeer): Link | undefined {
+    const deviceHex = peer.deviceId.toString();
+    const lowerDialled = channel.initiator === (this.#selfHex < deviceHex);
+    const link: Link = {
+      channel,
+      peer,
+      accountHex: peer.accountId.toString(),
+      deviceHex,
+      preferred: lowerDialled,
+      open: false,
+      visible: true,
+    };
+    const existing = this.#links.get(deviceHex);
+    if (existing !== undefined) {
+      // Two links to one device: both sides keep the one the lower id dialled.
+      if (existing.preferred || !link.preferred) {
+        channel.close();
+        return undefined;
+      }
+      existing.channel.close();
+    }
+    this.#links.set(deviceHex, link);
+    this.#wanted.get(deviceHex)?.dialTimer?.cancel();
+    const sipLink: SipLink = {
+      send: (bytes) => {
+        if (channel.state === "open") channel.send(bytes);
+      },
+      onMessage: (handler) => channel.onMessage(handler),
+      onClose: (handler) => {
+        channel.onClose((reason) => {
+          this.#channels.delete(channel);
+          if (reason === "refused") this.counters.refused += 1;
+          this.#closed(link);
+          handler();
+        });
+      },
+      close: () => channel.close(),
+    };
+    SipSession.open({
+      link: sipLink,
+      localUri: `jami:${this.#o.identity.certificate.accountId}`,
+      remoteUri: `jami:${link.accountHex}`,
+    }).then((session) => {
+      if (this.#links.get(deviceHex) !== link || channel.state !== "open") {
+        void session.close();
+        return;
+      }
+      link.session = session;
+      link.open = true;
+      this.counters.linksOpened += 1;
+      session.onMessage((contentType, body) =>
+        this.#onSipMessage(link, contentType, body)
+      );
+      this.#sendPidf(link);
+      this.#o.onChange(link.accountHex);
+    }, () => channel.close());
+    return link;
+  }
+
+  #closed(link: Link): void {
+    if (this.#links.get(link.deviceHex) !== link) return;
+    this.#links.delete(link.deviceHex);
+    this.counters.linksClosed += 1;
+    const wasOpen = link.open;
+    link.open = false;
+    void link.session?.close();
+    const wanted = this.#wanted.get(link.deviceHex);
+    if (wanted !== undefined && this.#running) {
+      this.#scheduleDial(link.deviceHex, wanted, wanted.redialMs);
+    }
+    if (wasOpen) this.#o.onChange(link.accountHex);
+  }
+
+  #sendPidf(link: Link): void {
+    if (!link.open || link.session === undefined) return;
+    const body = buildPidf({
+      entity: `jami:${this.#o.identity.certificate.accountId}`,
+      open: this.#open,
+      note: this.#note,
+      tupleId: this.#selfHex,
+    });
+    this.counters.pidfSent += 1;
+    link.session.sendMessage(PIDF_CONTENT_TYPE, body).catch(() => {
+      // A lost note is resent with the next publish or link.
+    });
+  }
+
+  #onSipMessage(link: Link, contentType: string, body: string): void {
+    if (contentType.split(";")[0].trim().toLowerCase() !== PIDF_CONTENT_TYPE) {
+      this.counters.pidfDropped += 1;
+      return;
+    }
+    try {
+      const document = parsePidf(body);
+      if (document.entity !== `jami:${link.accountHex}`) {
+        this.counters.pidfDropped += 1;
+        return;
+      }
+      this.counters.pidfReceived += 1;
+      link.note = document.note;
+      link.visible = document.open;
+      if (this.#links.get(link.deviceHex) === link) {
+        this.#o.onChange(link.accountHex);
+      }
+    } catch (error) {
+      if (!(error instanceof MalformedPidfError)) throw error;
+      this.counters.pidfDropped += 1;
+    }
+  }
+}
+
+function parseEndpoints(endpoints: readonly string[]): PeerAddress[] {
+  const addresses: PeerAddress[] = [];
+  for (const text of endpoints.slice(0, 4)) {
+    try {
+      addresses.push(parseAddress(text));
+    } catch {
+      // A bad endpoint is skipped; the tracker already bounded its length.
+    }
+  }
+  return addresses;
+}
+
+/**
+ * The endpoint text announced for a listening address.
+ *
+ * @param address The address peers dial.
+ * @returns `host:port`.
+ */
+export function endpointOf(address: PeerAddress): string {
+  return formatAddress(address);
+}
