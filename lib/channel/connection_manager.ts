@@ -15,7 +15,10 @@
  *
  * On each new link the manager sends our current PIDF document (open or
  * closed, with the note), and again to every link on
- * {@link ConnectionManager.publish}. Incoming PIDF is parsed with hard limits;
+ * {@link ConnectionManager.publish}. A link counts as connected once the
+ * peer's first document arrived: the initiator finishes its handshake before
+ * the responder has checked it, so only a message from the peer shows that
+ * it accepted the link. Incoming PIDF is parsed with hard limits;
  * a malformed one, or one naming another account, is dropped and counted.
  *
  * @example Two devices linked over an in-memory stream network
@@ -127,7 +130,7 @@ export interface LinkStatus {
 
 /** Counters of a {@link ConnectionManager}. */
 export interface ConnectionCounters {
-  /** Links that completed the handshake and SIP start. */
+  /** Links that came up (handshake done, the peer's first PIDF received). */
   linksOpened: number;
   /** Links closed (any reason). */
   linksClosed: number;
@@ -159,6 +162,7 @@ interface Link {
   /** Dialled by the lower of the two device ids. */
   readonly preferred: boolean;
   session?: SipSession;
+  /** Up: the peer's first PIDF arrived (so it accepted us). */
   open: boolean;
   note?: string;
   visible: boolean;
@@ -276,6 +280,25 @@ export class ConnectionManager {
   }
 
   /**
+   * Asks `authorize` again about every link to an account and closes those
+   * it refuses now (a device revoked since, a contact banned).
+   *
+   * @param accountHex Account id hex.
+   */
+  revalidate(accountHex: string): void {
+    for (const channel of [...this.#channels]) {
+      const peer = channel.peer;
+      if (peer === undefined || peer.accountId.toString() !== accountHex) {
+        continue;
+      }
+      if (!this.#o.authorize(peer)) {
+        this.counters.refused += 1;
+        channel.close();
+      }
+    }
+  }
+
+  /**
    * Sets our presence as sent over links: now to every link, and to each new
    * one.
    *
@@ -307,6 +330,18 @@ export class ConnectionManager {
     return { connected, note };
   }
 
+  /**
+   * The devices of an account linked now.
+   *
+   * @param accountHex Account id hex.
+   * @returns Device id hexes.
+   */
+  linkedDevices(accountHex: string): string[] {
+    return [...this.#links.values()]
+      .filter((link) => link.accountHex === accountHex && link.open)
+      .map((link) => link.deviceHex);
+  }
+
   /** Number of open links. */
   get linkCount(): number {
     return this.#links.size;
@@ -328,10 +363,13 @@ export class ConnectionManager {
     for (const wanted of this.#wanted.values()) wanted.dialTimer?.cancel();
     this.#wanted.clear();
     void this.#listener?.close();
+    const sessions = [...this.#links.values()].map((link) => link.session);
     for (const channel of [...this.#channels]) {
       if (clean) channel.close();
       else channel.abandon();
     }
+    // Closing a session also clears sip.js's own transaction timers.
+    for (const session of sessions) void session?.close();
     this.#channels.clear();
     this.#links.clear();
   }
@@ -453,19 +491,15 @@ export class ConnectionManager {
       link: sipLink,
       localUri: `jami:${this.#o.identity.certificate.accountId}`,
       remoteUri: `jami:${link.accountHex}`,
+      onMessage: (contentType, body) =>
+        this.#onSipMessage(link, contentType, body),
     }).then((session) => {
       if (this.#links.get(deviceHex) !== link || channel.state !== "open") {
         void session.close();
         return;
       }
       link.session = session;
-      link.open = true;
-      this.counters.linksOpened += 1;
-      session.onMessage((contentType, body) =>
-        this.#onSipMessage(link, contentType, body)
-      );
       this.#sendPidf(link);
-      this.#o.onChange(link.accountHex);
     }, () => channel.close());
     return link;
   }
@@ -485,7 +519,7 @@ export class ConnectionManager {
   }
 
   #sendPidf(link: Link): void {
-    if (!link.open || link.session === undefined) return;
+    if (link.session === undefined) return;
     const body = buildPidf({
       entity: `jami:${this.#o.identity.certificate.accountId}`,
       open: this.#open,
@@ -512,6 +546,11 @@ export class ConnectionManager {
       this.counters.pidfReceived += 1;
       link.note = document.note;
       link.visible = document.open;
+      if (!link.open) {
+        // Its first document proves the peer accepted us: connected.
+        link.open = true;
+        this.counters.linksOpened += 1;
+      }
       if (this.#links.get(link.deviceHex) === link) {
         this.#o.onChange(link.accountHex);
       }

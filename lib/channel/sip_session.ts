@@ -142,6 +142,11 @@ export interface SipSessionOptions {
    * @default {16384}
    */
   readonly maxMessageBytes?: number;
+  /**
+   * Handler of incoming `MESSAGE`s from the start (see
+   * {@link SipSession.onMessage}): a peer may send before `open` resolves.
+   */
+  readonly onMessage?: (contentType: string, body: string) => void;
 }
 
 /** Counters of SIP messages on the link, since the session opened. */
@@ -437,6 +442,7 @@ export class SipSession {
       );
     }
     this.#maxMessageBytes = maxMessageBytes;
+    this.#handler = options.onMessage;
     this.#link = options.link;
     this.#localUri = sipUriOf(options.localUri);
     this.#remoteUri = sipUriOf(options.remoteUri);

@@ -42,6 +42,7 @@ import { BuddyTracker, type TrackedDevice } from "../presence/buddy_tracker.ts";
 import type { PresenceProfile } from "../presence/presence_profile.ts";
 import type { StreamNetwork } from "../channel/byte_stream.ts";
 import {
+  type ConnectionCounters,
   ConnectionManager,
   endpointOf,
 } from "../channel/connection_manager.ts";
@@ -191,6 +192,8 @@ export interface BuddyDevice {
   readonly online: boolean;
   /** Its note. */
   readonly note: string;
+  /** Linked directly (a channel is up). */
+  readonly connected: boolean;
 }
 
 /** A buddy's state for `getSubscriptions`. */
@@ -209,6 +212,19 @@ export class Account {
   readonly id: string;
   /** Account id. */
   readonly accountId: InfoHash;
+  /** Direct-link counters (zeros while links are off). */
+  get linkCounters(): ConnectionCounters {
+    return this.#connections?.counters ?? {
+      linksOpened: 0,
+      linksClosed: 0,
+      refused: 0,
+      dialFailures: 0,
+      pidfSent: 0,
+      pidfReceived: 0,
+      pidfDropped: 0,
+    };
+  }
+
   /** Counters. */
   readonly counters: AccountCounters = {
     messagesSent: 0,
@@ -494,6 +510,8 @@ export class Account {
   #onBuddyChange(uri: string): void {
     const watch = this.#watches.get(uri);
     if (watch === undefined) return;
+    // A new revocation list may end a link.
+    this.#connections?.revalidate(uri);
     this.#notifyBuddy(uri, watch);
     if (watch.tracker.status === 1 && this.#c.profile.retryOnOnline) {
       this.#retryTarget(uri);
@@ -528,6 +546,7 @@ export class Account {
       }
       return;
     }
+    this.#connections?.revalidate(uri);
     const watch = this.#watches.get(uri);
     if (watch !== undefined) this.#notifyBuddy(uri, watch);
     this.#linkDevice(uri, device);
@@ -617,11 +636,13 @@ export class Account {
    */
   getDevices(uri: string): BuddyDevice[] {
     const tracker = this.#watches.get(uri)?.tracker;
+    const linked = new Set(this.#connections?.linkedDevices(uri));
     return (tracker?.devices() ?? []).map((device) => ({
       device: device.certificate.deviceId.toString(),
       name: device.certificate.name,
       online: device.online,
       note: device.announcement.note,
+      connected: linked.has(device.certificate.deviceId.toString()),
     }));
   }
 
