@@ -12,6 +12,7 @@
 import { createInterface } from "node:readline";
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { networkInterfaces } from "node:os";
 import { Daemon } from "../lib/daemon/daemon.ts";
 import { FileStorage } from "../lib/file_storage.ts";
 import { formatUri, parseUri } from "../lib/identity/uri.ts";
@@ -24,6 +25,7 @@ import {
   type PeerAddress,
 } from "../lib/transport.ts";
 import { AddressInUseError, UdpTransport } from "../lib/udp_transport.ts";
+import { TcpStreamNetwork } from "../lib/tcp_stream_network.ts";
 import { DEFAULT_BOOTSTRAP, resolveAddresses, systemRng } from "./dht.ts";
 
 const USAGE = `Usage: deno task run [options]
@@ -36,8 +38,13 @@ Options:
                           (default: $XDG_DATA_HOME/dht-contacts or ~/.local/share/dht-contacts)
   --passphrase-file FILE  read the archive passphrase from FILE (else a prompt
                           on a terminal; never from the command line)
-  --port N                UDP port (default 4222; a free port if taken)
+  --port N                UDP port, and TCP port for direct links to contacts
+                          (default 4222; a free port if taken)
   --host ADDR             address to bind (default 0.0.0.0)
+  --advertise HOST        address contacts dial for direct links (default: the
+                          bound address, or this machine's first non-loopback
+                          IPv4 address when bound to 0.0.0.0)
+  --no-links              no direct links: presence stops at status 1
   --bootstrap LIST        host:port,... to join, or "none" (default ${DEFAULT_BOOTSTRAP})
   --name NAME             this device's name (default "console")
   --demo                  run two accounts on loopback and walk through the flow
@@ -64,6 +71,8 @@ interface Options {
   passphraseFile?: string;
   port: number;
   host: string;
+  advertise?: string;
+  links: boolean;
   bootstrap: PeerAddress[] | "none";
   name: string;
   demo: boolean;
@@ -88,6 +97,8 @@ function parseOptions(args: readonly string[]): Options | "help" {
         "passphrase-file": { type: "string" },
         port: { type: "string" },
         host: { type: "string" },
+        advertise: { type: "string" },
+        "no-links": { type: "boolean" },
         bootstrap: { type: "string" },
         name: { type: "string" },
         demo: { type: "boolean" },
@@ -117,6 +128,8 @@ function parseOptions(args: readonly string[]): Options | "help" {
     passphraseFile: values["passphrase-file"],
     port,
     host: values.host ?? "0.0.0.0",
+    advertise: values.advertise,
+    links: !(values["no-links"] ?? false),
     bootstrap,
     name: values.name ?? "console",
     demo: values.demo ?? false,
@@ -285,6 +298,22 @@ export async function runCommand(
   }
 }
 
+/**
+ * The host contacts dial: the bound one, or for a wildcard bind the first
+ * non-internal IPv4 address (loopback when there is none).
+ */
+function advertisedHost(bound: string): string {
+  if (bound !== "0.0.0.0" && bound !== "::") return bound;
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const address of addresses ?? []) {
+      if (address.family === "IPv4" && !address.internal) {
+        return address.address;
+      }
+    }
+  }
+  return "127.0.0.1";
+}
+
 async function runNode(options: Options): Promise<number> {
   const storage = await FileStorage.open(options.dataDir);
   const passphrase = await readPassphrase(options);
@@ -300,6 +329,13 @@ async function runNode(options: Options): Promise<number> {
     storage,
     passphrase,
     dht: { bootstrap },
+    ...(options.links
+      ? {
+        streams: new TcpStreamNetwork({ host: options.host }),
+        channelPort: transport.localAddress.port,
+        channelHost: options.advertise ?? advertisedHost(options.host),
+      }
+      : {}),
   });
   let accountId = daemon.listAccounts()[0];
   if (accountId === undefined) {
@@ -365,7 +401,8 @@ async function runNode(options: Options): Promise<number> {
 
 /**
  * `--demo`: two accounts on loopback UDP go through request, acceptance,
- * presence and a clean quit, with timings.
+ * presence (DHT, then a direct TCP link with a note as PIDF over SIP) and a
+ * clean quit, with timings.
  *
  * @param timeoutMs Longest wait for any one step.
  * @returns Exit code (0 when every step happened).
@@ -384,6 +421,7 @@ export async function runDemo(timeoutMs = 20_000): Promise<number> {
       storage: new MemoryStorage(),
       scryptLog2N: 10,
       dht: { bootstrap },
+      streams: new TcpStreamNetwork({ host: "127.0.0.1" }),
     });
     return { transport, daemon };
   };
@@ -457,6 +495,19 @@ export async function runDemo(timeoutMs = 20_000): Promise<number> {
         alice.daemon.config.getContactDetails(a, b)?.confirmed === true,
     );
     say("contact confirmed on both sides");
+    // Now contacts both ways: their devices link directly (TCP, SIP).
+    bob.daemon.presence.subscribeBuddy(b, a, true);
+    await waitFor(
+      "the direct link",
+      () => seen.get("alice-sees-bob") === 2,
+    );
+    say("bob: new note, sent as PIDF over the link");
+    bob.daemon.presence.publish(b, 1, "arrived");
+    await waitFor(
+      "the new note",
+      () =>
+        alice.daemon.presence.getSubscriptions(a)[0]?.lineStatus === "arrived",
+    );
     say("bob: quit (clean shutdown, signed goodbye)");
     await bob.daemon.stop();
     await waitFor("bob offline", () => seen.get("alice-sees-bob") === 0);

@@ -4,7 +4,7 @@
  * peers that are not contacts.
  */
 import assert from "node:assert/strict";
-import { EventLog, pair, runUntil } from "./_daemon_swarm_helpers.ts";
+import { type EventLog, pair, runUntil } from "./_daemon_swarm_helpers.ts";
 import { DaemonSwarm } from "../sim/daemon_swarm.ts";
 import type { DeviceSlot } from "../sim/daemon_swarm.ts";
 

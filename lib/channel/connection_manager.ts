@@ -108,7 +108,7 @@ export interface ConnectionManagerOptions {
   readonly authorize: (peer: ChannelPeer) => boolean;
   /** A link to this account opened or closed, or its note changed. */
   readonly onChange: (accountHex: string) => void;
-  /** The higher device id dials after this long if no link arrived. @default {2000} */
+  /** The higher device id dials after this long if no link arrived. @default {250} */
   readonly dialFallbackMs?: number;
   /** First redial delay after a failure (doubles up to 5 minutes). @default {5000} */
   readonly redialMs?: number;
@@ -205,15 +205,20 @@ export class ConnectionManager {
   /**
    * Starts accepting links.
    *
-   * @param port Port to listen on (0: any).
+   * @param port Port to listen on (0: any; if taken, any other).
    * @returns The address peers can dial (announce it).
+   * @throws {Error} (rejects) If no port at all can be bound.
    */
   async start(port: number): Promise<PeerAddress> {
     this.#running = true;
-    this.#listener = await this.#o.streams.listen(
-      port,
-      (stream) => this.#accept(stream),
-    );
+    const accept = (stream: ByteStream) => this.#accept(stream);
+    try {
+      this.#listener = await this.#o.streams.listen(port, accept);
+    } catch (error) {
+      // The port is taken: any free one will do (it is announced).
+      if (port === 0) throw error;
+      this.#listener = await this.#o.streams.listen(0, accept);
+    }
     if (!this.#running) await this.#listener.close();
     return this.#listener.localAddress;
   }
@@ -246,7 +251,7 @@ export class ConnectionManager {
     if (this.#links.has(deviceHex)) return;
     const first = this.#selfHex < deviceHex
       ? 0
-      : this.#o.dialFallbackMs ?? 2_000;
+      : this.#o.dialFallbackMs ?? 250;
     this.#scheduleDial(deviceHex, wanted, first);
   }
 
