@@ -39,8 +39,10 @@
  * a frame that fails to decrypt or comes out of turn closes the channel
  * "protocol"; what stays buffered is always less than one frame. A handshake
  * still unfinished after `handshakeTimeoutMs` closes "timeout", and so does
- * an open channel that received nothing for `deadAfterMs`; a ping goes out
- * whenever nothing was sent for `keepaliveMs`, and is answered by a pong.
+ * an open channel that received nothing for `deadAfterMs`; the initiator
+ * sends a ping whenever it sent nothing for `keepaliveMs`, and the responder
+ * answers with a pong (only one side pings: if both did, their pings would
+ * fall in step and double the idle traffic).
  *
  * @example Two devices open a channel and exchange a message
  * ```ts
@@ -113,7 +115,7 @@ import {
   type SessionKeys,
 } from "./_secure_channel_wire.ts";
 
-/** Send a ping when nothing was sent for this long: 2.5 s. */
+/** The initiator sends a ping when it sent nothing for this long: 2.5 s. */
 export const DEFAULT_KEEPALIVE_MS = 2_500;
 /** Close "timeout" when nothing was received for this long: 7.5 s, three keepalives. */
 export const DEFAULT_DEAD_AFTER_MS = 7_500;
@@ -190,7 +192,7 @@ export interface SecureChannelOptions {
   readonly authorize: (peer: ChannelPeer) => boolean;
   /** Refuse the peer unless it is this device; meant for the initiator. */
   readonly expectedDeviceId?: InfoHash;
-  /** Send a ping when nothing was sent for this long. @default {2_500} */
+  /** The initiator pings when it sent nothing for this long (the responder only answers). @default {2_500} */
   readonly keepaliveMs?: number;
   /** Close "timeout" when nothing was received for this long. @default {7_500} */
   readonly deadAfterMs?: number;
@@ -758,7 +760,7 @@ export class SecureChannel {
     this.#peer = peer;
     this.#handshakeTimer?.cancel();
     this.#handshakeTimer = undefined;
-    this.#armKeepalive();
+    if (this.initiator) this.#armKeepalive();
     this.#armDead();
     this.#onOpen?.(peer);
   }
