@@ -290,3 +290,56 @@ export {
   decodeAccountArchive,
   encodeAccountArchive,
 } from "./lib/identity/account_archive.ts";
+export type {
+  ByteStream,
+  StreamCloseReason,
+  StreamListener,
+  StreamNetwork,
+} from "./lib/channel/byte_stream.ts";
+export {
+  type ChannelCloseReason,
+  type ChannelIdentity,
+  ChannelNotOpenError,
+  type ChannelPeer,
+  type ChannelState,
+  type ChannelStats,
+  DEFAULT_DEAD_AFTER_MS,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_KEEPALIVE_MS,
+  SecureChannel,
+  type SecureChannelOptions,
+} from "./lib/channel/secure_channel.ts";
+export {
+  DEFAULT_MAX_SIP_MESSAGE_BYTES,
+  type SipLink,
+  SipRequestFailedError,
+  type SipRequestFailure,
+  SipSession,
+  type SipSessionOptions,
+  type SipSessionStats,
+} from "./lib/channel/sip_session.ts";
+export {
+  buildPidf,
+  MalformedPidfError,
+  type MalformedPidfReason,
+  MAX_PIDF_BYTES,
+  MAX_PIDF_DEPTH,
+  MAX_PIDF_NOTE_LENGTH,
+  parsePidf,
+  PIDF_CONTENT_TYPE,
+  type PresenceDocument,
+} from "./lib/channel/pidf.ts";
+export {
+  type ConnectionCounters,
+  ConnectionManager,
+  type ConnectionManagerOptions,
+  endpointOf,
+  type LinkStatus,
+} from "./lib/channel/connection_manager.ts";
+export {
+  TcpConnectError,
+  TcpConnectTimeoutError,
+  TcpListenError,
+  TcpStreamNetwork,
+  type TcpStreamNetworkOptions,
+} from "./lib/tcp_stream_network.ts";

@@ -54,6 +54,8 @@ export class StreamConnectError extends Error {
   readonly reason: "refused" | "timeout";
 
   /**
+   * A failed connect.
+   *
    * @param to The address.
    * @param reason Why.
    */
@@ -142,6 +144,8 @@ export class SimulatedStreamNetwork {
   #scannedHosts = 0;
 
   /**
+   * Streams between the hosts of `network`.
+   *
    * @param network The datagram network (hosts, addresses, latency).
    * @param clock Its clock.
    * @param options Timeouts and header size.

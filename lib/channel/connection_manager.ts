@@ -195,6 +195,8 @@ export class ConnectionManager {
   #note = "";
 
   /**
+   * A manager that links nothing until {@link ConnectionManager.start}.
+   *
    * @param options Identity, clock, streams, authorization and callbacks.
    */
   constructor(options: ConnectionManagerOptions) {
@@ -249,9 +251,7 @@ export class ConnectionManager {
     };
     this.#wanted.set(deviceHex, wanted);
     if (this.#links.has(deviceHex)) return;
-    const first = this.#selfHex < deviceHex
-      ? 0
-      : this.#o.dialFallbackMs ?? 250;
+    const first = this.#selfHex < deviceHex ? 0 : this.#o.dialFallbackMs ?? 250;
     this.#scheduleDial(deviceHex, wanted, first);
   }
 
