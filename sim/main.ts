@@ -53,6 +53,8 @@ Options:
                      (default none)
   --crash-ratio P    share of leaves that are crashes (default 0.5)
   --loss P           packet loss on every link (default 0)
+  --latency MS       presence: median one-way latency in ms (default 50;
+                     6 is LAN-like; at least 6)
   --lookups N        lookups in the lookup scenario (default 1000)
   --settle D         lookup: virtual time to let the built network settle
                      before churn and lookups, e.g. 10m (default 0)
@@ -134,6 +136,7 @@ async function main(args: string[]): Promise<number> {
         duration: { type: "string" },
         churn: { type: "string" },
         "crash-ratio": { type: "string" },
+        latency: { type: "string" },
         loss: { type: "string" },
         lookups: { type: "string" },
         settle: { type: "string" },
@@ -193,6 +196,11 @@ async function main(args: string[]): Promise<number> {
         console.error(`[${scenario}] ${message}`),
     };
     if (common.nodes < 2) throw new UsageError("--nodes must be at least 2");
+    if (values.latency !== undefined && !(Number(values.latency) >= 6)) {
+      throw new UsageError(
+        `--latency expects at least 6 (ms; host access links alone take about 5), got "${values.latency}"`,
+      );
+    }
     const startMs = performance.now();
     let report: Record<string, unknown>;
     if (device) {
@@ -221,6 +229,9 @@ async function main(args: string[]): Promise<number> {
             churn,
             crashProbability: common.crashProbability,
             lossProbability: common.lossProbability,
+            medianOneWayMs: values.latency === undefined
+              ? undefined
+              : number(values.latency, "latency", 50),
             minContacts,
             maxContacts,
             profile,

@@ -46,6 +46,33 @@ Deno.test("presence scenario: fast online, clean and crash detection, no false o
   }, text);
 });
 
+Deno.test("presence scenario with direct links, 250 nodes, LAN-like latency: status 2 within 1 s, link loss within 10 s", async () => {
+  const report = await runPresenceScenario({
+    accounts: 30,
+    infraNodes: 220,
+    seed: 4,
+    durationMs: 10 * MINUTE,
+    churn: CHURN,
+    minContacts: 10,
+    maxContacts: 20,
+    medianOneWayMs: 6,
+  });
+  const text = JSON.stringify({ ...report, cdf: undefined });
+  assert.ok(report.connected_detect_ms.count > 0, text);
+  assert.ok(report.connected_detect_ms.p99 <= 1_000, text);
+  assert.ok(report.link_loss_detect_ms.count > 0, text);
+  // Crashed hosts go silent: only the keepalive can tell (7.5 s).
+  assert.ok(report.link_loss_detect_ms.p50 >= 4_000, text);
+  assert.ok(report.link_loss_detect_ms.p99 <= 10_000, text);
+  assert.ok(report.link_bytes_per_device_hour > 0, text);
+  assert.equal(report.false_offline_events, 0, text);
+  assert.deepEqual(report.missed, {
+    online: 0,
+    offline_graceful: 0,
+    offline_crash: 0,
+  }, text);
+});
+
 Deno.test("presence scenario: the Jami profile sees leaves much later, for more bytes", async () => {
   const ours = await presence(OUR_PROFILE);
   const jami = await presence(JAMI_PROFILE);

@@ -19,7 +19,8 @@
  * - `online_detect_ms`: device start → watcher's status 1 event;
  * - `offline_graceful_ms`: clean shutdown → status 0;
  * - `offline_crash_ms`: crash → status 0;
- * - `missed`: changes a watcher never saw before the next change;
+ * - `missed`: changes a watcher never saw before the next change (one that
+ *   lasted under 5 s is counted in `changes_too_short` instead);
  * - `false_offline_events`: status 0 events while the device was online;
  * - `presence_bytes_per_device_hour`: bytes sent and received by device
  *   hosts (their DHT node included) per online device-hour, measured phase.
@@ -52,6 +53,8 @@ export interface PresenceScenarioOptions {
   readonly crashProbability?: number;
   /** Packet loss. @default {0} */
   readonly lossProbability?: number;
+  /** Median one-way latency between hosts (6 is LAN-like). @default {50} */
+  readonly medianOneWayMs?: number;
   /** Fewest contacts per account. @default {20} */
   readonly minContacts?: number;
   /** Most contacts per account. @default {100} */
@@ -100,12 +103,17 @@ export interface PresenceReport {
     offline_crash: number;
   };
   readonly false_offline_events: number;
+  /** (Watcher, change) pairs not counted: the state lasted under 5 s. */
+  readonly changes_too_short: number;
   readonly presence_bytes_per_device_hour: number;
   readonly device_leaves: number;
   readonly sim_seconds: number;
   /** CDFs of the three latencies (for `--report`). */
   readonly cdf?: Record<string, CdfPoint[]>;
 }
+
+/** A change superseded sooner than this is not counted as missed. */
+const SHORTEST_CHANGE_MS = 5_000;
 
 /** Watcher must have been running this long to count. */
 const SETTLED_MS = 20_000;
@@ -144,6 +152,7 @@ export async function runPresenceScenario(
     infraNodes,
     profile,
     lossProbability: options.lossProbability,
+    medianOneWayMs: options.medianOneWayMs,
     onProgress: (joined) => progress(`DHT: ${joined}/${infraNodes} nodes`),
   });
   const rng = forkRng(seededRng(`${options.seed}/presence`), "graph");
@@ -200,6 +209,7 @@ export async function runPresenceScenario(
     | undefined
   )[] = new Array(n);
   let falseOffline = 0;
+  let shortChanges = 0;
   let measuring = false;
   const clock = swarm.clock;
 
@@ -244,7 +254,13 @@ export async function runPresenceScenario(
 
   const change = (j: number, kind: Pending["kind"]) => {
     const old = pending[j];
-    if (old !== undefined && measuring) {
+    // A state that lasted less than SHORTEST_CHANGE_MS cannot be asked of
+    // anyone (a device that crashes 20 ms after starting): not a miss.
+    const tooShort = old !== undefined &&
+      clock.now() - old.atMs < SHORTEST_CHANGE_MS;
+    if (old !== undefined && tooShort) {
+      shortChanges += old.waiting.size;
+    } else if (old !== undefined && measuring) {
       if (old.kind === "online") missed.online += old.waiting.size;
       else if (old.kind === "graceful") missed.graceful += old.waiting.size;
       else missed.crash += old.waiting.size;
@@ -388,6 +404,7 @@ export async function runPresenceScenario(
       offline_crash: unseen.crash,
     },
     false_offline_events: falseOffline,
+    changes_too_short: shortChanges,
     presence_bytes_per_device_hour: Math.round(bytes / Math.max(hours, 1e-9)),
     connected_detect_ms: summarize(linkDetect.connected),
     link_loss_detect_ms: summarize(linkDetect.loss),
