@@ -46,7 +46,7 @@ Deno.test("presence scenario: fast online, clean and crash detection, no false o
   }, text);
 });
 
-Deno.test("presence scenario with direct links, 250 nodes, LAN-like latency: status 2 within 1 s, link loss within 10 s", async () => {
+Deno.test("presence scenario with direct links, 250 nodes, LAN-like latency: status 2 and notes within 1 s, link loss within 10 s", async () => {
   const report = await runPresenceScenario({
     accounts: 30,
     infraNodes: 220,
@@ -65,6 +65,9 @@ Deno.test("presence scenario with direct links, 250 nodes, LAN-like latency: sta
   assert.ok(report.link_loss_detect_ms.p50 >= 4_000, text);
   assert.ok(report.link_loss_detect_ms.p99 <= 10_000, text);
   assert.ok(report.link_bytes_per_device_hour > 0, text);
+  // Every few seconds a device publishes a new note; linked watchers get it.
+  assert.ok(report.note_delivery_ms.count > 0, text);
+  assert.ok(report.note_delivery_ms.p99 <= 1_000, text);
   assert.equal(report.false_offline_events, 0, text);
   assert.deepEqual(report.missed, {
     online: 0,

@@ -89,6 +89,8 @@ export interface PresenceReport {
   readonly connected_detect_ms: LatencySummary;
   /** Crash → watcher's status below 2, for watchers that were linked. */
   readonly link_loss_detect_ms: LatencySummary;
+  /** New note published → each linked watcher's notification with it. */
+  readonly note_delivery_ms: LatencySummary;
   /** Direct-link bytes (TCP/IP headers included) per online device-hour. */
   readonly link_bytes_per_device_hour: number;
   readonly missed: {
@@ -111,6 +113,9 @@ export interface PresenceReport {
   /** CDFs of the three latencies (for `--report`). */
   readonly cdf?: Record<string, CdfPoint[]>;
 }
+
+/** An online device publishes a new note this often (links only). */
+const NOTE_PERIOD_MS = 10_000;
 
 /** A change superseded sooner than this is not counted as missed. */
 const SHORTEST_CHANGE_MS = 5_000;
@@ -208,6 +213,13 @@ export async function runPresenceScenario(
     | { atMs: number; waiting: Set<number>; kind: "connected" | "loss" }
     | undefined
   )[] = new Array(n);
+  // Notes: now and then an online device publishes a new note; linked
+  // watchers (status 2) must see it.
+  const noteDelays = new Samples();
+  const notePending:
+    ({ text: string; atMs: number; waiting: Set<number> } | undefined)[] =
+      new Array(n);
+  let notesPublished = 0;
   let falseOffline = 0;
   let shortChanges = 0;
   let measuring = false;
@@ -220,6 +232,14 @@ export async function runPresenceScenario(
       const j = indexOfAccount.get(event.buddyUri);
       if (j === undefined) return;
       seen[i].set(j, event.status);
+      const note = notePending[j];
+      if (
+        note !== undefined && note.waiting.has(i) &&
+        event.lineStatus === note.text
+      ) {
+        note.waiting.delete(i);
+        noteDelays.add(clock.now() - note.atMs);
+      }
       const link = linkPending[j];
       if (link !== undefined && link.waiting.has(i)) {
         if ((event.status === 2) === (link.kind === "connected")) {
@@ -353,6 +373,23 @@ export async function runPresenceScenario(
     },
   });
   churn.start();
+  const noteRng = forkRng(rng, "notes");
+  const publishNote = () => {
+    if (!measuring) return;
+    const upDevices = [...online.keys()].filter((j) => online[j]);
+    if (upDevices.length > 0) {
+      const j = upDevices[randomInt(noteRng, upDevices.length)];
+      const text = `note ${++notesPublished}`;
+      const waiting = new Set<number>();
+      for (const i of contacts[j]) {
+        if (online[i] && seen[i].get(j) === 2) waiting.add(i);
+      }
+      notePending[j] = { text, atMs: clock.now(), waiting };
+      slots[j].daemon!.presence.publish(ids[j], 1, text);
+    }
+    clock.setTimer(NOTE_PERIOD_MS, publishNote);
+  };
+  if (profile.channels) clock.setTimer(NOTE_PERIOD_MS, publishNote);
   const steps = 20;
   for (let step = 1; step <= steps; step++) {
     await swarm.run(options.durationMs / steps);
@@ -408,6 +445,7 @@ export async function runPresenceScenario(
     presence_bytes_per_device_hour: Math.round(bytes / Math.max(hours, 1e-9)),
     connected_detect_ms: summarize(linkDetect.connected),
     link_loss_detect_ms: summarize(linkDetect.loss),
+    note_delivery_ms: summarize(noteDelays),
     link_bytes_per_device_hour: Math.round(
       linkBytes / Math.max(hours, 1e-9),
     ),
@@ -421,6 +459,7 @@ export async function runPresenceScenario(
         ? {
           connected_detect_ms: linkDetect.connected.cdf(100),
           link_loss_detect_ms: linkDetect.loss.cdf(100),
+          note_delivery_ms: noteDelays.cdf(100),
         }
         : {}),
     },
