@@ -519,6 +519,11 @@ export class ConnectionManager {
     const wanted = this.#wanted.get(link.deviceHex);
     if (wanted !== undefined && this.#running) {
       this.#scheduleDial(link.deviceHex, wanted, wanted.redialMs);
+      // A link that never came up (refused) backs off like a failed dial;
+      // one that worked starts over.
+      wanted.redialMs = wasOpen
+        ? this.#o.redialMs ?? 5_000
+        : Math.min(2 * wanted.redialMs, MAX_REDIAL_MS);
     }
     if (wasOpen) this.#o.onChange(link.accountHex);
   }

@@ -1,0 +1,154 @@
+/**
+ * ConnectionManager on in-memory streams and virtual time: one link per
+ * device pair even when both dial, notes both ways, refusals back off,
+ * disconnect and publish.
+ */
+import assert from "node:assert/strict";
+import {
+  ConnectionManager,
+  type ConnectionManagerOptions,
+  endpointOf,
+} from "../lib/channel/connection_manager.ts";
+import { memoryStreamNetwork } from "../lib/channel/_memory_stream_network.ts";
+import { AccountKeys } from "../lib/identity/account_keys.ts";
+import { DeviceCertificate } from "../lib/identity/device_certificate.ts";
+import { DeviceKeys } from "../lib/identity/device_keys.ts";
+import { ManualClock } from "../lib/manual_clock.ts";
+import { rngBytes, seededRng } from "../lib/rng.ts";
+import type { StreamNetwork } from "../lib/channel/byte_stream.ts";
+
+const clock = () => new ManualClock(1_000_000);
+
+function device(
+  name: string,
+  clockNow: ManualClock,
+  streams: StreamNetwork,
+  options: Partial<ConnectionManagerOptions> = {},
+) {
+  const randomBytes = rngBytes(seededRng(name));
+  const account = AccountKeys.generate(randomBytes);
+  const keys = DeviceKeys.generate(randomBytes);
+  const certificate = DeviceCertificate.issue(account, keys, {
+    issuedMs: clockNow.now(),
+  });
+  const changes: string[] = [];
+  let allow = true;
+  let authorized = 0;
+  const manager = new ConnectionManager({
+    identity: { device: keys, certificate },
+    clock: clockNow,
+    randomBytes,
+    streams,
+    authorize: () => {
+      authorized += 1;
+      return allow;
+    },
+    onChange: (accountHex) => changes.push(accountHex),
+    ...options,
+  });
+  return {
+    accountHex: account.id.toString(),
+    certificate,
+    manager,
+    changes,
+    refuse: () => allow = false,
+    get authorized() {
+      return authorized;
+    },
+  };
+}
+
+async function run(time: ManualClock, ms: number, stepMs = 50): Promise<void> {
+  for (let t = 0; t < ms; t += stepMs) {
+    time.advance(stepMs);
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+  }
+}
+
+Deno.test("ConnectionManager: both sides dial at once and keep a single link, notes both ways", async () => {
+  const time = clock();
+  const network = memoryStreamNetwork();
+  // No fallback wait: both dial at the same instant.
+  const alice = device("alice", time, network.host("alice"), {
+    dialFallbackMs: 0,
+  });
+  const bob = device("bob", time, network.host("bob"), { dialFallbackMs: 0 });
+  const aliceAddress = await alice.manager.start(0);
+  const bobAddress = await bob.manager.start(0);
+  alice.manager.publish(true, "alice here");
+  bob.manager.publish(true, "bob here");
+  alice.manager.connect(bob.certificate, [endpointOf(bobAddress)]);
+  bob.manager.connect(alice.certificate, [endpointOf(aliceAddress)]);
+  await run(time, 2_000);
+  assert.equal(alice.manager.linkCount, 1);
+  assert.equal(bob.manager.linkCount, 1);
+  assert.deepEqual(alice.manager.status(bob.accountHex), {
+    connected: true,
+    note: "bob here",
+  });
+  assert.deepEqual(bob.manager.status(alice.accountHex), {
+    connected: true,
+    note: "alice here",
+  });
+  // Both links opened a handshake; one of them was closed by both sides.
+  assert.equal(alice.manager.counters.linksOpened, 1);
+  bob.manager.publish(true, "lunch");
+  await run(time, 200);
+  assert.equal(alice.manager.status(bob.accountHex).note, "lunch");
+  // Hidden: still linked, but not "connected" for presence.
+  bob.manager.publish(false, "");
+  await run(time, 200);
+  assert.equal(alice.manager.status(bob.accountHex).connected, false);
+  // Idle for a minute: keepalives hold the link.
+  await run(time, 60_000, 500);
+  assert.equal(alice.manager.linkCount, 1);
+  alice.manager.disconnect(bob.accountHex);
+  await run(time, 200);
+  assert.equal(alice.manager.linkCount, 0);
+  assert.equal(bob.manager.linkCount, 0);
+  alice.manager.stop();
+  bob.manager.stop();
+});
+
+Deno.test("ConnectionManager: a refusing peer is redialed with growing delays", async () => {
+  const time = clock();
+  const network = memoryStreamNetwork();
+  const alice = device("alice-r", time, network.host("alice"));
+  const bob = device("bob-r", time, network.host("bob"));
+  bob.refuse();
+  const bobAddress = await bob.manager.start(0);
+  await alice.manager.start(0);
+  alice.manager.connect(bob.certificate, [endpointOf(bobAddress)]);
+  // 5 s, 10 s, 20 s, 40 s, 80 s… after the first attempt: about 6 tries in 5 min.
+  await run(time, 5 * 60_000, 500);
+  assert.ok(bob.authorized >= 4 && bob.authorized <= 8, `${bob.authorized}`);
+  assert.equal(alice.manager.status(bob.accountHex).connected, false);
+  assert.equal(alice.manager.counters.pidfReceived, 0);
+  assert.equal(bob.manager.counters.pidfReceived, 0);
+  assert.deepEqual(alice.changes, []);
+  // Forgotten: no more dials.
+  alice.manager.forget(bob.certificate.deviceId.toString());
+  const before = bob.authorized;
+  await run(time, 10 * 60_000, 1_000);
+  assert.equal(bob.authorized, before);
+  alice.manager.stop();
+  bob.manager.stop();
+});
+
+Deno.test("ConnectionManager: unreachable endpoints count failures and never throw", async () => {
+  const time = clock();
+  const network = memoryStreamNetwork();
+  const alice = device("alice-u", time, network.host("alice"));
+  const bob = device("bob-u", time, network.host("bob"));
+  await alice.manager.start(0);
+  // Bob never listens; one endpoint is garbage and is skipped.
+  alice.manager.connect(bob.certificate, ["not an address", "bob:5999"]);
+  await run(time, 60_000, 500);
+  assert.ok(alice.manager.counters.dialFailures >= 3);
+  assert.equal(alice.manager.linkCount, 0);
+  // Our own device is never dialled, and no endpoint means no dial.
+  alice.manager.connect(alice.certificate, ["alice:5000"]);
+  alice.manager.connect(bob.certificate, []);
+  alice.manager.stop();
+  alice.manager.connect(bob.certificate, ["bob:5999"]); // after stop: ignored
+});
