@@ -333,6 +333,7 @@ export {
   type ConnectionCounters,
   ConnectionManager,
   type ConnectionManagerOptions,
+  emptyConnectionCounters,
   endpointOf,
   type LinkStatus,
 } from "./lib/channel/connection_manager.ts";

@@ -25,6 +25,7 @@ import {
   SignerMismatchError,
 } from "../lib/identity/errors.ts";
 import { rngBytes, seededRng } from "../lib/rng.ts";
+import { thrown } from "./_thrown.ts";
 
 const random = rngBytes(seededRng(200));
 const accountA = AccountKeys.generate(random);
@@ -34,23 +35,6 @@ const phone = DeviceKeys.generate(random);
 
 const ISSUED_MS = 1_700_000_000_000;
 const NOW_MS = ISSUED_MS + 1_000;
-
-/** Runs `fn`, asserts it throws an instance of `errorClass`, and returns the error for field checks. */
-function thrown<T extends Error>(
-  fn: () => unknown,
-  errorClass: new (...args: never[]) => T,
-): T {
-  try {
-    fn();
-  } catch (error) {
-    assert.ok(
-      error instanceof errorClass,
-      `expected ${errorClass.name}, got ${error}`,
-    );
-    return error;
-  }
-  assert.fail(`expected ${errorClass.name}, but nothing was thrown`);
-}
 
 function issue(
   account = accountA,

@@ -14,27 +14,11 @@ import {
   type PresenceDocument,
 } from "../lib/channel/pidf.ts";
 import { randomInt, type Rng, seededRng } from "../lib/rng.ts";
+import { thrown } from "./_thrown.ts";
 
 const ENTITY = "jami:bf5f1e21d3eb2c1246946aa49d5dcf3e5b9cb1b9";
 const DEVICE = "9d8c7b6a5f4e3d2c1b0a9d8c7b6a5f4e3d2c1b0a";
 const NS = `xmlns="${PIDF_NAMESPACE}"`;
-
-/** Runs `fn`, asserts it throws an instance of `errorClass`, and returns the error for field checks. */
-function thrown<T extends Error>(
-  fn: () => unknown,
-  errorClass: new (...args: never[]) => T,
-): T {
-  try {
-    fn();
-  } catch (error) {
-    assert.ok(
-      error instanceof errorClass,
-      `expected ${errorClass.name}, got ${error}`,
-    );
-    return error;
-  }
-  assert.fail(`expected ${errorClass.name}, but nothing was thrown`);
-}
 
 /** Asserts `parsePidf(text)` refuses with a MalformedPidfError for `reason`. */
 function assertRefused(text: string, reason: MalformedPidfReason): void {

@@ -33,6 +33,7 @@ import {
   WrongRecipientError,
 } from "../lib/identity/errors.ts";
 import { type RandomBytes, rngBytes, seededRng } from "../lib/rng.ts";
+import { thrown } from "./_thrown.ts";
 
 const ISSUED_MS = 1_700_000_000_000;
 const NOW_MS = ISSUED_MS + 1_000;
@@ -73,23 +74,6 @@ function seal(
     purpose,
     randomBytes,
   });
-}
-
-/** Runs `fn`, asserts it throws an instance of `errorClass`, and returns the error for field checks. */
-function thrown<T extends Error>(
-  fn: () => unknown,
-  errorClass: new (...args: never[]) => T,
-): T {
-  try {
-    fn();
-  } catch (error) {
-    assert.ok(
-      error instanceof errorClass,
-      `expected ${errorClass.name}, got ${error}`,
-    );
-    return error;
-  }
-  assert.fail(`expected ${errorClass.name}, but nothing was thrown`);
 }
 
 const text = (value: string) => new TextEncoder().encode(value);

@@ -16,6 +16,7 @@ import {
   SignerMismatchError,
 } from "../lib/identity/errors.ts";
 import { rngBytes, seededRng } from "../lib/rng.ts";
+import { thrown } from "./_thrown.ts";
 
 const random = rngBytes(seededRng(100));
 const alice = AccountKeys.generate(random);
@@ -31,23 +32,6 @@ const FIELDS: SignedRecordFields = {
 
 function signed(fields: Partial<SignedRecordFields> = {}): SignedRecord {
   return SignedRecord.sign(alice, { ...FIELDS, ...fields });
-}
-
-/** Runs `fn`, asserts it throws an instance of `errorClass`, and returns the error for field checks. */
-function thrown<T extends Error>(
-  fn: () => unknown,
-  errorClass: new (...args: never[]) => T,
-): T {
-  try {
-    fn();
-  } catch (error) {
-    assert.ok(
-      error instanceof errorClass,
-      `expected ${errorClass.name}, got ${error}`,
-    );
-    return error;
-  }
-  assert.fail(`expected ${errorClass.name}, but nothing was thrown`);
 }
 
 /** The wire tuple of a record, decoded with a plain msgpack decoder. */

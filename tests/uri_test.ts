@@ -3,23 +3,7 @@ import { formatUri, parseUri } from "../lib/identity/uri.ts";
 import { InfoHash } from "../lib/identity/info_hash.ts";
 import { InvalidUriError } from "../lib/identity/errors.ts";
 import { seededRng } from "../lib/rng.ts";
-
-/** Runs `fn`, asserts it throws an instance of `errorClass`, and returns the error for field checks. */
-function thrown<T extends Error>(
-  fn: () => unknown,
-  errorClass: new (...args: never[]) => T,
-): T {
-  try {
-    fn();
-  } catch (error) {
-    assert.ok(
-      error instanceof errorClass,
-      `expected ${errorClass.name}, got ${error}`,
-    );
-    return error;
-  }
-  assert.fail(`expected ${errorClass.name}, but nothing was thrown`);
-}
+import { thrown } from "./_thrown.ts";
 
 const HEX = "bf5f1e21d3eb2c1246946aa49d5dcf3e5b9cb1b9";
 const UPPER = HEX.toUpperCase();

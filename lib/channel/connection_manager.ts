@@ -173,15 +173,7 @@ const MAX_REDIAL_MS = 5 * 60_000;
 /** Links to contacts' devices, presence notes over SIP. */
 export class ConnectionManager {
   /** Counters. */
-  readonly counters: ConnectionCounters = {
-    linksOpened: 0,
-    linksClosed: 0,
-    refused: 0,
-    dialFailures: 0,
-    pidfSent: 0,
-    pidfReceived: 0,
-    pidfDropped: 0,
-  };
+  readonly counters: ConnectionCounters = emptyConnectionCounters();
   readonly #o: ConnectionManagerOptions;
   readonly #selfHex: string;
   readonly #wanted = new Map<string, Wanted>();
@@ -569,6 +561,23 @@ export class ConnectionManager {
       this.counters.pidfDropped += 1;
     }
   }
+}
+
+/**
+ * Counters at zero.
+ *
+ * @returns A fresh object.
+ */
+export function emptyConnectionCounters(): ConnectionCounters {
+  return {
+    linksOpened: 0,
+    linksClosed: 0,
+    refused: 0,
+    dialFailures: 0,
+    pidfSent: 0,
+    pidfReceived: 0,
+    pidfDropped: 0,
+  };
 }
 
 function parseEndpoints(endpoints: readonly string[]): PeerAddress[] {

@@ -44,6 +44,7 @@ import type { StreamNetwork } from "../channel/byte_stream.ts";
 import {
   type ConnectionCounters,
   ConnectionManager,
+  emptyConnectionCounters,
   endpointOf,
 } from "../channel/connection_manager.ts";
 import type { ChannelPeer } from "../channel/secure_channel.ts";
@@ -214,15 +215,7 @@ export class Account {
   readonly accountId: InfoHash;
   /** Direct-link counters (zeros while links are off). */
   get linkCounters(): ConnectionCounters {
-    return this.#connections?.counters ?? {
-      linksOpened: 0,
-      linksClosed: 0,
-      refused: 0,
-      dialFailures: 0,
-      pidfSent: 0,
-      pidfReceived: 0,
-      pidfDropped: 0,
-    };
+    return this.#connections?.counters ?? emptyConnectionCounters();
   }
 
   /** Counters. */
