@@ -32,52 +32,132 @@ function waitFor(
   });
 }
 
+interface Peer {
+  readonly id: string;
+  readonly child: Deno.ChildProcess;
+  readonly writer: WritableStreamDefaultWriter<Uint8Array>;
+  kill(): Promise<void>;
+}
+
+/** Starts the peer process (tests/fixtures/link_peer.ts) and reads its id. */
+async function spawnPeer(
+  bootstrap: string,
+  friend: string,
+): Promise<Peer> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("./fixtures/link_peer.ts", import.meta.url).pathname,
+      bootstrap,
+      friend,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const kill = async () => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already dead.
+    }
+    await child.status;
+    await writer.close().catch(() => {});
+    await child.stdout.cancel().catch(() => {});
+  };
+  try {
+    const reader = child.stdout.pipeThrough(new TextDecoderStream())
+      .getReader();
+    let first = "";
+    while (!first.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("the peer process ended early");
+      first += value;
+    }
+    reader.releaseLock();
+    return { id: JSON.parse(first.split("\n")[0]).id, child, writer, kill };
+  } catch (error) {
+    await kill();
+    throw error;
+  }
+}
+
+async function openAlice() {
+  const transport = await UdpTransport.bind({ host: "127.0.0.1", port: 0 });
+  const daemon = await Daemon.open({
+    transport,
+    clock: systemClock,
+    rng: systemRng(),
+    randomBytes: systemRandomBytes,
+    storage: new MemoryStorage(),
+    scryptLog2N: 10,
+    dht: { bootstrap: [] },
+    streams: new TcpStreamNetwork({ host: "127.0.0.1" }),
+  });
+  const id = await daemon.createAccount({ deviceName: "alice" });
+  daemon.start();
+  const close = async () => {
+    await daemon.stop();
+    await transport.close();
+  };
+  return { daemon, id, address: formatAddress(transport.localAddress), close };
+}
+
+Deno.test({
+  name: "Loopback: a banned peer's link is closed and its redials are refused",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const alice = await openAlice();
+    const a = alice.id;
+    const peer = await spawnPeer(alice.address, a);
+    try {
+      await alice.daemon.config.addContact(a, peer.id);
+      alice.daemon.presence.subscribeBuddy(a, peer.id, true);
+      await waitFor(
+        "status 2",
+        () => alice.daemon.presence.getSubscriptions(a)[0]?.status === 2,
+        20_000,
+      );
+      const account = alice.daemon.account(a);
+      const refusedBefore = account.linkCounters.refused;
+      await alice.daemon.config.removeContact(a, peer.id, true);
+      assert.deepEqual(alice.daemon.presence.getSubscriptions(a), []);
+      // The peer still sees Alice on the DHT and dials again (after 5 s).
+      const refusedMs = await waitFor(
+        "a refused redial",
+        () => account.linkCounters.refused > refusedBefore,
+        15_000,
+      );
+      console.log(`redial refused ${refusedMs} ms after the ban`);
+      assert.equal(
+        alice.daemon.presence.getDevices(a, peer.id).length,
+        0,
+      );
+    } finally {
+      await peer.kill();
+      await alice.close();
+    }
+  },
+});
+
 Deno.test({
   name:
     "Loopback: 0 → 1 → 2 with the note over TCP+SIP, note updates, SIGKILL of the peer → 1 → 0",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const transport = await UdpTransport.bind({ host: "127.0.0.1", port: 0 });
-    const alice = await Daemon.open({
-      transport,
-      clock: systemClock,
-      rng: systemRng(),
-      randomBytes: systemRandomBytes,
-      storage: new MemoryStorage(),
-      scryptLog2N: 10,
-      dht: { bootstrap: [] },
-      streams: new TcpStreamNetwork({ host: "127.0.0.1" }),
-    });
-    const a = await alice.createAccount({ deviceName: "alice" });
-    alice.start();
+    const { daemon: alice, id: a, address, close } = await openAlice();
     const statuses: number[] = [];
     alice.presence.on("newBuddyNotification", (event) => {
       statuses.push(event.status);
     });
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        new URL("./fixtures/link_peer.ts", import.meta.url).pathname,
-        formatAddress(transport.localAddress),
-        a,
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    const writer = child.stdin.getWriter();
+    const peer = await spawnPeer(address, a);
+    const { child, writer } = peer;
     try {
-      const reader = child.stdout.pipeThrough(new TextDecoderStream())
-        .getReader();
-      let first = "";
-      while (!first.includes("\n")) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error("the peer process ended early");
-        first += value;
-      }
-      const b = JSON.parse(first.split("\n")[0]).id as string;
+      const b = peer.id;
       await alice.config.addContact(a, b);
       alice.presence.subscribeBuddy(a, b, true);
       const seen = () => alice.presence.getSubscriptions(a)[0];
@@ -121,16 +201,8 @@ Deno.test({
       );
       assert.deepEqual(statuses.slice(-2), [1, 0]);
     } finally {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Already dead.
-      }
-      await child.status;
-      await writer.close().catch(() => {});
-      await child.stdout.cancel().catch(() => {});
-      await alice.stop();
-      await transport.close();
+      await peer.kill();
+      await close();
     }
   },
 });
