@@ -53,6 +53,8 @@ Options:
                      (default none)
   --crash-ratio P    share of leaves that are crashes (default 0.5)
   --loss P           packet loss on every link (default 0)
+  --note-every D     presence: a random online device publishes a new note
+                     this often, e.g. 10s (default never); note_delivery_ms
   --latency MS       presence: median one-way latency in ms (default 50;
                      6 is LAN-like; at least 6)
   --lookups N        lookups in the lookup scenario (default 1000)
@@ -137,6 +139,7 @@ async function main(args: string[]): Promise<number> {
         churn: { type: "string" },
         "crash-ratio": { type: "string" },
         latency: { type: "string" },
+        "note-every": { type: "string" },
         loss: { type: "string" },
         lookups: { type: "string" },
         settle: { type: "string" },
@@ -229,6 +232,9 @@ async function main(args: string[]): Promise<number> {
             churn,
             crashProbability: common.crashProbability,
             lossProbability: common.lossProbability,
+            noteEveryMs: values["note-every"] === undefined
+              ? undefined
+              : parseDuration(values["note-every"]),
             medianOneWayMs: values.latency === undefined
               ? undefined
               : number(values.latency, "latency", 50),

@@ -56,6 +56,7 @@ Deno.test("presence scenario with direct links, 250 nodes, LAN-like latency: sta
     minContacts: 10,
     maxContacts: 20,
     medianOneWayMs: 6,
+    noteEveryMs: 10_000,
   });
   const text = JSON.stringify({ ...report, cdf: undefined });
   assert.ok(report.connected_detect_ms.count > 0, text);

@@ -53,6 +53,12 @@ export interface PresenceScenarioOptions {
   readonly crashProbability?: number;
   /** Packet loss. @default {0} */
   readonly lossProbability?: number;
+  /**
+   * A random online device publishes a new note this often (0: never); its
+   * linked watchers' delay is `note_delivery_ms`. Each note also re-signs
+   * and republishes the device's DHT announcement. @default {0}
+   */
+  readonly noteEveryMs?: number;
   /** Median one-way latency between hosts (6 is LAN-like). @default {50} */
   readonly medianOneWayMs?: number;
   /** Fewest contacts per account. @default {20} */
@@ -113,9 +119,6 @@ export interface PresenceReport {
   /** CDFs of the three latencies (for `--report`). */
   readonly cdf?: Record<string, CdfPoint[]>;
 }
-
-/** An online device publishes a new note this often (links only). */
-const NOTE_PERIOD_MS = 10_000;
 
 /** A change superseded sooner than this is not counted as missed. */
 const SHORTEST_CHANGE_MS = 5_000;
@@ -387,9 +390,10 @@ export async function runPresenceScenario(
       notePending[j] = { text, atMs: clock.now(), waiting };
       slots[j].daemon!.presence.publish(ids[j], 1, text);
     }
-    clock.setTimer(NOTE_PERIOD_MS, publishNote);
+    clock.setTimer(noteEveryMs, publishNote);
   };
-  if (profile.channels) clock.setTimer(NOTE_PERIOD_MS, publishNote);
+  const noteEveryMs = options.noteEveryMs ?? 0;
+  if (noteEveryMs > 0) clock.setTimer(noteEveryMs, publishNote);
   const steps = 20;
   for (let step = 1; step <= steps; step++) {
     await swarm.run(options.durationMs / steps);
