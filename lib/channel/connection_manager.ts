@@ -58,7 +58,7 @@
  * alice.manager.connect(bob.certificate, [endpointOf(bobAddress)]);
  * for (let i = 0; i < 20; i++) {
  *   clock.advance(100);
- *   await new Promise((resolve) => setTimeout(resolve, 0));
+ *   for (let j = 0; j < 20; j++) await Promise.resolve();
  * }
  * const seen = alice.manager.status(bob.account.id.toString());
  * assert.equal(seen.connected, true);
