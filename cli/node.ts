@@ -16,7 +16,6 @@ import { networkInterfaces } from "node:os";
 import { Daemon } from "../lib/daemon/daemon.ts";
 import { FileStorage } from "../lib/file_storage.ts";
 import { formatUri, parseUri } from "../lib/identity/uri.ts";
-import { MemoryStorage } from "../lib/memory_storage.ts";
 import { systemClock } from "../lib/system_clock.ts";
 import { systemRandomBytes } from "../lib/system_random.ts";
 import {
@@ -27,6 +26,7 @@ import {
 import { AddressInUseError, UdpTransport } from "../lib/udp_transport.ts";
 import { TcpStreamNetwork } from "../lib/tcp_stream_network.ts";
 import { DEFAULT_BOOTSTRAP, resolveAddresses, systemRng } from "./dht.ts";
+import { openLoopbackDaemon } from "./loopback_daemon.ts";
 
 const USAGE = `Usage: deno task run [options]
 
@@ -411,20 +411,7 @@ export async function runDemo(timeoutMs = 20_000): Promise<number> {
   const t0 = performance.now();
   const stamp = () => `${((performance.now() - t0) / 1_000).toFixed(2)} s`;
   const say = (text: string) => console.log(`[${stamp()}] ${text}`);
-  const open = async (bootstrap: PeerAddress[]) => {
-    const transport = await UdpTransport.bind({ host: "127.0.0.1", port: 0 });
-    const daemon = await Daemon.open({
-      transport,
-      clock: systemClock,
-      rng: systemRng(),
-      randomBytes: systemRandomBytes,
-      storage: new MemoryStorage(),
-      scryptLog2N: 10,
-      dht: { bootstrap },
-      streams: new TcpStreamNetwork({ host: "127.0.0.1" }),
-    });
-    return { transport, daemon };
-  };
+  const open = openLoopbackDaemon;
   const waitFor = (what: string, check: () => boolean) =>
     new Promise<void>((resolve, reject) => {
       const started = performance.now();

@@ -5,14 +5,8 @@
  * and asserted only against the issue's generous limits.
  */
 import assert from "node:assert/strict";
-import { Daemon } from "../lib/daemon/daemon.ts";
-import { MemoryStorage } from "../lib/memory_storage.ts";
-import { systemClock } from "../lib/system_clock.ts";
-import { systemRandomBytes } from "../lib/system_random.ts";
-import { TcpStreamNetwork } from "../lib/tcp_stream_network.ts";
 import { formatAddress } from "../lib/transport.ts";
-import { UdpTransport } from "../lib/udp_transport.ts";
-import { systemRng } from "../cli/dht.ts";
+import { openLoopbackDaemon } from "../cli/loopback_daemon.ts";
 
 function waitFor(
   what: string,
@@ -85,17 +79,7 @@ async function spawnPeer(
 }
 
 async function openAlice() {
-  const transport = await UdpTransport.bind({ host: "127.0.0.1", port: 0 });
-  const daemon = await Daemon.open({
-    transport,
-    clock: systemClock,
-    rng: systemRng(),
-    randomBytes: systemRandomBytes,
-    storage: new MemoryStorage(),
-    scryptLog2N: 10,
-    dht: { bootstrap: [] },
-    streams: new TcpStreamNetwork({ host: "127.0.0.1" }),
-  });
+  const { daemon, transport } = await openLoopbackDaemon([]);
   const id = await daemon.createAccount({ deviceName: "alice" });
   daemon.start();
   const close = async () => {

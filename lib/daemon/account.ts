@@ -413,8 +413,15 @@ export class Account {
       });
       this.state.announcementSeq = announcer.seq;
     });
+    // Links close after the goodbye: a linked watcher then goes from 2
+    // straight to 0 instead of passing through 1.
+    const connections = this.#connections;
+    this.#connections = undefined;
     // Not tracked: the wait is on the clock, which a driver must keep moving.
-    return goodbye.then(() => this.#persist());
+    return goodbye.then(() => {
+      connections?.stop();
+      return this.#persist();
+    });
   }
 
   /** Stops at once with no goodbye and no final write (a crash, for tests). */
@@ -431,9 +438,11 @@ export class Account {
     this.#watches.clear();
     this.#retryTimer?.cancel();
     this.#syncTimer?.cancel();
-    if (clean) this.#connections?.stop();
-    else this.#connections?.crash();
-    this.#connections = undefined;
+    // A clean stop closes links only after the goodbye (see `stop`).
+    if (!clean) {
+      this.#connections?.crash();
+      this.#connections = undefined;
+    }
     const announcer = this.#announcer;
     this.#announcer = undefined;
     return announcer;
