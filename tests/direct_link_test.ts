@@ -169,3 +169,25 @@ Deno.test("Revoking a device closes its links at its contacts", async () => {
   assert.deepEqual(connected(), [laptopId]);
   swarm.shutdown();
 });
+
+Deno.test("A note published right at start still announces the link endpoint", async () => {
+  const { swarm, alice, bob, a, b } = await pair("link-early-note", {
+    startBob: false,
+  });
+  await alice.daemon!.config.addContact(a, b);
+  await bob.daemon!.config.addContact(b, a);
+  alice.daemon!.presence.subscribeBuddy(a, b, true);
+  // Bob does not watch Alice, so only Alice dials: she needs his endpoint.
+  swarm.start(bob);
+  bob.daemon!.presence.publish(b, 1, "just started");
+  await runUntil(
+    swarm,
+    () => alice.daemon!.presence.getSubscriptions(a)[0].status === 2,
+    10_000,
+  );
+  assert.equal(
+    alice.daemon!.presence.getSubscriptions(a)[0].lineStatus,
+    "just started",
+  );
+  swarm.shutdown();
+});

@@ -339,9 +339,13 @@ export class Account {
       },
     );
     void this.#track(listening).then(() => {
-      if (this.#connections !== connections) return;
-      if (this.#visible && this.#announcer === undefined) {
-        this.#startAnnouncer();
+      if (this.#connections !== connections || !this.#visible) return;
+      if (this.#announcer === undefined) this.#startAnnouncer();
+      else if (this.#endpoints.length > 0) {
+        // Started meanwhile (by `publish`) without the endpoint: add it.
+        this.#announcer.update(this.#note, this.#endpoints);
+        this.state.announcementSeq = this.#announcer.seq;
+        this.#persist();
       }
     });
   }
