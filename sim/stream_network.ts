@@ -205,10 +205,7 @@ export class SimulatedStreamNetwork {
     const peer = end.peer;
     this.#count(end.host, bytes.length);
     if (!this.#network.isHostOnline(end.host)) return;
-    const arrival = Math.max(
-      this.#clock.now() + this.#network.latencyMs(end.host, peer.host),
-      end.lastArrivalMs,
-    );
+    const arrival = this.#arrival(end);
     end.lastArrivalMs = arrival;
     this.#clock.setTimer(arrival - this.#clock.now(), () => {
       if (!this.#network.isHostOnline(peer.host)) return;
@@ -223,10 +220,7 @@ export class SimulatedStreamNetwork {
     const peer = end.peer;
     this.#count(end.host, 0);
     if (!this.#network.isHostOnline(end.host)) return;
-    const arrival = Math.max(
-      this.#clock.now() + this.#network.latencyMs(end.host, peer.host),
-      end.lastArrivalMs,
-    );
+    const arrival = this.#arrival(end);
     this.#clock.setTimer(arrival - this.#clock.now(), () => {
       if (this.#network.isHostOnline(peer.host)) peer.finish("remote");
     });
@@ -235,6 +229,14 @@ export class SimulatedStreamNetwork {
   /** @internal */
   forget(end: StreamEnd): void {
     this.#ends.get(end.host)?.delete(end);
+  }
+
+  /** When bytes sent now from `end` arrive: one way later, never before earlier ones. */
+  #arrival(end: StreamEnd): number {
+    return Math.max(
+      this.#clock.now() + this.#network.latencyMs(end.host, end.peer.host),
+      end.lastArrivalMs,
+    );
   }
 
   #reset(end: StreamEnd): void {
