@@ -91,14 +91,17 @@ export { formatUri, parseUri } from "./lib/identity/uri.ts";
 export {
   type AccountArchiveContents,
   DEFAULT_SCRYPT_LOG2_N,
-  loadAccountArchive,
+  type EncodeAccountArchiveOptions,
   MAX_ARCHIVE_BYTES,
+} from "./lib/identity/account_archive.ts";
+export {
+  loadAccountArchive,
   saveAccountArchive,
   type SaveAccountArchiveOptions,
-} from "./lib/identity/account_archive.ts";
+} from "./lib/io/account_archive_file.ts";
 export type { Clock, Timer } from "./lib/clock.ts";
-export { ManualClock } from "./lib/manual_clock.ts";
-export { SystemClock, systemClock } from "./lib/system_clock.ts";
+export { ManualClock } from "./lib/testing/manual_clock.ts";
+export { SystemClock, systemClock } from "./lib/io/system_clock.ts";
 export {
   forkRng,
   type RandomBytes,
@@ -107,7 +110,7 @@ export {
   rngBytes,
   seededRng,
 } from "./lib/rng.ts";
-export { systemRandomBytes } from "./lib/system_random.ts";
+export { systemRandomBytes } from "./lib/io/system_random.ts";
 export {
   type DatagramHandler,
   formatAddress,
@@ -121,31 +124,34 @@ export {
   UdpBindError,
   UdpTransport,
   type UdpTransportOptions,
-} from "./lib/udp_transport.ts";
+} from "./lib/io/udp_transport.ts";
 export {
   MAX_STORAGE_VALUE_BYTES,
   type Storage,
   validateStorageKey,
 } from "./lib/storage.ts";
-export { MemoryStorage } from "./lib/memory_storage.ts";
-export { FileStorage } from "./lib/file_storage.ts";
+export { MemoryStorage } from "./lib/testing/memory_storage.ts";
+export { FileStorage } from "./lib/io/file_storage.ts";
 export {
   writeFileAtomic,
   type WriteFileAtomicOptions,
-} from "./lib/atomic_file.ts";
+} from "./lib/io/atomic_file.ts";
 export {
   DhtNode,
   type DhtNodeComponents,
   type DhtNodeConfig,
   type DhtNodeStats,
-  type GetCallbacks,
   LISTEN_NODES,
-  type ListenEvent,
-  type ListenHandle,
-  type OperationHandle,
-  type PermanentPutHandle,
   REANNOUNCE_MARGIN_MS,
 } from "./lib/dht/dht_node.ts";
+export type {
+  DhtClient,
+  GetCallbacks,
+  ListenEvent,
+  ListenHandle,
+  OperationHandle,
+  PermanentPutHandle,
+} from "./lib/dht/dht_client.ts";
 export {
   type DhtQuery,
   type DhtValue,
@@ -343,4 +349,4 @@ export {
   TcpListenError,
   TcpStreamNetwork,
   type TcpStreamNetworkOptions,
-} from "./lib/tcp_stream_network.ts";
+} from "./lib/io/tcp_stream_network.ts";

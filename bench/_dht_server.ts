@@ -9,8 +9,8 @@
 import { parseArgs } from "node:util";
 import { DhtNode } from "../lib/dht/dht_node.ts";
 import { seededRng } from "../lib/rng.ts";
-import { systemClock } from "../lib/system_clock.ts";
-import { UdpTransport } from "../lib/udp_transport.ts";
+import { systemClock } from "../lib/io/system_clock.ts";
+import { UdpTransport } from "../lib/io/udp_transport.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -33,7 +33,7 @@ import { decodeMessage, encodeMessage } from "../lib/dht/wire.ts";
 import { InfoHash } from "../lib/identity/info_hash.ts";
 import { seededRng } from "../lib/rng.ts";
 import type { PeerAddress } from "../lib/transport.ts";
-import { UdpTransport } from "../lib/udp_transport.ts";
+import { UdpTransport } from "../lib/io/udp_transport.ts";
 import {
   DhtnodeProcess,
   findDhtnode,

@@ -14,7 +14,7 @@ import {
   seededRng,
   SignedRecord,
 } from "../mod.ts";
-import { clearVerifyCache } from "../lib/identity/_primitives.ts";
+import { clearVerifyCache } from "../lib/crypto.ts";
 
 const random = rngBytes(seededRng("bench"));
 const alice = AccountKeys.generate(random);

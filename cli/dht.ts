@@ -19,14 +19,15 @@
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { parseArgs } from "node:util";
-import { DhtNode, type ListenEvent } from "../lib/dht/dht_node.ts";
+import { DhtNode } from "../lib/dht/dht_node.ts";
+import type { ListenEvent } from "../lib/dht/dht_client.ts";
 import type { DhtValue } from "../lib/dht/messages.ts";
 import { InfoHash } from "../lib/identity/info_hash.ts";
 import type { Rng } from "../lib/rng.ts";
-import { systemClock } from "../lib/system_clock.ts";
-import { systemRandomBytes } from "../lib/system_random.ts";
+import { systemClock } from "../lib/io/system_clock.ts";
+import { systemRandomBytes } from "../lib/io/system_random.ts";
 import { parseAddress, type PeerAddress } from "../lib/transport.ts";
-import { UdpBindError, UdpTransport } from "../lib/udp_transport.ts";
+import { UdpBindError, UdpTransport } from "../lib/io/udp_transport.ts";
 
 /** The public OpenDHT/Jami bootstrap node. */
 export const DEFAULT_BOOTSTRAP = "bootstrap.jami.net:4222";

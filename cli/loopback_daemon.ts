@@ -6,12 +6,12 @@
  * @module
  */
 import { Daemon } from "../lib/daemon/daemon.ts";
-import { MemoryStorage } from "../lib/memory_storage.ts";
-import { systemClock } from "../lib/system_clock.ts";
-import { systemRandomBytes } from "../lib/system_random.ts";
-import { TcpStreamNetwork } from "../lib/tcp_stream_network.ts";
+import { MemoryStorage } from "../lib/testing/memory_storage.ts";
+import { systemClock } from "../lib/io/system_clock.ts";
+import { systemRandomBytes } from "../lib/io/system_random.ts";
+import { TcpStreamNetwork } from "../lib/io/tcp_stream_network.ts";
 import type { PeerAddress } from "../lib/transport.ts";
-import { UdpTransport } from "../lib/udp_transport.ts";
+import { UdpTransport } from "../lib/io/udp_transport.ts";
 import { systemRng } from "./dht.ts";
 
 /** A loopback daemon and its UDP transport (close it after `daemon.stop()`). */

@@ -14,17 +14,17 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { networkInterfaces } from "node:os";
 import { Daemon } from "../lib/daemon/daemon.ts";
-import { FileStorage } from "../lib/file_storage.ts";
+import { FileStorage } from "../lib/io/file_storage.ts";
 import { formatUri, parseUri } from "../lib/identity/uri.ts";
-import { systemClock } from "../lib/system_clock.ts";
-import { systemRandomBytes } from "../lib/system_random.ts";
+import { systemClock } from "../lib/io/system_clock.ts";
+import { systemRandomBytes } from "../lib/io/system_random.ts";
 import {
   formatAddress,
   parseAddress,
   type PeerAddress,
 } from "../lib/transport.ts";
-import { AddressInUseError, UdpTransport } from "../lib/udp_transport.ts";
-import { TcpStreamNetwork } from "../lib/tcp_stream_network.ts";
+import { AddressInUseError, UdpTransport } from "../lib/io/udp_transport.ts";
+import { TcpStreamNetwork } from "../lib/io/tcp_stream_network.ts";
 import { DEFAULT_BOOTSTRAP, resolveAddresses, systemRng } from "./dht.ts";
 import { openLoopbackDaemon } from "./loopback_daemon.ts";
 

@@ -12,7 +12,7 @@
  * @example Cancel a timer before it fires
  * ```ts
  * import assert from "node:assert/strict";
- * import { ManualClock } from "./manual_clock.ts";
+ * import { ManualClock } from "./testing/manual_clock.ts";
  *
  * const clock = new ManualClock(0);
  * let fired = false;
@@ -39,7 +39,7 @@ export interface Timer {
  * ```ts
  * import assert from "node:assert/strict";
  * import type { Clock } from "./clock.ts";
- * import { ManualClock } from "./manual_clock.ts";
+ * import { ManualClock } from "./testing/manual_clock.ts";
  *
  * function remindLater(clock: Clock, log: number[]): void {
  *   clock.setTimer(1_000, () => log.push(clock.now()));

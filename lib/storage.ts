@@ -15,7 +15,7 @@
  * ```ts
  * import assert from "node:assert/strict";
  * import type { Storage } from "./storage.ts";
- * import { MemoryStorage } from "./memory_storage.ts";
+ * import { MemoryStorage } from "./testing/memory_storage.ts";
  *
  * const storage: Storage = new MemoryStorage();
  * await storage.set("contacts", new Uint8Array([1, 2]));

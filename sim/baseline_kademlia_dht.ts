@@ -37,7 +37,7 @@
  * @example Two nodes find each other
  * ```ts
  * import assert from "node:assert/strict";
- * import { ManualClock } from "../lib/manual_clock.ts";
+ * import { ManualClock } from "../lib/testing/manual_clock.ts";
  * import { seededRng } from "../lib/rng.ts";
  * import { SimulatedNetwork } from "./network.ts";
  * import { createKademliaDhtNode } from "./baseline_kademlia_dht.ts";
@@ -67,7 +67,7 @@ import kademliaId from "npm:kademlia-dht@0.1.0/lib/id.js";
 import kademliaLookup from "npm:kademlia-dht@0.1.0/lib/lookup.js";
 import { InfoHash } from "../lib/identity/info_hash.ts";
 import type { Timer } from "../lib/clock.ts";
-import type { ManualClock } from "../lib/manual_clock.ts";
+import type { ManualClock } from "../lib/testing/manual_clock.ts";
 import type { Rng } from "../lib/rng.ts";
 import type { PeerAddress } from "../lib/transport.ts";
 import type { SimulatedTransport } from "./network.ts";
@@ -230,7 +230,7 @@ export interface BaselineLookupResult {
  * @example Look up with a node
  * ```ts
  * import assert from "node:assert/strict";
- * import { ManualClock } from "../lib/manual_clock.ts";
+ * import { ManualClock } from "../lib/testing/manual_clock.ts";
  * import { seededRng } from "../lib/rng.ts";
  * import { SimulatedNetwork } from "./network.ts";
  * import { type BaselineNode, createKademliaDhtNode } from "./baseline_kademlia_dht.ts";
@@ -272,7 +272,7 @@ export interface BaselineNode {
  * @example Shorter timeouts
  * ```ts
  * import assert from "node:assert/strict";
- * import { ManualClock } from "../lib/manual_clock.ts";
+ * import { ManualClock } from "../lib/testing/manual_clock.ts";
  * import { seededRng } from "../lib/rng.ts";
  * import { SimulatedNetwork } from "./network.ts";
  * import { createKademliaDhtNode, type KademliaDhtNodeOptions } from "./baseline_kademlia_dht.ts";
@@ -334,7 +334,7 @@ export interface KademliaDhtNodeOptions {
  * @example Fifty nodes, one lookup
  * ```ts
  * import assert from "node:assert/strict";
- * import { ManualClock } from "../lib/manual_clock.ts";
+ * import { ManualClock } from "../lib/testing/manual_clock.ts";
  * import { seededRng } from "../lib/rng.ts";
  * import { SimulatedNetwork } from "./network.ts";
  * import { createKademliaDhtNode } from "./baseline_kademlia_dht.ts";

@@ -729,7 +729,7 @@ export function formatChurnSpec(spec: ChurnSpec | undefined): string {
  * @example One host in ten churns for a day
  * ```ts
  * import assert from "node:assert/strict";
- * import { ManualClock } from "../lib/manual_clock.ts";
+ * import { ManualClock } from "../lib/testing/manual_clock.ts";
  * import { seededRng } from "../lib/rng.ts";
  * import { type ChurnScheduleOptions, parseChurnSpec } from "./churn.ts";
  *
@@ -849,7 +849,7 @@ export interface ChurnCounts {
  * @example Three hosts, always alternating
  * ```ts
  * import assert from "node:assert/strict";
- * import { ManualClock } from "../lib/manual_clock.ts";
+ * import { ManualClock } from "../lib/testing/manual_clock.ts";
  * import { seededRng } from "../lib/rng.ts";
  * import { ChurnSchedule, parseChurnSpec } from "./churn.ts";
  *
@@ -913,7 +913,7 @@ export class ChurnSchedule {
    * @example Without a spec nobody churns
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { ManualClock } from "../lib/testing/manual_clock.ts";
    * import { seededRng } from "../lib/rng.ts";
    * import { ChurnSchedule } from "./churn.ts";
    *
@@ -984,7 +984,7 @@ export class ChurnSchedule {
    * @example Start once
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { ManualClock } from "../lib/testing/manual_clock.ts";
    * import { seededRng } from "../lib/rng.ts";
    * import { ChurnSchedule, parseChurnSpec } from "./churn.ts";
    *
@@ -1028,7 +1028,7 @@ export class ChurnSchedule {
    * @example Stop early
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { ManualClock } from "../lib/testing/manual_clock.ts";
    * import { seededRng } from "../lib/rng.ts";
    * import { ChurnSchedule, parseChurnSpec } from "./churn.ts";
    *
@@ -1063,7 +1063,7 @@ export class ChurnSchedule {
    * @example Everyone starts online
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { ManualClock } from "../lib/testing/manual_clock.ts";
    * import { seededRng } from "../lib/rng.ts";
    * import { ChurnSchedule } from "./churn.ts";
    *
@@ -1090,7 +1090,7 @@ export class ChurnSchedule {
    * @example Half the hosts churn
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { ManualClock } from "../lib/testing/manual_clock.ts";
    * import { seededRng } from "../lib/rng.ts";
    * import { ChurnSchedule, parseChurnSpec } from "./churn.ts";
    *
@@ -1120,7 +1120,7 @@ export class ChurnSchedule {
    * @example Nothing before start
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { ManualClock } from "../lib/testing/manual_clock.ts";
    * import { seededRng } from "../lib/rng.ts";
    * import { ChurnSchedule } from "./churn.ts";
    *

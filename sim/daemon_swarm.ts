@@ -32,8 +32,8 @@
 import { Daemon } from "../lib/daemon/daemon.ts";
 import { WorkTracker } from "../lib/daemon/work_tracker.ts";
 import type { InfoHash } from "../lib/identity/info_hash.ts";
-import type { ManualClock } from "../lib/manual_clock.ts";
-import { MemoryStorage } from "../lib/memory_storage.ts";
+import type { ManualClock } from "../lib/testing/manual_clock.ts";
+import { MemoryStorage } from "../lib/testing/memory_storage.ts";
 import {
   OUR_PROFILE,
   presenceNodeConfig,

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { ManualClock } from "../lib/manual_clock.ts";
+import type { ManualClock } from "../lib/testing/manual_clock.ts";
 import { forkRng, type Rng } from "../lib/rng.ts";
 import {
   type DatagramHandler,
@@ -82,7 +82,7 @@ export interface DropCounts {
  * @example Read the totals
  * ```ts
  * import assert from "node:assert/strict";
- * import { ManualClock } from "../lib/manual_clock.ts";
+ * import { ManualClock } from "../lib/testing/manual_clock.ts";
  * import { seededRng } from "../lib/rng.ts";
  * import { type NetworkStats, SimulatedNetwork } from "./network.ts";
  *
@@ -116,7 +116,7 @@ export interface NetworkStats {
  * @example Read one host's counters
  * ```ts
  * import assert from "node:assert/strict";
- * import { ManualClock } from "../lib/manual_clock.ts";
+ * import { ManualClock } from "../lib/testing/manual_clock.ts";
  * import { seededRng } from "../lib/rng.ts";
  * import { type HostStats, SimulatedNetwork } from "./network.ts";
  *
@@ -149,7 +149,7 @@ export interface HostStats {
  * @example A lossy network
  * ```ts
  * import assert from "node:assert/strict";
- * import { ManualClock } from "../lib/manual_clock.ts";
+ * import { ManualClock } from "../lib/testing/manual_clock.ts";
  * import { seededRng } from "../lib/rng.ts";
  * import { SimulatedNetwork, type SimulatedNetworkOptions } from "./network.ts";
  *
@@ -202,7 +202,7 @@ export interface SimulatedNetworkOptions {
  * @example Attach at a chosen address
  * ```ts
  * import assert from "node:assert/strict";
- * import { ManualClock } from "../lib/manual_clock.ts";
+ * import { ManualClock } from "../lib/testing/manual_clock.ts";
  * import { seededRng } from "../lib/rng.ts";
  * import { type AttachOptions, SimulatedNetwork } from "./network.ts";
  *
@@ -233,7 +233,7 @@ export interface AttachOptions {
  * @example Send between two hosts
  * ```ts
  * import assert from "node:assert/strict";
- * import { ManualClock } from "../lib/manual_clock.ts";
+ * import { ManualClock } from "../lib/testing/manual_clock.ts";
  * import { seededRng } from "../lib/rng.ts";
  * import { SimulatedNetwork, type SimulatedTransport } from "./network.ts";
  *
@@ -371,7 +371,7 @@ function grownUint8(
  * @example Two hosts, one datagram, one partition
  * ```ts
  * import assert from "node:assert/strict";
- * import { ManualClock } from "../lib/manual_clock.ts";
+ * import { ManualClock } from "../lib/testing/manual_clock.ts";
  * import { seededRng } from "../lib/rng.ts";
  * import { SimulatedNetwork } from "./network.ts";
  *
@@ -462,7 +462,7 @@ export class SimulatedNetwork {
    * @example Jitter-free, constant latency
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { ManualClock } from "../lib/testing/manual_clock.ts";
    * import { seededRng } from "../lib/rng.ts";
    * import { SimulatedNetwork } from "./network.ts";
    *
@@ -514,7 +514,7 @@ export class SimulatedNetwork {
    * @example Re-attaching does not add a host
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { ManualClock } from "../lib/testing/manual_clock.ts";
    * import { seededRng } from "../lib/rng.ts";
    * import { SimulatedNetwork } from "./network.ts";
    *
@@ -547,7 +547,7 @@ export class SimulatedNetwork {
    * @example Come back with the same identity
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { ManualClock } from "../lib/testing/manual_clock.ts";
    * import { seededRng } from "../lib/rng.ts";
    * import { SimulatedNetwork } from "./network.ts";
    *
@@ -618,7 +618,7 @@ export class SimulatedNetwork {
    * @example Datagrams to a crashed host are dropped at delivery
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { ManualClock } from "../lib/testing/manual_clock.ts";
    * import { seededRng } from "../lib/rng.ts";
    * import { SimulatedNetwork } from "./network.ts";
    *
@@ -650,7 +650,7 @@ export class SimulatedNetwork {
    * @example Closing takes a host offline
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { ManualClock } from "../lib/testing/manual_clock.ts";
    * import { seededRng } from "../lib/rng.ts";
    * import { SimulatedNetwork } from "./network.ts";
    *
@@ -676,7 +676,7 @@ export class SimulatedNetwork {
    * @example Look up an address
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { ManualClock } from "../lib/testing/manual_clock.ts";
    * import { seededRng } from "../lib/rng.ts";
    * import { SimulatedNetwork } from "./network.ts";
    *
@@ -701,7 +701,7 @@ export class SimulatedNetwork {
    * @example Index 0 is 10.0.0.1
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { ManualClock } from "../lib/testing/manual_clock.ts";
    * import { seededRng } from "../lib/rng.ts";
    * import { SimulatedNetwork } from "./network.ts";
    *
@@ -729,7 +729,7 @@ export class SimulatedNetwork {
    * @example Cut one direction of a link
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { ManualClock } from "../lib/testing/manual_clock.ts";
    * import { seededRng } from "../lib/rng.ts";
    * import { SimulatedNetwork } from "./network.ts";
    *
@@ -772,7 +772,7 @@ export class SimulatedNetwork {
    * @example Unlisted hosts share a group
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { ManualClock } from "../lib/testing/manual_clock.ts";
    * import { seededRng } from "../lib/rng.ts";
    * import { SimulatedNetwork } from "./network.ts";
    *
@@ -810,7 +810,7 @@ export class SimulatedNetwork {
    * @example Heal after a partition
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { ManualClock } from "../lib/testing/manual_clock.ts";
    * import { seededRng } from "../lib/rng.ts";
    * import { SimulatedNetwork } from "./network.ts";
    *
@@ -837,7 +837,7 @@ export class SimulatedNetwork {
    * @example Every datagram is accounted for
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { ManualClock } from "../lib/testing/manual_clock.ts";
    * import { seededRng } from "../lib/rng.ts";
    * import { SimulatedNetwork } from "./network.ts";
    *
@@ -879,7 +879,7 @@ export class SimulatedNetwork {
    * @example Latency is positive between distinct hosts
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { ManualClock } from "../lib/testing/manual_clock.ts";
    * import { seededRng } from "../lib/rng.ts";
    * import { SimulatedNetwork } from "./network.ts";
    *
@@ -904,7 +904,7 @@ export class SimulatedNetwork {
    * @example Sent and received
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/manual_clock.ts";
+   * import { ManualClock } from "../lib/testing/manual_clock.ts";
    * import { seededRng } from "../lib/rng.ts";
    * import { SimulatedNetwork } from "./network.ts";
    *

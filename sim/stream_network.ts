@@ -16,7 +16,7 @@
  * @example Two hosts exchange bytes
  * ```ts
  * import assert from "node:assert/strict";
- * import { ManualClock } from "../lib/manual_clock.ts";
+ * import { ManualClock } from "../lib/testing/manual_clock.ts";
  * import { seededRng } from "../lib/rng.ts";
  * import { SimulatedNetwork } from "./network.ts";
  * import { SimulatedStreamNetwork } from "./stream_network.ts";
@@ -44,7 +44,7 @@ import type {
   StreamListener,
   StreamNetwork,
 } from "../lib/channel/byte_stream.ts";
-import type { ManualClock } from "../lib/manual_clock.ts";
+import type { ManualClock } from "../lib/testing/manual_clock.ts";
 import { formatAddress, type PeerAddress } from "../lib/transport.ts";
 import type { SimulatedNetwork } from "./network.ts";
 

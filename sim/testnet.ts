@@ -21,7 +21,7 @@
  */
 import { DhtNode, type DhtNodeConfig } from "../lib/dht/dht_node.ts";
 import type { InfoHash } from "../lib/identity/info_hash.ts";
-import { ManualClock } from "../lib/manual_clock.ts";
+import { ManualClock } from "../lib/testing/manual_clock.ts";
 import { forkRng, randomInt, type Rng, seededRng } from "../lib/rng.ts";
 import type { PeerAddress } from "../lib/transport.ts";
 import { CoordinateLatency } from "./latency.ts";

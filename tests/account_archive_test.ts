@@ -3,16 +3,18 @@ import { decode, encode } from "@msgpack/msgpack";
 import { scryptAsync } from "@noble/hashes/scrypt.js";
 import {
   type AccountArchiveContents,
-  loadAccountArchive,
   MAX_ARCHIVE_BYTES,
-  saveAccountArchive,
 } from "../lib/identity/account_archive.ts";
+import {
+  loadAccountArchive,
+  saveAccountArchive,
+} from "../lib/io/account_archive_file.ts";
 import { AccountKeys } from "../lib/identity/account_keys.ts";
 import { DeviceKeys } from "../lib/identity/device_keys.ts";
 import { DeviceCertificate } from "../lib/identity/device_certificate.ts";
 import { SignedRecord } from "../lib/identity/signed_record.ts";
 import { openSealedBox, sealBox } from "../lib/identity/sealed_box.ts";
-import { ed25519Verify, sha256 } from "../lib/identity/_primitives.ts";
+import { ed25519Verify, sha256 } from "../lib/crypto.ts";
 import {
   ArchiveCorruptError,
   WrongPassphraseError,
@@ -531,7 +533,7 @@ Deno.test("saveAccountArchive() that cannot write keeps the old archive loadable
     try {
       const script = `${scriptDir}/resave.ts`;
       const archiveModule =
-        new URL("../lib/identity/account_archive.ts", import.meta.url).href;
+        new URL("../lib/io/account_archive_file.ts", import.meta.url).href;
       await Deno.writeTextFile(
         script,
         `import { loadAccountArchive, saveAccountArchive } from ${

@@ -13,7 +13,7 @@ import {
   encodeAccountState,
   StateCorruptError,
 } from "../lib/contacts/account_state.ts";
-import { MemoryStorage } from "../lib/memory_storage.ts";
+import { MemoryStorage } from "../lib/testing/memory_storage.ts";
 import type { Storage } from "../lib/storage.ts";
 
 const ALICE = "a".repeat(40);

@@ -16,11 +16,8 @@ import {
   ACCOUNT_RECORD_VALUE_TYPE,
   ANNOUNCEMENT_VALUE_TYPE,
 } from "../lib/presence/presence_profile.ts";
-import type {
-  DhtNode,
-  GetCallbacks,
-  ListenEvent,
-} from "../lib/dht/dht_node.ts";
+import type { DhtNode } from "../lib/dht/dht_node.ts";
+import type { GetCallbacks, ListenEvent } from "../lib/dht/dht_client.ts";
 import type { DhtValue } from "../lib/dht/messages.ts";
 import { AccountKeys } from "../lib/identity/account_keys.ts";
 import { DeviceKeys } from "../lib/identity/device_keys.ts";
@@ -28,7 +25,7 @@ import { DeviceCertificate } from "../lib/identity/device_certificate.ts";
 import { RevocationList } from "../lib/identity/revocation_list.ts";
 import type { InfoHash } from "../lib/identity/info_hash.ts";
 import { mailboxCertificate } from "../lib/trust/mailbox.ts";
-import { ManualClock } from "../lib/manual_clock.ts";
+import { ManualClock } from "../lib/testing/manual_clock.ts";
 import { rngBytes, seededRng } from "../lib/rng.ts";
 
 const START_MS = 1_700_000_000_000;

@@ -9,8 +9,8 @@ import { formatValue, parseCommand, UsageError } from "../cli/dht.ts";
 import { DhtNode } from "../lib/dht/dht_node.ts";
 import { InfoHash } from "../lib/identity/info_hash.ts";
 import { seededRng } from "../lib/rng.ts";
-import { systemClock } from "../lib/system_clock.ts";
-import { UdpTransport } from "../lib/udp_transport.ts";
+import { systemClock } from "../lib/io/system_clock.ts";
+import { UdpTransport } from "../lib/io/udp_transport.ts";
 
 const CLI = new URL("../cli/dht.ts", import.meta.url).pathname;
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { normalizeDelayMs } from "../lib/clock.ts";
-import { ManualClock } from "../lib/manual_clock.ts";
-import { SystemClock, systemClock } from "../lib/system_clock.ts";
+import { ManualClock } from "../lib/testing/manual_clock.ts";
+import { SystemClock, systemClock } from "../lib/io/system_clock.ts";
 
 Deno.test("ManualClock starts at the given time and defaults to a fixed epoch", () => {
   assert.equal(new ManualClock(0).now(), 0);

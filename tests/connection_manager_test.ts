@@ -9,11 +9,11 @@ import {
   type ConnectionManagerOptions,
   endpointOf,
 } from "../lib/channel/connection_manager.ts";
-import { memoryStreamNetwork } from "../lib/channel/_memory_stream_network.ts";
+import { memoryStreamNetwork } from "../lib/testing/memory_stream_network.ts";
 import { AccountKeys } from "../lib/identity/account_keys.ts";
 import { DeviceCertificate } from "../lib/identity/device_certificate.ts";
 import { DeviceKeys } from "../lib/identity/device_keys.ts";
-import { ManualClock } from "../lib/manual_clock.ts";
+import { ManualClock } from "../lib/testing/manual_clock.ts";
 import { rngBytes, seededRng } from "../lib/rng.ts";
 import type { StreamNetwork } from "../lib/channel/byte_stream.ts";
 

@@ -16,8 +16,8 @@ import {
   AccountStateStore,
   StateCorruptError,
 } from "../lib/contacts/account_state.ts";
-import { ManualClock } from "../lib/manual_clock.ts";
-import { MemoryStorage } from "../lib/memory_storage.ts";
+import { ManualClock } from "../lib/testing/manual_clock.ts";
+import { MemoryStorage } from "../lib/testing/memory_storage.ts";
 import { seededRng } from "../lib/rng.ts";
 import { SimulatedNetwork } from "../sim/network.ts";
 

@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { Testnet } from "../sim/testnet.ts";
-import type { DhtNode, ListenEvent } from "../lib/dht/dht_node.ts";
+import type { DhtNode } from "../lib/dht/dht_node.ts";
+import type { ListenEvent } from "../lib/dht/dht_client.ts";
 import type { DhtValue } from "../lib/dht/messages.ts";
 import { decodeMessage, encodeMessage } from "../lib/dht/wire.ts";
 import { InfoHash } from "../lib/identity/info_hash.ts";

@@ -4,11 +4,12 @@
  * Bounded: every wait gives up after a few seconds.
  */
 import assert from "node:assert/strict";
-import { DhtNode, type ListenEvent } from "../lib/dht/dht_node.ts";
+import { DhtNode } from "../lib/dht/dht_node.ts";
+import type { ListenEvent } from "../lib/dht/dht_client.ts";
 import { InfoHash } from "../lib/identity/info_hash.ts";
 import { seededRng } from "../lib/rng.ts";
-import { SystemClock } from "../lib/system_clock.ts";
-import { UdpTransport } from "../lib/udp_transport.ts";
+import { SystemClock } from "../lib/io/system_clock.ts";
+import { UdpTransport } from "../lib/io/udp_transport.ts";
 
 function within<T>(
   ms: number,

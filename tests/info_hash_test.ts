@@ -4,7 +4,7 @@ import {
   INFO_HASH_BYTES,
   InfoHash,
 } from "../lib/identity/info_hash.ts";
-import { sha1 } from "../lib/identity/_primitives.ts";
+import { sha1 } from "../lib/crypto.ts";
 import { seededRng } from "../lib/rng.ts";
 
 const ABC = "a9993e364706816aba3e25717850c26c9cd0d89d"; // SHA-1("abc"), FIPS 180-2 appendix A.1

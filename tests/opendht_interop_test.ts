@@ -20,13 +20,14 @@
  */
 import assert from "node:assert/strict";
 import type { Clock, Timer } from "../lib/clock.ts";
-import { DhtNode, type ListenEvent } from "../lib/dht/dht_node.ts";
+import { DhtNode } from "../lib/dht/dht_node.ts";
+import type { ListenEvent } from "../lib/dht/dht_client.ts";
 import type { DhtValue } from "../lib/dht/messages.ts";
 import { InfoHash } from "../lib/identity/info_hash.ts";
 import { seededRng } from "../lib/rng.ts";
-import { systemClock } from "../lib/system_clock.ts";
+import { systemClock } from "../lib/io/system_clock.ts";
 import type { PeerAddress } from "../lib/transport.ts";
-import { UdpTransport } from "../lib/udp_transport.ts";
+import { UdpTransport } from "../lib/io/udp_transport.ts";
 import { DhtnodeProcess, findDhtnode } from "./interop/dhtnode_process.ts";
 import { hasPythonOpendht, PythonPeer } from "./interop/python_peer.ts";
 

@@ -14,7 +14,7 @@ import {
   sha1,
   x25519PublicKey,
   x25519Shared,
-} from "../lib/identity/_primitives.ts";
+} from "../lib/crypto.ts";
 import { InfoHash } from "../lib/identity/info_hash.ts";
 
 const hex = (text: string): Uint8Array<ArrayBuffer> => Uint8Array.fromHex(text);

@@ -6,7 +6,7 @@ import {
   rngBytes,
   seededRng,
 } from "../lib/rng.ts";
-import { systemRandomBytes } from "../lib/system_random.ts";
+import { systemRandomBytes } from "../lib/io/system_random.ts";
 
 function take(rng: Rng, count: number): number[] {
   return Array.from({ length: count }, () => rng());

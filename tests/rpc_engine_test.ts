@@ -7,7 +7,7 @@ import { RpcEngine } from "../lib/dht/rpc_engine.ts";
 import { decodeMessage, encodeMessage } from "../lib/dht/wire.ts";
 import type { DhtMessage, DhtRequest } from "../lib/dht/messages.ts";
 import { InfoHash } from "../lib/identity/info_hash.ts";
-import { ManualClock } from "../lib/manual_clock.ts";
+import { ManualClock } from "../lib/testing/manual_clock.ts";
 import { seededRng } from "../lib/rng.ts";
 import type {
   DatagramHandler,

@@ -21,7 +21,7 @@ import {
   hkdfSha256,
   x25519PublicKey,
   x25519Shared,
-} from "../lib/identity/_primitives.ts";
+} from "../lib/crypto.ts";
 import {
   BadSignatureError,
   DeviceRevokedError,

@@ -41,11 +41,11 @@ import {
 import { AccountKeys } from "../lib/identity/account_keys.ts";
 import { DeviceCertificate } from "../lib/identity/device_certificate.ts";
 import { DeviceKeys } from "../lib/identity/device_keys.ts";
-import { x25519PublicKey } from "../lib/identity/_primitives.ts";
-import { ManualClock } from "../lib/manual_clock.ts";
+import { x25519PublicKey } from "../lib/crypto.ts";
+import { ManualClock } from "../lib/testing/manual_clock.ts";
 import { type RandomBytes, rngBytes, seededRng } from "../lib/rng.ts";
-import { systemClock } from "../lib/system_clock.ts";
-import { TcpStreamNetwork } from "../lib/tcp_stream_network.ts";
+import { systemClock } from "../lib/io/system_clock.ts";
+import { TcpStreamNetwork } from "../lib/io/tcp_stream_network.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

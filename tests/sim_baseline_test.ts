@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { InfoHash } from "../lib/identity/info_hash.ts";
-import { ManualClock } from "../lib/manual_clock.ts";
+import { ManualClock } from "../lib/testing/manual_clock.ts";
 import { forkRng, randomInt, seededRng } from "../lib/rng.ts";
 import {
   type BaselineLookupResult,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ManualClock } from "../lib/manual_clock.ts";
+import { ManualClock } from "../lib/testing/manual_clock.ts";
 import { type Rng, seededRng } from "../lib/rng.ts";
 import {
   type ChurnCallbacks,

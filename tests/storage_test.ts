@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
-import { removeStaleTempFiles, writeFileAtomic } from "../lib/atomic_file.ts";
-import { FileStorage } from "../lib/file_storage.ts";
-import { MemoryStorage } from "../lib/memory_storage.ts";
+import {
+  removeStaleTempFiles,
+  writeFileAtomic,
+} from "../lib/io/atomic_file.ts";
+import { FileStorage } from "../lib/io/file_storage.ts";
+import { MemoryStorage } from "../lib/testing/memory_storage.ts";
 import {
   isValidStorageKey,
   MAX_STORAGE_VALUE_BYTES,

@@ -11,14 +11,14 @@ import type {
   StreamCloseReason,
   StreamListener,
 } from "../lib/channel/byte_stream.ts";
-import { ManualClock } from "../lib/manual_clock.ts";
+import { ManualClock } from "../lib/testing/manual_clock.ts";
 import {
   DEFAULT_MAX_QUEUED_BYTES,
   TcpConnectError,
   TcpConnectTimeoutError,
   TcpListenError,
   TcpStreamNetwork,
-} from "../lib/tcp_stream_network.ts";
+} from "../lib/io/tcp_stream_network.ts";
 
 const GUARD_MS = 5_000;
 

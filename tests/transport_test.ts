@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { systemClock } from "../lib/system_clock.ts";
+import { systemClock } from "../lib/io/system_clock.ts";
 import {
   formatAddress,
   MAX_DATAGRAM_BYTES,
@@ -10,7 +10,7 @@ import {
   AddressInUseError,
   UdpBindError,
   UdpTransport,
-} from "../lib/udp_transport.ts";
+} from "../lib/io/udp_transport.ts";
 
 /** Longest a loopback datagram may take before a test fails: 2 s. */
 const LOOPBACK_TIMEOUT_MS = 2_000;

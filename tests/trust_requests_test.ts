@@ -26,8 +26,8 @@ import {
   MAX_TRUST_REQUEST_PAYLOAD_BYTES,
 } from "../lib/trust/inbox_message.ts";
 import { Daemon } from "../lib/daemon/daemon.ts";
-import { ManualClock } from "../lib/manual_clock.ts";
-import { MemoryStorage } from "../lib/memory_storage.ts";
+import { ManualClock } from "../lib/testing/manual_clock.ts";
+import { MemoryStorage } from "../lib/testing/memory_storage.ts";
 import { rngBytes, seededRng } from "../lib/rng.ts";
 import { SimulatedNetwork } from "../sim/network.ts";
 import { DaemonSwarm } from "../sim/daemon_swarm.ts";

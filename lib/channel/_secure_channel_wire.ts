@@ -17,7 +17,7 @@ import {
   TAG_BYTES,
   utf8,
   x25519Shared,
-} from "../identity/_primitives.ts";
+} from "../crypto.ts";
 
 /** "DCSC": direct contact secure channel. */
 export const MAGIC: Uint8Array = utf8("DCSC");

@@ -25,11 +25,11 @@
  * ```ts
  * import assert from "node:assert/strict";
  * import { ConnectionManager, endpointOf } from "./connection_manager.ts";
- * import { memoryStreamNetwork } from "./_memory_stream_network.ts";
+ * import { memoryStreamNetwork } from "../testing/memory_stream_network.ts";
  * import { AccountKeys } from "../identity/account_keys.ts";
  * import { DeviceKeys } from "../identity/device_keys.ts";
  * import { DeviceCertificate } from "../identity/device_certificate.ts";
- * import { ManualClock } from "../manual_clock.ts";
+ * import { ManualClock } from "../testing/manual_clock.ts";
  * import { rngBytes, seededRng } from "../rng.ts";
  *
  * const clock = new ManualClock(0);

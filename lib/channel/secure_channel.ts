@@ -50,7 +50,7 @@
  * import { AccountKeys } from "../identity/account_keys.ts";
  * import { DeviceCertificate } from "../identity/device_certificate.ts";
  * import { DeviceKeys } from "../identity/device_keys.ts";
- * import { ManualClock } from "../manual_clock.ts";
+ * import { ManualClock } from "../testing/manual_clock.ts";
  * import { rngBytes, seededRng } from "../rng.ts";
  * import { memoryStreamPair } from "./byte_stream.ts";
  * import { type ChannelIdentity, SecureChannel } from "./secure_channel.ts";
@@ -84,11 +84,7 @@
  * @module
  */
 import type { Clock, Timer } from "../clock.ts";
-import {
-  ed25519Verify,
-  TAG_BYTES,
-  x25519PublicKey,
-} from "../identity/_primitives.ts";
+import { ed25519Verify, TAG_BYTES, x25519PublicKey } from "../crypto.ts";
 import { DeviceCertificate } from "../identity/device_certificate.ts";
 import type { DeviceKeys } from "../identity/device_keys.ts";
 import type { InfoHash } from "../identity/info_hash.ts";
@@ -321,7 +317,7 @@ type AuthOutcome =
  * import { AccountKeys } from "../identity/account_keys.ts";
  * import { DeviceCertificate } from "../identity/device_certificate.ts";
  * import { DeviceKeys } from "../identity/device_keys.ts";
- * import { ManualClock } from "../manual_clock.ts";
+ * import { ManualClock } from "../testing/manual_clock.ts";
  * import { rngBytes, seededRng } from "../rng.ts";
  * import { memoryStreamPair } from "./byte_stream.ts";
  * import { type ChannelCloseReason, SecureChannel } from "./secure_channel.ts";
@@ -416,7 +412,7 @@ export class SecureChannel {
    * import { AccountKeys } from "../identity/account_keys.ts";
    * import { DeviceCertificate } from "../identity/device_certificate.ts";
    * import { DeviceKeys } from "../identity/device_keys.ts";
-   * import { ManualClock } from "../manual_clock.ts";
+   * import { ManualClock } from "../testing/manual_clock.ts";
    * import { rngBytes, seededRng } from "../rng.ts";
    * import { memoryStreamPair } from "./byte_stream.ts";
    * import { SecureChannel } from "./secure_channel.ts";
@@ -457,7 +453,7 @@ export class SecureChannel {
    * import { AccountKeys } from "../identity/account_keys.ts";
    * import { DeviceCertificate } from "../identity/device_certificate.ts";
    * import { DeviceKeys } from "../identity/device_keys.ts";
-   * import { ManualClock } from "../manual_clock.ts";
+   * import { ManualClock } from "../testing/manual_clock.ts";
    * import { rngBytes, seededRng } from "../rng.ts";
    * import { memoryStreamPair } from "./byte_stream.ts";
    * import { type ChannelCloseReason, SecureChannel } from "./secure_channel.ts";

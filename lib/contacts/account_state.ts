@@ -16,7 +16,7 @@
  * ```ts
  * import assert from "node:assert/strict";
  * import { AccountStateStore, emptyAccountState } from "./account_state.ts";
- * import { MemoryStorage } from "../memory_storage.ts";
+ * import { MemoryStorage } from "../testing/memory_storage.ts";
  *
  * const storage = new MemoryStorage();
  * const store = new AccountStateStore(storage, "a".repeat(40), emptyAccountState());

@@ -18,7 +18,7 @@
  * @module
  */
 import type { Clock, Timer } from "../clock.ts";
-import type { DhtNode, OperationHandle } from "../dht/dht_node.ts";
+import type { DhtClient, OperationHandle } from "../dht/dht_client.ts";
 import type { DhtValue } from "../dht/messages.ts";
 import type { AccountKeys } from "../identity/account_keys.ts";
 import { DeviceCertificate } from "../identity/device_certificate.ts";
@@ -134,7 +134,7 @@ export interface AccountComponents {
   /** Keys and certificate. */
   readonly identity: AccountIdentity;
   /** The DHT node. */
-  readonly dht: DhtNode;
+  readonly dht: DhtClient;
   /** Time. */
   readonly clock: Clock;
   /** Randomness for message ids and sealing. */

@@ -8,7 +8,7 @@
  *
  * @example Send a request and hear when it arrives
  * ```ts
- * import type { Daemon } from "../daemon/daemon.ts";
+ * import type { Daemon } from "./daemon.ts";
  *
  * async function invite(daemon: Daemon, accountId: string, to: string) {
  *   daemon.config.on("trustRequestDelivered", (d) => console.log("delivered to", d.uri));

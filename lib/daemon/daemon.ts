@@ -12,8 +12,8 @@
  * ```ts
  * import assert from "node:assert/strict";
  * import { Daemon } from "./daemon.ts";
- * import { ManualClock } from "../manual_clock.ts";
- * import { MemoryStorage } from "../memory_storage.ts";
+ * import { ManualClock } from "../testing/manual_clock.ts";
+ * import { MemoryStorage } from "../testing/memory_storage.ts";
  * import { seededRng } from "../rng.ts";
  * import { SimulatedNetwork } from "../../sim/network.ts";
  *

@@ -5,7 +5,7 @@
  *
  * @example Listen for buddy changes
  * ```ts
- * import type { Daemon } from "../daemon/daemon.ts";
+ * import type { Daemon } from "./daemon.ts";
  *
  * function watch(daemon: Daemon, accountId: string, buddy: string) {
  *   daemon.presence.on("newBuddyNotification", (n) => {

@@ -19,7 +19,7 @@
  * import assert from "node:assert/strict";
  * import { DhtNode } from "./dht_node.ts";
  * import { InfoHash } from "../identity/info_hash.ts";
- * import { ManualClock } from "../manual_clock.ts";
+ * import { ManualClock } from "../testing/manual_clock.ts";
  * import { seededRng } from "../rng.ts";
  * import { SimulatedNetwork } from "../../sim/network.ts";
  *
@@ -82,6 +82,14 @@ import {
 } from "./value_store.ts";
 import { type ValueType, valueTypeOf } from "./value_type.ts";
 import { type HandlerContext, handleRequest } from "./request_handlers.ts";
+import type {
+  DhtClient,
+  GetCallbacks,
+  ListenEvent,
+  ListenHandle,
+  OperationHandle,
+  PermanentPutHandle,
+} from "./dht_client.ts";
 
 /** Nodes a listen is placed on (OpenDHT LISTEN_NODES). */
 export const LISTEN_NODES = 4;
@@ -140,57 +148,6 @@ export interface DhtNodeConfig {
   readonly permanentCheckMs?: number;
   /** Our own id is looked up this often, so our closest nodes keep hearing from us (within their 10-minute window). @default {480000} */
   readonly neighbourhoodMs?: number;
-}
-
-/** Callbacks of {@link DhtNode.get}. */
-export interface GetCallbacks {
-  /** New values as they arrive (deduplicated by id). */
-  onValues?(values: readonly DhtValue[]): void;
-  /** All values found, once the search converged. */
-  onDone?(values: readonly DhtValue[], result: SearchResult): void;
-}
-
-/** What a listener is told. */
-export type ListenEvent =
-  | { readonly kind: "added"; readonly values: readonly DhtValue[] }
-  /**
-   * Some storing nodes said these values expired while others still hold
-   * them (a missed refresh, or the publisher stopped and the rest have not
-   * reported yet, or died). `expired` follows once every holder has said so.
-   */
-  | { readonly kind: "expiring"; readonly ids: readonly bigint[] }
-  | { readonly kind: "refreshed"; readonly ids: readonly bigint[] }
-  | { readonly kind: "expired"; readonly ids: readonly bigint[] };
-
-/** A handle on a running operation. */
-export interface OperationHandle {
-  /** Stops it (a permanent put stops being refreshed; a listen stops). */
-  cancel(): void;
-}
-
-/** A handle on a listen. */
-export interface ListenHandle extends OperationHandle {
-  /**
-   * Looks up the closest nodes again now and moves the listen there (when
-   * the caller has reason to think its storing nodes are stale).
-   */
-  relocate(): void;
-}
-
-/** A handle on a permanent put. */
-export interface PermanentPutHandle extends OperationHandle {
-  /**
-   * Sends `value` at once to the nodes that hold the current value (no
-   * search), then keeps `value` alive instead of the old one; with `keep:
-   * false` it is sent once and the put ends (a last word, e.g. a goodbye).
-   *
-   * @param value The new value.
-   * @param options `keep` (default true), `onDone` with the number of acks.
-   */
-  replace(
-    value: DhtValue,
-    options?: { keep?: boolean; onDone?: (stored: number) => void },
-  ): void;
 }
 
 /** Node counters for reports. */
@@ -302,7 +259,7 @@ function heldIds(reply: DhtReply): Map<bigint, number> {
 }
 
 /** A DHT node. */
-export class DhtNode {
+export class DhtNode implements DhtClient {
   /** Our node id. */
   readonly id: InfoHash;
   readonly #clock: Clock;

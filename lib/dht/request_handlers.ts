@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { sha1 } from "../identity/_primitives.ts";
+import { sha1 } from "../crypto.ts";
 import { InfoHash } from "../identity/info_hash.ts";
 import type { PeerAddress } from "../transport.ts";
 import {

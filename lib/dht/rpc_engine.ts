@@ -20,7 +20,7 @@
  * import assert from "node:assert/strict";
  * import { RpcEngine } from "./rpc_engine.ts";
  * import { InfoHash } from "../identity/info_hash.ts";
- * import { ManualClock } from "../manual_clock.ts";
+ * import { ManualClock } from "../testing/manual_clock.ts";
  * import { seededRng } from "../rng.ts";
  * import { SimulatedNetwork } from "../../sim/network.ts";
  *

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { bytesEqual, sha256, utf8 } from "../identity/_primitives.ts";
+import { bytesEqual, sha256, utf8 } from "../crypto.ts";
 import type { Rng } from "../rng.ts";
 import type { PeerAddress } from "../transport.ts";
 

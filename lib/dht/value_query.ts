@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { bytesEqual, sha1, utf8 } from "../identity/_primitives.ts";
+import { bytesEqual, sha1, utf8 } from "../crypto.ts";
 import { type DhtQuery, type DhtValue, ValueField } from "./messages.ts";
 
 function asBigInt(value: bigint | number | Uint8Array): bigint | undefined {

@@ -34,7 +34,7 @@
  *
  * @module
  */
-import { bytesEqual } from "../identity/_primitives.ts";
+import { bytesEqual } from "../crypto.ts";
 import type { InfoHash } from "../identity/info_hash.ts";
 import type { PeerAddress } from "../transport.ts";
 import type { DhtQuery, DhtValue } from "./messages.ts";

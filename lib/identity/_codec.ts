@@ -10,7 +10,7 @@
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import { MalformedRecordError } from "./errors.ts";
-import { bytesEqual } from "./_primitives.ts";
+import { bytesEqual } from "../crypto.ts";
 
 const encoder = new Encoder({
   ignoreUndefined: false,

@@ -1,7 +1,8 @@
 /**
- * The account archive: an account's and one device's secrets on disk,
- * encrypted with a passphrase (scrypt, then AES-256-GCM), written atomically
- * with mode 0600.
+ * The account archive format: an account's and one device's secrets,
+ * encrypted with a passphrase (scrypt, then AES-256-GCM). This module only
+ * turns contents into bytes and back; `lib/io/account_archive_file.ts` writes
+ * them to disk atomically with mode 0600.
  *
  * File layout: a msgpack tuple `["jca1", log2N, r, p, salt, nonce, ciphertext]`
  * followed by the SHA-256 of those bytes. The checksum tells a damaged file
@@ -10,38 +11,44 @@
  * data, so nothing in it can be altered either. Loading never returns part of
  * an archive.
  *
- * @example Save and load
+ * @example Encode and decode
  * ```ts
  * import assert from "node:assert/strict";
  * import { AccountKeys } from "./account_keys.ts";
  * import { DeviceKeys } from "./device_keys.ts";
  * import { DeviceCertificate } from "./device_certificate.ts";
- * import { loadAccountArchive, saveAccountArchive } from "./account_archive.ts";
- * import { systemRandomBytes } from "../system_random.ts";
+ * import { decodeAccountArchive, encodeAccountArchive } from "./account_archive.ts";
+ * import { systemRandomBytes } from "../io/system_random.ts";
  *
  * const account = AccountKeys.generate(systemRandomBytes);
  * const device = DeviceKeys.generate(systemRandomBytes);
  * const certificate = DeviceCertificate.issue(account, device, { issuedMs: 0 });
- * const dir = await Deno.makeTempDir();
- * const path = `${dir}/account.jca`;
  * // A low scrypt cost keeps the example fast; keep the default in real use.
- * await saveAccountArchive(path, { account, device, certificate }, { passphrase: "correct horse", scryptLog2N: 10 });
- * const loaded = await loadAccountArchive(path, "correct horse");
+ * const bytes = await encodeAccountArchive({ account, device, certificate }, {
+ *   passphrase: "correct horse",
+ *   scryptLog2N: 10,
+ *   randomBytes: systemRandomBytes,
+ * });
+ * const loaded = await decodeAccountArchive(bytes, "correct horse");
  * assert.ok(loaded.account.id.equals(account.id));
- * await Deno.remove(dir, { recursive: true });
  * ```
  *
  * @module
  */
 import { scryptAsync } from "@noble/hashes/scrypt.js";
-import { bytesEqual, concatBytes, KEY_BYTES, sha256 } from "./_primitives.ts";
+import {
+  aesGcmDecrypt,
+  aesGcmEncrypt,
+  bytesEqual,
+  concatBytes,
+  KEY_BYTES,
+  sha256,
+} from "../crypto.ts";
 import { decodeTuple, encodeTuple, readBytes, readInteger } from "./_codec.ts";
 import { ArchiveCorruptError, WrongPassphraseError } from "./errors.ts";
 import { AccountKeys } from "./account_keys.ts";
 import { DeviceKeys } from "./device_keys.ts";
 import { DeviceCertificate } from "./device_certificate.ts";
-import { writeFileAtomic } from "../atomic_file.ts";
-import { systemRandomBytes } from "../system_random.ts";
 import type { RandomBytes } from "../rng.ts";
 
 /** Default scrypt cost: N = 2^15, r = 8, p = 1 (about 32 MiB and a fraction of a second). */
@@ -70,14 +77,14 @@ export interface AccountArchiveContents {
   readonly certificate: DeviceCertificate;
 }
 
-/** Options of {@link saveAccountArchive}. */
-export interface SaveAccountArchiveOptions {
+/** Options of {@link encodeAccountArchive}. */
+export interface EncodeAccountArchiveOptions {
   /** The passphrase (may be empty, which only obfuscates). */
   readonly passphrase: string;
   /** scrypt cost as log2(N), 10..18. @default {15} */
   readonly scryptLog2N?: number;
-  /** Source of salt and nonce. @default {systemRandomBytes} */
-  readonly randomBytes?: RandomBytes;
+  /** Source of salt and nonce: a cryptographic one (`systemRandomBytes`). */
+  readonly randomBytes: RandomBytes;
 }
 
 async function deriveKey(
@@ -86,17 +93,13 @@ async function deriveKey(
   log2N: number,
   r: number,
   p: number,
-): Promise<CryptoKey> {
-  const raw = await scryptAsync(passphrase.normalize("NFKC"), salt, {
+): Promise<Uint8Array> {
+  return await scryptAsync(passphrase.normalize("NFKC"), salt, {
     N: 2 ** log2N,
     r,
     p,
     dkLen: 32,
   });
-  return await crypto.subtle.importKey("raw", raw.slice(), "AES-GCM", false, [
-    "encrypt",
-    "decrypt",
-  ]);
 }
 
 function headerBytes(
@@ -111,8 +114,8 @@ function headerBytes(
 
 /**
  * Encrypts the account and device secrets with `passphrase` into archive
- * bytes (what {@link saveAccountArchive} writes; a daemon may keep them in
- * any {@link Storage}-like place).
+ * bytes (what `saveAccountArchive` writes to a file; a daemon keeps them in
+ * its `Storage`).
  *
  * @param contents Keys and certificate.
  * @param options Passphrase and KDF cost.
@@ -122,7 +125,7 @@ function headerBytes(
  */
 export async function encodeAccountArchive(
   contents: AccountArchiveContents,
-  options: SaveAccountArchiveOptions,
+  options: EncodeAccountArchiveOptions,
 ): Promise<Uint8Array> {
   const log2N = options.scryptLog2N ?? DEFAULT_SCRYPT_LOG2_N;
   if (
@@ -149,9 +152,8 @@ export async function encodeAccountArchive(
       "Cannot encode account archive: the certificate is not for these keys",
     );
   }
-  const random = options.randomBytes ?? systemRandomBytes;
-  const salt = random(SALT_BYTES);
-  const nonce = random(NONCE_BYTES);
+  const salt = options.randomBytes(SALT_BYTES);
+  const nonce = options.randomBytes(NONCE_BYTES);
   const secrets = device.exportSecrets();
   const inner = encodeTuple([
     INNER_TAG,
@@ -168,13 +170,7 @@ export async function encodeAccountArchive(
     SCRYPT_R,
     SCRYPT_P,
   );
-  const ciphertext = new Uint8Array(
-    await crypto.subtle.encrypt(
-      { name: "AES-GCM", iv: nonce.slice(), additionalData: header.slice() },
-      key,
-      inner.slice(),
-    ),
-  );
+  const ciphertext = aesGcmEncrypt(key, nonce, inner, header);
   const body = encodeTuple([
     FILE_TAG,
     log2N,
@@ -185,76 +181,6 @@ export async function encodeAccountArchive(
     ciphertext,
   ]);
   return concatBytes(body, sha256(body));
-}
-
-/**
- * Encrypts the account and device secrets with `passphrase` and writes them
- * atomically to `path` (mode 0600). The previous file, if any, is replaced
- * only once the new one is durable.
- *
- * @param path File path.
- * @param contents Keys and certificate.
- * @param options Passphrase and KDF cost.
- * @throws {RangeError} If the scrypt cost is out of range.
- * @throws {TypeError} If the certificate does not belong to these keys.
- */
-export async function saveAccountArchive(
-  path: string,
-  contents: AccountArchiveContents,
-  options: SaveAccountArchiveOptions,
-): Promise<void> {
-  const bytes = await encodeAccountArchive(contents, options);
-  await writeFileAtomic(path, bytes, { mode: 0o600 });
-}
-
-async function readArchiveFile(path: string): Promise<Uint8Array> {
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { read: true });
-  } catch (cause) {
-    if (cause instanceof Deno.errors.NotFound) throw cause;
-    throw new ArchiveCorruptError(path, "cannot be read", { cause });
-  }
-  try {
-    const info = await file.stat();
-    if (!info.isFile || info.size > MAX_ARCHIVE_BYTES) {
-      throw new ArchiveCorruptError(
-        path,
-        `not a file of at most ${MAX_ARCHIVE_BYTES} bytes`,
-      );
-    }
-    const bytes = new Uint8Array(info.size);
-    let offset = 0;
-    while (offset < bytes.length) {
-      const read = await file.read(bytes.subarray(offset));
-      if (read === null) break;
-      offset += read;
-    }
-    return bytes.subarray(0, offset);
-  } finally {
-    file.close();
-  }
-}
-
-/**
- * Loads and decrypts an account archive.
- *
- * @param path File path.
- * @param passphrase The passphrase it was saved with.
- * @returns The keys and certificate.
- * @throws {Deno.errors.NotFound} If there is no file at `path`.
- * @throws {ArchiveCorruptError} If the file is truncated, altered or not an archive.
- * @throws {WrongPassphraseError} If the file is intact but `passphrase` is wrong.
- */
-export async function loadAccountArchive(
-  path: string,
-  passphrase: string,
-): Promise<AccountArchiveContents> {
-  return await decodeAccountArchive(
-    await readArchiveFile(path),
-    passphrase,
-    path,
-  );
 }
 
 /**
@@ -303,28 +229,19 @@ export async function decodeAccountArchive(
   ) {
     throw new ArchiveCorruptError(path, "key derivation cost out of range");
   }
-  let key: CryptoKey;
+  let key: Uint8Array;
   try {
     key = await deriveKey(passphrase, salt, log2N, r, p);
   } catch (cause) {
     throw new ArchiveCorruptError(path, "key derivation failed", { cause });
   }
-  let inner: Uint8Array;
-  try {
-    inner = new Uint8Array(
-      await crypto.subtle.decrypt(
-        {
-          name: "AES-GCM",
-          iv: nonce.slice(),
-          additionalData: headerBytes(log2N, r, p, salt, nonce).slice(),
-        },
-        key,
-        ciphertext.slice(),
-      ),
-    );
-  } catch {
-    throw new WrongPassphraseError(path);
-  }
+  const inner = aesGcmDecrypt(
+    key,
+    nonce,
+    ciphertext,
+    headerBytes(log2N, r, p, salt, nonce),
+  );
+  if (inner === undefined) throw new WrongPassphraseError(path);
   try {
     const what = "account archive content";
     const secrets = decodeTuple(inner, what, INNER_TAG, 5);

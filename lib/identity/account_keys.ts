@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { ed25519PublicKey, ed25519Sign, KEY_BYTES } from "./_primitives.ts";
+import { ed25519PublicKey, ed25519Sign, KEY_BYTES } from "../crypto.ts";
 import { InfoHash } from "./info_hash.ts";
 import type { RandomBytes } from "../rng.ts";
 import type { Signer } from "./signer.ts";

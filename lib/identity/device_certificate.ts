@@ -23,7 +23,7 @@
  * @module
  */
 import { decodeTuple, encodeTuple, readBytes, readText } from "./_codec.ts";
-import { KEY_BYTES } from "./_primitives.ts";
+import { KEY_BYTES } from "../crypto.ts";
 import {
   DeviceRevokedError,
   MalformedRecordError,

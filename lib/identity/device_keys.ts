@@ -21,7 +21,7 @@ import {
   KEY_BYTES,
   x25519PublicKey,
   x25519Shared,
-} from "./_primitives.ts";
+} from "../crypto.ts";
 import { InfoHash } from "./info_hash.ts";
 import type { RandomBytes } from "../rng.ts";
 import type { Signer } from "./signer.ts";

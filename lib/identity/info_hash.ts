@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { sha1, utf8 } from "./_primitives.ts";
+import { sha1, utf8 } from "../crypto.ts";
 import type { Rng } from "../rng.ts";
 
 /** Length of an InfoHash in bytes. */

@@ -50,7 +50,7 @@ import {
   utf8,
   x25519PublicKey,
   x25519Shared,
-} from "./_primitives.ts";
+} from "../crypto.ts";
 import { decodeTuple, encodeTuple, readBytes, readText } from "./_codec.ts";
 import {
   BadSignatureError,

@@ -26,7 +26,7 @@
  *
  * @module
  */
-import { ed25519Verify, KEY_BYTES, SIGNATURE_BYTES } from "./_primitives.ts";
+import { ed25519Verify, KEY_BYTES, SIGNATURE_BYTES } from "../crypto.ts";
 import {
   decodeTuple,
   encodeTuple,

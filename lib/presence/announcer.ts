@@ -12,9 +12,9 @@
  * @module
  */
 import type { Clock, Timer } from "../clock.ts";
-import type { DhtNode, PermanentPutHandle } from "../dht/dht_node.ts";
+import type { DhtClient, PermanentPutHandle } from "../dht/dht_client.ts";
 import type { DhtValue } from "../dht/messages.ts";
-import { sha1 } from "../identity/_primitives.ts";
+import { sha1 } from "../crypto.ts";
 import type { DeviceCertificate } from "../identity/device_certificate.ts";
 import type { DeviceKeys } from "../identity/device_keys.ts";
 import type { InfoHash } from "../identity/info_hash.ts";
@@ -29,7 +29,7 @@ import {
 /** Options of a {@link PresenceAnnouncer}. */
 export interface PresenceAnnouncerOptions {
   /** DHT node. */
-  readonly dht: DhtNode;
+  readonly dht: DhtClient;
   /** Time. */
   readonly clock: Clock;
   /** The account id (its hash is the key). */

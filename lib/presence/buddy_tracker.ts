@@ -26,10 +26,10 @@
  */
 import type { Clock, Timer } from "../clock.ts";
 import type {
-  DhtNode,
+  DhtClient,
   ListenHandle,
   OperationHandle,
-} from "../dht/dht_node.ts";
+} from "../dht/dht_client.ts";
 import type { DhtValue } from "../dht/messages.ts";
 import { DeviceCertificate } from "../identity/device_certificate.ts";
 import type { InfoHash } from "../identity/info_hash.ts";
@@ -79,7 +79,7 @@ interface DeviceState {
 /** Options of a {@link BuddyTracker}. */
 export interface BuddyTrackerOptions {
   /** The DHT node to listen with. */
-  readonly dht: DhtNode;
+  readonly dht: DhtClient;
   /** Time. */
   readonly clock: Clock;
   /** The tracked account. */

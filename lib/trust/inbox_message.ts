@@ -31,7 +31,7 @@ import {
   readBytes,
   readInteger,
 } from "../identity/_codec.ts";
-import { sha1 } from "../identity/_primitives.ts";
+import { sha1 } from "../crypto.ts";
 import { MalformedRecordError } from "../identity/errors.ts";
 import { InfoHash } from "../identity/info_hash.ts";
 

@@ -27,7 +27,7 @@
  *
  * @module
  */
-import { hkdfSha256, utf8 } from "../identity/_primitives.ts";
+import { hkdfSha256, utf8 } from "../crypto.ts";
 import type { AccountKeys } from "../identity/account_keys.ts";
 import { DeviceCertificate } from "../identity/device_certificate.ts";
 import { DeviceKeys } from "../identity/device_keys.ts";

@@ -21,7 +21,7 @@ import {
   createKademliaDhtNode,
 } from "../baseline_kademlia_dht.ts";
 import { ChurnSchedule, type ChurnSpec, formatChurnSpec } from "../churn.ts";
-import { ManualClock } from "../../lib/manual_clock.ts";
+import { ManualClock } from "../../lib/testing/manual_clock.ts";
 import { CoordinateLatency } from "../latency.ts";
 import { Samples } from "../metrics.ts";
 import { SimulatedNetwork, type SimulatedTransport } from "../network.ts";

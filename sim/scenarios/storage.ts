@@ -15,7 +15,7 @@
  * @module
  */
 import type { DhtValue } from "../../lib/dht/messages.ts";
-import type { OperationHandle } from "../../lib/dht/dht_node.ts";
+import type { OperationHandle } from "../../lib/dht/dht_client.ts";
 import { InfoHash } from "../../lib/identity/info_hash.ts";
 import { forkRng, randomInt } from "../../lib/rng.ts";
 import { ChurnSchedule, type ChurnSpec, formatChurnSpec } from "../churn.ts";

@@ -1,5 +1,6 @@
 /**
- * Synchronous cryptographic primitives used by the identity layer.
+ * Synchronous cryptographic primitives (hashes, Ed25519, X25519, HKDF,
+ * AES-GCM) for every layer: identity, DHT tokens, trust, channels.
  *
  * Everything here is synchronous on purpose: the simulator replays a run byte
  * for byte only if no protocol step waits on work that finishes in an order

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { RandomBytes } from "./rng.ts";
+import type { RandomBytes } from "../rng.ts";
 
 /** The most bytes `crypto.getRandomValues` fills in one call. */
 const GET_RANDOM_VALUES_MAX_BYTES = 65536;

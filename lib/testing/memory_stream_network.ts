@@ -4,8 +4,8 @@
  *
  * @module
  */
-import type { ByteStream, StreamNetwork } from "./byte_stream.ts";
-import { memoryStreamPair } from "./byte_stream.ts";
+import type { ByteStream, StreamNetwork } from "../channel/byte_stream.ts";
+import { memoryStreamPair } from "../channel/byte_stream.ts";
 import { formatAddress } from "../transport.ts";
 
 /** Hosts of an in-memory stream network. */

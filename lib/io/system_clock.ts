@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Clock, normalizeDelayMs, type Timer } from "./clock.ts";
+import { type Clock, normalizeDelayMs, type Timer } from "../clock.ts";
 
 /**
  * The longest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days);
@@ -119,7 +119,7 @@ export class SystemClock implements Clock {
  * @example Pass the real clock to code that takes a Clock
  * ```ts
  * import assert from "node:assert/strict";
- * import type { Clock } from "./clock.ts";
+ * import type { Clock } from "../clock.ts";
  * import { systemClock } from "./system_clock.ts";
  *
  * const clock: Clock = systemClock;

@@ -13,7 +13,7 @@ import {
   MAX_DATAGRAM_BYTES,
   type PeerAddress,
   type Transport,
-} from "./transport.ts";
+} from "../transport.ts";
 
 /**
  * Options for {@link UdpTransport.bind}.
@@ -468,7 +468,7 @@ export class UdpTransport implements Transport {
    * ```ts
    * import assert from "node:assert/strict";
    * import { UdpTransport } from "./udp_transport.ts";
-   * import { MAX_DATAGRAM_BYTES } from "./transport.ts";
+   * import { MAX_DATAGRAM_BYTES } from "../transport.ts";
    *
    * const transport = await UdpTransport.bind();
    * transport.send(transport.localAddress, new Uint8Array(MAX_DATAGRAM_BYTES + 1));

@@ -8,7 +8,7 @@
  * @example Connect to a listener on loopback and send bytes
  * ```ts
  * import assert from "node:assert/strict";
- * import type { ByteStream } from "./channel/byte_stream.ts";
+ * import type { ByteStream } from "../channel/byte_stream.ts";
  * import { TcpStreamNetwork } from "./tcp_stream_network.ts";
  *
  * const network = new TcpStreamNetwork({ host: "127.0.0.1" });
@@ -34,10 +34,10 @@ import type {
   StreamCloseReason,
   StreamListener,
   StreamNetwork,
-} from "./channel/byte_stream.ts";
-import type { Clock } from "./clock.ts";
+} from "../channel/byte_stream.ts";
+import type { Clock } from "../clock.ts";
 import { systemClock } from "./system_clock.ts";
-import { formatAddress, type PeerAddress } from "./transport.ts";
+import { formatAddress, type PeerAddress } from "../transport.ts";
 
 /** Give up on a connection attempt after this long by default: 5 s. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
@@ -322,7 +322,7 @@ class TcpListener implements StreamListener {
  * @example Bytes both ways
  * ```ts
  * import assert from "node:assert/strict";
- * import type { ByteStream } from "./channel/byte_stream.ts";
+ * import type { ByteStream } from "../channel/byte_stream.ts";
  * import { TcpStreamNetwork } from "./tcp_stream_network.ts";
  *
  * const network = new TcpStreamNetwork();

@@ -16,7 +16,7 @@ import {
   type Storage,
   validateStorageKey,
   validateStorageValue,
-} from "./storage.ts";
+} from "../storage.ts";
 
 /** Read buffer size: 64 KiB. */
 const READ_CHUNK_BYTES = 64 * 1024;

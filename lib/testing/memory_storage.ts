@@ -8,7 +8,7 @@ import {
   type Storage,
   validateStorageKey,
   validateStorageValue,
-} from "./storage.ts";
+} from "../storage.ts";
 
 /**
  * A {@link Storage} kept in a `Map`; "durable" for the life of the object.

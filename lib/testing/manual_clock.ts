@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Clock, normalizeDelayMs, type Timer } from "./clock.ts";
+import { type Clock, normalizeDelayMs, type Timer } from "../clock.ts";
 
 /** 2023-11-14T22:13:20Z: a fixed, plausible epoch so that tests never depend on the host's time. */
 const DEFAULT_START_MS = 1_700_000_000_000;
