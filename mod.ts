@@ -182,7 +182,7 @@ export {
   MAX_VALUE_BYTES,
   type ValueType,
 } from "./lib/dht/value_type.ts";
-export { WireError, type WireErrorReason } from "./lib/dht/wire.ts";
+export { WireError, type WireErrorReason } from "./lib/dht/wire/errors.ts";
 export {
   Daemon,
   type DaemonOptions,

@@ -29,7 +29,8 @@ import type {
   GetRequest,
   PutRequest,
 } from "../lib/dht/messages.ts";
-import { decodeMessage, encodeMessage } from "../lib/dht/wire.ts";
+import { decodeMessage } from "../lib/dht/wire/decode.ts";
+import { encodeMessage } from "../lib/dht/wire/encode.ts";
 import { InfoHash } from "../lib/identity/info_hash.ts";
 import { seededRng } from "../lib/rng.ts";
 import type { PeerAddress } from "../lib/transport.ts";

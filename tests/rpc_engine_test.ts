@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { RpcEngine } from "../lib/dht/rpc_engine.ts";
-import { decodeMessage, encodeMessage } from "../lib/dht/wire.ts";
+import { decodeMessage } from "../lib/dht/wire/decode.ts";
+import { encodeMessage } from "../lib/dht/wire/encode.ts";
 import type { DhtMessage, DhtRequest } from "../lib/dht/messages.ts";
 import { InfoHash } from "../lib/identity/info_hash.ts";
 import { ManualClock } from "../lib/testing/manual_clock.ts";

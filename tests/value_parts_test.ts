@@ -14,7 +14,9 @@ import type {
   DhtValuePart,
   PutRequest,
 } from "../lib/dht/messages.ts";
-import { decodeMessage, encodeMessage, packValue } from "../lib/dht/wire.ts";
+import { decodeMessage } from "../lib/dht/wire/decode.ts";
+import { encodeMessage } from "../lib/dht/wire/encode.ts";
+import { packValue } from "../lib/dht/wire/values.ts";
 import {
   encodeWithValueParts,
   MAX_ANNOUNCED_VALUE_BYTES,

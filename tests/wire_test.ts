@@ -23,22 +23,25 @@ import type {
   NodeInfo,
 } from "../lib/dht/messages.ts";
 import {
-  decodeMessage,
   decodeNodes4,
   decodeNodes6,
   decodeSeenAddress,
-  encodeMessage,
   encodeNodes4,
   encodeNodes6,
   encodeSeenAddress,
+} from "../lib/dht/wire/addresses.ts";
+import {
+  decodeMessage,
   MAX_WIRE_DATAGRAM_BYTES,
-  OPENDHT_USER_AGENT,
+} from "../lib/dht/wire/decode.ts";
+import { encodeMessage, OPENDHT_USER_AGENT } from "../lib/dht/wire/encode.ts";
+import { WireError } from "../lib/dht/wire/errors.ts";
+import {
   packValue,
   signedValueBody,
   unpackValue,
   valueStorageSize,
-  WireError,
-} from "../lib/dht/wire.ts";
+} from "../lib/dht/wire/values.ts";
 
 // ---------------------------------------------------------------------------
 // Captures

@@ -47,8 +47,10 @@ import {
   type Transport,
 } from "../transport.ts";
 import type { DhtError, DhtMessage, DhtReply, DhtRequest } from "./messages.ts";
-import { OPENDHT_USER_AGENT, seenAddressBytes, WireError } from "./wire.ts";
-import { decodeMessage } from "./wire.ts";
+import { seenAddressBytes } from "./wire/addresses.ts";
+import { decodeMessage } from "./wire/decode.ts";
+import { OPENDHT_USER_AGENT } from "./wire/encode.ts";
+import { WireError } from "./wire/errors.ts";
 import { encodeWithValueParts, ValuePartAssembler } from "./value_parts.ts";
 
 /** Fields the engine fills in on every request. */

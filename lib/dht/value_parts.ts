@@ -10,7 +10,7 @@
  * ```ts
  * import assert from "node:assert/strict";
  * import { InfoHash } from "../identity/info_hash.ts";
- * import { decodeMessage } from "./wire.ts";
+ * import { decodeMessage } from "./wire/decode.ts";
  * import { encodeWithValueParts, ValuePartAssembler } from "./value_parts.ts";
  *
  * const value = { id: 5n, type: 0, data: new Uint8Array(3000) };
@@ -37,7 +37,9 @@ import type {
   PutRequest,
   UpdateRequest,
 } from "./messages.ts";
-import { encodeMessage, packValue, unpackValue, WireError } from "./wire.ts";
+import { encodeMessage } from "./wire/encode.ts";
+import { WireError } from "./wire/errors.ts";
+import { packValue, unpackValue } from "./wire/values.ts";
 
 /** Values go inline only when there are fewer than this many (`packValueHeader`). */
 export const MAX_INLINE_VALUE_COUNT = 50;

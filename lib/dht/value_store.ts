@@ -40,7 +40,7 @@ import type { PeerAddress } from "../transport.ts";
 import type { DhtQuery, DhtValue } from "./messages.ts";
 import { matchesQuery } from "./value_query.ts";
 import { type ValueType, valueTypeOf } from "./value_type.ts";
-import { valueStorageSize } from "./wire.ts";
+import { valueStorageSize } from "./wire/values.ts";
 
 /** A listener lives 10 minutes after its last listen (OpenDHT NODE_EXPIRE_TIME). */
 export const LISTENER_LIFETIME_MS = 10 * 60_000;

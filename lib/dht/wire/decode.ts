@@ -1,0 +1,610 @@
+/**
+ * Decoding of OpenDHT 2.4.12 datagrams to typed {@link DhtMessage}s (§3–§5
+ * of `opendht-wire.md`), following OpenDHT's parser
+ * (`src/parsed_message.h`): what it drops, {@link decodeMessage} rejects
+ * with a {@link WireError}; what it accepts, we accept, with the same
+ * defaults (an absent `h` or `target` reads as the zero id, an absent
+ * token as empty bytes) so that a handler can answer as OpenDHT does (203,
+ * 401).
+ *
+ * @module
+ */
+import { InfoHash } from "../../identity/info_hash.ts";
+import type {
+  DhtError,
+  DhtMessage,
+  DhtQuery,
+  DhtReply,
+  DhtRequest,
+  DhtValue,
+  DhtValuePart,
+  NodeInfo,
+  WhereTerm,
+} from "../messages.ts";
+import {
+  guarded,
+  type Item,
+  MAX_INT32,
+  MAX_UINT16,
+  MAX_UINT32,
+  TEXT_DECODER,
+} from "./_msgpack.ts";
+import {
+  asArray,
+  asBlob,
+  asBlobView,
+  asInfoHash,
+  asInteger,
+  asText,
+  asTid,
+  asUint,
+  asUint64,
+  copyOf,
+  findMapValue,
+  keyed,
+} from "./_items.ts";
+import { decodeNodes4, decodeNodes6 } from "./addresses.ts";
+import { WireError } from "./errors.ts";
+import { decodeValue } from "./values.ts";
+
+export { MAX_WIRE_DATAGRAM_BYTES } from "./_msgpack.ts";
+
+/** Every body key OpenDHT parses, whatever the message kind; a bad one drops the message. */
+interface ParsedBody {
+  readonly senderId: InfoHash;
+  readonly key?: InfoHash;
+  readonly target?: InfoHash;
+  readonly query?: DhtQuery;
+  readonly token?: Uint8Array;
+  readonly valueId?: bigint;
+  readonly nodes4?: NodeInfo[];
+  readonly nodes6?: NodeInfo[];
+  readonly seenAddress?: Uint8Array;
+  readonly createdSeconds?: number;
+  readonly values?: DhtValue[];
+  readonly valueSizes?: number[];
+  readonly fields?: { readonly fields: number[]; readonly values: unknown[] };
+  readonly want?: number[];
+  readonly socketId?: number;
+  readonly version?: number;
+  readonly refreshed?: bigint[];
+  readonly expired?: bigint[];
+}
+
+function parseIds(value: Item, name: string): bigint[] {
+  return asArray(value, "bad-type", name).map((id) =>
+    asUint64(id, "bad-type", `${name} id`)
+  );
+}
+
+function parseWant(value: Item): number[] {
+  return asArray(value, "bad-type", "w")
+    .filter((family) =>
+      family.type === "int" && family.value >= 0 && family.value <= MAX_UINT16
+    )
+    .map((family) => Number((family as { value: number }).value));
+}
+
+function parseSeenAddress(value: Item): Uint8Array | undefined {
+  if (value.type !== "bin") throw new WireError("bad-type", "sa is not a bin");
+  // OpenDHT ignores an `sa` of another length.
+  return value.bytes.length === 4 || value.bytes.length === 16
+    ? copyOf(value.bytes)
+    : undefined;
+}
+
+// One pass over the body map with a switch: this runs for every datagram, so
+// it avoids a closure per key (later duplicates win, as in OpenDHT's loop).
+function parseBody(item: Item, what: string): ParsedBody {
+  const body = keyed(item, "bad-type", what);
+  const idItem = body.get("id");
+  if (idItem === undefined) throw new WireError("bad-id", "no sender id");
+  const senderId = asInfoHash(idItem, "bad-id", "sender id");
+  if (senderId.equals(InfoHash.ZERO)) {
+    throw new WireError("bad-id", "zero sender id");
+  }
+  // Every field present from the start, in one order: one object shape for
+  // all messages, so the code reading it stays monomorphic.
+  const parsed: { -readonly [K in keyof ParsedBody]: ParsedBody[K] } = {
+    senderId,
+    key: undefined,
+    target: undefined,
+    query: undefined,
+    token: undefined,
+    valueId: undefined,
+    nodes4: undefined,
+    nodes6: undefined,
+    seenAddress: undefined,
+    createdSeconds: undefined,
+    values: undefined,
+    valueSizes: undefined,
+    fields: undefined,
+    want: undefined,
+    socketId: undefined,
+    version: undefined,
+    refreshed: undefined,
+    expired: undefined,
+  };
+  let fileds: Item | undefined;
+  for (const [key, value] of body) {
+    switch (key) {
+      case "h":
+        parsed.key = asInfoHash(value, "bad-hash", "h");
+        break;
+      case "target":
+        parsed.target = asInfoHash(value, "bad-hash", "target");
+        break;
+      case "q":
+        parsed.query = parseQuery(value);
+        break;
+      case "token":
+        parsed.token = asBlob(value, "bad-type", "token");
+        break;
+      case "vid":
+        parsed.valueId = asUint64(value, "bad-type", "vid");
+        break;
+      case "n4":
+        parsed.nodes4 = decodeNodes4(asBlobView(value, "bad-nodes", "n4"));
+        break;
+      case "n6":
+        parsed.nodes6 = decodeNodes6(asBlobView(value, "bad-nodes", "n6"));
+        break;
+      case "sa":
+        parsed.seenAddress = parseSeenAddress(value);
+        break;
+      case "c":
+        parsed.createdSeconds = asInteger(
+          value,
+          Number.MIN_SAFE_INTEGER,
+          Number.MAX_SAFE_INTEGER,
+          "bad-type",
+          "c",
+        );
+        break;
+      case "values": {
+        const values = parseValues(value);
+        parsed.values = values.values;
+        parsed.valueSizes = values.sizes;
+        break;
+      }
+      case "fileds":
+        fileds = value;
+        break;
+      case "w":
+        parsed.want = parseWant(value);
+        break;
+      case "sid":
+        parsed.socketId = asTid(value, "sid");
+        break;
+      case "ve":
+        parsed.version = asInteger(
+          value,
+          -MAX_INT32 - 1,
+          MAX_INT32,
+          "bad-type",
+          "ve",
+        );
+        break;
+      case "re":
+        parsed.refreshed = parseIds(value, "re");
+        break;
+      case "exp":
+        parsed.expired = parseIds(value, "exp");
+        break;
+    }
+  }
+  // OpenDHT reads `fileds` only when there is no `values`.
+  if (
+    fileds !== undefined && parsed.values === undefined &&
+    parsed.valueSizes === undefined
+  ) {
+    parsed.fields = parseFields(fileds);
+  }
+  return parsed;
+}
+
+/** `values`: value maps (malformed ones skipped), or uint sizes of fragmented values. */
+function parseValues(item: Item): { values?: DhtValue[]; sizes?: number[] } {
+  const entries = asArray(item, "bad-values", "values");
+  const sizes = entries.filter((entry) =>
+    entry.type === "int" && entry.value >= 0
+  );
+  if (sizes.length === 0) {
+    const values: DhtValue[] = [];
+    for (const entry of entries) {
+      try {
+        values.push(decodeValue(entry));
+      } catch (error) {
+        // A malformed value is skipped, the rest is processed (OpenDHT does the same).
+        if (!(error instanceof WireError)) throw error;
+      }
+    }
+    return { values };
+  }
+  // OpenDHT indexes value parts by position in this array; never sent mixed
+  // (§14 all-or-nothing), so a mix is refused rather than half-interpreted.
+  if (sizes.length !== entries.length) {
+    throw new WireError("bad-values", "values mixes sizes and value maps");
+  }
+  // Sizes above 64 KiB are ignored by the receiver anyway; above uint32
+  // they cannot be real, and refusing them keeps every decoded message
+  // encodable.
+  return {
+    sizes: entries.map((size) =>
+      asUint(size, MAX_UINT32, "bad-values", "value size")
+    ),
+  };
+}
+
+function parseQuery(item: Item): DhtQuery {
+  const where = findMapValue(item, "w", "bad-query");
+  const select = findMapValue(item, "s", "bad-query");
+  if (where === undefined || select === undefined) {
+    throw new WireError("bad-query", "query lacks s or w");
+  }
+  return {
+    select: asArray(select, "bad-query", "select").map((field) =>
+      asUint(field, MAX_UINT16, "bad-query", "select field")
+    ),
+    where: asArray(where, "bad-query", "where").map(parseWhereTerm),
+  };
+}
+
+function parseWhereTerm(item: Item): WhereTerm {
+  const fieldItem = findMapValue(item, "f", "bad-query");
+  const value = findMapValue(item, "v", "bad-query");
+  if (fieldItem === undefined || value === undefined) {
+    throw new WireError("bad-query", "where term lacks f or v");
+  }
+  const field = asUint(fieldItem, MAX_UINT32, "bad-query", "where field");
+  switch (field) {
+    case 1: // Id
+      return { field, value: asUint64(value, "bad-query", "where id") };
+    case 2: { // ValueType
+      const type = asUint64(value, "bad-query", "where type");
+      return {
+        field,
+        value: type <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(type) : type,
+      };
+    }
+    case 3: // OwnerPk
+      return {
+        field,
+        value: asInfoHash(value, "bad-query", "where owner").bytes,
+      };
+    case 5: // UserType
+      return { field, value: asBlob(value, "bad-query", "where user type") };
+    default:
+      // Includes SeqNum (4): OpenDHT 2.4.12 cannot unpack it either.
+      throw new WireError("bad-query", `where on field ${field}`);
+  }
+}
+
+/** `fileds: {f, v}`; `v` is flattened, |f| entries per value in ascending field order. */
+function parseFields(item: Item): { fields: number[]; values: unknown[] } {
+  const fieldsItem = findMapValue(item, "f", "bad-fields");
+  if (fieldsItem === undefined) {
+    throw new WireError("bad-fields", "fileds lacks f");
+  }
+  const fields = asArray(fieldsItem, "bad-fields", "f").map((field) =>
+    asUint(field, MAX_UINT16, "bad-fields", "field")
+  );
+  const valuesItem = findMapValue(item, "v", "bad-fields");
+  if (valuesItem === undefined) return { fields, values: [] };
+  const order = [...new Set(fields)].sort((a, b) => a - b);
+  const entries = asArray(valuesItem, "bad-fields", "fileds values");
+  if (order.length === 0 && entries.length > 0) {
+    throw new WireError("bad-fields", "fileds has values but no fields");
+  }
+  const values = entries.map((entry, index): unknown => {
+    if (entry.type === "int") {
+      return order[index % order.length] === 1
+        ? asUint64(entry, "bad-fields", "id")
+        : entry.value;
+    }
+    if (entry.type === "str") return TEXT_DECODER.decode(entry.bytes);
+    if (entry.type === "bin") return entry.bytes.slice();
+    throw new WireError(
+      "bad-fields",
+      "a field value is not an int, str or bin",
+    );
+  });
+  return { fields, values };
+}
+
+/** Top-level keys read for every message, as OpenDHT's first loop does. */
+interface Header {
+  readonly tid: number;
+  readonly network: number;
+  readonly userAgent?: string;
+  readonly isClient?: boolean;
+  readonly method?: string;
+}
+
+function parseHeader(top: Map<string, Item>): Header {
+  const tid = top.get("t");
+  const userAgent = top.get("v");
+  const network = top.get("n");
+  const isClient = top.get("s");
+  const method = top.get("q");
+  if (isClient !== undefined && isClient.type !== "bool") {
+    throw new WireError("bad-type", "s is not a boolean");
+  }
+  return {
+    // A message without `t` has tid 0 in OpenDHT (and gets answered with it).
+    tid: tid === undefined ? 0 : asTid(tid, "t"),
+    network: network === undefined
+      ? 0
+      : asUint(network, MAX_UINT32, "bad-type", "n"),
+    ...(userAgent === undefined
+      ? {}
+      : { userAgent: asText(userAgent, "bad-type", "v") }),
+    ...(isClient?.type === "bool" ? { isClient: isClient.value } : {}),
+    ...(method === undefined
+      ? {}
+      : { method: asText(method, "bad-type", "q") }),
+  };
+}
+
+function base(
+  header: Header,
+): { tid: number; network: number; userAgent?: string; isClient?: boolean } {
+  return {
+    tid: header.tid,
+    network: header.network,
+    ...(header.userAgent === undefined ? {} : { userAgent: header.userAgent }),
+    ...(header.isClient === undefined ? {} : { isClient: header.isClient }),
+  };
+}
+
+/** Copies the defined entries only, so decoded messages have no `undefined` members. */
+function defined<T extends object>(record: T): T {
+  const out: Record<string, unknown> = {};
+  for (const key in record) {
+    const value = record[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out as T;
+}
+
+function decodeValuePart(top: Map<string, Item>, header: Header): DhtValuePart {
+  const map = top.get("p")!;
+  if (map.type !== "map") throw new WireError("bad-part", "p is not a map");
+  const parts: { index: number; offset: number; data: Uint8Array }[] = [];
+  for (const [indexItem, piece] of map.entries) {
+    const index = asUint(indexItem, MAX_UINT32, "bad-part", "part index");
+    const offset = findMapValue(piece, "o", "bad-part");
+    const data = findMapValue(piece, "d", "bad-part");
+    if (offset === undefined || data === undefined) continue;
+    parts.push({
+      index,
+      offset: asUint(
+        offset,
+        Number.MAX_SAFE_INTEGER,
+        "bad-part",
+        "part offset",
+      ),
+      data: asBlob(data, "bad-part", "part data"),
+    });
+  }
+  return {
+    kind: "value-part",
+    tid: header.tid,
+    network: header.network,
+    parts,
+  };
+}
+
+function decodeError(top: Map<string, Item>, header: Header): DhtError {
+  const codes = asArray(top.get("e")!, "bad-error", "e");
+  if (codes.length === 0) throw new WireError("bad-error", "e is empty");
+  const code = asUint(codes[0], MAX_UINT16, "bad-error", "error code");
+  // OpenDHT reads only the code; a message that is not text reads as "".
+  const text = codes[1];
+  const message = text?.type === "str" || text?.type === "bin"
+    ? TEXT_DECODER.decode(text.bytes)
+    : "";
+  const bodyItem = top.get("a") ?? top.get("r");
+  if (bodyItem === undefined) {
+    throw new WireError("bad-id", "error without r.id");
+  }
+  const body = parseBody(bodyItem, "r");
+  return {
+    kind: "error",
+    ...base(header),
+    senderId: body.senderId,
+    code,
+    message,
+  };
+}
+
+function decodeReply(top: Map<string, Item>, header: Header): DhtReply {
+  const body = parseBody(top.get("a") ?? top.get("r")!, "r");
+  // The defined fields only, in this order (what `defined` would keep, built
+  // directly: every reply of every lookup goes through here).
+  const reply: Record<string, unknown> = {
+    kind: "reply",
+    tid: header.tid,
+    network: header.network,
+  };
+  if (header.userAgent !== undefined) reply.userAgent = header.userAgent;
+  if (header.isClient !== undefined) reply.isClient = header.isClient;
+  reply.senderId = body.senderId;
+  if (body.seenAddress !== undefined) reply.seenAddress = body.seenAddress;
+  if (body.nodes4 !== undefined) reply.nodes4 = body.nodes4;
+  if (body.nodes6 !== undefined) reply.nodes6 = body.nodes6;
+  if (body.token !== undefined) reply.token = body.token;
+  if (body.values !== undefined) reply.values = body.values;
+  if (body.valueSizes !== undefined) reply.valueSizes = body.valueSizes;
+  if (body.fields !== undefined) reply.fields = body.fields;
+  if (body.valueId !== undefined) reply.valueId = body.valueId;
+  return reply as unknown as DhtReply;
+}
+
+const REQUEST_METHODS = new Set([
+  "ping",
+  "find",
+  "get",
+  "put",
+  "refresh",
+  "listen",
+  "update",
+]);
+
+/**
+ * A ping or find request built directly, with the fields (and field order)
+ * that the general path of {@link decodeRequest} would give it.
+ */
+function pingOrFind(
+  header: Header,
+  body: ParsedBody,
+  method: "ping" | "find",
+): DhtRequest {
+  const request: Record<string, unknown> = {
+    kind: "request",
+    tid: header.tid,
+    network: header.network,
+  };
+  if (header.userAgent !== undefined) request.userAgent = header.userAgent;
+  if (header.isClient !== undefined) request.isClient = header.isClient;
+  request.senderId = body.senderId;
+  request.method = method;
+  if (method === "find") {
+    request.target = body.target ?? InfoHash.ZERO;
+    if (body.want !== undefined) request.want = body.want;
+  }
+  return request as unknown as DhtRequest;
+}
+
+function decodeRequest(top: Map<string, Item>, header: Header): DhtRequest {
+  const kind = top.get("y");
+  if (kind !== undefined && asText(kind, "not-a-query", "y") !== "q") {
+    throw new WireError("not-a-query", 'y is not "q"');
+  }
+  const method = header.method;
+  if (method === undefined || !REQUEST_METHODS.has(method)) {
+    throw new WireError(
+      "unknown-query",
+      `unknown query ${JSON.stringify(method ?? null)}`,
+    );
+  }
+  const bodyItem = top.get("a");
+  if (bodyItem === undefined) {
+    throw new WireError("missing-key", "request without a");
+  }
+  const body = parseBody(bodyItem, "a");
+  // The requests of every lookup first, before anything the others need.
+  if (method === "ping" || method === "find") {
+    return pingOrFind(header, body, method);
+  }
+  const common = {
+    kind: "request" as const,
+    ...base(header),
+    senderId: body.senderId,
+  };
+  // Absent h/target read as the zero id and an absent token as empty, as in
+  // OpenDHT, whose handlers then answer 203 or 401.
+  const key = body.key ?? InfoHash.ZERO;
+  const token = body.token ?? new Uint8Array(0);
+  switch (method as DhtRequest["method"]) {
+    case "ping":
+    case "find":
+      return pingOrFind(header, body, method as "ping" | "find");
+    case "get":
+      return defined({
+        ...common,
+        method: "get",
+        key,
+        query: body.query,
+        want: body.want,
+      });
+    case "put":
+      return defined({
+        ...common,
+        method: "put",
+        key,
+        values: body.values ?? [],
+        valueSizes: body.valueSizes,
+        createdSeconds: body.createdSeconds,
+        token,
+      });
+    case "refresh":
+      return {
+        ...common,
+        method: "refresh",
+        key,
+        valueId: body.valueId ?? 0n,
+        token,
+      };
+    case "listen":
+      return defined({
+        ...common,
+        method: "listen",
+        key,
+        token,
+        socketId: body.socketId ?? 0,
+        version: body.version,
+        query: body.query,
+      });
+    case "update":
+      return defined({
+        ...common,
+        method: "update",
+        socketId: body.socketId ?? 0,
+        key: body.key,
+        token: body.token,
+        version: body.version,
+        values: body.values,
+        valueSizes: body.valueSizes,
+        createdSeconds: body.createdSeconds,
+        refreshed: body.refreshed,
+        expired: body.expired,
+      });
+  }
+}
+
+/**
+ * Decodes one datagram, classifying it as OpenDHT does (§4): `e` → error,
+ * `r` → reply, `p` → value part, `u` → legacy push (refused), else a
+ * request named by `q`. Keys are found by name; unknown keys are ignored; a
+ * malformed value inside `values` is skipped. Network filtering is left to
+ * the caller (`network` is returned, 0 when absent).
+ *
+ * @param bytes The datagram payload (at most 65535 bytes).
+ * @returns The typed message.
+ * @throws {WireError} For anything OpenDHT would drop, plus: a missing or
+ * zero sender id (`"bad-id"`, which OpenDHT drops after parsing), a legacy
+ * `u` push (`"legacy"`; we only speak `ve: 1`), a `values` array mixing
+ * sizes and values or announcing a size above 2^32 - 1 (`"bad-values"`).
+ * Never throws anything else.
+ * @example A find answer with one node
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { InfoHash } from "../../identity/info_hash.ts";
+ * import { decodeMessage } from "./decode.ts";
+ * import { encodeMessage } from "./encode.ts";
+ *
+ * const node = { id: InfoHash.get("peer"), address: { host: "127.0.0.1", port: 43942 } };
+ * const bytes = encodeMessage({
+ *   kind: "reply", tid: 9, network: 0, userAgent: "RNG1", senderId: InfoHash.get("me"),
+ *   seenAddress: Uint8Array.from([127, 0, 0, 1]), nodes4: [node], token: new Uint8Array(32),
+ * });
+ * const reply = decodeMessage(bytes);
+ * assert.ok(reply.kind === "reply");
+ * assert.equal(reply.nodes4?.[0].id.toString(), node.id.toString());
+ * assert.equal(reply.nodes4?.[0].address.port, 43942);
+ * ```
+ */
+export function decodeMessage(bytes: Uint8Array): DhtMessage {
+  return guarded(bytes, (item) => {
+    const top = keyed(item, "not-a-map", "message");
+    const header = parseHeader(top);
+    if (top.has("e")) return decodeError(top, header);
+    if (top.has("r")) return decodeReply(top, header);
+    if (top.has("p")) return decodeValuePart(top, header);
+    if (top.has("u")) {
+      throw new WireError("legacy", "legacy (version 0) listener push");
+    }
+    return decodeRequest(top, header);
+  });
+}
