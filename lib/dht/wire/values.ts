@@ -121,8 +121,8 @@ export function signedValueBody(value: DhtValue): Uint8Array {
  * The size OpenDHT charges a value against limits (`Value::size`):
  * len(data) + len(cypher) + len(sig) + len(utype).
  *
- * @param value The value.
- * @returns Bytes.
+ * @param value A plain, signed or encrypted value.
+ * @returns The charged size in bytes.
  * @example A plain value
  * ```ts
  * import assert from "node:assert/strict";
