@@ -20,7 +20,8 @@ import {
   type BaselineNode,
   createKademliaDhtNode,
 } from "../baseline_kademlia_dht.ts";
-import { ChurnSchedule, type ChurnSpec, formatChurnSpec } from "../churn.ts";
+import { ChurnSchedule } from "../churn/schedule.ts";
+import { type ChurnSpec, formatChurnSpec } from "../churn/spec.ts";
 import { ManualClock } from "../../lib/testing/manual_clock.ts";
 import { CoordinateLatency } from "../latency.ts";
 import { Samples } from "../metrics.ts";

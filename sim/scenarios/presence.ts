@@ -32,7 +32,8 @@ import {
   OUR_PROFILE,
   type PresenceProfile,
 } from "../../lib/presence/presence_profile.ts";
-import { ChurnSchedule, type ChurnSpec, formatChurnSpec } from "../churn.ts";
+import { ChurnSchedule } from "../churn/schedule.ts";
+import { type ChurnSpec, formatChurnSpec } from "../churn/spec.ts";
 import { type CdfPoint, Samples } from "../metrics.ts";
 import { DaemonSwarm, type DeviceSlot } from "../daemon_swarm.ts";
 import { SIMULATION_EPOCH_MS } from "../testnet.ts";
