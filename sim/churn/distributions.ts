@@ -27,16 +27,6 @@ import type { Rng } from "../../lib/rng.ts";
 
 /**
  * Parameters of a Weibull distribution.
- *
- * @example Sessions with a long tail
- * ```ts
- * import assert from "node:assert/strict";
- * import { weibull, type WeibullParameters } from "./distributions.ts";
- * import { seededRng } from "../../lib/rng.ts";
- *
- * const parameters: WeibullParameters = { shape: 0.5, scaleMs: 1_800_000 };
- * assert.ok(weibull(seededRng(1), parameters) >= 0);
- * ```
  */
 export interface WeibullParameters {
   /** Shape `k`; below 1 the tail is heavier than exponential (0.3 to 0.6 fits measured P2P sessions). */
@@ -47,16 +37,6 @@ export interface WeibullParameters {
 
 /**
  * Parameters of a Pareto (type I) distribution.
- *
- * @example Downtimes of at least five minutes
- * ```ts
- * import assert from "node:assert/strict";
- * import { pareto, type ParetoParameters } from "./distributions.ts";
- * import { seededRng } from "../../lib/rng.ts";
- *
- * const parameters: ParetoParameters = { alpha: 1.5, minimumMs: 300_000 };
- * assert.ok(pareto(seededRng(1), parameters) >= 300_000);
- * ```
  */
 export interface ParetoParameters {
   /** Tail index `α`; the mean is finite only above 1, the variance only above 2. */
@@ -67,16 +47,6 @@ export interface ParetoParameters {
 
 /**
  * A distribution of durations, as parsed by `parseChurnSpec` (./spec.ts).
- *
- * @example Draw from any distribution
- * ```ts
- * import assert from "node:assert/strict";
- * import { type DurationDistribution, sampleDuration } from "./distributions.ts";
- * import { seededRng } from "../../lib/rng.ts";
- *
- * const distribution: DurationDistribution = { kind: "exponential", meanMs: 60_000 };
- * assert.ok(sampleDuration(seededRng(1), distribution) >= 0);
- * ```
  */
 export type DurationDistribution =
   | ({ readonly kind: "weibull" } & WeibullParameters)

@@ -25,25 +25,6 @@ export type LeaveKind = "crash" | "clean";
 
 /**
  * Collaborators and settings of a {@link ChurnSchedule}.
- *
- * @example One host in ten churns for a day
- * ```ts
- * import assert from "node:assert/strict";
- * import { ManualClock } from "../../lib/testing/manual_clock.ts";
- * import { seededRng } from "../../lib/rng.ts";
- * import { type ChurnScheduleOptions } from "./schedule.ts";
- * import { parseChurnSpec } from "./spec.ts";
- *
- * const options: ChurnScheduleOptions = {
- *   clock: new ManualClock(0),
- *   rng: seededRng(1),
- *   hostCount: 1_000,
- *   spec: parseChurnSpec("exponential:mean=1h/exponential:mean=10m"),
- *   durationMs: 86_400_000,
- *   fraction: 0.1,
- * };
- * assert.equal(options.fraction, 0.1);
- * ```
  */
 export interface ChurnScheduleOptions {
   /** The simulation clock; every leave and join is one of its timers. */
@@ -94,15 +75,6 @@ export interface ChurnCallbacks {
 
 /**
  * Event counts of a {@link ChurnSchedule}, a plain object.
- *
- * @example Leaves split into crashes and clean leaves
- * ```ts
- * import assert from "node:assert/strict";
- * import type { ChurnCounts } from "./schedule.ts";
- *
- * const counts: ChurnCounts = { joins: 1, leaves: 3, crashes: 2, cleanLeaves: 1, onlineHostCount: 8 };
- * assert.equal(counts.crashes + counts.cleanLeaves, counts.leaves);
- * ```
  */
 export interface ChurnCounts {
   /** Times a host came back online since `start()`; starting online is not a join. */
@@ -194,7 +166,7 @@ export class ChurnSchedule {
   /**
    * Prepares a schedule; nothing happens until {@link ChurnSchedule.start}.
    *
-   * @param options The clock, the rng, the hosts, the spec and the settings.
+   * @param options See {@link ChurnScheduleOptions}; only `spec` may be `undefined` (no churn).
    * @param callbacks Called at each leave and join.
    * @throws {RangeError} If `hostCount` is not a non-negative integer,
    * `durationMs` not a non-negative number, or `crashProbability` or

@@ -23,15 +23,6 @@ import { type DurationDistribution, meanDurationMs } from "./distributions.ts";
 
 /**
  * How long hosts stay online (sessions) and offline (downtimes).
- *
- * @example Parse one
- * ```ts
- * import assert from "node:assert/strict";
- * import { type ChurnSpec, parseChurnSpec } from "./spec.ts";
- *
- * const spec: ChurnSpec | undefined = parseChurnSpec("exponential:mean=1h/exponential:mean=10m");
- * assert.equal(spec?.session.kind, "exponential");
- * ```
  */
 export interface ChurnSpec {
   /** Time from a join to the next leave. */
