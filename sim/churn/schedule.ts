@@ -166,7 +166,7 @@ export class ChurnSchedule {
   /**
    * Prepares a schedule; nothing happens until {@link ChurnSchedule.start}.
    *
-   * @param options See {@link ChurnScheduleOptions}; only `spec` may be `undefined` (no churn).
+   * @param options Which hosts churn, how and for how long; see {@link ChurnScheduleOptions}.
    * @param callbacks Called at each leave and join.
    * @throws {RangeError} If `hostCount` is not a non-negative integer,
    * `durationMs` not a non-negative number, or `crashProbability` or
