@@ -174,7 +174,7 @@ export type SipRequestFailure = "rejected" | "timeout" | "oversized" | "closed";
 export class SipRequestFailedError extends Error {
   /** The request method, `"MESSAGE"` or `"OPTIONS"`. */
   readonly method: string;
-  /** Why it failed. */
+  /** Why no 2xx arrived: a final error response, a timeout, an oversized request, or a close. */
   readonly failure: SipRequestFailure;
   /** The peer's status code, or the one RFC 3261 assigns to a local failure. */
   readonly statusCode: number;

@@ -89,7 +89,7 @@ import type { StreamNetwork } from "../channel/byte_stream.ts";
 export interface DaemonOptions {
   /** Datagrams for the DHT node. */
   readonly transport: Transport;
-  /** Time. */
+  /** Time of the DHT node and every account: timers (refreshes, retries) and timestamps; virtual in the simulator. */
   readonly clock: Clock;
   /** Randomness (seeded in the simulator). */
   readonly rng: Rng;
@@ -132,11 +132,11 @@ const ARCHIVE_PREFIX = "account-";
 export class Daemon {
   /** The DHT node all accounts share. */
   readonly dht: DhtNode;
-  /** Presence API. */
+  /** Subscribe to buddies, read their status and publish our own, per account. */
   readonly presence: PresenceManager;
   /** Trust requests and contacts API. */
   readonly config: ConfigurationManager;
-  /** The profile in use. */
+  /** Presence and delivery parameters, from the options or {@link OUR_PROFILE}. */
   readonly profile: PresenceProfile;
   readonly #options: DaemonOptions;
   readonly #randomBytes: RandomBytes;

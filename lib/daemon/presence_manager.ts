@@ -23,7 +23,7 @@ import { TypedEventTarget } from "./typed_event_target.ts";
 
 /** Detail of `newBuddyNotification`. */
 export interface NewBuddyNotification {
-  /** Our account. */
+  /** Our account that subscribed to the buddy (a daemon may run several). */
   readonly accountId: string;
   /** The buddy's account id (40 hex). */
   readonly buddyUri: string;
@@ -39,7 +39,11 @@ export interface PresenceEventMap {
   newBuddyNotification: NewBuddyNotification;
 }
 
-/** Presence API. */
+/**
+ * The presence API of a daemon's accounts, addressed by account id:
+ * subscribe to buddies, read their status, publish our own. Changes arrive
+ * as `newBuddyNotification` events.
+ */
 export class PresenceManager extends TypedEventTarget<PresenceEventMap> {
   readonly #account: (accountId: string) => Account;
 

@@ -66,15 +66,15 @@ export interface ValueStoreLimits {
   readonly maxBytesPerOrigin?: number;
 }
 
-/** A registered listener. */
+/** A node listening to a key here; each new listen renews the lease, which ends at `expiresMs`. */
 export interface Listener {
-  /** Listening node. */
+  /** The listening node's id; with `socketId` it identifies the listen. */
   readonly nodeId: InfoHash;
-  /** Where to push. */
+  /** Where `update` pushes go: the address the last listen came from. */
   address: PeerAddress;
   /** The listener's socket id. */
   readonly socketId: number;
-  /** Its where-filter. */
+  /** Only values matching its where clause are pushed; absent = all. */
   query?: DhtQuery;
   /** Lease end, epoch ms. */
   expiresMs: number;
@@ -82,15 +82,15 @@ export interface Listener {
 
 /** Something to push to one listener. */
 export interface ListenerNotice {
-  /** Who. */
+  /** The listener to push to. */
   readonly listener: Listener;
-  /** Key concerned. */
+  /** The key whose values changed. */
   readonly key: InfoHash;
   /** New or replaced values. */
   readonly values?: readonly DhtValue[];
-  /** Refreshed ids. */
+  /** Ids of values whose life was extended. */
   readonly refreshed?: readonly bigint[];
-  /** Expired ids. */
+  /** Ids of values that expired and were dropped. */
   readonly expired?: readonly bigint[];
 }
 
@@ -106,13 +106,13 @@ export type StoreOutcome =
 
 /** A value as stored. */
 export interface StoredValue {
-  /** The value. */
+  /** The value as received, relayed unchanged to getters and listeners. */
   readonly value: DhtValue;
   /** Creation time, epoch ms. */
   readonly createdMs: number;
   /** Expiry, epoch ms. */
   expiresMs: number;
-  /** OpenDHT size measure. */
+  /** Bytes it counts against quotas, measured as OpenDHT does (`valueStorageSize`: data, cypher, signature, user type). */
   readonly size: number;
   /** Who stored it (IP address), for the per-origin quota. */
   readonly origin?: string;
