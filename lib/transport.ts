@@ -21,7 +21,7 @@
 export interface PeerAddress {
   /** An IPv4 address, an IPv6 address without brackets, or a host name. */
   readonly host: string;
-  /** The UDP port. */
+  /** The UDP port the peer sends from and receives on. */
   readonly port: number;
 }
 

@@ -57,7 +57,7 @@ export interface DaemonSwarmOptions {
   readonly lossProbability?: number;
   /** Median one-way latency. @default {50} */
   readonly medianOneWayMs?: number;
-  /** Progress while building. */
+  /** Called with the count of plain DHT nodes joined, every 1,000, while the DHT builds. */
   readonly onProgress?: (joined: number) => void;
 }
 
@@ -73,11 +73,11 @@ export interface DeviceSlot {
   daemon?: Daemon;
   /** Its DHT node id (kept across restarts). */
   dhtId?: InfoHash;
-  /** True while running. */
+  /** Whether its daemon runs: false from a stop or crash until a restart has started it. */
   online: boolean;
-  /** Restarts so far. */
+  /** Restarts so far; also names the rng fork of each new daemon, so each restart gets fresh, reproducible randomness. */
   restarts: number;
-  /** Being reopened. */
+  /** True while a restart reopens it from storage, so that a second restart does nothing. */
   restarting?: boolean;
 }
 
@@ -87,9 +87,9 @@ export class DaemonSwarm {
   readonly testnet: Testnet;
   /** State writes in flight, across all daemons. */
   readonly work: WorkTracker = new WorkTracker();
-  /** Every device added. */
+  /** Every device added, in the order added, online or not. */
   readonly devices: DeviceSlot[] = [];
-  /** The profile. */
+  /** Presence profile of every daemon and plain node (from the options, or OUR_PROFILE). */
   readonly profile: PresenceProfile;
   /** Simulated TCP for the daemons' direct links. */
   readonly streams: SimulatedStreamNetwork;
@@ -127,12 +127,12 @@ export class DaemonSwarm {
     return Promise.resolve(new DaemonSwarm(testnet, options));
   }
 
-  /** Virtual clock. */
+  /** The virtual clock every node and daemon runs on. */
   get clock(): ManualClock {
     return this.testnet.clock;
   }
 
-  /** The network. */
+  /** The simulated datagram network under the plain nodes and the daemons. */
   get network(): SimulatedNetwork {
     return this.testnet.network;
   }

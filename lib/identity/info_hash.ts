@@ -179,7 +179,7 @@ export class InfoHash {
     return InfoHash.#read(bytes, 0);
   }
 
-  /** The all-zero InfoHash. */
+  /** The all-zero InfoHash: "none" on the wire (no recipient, no owner), and refused as a sender id. */
   static readonly ZERO: InfoHash = new InfoHash(0, 0, 0, 0, 0, 0, 0);
 
   /** A copy of the 20 bytes. */

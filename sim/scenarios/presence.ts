@@ -44,7 +44,7 @@ export interface PresenceScenarioOptions {
   readonly accounts: number;
   /** Plain DHT nodes. @default {accounts} */
   readonly infraNodes?: number;
-  /** Seed. */
+  /** Seed of every random choice; the same seed replays the run exactly. */
   readonly seed: number | string;
   /** Measured virtual duration, ms. */
   readonly durationMs: number;
@@ -68,7 +68,7 @@ export interface PresenceScenarioOptions {
   readonly maxContacts?: number;
   /** Profile. @default {OUR_PROFILE} */
   readonly profile?: PresenceProfile;
-  /** Progress. */
+  /** Called with one line of progress at a time; the runner writes them to stderr. */
   readonly onProgress?: (message: string) => void;
 }
 
