@@ -243,7 +243,7 @@ const UTF8 = new TextDecoder("utf-8", { fatal: true });
  * One value as a line: id (hex, as dhtnode prints it), type, user type and
  * the data as text when it is UTF-8 without control characters, else hex.
  *
- * @param value The value.
+ * @param value A value as received, plain, signed or encrypted.
  * @returns The line.
  */
 export function formatValue(value: DhtValue): string {

@@ -210,7 +210,7 @@ export class Testnet {
   /**
    * Advances virtual time.
    *
-   * @param ms Milliseconds.
+   * @param ms Virtual milliseconds; every timer due by then runs.
    */
   run(ms: number): void {
     this.clock.advance(ms);

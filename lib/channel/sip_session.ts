@@ -502,7 +502,7 @@ export class SipSession {
    * Sends a SIP `MESSAGE` to the peer.
    *
    * @param contentType The body's media type, e.g. `application/pidf+xml`.
-   * @param body The body.
+   * @param body The body, as text; with the headers it must fit `maxMessageBytes`.
    * @returns Resolves when the peer answers 2xx.
    * @throws {SipRequestFailedError} (rejects) On any other answer, a
    * timeout, a message over the size limit, or a close before the answer.

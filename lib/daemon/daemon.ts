@@ -356,7 +356,7 @@ export class Daemon {
   /**
    * The account's archive, to link another device (encrypted with `passphrase`).
    *
-   * @param accountId Account.
+   * @param accountId A running account of this daemon (40 hex).
    * @param passphrase Passphrase for the exported archive.
    * @returns Archive bytes.
    */
@@ -401,7 +401,7 @@ export class Daemon {
    * Revokes another device of an account (lost or stolen); contacts then
    * ignore it.
    *
-   * @param accountId Account.
+   * @param accountId A running account of this daemon (40 hex), which signs the revocation.
    * @param deviceId The device to revoke (40 hex).
    */
   async revokeDevice(accountId: string, deviceId: string): Promise<void> {
@@ -412,7 +412,7 @@ export class Daemon {
    * Removes an account from this device (goodbye, then its archive and
    * state are deleted).
    *
-   * @param accountId Account.
+   * @param accountId A running account of this daemon (40 hex).
    */
   async removeAccount(accountId: string): Promise<void> {
     const account = this.account(accountId);

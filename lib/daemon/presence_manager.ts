@@ -78,7 +78,7 @@ export class PresenceManager extends TypedEventTarget<PresenceEventMap> {
    * Subscribes to exactly `uris` (others are unsubscribed).
    *
    * @param accountId Our account.
-   * @param uris Buddies.
+   * @param uris Contact URIs of the buddies to follow, in any spelling {@link parseUri} accepts.
    * @throws {InvalidUriError} If any uri is malformed (nothing changes then).
    */
   setSubscriptions(accountId: string, uris: readonly string[]): void {
@@ -106,7 +106,7 @@ export class PresenceManager extends TypedEventTarget<PresenceEventMap> {
    * The devices of a subscribed buddy (per-device presence).
    *
    * @param accountId Our account.
-   * @param uri The buddy.
+   * @param uri Contact URI of a buddy `accountId` subscribed to.
    * @returns Its devices as last seen.
    */
   getDevices(accountId: string, uri: string): BuddyDevice[] {

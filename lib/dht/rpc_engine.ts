@@ -74,7 +74,7 @@ export interface RpcTiming {
   readonly slowAfterMs?: number;
 }
 
-/** Settings of an engine. */
+/** Settings of an {@link RpcEngine}: who we are, and the limits that keep floods out. */
 export interface RpcEngineConfig {
   /** Our node id, sent as `id` in every message. */
   readonly selfId: InfoHash;
@@ -92,7 +92,7 @@ export interface RpcEngineConfig {
   readonly timing?: RpcTiming;
 }
 
-/** Collaborators of an engine. */
+/** What an {@link RpcEngine} runs on, injected so that tests and the simulator supply their own. */
 export interface RpcEngineComponents {
   /** Sends and receives the datagrams; the engine owns its receive handler. */
   readonly transport: Transport;
@@ -267,7 +267,7 @@ export class RpcEngine {
    * Sends a request to `to`. The reply must come from `expectedId` when it
    * is known (bootstrap pings do not know it yet).
    *
-   * @param to Destination.
+   * @param to The node's address; retries go there too.
    * @param expectedId Node id we expect to answer, if known.
    * @param body The request without tid and ids.
    * @param callbacks What to do with the outcome.
@@ -360,7 +360,7 @@ export class RpcEngine {
    * Answers request `tid` from `to`. The engine adds our id, the requester's
    * address as we see it, and splits large value sets into value parts.
    *
-   * @param to Requester.
+   * @param to Where the request came from.
    * @param tid The request's transaction id.
    * @param body Reply fields.
    */
@@ -382,7 +382,7 @@ export class RpcEngine {
   /**
    * Sends an error answer to request `tid`.
    *
-   * @param to Requester.
+   * @param to Where the request came from.
    * @param tid Transaction id.
    * @param code Error code (203, 401, 404).
    * @param text Error text.

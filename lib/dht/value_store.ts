@@ -217,8 +217,8 @@ export class ValueStore {
   /**
    * Stores (or refreshes, or replaces) a value.
    *
-   * @param key Key.
-   * @param value Value.
+   * @param key The InfoHash to store the value under.
+   * @param value The value as received; its type decides its lifetime and size limit.
    * @param createdMs Claimed creation time (the earlier of it and `nowMs` counts).
    * @param nowMs Current time.
    * @returns What happened, and pushes for listeners.
@@ -326,7 +326,7 @@ export class ValueStore {
   /**
    * Extends a stored value's life by its type's lifetime.
    *
-   * @param key Key.
+   * @param key The InfoHash the value is stored under.
    * @param valueId Value id.
    * @param nowMs Current time.
    * @returns `found: false` when the key or value is unknown (the node answers 404).
@@ -354,7 +354,7 @@ export class ValueStore {
   /**
    * Live values at `key` matching `query`.
    *
-   * @param key Key.
+   * @param key The InfoHash the values are stored under.
    * @param nowMs Current time.
    * @param query Where-filter.
    * @returns The values.
@@ -374,7 +374,7 @@ export class ValueStore {
   /**
    * Live stored values at `key` with their times (for re-replication).
    *
-   * @param key Key.
+   * @param key The InfoHash the values are stored under.
    * @param nowMs Current time.
    * @returns Stored values.
    */
@@ -404,7 +404,7 @@ export class ValueStore {
    * values already stored; a renewal only extends the lease and replaces the
    * query.
    *
-   * @param key Key.
+   * @param key The InfoHash to watch.
    * @param listener Node id, address, socket id and query.
    * @param nowMs Current time.
    * @returns Whether it was accepted (limits) and the initial push.
