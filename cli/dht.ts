@@ -82,7 +82,7 @@ export class UsageError extends Error {
 
 /** A parsed command line. */
 export interface DhtCommand {
-  /** What to do. */
+  /** The subcommand: the first word of the command line. */
   readonly command: "get" | "put" | "listen";
   /** The key, hashed if needed. */
   readonly key: InfoHash;
@@ -90,17 +90,17 @@ export interface DhtCommand {
   readonly value?: string;
   /** Bootstrap nodes, names not yet resolved. */
   readonly bootstrap: readonly PeerAddress[];
-  /** Local address. */
+  /** Local address the UDP socket binds to (`--bind`, default 0.0.0.0). */
   readonly bind: string;
-  /** Local port. */
+  /** Local UDP port (`--port`); 0 lets the system pick a free one. */
   readonly port: number;
   /** Time limit in milliseconds, if any. */
   readonly timeoutMs?: number;
   /** Value type for put. */
   readonly type: number;
-  /** Permanent put. */
+  /** `--permanent`: keep the put value alive by refreshing it until Ctrl-C or the timeout. */
   readonly permanent: boolean;
-  /** Network id. */
+  /** OpenDHT network id (`--network`); nodes ignore other networks, 0 is the public one. */
   readonly network: number;
 }
 
@@ -243,7 +243,7 @@ const UTF8 = new TextDecoder("utf-8", { fatal: true });
  * One value as a line: id (hex, as dhtnode prints it), type, user type and
  * the data as text when it is UTF-8 without control characters, else hex.
  *
- * @param value The value.
+ * @param value A value as received, plain, signed or encrypted.
  * @returns The line.
  */
 export function formatValue(value: DhtValue): string {

@@ -207,8 +207,8 @@ function printEvents(daemon: Daemon, print: (line: string) => void): void {
 /**
  * Runs one console command.
  *
- * @param daemon The daemon.
- * @param accountId The account.
+ * @param daemon The running daemon the console controls.
+ * @param accountId The console's account, whose contacts and presence the commands act on.
  * @param line The command line.
  * @returns Text to print, or "quit".
  */

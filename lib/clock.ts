@@ -7,7 +7,8 @@
  */
 
 /**
- * A scheduled callback.
+ * A callback scheduled with {@link Clock.setTimer}; cancel it to keep it
+ * from running.
  *
  * @example Cancel a timer before it fires
  * ```ts

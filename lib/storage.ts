@@ -104,7 +104,7 @@ export function isValidStorageKey(key: string): boolean {
  * with a letter or digit. This rules out path separators, `.`, `..`, hidden
  * names and the temporary files of `writeFileAtomic`.
  *
- * @param key The key.
+ * @param key A key about to be read, written or deleted.
  * @throws {TypeError} If the key is invalid; the message quotes it.
  *
  * @example Hostile keys are rejected
@@ -133,7 +133,7 @@ export function validateStorageKey(key: string): void {
 /**
  * Checks a value for {@link Storage.set}.
  *
- * @param value The value.
+ * @param value A value about to be written.
  * @throws {TypeError} If the value is not a `Uint8Array`.
  * @throws {RangeError} If the value is over {@link MAX_STORAGE_VALUE_BYTES}.
  *

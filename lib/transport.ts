@@ -21,7 +21,7 @@
 export interface PeerAddress {
   /** An IPv4 address, an IPv6 address without brackets, or a host name. */
   readonly host: string;
-  /** The UDP port. */
+  /** The UDP port the peer sends from and receives on. */
   readonly port: number;
 }
 
@@ -80,7 +80,7 @@ export interface Transport {
   /**
    * Queues one datagram; failures are counted by the implementation, never thrown.
    *
-   * @param to The destination.
+   * @param to The peer's address.
    * @param bytes The payload; the transport copies it if it sends later.
    */
   send(to: PeerAddress, bytes: Uint8Array): void;
@@ -169,7 +169,7 @@ function checkPort(action: string, port: number, minimum: number): void {
  * Writes an address as text: `host:port`, with brackets around IPv6 hosts.
  * Port 0 is accepted, since it names "any free port" when binding.
  *
- * @param address The address.
+ * @param address An IPv4 or IPv6 address, or a host name, with its port.
  * @returns The text, which {@link parseAddress} reads back for ports 1 to 65535.
  * @throws {TypeError} If the host is empty.
  * @throws {RangeError} If the port is not an integer from 0 to 65535.

@@ -57,7 +57,7 @@ export interface DaemonSwarmOptions {
   readonly lossProbability?: number;
   /** Median one-way latency. @default {50} */
   readonly medianOneWayMs?: number;
-  /** Progress while building. */
+  /** Called with the count of plain DHT nodes joined, every 1,000, while the DHT builds. */
   readonly onProgress?: (joined: number) => void;
 }
 
@@ -73,11 +73,11 @@ export interface DeviceSlot {
   daemon?: Daemon;
   /** Its DHT node id (kept across restarts). */
   dhtId?: InfoHash;
-  /** True while running. */
+  /** Whether its daemon runs: false from a stop or crash until a restart has started it. */
   online: boolean;
-  /** Restarts so far. */
+  /** Restarts so far; also names the rng fork of each new daemon, so each restart gets fresh, reproducible randomness. */
   restarts: number;
-  /** Being reopened. */
+  /** True while a restart reopens it from storage, so that a second restart does nothing. */
   restarting?: boolean;
 }
 
@@ -87,9 +87,9 @@ export class DaemonSwarm {
   readonly testnet: Testnet;
   /** State writes in flight, across all daemons. */
   readonly work: WorkTracker = new WorkTracker();
-  /** Every device added. */
+  /** Every device added, in the order added, online or not. */
   readonly devices: DeviceSlot[] = [];
-  /** The profile. */
+  /** Presence profile of every daemon and plain node (from the options, or OUR_PROFILE). */
   readonly profile: PresenceProfile;
   /** Simulated TCP for the daemons' direct links. */
   readonly streams: SimulatedStreamNetwork;
@@ -111,7 +111,7 @@ export class DaemonSwarm {
   /**
    * Builds the plain DHT (joins, then 30 s to settle).
    *
-   * @param options Options.
+   * @param options Seed, size of the plain DHT, profile and network conditions.
    * @returns The swarm, with no device yet.
    */
   static create(options: DaemonSwarmOptions): Promise<DaemonSwarm> {
@@ -127,12 +127,12 @@ export class DaemonSwarm {
     return Promise.resolve(new DaemonSwarm(testnet, options));
   }
 
-  /** Virtual clock. */
+  /** The virtual clock every node and daemon runs on. */
   get clock(): ManualClock {
     return this.testnet.clock;
   }
 
-  /** The network. */
+  /** The simulated datagram network under the plain nodes and the daemons. */
   get network(): SimulatedNetwork {
     return this.testnet.network;
   }
@@ -187,7 +187,7 @@ export class DaemonSwarm {
   /**
    * Creates an account on `slot`.
    *
-   * @param slot Device.
+   * @param slot A running device with no account yet.
    * @returns Account id.
    */
   async createAccount(slot: DeviceSlot): Promise<string> {
@@ -199,7 +199,7 @@ export class DaemonSwarm {
    *
    * @param slot New device.
    * @param from A device of the account.
-   * @param accountId The account.
+   * @param accountId The account of `from` to link to; exported and imported with a fixed passphrase.
    * @returns Account id.
    */
   async linkDevice(
@@ -216,7 +216,7 @@ export class DaemonSwarm {
   /**
    * Brings a device online (its daemon starts).
    *
-   * @param slot Device.
+   * @param slot A device that is not running; does nothing if it is.
    */
   start(slot: DeviceSlot): void {
     if (slot.online) return;
@@ -229,7 +229,7 @@ export class DaemonSwarm {
   /**
    * Clean shutdown: goodbye, state flushed; the host goes offline once done.
    *
-   * @param slot Device.
+   * @param slot A running device; does nothing if it is not.
    * @returns Resolves when stopped (run the clock meanwhile).
    */
   stop(slot: DeviceSlot): Promise<void> {
@@ -246,7 +246,7 @@ export class DaemonSwarm {
   /**
    * Kills a device: no goodbye, no final write, packets to it are lost.
    *
-   * @param slot Device.
+   * @param slot A running device; does nothing if it is not.
    */
   crash(slot: DeviceSlot): void {
     if (!slot.online) return;
@@ -261,7 +261,7 @@ export class DaemonSwarm {
    * Opening is asynchronous (archive decryption); the device starts at the
    * end of the current `run()` step, in index order, so runs replay exactly.
    *
-   * @param slot Device.
+   * @param slot A stopped or crashed device; does nothing if it runs or is already restarting.
    * @returns Resolves once it is open (it starts at the end of the step).
    */
   restart(slot: DeviceSlot): Promise<void> {
@@ -293,7 +293,7 @@ export class DaemonSwarm {
    * and work finishes at the end of each (faster for long runs; effects of
    * a write are then late by up to a step).
    *
-   * @param ms Duration.
+   * @param ms Virtual milliseconds to advance.
    * @param stepMs Step, or undefined for timer by timer.
    */
   async run(ms: number, stepMs?: number): Promise<void> {
@@ -325,7 +325,7 @@ export class DaemonSwarm {
   /**
    * Bytes sent and received by these devices' hosts so far.
    *
-   * @param slots Devices.
+   * @param slots The devices to sum over, online or not.
    * @returns Total bytes.
    */
   deviceBytes(slots: readonly DeviceSlot[]): number {
@@ -341,7 +341,7 @@ export class DaemonSwarm {
    * Direct-link (stream) bytes sent and received by these devices' hosts,
    * TCP/IP headers included.
    *
-   * @param slots Devices.
+   * @param slots The devices to sum over, online or not.
    * @returns Total bytes.
    */
   linkBytes(slots: readonly DeviceSlot[]): number {

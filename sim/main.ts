@@ -12,7 +12,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { parseChurnSpec, parseDuration } from "./churn.ts";
+import { parseChurnSpec, parseDuration } from "./churn/spec.ts";
 import {
   type LookupImplementation,
   type LookupReport,

@@ -89,9 +89,9 @@ export interface SampleSummary {
  * ```
  */
 export interface CdfPoint {
-  /** A sample value. */
+  /** One of the kept values. */
   value: number;
-  /** From 0 to 1. */
+  /** Share of the kept values at most `value`, from 0 to 1. */
   fraction: number;
 }
 

@@ -611,7 +611,7 @@ export class SimulatedNetwork {
    * `"offline"`. Its transport stays usable: it is the same host when it
    * comes back up.
    *
-   * @param hostIndex The host.
+   * @param hostIndex From 0 to the number of hosts attached minus 1.
    * @param online Whether it is up.
    * @throws {RangeError} If no host has that index.
    *
@@ -643,7 +643,7 @@ export class SimulatedNetwork {
   /**
    * Whether a host is attached (not closed) and up.
    *
-   * @param hostIndex The host.
+   * @param hostIndex From 0 to the number of hosts attached minus 1.
    * @returns `true` if datagrams can reach it now.
    * @throws {RangeError} If no host has that index.
    *
@@ -670,7 +670,7 @@ export class SimulatedNetwork {
   /**
    * Finds the host attached at an address.
    *
-   * @param address The address.
+   * @param address Host and port, compared by value.
    * @returns The host's index, or `undefined` if none was ever attached there.
    *
    * @example Look up an address
@@ -694,7 +694,7 @@ export class SimulatedNetwork {
   /**
    * The address of a host.
    *
-   * @param hostIndex The host.
+   * @param hostIndex From 0 to the number of hosts attached minus 1.
    * @returns Its address, a frozen object shared with its transport.
    * @throws {RangeError} If no host has that index.
    *
@@ -897,7 +897,7 @@ export class SimulatedNetwork {
   /**
    * One host's counters.
    *
-   * @param hostIndex The host.
+   * @param hostIndex From 0 to the number of hosts attached minus 1.
    * @returns A fresh plain object.
    * @throws {RangeError} If no host has that index.
    *

@@ -24,7 +24,7 @@ import type { CdfPoint } from "./metrics.ts";
 export interface ReportRun {
   /** Legend label, e.g. the profile. */
   readonly label: string;
-  /** The JSON report. */
+  /** The run's `--json` object, shown pretty-printed under its label. */
   readonly report: Record<string, unknown>;
   /** CDFs by metric name. */
   readonly cdf: Record<string, readonly CdfPoint[]>;

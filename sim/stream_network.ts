@@ -56,8 +56,8 @@ export class StreamConnectError extends Error {
   /**
    * A failed connect.
    *
-   * @param to The address.
-   * @param reason Why.
+   * @param to The address that was dialled.
+   * @param reason `"refused"` (nobody listens there) or `"timeout"` (the host is down).
    */
   constructor(to: PeerAddress, reason: "refused" | "timeout") {
     super(`Cannot connect to ${formatAddress(to)}: ${reason}`);
@@ -164,7 +164,7 @@ export class SimulatedStreamNetwork {
   /**
    * The stream network as seen from one host.
    *
-   * @param hostIndex The host.
+   * @param hostIndex The host's index in the datagram network.
    * @returns Its {@link StreamNetwork}.
    */
   host(hostIndex: number): StreamNetwork {
@@ -183,7 +183,7 @@ export class SimulatedStreamNetwork {
   /**
    * The host crashed or lost its link: its streams stop without a word.
    *
-   * @param hostIndex The host.
+   * @param hostIndex The host's index in the datagram network.
    */
   hostDown(hostIndex: number): void {
     for (const end of this.#ends.get(hostIndex) ?? []) end.vanish();
@@ -193,7 +193,7 @@ export class SimulatedStreamNetwork {
   /**
    * Stream bytes sent and received by a host (headers included).
    *
-   * @param hostIndex The host.
+   * @param hostIndex The host's index in the datagram network.
    * @returns Bytes.
    */
   bytes(hostIndex: number): number {

@@ -32,7 +32,7 @@ export const SIMULATION_EPOCH_MS = Date.UTC(2026, 0, 1);
 
 /** Options of {@link Testnet.create}. */
 export interface TestnetOptions {
-  /** Number of nodes. */
+  /** DHT nodes to build, joined one at a time `joinSpacingMs` apart. */
   readonly nodes: number;
   /** Seed of everything random. */
   readonly seed: number | string;
@@ -54,7 +54,7 @@ export interface TestnetOptions {
 export class Testnet {
   /** Virtual clock of the whole network. */
   readonly clock: ManualClock;
-  /** The simulated network. */
+  /** The simulated datagram network the nodes' transports are attached to. */
   readonly network: SimulatedNetwork;
   /** Nodes by host index (a crashed node stays here, stopped). */
   readonly nodes: DhtNode[] = [];
@@ -210,7 +210,7 @@ export class Testnet {
   /**
    * Advances virtual time.
    *
-   * @param ms Milliseconds.
+   * @param ms Virtual milliseconds; every timer due by then runs.
    */
   run(ms: number): void {
     this.clock.advance(ms);

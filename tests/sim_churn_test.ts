@@ -2,25 +2,29 @@ import assert from "node:assert/strict";
 import { ManualClock } from "../lib/testing/manual_clock.ts";
 import { type Rng, seededRng } from "../lib/rng.ts";
 import {
-  type ChurnCallbacks,
-  ChurnSchedule,
-  type ChurnScheduleOptions,
-  type ChurnSpec,
   type DurationDistribution,
-  expectedOfflineFraction,
   exponential,
-  formatChurnSpec,
-  formatDuration,
-  type LeaveKind,
   meanDurationMs,
   medianDurationMs,
   pareto,
-  parseChurnSpec,
-  parseDuration,
   sampleDuration,
   sampleResidualDuration,
   weibull,
-} from "../sim/churn.ts";
+} from "../sim/churn/distributions.ts";
+import {
+  type ChurnSpec,
+  expectedOfflineFraction,
+  formatChurnSpec,
+  formatDuration,
+  parseChurnSpec,
+  parseDuration,
+} from "../sim/churn/spec.ts";
+import {
+  type ChurnCallbacks,
+  ChurnSchedule,
+  type ChurnScheduleOptions,
+  type LeaveKind,
+} from "../sim/churn/schedule.ts";
 import { Samples } from "../sim/metrics.ts";
 
 const MINUTE_MS = 60_000;

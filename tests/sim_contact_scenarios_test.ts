@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { runPresenceScenario } from "../sim/scenarios/presence.ts";
 import { runInboxScenario } from "../sim/scenarios/inbox.ts";
-import { parseChurnSpec } from "../sim/churn.ts";
+import { parseChurnSpec } from "../sim/churn/spec.ts";
 import { renderReport } from "../sim/report.ts";
 import { JAMI_PROFILE, OUR_PROFILE } from "../lib/presence/presence_profile.ts";
 

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { runLookupScenario } from "../sim/scenarios/lookup.ts";
 import { runStorageScenario } from "../sim/scenarios/storage.ts";
-import { parseChurnSpec } from "../sim/churn.ts";
+import { parseChurnSpec } from "../sim/churn/spec.ts";
 
 const CHURN = parseChurnSpec(
   "weibull:shape=0.5,scale=10m/pareto:alpha=1.5,min=2m",

@@ -75,7 +75,7 @@ export interface StreamNetwork {
   /**
    * Accepts streams on `port` (0: any free port).
    *
-   * @param port The port.
+   * @param port Local port to accept on; 0 picks a free one, reported by the listener.
    * @param handler Called with each accepted stream.
    * @returns The listener.
    */

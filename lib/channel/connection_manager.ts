@@ -97,7 +97,7 @@ export interface ConnectionManagerOptions {
   readonly identity: ChannelIdentity;
   /** Time (keepalives, backoff). */
   readonly clock: Clock;
-  /** Ephemeral keys. */
+  /** Randomness for the ephemeral X25519 key of each link handshake. */
   readonly randomBytes: RandomBytes;
   /** Where links are opened and accepted. */
   readonly streams: StreamNetwork;
@@ -138,9 +138,9 @@ export interface ConnectionCounters {
   refused: number;
   /** Dials that failed to connect. */
   dialFailures: number;
-  /** PIDF documents sent. */
+  /** PIDF documents handed to a link's SIP session, acknowledged or not. */
   pidfSent: number;
-  /** PIDF documents accepted. */
+  /** PIDF documents that parsed, named the linked account, and updated its note. */
   pidfReceived: number;
   /** PIDF documents dropped (malformed, wrong entity). */
   pidfDropped: number;
@@ -172,7 +172,7 @@ const MAX_REDIAL_MS = 5 * 60_000;
 
 /** Links to contacts' devices, presence notes over SIP. */
 export class ConnectionManager {
-  /** Counters. */
+  /** Running totals since construction, for tests and the simulator; callers only read them. */
   readonly counters: ConnectionCounters = emptyConnectionCounters();
   readonly #o: ConnectionManagerOptions;
   readonly #selfHex: string;

@@ -164,7 +164,7 @@ export interface ChannelStats {
   readonly bytesSent: number;
   /** Bytes read from the stream, whether or not they made sense. */
   readonly bytesReceived: number;
-  /** Application messages sent. */
+  /** Application messages encrypted and written as DATA frames. */
   readonly messagesSent: number;
   /** Application messages delivered to the message handler. */
   readonly messagesReceived: number;

@@ -174,7 +174,7 @@ export type SipRequestFailure = "rejected" | "timeout" | "oversized" | "closed";
 export class SipRequestFailedError extends Error {
   /** The request method, `"MESSAGE"` or `"OPTIONS"`. */
   readonly method: string;
-  /** Why it failed. */
+  /** Why no 2xx arrived: a final error response, a timeout, an oversized request, or a close. */
   readonly failure: SipRequestFailure;
   /** The peer's status code, or the one RFC 3261 assigns to a local failure. */
   readonly statusCode: number;
@@ -502,7 +502,7 @@ export class SipSession {
    * Sends a SIP `MESSAGE` to the peer.
    *
    * @param contentType The body's media type, e.g. `application/pidf+xml`.
-   * @param body The body.
+   * @param body The body, as text; with the headers it must fit `maxMessageBytes`.
    * @returns Resolves when the peer answers 2xx.
    * @throws {SipRequestFailedError} (rejects) On any other answer, a
    * timeout, a message over the size limit, or a close before the answer.

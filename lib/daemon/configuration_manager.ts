@@ -25,25 +25,25 @@ import { TypedEventTarget } from "./typed_event_target.ts";
 
 /** A pending request as `getTrustRequests` lists it. */
 export interface TrustRequest {
-  /** Sender account id. */
+  /** The sending account's id, 40 lowercase hex. */
   readonly from: string;
   /** When we received it, epoch seconds (as Jami). */
   readonly received: number;
-  /** Opaque payload. */
+  /** What the sender attached (usually a vCard); never interpreted, at most 64,000 bytes. */
   readonly payload: Uint8Array;
 }
 
 /** A contact as `getContacts`/`getContactDetails` show it. */
 export interface ContactDetails {
-  /** Account id. */
+  /** The contact's account id, 40 lowercase hex. */
   readonly id: string;
   /** Last added, epoch seconds (0 = never). */
   readonly added: number;
   /** Last removed, epoch seconds (0 = never). */
   readonly removed: number;
-  /** Both sides agreed. */
+  /** Both sides agreed: they accepted our request, or we accepted theirs. */
   readonly confirmed: boolean;
-  /** Banned. */
+  /** Removed with a ban: their trust requests are dropped and their links refused. */
   readonly banned: boolean;
 }
 

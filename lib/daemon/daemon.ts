@@ -89,7 +89,7 @@ import type { StreamNetwork } from "../channel/byte_stream.ts";
 export interface DaemonOptions {
   /** Datagrams for the DHT node. */
   readonly transport: Transport;
-  /** Time. */
+  /** Time of the DHT node and every account: timers (refreshes, retries) and timestamps; virtual in the simulator. */
   readonly clock: Clock;
   /** Randomness (seeded in the simulator). */
   readonly rng: Rng;
@@ -132,11 +132,11 @@ const ARCHIVE_PREFIX = "account-";
 export class Daemon {
   /** The DHT node all accounts share. */
   readonly dht: DhtNode;
-  /** Presence API. */
+  /** Subscribe to buddies, read their status and publish our own, per account. */
   readonly presence: PresenceManager;
   /** Trust requests and contacts API. */
   readonly config: ConfigurationManager;
-  /** The profile in use. */
+  /** Presence and delivery parameters, from the options or {@link OUR_PROFILE}. */
   readonly profile: PresenceProfile;
   readonly #options: DaemonOptions;
   readonly #randomBytes: RandomBytes;
@@ -356,7 +356,7 @@ export class Daemon {
   /**
    * The account's archive, to link another device (encrypted with `passphrase`).
    *
-   * @param accountId Account.
+   * @param accountId A running account of this daemon (40 hex).
    * @param passphrase Passphrase for the exported archive.
    * @returns Archive bytes.
    */
@@ -401,7 +401,7 @@ export class Daemon {
    * Revokes another device of an account (lost or stolen); contacts then
    * ignore it.
    *
-   * @param accountId Account.
+   * @param accountId A running account of this daemon (40 hex), which signs the revocation.
    * @param deviceId The device to revoke (40 hex).
    */
   async revokeDevice(accountId: string, deviceId: string): Promise<void> {
@@ -412,7 +412,7 @@ export class Daemon {
    * Removes an account from this device (goodbye, then its archive and
    * state are deleted).
    *
-   * @param accountId Account.
+   * @param accountId A running account of this daemon (40 hex).
    */
   async removeAccount(accountId: string): Promise<void> {
     const account = this.account(accountId);

@@ -23,7 +23,7 @@ import { TypedEventTarget } from "./typed_event_target.ts";
 
 /** Detail of `newBuddyNotification`. */
 export interface NewBuddyNotification {
-  /** Our account. */
+  /** Our account that subscribed to the buddy (a daemon may run several). */
   readonly accountId: string;
   /** The buddy's account id (40 hex). */
   readonly buddyUri: string;
@@ -39,7 +39,11 @@ export interface PresenceEventMap {
   newBuddyNotification: NewBuddyNotification;
 }
 
-/** Presence API. */
+/**
+ * The presence API of a daemon's accounts, addressed by account id:
+ * subscribe to buddies, read their status, publish our own. Changes arrive
+ * as `newBuddyNotification` events.
+ */
 export class PresenceManager extends TypedEventTarget<PresenceEventMap> {
   readonly #account: (accountId: string) => Account;
 
@@ -74,7 +78,7 @@ export class PresenceManager extends TypedEventTarget<PresenceEventMap> {
    * Subscribes to exactly `uris` (others are unsubscribed).
    *
    * @param accountId Our account.
-   * @param uris Buddies.
+   * @param uris Contact URIs of the buddies to follow, in any spelling {@link parseUri} accepts.
    * @throws {InvalidUriError} If any uri is malformed (nothing changes then).
    */
   setSubscriptions(accountId: string, uris: readonly string[]): void {
@@ -102,7 +106,7 @@ export class PresenceManager extends TypedEventTarget<PresenceEventMap> {
    * The devices of a subscribed buddy (per-device presence).
    *
    * @param accountId Our account.
-   * @param uri The buddy.
+   * @param uri Contact URI of a buddy `accountId` subscribed to.
    * @returns Its devices as last seen.
    */
   getDevices(accountId: string, uri: string): BuddyDevice[] {

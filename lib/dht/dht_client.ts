@@ -100,7 +100,7 @@ export interface DhtClient {
   /**
    * Looks up the values stored at `key`.
    *
-   * @param key Key.
+   * @param key The InfoHash the values are stored under.
    * @param callbacks Values as they arrive, and all of them at the end.
    * @param options Optional where-filter.
    * @returns A handle to stop the lookup.
@@ -114,7 +114,7 @@ export interface DhtClient {
    * Stores `value` at `key` on the closest nodes once (it lapses after its
    * type's lifetime), or keeps it alive with `permanent`.
    *
-   * @param key Key.
+   * @param key The InfoHash to store the value under.
    * @param value Value (id must not be 0).
    * @param options `permanent`, and `onDone` with the number of acks.
    * @returns A handle to stop it.
@@ -128,7 +128,7 @@ export interface DhtClient {
    * Stores `value` at `key` and refreshes it before it lapses until
    * cancelled.
    *
-   * @param key Key.
+   * @param key The InfoHash to store the value under.
    * @param value Value (id must not be 0).
    * @param onDone Called with the number of acks of the first store.
    * @returns A handle to replace or stop it.
@@ -142,7 +142,7 @@ export interface DhtClient {
    * Follows the values at `key`: what is there now, then additions,
    * refreshes and expiries.
    *
-   * @param key Key.
+   * @param key The InfoHash whose values to follow.
    * @param callback Receives events.
    * @param options Optional where-filter.
    * @returns A handle to stop listening.

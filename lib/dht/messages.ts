@@ -23,7 +23,7 @@ export const ValueField = {
   UserType: 5,
 } as const;
 
-/** OpenDHT error codes. */
+/** Codes of error messages (`y: "e"`), as OpenDHT sends and understands them; match on these, not on the text. */
 export const ErrorCode = {
   /** Missing info hash, or a value with id 0. */
   NonAuthoritative: 203,
@@ -61,7 +61,7 @@ export interface DhtValue {
   readonly cypher?: Uint8Array;
 }
 
-/** A where-clause term. */
+/** One condition of a query's where clause: the value's `field` must equal `value` (for OwnerPk, the owner key's SHA-1 must). */
 export interface WhereTerm {
   /** A {@link ValueField} id. */
   readonly field: number;
@@ -79,9 +79,9 @@ export interface DhtQuery {
 
 /** A node as carried in `n4`/`n6`. */
 export interface NodeInfo {
-  /** Node id. */
+  /** The node's 160-bit id, which places it in routing tables. */
   readonly id: InfoHash;
-  /** UDP address. */
+  /** Where the node receives datagrams: IPv4 in `n4`, IPv6 in `n6`. */
   readonly address: PeerAddress;
 }
 
@@ -98,7 +98,7 @@ interface MessageBase {
 }
 
 interface RequestBase extends MessageBase {
-  /** Discriminant. */
+  /** Always `"request"` (`y: "q"` on the wire); tells the message kinds apart. */
   readonly kind: "request";
   /** Sender node id (non-zero). */
   readonly senderId: InfoHash;
@@ -106,15 +106,15 @@ interface RequestBase extends MessageBase {
 
 /** `ping`. */
 export interface PingRequest extends RequestBase {
-  /** Query name. */
+  /** The query (`q`), which tells the request types apart. */
   readonly method: "ping";
 }
 
 /** `find`: closest nodes to `target`. */
 export interface FindRequest extends RequestBase {
-  /** Query name. */
+  /** The query (`q`), which tells the request types apart. */
   readonly method: "find";
-  /** Target id. */
+  /** The id whose closest nodes are wanted; any id, not necessarily a node's. */
   readonly target: InfoHash;
   /** Wanted families ({@link WANT_IPV4}, {@link WANT_IPV6}); absent = sender's own. */
   readonly want?: readonly number[];
@@ -122,21 +122,21 @@ export interface FindRequest extends RequestBase {
 
 /** `get`: values at `key` plus closer nodes and a token. */
 export interface GetRequest extends RequestBase {
-  /** Query name. */
+  /** The query (`q`), which tells the request types apart. */
   readonly method: "get";
-  /** Key. */
+  /** The key the values are stored under (`h`). */
   readonly key: InfoHash;
   /** Optional select/where. */
   readonly query?: DhtQuery;
-  /** Wanted families. */
+  /** Address families of the nodes wanted in the reply ({@link WANT_IPV4}, {@link WANT_IPV6}); absent = sender's own. */
   readonly want?: readonly number[];
 }
 
 /** `put`: store values at `key`. */
 export interface PutRequest extends RequestBase {
-  /** Query name. */
+  /** The query (`q`), which tells the request types apart. */
   readonly method: "put";
-  /** Key. */
+  /** The key to store the values under (`h`). */
   readonly key: InfoHash;
   /** Values (OpenDHT sends exactly one); empty in a fragmented header. */
   readonly values: readonly DhtValue[];
@@ -153,23 +153,23 @@ export interface PutRequest extends RequestBase {
 
 /** `refresh`: extend the life of a stored value by id. */
 export interface RefreshRequest extends RequestBase {
-  /** Query name. */
+  /** The query (`q`), which tells the request types apart. */
   readonly method: "refresh";
-  /** Key. */
+  /** The key the value is stored under (`h`). */
   readonly key: InfoHash;
-  /** Value id. */
+  /** Id of the stored value whose life is extended (`vid`). */
   readonly valueId: bigint;
-  /** Write token. */
+  /** Write token from an earlier find/get reply of the same node; a wrong one gets error 401. */
   readonly token: Uint8Array;
 }
 
 /** `listen`: subscribe to changes at `key` under socket id `socketId`. */
 export interface ListenRequest extends RequestBase {
-  /** Query name. */
+  /** The query (`q`), which tells the request types apart. */
   readonly method: "listen";
-  /** Key. */
+  /** The key to watch (`h`). */
   readonly key: InfoHash;
-  /** Write token. */
+  /** Write token from an earlier find/get reply of the same node; a wrong one gets error 401. */
   readonly token: Uint8Array;
   /** Listener's socket id (uint32). */
   readonly socketId: number;
@@ -181,9 +181,9 @@ export interface ListenRequest extends RequestBase {
 
 /** `update`: push from a storing node to a version-1 listener. */
 export interface UpdateRequest extends RequestBase {
-  /** Query name. */
+  /** The query (`q`), which tells the request types apart. */
   readonly method: "update";
-  /** Listener socket id. */
+  /** The socket id the listener chose in its `listen` request (`sid`), to match the push to it. */
   readonly socketId: number;
   /** Key (present for new values only). */
   readonly key?: InfoHash;
@@ -197,13 +197,13 @@ export interface UpdateRequest extends RequestBase {
   readonly valueSizes?: readonly number[];
   /** Creation time of `values`, Unix seconds. */
   readonly createdSeconds?: number;
-  /** Ids refreshed. */
+  /** Ids of values at the key whose life the storing node extended (`re`). */
   readonly refreshed?: readonly bigint[];
-  /** Ids expired. */
+  /** Ids of values at the key that expired and were dropped (`exp`). */
   readonly expired?: readonly bigint[];
 }
 
-/** Any request. */
+/** Any request (`y: "q"`), told apart by `method`. */
 export type DhtRequest =
   | PingRequest
   | FindRequest
@@ -215,7 +215,7 @@ export type DhtRequest =
 
 /** A reply (`y: "r"`). Which fields are present depends on the request. */
 export interface DhtReply extends MessageBase {
-  /** Discriminant. */
+  /** Always `"reply"` (`y: "r"` on the wire); tells the message kinds apart. */
   readonly kind: "reply";
   /** Replier's node id. */
   readonly senderId: InfoHash;
@@ -242,7 +242,7 @@ export interface DhtReply extends MessageBase {
 
 /** An error (`y: "e"`). */
 export interface DhtError extends MessageBase {
-  /** Discriminant. */
+  /** Always `"error"` (`y: "e"` on the wire); tells the message kinds apart. */
   readonly kind: "error";
   /** Sender node id (from `r.id`); required by OpenDHT to act on it. */
   readonly senderId?: InfoHash;
@@ -254,11 +254,11 @@ export interface DhtError extends MessageBase {
 
 /** One fragment of a large value (`y: "p"`). */
 export interface DhtValuePart {
-  /** Discriminant. */
+  /** Always `"value-part"` (`y: "p"` on the wire); tells the message kinds apart. */
   readonly kind: "value-part";
   /** Transaction id of the message the parts belong to. */
   readonly tid: number;
-  /** Network id. */
+  /** Network id, as in every message; 0 (absent on the wire) is the public network. */
   readonly network: number;
   /** Pieces: value index in the header's `values`, byte offset, bytes (≤ 1280). */
   readonly parts: readonly {
@@ -268,5 +268,5 @@ export interface DhtValuePart {
   }[];
 }
 
-/** Any decoded message. */
+/** Anything `wire.ts` decodes a datagram into, told apart by `kind`. */
 export type DhtMessage = DhtRequest | DhtReply | DhtError | DhtValuePart;

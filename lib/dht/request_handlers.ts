@@ -34,11 +34,11 @@ export interface HandlerContext {
   readonly rpc: RpcEngine;
   /** Our routing table (for closest nodes). */
   readonly table: RoutingTable;
-  /** Our storage. */
+  /** Values this node stores for others, and their listeners. */
   readonly store: ValueStore;
-  /** Write tokens. */
+  /** Issues the write tokens of find/get replies and checks those of put, refresh and listen. */
   readonly tokens: TokenKeeper;
-  /** Sends listener pushes. */
+  /** Sends `update` requests to the listeners the notices name. */
   push(notices: readonly ListenerNotice[]): void;
   /** Pushes received for one of our own listens. */
   onUpdate(

@@ -48,9 +48,9 @@ export type NodeState = "good" | "dubious" | "expired";
 
 /** A node in the table. Fields are updated in place by the table. */
 export interface RoutingNode {
-  /** Node id. */
+  /** The node's id; its distance to ours decides its bucket. */
   readonly id: InfoHash;
-  /** Last known address. */
+  /** Where we last heard from it; a node that moves keeps its entry. */
   address: PeerAddress;
   /** When we last received anything from it, epoch ms. */
   lastHeardMs: number;

@@ -76,9 +76,9 @@ export interface RpcTiming {
   readonly slowAfterMs?: number;
 }
 
-/** Settings of an engine. */
+/** Settings of an {@link RpcEngine}: who we are, and the limits that keep floods out. */
 export interface RpcEngineConfig {
-  /** Our node id. */
+  /** Our node id, sent as `id` in every message. */
   readonly selfId: InfoHash;
   /** Network id; 0 is the public network. @default {0} */
   readonly network?: number;
@@ -90,15 +90,15 @@ export interface RpcEngineConfig {
   readonly requestsPerSecondPerIp?: number;
   /** Requests accepted per second in all. @default {8192} */
   readonly requestsPerSecond?: number;
-  /** Retry timing. */
+  /** Attempts, retry gaps and the slow threshold of our requests; each field has its own default. */
   readonly timing?: RpcTiming;
 }
 
-/** Collaborators of an engine. */
+/** What an {@link RpcEngine} runs on, injected so that tests and the simulator supply their own. */
 export interface RpcEngineComponents {
-  /** Datagram transport. */
+  /** Sends and receives the datagrams; the engine owns its receive handler. */
   readonly transport: Transport;
-  /** Clock for timeouts. */
+  /** Times retries, expiry, slow warnings and the rate-limit windows. */
   readonly clock: Clock;
   /** Random source for tids and jitter. */
   readonly rng: Rng;
@@ -106,7 +106,7 @@ export interface RpcEngineComponents {
 
 /** What happens to a request. Exactly one of reply, error or expired is called. */
 export interface RequestCallbacks {
-  /** The answer. */
+  /** A reply matched by transaction id (and by sender id when the request named one). */
   onReply(reply: DhtReply, from: PeerAddress): void;
   /** An error reply (e.g. 401 wrong token, 404 unknown storage). */
   onError?(error: DhtError, from: PeerAddress): void;
@@ -118,7 +118,7 @@ export interface RequestCallbacks {
 
 /** A request in flight. */
 export interface PendingRequest {
-  /** Its transaction id. */
+  /** Its transaction id (uint32), which the reply echoes. */
   readonly tid: number;
   /** Stops retries; no callback is called afterwards. */
   cancel(): void;
@@ -128,15 +128,15 @@ export interface PendingRequest {
 export interface RpcCounters {
   /** Datagrams sent (including retries and value parts). */
   sent: number;
-  /** Bytes sent. */
+  /** Bytes of those datagrams (UDP payload only). */
   sentBytes: number;
-  /** Datagrams received. */
+  /** Datagrams received, counted before decoding (so including dropped ones). */
   received: number;
-  /** Bytes received. */
+  /** Bytes of those datagrams (UDP payload only). */
   receivedBytes: number;
   /** Requests sent (first attempts). */
   requests: number;
-  /** Retransmissions. */
+  /** Resends of a request that got no answer yet (not counted in `requests`). */
   retries: number;
   /** Requests that expired unanswered. */
   expired: number;
@@ -190,7 +190,7 @@ export class RpcEngine {
   /** Size of `#ipWindows` at which its finished windows are next swept. */
   #sweepIpWindowsAt = MIN_IP_WINDOW_SWEEP;
   #closed = false;
-  /** Counters (read-only for callers). */
+  /** Running totals since construction; callers only read them. */
   readonly counters: RpcCounters = {
     sent: 0,
     sentBytes: 0,
@@ -244,7 +244,7 @@ export class RpcEngine {
     return this.#transport.localAddress;
   }
 
-  /** Requests in flight. */
+  /** Requests sent and not yet answered, failed, expired or cancelled. */
   get pendingCount(): number {
     return this.#pending.size;
   }
@@ -269,7 +269,7 @@ export class RpcEngine {
    * Sends a request to `to`. The reply must come from `expectedId` when it
    * is known (bootstrap pings do not know it yet).
    *
-   * @param to Destination.
+   * @param to The node's address; retries go there too.
    * @param expectedId Node id we expect to answer, if known.
    * @param body The request without tid and ids.
    * @param callbacks What to do with the outcome.
@@ -362,7 +362,7 @@ export class RpcEngine {
    * Answers request `tid` from `to`. The engine adds our id, the requester's
    * address as we see it, and splits large value sets into value parts.
    *
-   * @param to Requester.
+   * @param to Where the request came from.
    * @param tid The request's transaction id.
    * @param body Reply fields.
    */
@@ -384,7 +384,7 @@ export class RpcEngine {
   /**
    * Sends an error answer to request `tid`.
    *
-   * @param to Requester.
+   * @param to Where the request came from.
    * @param tid Transaction id.
    * @param code Error code (203, 401, 404).
    * @param text Error text.

@@ -56,17 +56,17 @@ export type SearchNodeState =
 
 /** A candidate node of a search. */
 export interface SearchNode {
-  /** Node id. */
+  /** The candidate's id; its XOR distance to the target orders the candidates. */
   readonly id: InfoHash;
-  /** Address. */
+  /** Where its query goes, as our routing table or a closer node's answer gave it. */
   readonly address: NodeInfo["address"];
   /** Hop at which it was learned (1 = from our routing table). */
   readonly hop: number;
-  /** Where it is. */
+  /** How far its query got; set by the search only. */
   state: SearchNodeState;
   /** Write token it gave, once answered. */
   token?: Uint8Array;
-  /** Cancels its request. */
+  /** Cancels its query in flight; set when the query is sent, if `query` returned a canceller. */
   cancel?: () => void;
 }
 
@@ -86,7 +86,7 @@ export interface SearchResult {
   readonly nodes: readonly SearchNode[];
   /** Hop count of the closest answered node (0 if none answered). */
   readonly hops: number;
-  /** Requests sent. */
+  /** Queries sent, answered or not: the lookup's cost. */
   readonly requests: number;
 }
 
@@ -113,7 +113,10 @@ export interface SearchOptions {
   readonly selfId?: InfoHash;
 }
 
-/** One lookup. */
+/**
+ * One iterative lookup of the nodes closest to {@link Search.target}; it
+ * sends nothing itself but calls {@link SearchOptions.query}.
+ */
 export class Search {
   /** The id searched for. */
   readonly target: InfoHash;

@@ -312,7 +312,7 @@ export class ValuePartAssembler {
   /**
    * Makes an empty assembler.
    *
-   * @param options Limits.
+   * @param options Most messages assembled at once and most bytes buffered; each has a default.
    * @throws {RangeError} If a limit is not a positive integer.
    */
   constructor(options: ValuePartAssemblerOptions = {}) {

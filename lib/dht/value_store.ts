@@ -66,15 +66,15 @@ export interface ValueStoreLimits {
   readonly maxBytesPerOrigin?: number;
 }
 
-/** A registered listener. */
+/** A node listening to a key here; each new listen renews the lease, which ends at `expiresMs`. */
 export interface Listener {
-  /** Listening node. */
+  /** The listening node's id; with `socketId` it identifies the listen. */
   readonly nodeId: InfoHash;
-  /** Where to push. */
+  /** Where `update` pushes go: the address the last listen came from. */
   address: PeerAddress;
   /** The listener's socket id. */
   readonly socketId: number;
-  /** Its where-filter. */
+  /** Only values matching its where clause are pushed; absent = all. */
   query?: DhtQuery;
   /** Lease end, epoch ms. */
   expiresMs: number;
@@ -82,15 +82,15 @@ export interface Listener {
 
 /** Something to push to one listener. */
 export interface ListenerNotice {
-  /** Who. */
+  /** The listener to push to. */
   readonly listener: Listener;
-  /** Key concerned. */
+  /** The key whose values changed. */
   readonly key: InfoHash;
   /** New or replaced values. */
   readonly values?: readonly DhtValue[];
-  /** Refreshed ids. */
+  /** Ids of values whose life was extended. */
   readonly refreshed?: readonly bigint[];
-  /** Expired ids. */
+  /** Ids of values that expired and were dropped. */
   readonly expired?: readonly bigint[];
 }
 
@@ -106,13 +106,13 @@ export type StoreOutcome =
 
 /** A value as stored. */
 export interface StoredValue {
-  /** The value. */
+  /** The value as received, relayed unchanged to getters and listeners. */
   readonly value: DhtValue;
   /** Creation time, epoch ms. */
   readonly createdMs: number;
   /** Expiry, epoch ms. */
   expiresMs: number;
-  /** OpenDHT size measure. */
+  /** Bytes it counts against quotas, measured as OpenDHT does (`valueStorageSize`: data, cypher, signature, user type). */
   readonly size: number;
   /** Who stored it (IP address), for the per-origin quota. */
   readonly origin?: string;
@@ -217,8 +217,8 @@ export class ValueStore {
   /**
    * Stores (or refreshes, or replaces) a value.
    *
-   * @param key Key.
-   * @param value Value.
+   * @param key The InfoHash to store the value under.
+   * @param value The value as received; its type decides its lifetime and size limit.
    * @param createdMs Claimed creation time (the earlier of it and `nowMs` counts).
    * @param nowMs Current time.
    * @returns What happened, and pushes for listeners.
@@ -326,7 +326,7 @@ export class ValueStore {
   /**
    * Extends a stored value's life by its type's lifetime.
    *
-   * @param key Key.
+   * @param key The InfoHash the value is stored under.
    * @param valueId Value id.
    * @param nowMs Current time.
    * @returns `found: false` when the key or value is unknown (the node answers 404).
@@ -354,7 +354,7 @@ export class ValueStore {
   /**
    * Live values at `key` matching `query`.
    *
-   * @param key Key.
+   * @param key The InfoHash the values are stored under.
    * @param nowMs Current time.
    * @param query Where-filter.
    * @returns The values.
@@ -374,7 +374,7 @@ export class ValueStore {
   /**
    * Live stored values at `key` with their times (for re-replication).
    *
-   * @param key Key.
+   * @param key The InfoHash the values are stored under.
    * @param nowMs Current time.
    * @returns Stored values.
    */
@@ -404,7 +404,7 @@ export class ValueStore {
    * values already stored; a renewal only extends the lease and replaces the
    * query.
    *
-   * @param key Key.
+   * @param key The InfoHash to watch.
    * @param listener Node id, address, socket id and query.
    * @param nowMs Current time.
    * @returns Whether it was accepted (limits) and the initial push.

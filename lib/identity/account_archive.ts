@@ -69,7 +69,7 @@ const LOG2_N_RANGE = [10, 18] as const;
 
 /** What an archive holds. */
 export interface AccountArchiveContents {
-  /** The account keys. */
+  /** The account's signing key pair: its public key's SHA-1 is the account id. */
   readonly account: AccountKeys;
   /** This device's keys. */
   readonly device: DeviceKeys;

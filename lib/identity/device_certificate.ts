@@ -78,7 +78,7 @@ export class DeviceCertificate {
   readonly devicePublicKey: Uint8Array;
   /** The device's X25519 encryption key. */
   readonly encryptionKey: Uint8Array;
-  /** Device name. */
+  /** Name the owner gave the device, shown to the account's other devices; signed, not unique. */
   readonly name: string;
 
   private constructor(record: SignedRecord) {
@@ -157,7 +157,7 @@ export class DeviceCertificate {
     return this.record.expiresMs;
   }
 
-  /** The encoded certificate. */
+  /** The signed record's bytes, as published in the DHT and checked by {@link DeviceCertificate.decode}. */
   get bytes(): Uint8Array {
     return this.record.bytes;
   }

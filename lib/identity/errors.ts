@@ -65,7 +65,7 @@ export class SignerMismatchError extends Error {
 
 /** A record or certificate is past its expiry time (or not yet valid). */
 export class RecordExpiredError extends Error {
-  /** What expired. */
+  /** The kind of record refused, e.g. `"device-certificate record"`. */
   readonly what: string;
   /** Expiry time, epoch milliseconds. */
   readonly expiresMs: number;
@@ -91,7 +91,7 @@ export class RecordExpiredError extends Error {
 
 /** A record claims to be created further in the future than the allowed clock skew. */
 export class RecordFromFutureError extends Error {
-  /** What was checked. */
+  /** The kind of record refused, e.g. `"device-certificate record"`. */
   readonly what: string;
   /** Claimed creation time, epoch ms. */
   readonly createdMs: number;

@@ -97,7 +97,7 @@ export class InfoHash {
   /**
    * Parses 40 hex characters (any case).
    *
-   * @param hex The text.
+   * @param hex 40 hex characters, upper or lower case.
    * @returns The InfoHash.
    * @throws {SyntaxError} If `hex` is not exactly 40 hex characters.
    * @example
@@ -141,7 +141,7 @@ export class InfoHash {
    * Reads 20 bytes of a larger buffer (copied), e.g. one entry of a node
    * list, without making a view of them first.
    *
-   * @param bytes The buffer.
+   * @param bytes A buffer holding the id among other data.
    * @param offset Where the id starts.
    * @returns The InfoHash.
    * @throws {RangeError} If fewer than 20 bytes follow `offset`.
@@ -179,7 +179,7 @@ export class InfoHash {
     return InfoHash.#read(bytes, 0);
   }
 
-  /** The all-zero InfoHash. */
+  /** The all-zero InfoHash: "none" on the wire (no recipient, no owner), and refused as a sender id. */
   static readonly ZERO: InfoHash = new InfoHash(0, 0, 0, 0, 0, 0, 0);
 
   /** A copy of the 20 bytes. */
@@ -245,7 +245,7 @@ export class InfoHash {
   /**
    * Copies the 20 bytes into `target` at `offset` (no allocation).
    *
-   * @param target Destination.
+   * @param target A buffer with at least 20 bytes from `offset`.
    * @param offset Where to write.
    */
   copyTo(target: Uint8Array, offset: number): void {

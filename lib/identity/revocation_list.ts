@@ -41,7 +41,7 @@ const BODY_TAG = "rlb1";
 export interface CreateRevocationListOptions {
   /** Sequence number; must grow with every new list. */
   readonly seq: number;
-  /** Revoked device ids. */
+  /** Every device revoked so far: a list replaces its predecessor, so it repeats earlier revocations. */
   readonly revoked: readonly InfoHash[];
   /** Issue time, epoch ms. */
   readonly issuedMs: number;
@@ -152,12 +152,12 @@ export class RevocationList {
     return this.record.signerId;
   }
 
-  /** Sequence number. */
+  /** Sequence number: of two lists, the one with the higher number wins. */
   get seq(): number {
     return this.record.seq;
   }
 
-  /** The encoded list. */
+  /** The signed record's bytes, as published in the DHT. */
   get bytes(): Uint8Array {
     return this.record.bytes;
   }

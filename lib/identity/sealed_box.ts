@@ -66,7 +66,7 @@ import type { RandomBytes } from "../rng.ts";
 
 /** Largest message a sealed box accepts (the value limit bounds it further). */
 export const MAX_SEALED_MESSAGE_BYTES = 65_536;
-/** Longest purpose tag. */
+/** Longest purpose tag, in characters (lowercase kebab-case, e.g. `"trust-request"`). */
 export const MAX_PURPOSE_LENGTH = 32;
 
 const OUTER_TAG = "sb1";
@@ -105,7 +105,7 @@ export interface OpenSealedBoxOptions {
 
 /** What {@link openSealedBox} learns. */
 export interface OpenedSealedBox {
-  /** The plaintext. */
+  /** The plaintext, authenticated as the sender's for this recipient and purpose. */
   readonly message: Uint8Array;
   /** The sender's verified device certificate (account id, device id, keys). */
   readonly sender: DeviceCertificate;

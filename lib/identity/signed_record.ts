@@ -46,7 +46,7 @@ import type { Signer } from "./signer.ts";
 
 /** Largest body a record may carry: OpenDHT's 64 KiB value limit. */
 export const MAX_RECORD_BODY_BYTES = 65_536;
-/** Longest type name. */
+/** Longest record type, in characters (lowercase kebab-case). */
 export const MAX_RECORD_TYPE_LENGTH = 32;
 /** Default tolerance for a creation time ahead of the verifier's clock: 5 minutes. */
 export const DEFAULT_MAX_CLOCK_SKEW_MS = 5 * 60_000;
@@ -125,15 +125,15 @@ function signedBytes(
 
 /** A decoded or freshly signed record. Decoding checks structure only: call {@link SignedRecord.verify}. */
 export class SignedRecord implements SignedRecordFields {
-  /** Record type. */
+  /** Record type, lowercase kebab-case, e.g. `"device-announcement"`. */
   readonly type: string;
-  /** Sequence number. */
+  /** Sequence number; a newer record of the same kind has a higher one. */
   readonly seq: number;
   /** Creation time, epoch ms. */
   readonly createdMs: number;
   /** Expiry time, epoch ms. */
   readonly expiresMs: number;
-  /** The body. */
+  /** Opaque body, at most {@link MAX_RECORD_BODY_BYTES}; covered by the signature. */
   readonly body: Uint8Array;
   /** The signer's 32-byte Ed25519 public key. */
   readonly signerKey: Uint8Array;

@@ -29,7 +29,7 @@ const MAX_URI_LENGTH = 256;
  * number of leading slashes, then exactly 40 hex digits; for `sips:` an
  * `@host` suffix is ignored, as Jami does for SIP URIs.
  *
- * @param input The URI.
+ * @param input The URI as typed or received, e.g. `jami:` and 40 hex digits.
  * @returns The account id.
  * @throws {InvalidUriError} If `input` is not an accepted spelling of an account id.
  */

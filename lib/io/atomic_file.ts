@@ -47,7 +47,7 @@ const IS_WINDOWS = Deno.build.os === "windows";
  * Flushes changes to a directory's entries (create, rename, remove) to disk.
  * Does nothing on Windows, where directories cannot be opened as files.
  *
- * @param dir The directory.
+ * @param dir Path of the directory whose entries changed.
  * @throws {Deno.errors.NotFound} If the directory does not exist.
  *
  * @example Make a removal durable

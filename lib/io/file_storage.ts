@@ -83,7 +83,7 @@ export class FileStorage implements Storage {
    * Opens a storage directory, creating it (and its parents) with mode 0700
    * if missing, and removing temporary files left by a crash.
    *
-   * @param dir The directory.
+   * @param dir Path of the directory that holds one file per key.
    * @returns The storage.
    * @throws {Deno.errors.AlreadyExists} If `dir` exists but is not a directory.
    * @throws {Error} Other file system errors, such as missing permissions.

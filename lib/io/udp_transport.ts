@@ -304,8 +304,8 @@ export class UdpTransport implements Transport {
    * them. Nothing is thrown: datagrams over {@link MAX_DATAGRAM_BYTES} and
    * failed sends are counted in `sendErrorCount`. Does nothing once closed.
    *
-   * @param to The destination.
-   * @param bytes The payload.
+   * @param to The peer's address; a bad one counts as a send error.
+   * @param bytes The UDP payload, copied before sending.
    *
    * @example A send to an invalid port is counted, not thrown
    * ```ts

@@ -40,7 +40,7 @@ export interface InboxScenarioOptions {
   readonly requests: number;
   /** Plain DHT nodes. @default {100} */
   readonly infraNodes?: number;
-  /** Seed. */
+  /** Seed of every random choice; the same seed replays the run exactly. */
   readonly seed: number | string;
   /** Shortest target offline time. @default {1 minute} */
   readonly minOfflineMs?: number;
@@ -62,7 +62,7 @@ export interface InboxScenarioOptions {
   readonly lossProbability?: number;
   /** Profile. @default {OUR_PROFILE} */
   readonly profile?: PresenceProfile;
-  /** Progress. */
+  /** Called with one line of progress at a time; the runner writes them to stderr. */
   readonly onProgress?: (message: string) => void;
 }
 

@@ -20,7 +20,8 @@ import {
   type BaselineNode,
   createKademliaDhtNode,
 } from "../baseline_kademlia_dht.ts";
-import { ChurnSchedule, type ChurnSpec, formatChurnSpec } from "../churn.ts";
+import { ChurnSchedule } from "../churn/schedule.ts";
+import { type ChurnSpec, formatChurnSpec } from "../churn/spec.ts";
 import { ManualClock } from "../../lib/testing/manual_clock.ts";
 import { CoordinateLatency } from "../latency.ts";
 import { Samples } from "../metrics.ts";
@@ -32,9 +33,9 @@ export type LookupImplementation = "ours" | "kademlia-dht";
 
 /** Options of {@link runLookupScenario}. */
 export interface LookupScenarioOptions {
-  /** Number of nodes. */
+  /** DHT nodes in the network, all running the measured implementation. */
   readonly nodes: number;
-  /** Seed. */
+  /** Seed of every random choice; the same seed replays the run exactly. */
   readonly seed: number | string;
   /** Virtual duration of the measured part, ms. */
   readonly durationMs: number;
@@ -61,7 +62,7 @@ export interface LookupScenarioOptions {
 
 /** Percentiles reported for a distribution. */
 export interface Percentiles {
-  /** Median. */
+  /** 50th percentile (median). */
   readonly p50: number;
   /** 90th percentile. */
   readonly p90: number;
@@ -73,11 +74,11 @@ export interface Percentiles {
 export interface LookupReport {
   /** "lookup". */
   readonly scenario: "lookup";
-  /** Implementation measured. */
+  /** The implementation measured, as in the options. */
   readonly impl: LookupImplementation;
-  /** Nodes. */
+  /** Node count, as in the options. */
   readonly nodes: number;
-  /** Seed. */
+  /** The seed, as in the options: with it, the run can be replayed. */
   readonly seed: number | string;
   /** Churn spec as text, or "none". */
   readonly churn: string;

@@ -32,7 +32,8 @@ import {
   OUR_PROFILE,
   type PresenceProfile,
 } from "../../lib/presence/presence_profile.ts";
-import { ChurnSchedule, type ChurnSpec, formatChurnSpec } from "../churn.ts";
+import { ChurnSchedule } from "../churn/schedule.ts";
+import { type ChurnSpec, formatChurnSpec } from "../churn/spec.ts";
 import { type CdfPoint, Samples } from "../metrics.ts";
 import { DaemonSwarm, type DeviceSlot } from "../daemon_swarm.ts";
 import { SIMULATION_EPOCH_MS } from "../testnet.ts";
@@ -43,7 +44,7 @@ export interface PresenceScenarioOptions {
   readonly accounts: number;
   /** Plain DHT nodes. @default {accounts} */
   readonly infraNodes?: number;
-  /** Seed. */
+  /** Seed of every random choice; the same seed replays the run exactly. */
   readonly seed: number | string;
   /** Measured virtual duration, ms. */
   readonly durationMs: number;
@@ -67,7 +68,7 @@ export interface PresenceScenarioOptions {
   readonly maxContacts?: number;
   /** Profile. @default {OUR_PROFILE} */
   readonly profile?: PresenceProfile;
-  /** Progress. */
+  /** Called with one line of progress at a time; the runner writes them to stderr. */
   readonly onProgress?: (message: string) => void;
 }
 

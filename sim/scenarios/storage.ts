@@ -18,16 +18,17 @@ import type { DhtValue } from "../../lib/dht/messages.ts";
 import type { OperationHandle } from "../../lib/dht/dht_client.ts";
 import { InfoHash } from "../../lib/identity/info_hash.ts";
 import { forkRng, randomInt } from "../../lib/rng.ts";
-import { ChurnSchedule, type ChurnSpec, formatChurnSpec } from "../churn.ts";
+import { ChurnSchedule } from "../churn/schedule.ts";
+import { type ChurnSpec, formatChurnSpec } from "../churn/spec.ts";
 import { Samples } from "../metrics.ts";
 import { SIMULATION_EPOCH_MS, Testnet } from "../testnet.ts";
 import type { Percentiles } from "./lookup.ts";
 
 /** Options of {@link runStorageScenario}. */
 export interface StorageScenarioOptions {
-  /** Nodes. */
+  /** DHT nodes in the network; they all churn when `churn` is set. */
   readonly nodes: number;
-  /** Seed. */
+  /** Seed of every random choice; the same seed replays the run exactly. */
   readonly seed: number | string;
   /** Measured virtual duration, ms. */
   readonly durationMs: number;
@@ -39,11 +40,11 @@ export interface StorageScenarioOptions {
   readonly crashProbability?: number;
   /** Packet loss on every link. @default {0} */
   readonly lossProbability?: number;
-  /** Progress callback. */
+  /** Called with one line of progress at a time; the runner writes them to stderr. */
   readonly onProgress?: (message: string) => void;
 }
 
-/** One checkpoint. */
+/** Retrievability at one of the checkpoints spread over the measured duration. */
 export interface RetrievabilityPoint {
   /** Virtual seconds since the values were published. */
   readonly t_s: number;
@@ -59,13 +60,13 @@ export interface RetrievabilityPoint {
 export interface StorageReport {
   /** "storage". */
   readonly scenario: "storage";
-  /** Nodes. */
+  /** Node count, as in the options. */
   readonly nodes: number;
-  /** Seed. */
+  /** The seed, as in the options: with it, the run can be replayed. */
   readonly seed: number | string;
-  /** Churn spec. */
+  /** The churn, written as `--churn` takes it, or `"none"`. */
   readonly churn: string;
-  /** Values published. */
+  /** Values published, as in the options (half plain, half permanent). */
   readonly values: number;
   /** Plain values retrievable at the last checkpoint. */
   readonly retrievable_plain_ratio: number;
@@ -73,7 +74,7 @@ export interface StorageReport {
   readonly retrievable_permanent_ratio: number;
   /** The same, counting only values whose publisher is online then. */
   readonly retrievable_permanent_publisher_online_ratio: number;
-  /** Every checkpoint. */
+  /** Every checkpoint, in time order; the last one gives the ratios above. */
   readonly retrievable_over_time: readonly RetrievabilityPoint[];
   /** Listen notification delay, virtual ms. */
   readonly listen_ms: Percentiles;
