@@ -14,6 +14,13 @@
  * All operations are callback based, so a simulation never waits on a
  * promise; `getValues` and `putValue` wrap them in promises for scripts.
  *
+ * This class is the core: bootstrap, routing-table upkeep, request handling,
+ * get and one-shot put. Its parts live in their own modules and reach the
+ * node only through what they are given: {@link Lookups} (searches over the
+ * RPC engine), {@link PutSender}, {@link Replication}, {@link PermanentPuts},
+ * {@link Listens} (our listens) and {@link ListenerPushes} (listeners of our
+ * storage).
+ *
  * @example Two nodes on a simulated network: put on one, get from the other
  * ```ts
  * import assert from "node:assert/strict";
@@ -52,21 +59,9 @@ import {
   type Transport,
 } from "../transport.ts";
 import type { DhtQuery, DhtRequest, DhtValue } from "./messages.ts";
-import {
-  type RequestBody,
-  type RpcCounters,
-  RpcEngine,
-  type RpcTiming,
-} from "./rpc_engine.ts";
+import { type RpcCounters, RpcEngine, type RpcTiming } from "./rpc_engine.ts";
 import { RoutingTable } from "./routing_table.ts";
-import {
-  Search,
-  type SearchAnswer,
-  type SearchHooks,
-  type SearchNode,
-  type SearchResult,
-  TARGET_NODES,
-} from "./search.ts";
+import { type SearchResult, TARGET_NODES } from "./search.ts";
 import { TokenKeeper } from "./token_keeper.ts";
 import {
   type ListenerNotice,
@@ -84,14 +79,19 @@ import type {
   PermanentPutHandle,
 } from "./dht_client.ts";
 import { EmptySearchRetries } from "./empty_search_retries.ts";
-import { Listens, type UpdateRequest } from "./listens.ts";
-import { PermanentPuts } from "./permanent_puts.ts";
+import { ListenerPushes } from "./listener_pushes.ts";
+import { Lookups } from "./lookups.ts";
+import { LISTEN_NODES, Listens, PUSH_REORDER_MS } from "./listens.ts";
+import { PermanentPuts, REANNOUNCE_MARGIN_MS } from "./permanent_puts.ts";
 import { PutSender } from "./put_sender.ts";
-import { Replication } from "./replication.ts";
+import { MAX_REPLICATION_BACKOFF, Replication } from "./replication.ts";
 
-export { LISTEN_NODES, PUSH_REORDER_MS } from "./listens.ts";
-export { REANNOUNCE_MARGIN_MS } from "./permanent_puts.ts";
-export { MAX_REPLICATION_BACKOFF } from "./replication.ts";
+export {
+  LISTEN_NODES,
+  MAX_REPLICATION_BACKOFF,
+  PUSH_REORDER_MS,
+  REANNOUNCE_MARGIN_MS,
+};
 
 /** Collaborators of a node. */
 export interface DhtNodeComponents {
@@ -102,6 +102,7 @@ export interface DhtNodeComponents {
   /** Randomness (ids, tids, jitter); seeded in the simulator. */
   readonly rng: Rng;
 }
+
 /** Settings of a node; every field has a default. */
 export interface DhtNodeConfig {
   /** Node id. @default {random from rng} */
@@ -171,8 +172,9 @@ export class DhtNode implements DhtClient {
   readonly #maintenanceMs: number;
   readonly #bucketRefreshMs: number;
   readonly #transport: Transport;
-  readonly #searches = new Set<Search>();
+  readonly #lookups: Lookups;
   readonly #puts: PutSender;
+  readonly #pushes: ListenerPushes;
   readonly #retries: EmptySearchRetries;
   readonly #replication: Replication;
   readonly #permanent: PermanentPuts;
@@ -181,7 +183,6 @@ export class DhtNode implements DhtClient {
   #expiryTimer?: Timer;
   #lastNeighbourhoodMs: number;
   readonly #neighbourhoodMs: number;
-  #searchCount = 0;
   #running = false;
 
   /**
@@ -222,44 +223,51 @@ export class DhtNode implements DhtClient {
       },
       (request, from) => this.#onRequest(request, from),
     );
-    // The parts below draw no randomness when made: the rng stream is the
-    // same as when their code lived in this class.
+    // The parts below draw no randomness when made (listens draw socket ids
+    // from our rng as they start), so the rng stream stays as it was.
     const clock = this.#clock;
-    const search = (
-      target: InfoHash,
-      method: "find" | "get",
-      hooks: SearchHooks,
-    ) => this.#search(target, method, hooks);
-    const cancelSearch = (search: Search) => this.#cancelSearch(search);
-    this.#puts = new PutSender({ clock, rpc: this.#rpc, table: this.#table });
-    this.#retries = new EmptySearchRetries(clock);
+    const rpc = this.#rpc;
+    const table = this.#table;
+    const lookups = this.#lookups = new Lookups({
+      selfId: this.id,
+      clock,
+      rpc,
+      table,
+    });
+    const puts = this.#puts = new PutSender({ clock, rpc, table });
+    this.#pushes = new ListenerPushes({
+      selfId: this.id,
+      clock,
+      rpc,
+      tokens: this.#tokens,
+      deliverLocally: (request) => this.#listens.onUpdate(request),
+    });
+    const retries = this.#retries = new EmptySearchRetries(clock);
     this.#replication = new Replication({
       selfId: this.id,
       clock,
       store: this.#store,
-      table: this.#table,
-      search,
-      puts: this.#puts,
+      table,
+      lookups,
+      puts,
     }, config.replicationMs ?? 300_000);
     this.#permanent = new PermanentPuts({
       clock,
-      search,
-      cancelSearch,
-      puts: this.#puts,
-      rpc: this.#rpc,
-      retries: this.#retries,
+      lookups,
+      puts,
+      rpc,
+      retries,
       putOnce: (key, value, onDone) => this.put(key, value, { onDone }),
       valueTypes: config.valueTypes,
     }, config.permanentCheckMs ?? 300_000);
     this.#listens = new Listens({
       clock,
       rng: this.#rng,
-      search,
-      cancelSearch,
-      rpc: this.#rpc,
-      retries: this.#retries,
+      lookups,
+      rpc,
+      retries,
       listenLocally: (key, socketId, query) =>
-        this.#push(
+        this.#pushes.push(
           this.#store.listen(key, {
             nodeId: this.id,
             address: this.address,
@@ -297,7 +305,7 @@ export class DhtNode implements DhtClient {
     return {
       routing: this.#table.counts(this.#clock.now()),
       storage: this.#store.stats(),
-      searches: this.#searchCount,
+      searches: this.#lookups.started,
       rpc: this.#rpc.counters,
     };
   }
@@ -321,13 +329,13 @@ export class DhtNode implements DhtClient {
     this.#running = false;
     this.#maintenanceTimer?.cancel();
     this.#expiryTimer?.cancel();
-    for (const search of this.#searches) search.cancel();
-    this.#searches.clear();
+    this.#lookups.stop();
     this.#retries.clear();
     this.#permanent.stop();
     this.#listens.stop();
     this.#rpc.close();
   }
+
   /**
    * Pings `addresses` (ids unknown) and, once one answers, looks up our own
    * id to fill the routing table.
@@ -398,51 +406,10 @@ export class DhtNode implements DhtClient {
 
   // The handler context's callbacks, made once rather than per request.
   readonly #pushNotices = (notices: readonly ListenerNotice[]): void =>
-    this.#push(notices);
+    this.#pushes.push(notices);
   readonly #onUpdateRequest: HandlerContext["onUpdate"] = (request) =>
     this.#listens.onUpdate(request);
   readonly #onStored = (): void => this.#armExpiry();
-
-  #push(notices: readonly ListenerNotice[]): void {
-    const now = this.#clock.now();
-    for (const notice of notices) {
-      const { listener } = notice;
-      if (listener.nodeId.equals(this.id)) {
-        // Our own listen on our own storage: no network round trip.
-        this.#listens.onUpdate({
-          kind: "request",
-          method: "update",
-          senderId: this.id,
-          socketId: listener.socketId,
-          tid: 0,
-          network: 0,
-          isClient: false,
-          ...(notice.values === undefined ? {} : { values: notice.values }),
-          ...(notice.refreshed === undefined
-            ? {}
-            : { refreshed: notice.refreshed }),
-          ...(notice.expired === undefined ? {} : { expired: notice.expired }),
-        } as UpdateRequest);
-        continue;
-      }
-      const body: RequestBody = {
-        method: "update",
-        socketId: listener.socketId,
-        token: this.#tokens.make(listener.address, now),
-        version: 1,
-        ...(notice.values === undefined
-          ? {}
-          : { key: notice.key, values: notice.values }),
-        ...(notice.refreshed === undefined
-          ? {}
-          : { refreshed: notice.refreshed }),
-        ...(notice.expired === undefined ? {} : { expired: notice.expired }),
-      };
-      this.#rpc.request(listener.address, listener.nodeId, body, {
-        onReply: () => {},
-      });
-    }
-  }
 
   #armExpiry(): void {
     const next = this.#store.nextExpiryMs();
@@ -455,7 +422,7 @@ export class DhtNode implements DhtClient {
       next - this.#clock.now(),
       () => {
         this.#expiryTimer = undefined;
-        this.#push(this.#store.expire(this.#clock.now()).notices);
+        this.#pushes.push(this.#store.expire(this.#clock.now()).notices);
         this.#armExpiry();
       },
     );
@@ -474,7 +441,7 @@ export class DhtNode implements DhtClient {
   #maintain(): void {
     const now = this.#clock.now();
     this.#rpc.tick();
-    this.#push(this.#store.expire(now).notices);
+    this.#pushes.push(this.#store.expire(now).notices);
     // Bucket refresh as OpenDHT does it: one `find` for a random id of each
     // quiet bucket, sent to the closest node we know; nodes it returns that
     // would fit in our table are pinged (they enter once they answer).
@@ -530,65 +497,6 @@ export class DhtNode implements DhtClient {
     });
   }
 
-  #search(
-    target: InfoHash,
-    method: "find" | "get",
-    hooks: SearchHooks,
-  ): Search {
-    this.#searchCount += 1;
-    const search: Search = new Search(target, {
-      selfId: this.id,
-      onPrefix: hooks.onPrefix,
-      query: (node, answer) => this.#query(node, target, method, hooks, answer),
-      onDone: (result) => {
-        this.#searches.delete(search);
-        hooks.onDone(result);
-      },
-    });
-    this.#searches.add(search);
-    const seeds = this.#table.closest(
-      target,
-      TARGET_NODES * 2,
-      this.#clock.now(),
-    )
-      .map((node) => ({ id: node.id, address: node.address }));
-    search.start(seeds);
-    return search;
-  }
-
-  #query(
-    node: SearchNode,
-    target: InfoHash,
-    method: "find" | "get",
-    hooks: Pick<SearchHooks, "query" | "onReply">,
-    answer: SearchAnswer,
-  ): () => void {
-    const body: RequestBody = method === "find" ? { method: "find", target } : {
-      method: "get",
-      key: target,
-      ...(hooks.query === undefined ? {} : { query: hooks.query }),
-    };
-    const pending = this.#rpc.request(node.address, node.id, body, {
-      onReply: (reply, from) => {
-        this.#table.heard(reply.senderId, from, this.#clock.now(), true);
-        hooks.onReply?.(reply, node);
-        answer.onAnswer(
-          reply.nodes6 === undefined
-            ? reply.nodes4 ?? []
-            : [...(reply.nodes4 ?? []), ...reply.nodes6],
-          reply.token,
-        );
-      },
-      onError: () => answer.onFailed(),
-      onExpired: () => {
-        this.#table.failed(node.id, this.#clock.now());
-        answer.onFailed();
-      },
-      onSlow: () => answer.onSlow(),
-    });
-    return () => pending.cancel();
-  }
-
   /**
    * Finds the nodes closest to `target`.
    *
@@ -600,15 +508,10 @@ export class DhtNode implements DhtClient {
     target: InfoHash,
     onDone?: (result: SearchResult) => void,
   ): OperationHandle {
-    const search = this.#search(target, "find", {
+    const search = this.#lookups.start(target, "find", {
       onDone: (result) => onDone?.(result),
     });
-    return { cancel: () => this.#cancelSearch(search) };
-  }
-
-  #cancelSearch(search: Search): void {
-    search.cancel();
-    this.#searches.delete(search);
+    return { cancel: () => this.#lookups.cancel(search) };
   }
 
   /**
@@ -632,7 +535,7 @@ export class DhtNode implements DhtClient {
       found.set(value.id, value);
     }
     if (found.size > 0) callbacks.onValues?.([...found.values()]);
-    const search = this.#search(key, "get", {
+    const search = this.#lookups.start(key, "get", {
       query: options.query,
       onReply: (reply) => {
         const fresh: DhtValue[] = [];
@@ -650,7 +553,7 @@ export class DhtNode implements DhtClient {
       },
       onDone: (result) => callbacks.onDone?.([...found.values()], result),
     });
-    return { cancel: () => this.#cancelSearch(search) };
+    return { cancel: () => this.#lookups.cancel(search) };
   }
 
   /**
@@ -687,7 +590,7 @@ export class DhtNode implements DhtClient {
       throw new RangeError("Cannot put value: id 0 is invalid");
     }
     const createdMs = this.#clock.now();
-    const search = this.#search(key, "find", {
+    const search = this.#lookups.start(key, "find", {
       onDone: (result) =>
         this.#puts.putToNodes(
           result.nodes,
@@ -697,7 +600,7 @@ export class DhtNode implements DhtClient {
           options.onDone,
         ),
     });
-    return { cancel: () => this.#cancelSearch(search) };
+    return { cancel: () => this.#lookups.cancel(search) };
   }
 
   /**

@@ -24,7 +24,8 @@ import type { DhtQuery, DhtRequest, DhtValue } from "./messages.ts";
 import type { ListenEvent, ListenHandle } from "./dht_client.ts";
 import type { EmptySearchRetries } from "./empty_search_retries.ts";
 import type { RpcEngine } from "./rpc_engine.ts";
-import type { Search, SearchNode, StartSearch } from "./search.ts";
+import type { Search, SearchNode } from "./search.ts";
+import type { Lookups } from "./lookups.ts";
 
 /** Nodes a listen is placed on (OpenDHT LISTEN_NODES). */
 export const LISTEN_NODES = 4;
@@ -74,10 +75,8 @@ export interface ListensServices {
   readonly clock: Clock;
   /** Draws socket ids (the node's own generator, drawn in call order). */
   readonly rng: Rng;
-  /** Starts the lookups that place listens (`find`). */
-  readonly search: StartSearch;
-  /** Stops a placing lookup. */
-  cancelSearch(search: Search): void;
+  /** Runs the lookups that place listens (`find`), and cancels them. */
+  readonly lookups: Pick<Lookups, "start" | "cancel">;
   /** Sends `listen` requests. */
   readonly rpc: Pick<RpcEngine, "request">;
   /** Retries placements that found no node. */
@@ -229,10 +228,10 @@ export class Listens {
     this.#listenLocally(state);
     state.timer?.cancel();
     state.timer = undefined;
-    // A search with no candidate finishes at once, inside search(): only
+    // A search with no candidate finishes at once, inside start(): only
     // keep the handle of one still running.
     let finished = false;
-    const search = this.#services.search(state.key, "find", {
+    const search = this.#services.lookups.start(state.key, "find", {
       onDone: (result) => {
         finished = true;
         state.search = undefined;
@@ -317,7 +316,7 @@ export class Listens {
   #cancel(state: ListenState): void {
     state.cancelled = true;
     state.timer?.cancel();
-    if (state.search) this.#services.cancelSearch(state.search);
+    if (state.search) this.#services.lookups.cancel(state.search);
     this.#listens.delete(state.socketId);
   }
 }

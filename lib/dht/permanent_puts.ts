@@ -27,7 +27,8 @@ import type { PermanentPutHandle } from "./dht_client.ts";
 import type { EmptySearchRetries } from "./empty_search_retries.ts";
 import type { PutSender, PutTarget } from "./put_sender.ts";
 import type { RpcEngine } from "./rpc_engine.ts";
-import type { Search, SearchNode, StartSearch } from "./search.ts";
+import type { Search, SearchNode } from "./search.ts";
+import type { Lookups } from "./lookups.ts";
 import { type ValueType, valueTypeOf } from "./value_type.ts";
 
 /** A permanent put is refreshed this long before its value would expire. */
@@ -55,10 +56,8 @@ interface PermanentPut {
 export interface PermanentPutsServices {
   /** Schedules the rounds. */
   readonly clock: Clock;
-  /** Starts each round's lookup (`find`). */
-  readonly search: StartSearch;
-  /** Stops a round's lookup. */
-  cancelSearch(search: Search): void;
+  /** Runs each round's lookup (`find`), and cancels them. */
+  readonly lookups: Pick<Lookups, "start" | "cancel">;
   /** Puts the value at new closest nodes. */
   readonly puts: Pick<PutSender, "send" | "putToNodes">;
   /** Sends refreshes to nodes that hold the value. */
@@ -146,7 +145,7 @@ export class PermanentPuts {
         this.#services.putOnce(state.key, value, options.onDone);
       } else {
         state.timer?.cancel();
-        if (state.search) this.#services.cancelSearch(state.search);
+        if (state.search) this.#services.lookups.cancel(state.search);
         state.search = undefined;
         this.#announce(state, options.onDone);
       }
@@ -163,7 +162,7 @@ export class PermanentPuts {
 
   #announce(state: PermanentPut, onDone?: (stored: number) => void): void {
     if (state.cancelled) return;
-    // A search with no candidate finishes at once, inside search(): only
+    // A search with no candidate finishes at once, inside start(): only
     // keep the handle of one still running.
     let finished = false;
     // First round: put at the closest nodes as soon as they are known, not
@@ -179,7 +178,7 @@ export class PermanentPuts {
       stored += acks;
       if (--pending === 0) onDone?.(stored);
     };
-    const search = this.#services.search(state.key, "find", {
+    const search = this.#services.lookups.start(state.key, "find", {
       onPrefix: first
         ? (nodes) => {
           if (state.cancelled) return;
@@ -275,7 +274,7 @@ export class PermanentPuts {
   #cancel(state: PermanentPut): void {
     state.cancelled = true;
     state.timer?.cancel();
-    if (state.search) this.#services.cancelSearch(state.search);
+    if (state.search) this.#services.lookups.cancel(state.search);
     this.#puts.delete(state);
   }
 }

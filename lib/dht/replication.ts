@@ -28,7 +28,8 @@ import type { Clock } from "../clock.ts";
 import { type DhtQuery, type DhtReply, ValueField } from "./messages.ts";
 import type { PutSender } from "./put_sender.ts";
 import type { RoutingTable } from "./routing_table.ts";
-import { type StartSearch, TARGET_NODES } from "./search.ts";
+import { TARGET_NODES } from "./search.ts";
+import type { Lookups } from "./lookups.ts";
 import type { StoredValue, ValueStore } from "./value_store.ts";
 
 /** Most rounds a key with up-to-date replicas waits between probes. */
@@ -63,8 +64,8 @@ export interface ReplicationServices {
   readonly store: Pick<ValueStore, "keys" | "storedValues">;
   /** Our view of each key's closest nodes. */
   readonly table: Pick<RoutingTable, "closest">;
-  /** Starts the probes (`get` lookups). */
-  readonly search: StartSearch;
+  /** Runs the probes (`get` lookups). */
+  readonly lookups: Pick<Lookups, "start">;
   /** Sends the copies. */
   readonly puts: Pick<PutSender, "send">;
 }
@@ -171,7 +172,7 @@ export class Replication {
     lastIntervalMs: number | undefined,
   ): void {
     const held = new Map<string, Map<bigint, number>>();
-    this.#services.search(key, "get", {
+    this.#services.lookups.start(key, "get", {
       query: REPLICATION_PROBE,
       onReply: (reply, node) => held.set(node.id.toString(), heldIds(reply)),
       onDone: (result) => {

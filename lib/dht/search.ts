@@ -35,7 +35,7 @@
  * @module
  */
 import type { InfoHash } from "../identity/info_hash.ts";
-import type { DhtQuery, DhtReply, NodeInfo } from "./messages.ts";
+import type { NodeInfo } from "./messages.ts";
 
 /** Candidates a search tracks (OpenDHT SEARCH_NODES). */
 export const SEARCH_NODES = 14;
@@ -112,33 +112,6 @@ export interface SearchOptions {
   /** Ids never to add (our own). */
   readonly selfId?: InfoHash;
 }
-
-/**
- * What the caller of a lookup started through the node hears: each reply,
- * the growing prefix of closest answered nodes, and the result.
- */
-export interface SearchHooks {
-  /** Where-filter and field selection of a `get` lookup (none for `find`). */
-  readonly query?: DhtQuery;
-  /** Every reply, with the node that sent it. */
-  onReply?(reply: DhtReply, node: SearchNode): void;
-  /** The result, once the lookup converged (not after a cancel). */
-  onDone(result: SearchResult): void;
-  /** See {@link SearchOptions.onPrefix}. */
-  onPrefix?(nodes: readonly SearchNode[]): void;
-}
-
-/**
- * Starts a lookup of `target` through the node: seeded from its routing
- * table, each candidate asked with a `find` (nodes) or a `get` (nodes and
- * values) request. A lookup with no candidate at all finishes inside the
- * call, before the search is returned.
- */
-export type StartSearch = (
-  target: InfoHash,
-  method: "find" | "get",
-  hooks: SearchHooks,
-) => Search;
 
 /** One lookup. */
 export class Search {
