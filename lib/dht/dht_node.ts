@@ -111,11 +111,11 @@ export interface DhtNodeConfig {
   readonly network?: number;
   /** Addresses to bootstrap from. @default {[]} */
   readonly bootstrap?: readonly PeerAddress[];
-  /** Storage limits. */
+  /** Limits of our storage (keys, values, bytes, listeners, bytes per origin). */
   readonly limits?: ValueStoreLimits;
   /** Application value types (lifetime, size), consulted before OpenDHT's. */
   readonly valueTypes?: ReadonlyMap<number, ValueType>;
-  /** RPC retry timing. */
+  /** When requests are retried, reported slow and given up. */
   readonly timing?: RpcTiming;
   /** Requests accepted per second from one IP (Infinity: no limit). @default {1024} */
   readonly requestsPerSecondPerIp?: number;
@@ -145,20 +145,20 @@ export interface DhtNodeConfig {
 export interface DhtNodeStats {
   /** Routing table nodes by state. */
   readonly routing: { good: number; dubious: number; expired: number };
-  /** Storage totals. */
+  /** What our storage holds now. */
   readonly storage: {
     keys: number;
     values: number;
     bytes: number;
     listeners: number;
   };
-  /** Searches started. */
+  /** Lookups started since the node was made. */
   readonly searches: number;
-  /** RPC counters. */
+  /** Datagrams, bytes, requests, retries and drops of the RPC engine. */
   readonly rpc: RpcCounters;
 }
 
-/** A DHT node. */
+/** A DHT node: the core, driving its parts (see the module documentation). */
 export class DhtNode implements DhtClient {
   /** Our node id. */
   readonly id: InfoHash;
@@ -281,7 +281,7 @@ export class DhtNode implements DhtClient {
     });
   }
 
-  /** Our address. */
+  /** The address our transport is bound to: other nodes reach us there. */
   get address(): PeerAddress {
     return this.#transport.localAddress;
   }
