@@ -11,7 +11,7 @@
  */
 import type { InfoHash } from "../identity/info_hash.ts";
 import type { Clock } from "../clock.ts";
-import type { DhtRequest } from "./messages.ts";
+import type { UpdateRequest } from "./messages.ts";
 import type { RequestBody, RpcEngine } from "./rpc_engine.ts";
 import type { TokenKeeper } from "./token_keeper.ts";
 import type { ListenerNotice } from "./value_store.ts";
@@ -27,7 +27,7 @@ export interface ListenerPushesServices {
   /** Makes the token each update carries. */
   readonly tokens: Pick<TokenKeeper, "make">;
   /** Receives the notices for our own listens, as an `update` from us. */
-  deliverLocally(request: Extract<DhtRequest, { method: "update" }>): void;
+  deliverLocally(request: UpdateRequest): void;
 }
 
 /** Sends storage notices to listeners. */
@@ -68,7 +68,7 @@ export class ListenerPushes {
             ? {}
             : { refreshed: notice.refreshed }),
           ...(notice.expired === undefined ? {} : { expired: notice.expired }),
-        } as Extract<DhtRequest, { method: "update" }>);
+        } as UpdateRequest);
         continue;
       }
       const body: RequestBody = {

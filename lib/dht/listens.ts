@@ -20,7 +20,7 @@
 import type { InfoHash } from "../identity/info_hash.ts";
 import type { Clock, Timer } from "../clock.ts";
 import type { Rng } from "../rng.ts";
-import type { DhtQuery, DhtRequest, DhtValue } from "./messages.ts";
+import type { DhtQuery, DhtValue, UpdateRequest } from "./messages.ts";
 import type { ListenEvent, ListenHandle } from "./dht_client.ts";
 import type { EmptySearchRetries } from "./empty_search_retries.ts";
 import type { RpcEngine } from "./rpc_engine.ts";
@@ -65,9 +65,6 @@ interface ListenState {
   search?: Search;
   cancelled: boolean;
 }
-
-/** A push for one of our listens, as a storing node sent it. */
-export type UpdateRequest = Extract<DhtRequest, { method: "update" }>;
 
 /** What {@link Listens} needs from the node. */
 export interface ListensServices {
