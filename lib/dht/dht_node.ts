@@ -14,10 +14,11 @@
  * All operations are callback based, so a simulation never waits on a
  * promise; `getValues` and `putValue` wrap them in promises for scripts.
  *
- * This class is the core: bootstrap, routing-table upkeep, request handling,
- * get and one-shot put. Its parts live in their own modules and reach the
- * node only through what they are given: {@link Lookups} (searches over the
- * RPC engine), {@link PutSender}, {@link Replication}, {@link PermanentPuts},
+ * This class is the core: bootstrap, housekeeping, request handling, get
+ * and one-shot put. Its parts live in their own modules and reach the node
+ * only through what they are given: {@link RoutingUpkeep} (pings and bucket
+ * refreshes), {@link Lookups} (searches over the RPC engine),
+ * {@link PutSender}, {@link Replication}, {@link PermanentPuts},
  * {@link Listens} (our listens) and {@link ListenerPushes} (listeners of our
  * storage).
  *
@@ -61,7 +62,7 @@ import {
 import type { DhtQuery, DhtRequest, DhtValue } from "./messages.ts";
 import { type RpcCounters, RpcEngine, type RpcTiming } from "./rpc_engine.ts";
 import { RoutingTable } from "./routing_table.ts";
-import { type SearchResult, TARGET_NODES } from "./search.ts";
+import type { SearchResult } from "./search.ts";
 import { TokenKeeper } from "./token_keeper.ts";
 import {
   type ListenerNotice,
@@ -85,6 +86,7 @@ import { LISTEN_NODES, Listens, PUSH_REORDER_MS } from "./listens.ts";
 import { PermanentPuts, REANNOUNCE_MARGIN_MS } from "./permanent_puts.ts";
 import { PutSender } from "./put_sender.ts";
 import { MAX_REPLICATION_BACKOFF, Replication } from "./replication.ts";
+import { RoutingUpkeep } from "./routing_upkeep.ts";
 
 export {
   LISTEN_NODES,
@@ -170,8 +172,8 @@ export class DhtNode implements DhtClient {
   readonly #tokens: TokenKeeper;
   readonly #bootstrap: readonly PeerAddress[];
   readonly #maintenanceMs: number;
-  readonly #bucketRefreshMs: number;
   readonly #transport: Transport;
+  readonly #upkeep: RoutingUpkeep;
   readonly #lookups: Lookups;
   readonly #puts: PutSender;
   readonly #pushes: ListenerPushes;
@@ -204,7 +206,6 @@ export class DhtNode implements DhtClient {
     );
     this.#bootstrap = config.bootstrap ?? [];
     this.#maintenanceMs = config.maintenanceMs ?? 60_000;
-    this.#bucketRefreshMs = config.bucketRefreshMs ?? 600_000;
     this.#neighbourhoodMs = config.neighbourhoodMs ?? 480_000;
     // Bootstrap already looks up our own id.
     this.#lastNeighbourhoodMs = this.#clock.now();
@@ -223,11 +224,16 @@ export class DhtNode implements DhtClient {
       },
       (request, from) => this.#onRequest(request, from),
     );
-    // The parts below draw no randomness when made (listens draw socket ids
-    // from our rng as they start), so the rng stream stays as it was.
+    // The parts below draw no randomness when made; those given our rng
+    // (routing upkeep, listens) draw from it at the same moments as when
+    // their code lived in this class, so the stream is unchanged.
     const clock = this.#clock;
     const rpc = this.#rpc;
     const table = this.#table;
+    this.#upkeep = new RoutingUpkeep(
+      { clock, rng: this.#rng, rpc, table },
+      config.bucketRefreshMs ?? 600_000,
+    );
     const lookups = this.#lookups = new Lookups({
       selfId: this.id,
       clock,
@@ -372,23 +378,9 @@ export class DhtNode implements DhtClient {
   #onRequest(request: DhtRequest, from: PeerAddress): void {
     const now = this.#clock.now();
     if (!request.isClient) {
-      const heard = this.#table.heard(request.senderId, from, now, false);
-      // A node that only talked to us is dubious until it answers us: ping it
-      // (or the dubious node it would replace) so good nodes fill the table.
-      if (heard.kind === "added") this.#confirm(heard.node.id, from);
-      else if (heard.kind === "full" && heard.pingCandidate !== undefined) {
-        this.#confirm(heard.pingCandidate.id, heard.pingCandidate.address);
-      }
+      this.#upkeep.heardRequest(request.senderId, from, now);
     }
     handleRequest(this.#handlerContext(now), request, from);
-  }
-
-  #confirm(id: InfoHash, address: PeerAddress): void {
-    this.#rpc.request(address, id, { method: "ping" }, {
-      onReply: (reply, from) =>
-        this.#table.heard(reply.senderId, from, this.#clock.now(), true),
-      onExpired: () => this.#table.failed(id, this.#clock.now()),
-    });
   }
 
   #handlerContext(nowMs: number): HandlerContext {
@@ -442,22 +434,7 @@ export class DhtNode implements DhtClient {
     const now = this.#clock.now();
     this.#rpc.tick();
     this.#pushes.push(this.#store.expire(now).notices);
-    // Bucket refresh as OpenDHT does it: one `find` for a random id of each
-    // quiet bucket, sent to the closest node we know; nodes it returns that
-    // would fit in our table are pinged (they enter once they answer).
-    const targets = this.#table.refreshTargets(
-      now,
-      this.#bucketRefreshMs,
-      this.#rng,
-    );
-    for (const target of targets.slice(0, 8)) this.#refreshBucket(target);
-    // Keep the table honest: at every maintenance round, re-check the least
-    // recently heard node (dead ones expire, live ones become good again).
-    // Checking only every 5 minutes saved traffic but cost lookup success
-    // under churn at 10,000 nodes.
-    for (const node of this.#table.dubious(1, now)) {
-      this.#confirm(node.id, node.address);
-    }
+    this.#upkeep.maintain(now);
     if (this.#table.size === 0 && this.#bootstrap.length > 0) {
       this.bootstrap(this.#bootstrap);
     }
@@ -472,29 +449,6 @@ export class DhtNode implements DhtClient {
       this.findNode(this.id);
     }
     this.#replication.maintain(now);
-  }
-
-  #refreshBucket(target: InfoHash): void {
-    const [via] = this.#table.closest(target, 1, this.#clock.now());
-    if (via === undefined) return;
-    this.#rpc.request(via.address, via.id, { method: "find", target }, {
-      onReply: (reply, from) => {
-        const now = this.#clock.now();
-        this.#table.heard(reply.senderId, from, now, true);
-        // Newcomers that fit are pinged: this is how buckets emptied by churn
-        // fill up again. (Capping it at two per refresh saved 10 % of the
-        // traffic but cost about a point of lookup success at 10,000 nodes.)
-        let pinged = 0;
-        for (const node of [...(reply.nodes4 ?? []), ...(reply.nodes6 ?? [])]) {
-          if (pinged >= TARGET_NODES) break;
-          if (this.#table.wouldAccept(node.id, now)) {
-            this.#confirm(node.id, node.address);
-            pinged += 1;
-          }
-        }
-      },
-      onExpired: () => this.#table.failed(via.id, this.#clock.now()),
-    });
   }
 
   /**
