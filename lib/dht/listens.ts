@@ -1,0 +1,319 @@
+/**
+ * `Listens`: the node's own listens, OpenDHT style. A listen is placed on
+ * the {@link LISTEN_NODES} closest nodes of its key (and on our own storage:
+ * we may be one of them), renewed at the same nodes every `listenRenewMs`
+ * (storing nodes forget listeners that are not renewed), looked up again
+ * every `listenSearchMs`, and moved at once when one of its nodes refuses
+ * or stops answering.
+ *
+ * Storing nodes push `update`s under the listen's socket id. A value is
+ * reported once per id (again only with a higher sequence number), with the
+ * set of storing nodes that reported it: a value is `expiring` while some
+ * of them said it expired, and `expired` once all have (or once we stop
+ * listening at the last node that held it). After a node says a value
+ * expired, pushes of it from that node are ignored for
+ * {@link PUSH_REORDER_MS}: a retried or reordered datagram sent before the
+ * expiry must not bring the value back.
+ *
+ * @module
+ */
+import type { InfoHash } from "../identity/info_hash.ts";
+import type { Clock, Timer } from "../clock.ts";
+import type { Rng } from "../rng.ts";
+import type { DhtQuery, DhtValue, UpdateRequest } from "./messages.ts";
+import type { ListenEvent, ListenHandle } from "./dht_client.ts";
+import type { EmptySearchRetries } from "./empty_search_retries.ts";
+import type { RpcEngine } from "./rpc_engine.ts";
+import type { Search, SearchNode } from "./search.ts";
+import type { Lookups } from "./lookups.ts";
+
+/** Nodes a listen is placed on (OpenDHT LISTEN_NODES). */
+export const LISTEN_NODES = 4;
+/**
+ * After a storing node says a value expired, pushes of that value from it are
+ * ignored this long: they were sent before the expiry (RPC retries take up
+ * to 3 s) and arrived late.
+ */
+export const PUSH_REORDER_MS = 5_000;
+
+/** Most "sender:id" expiries remembered per listen before starting afresh. */
+const MAX_RECENTLY_EXPIRED = 1_024;
+
+/** One of our listens. */
+interface ListenState {
+  readonly key: InfoHash;
+  readonly socketId: number;
+  readonly query?: DhtQuery;
+  readonly callback: (event: ListenEvent) => void;
+  /** Node id hex → node we listen at. */
+  nodes: Map<string, SearchNode>;
+  /** When the listen's nodes were last looked up. */
+  searchedMs: number;
+  /**
+   * "sender:id" → when that storing node said the value expired. A push of
+   * the value from it that arrives just after (a retried or reordered
+   * datagram sent before the expiry) must not bring the value back.
+   */
+  recentlyExpired: Map<string, number>;
+  /** Next retry delay while searches find no node. */
+  emptyRetryMs?: number;
+  /** Value id → value and the storing nodes that reported it. */
+  known: Map<bigint, { value: DhtValue; holders: Set<string> }>;
+  /** The next renewal, or the retry of an empty lookup. */
+  timer?: Timer;
+  /** The lookup placing the listen, while it runs. */
+  search?: Search;
+  cancelled: boolean;
+}
+
+/** What {@link Listens} needs from the node. */
+export interface ListensServices {
+  /** Times renewals and pushes. */
+  readonly clock: Clock;
+  /** Draws socket ids (the node's own generator, drawn in call order). */
+  readonly rng: Rng;
+  /** Runs the lookups that place listens (`find`), and cancels them. */
+  readonly lookups: Pick<Lookups, "start" | "cancel">;
+  /** Sends `listen` requests. */
+  readonly rpc: Pick<RpcEngine, "request">;
+  /** Retries placements that found no node. */
+  readonly retries: Pick<EmptySearchRetries, "schedule">;
+  /**
+   * Listens (or renews the listen) on our own storage under `socketId`; its
+   * pushes come back through {@link Listens.onUpdate}.
+   */
+  listenLocally(key: InfoHash, socketId: number, query?: DhtQuery): void;
+}
+
+/** Timing of {@link Listens}. */
+export interface ListensTiming {
+  /** Listens are renewed at the nodes holding them this often. */
+  readonly renewMs: number;
+  /** The nodes holding a listen are looked up again this often. */
+  readonly searchMs: number;
+}
+
+/** The node's listens, by socket id. */
+export class Listens {
+  readonly #services: ListensServices;
+  readonly #timing: ListensTiming;
+  readonly #listens = new Map<number, ListenState>();
+
+  /**
+   * No listen yet.
+   *
+   * @param services Clock, rng, lookups, RPC, retries, local storage.
+   * @param timing Renewal and lookup periods.
+   */
+  constructor(services: ListensServices, timing: ListensTiming) {
+    this.#services = services;
+    this.#timing = timing;
+  }
+
+  /**
+   * Starts listening at `key` under a fresh socket id.
+   *
+   * @param key Key.
+   * @param callback Receives events.
+   * @param query Optional where-filter.
+   * @returns A handle to stop listening or move the listen.
+   */
+  add(
+    key: InfoHash,
+    callback: (event: ListenEvent) => void,
+    query: DhtQuery | undefined,
+  ): ListenHandle {
+    let socketId: number;
+    do {
+      socketId = 1 + Math.floor(this.#services.rng() * 0xffff_fffe);
+    } while (this.#listens.has(socketId));
+    const state: ListenState = {
+      key,
+      socketId,
+      query,
+      callback,
+      nodes: new Map(),
+      searchedMs: -Infinity,
+      recentlyExpired: new Map(),
+      known: new Map(),
+      cancelled: false,
+    };
+    this.#listens.set(socketId, state);
+    this.#place(state);
+    return {
+      cancel: () => this.#cancel(state),
+      relocate: () => {
+        if (state.cancelled || state.search !== undefined) return;
+        state.timer?.cancel();
+        state.timer = undefined;
+        this.#place(state);
+      },
+    };
+  }
+
+  /** Cancels every listen (storing nodes forget them when not renewed). */
+  stop(): void {
+    for (const state of this.#listens.values()) this.#cancel(state);
+  }
+
+  /**
+   * A storing node (or our own storage) pushed values, refreshes or expiries
+   * for one of our listens; unknown socket ids are ignored.
+   *
+   * @param request The `update` request.
+   */
+  onUpdate(request: UpdateRequest): void {
+    const state = this.#listens.get(request.socketId);
+    if (state === undefined || state.cancelled) return;
+    const hex = request.senderId.toString();
+    // Pushes count only from nodes our listen was placed on (or is being
+    // placed on: the first push may beat the listen's reply).
+    const added: DhtValue[] = [];
+    const now = this.#services.clock.now();
+    for (const value of request.values ?? []) {
+      const expiredAt = state.recentlyExpired.get(`${hex}:${value.id}`);
+      if (expiredAt !== undefined && now - expiredAt < PUSH_REORDER_MS) {
+        continue;
+      }
+      const known = state.known.get(value.id);
+      if (known === undefined) {
+        state.known.set(value.id, { value, holders: new Set([hex]) });
+        added.push(value);
+      } else {
+        known.holders.add(hex);
+        if ((value.seq ?? 0) > (known.value.seq ?? 0)) {
+          known.value = value;
+          added.push(value);
+        }
+      }
+    }
+    if (added.length > 0) state.callback({ kind: "added", values: added });
+    const refreshed = (request.refreshed ?? []).filter((id) =>
+      state.known.get(id)?.holders.add(hex) !== undefined
+    );
+    if (refreshed.length > 0) {
+      state.callback({ kind: "refreshed", ids: refreshed });
+    }
+    const expired: bigint[] = [];
+    const expiring: bigint[] = [];
+    for (const id of request.expired ?? []) {
+      if (state.recentlyExpired.size >= MAX_RECENTLY_EXPIRED) {
+        state.recentlyExpired.clear();
+      }
+      state.recentlyExpired.set(`${hex}:${id}`, now);
+      const known = state.known.get(id);
+      if (known === undefined || !known.holders.delete(hex)) continue;
+      if (known.holders.size === 0) {
+        state.known.delete(id);
+        expired.push(id);
+      } else {
+        expiring.push(id);
+      }
+    }
+    if (expiring.length > 0) {
+      state.callback({ kind: "expiring", ids: expiring });
+    }
+    if (expired.length > 0) state.callback({ kind: "expired", ids: expired });
+  }
+
+  #listenLocally(state: ListenState): void {
+    this.#services.listenLocally(state.key, state.socketId, state.query);
+  }
+
+  #place(state: ListenState): void {
+    if (state.cancelled || state.search !== undefined) return;
+    this.#listenLocally(state);
+    state.timer?.cancel();
+    state.timer = undefined;
+    // A search with no candidate finishes at once, inside start(): only
+    // keep the handle of one still running.
+    let finished = false;
+    const search = this.#services.lookups.start(state.key, "find", {
+      onDone: (result) => {
+        finished = true;
+        state.search = undefined;
+        if (state.cancelled) return;
+        state.searchedMs = this.#services.clock.now();
+        const chosen = result.nodes.slice(0, LISTEN_NODES);
+        const chosenHex = new Set(chosen.map((node) => node.id.toString()));
+        for (const hex of [...state.nodes.keys()]) {
+          if (!chosenHex.has(hex)) this.#forgetNode(state, hex);
+        }
+        for (const node of chosen) this.#sendListen(state, node);
+        if (chosen.length === 0) {
+          this.#services.retries.schedule(state, () => this.#place(state));
+        } else {
+          state.emptyRetryMs = undefined;
+          this.#scheduleRenewal(state);
+        }
+      },
+    });
+    if (!finished) state.search = search;
+  }
+
+  /** Renews at the same nodes, or looks them up again when it is time. */
+  #scheduleRenewal(state: ListenState): void {
+    const { clock } = this.#services;
+    state.timer = clock.setTimer(this.#timing.renewMs, () => {
+      state.timer = undefined;
+      if (state.cancelled) return;
+      const stale = clock.now() - state.searchedMs >= this.#timing.searchMs ||
+        state.nodes.size < LISTEN_NODES;
+      if (stale) {
+        this.#place(state);
+        return;
+      }
+      this.#listenLocally(state);
+      for (const node of state.nodes.values()) this.#sendListen(state, node);
+      this.#scheduleRenewal(state);
+    });
+  }
+
+  #sendListen(state: ListenState, node: SearchNode): void {
+    if (node.token === undefined) return;
+    const hex = node.id.toString();
+    this.#services.rpc.request(node.address, node.id, {
+      method: "listen",
+      key: state.key,
+      token: node.token,
+      socketId: state.socketId,
+      version: 1,
+      ...(state.query === undefined ? {} : { query: state.query }),
+    }, {
+      onReply: () => {
+        if (!state.cancelled) state.nodes.set(hex, node);
+      },
+      onError: () => this.#nodeLost(state, hex),
+      onExpired: () => this.#nodeLost(state, hex),
+    });
+  }
+
+  /** A node refused or stopped answering our listen: move the listen. */
+  #nodeLost(state: ListenState, hex: string): void {
+    this.#forgetNode(state, hex);
+    if (!state.cancelled && state.search === undefined) {
+      this.#place(state);
+    }
+  }
+
+  /** A storing node we no longer listen at: values only it held expire for us. */
+  #forgetNode(state: ListenState, hex: string): void {
+    state.nodes.delete(hex);
+    const gone: bigint[] = [];
+    for (const [id, entry] of state.known) {
+      entry.holders.delete(hex);
+      if (entry.holders.size === 0) {
+        state.known.delete(id);
+        gone.push(id);
+      }
+    }
+    if (gone.length > 0) state.callback({ kind: "expired", ids: gone });
+  }
+
+  #cancel(state: ListenState): void {
+    state.cancelled = true;
+    state.timer?.cancel();
+    if (state.search) this.#services.lookups.cancel(state.search);
+    this.#listens.delete(state.socketId);
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * `Lookups`: runs the node's {@link Search}es over its RPC engine. Each
+ * lookup is seeded with the closest nodes of the routing table and asks each
+ * candidate with a `find` (closer nodes) or a `get` (closer nodes and
+ * values) request; replies and silences go back into the routing table, so
+ * every lookup also keeps it fresh. The node's own operations (get, put,
+ * permanent puts, listens, replication) all start their lookups here, and
+ * the running ones are cancelled together when the node stops.
+ *
+ * @module
+ */
+import type { InfoHash } from "../identity/info_hash.ts";
+import type { Clock } from "../clock.ts";
+import type { DhtQuery, DhtReply } from "./messages.ts";
+import type { RequestBody, RpcEngine } from "./rpc_engine.ts";
+import type { RoutingTable } from "./routing_table.ts";
+import {
+  Search,
+  type SearchAnswer,
+  type SearchNode,
+  type SearchOptions,
+  type SearchResult,
+  TARGET_NODES,
+} from "./search.ts";
+
+/**
+ * What the starter of a lookup hears: each reply, the growing prefix of
+ * closest answered nodes, and the result.
+ */
+export interface SearchHooks {
+  /** Where-filter and field selection of a `get` lookup (none for `find`). */
+  readonly query?: DhtQuery;
+  /** Every reply, with the node that sent it. */
+  onReply?(reply: DhtReply, node: SearchNode): void;
+  /** The result, once the lookup converged (not after a cancel). */
+  onDone(result: SearchResult): void;
+  /** See {@link SearchOptions.onPrefix}. */
+  onPrefix?: SearchOptions["onPrefix"];
+}
+
+/** What {@link Lookups} sends through and reads. */
+export interface LookupsServices {
+  /** Our node id, never a candidate. */
+  readonly selfId: InfoHash;
+  /** Reads the time at which nodes were heard or failed. */
+  readonly clock: Clock;
+  /** Sends the `find` and `get` requests. */
+  readonly rpc: Pick<RpcEngine, "request">;
+  /** Seeds lookups; told of nodes that answered and nodes that never did. */
+  readonly table: Pick<RoutingTable, "closest" | "heard" | "failed">;
+}
+
+/** The node's running lookups. */
+export class Lookups {
+  readonly #services: LookupsServices;
+  readonly #running = new Set<Search>();
+  #started = 0;
+
+  /**
+   * No lookup yet.
+   *
+   * @param services Our id, clock, RPC engine, routing table.
+   */
+  constructor(services: LookupsServices) {
+    this.#services = services;
+  }
+
+  /** Lookups started so far (running, finished or cancelled). */
+  get started(): number {
+    return this.#started;
+  }
+
+  /**
+   * Starts a lookup of `target`. One with no candidate at all (an empty
+   * routing table) finishes inside this call.
+   *
+   * @param target Target id (or key).
+   * @param method `find` for nodes, `get` for nodes and values.
+   * @param hooks Query, and the replies, prefix and result to report.
+   * @returns The lookup, to cancel through {@link Lookups.cancel}.
+   */
+  start(
+    target: InfoHash,
+    method: "find" | "get",
+    hooks: SearchHooks,
+  ): Search {
+    this.#started += 1;
+    const search: Search = new Search(target, {
+      selfId: this.#services.selfId,
+      onPrefix: hooks.onPrefix,
+      query: (node, answer) => this.#query(node, target, method, hooks, answer),
+      onDone: (result) => {
+        this.#running.delete(search);
+        hooks.onDone(result);
+      },
+    });
+    this.#running.add(search);
+    const seeds = this.#services.table.closest(
+      target,
+      TARGET_NODES * 2,
+      this.#services.clock.now(),
+    )
+      .map((node) => ({ id: node.id, address: node.address }));
+    search.start(seeds);
+    return search;
+  }
+
+  /**
+   * Cancels one lookup: its requests in flight stop, its `onDone` never runs.
+   *
+   * @param search A lookup from {@link Lookups.start}.
+   */
+  cancel(search: Search): void {
+    search.cancel();
+    this.#running.delete(search);
+  }
+
+  /** Cancels every running lookup. */
+  stop(): void {
+    for (const search of this.#running) search.cancel();
+    this.#running.clear();
+  }
+
+  #query(
+    node: SearchNode,
+    target: InfoHash,
+    method: "find" | "get",
+    hooks: Pick<SearchHooks, "query" | "onReply">,
+    answer: SearchAnswer,
+  ): () => void {
+    const { clock, rpc, table } = this.#services;
+    const body: RequestBody = method === "find" ? { method: "find", target } : {
+      method: "get",
+      key: target,
+      ...(hooks.query === undefined ? {} : { query: hooks.query }),
+    };
+    const pending = rpc.request(node.address, node.id, body, {
+      onReply: (reply, from) => {
+        table.heard(reply.senderId, from, clock.now(), true);
+        hooks.onReply?.(reply, node);
+        answer.onAnswer(
+          reply.nodes6 === undefined
+            ? reply.nodes4 ?? []
+            : [...(reply.nodes4 ?? []), ...reply.nodes6],
+          reply.token,
+        );
+      },
+      onError: () => answer.onFailed(),
+      onExpired: () => {
+        table.failed(node.id, clock.now());
+        answer.onFailed();
+      },
+      onSlow: () => answer.onSlow(),
+    });
+    return () => pending.cancel();
+  }
+}
