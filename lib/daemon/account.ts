@@ -1,8 +1,10 @@
 /**
- * `Account`: one account running on one device — presence (announcer and
- * buddy trackers), trust requests (outbox, inbox, receipts), contacts and
- * own-device sync. The {@link Daemon} owns accounts and exposes them through
- * its managers; this class holds the protocol logic.
+ * `Account`: one account running on one device. It wires the protocol roles
+ * together and does their IO: the presence announcer and the
+ * {@link WatchList} of buddy trackers (`lib/presence/`), the {@link Outbox}
+ * and {@link Inbox} of trust requests (`lib/trust/`), contacts and the
+ * own-device sync merge (`lib/contacts/`), and direct links. The
+ * {@link Daemon} owns accounts and exposes them through its managers.
  *
  * Delivery (see the README for the full protocol):
  * - A request or confirmation is an outbox entry, persisted before the call
@@ -21,25 +23,34 @@ import type { Clock, Timer } from "../clock.ts";
 import type { DhtClient, OperationHandle } from "../dht/dht_client.ts";
 import type { DhtValue } from "../dht/messages.ts";
 import type { AccountKeys } from "../identity/account_keys.ts";
-import { DeviceCertificate } from "../identity/device_certificate.ts";
+import type { DeviceCertificate } from "../identity/device_certificate.ts";
 import type { DeviceKeys } from "../identity/device_keys.ts";
 import { InfoHash } from "../identity/info_hash.ts";
 import { RevocationList } from "../identity/revocation_list.ts";
-import { openSealedBox, sealBox } from "../identity/sealed_box.ts";
+import { openSealedBox } from "../identity/sealed_box.ts";
 import type { RandomBytes } from "../rng.ts";
-import {
-  type AccountStateStore,
-  MAX_OUTBOX_ENTRIES,
-  MAX_PEERS,
-  MAX_PENDING_REQUESTS,
-  MAX_SEEN_IDS,
-  type OutboxEntry,
-  type PendingRequest,
+import type {
+  AccountStateStore,
+  OutboxEntry,
+  PendingRequest,
 } from "../contacts/account_state.ts";
 import type { Contact } from "../contacts/contact_list.ts";
+import { mergeSyncSnapshot } from "../contacts/device_sync.ts";
+import {
+  decodeSyncSnapshot,
+  encodeSyncSnapshot,
+  type SyncSnapshot,
+} from "../contacts/sync_snapshot.ts";
 import { PresenceAnnouncer } from "../presence/announcer.ts";
-import { BuddyTracker, type TrackedDevice } from "../presence/buddy_tracker.ts";
+import type { BuddyTracker, TrackedDevice } from "../presence/buddy_tracker.ts";
 import type { PresenceProfile } from "../presence/presence_profile.ts";
+import {
+  type BuddyPresence,
+  dhtPresence,
+  lineStatus,
+  WatchList,
+  type WatchReason,
+} from "../presence/watch_list.ts";
 import type { StreamNetwork } from "../channel/byte_stream.ts";
 import {
   type ConnectionCounters,
@@ -48,15 +59,13 @@ import {
   endpointOf,
 } from "../channel/connection_manager.ts";
 import type { ChannelPeer } from "../channel/secure_channel.ts";
+import { forgetExpiredSeenIds, Inbox } from "../trust/inbox.ts";
 import {
   decodeInboxMessage,
   encodeInboxMessage,
-  INBOX_LIFETIME_MS,
   INBOX_PURPOSE,
-  INBOX_VALUE_TYPE,
   inboxKey,
   type InboxMessage,
-  inboxValueId,
   MAX_TRUST_REQUEST_PAYLOAD_BYTES,
   MESSAGE_ID_BYTES,
 } from "../trust/inbox_message.ts";
@@ -65,20 +74,17 @@ import {
   mailboxCertificate,
   mailboxKeys,
 } from "../trust/mailbox.ts";
+import { InboxCourier } from "../trust/inbox_courier.ts";
+import { Outbox } from "../trust/outbox.ts";
+import { messageRecipients, rememberPeerDevice } from "../trust/recipients.ts";
 import {
   OwnAccountError,
   PayloadTooLargeError,
   QuotaExceededError,
 } from "./errors.ts";
-import {
-  decodeSyncSnapshot,
-  encodeSyncSnapshot,
-} from "../contacts/sync_snapshot.ts";
 
-/** Messages one sender may get processed per hour (spam control, M8). */
-export const SENDER_QUOTA_PER_HOUR = 30;
-/** How long a message id is remembered after its inbox value can no longer exist. */
-const SEEN_RETENTION_MS = INBOX_LIFETIME_MS + 24 * 3_600_000;
+export { SENDER_QUOTA_PER_HOUR } from "../trust/inbox.ts";
+
 /** Longest wait for the goodbye's acknowledgement on stop. */
 export const GOODBYE_WAIT_MS = 2_000;
 
@@ -177,12 +183,6 @@ export interface AccountCounters {
   syncsSent: number;
 }
 
-interface Watch {
-  tracker: BuddyTracker;
-  reasons: Set<"subscription" | "outbox" | "self">;
-  lastNotified?: { status: number; note: string };
-}
-
 /** One device of a buddy, for `getDevices`. */
 export interface BuddyDevice {
   /** Device id hex. */
@@ -229,13 +229,11 @@ export class Account {
   readonly #c: AccountComponents;
   readonly #mailboxKeys: DeviceKeys;
   readonly #mailboxCertificate: DeviceCertificate;
-  readonly #watches = new Map<string, Watch>();
+  readonly #watches: WatchList;
+  readonly #outbox: Outbox;
+  readonly #inbox: Inbox;
+  readonly #courier: InboxCourier;
   readonly #subscriptions = new Set<string>();
-  readonly #boxes = new Map<string, Map<string, Uint8Array>>();
-  readonly #senderWindow = new Map<
-    string,
-    { startMs: number; count: number }
-  >();
   #announcer?: PresenceAnnouncer;
   #connections?: ConnectionManager;
   #endpoints: readonly string[] = [];
@@ -260,6 +258,37 @@ export class Account {
       components.identity.account,
       components.identity.certificate.issuedMs,
     );
+    const { dht, clock, profile, store, identity } = components;
+    this.#watches = new WatchList({
+      dht,
+      clock,
+      expiryCheckMs: profile.expiryCheckMs,
+      presenceOf: (uri, tracker) => this.#presenceOf(uri, tracker),
+      onChange: (uri) => this.#onBuddyChange(uri),
+      onDevice: (uri, device) => this.#onBuddyDevice(uri, device),
+    });
+    this.#outbox = new Outbox({
+      entries: store.state.outbox,
+      policy: profile,
+      newId: () => this.#c.randomBytes(MESSAGE_ID_BYTES).toHex(),
+      onEnqueued: (uri) => this.#watch(uri, "outbox"),
+      onTargetCleared: (uri) => this.#watches.unwatch(uri, "outbox"),
+    });
+    this.#inbox = new Inbox(store.state);
+    this.#courier = new InboxCourier({
+      device: identity.device,
+      certificate: identity.certificate,
+      dht,
+      clock,
+      randomBytes: components.randomBytes,
+      counters: this.counters,
+      recipients: (uri, onlineOnly) => this.#recipients(uri, onlineOnly),
+      mayReceipt: () => this.#running && profile.receipts,
+      rememberMailbox: (uri, mailbox) => {
+        const peer = this.state.peers.get(uri);
+        if (peer !== undefined) peer.mailbox = mailbox.bytes;
+      },
+    });
   }
 
   /** The keys and certificate (for export). */
@@ -317,10 +346,7 @@ export class Account {
       randomBytes: this.#c.randomBytes,
       streams,
       authorize: (peer) => this.#mayLink(peer),
-      onChange: (uri) => {
-        const watch = this.#watches.get(uri);
-        if (watch !== undefined) this.#notifyBuddy(uri, watch);
-      },
+      onChange: (uri) => this.#notifyBuddy(uri),
     });
     this.#connections = connections;
     connections.publish(this.#visible, this.#note);
@@ -357,26 +383,17 @@ export class Account {
     if (!this.#subscriptions.has(uri) && !this.state.contacts.isActive(uri)) {
       return false;
     }
-    const list = this.#watches.get(uri)?.tracker.revocationList;
+    const list = this.#watches.tracker(uri)?.revocationList;
     return list === undefined || !list.isRevoked(peer.deviceId);
   }
 
   /** Status and note of a buddy: 2 while linked, else what the DHT says. */
-  #statusOf(uri: string, tracker: BuddyTracker): BuddyStatus {
+  #presenceOf(uri: string, tracker: BuddyTracker): BuddyPresence {
     const link = this.#connections?.status(uri);
     if (link?.connected) {
-      return {
-        buddy: uri,
-        status: 2,
-        lineStatus: link.note ?? this.#lineStatus(tracker),
-      };
+      return { status: 2, note: link.note ?? lineStatus(tracker) };
     }
-    const status = tracker.status;
-    return {
-      buddy: uri,
-      status,
-      lineStatus: status === 0 ? "" : this.#lineStatus(tracker),
-    };
+    return dhtPresence(tracker);
   }
 
   #startAnnouncer(): void {
@@ -438,7 +455,6 @@ export class Account {
     this.#running = false;
     for (const listen of this.#inboxListens) listen.cancel();
     this.#inboxListens = [];
-    for (const watch of this.#watches.values()) watch.tracker.stop();
     this.#watches.clear();
     this.#retryTimer?.cancel();
     this.#syncTimer?.cancel();
@@ -465,83 +481,38 @@ export class Account {
     return Math.floor(this.#c.clock.now());
   }
 
-  #newId(): string {
-    return this.#c.randomBytes(MESSAGE_ID_BYTES).toHex();
-  }
-
   // ---------------------------------------------------------------- presence
 
-  #watch(uri: string, reason: "subscription" | "outbox" | "self"): void {
-    if (!this.#running) return;
-    let watch = this.#watches.get(uri);
-    if (watch === undefined) {
-      const tracker: BuddyTracker = new BuddyTracker({
-        dht: this.#c.dht,
-        clock: this.#c.clock,
-        accountId: InfoHash.fromHex(uri),
-        expiryCheckMs: this.#c.profile.expiryCheckMs,
-        onChange: () => this.#onBuddyChange(uri),
-        onDevice: (device) => this.#onBuddyDevice(uri, device),
-      });
-      watch = { tracker, reasons: new Set() };
-      this.#watches.set(uri, watch);
-      tracker.start();
-    }
-    watch.reasons.add(reason);
-  }
-
-  #unwatch(uri: string, reason: "subscription" | "outbox" | "self"): void {
-    const watch = this.#watches.get(uri);
-    if (watch === undefined) return;
-    watch.reasons.delete(reason);
-    if (watch.reasons.size === 0) {
-      watch.tracker.stop();
-      this.#watches.delete(uri);
-    }
-  }
-
-  #lineStatus(tracker: BuddyTracker): string {
-    let best: TrackedDevice | undefined;
-    for (const device of tracker.devices()) {
-      if (!device.online) continue;
-      if (
-        best === undefined || device.announcement.seq > best.announcement.seq
-      ) {
-        best = device;
-      }
-    }
-    return best?.announcement.note ?? "";
+  /** Watches `uri` while running (`start` watches again what a stop forgot). */
+  #watch(uri: string, reason: WatchReason): void {
+    if (this.#running) this.#watches.watch(uri, reason);
   }
 
   #onBuddyChange(uri: string): void {
-    const watch = this.#watches.get(uri);
-    if (watch === undefined) return;
+    const tracker = this.#watches.tracker(uri);
+    if (tracker === undefined) return;
     // A new revocation list may end a link.
     this.#connections?.revalidate(uri);
-    this.#notifyBuddy(uri, watch);
-    if (watch.tracker.status === 1 && this.#c.profile.retryOnOnline) {
+    this.#notifyBuddy(uri);
+    if (tracker.status === 1 && this.#c.profile.retryOnOnline) {
       this.#retryTarget(uri);
     }
   }
 
-  #notifyBuddy(uri: string, watch: Watch): void {
-    if (!watch.reasons.has("subscription")) return;
-    const { status, lineStatus: note } = this.#statusOf(uri, watch.tracker);
-    const last = watch.lastNotified;
-    if (last !== undefined && last.status === status && last.note === note) {
-      return;
-    }
-    watch.lastNotified = { status, note };
+  /** Tells a subscriber of `uri` its new presence, if it changed. */
+  #notifyBuddy(uri: string): void {
+    const presence = this.#watches.notification(uri);
+    if (presence === undefined) return;
     this.#c.emit({
       type: "newBuddyNotification",
       buddyUri: uri,
-      status,
-      lineStatus: note,
+      status: presence.status,
+      lineStatus: presence.note,
     });
   }
 
   #onBuddyDevice(uri: string, device: TrackedDevice): void {
-    this.#remember(uri, device.certificate);
+    rememberPeerDevice(this.state.peers, uri, device.certificate, this.#now());
     if (uri === this.id) {
       // Another device of ours came online: give it our state.
       if (
@@ -553,8 +524,7 @@ export class Account {
       return;
     }
     this.#connections?.revalidate(uri);
-    const watch = this.#watches.get(uri);
-    if (watch !== undefined) this.#notifyBuddy(uri, watch);
+    this.#notifyBuddy(uri);
     this.#linkDevice(uri, device);
     if (device.online && this.#c.profile.receipts) this.#retryTarget(uri);
   }
@@ -573,36 +543,6 @@ export class Account {
     }
   }
 
-  #remember(uri: string, certificate: DeviceCertificate): void {
-    const peers = this.state.peers;
-    let peer = peers.get(uri);
-    if (peer === undefined) {
-      if (peers.size >= MAX_PEERS) {
-        // Forget the peer heard of least recently.
-        let oldest: string | undefined;
-        let oldestMs = Infinity;
-        for (const [key, value] of peers) {
-          if (value.seenMs < oldestMs) [oldest, oldestMs] = [key, value.seenMs];
-        }
-        if (oldest !== undefined) peers.delete(oldest);
-      }
-      peer = { uri, devices: [], seenMs: this.#now() };
-      peers.set(uri, peer);
-    }
-    peer.seenMs = this.#now();
-    const bytes = certificate.bytes;
-    const id = certificate.deviceId;
-    peer.devices = peer.devices.filter((known) => {
-      try {
-        return !DeviceCertificate.decode(known).deviceId.equals(id);
-      } catch {
-        return false;
-      }
-    });
-    peer.devices.push(bytes);
-    if (peer.devices.length > 16) peer.devices.shift();
-  }
-
   /**
    * Watches `uri`'s presence (`flag` true) or stops (false). A new
    * subscription is told the current state at once.
@@ -614,24 +554,26 @@ export class Account {
     if (uri === this.id) throw new OwnAccountError("subscribe to presence");
     if (!flag) {
       this.#subscriptions.delete(uri);
-      this.#unwatch(uri, "subscription");
+      this.#watches.unwatch(uri, "subscription");
       this.#connections?.disconnect(uri);
       return;
     }
     if (this.state.contacts.isBanned(uri)) return;
     this.#subscriptions.add(uri);
     this.#watch(uri, "subscription");
-    const watch = this.#watches.get(uri);
-    if (watch !== undefined) {
-      // Replay the current state to the new subscriber.
-      watch.lastNotified = undefined;
-      if (this.#statusOf(uri, watch.tracker).status !== 0) {
-        this.#notifyBuddy(uri, watch);
-      } else watch.lastNotified = { status: 0, note: "" };
-      for (const device of watch.tracker.devices()) {
-        this.#linkDevice(uri, device);
-      }
+    const tracker = this.#watches.tracker(uri);
+    if (tracker === undefined) return;
+    // Replay the current state to the new subscriber.
+    const presence = this.#watches.replay(uri);
+    if (presence !== undefined) {
+      this.#c.emit({
+        type: "newBuddyNotification",
+        buddyUri: uri,
+        status: presence.status,
+        lineStatus: presence.note,
+      });
     }
+    for (const device of tracker.devices()) this.#linkDevice(uri, device);
   }
 
   /**
@@ -641,7 +583,7 @@ export class Account {
    * @returns Device id, name, online, note (empty if not watched).
    */
   getDevices(uri: string): BuddyDevice[] {
-    const tracker = this.#watches.get(uri)?.tracker;
+    const tracker = this.#watches.tracker(uri);
     const linked = new Set(this.#connections?.linkedDevices(uri));
     return (tracker?.devices() ?? []).map((device) => ({
       device: device.certificate.deviceId.toString(),
@@ -655,10 +597,12 @@ export class Account {
   /** The subscribed buddies and their state. */
   getSubscriptions(): BuddyStatus[] {
     return [...this.#subscriptions].map((uri) => {
-      const tracker = this.#watches.get(uri)?.tracker;
-      return tracker === undefined
-        ? { buddy: uri, status: 0, lineStatus: "" }
-        : this.#statusOf(uri, tracker);
+      const tracker = this.#watches.tracker(uri);
+      if (tracker === undefined) {
+        return { buddy: uri, status: 0, lineStatus: "" };
+      }
+      const { status, note } = this.#presenceOf(uri, tracker);
+      return { buddy: uri, status, lineStatus: note };
     });
   }
 
@@ -756,12 +700,10 @@ export class Account {
     this.#checkPeer(uri, "remove contact");
     const { changed } = this.state.contacts.remove(uri, ban, this.#now());
     const hadRequest = this.state.requests.delete(uri);
-    for (const entry of [...this.state.outbox.values()]) {
-      if (entry.to === uri) this.#dropEntry(entry);
-    }
+    this.#outbox.dropAllTo(uri);
     if (ban) {
       this.#subscriptions.delete(uri);
-      this.#unwatch(uri, "subscription");
+      this.#watches.unwatch(uri, "subscription");
       this.#connections?.disconnect(uri);
     }
     if (!changed && !hadRequest) return;
@@ -796,15 +738,16 @@ export class Account {
       );
     }
     // A newer request to the same target replaces the older one.
-    const replaced = [...this.state.outbox.values()].filter((entry) =>
-      entry.to === to && entry.kind === "request"
-    );
-    if (this.state.outbox.size - replaced.length >= MAX_OUTBOX_ENTRIES) {
+    if (!this.#outbox.makeRoomForRequest(to)) {
       throw new QuotaExceededError("the outbox");
     }
-    for (const entry of replaced) this.#dropEntry(entry);
     const { contact, changed } = this.state.contacts.add(to, this.#now());
-    const entry = this.#enqueue("request", to, payload.slice());
+    const entry = this.#outbox.enqueue(
+      "request",
+      to,
+      payload.slice(),
+      this.#now(),
+    );
     await this.#persist();
     if (changed) {
       this.#c.emit({
@@ -828,14 +771,14 @@ export class Account {
     this.#checkPeer(from, "accept a trust request");
     this.state.requests.delete(from);
     const { changed } = this.state.contacts.add(from, this.#now(), true);
-    this.#enqueue("confirm", from, new Uint8Array(0));
+    this.#outbox.enqueue("confirm", from, new Uint8Array(0), this.#now());
     await this.#persist();
     if (changed) {
       this.#c.emit({ type: "contactAdded", uri: from, confirmed: true });
     }
     this.#scheduleSync();
-    for (const entry of this.state.outbox.values()) {
-      if (entry.to === from && entry.kind === "confirm") this.#attempt(entry);
+    for (const entry of this.#outbox.confirmationsTo(from)) {
+      this.#attempt(entry);
     }
   }
 
@@ -855,183 +798,29 @@ export class Account {
 
   // ---------------------------------------------------------------- outbox
 
-  #enqueue(
-    kind: "request" | "confirm",
-    to: string,
-    payload: Uint8Array,
-  ): OutboxEntry {
-    if (kind === "confirm") {
-      for (const entry of [...this.state.outbox.values()]) {
-        if (entry.to === to && entry.kind === "confirm") this.#dropEntry(entry);
-      }
-    }
-    const now = this.#now();
-    const entry: OutboxEntry = {
-      id: this.#newId(),
-      kind,
-      to,
-      payload,
-      createdMs: now,
-      expiresMs: now + INBOX_LIFETIME_MS,
-      attempts: 0,
-      nextMs: now,
-      sentTo: [],
-      delivered: false,
-    };
-    if (this.state.outbox.size >= MAX_OUTBOX_ENTRIES) {
-      // Confirmations must not be refused: drop the oldest entry instead.
-      const oldest = [...this.state.outbox.values()].sort((a, b) =>
-        a.createdMs - b.createdMs
-      )[0];
-      if (oldest) {
-        this.#dropEntry(oldest);
-      }
-    }
-    this.state.outbox.set(entry.id, entry);
-    this.#watch(to, "outbox");
-    return entry;
-  }
-
-  #dropEntry(entry: OutboxEntry): void {
-    this.state.outbox.delete(entry.id);
-    this.#boxes.delete(entry.id);
-    if (
-      ![...this.state.outbox.values()].some((other) => other.to === entry.to)
-    ) {
-      this.#unwatch(entry.to, "outbox");
-    }
+  /** Sends `entry` to every recipient known now (see {@link Outbox.attempt}). */
+  #attempt(entry: OutboxEntry): void {
+    if (!this.#running) return;
+    const outcome = this.#outbox.attempt(entry, this.#now(), this.#courier);
+    if (outcome === "skipped") return;
+    if (outcome === "sent") this.counters.messagesSent += 1;
+    this.#persist();
   }
 
   /** Recipients for a message to `uri`: known devices (and the mailbox). */
   #recipients(uri: string, onlineOnly: boolean): DeviceCertificate[] {
-    const now = this.#now();
-    const watch = this.#watches.get(uri);
-    const revocationList = watch?.tracker.revocationList;
-    const result = new Map<string, DeviceCertificate>();
-    const consider = (certificate: DeviceCertificate) => {
-      try {
-        certificate.verify({
-          accountId: InfoHash.fromHex(uri),
-          nowMs: now,
-          revocationList,
-        });
-        result.set(certificate.deviceId.toString(), certificate);
-      } catch {
-        // Expired, revoked or forged: not a recipient.
-      }
-    };
-    for (const device of watch?.tracker.devices() ?? []) {
-      if (!onlineOnly || device.online) consider(device.certificate);
-    }
-    if (!onlineOnly) {
-      for (const bytes of this.state.peers.get(uri)?.devices ?? []) {
-        try {
-          consider(DeviceCertificate.decode(bytes));
-        } catch {
-          // ignore
-        }
-      }
-    }
-    if (this.#c.profile.mailbox) {
-      const mailbox = watch?.tracker.mailbox;
-      if (mailbox !== undefined) {
-        const peer = this.state.peers.get(uri);
-        if (peer !== undefined) peer.mailbox = mailbox.bytes;
-        consider(mailbox);
-      } else {
-        const bytes = this.state.peers.get(uri)?.mailbox;
-        if (bytes !== undefined) {
-          try {
-            const certificate = DeviceCertificate.decode(bytes);
-            if (isMailboxCertificate(certificate)) consider(certificate);
-          } catch {
-            // ignore
-          }
-        }
-      }
-    }
-    return [...result.values()];
-  }
-
-  #messageFor(entry: OutboxEntry): InboxMessage {
-    const id = Uint8Array.fromHex(entry.id);
-    return entry.kind === "request"
-      ? { kind: "request", id, sentMs: entry.createdMs, payload: entry.payload }
-      : { kind: "confirm", id, sentMs: entry.createdMs };
-  }
-
-  /** Sends `entry` to every recipient known now. */ #attempt(
-    entry: OutboxEntry,
-  ): void {
-    if (
-      !this.#running || !this.state.outbox.has(entry.id) || entry.delivered
-    ) return;
-    const profile = this.#c.profile;
-    const recipients = this.#recipients(entry.to, !profile.receipts);
-    entry.attempts += 1;
-    if (profile.receipts) {
-      const delay = Math.min(
-        profile.retryMaxMs,
-        profile.retryInitialMs * 2 ** Math.min(entry.attempts - 1, 20),
-      );
-      entry.nextMs = this.#now() + delay;
-    } else {
-      entry.nextMs = entry.expiresMs;
-    }
-    if (recipients.length === 0) {
-      this.#persist();
-      return;
-    }
-    const message = encodeInboxMessage(this.#messageFor(entry));
-    let boxes = this.#boxes.get(entry.id);
-    if (boxes === undefined) {
-      boxes = new Map();
-      this.#boxes.set(entry.id, boxes);
-    }
-    for (const recipient of recipients) {
-      const hex = recipient.deviceId.toString();
-      let box = boxes.get(hex);
-      if (box === undefined) {
-        box = this.#seal(message, recipient);
-        boxes.set(hex, box);
-      }
-      this.#putBox(recipient, Uint8Array.fromHex(entry.id), box);
-      if (!entry.sentTo.includes(hex)) entry.sentTo.push(hex);
-    }
-    this.counters.messagesSent += 1;
-    if (!profile.receipts && entry.kind === "confirm") {
-      // Jami sends a confirmation once.
-      this.#dropEntry(entry);
-    }
-    this.#persist();
-  }
-
-  #seal(message: Uint8Array, recipient: DeviceCertificate): Uint8Array {
-    const { identity, randomBytes } = this.#c;
-    return sealBox(message, {
-      sender: { device: identity.device, certificate: identity.certificate },
-      recipient,
-      purpose: INBOX_PURPOSE,
-      randomBytes,
-    });
-  }
-
-  #putBox(recipient: DeviceCertificate, id: Uint8Array, box: Uint8Array): void {
-    this.counters.boxesPut += 1;
-    this.#c.dht.put(inboxKey(recipient.deviceId), {
-      id: inboxValueId(id, recipient.deviceId),
-      type: INBOX_VALUE_TYPE,
-      data: box,
+    return messageRecipients(uri, {
+      tracker: this.#watches.tracker(uri),
+      peer: this.state.peers.get(uri),
+      nowMs: this.#now(),
+      onlineOnly,
+      mailbox: this.#c.profile.mailbox,
     });
   }
 
   /** Retries everything for `uri` now (it came online). */
   #retryTarget(uri: string): void {
-    for (const entry of [...this.state.outbox.values()]) {
-      if (entry.to !== uri) continue;
-      if (!this.#c.profile.receipts && entry.kind !== "request") continue;
-      this.#attempt(entry);
-    }
+    for (const entry of this.#outbox.retryableTo(uri)) this.#attempt(entry);
   }
 
   #scheduleRetry(delayMs: number): void {
@@ -1039,59 +828,20 @@ export class Account {
     this.#retryTimer = this.#c.clock.setTimer(delayMs, () => this.#retryDue());
   }
 
+  /** Sends what is due, ends what expired, forgets old message ids. */
   #retryDue(): void {
     if (!this.#running) return;
     const now = this.#now();
-    let next = now + 60_000;
-    let changed = false;
-    for (const entry of [...this.state.outbox.values()]) {
-      if (entry.expiresMs <= now) {
-        this.#dropEntry(entry);
-        changed = true;
-        // A delivered request that is never answered just ends.
-        if (!entry.delivered) {
-          this.#c.emit(
-            entry.kind === "request"
-              ? {
-                type: "trustRequestExpired",
-                uri: entry.to,
-                requestId: entry.id,
-              }
-              : { type: "confirmationExpired", uri: entry.to },
-          );
-        }
-        continue;
-      }
-      if (entry.delivered) {
-        next = Math.min(next, entry.expiresMs);
-        continue;
-      }
-      if (entry.nextMs <= now) this.#attempt(entry);
-      next = Math.min(next, entry.nextMs, entry.expiresMs);
-    }
-    for (const [id, until] of this.state.seen) {
-      if (until <= now) {
-        this.state.seen.delete(id);
-        changed = true;
-      }
-    }
-    if (changed) this.#persist();
-    this.#scheduleRetry(Math.max(1_000, next - now));
+    const { nextMs, changed } = this.#outbox.sweep(now, {
+      attempt: (entry) => this.#attempt(entry),
+      expired: (expiry) => this.#c.emit(expiry),
+    });
+    const forgot = forgetExpiredSeenIds(this.state.seen, now);
+    if (changed || forgot) this.#persist();
+    this.#scheduleRetry(Math.max(1_000, nextMs - now));
   }
 
   // ---------------------------------------------------------------- inbox
-
-  #allowSender(uri: string): boolean {
-    const now = this.#now();
-    let window = this.#senderWindow.get(uri);
-    if (window === undefined || now - window.startMs >= 3_600_000) {
-      if (this.#senderWindow.size >= 4_096) this.#senderWindow.clear();
-      window = { startMs: now, count: 0 };
-      this.#senderWindow.set(uri, window);
-    }
-    window.count += 1;
-    return window.count <= SENDER_QUOTA_PER_HOUR;
-  }
 
   #onInboxValue(keys: DeviceKeys, value: DhtValue): void {
     if (!this.#running) return;
@@ -1103,7 +853,7 @@ export class Account {
         purpose: INBOX_PURPOSE,
         nowMs: this.#now(),
         revocationList: (account) =>
-          this.#watches.get(account.toString())?.tracker.revocationList,
+          this.#watches.tracker(account.toString())?.revocationList,
       });
       sender = opened.sender;
       message = decodeInboxMessage(opened.message);
@@ -1125,172 +875,89 @@ export class Account {
       }
       return;
     }
-    this.#remember(from, sender);
-    const id = message.id.toHex();
+    rememberPeerDevice(this.state.peers, from, sender, this.#now());
     if (message.kind === "receipt") {
       this.#onReceipt(from, message.ackId.toHex());
       return;
     }
     if (message.kind === "sync") return;
-    if (this.state.seen.has(id)) {
-      // Already handled: the sender missed our receipt.
-      this.counters.dropped.duplicate += 1;
-      this.#sendReceipt(sender, message.id);
-      return;
-    }
-    if (!this.#allowSender(from)) {
-      this.counters.dropped.quota += 1;
-      return;
-    }
-    if (this.state.contacts.isBanned(from)) {
-      // Silently dropped; the receipt looks like any other.
-      this.counters.dropped.banned += 1;
-      this.#markSeen(id);
-      this.#track(
-        this.#persist().then(() => this.#sendReceipt(sender, message.id)),
-      );
-      return;
-    }
-    if (message.kind === "request") this.#onRequest(from, sender, message);
-    else this.#onConfirm(from, sender, message.id);
+    this.#onMessage(from, sender, message);
   }
 
-  #markSeen(id: string): void {
-    if (this.state.seen.size >= MAX_SEEN_IDS) {
-      // Forget the id closest to its end of retention.
-      let first: string | undefined;
-      let firstMs = Infinity;
-      for (const [key, until] of this.state.seen) {
-        if (until < firstMs) [first, firstMs] = [key, until];
-      }
-      if (first !== undefined) this.state.seen.delete(first);
-    }
-    this.state.seen.set(id, this.#now() + SEEN_RETENTION_MS);
-  }
-
-  #onRequest(
+  /** Does what the inbox decided about a request or confirmation. */
+  #onMessage(
     from: string,
     sender: DeviceCertificate,
-    message: Extract<InboxMessage, { kind: "request" }>,
+    message: Extract<InboxMessage, { kind: "request" | "confirm" }>,
   ): void {
-    const id = message.id.toHex();
-    const contacts = this.state.contacts;
-    const now = this.#now();
-    if (contacts.isActive(from)) {
-      // Known contact (or crossing request): confirm at once.
-      this.#markSeen(id);
-      const changed = contacts.confirm(from);
-      this.#enqueue("confirm", from, new Uint8Array(0));
-      const accepted = this.#settleRequestsTo(from);
-      this.#track(
-        this.#persist().then(() => {
-          this.#sendReceipt(sender, message.id);
-          if (changed) {
-            this.#c.emit({ type: "contactAdded", uri: from, confirmed: true });
-          }
-          for (const requestId of accepted) {
-            this.#c.emit({
-              type: "trustRequestAccepted",
-              uri: from,
-              requestId,
-            });
-          }
+    const outcome = this.#inbox.receive(from, message, this.#now());
+    const acknowledge = () => this.#courier.sendReceipt(sender, message.id);
+    const onceSaved = (then: () => void) =>
+      this.#track(this.#persist().then(then));
+    switch (outcome.kind) {
+      case "dropped":
+        this.counters.dropped[outcome.reason] += 1;
+        // A duplicate: the sender missed our receipt.
+        if (outcome.reason === "duplicate") acknowledge();
+        if (outcome.reason === "banned") onceSaved(acknowledge);
+        return;
+      case "olderRequest":
+        onceSaved(acknowledge);
+        return;
+      case "newRequest": {
+        const { request } = outcome;
+        onceSaved(() => {
+          acknowledge();
+          this.#c.emit({
+            type: "incomingTrustRequest",
+            from,
+            payload: request.payload,
+            receiveTime: request.receivedMs,
+          });
           this.#scheduleSync();
-          for (const entry of this.state.outbox.values()) {
-            if (entry.to === from && entry.kind === "confirm") {
-              this.#attempt(entry);
-            }
-          }
-        }),
-      );
-      return;
-    }
-    const old = this.state.requests.get(from);
-    if (old !== undefined && old.sentMs > message.sentMs) {
-      // An older request than the one we hold: acknowledge, do not show.
-      this.#markSeen(id);
-      this.#track(
-        this.#persist().then(() => this.#sendReceipt(sender, message.id)),
-      );
-      return;
-    }
-    if (old === undefined && this.state.requests.size >= MAX_PENDING_REQUESTS) {
-      this.counters.dropped.quota += 1;
-      return;
-    }
-    const request: PendingRequest = {
-      from,
-      id,
-      sentMs: message.sentMs,
-      receivedMs: now,
-      payload: message.payload,
-    };
-    this.state.requests.set(from, request);
-    this.#markSeen(id);
-    this.#track(
-      this.#persist().then(() => {
-        this.#sendReceipt(sender, message.id);
-        this.#c.emit({
-          type: "incomingTrustRequest",
-          from,
-          payload: request.payload,
-          receiveTime: now,
         });
-        this.#scheduleSync();
-      }),
-    );
-  }
-
-  /** Our requests to `uri` are answered: drop them, return their ids. */
-  #settleRequestsTo(uri: string): string[] {
-    const ids: string[] = [];
-    for (const entry of [...this.state.outbox.values()]) {
-      if (entry.to === uri && entry.kind === "request") {
-        ids.push(entry.id);
-        this.#dropEntry(entry);
+        return;
+      }
+      case "contactRequest": {
+        this.#outbox.enqueue("confirm", from, new Uint8Array(0), this.#now());
+        const accepted = this.#outbox.settleRequestsTo(from);
+        onceSaved(() => {
+          acknowledge();
+          this.#reportAccepted(from, outcome.confirmed, accepted);
+          this.#scheduleSync();
+          for (const entry of this.#outbox.confirmationsTo(from)) {
+            this.#attempt(entry);
+          }
+        });
+        return;
+      }
+      case "confirmation": {
+        const accepted = outcome.settle
+          ? this.#outbox.settleRequestsTo(from)
+          : [];
+        onceSaved(() => {
+          acknowledge();
+          this.#reportAccepted(from, outcome.confirmed, accepted);
+          if (outcome.confirmed) this.#scheduleSync();
+        });
+        return;
       }
     }
-    return ids;
   }
 
-  #onConfirm(
-    from: string,
-    sender: DeviceCertificate,
-    messageId: Uint8Array,
-  ): void {
-    this.#markSeen(messageId.toHex());
-    const contacts = this.state.contacts;
-    const changed = contacts.isActive(from) && contacts.confirm(from);
-    const accepted = contacts.isActive(from)
-      ? this.#settleRequestsTo(from)
-      : [];
-    this.#track(
-      this.#persist().then(() => {
-        this.#sendReceipt(sender, messageId);
-        if (changed) {
-          this.#c.emit({ type: "contactAdded", uri: from, confirmed: true });
-        }
-        for (const requestId of accepted) {
-          this.#c.emit({ type: "trustRequestAccepted", uri: from, requestId });
-        }
-        if (changed) {
-          this.#scheduleSync();
-        }
-      }),
-    );
-  }
-  #onReceipt(from: string, ackId: string): void {
-    const entry = this.state.outbox.get(ackId);
-    if (entry === undefined || entry.to !== from || entry.delivered) return;
-    if (entry.kind === "request") {
-      // Kept (without retries) until the answer, to report the acceptance.
-      entry.delivered = true;
-      this.#boxes.delete(entry.id);
-    } else {
-      this.#dropEntry(entry);
+  /** Reports a contact confirmed now, and our requests it answered. */
+  #reportAccepted(uri: string, confirmed: boolean, requestIds: string[]): void {
+    if (confirmed) this.#c.emit({ type: "contactAdded", uri, confirmed: true });
+    for (const requestId of requestIds) {
+      this.#c.emit({ type: "trustRequestAccepted", uri, requestId });
     }
+  }
+
+  #onReceipt(from: string, ackId: string): void {
+    const entry = this.#outbox.acknowledge(from, ackId);
+    if (entry === undefined) return;
     // Remembered, so a sync from another device does not resend it.
-    this.#markSeen(ackId);
+    this.#inbox.markSeen(ackId, this.#now());
     this.#track(
       this.#persist().then(() => {
         this.#c.emit(
@@ -1302,63 +969,13 @@ export class Account {
     );
   }
 
-  #sendReceipt(to: DeviceCertificate, ackId: Uint8Array): void {
-    if (!this.#running || !this.#c.profile.receipts) return;
-    const message = encodeInboxMessage({
-      kind: "receipt",
-      id: this.#c.randomBytes(MESSAGE_ID_BYTES),
-      sentMs: this.#now(),
-      ackId,
-    });
-    // To the sending device, and to its account's mailbox in case that
-    // device is gone by now.
-    const id = this.#c.randomBytes(MESSAGE_ID_BYTES);
-    this.#putBox(to, id, this.#seal(message, to));
-    this.counters.receiptsSent += 1;
-    const uri = to.accountId.toString();
-    const send = (mailbox: DeviceCertificate) => {
-      if (this.#running) {
-        this.#putBox(mailbox, id, this.#seal(message, mailbox));
-      }
-    };
-    const mailbox = this.#recipients(uri, false).find(isMailboxCertificate);
-    if (mailbox !== undefined) send(mailbox);
-    else this.#lookupMailbox(uri, send);
-  }
-
-  /** Finds an account's mailbox certificate on the DHT (and remembers it). */
-  #lookupMailbox(uri: string, found: (mailbox: DeviceCertificate) => void) {
-    const accountId = InfoHash.fromHex(uri);
-    this.#c.dht.get(accountId, {
-      onDone: (values) => {
-        let best: DeviceCertificate | undefined;
-        for (const value of values) {
-          try {
-            const certificate = DeviceCertificate.decode(value.data);
-            if (!isMailboxCertificate(certificate)) continue;
-            certificate.verify({ accountId, nowMs: this.#now() });
-            if (best === undefined || certificate.issuedMs > best.issuedMs) {
-              best = certificate;
-            }
-          } catch {
-            // Not a (valid) mailbox certificate of this account.
-          }
-        }
-        if (best === undefined) return;
-        const peer = this.state.peers.get(uri);
-        if (peer !== undefined) peer.mailbox = best.bytes;
-        found(best);
-      },
-    });
-  }
-
   // ---------------------------------------------------------------- sync
 
   #scheduleSync(): void {
     if (!this.#running || this.#syncTimer !== undefined) return;
     this.#syncTimer = this.#c.clock.setTimer(1_000, () => {
       this.#syncTimer = undefined;
-      const own = this.#watches.get(this.id)?.tracker.devices() ?? [];
+      const own = this.#watches.tracker(this.id)?.devices() ?? [];
       const others = own.filter((device) =>
         device.online &&
         !device.certificate.deviceId.equals(this.#c.identity.device.id)
@@ -1378,91 +995,35 @@ export class Account {
       snapshot,
     });
     for (const target of targets) {
-      this.#putBox(target, id, this.#seal(message, target));
+      this.#courier.put(target, id, this.#courier.seal(message, target));
     }
     this.counters.syncsSent += 1;
   }
 
+  /** Merges another device's snapshot, then does the merge's IO. */
   #onSync(bytes: Uint8Array): void {
-    let snapshot;
+    let snapshot: SyncSnapshot;
     try {
       snapshot = decodeSyncSnapshot(bytes);
     } catch {
       this.counters.dropped.malformed += 1;
       return;
     }
-    const events: AccountEvent[] = [];
-    for (const incoming of snapshot.contacts) {
-      if (incoming.uri === this.id) continue;
-      const before = this.state.contacts.get(incoming.uri);
-      const merged = this.state.contacts.merge(incoming);
-      if (merged === undefined) continue;
-      const wasActive = before !== undefined &&
-        before.addedMs > before.removedMs;
-      const isActive = merged.addedMs > merged.removedMs;
-      if (isActive && (!wasActive || merged.confirmed !== before?.confirmed)) {
-        events.push({
-          type: "contactAdded",
-          uri: merged.uri,
-          confirmed: merged.confirmed,
-        });
-      } else if (!isActive && (wasActive || merged.banned !== before?.banned)) {
-        events.push({
-          type: "contactRemoved",
-          uri: merged.uri,
-          banned: merged.banned,
-        });
-      }
-      // A settled contact needs no pending request any more.
-      if (isActive || merged.banned) this.state.requests.delete(merged.uri);
-      if (merged.banned) this.#connections?.disconnect(merged.uri);
+    const { events, banned, settled, adopted, discarded } = mergeSyncSnapshot(
+      this.state,
+      snapshot,
+      {
+        accountId: this.id,
+        nowMs: this.#now(),
+        retryInitialMs: this.#c.profile.retryInitialMs,
+      },
+    );
+    for (const uri of banned) this.#connections?.disconnect(uri);
+    for (const id of settled) {
+      const entry = this.#outbox.get(id);
+      if (entry !== undefined) this.#outbox.drop(entry);
     }
-    // A request the other device handled and no longer holds was discarded
-    // (or replaced) there.
-    const held = new Set(snapshot.requests.map((request) => request.id));
-    const handled = new Set(snapshot.seen);
-    let discarded = false;
-    for (const [from, request] of [...this.state.requests]) {
-      if (handled.has(request.id) && !held.has(request.id)) {
-        this.state.requests.delete(from);
-        discarded = true;
-      }
-    }
-    for (const request of snapshot.requests) {
-      if (
-        this.state.requests.has(request.from) ||
-        this.state.seen.has(request.id) ||
-        this.state.contacts.isActive(request.from) ||
-        this.state.contacts.isBanned(request.from) ||
-        this.state.requests.size >= MAX_PENDING_REQUESTS
-      ) continue;
-      this.state.requests.set(request.from, request);
-      this.#markSeen(request.id);
-      events.push({
-        type: "incomingTrustRequest",
-        from: request.from,
-        payload: request.payload,
-        receiveTime: request.receivedMs,
-      });
-    }
-    for (const id of snapshot.seen) {
-      if (!this.state.seen.has(id)) this.#markSeen(id);
-      const done = this.state.outbox.get(id);
-      if (done !== undefined) this.#dropEntry(done);
-    }
-    const adopted: OutboxEntry[] = [];
-    for (const entry of snapshot.outbox) {
-      if (
-        this.state.outbox.has(entry.id) || this.state.seen.has(entry.id) ||
-        this.state.outbox.size >= MAX_OUTBOX_ENTRIES ||
-        entry.expiresMs <= this.#now()
-      ) continue;
-      // Retry it from here too, after the sender's own first try.
-      entry.nextMs = this.#now() + this.#c.profile.retryInitialMs;
-      this.state.outbox.set(entry.id, entry);
-      this.#watch(entry.to, "outbox");
-      adopted.push(entry);
-    }
+    for (const entry of adopted) this.#outbox.adopt(entry);
     if ((adopted.length > 0 || discarded) && events.length === 0) {
       this.#persist();
       return;
