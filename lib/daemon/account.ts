@@ -19,16 +19,14 @@
  *
  * @module
  */
-import type { Clock, Timer } from "../clock.ts";
-import type { DhtClient, OperationHandle } from "../dht/dht_client.ts";
+import type { Timer } from "../clock.ts";
+import type { OperationHandle } from "../dht/dht_client.ts";
 import type { DhtValue } from "../dht/messages.ts";
-import type { AccountKeys } from "../identity/account_keys.ts";
 import type { DeviceCertificate } from "../identity/device_certificate.ts";
 import type { DeviceKeys } from "../identity/device_keys.ts";
 import { InfoHash } from "../identity/info_hash.ts";
 import { RevocationList } from "../identity/revocation_list.ts";
 import { openSealedBox } from "../identity/sealed_box.ts";
-import type { RandomBytes } from "../rng.ts";
 import type {
   AccountStateStore,
   OutboxEntry,
@@ -41,9 +39,8 @@ import {
   encodeSyncSnapshot,
   type SyncSnapshot,
 } from "../contacts/sync_snapshot.ts";
-import { PresenceAnnouncer } from "../presence/announcer.ts";
 import type { BuddyTracker, TrackedDevice } from "../presence/buddy_tracker.ts";
-import type { PresenceProfile } from "../presence/presence_profile.ts";
+import { PresencePublisher } from "../presence/presence_publisher.ts";
 import {
   type BuddyPresence,
   dhtPresence,
@@ -51,12 +48,10 @@ import {
   WatchList,
   type WatchReason,
 } from "../presence/watch_list.ts";
-import type { StreamNetwork } from "../channel/byte_stream.ts";
 import {
   type ConnectionCounters,
-  ConnectionManager,
+  type ConnectionManager,
   emptyConnectionCounters,
-  endpointOf,
 } from "../channel/connection_manager.ts";
 import type { ChannelPeer } from "../channel/secure_channel.ts";
 import { forgetExpiredSeenIds, Inbox } from "../trust/inbox.ts";
@@ -77,6 +72,10 @@ import {
 import { InboxCourier } from "../trust/inbox_courier.ts";
 import { Outbox } from "../trust/outbox.ts";
 import { messageRecipients, rememberPeerDevice } from "../trust/recipients.ts";
+import type {
+  AccountComponents,
+  AccountIdentity,
+} from "./account_components.ts";
 import {
   OwnAccountError,
   PayloadTooLargeError,
@@ -85,84 +84,12 @@ import {
 
 export { SENDER_QUOTA_PER_HOUR } from "../trust/inbox.ts";
 
-/** Longest wait for the goodbye's acknowledgement on stop. */
-export const GOODBYE_WAIT_MS = 2_000;
-
-/** Everything an account tells the outside world. */
-export type AccountEvent =
-  | {
-    readonly type: "newBuddyNotification";
-    readonly buddyUri: string;
-    readonly status: 0 | 1 | 2;
-    readonly lineStatus: string;
-  }
-  | {
-    readonly type: "incomingTrustRequest";
-    readonly from: string;
-    readonly payload: Uint8Array;
-    readonly receiveTime: number;
-  }
-  | {
-    readonly type: "contactAdded";
-    readonly uri: string;
-    readonly confirmed: boolean;
-  }
-  | {
-    readonly type: "contactRemoved";
-    readonly uri: string;
-    readonly banned: boolean;
-  }
-  | {
-    readonly type:
-      | "trustRequestDelivered"
-      | "trustRequestAccepted"
-      | "trustRequestExpired";
-    readonly uri: string;
-    readonly requestId: string;
-  }
-  | {
-    readonly type: "confirmationDelivered" | "confirmationExpired";
-    readonly uri: string;
-  };
-
-/** An account's keys on this device. */
-export interface AccountIdentity {
-  /** Account keys (the archive holds them on every device). */
-  readonly account: AccountKeys;
-  /** This device's keys. */
-  readonly device: DeviceKeys;
-  /** The account's certificate for this device. */
-  readonly certificate: DeviceCertificate;
-}
-
-/** What an account runs on. */
-export interface AccountComponents {
-  /** Keys and certificate. */
-  readonly identity: AccountIdentity;
-  /** The DHT node. */
-  readonly dht: DhtClient;
-  /** Time. */
-  readonly clock: Clock;
-  /** Randomness for message ids and sealing. */
-  readonly randomBytes: RandomBytes;
-  /** Presence and delivery parameters. */
-  readonly profile: PresenceProfile;
-  /** Persisted state. */
-  readonly store: AccountStateStore;
-  /** Receives every event. */
-  readonly emit: (event: AccountEvent) => void;
-  /** Called around asynchronous work (the simulator waits for it). */
-  readonly track?: <T>(work: Promise<T>) => Promise<T>;
-  /**
-   * Direct links to contacts' devices (status 2) go over these streams when
-   * the profile enables channels; none: status stays 0 or 1.
-   */
-  readonly streams?: StreamNetwork;
-  /** Port the account accepts links on (0: any free one). */
-  readonly channelPort?: number;
-  /** Host announced for links, when the listening address is not reachable as is (0.0.0.0). */
-  readonly channelHost?: string;
-}
+export type { AccountEvent } from "./account_event.ts";
+export type {
+  AccountComponents,
+  AccountIdentity,
+} from "./account_components.ts";
+export { GOODBYE_WAIT_MS } from "../presence/presence_publisher.ts";
 
 /** Counters for reports and tests. */
 export interface AccountCounters {
@@ -215,7 +142,7 @@ export class Account {
   readonly accountId: InfoHash;
   /** Direct-link counters (zeros while links are off). */
   get linkCounters(): ConnectionCounters {
-    return this.#connections?.counters ?? emptyConnectionCounters();
+    return this.#links?.counters ?? emptyConnectionCounters();
   }
 
   /** Counters. */
@@ -233,16 +160,12 @@ export class Account {
   readonly #outbox: Outbox;
   readonly #inbox: Inbox;
   readonly #courier: InboxCourier;
+  readonly #publisher: PresencePublisher;
   readonly #subscriptions = new Set<string>();
-  #announcer?: PresenceAnnouncer;
-  #connections?: ConnectionManager;
-  #endpoints: readonly string[] = [];
   #inboxListens: OperationHandle[] = [];
   #retryTimer?: Timer;
   #syncTimer?: Timer;
   #running = false;
-  #note = "";
-  #visible = true;
 
   /**
    * An account on this device (call {@link Account.start}).
@@ -275,6 +198,24 @@ export class Account {
       onTargetCleared: (uri) => this.#watches.unwatch(uri, "outbox"),
     });
     this.#inbox = new Inbox(store.state);
+    this.#publisher = new PresencePublisher({
+      accountId: this.accountId,
+      device: identity.device,
+      certificate: identity.certificate,
+      mailbox: this.#mailboxCertificate,
+      dht,
+      clock,
+      randomBytes: components.randomBytes,
+      profile,
+      streams: components.streams,
+      channelPort: components.channelPort,
+      channelHost: components.channelHost,
+      state: store.state,
+      persist: () => this.#persist(),
+      track: (work) => this.#track(work),
+      authorize: (peer) => this.#mayLink(peer),
+      onLinkChange: (uri) => this.#notifyBuddy(uri),
+    });
     this.#courier = new InboxCourier({
       device: identity.device,
       certificate: identity.certificate,
@@ -327,53 +268,13 @@ export class Account {
         }),
       );
     }
-    if (this.#c.streams !== undefined && this.#c.profile.channels) {
-      this.#startLinks(this.#c.streams);
-    } else if (this.#visible) this.#startAnnouncer();
+    this.#publisher.start();
     this.#watch(this.id, "self");
     for (const entry of this.state.outbox.values()) {
       this.#watch(entry.to, "outbox");
     }
     for (const uri of this.#subscriptions) this.#watch(uri, "subscription");
     this.#scheduleRetry(0);
-  }
-
-  /** Listens for links, then announces with the endpoint. */
-  #startLinks(streams: StreamNetwork): void {
-    const connections = new ConnectionManager({
-      identity: this.#c.identity,
-      clock: this.#c.clock,
-      randomBytes: this.#c.randomBytes,
-      streams,
-      authorize: (peer) => this.#mayLink(peer),
-      onChange: (uri) => this.#notifyBuddy(uri),
-    });
-    this.#connections = connections;
-    connections.publish(this.#visible, this.#note);
-    const listening = connections.start(this.#c.channelPort ?? 0).then(
-      (address) => {
-        const host = this.#c.channelHost;
-        this.#endpoints = [
-          endpointOf(
-            host === undefined ? address : { host, port: address.port },
-          ),
-        ];
-      },
-      () => {
-        // No listener (port taken): we can still dial out.
-        this.#endpoints = [];
-      },
-    );
-    void this.#track(listening).then(() => {
-      if (this.#connections !== connections || !this.#visible) return;
-      if (this.#announcer === undefined) this.#startAnnouncer();
-      else if (this.#endpoints.length > 0) {
-        // Started meanwhile (by `publish`) without the endpoint: add it.
-        this.#announcer.update(this.#note, this.#endpoints);
-        this.state.announcementSeq = this.#announcer.seq;
-        this.#persist();
-      }
-    });
   }
 
   /** A peer that proved its device key may link: a contact or subscription, not banned, not revoked. */
@@ -389,32 +290,11 @@ export class Account {
 
   /** Status and note of a buddy: 2 while linked, else what the DHT says. */
   #presenceOf(uri: string, tracker: BuddyTracker): BuddyPresence {
-    const link = this.#connections?.status(uri);
+    const link = this.#links?.status(uri);
     if (link?.connected) {
       return { status: 2, note: link.note ?? lineStatus(tracker) };
     }
     return dhtPresence(tracker);
-  }
-
-  #startAnnouncer(): void {
-    const { dht, clock, identity, profile } = this.#c;
-    this.#announcer = new PresenceAnnouncer({
-      dht,
-      clock,
-      accountId: this.accountId,
-      device: identity.device,
-      certificate: identity.certificate,
-      mailbox: profile.mailbox ? this.#mailboxCertificate : undefined,
-      revocationList: this.state.revocationList === undefined
-        ? undefined
-        : RevocationList.decode(this.state.revocationList),
-      profile,
-      minSeq: this.state.announcementSeq,
-    });
-    this.#announcer.update(this.#note, this.#endpoints);
-    this.#announcer.start();
-    this.state.announcementSeq = this.#announcer.seq;
-    this.#persist();
   }
 
   /**
@@ -424,48 +304,29 @@ export class Account {
    */
   stop(): Promise<void> {
     if (!this.#running) return this.#persist();
-    const announcer = this.#halt(true);
-    const goodbye = new Promise<void>((resolve) => {
-      if (announcer === undefined) return resolve();
-      const timer = this.#c.clock.setTimer(GOODBYE_WAIT_MS, resolve);
-      announcer.stop(() => {
-        timer.cancel();
-        resolve();
-      });
-      this.state.announcementSeq = announcer.seq;
-    });
-    // Links close after the goodbye: a linked watcher then goes from 2
-    // straight to 0 instead of passing through 1.
-    const connections = this.#connections;
-    this.#connections = undefined;
-    // Not tracked: the wait is on the clock, which a driver must keep moving.
-    return goodbye.then(() => {
-      connections?.stop();
-      return this.#persist();
-    });
+    this.#halt();
+    return this.#publisher.stop(() => this.#persist());
   }
 
   /** Stops at once with no goodbye and no final write (a crash, for tests). */
   crash(): void {
-    this.#halt(false);
+    this.#halt();
+    this.#publisher.crash();
   }
 
-  /** Stops listens, trackers and timers; returns the announcer to end. */
-  #halt(clean: boolean): PresenceAnnouncer | undefined {
+  /** Stops listens, trackers and timers (links and announcer are the publisher's). */
+  #halt(): void {
     this.#running = false;
     for (const listen of this.#inboxListens) listen.cancel();
     this.#inboxListens = [];
     this.#watches.clear();
     this.#retryTimer?.cancel();
     this.#syncTimer?.cancel();
-    // A clean stop closes links only after the goodbye (see `stop`).
-    if (!clean) {
-      this.#connections?.crash();
-      this.#connections = undefined;
-    }
-    const announcer = this.#announcer;
-    this.#announcer = undefined;
-    return announcer;
+  }
+
+  /** The direct links while running with links on. */
+  get #links(): ConnectionManager | undefined {
+    return this.#publisher.links;
   }
 
   #track<T>(work: Promise<T>): Promise<T> {
@@ -492,7 +353,7 @@ export class Account {
     const tracker = this.#watches.tracker(uri);
     if (tracker === undefined) return;
     // A new revocation list may end a link.
-    this.#connections?.revalidate(uri);
+    this.#links?.revalidate(uri);
     this.#notifyBuddy(uri);
     if (tracker.status === 1 && this.#c.profile.retryOnOnline) {
       this.#retryTarget(uri);
@@ -523,7 +384,7 @@ export class Account {
       }
       return;
     }
-    this.#connections?.revalidate(uri);
+    this.#links?.revalidate(uri);
     this.#notifyBuddy(uri);
     this.#linkDevice(uri, device);
     if (device.online && this.#c.profile.receipts) this.#retryTarget(uri);
@@ -531,7 +392,7 @@ export class Account {
 
   /** Links an online device of a subscribed buddy; stops redialing a gone one. */
   #linkDevice(uri: string, device: TrackedDevice): void {
-    const connections = this.#connections;
+    const connections = this.#links;
     if (connections === undefined) return;
     if (
       device.online && this.#subscriptions.has(uri) &&
@@ -555,7 +416,7 @@ export class Account {
     if (!flag) {
       this.#subscriptions.delete(uri);
       this.#watches.unwatch(uri, "subscription");
-      this.#connections?.disconnect(uri);
+      this.#links?.disconnect(uri);
       return;
     }
     if (this.state.contacts.isBanned(uri)) return;
@@ -584,7 +445,7 @@ export class Account {
    */
   getDevices(uri: string): BuddyDevice[] {
     const tracker = this.#watches.tracker(uri);
-    const linked = new Set(this.#connections?.linkedDevices(uri));
+    const linked = new Set(this.#links?.linkedDevices(uri));
     return (tracker?.devices() ?? []).map((device) => ({
       device: device.certificate.deviceId.toString(),
       name: device.certificate.name,
@@ -614,23 +475,7 @@ export class Account {
    * @param note Status note.
    */
   publish(status: number, note: string): void {
-    this.#note = note;
-    this.#visible = status !== 0;
-    if (!this.#running) return;
-    this.#connections?.publish(this.#visible, note);
-    if (!this.#visible) {
-      this.#announcer?.stop();
-      if (this.#announcer) this.state.announcementSeq = this.#announcer.seq;
-      this.#announcer = undefined;
-      this.#persist();
-      return;
-    }
-    if (this.#announcer === undefined) this.#startAnnouncer();
-    else {
-      this.#announcer.update(note);
-      this.state.announcementSeq = this.#announcer.seq;
-      this.#persist();
-    }
+    this.#publisher.publish(status !== 0, note);
   }
 
   /**
@@ -662,7 +507,7 @@ export class Account {
       : current.revoke(account, [id], this.#now());
     this.state.revocationList = next.bytes;
     await this.#persist();
-    this.#announcer?.publishRecord(next.bytes);
+    this.#publisher.publishRecord(next.bytes);
   }
 
   // ---------------------------------------------------------------- contacts
@@ -704,7 +549,7 @@ export class Account {
     if (ban) {
       this.#subscriptions.delete(uri);
       this.#watches.unwatch(uri, "subscription");
-      this.#connections?.disconnect(uri);
+      this.#links?.disconnect(uri);
     }
     if (!changed && !hadRequest) return;
     await this.#persist();
@@ -1018,7 +863,7 @@ export class Account {
         retryInitialMs: this.#c.profile.retryInitialMs,
       },
     );
-    for (const uri of banned) this.#connections?.disconnect(uri);
+    for (const uri of banned) this.#links?.disconnect(uri);
     for (const id of settled) {
       const entry = this.#outbox.get(id);
       if (entry !== undefined) this.#outbox.drop(entry);
