@@ -20,16 +20,12 @@
  * @module
  */
 import type { Timer } from "../clock.ts";
-import type { OperationHandle } from "../dht/dht_client.ts";
-import type { DhtValue } from "../dht/messages.ts";
 import type { DeviceCertificate } from "../identity/device_certificate.ts";
 import type { DeviceKeys } from "../identity/device_keys.ts";
 import { InfoHash } from "../identity/info_hash.ts";
 import { RevocationList } from "../identity/revocation_list.ts";
-import { openSealedBox } from "../identity/sealed_box.ts";
 import type {
   AccountStateStore,
-  OutboxEntry,
   PendingRequest,
 } from "../contacts/account_state.ts";
 import type { Contact } from "../contacts/contact_list.ts";
@@ -54,24 +50,14 @@ import {
   emptyConnectionCounters,
 } from "../channel/connection_manager.ts";
 import type { ChannelPeer } from "../channel/secure_channel.ts";
-import { forgetExpiredSeenIds, Inbox } from "../trust/inbox.ts";
 import {
-  decodeInboxMessage,
   encodeInboxMessage,
-  INBOX_PURPOSE,
-  inboxKey,
-  type InboxMessage,
   MAX_TRUST_REQUEST_PAYLOAD_BYTES,
   MESSAGE_ID_BYTES,
 } from "../trust/inbox_message.ts";
-import {
-  isMailboxCertificate,
-  mailboxCertificate,
-  mailboxKeys,
-} from "../trust/mailbox.ts";
-import { InboxCourier } from "../trust/inbox_courier.ts";
-import { Outbox } from "../trust/outbox.ts";
-import { messageRecipients, rememberPeerDevice } from "../trust/recipients.ts";
+import { mailboxCertificate, mailboxKeys } from "../trust/mailbox.ts";
+import { rememberPeerDevice } from "../trust/recipients.ts";
+import { TrustDelivery } from "../trust/trust_delivery.ts";
 import type {
   AccountComponents,
   AccountIdentity,
@@ -157,13 +143,9 @@ export class Account {
   readonly #mailboxKeys: DeviceKeys;
   readonly #mailboxCertificate: DeviceCertificate;
   readonly #watches: WatchList;
-  readonly #outbox: Outbox;
-  readonly #inbox: Inbox;
-  readonly #courier: InboxCourier;
+  readonly #delivery: TrustDelivery;
   readonly #publisher: PresencePublisher;
   readonly #subscriptions = new Set<string>();
-  #inboxListens: OperationHandle[] = [];
-  #retryTimer?: Timer;
   #syncTimer?: Timer;
   #running = false;
 
@@ -190,14 +172,29 @@ export class Account {
       onChange: (uri) => this.#onBuddyChange(uri),
       onDevice: (uri, device) => this.#onBuddyDevice(uri, device),
     });
-    this.#outbox = new Outbox({
-      entries: store.state.outbox,
-      policy: profile,
-      newId: () => this.#c.randomBytes(MESSAGE_ID_BYTES).toHex(),
-      onEnqueued: (uri) => this.#watch(uri, "outbox"),
-      onTargetCleared: (uri) => this.#watches.unwatch(uri, "outbox"),
+    this.#delivery = new TrustDelivery({
+      accountId: this.id,
+      device: identity.device,
+      certificate: identity.certificate,
+      inboxKeys: profile.mailbox
+        ? [identity.device, this.#mailboxKeys]
+        : [identity.device],
+      dht,
+      clock,
+      randomBytes: components.randomBytes,
+      profile,
+      state: store.state,
+      counters: this.counters,
+      isRunning: () => this.#running,
+      tracker: (uri) => this.#watches.tracker(uri),
+      watchTarget: (uri) => this.#watch(uri, "outbox"),
+      unwatchTarget: (uri) => this.#watches.unwatch(uri, "outbox"),
+      persist: () => this.#persist(),
+      track: (work) => this.#track(work),
+      emit: (event) => this.#c.emit(event),
+      onShared: () => this.#scheduleSync(),
+      onOwnSync: (snapshot) => this.#onSync(snapshot),
     });
-    this.#inbox = new Inbox(store.state);
     this.#publisher = new PresencePublisher({
       accountId: this.accountId,
       device: identity.device,
@@ -215,20 +212,6 @@ export class Account {
       track: (work) => this.#track(work),
       authorize: (peer) => this.#mayLink(peer),
       onLinkChange: (uri) => this.#notifyBuddy(uri),
-    });
-    this.#courier = new InboxCourier({
-      device: identity.device,
-      certificate: identity.certificate,
-      dht,
-      clock,
-      randomBytes: components.randomBytes,
-      counters: this.counters,
-      recipients: (uri, onlineOnly) => this.#recipients(uri, onlineOnly),
-      mayReceipt: () => this.#running && profile.receipts,
-      rememberMailbox: (uri, mailbox) => {
-        const peer = this.state.peers.get(uri);
-        if (peer !== undefined) peer.mailbox = mailbox.bytes;
-      },
     });
   }
 
@@ -258,23 +241,14 @@ export class Account {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    const { dht, identity } = this.#c;
-    for (const keys of [identity.device, this.#mailboxKeys]) {
-      if (keys === this.#mailboxKeys && !this.#c.profile.mailbox) continue;
-      this.#inboxListens.push(
-        dht.listen(inboxKey(keys.id), (event) => {
-          if (event.kind !== "added") return;
-          for (const value of event.values) this.#onInboxValue(keys, value);
-        }),
-      );
-    }
+    this.#delivery.listen();
     this.#publisher.start();
     this.#watch(this.id, "self");
     for (const entry of this.state.outbox.values()) {
       this.#watch(entry.to, "outbox");
     }
     for (const uri of this.#subscriptions) this.#watch(uri, "subscription");
-    this.#scheduleRetry(0);
+    this.#delivery.resume();
   }
 
   /** A peer that proved its device key may link: a contact or subscription, not banned, not revoked. */
@@ -317,10 +291,9 @@ export class Account {
   /** Stops listens, trackers and timers (links and announcer are the publisher's). */
   #halt(): void {
     this.#running = false;
-    for (const listen of this.#inboxListens) listen.cancel();
-    this.#inboxListens = [];
+    this.#delivery.stopListening();
     this.#watches.clear();
-    this.#retryTimer?.cancel();
+    this.#delivery.stopRetries();
     this.#syncTimer?.cancel();
   }
 
@@ -356,7 +329,7 @@ export class Account {
     this.#links?.revalidate(uri);
     this.#notifyBuddy(uri);
     if (tracker.status === 1 && this.#c.profile.retryOnOnline) {
-      this.#retryTarget(uri);
+      this.#delivery.retryTarget(uri);
     }
   }
 
@@ -387,7 +360,9 @@ export class Account {
     this.#links?.revalidate(uri);
     this.#notifyBuddy(uri);
     this.#linkDevice(uri, device);
-    if (device.online && this.#c.profile.receipts) this.#retryTarget(uri);
+    if (device.online && this.#c.profile.receipts) {
+      this.#delivery.retryTarget(uri);
+    }
   }
 
   /** Links an online device of a subscribed buddy; stops redialing a gone one. */
@@ -545,7 +520,7 @@ export class Account {
     this.#checkPeer(uri, "remove contact");
     const { changed } = this.state.contacts.remove(uri, ban, this.#now());
     const hadRequest = this.state.requests.delete(uri);
-    this.#outbox.dropAllTo(uri);
+    this.#delivery.outbox.dropAllTo(uri);
     if (ban) {
       this.#subscriptions.delete(uri);
       this.#watches.unwatch(uri, "subscription");
@@ -583,16 +558,12 @@ export class Account {
       );
     }
     // A newer request to the same target replaces the older one.
-    if (!this.#outbox.makeRoomForRequest(to)) {
+    const outbox = this.#delivery.outbox;
+    if (!outbox.makeRoomForRequest(to)) {
       throw new QuotaExceededError("the outbox");
     }
     const { contact, changed } = this.state.contacts.add(to, this.#now());
-    const entry = this.#outbox.enqueue(
-      "request",
-      to,
-      payload.slice(),
-      this.#now(),
-    );
+    const entry = outbox.enqueue("request", to, payload.slice(), this.#now());
     await this.#persist();
     if (changed) {
       this.#c.emit({
@@ -602,7 +573,7 @@ export class Account {
       });
     }
     this.#scheduleSync();
-    this.#attempt(entry);
+    this.#delivery.attempt(entry);
     return entry.id;
   }
 
@@ -616,15 +587,18 @@ export class Account {
     this.#checkPeer(from, "accept a trust request");
     this.state.requests.delete(from);
     const { changed } = this.state.contacts.add(from, this.#now(), true);
-    this.#outbox.enqueue("confirm", from, new Uint8Array(0), this.#now());
+    this.#delivery.outbox.enqueue(
+      "confirm",
+      from,
+      new Uint8Array(0),
+      this.#now(),
+    );
     await this.#persist();
     if (changed) {
       this.#c.emit({ type: "contactAdded", uri: from, confirmed: true });
     }
     this.#scheduleSync();
-    for (const entry of this.#outbox.confirmationsTo(from)) {
-      this.#attempt(entry);
-    }
+    this.#delivery.sendConfirmations(from);
   }
 
   /**
@@ -639,179 +613,6 @@ export class Account {
     await this.#persist();
     this.#scheduleSync();
     return true;
-  }
-
-  // ---------------------------------------------------------------- outbox
-
-  /** Sends `entry` to every recipient known now (see {@link Outbox.attempt}). */
-  #attempt(entry: OutboxEntry): void {
-    if (!this.#running) return;
-    const outcome = this.#outbox.attempt(entry, this.#now(), this.#courier);
-    if (outcome === "skipped") return;
-    if (outcome === "sent") this.counters.messagesSent += 1;
-    this.#persist();
-  }
-
-  /** Recipients for a message to `uri`: known devices (and the mailbox). */
-  #recipients(uri: string, onlineOnly: boolean): DeviceCertificate[] {
-    return messageRecipients(uri, {
-      tracker: this.#watches.tracker(uri),
-      peer: this.state.peers.get(uri),
-      nowMs: this.#now(),
-      onlineOnly,
-      mailbox: this.#c.profile.mailbox,
-    });
-  }
-
-  /** Retries everything for `uri` now (it came online). */
-  #retryTarget(uri: string): void {
-    for (const entry of this.#outbox.retryableTo(uri)) this.#attempt(entry);
-  }
-
-  #scheduleRetry(delayMs: number): void {
-    this.#retryTimer?.cancel();
-    this.#retryTimer = this.#c.clock.setTimer(delayMs, () => this.#retryDue());
-  }
-
-  /** Sends what is due, ends what expired, forgets old message ids. */
-  #retryDue(): void {
-    if (!this.#running) return;
-    const now = this.#now();
-    const { nextMs, changed } = this.#outbox.sweep(now, {
-      attempt: (entry) => this.#attempt(entry),
-      expired: (expiry) => this.#c.emit(expiry),
-    });
-    const forgot = forgetExpiredSeenIds(this.state.seen, now);
-    if (changed || forgot) this.#persist();
-    this.#scheduleRetry(Math.max(1_000, nextMs - now));
-  }
-
-  // ---------------------------------------------------------------- inbox
-
-  #onInboxValue(keys: DeviceKeys, value: DhtValue): void {
-    if (!this.#running) return;
-    let sender: DeviceCertificate;
-    let message: InboxMessage;
-    try {
-      const opened = openSealedBox(value.data, {
-        device: keys,
-        purpose: INBOX_PURPOSE,
-        nowMs: this.#now(),
-        revocationList: (account) =>
-          this.#watches.tracker(account.toString())?.revocationList,
-      });
-      sender = opened.sender;
-      message = decodeInboxMessage(opened.message);
-    } catch {
-      this.counters.dropped.malformed += 1;
-      return;
-    }
-    if (isMailboxCertificate(sender)) {
-      this.counters.dropped.malformed += 1;
-      return;
-    }
-    const from = sender.accountId.toString();
-    if (from === this.id) {
-      if (
-        message.kind === "sync" &&
-        !sender.deviceId.equals(this.#c.identity.device.id)
-      ) {
-        this.#onSync(message.snapshot);
-      }
-      return;
-    }
-    rememberPeerDevice(this.state.peers, from, sender, this.#now());
-    if (message.kind === "receipt") {
-      this.#onReceipt(from, message.ackId.toHex());
-      return;
-    }
-    if (message.kind === "sync") return;
-    this.#onMessage(from, sender, message);
-  }
-
-  /** Does what the inbox decided about a request or confirmation. */
-  #onMessage(
-    from: string,
-    sender: DeviceCertificate,
-    message: Extract<InboxMessage, { kind: "request" | "confirm" }>,
-  ): void {
-    const outcome = this.#inbox.receive(from, message, this.#now());
-    const acknowledge = () => this.#courier.sendReceipt(sender, message.id);
-    const onceSaved = (then: () => void) =>
-      this.#track(this.#persist().then(then));
-    switch (outcome.kind) {
-      case "dropped":
-        this.counters.dropped[outcome.reason] += 1;
-        // A duplicate: the sender missed our receipt.
-        if (outcome.reason === "duplicate") acknowledge();
-        if (outcome.reason === "banned") onceSaved(acknowledge);
-        return;
-      case "olderRequest":
-        onceSaved(acknowledge);
-        return;
-      case "newRequest": {
-        const { request } = outcome;
-        onceSaved(() => {
-          acknowledge();
-          this.#c.emit({
-            type: "incomingTrustRequest",
-            from,
-            payload: request.payload,
-            receiveTime: request.receivedMs,
-          });
-          this.#scheduleSync();
-        });
-        return;
-      }
-      case "contactRequest": {
-        this.#outbox.enqueue("confirm", from, new Uint8Array(0), this.#now());
-        const accepted = this.#outbox.settleRequestsTo(from);
-        onceSaved(() => {
-          acknowledge();
-          this.#reportAccepted(from, outcome.confirmed, accepted);
-          this.#scheduleSync();
-          for (const entry of this.#outbox.confirmationsTo(from)) {
-            this.#attempt(entry);
-          }
-        });
-        return;
-      }
-      case "confirmation": {
-        const accepted = outcome.settle
-          ? this.#outbox.settleRequestsTo(from)
-          : [];
-        onceSaved(() => {
-          acknowledge();
-          this.#reportAccepted(from, outcome.confirmed, accepted);
-          if (outcome.confirmed) this.#scheduleSync();
-        });
-        return;
-      }
-    }
-  }
-
-  /** Reports a contact confirmed now, and our requests it answered. */
-  #reportAccepted(uri: string, confirmed: boolean, requestIds: string[]): void {
-    if (confirmed) this.#c.emit({ type: "contactAdded", uri, confirmed: true });
-    for (const requestId of requestIds) {
-      this.#c.emit({ type: "trustRequestAccepted", uri, requestId });
-    }
-  }
-
-  #onReceipt(from: string, ackId: string): void {
-    const entry = this.#outbox.acknowledge(from, ackId);
-    if (entry === undefined) return;
-    // Remembered, so a sync from another device does not resend it.
-    this.#inbox.markSeen(ackId, this.#now());
-    this.#track(
-      this.#persist().then(() => {
-        this.#c.emit(
-          entry.kind === "request"
-            ? { type: "trustRequestDelivered", uri: from, requestId: ackId }
-            : { type: "confirmationDelivered", uri: from },
-        );
-      }),
-    );
   }
 
   // ---------------------------------------------------------------- sync
@@ -840,7 +641,8 @@ export class Account {
       snapshot,
     });
     for (const target of targets) {
-      this.#courier.put(target, id, this.#courier.seal(message, target));
+      const { courier } = this.#delivery;
+      courier.put(target, id, courier.seal(message, target));
     }
     this.counters.syncsSent += 1;
   }
@@ -864,11 +666,12 @@ export class Account {
       },
     );
     for (const uri of banned) this.#links?.disconnect(uri);
+    const outbox = this.#delivery.outbox;
     for (const id of settled) {
-      const entry = this.#outbox.get(id);
-      if (entry !== undefined) this.#outbox.drop(entry);
+      const entry = outbox.get(id);
+      if (entry !== undefined) outbox.drop(entry);
     }
-    for (const entry of adopted) this.#outbox.adopt(entry);
+    for (const entry of adopted) outbox.adopt(entry);
     if ((adopted.length > 0 || discarded) && events.length === 0) {
       this.#persist();
       return;
