@@ -56,7 +56,7 @@ const SENDER_WINDOW_MS = 3_600_000;
 /** Senders with a quota window in memory; beyond, every window restarts. */
 const MAX_SENDER_WINDOWS = 4_096;
 /** How long a message id is remembered after its inbox value can no longer exist. */
-export const SEEN_RETENTION_MS = INBOX_LIFETIME_MS + 24 * 3_600_000;
+export const SEEN_RETENTION_MS: number = INBOX_LIFETIME_MS + 24 * 3_600_000;
 
 /** The parts of the account state the inbox reads and changes. */
 export type InboxState = Pick<AccountState, "contacts" | "requests" | "seen">;
