@@ -640,8 +640,8 @@ export class Account {
       sentMs: this.#now(),
       snapshot,
     });
+    const { courier } = this.#delivery;
     for (const target of targets) {
-      const { courier } = this.#delivery;
       courier.put(target, id, courier.seal(message, target));
     }
     this.counters.syncsSent += 1;
