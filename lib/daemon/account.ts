@@ -1,10 +1,15 @@
 /**
- * `Account`: one account running on one device. It wires the protocol roles
- * together and does their IO: the presence announcer and the
- * {@link WatchList} of buddy trackers (`lib/presence/`), the {@link Outbox}
- * and {@link Inbox} of trust requests (`lib/trust/`), contacts and the
- * own-device sync merge (`lib/contacts/`), and direct links. The
- * {@link Daemon} owns accounts and exposes them through its managers.
+ * `Account`: one account running on one device. It owns the account's state
+ * and wires the protocol roles together; each role lives in its own module:
+ * - this device's announcement and direct links: `PresencePublisher`
+ *   (`lib/presence/presence_publisher.ts`);
+ * - the buddies it watches (subscriptions, outbox targets, its own other
+ *   devices): `WatchList` (`lib/presence/watch_list.ts`);
+ * - trust requests: `Outbox` (retry policy), `Inbox` (dedupe, quota, bans)
+ *   and their IO, `TrustDelivery` (`lib/trust/`);
+ * - contacts and the merge of another device's sync snapshot
+ *   (`lib/contacts/`).
+ * The `Daemon` owns accounts and exposes them through its managers.
  *
  * Delivery (see the README for the full protocol):
  * - A request or confirmation is an outbox entry, persisted before the call
@@ -104,7 +109,7 @@ export interface BuddyDevice {
   readonly name: string;
   /** Announced and alive. */
   readonly online: boolean;
-  /** Its note. */
+  /** The note in the device's newest announcement. */
   readonly note: string;
   /** Linked directly (a channel is up). */
   readonly connected: boolean;
@@ -116,7 +121,7 @@ export interface BuddyStatus {
   readonly buddy: string;
   /** 0 offline, 1 on the DHT, 2 connected. */
   readonly status: 0 | 1 | 2;
-  /** Its note. */
+  /** The note shown: the linked device's, else the newest online announcement's ("" offline). */
   readonly lineStatus: string;
 }
 
@@ -124,14 +129,14 @@ export interface BuddyStatus {
 export class Account {
   /** Account id, 40 hex. */
   readonly id: string;
-  /** Account id. */
+  /** Account id as an InfoHash: the key its devices announce at. */
   readonly accountId: InfoHash;
   /** Direct-link counters (zeros while links are off). */
   get linkCounters(): ConnectionCounters {
     return this.#links?.counters ?? emptyConnectionCounters();
   }
 
-  /** Counters. */
+  /** Sends, receipts, drops and syncs so far, for reports and tests. */
   readonly counters: AccountCounters = {
     messagesSent: 0,
     boxesPut: 0,
