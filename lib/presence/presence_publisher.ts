@@ -1,0 +1,249 @@
+/**
+ * `PresencePublisher`: how this device shows itself to its contacts. It
+ * keeps the signed announcement at the account hash
+ * ({@link PresenceAnnouncer}) and, when the profile enables channels and a
+ * stream network is given, the direct links to contacts' devices
+ * ({@link ConnectionManager}), whose endpoint the announcement carries.
+ *
+ * Visible, the device is announced with its note; invisible (status 0), it
+ * says goodbye and stops announcing. With links on, it announces only once
+ * it knows whether it listens for links, so the first announcement already
+ * carries the endpoint. On a clean stop the goodbye goes out first and links
+ * close after it (or after {@link GOODBYE_WAIT_MS}): a linked watcher then
+ * goes from 2 straight to 0 instead of passing through 1.
+ *
+ * The announcement sequence number is kept in the account state; every
+ * change calls `persist`.
+ *
+ * @module
+ */
+import type { Clock } from "../clock.ts";
+import type { DhtClient } from "../dht/dht_client.ts";
+import type { DeviceCertificate } from "../identity/device_certificate.ts";
+import type { DeviceKeys } from "../identity/device_keys.ts";
+import type { InfoHash } from "../identity/info_hash.ts";
+import { RevocationList } from "../identity/revocation_list.ts";
+import type { RandomBytes } from "../rng.ts";
+import type { StreamNetwork } from "../channel/byte_stream.ts";
+import {
+  ConnectionManager,
+  endpointOf,
+} from "../channel/connection_manager.ts";
+import type { ChannelPeer } from "../channel/secure_channel.ts";
+import { PresenceAnnouncer } from "./announcer.ts";
+import type { PresenceProfile } from "./presence_profile.ts";
+
+/** Longest wait for the goodbye's acknowledgement on stop. */
+export const GOODBYE_WAIT_MS = 2_000;
+
+/** The persisted fields the publisher reads and keeps up to date. */
+export interface PublishedState {
+  /** Last announcement sequence number (a restart continues above it). */
+  announcementSeq: number;
+  /** The account's newest revocation list (encoded), published with the announcement. */
+  readonly revocationList?: Uint8Array;
+}
+
+/** What a {@link PresencePublisher} runs on. */
+export interface PresencePublisherOptions {
+  /** The account. */
+  readonly accountId: InfoHash;
+  /** This device's keys: they sign announcements and authenticate links. */
+  readonly device: DeviceKeys;
+  /** The account's certificate for this device. */
+  readonly certificate: DeviceCertificate;
+  /** The account's mailbox certificate, published when the profile uses mailboxes. */
+  readonly mailbox?: DeviceCertificate;
+  /** The DHT announcements are put on. */
+  readonly dht: DhtClient;
+  /** The clock of the announcer's refreshes, the links' timers and the goodbye wait. */
+  readonly clock: Clock;
+  /** Randomness for the links' handshakes. */
+  readonly randomBytes: RandomBytes;
+  /** Announcement lifetimes and whether links are on. */
+  readonly profile: PresenceProfile;
+  /** Streams for direct links; none: no links. */
+  readonly streams?: StreamNetwork;
+  /** Port links are accepted on (0: any free one). */
+  readonly channelPort?: number;
+  /** Host announced for links, when the listening address is not reachable as is. */
+  readonly channelHost?: string;
+  /** The account's persisted state. */
+  readonly state: PublishedState;
+  /** Saves the account state (resolves once durable). */
+  persist(): Promise<void>;
+  /** Wraps asynchronous work the simulator must wait for. */
+  track<T>(work: Promise<T>): Promise<T>;
+  /** A peer that proved its device key may link (see `ConnectionManager`). */
+  authorize(peer: ChannelPeer): boolean;
+  /** A link to an account opened, closed or changed its note. */
+  onLinkChange(uri: string): void;
+}
+
+/** This device's own presence: announcement and direct links. */
+export class PresencePublisher {
+  readonly #options: PresencePublisherOptions;
+  #announcer?: PresenceAnnouncer;
+  #links?: ConnectionManager;
+  #endpoints: readonly string[] = [];
+  #running = false;
+  #note = "";
+  #visible = true;
+
+  /**
+   * A publisher, visible with an empty note until told otherwise.
+   *
+   * @param options See {@link PresencePublisherOptions}.
+   */
+  constructor(options: PresencePublisherOptions) {
+    this.#options = options;
+  }
+
+  /** The direct links while running with links on. */
+  get links(): ConnectionManager | undefined {
+    return this.#links;
+  }
+
+  /** Starts links (then announces), or announces at once when visible. */
+  start(): void {
+    this.#running = true;
+    const { streams, profile } = this.#options;
+    if (streams !== undefined && profile.channels) this.#startLinks(streams);
+    else if (this.#visible) this.#startAnnouncer();
+  }
+
+  /** Listens for links, then announces with the endpoint. */
+  #startLinks(streams: StreamNetwork): void {
+    const options = this.#options;
+    const links = new ConnectionManager({
+      identity: { device: options.device, certificate: options.certificate },
+      clock: options.clock,
+      randomBytes: options.randomBytes,
+      streams,
+      authorize: (peer) => options.authorize(peer),
+      onChange: (uri) => options.onLinkChange(uri),
+    });
+    this.#links = links;
+    links.publish(this.#visible, this.#note);
+    const listening = links.start(options.channelPort ?? 0).then(
+      (address) => {
+        const host = options.channelHost;
+        this.#endpoints = [
+          endpointOf(
+            host === undefined ? address : { host, port: address.port },
+          ),
+        ];
+      },
+      () => {
+        // No listener (port taken): we can still dial out.
+        this.#endpoints = [];
+      },
+    );
+    void options.track(listening).then(() => {
+      if (this.#links !== links || !this.#visible) return;
+      if (this.#announcer === undefined) this.#startAnnouncer();
+      else if (this.#endpoints.length > 0) {
+        // Started meanwhile (by `publish`) without the endpoint: add it.
+        this.#announcer.update(this.#note, this.#endpoints);
+        options.state.announcementSeq = this.#announcer.seq;
+        options.persist();
+      }
+    });
+  }
+
+  #startAnnouncer(): void {
+    const options = this.#options;
+    const { state } = options;
+    this.#announcer = new PresenceAnnouncer({
+      dht: options.dht,
+      clock: options.clock,
+      accountId: options.accountId,
+      device: options.device,
+      certificate: options.certificate,
+      mailbox: options.profile.mailbox ? options.mailbox : undefined,
+      revocationList: state.revocationList === undefined
+        ? undefined
+        : RevocationList.decode(state.revocationList),
+      profile: options.profile,
+      minSeq: state.announcementSeq,
+    });
+    this.#announcer.update(this.#note, this.#endpoints);
+    this.#announcer.start();
+    state.announcementSeq = this.#announcer.seq;
+    options.persist();
+  }
+
+  /**
+   * Sets this device's presence; while running it is published at once:
+   * invisible says goodbye, visible announces `note`.
+   *
+   * @param visible False: status 0, hidden.
+   * @param note Status note.
+   */
+  publish(visible: boolean, note: string): void {
+    this.#note = note;
+    this.#visible = visible;
+    if (!this.#running) return;
+    const { state } = this.#options;
+    this.#links?.publish(this.#visible, note);
+    if (!this.#visible) {
+      this.#announcer?.stop();
+      if (this.#announcer) state.announcementSeq = this.#announcer.seq;
+      this.#announcer = undefined;
+      this.#options.persist();
+      return;
+    }
+    if (this.#announcer === undefined) this.#startAnnouncer();
+    else {
+      this.#announcer.update(note);
+      state.announcementSeq = this.#announcer.seq;
+      this.#options.persist();
+    }
+  }
+
+  /**
+   * Publishes an account record (a revocation list) beside the announcement.
+   *
+   * @param record The signed record's bytes.
+   */
+  publishRecord(record: Uint8Array): void {
+    this.#announcer?.publishRecord(record);
+  }
+
+  /**
+   * A clean stop: the goodbye (when the profile sends one), then links close.
+   *
+   * @param then Runs after the links closed (the account's final save).
+   * @returns Resolves once `then`'s work has, at most
+   *   {@link GOODBYE_WAIT_MS} after the goodbye went out.
+   */
+  stop(then: () => Promise<void>): Promise<void> {
+    this.#running = false;
+    const announcer = this.#announcer;
+    this.#announcer = undefined;
+    const goodbye = new Promise<void>((resolve) => {
+      if (announcer === undefined) return resolve();
+      const timer = this.#options.clock.setTimer(GOODBYE_WAIT_MS, resolve);
+      announcer.stop(() => {
+        timer.cancel();
+        resolve();
+      });
+      this.#options.state.announcementSeq = announcer.seq;
+    });
+    const links = this.#links;
+    this.#links = undefined;
+    // Not tracked: the wait is on the clock, which a driver must keep moving.
+    return goodbye.then(() => {
+      links?.stop();
+      return then();
+    });
+  }
+
+  /** Stops at once: links drop, no goodbye (a crash). */
+  crash(): void {
+    this.#running = false;
+    this.#links?.crash();
+    this.#links = undefined;
+    this.#announcer = undefined;
+  }
+}

@@ -1,0 +1,262 @@
+/**
+ * `Inbox`: what an account does with a trust request or a confirmation
+ * another account sealed to it, once the box is opened and the sender's
+ * certificate checked.
+ *
+ * In order: a message id already handled is a duplicate (the sender missed
+ * our receipt: acknowledge again); a sender over
+ * {@link SENDER_QUOTA_PER_HOUR} is dropped without a receipt; a banned
+ * sender's message is remembered and acknowledged like any other, never
+ * shown; a request from an active contact (or crossing ours) is confirmed at
+ * once; a request older than the one held is acknowledged, not shown; a new
+ * request beyond {@link MAX_PENDING_REQUESTS} is dropped; any other request
+ * is stored to be shown. A confirmation confirms the contact.
+ *
+ * Handled ids are remembered in the account's persisted seen-set
+ * ({@link rememberSeenId}) for {@link SEEN_RETENTION_MS}, beyond the life of
+ * any inbox value that could bring them again. The inbox changes the state
+ * it is given and returns an {@link InboxOutcome}; the account persists,
+ * sends the receipt, queues the confirmation and reports.
+ *
+ * @example A request shown once, then a duplicate
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Inbox } from "./inbox.ts";
+ * import { emptyAccountState } from "../contacts/account_state.ts";
+ *
+ * const state = emptyAccountState();
+ * const inbox = new Inbox(state);
+ * const request = {
+ *   kind: "request" as const,
+ *   id: new Uint8Array(16).fill(1),
+ *   sentMs: 1_000,
+ *   payload: new Uint8Array([1]),
+ * };
+ * const first = inbox.receive("b".repeat(40), request, 2_000);
+ * assert.equal(first.kind, "newRequest");
+ * assert.equal(state.requests.get("b".repeat(40))?.receivedMs, 2_000);
+ * const again = inbox.receive("b".repeat(40), request, 3_000);
+ * assert.deepEqual(again, { kind: "dropped", reason: "duplicate" });
+ * ```
+ *
+ * @module
+ */
+import {
+  type AccountState,
+  MAX_PENDING_REQUESTS,
+  MAX_SEEN_IDS,
+  type PendingRequest,
+} from "../contacts/account_state.ts";
+import { INBOX_LIFETIME_MS, type InboxMessage } from "./inbox_message.ts";
+
+/** Messages one sender may get processed per hour (spam control, M8). */
+export const SENDER_QUOTA_PER_HOUR = 30;
+/** The sender quota's window: one hour, in ms. */
+const SENDER_WINDOW_MS = 3_600_000;
+/** Senders with a quota window in memory; beyond, every window restarts. */
+const MAX_SENDER_WINDOWS = 4_096;
+/** How long a message id is remembered after its inbox value can no longer exist. */
+export const SEEN_RETENTION_MS: number = INBOX_LIFETIME_MS + 24 * 3_600_000;
+
+/** The parts of the account state the inbox reads and changes. */
+export type InboxState = Pick<AccountState, "contacts" | "requests" | "seen">;
+
+/** Why a message was dropped; each has a counter in `AccountCounters.dropped`. */
+export type InboxDropReason = "duplicate" | "quota" | "banned";
+
+/**
+ * What to do with a received request or confirmation. Every outcome but
+ * `dropped` for the quota has the message id remembered already and wants
+ * a receipt: at once for a duplicate, after the state is persisted for the
+ * others.
+ */
+export type InboxOutcome =
+  /**
+   * Not shown. `duplicate`: acknowledged again at once; `quota`: no
+   * receipt; `banned`: remembered, acknowledged once persisted.
+   */
+  | { readonly kind: "dropped"; readonly reason: InboxDropReason }
+  /** A request older than the one held: acknowledged, not shown. */
+  | { readonly kind: "olderRequest" }
+  /** A new request, stored in `state.requests`: show it once persisted. */
+  | { readonly kind: "newRequest"; readonly request: PendingRequest }
+  /**
+   * A request from an active contact (or crossing ours): queue a
+   * confirmation and settle our requests to it; `confirmed` if the contact
+   * became confirmed now.
+   */
+  | { readonly kind: "contactRequest"; readonly confirmed: boolean }
+  /**
+   * The sender accepted: `confirmed` if the contact became confirmed now;
+   * `settle` if our requests to it are answered (it is an active contact).
+   */
+  | {
+    readonly kind: "confirmation";
+    readonly confirmed: boolean;
+    readonly settle: boolean;
+  };
+
+/**
+ * Remembers a handled message id until {@link SEEN_RETENTION_MS} from now.
+ * When the set holds {@link MAX_SEEN_IDS}, the id closest to the end of its
+ * retention is forgotten first.
+ *
+ * @param seen The account's seen-set (id hex → forget after, epoch ms).
+ * @param id Message id hex.
+ * @param nowMs Current time, epoch ms.
+ */
+export function rememberSeenId(
+  seen: Map<string, number>,
+  id: string,
+  nowMs: number,
+): void {
+  if (seen.size >= MAX_SEEN_IDS) {
+    let first: string | undefined;
+    let firstMs = Infinity;
+    for (const [key, until] of seen) {
+      if (until < firstMs) [first, firstMs] = [key, until];
+    }
+    if (first !== undefined) seen.delete(first);
+  }
+  seen.set(id, nowMs + SEEN_RETENTION_MS);
+}
+
+/**
+ * Forgets the ids whose retention ended.
+ *
+ * @param seen The account's seen-set.
+ * @param nowMs Current time, epoch ms.
+ * @returns True if any was forgotten (the state must be persisted).
+ */
+export function forgetExpiredSeenIds(
+  seen: Map<string, number>,
+  nowMs: number,
+): boolean {
+  let changed = false;
+  for (const [id, until] of seen) {
+    if (until <= nowMs) {
+      seen.delete(id);
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+/** The receiving side of one account's trust requests. */
+export class Inbox {
+  readonly #state: InboxState;
+  /** Sender account hex → its current quota window (in memory only). */
+  readonly #senderWindows = new Map<
+    string,
+    { startMs: number; count: number }
+  >();
+
+  /**
+   * An inbox over the account's persisted state.
+   *
+   * @param state Contacts, pending requests and the seen-set, changed in place.
+   */
+  constructor(state: InboxState) {
+    this.#state = state;
+  }
+
+  /**
+   * Remembers a handled message id (see {@link rememberSeenId}).
+   *
+   * @param id Message id hex.
+   * @param nowMs Current time, epoch ms.
+   */
+  markSeen(id: string, nowMs: number): void {
+    rememberSeenId(this.#state.seen, id, nowMs);
+  }
+
+  /**
+   * Counts one message from `from` in its hourly window.
+   *
+   * @param from Sender account hex.
+   * @param nowMs Current time, epoch ms.
+   * @returns False if the sender is over {@link SENDER_QUOTA_PER_HOUR}.
+   */
+  allowSender(from: string, nowMs: number): boolean {
+    let window = this.#senderWindows.get(from);
+    if (window === undefined || nowMs - window.startMs >= SENDER_WINDOW_MS) {
+      if (this.#senderWindows.size >= MAX_SENDER_WINDOWS) {
+        this.#senderWindows.clear();
+      }
+      window = { startMs: nowMs, count: 0 };
+      this.#senderWindows.set(from, window);
+    }
+    window.count += 1;
+    return window.count <= SENDER_QUOTA_PER_HOUR;
+  }
+
+  /**
+   * Decides what a request or confirmation from another account does, and
+   * records it in the state (seen id, pending request, confirmed contact).
+   *
+   * @param from Sender account hex (its certificate was checked).
+   * @param message The decoded request or confirmation.
+   * @param nowMs Current time, epoch ms.
+   * @returns What the account must do next.
+   */
+  receive(
+    from: string,
+    message: Extract<InboxMessage, { kind: "request" | "confirm" }>,
+    nowMs: number,
+  ): InboxOutcome {
+    const id = message.id.toHex();
+    if (this.#state.seen.has(id)) {
+      return { kind: "dropped", reason: "duplicate" };
+    }
+    if (!this.allowSender(from, nowMs)) {
+      return { kind: "dropped", reason: "quota" };
+    }
+    if (this.#state.contacts.isBanned(from)) {
+      // Silently dropped; the receipt looks like any other.
+      this.markSeen(id, nowMs);
+      return { kind: "dropped", reason: "banned" };
+    }
+    return message.kind === "request"
+      ? this.#onRequest(from, message, nowMs)
+      : this.#onConfirm(from, id, nowMs);
+  }
+
+  #onRequest(
+    from: string,
+    message: Extract<InboxMessage, { kind: "request" }>,
+    nowMs: number,
+  ): InboxOutcome {
+    const id = message.id.toHex();
+    const { contacts, requests } = this.#state;
+    if (contacts.isActive(from)) {
+      // Known contact (or crossing request): confirm at once.
+      this.markSeen(id, nowMs);
+      return { kind: "contactRequest", confirmed: contacts.confirm(from) };
+    }
+    const old = requests.get(from);
+    if (old !== undefined && old.sentMs > message.sentMs) {
+      this.markSeen(id, nowMs);
+      return { kind: "olderRequest" };
+    }
+    if (old === undefined && requests.size >= MAX_PENDING_REQUESTS) {
+      return { kind: "dropped", reason: "quota" };
+    }
+    const request: PendingRequest = {
+      from,
+      id,
+      sentMs: message.sentMs,
+      receivedMs: nowMs,
+      payload: message.payload,
+    };
+    requests.set(from, request);
+    this.markSeen(id, nowMs);
+    return { kind: "newRequest", request };
+  }
+
+  #onConfirm(from: string, id: string, nowMs: number): InboxOutcome {
+    this.markSeen(id, nowMs);
+    const contacts = this.#state.contacts;
+    const confirmed = contacts.isActive(from) && contacts.confirm(from);
+    return { kind: "confirmation", confirmed, settle: contacts.isActive(from) };
+  }
+}

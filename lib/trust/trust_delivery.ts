@@ -1,0 +1,385 @@
+/**
+ * `TrustDelivery`: the IO around an account's {@link Outbox} and
+ * {@link Inbox}: listening at its inbox keys, sending and retrying outbox
+ * entries, acknowledging what arrives, and acting on what the inbox decides.
+ *
+ * - Sending: every attempt seals the entry to each recipient known now and
+ *   puts the boxes ({@link InboxCourier}); the retry timer sweeps the outbox
+ *   when the next entry is due (at least every minute, at most once a
+ *   second), ends expired entries and forgets message ids past retention.
+ * - Receiving: a value at an inbox key is opened and checked (sender
+ *   certificate, revocation list as the watch list knows it); a box from a
+ *   mailbox, or one that does not open, is counted as malformed. A sync
+ *   snapshot from another device of the account goes to the account; a
+ *   receipt settles its outbox entry; a request or confirmation goes through
+ *   the inbox, and the state is persisted before anything is shown or
+ *   acknowledged, so a crash never loses an acknowledged message and never
+ *   shows one twice.
+ *
+ * @module
+ */
+import type { Clock, Timer } from "../clock.ts";
+import type { DhtClient, OperationHandle } from "../dht/dht_client.ts";
+import type { DhtValue } from "../dht/messages.ts";
+import type { DeviceCertificate } from "../identity/device_certificate.ts";
+import type { DeviceKeys } from "../identity/device_keys.ts";
+import { openSealedBox } from "../identity/sealed_box.ts";
+import type { RandomBytes } from "../rng.ts";
+import type { AccountState, OutboxEntry } from "../contacts/account_state.ts";
+import type { BuddyTracker } from "../presence/buddy_tracker.ts";
+import type { PresenceProfile } from "../presence/presence_profile.ts";
+import { forgetExpiredSeenIds, Inbox, type InboxDropReason } from "./inbox.ts";
+import { type CourierCounters, InboxCourier } from "./inbox_courier.ts";
+import {
+  decodeInboxMessage,
+  INBOX_PURPOSE,
+  inboxKey,
+  type InboxMessage,
+  MESSAGE_ID_BYTES,
+} from "./inbox_message.ts";
+import { isMailboxCertificate } from "./mailbox.ts";
+import { Outbox, type OutboxExpiry } from "./outbox.ts";
+import { messageRecipients, rememberPeerDevice } from "./recipients.ts";
+
+/** Shortest wait between two outbox sweeps, in ms. */
+const MIN_SWEEP_INTERVAL_MS = 1_000;
+
+/** What delivery reports; the account emits each as its own event. */
+export type TrustEvent =
+  | OutboxExpiry
+  | {
+    readonly type: "incomingTrustRequest";
+    readonly from: string;
+    readonly payload: Uint8Array;
+    readonly receiveTime: number;
+  }
+  | {
+    readonly type: "contactAdded";
+    readonly uri: string;
+    readonly confirmed: boolean;
+  }
+  | {
+    readonly type: "trustRequestDelivered" | "trustRequestAccepted";
+    readonly uri: string;
+    readonly requestId: string;
+  }
+  | { readonly type: "confirmationDelivered"; readonly uri: string };
+
+/** The counters delivery adds to (the account's). */
+export interface TrustCounters extends CourierCounters {
+  /** Outbox sends (one per attempt that reached a recipient). */
+  messagesSent: number;
+  /** Inbox messages dropped, by reason. */
+  readonly dropped: Record<InboxDropReason | "malformed", number>;
+}
+
+/** What a {@link TrustDelivery} runs on and whom it tells. */
+export interface TrustDeliveryOptions {
+  /** This account's id hex. */
+  readonly accountId: string;
+  /** This device's keys (boxes are sealed with them). */
+  readonly device: DeviceKeys;
+  /** The account's certificate for this device. */
+  readonly certificate: DeviceCertificate;
+  /** The keys whose inboxes are listened to, in order: this device's, then the mailbox's. */
+  readonly inboxKeys: readonly DeviceKeys[];
+  /** The DHT boxes are put on and inboxes listened at. */
+  readonly dht: DhtClient;
+  /** The clock of the retry timer and of every certificate check. */
+  readonly clock: Clock;
+  /** Randomness for message ids and sealing. */
+  readonly randomBytes: RandomBytes;
+  /** Receipts, retry delays and mailboxes. */
+  readonly profile: PresenceProfile;
+  /** The account's persisted state, changed in place. */
+  readonly state: AccountState;
+  /** Counted in place. */
+  readonly counters: TrustCounters;
+  /** The account runs (nothing is sent or handled otherwise). */
+  isRunning(): boolean;
+  /** The tracker of a watched account (its devices, mailbox, revocation list). */
+  tracker(uri: string): BuddyTracker | undefined;
+  /** An outbox entry to `uri` was added: watch its presence. */
+  watchTarget(uri: string): void;
+  /** The last outbox entry to `uri` left. */
+  unwatchTarget(uri: string): void;
+  /** Saves the account state (resolves once durable). */
+  persist(): Promise<void>;
+  /** Wraps asynchronous work the simulator must wait for. */
+  track<T>(work: Promise<T>): Promise<T>;
+  /** Reports an event. */
+  emit(event: TrustEvent): void;
+  /** Contacts or pending requests changed: the account's other devices should hear. */
+  onShared(): void;
+  /** A sync snapshot from another device of this account arrived. */
+  onOwnSync(snapshot: Uint8Array): void;
+}
+
+/** Sends, retries, receives and acknowledges one account's trust messages. */
+export class TrustDelivery {
+  /** The account's outbox. */
+  readonly outbox: Outbox;
+  /** Seals and puts boxes (also the account's sync snapshots). */
+  readonly courier: InboxCourier;
+  readonly #options: TrustDeliveryOptions;
+  readonly #inbox: Inbox;
+  #listens: OperationHandle[] = [];
+  #retryTimer?: Timer;
+
+  /**
+   * Delivery over the account's state (call {@link TrustDelivery.listen}
+   * and {@link TrustDelivery.resume} once the account runs).
+   *
+   * @param options See {@link TrustDeliveryOptions}.
+   */
+  constructor(options: TrustDeliveryOptions) {
+    this.#options = options;
+    const { state, profile } = options;
+    this.outbox = new Outbox({
+      entries: state.outbox,
+      policy: profile,
+      newId: () => options.randomBytes(MESSAGE_ID_BYTES).toHex(),
+      onEnqueued: (uri) => options.watchTarget(uri),
+      onTargetCleared: (uri) => options.unwatchTarget(uri),
+    });
+    this.#inbox = new Inbox(state);
+    this.courier = new InboxCourier({
+      device: options.device,
+      certificate: options.certificate,
+      dht: options.dht,
+      clock: options.clock,
+      randomBytes: options.randomBytes,
+      counters: options.counters,
+      recipients: (uri, onlineOnly) => this.#recipients(uri, onlineOnly),
+      mayReceipt: () => options.isRunning() && profile.receipts,
+      rememberMailbox: (uri, mailbox) => {
+        const peer = state.peers.get(uri);
+        if (peer !== undefined) peer.mailbox = mailbox.bytes;
+      },
+    });
+  }
+
+  /** Listens at the inbox keys. */
+  listen(): void {
+    for (const keys of this.#options.inboxKeys) {
+      this.#listens.push(
+        this.#options.dht.listen(inboxKey(keys.id), (event) => {
+          if (event.kind !== "added") return;
+          for (const value of event.values) this.#onInboxValue(keys, value);
+        }),
+      );
+    }
+  }
+
+  /** Stops listening at the inbox keys. */
+  stopListening(): void {
+    for (const listen of this.#listens) listen.cancel();
+    this.#listens = [];
+  }
+
+  /** Sweeps the outbox now, and from then on whenever something is due. */
+  resume(): void {
+    this.#scheduleRetry(0);
+  }
+
+  /** Stops the retry timer. */
+  stopRetries(): void {
+    this.#retryTimer?.cancel();
+  }
+
+  /** Whole milliseconds (the simulator's clock has fractions). */
+  #now(): number {
+    return Math.floor(this.#options.clock.now());
+  }
+
+  /**
+   * Sends `entry` to every recipient known now (see {@link Outbox.attempt}),
+   * and persists the attempt.
+   *
+   * @param entry An outbox entry.
+   */
+  attempt(entry: OutboxEntry): void {
+    if (!this.#options.isRunning()) return;
+    const outcome = this.outbox.attempt(entry, this.#now(), this.courier);
+    if (outcome === "skipped") return;
+    if (outcome === "sent") this.#options.counters.messagesSent += 1;
+    this.#options.persist();
+  }
+
+  /**
+   * Sends everything for `uri` again now (it came online).
+   *
+   * @param uri Target account hex.
+   */
+  retryTarget(uri: string): void {
+    for (const entry of this.outbox.retryableTo(uri)) this.attempt(entry);
+  }
+
+  /**
+   * Sends the confirmations to `uri` now (just accepted).
+   *
+   * @param uri Target account hex.
+   */
+  sendConfirmations(uri: string): void {
+    for (const entry of this.outbox.confirmationsTo(uri)) this.attempt(entry);
+  }
+
+  /** Recipients for a message to `uri`: known devices (and the mailbox). */
+  #recipients(uri: string, onlineOnly: boolean): DeviceCertificate[] {
+    return messageRecipients(uri, {
+      tracker: this.#options.tracker(uri),
+      peer: this.#options.state.peers.get(uri),
+      nowMs: this.#now(),
+      onlineOnly,
+      mailbox: this.#options.profile.mailbox,
+    });
+  }
+
+  #scheduleRetry(delayMs: number): void {
+    this.#retryTimer?.cancel();
+    this.#retryTimer = this.#options.clock.setTimer(
+      delayMs,
+      () => this.#retryDue(),
+    );
+  }
+
+  /** Sends what is due, ends what expired, forgets old message ids. */
+  #retryDue(): void {
+    if (!this.#options.isRunning()) return;
+    const now = this.#now();
+    const { nextMs, changed } = this.outbox.sweep(now, {
+      attempt: (entry) => this.attempt(entry),
+      expired: (expiry) => this.#options.emit(expiry),
+    });
+    const forgot = forgetExpiredSeenIds(this.#options.state.seen, now);
+    if (changed || forgot) this.#options.persist();
+    this.#scheduleRetry(Math.max(MIN_SWEEP_INTERVAL_MS, nextMs - now));
+  }
+
+  #onInboxValue(keys: DeviceKeys, value: DhtValue): void {
+    const options = this.#options;
+    if (!options.isRunning()) return;
+    let sender: DeviceCertificate;
+    let message: InboxMessage;
+    try {
+      const opened = openSealedBox(value.data, {
+        device: keys,
+        purpose: INBOX_PURPOSE,
+        nowMs: this.#now(),
+        revocationList: (account) =>
+          options.tracker(account.toString())?.revocationList,
+      });
+      sender = opened.sender;
+      message = decodeInboxMessage(opened.message);
+    } catch {
+      options.counters.dropped.malformed += 1;
+      return;
+    }
+    if (isMailboxCertificate(sender)) {
+      options.counters.dropped.malformed += 1;
+      return;
+    }
+    const from = sender.accountId.toString();
+    if (from === options.accountId) {
+      if (
+        message.kind === "sync" && !sender.deviceId.equals(options.device.id)
+      ) {
+        options.onOwnSync(message.snapshot);
+      }
+      return;
+    }
+    rememberPeerDevice(options.state.peers, from, sender, this.#now());
+    if (message.kind === "receipt") {
+      this.#onReceipt(from, message.ackId.toHex());
+      return;
+    }
+    if (message.kind === "sync") return;
+    this.#onMessage(from, sender, message);
+  }
+
+  /** Does what the inbox decided about a request or confirmation. */
+  #onMessage(
+    from: string,
+    sender: DeviceCertificate,
+    message: Extract<InboxMessage, { kind: "request" | "confirm" }>,
+  ): void {
+    const options = this.#options;
+    const outcome = this.#inbox.receive(from, message, this.#now());
+    const acknowledge = () => this.courier.sendReceipt(sender, message.id);
+    const onceSaved = (then: () => void) =>
+      options.track(options.persist().then(then));
+    switch (outcome.kind) {
+      case "dropped":
+        options.counters.dropped[outcome.reason] += 1;
+        // A duplicate: the sender missed our receipt.
+        if (outcome.reason === "duplicate") acknowledge();
+        if (outcome.reason === "banned") onceSaved(acknowledge);
+        return;
+      case "olderRequest":
+        onceSaved(acknowledge);
+        return;
+      case "newRequest": {
+        const { request } = outcome;
+        onceSaved(() => {
+          acknowledge();
+          options.emit({
+            type: "incomingTrustRequest",
+            from,
+            payload: request.payload,
+            receiveTime: request.receivedMs,
+          });
+          options.onShared();
+        });
+        return;
+      }
+      case "contactRequest": {
+        this.outbox.enqueue("confirm", from, new Uint8Array(0), this.#now());
+        const accepted = this.outbox.settleRequestsTo(from);
+        onceSaved(() => {
+          acknowledge();
+          this.#reportAccepted(from, outcome.confirmed, accepted);
+          options.onShared();
+          this.sendConfirmations(from);
+        });
+        return;
+      }
+      case "confirmation": {
+        const accepted = outcome.settle
+          ? this.outbox.settleRequestsTo(from)
+          : [];
+        onceSaved(() => {
+          acknowledge();
+          this.#reportAccepted(from, outcome.confirmed, accepted);
+          if (outcome.confirmed) options.onShared();
+        });
+        return;
+      }
+    }
+  }
+
+  /** Reports a contact confirmed now, and our requests it answered. */
+  #reportAccepted(uri: string, confirmed: boolean, requestIds: string[]): void {
+    const { emit } = this.#options;
+    if (confirmed) emit({ type: "contactAdded", uri, confirmed: true });
+    for (const requestId of requestIds) {
+      emit({ type: "trustRequestAccepted", uri, requestId });
+    }
+  }
+
+  #onReceipt(from: string, ackId: string): void {
+    const entry = this.outbox.acknowledge(from, ackId);
+    if (entry === undefined) return;
+    // Remembered, so a sync from another device does not resend it.
+    this.#inbox.markSeen(ackId, this.#now());
+    const { emit } = this.#options;
+    this.#options.track(
+      this.#options.persist().then(() => {
+        emit(
+          entry.kind === "request"
+            ? { type: "trustRequestDelivered", uri: from, requestId: ackId }
+            : { type: "confirmationDelivered", uri: from },
+        );
+      }),
+    );
+  }
+}

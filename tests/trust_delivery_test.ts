@@ -1,0 +1,277 @@
+/**
+ * TrustDelivery alone: two accounts' deliveries over a fake DhtClient that
+ * keeps every put until the test hands it to the listeners at that key, a
+ * ManualClock and a seeded RNG. Each test follows one message end to end:
+ * sealed, put, opened, decided, persisted, shown, acknowledged.
+ */
+import assert from "node:assert/strict";
+import {
+  type TrustCounters,
+  TrustDelivery,
+  type TrustEvent,
+} from "../lib/trust/trust_delivery.ts";
+import {
+  type AccountState,
+  emptyAccountState,
+} from "../lib/contacts/account_state.ts";
+import type {
+  DhtClient,
+  GetCallbacks,
+  ListenEvent,
+  ListenHandle,
+} from "../lib/dht/dht_client.ts";
+import type { DhtValue } from "../lib/dht/messages.ts";
+import { AccountKeys } from "../lib/identity/account_keys.ts";
+import { DeviceCertificate } from "../lib/identity/device_certificate.ts";
+import { DeviceKeys } from "../lib/identity/device_keys.ts";
+import type { InfoHash } from "../lib/identity/info_hash.ts";
+import { rememberPeerDevice } from "../lib/trust/recipients.ts";
+import { INBOX_VALUE_TYPE, inboxKey } from "../lib/trust/inbox_message.ts";
+import { OUR_PROFILE } from "../lib/presence/presence_profile.ts";
+import { ManualClock } from "../lib/testing/manual_clock.ts";
+import { rngBytes, seededRng } from "../lib/rng.ts";
+
+const NOW_MS = 1_700_000_000_000;
+
+/** Puts wait in a queue until `deliver()` hands them to the listeners. */
+class QueuedDht implements DhtClient {
+  readonly #listeners = new Map<string, ((event: ListenEvent) => void)[]>();
+  readonly queue: { key: string; value: DhtValue }[] = [];
+  gets = 0;
+
+  listen(key: InfoHash, callback: (event: ListenEvent) => void): ListenHandle {
+    const list = this.#listeners.get(key.toString()) ?? [];
+    list.push(callback);
+    this.#listeners.set(key.toString(), list);
+    return {
+      cancel: () => list.splice(list.indexOf(callback), 1),
+      relocate() {},
+    };
+  }
+  put(key: InfoHash, value: DhtValue) {
+    this.queue.push({ key: key.toString(), value });
+    return { cancel() {} };
+  }
+  putPermanent(key: InfoHash, value: DhtValue) {
+    this.put(key, value);
+    return { cancel() {}, replace() {} };
+  }
+  get(_key: InfoHash, callbacks: GetCallbacks) {
+    // Nothing stored at account hashes: no mailbox is ever found.
+    this.gets += 1;
+    callbacks.onDone?.([], { nodes: [] } as never);
+    return { cancel() {} };
+  }
+
+  /** Hands every queued put to the listeners at its key; returns how many. */
+  deliver(): number {
+    const batch = this.queue.splice(0);
+    for (const { key, value } of batch) {
+      for (const listener of this.#listeners.get(key) ?? []) {
+        listener({ kind: "added", values: [value] });
+      }
+    }
+    return batch.length;
+  }
+}
+
+interface Side {
+  uri: string;
+  device: DeviceKeys;
+  certificate: DeviceCertificate;
+  state: AccountState;
+  events: TrustEvent[];
+  counters: TrustCounters;
+  delivery: TrustDelivery;
+}
+
+function side(
+  name: string,
+  dht: QueuedDht,
+  clock: ManualClock,
+): Side {
+  const random = rngBytes(seededRng(name));
+  const account = AccountKeys.generate(random);
+  const device = DeviceKeys.generate(random);
+  const certificate = DeviceCertificate.issue(account, device, {
+    issuedMs: NOW_MS - 1_000,
+  });
+  const state = emptyAccountState();
+  const events: TrustEvent[] = [];
+  const counters: TrustCounters = {
+    messagesSent: 0,
+    boxesPut: 0,
+    receiptsSent: 0,
+    dropped: { malformed: 0, banned: 0, quota: 0, duplicate: 0 },
+  };
+  const delivery = new TrustDelivery({
+    accountId: account.id.toString(),
+    device,
+    certificate,
+    inboxKeys: [device],
+    dht,
+    clock,
+    randomBytes: random,
+    profile: OUR_PROFILE,
+    state,
+    counters,
+    isRunning: () => true,
+    tracker: () => undefined,
+    watchTarget() {},
+    unwatchTarget() {},
+    persist: () => Promise.resolve(),
+    track: (work) => work,
+    emit: (event) => events.push(event),
+    onShared() {},
+    onOwnSync() {},
+  });
+  delivery.listen();
+  return {
+    uri: account.id.toString(),
+    device,
+    certificate,
+    state,
+    events,
+    counters,
+    delivery,
+  };
+}
+
+/** Alice knows Bob's device (as if she had seen it announced). */
+function pair() {
+  const dht = new QueuedDht();
+  const clock = new ManualClock(NOW_MS);
+  const alice = side("alice", dht, clock);
+  const bob = side("bob", dht, clock);
+  rememberPeerDevice(alice.state.peers, bob.uri, bob.certificate, NOW_MS);
+  return { dht, clock, alice, bob };
+}
+
+/** Lets the persist-then continuations run. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+}
+
+Deno.test("TrustDelivery: a request is shown once persisted, and its receipt marks it delivered", async () => {
+  const { dht, alice, bob } = pair();
+  const entry = alice.delivery.outbox.enqueue(
+    "request",
+    bob.uri,
+    new TextEncoder().encode("hi"),
+    NOW_MS,
+  );
+  alice.delivery.attempt(entry);
+  assert.equal(alice.counters.messagesSent, 1);
+  assert.equal(dht.deliver(), 1);
+  // Stored, not shown yet: shown after the save.
+  assert.equal(bob.state.requests.get(alice.uri)?.id, entry.id);
+  assert.deepEqual(bob.events, []);
+  await settle();
+  assert.deepEqual(bob.events, [{
+    type: "incomingTrustRequest",
+    from: alice.uri,
+    payload: new TextEncoder().encode("hi"),
+    receiveTime: NOW_MS,
+  }]);
+  // The receipt went to Alice's device; no mailbox known, so one lookup.
+  assert.equal(bob.counters.receiptsSent, 1);
+  assert.equal(dht.gets, 1);
+  assert.equal(dht.deliver(), 1);
+  await settle();
+  assert.equal(entry.delivered, true);
+  assert.deepEqual(alice.events, [{
+    type: "trustRequestDelivered",
+    uri: bob.uri,
+    requestId: entry.id,
+  }]);
+  // Delivered: no more sends.
+  alice.delivery.attempt(entry);
+  assert.equal(alice.counters.messagesSent, 1);
+});
+
+Deno.test("TrustDelivery: a redelivered request is dropped as a duplicate and acknowledged again at once", async () => {
+  const { dht, alice, bob } = pair();
+  const entry = alice.delivery.outbox.enqueue(
+    "request",
+    bob.uri,
+    new Uint8Array(0),
+    NOW_MS,
+  );
+  alice.delivery.attempt(entry);
+  const [box] = dht.queue;
+  dht.deliver();
+  await settle();
+  dht.queue.splice(0);
+  dht.queue.push(box);
+  dht.deliver();
+  assert.equal(bob.counters.dropped.duplicate, 1);
+  assert.equal(bob.counters.receiptsSent, 2);
+  assert.equal(dht.queue.length, 1);
+  await settle();
+  assert.equal(bob.events.length, 1);
+});
+
+Deno.test("TrustDelivery: a box that does not open is counted as malformed, and nothing is sent back", () => {
+  const { dht, bob } = pair();
+  dht.put(inboxKey(bob.device.id), {
+    id: 1n,
+    type: INBOX_VALUE_TYPE,
+    data: new Uint8Array([0x93, 1, 2, 3]),
+  });
+  dht.deliver();
+  assert.equal(bob.counters.dropped.malformed, 1);
+  assert.equal(dht.queue.length, 0);
+});
+
+Deno.test("TrustDelivery: a confirmation from a contact settles our request, reported as accepted", async () => {
+  const { dht, alice, bob } = pair();
+  alice.state.contacts.add(bob.uri, NOW_MS);
+  const request = alice.delivery.outbox.enqueue(
+    "request",
+    bob.uri,
+    new Uint8Array(0),
+    NOW_MS,
+  );
+  // Bob accepts: his confirmation goes to Alice's device.
+  rememberPeerDevice(bob.state.peers, alice.uri, alice.certificate, NOW_MS);
+  bob.state.contacts.add(alice.uri, NOW_MS, true);
+  bob.delivery.outbox.enqueue("confirm", alice.uri, new Uint8Array(0), NOW_MS);
+  bob.delivery.sendConfirmations(alice.uri);
+  assert.equal(dht.deliver(), 1);
+  await settle();
+  assert.equal(alice.delivery.outbox.get(request.id), undefined);
+  assert.deepEqual(alice.events, [
+    { type: "contactAdded", uri: bob.uri, confirmed: true },
+    { type: "trustRequestAccepted", uri: bob.uri, requestId: request.id },
+  ]);
+  // Alice's receipt reaches Bob: his confirmation is done.
+  dht.deliver();
+  await settle();
+  assert.equal(bob.delivery.outbox.size, 0);
+  assert.deepEqual(bob.events, [{
+    type: "confirmationDelivered",
+    uri: alice.uri,
+  }]);
+});
+
+Deno.test("TrustDelivery.resume() sweeps the outbox on the retry timer until a receipt stops it", async () => {
+  const { dht, clock, alice, bob } = pair();
+  alice.delivery.outbox.enqueue("request", bob.uri, new Uint8Array(0), NOW_MS);
+  alice.delivery.resume();
+  clock.advance(0);
+  assert.equal(alice.counters.messagesSent, 1);
+  clock.advance(30_000);
+  clock.advance(60_000);
+  assert.equal(alice.counters.messagesSent, 3);
+  // The same sealed box each time.
+  const boxes = new Set(dht.queue.map(({ value }) => value.data.toHex()));
+  assert.equal(boxes.size, 1);
+  dht.deliver(); // three copies: one shown, two duplicates
+  await settle();
+  assert.equal(bob.counters.dropped.duplicate, 2);
+  dht.deliver(); // three receipts: the first settles the entry
+  await settle();
+  clock.advance(60 * 60_000);
+  assert.equal(alice.counters.messagesSent, 3);
+  alice.delivery.stopRetries();
+});
