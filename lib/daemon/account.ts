@@ -11,20 +11,11 @@
  *   (`lib/contacts/`).
  * The `Daemon` owns accounts and exposes them through its managers.
  *
- * Delivery (see the README for the full protocol):
- * - A request or confirmation is an outbox entry, persisted before the call
- *   returns. It is sealed to every known device of the target and to the
- *   target's mailbox, put at their inbox keys, and retried with exponential
- *   backoff (and at once when the target comes online) until the target's
- *   signed receipt arrives, or it expires after 7 days.
- * - Received messages are opened, checked (sender certificate, revocation
- *   list, ban, per-sender quota), deduplicated by id, persisted, and only
- *   then shown and acknowledged with a receipt, so a crash never loses an
- *   acknowledged message and never shows one twice.
+ * How a message travels and why state is persisted before anything is shown
+ * or acknowledged: `docs/architecture.md`.
  *
  * @module
  */
-import type { Timer } from "../clock.ts";
 import type { DeviceCertificate } from "../identity/device_certificate.ts";
 import type { DeviceKeys } from "../identity/device_keys.ts";
 import { InfoHash } from "../identity/info_hash.ts";
@@ -34,37 +25,29 @@ import type {
   PendingRequest,
 } from "../contacts/account_state.ts";
 import type { Contact } from "../contacts/contact_list.ts";
-import { mergeSyncSnapshot } from "../contacts/device_sync.ts";
-import {
-  decodeSyncSnapshot,
-  encodeSyncSnapshot,
-  type SyncSnapshot,
-} from "../contacts/sync_snapshot.ts";
-import type { BuddyTracker, TrackedDevice } from "../presence/buddy_tracker.ts";
+import type { DeviceSyncResult } from "../contacts/device_sync.ts";
+import { OwnDeviceSync } from "../contacts/own_device_sync.ts";
+import type { TrackedDevice } from "../presence/buddy_tracker.ts";
 import { PresencePublisher } from "../presence/presence_publisher.ts";
+import { WatchList, type WatchReason } from "../presence/watch_list.ts";
 import {
-  type BuddyPresence,
-  dhtPresence,
-  lineStatus,
-  WatchList,
-  type WatchReason,
-} from "../presence/watch_list.ts";
+  type BuddyDevice,
+  type BuddyStatus,
+  BuddySubscriptions,
+} from "../presence/buddy_subscriptions.ts";
 import {
   type ConnectionCounters,
   type ConnectionManager,
   emptyConnectionCounters,
 } from "../channel/connection_manager.ts";
 import type { ChannelPeer } from "../channel/secure_channel.ts";
-import {
-  encodeInboxMessage,
-  MAX_TRUST_REQUEST_PAYLOAD_BYTES,
-  MESSAGE_ID_BYTES,
-} from "../trust/inbox_message.ts";
+import { MAX_TRUST_REQUEST_PAYLOAD_BYTES } from "../trust/inbox_message.ts";
 import { mailboxCertificate, mailboxKeys } from "../trust/mailbox.ts";
 import { rememberPeerDevice } from "../trust/recipients.ts";
 import { TrustDelivery } from "../trust/trust_delivery.ts";
 import type {
   AccountComponents,
+  AccountCounters,
   AccountIdentity,
 } from "./account_components.ts";
 import {
@@ -78,52 +61,14 @@ export { SENDER_QUOTA_PER_HOUR } from "../trust/inbox.ts";
 export type { AccountEvent } from "./account_event.ts";
 export type {
   AccountComponents,
+  AccountCounters,
   AccountIdentity,
 } from "./account_components.ts";
 export { GOODBYE_WAIT_MS } from "../presence/presence_publisher.ts";
-
-/** Counters for reports and tests. */
-export interface AccountCounters {
-  /** Outbox sends (one per attempt). */
-  messagesSent: number;
-  /** Sealed boxes put on the DHT. */
-  boxesPut: number;
-  /** Receipts sent. */
-  receiptsSent: number;
-  /** Inbox messages dropped, by reason. */
-  dropped: {
-    malformed: number;
-    banned: number;
-    quota: number;
-    duplicate: number;
-  };
-  /** Sync snapshots sent to own devices. */
-  syncsSent: number;
-}
-
-/** One device of a buddy, for `getDevices`. */
-export interface BuddyDevice {
-  /** Device id hex. */
-  readonly device: string;
-  /** Device name from its certificate. */
-  readonly name: string;
-  /** Announced and alive. */
-  readonly online: boolean;
-  /** The note in the device's newest announcement. */
-  readonly note: string;
-  /** Linked directly (a channel is up). */
-  readonly connected: boolean;
-}
-
-/** A buddy's state for `getSubscriptions`. */
-export interface BuddyStatus {
-  /** The buddy's account id. */
-  readonly buddy: string;
-  /** 0 offline, 1 on the DHT, 2 connected. */
-  readonly status: 0 | 1 | 2;
-  /** The note shown: the linked device's, else the newest online announcement's ("" offline). */
-  readonly lineStatus: string;
-}
+export type {
+  BuddyDevice,
+  BuddyStatus,
+} from "../presence/buddy_subscriptions.ts";
 
 /** An account running on this device. */
 export class Account {
@@ -150,8 +95,8 @@ export class Account {
   readonly #watches: WatchList;
   readonly #delivery: TrustDelivery;
   readonly #publisher: PresencePublisher;
-  readonly #subscriptions = new Set<string>();
-  #syncTimer?: Timer;
+  readonly #buddies: BuddySubscriptions;
+  readonly #sync: OwnDeviceSync;
   #running = false;
 
   /**
@@ -173,9 +118,16 @@ export class Account {
       dht,
       clock,
       expiryCheckMs: profile.expiryCheckMs,
-      presenceOf: (uri, tracker) => this.#presenceOf(uri, tracker),
+      presenceOf: (uri, tracker) => this.#buddies.presenceOf(uri, tracker),
       onChange: (uri) => this.#onBuddyChange(uri),
       onDevice: (uri, device) => this.#onBuddyDevice(uri, device),
+    });
+    this.#buddies = new BuddySubscriptions({
+      watches: this.#watches,
+      links: () => this.#links,
+      isBanned: (uri) => this.state.contacts.isBanned(uri),
+      watch: (uri, reason) => this.#watch(uri, reason),
+      emit: (notification) => this.#c.emit(notification),
     });
     this.#delivery = new TrustDelivery({
       accountId: this.id,
@@ -198,7 +150,7 @@ export class Account {
       track: (work) => this.#track(work),
       emit: (event) => this.#c.emit(event),
       onShared: () => this.#scheduleSync(),
-      onOwnSync: (snapshot) => this.#onSync(snapshot),
+      onOwnSync: (snapshot) => this.#sync.receive(snapshot),
     });
     this.#publisher = new PresencePublisher({
       accountId: this.accountId,
@@ -216,7 +168,20 @@ export class Account {
       persist: () => this.#persist(),
       track: (work) => this.#track(work),
       authorize: (peer) => this.#mayLink(peer),
-      onLinkChange: (uri) => this.#notifyBuddy(uri),
+      onLinkChange: (uri) => this.#buddies.notify(uri),
+    });
+    this.#sync = new OwnDeviceSync({
+      accountId: this.id,
+      deviceId: identity.device.id,
+      clock,
+      randomBytes: components.randomBytes,
+      state: store.state,
+      courier: this.#delivery.courier,
+      counters: this.counters,
+      retryInitialMs: profile.retryInitialMs,
+      isRunning: () => this.#running,
+      ownDevices: () => this.#watches.tracker(this.id)?.devices() ?? [],
+      apply: (result) => this.#applySync(result),
     });
   }
 
@@ -252,7 +217,7 @@ export class Account {
     for (const entry of this.state.outbox.values()) {
       this.#watch(entry.to, "outbox");
     }
-    for (const uri of this.#subscriptions) this.#watch(uri, "subscription");
+    for (const uri of this.#buddies.uris) this.#watch(uri, "subscription");
     this.#delivery.resume();
   }
 
@@ -260,20 +225,11 @@ export class Account {
   #mayLink(peer: ChannelPeer): boolean {
     const uri = peer.accountId.toString();
     if (uri === this.id || this.state.contacts.isBanned(uri)) return false;
-    if (!this.#subscriptions.has(uri) && !this.state.contacts.isActive(uri)) {
+    if (!this.#buddies.uris.has(uri) && !this.state.contacts.isActive(uri)) {
       return false;
     }
     const list = this.#watches.tracker(uri)?.revocationList;
     return list === undefined || !list.isRevoked(peer.deviceId);
-  }
-
-  /** Status and note of a buddy: 2 while linked, else what the DHT says. */
-  #presenceOf(uri: string, tracker: BuddyTracker): BuddyPresence {
-    const link = this.#links?.status(uri);
-    if (link?.connected) {
-      return { status: 2, note: link.note ?? lineStatus(tracker) };
-    }
-    return dhtPresence(tracker);
   }
 
   /**
@@ -299,7 +255,7 @@ export class Account {
     this.#delivery.stopListening();
     this.#watches.clear();
     this.#delivery.stopRetries();
-    this.#syncTimer?.cancel();
+    this.#sync.stop();
   }
 
   /** The direct links while running with links on. */
@@ -332,22 +288,10 @@ export class Account {
     if (tracker === undefined) return;
     // A new revocation list may end a link.
     this.#links?.revalidate(uri);
-    this.#notifyBuddy(uri);
+    this.#buddies.notify(uri);
     if (tracker.status === 1 && this.#c.profile.retryOnOnline) {
       this.#delivery.retryTarget(uri);
     }
-  }
-
-  /** Tells a subscriber of `uri` its new presence, if it changed. */
-  #notifyBuddy(uri: string): void {
-    const presence = this.#watches.notification(uri);
-    if (presence === undefined) return;
-    this.#c.emit({
-      type: "newBuddyNotification",
-      buddyUri: uri,
-      status: presence.status,
-      lineStatus: presence.note,
-    });
   }
 
   #onBuddyDevice(uri: string, device: TrackedDevice): void {
@@ -358,29 +302,15 @@ export class Account {
         device.online &&
         !device.certificate.deviceId.equals(this.#c.identity.device.id)
       ) {
-        this.#sendSync([device.certificate]);
+        this.#sync.send([device.certificate]);
       }
       return;
     }
     this.#links?.revalidate(uri);
-    this.#notifyBuddy(uri);
-    this.#linkDevice(uri, device);
+    this.#buddies.notify(uri);
+    this.#buddies.linkDevice(uri, device);
     if (device.online && this.#c.profile.receipts) {
       this.#delivery.retryTarget(uri);
-    }
-  }
-
-  /** Links an online device of a subscribed buddy; stops redialing a gone one. */
-  #linkDevice(uri: string, device: TrackedDevice): void {
-    const connections = this.#links;
-    if (connections === undefined) return;
-    if (
-      device.online && this.#subscriptions.has(uri) &&
-      !this.state.contacts.isBanned(uri)
-    ) {
-      connections.connect(device.certificate, device.announcement.endpoints);
-    } else if (!device.online) {
-      connections.forget(device.certificate.deviceId.toString());
     }
   }
 
@@ -393,58 +323,23 @@ export class Account {
    */
   subscribeBuddy(uri: string, flag: boolean): void {
     if (uri === this.id) throw new OwnAccountError("subscribe to presence");
-    if (!flag) {
-      this.#subscriptions.delete(uri);
-      this.#watches.unwatch(uri, "subscription");
-      this.#links?.disconnect(uri);
-      return;
-    }
-    if (this.state.contacts.isBanned(uri)) return;
-    this.#subscriptions.add(uri);
-    this.#watch(uri, "subscription");
-    const tracker = this.#watches.tracker(uri);
-    if (tracker === undefined) return;
-    // Replay the current state to the new subscriber.
-    const presence = this.#watches.replay(uri);
-    if (presence !== undefined) {
-      this.#c.emit({
-        type: "newBuddyNotification",
-        buddyUri: uri,
-        status: presence.status,
-        lineStatus: presence.note,
-      });
-    }
-    for (const device of tracker.devices()) this.#linkDevice(uri, device);
+    if (flag) this.#buddies.subscribe(uri);
+    else this.#buddies.unsubscribe(uri);
   }
 
   /**
    * The devices of a watched buddy, as its tracker sees them.
    *
    * @param uri Account id hex.
-   * @returns Device id, name, online, note (empty if not watched).
+   * @returns Device id, name, online, note, linked (empty if not watched).
    */
   getDevices(uri: string): BuddyDevice[] {
-    const tracker = this.#watches.tracker(uri);
-    const linked = new Set(this.#links?.linkedDevices(uri));
-    return (tracker?.devices() ?? []).map((device) => ({
-      device: device.certificate.deviceId.toString(),
-      name: device.certificate.name,
-      online: device.online,
-      note: device.announcement.note,
-      connected: linked.has(device.certificate.deviceId.toString()),
-    }));
+    return this.#buddies.devices(uri);
   }
 
   /** The subscribed buddies and their state. */
   getSubscriptions(): BuddyStatus[] {
-    return [...this.#subscriptions].map((uri) => {
-      const tracker = this.#watches.tracker(uri);
-      if (tracker === undefined) {
-        return { buddy: uri, status: 0, lineStatus: "" };
-      }
-      const { status, note } = this.#presenceOf(uri, tracker);
-      return { buddy: uri, status, lineStatus: note };
-    });
+    return this.#buddies.statuses();
   }
 
   /**
@@ -526,11 +421,7 @@ export class Account {
     const { changed } = this.state.contacts.remove(uri, ban, this.#now());
     const hadRequest = this.state.requests.delete(uri);
     this.#delivery.outbox.dropAllTo(uri);
-    if (ban) {
-      this.#subscriptions.delete(uri);
-      this.#watches.unwatch(uri, "subscription");
-      this.#links?.disconnect(uri);
-    }
+    if (ban) this.#buddies.unsubscribe(uri);
     if (!changed && !hadRequest) return;
     await this.#persist();
     if (changed) this.#c.emit({ type: "contactRemoved", uri, banned: ban });
@@ -623,53 +514,12 @@ export class Account {
   // ---------------------------------------------------------------- sync
 
   #scheduleSync(): void {
-    if (!this.#running || this.#syncTimer !== undefined) return;
-    this.#syncTimer = this.#c.clock.setTimer(1_000, () => {
-      this.#syncTimer = undefined;
-      const own = this.#watches.tracker(this.id)?.devices() ?? [];
-      const others = own.filter((device) =>
-        device.online &&
-        !device.certificate.deviceId.equals(this.#c.identity.device.id)
-      ).map((device) => device.certificate);
-      if (others.length > 0) this.#sendSync(others);
-    });
+    this.#sync.schedule();
   }
 
-  #sendSync(targets: DeviceCertificate[]): void {
-    if (!this.#running) return;
-    const snapshot = encodeSyncSnapshot(this.state, this.#now());
-    const id = this.#c.randomBytes(MESSAGE_ID_BYTES);
-    const message = encodeInboxMessage({
-      kind: "sync",
-      id,
-      sentMs: this.#now(),
-      snapshot,
-    });
-    const { courier } = this.#delivery;
-    for (const target of targets) {
-      courier.put(target, id, courier.seal(message, target));
-    }
-    this.counters.syncsSent += 1;
-  }
-
-  /** Merges another device's snapshot, then does the merge's IO. */
-  #onSync(bytes: Uint8Array): void {
-    let snapshot: SyncSnapshot;
-    try {
-      snapshot = decodeSyncSnapshot(bytes);
-    } catch {
-      this.counters.dropped.malformed += 1;
-      return;
-    }
-    const { events, banned, settled, adopted, discarded } = mergeSyncSnapshot(
-      this.state,
-      snapshot,
-      {
-        accountId: this.id,
-        nowMs: this.#now(),
-        retryInitialMs: this.#c.profile.retryInitialMs,
-      },
-    );
+  /** Does the IO of a merged snapshot from another device of ours. */
+  #applySync(result: DeviceSyncResult): void {
+    const { events, banned, settled, adopted, discarded } = result;
     for (const uri of banned) this.#links?.disconnect(uri);
     const outbox = this.#delivery.outbox;
     for (const id of settled) {

@@ -1,7 +1,7 @@
 /**
  * What an `Account` runs on: its keys on this device, and the seams
  * (DHT, clock, randomness, storage, streams) the daemon or the simulator
- * hands it.
+ * hands it; and the counters it keeps for reports.
  *
  * @module
  */
@@ -53,4 +53,23 @@ export interface AccountComponents {
   readonly channelPort?: number;
   /** Host announced for links, when the listening address is not reachable as is (0.0.0.0). */
   readonly channelHost?: string;
+}
+
+/** Counters for reports and tests. */
+export interface AccountCounters {
+  /** Outbox sends (one per attempt). */
+  messagesSent: number;
+  /** Sealed boxes put on the DHT. */
+  boxesPut: number;
+  /** Receipts sent. */
+  receiptsSent: number;
+  /** Inbox messages dropped, by reason. */
+  dropped: {
+    malformed: number;
+    banned: number;
+    quota: number;
+    duplicate: number;
+  };
+  /** Sync snapshots sent to own devices. */
+  syncsSent: number;
 }
