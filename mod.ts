@@ -3,12 +3,15 @@
  * announced on the DHT at the account hash, trust requests sealed to each
  * device's inbox at `InfoHash("inbox:" + deviceId)`.
  *
- * This release provides the foundation: identities (account and device keys,
- * device certificates, revocation lists), the signed-record envelope every
- * published record uses, sealed boxes for inbox messages, Jami URIs, the
- * encrypted account archive, and the seams the protocol core runs on
- * (`Clock`, `Rng`, `Transport`, `Storage`) with real and in-memory
- * implementations.
+ * Layers, each using only the ones below (see `docs/architecture.md`):
+ * the daemon (`Daemon` with its `PresenceManager` and
+ * `ConfigurationManager`, Jami's API), the contacts protocol (presence,
+ * trust requests, contacts), direct links (authenticated channel, SIP,
+ * PIDF), the DHT node (`DhtNode`, an OpenDHT-compatible node behind the
+ * `DhtClient` seam), identity (keys, certificates, revocation lists, signed
+ * records, sealed boxes), and the seams the core runs on (`Clock`, `Rng`,
+ * `Transport`, `Storage`) with real adapters (system clock and randomness,
+ * UDP, TCP, files) and fakes for tests (`ManualClock`, `MemoryStorage`).
  *
  * @example A device announces itself; a contact verifies the announcement
  * ```ts
