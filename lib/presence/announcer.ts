@@ -28,9 +28,9 @@ import {
 
 /** Options of a {@link PresenceAnnouncer}. */
 export interface PresenceAnnouncerOptions {
-  /** DHT node. */
+  /** Where the announcement is put and kept alive (`putPermanent`). */
   readonly dht: DhtClient;
-  /** Time. */
+  /** Time source for record validity and the re-sign timer. */
   readonly clock: Clock;
   /** The account id (its hash is the key). */
   readonly accountId: InfoHash;
@@ -42,7 +42,7 @@ export interface PresenceAnnouncerOptions {
   readonly mailbox?: DeviceCertificate;
   /** The account's revocation list, if any. */
   readonly revocationList?: RevocationList;
-  /** Timing. */
+  /** Record lifetime, refresh period and value types (ours or the Jami profile). */
   readonly profile: PresenceProfile;
   /** Lowest sequence number to use (persisted by the caller). @default {0} */
   readonly minSeq?: number;

@@ -80,10 +80,9 @@ interface DeviceState {
 export interface BuddyTrackerOptions {
   /** The DHT node to listen with. */
   readonly dht: DhtClient;
-  /** Time. */
+  /** Time source for record validity and expiry checks. */
   readonly clock: Clock;
-  /** The tracked account. */
-  /** The tracked account. */
+  /** The tracked account: its hash is the key listened at. */
   readonly accountId: InfoHash;
   /** See the module doc; 0 believes expiries as reported. */
   readonly expiryCheckMs: number;
@@ -97,7 +96,7 @@ export interface BuddyTrackerOptions {
 export class BuddyTracker {
   /** The tracked account. */
   readonly accountId: InfoHash;
-  /** Counters. */
+  /** Records rejected (bad signature, wrong account, revoked) and expiry checks made. */
   readonly counters: TrackerCounters = { rejected: 0, expiryChecks: 0 };
   readonly #options: BuddyTrackerOptions;
   readonly #devices = new Map<string, DeviceState>();

@@ -46,7 +46,7 @@ export interface PublishedState {
 
 /** What a {@link PresencePublisher} runs on. */
 export interface PresencePublisherOptions {
-  /** The account. */
+  /** The account id: its hash is where the announcement is put. */
   readonly accountId: InfoHash;
   /** This device's keys: they sign announcements and authenticate links. */
   readonly device: DeviceKeys;
