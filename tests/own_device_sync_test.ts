@@ -322,3 +322,15 @@ Deno.test("OwnDeviceSync.stop() cancels a pending snapshot", () => {
   // Stopping with nothing pending is harmless.
   sync.stop();
 });
+
+Deno.test("OwnDeviceSync.schedule() sends again after a stop and a restart", () => {
+  const { clock, sync, puts } = setup([
+    { online: true, certificate: phone },
+  ]);
+  sync.schedule();
+  sync.stop();
+  // The account starts again: a change must still reach the other device.
+  sync.schedule();
+  clock.advance(SYNC_DELAY_MS);
+  assert.equal(puts.length, 1);
+});

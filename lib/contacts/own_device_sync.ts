@@ -182,6 +182,7 @@ export class OwnDeviceSync {
   /** Cancels a pending snapshot (the account stopped). */
   stop(): void {
     this.#timer?.cancel();
+    this.#timer = undefined;
   }
 
   /** Whole milliseconds (the simulator's clock has fractions). */
