@@ -8,9 +8,9 @@
  * When the key is full, a newcomer may push out an entry of the heaviest
  * prefix (and, inside its own prefix, of the heaviest origin), but only if
  * the newcomer would still weigh less than it: shares converge to max-min
- * fairness, one flooding source ends up with the same share as one honest
+ * fairness: one flooding source ends up with the same share as one honest
  * sender, and an origin holding a single entry is never pushed out by one
- * holding none.
+ * adding an entry of the same weight.
  *
  * @example
  * ```ts

@@ -39,9 +39,25 @@ export const UNPROVEN_REPLY_FACTOR = 8;
 /** An address stays proven this long after its last token (tokens live 15–90 min). */
 export const PROVEN_LIFETIME_MS = 15 * 60_000;
 
-/** Addresses that returned one of our tokens, bounded. */
+/**
+ * Bytes of single-value answers (a `get` whose where names one value id:
+ * OpenDHT's second pagination step) an unproven address may still get per
+ * {@link UNPROVEN_ALLOWANCE_WINDOW_MS}. Stock OpenDHT requesters never send
+ * a token with `get`; without this they could not fetch a value larger than
+ * the factor allows (a 3 KB certificate) from our nodes. The price: a forged
+ * source can make one node send that many bytes per window to one victim.
+ */
+export const UNPROVEN_ALLOWANCE_BYTES = 8 * 1_024;
+/** The window of {@link UNPROVEN_ALLOWANCE_BYTES}: one minute. */
+export const UNPROVEN_ALLOWANCE_WINDOW_MS = 60_000;
+/** Allowance bytes one node sends in all per window, to all unproven addresses (~4 KiB/s). */
+export const UNPROVEN_ALLOWANCE_TOTAL_BYTES = 256 * 1_024;
+
+/** Addresses that returned one of our tokens, bounded; and the allowance of the others. */
 export class ProvenAddresses {
   readonly #until = new Map<string, number>();
+  readonly #spent = new Map<string, { startMs: number; bytes: number }>();
+  #total = { startMs: -Infinity, bytes: 0 };
   /** Most addresses remembered. */
   readonly capacity: number;
 
@@ -68,6 +84,42 @@ export class ProvenAddresses {
       if (oldest !== undefined) this.#until.delete(oldest);
     }
     this.#until.set(text, nowMs + PROVEN_LIFETIME_MS);
+  }
+
+  /**
+   * Takes `bytes` from the allowance of unproven `address` (and of the
+   * node), if both have that much left in their current window.
+   *
+   * @param address The requester's address.
+   * @param bytes Bytes of the answer beyond what the factor allows.
+   * @param nowMs Current time.
+   * @returns Whether the answer may be sent whole.
+   */
+  spend(address: PeerAddress, bytes: number, nowMs: number): boolean {
+    if (nowMs - this.#total.startMs >= UNPROVEN_ALLOWANCE_WINDOW_MS) {
+      this.#total = { startMs: nowMs, bytes: 0 };
+    }
+    const text = formatAddress(address);
+    let window = this.#spent.get(text);
+    if (
+      window === undefined ||
+      nowMs - window.startMs >= UNPROVEN_ALLOWANCE_WINDOW_MS
+    ) {
+      this.#spent.delete(text);
+      if (this.#spent.size >= this.capacity) {
+        const oldest = this.#spent.keys().next().value;
+        if (oldest !== undefined) this.#spent.delete(oldest);
+      }
+      window = { startMs: nowMs, bytes: 0 };
+      this.#spent.set(text, window);
+    }
+    if (
+      window.bytes + bytes > UNPROVEN_ALLOWANCE_BYTES ||
+      this.#total.bytes + bytes > UNPROVEN_ALLOWANCE_TOTAL_BYTES
+    ) return false;
+    window.bytes += bytes;
+    this.#total.bytes += bytes;
+    return true;
   }
 
   /**

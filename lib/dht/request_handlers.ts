@@ -35,6 +35,7 @@ import {
   UNPROVEN_REPLY_FACTOR,
 } from "./proven_addresses.ts";
 import { seenAddressBytes } from "./wire/addresses.ts";
+import { packValue } from "./wire/values.ts";
 import { splitValues } from "./value_parts.ts";
 import { encodeMessage, OPENDHT_USER_AGENT } from "./wire/encode.ts";
 
@@ -285,7 +286,13 @@ const get: Handler<"get"> = (context, request, from) => {
   };
   let truncated = false;
   if (values.length > 0 && !context.proven.has(from, nowMs)) {
-    ({ values, truncated } = unprovenShare(request, answer, values, from));
+    const share = unprovenShare(request, answer, values, from);
+    // One value asked for by id (OpenDHT's pagination) may come whole, out
+    // of the address's small allowance (stock OpenDHT sends no token).
+    const whole = share.truncated && values.length === 1 &&
+      request.query?.where.some((term) => term.field === ValueField.Id) &&
+      context.proven.spend(from, packValue(values[0]).length, nowMs);
+    if (!whole) ({ values, truncated } = share);
   }
   const flag = truncated ? { truncated } : {};
   if (values.length === 0) {
