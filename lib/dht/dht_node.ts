@@ -71,6 +71,7 @@ import {
 } from "./value_store.ts";
 import type { ValueType } from "./value_type.ts";
 import { type HandlerContext, handleRequest } from "./request_handlers.ts";
+import { ProvenAddresses } from "./proven_addresses.ts";
 import type {
   DhtClient,
   GetCallbacks,
@@ -170,6 +171,7 @@ export class DhtNode implements DhtClient {
   readonly #table: RoutingTable;
   readonly #store: ValueStore;
   readonly #tokens: TokenKeeper;
+  readonly #proven = new ProvenAddresses();
   readonly #bootstrap: readonly PeerAddress[];
   readonly #maintenanceMs: number;
   readonly #transport: Transport;
@@ -390,6 +392,7 @@ export class DhtNode implements DhtClient {
       table: this.#table,
       store: this.#store,
       tokens: this.#tokens,
+      proven: this.#proven,
       push: this.#pushNotices,
       onUpdate: this.#onUpdateRequest,
       onStored: this.#onStored,

@@ -20,7 +20,12 @@
 import type { InfoHash } from "../identity/info_hash.ts";
 import type { Clock, Timer } from "../clock.ts";
 import type { Rng } from "../rng.ts";
-import type { DhtQuery, DhtValue, UpdateRequest } from "./messages.ts";
+import {
+  type DhtQuery,
+  type DhtValue,
+  ErrorCode,
+  type UpdateRequest,
+} from "./messages.ts";
 import type { ListenEvent, ListenHandle } from "./dht_client.ts";
 import type { EmptySearchRetries } from "./empty_search_retries.ts";
 import type { RpcEngine } from "./rpc_engine.ts";
@@ -39,6 +44,13 @@ export const PUSH_REORDER_MS = 5_000;
 /** Most "sender:id" expiries remembered per listen before starting afresh. */
 const MAX_RECENTLY_EXPIRED = 1_024;
 
+/**
+ * Most nodes remembered per listen as having refused it (listener limits
+ * reached, e.g. filled by an attacker); the listen goes to the next closest
+ * nodes instead. More than a search's 14 candidates, so all can be skipped.
+ */
+const MAX_REFUSED_NODES = 16;
+
 /** One of our listens. */
 interface ListenState {
   readonly key: InfoHash;
@@ -55,6 +67,11 @@ interface ListenState {
    * datagram sent before the expiry) must not bring the value back.
    */
   recentlyExpired: Map<string, number>;
+  /**
+   * Node id hex → when it refused this listen; skipped by placements until
+   * the listen's nodes are looked up afresh ({@link ListensTiming.searchMs}).
+   */
+  refused: Map<string, number>;
   /** Next retry delay while searches find no node. */
   emptyRetryMs?: number;
   /** Value id → value and the storing nodes that reported it. */
@@ -135,6 +152,7 @@ export class Listens {
       nodes: new Map(),
       searchedMs: -Infinity,
       recentlyExpired: new Map(),
+      refused: new Map(),
       known: new Map(),
       cancelled: false,
     };
@@ -233,8 +251,13 @@ export class Listens {
         finished = true;
         state.search = undefined;
         if (state.cancelled) return;
-        state.searchedMs = this.#services.clock.now();
-        const chosen = result.nodes.slice(0, LISTEN_NODES);
+        const now = state.searchedMs = this.#services.clock.now();
+        for (const [hex, at] of state.refused) {
+          if (now - at >= this.#timing.searchMs) state.refused.delete(hex);
+        }
+        const chosen = result.nodes.filter((node) =>
+          !state.refused.has(node.id.toString())
+        ).slice(0, LISTEN_NODES);
         const chosenHex = new Set(chosen.map((node) => node.id.toString()));
         for (const hex of [...state.nodes.keys()]) {
           if (!chosenHex.has(hex)) this.#forgetNode(state, hex);
@@ -283,7 +306,20 @@ export class Listens {
       onReply: () => {
         if (!state.cancelled) state.nodes.set(hex, node);
       },
-      onError: () => this.#nodeLost(state, hex),
+      onError: (error) => {
+        // A stale token (401) is fixed by the new lookup's token; a refusal
+        // (listener limits) moves the listen to the next closest node.
+        if (error.code === ErrorCode.Unauthorized) {
+          this.#nodeLost(state, hex);
+          return;
+        }
+        if (state.refused.size >= MAX_REFUSED_NODES) {
+          const oldest = state.refused.keys().next().value;
+          if (oldest !== undefined) state.refused.delete(oldest);
+        }
+        state.refused.set(hex, this.#services.clock.now());
+        this.#nodeLost(state, hex);
+      },
       onExpired: () => this.#nodeLost(state, hex),
     });
   }

@@ -12,7 +12,7 @@
 import type { InfoHash } from "../identity/info_hash.ts";
 import type { Clock } from "../clock.ts";
 import type { DhtQuery, DhtReply } from "./messages.ts";
-import type { RequestBody, RpcEngine } from "./rpc_engine.ts";
+import type { PendingRequest, RequestBody, RpcEngine } from "./rpc_engine.ts";
 import type { RoutingTable } from "./routing_table.ts";
 import {
   Search,
@@ -134,24 +134,37 @@ export class Lookups {
       key: target,
       ...(hooks.query === undefined ? {} : { query: hooks.query }),
     };
-    const pending = rpc.request(node.address, node.id, body, {
-      onReply: (reply, from) => {
-        table.heard(reply.senderId, from, clock.now(), true);
-        hooks.onReply?.(reply, node);
-        answer.onAnswer(
-          reply.nodes6 === undefined
-            ? reply.nodes4 ?? []
-            : [...(reply.nodes4 ?? []), ...reply.nodes6],
-          reply.token,
-        );
-      },
-      onError: () => answer.onFailed(),
-      onExpired: () => {
-        table.failed(node.id, clock.now());
-        answer.onFailed();
-      },
-      onSlow: () => answer.onSlow(),
-    });
+    let pending!: PendingRequest;
+    const send = (request: RequestBody, followUp: boolean): void => {
+      pending = rpc.request(node.address, node.id, request, {
+        onReply: (reply, from) => {
+          table.heard(reply.senderId, from, clock.now(), true);
+          // A node that kept its answer small (we had not proven our
+          // address) gets the same get again with its token, once.
+          if (
+            reply.truncated === true && !followUp &&
+            request.method === "get" && reply.token !== undefined
+          ) {
+            send({ ...request, token: reply.token }, true);
+            return;
+          }
+          hooks.onReply?.(reply, node);
+          answer.onAnswer(
+            reply.nodes6 === undefined
+              ? reply.nodes4 ?? []
+              : [...(reply.nodes4 ?? []), ...reply.nodes6],
+            reply.token,
+          );
+        },
+        onError: () => answer.onFailed(),
+        onExpired: () => {
+          table.failed(node.id, clock.now());
+          answer.onFailed();
+        },
+        onSlow: followUp ? undefined : () => answer.onSlow(),
+      });
+    };
+    send(body, false);
     return () => pending.cancel();
   }
 }

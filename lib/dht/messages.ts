@@ -31,6 +31,19 @@ export const ErrorCode = {
   Unauthorized: 401,
   /** Refresh for a key the node does not store. */
   NotFound: 404,
+  /**
+   * A value the storage policy refuses (size, already expired, an edit
+   * without a higher sequence number). Not an OpenDHT code: OpenDHT 2.4.12
+   * acknowledges such puts as if stored; we tell the putter the truth, and
+   * OpenDHT logs unknown codes and counts the put as failed.
+   */
+  Refused: 403,
+  /**
+   * A put or listen refused by a quota: the key is full and the sender's
+   * origin already holds at least a fair share, or one of the per-origin,
+   * per-node or total limits is reached. Not an OpenDHT code either.
+   */
+  InsufficientStorage: 507,
 } as const;
 
 /**
@@ -130,6 +143,12 @@ export interface GetRequest extends RequestBase {
   readonly query?: DhtQuery;
   /** Address families of the nodes wanted in the reply ({@link WANT_IPV4}, {@link WANT_IPV6}); absent = sender's own. */
   readonly want?: readonly number[];
+  /**
+   * Write token the node gave us earlier (our extension; OpenDHT ignores it):
+   * it proves we receive at our address, so the node may send a large
+   * answer instead of a {@link DhtReply.truncated} one.
+   */
+  readonly token?: Uint8Array;
 }
 
 /** `put`: store values at `key`. */
@@ -238,6 +257,12 @@ export interface DhtReply extends MessageBase {
   };
   /** Acknowledged value id (put/refresh replies). */
   readonly valueId?: bigint;
+  /**
+   * Some values were left out (`tr`, our extension, ignored by OpenDHT): the
+   * requester had not proven its address, so the answer was kept small.
+   * Asking again with the reply's token gets them all.
+   */
+  readonly truncated?: boolean;
 }
 
 /** An error (`y: "e"`). */

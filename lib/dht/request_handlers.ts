@@ -12,6 +12,7 @@ import { InfoHash } from "../identity/info_hash.ts";
 import type { PeerAddress } from "../transport.ts";
 import {
   type DhtQuery,
+  type DhtReply,
   type DhtRequest,
   type DhtValue,
   ErrorCode,
@@ -23,8 +24,20 @@ import {
 import type { ReplyBody, RpcEngine } from "./rpc_engine.ts";
 import type { RoutingTable } from "./routing_table.ts";
 import type { TokenKeeper } from "./token_keeper.ts";
-import type { ListenerNotice, ValueStore } from "./value_store.ts";
+import type {
+  ListenerNotice,
+  StoreOutcome,
+  ValueStore,
+} from "./value_store.ts";
 import { TARGET_NODES } from "./search.ts";
+import {
+  type ProvenAddresses,
+  UNPROVEN_REPLY_FACTOR,
+} from "./proven_addresses.ts";
+import { seenAddressBytes } from "./wire/addresses.ts";
+import { packValue } from "./wire/values.ts";
+import { splitValues } from "./value_parts.ts";
+import { encodeMessage, OPENDHT_USER_AGENT } from "./wire/encode.ts";
 
 /** What handlers need from the node. */
 export interface HandlerContext {
@@ -38,6 +51,8 @@ export interface HandlerContext {
   readonly store: ValueStore;
   /** Issues the write tokens of find/get replies and checks those of put, refresh and listen. */
   readonly tokens: TokenKeeper;
+  /** Addresses that returned a token: only they get large answers. */
+  readonly proven: ProvenAddresses;
   /** Sends `update` requests to the listeners the notices name. */
   push(notices: readonly ListenerNotice[]): void;
   /** Pushes received for one of our own listens. */
@@ -168,7 +183,10 @@ function badToken(
   tid: number,
   what: string,
 ): boolean {
-  if (context.tokens.check(token, from, context.nowMs)) return false;
+  if (context.tokens.check(token, from, context.nowMs)) {
+    context.proven.add(from, context.nowMs);
+    return false;
+  }
   context.rpc.error(
     from,
     tid,
@@ -189,24 +207,112 @@ const find: Handler<"find"> = (context, request, from) => {
   });
 };
 
+/**
+ * The largest prefix of `values` whose answer, encoded as one datagram
+ * (values inline, no value parts), stays within `budget` bytes.
+ */
+function fittingCount(
+  answer: DhtReply,
+  values: readonly DhtValue[],
+  budget: number,
+  query: DhtQuery | undefined,
+): number {
+  const sizeWith = (count: number) => {
+    const some = values.slice(0, count);
+    const selects = query !== undefined && query.select.length > 0;
+    if (!selects && !splitValues(some).inline) return Infinity;
+    const body = selects
+      ? { fields: selectedFields(some, query as DhtQuery) }
+      : { values: some };
+    return encodeMessage({ ...answer, ...body, truncated: true }).length;
+  };
+  // Inline values only (OpenDHT: < 50 values and < 600 packed bytes), so
+  // at most 49: a binary search over at most 6 encodings.
+  let low = 0;
+  let high = Math.min(values.length, 49);
+  while (low < high) {
+    const mid = Math.ceil((low + high) / 2);
+    if (sizeWith(mid) <= budget) low = mid;
+    else high = mid - 1;
+  }
+  return low;
+}
+
+/**
+ * Values to send to an address that has not proven itself: as many as fit
+ * in {@link UNPROVEN_REPLY_FACTOR} times the request's bytes, with the rest
+ * flagged as left out.
+ */
+function unprovenShare(
+  request: Extract<DhtRequest, { method: "get" }>,
+  answer: Omit<DhtReply, "kind" | "tid" | "senderId" | "network">,
+  values: readonly DhtValue[],
+  from: PeerAddress,
+): { values: readonly DhtValue[]; truncated: boolean } {
+  const budget = UNPROVEN_REPLY_FACTOR * encodeMessage(request).length;
+  const seenAddress = seenAddressBytes(from);
+  // Our reply's size, measured with the requester's id in place of ours
+  // (the same length) and OpenDHT's user agent.
+  const reply: DhtReply = {
+    ...answer,
+    kind: "reply",
+    tid: request.tid,
+    senderId: request.senderId,
+    network: request.network,
+    userAgent: OPENDHT_USER_AGENT,
+    ...(seenAddress === undefined ? {} : { seenAddress }),
+  };
+  const count = fittingCount(reply, values, budget, request.query);
+  return { values: values.slice(0, count), truncated: count < values.length };
+}
+
 const get: Handler<"get"> = (context, request, from) => {
   if (missingKey(context, request.key, from, request.tid, "Get_values")) return;
-  const values = context.store.get(request.key, context.nowMs, request.query);
+  const { nowMs } = context;
+  if (
+    request.token !== undefined && request.token.length > 0 &&
+    context.tokens.check(request.token, from, nowMs)
+  ) {
+    context.proven.add(from, nowMs);
+  }
+  let values: readonly DhtValue[] = context.store.get(
+    request.key,
+    nowMs,
+    request.query,
+  );
   const answer: ReplyBody = {
     ...nodesFor(context, request.key, from, request.want),
-    token: context.tokens.make(from, context.nowMs),
+    token: context.tokens.make(from, nowMs),
   };
+  let truncated = false;
+  if (values.length > 0 && !context.proven.has(from, nowMs)) {
+    const share = unprovenShare(request, answer, values, from);
+    // One value asked for by id (OpenDHT's pagination) may come whole, out
+    // of the address's small allowance (stock OpenDHT sends no token).
+    const whole = share.truncated && values.length === 1 &&
+      request.query?.where.some((term) => term.field === ValueField.Id) &&
+      context.proven.spend(from, packValue(values[0]).length, nowMs);
+    if (!whole) ({ values, truncated } = share);
+  }
+  const flag = truncated ? { truncated } : {};
   if (values.length === 0) {
-    context.rpc.reply(from, request.tid, answer);
+    context.rpc.reply(from, request.tid, { ...answer, ...flag });
   } else if (request.query !== undefined && request.query.select.length > 0) {
     context.rpc.reply(from, request.tid, {
       ...answer,
       fields: selectedFields(values, request.query),
+      ...flag,
     });
   } else {
-    context.rpc.reply(from, request.tid, { ...answer, values });
+    context.rpc.reply(from, request.tid, { ...answer, values, ...flag });
   }
 };
+
+const STORED: ReadonlySet<StoreOutcome> = new Set([
+  "stored",
+  "replaced",
+  "refreshed",
+]);
 
 const put: Handler<"put"> = (context, request, from) => {
   if (missingKey(context, request.key, from, request.tid, "Put")) return;
@@ -224,7 +330,7 @@ const put: Handler<"put"> = (context, request, from) => {
       );
       return;
     }
-    const { notices } = context.store.store(
+    const { outcome, notices } = context.store.store(
       request.key,
       value,
       createdMs,
@@ -232,8 +338,20 @@ const put: Handler<"put"> = (context, request, from) => {
       from.host,
     );
     context.push(notices);
-    // Acknowledged whatever the outcome, as OpenDHT does (spec §8.4).
-    context.rpc.reply(from, request.tid, { valueId: value.id });
+    if (STORED.has(outcome)) {
+      context.rpc.reply(from, request.tid, { valueId: value.id });
+    } else {
+      // Unlike OpenDHT (which acknowledges refused values, spec §8.4), say
+      // no: the putter must not count this node as holding the value.
+      context.rpc.error(
+        from,
+        request.tid,
+        outcome === "rejected-quota"
+          ? ErrorCode.InsufficientStorage
+          : ErrorCode.Refused,
+        `Put refused: ${outcome}`,
+      );
+    }
   }
   context.onStored();
 };
@@ -262,12 +380,27 @@ const refresh: Handler<"refresh"> = (context, request, from) => {
 const listen: Handler<"listen"> = (context, request, from) => {
   if (missingKey(context, request.key, from, request.tid, "Listen")) return;
   if (badToken(context, request.token, from, request.tid, "Listen")) return;
-  const { notices } = context.store.listen(request.key, {
-    nodeId: request.senderId,
-    address: from,
-    socketId: request.socketId,
-    query: request.query,
-  }, context.nowMs);
+  const { accepted, notices } = context.store.listen(
+    request.key,
+    {
+      nodeId: request.senderId,
+      address: from,
+      socketId: request.socketId,
+      query: request.query,
+    },
+    context.nowMs,
+    from.host,
+  );
+  if (!accepted) {
+    // A refused listen must not look placed: the listener moves elsewhere.
+    context.rpc.error(
+      from,
+      request.tid,
+      ErrorCode.InsufficientStorage,
+      "Listen refused: listener limits",
+    );
+    return;
+  }
   context.push(notices);
   context.rpc.reply(from, request.tid, {});
 };

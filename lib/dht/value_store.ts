@@ -40,6 +40,12 @@ import type { PeerAddress } from "../transport.ts";
 import type { DhtQuery, DhtValue } from "./messages.ts";
 import { matchesQuery } from "./value_query.ts";
 import { type ValueType, valueTypeOf } from "./value_type.ts";
+import {
+  LOCAL_ORIGIN,
+  type Origin,
+  originOf,
+  OriginShares,
+} from "./origin_shares.ts";
 import { valueStorageSize } from "./wire/values.ts";
 
 /** A listener lives 10 minutes after its last listen (OpenDHT NODE_EXPIRE_TIME). */
@@ -60,10 +66,23 @@ export interface ValueStoreLimits {
   /** Listeners in all. @default {65536} */
   readonly maxTotalListeners?: number;
   /**
-   * Bytes stored for one origin (the sender's IP address): one host cannot
-   * fill a node, or a victim's inbox on it. @default {4 MiB}
+   * Bytes stored for one origin (the sender's IPv4 address or IPv6 /64,
+   * {@link originOf}): one host cannot fill a node. @default {4 MiB}
    */
   readonly maxBytesPerOrigin?: number;
+  /**
+   * Listeners of one key placed by one node id: a node listens to a key
+   * once or twice, never by the dozen. @default {4}
+   */
+  readonly maxListenersPerNodePerKey?: number;
+  /**
+   * Listeners of one key placed from one origin (IPv4 address or IPv6 /64),
+   * whatever node ids it claims: room for a household behind one NAT, not
+   * for a flood. @default {16}
+   */
+  readonly maxListenersPerOriginPerKey?: number;
+  /** Listeners in all placed from one origin. @default {1024} */
+  readonly maxListenersPerOrigin?: number;
 }
 
 /** A node listening to a key here; each new listen renews the lease, which ends at `expiresMs`. */
@@ -78,6 +97,8 @@ export interface Listener {
   query?: DhtQuery;
   /** Lease end, epoch ms. */
   expiresMs: number;
+  /** Who placed it (absent for the node's own listens, which no per-origin quota limits). */
+  origin?: Origin;
 }
 
 /** Something to push to one listener. */
@@ -114,14 +135,20 @@ export interface StoredValue {
   expiresMs: number;
   /** Bytes it counts against quotas, measured as OpenDHT does (`valueStorageSize`: data, cypher, signature, user type). */
   readonly size: number;
-  /** Who stored it (IP address), for the per-origin quota. */
+  /** Who stored it ({@link originOf} the sender's address), for the per-origin quotas. */
   readonly origin?: string;
+  /** Its origin and prefix, for the fair shares of the key. */
+  readonly share: Origin;
 }
 
 interface KeyEntry {
   readonly key: InfoHash;
   readonly values: Map<bigint, StoredValue>;
   readonly listeners: Map<string, Listener>;
+  /** Weights of the values: bytes plus one slot's worth of bytes each. */
+  readonly valueShares: OriginShares;
+  /** Weights of the listeners placed by others: one each. */
+  readonly listenerShares: OriginShares;
   bytes: number;
 }
 
@@ -146,6 +173,9 @@ export class ValueStore {
   #totalBytes = 0;
   #totalListeners = 0;
   readonly #originBytes = new Map<string, number>();
+  readonly #originListeners = new Map<string, number>();
+  /** What one value slot weighs in bytes, so that slots and bytes share one measure. */
+  readonly #slotBytes: number;
   /**
    * No stored value expires before this (epoch ms); undefined = unknown. It
    * may be early (a refresh or replace moved the true minimum later), which
@@ -172,7 +202,13 @@ export class ValueStore {
       maxListenersPerKey: limits.maxListenersPerKey ?? 256,
       maxTotalListeners: limits.maxTotalListeners ?? 65_536,
       maxBytesPerOrigin: limits.maxBytesPerOrigin ?? 4 * 1_048_576,
+      maxListenersPerNodePerKey: limits.maxListenersPerNodePerKey ?? 4,
+      maxListenersPerOriginPerKey: limits.maxListenersPerOriginPerKey ?? 16,
+      maxListenersPerOrigin: limits.maxListenersPerOrigin ?? 1_024,
     };
+    this.#slotBytes = Math.ceil(
+      this.#limits.maxBytesPerKey / this.#limits.maxValuesPerKey,
+    );
     this.#types = types;
   }
 
@@ -194,7 +230,14 @@ export class ValueStore {
     if (
       entry === undefined && create && this.#keys.size < this.#limits.maxKeys
     ) {
-      entry = { key, values: new Map(), listeners: new Map(), bytes: 0 };
+      entry = {
+        key,
+        values: new Map(),
+        listeners: new Map(),
+        valueShares: new OriginShares(),
+        listenerShares: new OriginShares(),
+        bytes: 0,
+      };
       this.#keys.set(hex, entry);
     }
     return entry;
@@ -221,7 +264,10 @@ export class ValueStore {
    * @param value The value as received; its type decides its lifetime and size limit.
    * @param createdMs Claimed creation time (the earlier of it and `nowMs` counts).
    * @param nowMs Current time.
-   * @returns What happened, and pushes for listeners.
+   * @param origin The sender's IP address, for the per-origin quota and the
+   * key's fair shares; absent for values the node stores for itself.
+   * @returns What happened, and pushes for listeners (including expiry
+   * notices for values pushed out to make room).
    */
   store(
     key: InfoHash,
@@ -249,49 +295,146 @@ export class ValueStore {
     if (existing !== undefined && !this.#mayReplace(existing.value, value)) {
       return { outcome: "rejected-edit", notices: [] };
     }
+    const who = origin === undefined ? LOCAL_ORIGIN : originOf(origin);
     const freed = existing?.size ?? 0;
-    const valueCount = entry.values.size + (existing === undefined ? 1 : 0);
     const originBytes = origin === undefined
       ? 0
-      : (this.#originBytes.get(origin) ?? 0) + size -
-        (existing?.origin === origin ? existing.size : 0);
+      : (this.#originBytes.get(who.origin) ?? 0) + size -
+        (existing?.origin === who.origin ? existing.size : 0);
     if (
       originBytes > this.#limits.maxBytesPerOrigin ||
-      valueCount > this.#limits.maxValuesPerKey ||
-      entry.bytes - freed + size > this.#limits.maxBytesPerKey ||
       this.#totalBytes - freed + size > this.#limits.maxTotalBytes
     ) {
       this.#dropIfEmpty(entry);
       return { outcome: "rejected-quota", notices: [] };
     }
-    if (existing !== undefined) this.#release(existing);
-    entry.values.set(value.id, {
+    const evicted = this.#makeRoom(entry, who, size, existing);
+    if (evicted === undefined) {
+      this.#dropIfEmpty(entry);
+      return { outcome: "rejected-quota", notices: [] };
+    }
+    const notices = this.#removeValues(entry, evicted, nowMs);
+    if (existing !== undefined) this.#forget(entry, existing);
+    const stored: StoredValue = {
       value,
       createdMs: created,
       expiresMs,
       size,
-      ...(origin === undefined ? {} : { origin }),
-    });
-    if (origin !== undefined) {
+      share: who,
+      ...(origin === undefined ? {} : { origin: who.origin }),
+    };
+    entry.values.set(value.id, stored);
+    entry.valueShares.add(who, size + this.#slotBytes);
+    if (stored.origin !== undefined) {
       this.#originBytes.set(
-        origin,
-        (this.#originBytes.get(origin) ?? 0) + size,
+        stored.origin,
+        (this.#originBytes.get(stored.origin) ?? 0) + size,
       );
     }
     if (this.#expiryLowerBoundMs !== undefined) {
       this.#expiryLowerBoundMs = Math.min(this.#expiryLowerBoundMs, expiresMs);
     }
-    entry.bytes += size - freed;
-    this.#totalBytes += size - freed;
-    const notices = this.#notify(
+    entry.bytes += size;
+    this.#totalBytes += size;
+    notices.push(...this.#notify(
       entry,
       nowMs,
       (listener) =>
         matchesQuery(value, listener.query)
           ? { listener, key: entry.key, values: [value] }
           : undefined,
-    );
+    ));
     return { outcome: existing === undefined ? "stored" : "replaced", notices };
+  }
+
+  /**
+   * The values to push out so that a value of `size` bytes from `who` fits
+   * in the key's slots and bytes: each the newest of the heaviest origin
+   * ({@link OriginShares.heavierThan}), as long as `who` stays lighter.
+   * Undefined when it cannot fit without `who` taking more than its share;
+   * nothing is changed then.
+   */
+  #makeRoom(
+    entry: KeyEntry,
+    who: Origin,
+    size: number,
+    existing: StoredValue | undefined,
+  ): StoredValue[] | undefined {
+    const limits = this.#limits;
+    let count = entry.values.size + (existing === undefined ? 1 : 0);
+    let bytes = entry.bytes - (existing?.size ?? 0) + size;
+    const chosen: StoredValue[] = [];
+    const weight = size + this.#slotBytes;
+    if (existing !== undefined) {
+      entry.valueShares.remove(existing.share, existing.size + this.#slotBytes);
+    }
+    while (count > limits.maxValuesPerKey || bytes > limits.maxBytesPerKey) {
+      const victimOrigin = entry.valueShares.heavierThan(who, weight);
+      const victim = victimOrigin === undefined
+        ? undefined
+        : this.#newestOf(entry, victimOrigin, chosen, existing);
+      if (victim === undefined) break;
+      chosen.push(victim);
+      entry.valueShares.remove(victim.share, victim.size + this.#slotBytes);
+      count -= 1;
+      bytes -= victim.size;
+    }
+    // Only a dry run so far: the shares go back as they were.
+    for (const victim of chosen) {
+      entry.valueShares.add(victim.share, victim.size + this.#slotBytes);
+    }
+    if (existing !== undefined) {
+      entry.valueShares.add(existing.share, existing.size + this.#slotBytes);
+    }
+    const fits = count <= limits.maxValuesPerKey &&
+      bytes <= limits.maxBytesPerKey;
+    return fits ? chosen : undefined;
+  }
+
+  #newestOf(
+    entry: KeyEntry,
+    who: Origin,
+    skip: readonly StoredValue[],
+    existing: StoredValue | undefined,
+  ): StoredValue | undefined {
+    let newest: StoredValue | undefined;
+    for (const stored of entry.values.values()) {
+      if (
+        stored.share.origin !== who.origin || stored === existing ||
+        skip.includes(stored)
+      ) continue;
+      if (newest === undefined || stored.createdMs >= newest.createdMs) {
+        newest = stored;
+      }
+    }
+    return newest;
+  }
+
+  /** Drops `values` from the key (quotas, totals) and tells listeners they expired. */
+  #removeValues(
+    entry: KeyEntry,
+    values: readonly StoredValue[],
+    nowMs: number,
+  ): ListenerNotice[] {
+    if (values.length === 0) return [];
+    for (const stored of values) this.#forget(entry, stored);
+    return this.#notify(entry, nowMs, (listener) => {
+      const ids = values.filter((stored) =>
+        matchesQuery(stored.value, listener.query)
+      ).map((stored) => stored.value.id);
+      return ids.length === 0
+        ? undefined
+        : { listener, key: entry.key, expired: ids };
+    });
+  }
+
+  /** Takes one stored value out of the key and every count. */
+  #forget(entry: KeyEntry, stored: StoredValue): void {
+    entry.values.delete(stored.value.id);
+    entry.valueShares.remove(stored.share, stored.size + this.#slotBytes);
+    this.#release(stored);
+    entry.bytes -= stored.size;
+    this.#totalBytes -= stored.size;
   }
 
   #mayReplace(old: DhtValue, incoming: DhtValue): boolean {
@@ -407,6 +550,8 @@ export class ValueStore {
    * @param key The InfoHash to watch.
    * @param listener Node id, address, socket id and query.
    * @param nowMs Current time.
+   * @param origin The sender's IP address; absent for the node's own listens,
+   * which only the per-key and total limits bound.
    * @returns Whether it was accepted (limits) and the initial push.
    */
   listen(
@@ -418,30 +563,48 @@ export class ValueStore {
       query?: DhtQuery;
     },
     nowMs: number,
+    origin?: string,
   ): { accepted: boolean; notices: ListenerNotice[] } {
     const entry = this.#entry(key, true);
     if (entry === undefined) return { accepted: false, notices: [] };
+    const who = origin === undefined ? undefined : originOf(origin);
     const id = `${listener.nodeId}:${listener.socketId}`;
     const existing = entry.listeners.get(id);
-    if (existing !== undefined) {
+    if (existing !== undefined && existing.origin?.origin === who?.origin) {
       existing.address = listener.address;
       existing.query = listener.query;
       existing.expiresMs = nowMs + LISTENER_LIFETIME_MS;
       return { accepted: true, notices: [] };
     }
-    if (
-      entry.listeners.size >= this.#limits.maxListenersPerKey ||
-      this.#totalListeners >= this.#limits.maxTotalListeners
-    ) {
+    // The same listen from another origin starts over under that origin's quotas.
+    if (existing !== undefined) this.#dropListener(entry, id, existing);
+    const evicted = who === undefined
+      ? (entry.listeners.size < this.#limits.maxListenersPerKey &&
+          this.#totalListeners < this.#limits.maxTotalListeners
+        ? []
+        : undefined)
+      : this.#listenerRoom(entry, who, listener.nodeId);
+    if (evicted === undefined) {
       this.#dropIfEmpty(entry);
       return { accepted: false, notices: [] };
+    }
+    for (const [evictedId, old] of evicted) {
+      this.#dropListener(entry, evictedId, old);
     }
     const added: Listener = {
       ...listener,
       expiresMs: nowMs + LISTENER_LIFETIME_MS,
+      ...(who === undefined ? {} : { origin: who }),
     };
     entry.listeners.set(id, added);
     this.#totalListeners += 1;
+    if (who !== undefined) {
+      entry.listenerShares.add(who, 1);
+      this.#originListeners.set(
+        who.origin,
+        (this.#originListeners.get(who.origin) ?? 0) + 1,
+      );
+    }
     const values = this.get(key, nowMs, listener.query);
     return {
       accepted: true,
@@ -449,6 +612,52 @@ export class ValueStore {
         ? []
         : [{ listener: added, key: entry.key, values }],
     };
+  }
+
+  /**
+   * Whether a new listener from `who` (node `nodeId`) may join the key, and
+   * which listeners it pushes out (the newest of the heaviest origin, when
+   * the key is full and `who` stays lighter); undefined when it may not.
+   */
+  #listenerRoom(
+    entry: KeyEntry,
+    who: Origin,
+    nodeId: InfoHash,
+  ): [string, Listener][] | undefined {
+    const limits = this.#limits;
+    if (
+      this.#totalListeners >= limits.maxTotalListeners ||
+      (this.#originListeners.get(who.origin) ?? 0) >=
+        limits.maxListenersPerOrigin ||
+      entry.listenerShares.weightOf(who) >= limits.maxListenersPerOriginPerKey
+    ) return undefined;
+    const node = nodeId.toString();
+    let sameNode = 0;
+    for (const listener of entry.listeners.values()) {
+      if (listener.nodeId.toString() === node) sameNode += 1;
+    }
+    if (sameNode >= limits.maxListenersPerNodePerKey) return undefined;
+    if (entry.listeners.size < limits.maxListenersPerKey) return [];
+    const victimOrigin = entry.listenerShares.heavierThan(who, 1);
+    if (victimOrigin === undefined) return undefined;
+    let newest: [string, Listener] | undefined;
+    for (const [id, listener] of entry.listeners) {
+      if (
+        listener.origin?.origin === victimOrigin.origin &&
+        (newest === undefined || listener.expiresMs >= newest[1].expiresMs)
+      ) newest = [id, listener];
+    }
+    return newest === undefined ? undefined : [newest];
+  }
+
+  #dropListener(entry: KeyEntry, id: string, listener: Listener): void {
+    entry.listeners.delete(id);
+    this.#totalListeners -= 1;
+    if (listener.origin === undefined) return;
+    entry.listenerShares.remove(listener.origin, 1);
+    const left = (this.#originListeners.get(listener.origin.origin) ?? 0) - 1;
+    if (left > 0) this.#originListeners.set(listener.origin.origin, left);
+    else this.#originListeners.delete(listener.origin.origin);
   }
 
   /**
@@ -465,12 +674,7 @@ export class ValueStore {
       for (const stored of entry.values.values()) {
         if (stored.expiresMs <= nowMs) expired.push(stored);
       }
-      for (const stored of expired) {
-        entry.values.delete(stored.value.id);
-        this.#release(stored);
-        entry.bytes -= stored.size;
-        this.#totalBytes -= stored.size;
-      }
+      for (const stored of expired) this.#forget(entry, stored);
       if (expired.length > 0) {
         notices.push(...this.#notify(entry, nowMs, (listener) => {
           const ids = expired.filter((stored) =>
@@ -481,10 +685,9 @@ export class ValueStore {
             : { listener, key: entry.key, expired: ids };
         }));
       }
-      for (const [id, listener] of entry.listeners) {
+      for (const [id, listener] of [...entry.listeners]) {
         if (listener.expiresMs <= nowMs) {
-          entry.listeners.delete(id);
-          this.#totalListeners -= 1;
+          this.#dropListener(entry, id, listener);
         }
       }
       this.#dropIfEmpty(entry);

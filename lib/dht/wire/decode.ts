@@ -69,6 +69,7 @@ interface ParsedBody {
   readonly version?: number;
   readonly refreshed?: bigint[];
   readonly expired?: bigint[];
+  readonly truncated?: boolean;
 }
 
 function parseIds(value: Item, name: string): bigint[] {
@@ -124,6 +125,7 @@ function parseBody(item: Item, what: string): ParsedBody {
     version: undefined,
     refreshed: undefined,
     expired: undefined,
+    truncated: undefined,
   };
   let fileds: Item | undefined;
   for (const [key, value] of body) {
@@ -190,6 +192,12 @@ function parseBody(item: Item, what: string): ParsedBody {
         break;
       case "exp":
         parsed.expired = parseIds(value, "exp");
+        break;
+      case "tr":
+        // Our extension: anything but `true` means no.
+        if (value.type === "bool" && value.value === true) {
+          parsed.truncated = true;
+        }
         break;
     }
   }
@@ -438,6 +446,7 @@ function decodeReply(top: Map<string, Item>, header: Header): DhtReply {
   if (body.valueSizes !== undefined) reply.valueSizes = body.valueSizes;
   if (body.fields !== undefined) reply.fields = body.fields;
   if (body.valueId !== undefined) reply.valueId = body.valueId;
+  if (body.truncated !== undefined) reply.truncated = body.truncated;
   return reply as unknown as DhtReply;
 }
 
@@ -517,6 +526,7 @@ function decodeRequest(top: Map<string, Item>, header: Header): DhtRequest {
         key,
         query: body.query,
         want: body.want,
+        token: body.token,
       });
     case "put":
       return defined({

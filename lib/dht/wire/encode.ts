@@ -105,6 +105,7 @@ function requestBodyWire(request: DhtRequest): WireMap {
         ["h", request.key],
         ["q", queryWire(request.query)],
         ["w", wantWire(request.want)],
+        ["token", request.token],
       ]);
     case "put":
       return new WireMap([
@@ -204,6 +205,7 @@ function replyWire(reply: DhtReply): WireMap {
     ["token", reply.token],
     ["values", valuesWire(reply.values, reply.valueSizes)],
     ["fileds", fields],
+    ["tr", reply.truncated === true ? true : undefined],
   ]);
   return new WireMap([
     ["r", body],
@@ -454,7 +456,8 @@ export function encodeMessageFast(message: DhtMessage): Uint8Array | undefined {
   }
   if (
     message.kind === "reply" && message.values === undefined &&
-    message.valueSizes === undefined && message.fields === undefined
+    message.valueSizes === undefined && message.fields === undefined &&
+    message.truncated !== true
   ) {
     const writer = new MsgpackWriter();
     writePlainReply(writer, message);
