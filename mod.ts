@@ -110,7 +110,7 @@ export {
   rngBytes,
   seededRng,
 } from "./lib/rng.ts";
-export { systemRandomBytes } from "./lib/io/system_random.ts";
+export { systemRandomBytes, systemRng } from "./lib/io/system_random.ts";
 export {
   type DatagramHandler,
   formatAddress,
@@ -186,8 +186,15 @@ export { WireError, type WireErrorReason } from "./lib/dht/wire/errors.ts";
 export {
   Daemon,
   type DaemonOptions,
+  type DaemonResource,
   type NewDeviceOptions,
 } from "./lib/daemon/daemon.ts";
+export { openUdpDaemon, type UdpDaemonOptions } from "./lib/io/udp_daemon.ts";
+export {
+  DATA_DIR_LOCK_FILE,
+  DataDirLock,
+  DataDirLockedError,
+} from "./lib/io/data_dir_lock.ts";
 export {
   Account,
   type AccountComponents,

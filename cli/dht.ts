@@ -23,9 +23,8 @@ import { DhtNode } from "../lib/dht/dht_node.ts";
 import type { ListenEvent } from "../lib/dht/dht_client.ts";
 import type { DhtValue } from "../lib/dht/messages.ts";
 import { InfoHash } from "../lib/identity/info_hash.ts";
-import type { Rng } from "../lib/rng.ts";
 import { systemClock } from "../lib/io/system_clock.ts";
-import { systemRandomBytes } from "../lib/io/system_random.ts";
+import { systemRandomBytes, systemRng } from "../lib/io/system_random.ts";
 import { parseAddress, type PeerAddress } from "../lib/transport.ts";
 import { UdpBindError, UdpTransport } from "../lib/io/udp_transport.ts";
 
@@ -223,13 +222,7 @@ export async function resolveAddresses(
   return resolved;
 }
 
-/** `Math.random`'s contract from the system's secure generator. */
-export function systemRng(): Rng {
-  return () => {
-    const bytes = systemRandomBytes(4);
-    return new DataView(bytes.buffer).getUint32(0) / 0x1_0000_0000;
-  };
-}
+export { systemRng };
 
 function randomValueId(): bigint {
   const bytes = systemRandomBytes(8);
