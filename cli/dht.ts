@@ -41,7 +41,8 @@ node.
 
 Commands:
   get <key>            print the values stored at <key>, then exit
-                       (exit status 1 if none was found)
+                       (none found: "no values found at <key>" on stderr,
+                       exit status 1)
   put <key> <text>     store <text> at <key> (user type text/plain)
   listen <key>         print values as they arrive and expire, until Ctrl-C
                        or --timeout
@@ -296,7 +297,9 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   const node = new DhtNode(
     { transport, clock: systemClock, rng: systemRng() },
-    { network: command.network },
+    // Client mode: this process exits after one command, so it must not
+    // stay in other nodes' routing tables as a dead node.
+    { network: command.network, client: true },
   );
   let finish!: (status: number) => void;
   const finished = new Promise<number>((resolve) => finish = resolve);
@@ -339,7 +342,12 @@ function run(
         onValues: (values) => {
           for (const value of values) console.log(formatValue(value));
         },
-        onDone: (values) => finish(values.length > 0 ? 0 : 1),
+        onDone: (values) => {
+          if (values.length === 0) {
+            console.error(`dht: no values found at ${key.toString()}`);
+          }
+          finish(values.length > 0 ? 0 : 1);
+        },
       });
       return;
     case "put": {

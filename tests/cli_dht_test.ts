@@ -66,6 +66,13 @@ Deno.test("deno task dht: put then get through a node on 127.0.0.1", async () =>
     const missing = await dht(["get", "nothing here", ...common]);
     assert.equal(missing.code, 1);
     assert.equal(missing.stdout, "");
+    assert.equal(
+      missing.stderr,
+      `dht: no values found at ${InfoHash.get("nothing here")}\n`,
+    );
+    // The three runs were clients (`s: true`): none of them stayed in the
+    // node's routing table, where it would slow later lookups once gone.
+    assert.equal(node.routingTable.size, 0);
   } finally {
     node.stop();
     await transport.close();
