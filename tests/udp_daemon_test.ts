@@ -1,7 +1,7 @@
 /**
  * `openUdpDaemon()` and the data-directory lock, as a user runs them: a
- * script in its own process (outside the repository, importing the module by
- * path) must exit by itself once it has awaited `stop()`; a second opener of
+ * script in its own process (outside the repository, importing mod.ts by
+ * URL) must load and exit by itself once it has awaited `stop()`; a second opener of
  * a data directory gets a typed error, also after the first was killed with
  * SIGKILL (no stale lock).
  */
@@ -9,11 +9,16 @@ import assert from "node:assert/strict";
 import { DataDirLock, DataDirLockedError } from "../lib/io/data_dir_lock.ts";
 import { openUdpDaemon } from "../lib/io/udp_daemon.ts";
 
-const UDP_DAEMON = new URL("../lib/io/udp_daemon.ts", import.meta.url).href;
+const MOD = new URL("../mod.ts", import.meta.url).href;
 const DATA_DIR_LOCK = new URL("../lib/io/data_dir_lock.ts", import.meta.url)
   .href;
 
-/** Runs `code` as a script in a temporary directory outside the repository. */
+/**
+ * Runs `code` as a user's script in a temporary directory outside the
+ * repository, with no deno.json of its own: it imports this checkout's mod.ts
+ * by URL, so the package's npm dependencies must resolve without the
+ * repository's import map.
+ */
 async function runScript(code: string, limitMs: number) {
   const dir = await Deno.makeTempDir();
   try {
@@ -42,9 +47,9 @@ async function runScript(code: string, limitMs: number) {
   }
 }
 
-Deno.test("openUdpDaemon(): a script that stops two daemons exits by itself", async () => {
+Deno.test("openUdpDaemon(): a user's script outside the repository that stops two daemons exits by itself", async () => {
   const result = await runScript(
-    `import { openUdpDaemon } from "${UDP_DAEMON}";
+    `import { openUdpDaemon } from "${MOD}";
 const root = Deno.args[0];
 const alice = await openUdpDaemon({ dataDir: root + "/a", scryptLog2N: 10 });
 const bob = await openUdpDaemon({
