@@ -5,7 +5,8 @@
  *
  * Text mode: info and debug on stdout, warnings and errors on stderr
  * prefixed with "run: ". JSON mode: everything on stdout as
- * `{"type", "level", "time", …fields, "text"}`.
+ * `{"type", "level", "time", …fields, "text"}`. Answers to console commands
+ * are printed whatever the level.
  *
  * @module
  */
@@ -73,7 +74,27 @@ export class Output {
     fields: Record<string, unknown> = {},
     level: LogLevel = "info",
   ): void {
-    if (!this.enabled(level)) return;
+    if (this.enabled(level)) this.#print(type, text, fields, level);
+  }
+
+  /**
+   * Prints the answer to a console command, whatever the level: the user
+   * asked for it.
+   *
+   * @param type `reply` or `commandError`.
+   * @param text The line people read.
+   * @param fields Data for scripts (JSON mode only).
+   */
+  reply(type: string, text: string, fields: Record<string, unknown>): void {
+    this.#print(type, text, fields, "info");
+  }
+
+  #print(
+    type: string,
+    text: string,
+    fields: Record<string, unknown>,
+    level: LogLevel,
+  ): void {
     if (this.json) {
       this.#sinks.stdout(JSON.stringify(
         { type, level, time: new Date().toISOString(), ...fields, text },

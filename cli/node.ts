@@ -31,6 +31,7 @@ import { DEFAULT_BOOTSTRAP, resolveAddresses } from "./dht.ts";
 import { openLoopbackDaemon } from "./loopback_daemon.ts";
 import {
   CONSOLE_HELP,
+  formatStats,
   printEvents,
   runCommand,
   UsageError,
@@ -302,10 +303,10 @@ async function readConsole(
         const result = await runCommand(daemon, accountId, line);
         if (result.quit) return "quit";
         if (result.text) {
-          output.event("reply", result.text, { command, ...result.data });
+          output.reply("reply", result.text, { command, ...result.data });
         }
       } catch (error) {
-        output.event("commandError", `error: ${(error as Error).message}`, {
+        output.reply("commandError", `error: ${(error as Error).message}`, {
           command,
           message: (error as Error).message,
         });
@@ -346,13 +347,16 @@ async function runNode(options: Options, output: Output): Promise<number> {
   output.event("listening", `listening on UDP ${address}`, { address });
   reportBootstrap(daemon, options, output);
   const statsTimer = output.enabled("debug")
-    ? setInterval(
-      () =>
-        output.event("stats", "stats " + JSON.stringify(daemon.dht.stats()), {
-          stats: daemon.dht.stats(),
-        }, "debug"),
-      DEBUG_STATS_INTERVAL_MS,
-    )
+    ? setInterval(() => {
+      const stats = daemon.dht.stats();
+      const subscriptions = daemon.presence.getSubscriptions(accountId).length;
+      output.event(
+        "stats",
+        formatStats(stats, subscriptions).replace(/\s*\n/g, "; "),
+        { stats, subscriptions },
+        "debug",
+      );
+    }, DEBUG_STATS_INTERVAL_MS)
     : undefined;
   // Contacts are watched from the start.
   for (const contact of daemon.config.getContacts(accountId)) {

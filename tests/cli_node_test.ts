@@ -316,6 +316,30 @@ Deno.test("deno task run: a request typed in one console reaches a second node r
   });
 });
 
+Deno.test("deno task run --log-level warn: status lines are hidden, answers to commands are not", async () => {
+  await withTempDir(async (dir) => {
+    const quiet = await run(
+      [
+        "--data-dir",
+        `${dir}/data`,
+        "--no-passphrase",
+        "--bootstrap",
+        "none",
+        "--port",
+        "0",
+        "--log-level",
+        "warn",
+      ],
+      "whoami\nbogus\nquit\n",
+    );
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.match(
+      quiet.stdout,
+      /^account jami:[0-9a-f]{40}\ndevice  [0-9a-f]{40}\naddress 0\.0\.0\.0:\d+, 0 DHT nodes known\nerror: unknown command "bogus" \(try help\)\n$/,
+    );
+  });
+});
+
 Deno.test("deno task run --demo: request, acceptance, presence and goodbye on loopback", async () => {
   const demo = await run(["--demo"]);
   assert.equal(demo.code, 0, demo.stdout + demo.stderr);
