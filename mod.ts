@@ -43,6 +43,21 @@
  * assert.equal(InfoHash.get(account.publicKey).toString(), accountId.toString());
  * ```
  *
+ * @example A daemon on a real device: UDP, TCP links, files, all closed by stop()
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openUdpDaemon } from "./mod.ts";
+ *
+ * const dataDir = await Deno.makeTempDir();
+ * // bootstrap: [{ host: "bootstrap.jami.net", port: 4222 }] on the real network.
+ * const daemon = await openUdpDaemon({ dataDir, scryptLog2N: 10 });
+ * const account = await daemon.createAccount({ deviceName: "laptop" });
+ * daemon.start();
+ * assert.deepEqual(daemon.listAccounts(), [account]);
+ * await daemon.stop(); // goodbye, state flushed, socket closed, lock freed
+ * await Deno.remove(dataDir, { recursive: true });
+ * ```
+ *
  * @module
  */
 export * from "./lib/identity/errors.ts";

@@ -335,7 +335,7 @@ Deno.test("deno task run --log-level warn: status lines are hidden, answers to c
     assert.equal(quiet.code, 0, quiet.stderr);
     assert.match(
       quiet.stdout,
-      /^account jami:[0-9a-f]{40}\ndevice  [0-9a-f]{40}\naddress 0\.0\.0\.0:\d+, 0 DHT nodes known\nerror: unknown command "bogus" \(try help\)\n$/,
+      /^account jami:[0-9a-f]{40}\ndevice {2}[0-9a-f]{40}\naddress 0\.0\.0\.0:\d+, 0 DHT nodes known\nerror: unknown command "bogus" \(try help\)\n$/,
     );
   });
 });
