@@ -46,6 +46,21 @@
  * assert.equal(InfoHash.get(account.publicKey).toString(), accountId.toString());
  * ```
  *
+ * @example A daemon on a real device: UDP, TCP links, files, all closed by stop()
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openUdpDaemon } from "./mod.ts";
+ *
+ * const dataDir = await Deno.makeTempDir();
+ * // bootstrap: [{ host: "bootstrap.jami.net", port: 4222 }] on the real network.
+ * const daemon = await openUdpDaemon({ dataDir, scryptLog2N: 10 });
+ * const account = await daemon.createAccount({ deviceName: "laptop" });
+ * daemon.start();
+ * assert.deepEqual(daemon.listAccounts(), [account]);
+ * await daemon.stop(); // goodbye, state flushed, socket closed, lock freed
+ * await Deno.remove(dataDir, { recursive: true });
+ * ```
+ *
  * @module
  */
 export * from "./lib/identity/errors.ts";
@@ -113,7 +128,7 @@ export {
   rngBytes,
   seededRng,
 } from "./lib/rng.ts";
-export { systemRandomBytes } from "./lib/io/system_random.ts";
+export { systemRandomBytes, systemRng } from "./lib/io/system_random.ts";
 export {
   type DatagramHandler,
   formatAddress,
@@ -189,8 +204,15 @@ export { WireError, type WireErrorReason } from "./lib/dht/wire/errors.ts";
 export {
   Daemon,
   type DaemonOptions,
+  type DaemonResource,
   type NewDeviceOptions,
 } from "./lib/daemon/daemon.ts";
+export { openUdpDaemon, type UdpDaemonOptions } from "./lib/io/udp_daemon.ts";
+export {
+  DATA_DIR_LOCK_FILE,
+  DataDirLock,
+  DataDirLockedError,
+} from "./lib/io/data_dir_lock.ts";
 export {
   Account,
   type AccountComponents,

@@ -23,9 +23,8 @@ import { DhtNode } from "../lib/dht/dht_node.ts";
 import type { ListenEvent } from "../lib/dht/dht_client.ts";
 import type { DhtValue } from "../lib/dht/messages.ts";
 import { InfoHash } from "../lib/identity/info_hash.ts";
-import type { Rng } from "../lib/rng.ts";
 import { systemClock } from "../lib/io/system_clock.ts";
-import { systemRandomBytes } from "../lib/io/system_random.ts";
+import { systemRandomBytes, systemRng } from "../lib/io/system_random.ts";
 import { parseAddress, type PeerAddress } from "../lib/transport.ts";
 import { UdpBindError, UdpTransport } from "../lib/io/udp_transport.ts";
 
@@ -42,7 +41,8 @@ node.
 
 Commands:
   get <key>            print the values stored at <key>, then exit
-                       (exit status 1 if none was found)
+                       (none found: "no values found at <key>" on stderr,
+                       exit status 1)
   put <key> <text>     store <text> at <key> (user type text/plain)
   listen <key>         print values as they arrive and expire, until Ctrl-C
                        or --timeout
@@ -223,13 +223,7 @@ export async function resolveAddresses(
   return resolved;
 }
 
-/** `Math.random`'s contract from the system's secure generator. */
-export function systemRng(): Rng {
-  return () => {
-    const bytes = systemRandomBytes(4);
-    return new DataView(bytes.buffer).getUint32(0) / 0x1_0000_0000;
-  };
-}
+export { systemRng };
 
 function randomValueId(): bigint {
   const bytes = systemRandomBytes(8);
@@ -303,7 +297,9 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   const node = new DhtNode(
     { transport, clock: systemClock, rng: systemRng() },
-    { network: command.network },
+    // Client mode: this process exits after one command, so it must not
+    // stay in other nodes' routing tables as a dead node.
+    { network: command.network, client: true },
   );
   let finish!: (status: number) => void;
   const finished = new Promise<number>((resolve) => finish = resolve);
@@ -346,7 +342,12 @@ function run(
         onValues: (values) => {
           for (const value of values) console.log(formatValue(value));
         },
-        onDone: (values) => finish(values.length > 0 ? 0 : 1),
+        onDone: (values) => {
+          if (values.length === 0) {
+            console.error(`dht: no values found at ${key.toString()}`);
+          }
+          finish(values.length > 0 ? 0 : 1);
+        },
       });
       return;
     case "put": {

@@ -12,9 +12,9 @@ import { systemRandomBytes } from "../lib/io/system_random.ts";
 import { TcpStreamNetwork } from "../lib/io/tcp_stream_network.ts";
 import type { PeerAddress } from "../lib/transport.ts";
 import { UdpTransport } from "../lib/io/udp_transport.ts";
-import { systemRng } from "./dht.ts";
+import { systemRng } from "../lib/io/system_random.ts";
 
-/** A loopback daemon and its UDP transport (close it after `daemon.stop()`). */
+/** A loopback daemon and its UDP transport (which `daemon.stop()` closes). */
 export interface LoopbackDaemon {
   readonly daemon: Daemon;
   readonly transport: UdpTransport;
@@ -39,6 +39,7 @@ export async function openLoopbackDaemon(
     scryptLog2N: 10,
     dht: { bootstrap },
     streams: new TcpStreamNetwork({ host: "127.0.0.1" }),
+    resources: [transport],
   });
   return { daemon, transport };
 }

@@ -4,40 +4,64 @@
  * ```sh
  * deno task run                                   # data in ~/.local/share/dht-contacts
  * deno task run --data-dir ./alice --port 4300 --bootstrap none
+ * deno task run --no-console --json               # a service: JSON events on stdout
  * deno task run --demo                            # two accounts on loopback, the whole flow
  * ```
+ *
+ * Console input is a line per command. When stdin ends, a terminal's Ctrl-D
+ * quits; a pipe or /dev/null that ends does not: the node keeps running
+ * until SIGINT or SIGTERM (and says so), so `deno task run </dev/null` and
+ * service managers work. `--no-console` does not read stdin at all.
  *
  * @module
  */
 import { createInterface } from "node:readline";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { networkInterfaces } from "node:os";
-import { Daemon } from "../lib/daemon/daemon.ts";
-import { FileStorage } from "../lib/io/file_storage.ts";
+import denoJson from "../deno.json" with { type: "json" };
+import type { Daemon } from "../lib/daemon/daemon.ts";
 import { formatUri, parseUri } from "../lib/identity/uri.ts";
-import { systemClock } from "../lib/io/system_clock.ts";
-import { systemRandomBytes } from "../lib/io/system_random.ts";
+import { openUdpDaemon } from "../lib/io/udp_daemon.ts";
 import {
   formatAddress,
   parseAddress,
   type PeerAddress,
 } from "../lib/transport.ts";
-import { AddressInUseError, UdpTransport } from "../lib/io/udp_transport.ts";
-import { TcpStreamNetwork } from "../lib/io/tcp_stream_network.ts";
-import { DEFAULT_BOOTSTRAP, resolveAddresses, systemRng } from "./dht.ts";
+import { DEFAULT_BOOTSTRAP, resolveAddresses } from "./dht.ts";
 import { openLoopbackDaemon } from "./loopback_daemon.ts";
+import {
+  CONSOLE_HELP,
+  formatStats,
+  printEvents,
+  runCommand,
+  UsageError,
+} from "./_console.ts";
+import { LOG_LEVELS, type LogLevel, Output } from "./_output.ts";
+
+export { runCommand };
+
+/** The package version, from deno.json. */
+export const VERSION: string = denoJson.version;
+
+/** With `--log-level debug`, the node's counters are printed this often: 30 s. */
+const DEBUG_STATS_INTERVAL_MS = 30_000;
+
+/** A bootstrap that got no answer in this long is reported: 5 s. */
+const BOOTSTRAP_REPORT_MS = 5_000;
 
 const USAGE = `Usage: deno task run [options]
 
 Runs a contact-management daemon with one account over UDP and opens a console.
-The account is created on first run and kept (encrypted) in the data directory.
+The account is created on first run and kept (encrypted) in the data directory;
+one node at a time may use a data directory (a second one is refused).
 
 Options:
   --data-dir DIR          where the account lives
                           (default: $XDG_DATA_HOME/dht-contacts or ~/.local/share/dht-contacts)
   --passphrase-file FILE  read the archive passphrase from FILE (else a prompt
                           on a terminal; never from the command line)
+  --no-passphrase         use an empty passphrase (required when there is no
+                          terminal and no --passphrase-file)
   --port N                UDP port, and TCP port for direct links to contacts
                           (default 4222; a free port if taken)
   --host ADDR             address to bind (default 0.0.0.0)
@@ -47,28 +71,27 @@ Options:
   --no-links              no direct links: presence stops at status 1
   --bootstrap LIST        host:port,... to join, or "none" (default ${DEFAULT_BOOTSTRAP})
   --name NAME             this device's name (default "console")
+  --no-console            do not read stdin: run until SIGINT or SIGTERM
+                          (for services; without it, a stdin that ends on a
+                          pipe or /dev/null also keeps the node running)
+  --json                  one JSON event per line on stdout, for scripts
+                          ({"type", "level", "time", ..., "text"})
+  --log-level LEVEL       error, warn, info (default) or debug
+  -v, --verbose           same as --log-level debug (adds DHT counters every 30 s)
   --demo                  run two accounts on loopback and walk through the flow
+  --version               print the version and exit
   -h, --help              show this help
 
-Console commands:
-  add <uri> [message]     send a trust request (and add the contact)
-  requests                pending requests
-  accept <uri>            accept a request
-  discard <uri>           drop a request silently
-  remove <uri> [--ban]    remove a contact (and ban it)
-  contacts                contacts and their presence
-  watch <uri>             subscribe to a contact's presence
-  status <note>           publish a note ("status" alone clears it)
-  whoami                  account, device, address
-  help                    this list
-  quit                    clean shutdown (goodbye to contacts)
-`;
+Exit status: 0 after a clean stop, 1 on a runtime error (wrong passphrase,
+data directory in use or damaged, unreadable passphrase file, bind failure),
+2 on a bad command line.
 
-class UsageError extends Error {}
+${CONSOLE_HELP}`;
 
 interface Options {
   dataDir: string;
   passphraseFile?: string;
+  noPassphrase: boolean;
   port: number;
   host: string;
   advertise?: string;
@@ -76,6 +99,9 @@ interface Options {
   bootstrap: PeerAddress[] | "none";
   name: string;
   demo: boolean;
+  console: boolean;
+  json: boolean;
+  logLevel: LogLevel;
 }
 
 function defaultDataDir(): string {
@@ -85,31 +111,42 @@ function defaultDataDir(): string {
   return `${home}/.local/share/dht-contacts`;
 }
 
-function parseOptions(args: readonly string[]): Options | "help" {
-  let parsed;
+function parseFlags(args: readonly string[]) {
   try {
-    parsed = parseArgs({
+    return parseArgs({
       args: [...args],
       strict: true,
       allowPositionals: false,
       options: {
         "data-dir": { type: "string" },
         "passphrase-file": { type: "string" },
+        "no-passphrase": { type: "boolean" },
         port: { type: "string" },
         host: { type: "string" },
         advertise: { type: "string" },
         "no-links": { type: "boolean" },
         bootstrap: { type: "string" },
         name: { type: "string" },
+        "no-console": { type: "boolean" },
+        json: { type: "boolean" },
+        "log-level": { type: "string" },
+        verbose: { type: "boolean", short: "v" },
         demo: { type: "boolean" },
+        version: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
-    });
+    }).values;
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  const values = parsed.values;
+}
+
+function parseOptions(
+  args: readonly string[],
+): Options | "help" | "version" {
+  const values = parseFlags(args);
   if (values.help) return "help";
+  if (values.version) return "version";
   const port = Number(values.port ?? "4222");
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new UsageError(`--port expects 0 to 65535, got "${values.port}"`);
@@ -123,9 +160,21 @@ function parseOptions(args: readonly string[]): Options | "help" {
       throw new UsageError(`--bootstrap: ${(error as Error).message}`);
     }
   }
+  if (values["passphrase-file"] !== undefined && values["no-passphrase"]) {
+    throw new UsageError(
+      "--passphrase-file and --no-passphrase exclude each other",
+    );
+  }
+  const logLevel = values.verbose ? "debug" : values["log-level"] ?? "info";
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new UsageError(
+      `--log-level expects ${LOG_LEVELS.join(", ")}, got "${logLevel}"`,
+    );
+  }
   return {
     dataDir: values["data-dir"] ?? defaultDataDir(),
     passphraseFile: values["passphrase-file"],
+    noPassphrase: values["no-passphrase"] ?? false,
     port,
     host: values.host ?? "0.0.0.0",
     advertise: values.advertise,
@@ -133,270 +182,225 @@ function parseOptions(args: readonly string[]): Options | "help" {
     bootstrap,
     name: values.name ?? "console",
     demo: values.demo ?? false,
+    console: !(values["no-console"] ?? false),
+    json: values.json ?? false,
+    logLevel: logLevel as LogLevel,
   };
 }
 
+/** An input problem found before anything was created: one line, exit 1. */
+class InputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "InputError";
+  }
+}
+
+/** Reads the passphrase before anything is created on disk. */
 async function readPassphrase(options: Options): Promise<string> {
   if (options.passphraseFile !== undefined) {
-    const text = await Deno.readTextFile(options.passphraseFile);
+    let text: string;
+    try {
+      text = await Deno.readTextFile(options.passphraseFile);
+    } catch (error) {
+      const reason = error instanceof Deno.errors.NotFound
+        ? "no such file"
+        : (error as Error).message;
+      throw new InputError(
+        `Cannot read passphrase file "${options.passphraseFile}": ${reason}`,
+      );
+    }
     return text.replace(/\r?\n$/, "");
   }
+  if (options.noPassphrase) return "";
   if (Deno.stdin.isTerminal()) {
     return prompt("Archive passphrase (empty for none):") ?? "";
   }
-  console.error(
-    "run: no --passphrase-file and no terminal: the archive uses an empty passphrase",
-  );
-  return "";
-}
-
-async function bindUdp(host: string, port: number): Promise<UdpTransport> {
-  try {
-    return await UdpTransport.bind({ host, port });
-  } catch (error) {
-    if (!(error instanceof AddressInUseError) || port === 0) throw error;
-    console.error(`run: port ${port} is taken; using a free port`);
-    return await UdpTransport.bind({ host, port: 0 });
-  }
-}
-
-function short(uri: string): string {
-  return `${uri.slice(0, 8)}…`;
-}
-
-const STATUS = ["offline", "online (DHT)", "connected"];
-
-/** Wires the daemon's events to console output. */
-function printEvents(daemon: Daemon, print: (line: string) => void): void {
-  daemon.presence.on("newBuddyNotification", (n) =>
-    print(
-      `presence ${formatUri(parseUri(n.buddyUri))}: ${STATUS[n.status]}${
-        n.lineStatus ? ` "${n.lineStatus}"` : ""
-      }`,
-    ));
-  daemon.config.on("incomingTrustRequest", (r) =>
-    print(
-      `request from ${formatUri(parseUri(r.from))}: "${
-        new TextDecoder().decode(r.payload).slice(0, 200)
-      }" (accept ${r.from} / discard ${r.from})`,
-    ));
-  daemon.config.on(
-    "contactAdded",
-    (c) =>
-      print(`contact ${short(c.uri)} added${c.confirmed ? ", confirmed" : ""}`),
-  );
-  daemon.config.on(
-    "contactRemoved",
-    (c) =>
-      print(`contact ${short(c.uri)} removed${c.banned ? " and banned" : ""}`),
-  );
-  daemon.config.on(
-    "trustRequestDelivered",
-    (d) => print(`request to ${short(d.uri)} delivered`),
-  );
-  daemon.config.on(
-    "trustRequestAccepted",
-    (d) => print(`request to ${short(d.uri)} accepted`),
-  );
-  daemon.config.on(
-    "trustRequestExpired",
-    (d) => print(`request to ${short(d.uri)} expired undelivered`),
+  throw new InputError(
+    "Cannot ask for the archive passphrase: no terminal. Give --passphrase-file FILE, or --no-passphrase for an empty one",
   );
 }
 
-/**
- * Runs one console command.
- *
- * @param daemon The running daemon the console controls.
- * @param accountId The console's account, whose contacts and presence the commands act on.
- * @param line The command line.
- * @returns Text to print, or "quit".
- */
-export async function runCommand(
-  daemon: Daemon,
-  accountId: string,
-  line: string,
-): Promise<string | "quit"> {
-  const [command, ...rest] = line.trim().split(/\s+/);
-  const arg = rest[0];
-  const needUri = () => {
-    if (arg === undefined) throw new UsageError(`${command} needs a URI`);
-    return arg;
+/** Resolves when SIGINT or SIGTERM arrives; `dispose` removes the listeners. */
+function signalReceived(): { promise: Promise<string>; dispose(): void } {
+  let resolve!: (signal: string) => void;
+  const promise = new Promise<string>((r) => resolve = r);
+  const onInt = () => resolve("SIGINT");
+  const onTerm = () => resolve("SIGTERM");
+  Deno.addSignalListener("SIGINT", onInt);
+  Deno.addSignalListener("SIGTERM", onTerm);
+  return {
+    promise,
+    dispose() {
+      Deno.removeSignalListener("SIGINT", onInt);
+      Deno.removeSignalListener("SIGTERM", onTerm);
+    },
   };
-  switch (command) {
-    case "":
-      return "";
-    case "help":
-      return USAGE.slice(USAGE.indexOf("Console commands:"));
-    case "whoami":
-      return `account ${formatUri(parseUri(accountId))}\ndevice  ${
-        daemon.account(accountId).deviceId
-      }\naddress ${
-        formatAddress(daemon.dht.address)
-      }, ${daemon.dht.routingTable.size} DHT nodes known`;
-    case "add": {
-      const message = rest.slice(1).join(" ");
-      const id = await daemon.config.sendTrustRequest(
-        accountId,
-        needUri(),
-        new TextEncoder().encode(message),
-      );
-      daemon.presence.subscribeBuddy(accountId, needUri(), true);
-      return `request ${id.slice(0, 8)} queued (retried until delivered)`;
-    }
-    case "requests": {
-      const list = daemon.config.getTrustRequests(accountId);
-      return list.length === 0
-        ? "no pending request"
-        : list.map((r) =>
-          `${r.from} at ${new Date(r.received * 1_000).toISOString()}: "${
-            new TextDecoder().decode(r.payload).slice(0, 200)
-          }"`
-        ).join("\n");
-    }
-    case "accept":
-      await daemon.config.acceptTrustRequest(accountId, needUri());
-      daemon.presence.subscribeBuddy(accountId, needUri(), true);
-      return "accepted";
-    case "discard":
-      return await daemon.config.discardTrustRequest(accountId, needUri())
-        ? "discarded"
-        : "no request from that account";
-    case "remove": {
-      const ban = rest.includes("--ban");
-      await daemon.config.removeContact(accountId, needUri(), ban);
-      return ban ? "removed and banned" : "removed";
-    }
-    case "contacts": {
-      const presence = new Map(
-        daemon.presence.getSubscriptions(accountId).map((s) => [s.buddy, s]),
-      );
-      const list = daemon.config.getContacts(accountId);
-      return list.length === 0 ? "no contact" : list.map((c) => {
-        const p = presence.get(c.id);
-        const state = c.banned
-          ? "banned"
-          : `${c.confirmed ? "confirmed" : "pending"}, ${
-            p ? STATUS[p.status] : "not watched"
-          }${p?.lineStatus ? ` "${p.lineStatus}"` : ""}`;
-        return `${c.id} ${state}`;
-      }).join("\n");
-    }
-    case "watch":
-      daemon.presence.subscribeBuddy(accountId, needUri(), true);
-      return "watching";
-    case "status": {
-      const note = rest.join(" ");
-      daemon.presence.publish(accountId, 1, note);
-      return note ? `note set: "${note}"` : "note cleared";
-    }
-    case "quit":
-    case "exit":
-      return "quit";
-    default:
-      throw new UsageError(`unknown command "${command}" (try help)`);
-  }
 }
 
-/**
- * The host contacts dial: the bound one, or for a wildcard bind the first
- * non-internal IPv4 address (loopback when there is none).
- */
-function advertisedHost(bound: string): string {
-  if (bound !== "0.0.0.0" && bound !== "::") return bound;
-  for (const addresses of Object.values(networkInterfaces())) {
-    for (const address of addresses ?? []) {
-      if (address.family === "IPv4" && !address.internal) {
-        return address.address;
-      }
-    }
-  }
-  return "127.0.0.1";
-}
-
-async function runNode(options: Options): Promise<number> {
-  const storage = await FileStorage.open(options.dataDir);
+async function openNode(options: Options, output: Output): Promise<Daemon> {
   const passphrase = await readPassphrase(options);
-  const transport = await bindUdp(options.host, options.port);
   const bootstrap = options.bootstrap === "none"
     ? []
     : await resolveAddresses(options.bootstrap);
-  const daemon = await Daemon.open({
-    transport,
-    clock: systemClock,
-    rng: systemRng(),
-    randomBytes: systemRandomBytes,
-    storage,
+  const daemon = await openUdpDaemon({
+    dataDir: options.dataDir,
     passphrase,
-    dht: { bootstrap },
-    ...(options.links
-      ? {
-        streams: new TcpStreamNetwork({ host: options.host }),
-        channelPort: transport.localAddress.port,
-        channelHost: options.advertise ?? advertisedHost(options.host),
-      }
-      : {}),
+    host: options.host,
+    port: options.port,
+    freePortIfTaken: true,
+    bootstrap,
+    links: options.links,
+    advertise: options.advertise,
   });
-  let accountId = daemon.listAccounts()[0];
-  if (accountId === undefined) {
-    accountId = await daemon.createAccount({ deviceName: options.name });
-    console.log(`created a new account in ${options.dataDir}`);
+  const bound = daemon.dht.address.port;
+  if (options.port !== 0 && bound !== options.port) {
+    output.event(
+      "portTaken",
+      `port ${options.port} is taken; using ${bound}`,
+      { wanted: options.port, port: bound },
+      "warn",
+    );
   }
-  const print = (line: string) => console.log(line);
-  printEvents(daemon, print);
-  daemon.start();
-  console.log(`account ${formatUri(parseUri(accountId))}`);
-  console.log(`listening on UDP ${formatAddress(transport.localAddress)}`);
+  return daemon;
+}
+
+function reportBootstrap(daemon: Daemon, options: Options, output: Output) {
   if (options.bootstrap === "none") {
-    console.log("standalone (no bootstrap)");
-  } else {
-    const timer = setTimeout(() => {
-      if (daemon.dht.routingTable.size === 0) {
-        console.log(
-          "no bootstrap peer answered within 5 s: running standalone (others can still join us)",
-        );
-      } else {
-        console.log(
-          `joined the DHT (${daemon.dht.routingTable.size} nodes known)`,
-        );
-      }
-    }, 5_000);
-    Deno.unrefTimer(timer);
+    output.event("standalone", "standalone (no bootstrap)");
+    return;
   }
+  const timer = setTimeout(() => {
+    const nodes = daemon.dht.routingTable.size;
+    if (nodes === 0) {
+      output.event(
+        "bootstrap",
+        "no bootstrap peer answered within 5 s: running standalone (others can still join us)",
+        { nodes },
+        "warn",
+      );
+    } else {
+      output.event("bootstrap", `joined the DHT (${nodes} nodes known)`, {
+        nodes,
+      });
+    }
+  }, BOOTSTRAP_REPORT_MS);
+  Deno.unrefTimer(timer);
+}
+
+/** Reads console lines until quit or the end of stdin. */
+async function readConsole(
+  daemon: Daemon,
+  accountId: string,
+  output: Output,
+): Promise<"quit" | "eof"> {
+  output.event("console", 'type "help" for commands');
+  const input = createInterface({ input: process.stdin });
+  try {
+    for await (const line of input) {
+      const command = line.trim().split(/\s+/)[0];
+      try {
+        const result = await runCommand(daemon, accountId, line);
+        if (result.quit) return "quit";
+        if (result.text) {
+          output.reply("reply", result.text, { command, ...result.data });
+        }
+      } catch (error) {
+        output.reply("commandError", `error: ${(error as Error).message}`, {
+          command,
+          message: (error as Error).message,
+        });
+      }
+    }
+    return "eof";
+  } finally {
+    input.close();
+  }
+}
+
+async function runNode(options: Options, output: Output): Promise<number> {
+  const daemon = await openNode(options, output);
+  let accountId = daemon.listAccounts()[0];
+  try {
+    if (accountId === undefined) {
+      accountId = await daemon.createAccount({ deviceName: options.name });
+      output.event(
+        "accountCreated",
+        `created a new account in ${options.dataDir}`,
+        { dataDir: options.dataDir, account: formatUri(parseUri(accountId)) },
+      );
+    }
+  } catch (error) {
+    await daemon.stop();
+    throw error;
+  }
+  printEvents(daemon, output);
+  daemon.start();
+  const account = formatUri(parseUri(accountId));
+  const address = formatAddress(daemon.dht.address);
+  output.event("started", `account ${account}`, {
+    account,
+    device: daemon.account(accountId).deviceId,
+    address,
+    version: VERSION,
+  });
+  output.event("listening", `listening on UDP ${address}`, { address });
+  reportBootstrap(daemon, options, output);
+  const statsTimer = output.enabled("debug")
+    ? setInterval(() => {
+      const stats = daemon.dht.stats();
+      const subscriptions = daemon.presence.getSubscriptions(accountId).length;
+      output.event(
+        "stats",
+        formatStats(stats, subscriptions).replace(/\s*\n/g, "; "),
+        { stats, subscriptions },
+        "debug",
+      );
+    }, DEBUG_STATS_INTERVAL_MS)
+    : undefined;
   // Contacts are watched from the start.
   for (const contact of daemon.config.getContacts(accountId)) {
     if (!contact.banned) {
       daemon.presence.subscribeBuddy(accountId, contact.id, true);
     }
   }
-  let stopping: Promise<number> | undefined;
-  const shutdown = (): Promise<number> => {
-    stopping ??= (async () => {
-      console.log("stopping: goodbye to contacts, saving state…");
-      await daemon.stop();
-      await transport.close();
-      return 0;
-    })();
-    return stopping;
-  };
-  const onSignal = () => shutdown().then((code) => Deno.exit(code));
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  console.log('type "help" for commands');
-  const input = createInterface({ input: process.stdin });
-  for await (const line of input) {
-    try {
-      const out = await runCommand(daemon, accountId, line);
-      if (out === "quit") break;
-      if (out) console.log(out);
-    } catch (error) {
-      console.log(`error: ${(error as Error).message}`);
-    }
+  const signal = signalReceived();
+  let reason: string;
+  if (options.console) {
+    const consoleDone = readConsole(daemon, accountId, output);
+    const first = await Promise.race([consoleDone, signal.promise]);
+    if (first === "eof" && !Deno.stdin.isTerminal()) {
+      output.event(
+        "stdinClosed",
+        "stdin closed: the node keeps running until SIGINT or SIGTERM (--no-console skips the console)",
+      );
+      reason = await signal.promise;
+    } else reason = first;
+  } else {
+    output.event("waiting", "no console: running until SIGINT or SIGTERM");
+    reason = await signal.promise;
   }
-  input.close();
-  Deno.removeSignalListener("SIGINT", onSignal);
-  Deno.removeSignalListener("SIGTERM", onSignal);
-  return await shutdown();
+  clearInterval(statsTimer);
+  output.event(
+    "stopping",
+    "stopping: goodbye to contacts, saving state…",
+    { reason },
+  );
+  // The listeners stay until the stop is done: a signal can arrive twice
+  // (`deno task` forwards it, and `timeout` or a service manager may also
+  // signal the whole process group), and without a listener the second one
+  // would kill the process halfway through its goodbyes. The stop is
+  // bounded: goodbyes are given up after 2 s.
+  await daemon.stop();
+  signal.dispose();
+  output.event("stopped", "stopped", { reason });
+  return 0;
+}
+
+const STATUS = ["offline", "online (DHT)", "connected"];
+
+function short(uri: string): string {
+  return `${uri.slice(0, 8)}…`;
 }
 
 /**
@@ -504,10 +508,9 @@ export async function runDemo(timeoutMs = 20_000): Promise<number> {
     say(`demo failed: ${(error as Error).message}`);
     return 1;
   } finally {
+    // Each daemon owns its socket: stop() closes it.
     await alice.daemon.stop();
     await bob.daemon.stop();
-    await alice.transport.close();
-    await bob.transport.close();
   }
 }
 
@@ -518,24 +521,35 @@ export async function runDemo(timeoutMs = 20_000): Promise<number> {
  * @returns Exit code.
  */
 export async function main(args: readonly string[]): Promise<number> {
-  let options: Options | "help";
+  let options: Options | "help" | "version";
   try {
     options = parseOptions(args);
   } catch (error) {
-    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    console.error(`run: ${(error as Error).message}\n\n${USAGE}`);
     return 2;
   }
   if (options === "help") {
     console.log(USAGE);
     return 0;
   }
+  if (options === "version") {
+    console.log(`dht-contacts ${VERSION} (deno ${Deno.version.deno})`);
+    return 0;
+  }
   if (options.demo) return await runDemo();
+  const output = new Output({ json: options.json, level: options.logLevel });
   try {
-    return await runNode(options);
+    return await runNode(options, output);
   } catch (error) {
-    // Wrong passphrase, damaged archive or state, port or permission
-    // problems: one clear line, not a stack trace.
-    console.error(`run: ${(error as Error).name}: ${(error as Error).message}`);
+    // Wrong passphrase, data directory in use or damaged, unreadable
+    // passphrase file, port or permission problems: one clear line, not a
+    // stack trace.
+    const { name, message } = error as Error;
+    // Our own input checks need no class name; the others keep it
+    // (WrongPassphraseError, DataDirLockedError, …) for searching.
+    const text = error instanceof InputError ? message : `${name}: ${message}`;
+    if (output.json) output.event("error", text, { name }, "error");
+    else console.error(`run: ${text}`);
     return 1;
   }
 }

@@ -11,12 +11,15 @@
  *
  * @module
  */
-import * as ed from "@noble/ed25519";
-import { sha256 as nobleSha256, sha512 } from "@noble/hashes/sha2.js";
-import { sha1 as nobleSha1 } from "@noble/hashes/legacy.js";
-import { hkdf as nobleHkdf } from "@noble/hashes/hkdf.js";
-import { x25519 } from "@noble/curves/ed25519.js";
-import { gcm } from "@noble/ciphers/aes.js";
+import * as ed from "npm:@noble/ed25519@^3.2.0";
+import {
+  sha256 as nobleSha256,
+  sha512,
+} from "npm:@noble/hashes@^2.4.0/sha2.js";
+import { sha1 as nobleSha1 } from "npm:@noble/hashes@^2.4.0/legacy.js";
+import { hkdf as nobleHkdf } from "npm:@noble/hashes@^2.4.0/hkdf.js";
+import { x25519 } from "npm:@noble/curves@^2.4.0/ed25519.js";
+import { gcm } from "npm:@noble/ciphers@^2.4.0/aes.js";
 
 ed.hashes.sha512 = sha512;
 

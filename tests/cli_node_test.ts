@@ -1,49 +1,190 @@
 /**
- * `deno task run`: flags, the console over a real UDP socket on loopback,
- * the account kept across runs, and the demo.
+ * `deno task run` as users run it: the task as written in deno.json (its
+ * permissions, the default 0.0.0.0 bind, a passphrase file), as subprocesses
+ * driven through stdin and signals. Nothing is sent off the machine: the
+ * nodes bootstrap from none or from each other on 127.0.0.1, and every
+ * process is killed after a time limit.
  */
 import assert from "node:assert/strict";
 
 const ROOT = new URL("..", import.meta.url);
+const LIMIT_MS = 60_000;
 
-async function run(args: string[], stdin = "") {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "main.ts", ...args],
-    cwd: ROOT,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(stdin));
-  await writer.close();
-  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-  const output = await child.output();
-  clearTimeout(timer);
-  return {
-    code: output.code,
-    stdout: new TextDecoder().decode(output.stdout),
-    stderr: new TextDecoder().decode(output.stderr),
-  };
+/** A running `deno task run` whose output is read as it comes. */
+class Node {
+  readonly #child: Deno.ChildProcess;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #killer: ReturnType<typeof setTimeout>;
+  stdout = "";
+  stderr = "";
+  readonly done: Promise<number>;
+
+  constructor(args: string[]) {
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: ["task", "--quiet", "run", ...args],
+      cwd: ROOT,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    this.#writer = this.#child.stdin.getWriter();
+    this.#killer = setTimeout(() => this.#child.kill("SIGKILL"), LIMIT_MS);
+    const read = async (
+      stream: ReadableStream<Uint8Array>,
+      into: "stdout" | "stderr",
+    ) => {
+      for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+        this[into] += text;
+      }
+    };
+    const reading = Promise.all([
+      read(this.#child.stdout, "stdout"),
+      read(this.#child.stderr, "stderr"),
+    ]);
+    const child = this.#child;
+    const killer = this.#killer;
+    this.done = (async () => {
+      const status = await child.status;
+      await reading;
+      clearTimeout(killer);
+      return status.code;
+    })();
+  }
+
+  async send(line: string): Promise<void> {
+    await this.#writer.write(new TextEncoder().encode(line + "\n"));
+  }
+
+  async closeStdin(): Promise<void> {
+    await this.#writer.close();
+  }
+
+  /** Sends a signal; does nothing once the process has exited. */
+  kill(signal: Deno.Signal): void {
+    try {
+      this.#child.kill(signal);
+    } catch (error) {
+      if (!(error instanceof TypeError)) throw error;
+    }
+  }
+
+  /** Waits (at most `ms`) until stdout matches; returns the match. */
+  async waitFor(pattern: RegExp, ms = 20_000): Promise<RegExpExecArray> {
+    const started = Date.now();
+    for (;;) {
+      const match = pattern.exec(this.stdout);
+      if (match) return match;
+      if (Date.now() - started > ms) {
+        throw new Error(
+          `timed out waiting for ${pattern}\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
 }
 
-Deno.test("deno task run: --help exits 0, a bad flag exits 2 with the usage", async () => {
+/** Runs to the end with `stdin` as input. */
+async function run(args: string[], stdin = "") {
+  const node = new Node(args);
+  await node.send(stdin);
+  await node.closeStdin().catch(() => {});
+  const code = await node.done;
+  return { code, stdout: node.stdout, stderr: node.stderr };
+}
+
+async function withTempDir(body: (dir: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir();
+  try {
+    await body(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("deno task run: --help, --version and bad flags", async () => {
   const help = await run(["--help"]);
   assert.equal(help.code, 0);
-  assert.match(help.stdout, /Usage: deno task run/);
-  assert.match(help.stdout, /accept <uri>/);
+  for (
+    const text of [
+      "Usage: deno task run",
+      "--no-console",
+      "--no-passphrase",
+      "--json",
+      "--log-level",
+      "--version",
+      "accept <uri>",
+      "stats",
+    ]
+  ) assert.ok(help.stdout.includes(text), text);
+  const version = await run(["--version"]);
+  assert.equal(version.code, 0);
+  assert.match(
+    version.stdout,
+    /^dht-contacts \d+\.\d+\.\d+ \(deno [\d.]+\)\n$/,
+  );
   const bad = await run(["--bogus"]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /Usage: deno task run/);
   assert.equal((await run(["--port", "99999"])).code, 2);
   assert.equal((await run(["--bootstrap", "not an address"])).code, 2);
+  assert.equal((await run(["--log-level", "loud"])).code, 2);
+  assert.equal(
+    (await run(["--no-passphrase", "--passphrase-file", "x"])).code,
+    2,
+  );
+});
+
+Deno.test("deno task run: inputs are checked before the data directory is created", async () => {
+  await withTempDir(async (dir) => {
+    const missing = await run([
+      "--data-dir",
+      `${dir}/data`,
+      "--passphrase-file",
+      `${dir}/nope`,
+      "--bootstrap",
+      "none",
+    ]);
+    assert.equal(missing.code, 1);
+    assert.equal(
+      missing.stderr,
+      `run: Cannot read passphrase file "${dir}/nope": no such file\n`,
+    );
+    assert.equal(await exists(`${dir}/data`), false);
+    // No terminal (stdin is a pipe) and no passphrase: refused, not an
+    // archive with an empty passphrase.
+    const none = await run([
+      "--data-dir",
+      `${dir}/data`,
+      "--bootstrap",
+      "none",
+    ]);
+    assert.equal(none.code, 1);
+    assert.match(
+      none.stderr,
+      /no terminal.*--passphrase-file.*--no-passphrase/,
+    );
+    assert.equal(await exists(`${dir}/data`), false);
+  });
 });
 
 Deno.test("deno task run: the console answers, the account is kept across runs", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     const passphrase = `${dir}/passphrase`;
     await Deno.writeTextFile(passphrase, "correct horse\n");
+    // Default host (0.0.0.0, which reads the network interfaces to pick the
+    // address contacts dial); a free port, so runs on a shared machine do
+    // not collide.
     const args = [
       "--data-dir",
       `${dir}/data`,
@@ -53,24 +194,27 @@ Deno.test("deno task run: the console answers, the account is kept across runs",
       "none",
       "--port",
       "0",
-      "--host",
-      "127.0.0.1",
     ];
     const first = await run(
       args,
       "whoami\ncontacts\nadd jami:nonsense\nadd " + "c".repeat(40) +
-        " hello\ncontacts\nstatus busy\nbogus\nquit\n",
+        " hello\ncontacts\nstatus busy\nstats\nbogus\nquit\n",
     );
     assert.equal(first.code, 0, first.stderr);
+    assert.equal(first.stderr, "");
     assert.match(first.stdout, /created a new account/);
     const account = /account (jami:[0-9a-f]{40})/.exec(first.stdout)?.[1];
     assert.ok(account, first.stdout);
+    assert.match(first.stdout, /listening on UDP 0\.0\.0\.0:\d+/);
     assert.match(first.stdout, /no contact/);
     assert.match(first.stdout, /error: .*nonsense/);
     assert.match(first.stdout, /request [0-9a-f]{8} queued/);
     assert.match(first.stdout, new RegExp(`${"c".repeat(40)} pending`));
     assert.match(first.stdout, /note set: "busy"/);
+    assert.match(first.stdout, /routing +0 good, 0 dubious, 0 expired/);
+    assert.match(first.stdout, /drops +0 malformed, 0 other network/);
     assert.match(first.stdout, /error: unknown command "bogus"/);
+    assert.match(first.stdout, /stopped\n$/);
     const second = await run(args, "whoami\ncontacts\nquit\n");
     assert.equal(second.code, 0, second.stderr);
     assert.doesNotMatch(second.stdout, /created a new account/);
@@ -79,11 +223,121 @@ Deno.test("deno task run: the console answers, the account is kept across runs",
     // A wrong passphrase is refused, not a crash or a new account.
     await Deno.writeTextFile(passphrase, "wrong\n");
     const wrong = await run(args, "quit\n");
-    assert.notEqual(wrong.code, 0);
-    assert.match(wrong.stderr, /WrongPassphraseError|passphrase/i);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /^run: WrongPassphraseError: /);
+  });
+});
+
+Deno.test("deno task run: stdin that ends keeps the node running until SIGTERM; a second node on the data dir is refused", async () => {
+  await withTempDir(async (dir) => {
+    const args = [
+      "--data-dir",
+      `${dir}/data`,
+      "--no-passphrase",
+      "--bootstrap",
+      "none",
+      "--port",
+      "0",
+    ];
+    const node = new Node(args);
+    try {
+      await node.waitFor(/type "help" for commands/);
+      await node.closeStdin();
+      await node.waitFor(/stdin closed: the node keeps running until SIGINT/);
+      const second = await run(args, "quit\n");
+      assert.equal(second.code, 1);
+      assert.match(
+        second.stderr,
+        /^run: DataDirLockedError: Cannot use data directory ".*": it is in use by process \d+/,
+      );
+      // Still running after the refused second node.
+      assert.doesNotMatch(node.stdout, /stopping/);
+      node.kill("SIGTERM");
+      assert.equal(await node.done, 0, node.stderr);
+      assert.match(node.stdout, /stopping: goodbye.*\nstopped\n$/);
+    } finally {
+      node.kill("SIGKILL");
+      await node.done;
+    }
+  });
+});
+
+Deno.test("deno task run: a request typed in one console reaches a second node run with --no-console --json", async () => {
+  await withTempDir(async (dir) => {
+    const common = ["--no-passphrase", "--port", "0", "--host", "127.0.0.1"];
+    const alice = new Node([
+      "--data-dir",
+      `${dir}/alice`,
+      "--bootstrap",
+      "none",
+      ...common,
+    ]);
+    let bob: Node | undefined;
+    try {
+      const aliceUri = (await alice.waitFor(/account jami:([0-9a-f]{40})/))[1];
+      const port =
+        (await alice.waitFor(/listening on UDP 127\.0\.0\.1:(\d+)/))[1];
+      bob = new Node([
+        "--data-dir",
+        `${dir}/bob`,
+        "--bootstrap",
+        `127.0.0.1:${port}`,
+        "--no-console",
+        "--json",
+        ...common,
+      ]);
+      const events = () =>
+        bob!.stdout.split("\n").filter(Boolean).map((line) => JSON.parse(line));
+      await bob.waitFor(/"type":"started"/);
+      const started = events().find((event) => event.type === "started");
+      const bobUri = started.account.slice("jami:".length);
+      assert.match(bobUri, /^[0-9a-f]{40}$/);
+      await alice.send(`add ${bobUri} hello from alice`);
+      await alice.waitFor(/request [0-9a-f]{8} queued/);
+      await bob.waitFor(/"type":"incomingTrustRequest"/);
+      const request = events().find((e) => e.type === "incomingTrustRequest");
+      assert.equal(request.from, aliceUri);
+      assert.equal(request.message, "hello from alice");
+      await alice.send("stats");
+      await alice.waitFor(/routing +1 good/);
+      await alice.send("quit");
+      assert.equal(await alice.done, 0, alice.stderr);
+      bob.kill("SIGINT");
+      assert.equal(await bob.done, 0, bob.stderr);
+      const last = events().at(-1);
+      assert.equal(last.type, "stopped");
+      assert.equal(last.reason, "SIGINT");
+    } finally {
+      alice.kill("SIGKILL");
+      bob?.kill("SIGKILL");
+      await alice.done;
+      await bob?.done;
+    }
+  });
+});
+
+Deno.test("deno task run --log-level warn: status lines are hidden, answers to commands are not", async () => {
+  await withTempDir(async (dir) => {
+    const quiet = await run(
+      [
+        "--data-dir",
+        `${dir}/data`,
+        "--no-passphrase",
+        "--bootstrap",
+        "none",
+        "--port",
+        "0",
+        "--log-level",
+        "warn",
+      ],
+      "whoami\nbogus\nquit\n",
+    );
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.match(
+      quiet.stdout,
+      /^account jami:[0-9a-f]{40}\ndevice {2}[0-9a-f]{40}\naddress 0\.0\.0\.0:\d+, 0 DHT nodes known\nerror: unknown command "bogus" \(try help\)\n$/,
+    );
+  });
 });
 
 Deno.test("deno task run --demo: request, acceptance, presence and goodbye on loopback", async () => {

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { Testnet } from "../sim/testnet.ts";
-import type { DhtNode } from "../lib/dht/dht_node.ts";
+import { DhtNode } from "../lib/dht/dht_node.ts";
 import type { ListenEvent } from "../lib/dht/dht_client.ts";
 import type { DhtValue } from "../lib/dht/messages.ts";
 import { decodeMessage } from "../lib/dht/wire/decode.ts";
@@ -437,4 +437,38 @@ Deno.test("DhtNode storage maintenance backs off on a quiet key and resumes when
     RpcEngine.prototype.request = original;
     net.stop();
   }
+});
+
+Deno.test("DhtNode in client mode gets and puts, but no node keeps it in its routing table", () => {
+  const net = Testnet.create({ nodes: 20, seed: "client-mode" });
+  const client = new DhtNode(
+    {
+      transport: net.network.attach(),
+      clock: net.clock,
+      rng: seededRng("client"),
+    },
+    { client: true, bootstrap: [net.transports[0].localAddress] },
+  );
+  client.start();
+  net.run(10_000);
+  const key = InfoHash.get("client key");
+  let stored = -1;
+  client.put(key, value(7n, "from a client"), {
+    onDone: (count) => stored = count,
+  });
+  net.run(10_000);
+  assert.ok(stored > 0, `stored on ${stored} nodes`);
+  assert.deepEqual(getAll(net, 5, key).map((v) => v.id), [7n]);
+  let found: DhtValue[] = [];
+  client.get(key, { onDone: (values) => found = [...values] });
+  net.run(10_000);
+  assert.deepEqual(found.map((v) => v.id), [7n]);
+  // The client knows the network; the network does not know the client.
+  assert.ok(client.routingTable.size > 0);
+  assert.deepEqual(
+    net.nodes.filter((node) => node.routingTable.get(client.id)).length,
+    0,
+  );
+  client.stop();
+  net.stop();
 });

@@ -92,7 +92,7 @@ import {
   TransportState,
   type URI,
   UserAgent,
-} from "sip.js";
+} from "npm:sip.js@^0.21.2";
 import { parseUri } from "../identity/uri.ts";
 
 /** Largest SIP message accepted from the link by default, in bytes (16 KiB). */

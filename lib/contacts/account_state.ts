@@ -28,7 +28,7 @@
  *
  * @module
  */
-import { decode, encode } from "@msgpack/msgpack";
+import { decode, encode } from "npm:@msgpack/msgpack@^3.1.3";
 import type { Storage } from "../storage.ts";
 import { type Contact, ContactList } from "./contact_list.ts";
 

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { decode, encode } from "@msgpack/msgpack";
+import { decode, encode } from "npm:@msgpack/msgpack@^3.1.3";
 import type {
   AccountState,
   OutboxEntry,

@@ -117,6 +117,20 @@ export interface DaemonOptions {
   readonly channelPort?: number;
   /** Host announced for links when the listening address is a wildcard. */
   readonly channelHost?: string;
+  /**
+   * What the daemon owns: closed in order at the end of {@link Daemon.stop}
+   * (and by {@link Daemon.crash}). `openUdpDaemon` lists its UDP socket and
+   * data-directory lock here. Anything not listed, by default the
+   * `transport` and `streams` above, stays the caller's to close after
+   * `stop()` resolves. @default {[]}
+   */
+  readonly resources?: readonly DaemonResource[];
+}
+
+/** Something a daemon closes when it stops (a socket, a lock). */
+export interface DaemonResource {
+  /** Frees it; called once, after the goodbyes and the last state write. */
+  close(): void | Promise<void>;
 }
 
 /** Options of {@link Daemon.createAccount} and {@link Daemon.linkDevice}. */
@@ -143,6 +157,8 @@ export class Daemon {
   readonly #accounts = new Map<string, Account>();
   readonly #work: WorkTracker;
   #running = false;
+  #stopping: Promise<void> | undefined;
+  #released: Promise<void> | undefined;
 
   private constructor(options: DaemonOptions) {
     this.#options = options;
@@ -281,24 +297,62 @@ export class Daemon {
     return [...this.#accounts.keys()];
   }
 
-  /** Starts the DHT node and every account. */
+  /**
+   * Starts the DHT node and every account.
+   *
+   * @throws {Error} If `stop()` already closed the daemon's own resources.
+   */
   start(): void {
     if (this.#running) return;
+    if (this.#released !== undefined) {
+      throw new Error("Cannot start daemon: stop() closed its resources");
+    }
     this.#running = true;
+    this.#stopping = undefined;
     this.dht.start();
     for (const account of this.#accounts.values()) account.start();
   }
 
   /**
    * Stops cleanly: goodbyes sent (and acknowledged, or given up after 2 s),
-   * state flushed, then the DHT node stops.
+   * state flushed, the DHT node stopped, then the daemon's own
+   * {@link DaemonOptions.resources} closed. A transport or stream network
+   * passed in without being listed there is not closed: the caller closes
+   * it after this resolves. Calls while stopping share one promise.
+   *
+   * @returns Resolves once everything is stopped and closed.
    */
-  async stop(): Promise<void> {
-    if (!this.#running) return;
-    this.#running = false;
-    await Promise.all([...this.#accounts.values()].map((a) => a.stop()));
-    await this.whenIdle();
-    this.dht.stop();
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    if (this.#running) {
+      this.#running = false;
+      await Promise.all([...this.#accounts.values()].map((a) => a.stop()));
+      await this.whenIdle();
+      this.dht.stop();
+    }
+    await this.#release();
+  }
+
+  /** Closes the owned resources once, all of them even if one fails. */
+  #release(): Promise<void> {
+    const resources = this.#options.resources ?? [];
+    if (resources.length === 0) return Promise.resolve();
+    this.#released ??= (async () => {
+      const errors: unknown[] = [];
+      for (const resource of resources) {
+        try {
+          await resource.close();
+        } catch (error) {
+          errors.push(error);
+        }
+      }
+      if (errors.length > 0) throw errors[0];
+    })();
+    return this.#released;
   }
 
   /**
@@ -309,6 +363,8 @@ export class Daemon {
     this.#running = false;
     for (const account of this.#accounts.values()) account.crash();
     this.dht.stop();
+    // A killed process loses its sockets and locks too; nobody awaits this.
+    this.#release().catch(() => {});
   }
 
   async #saveArchive(identity: AccountIdentity): Promise<void> {

@@ -61,6 +61,7 @@ import {
 } from "../transport.ts";
 import type { DhtQuery, DhtRequest, DhtValue } from "./messages.ts";
 import { type RpcCounters, RpcEngine, type RpcTiming } from "./rpc_engine.ts";
+import { ClientRpcEngine } from "./client_rpc_engine.ts";
 import { RoutingTable } from "./routing_table.ts";
 import type { SearchResult } from "./search.ts";
 import { TokenKeeper } from "./token_keeper.ts";
@@ -140,6 +141,12 @@ export interface DhtNodeConfig {
   readonly listenSearchMs?: number;
   /** Permanent puts are re-checked (new closest nodes) at least this often. @default {300000} */
   readonly permanentCheckMs?: number;
+  /**
+   * Client mode: our requests say `s: true`, so other nodes answer without
+   * adding us to their routing tables (for short-lived tools that would
+   * otherwise linger there as dead nodes). @default {false}
+   */
+  readonly client?: boolean;
   /** Our own id is looked up this often, so our closest nodes keep hearing from us (within their 10-minute window). @default {480000} */
   readonly neighbourhoodMs?: number;
 }
@@ -211,7 +218,8 @@ export class DhtNode implements DhtClient {
     this.#neighbourhoodMs = config.neighbourhoodMs ?? 480_000;
     // Bootstrap already looks up our own id.
     this.#lastNeighbourhoodMs = this.#clock.now();
-    this.#rpc = new RpcEngine(
+    const Engine = config.client ? ClientRpcEngine : RpcEngine;
+    this.#rpc = new Engine(
       {
         transport: components.transport,
         clock: components.clock,

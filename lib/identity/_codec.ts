@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { Decoder, Encoder } from "@msgpack/msgpack";
+import { Decoder, Encoder } from "npm:@msgpack/msgpack@^3.1.3";
 import { MalformedRecordError } from "./errors.ts";
 import { bytesEqual } from "../crypto.ts";
 

@@ -35,7 +35,7 @@
  *
  * @module
  */
-import { scryptAsync } from "@noble/hashes/scrypt.js";
+import { scryptAsync } from "npm:@noble/hashes@^2.4.0/scrypt.js";
 import {
   aesGcmDecrypt,
   aesGcmEncrypt,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { RandomBytes } from "../rng.ts";
+import type { RandomBytes, Rng } from "../rng.ts";
 
 /** The most bytes `crypto.getRandomValues` fills in one call. */
 const GET_RANDOM_VALUES_MAX_BYTES = 65536;
@@ -49,3 +49,26 @@ function getSystemRandomBytes(length: number): Uint8Array {
  * ```
  */
 export const systemRandomBytes: RandomBytes = getSystemRandomBytes;
+
+/**
+ * `Math.random`'s contract (a number in [0, 1)) from the system's secure
+ * generator, 32 bits a draw: the `rng` of a daemon on a real device.
+ *
+ * @returns A fresh generator.
+ *
+ * @example Draw a number
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { systemRng } from "./system_random.ts";
+ *
+ * const rng = systemRng();
+ * const x = rng();
+ * assert.ok(x >= 0 && x < 1);
+ * ```
+ */
+export function systemRng(): Rng {
+  return () => {
+    const bytes = getSystemRandomBytes(4);
+    return new DataView(bytes.buffer).getUint32(0) / 0x1_0000_0000;
+  };
+}

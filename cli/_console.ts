@@ -1,0 +1,275 @@
+/**
+ * The console of `deno task run`: its commands, and the daemon's events as
+ * output lines.
+ *
+ * @module
+ */
+import type { Daemon } from "../lib/daemon/daemon.ts";
+import type { DhtNodeStats } from "../lib/dht/dht_node.ts";
+import { formatUri, parseUri } from "../lib/identity/uri.ts";
+import { formatAddress } from "../lib/transport.ts";
+import type { Output } from "./_output.ts";
+
+/** Bad console input or command line. */
+export class UsageError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** The console commands, as `help` prints them. */
+export const CONSOLE_HELP = `Console commands:
+  add <uri> [message]     send a trust request (and add the contact)
+  requests                pending requests
+  accept <uri>            accept a request
+  discard <uri>           drop a request silently
+  remove <uri> [--ban]    remove a contact (and ban it)
+  contacts                contacts and their presence
+  watch <uri>             subscribe to a contact's presence
+  status <note>           publish a note ("status" alone clears it)
+  whoami                  account, device, address
+  stats                   DHT node: routing table, storage, listeners,
+                          packets, drops by reason
+  help                    this list
+  quit                    clean shutdown (goodbye to contacts)
+`;
+
+const STATUS = ["offline", "online (DHT)", "connected"];
+
+function short(uri: string): string {
+  return `${uri.slice(0, 8)}…`;
+}
+
+/**
+ * Wires the daemon's events to output lines (presence, requests, contacts).
+ *
+ * @param daemon The daemon whose events are printed.
+ * @param output Where they go.
+ */
+export function printEvents(daemon: Daemon, output: Output): void {
+  daemon.presence.on("newBuddyNotification", (n) =>
+    output.event(
+      "presence",
+      `presence ${formatUri(parseUri(n.buddyUri))}: ${STATUS[n.status]}${
+        n.lineStatus ? ` "${n.lineStatus}"` : ""
+      }`,
+      { buddy: n.buddyUri, status: n.status, note: n.lineStatus },
+    ));
+  daemon.config.on("incomingTrustRequest", (r) => {
+    const message = new TextDecoder().decode(r.payload).slice(0, 200);
+    output.event(
+      "incomingTrustRequest",
+      `request from ${
+        formatUri(parseUri(r.from))
+      }: "${message}" (accept ${r.from} / discard ${r.from})`,
+      { from: r.from, message },
+    );
+  });
+  daemon.config.on("contactAdded", (c) =>
+    output.event(
+      "contactAdded",
+      `contact ${short(c.uri)} added${c.confirmed ? ", confirmed" : ""}`,
+      { uri: c.uri, confirmed: c.confirmed },
+    ));
+  daemon.config.on("contactRemoved", (c) =>
+    output.event(
+      "contactRemoved",
+      `contact ${short(c.uri)} removed${c.banned ? " and banned" : ""}`,
+      { uri: c.uri, banned: c.banned },
+    ));
+  daemon.config.on("trustRequestDelivered", (d) =>
+    output.event(
+      "trustRequestDelivered",
+      `request to ${short(d.uri)} delivered`,
+      { uri: d.uri, requestId: d.requestId },
+    ));
+  daemon.config.on("trustRequestAccepted", (d) =>
+    output.event(
+      "trustRequestAccepted",
+      `request to ${short(d.uri)} accepted`,
+      { uri: d.uri, requestId: d.requestId },
+    ));
+  daemon.config.on("trustRequestExpired", (d) =>
+    output.event(
+      "trustRequestExpired",
+      `request to ${short(d.uri)} expired undelivered`,
+      { uri: d.uri },
+    ));
+}
+
+/**
+ * The node's counters as lines: routing table, storage and listeners,
+ * lookups, packets and bytes, requests, drops by reason.
+ *
+ * @param stats From `DhtNode.stats()`.
+ * @param subscriptions Presence subscriptions of the console's account.
+ * @returns The text `stats` prints.
+ */
+export function formatStats(
+  stats: DhtNodeStats,
+  subscriptions: number,
+): string {
+  const { routing, storage, rpc } = stats;
+  return [
+    `routing   ${routing.good} good, ${routing.dubious} dubious, ${routing.expired} expired`,
+    `storage   ${storage.keys} keys, ${storage.values} values, ${storage.bytes} bytes`,
+    `listeners ${storage.listeners} on our storage; ${subscriptions} presence subscriptions`,
+    `lookups   ${stats.searches} started`,
+    `packets   ${rpc.sent} sent (${rpc.sentBytes} bytes), ${rpc.received} received (${rpc.receivedBytes} bytes)`,
+    `requests  ${rpc.requests} sent, ${rpc.retries} retries, ${rpc.expired} expired, ${rpc.handlerErrors} handler errors`,
+    `drops     ${rpc.droppedMalformed} malformed, ${rpc.droppedNetwork} other network, ${rpc.droppedSender} bad sender, ${rpc.droppedUnmatched} unmatched, ${rpc.droppedRateLimited} rate-limited`,
+  ].join("\n");
+}
+
+/** What a console command answers. */
+export interface CommandResult {
+  /** The text to print (may be empty). */
+  readonly text: string;
+  /** Data for `--json` output. */
+  readonly data?: Record<string, unknown>;
+  /** `quit`: stop the node. */
+  readonly quit?: boolean;
+}
+
+/**
+ * Runs one console command.
+ *
+ * @param daemon The running daemon the console controls.
+ * @param accountId The console's account, whose contacts and presence the commands act on.
+ * @param line The command line.
+ * @returns What to print, and whether to quit.
+ * @throws {UsageError} On an unknown command or a missing argument.
+ */
+export async function runCommand(
+  daemon: Daemon,
+  accountId: string,
+  line: string,
+): Promise<CommandResult> {
+  const [command, ...rest] = line.trim().split(/\s+/);
+  const arg = rest[0];
+  const needUri = () => {
+    if (arg === undefined) throw new UsageError(`${command} needs a URI`);
+    return arg;
+  };
+  switch (command) {
+    case "":
+      return { text: "" };
+    case "help":
+      return { text: CONSOLE_HELP };
+    case "whoami": {
+      const account = formatUri(parseUri(accountId));
+      const device = daemon.account(accountId).deviceId;
+      const address = formatAddress(daemon.dht.address);
+      const nodes = daemon.dht.routingTable.size;
+      return {
+        text:
+          `account ${account}\ndevice  ${device}\naddress ${address}, ${nodes} DHT nodes known`,
+        data: { account, device, address, nodes },
+      };
+    }
+    case "stats": {
+      const stats = daemon.dht.stats();
+      const subscriptions = daemon.presence.getSubscriptions(accountId).length;
+      return {
+        text: formatStats(stats, subscriptions),
+        data: { stats, subscriptions },
+      };
+    }
+    case "add": {
+      const message = rest.slice(1).join(" ");
+      const id = await daemon.config.sendTrustRequest(
+        accountId,
+        needUri(),
+        new TextEncoder().encode(message),
+      );
+      daemon.presence.subscribeBuddy(accountId, needUri(), true);
+      return {
+        text: `request ${id.slice(0, 8)} queued (retried until delivered)`,
+        data: { requestId: id },
+      };
+    }
+    case "requests": {
+      const list = daemon.config.getTrustRequests(accountId);
+      return {
+        text: list.length === 0
+          ? "no pending request"
+          : list.map((r) =>
+            `${r.from} at ${new Date(r.received * 1_000).toISOString()}: "${
+              new TextDecoder().decode(r.payload).slice(0, 200)
+            }"`
+          ).join("\n"),
+        data: {
+          requests: list.map((r) => ({
+            from: r.from,
+            received: r.received,
+            message: new TextDecoder().decode(r.payload).slice(0, 200),
+          })),
+        },
+      };
+    }
+    case "accept":
+      await daemon.config.acceptTrustRequest(accountId, needUri());
+      daemon.presence.subscribeBuddy(accountId, needUri(), true);
+      return { text: "accepted" };
+    case "discard":
+      return {
+        text: await daemon.config.discardTrustRequest(accountId, needUri())
+          ? "discarded"
+          : "no request from that account",
+      };
+    case "remove": {
+      const ban = rest.includes("--ban");
+      await daemon.config.removeContact(accountId, needUri(), ban);
+      return { text: ban ? "removed and banned" : "removed" };
+    }
+    case "contacts":
+      return listContacts(daemon, accountId);
+    case "watch":
+      daemon.presence.subscribeBuddy(accountId, needUri(), true);
+      return { text: "watching" };
+    case "status": {
+      const note = rest.join(" ");
+      daemon.presence.publish(accountId, 1, note);
+      return { text: note ? `note set: "${note}"` : "note cleared" };
+    }
+    case "quit":
+    case "exit":
+      return { text: "", quit: true };
+    default:
+      throw new UsageError(`unknown command "${command}" (try help)`);
+  }
+}
+
+function listContacts(daemon: Daemon, accountId: string): CommandResult {
+  const presence = new Map(
+    daemon.presence.getSubscriptions(accountId).map((s) => [s.buddy, s]),
+  );
+  const list = daemon.config.getContacts(accountId);
+  const rows = list.map((c) => {
+    const p = presence.get(c.id);
+    return {
+      uri: c.id,
+      confirmed: c.confirmed,
+      banned: c.banned,
+      status: p?.status,
+      note: p?.lineStatus,
+    };
+  });
+  return {
+    text: rows.length === 0 ? "no contact" : rows.map((c) => {
+      const state = c.banned
+        ? "banned"
+        : `${c.confirmed ? "confirmed" : "pending"}, ${
+          c.status === undefined ? "not watched" : STATUS[c.status]
+        }${c.note ? ` "${c.note}"` : ""}`;
+      return `${c.uri} ${state}`;
+    }).join("\n"),
+    data: { contacts: rows },
+  };
+}

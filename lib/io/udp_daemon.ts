@@ -1,0 +1,157 @@
+/**
+ * A {@link Daemon} on a real device in one call: system clock, system
+ * randomness, a UDP socket, TCP streams for direct links and file storage
+ * in a locked data directory. Its `stop()` says goodbye, flushes state and
+ * then closes the socket and frees the lock, so a script that awaits `stop()`
+ * exits by itself.
+ *
+ * @module
+ */
+import { networkInterfaces } from "node:os";
+import { Daemon } from "../daemon/daemon.ts";
+import type { DhtNodeConfig } from "../dht/dht_node.ts";
+import type { PresenceProfile } from "../presence/presence_profile.ts";
+import type { PeerAddress } from "../transport.ts";
+import { DataDirLock } from "./data_dir_lock.ts";
+import { FileStorage } from "./file_storage.ts";
+import { systemClock } from "./system_clock.ts";
+import { systemRandomBytes, systemRng } from "./system_random.ts";
+import { TcpStreamNetwork } from "./tcp_stream_network.ts";
+import { AddressInUseError, UdpTransport } from "./udp_transport.ts";
+
+/** Options of {@link openUdpDaemon}. */
+export interface UdpDaemonOptions {
+  /** Directory of the account archives and state; created (mode 0700) and locked. */
+  readonly dataDir: string;
+  /** Passphrase of the account archives. @default {""} */
+  readonly passphrase?: string;
+  /** Local address for UDP and TCP. @default {"127.0.0.1"} */
+  readonly host?: string;
+  /** UDP port, and TCP port for direct links; 0 picks a free one. @default {0} */
+  readonly port?: number;
+  /** If `port` is taken, bind a free port instead of failing. @default {false} */
+  readonly freePortIfTaken?: boolean;
+  /** DHT nodes to join (resolved addresses). @default {[]} */
+  readonly bootstrap?: readonly PeerAddress[];
+  /** Direct links to contacts over TCP (status 2); off: presence stops at status 1. @default {true} */
+  readonly links?: boolean;
+  /**
+   * Host contacts dial for direct links. @default {the bound host, or for
+   * 0.0.0.0 this machine's first non-loopback IPv4 address}
+   */
+  readonly advertise?: string;
+  /** Other DHT node settings (id, network, timing). */
+  readonly dht?: Omit<DhtNodeConfig, "bootstrap">;
+  /** Presence and delivery parameters. @default {OUR_PROFILE} */
+  readonly profile?: PresenceProfile;
+  /** scrypt cost of new archives (log2 N, 10..18). @default {15} */
+  readonly scryptLog2N?: number;
+}
+
+/**
+ * Opens a daemon over UDP with its data in `dataDir` (not started). The
+ * daemon owns the socket and the directory lock: `stop()` closes them.
+ * Nothing is left open when this throws.
+ *
+ * @param options Data directory, address, bootstrap and settings.
+ * @returns The daemon, its address in `daemon.dht.address`.
+ * @throws {DataDirLockedError} If another process uses `dataDir`.
+ * @throws {UdpBindError} If the socket cannot be bound.
+ * @throws {WrongPassphraseError} If an archive does not open with the passphrase.
+ *
+ * @example Two daemons on loopback meet, then stop
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openUdpDaemon } from "./udp_daemon.ts";
+ *
+ * const root = await Deno.makeTempDir();
+ * const alice = await openUdpDaemon({ dataDir: `${root}/a`, scryptLog2N: 10 });
+ * const bob = await openUdpDaemon({
+ *   dataDir: `${root}/b`,
+ *   scryptLog2N: 10,
+ *   bootstrap: [alice.dht.address],
+ * });
+ * alice.start();
+ * bob.start();
+ * for (let i = 0; i < 100 && alice.dht.routingTable.size === 0; i++) {
+ *   await new Promise((resolve) => setTimeout(resolve, 20));
+ * }
+ * assert.equal(alice.dht.routingTable.size, 1);
+ * await Promise.all([alice.stop(), bob.stop()]);
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
+export async function openUdpDaemon(
+  options: UdpDaemonOptions,
+): Promise<Daemon> {
+  const host = options.host ?? "127.0.0.1";
+  const lock = await DataDirLock.acquire(options.dataDir);
+  let transport: UdpTransport | undefined;
+  try {
+    // The lock comes first: opening the storage removes temporary files,
+    // which must not be another running node's writes in flight.
+    const storage = await FileStorage.open(options.dataDir);
+    transport = await bindUdp(
+      host,
+      options.port ?? 0,
+      options.freePortIfTaken ?? false,
+    );
+    const links = options.links ?? true;
+    return await Daemon.open({
+      transport,
+      clock: systemClock,
+      rng: systemRng(),
+      randomBytes: systemRandomBytes,
+      storage,
+      passphrase: options.passphrase,
+      profile: options.profile,
+      scryptLog2N: options.scryptLog2N,
+      dht: { ...options.dht, bootstrap: options.bootstrap ?? [] },
+      ...(links
+        ? {
+          streams: new TcpStreamNetwork({ host }),
+          channelPort: transport.localAddress.port,
+          channelHost: options.advertise ?? advertisedHost(host),
+        }
+        : {}),
+      resources: [transport, lock],
+    });
+  } catch (error) {
+    await transport?.close();
+    await lock.release();
+    throw error;
+  }
+}
+
+async function bindUdp(
+  host: string,
+  port: number,
+  freePortIfTaken: boolean,
+): Promise<UdpTransport> {
+  try {
+    return await UdpTransport.bind({ host, port });
+  } catch (error) {
+    if (!(error instanceof AddressInUseError) || !freePortIfTaken) throw error;
+    return await UdpTransport.bind({ host, port: 0 });
+  }
+}
+
+/**
+ * The host contacts dial: the bound one, or for a wildcard bind the first
+ * non-internal IPv4 address (loopback when there is none). Reading the
+ * interfaces needs `--allow-sys=networkInterfaces`.
+ *
+ * @param bound The bound host.
+ * @returns The host to advertise.
+ */
+export function advertisedHost(bound: string): string {
+  if (bound !== "0.0.0.0" && bound !== "::") return bound;
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const address of addresses ?? []) {
+      if (address.family === "IPv4" && !address.internal) {
+        return address.address;
+      }
+    }
+  }
+  return "127.0.0.1";
+}
