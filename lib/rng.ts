@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { concatBytes, sha256, utf8 } from "./crypto.ts";
+import { sha256, utf8 } from "./crypto.ts";
 
 /**
  * A source of random numbers with the contract of `Math.random`: each call
@@ -56,11 +56,11 @@ const STATE_BYTES = 16;
 /** Domain prefixes of the seed hashes, so a seed and a fork never share a state. */
 const NUMBER_SEED_PREFIX = "rng:number:";
 const STRING_SEED_PREFIX = "rng:string:";
-const FORK_PREFIX = "rng:fork:";
+const FORK_PREFIX = utf8("rng:fork:");
 
-/** The first 16 bytes of SHA-256 over `parts`: a full 128-bit state. */
-function stateFromHash(parts: readonly Uint8Array[]): Uint32Array {
-  const digest = sha256(concatBytes(...parts));
+/** The first 16 bytes of SHA-256 over `input`: a full 128-bit state. */
+function stateFromHash(input: Uint8Array): Uint32Array {
+  const digest = sha256(input);
   const view = new DataView(digest.buffer, digest.byteOffset, STATE_BYTES);
   const state = new Uint32Array(4);
   for (let index = 0; index < 4; index++) {
@@ -120,7 +120,7 @@ function xoshiro128StarStar(state: Uint32Array): Rng {
  */
 export function seededRng(seed: number | string): Rng {
   if (typeof seed === "string") {
-    return xoshiro128StarStar(stateFromHash([utf8(STRING_SEED_PREFIX + seed)]));
+    return xoshiro128StarStar(stateFromHash(utf8(STRING_SEED_PREFIX + seed)));
   }
   if (!Number.isSafeInteger(seed)) {
     throw new RangeError(
@@ -128,7 +128,7 @@ export function seededRng(seed: number | string): Rng {
     );
   }
   return xoshiro128StarStar(
-    stateFromHash([utf8(NUMBER_SEED_PREFIX + String(seed))]),
+    stateFromHash(utf8(NUMBER_SEED_PREFIX + String(seed))),
   );
 }
 
@@ -237,15 +237,19 @@ export function rngBytes(rng: Rng): RandomBytes {
  * ```
  */
 export function forkRng(rng: Rng, label: string): Rng {
-  const parentBits = new Uint8Array(STATE_BYTES);
-  const view = new DataView(parentBits.buffer);
+  // Prefix, then the parent's 128 bits (fixed length), then the label.
+  const labelBytes = utf8(label);
+  const input = new Uint8Array(
+    FORK_PREFIX.length + STATE_BYTES + labelBytes.length,
+  );
+  input.set(FORK_PREFIX, 0);
+  const view = new DataView(input.buffer);
   for (let index = 0; index < 4; index++) {
     const word = Math.floor(draw(rng, "fork rng") * TWO_POW_32);
-    view.setUint32(4 * index, word, true);
+    view.setUint32(FORK_PREFIX.length + 4 * index, word, true);
   }
-  return xoshiro128StarStar(
-    stateFromHash([utf8(FORK_PREFIX), parentBits, utf8(label)]),
-  );
+  input.set(labelBytes, FORK_PREFIX.length + STATE_BYTES);
+  return xoshiro128StarStar(stateFromHash(input));
 }
 
 /**
