@@ -1,5 +1,5 @@
 /**
- * Synchronous cryptographic primitives (hashes, Ed25519, X25519, HKDF,
+ * Synchronous cryptographic primitives (hashes, HMAC, Ed25519, X25519, HKDF,
  * AES-GCM) for every layer: identity, DHT tokens, trust, channels.
  *
  * Everything here is synchronous on purpose: the simulator replays a run byte
@@ -15,6 +15,7 @@ import * as ed from "@noble/ed25519";
 import { sha256 as nobleSha256, sha512 } from "@noble/hashes/sha2.js";
 import { sha1 as nobleSha1 } from "@noble/hashes/legacy.js";
 import { hkdf as nobleHkdf } from "@noble/hashes/hkdf.js";
+import { hmac } from "@noble/hashes/hmac.js";
 import { x25519 } from "@noble/curves/ed25519.js";
 import { gcm } from "@noble/ciphers/aes.js";
 
@@ -35,6 +36,11 @@ export function sha1(data: Uint8Array): Uint8Array {
 /** SHA-256 of `data` (32 bytes). */
 export function sha256(data: Uint8Array): Uint8Array {
   return nobleSha256(data);
+}
+
+/** HMAC-SHA-256 (RFC 2104) of `data` under `key` (32 bytes). */
+export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
+  return hmac(nobleSha256, key, data);
 }
 
 /** HKDF-SHA-256 (RFC 5869). */
