@@ -15,6 +15,7 @@ import { encodeMessage } from "../../lib/dht/wire/encode.ts";
 import { InfoHash } from "../../lib/identity/info_hash.ts";
 import { seededRng } from "../../lib/rng.ts";
 import { ManualClock } from "../../lib/testing/manual_clock.ts";
+import type { PeerAddress, Transport } from "../../lib/transport.ts";
 import { SimulatedNetwork } from "../../sim/network.ts";
 
 const PEER_ID = InfoHash.get("honest peer");
@@ -85,4 +86,42 @@ Deno.test("attack: a spoofed answer to a bootstrap ping does not enter the routi
   assert.equal(node.routingTable.size, 0, "spoofer entered the table");
   assert.ok(node.stats().rpc.droppedWrongAddress >= 1);
   node.stop();
+});
+
+Deno.test("a reply from the same address written another way is accepted", () => {
+  const clock = new ManualClock(0);
+  let deliver: (bytes: Uint8Array, from: PeerAddress) => void = () => {};
+  const sent: number[] = [];
+  const transport: Transport = {
+    localAddress: { host: "10.0.0.1", port: 4222 },
+    send: (_to, bytes) => sent.push(decodeMessage(bytes).tid),
+    receive: (handler) => deliver = handler,
+    close: () => Promise.resolve(),
+  };
+  const engine = new RpcEngine(
+    { transport, clock, rng: seededRng(5) },
+    { selfId: InfoHash.get("victim") },
+    () => {},
+  );
+  const answers: string[] = [];
+  const ask = (host: string) =>
+    engine.request({ host, port: 4222 }, PEER_ID, { method: "ping" }, {
+      onReply: (_reply, from) => answers.push(from.host),
+    });
+  const reply = (tid: number) =>
+    encodeMessage({ kind: "reply", tid, network: 0, senderId: PEER_ID });
+  // IPv4 asked, IPv4-mapped IPv6 answers (a dual-stack socket), and back.
+  ask("10.0.0.2");
+  deliver(reply(sent[0]), { host: "::ffff:10.0.0.2", port: 4222 });
+  ask("::ffff:10.0.0.3");
+  deliver(reply(sent[1]), { host: "10.0.0.3", port: 4222 });
+  // IPv6 written in full, answered in canonical form.
+  ask("2001:db8:0:0:0:0:0:1");
+  deliver(reply(sent[2]), { host: "2001:db8::1", port: 4222 });
+  // Same host, another port: refused.
+  ask("10.0.0.4");
+  deliver(reply(sent[3]), { host: "10.0.0.4", port: 4223 });
+  assert.deepEqual(answers, ["::ffff:10.0.0.2", "10.0.0.3", "2001:db8::1"]);
+  assert.equal(engine.counters.droppedWrongAddress, 1);
+  engine.close();
 });
