@@ -121,9 +121,11 @@ export type { Clock, Timer } from "./lib/clock.ts";
 export { ManualClock } from "./lib/testing/manual_clock.ts";
 export { SystemClock, systemClock } from "./lib/io/system_clock.ts";
 export {
+  bytesRng,
   forkRng,
   type RandomBytes,
   randomInt,
+  randomUint32,
   type Rng,
   rngBytes,
   seededRng,

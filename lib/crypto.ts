@@ -1,5 +1,5 @@
 /**
- * Synchronous cryptographic primitives (hashes, Ed25519, X25519, HKDF,
+ * Synchronous cryptographic primitives (hashes, HMAC, Ed25519, X25519, HKDF,
  * AES-GCM) for every layer: identity, DHT tokens, trust, channels.
  *
  * Everything here is synchronous on purpose: the simulator replays a run byte
@@ -18,6 +18,7 @@ import {
 } from "npm:@noble/hashes@^2.4.0/sha2.js";
 import { sha1 as nobleSha1 } from "npm:@noble/hashes@^2.4.0/legacy.js";
 import { hkdf as nobleHkdf } from "npm:@noble/hashes@^2.4.0/hkdf.js";
+import { hmac } from "npm:@noble/hashes@^2.4.0/hmac.js";
 import { x25519 } from "npm:@noble/curves@^2.4.0/ed25519.js";
 import { gcm } from "npm:@noble/ciphers@^2.4.0/aes.js";
 
@@ -38,6 +39,11 @@ export function sha1(data: Uint8Array): Uint8Array {
 /** SHA-256 of `data` (32 bytes). */
 export function sha256(data: Uint8Array): Uint8Array {
   return nobleSha256(data);
+}
+
+/** HMAC-SHA-256 (RFC 2104) of `data` under `key` (32 bytes). */
+export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
+  return hmac(nobleSha256, key, data);
 }
 
 /** HKDF-SHA-256 (RFC 5869). */

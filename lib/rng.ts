@@ -1,9 +1,17 @@
 /**
- * Seeded randomness: the core draws every random choice from an injected
- * {@link Rng}, so one seed reproduces a whole simulated scenario.
+ * Randomness, injected so that one seed reproduces a whole simulated
+ * scenario. Two kinds:
+ *
+ * - {@link Rng}: choices whose disclosure harms nobody (jitter, the order
+ *   of a shuffle). Seeded with {@link seededRng}, split with {@link forkRng}.
+ * - {@link RandomBytes}: secrets and whatever a peer must not guess (keys,
+ *   nonces, write-token secrets, transaction and listen socket ids, node
+ *   ids). `systemRandomBytes` outside the simulator; the simulator passes
+ *   `rngBytes(seededRng(…))` so that its runs replay.
  *
  * @module
  */
+import { sha256, utf8 } from "./crypto.ts";
 
 /**
  * A source of random numbers with the contract of `Math.random`: each call
@@ -42,41 +50,30 @@ const TWO_POW_32 = 0x1_0000_0000;
 /** Largest byte count `rngBytes` produces in one call: 64 MiB. */
 const MAX_RANDOM_BYTES_LENGTH = 64 * 1024 * 1024;
 
-const FNV_OFFSET_BASIS_32 = 0x811c9dc5;
-const FNV_PRIME_32 = 0x01000193;
+/** Bytes of xoshiro128** state: 128 bits. */
+const STATE_BYTES = 16;
 
-/** FNV-1a, 32 bits, over the UTF-8 bytes of `text`. */
-function fnv1a32(text: string): number {
-  let hash = FNV_OFFSET_BASIS_32;
-  for (const byte of new TextEncoder().encode(text)) {
-    hash = Math.imul(hash ^ byte, FNV_PRIME_32);
+/** Domain prefixes of the seed hashes, so a seed and a fork never share a state. */
+const NUMBER_SEED_PREFIX = "rng:number:";
+const STRING_SEED_PREFIX = "rng:string:";
+const FORK_PREFIX = utf8("rng:fork:");
+
+/** The first 16 bytes of SHA-256 over `input`: a full 128-bit state. */
+function stateFromHash(input: Uint8Array): Uint32Array {
+  const digest = sha256(input);
+  const view = new DataView(digest.buffer, digest.byteOffset, STATE_BYTES);
+  const state = new Uint32Array(4);
+  for (let index = 0; index < 4; index++) {
+    state[index] = view.getUint32(4 * index, true);
   }
-  return hash >>> 0;
-}
-
-/** Advances a splitmix32 state; returns the new state and one output word. */
-function splitmix32(state: number): [state: number, output: number] {
-  const next = (state + 0x9e3779b9) | 0;
-  let z = next;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-  return [next, (z ^ (z >>> 16)) >>> 0];
+  return state;
 }
 
 /**
- * A xoshiro128** generator whose 128-bit state is filled by splitmix32 from
- * the seed words, each word folded into the splitmix state in turn.
+ * A xoshiro128** generator started from `state` (128 bits, every bit used).
  */
-function xoshiro128StarStar(seedWords: readonly number[]): Rng {
-  let mixState = 0;
-  for (const word of seedWords) {
-    [mixState] = splitmix32(mixState ^ word);
-  }
-  const state = new Uint32Array(4);
-  for (let index = 0; index < 4; index++) {
-    [mixState, state[index]] = splitmix32(mixState);
-  }
-  // xoshiro's only bad state; splitmix32 output makes it practically impossible.
+function xoshiro128StarStar(state: Uint32Array): Rng {
+  // xoshiro's only bad state; a SHA-256 output makes it practically impossible.
   if ((state[0] | state[1] | state[2] | state[3]) === 0) state[0] = 1;
   let s0 = state[0] | 0;
   let s1 = state[1] | 0;
@@ -97,11 +94,16 @@ function xoshiro128StarStar(seedWords: readonly number[]): Rng {
 }
 
 /**
- * Creates a deterministic {@link Rng}: xoshiro128** seeded through
- * splitmix32. The same seed gives the same sequence on every run and host.
- * Outputs have 32 bits of resolution.
+ * Creates a deterministic {@link Rng}: xoshiro128** whose whole 128-bit
+ * state is the first half of SHA-256 over the seed. The same seed gives the
+ * same sequence on every run and host. Outputs have 32 bits of resolution.
  *
- * @param seed A safe integer, or any string (hashed with 32-bit FNV-1a over UTF-8).
+ * It is a simulation generator, not a cryptographic one: a few outputs
+ * reveal its state. Secrets, and values a peer must not guess (keys, write
+ * tokens, transaction and socket ids, node ids), come from a
+ * {@link RandomBytes} instead.
+ *
+ * @param seed A safe integer, or any string (hashed as UTF-8).
  * @returns The generator.
  * @throws {RangeError} If a number seed is not a safe integer.
  *
@@ -117,15 +119,17 @@ function xoshiro128StarStar(seedWords: readonly number[]): Rng {
  * ```
  */
 export function seededRng(seed: number | string): Rng {
-  if (typeof seed === "string") return xoshiro128StarStar([fnv1a32(seed)]);
+  if (typeof seed === "string") {
+    return xoshiro128StarStar(stateFromHash(utf8(STRING_SEED_PREFIX + seed)));
+  }
   if (!Number.isSafeInteger(seed)) {
     throw new RangeError(
       `Cannot seed rng: seed ${String(seed)} is not a safe integer`,
     );
   }
-  const low = seed >>> 0;
-  const high = Math.floor(seed / TWO_POW_32) >>> 0;
-  return xoshiro128StarStar(high === 0 ? [low] : [low, high]);
+  return xoshiro128StarStar(
+    stateFromHash(utf8(NUMBER_SEED_PREFIX + String(seed))),
+  );
 }
 
 /**
@@ -210,11 +214,13 @@ export function rngBytes(rng: Rng): RandomBytes {
 }
 
 /**
- * Derives an independent child {@link Rng} from two draws of `rng` and a
- * label, so that each component of a scenario gets its own stream: adding
- * draws in one component does not shift the others.
+ * Derives an independent child {@link Rng} from four draws of `rng` (128
+ * bits) and a label, so that each component of a scenario gets its own
+ * stream: adding draws in one component does not shift the others. The
+ * child's state is the first half of SHA-256 over those bits and the label,
+ * so it has as many possible states as the parent gives it (up to 2^128).
  *
- * @param rng The parent; advanced by two draws.
+ * @param rng The parent; advanced by four draws.
  * @param label Names the child, so that forks at the same point differ.
  * @returns The child generator.
  * @throws {RangeError} If `rng` returns a number outside [0, 1).
@@ -231,7 +237,61 @@ export function rngBytes(rng: Rng): RandomBytes {
  * ```
  */
 export function forkRng(rng: Rng, label: string): Rng {
-  const high = Math.floor(draw(rng, "fork rng") * TWO_POW_32);
-  const low = Math.floor(draw(rng, "fork rng") * TWO_POW_32);
-  return xoshiro128StarStar([high, low, fnv1a32(label)]);
+  // Prefix, then the parent's 128 bits (fixed length), then the label.
+  const labelBytes = utf8(label);
+  const input = new Uint8Array(
+    FORK_PREFIX.length + STATE_BYTES + labelBytes.length,
+  );
+  input.set(FORK_PREFIX, 0);
+  const view = new DataView(input.buffer);
+  for (let index = 0; index < 4; index++) {
+    const word = Math.floor(draw(rng, "fork rng") * TWO_POW_32);
+    view.setUint32(FORK_PREFIX.length + 4 * index, word, true);
+  }
+  input.set(labelBytes, FORK_PREFIX.length + STATE_BYTES);
+  return xoshiro128StarStar(stateFromHash(input));
+}
+
+/**
+ * An {@link Rng} view of a {@link RandomBytes}: each draw is four bytes as a
+ * fraction. With `systemRandomBytes` it is a cryptographic generator, for
+ * choices a peer sees (such as the random ids of refreshed buckets).
+ *
+ * @param randomBytes The source of bytes.
+ * @returns A generator with 32 bits of resolution.
+ *
+ * @example Draws follow the bytes
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bytesRng, rngBytes, seededRng } from "./rng.ts";
+ *
+ * const a = bytesRng(rngBytes(seededRng(5)));
+ * const b = bytesRng(rngBytes(seededRng(5)));
+ * assert.equal(a(), b());
+ * ```
+ */
+export function bytesRng(randomBytes: RandomBytes): Rng {
+  return () => randomUint32(randomBytes) / TWO_POW_32;
+}
+
+/**
+ * A uniform 32-bit unsigned integer from four bytes of `randomBytes`
+ * (little-endian).
+ *
+ * @param randomBytes The source of bytes.
+ * @returns An integer from 0 to 2^32 - 1.
+ *
+ * @example A transaction id
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { randomUint32, rngBytes, seededRng } from "./rng.ts";
+ *
+ * const tid = randomUint32(rngBytes(seededRng(1)));
+ * assert.ok(Number.isInteger(tid) && tid >= 0 && tid < 2 ** 32);
+ * ```
+ */
+export function randomUint32(randomBytes: RandomBytes): number {
+  const bytes = randomBytes(4);
+  return (bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24)) >>>
+    0;
 }

@@ -39,7 +39,13 @@ import {
   presenceNodeConfig,
   type PresenceProfile,
 } from "../lib/presence/presence_profile.ts";
-import { forkRng, randomInt, type Rng, seededRng } from "../lib/rng.ts";
+import {
+  forkRng,
+  randomInt,
+  type Rng,
+  rngBytes,
+  seededRng,
+} from "../lib/rng.ts";
 import type { PeerAddress } from "../lib/transport.ts";
 import type { SimulatedNetwork, SimulatedTransport } from "./network.ts";
 import { SimulatedStreamNetwork } from "./stream_network.ts";
@@ -149,10 +155,14 @@ export class DaemonSwarm {
   }
 
   async #open(slot: DeviceSlot): Promise<Daemon> {
+    const rng = forkRng(this.#rng, `device-${slot.index}-${slot.restarts}`);
     const daemon = await Daemon.open({
       transport: slot.transport,
       clock: this.clock,
-      rng: forkRng(this.#rng, `device-${slot.index}-${slot.restarts}`),
+      rng,
+      // Seeded key material and DHT secrets, so that the simulation replays
+      // (a real daemon takes the system's generator).
+      randomBytes: rngBytes(forkRng(rng, "bytes")),
       storage: slot.storage,
       profile: this.profile,
       scryptLog2N: 10,

@@ -22,7 +22,13 @@
 import { DhtNode, type DhtNodeConfig } from "../lib/dht/dht_node.ts";
 import type { InfoHash } from "../lib/identity/info_hash.ts";
 import { ManualClock } from "../lib/testing/manual_clock.ts";
-import { forkRng, randomInt, type Rng, seededRng } from "../lib/rng.ts";
+import {
+  forkRng,
+  randomInt,
+  type Rng,
+  rngBytes,
+  seededRng,
+} from "../lib/rng.ts";
 import type { PeerAddress } from "../lib/transport.ts";
 import { CoordinateLatency } from "./latency.ts";
 import { SimulatedNetwork, type SimulatedTransport } from "./network.ts";
@@ -145,10 +151,15 @@ export class Testnet {
     const transport = this.network.attach();
     const index = transport.hostIndex;
     const rng = forkRng(this.#seedRng, `node-${index}`);
-    const node = new DhtNode({ transport, clock: this.clock, rng }, {
-      ...this.#config,
-      bootstrap: this.#bootstrapFor(index),
-    });
+    // Seeded "secure" bytes: the simulation replays; real nodes use the system's.
+    const randomBytes = rngBytes(forkRng(rng, "bytes"));
+    const node = new DhtNode(
+      { transport, clock: this.clock, rng, randomBytes },
+      {
+        ...this.#config,
+        bootstrap: this.#bootstrapFor(index),
+      },
+    );
     this.transports[index] = transport;
     this.nodes[index] = node;
     this.#online[index] = true;
@@ -184,6 +195,7 @@ export class Testnet {
       transport: this.transports[index],
       clock: this.clock,
       rng,
+      randomBytes: rngBytes(forkRng(rng, "bytes")),
     }, {
       ...this.#config,
       id: old.id,

@@ -65,7 +65,8 @@ import {
 import { DeviceCertificate } from "../identity/device_certificate.ts";
 import { DeviceKeys } from "../identity/device_keys.ts";
 import { parseUri } from "../identity/uri.ts";
-import { forkRng, type RandomBytes, type Rng, rngBytes } from "../rng.ts";
+import { forkRng, type RandomBytes, type Rng } from "../rng.ts";
+import { systemRandomBytes } from "../io/system_random.ts";
 import type { Storage } from "../storage.ts";
 import type { Transport } from "../transport.ts";
 import {
@@ -91,11 +92,15 @@ export interface DaemonOptions {
   readonly transport: Transport;
   /** Time of the DHT node and every account: timers (refreshes, retries) and timestamps; virtual in the simulator. */
   readonly clock: Clock;
-  /** Randomness (seeded in the simulator). */
+  /** Randomness peers may learn without harm (jitter; seeded in the simulator). Never used for keys. */
   readonly rng: Rng;
   /** Where archives and state live. */
   readonly storage: Storage;
-  /** Source of key material. @default {bytes from rng} */
+  /**
+   * Source of key material, message ids and the DHT node's secrets and ids:
+   * a cryptographic one; only the simulator passes a seeded one.
+   * @default {systemRandomBytes}
+   */
   readonly randomBytes?: RandomBytes;
   /** Presence and delivery parameters. @default {OUR_PROFILE} */
   readonly profile?: PresenceProfile;
@@ -164,13 +169,15 @@ export class Daemon {
     this.#options = options;
     this.profile = options.profile ?? OUR_PROFILE;
     this.#work = options.work ?? new WorkTracker();
-    this.#randomBytes = options.randomBytes ??
-      rngBytes(forkRng(options.rng, "daemon-keys"));
+    // Keys never come from the rng: a seeded generator (or one whose state a
+    // peer recovered) would give them away.
+    this.#randomBytes = options.randomBytes ?? systemRandomBytes;
     this.dht = new DhtNode(
       {
         transport: options.transport,
         clock: options.clock,
         rng: forkRng(options.rng, "dht"),
+        randomBytes: this.#randomBytes,
       },
       { ...presenceNodeConfig(this.profile), ...options.dht },
     );

@@ -11,6 +11,13 @@
  *   refreshed, expired values), and maintenance that copies stored values to
  *   the current closest nodes as nodes come and go.
  *
+ * Randomness comes in two kinds (see `rng.ts`): the {@link Rng} draws what
+ * peers may learn without harm (jitter of retries and maintenance), and a
+ * {@link RandomBytes} draws everything a peer sees and must not be able to
+ * predict: the node id, transaction ids, listen socket ids, write-token
+ * secrets, the ids of refreshed buckets. It defaults to the system's
+ * cryptographic generator; the simulator passes a seeded one.
+ *
  * All operations are callback based, so a simulation never waits on a
  * promise; `getValues` and `putValue` wrap them in promises for scripts.
  *
@@ -51,9 +58,10 @@
  *
  * @module
  */
-import { InfoHash } from "../identity/info_hash.ts";
+import { INFO_HASH_BYTES, InfoHash } from "../identity/info_hash.ts";
 import type { Clock, Timer } from "../clock.ts";
-import { forkRng, type Rng } from "../rng.ts";
+import { bytesRng, forkRng, type RandomBytes, type Rng } from "../rng.ts";
+import { systemRandomBytes } from "../io/system_random.ts";
 import {
   formatAddress,
   type PeerAddress,
@@ -103,13 +111,20 @@ export interface DhtNodeComponents {
   readonly transport: Transport;
   /** Reads the time and runs every timer of the node. */
   readonly clock: Clock;
-  /** Randomness (ids, tids, jitter); seeded in the simulator. */
+  /** Randomness peers may learn without harm (jitter); seeded in the simulator. */
   readonly rng: Rng;
+  /**
+   * Cryptographic randomness for all a peer sees and must not predict (node
+   * id, tids, socket ids, token secrets, refresh targets); the simulator
+   * passes `rngBytes(seededRng(…))` so that its runs replay.
+   * @default {systemRandomBytes}
+   */
+  readonly randomBytes?: RandomBytes;
 }
 
 /** Settings of a node; every field has a default. */
 export interface DhtNodeConfig {
-  /** Node id. @default {random from rng} */
+  /** Node id. @default {random from randomBytes} */
   readonly id?: InfoHash;
   /** Network id (0 = public OpenDHT network). @default {0} */
   readonly network?: number;
@@ -199,19 +214,21 @@ export class DhtNode implements DhtClient {
   /**
    * A node (call {@link DhtNode.start}).
    *
-   * @param components Transport, clock, rng.
+   * @param components Transport, clock, rng, random bytes.
    * @param config Settings.
    */
   constructor(components: DhtNodeComponents, config: DhtNodeConfig = {}) {
     this.#clock = components.clock;
     this.#rng = components.rng;
     this.#transport = components.transport;
-    this.id = config.id ?? InfoHash.random(forkRng(this.#rng, "node-id"));
+    const randomBytes = components.randomBytes ?? systemRandomBytes;
+    this.id = config.id ?? InfoHash.fromBytes(randomBytes(INFO_HASH_BYTES));
     this.#table = new RoutingTable(this.id);
     this.#store = new ValueStore(config.limits, config.valueTypes);
     this.#tokens = new TokenKeeper(
       forkRng(this.#rng, "tokens"),
       this.#clock.now(),
+      randomBytes,
     );
     this.#bootstrap = config.bootstrap ?? [];
     this.#maintenanceMs = config.maintenanceMs ?? 60_000;
@@ -224,6 +241,7 @@ export class DhtNode implements DhtClient {
         transport: components.transport,
         clock: components.clock,
         rng: forkRng(this.#rng, "rpc"),
+        randomBytes,
       },
       {
         selfId: this.id,
@@ -234,14 +252,13 @@ export class DhtNode implements DhtClient {
       },
       (request, from) => this.#onRequest(request, from),
     );
-    // The parts below draw no randomness when made; those given our rng
-    // (routing upkeep, listens) draw from it at the same moments as when
-    // their code lived in this class, so the stream is unchanged.
+    // The parts below draw no randomness when made. Refresh targets are
+    // sent to peers, so routing upkeep draws them from the random bytes.
     const clock = this.#clock;
     const rpc = this.#rpc;
     const table = this.#table;
     this.#upkeep = new RoutingUpkeep(
-      { clock, rng: this.#rng, rpc, table },
+      { clock, rng: bytesRng(randomBytes), rpc, table },
       config.bucketRefreshMs ?? 600_000,
     );
     const lookups = this.#lookups = new Lookups({
@@ -278,7 +295,7 @@ export class DhtNode implements DhtClient {
     }, config.permanentCheckMs ?? 300_000);
     this.#listens = new Listens({
       clock,
-      rng: this.#rng,
+      randomBytes,
       lookups,
       rpc,
       retries,

@@ -19,7 +19,8 @@
  */
 import type { InfoHash } from "../identity/info_hash.ts";
 import type { Clock, Timer } from "../clock.ts";
-import type { Rng } from "../rng.ts";
+import { systemRandomBytes } from "../io/system_random.ts";
+import { type RandomBytes, randomUint32, type Rng } from "../rng.ts";
 import {
   type DhtQuery,
   type DhtValue,
@@ -87,8 +88,14 @@ interface ListenState {
 export interface ListensServices {
   /** Times renewals and pushes. */
   readonly clock: Clock;
-  /** Draws socket ids (the node's own generator, drawn in call order). */
-  readonly rng: Rng;
+  /** Not drawn from: socket ids come from `randomBytes`. Accepted for older callers. */
+  readonly rng?: Rng;
+  /**
+   * Draws socket ids, which a peer must not guess (a push under a guessed id
+   * would be taken for the listen's): a cryptographic source; only the
+   * simulator passes a seeded one. @default {systemRandomBytes}
+   */
+  readonly randomBytes?: RandomBytes;
   /** Runs the lookups that place listens (`find`), and cancels them. */
   readonly lookups: Pick<Lookups, "start" | "cancel">;
   /** Sends `listen` requests. */
@@ -119,7 +126,7 @@ export class Listens {
   /**
    * No listen yet.
    *
-   * @param services Clock, rng, lookups, RPC, retries, local storage.
+   * @param services Clock, random bytes, lookups, RPC, retries, local storage.
    * @param timing Renewal and lookup periods.
    */
   constructor(services: ListensServices, timing: ListensTiming) {
@@ -140,10 +147,11 @@ export class Listens {
     callback: (event: ListenEvent) => void,
     query: DhtQuery | undefined,
   ): ListenHandle {
+    const randomBytes = this.#services.randomBytes ?? systemRandomBytes;
     let socketId: number;
     do {
-      socketId = 1 + Math.floor(this.#services.rng() * 0xffff_fffe);
-    } while (this.#listens.has(socketId));
+      socketId = randomUint32(randomBytes);
+    } while (socketId === 0 || this.#listens.has(socketId));
     const state: ListenState = {
       key,
       socketId,

@@ -25,7 +25,10 @@ const BUCKETS_PER_ROUND = 8;
 export interface RoutingUpkeepServices {
   /** Reads the time nodes were heard or failed at. */
   readonly clock: Clock;
-  /** Draws the random ids of refreshed buckets (the node's own generator). */
+  /**
+   * Draws the random ids of refreshed buckets, which peers see: `DhtNode`
+   * passes a view of its random bytes (`bytesRng`), not its `Rng`.
+   */
   readonly rng: Rng;
   /** Sends the pings and `find`s. */
   readonly rpc: Pick<RpcEngine, "request">;

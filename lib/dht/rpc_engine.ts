@@ -15,6 +15,13 @@
  * own sender ids, replies that match nothing and requests over the rate
  * limit are dropped and counted in {@link RpcEngine.counters}.
  *
+ * A reply is matched by its transaction id, the sender id we expect (when
+ * known) and the address the request went to: both ids are visible to
+ * anyone on the path or in the routing table, the address is what a spoofer
+ * elsewhere cannot answer from. Tids come from a {@link RandomBytes} (the
+ * system's cryptographic generator unless the simulator passes a seeded
+ * one), never from the {@link Rng}, whose state a peer could recover.
+ *
  * @example Two engines on a simulated network, one pings the other
  * ```ts
  * import assert from "node:assert/strict";
@@ -40,7 +47,8 @@
  */
 import { InfoHash } from "../identity/info_hash.ts";
 import type { Clock, Timer } from "../clock.ts";
-import type { Rng } from "../rng.ts";
+import { systemRandomBytes } from "../io/system_random.ts";
+import { type RandomBytes, randomUint32, type Rng } from "../rng.ts";
 import {
   formatAddress,
   type PeerAddress,
@@ -100,13 +108,19 @@ export interface RpcEngineComponents {
   readonly transport: Transport;
   /** Times retries, expiry, slow warnings and the rate-limit windows. */
   readonly clock: Clock;
-  /** Random source for tids and jitter. */
+  /** Random source for retry jitter (seen by peers, harmless). */
   readonly rng: Rng;
+  /**
+   * Source of transaction ids, which a spoofer must not guess: a
+   * cryptographic one; only the simulator passes a seeded one.
+   * @default {systemRandomBytes}
+   */
+  readonly randomBytes?: RandomBytes;
 }
 
 /** What happens to a request. Exactly one of reply, error or expired is called. */
 export interface RequestCallbacks {
-  /** A reply matched by transaction id (and by sender id when the request named one). */
+  /** A reply matched by transaction id and source address (and by sender id when the request named one). */
   onReply(reply: DhtReply, from: PeerAddress): void;
   /** An error reply (e.g. 401 wrong token, 404 unknown storage). */
   onError?(error: DhtError, from: PeerAddress): void;
@@ -148,6 +162,8 @@ export interface RpcCounters {
   droppedSender: number;
   /** Dropped: reply or error matching no request. */
   droppedUnmatched: number;
+  /** Dropped: reply or error with a pending tid, from another address than the request went to. */
+  droppedWrongAddress: number;
   /** Dropped: over the rate limit. */
   droppedRateLimited: number;
   /** Handler threw while processing a request (a bug; counted, not fatal). */
@@ -165,7 +181,34 @@ interface Pending {
   retryTimer?: Timer;
 }
 
-const MAX_UINT32 = 0xffff_ffff;
+/** First 12 bytes of an IPv4-mapped IPv6 address (::ffff:a.b.c.d). */
+const IPV4_MAPPED_PREFIX = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+
+/** The 4 bytes of an IPv4 or IPv4-mapped IPv6 host, else its 16 (or undefined). */
+function ipBytes(address: PeerAddress): Uint8Array | undefined {
+  const bytes = seenAddressBytes(address);
+  if (
+    bytes?.length === 16 &&
+    IPV4_MAPPED_PREFIX.every((byte, index) => bytes[index] === byte)
+  ) {
+    return bytes.subarray(12);
+  }
+  return bytes;
+}
+
+/**
+ * Whether a reply from `from` comes from `to`, where the request went: same
+ * port, and the same host as text or as IP bytes (IPv6 written two ways, or
+ * an IPv4 address seen as IPv4-mapped IPv6).
+ */
+function sameAddress(to: PeerAddress, from: PeerAddress): boolean {
+  if (to.port !== from.port) return false;
+  if (to.host === from.host) return true;
+  const a = ipBytes(to);
+  const b = ipBytes(from);
+  return a !== undefined && b !== undefined && a.length === b.length &&
+    a.every((byte, index) => byte === b[index]);
+}
 const RATE_WINDOW_MS = 1_000;
 const MAX_TRACKED_IPS = 4_096;
 const MIN_IP_WINDOW_SWEEP = 64;
@@ -175,6 +218,7 @@ export class RpcEngine {
   readonly #transport: Transport;
   readonly #clock: Clock;
   readonly #rng: Rng;
+  readonly #randomBytes: RandomBytes;
   readonly #selfId: InfoHash;
   readonly #network: number;
   readonly #userAgent: string;
@@ -203,6 +247,7 @@ export class RpcEngine {
     droppedNetwork: 0,
     droppedSender: 0,
     droppedUnmatched: 0,
+    droppedWrongAddress: 0,
     droppedRateLimited: 0,
     handlerErrors: 0,
   };
@@ -210,7 +255,7 @@ export class RpcEngine {
   /**
    * An engine on `components.transport`; incoming requests go to `onRequest`.
    *
-   * @param components Transport, clock, rng.
+   * @param components Transport, clock, rng, and the source of tids.
    * @param config Ids, network, limits, timing.
    * @param onRequest Called for each accepted request.
    */
@@ -222,6 +267,7 @@ export class RpcEngine {
     this.#transport = components.transport;
     this.#clock = components.clock;
     this.#rng = components.rng;
+    this.#randomBytes = components.randomBytes ?? systemRandomBytes;
     this.#selfId = config.selfId;
     this.#network = config.network ?? 0;
     this.#userAgent = config.userAgent ?? OPENDHT_USER_AGENT;
@@ -260,8 +306,8 @@ export class RpcEngine {
 
   #newTid(): number {
     for (;;) {
-      const tid = 1 + Math.floor(this.#rng() * MAX_UINT32);
-      if (!this.#pending.has(tid)) return tid;
+      const tid = randomUint32(this.#randomBytes);
+      if (tid !== 0 && !this.#pending.has(tid)) return tid;
     }
   }
 
@@ -467,6 +513,12 @@ export class RpcEngine {
       (pending.expectedId !== undefined && !pending.expectedId.equals(sender))
     ) {
       this.counters.droppedUnmatched += 1;
+      return;
+    }
+    if (!sameAddress(pending.to, from)) {
+      // A spoofed answer (right tid and id, wrong source); the request stays
+      // pending for the real one.
+      this.counters.droppedWrongAddress += 1;
       return;
     }
     this.#finish(message.tid);

@@ -1,8 +1,18 @@
 /**
- * `TokenKeeper`: write tokens as OpenDHT makes them (spec §12): SHA-256 of a
- * rotating 8-byte secret, the requester's IP and its port. Tokens from the
- * current or the previous secret are accepted, so a token lives at least one
- * rotation period (15–45 minutes, drawn at random).
+ * `TokenKeeper`: write tokens bound to the requester's address, with
+ * OpenDHT's shape and lifetime (spec §12) but unforgeable: a token is
+ * HMAC-SHA-256 of the requester's IP and port under a rotating 32-byte
+ * secret drawn from a {@link RandomBytes} (the system's cryptographic
+ * generator unless the simulator passes its seeded one). OpenDHT hashes an
+ * 8-byte secret with SHA-256; tokens are opaque to everyone but their maker,
+ * so only the length (32 bytes) matters on the wire.
+ *
+ * Tokens from the current or the previous secret are accepted, so a token
+ * lives at least one rotation period (15–45 minutes, drawn at random).
+ *
+ * Why not the node's {@link Rng}: it is a simulation generator whose state a
+ * peer can recover from what it sees (node id, transaction ids); the secret
+ * would follow, and with it a token for any address.
  *
  * @example
  * ```ts
@@ -10,6 +20,7 @@
  * import { TokenKeeper } from "./token_keeper.ts";
  * import { seededRng } from "../rng.ts";
  *
+ * // Secrets from the system's generator; the rng only draws rotation periods.
  * const keeper = new TokenKeeper(seededRng(1), 0);
  * const peer = { host: "10.0.0.7", port: 4222 };
  * const token = keeper.make(peer, 0);
@@ -19,8 +30,9 @@
  *
  * @module
  */
-import { bytesEqual, sha256, utf8 } from "../crypto.ts";
-import type { Rng } from "../rng.ts";
+import { bytesEqual, hmacSha256, utf8 } from "../crypto.ts";
+import { systemRandomBytes } from "../io/system_random.ts";
+import type { RandomBytes, Rng } from "../rng.ts";
 import type { PeerAddress } from "../transport.ts";
 
 /** Token length in bytes (OpenDHT TOKEN_SIZE). */
@@ -29,6 +41,9 @@ export const TOKEN_BYTES = 32;
 export const TOKEN_ROTATION_MIN_MS = 15 * 60_000;
 /** Longest secret rotation period: 45 minutes. */
 export const TOKEN_ROTATION_MAX_MS = 45 * 60_000;
+
+/** Bytes of a token secret: 256 bits, an HMAC-SHA-256 key of full strength. */
+const SECRET_BYTES = 32;
 
 const TOKEN_CACHE_MAX = 256;
 
@@ -66,6 +81,7 @@ interface CachedToken {
 /** Makes and checks write tokens bound to a requester's address. */
 export class TokenKeeper {
   readonly #rng: Rng;
+  readonly #randomBytes: RandomBytes;
   #current: Uint8Array;
   #previous: Uint8Array;
   #rotateAtMs: number;
@@ -73,22 +89,25 @@ export class TokenKeeper {
   /**
    * A keeper with fresh secrets.
    *
-   * @param rng Random source for secrets and rotation periods.
+   * @param rng Random source for rotation periods (not secret).
    * @param nowMs Current time.
+   * @param randomBytes Source of the secrets: a cryptographic one; only the
+   * simulator passes a seeded one. Defaults to `systemRandomBytes`.
    */
-  constructor(rng: Rng, nowMs: number) {
+  constructor(
+    rng: Rng,
+    nowMs: number,
+    randomBytes: RandomBytes = systemRandomBytes,
+  ) {
     this.#rng = rng;
+    this.#randomBytes = randomBytes;
     this.#current = this.#secret();
     this.#previous = this.#secret();
     this.#rotateAtMs = nowMs + this.#period();
   }
 
   #secret(): Uint8Array {
-    const secret = new Uint8Array(8);
-    for (let i = 0; i < secret.length; i++) {
-      secret[i] = Math.floor(this.#rng() * 256);
-    }
-    return secret;
+    return this.#randomBytes(SECRET_BYTES);
   }
 
   #period(): number {
@@ -128,12 +147,11 @@ export class TokenKeeper {
 
   #token(secret: Uint8Array, address: PeerAddress): Uint8Array {
     const host = hostBytes(address.host);
-    const input = new Uint8Array(secret.length + host.length + 2);
-    input.set(secret, 0);
-    input.set(host, secret.length);
+    const input = new Uint8Array(host.length + 2);
+    input.set(host, 0);
     input[input.length - 2] = (address.port >> 8) & 0xff;
     input[input.length - 1] = address.port & 0xff;
-    return sha256(input);
+    return hmacSha256(secret, input);
   }
 
   /**

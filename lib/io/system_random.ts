@@ -1,6 +1,8 @@
 /**
  * Cryptographically secure bytes from the host, for keys and nonces in the
- * daemon; tests and the simulator use `rngBytes(seededRng(…))` instead.
+ * daemon and for what a DHT node must keep unguessable (node id, tids,
+ * socket ids, token secrets); `Daemon`, `DhtNode` and its parts default to
+ * it. Tests and the simulator use `rngBytes(seededRng(…))` instead.
  *
  * @module
  */

@@ -14,7 +14,13 @@
  */
 import { DhtNode } from "../../lib/dht/dht_node.ts";
 import { InfoHash } from "../../lib/identity/info_hash.ts";
-import { forkRng, randomInt, type Rng, seededRng } from "../../lib/rng.ts";
+import {
+  forkRng,
+  randomInt,
+  type Rng,
+  rngBytes,
+  seededRng,
+} from "../../lib/rng.ts";
 import type { PeerAddress } from "../../lib/transport.ts";
 import {
   type BaselineNode,
@@ -206,10 +212,13 @@ class OurSwarm extends BaseSwarm {
   readonly nodes: DhtNode[] = [];
 
   #start(index: number, id?: InfoHash): void {
+    const rng = forkRng(this.rng, `node-${index}-${this.clock.now()}`);
     const node = new DhtNode({
       transport: this.transports[index],
       clock: this.clock,
-      rng: forkRng(this.rng, `node-${index}-${this.clock.now()}`),
+      rng,
+      // Seeded "secure" bytes: the simulation replays.
+      randomBytes: rngBytes(forkRng(rng, "bytes")),
     }, { id, bootstrap: this.seeds(index) });
     this.nodes[index] = node;
     this.ids[index] = node.id;
