@@ -321,7 +321,11 @@ export class BuddyTracker {
     const seq = announcement.seq;
     const held = state.live.get(valueId);
     if (held !== undefined) {
-      if (held === seq) return true;
+      if (held === seq) {
+        // Heard again: no longer expiring.
+        this.#expiring.delete(valueId);
+        return true;
+      }
       // The id now carries another record of the device: re-file it.
       this.#forget(state, valueId);
     }
