@@ -260,12 +260,14 @@ export {
 export {
   BuddyTracker,
   type BuddyTrackerOptions,
+  MAX_RECORDS_PER_DEVICE,
   MAX_TRACKED_DEVICES,
   MAX_TRACKED_VALUES,
   type TrackedDevice,
   type TrackerCounters,
 } from "./lib/presence/buddy_tracker.ts";
 export {
+  announcementValueId,
   derivedValueId,
   PresenceAnnouncer,
   type PresenceAnnouncerOptions,

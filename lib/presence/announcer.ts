@@ -75,6 +75,18 @@ function seqBytes(seq: number): Uint8Array {
   return bytes;
 }
 
+/**
+ * The value id a device puts its announcement `seq` under (watchers prefer
+ * it over copies of the same record under other ids).
+ *
+ * @param deviceId The announcing device.
+ * @param seq The announcement's sequence number.
+ * @returns Value id.
+ */
+export function announcementValueId(deviceId: InfoHash, seq: number): bigint {
+  return derivedValueId(deviceId.bytes, seqBytes(seq));
+}
+
 /** Publishes one device's presence. */
 export class PresenceAnnouncer {
   readonly #options: PresenceAnnouncerOptions;
@@ -127,7 +139,7 @@ export class PresenceAnnouncer {
       endpoints: this.#endpoints,
     });
     return {
-      id: derivedValueId(device.id.bytes, seqBytes(this.#seq)),
+      id: announcementValueId(device.id, this.#seq),
       type: ANNOUNCEMENT_VALUE_TYPE,
       data: announcement.bytes,
     };

@@ -17,6 +17,15 @@
  * replayed older record cannot undo a goodbye. The contact's status is 1
  * while any device is online, else 0; every change calls `onChange`.
  *
+ * Announcements are public, so anyone can re-put a device's signed record
+ * under other value ids. Values are therefore deduplicated by device and
+ * sequence: one value id per record (the device's own,
+ * {@link announcementValueId}, once heard, else the first heard), and the
+ * newest {@link MAX_RECORDS_PER_DEVICE} records per device. Copies take no
+ * slot, so they cannot crowd out a newer record or another device, and their
+ * expiry is not the record's; a confirmation `get` (below) looks for the
+ * record under any id.
+ *
  * When some storing nodes report an expiry while others have not (a missed
  * refresh, or a holder that died), the tracker waits `expiryCheckMs` and asks
  * the DHT (`get`) whether the value is still stored anywhere before believing
@@ -36,15 +45,19 @@ import type { InfoHash } from "../identity/info_hash.ts";
 import { RevocationList } from "../identity/revocation_list.ts";
 import { SignedRecord } from "../identity/signed_record.ts";
 import { isMailboxCertificate } from "../trust/mailbox.ts";
+import { announcementValueId } from "./announcer.ts";
 import {
   DEVICE_ANNOUNCEMENT_TYPE,
   DeviceAnnouncement,
 } from "./device_announcement.ts";
+import { ANNOUNCEMENT_VALUE_TYPE } from "./presence_profile.ts";
 
 /** Most devices tracked per contact. */
 export const MAX_TRACKED_DEVICES = 64;
+/** Most live records (one value id each) tracked per device: the newest. */
+export const MAX_RECORDS_PER_DEVICE = 4;
 /** Most live values tracked per contact. */
-export const MAX_TRACKED_VALUES = 256;
+export const MAX_TRACKED_VALUES = MAX_TRACKED_DEVICES * MAX_RECORDS_PER_DEVICE;
 
 /** What the tracker knows about one device. */
 export interface TrackedDevice {
@@ -68,7 +81,10 @@ interface DeviceState {
   certificate: DeviceCertificate;
   /** Newest announcement (live or not). */
   newest: DeviceAnnouncement;
-  /** Live value ids of this device's announcements → seq. */
+  /**
+   * Live value ids of this device's announcements → seq: one id per seq, at
+   * most {@link MAX_RECORDS_PER_DEVICE}, the highest seqs.
+   */
   live: Map<bigint, number>;
   /** Online at the last update. */
   online: boolean;
@@ -245,6 +261,15 @@ export class BuddyTracker {
   }
 
   #onAnnouncement(valueId: bigint, announcement: DeviceAnnouncement): void {
+    const known = this.#devices.get(announcement.deviceId.toString());
+    // A copy of the newest record under another id: nothing to verify or keep.
+    if (
+      known !== undefined && !this.#valueDevice.has(valueId) &&
+      announcement.seq === known.newest.seq &&
+      sameBytes(announcement.bytes, known.newest.bytes) &&
+      [...known.live.values()].includes(announcement.seq) &&
+      valueId !== announcementValueId(announcement.deviceId, announcement.seq)
+    ) return;
     const now = this.#options.clock.now();
     announcement.verify({
       accountId: this.accountId,
@@ -268,13 +293,7 @@ export class BuddyTracker {
     }
     // A replay of something older than a goodbye we saw is ignored.
     if (state.newest.goodbye && announcement.seq < state.newest.seq) return;
-    if (
-      this.#valueDevice.size >= MAX_TRACKED_VALUES &&
-      !this.#valueDevice.has(valueId)
-    ) {
-      this.counters.rejected += 1;
-      return;
-    }
+    if (!this.#holdSlot(hex, state, valueId, announcement)) return;
     if (announcement.seq >= state.newest.seq) {
       if (
         announcement.note !== state.newest.note ||
@@ -283,8 +302,67 @@ export class BuddyTracker {
       state.newest = announcement;
       state.certificate = announcement.certificate;
     }
-    state.live.set(valueId, announcement.seq);
+  }
+
+  /**
+   * Gives `valueId` the slot of its record (device and seq), if it deserves
+   * one: a record keeps the id it was first heard under unless its device's
+   * own id comes; copies under other ids take nothing. A device keeps the
+   * ids of its newest {@link MAX_RECORDS_PER_DEVICE} records.
+   *
+   * @returns False if the value is a copy or too old to track.
+   */
+  #holdSlot(
+    hex: string,
+    state: DeviceState,
+    valueId: bigint,
+    announcement: DeviceAnnouncement,
+  ): boolean {
+    const seq = announcement.seq;
+    const held = state.live.get(valueId);
+    if (held !== undefined) {
+      if (held === seq) {
+        // Heard again: no longer expiring.
+        this.#expiring.delete(valueId);
+        return true;
+      }
+      // The id now carries another record of the device: re-file it.
+      this.#forget(state, valueId);
+    }
+    for (const [id, other] of state.live) {
+      if (other !== seq) continue;
+      if (valueId !== announcementValueId(announcement.deviceId, seq)) {
+        return false;
+      }
+      // The device's own id replaces a copy heard first.
+      this.#forget(state, id);
+      break;
+    }
+    if (state.live.size >= MAX_RECORDS_PER_DEVICE) {
+      let lowest: bigint | undefined;
+      let lowestSeq = Infinity;
+      for (const [id, other] of state.live) {
+        if (other < lowestSeq) [lowest, lowestSeq] = [id, other];
+      }
+      if (lowest === undefined || lowestSeq > seq) return false;
+      this.#forget(state, lowest);
+    }
+    if (
+      this.#valueDevice.size >= MAX_TRACKED_VALUES &&
+      !this.#valueDevice.has(valueId)
+    ) {
+      this.counters.rejected += 1;
+      return false;
+    }
+    state.live.set(valueId, seq);
     this.#valueDevice.set(valueId, hex);
+    this.#expiring.delete(valueId);
+    return true;
+  }
+
+  #forget(state: DeviceState, valueId: bigint): void {
+    state.live.delete(valueId);
+    this.#valueDevice.delete(valueId);
     this.#expiring.delete(valueId);
   }
 
@@ -347,14 +425,27 @@ export class BuddyTracker {
         this.#check = undefined;
         const found = new Set(values.map((value) => value.id));
         let survived = false;
+        /** Records (device hex → seqs) whose tracked id is gone. */
+        const lost = new Map<string, Set<number>>();
         for (const id of checking) {
           if (!this.#expiring.has(id)) continue;
-          if (!found.has(id)) this.#onExpired(id);
-          else {
+          if (!found.has(id)) {
+            const hex = this.#valueDevice.get(id);
+            const seq = hex === undefined
+              ? undefined
+              : this.#devices.get(hex)?.live.get(id);
+            if (hex !== undefined && seq !== undefined) {
+              lost.set(hex, (lost.get(hex) ?? new Set()).add(seq));
+            }
+            this.#onExpired(id);
+          } else {
             this.#expiring.delete(id);
             survived = true;
           }
         }
+        // The same record may live on under another id (a copy was heard
+        // first): it takes the slot back.
+        if (lost.size > 0) this.#recover(lost, values);
         // Still stored elsewhere: our listen sits on stale nodes; move it.
         if (survived) this.#listen?.relocate();
         this.#update();
@@ -362,6 +453,26 @@ export class BuddyTracker {
       },
     });
     if (!finished) this.#check = check;
+  }
+
+  #recover(
+    lost: ReadonlyMap<string, ReadonlySet<number>>,
+    values: readonly DhtValue[],
+  ): void {
+    for (const value of values) {
+      if (
+        value.type !== ANNOUNCEMENT_VALUE_TYPE ||
+        this.#valueDevice.has(value.id)
+      ) continue;
+      let announcement: DeviceAnnouncement;
+      try {
+        announcement = DeviceAnnouncement.decode(value.data);
+      } catch {
+        continue;
+      }
+      const seqs = lost.get(announcement.deviceId.toString());
+      if (seqs?.has(announcement.seq)) this.#onValue(value);
+    }
   }
 
   #dropDevice(hex: string): void {
@@ -405,4 +516,10 @@ export class BuddyTracker {
     for (const state of changed) this.#options.onDevice?.(this.#view(state));
     if (statusChanged) this.#options.onChange(status);
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

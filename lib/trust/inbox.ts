@@ -12,6 +12,11 @@
  * request beyond {@link MAX_PENDING_REQUESTS} is dropped; any other request
  * is stored to be shown. A confirmation confirms the contact.
  *
+ * A duplicate is acknowledged again at most once per message id per
+ * {@link DUPLICATE_RECEIPT_INTERVAL_MS} ({@link Inbox.mayAcknowledgeDuplicate}):
+ * inbox values are public, so anyone can re-put a copy of one, and each
+ * copy must not cost a receipt (issue 13, item 8).
+ *
  * Handled ids are remembered in the account's persisted seen-set
  * ({@link rememberSeenId}) for {@link SEEN_RETENTION_MS}, beyond the life of
  * any inbox value that could bring them again. The inbox changes the state
@@ -55,6 +60,16 @@ export const SENDER_QUOTA_PER_HOUR = 30;
 const SENDER_WINDOW_MS = 3_600_000;
 /** Senders with a quota window in memory; beyond, every window restarts. */
 const MAX_SENDER_WINDOWS = 4_096;
+/**
+ * Default shortest wait between two receipts for duplicates of one message
+ * id: a quarter of the first retry delay of our profile (30 s), so a
+ * sender's retries, spaced at least that delay apart, each still get one.
+ */
+export const DUPLICATE_RECEIPT_INTERVAL_MS = 7_500;
+/** Duplicate-receipt times kept per sender account (live ones never evicted). */
+export const MAX_DUPLICATE_RECEIPTS_PER_SENDER = 8;
+/** Duplicate-receipt times kept in all (live ones never evicted). */
+export const MAX_DUPLICATE_RECEIPTS = 1_024;
 /** How long a message id is remembered after its inbox value can no longer exist. */
 export const SEEN_RETENTION_MS: number = INBOX_LIFETIME_MS + 24 * 3_600_000;
 
@@ -72,7 +87,8 @@ export type InboxDropReason = "duplicate" | "quota" | "banned";
  */
 export type InboxOutcome =
   /**
-   * Not shown. `duplicate`: acknowledged again at once; `quota`: no
+   * Not shown. `duplicate`: acknowledged again at once if
+   * {@link Inbox.mayAcknowledgeDuplicate} allows; `quota`: no
    * receipt; `banned`: remembered, acknowledged once persisted.
    */
   | { readonly kind: "dropped"; readonly reason: InboxDropReason }
@@ -152,12 +168,80 @@ export class Inbox {
   >();
 
   /**
+   * Sender account hex + ":" + message id hex → sender and time of the
+   * last receipt sent for a duplicate of it (in memory only; bounded per sender and in all).
+   */
+  readonly #duplicateReceipts = new Map<
+    string,
+    { from: string; atMs: number }
+  >();
+  /** Sender account hex → its entries in `#duplicateReceipts`. */
+  readonly #duplicateReceiptsBySender = new Map<string, number>();
+  readonly #duplicateReceiptIntervalMs: number;
+
+  /**
    * An inbox over the account's persisted state.
    *
    * @param state Contacts, pending requests and the seen-set, changed in place.
+   * @param duplicateReceiptIntervalMs Shortest wait between two receipts for
+   *   duplicates of one message id.
    */
-  constructor(state: InboxState) {
+  constructor(
+    state: InboxState,
+    duplicateReceiptIntervalMs: number = DUPLICATE_RECEIPT_INTERVAL_MS,
+  ) {
     this.#state = state;
+    this.#duplicateReceiptIntervalMs = duplicateReceiptIntervalMs;
+  }
+
+  /**
+   * Whether a duplicate (see {@link Inbox.receive}) is acknowledged again:
+   * yes at most once per message id per interval, and records it. No
+   * either way when the sender has {@link MAX_DUPLICATE_RECEIPTS_PER_SENDER},
+   * or all senders {@link MAX_DUPLICATE_RECEIPTS}, ids acknowledged within
+   * the interval. A sender that missed our receipt gets one on a retry.
+   *
+   * @param from Sender account hex.
+   * @param id Message id hex.
+   * @param nowMs Current time, epoch ms.
+   * @returns True if a receipt is to be sent now.
+   */
+  mayAcknowledgeDuplicate(from: string, id: string, nowMs: number): boolean {
+    const receipts = this.#duplicateReceipts;
+    const interval = this.#duplicateReceiptIntervalMs;
+    const key = `${from}:${id}`;
+    const last = receipts.get(key);
+    if (last !== undefined) {
+      if (nowMs - last.atMs < interval) return false;
+      last.atMs = nowMs;
+      return true;
+    }
+    const bySender = this.#duplicateReceiptsBySender;
+    if (
+      (bySender.get(from) ?? 0) >= MAX_DUPLICATE_RECEIPTS_PER_SENDER ||
+      receipts.size >= MAX_DUPLICATE_RECEIPTS
+    ) {
+      // Forget the ended entries, then try again.
+      for (const [held, entry] of receipts) {
+        if (nowMs - entry.atMs >= interval) this.#forgetDuplicate(held, entry);
+      }
+      if (
+        (bySender.get(from) ?? 0) >= MAX_DUPLICATE_RECEIPTS_PER_SENDER ||
+        receipts.size >= MAX_DUPLICATE_RECEIPTS
+      ) {
+        return false;
+      }
+    }
+    receipts.set(key, { from, atMs: nowMs });
+    bySender.set(from, (bySender.get(from) ?? 0) + 1);
+    return true;
+  }
+
+  #forgetDuplicate(key: string, entry: { from: string }): void {
+    this.#duplicateReceipts.delete(key);
+    const count = (this.#duplicateReceiptsBySender.get(entry.from) ?? 1) - 1;
+    if (count > 0) this.#duplicateReceiptsBySender.set(entry.from, count);
+    else this.#duplicateReceiptsBySender.delete(entry.from);
   }
 
   /**

@@ -44,6 +44,12 @@ import { messageRecipients, rememberPeerDevice } from "./recipients.ts";
 /** Shortest wait between two outbox sweeps, in ms. */
 const MIN_SWEEP_INTERVAL_MS = 1_000;
 
+/**
+ * Shortest wait between two receipts for duplicates of one message id, in
+ * ms, whatever the profile's first retry delay.
+ */
+const MIN_DUPLICATE_RECEIPT_INTERVAL_MS = 1_000;
+
 /** What delivery reports; the account emits each as its own event. */
 export type TrustEvent =
   | OutboxExpiry
@@ -142,7 +148,13 @@ export class TrustDelivery {
       onEnqueued: (uri) => options.watchTarget(uri),
       onTargetCleared: (uri) => options.unwatchTarget(uri),
     });
-    this.#inbox = new Inbox(state);
+    // A quarter of the first retry delay: a genuine sender's retries are
+    // spaced at least that delay, so each still gets a receipt despite
+    // network jitter.
+    this.#inbox = new Inbox(
+      state,
+      Math.max(MIN_DUPLICATE_RECEIPT_INTERVAL_MS, profile.retryInitialMs / 4),
+    );
     this.courier = new InboxCourier({
       device: options.device,
       certificate: options.certificate,
@@ -311,8 +323,19 @@ export class TrustDelivery {
     switch (outcome.kind) {
       case "dropped":
         options.counters.dropped[outcome.reason] += 1;
-        // A duplicate: the sender missed our receipt.
-        if (outcome.reason === "duplicate") acknowledge();
+        // A duplicate: the sender missed our receipt, or anyone re-put a
+        // copy of its public box: acknowledged again at most once per id
+        // per interval (no receipt, no mailbox lookup otherwise).
+        if (
+          outcome.reason === "duplicate" &&
+          this.#inbox.mayAcknowledgeDuplicate(
+            from,
+            message.id.toHex(),
+            this.#now(),
+          )
+        ) {
+          acknowledge();
+        }
         if (outcome.reason === "banned") onceSaved(acknowledge);
         return;
       case "olderRequest":
