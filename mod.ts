@@ -1,50 +1,29 @@
 /**
- * Contact management over a DHT, the way Jami does it: device presence
- * announced on the DHT at the account hash, trust requests sealed to each
- * device's inbox at `InfoHash("inbox:" + deviceId)`.
+ * Contact management over a DHT, the way Jami does it. Each device keeps a
+ * signed `DeviceAnnouncement` on the DHT at its account hash (the SHA-1 of
+ * the account key), so contacts that listen there see it come and go
+ * (`newBuddyNotification`, status 0 offline, 1 on the DHT, 2 directly
+ * linked); trust requests are sealed to each device of the target and put at
+ * `SHA-1("inbox:" + deviceId)`, retried until a signed receipt comes back.
  *
- * Layers, each using only the ones below (see `docs/architecture.md`):
- * the daemon (`Daemon` with its `PresenceManager` and
- * `ConfigurationManager`, Jami's API), the contacts protocol (presence,
- * trust requests, contacts), direct links (authenticated channel, SIP,
- * PIDF), the DHT node (`DhtNode`, an OpenDHT-compatible node behind the
- * `DhtClient` seam), identity (keys, certificates, revocation lists, signed
- * records, sealed boxes), and the seams the core runs on (`Clock`, `Rng`,
- * `Transport`, `Storage`) with real adapters (system clock and randomness,
- * UDP, TCP, files) and fakes for tests (`ManualClock`, `MemoryStorage`).
+ * The entry point is {@link Daemon}, Jami's daemon API in TypeScript idiom:
+ * `daemon.presence` ({@link PresenceManager}: `subscribeBuddy`, `publish`,
+ * `newBuddyNotification`) and `daemon.config`
+ * ({@link ConfigurationManager}: `sendTrustRequest`, `acceptTrustRequest`,
+ * `discardTrustRequest`, `addContact`, `removeContact`, their events).
+ * {@link openUdpDaemon} opens one on a real device (UDP, TCP links, files in
+ * a locked data directory, the system clock and randomness).
  *
- * @example A device announces itself; a contact verifies the announcement
- * ```ts
- * import assert from "node:assert/strict";
- * import {
- *   AccountKeys, DeviceCertificate, DeviceKeys, InfoHash, ManualClock,
- *   parseUri, rngBytes, seededRng, SignedRecord,
- * } from "./mod.ts";
- *
- * const clock = new ManualClock();
- * const random = rngBytes(seededRng("example"));
- * const account = AccountKeys.generate(random);
- * const device = DeviceKeys.generate(random);
- * const certificate = DeviceCertificate.issue(account, device, {
- *   name: "phone", issuedMs: clock.now(),
- * });
- *
- * // The device signs its announcement; the body carries its certificate.
- * const announcement = SignedRecord.sign(device, {
- *   type: "device-announcement", seq: 1, createdMs: clock.now(),
- *   expiresMs: clock.now() + 60_000, body: certificate.bytes,
- * });
- *
- * // A contact knows only the URI. It checks that the record is signed by a
- * // device that this very account certified.
- * const accountId = parseUri(`jami:${account.id}`);
- * const received = SignedRecord.decode(announcement.bytes);
- * const carried = DeviceCertificate.decode(received.body);
- * carried.verify({ accountId, nowMs: clock.now() });
- * received.verify({ signer: carried.deviceId, nowMs: clock.now() });
- * assert.ok(carried.deviceId.equals(device.id));
- * assert.equal(InfoHash.get(account.publicKey).toString(), accountId.toString());
- * ```
+ * The rest is what the daemon is built from, for those who need a layer
+ * alone: the contact protocol (presence records and tracking, trust-request
+ * inbox messages, contact lists and account state), direct links
+ * (`SecureChannel`, `SipSession`, PIDF), the DHT node (also the `./dht`
+ * entry point), identity (also `./identity`), and the seams the protocol runs
+ * on (`Clock`, `Rng`/`RandomBytes`, `Transport`, `Storage`) with their real
+ * adapters. Deterministic fakes for tests (virtual time, memory storage, a
+ * simulated network, a testnet of DHT nodes) are in the `./testing` entry
+ * point. See `docs/api.md` for the API tour and `docs/architecture.md` for the
+ * layers.
  *
  * @example A daemon on a real device: UDP, TCP links, files, all closed by stop()
  * ```ts
@@ -55,63 +34,64 @@
  * // bootstrap: [{ host: "bootstrap.jami.net", port: 4222 }] on the real network.
  * const daemon = await openUdpDaemon({ dataDir, scryptLog2N: 10 });
  * const account = await daemon.createAccount({ deviceName: "laptop" });
+ * daemon.presence.on("newBuddyNotification", (n) => console.log(n.buddyUri, n.status));
+ * daemon.config.on("incomingTrustRequest", (r) => console.log("request from", r.from));
  * daemon.start();
  * assert.deepEqual(daemon.listAccounts(), [account]);
  * await daemon.stop(); // goodbye, state flushed, socket closed, lock freed
  * await Deno.remove(dataDir, { recursive: true });
  * ```
  *
+ * @example Two daemons become contacts, on a simulated network in virtual time
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Daemon } from "./mod.ts";
+ * import {
+ *   ManualClock, MemoryStorage, rngBytes, seededRng, SimulatedNetwork,
+ * } from "./lib/testing/mod.ts";
+ *
+ * const clock = new ManualClock(1_700_000_000_000);
+ * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
+ * const open = (seed: number, bootstrap = [] as { host: string; port: number }[]) =>
+ *   Daemon.open({
+ *     transport: network.attach(), clock, rng: seededRng(seed),
+ *     randomBytes: rngBytes(seededRng(seed + 100)),
+ *     storage: new MemoryStorage(), scryptLog2N: 10, dht: { bootstrap },
+ *   });
+ * const alice = await open(2);
+ * const bob = await open(3, [alice.dht.address]);
+ * const a = await alice.createAccount({ deviceName: "laptop" });
+ * const b = await bob.createAccount({ deviceName: "phone" });
+ * alice.start();
+ * bob.start();
+ * const run = async (ms: number) => { // virtual time; a real clock just runs
+ *   for (let t = 0; t < ms; t += 100) {
+ *     clock.advance(100);
+ *     await alice.whenIdle();
+ *     await bob.whenIdle();
+ *   }
+ * };
+ * const seen: number[] = [];
+ * alice.presence.on("newBuddyNotification", (n) => seen.push(n.status));
+ * bob.config.on("incomingTrustRequest", (r) => bob.config.acceptTrustRequest(b, r.from));
+ * bob.presence.publish(b, 1, "at my desk");
+ * alice.presence.subscribeBuddy(a, `jami:${b}`, true);
+ * await alice.config.sendTrustRequest(a, b, new TextEncoder().encode("BEGIN:VCARD…"));
+ * await run(10_000);
+ * assert.equal(alice.config.getContactDetails(a, b)?.confirmed, true);
+ * assert.equal(seen.at(-1), 1); // Bob is online on the DHT
+ * const stopping = bob.stop(); // a signed goodbye: Alice sees status 0 at once
+ * await run(3_000);
+ * await stopping;
+ * assert.equal(seen.at(-1), 0);
+ * const last = alice.stop();
+ * await run(3_000);
+ * await last;
+ * ```
+ *
  * @module
  */
-export * from "./lib/identity/errors.ts";
-export {
-  INFO_HASH_BITS,
-  INFO_HASH_BYTES,
-  InfoHash,
-} from "./lib/identity/info_hash.ts";
-export type { Signer } from "./lib/identity/signer.ts";
-export { AccountKeys } from "./lib/identity/account_keys.ts";
-export { DeviceKeys, type DeviceSecrets } from "./lib/identity/device_keys.ts";
-export {
-  DEFAULT_MAX_CLOCK_SKEW_MS,
-  MAX_RECORD_BODY_BYTES,
-  MAX_RECORD_TYPE_LENGTH,
-  SignedRecord,
-  type SignedRecordFields,
-  type VerifyRecordOptions,
-} from "./lib/identity/signed_record.ts";
-export {
-  DEFAULT_CERTIFICATE_LIFETIME_MS,
-  DEVICE_CERTIFICATE_TYPE,
-  DeviceCertificate,
-  type IssueDeviceCertificateOptions,
-  MAX_DEVICE_NAME_LENGTH,
-  type VerifyDeviceCertificateOptions,
-} from "./lib/identity/device_certificate.ts";
-export {
-  type CreateRevocationListOptions,
-  DEFAULT_REVOCATION_LIFETIME_MS,
-  MAX_REVOKED_DEVICES,
-  REVOCATION_LIST_TYPE,
-  RevocationList,
-} from "./lib/identity/revocation_list.ts";
-export {
-  MAX_PURPOSE_LENGTH,
-  MAX_SEALED_MESSAGE_BYTES,
-  type OpenedSealedBox,
-  openSealedBox,
-  type OpenSealedBoxOptions,
-  peekSealedBox,
-  sealBox,
-  type SealBoxOptions,
-} from "./lib/identity/sealed_box.ts";
-export { formatUri, parseUri } from "./lib/identity/uri.ts";
-export {
-  type AccountArchiveContents,
-  DEFAULT_SCRYPT_LOG2_N,
-  type EncodeAccountArchiveOptions,
-  MAX_ARCHIVE_BYTES,
-} from "./lib/identity/account_archive.ts";
+export * from "./lib/identity/mod.ts";
 export {
   loadAccountArchive,
   saveAccountArchive,
@@ -156,53 +136,7 @@ export {
   writeFileAtomic,
   type WriteFileAtomicOptions,
 } from "./lib/io/atomic_file.ts";
-export {
-  DhtNode,
-  type DhtNodeComponents,
-  type DhtNodeConfig,
-  type DhtNodeStats,
-  LISTEN_NODES,
-  REANNOUNCE_MARGIN_MS,
-} from "./lib/dht/dht_node.ts";
-export type {
-  DhtClient,
-  GetCallbacks,
-  ListenEvent,
-  ListenHandle,
-  OperationHandle,
-  PermanentPutHandle,
-} from "./lib/dht/dht_client.ts";
-export {
-  type DhtQuery,
-  type DhtValue,
-  ErrorCode,
-  type NodeInfo,
-  ValueField,
-  type WhereTerm,
-} from "./lib/dht/messages.ts";
-export type {
-  SearchNode,
-  SearchNodeState,
-  SearchResult,
-} from "./lib/dht/search.ts";
-export type { RpcCounters, RpcTiming } from "./lib/dht/rpc_engine.ts";
-export {
-  BUCKET_SIZE,
-  type HeardResult,
-  NODE_EXPIRE_TIME_MS,
-  NODE_GOOD_TIME_MS,
-  type NodeState,
-  type RoutingNode,
-  RoutingTable,
-} from "./lib/dht/routing_table.ts";
-export type { ValueStoreLimits } from "./lib/dht/value_store.ts";
-export {
-  BUILT_IN_VALUE_TYPES,
-  DEFAULT_VALUE_LIFETIME_MS,
-  MAX_VALUE_BYTES,
-  type ValueType,
-} from "./lib/dht/value_type.ts";
-export { WireError, type WireErrorReason } from "./lib/dht/wire/errors.ts";
+export * from "./lib/dht/mod.ts";
 export {
   Daemon,
   type DaemonOptions,
@@ -321,10 +255,6 @@ export {
   MAX_SNAPSHOT_BYTES,
   type SyncSnapshot,
 } from "./lib/contacts/sync_snapshot.ts";
-export {
-  decodeAccountArchive,
-  encodeAccountArchive,
-} from "./lib/identity/account_archive.ts";
 export type {
   ByteStream,
   StreamCloseReason,

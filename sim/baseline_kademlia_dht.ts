@@ -39,7 +39,7 @@
  * import assert from "node:assert/strict";
  * import { ManualClock } from "../lib/testing/manual_clock.ts";
  * import { seededRng } from "../lib/rng.ts";
- * import { SimulatedNetwork } from "./network.ts";
+ * import { SimulatedNetwork } from "../lib/testing/simulated_network.ts";
  * import { createKademliaDhtNode } from "./baseline_kademlia_dht.ts";
  *
  * const clock = new ManualClock(0);
@@ -70,7 +70,7 @@ import type { Timer } from "../lib/clock.ts";
 import type { ManualClock } from "../lib/testing/manual_clock.ts";
 import type { Rng } from "../lib/rng.ts";
 import type { PeerAddress } from "../lib/transport.ts";
-import type { SimulatedTransport } from "./network.ts";
+import type { SimulatedTransport } from "../lib/testing/simulated_network.ts";
 
 /** How long a request waits for its reply, in virtual ms; OpenDHT's first retry gap, and twice `MockRpc.TIMEOUT`. */
 const DEFAULT_REQUEST_TIMEOUT_MS = 1_000;
@@ -232,7 +232,7 @@ export interface BaselineLookupResult {
  * import assert from "node:assert/strict";
  * import { ManualClock } from "../lib/testing/manual_clock.ts";
  * import { seededRng } from "../lib/rng.ts";
- * import { SimulatedNetwork } from "./network.ts";
+ * import { SimulatedNetwork } from "../lib/testing/simulated_network.ts";
  * import { type BaselineNode, createKademliaDhtNode } from "./baseline_kademlia_dht.ts";
  *
  * const clock = new ManualClock(0);
@@ -274,7 +274,7 @@ export interface BaselineNode {
  * import assert from "node:assert/strict";
  * import { ManualClock } from "../lib/testing/manual_clock.ts";
  * import { seededRng } from "../lib/rng.ts";
- * import { SimulatedNetwork } from "./network.ts";
+ * import { SimulatedNetwork } from "../lib/testing/simulated_network.ts";
  * import { createKademliaDhtNode, type KademliaDhtNodeOptions } from "./baseline_kademlia_dht.ts";
  *
  * const clock = new ManualClock(0);
@@ -336,7 +336,7 @@ export interface KademliaDhtNodeOptions {
  * import assert from "node:assert/strict";
  * import { ManualClock } from "../lib/testing/manual_clock.ts";
  * import { seededRng } from "../lib/rng.ts";
- * import { SimulatedNetwork } from "./network.ts";
+ * import { SimulatedNetwork } from "../lib/testing/simulated_network.ts";
  * import { createKademliaDhtNode } from "./baseline_kademlia_dht.ts";
  *
  * const clock = new ManualClock(0);

@@ -47,9 +47,12 @@ import {
   seededRng,
 } from "../lib/rng.ts";
 import type { PeerAddress } from "../lib/transport.ts";
-import type { SimulatedNetwork, SimulatedTransport } from "./network.ts";
+import type {
+  SimulatedNetwork,
+  SimulatedTransport,
+} from "../lib/testing/simulated_network.ts";
 import { SimulatedStreamNetwork } from "./stream_network.ts";
-import { Testnet } from "./testnet.ts";
+import { Testnet } from "../lib/testing/testnet.ts";
 
 /** Options of {@link DaemonSwarm.create}. */
 export interface DaemonSwarmOptions {

@@ -18,7 +18,7 @@
  * import assert from "node:assert/strict";
  * import { ManualClock } from "../lib/testing/manual_clock.ts";
  * import { seededRng } from "../lib/rng.ts";
- * import { SimulatedNetwork } from "./network.ts";
+ * import { SimulatedNetwork } from "../lib/testing/simulated_network.ts";
  * import { SimulatedStreamNetwork } from "./stream_network.ts";
  *
  * const clock = new ManualClock(0);
@@ -46,7 +46,7 @@ import type {
 } from "../lib/channel/byte_stream.ts";
 import type { ManualClock } from "../lib/testing/manual_clock.ts";
 import { formatAddress, type PeerAddress } from "../lib/transport.ts";
-import type { SimulatedNetwork } from "./network.ts";
+import type { SimulatedNetwork } from "../lib/testing/simulated_network.ts";
 
 /** Why a simulated connect failed. */
 export class StreamConnectError extends Error {

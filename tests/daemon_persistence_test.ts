@@ -19,7 +19,7 @@ import {
 import { ManualClock } from "../lib/testing/manual_clock.ts";
 import { MemoryStorage } from "../lib/testing/memory_storage.ts";
 import { seededRng } from "../lib/rng.ts";
-import { SimulatedNetwork } from "../sim/network.ts";
+import { SimulatedNetwork } from "../lib/testing/simulated_network.ts";
 
 const MINUTE = 60_000;
 const CAROL = "c".repeat(40);

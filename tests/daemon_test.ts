@@ -9,7 +9,7 @@ import { Daemon, type DaemonResource } from "../lib/daemon/daemon.ts";
 import { ManualClock } from "../lib/testing/manual_clock.ts";
 import { MemoryStorage } from "../lib/testing/memory_storage.ts";
 import { seededRng } from "../lib/rng.ts";
-import { SimulatedNetwork } from "../sim/network.ts";
+import { SimulatedNetwork } from "../lib/testing/simulated_network.ts";
 
 function setup() {
   const clock = new ManualClock(1_700_000_000_000);

@@ -3,7 +3,7 @@
  * time, with seeded randomness, so the runs are exact replays.
  */
 import assert from "node:assert/strict";
-import { Testnet } from "../sim/testnet.ts";
+import { Testnet } from "../lib/testing/testnet.ts";
 import { DhtNode } from "../lib/dht/dht_node.ts";
 import type { ListenEvent } from "../lib/dht/dht_client.ts";
 import type { DhtValue } from "../lib/dht/messages.ts";

@@ -8,7 +8,10 @@ import {
   createKademliaDhtNode,
 } from "../sim/baseline_kademlia_dht.ts";
 import type { PeerAddress } from "../lib/transport.ts";
-import { type NetworkStats, SimulatedNetwork } from "../sim/network.ts";
+import {
+  type NetworkStats,
+  SimulatedNetwork,
+} from "../lib/testing/simulated_network.ts";
 
 /** The node's default request timeout, in virtual ms. */
 const REQUEST_TIMEOUT_MS = 1_000;

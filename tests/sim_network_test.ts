@@ -2,13 +2,16 @@ import assert from "node:assert/strict";
 import { ManualClock } from "../lib/testing/manual_clock.ts";
 import { forkRng, randomInt, type Rng, seededRng } from "../lib/rng.ts";
 import type { PeerAddress } from "../lib/transport.ts";
-import { CoordinateLatency, type LatencyModel } from "../sim/latency.ts";
+import {
+  CoordinateLatency,
+  type LatencyModel,
+} from "../lib/testing/latency.ts";
 import { Samples } from "../sim/metrics.ts";
 import {
   SimulatedNetwork,
   type SimulatedNetworkOptions,
   type SimulatedTransport,
-} from "../sim/network.ts";
+} from "../lib/testing/simulated_network.ts";
 
 /** A network of `hostCount` hosts at time 0; `received` logs deliveries per host. */
 function makeNetwork(

@@ -29,7 +29,7 @@ import { Daemon } from "../lib/daemon/daemon.ts";
 import { ManualClock } from "../lib/testing/manual_clock.ts";
 import { MemoryStorage } from "../lib/testing/memory_storage.ts";
 import { rngBytes, seededRng } from "../lib/rng.ts";
-import { SimulatedNetwork } from "../sim/network.ts";
+import { SimulatedNetwork } from "../lib/testing/simulated_network.ts";
 import { DaemonSwarm } from "../sim/daemon_swarm.ts";
 
 const MINUTE = 60_000;

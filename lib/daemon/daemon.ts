@@ -15,7 +15,7 @@
  * import { ManualClock } from "../testing/manual_clock.ts";
  * import { MemoryStorage } from "../testing/memory_storage.ts";
  * import { seededRng } from "../rng.ts";
- * import { SimulatedNetwork } from "../../sim/network.ts";
+ * import { SimulatedNetwork } from "../testing/simulated_network.ts";
  *
  * const clock = new ManualClock(1_700_000_000_000);
  * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });

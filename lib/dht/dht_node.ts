@@ -36,7 +36,7 @@
  * import { InfoHash } from "../identity/info_hash.ts";
  * import { ManualClock } from "../testing/manual_clock.ts";
  * import { seededRng } from "../rng.ts";
- * import { SimulatedNetwork } from "../../sim/network.ts";
+ * import { SimulatedNetwork } from "../testing/simulated_network.ts";
  *
  * const clock = new ManualClock(1_700_000_000_000);
  * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });

@@ -29,7 +29,7 @@
  * import { InfoHash } from "../identity/info_hash.ts";
  * import { ManualClock } from "../testing/manual_clock.ts";
  * import { seededRng } from "../rng.ts";
- * import { SimulatedNetwork } from "../../sim/network.ts";
+ * import { SimulatedNetwork } from "../testing/simulated_network.ts";
  *
  * const clock = new ManualClock(0);
  * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });

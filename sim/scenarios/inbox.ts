@@ -31,7 +31,7 @@ import {
 } from "../../lib/presence/presence_profile.ts";
 import { type CdfPoint, Samples } from "../metrics.ts";
 import { DaemonSwarm, type DeviceSlot } from "../daemon_swarm.ts";
-import { SIMULATION_EPOCH_MS } from "../testnet.ts";
+import { SIMULATION_EPOCH_MS } from "../../lib/testing/testnet.ts";
 import type { LatencySummary } from "./presence.ts";
 
 /** Options of {@link runInboxScenario}. */

@@ -29,10 +29,13 @@ import {
 import { ChurnSchedule } from "../churn/schedule.ts";
 import { type ChurnSpec, formatChurnSpec } from "../churn/spec.ts";
 import { ManualClock } from "../../lib/testing/manual_clock.ts";
-import { CoordinateLatency } from "../latency.ts";
+import { CoordinateLatency } from "../../lib/testing/latency.ts";
 import { Samples } from "../metrics.ts";
-import { SimulatedNetwork, type SimulatedTransport } from "../network.ts";
-import { SIMULATION_EPOCH_MS } from "../testnet.ts";
+import {
+  SimulatedNetwork,
+  type SimulatedTransport,
+} from "../../lib/testing/simulated_network.ts";
+import { SIMULATION_EPOCH_MS } from "../../lib/testing/testnet.ts";
 
 /** Which DHT runs the lookups. */
 export type LookupImplementation = "ours" | "kademlia-dht";

@@ -36,7 +36,7 @@ import { ChurnSchedule } from "../churn/schedule.ts";
 import { type ChurnSpec, formatChurnSpec } from "../churn/spec.ts";
 import { type CdfPoint, Samples } from "../metrics.ts";
 import { DaemonSwarm, type DeviceSlot } from "../daemon_swarm.ts";
-import { SIMULATION_EPOCH_MS } from "../testnet.ts";
+import { SIMULATION_EPOCH_MS } from "../../lib/testing/testnet.ts";
 
 /** Options of {@link runPresenceScenario}. */
 export interface PresenceScenarioOptions {

@@ -21,7 +21,7 @@ import { forkRng, randomInt } from "../../lib/rng.ts";
 import { ChurnSchedule } from "../churn/schedule.ts";
 import { type ChurnSpec, formatChurnSpec } from "../churn/spec.ts";
 import { Samples } from "../metrics.ts";
-import { SIMULATION_EPOCH_MS, Testnet } from "../testnet.ts";
+import { SIMULATION_EPOCH_MS, Testnet } from "../../lib/testing/testnet.ts";
 import type { Percentiles } from "./lookup.ts";
 
 /** Options of {@link runStorageScenario}. */

@@ -3,13 +3,13 @@
  * (any node id, any socket id), collects tokens, and records every answer
  * and every byte it is sent.
  */
-import type { Testnet } from "../../sim/testnet.ts";
+import type { Testnet } from "../../lib/testing/testnet.ts";
 import type { DhtNode } from "../../lib/dht/dht_node.ts";
 import type { DhtRequest } from "../../lib/dht/messages.ts";
 import { decodeMessage } from "../../lib/dht/wire/decode.ts";
 import { encodeMessage } from "../../lib/dht/wire/encode.ts";
 import { InfoHash } from "../../lib/identity/info_hash.ts";
-import type { SimulatedTransport } from "../../sim/network.ts";
+import type { SimulatedTransport } from "../../lib/testing/simulated_network.ts";
 
 /** A request as the attacker writes it: the helper fills kind, network and tid. */
 export type AttackRequest = DhtRequest extends infer R

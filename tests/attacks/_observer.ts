@@ -12,7 +12,7 @@ import { InfoHash } from "../../lib/identity/info_hash.ts";
 import type { RandomBytes, Rng } from "../../lib/rng.ts";
 import { seededRng } from "../../lib/rng.ts";
 import { ManualClock } from "../../lib/testing/manual_clock.ts";
-import { SimulatedNetwork } from "../../sim/network.ts";
+import { SimulatedNetwork } from "../../lib/testing/simulated_network.ts";
 
 /** The peer's own id. */
 export const PEER_ID = InfoHash.get("observing peer");

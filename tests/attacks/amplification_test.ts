@@ -5,7 +5,7 @@
  * seeded: exact replays.
  */
 import assert from "node:assert/strict";
-import { Testnet } from "../../sim/testnet.ts";
+import { Testnet } from "../../lib/testing/testnet.ts";
 import type { DhtNode } from "../../lib/dht/dht_node.ts";
 import type { DhtValue } from "../../lib/dht/messages.ts";
 import { InfoHash } from "../../lib/identity/info_hash.ts";

@@ -10,7 +10,7 @@ import { Daemon } from "../../lib/daemon/daemon.ts";
 import { type Rng, seededRng } from "../../lib/rng.ts";
 import { ManualClock } from "../../lib/testing/manual_clock.ts";
 import { MemoryStorage } from "../../lib/testing/memory_storage.ts";
-import { SimulatedNetwork } from "../../sim/network.ts";
+import { SimulatedNetwork } from "../../lib/testing/simulated_network.ts";
 
 async function newAccount(rng: Rng): Promise<string> {
   const clock = new ManualClock(1_700_000_000_000);

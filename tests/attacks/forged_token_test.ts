@@ -18,7 +18,7 @@ import { InfoHash } from "../../lib/identity/info_hash.ts";
 import { seededRng } from "../../lib/rng.ts";
 import { ManualClock } from "../../lib/testing/manual_clock.ts";
 import type { PeerAddress, Transport } from "../../lib/transport.ts";
-import { SimulatedNetwork } from "../../sim/network.ts";
+import { SimulatedNetwork } from "../../lib/testing/simulated_network.ts";
 
 const START_MS = 1_700_000_000_000;
 const ATTACKER_ID = InfoHash.get("token forger");

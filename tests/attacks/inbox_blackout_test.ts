@@ -4,7 +4,7 @@
  * (and was acknowledged anyway). Virtual time, seeded: exact replays.
  */
 import assert from "node:assert/strict";
-import { Testnet } from "../../sim/testnet.ts";
+import { Testnet } from "../../lib/testing/testnet.ts";
 import type { DhtNode } from "../../lib/dht/dht_node.ts";
 import type { ListenEvent } from "../../lib/dht/dht_client.ts";
 import type { DhtValue } from "../../lib/dht/messages.ts";

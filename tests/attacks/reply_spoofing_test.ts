@@ -16,7 +16,7 @@ import { InfoHash } from "../../lib/identity/info_hash.ts";
 import { seededRng } from "../../lib/rng.ts";
 import { ManualClock } from "../../lib/testing/manual_clock.ts";
 import type { PeerAddress, Transport } from "../../lib/transport.ts";
-import { SimulatedNetwork } from "../../sim/network.ts";
+import { SimulatedNetwork } from "../../lib/testing/simulated_network.ts";
 
 const PEER_ID = InfoHash.get("honest peer");
 

@@ -7,14 +7,14 @@
  * @module
  */
 
-import type { ManualClock } from "../lib/testing/manual_clock.ts";
-import { forkRng, type Rng } from "../lib/rng.ts";
+import type { ManualClock } from "./manual_clock.ts";
+import { forkRng, type Rng } from "../rng.ts";
 import {
   type DatagramHandler,
   MAX_DATAGRAM_BYTES,
   type PeerAddress,
   type Transport,
-} from "../lib/transport.ts";
+} from "../transport.ts";
 import { CoordinateLatency, type LatencyModel } from "./latency.ts";
 
 /** The port hosts attach at unless told otherwise; the DHT's customary port. */
@@ -44,7 +44,7 @@ const INITIAL_PACKET_CAPACITY = 4096;
  * @example Count one reason
  * ```ts
  * import assert from "node:assert/strict";
- * import type { DropReason } from "./network.ts";
+ * import type { DropReason } from "./simulated_network.ts";
  *
  * const reason: DropReason = "partition";
  * assert.equal(reason, "partition");
@@ -58,7 +58,7 @@ export type DropReason = "loss" | "partition" | "offline" | "oversize";
  * @example Sum the drops
  * ```ts
  * import assert from "node:assert/strict";
- * import type { DropCounts } from "./network.ts";
+ * import type { DropCounts } from "./simulated_network.ts";
  *
  * const drops: DropCounts = { loss: 1, partition: 2, offline: 3, oversize: 0 };
  * assert.equal(Object.values(drops).reduce((a, b) => a + b), 6);
@@ -82,9 +82,9 @@ export interface DropCounts {
  * @example Read the totals
  * ```ts
  * import assert from "node:assert/strict";
- * import { ManualClock } from "../lib/testing/manual_clock.ts";
- * import { seededRng } from "../lib/rng.ts";
- * import { type NetworkStats, SimulatedNetwork } from "./network.ts";
+ * import { ManualClock } from "./manual_clock.ts";
+ * import { seededRng } from "../rng.ts";
+ * import { type NetworkStats, SimulatedNetwork } from "./simulated_network.ts";
  *
  * const network = new SimulatedNetwork({ clock: new ManualClock(0), rng: seededRng(1) });
  * const stats: NetworkStats = network.stats();
@@ -116,9 +116,9 @@ export interface NetworkStats {
  * @example Read one host's counters
  * ```ts
  * import assert from "node:assert/strict";
- * import { ManualClock } from "../lib/testing/manual_clock.ts";
- * import { seededRng } from "../lib/rng.ts";
- * import { type HostStats, SimulatedNetwork } from "./network.ts";
+ * import { ManualClock } from "./manual_clock.ts";
+ * import { seededRng } from "../rng.ts";
+ * import { type HostStats, SimulatedNetwork } from "./simulated_network.ts";
  *
  * const network = new SimulatedNetwork({ clock: new ManualClock(0), rng: seededRng(1) });
  * const transport = network.attach();
@@ -149,9 +149,9 @@ export interface HostStats {
  * @example A lossy network
  * ```ts
  * import assert from "node:assert/strict";
- * import { ManualClock } from "../lib/testing/manual_clock.ts";
- * import { seededRng } from "../lib/rng.ts";
- * import { SimulatedNetwork, type SimulatedNetworkOptions } from "./network.ts";
+ * import { ManualClock } from "./manual_clock.ts";
+ * import { seededRng } from "../rng.ts";
+ * import { SimulatedNetwork, type SimulatedNetworkOptions } from "./simulated_network.ts";
  *
  * const options: SimulatedNetworkOptions = {
  *   clock: new ManualClock(0),
@@ -202,9 +202,9 @@ export interface SimulatedNetworkOptions {
  * @example Attach at a chosen address
  * ```ts
  * import assert from "node:assert/strict";
- * import { ManualClock } from "../lib/testing/manual_clock.ts";
- * import { seededRng } from "../lib/rng.ts";
- * import { type AttachOptions, SimulatedNetwork } from "./network.ts";
+ * import { ManualClock } from "./manual_clock.ts";
+ * import { seededRng } from "../rng.ts";
+ * import { type AttachOptions, SimulatedNetwork } from "./simulated_network.ts";
  *
  * const network = new SimulatedNetwork({ clock: new ManualClock(0), rng: seededRng(1) });
  * const options: AttachOptions = { host: "192.0.2.1", port: 5000 };
@@ -233,9 +233,9 @@ export interface AttachOptions {
  * @example Send between two hosts
  * ```ts
  * import assert from "node:assert/strict";
- * import { ManualClock } from "../lib/testing/manual_clock.ts";
- * import { seededRng } from "../lib/rng.ts";
- * import { SimulatedNetwork, type SimulatedTransport } from "./network.ts";
+ * import { ManualClock } from "./manual_clock.ts";
+ * import { seededRng } from "../rng.ts";
+ * import { SimulatedNetwork, type SimulatedTransport } from "./simulated_network.ts";
  *
  * const clock = new ManualClock(0);
  * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
@@ -371,9 +371,9 @@ function grownUint8(
  * @example Two hosts, one datagram, one partition
  * ```ts
  * import assert from "node:assert/strict";
- * import { ManualClock } from "../lib/testing/manual_clock.ts";
- * import { seededRng } from "../lib/rng.ts";
- * import { SimulatedNetwork } from "./network.ts";
+ * import { ManualClock } from "./manual_clock.ts";
+ * import { seededRng } from "../rng.ts";
+ * import { SimulatedNetwork } from "./simulated_network.ts";
  *
  * const clock = new ManualClock(0);
  * const network = new SimulatedNetwork({ clock, rng: seededRng(42) });
@@ -462,9 +462,9 @@ export class SimulatedNetwork {
    * @example Jitter-free, constant latency
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/testing/manual_clock.ts";
-   * import { seededRng } from "../lib/rng.ts";
-   * import { SimulatedNetwork } from "./network.ts";
+   * import { ManualClock } from "./manual_clock.ts";
+   * import { seededRng } from "../rng.ts";
+   * import { SimulatedNetwork } from "./simulated_network.ts";
    *
    * const clock = new ManualClock(0);
    * const network = new SimulatedNetwork({
@@ -514,9 +514,9 @@ export class SimulatedNetwork {
    * @example Re-attaching does not add a host
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/testing/manual_clock.ts";
-   * import { seededRng } from "../lib/rng.ts";
-   * import { SimulatedNetwork } from "./network.ts";
+   * import { ManualClock } from "./manual_clock.ts";
+   * import { seededRng } from "../rng.ts";
+   * import { SimulatedNetwork } from "./simulated_network.ts";
    *
    * const network = new SimulatedNetwork({ clock: new ManualClock(0), rng: seededRng(1) });
    * const transport = network.attach();
@@ -547,9 +547,9 @@ export class SimulatedNetwork {
    * @example Come back with the same identity
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/testing/manual_clock.ts";
-   * import { seededRng } from "../lib/rng.ts";
-   * import { SimulatedNetwork } from "./network.ts";
+   * import { ManualClock } from "./manual_clock.ts";
+   * import { seededRng } from "../rng.ts";
+   * import { SimulatedNetwork } from "./simulated_network.ts";
    *
    * const network = new SimulatedNetwork({ clock: new ManualClock(0), rng: seededRng(1) });
    * network.attach();
@@ -618,9 +618,9 @@ export class SimulatedNetwork {
    * @example Datagrams to a crashed host are dropped at delivery
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/testing/manual_clock.ts";
-   * import { seededRng } from "../lib/rng.ts";
-   * import { SimulatedNetwork } from "./network.ts";
+   * import { ManualClock } from "./manual_clock.ts";
+   * import { seededRng } from "../rng.ts";
+   * import { SimulatedNetwork } from "./simulated_network.ts";
    *
    * const clock = new ManualClock(0);
    * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
@@ -650,9 +650,9 @@ export class SimulatedNetwork {
    * @example Closing takes a host offline
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/testing/manual_clock.ts";
-   * import { seededRng } from "../lib/rng.ts";
-   * import { SimulatedNetwork } from "./network.ts";
+   * import { ManualClock } from "./manual_clock.ts";
+   * import { seededRng } from "../rng.ts";
+   * import { SimulatedNetwork } from "./simulated_network.ts";
    *
    * const network = new SimulatedNetwork({ clock: new ManualClock(0), rng: seededRng(1) });
    * const transport = network.attach();
@@ -676,9 +676,9 @@ export class SimulatedNetwork {
    * @example Look up an address
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/testing/manual_clock.ts";
-   * import { seededRng } from "../lib/rng.ts";
-   * import { SimulatedNetwork } from "./network.ts";
+   * import { ManualClock } from "./manual_clock.ts";
+   * import { seededRng } from "../rng.ts";
+   * import { SimulatedNetwork } from "./simulated_network.ts";
    *
    * const network = new SimulatedNetwork({ clock: new ManualClock(0), rng: seededRng(1) });
    * network.attach();
@@ -701,9 +701,9 @@ export class SimulatedNetwork {
    * @example Index 0 is 10.0.0.1
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/testing/manual_clock.ts";
-   * import { seededRng } from "../lib/rng.ts";
-   * import { SimulatedNetwork } from "./network.ts";
+   * import { ManualClock } from "./manual_clock.ts";
+   * import { seededRng } from "../rng.ts";
+   * import { SimulatedNetwork } from "./simulated_network.ts";
    *
    * const network = new SimulatedNetwork({ clock: new ManualClock(0), rng: seededRng(1) });
    * network.attach();
@@ -729,9 +729,9 @@ export class SimulatedNetwork {
    * @example Cut one direction of a link
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/testing/manual_clock.ts";
-   * import { seededRng } from "../lib/rng.ts";
-   * import { SimulatedNetwork } from "./network.ts";
+   * import { ManualClock } from "./manual_clock.ts";
+   * import { seededRng } from "../rng.ts";
+   * import { SimulatedNetwork } from "./simulated_network.ts";
    *
    * const clock = new ManualClock(0);
    * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
@@ -772,9 +772,9 @@ export class SimulatedNetwork {
    * @example Unlisted hosts share a group
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/testing/manual_clock.ts";
-   * import { seededRng } from "../lib/rng.ts";
-   * import { SimulatedNetwork } from "./network.ts";
+   * import { ManualClock } from "./manual_clock.ts";
+   * import { seededRng } from "../rng.ts";
+   * import { SimulatedNetwork } from "./simulated_network.ts";
    *
    * const clock = new ManualClock(0);
    * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
@@ -810,9 +810,9 @@ export class SimulatedNetwork {
    * @example Heal after a partition
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/testing/manual_clock.ts";
-   * import { seededRng } from "../lib/rng.ts";
-   * import { SimulatedNetwork } from "./network.ts";
+   * import { ManualClock } from "./manual_clock.ts";
+   * import { seededRng } from "../rng.ts";
+   * import { SimulatedNetwork } from "./simulated_network.ts";
    *
    * const clock = new ManualClock(0);
    * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
@@ -837,9 +837,9 @@ export class SimulatedNetwork {
    * @example Every datagram is accounted for
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/testing/manual_clock.ts";
-   * import { seededRng } from "../lib/rng.ts";
-   * import { SimulatedNetwork } from "./network.ts";
+   * import { ManualClock } from "./manual_clock.ts";
+   * import { seededRng } from "../rng.ts";
+   * import { SimulatedNetwork } from "./simulated_network.ts";
    *
    * const clock = new ManualClock(0);
    * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
@@ -879,9 +879,9 @@ export class SimulatedNetwork {
    * @example Latency is positive between distinct hosts
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/testing/manual_clock.ts";
-   * import { seededRng } from "../lib/rng.ts";
-   * import { SimulatedNetwork } from "./network.ts";
+   * import { ManualClock } from "./manual_clock.ts";
+   * import { seededRng } from "../rng.ts";
+   * import { SimulatedNetwork } from "./simulated_network.ts";
    *
    * const network = new SimulatedNetwork({ clock: new ManualClock(0), rng: seededRng(1) });
    * const [a, b] = [network.attach(), network.attach()];
@@ -904,9 +904,9 @@ export class SimulatedNetwork {
    * @example Sent and received
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ManualClock } from "../lib/testing/manual_clock.ts";
-   * import { seededRng } from "../lib/rng.ts";
-   * import { SimulatedNetwork } from "./network.ts";
+   * import { ManualClock } from "./manual_clock.ts";
+   * import { seededRng } from "../rng.ts";
+   * import { SimulatedNetwork } from "./simulated_network.ts";
    *
    * const clock = new ManualClock(0);
    * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });

@@ -19,22 +19,19 @@
  *
  * @module
  */
-import { DhtNode, type DhtNodeConfig } from "../lib/dht/dht_node.ts";
-import type { InfoHash } from "../lib/identity/info_hash.ts";
-import { ManualClock } from "../lib/testing/manual_clock.ts";
-import {
-  forkRng,
-  randomInt,
-  type Rng,
-  rngBytes,
-  seededRng,
-} from "../lib/rng.ts";
-import type { PeerAddress } from "../lib/transport.ts";
+import { DhtNode, type DhtNodeConfig } from "../dht/dht_node.ts";
+import type { InfoHash } from "../identity/info_hash.ts";
+import { ManualClock } from "./manual_clock.ts";
+import { forkRng, randomInt, type Rng, rngBytes, seededRng } from "../rng.ts";
+import type { PeerAddress } from "../transport.ts";
 import { CoordinateLatency } from "./latency.ts";
-import { SimulatedNetwork, type SimulatedTransport } from "./network.ts";
+import {
+  SimulatedNetwork,
+  type SimulatedTransport,
+} from "./simulated_network.ts";
 
 /** Virtual start time of every simulation: 2026-01-01T00:00:00Z. */
-export const SIMULATION_EPOCH_MS = Date.UTC(2026, 0, 1);
+export const SIMULATION_EPOCH_MS: number = Date.UTC(2026, 0, 1);
 
 /** Options of {@link Testnet.create}. */
 export interface TestnetOptions {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Rng } from "../lib/rng.ts";
+import type { Rng } from "../rng.ts";
 
 /**
  * Gives the one-way propagation delay between two hosts, named by dense
@@ -41,7 +41,7 @@ export interface LatencyModel {
  * ```ts
  * import assert from "node:assert/strict";
  * import { CoordinateLatency, type CoordinateLatencyOptions } from "./latency.ts";
- * import { seededRng } from "../lib/rng.ts";
+ * import { seededRng } from "../rng.ts";
  *
  * const options: CoordinateLatencyOptions = { medianOneWayMs: 80, spread: 0.9 };
  * const latency = new CoordinateLatency(seededRng(1), options);
@@ -97,7 +97,7 @@ export interface CoordinateLatencyOptions {
  * ```ts
  * import assert from "node:assert/strict";
  * import { CoordinateLatency, type HostCoordinates } from "./latency.ts";
- * import { seededRng } from "../lib/rng.ts";
+ * import { seededRng } from "../rng.ts";
  *
  * const where: HostCoordinates = new CoordinateLatency(seededRng(1)).hostCoordinates(0);
  * assert.ok(where.accessDelayMs > 0);
@@ -230,7 +230,7 @@ function checkPositive(name: string, value: number): void {
  * ```ts
  * import assert from "node:assert/strict";
  * import { CoordinateLatency } from "./latency.ts";
- * import { seededRng } from "../lib/rng.ts";
+ * import { seededRng } from "../rng.ts";
  *
  * const latency = new CoordinateLatency(seededRng(7));
  * const oneWay = latency.oneWayMs(3, 8);
@@ -268,7 +268,7 @@ export class CoordinateLatency implements LatencyModel {
    * ```ts
    * import assert from "node:assert/strict";
    * import { CoordinateLatency } from "./latency.ts";
-   * import { seededRng } from "../lib/rng.ts";
+   * import { seededRng } from "../rng.ts";
    *
    * assert.throws(() => new CoordinateLatency(seededRng(1), { medianOneWayMs: -1 }), RangeError);
    * assert.equal(new CoordinateLatency(seededRng(1)).placedHostCount, 0);
@@ -330,7 +330,7 @@ export class CoordinateLatency implements LatencyModel {
    * ```ts
    * import assert from "node:assert/strict";
    * import { CoordinateLatency } from "./latency.ts";
-   * import { seededRng } from "../lib/rng.ts";
+   * import { seededRng } from "../rng.ts";
    *
    * const latency = new CoordinateLatency(seededRng(1));
    * latency.oneWayMs(0, 9);
@@ -353,7 +353,7 @@ export class CoordinateLatency implements LatencyModel {
    * ```ts
    * import assert from "node:assert/strict";
    * import { CoordinateLatency } from "./latency.ts";
-   * import { seededRng } from "../lib/rng.ts";
+   * import { seededRng } from "../rng.ts";
    *
    * const latency = new CoordinateLatency(seededRng(2));
    * const self = latency.oneWayMs(4, 4);
@@ -389,7 +389,7 @@ export class CoordinateLatency implements LatencyModel {
    * ```ts
    * import assert from "node:assert/strict";
    * import { CoordinateLatency } from "./latency.ts";
-   * import { seededRng } from "../lib/rng.ts";
+   * import { seededRng } from "../rng.ts";
    *
    * const latency = new CoordinateLatency(seededRng(3));
    * const { x, y } = latency.hostCoordinates(0);
