@@ -1,7 +1,7 @@
 /**
  * Typed OpenDHT messages: what `wire/` decodes datagrams into and encodes
  * back. Field names are ours; the wire key names (`"y"`, `"t"`, `"a"`, …)
- * live only in `wire/`. Facts: `opendht-wire.md` (OpenDHT 2.4.12).
+ * live only in `wire/`. Facts: `docs/opendht-wire.md` (OpenDHT 2.4.12).
  *
  * @module
  */

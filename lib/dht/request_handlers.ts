@@ -3,7 +3,7 @@
  * from one table. Each handler validates its request, answers it (or sends
  * the OpenDHT error), and hands listener pushes to the node.
  *
- * Facts: spec §8 and §11 (`opendht-wire.md`).
+ * Facts: `docs/opendht-wire.md` §8 and §11.
  *
  * @module
  */
@@ -341,7 +341,7 @@ const put: Handler<"put"> = (context, request, from) => {
     if (STORED.has(outcome)) {
       context.rpc.reply(from, request.tid, { valueId: value.id });
     } else {
-      // Unlike OpenDHT (which acknowledges refused values, spec §8.4), say
+      // Unlike OpenDHT (which acknowledges refused values, `docs/opendht-wire.md` §8.4), say
       // no: the putter must not count this node as holding the value.
       context.rpc.error(
         from,

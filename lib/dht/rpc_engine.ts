@@ -4,7 +4,7 @@
  * requests filtered (network id, sender id, rate limit) and handed to the
  * node. It is the only part of the DHT that touches the transport.
  *
- * Timing follows OpenDHT 2.4.12 (spec §6): a request is sent up to
+ * Timing follows OpenDHT 2.4.12 (`docs/opendht-wire.md` §6): a request is sent up to
  * {@link RpcTiming.attempts} times with the same bytes and tid; the gaps grow
  * (1 s, then 2 s, plus up to 250 ms of jitter) and the request expires
  * {@link RpcTiming.expireAfterLastMs} after the last send. A caller that

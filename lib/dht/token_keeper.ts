@@ -1,6 +1,6 @@
 /**
  * `TokenKeeper`: write tokens bound to the requester's address, with
- * OpenDHT's shape and lifetime (spec §12) but unforgeable: a token is
+ * OpenDHT's shape and lifetime (`docs/opendht-wire.md` §12) but unforgeable: a token is
  * HMAC-SHA-256 of the requester's IP and port under a rotating 32-byte
  * secret drawn from a {@link RandomBytes} (the system's cryptographic
  * generator unless the simulator passes its seeded one). OpenDHT hashes an

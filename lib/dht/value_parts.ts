@@ -1,5 +1,5 @@
 /**
- * Fragmentation of large value sets (§14 of `opendht-wire.md`). A put,
+ * Fragmentation of large value sets (§14 of `docs/opendht-wire.md`). A put,
  * update or get answer whose values are many (≥ 50) or big (≥ 600 packed
  * bytes in total) carries only their packed sizes in `values`; each packed
  * value then follows in `y: "p"` datagrams of at most 1280 bytes with the

@@ -5,7 +5,7 @@
  * It is sans-IO: each call takes `nowMs` and returns the notices that the
  * node must push to listeners (new values, refreshed ids, expired ids).
  *
- * Rules (OpenDHT 2.4.12, spec §11, with the edit rule of its secure types):
+ * Rules (OpenDHT 2.4.12, `docs/opendht-wire.md` §11, with the edit rule of its secure types):
  * - a value's expiry is min(created, now) + its type's lifetime; an already
  *   expired value is refused;
  * - the same id with the same content is a refresh counted from the put's

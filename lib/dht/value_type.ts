@@ -40,7 +40,7 @@ export interface ValueType {
 const MINUTE_MS = 60_000;
 const DAY_MS = 24 * 60 * MINUTE_MS;
 
-/** OpenDHT's built-in types (spec §10). */
+/** OpenDHT's built-in types (`docs/opendht-wire.md` §10). */
 export const BUILT_IN_VALUE_TYPES: readonly ValueType[] = [
   { id: 0, name: "User Data", lifetimeMs: 10 * MINUTE_MS },
   { id: 1, name: "DHT message", lifetimeMs: 5 * MINUTE_MS },

@@ -1,5 +1,5 @@
 /**
- * Addresses on the OpenDHT wire (§7 of `opendht-wire.md`): IPv4 and IPv6
+ * Addresses on the OpenDHT wire (§7 of `docs/opendht-wire.md`): IPv4 and IPv6
  * text to bytes and back, the `n4`/`n6` node lists (id ‖ address ‖
  * big-endian port), and the `sa` seen address of replies. Two bounded
  * caches live here: parsed IPv4 hosts (for encoding) and decoded IPv4

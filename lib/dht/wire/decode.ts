@@ -1,6 +1,6 @@
 /**
  * Decoding of OpenDHT 2.4.12 datagrams to typed {@link DhtMessage}s (§3–§5
- * of `opendht-wire.md`), following OpenDHT's parser
+ * of `docs/opendht-wire.md`), following OpenDHT's parser
  * (`src/parsed_message.h`): what it drops, {@link decodeMessage} rejects
  * with a {@link WireError}; what it accepts, we accept, with the same
  * defaults (an absent `h` or `target` reads as the zero id, an absent

@@ -1,6 +1,6 @@
 /**
  * Encoding of typed {@link DhtMessage}s to OpenDHT 2.4.12 datagrams (§8 of
- * `opendht-wire.md`), reproducing OpenDHT's own bytes: its key order per
+ * `docs/opendht-wire.md`), reproducing OpenDHT's own bytes: its key order per
  * message kind, minimal integers, `bin` for ids, tokens, addresses and
  * value payloads, `str` for keys and labels. Only `lib/dht/wire/` knows the
  * wire key names; the rest of the package sees typed messages.

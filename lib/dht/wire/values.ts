@@ -1,5 +1,5 @@
 /**
- * OpenDHT values on the wire (§9 of `opendht-wire.md`): {@link packValue}
+ * OpenDHT values on the wire (§9 of `docs/opendht-wire.md`): {@link packValue}
  * and {@link unpackValue} for one value's msgpack, {@link signedValueBody}
  * for the bytes a signature covers, {@link valueStorageSize} for what a
  * value is charged against storage limits. Also the value tree and value
