@@ -12,10 +12,7 @@
  * ```ts
  * import assert from "node:assert/strict";
  * import { Daemon } from "./daemon.ts";
- * import { ManualClock } from "../testing/manual_clock.ts";
- * import { MemoryStorage } from "../testing/memory_storage.ts";
- * import { seededRng } from "../rng.ts";
- * import { SimulatedNetwork } from "../testing/simulated_network.ts";
+ * import { ManualClock, MemoryStorage, seededRng, SimulatedNetwork } from "../testing/mod.ts";
  *
  * const clock = new ManualClock(1_700_000_000_000);
  * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });

@@ -34,9 +34,7 @@
  * import assert from "node:assert/strict";
  * import { DhtNode } from "./dht_node.ts";
  * import { InfoHash } from "../identity/info_hash.ts";
- * import { ManualClock } from "../testing/manual_clock.ts";
- * import { seededRng } from "../rng.ts";
- * import { SimulatedNetwork } from "../testing/simulated_network.ts";
+ * import { ManualClock, seededRng, SimulatedNetwork } from "../testing/mod.ts";
  *
  * const clock = new ManualClock(1_700_000_000_000);
  * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });

@@ -27,9 +27,7 @@
  * import assert from "node:assert/strict";
  * import { RpcEngine } from "./rpc_engine.ts";
  * import { InfoHash } from "../identity/info_hash.ts";
- * import { ManualClock } from "../testing/manual_clock.ts";
- * import { seededRng } from "../rng.ts";
- * import { SimulatedNetwork } from "../testing/simulated_network.ts";
+ * import { ManualClock, seededRng, SimulatedNetwork } from "../testing/mod.ts";
  *
  * const clock = new ManualClock(0);
  * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
