@@ -75,13 +75,14 @@ async function openDaemon(storage = new MemoryStorage()) {
 }
 
 Deno.test("A 64 MiB console line is refused holding at most the line limit, and the next command works", async () => {
-  let reader!: BoundedLineReader;
   let maxBuffered = 0;
   const size = 64 * MIB;
-  const input = hugeLineStream(size, "help\n", () => {
-    maxBuffered = Math.max(maxBuffered, reader.bufferedBytes);
-  });
-  reader = new BoundedLineReader(input, MAX_CONSOLE_LINE_BYTES);
+  const reader: BoundedLineReader = new BoundedLineReader(
+    hugeLineStream(size, "help\n", () => {
+      maxBuffered = Math.max(maxBuffered, reader.bufferedBytes);
+    }),
+    MAX_CONSOLE_LINE_BYTES,
+  );
   const lines = [];
   for await (const line of reader.lines()) {
     maxBuffered = Math.max(maxBuffered, reader.bufferedBytes);
