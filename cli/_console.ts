@@ -158,12 +158,13 @@ export function formatKernelLine(kernel: KernelUdpStats | null): string {
     ? "drops unknown (no /proc/net/udp on this system)"
     : `${kernel.drops} datagrams dropped by the kernel (receive buffer full; this socket, from /proc/net/udp)`;
   const kib = (n: number | undefined) =>
-    n === undefined ? "?" : `${Math.round(n / 1024)} KiB`;
+    n === undefined ? "unknown" : `${Math.round(n / 1024)} KiB`;
+  const hint = kernel.drops !== undefined && kernel.drops > 0
+    ? " (raise net.core.rmem_default)"
+    : "";
   return `kernel    ${drops}; receive buffer ${
     kib(kernel.receiveBufferBytes)
-  } (asked ${kib(kernel.requestedBufferBytes)}), send buffer ${
-    kib(kernel.sendBufferBytes)
-  }`;
+  }${hint}, send buffer ${kib(kernel.sendBufferBytes)}`;
 }
 
 /** What a console command answers. */

@@ -2,11 +2,14 @@
  * The real {@link Transport}: one UDP socket from `node:dgram`, which Deno
  * supports without unstable flags.
  *
- * The socket asks for 4 MiB receive and send buffers (the kernel's 208 KiB
- * default dropped about half the packets of a busy node), falling back
- * silently to smaller sizes when the system refuses; `kernelStats()` reads
- * back what the runtime reports and the datagrams the kernel dropped for
- * this socket (Linux: the `drops` column of `/proc/net/udp`).
+ * The socket keeps the kernel's default buffer sizes: Deno's `node:dgram`
+ * does not pass `setRecvBufferSize` to the kernel (Deno 2.9 only records
+ * the size, and then allocates twice that for every datagram it receives:
+ * 8 MiB per datagram for a 4 MiB buffer), and `Deno.listenDatagram` has no
+ * such option. A busy node can therefore lose datagrams when its receive
+ * buffer fills; `kernelStats()` tells how many (Linux: the `drops` column of
+ * `/proc/net/udp` for this socket) and the buffer size the kernel gave it.
+ * The remedy is system-wide: raise `net.core.rmem_default`.
  *
  * @module
  */
@@ -55,41 +58,26 @@ export interface UdpTransportOptions {
    * @default {65507}
    */
   maxDatagramBytes?: number;
-  /**
-   * Receive and send buffer size to ask for; if the system refuses, halves
-   * of it are tried down to 256 KiB, then the system default is kept.
-   *
-   * @default {4194304}
-   */
-  bufferBytes?: number;
 }
 
-/** Buffer size asked for by default: 4 MiB. */
-export const DEFAULT_UDP_BUFFER_BYTES: number = 4 * 1024 * 1024;
-
-/** Smallest buffer size tried before keeping the system default: 256 KiB. */
-const MIN_UDP_BUFFER_BYTES = 256 * 1024;
-
 /**
- * A UDP socket as the kernel and the runtime see it; from
- * {@link UdpTransport.kernelStats}.
+ * A UDP socket as the kernel sees it; from {@link UdpTransport.kernelStats}.
+ * Fields are `undefined` where the system does not tell (not Linux, or no
+ * read permission for `/proc`).
  */
 export interface KernelUdpStats {
   /**
    * Datagrams the kernel dropped for this socket since it opened, mostly
    * because its receive buffer was full (Linux: the `drops` column of
-   * `/proc/net/udp`); `undefined` where that file cannot be read.
+   * `/proc/net/udp`).
    */
   readonly drops: number | undefined;
-  /** Buffer size asked for (see {@link UdpTransportOptions.bufferBytes}). */
-  readonly requestedBufferBytes: number;
   /**
-   * Receive buffer size as the runtime reports it (Linux doubles the size
-   * asked for); `undefined` if it cannot say. Deno 2.9's `node:dgram` reports
-   * its own bookkeeping here, not the kernel's value (check with `ss -uam`).
+   * The socket's receive buffer in bytes: the kernel default it was created
+   * with (Linux: `net.core.rmem_default`), as nothing here can change it.
    */
   readonly receiveBufferBytes: number | undefined;
-  /** Send buffer size as the runtime reports it; `undefined` if unknown. */
+  /** The socket's send buffer in bytes (Linux: `net.core.wmem_default`). */
   readonly sendBufferBytes: number | undefined;
 }
 
@@ -150,26 +138,23 @@ function ipv4ToProcHex(host: string): string {
     .join("");
 }
 
-/** Asks for `bytes`, then halves it while the system refuses; returns what was accepted. */
-function askBufferSize(set: (bytes: number) => void, bytes: number): boolean {
-  for (
-    let size = bytes;
-    size >= MIN_UDP_BUFFER_BYTES;
-    size = Math.floor(size / 2)
-  ) {
-    try {
-      set(size);
-      return true;
-    } catch {
-      // Refused (above the system limit, or not supported): try less.
-    }
+/**
+ * Reads a system file if read permission is already granted: never a
+ * permission prompt (`deno task dht` runs without read permission).
+ */
+function readGranted(path: string): string | undefined {
+  try {
+    const { state } = Deno.permissions.querySync({ name: "read", path });
+    return state === "granted" ? Deno.readTextFileSync(path) : undefined;
+  } catch {
+    return undefined;
   }
-  return false;
 }
 
-function readOrUndefined(read: () => number): number | undefined {
+/** A number from a one-number file such as `/proc/sys/net/core/rmem_default`. */
+function readNumberFile(path: string): number | undefined {
   try {
-    const value = read();
+    const value = Number(readGranted(path)?.trim());
     return Number.isSafeInteger(value) && value > 0 ? value : undefined;
   } catch {
     return undefined;
@@ -368,16 +353,18 @@ export class UdpTransport implements Transport {
   #handlerErrorCount = 0;
   #sendErrorCount = 0;
   #socketErrorCount = 0;
-  readonly #requestedBufferBytes: number;
+  readonly #receiveBufferBytes: number | undefined;
+  readonly #sendBufferBytes: number | undefined;
 
-  private constructor(
-    socket: dgram.Socket,
-    maxDatagramBytes: number,
-    requestedBufferBytes: number,
-  ) {
+  private constructor(socket: dgram.Socket, maxDatagramBytes: number) {
     this.#socket = socket;
     this.#maxDatagramBytes = maxDatagramBytes;
-    this.#requestedBufferBytes = requestedBufferBytes;
+    // The defaults in force when the socket was made are its sizes: nothing
+    // sets SO_RCVBUF or SO_SNDBUF on it.
+    this.#receiveBufferBytes = readNumberFile(
+      "/proc/sys/net/core/rmem_default",
+    );
+    this.#sendBufferBytes = readNumberFile("/proc/sys/net/core/wmem_default");
     const bound = socket.address();
     this.localAddress = { host: bound.address, port: bound.port };
     socket.on("message", (message, remote) => this.#onMessage(message, remote));
@@ -409,13 +396,7 @@ export class UdpTransport implements Transport {
     const host = options.host ?? "127.0.0.1";
     const port = options.port ?? 0;
     const maxDatagramBytes = options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES;
-    const bufferBytes = options.bufferBytes ?? DEFAULT_UDP_BUFFER_BYTES;
     checkBindOptions(host, port, maxDatagramBytes);
-    if (!Number.isSafeInteger(bufferBytes) || bufferBytes < 1) {
-      throw new RangeError(
-        `Cannot bind UDP socket: bufferBytes ${bufferBytes} is not a positive integer`,
-      );
-    }
     const socket = dgram.createSocket({
       type: host.includes(":") ? "udp6" : "udp4",
       reuseAddr: false,
@@ -433,10 +414,8 @@ export class UdpTransport implements Transport {
       await closeQuietly(socket);
       throw toBindError(error, host, port);
     }
-    // Buffers can only be sized once bound; a refusal keeps the default.
-    askBufferSize((size) => socket.setRecvBufferSize(size), bufferBytes);
-    askBufferSize((size) => socket.setSendBufferSize(size), bufferBytes);
-    return new UdpTransport(socket, maxDatagramBytes, bufferBytes);
+    // No setRecvBufferSize: see the module doc.
+    return new UdpTransport(socket, maxDatagramBytes);
   }
 
   /**
@@ -640,10 +619,10 @@ export class UdpTransport implements Transport {
   }
 
   /**
-   * The socket as the kernel and the runtime see it: datagrams the kernel
-   * dropped for it (Linux), and the buffer sizes. Reads `/proc/net/udp`
-   * (or `udp6`) on each call; needs read permission for it, else `drops`
-   * is `undefined`.
+   * The socket as the kernel sees it: datagrams the kernel dropped for it
+   * and its buffer sizes (Linux). Reads `/proc/net/udp` (or `udp6`) on each
+   * call; without read permission for it (never asked for), `drops` is
+   * `undefined`.
    *
    * @returns Drops and buffer sizes.
    *
@@ -661,21 +640,14 @@ export class UdpTransport implements Transport {
   kernelStats(): KernelUdpStats {
     let drops: number | undefined;
     const { host, port } = this.localAddress;
-    try {
-      const table = Deno.readTextFileSync(
-        host.includes(":") ? "/proc/net/udp6" : "/proc/net/udp",
-      );
-      drops = parseProcNetUdpDrops(table, port, host);
-    } catch {
-      drops = undefined;
-    }
+    const table = readGranted(
+      host.includes(":") ? "/proc/net/udp6" : "/proc/net/udp",
+    );
+    if (table !== undefined) drops = parseProcNetUdpDrops(table, port, host);
     return {
       drops,
-      requestedBufferBytes: this.#requestedBufferBytes,
-      receiveBufferBytes: readOrUndefined(() =>
-        this.#socket.getRecvBufferSize()
-      ),
-      sendBufferBytes: readOrUndefined(() => this.#socket.getSendBufferSize()),
+      receiveBufferBytes: this.#receiveBufferBytes,
+      sendBufferBytes: this.#sendBufferBytes,
     };
   }
 
