@@ -141,6 +141,7 @@ export {
 } from "./lib/transport.ts";
 export {
   AddressInUseError,
+  type KernelUdpStats,
   UdpBindError,
   UdpTransport,
   type UdpTransportOptions,
@@ -207,6 +208,7 @@ export {
   Daemon,
   type DaemonOptions,
   type DaemonResource,
+  type DaemonWarning,
   type NewDeviceOptions,
 } from "./lib/daemon/daemon.ts";
 export { openUdpDaemon, type UdpDaemonOptions } from "./lib/io/udp_daemon.ts";
