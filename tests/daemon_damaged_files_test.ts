@@ -13,6 +13,8 @@ import {
   StateCorruptError,
 } from "../lib/contacts/account_state.ts";
 import { FileStorage } from "../lib/io/file_storage.ts";
+import { openUdpDaemon } from "../lib/io/udp_daemon.ts";
+import { main } from "../cli/node.ts";
 import { ManualClock } from "../lib/testing/manual_clock.ts";
 import { seededRng } from "../lib/rng.ts";
 import { SimulatedNetwork } from "../sim/network.ts";
@@ -67,10 +69,10 @@ Deno.test("A deleted archive with its state present is a MissingArchiveError, no
     const a = await first.createAccount();
     await first.config.addContact(a, CAROL);
     await Deno.remove(`${dir}/account-${a}.archive`);
-    const error = await (await open().then(
+    const error = await open().then(
       () => assert.fail("opened without its archive"),
-      (e) => e,
-    ));
+      (e: unknown) => e,
+    );
     assert.ok(error instanceof MissingArchiveError);
     assert.equal(error.accountId, a);
     // The message says what to do.
@@ -148,6 +150,46 @@ Deno.test("Stray files named like account files are ignored with a warning", asy
         ["strayFile", "account-old.state"],
       ],
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task run with a deleted archive exits 1 saying what to do, and makes no new account", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "faults-cli-archive-" });
+  try {
+    const daemon = await openUdpDaemon({
+      dataDir: dir,
+      scryptLog2N: 10,
+      links: false,
+    });
+    const a = await daemon.createAccount();
+    await daemon.config.addContact(a, CAROL);
+    await daemon.stop();
+    await Deno.remove(`${dir}/account-${a}.archive`);
+    const errors: string[] = [];
+    const original = console.error;
+    console.error = (line: string) => errors.push(line);
+    let code: number;
+    try {
+      code = await main([
+        "--data-dir",
+        dir,
+        "--no-passphrase",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--bootstrap",
+        "none",
+      ]);
+    } finally {
+      console.error = original;
+    }
+    assert.equal(code, 1);
+    assert.match(errors.join("\n"), /MissingArchiveError: .*Restore/);
+    const names = [...Deno.readDirSync(dir)].map((e) => e.name);
+    assert.ok(!names.some((n) => n.endsWith(".archive")), names.join());
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
