@@ -121,6 +121,7 @@ export {
 } from "./lib/transport.ts";
 export {
   AddressInUseError,
+  type KernelUdpStats,
   UdpBindError,
   UdpTransport,
   type UdpTransportOptions,
@@ -141,6 +142,7 @@ export {
   Daemon,
   type DaemonOptions,
   type DaemonResource,
+  type DaemonWarning,
   type NewDeviceOptions,
 } from "./lib/daemon/daemon.ts";
 export { openUdpDaemon, type UdpDaemonOptions } from "./lib/io/udp_daemon.ts";

@@ -6,7 +6,11 @@
  */
 import type { Daemon } from "../lib/daemon/daemon.ts";
 import type { DhtNodeStats } from "../lib/dht/dht_node.ts";
+import { isActiveContact } from "../lib/contacts/contact_list.ts";
 import { formatUri, parseUri } from "../lib/identity/uri.ts";
+import { udpTransportOf } from "../lib/io/udp_daemon.ts";
+import type { KernelUdpStats } from "../lib/io/udp_transport.ts";
+import { MAX_TRUST_REQUEST_PAYLOAD_BYTES } from "../lib/trust/inbox_message.ts";
 import { formatAddress } from "../lib/transport.ts";
 import type { Output } from "./_output.ts";
 
@@ -39,6 +43,16 @@ export const CONSOLE_HELP = `Console commands:
   help                    this list
   quit                    clean shutdown (goodbye to contacts)
 `;
+
+/**
+ * Longest console line, in bytes: 64 KiB for the command and the URI, plus
+ * the largest trust-request message. Longer lines are refused unread.
+ */
+export const MAX_CONSOLE_LINE_BYTES: number = 64 * 1024 +
+  MAX_TRUST_REQUEST_PAYLOAD_BYTES;
+
+/** Longest command name quoted back in an error. */
+const MAX_ECHOED_COMMAND = 40;
 
 const STATUS = ["offline", "online (DHT)", "connected"];
 
@@ -109,11 +123,14 @@ export function printEvents(daemon: Daemon, output: Output): void {
  *
  * @param stats From `DhtNode.stats()`.
  * @param subscriptions Presence subscriptions of the console's account.
+ * @param kernel The UDP socket as the kernel sees it (`UdpTransport.kernelStats()`),
+ *   or `null` when there is no UDP socket (simulation) or no way to know.
  * @returns The text `stats` prints.
  */
 export function formatStats(
   stats: DhtNodeStats,
   subscriptions: number,
+  kernel: KernelUdpStats | null = null,
 ): string {
   const { routing, storage, rpc } = stats;
   return [
@@ -124,7 +141,30 @@ export function formatStats(
     `packets   ${rpc.sent} sent (${rpc.sentBytes} bytes), ${rpc.received} received (${rpc.receivedBytes} bytes)`,
     `requests  ${rpc.requests} sent, ${rpc.retries} retries, ${rpc.expired} expired, ${rpc.handlerErrors} handler errors`,
     `drops     ${rpc.droppedMalformed} malformed, ${rpc.droppedNetwork} other network, ${rpc.droppedSender} bad sender, ${rpc.droppedUnmatched} unmatched, ${rpc.droppedRateLimited} rate-limited`,
+    formatKernelLine(kernel),
   ].join("\n");
+}
+
+/**
+ * The `kernel` line of `stats`: datagrams the kernel dropped for our socket
+ * (its receive buffer was full) and the buffer sizes.
+ *
+ * @param kernel From `UdpTransport.kernelStats()`, or `null`.
+ * @returns One line.
+ */
+export function formatKernelLine(kernel: KernelUdpStats | null): string {
+  if (kernel === null) return "kernel    drops unknown (no UDP socket)";
+  const drops = kernel.drops === undefined
+    ? "drops unknown (no /proc/net/udp on this system)"
+    : `${kernel.drops} datagrams dropped by the kernel (receive buffer full; this socket, from /proc/net/udp)`;
+  const kib = (n: number | undefined) =>
+    n === undefined ? "unknown" : `${Math.round(n / 1024)} KiB`;
+  const hint = kernel.drops !== undefined && kernel.drops > 0
+    ? " (raise net.core.rmem_default)"
+    : "";
+  return `kernel    ${drops}; receive buffer ${
+    kib(kernel.receiveBufferBytes)
+  }${hint}, send buffer ${kib(kernel.sendBufferBytes)}`;
 }
 
 /** What a console command answers. */
@@ -176,9 +216,10 @@ export async function runCommand(
     case "stats": {
       const stats = daemon.dht.stats();
       const subscriptions = daemon.presence.getSubscriptions(accountId).length;
+      const kernel = udpTransportOf(daemon)?.kernelStats() ?? null;
       return {
-        text: formatStats(stats, subscriptions),
-        data: { stats, subscriptions },
+        text: formatStats(stats, subscriptions, kernel),
+        data: { stats, subscriptions, kernel },
       };
     }
     case "add": {
@@ -225,8 +266,24 @@ export async function runCommand(
       };
     case "remove": {
       const ban = rest.includes("--ban");
-      await daemon.config.removeContact(accountId, needUri(), ban);
-      return { text: ban ? "removed and banned" : "removed" };
+      const uri = needUri();
+      const id = parseUri(uri).toString();
+      const account = daemon.account(accountId);
+      const known = isActiveContact(account.state.contacts.get(id)) ||
+        daemon.config.getTrustRequests(accountId).some((r) => r.from === id);
+      await daemon.config.removeContact(accountId, uri, ban);
+      if (!known) {
+        return {
+          text: ban
+            ? "not a contact; banned"
+            : "not a contact: nothing removed",
+          data: { removed: false, banned: ban },
+        };
+      }
+      return {
+        text: ban ? "removed and banned" : "removed",
+        data: { removed: true, banned: ban },
+      };
     }
     case "contacts":
       return listContacts(daemon, accountId);
@@ -236,13 +293,21 @@ export async function runCommand(
     case "status": {
       const note = rest.join(" ");
       daemon.presence.publish(accountId, 1, note);
+      // Answer once the note is on disk, not merely queued.
+      await daemon.whenIdle();
       return { text: note ? `note set: "${note}"` : "note cleared" };
     }
     case "quit":
     case "exit":
       return { text: "", quit: true };
     default:
-      throw new UsageError(`unknown command "${command}" (try help)`);
+      throw new UsageError(
+        `unknown command "${
+          command.length > MAX_ECHOED_COMMAND
+            ? `${command.slice(0, MAX_ECHOED_COMMAND)}…`
+            : command
+        }" (try help)`,
+      );
   }
 }
 

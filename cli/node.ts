@@ -15,8 +15,7 @@
  *
  * @module
  */
-import { createInterface } from "node:readline";
-import process from "node:process";
+import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 import denoJson from "../deno.json" with { type: "json" };
 import type { Daemon } from "../lib/daemon/daemon.ts";
@@ -29,9 +28,11 @@ import {
 } from "../lib/transport.ts";
 import { DEFAULT_BOOTSTRAP, resolveAddresses } from "./dht.ts";
 import { openLoopbackDaemon } from "./loopback_daemon.ts";
+import { BoundedLineReader } from "./_bounded_lines.ts";
 import {
   CONSOLE_HELP,
   formatStats,
+  MAX_CONSOLE_LINE_BYTES,
   printEvents,
   runCommand,
   UsageError,
@@ -111,7 +112,68 @@ function defaultDataDir(): string {
   return `${home}/.local/share/dht-contacts`;
 }
 
+/**
+ * A port as typed: decimal digits only (no sign, no `0x`, no exponent),
+ * 0 to 65535.
+ *
+ * @param text The `--port` value.
+ * @returns The port.
+ * @throws {UsageError} If it is anything else.
+ */
+export function parsePort(text: string): number {
+  const port = /^[0-9]{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(port >= 0 && port <= 65535)) {
+    throw new UsageError(
+      `--port expects a decimal number from 0 to 65535, got "${
+        text.slice(0, 40)
+      }"`,
+    );
+  }
+  return port;
+}
+
+/** A DNS name: dot-separated labels of letters, digits and inner hyphens. */
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/**
+ * Checks `--advertise`: an IPv4 or IPv6 address or a host name, without a
+ * port (contacts dial the `--port`).
+ *
+ * @param text The `--advertise` value.
+ * @throws {UsageError} If it is not a host.
+ */
+export function checkAdvertise(text: string): void {
+  const quoted = JSON.stringify(text.slice(0, 80));
+  if (isIP(text) !== 0) {
+    if (text === "0.0.0.0" || text === "::") {
+      throw new UsageError(
+        `--advertise expects an address contacts can dial, got the wildcard ${quoted}`,
+      );
+    }
+    return;
+  }
+  if (/^[0-9.]+$/.test(text) || !HOSTNAME.test(text)) {
+    const hint = /:[0-9]+$/.test(text)
+      ? " (no port: direct links use the --port)"
+      : "";
+    throw new UsageError(
+      `--advertise expects an IP address or a host name, got ${quoted}${hint}`,
+    );
+  }
+}
+
+/** Options that take a value, whose value may look like a negative number. */
+const VALUE_OPTIONS = new Set(["--port"]);
+
 function parseFlags(args: readonly string[]) {
+  // node:util's parseArgs takes "--port -1" for a missing value followed by
+  // an option and says "ambiguous"; say what is wrong with the value instead.
+  for (let i = 0; i + 1 < args.length; i++) {
+    if (VALUE_OPTIONS.has(args[i]) && /^-[0-9]/.test(args[i + 1])) {
+      parsePort(args[i + 1]);
+    }
+  }
   try {
     return parseArgs({
       args: [...args],
@@ -147,10 +209,8 @@ function parseOptions(
   const values = parseFlags(args);
   if (values.help) return "help";
   if (values.version) return "version";
-  const port = Number(values.port ?? "4222");
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new UsageError(`--port expects 0 to 65535, got "${values.port}"`);
-  }
+  const port = parsePort(values.port ?? "4222");
+  if (values.advertise !== undefined) checkAdvertise(values.advertise);
   const bootstrapText = values.bootstrap ?? DEFAULT_BOOTSTRAP;
   let bootstrap: PeerAddress[] | "none" = "none";
   if (bootstrapText !== "none") {
@@ -252,6 +312,8 @@ async function openNode(options: Options, output: Output): Promise<Daemon> {
     bootstrap,
     links: options.links,
     advertise: options.advertise,
+    onWarning: (warning) =>
+      output.event(warning.kind, warning.message, { key: warning.key }, "warn"),
   });
   const bound = daemon.dht.address.port;
   if (options.port !== 0 && bound !== options.port) {
@@ -288,34 +350,49 @@ function reportBootstrap(daemon: Daemon, options: Options, output: Output) {
   Deno.unrefTimer(timer);
 }
 
-/** Reads console lines until quit or the end of stdin. */
-async function readConsole(
+/**
+ * Reads console lines until quit or the end of `input` (stdin). Lines over
+ * {@link MAX_CONSOLE_LINE_BYTES} are refused without being kept or echoed.
+ *
+ * @param daemon The running daemon.
+ * @param accountId The console's account.
+ * @param output Where answers go.
+ * @param input The console's bytes.
+ * @returns Why the console ended.
+ */
+export async function readConsole(
   daemon: Daemon,
   accountId: string,
   output: Output,
+  input: ReadableStream<Uint8Array> = Deno.stdin.readable,
 ): Promise<"quit" | "eof"> {
   output.event("console", 'type "help" for commands');
-  const input = createInterface({ input: process.stdin });
-  try {
-    for await (const line of input) {
-      const command = line.trim().split(/\s+/)[0];
-      try {
-        const result = await runCommand(daemon, accountId, line);
-        if (result.quit) return "quit";
-        if (result.text) {
-          output.reply("reply", result.text, { command, ...result.data });
-        }
-      } catch (error) {
-        output.reply("commandError", `error: ${(error as Error).message}`, {
-          command,
-          message: (error as Error).message,
-        });
-      }
+  const reader = new BoundedLineReader(input, MAX_CONSOLE_LINE_BYTES);
+  for await (const line of reader.lines()) {
+    if (typeof line !== "string") {
+      const message =
+        `line of ${line.overlongBytes} bytes refused: the limit is ${MAX_CONSOLE_LINE_BYTES} bytes`;
+      output.reply("commandError", `error: ${message}`, {
+        command: "",
+        message,
+      });
+      continue;
     }
-    return "eof";
-  } finally {
-    input.close();
+    const command = line.trim().split(/\s+/)[0];
+    try {
+      const result = await runCommand(daemon, accountId, line);
+      if (result.quit) return "quit";
+      if (result.text) {
+        output.reply("reply", result.text, { command, ...result.data });
+      }
+    } catch (error) {
+      output.reply("commandError", `error: ${(error as Error).message}`, {
+        command,
+        message: (error as Error).message,
+      });
+    }
   }
+  return "eof";
 }
 
 async function runNode(options: Options, output: Output): Promise<number> {

@@ -56,6 +56,16 @@ export interface Storage {
    * @returns The keys, sorted.
    */
   keys(): Promise<string[]>;
+  /**
+   * Reads the value a key had before its last `set` (the previous
+   * generation), for recovery when the current one is damaged. Optional:
+   * stores that keep no previous generation leave it out.
+   *
+   * @param key A valid storage key.
+   * @returns The previous value, or `undefined` if none is kept.
+   * @throws {TypeError} If the key is invalid.
+   */
+  getPrevious?(key: string): Promise<Uint8Array | undefined>;
 }
 
 /**

@@ -68,7 +68,9 @@ import type { Storage } from "../storage.ts";
 import type { Transport } from "../transport.ts";
 import {
   AccountStateStore,
+  decodeAccountState,
   emptyAccountState,
+  StateCorruptError,
 } from "../contacts/account_state.ts";
 import {
   OUR_PROFILE,
@@ -78,7 +80,7 @@ import {
 import { MAILBOX_NAME } from "../trust/mailbox.ts";
 import { Account, type AccountEvent, type AccountIdentity } from "./account.ts";
 import { ConfigurationManager } from "./configuration_manager.ts";
-import { UnknownAccountError } from "./errors.ts";
+import { MissingArchiveError, UnknownAccountError } from "./errors.ts";
 import { PresenceManager } from "./presence_manager.ts";
 import { WorkTracker } from "./work_tracker.ts";
 import type { StreamNetwork } from "../channel/byte_stream.ts";
@@ -127,6 +129,27 @@ export interface DaemonOptions {
    * `stop()` resolves. @default {[]}
    */
   readonly resources?: readonly DaemonResource[];
+  /**
+   * Told, while {@link Daemon.open} runs, about storage it skipped or
+   * repaired: stray files named like accounts, and damaged state replaced
+   * by its previous generation. @default {ignore them}
+   */
+  readonly onWarning?: (warning: DaemonWarning) => void;
+}
+
+/** Something {@link Daemon.open} skipped or repaired in storage. */
+export interface DaemonWarning {
+  /**
+   * `strayFile`: a key named like an account's archive or state that is not
+   * one (not a 40-hex id, or an archive holding another account), ignored.
+   * `stateRecovered`: an account's state was damaged; its previous
+   * generation was loaded and written back (changes made after it are lost).
+   */
+  readonly kind: "strayFile" | "stateRecovered";
+  /** The storage key concerned (a file name in a data directory). */
+  readonly key: string;
+  /** What happened, in a sentence. */
+  readonly message: string;
 }
 
 /** Something a daemon closes when it stops (a socket, a lock). */
@@ -143,6 +166,15 @@ export interface NewDeviceOptions {
 
 const ARCHIVE_SUFFIX = ".archive";
 const ARCHIVE_PREFIX = "account-";
+const STATE_SUFFIX = ".state";
+/** An account's archive key; the id is 40 lowercase hex. */
+const ARCHIVE_KEY = /^account-([0-9a-f]{40})\.archive$/;
+/** An account's state key (see `AccountStateStore.keyFor`). */
+const STATE_KEY = /^account-([0-9a-f]{40})\.state$/;
+
+function archiveKeyFor(accountId: string): string {
+  return `${ARCHIVE_PREFIX}${accountId}${ARCHIVE_SUFFIX}`;
+}
 
 /** Accounts on one device. */
 export class Daemon {
@@ -190,14 +222,37 @@ export class Daemon {
    * @returns The daemon.
    * @throws {WrongPassphraseError} If an archive does not open with the passphrase.
    * @throws {ArchiveCorruptError} If an archive is damaged.
-   * @throws {StateCorruptError} If an account's state is damaged.
+   * @throws {StateCorruptError} If an account's state is damaged and no
+   *   good previous generation is kept (see {@link Storage.getPrevious}).
+   * @throws {MissingArchiveError} If an account's state is present without its archive.
    */
   static async open(options: DaemonOptions): Promise<Daemon> {
     const daemon = new Daemon(options);
-    const keys = (await options.storage.keys()).filter((key) =>
-      key.startsWith(ARCHIVE_PREFIX) && key.endsWith(ARCHIVE_SUFFIX)
-    ).sort();
+    const warn = options.onWarning ?? (() => {});
+    const keys = await options.storage.keys();
+    const archives = new Map<string, string>();
+    const states = new Map<string, string>();
     for (const key of keys) {
+      if (!key.startsWith(ARCHIVE_PREFIX)) continue;
+      const archive = ARCHIVE_KEY.exec(key);
+      const state = STATE_KEY.exec(key);
+      if (archive !== null) archives.set(archive[1], key);
+      else if (state !== null) states.set(state[1], key);
+      else if (key.endsWith(ARCHIVE_SUFFIX) || key.endsWith(STATE_SUFFIX)) {
+        warn({
+          kind: "strayFile",
+          key,
+          message:
+            `ignored "${key}": named like an account file but not "${ARCHIVE_PREFIX}<40 hex>${ARCHIVE_SUFFIX}" or "${STATE_SUFFIX}"`,
+        });
+      }
+    }
+    for (const [id, stateKey] of states) {
+      if (!archives.has(id)) {
+        throw new MissingArchiveError(id, archiveKeyFor(id), stateKey);
+      }
+    }
+    for (const [id, key] of [...archives].sort(([a], [b]) => a < b ? -1 : 1)) {
       const bytes = await options.storage.get(key);
       if (bytes === undefined) continue;
       const contents = await decodeAccountArchive(
@@ -205,9 +260,51 @@ export class Daemon {
         options.passphrase ?? "",
         key,
       );
+      if (contents.account.id.toString() !== id) {
+        warn({
+          kind: "strayFile",
+          key,
+          message: `ignored "${key}": it holds account ${contents.account.id}`,
+        });
+        continue;
+      }
       await daemon.#addAccount(contents);
     }
     return daemon;
+  }
+
+  /**
+   * The stored state of account `id`, or its previous generation (written
+   * back, with a warning) when the current one is damaged.
+   */
+  async #loadState(id: string): Promise<AccountStateStore | undefined> {
+    const storage = this.#options.storage;
+    try {
+      return await AccountStateStore.load(storage, id);
+    } catch (error) {
+      if (!(error instanceof StateCorruptError)) throw error;
+      const previous = await storage.getPrevious?.(
+        AccountStateStore.keyFor(id),
+      );
+      if (previous === undefined) throw error;
+      let state;
+      try {
+        state = decodeAccountState(previous);
+      } catch {
+        throw error;
+      }
+      const store = new AccountStateStore(storage, id, state);
+      // Written back now, so the damaged bytes become the previous
+      // generation and the good ones the current.
+      await store.save();
+      this.#options.onWarning?.({
+        kind: "stateRecovered",
+        key: AccountStateStore.keyFor(id),
+        message:
+          `${error.message}; loaded its previous generation instead (changes saved after it are lost)`,
+      });
+      return store;
+    }
   }
 
   /** True between start and stop. */
@@ -229,7 +326,7 @@ export class Daemon {
 
   async #addAccount(identity: AccountIdentity): Promise<Account> {
     const id = identity.account.id.toString();
-    const store = await AccountStateStore.load(this.#options.storage, id) ??
+    const store = await this.#loadState(id) ??
       new AccountStateStore(this.#options.storage, id, emptyAccountState());
     const account = new Account({
       identity,
@@ -378,7 +475,7 @@ export class Daemon {
       randomBytes: this.#randomBytes,
     });
     await this.#options.storage.set(
-      `${ARCHIVE_PREFIX}${identity.account.id}${ARCHIVE_SUFFIX}`,
+      archiveKeyFor(identity.account.id.toString()),
       bytes,
     );
   }
@@ -478,13 +575,13 @@ export class Daemon {
     const account = this.account(accountId);
     await account.stop();
     this.#accounts.delete(account.id);
-    await this.#options.storage.delete(
-      `${ARCHIVE_PREFIX}${account.id}${ARCHIVE_SUFFIX}`,
-    );
+    // State first: a crash in between must not leave state without its
+    // archive, which would stop the next open (MissingArchiveError).
     await new AccountStateStore(
       this.#options.storage,
       account.id,
       emptyAccountState(),
     ).remove();
+    await this.#options.storage.delete(archiveKeyFor(account.id));
   }
 }

@@ -72,3 +72,36 @@ export class QuotaExceededError extends RangeError {
     this.name = "QuotaExceededError";
   }
 }
+
+/**
+ * An account's state (its contacts) is in storage but its archive (its
+ * keys) is not: starting anyway would make a new identity for everyone who
+ * knows this account, so the daemon refuses to open.
+ */
+export class MissingArchiveError extends Error {
+  /** The account whose archive is missing (40 hex). */
+  readonly accountId: string;
+  /** The storage key the archive is expected under. */
+  readonly archiveKey: string;
+  /** The storage key of the state that is present. */
+  readonly stateKey: string;
+
+  /**
+   * An error saying what is missing and what to do.
+   *
+   * @param accountId The account (40 hex).
+   * @param archiveKey The archive's storage key (its file name on disk).
+   * @param stateKey The state's storage key (its file name on disk).
+   */
+  constructor(accountId: string, archiveKey: string, stateKey: string) {
+    super(
+      `Cannot open account ${accountId}: its archive "${archiveKey}" is missing but its state "${stateKey}" (contacts) is present. ` +
+        `Restore "${archiveKey}" from a backup, or link this device again from another device's export; ` +
+        `to start over with a new identity (contacts will not recognise it), move "${stateKey}" out of the data directory`,
+    );
+    this.name = "MissingArchiveError";
+    this.accountId = accountId;
+    this.archiveKey = archiveKey;
+    this.stateKey = stateKey;
+  }
+}

@@ -1,5 +1,8 @@
 /**
- * A {@link Storage} on disk, one file per key, for the daemon.
+ * A {@link Storage} on disk, one file per key, for the daemon. Each write
+ * keeps the previous generation of the key as the hidden file
+ * `.<key>.prev` (a hard link to the old file, renamed into place), so a
+ * value damaged on disk can be recovered from the one before it.
  *
  * @module
  */
@@ -17,6 +20,9 @@ import {
   validateStorageKey,
   validateStorageValue,
 } from "../storage.ts";
+
+/** Suffix of a key's previous generation, kept as the hidden file `.<key>.prev`. */
+const PREVIOUS_SUFFIX = ".prev";
 
 /** Read buffer size: 64 KiB. */
 const READ_CHUNK_BYTES = 64 * 1024;
@@ -47,10 +53,76 @@ async function readBounded(
   return bytes.slice(0, length);
 }
 
+/** Path of a key's previous generation: hidden, so never listed as a key. */
+function previousPath(dir: string, key: string): string {
+  return join(dir, `.${key}${PREVIOUS_SUFFIX}`);
+}
+
+async function readIfPresent(
+  path: string,
+  key: string,
+): Promise<Uint8Array | undefined> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+  try {
+    return await readBounded(file, key);
+  } finally {
+    file.close();
+  }
+}
+
+/** Removes a file; returns false if it was not there. */
+async function removeIfPresent(path: string): Promise<boolean> {
+  try {
+    await Deno.remove(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/**
+ * Makes the current file of a key its previous generation, without copying
+ * and without a moment where `prev` is missing or partial: a hard link under
+ * a temporary name, renamed over `prev`. Where hard links are refused, the
+ * content is copied with `writeFileAtomic` instead.
+ */
+async function keepPrevious(
+  path: string,
+  prev: string,
+  key: string,
+): Promise<void> {
+  // Named like writeFileAtomic's temporary files, so that opening the
+  // storage after a crash removes it.
+  const temp = `${prev}.tmp-${Deno.pid}-0`;
+  await removeIfPresent(temp);
+  try {
+    await Deno.link(path, temp);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    const bytes = await readIfPresent(path, key);
+    if (bytes !== undefined) await writeFileAtomic(prev, bytes);
+    return;
+  }
+  try {
+    await Deno.rename(temp, prev);
+  } catch (error) {
+    await removeIfPresent(temp).catch(() => {});
+    throw error;
+  }
+}
+
 /**
  * A {@link Storage} in a directory: one file per key, named after the key,
  * with mode 0600. Writes go through `writeFileAtomic`, so a crash leaves
- * each key with its old or its new value. Writes and deletes of one key are
+ * each key with its old or its new value; the value before the last write
+ * stays readable with {@link FileStorage.getPrevious}. Writes and deletes of one key are
  * applied in call order. One `FileStorage` should own a directory at a time.
  *
  * @example Persist across openings
@@ -136,20 +208,47 @@ export class FileStorage implements Storage {
    * }
    * ```
    */
-  async get(key: string): Promise<Uint8Array | undefined> {
-    validateStorageKey(key);
-    let file: Deno.FsFile;
+  get(key: string): Promise<Uint8Array | undefined> {
     try {
-      file = await Deno.open(join(this.dir, key), { read: true });
+      validateStorageKey(key);
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return undefined;
-      throw error;
+      return Promise.reject(error);
     }
+    return readIfPresent(join(this.dir, key), key);
+  }
+
+  /**
+   * Reads the value `key` had before its last write (the file
+   * `.<key>.prev`), to recover from a damaged current value.
+   *
+   * @param key A valid storage key.
+   * @returns The previous value, or `undefined` if there is none.
+   * @throws {TypeError} If the key is invalid.
+   *
+   * @example The value before the last write
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { FileStorage } from "./file_storage.ts";
+   *
+   * const dir = await Deno.makeTempDir();
+   * try {
+   *   const storage = await FileStorage.open(dir);
+   *   await storage.set("state", new Uint8Array([1]));
+   *   assert.equal(await storage.getPrevious("state"), undefined);
+   *   await storage.set("state", new Uint8Array([2]));
+   *   assert.deepEqual(await storage.getPrevious("state"), new Uint8Array([1]));
+   * } finally {
+   *   await Deno.remove(dir, { recursive: true });
+   * }
+   * ```
+   */
+  getPrevious(key: string): Promise<Uint8Array | undefined> {
     try {
-      return await readBounded(file, key);
-    } finally {
-      file.close();
+      validateStorageKey(key);
+    } catch (error) {
+      return Promise.reject(error);
     }
+    return readIfPresent(previousPath(this.dir, key), key);
   }
 
   /**
@@ -187,7 +286,11 @@ export class FileStorage implements Storage {
     // Copy now: the caller may change `value` while the write waits its turn.
     const bytes = value.slice();
     const path = join(this.dir, key);
-    return this.#enqueue(key, () => writeFileAtomic(path, bytes));
+    return this.#enqueue(key, async () => {
+      await keepPrevious(path, previousPath(this.dir, key), key);
+      // Its directory sync also makes the previous generation's rename durable.
+      await writeFileAtomic(path, bytes);
+    });
   }
 
   /**
@@ -220,14 +323,11 @@ export class FileStorage implements Storage {
       return Promise.reject(error);
     }
     const path = join(this.dir, key);
+    const previous = previousPath(this.dir, key);
     return this.#enqueue(key, async () => {
-      try {
-        await Deno.remove(path);
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound) return;
-        throw error;
-      }
-      await syncDirectory(this.dir);
+      const removed = await removeIfPresent(path);
+      const removedPrevious = await removeIfPresent(previous);
+      if (removed || removedPrevious) await syncDirectory(this.dir);
     });
   }
 

@@ -8,7 +8,7 @@
  * @module
  */
 import { networkInterfaces } from "node:os";
-import { Daemon } from "../daemon/daemon.ts";
+import { Daemon, type DaemonWarning } from "../daemon/daemon.ts";
 import type { DhtNodeConfig } from "../dht/dht_node.ts";
 import type { PresenceProfile } from "../presence/presence_profile.ts";
 import type { PeerAddress } from "../transport.ts";
@@ -46,6 +46,8 @@ export interface UdpDaemonOptions {
   readonly profile?: PresenceProfile;
   /** scrypt cost of new archives (log2 N, 10..18). @default {15} */
   readonly scryptLog2N?: number;
+  /** Told about files skipped or recovered while opening (see `DaemonOptions.onWarning`). */
+  readonly onWarning?: (warning: DaemonWarning) => void;
 }
 
 /**
@@ -97,7 +99,7 @@ export async function openUdpDaemon(
       options.freePortIfTaken ?? false,
     );
     const links = options.links ?? true;
-    return await Daemon.open({
+    const daemon = await Daemon.open({
       transport,
       clock: systemClock,
       rng: systemRng(),
@@ -115,12 +117,29 @@ export async function openUdpDaemon(
         }
         : {}),
       resources: [transport, lock],
+      onWarning: options.onWarning,
     });
+    transports.set(daemon, transport);
+    return daemon;
   } catch (error) {
     await transport?.close();
     await lock.release();
     throw error;
   }
+}
+
+/** The UDP socket of each daemon {@link openUdpDaemon} opened. */
+const transports = new WeakMap<Daemon, UdpTransport>();
+
+/**
+ * The UDP socket of a daemon from {@link openUdpDaemon}, for its kernel
+ * figures (`kernelStats()`).
+ *
+ * @param daemon A daemon.
+ * @returns Its socket, or `undefined` for a daemon opened otherwise.
+ */
+export function udpTransportOf(daemon: Daemon): UdpTransport | undefined {
+  return transports.get(daemon);
 }
 
 async function bindUdp(

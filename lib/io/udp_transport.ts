@@ -2,6 +2,15 @@
  * The real {@link Transport}: one UDP socket from `node:dgram`, which Deno
  * supports without unstable flags.
  *
+ * The socket keeps the kernel's default buffer sizes: Deno's `node:dgram`
+ * does not pass `setRecvBufferSize` to the kernel (Deno 2.9 only records
+ * the size, and then allocates twice that for every datagram it receives:
+ * 8 MiB per datagram for a 4 MiB buffer), and `Deno.listenDatagram` has no
+ * such option. A busy node can therefore lose datagrams when its receive
+ * buffer fills; `kernelStats()` tells how many (Linux: the `drops` column of
+ * `/proc/net/udp` for this socket) and the buffer size the kernel gave it.
+ * The remedy is system-wide: raise `net.core.rmem_default`.
+ *
  * @module
  */
 
@@ -49,6 +58,107 @@ export interface UdpTransportOptions {
    * @default {65507}
    */
   maxDatagramBytes?: number;
+}
+
+/**
+ * A UDP socket as the kernel sees it; from {@link UdpTransport.kernelStats}.
+ * Fields are `undefined` where the system does not tell (not Linux, or no
+ * read permission for `/proc`).
+ */
+export interface KernelUdpStats {
+  /**
+   * Datagrams the kernel dropped for this socket since it opened, mostly
+   * because its receive buffer was full (Linux: the `drops` column of
+   * `/proc/net/udp`).
+   */
+  readonly drops: number | undefined;
+  /**
+   * The socket's receive buffer in bytes: the kernel default it was created
+   * with (Linux: `net.core.rmem_default`), as nothing here can change it.
+   */
+  readonly receiveBufferBytes: number | undefined;
+  /** The socket's send buffer in bytes (Linux: `net.core.wmem_default`). */
+  readonly sendBufferBytes: number | undefined;
+}
+
+/**
+ * The `drops` column of `/proc/net/udp` (or `udp6`) for the socket bound to
+ * `port` (and, when several sockets share the port, to IPv4 `host`).
+ *
+ * @param table The file's text.
+ * @param port Our local port.
+ * @param host Our local IPv4 address, to tell sockets on one port apart.
+ * @returns The drop count, or `undefined` if no single line matches.
+ *
+ * @example One socket on port 4222 (0x107E) with 3 drops
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseProcNetUdpDrops } from "./udp_transport.ts";
+ *
+ * const table = [
+ *   "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops",
+ *   "  12: 0100007F:107E 00000000:0000 07 00000000:00000000 00:00000000 00000000  1000        0 12345 2 0000000000000000 3",
+ * ].join("\n");
+ * assert.equal(parseProcNetUdpDrops(table, 4222, "127.0.0.1"), 3);
+ * assert.equal(parseProcNetUdpDrops(table, 4223, "127.0.0.1"), undefined);
+ * ```
+ */
+export function parseProcNetUdpDrops(
+  table: string,
+  port: number,
+  host: string,
+): number | undefined {
+  const portHex = port.toString(16).toUpperCase().padStart(4, "0");
+  const rows = table.split("\n").slice(1).map((line) =>
+    line.trim().split(/\s+/)
+  )
+    .filter((fields) =>
+      fields.length >= 13 && fields[1].endsWith(`:${portHex}`)
+    );
+  let row = rows.length === 1 ? rows[0] : undefined;
+  if (rows.length > 1) {
+    const address = ipv4ToProcHex(host);
+    const matching = rows.filter((fields) =>
+      fields[1] === `${address}:${portHex}`
+    );
+    row = matching.length === 1 ? matching[0] : undefined;
+  }
+  if (row === undefined) return undefined;
+  const drops = Number(row[12]);
+  return Number.isSafeInteger(drops) && drops >= 0 ? drops : undefined;
+}
+
+/** An IPv4 address as `/proc/net/udp` prints it on a little-endian host. */
+function ipv4ToProcHex(host: string): string {
+  const parts = host.split(".").map(Number);
+  if (parts.length !== 4) return "";
+  return parts.reverse().map((n) =>
+    n.toString(16).toUpperCase().padStart(2, "0")
+  )
+    .join("");
+}
+
+/**
+ * Reads a system file if read permission is already granted: never a
+ * permission prompt (`deno task dht` runs without read permission).
+ */
+function readGranted(path: string): string | undefined {
+  try {
+    const { state } = Deno.permissions.querySync({ name: "read", path });
+    return state === "granted" ? Deno.readTextFileSync(path) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A number from a one-number file such as `/proc/sys/net/core/rmem_default`. */
+function readNumberFile(path: string): number | undefined {
+  try {
+    const value = Number(readGranted(path)?.trim());
+    return Number.isSafeInteger(value) && value > 0 ? value : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -243,10 +353,18 @@ export class UdpTransport implements Transport {
   #handlerErrorCount = 0;
   #sendErrorCount = 0;
   #socketErrorCount = 0;
+  readonly #receiveBufferBytes: number | undefined;
+  readonly #sendBufferBytes: number | undefined;
 
   private constructor(socket: dgram.Socket, maxDatagramBytes: number) {
     this.#socket = socket;
     this.#maxDatagramBytes = maxDatagramBytes;
+    // The defaults in force when the socket was made are its sizes: nothing
+    // sets SO_RCVBUF or SO_SNDBUF on it.
+    this.#receiveBufferBytes = readNumberFile(
+      "/proc/sys/net/core/rmem_default",
+    );
+    this.#sendBufferBytes = readNumberFile("/proc/sys/net/core/wmem_default");
     const bound = socket.address();
     this.localAddress = { host: bound.address, port: bound.port };
     socket.on("message", (message, remote) => this.#onMessage(message, remote));
@@ -296,6 +414,7 @@ export class UdpTransport implements Transport {
       await closeQuietly(socket);
       throw toBindError(error, host, port);
     }
+    // No setRecvBufferSize: see the module doc.
     return new UdpTransport(socket, maxDatagramBytes);
   }
 
@@ -497,6 +616,39 @@ export class UdpTransport implements Transport {
    */
   get socketErrorCount(): number {
     return this.#socketErrorCount;
+  }
+
+  /**
+   * The socket as the kernel sees it: datagrams the kernel dropped for it
+   * and its buffer sizes (Linux). Reads `/proc/net/udp` (or `udp6`) on each
+   * call; without read permission for it (never asked for), `drops` is
+   * `undefined`.
+   *
+   * @returns Drops and buffer sizes.
+   *
+   * @example Drops start at zero on Linux
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { UdpTransport } from "./udp_transport.ts";
+   *
+   * const transport = await UdpTransport.bind();
+   * const stats = transport.kernelStats();
+   * if (Deno.build.os === "linux") assert.equal(stats.drops, 0);
+   * await transport.close();
+   * ```
+   */
+  kernelStats(): KernelUdpStats {
+    let drops: number | undefined;
+    const { host, port } = this.localAddress;
+    const table = readGranted(
+      host.includes(":") ? "/proc/net/udp6" : "/proc/net/udp",
+    );
+    if (table !== undefined) drops = parseProcNetUdpDrops(table, port, host);
+    return {
+      drops,
+      receiveBufferBytes: this.#receiveBufferBytes,
+      sendBufferBytes: this.#sendBufferBytes,
+    };
   }
 
   #onMessage(message: Uint8Array, remote: dgram.RemoteInfo): void {
