@@ -20,7 +20,7 @@ import { Daemon } from "../lib/daemon/daemon.ts";
 import { ManualClock } from "../lib/testing/manual_clock.ts";
 import { MemoryStorage } from "../lib/testing/memory_storage.ts";
 import { seededRng } from "../lib/rng.ts";
-import { SimulatedNetwork } from "../sim/network.ts";
+import { SimulatedNetwork } from "../lib/testing/simulated_network.ts";
 
 const MIB = 1024 * 1024;
 

@@ -17,7 +17,7 @@ import { openUdpDaemon } from "../lib/io/udp_daemon.ts";
 import { main } from "../cli/node.ts";
 import { ManualClock } from "../lib/testing/manual_clock.ts";
 import { seededRng } from "../lib/rng.ts";
-import { SimulatedNetwork } from "../sim/network.ts";
+import { SimulatedNetwork } from "../lib/testing/simulated_network.ts";
 
 const CAROL = "c".repeat(40);
 const DAVE = "d".repeat(40);
