@@ -21,6 +21,15 @@
  * it accepted the link. Incoming PIDF is parsed with hard limits;
  * a malformed one, or one naming another account, is dropped and counted.
  *
+ * Incoming streams are hostile until their handshake is done: each one
+ * takes a handshake slot, at most {@link ConnectionManagerOptions.maxHandshakesPerOrigin}
+ * per origin (IPv4 address, IPv6 /64) and {@link ConnectionManagerOptions.maxStrangerHandshakes}
+ * in all, plus {@link ConnectionManagerOptions.reservedHandshakes} kept for
+ * hosts known as contact addresses (announced by a wanted device, or where an
+ * authorized link came from). A stream that finds no slot is closed before a
+ * byte is read; a handshake not done in time closes "timeout" and frees its
+ * slot. Silent connections therefore cannot keep a contact out.
+ *
  * @example Two devices linked over an in-memory stream network
  * ```ts
  * import assert from "node:assert/strict";
@@ -73,6 +82,7 @@ import type { Clock, Timer } from "../clock.ts";
 import type { RandomBytes } from "../rng.ts";
 import type { DeviceCertificate } from "../identity/device_certificate.ts";
 import { formatAddress, parseAddress, type PeerAddress } from "../transport.ts";
+import { originOf } from "../dht/origin_shares.ts";
 import type {
   ByteStream,
   StreamListener,
@@ -112,8 +122,25 @@ export interface ConnectionManagerOptions {
   readonly dialFallbackMs?: number;
   /** First redial delay after a failure (doubles up to 5 minutes). @default {5000} */
   readonly redialMs?: number;
-  /** Most links at once; more are refused. @default {512} */
+  /** Most open links at once; more are refused. @default {512} */
   readonly maxLinks?: number;
+  /**
+   * Most accepted handshakes at once from one origin (IPv4 address, IPv6
+   * /64); more are closed at once, before a byte is read. @default {4}
+   */
+  readonly maxHandshakesPerOrigin?: number;
+  /**
+   * Most accepted handshakes at once from hosts that are not known contact
+   * addresses; more are closed at once. @default {64}
+   */
+  readonly maxStrangerHandshakes?: number;
+  /**
+   * Accepted handshakes kept for hosts a wanted device announced or a link
+   * came from, on top of the strangers' ones. @default {32}
+   */
+  readonly reservedHandshakes?: number;
+  /** An accepted or dialled handshake not done after this long closes. @default {5_000} */
+  readonly handshakeTimeoutMs?: number;
   /** Keepalive period of each link. */
   readonly keepaliveMs?: number;
   /** A link silent this long is dead. */
@@ -169,6 +196,14 @@ interface Link {
 }
 
 const MAX_REDIAL_MS = 5 * 60_000;
+/** Hosts links came from, remembered as known contact addresses. */
+const MAX_KNOWN_HOSTS = 1_024;
+
+/** One accepted handshake's claim on the slots. */
+interface HandshakeSlot {
+  readonly origin: string;
+  readonly reserved: boolean;
+}
 
 /** Links to contacts' devices, presence notes over SIP. */
 export class ConnectionManager {
@@ -181,6 +216,14 @@ export class ConnectionManager {
   readonly #links = new Map<string, Link>();
   /** Every channel not yet closed, handshaking ones included. */
   readonly #channels = new Set<SecureChannel>();
+  /** Accepted channels still handshaking, and the slot each holds. */
+  readonly #handshakes = new Map<SecureChannel, HandshakeSlot>();
+  /** Accepted handshakes per origin. */
+  readonly #handshakesByOrigin = new Map<string, number>();
+  /** Accepted handshakes holding a stranger's slot. */
+  #strangerHandshakes = 0;
+  /** Hosts links came from (oldest first), as known contact addresses. */
+  readonly #knownHosts = new Set<string>();
   #listener: StreamListener | undefined;
   #running = false;
   #open = true;
@@ -369,6 +412,9 @@ export class ConnectionManager {
     for (const session of sessions) void session?.close();
     this.#channels.clear();
     this.#links.clear();
+    this.#handshakes.clear();
+    this.#handshakesByOrigin.clear();
+    this.#strangerHandshakes = 0;
   }
 
   #scheduleDial(deviceHex: string, wanted: Wanted, delayMs: number): void {
@@ -412,13 +458,79 @@ export class ConnectionManager {
     );
   }
 
+  /**
+   * Admits an incoming stream only if a handshake slot is free: at most
+   * `maxHandshakesPerOrigin` from its origin, and one of the strangers'
+   * slots unless its host is a known contact address (then one of the
+   * reserved slots, or a stranger's one if those are full). The stream is
+   * closed before a byte is read otherwise, so silent connections cost one
+   * socket each until they are refused or time out.
+   */
   #accept(stream: ByteStream): void {
-    if (!this.#running || this.#channels.size >= (this.#o.maxLinks ?? 512)) {
+    const slot = this.#running && this.#links.size < (this.#o.maxLinks ?? 512)
+      ? this.#claimSlot(stream.remote.host)
+      : undefined;
+    if (slot === undefined) {
       this.counters.refused += 1;
       stream.close();
       return;
     }
-    this.#setUp(SecureChannel.accept(stream, this.#channelOptions()));
+    const channel = SecureChannel.accept(stream, this.#channelOptions());
+    this.#handshakes.set(channel, slot);
+    this.#setUp(channel, stream.remote.host);
+  }
+
+  #claimSlot(host: string): HandshakeSlot | undefined {
+    const { origin } = originOf(host);
+    const fromOrigin = this.#handshakesByOrigin.get(origin) ?? 0;
+    if (fromOrigin >= (this.#o.maxHandshakesPerOrigin ?? 4)) return undefined;
+    const reservedTaken = this.#handshakes.size - this.#strangerHandshakes;
+    let reserved: boolean;
+    if (
+      this.#isKnownHost(host) &&
+      reservedTaken < (this.#o.reservedHandshakes ?? 32)
+    ) {
+      reserved = true;
+    } else if (
+      this.#strangerHandshakes < (this.#o.maxStrangerHandshakes ?? 64)
+    ) {
+      reserved = false;
+    } else {
+      return undefined;
+    }
+    this.#handshakesByOrigin.set(origin, fromOrigin + 1);
+    if (!reserved) this.#strangerHandshakes += 1;
+    return { origin, reserved };
+  }
+
+  #releaseSlot(channel: SecureChannel): void {
+    const slot = this.#handshakes.get(channel);
+    if (slot === undefined) return;
+    this.#handshakes.delete(channel);
+    const left = (this.#handshakesByOrigin.get(slot.origin) ?? 1) - 1;
+    if (left > 0) this.#handshakesByOrigin.set(slot.origin, left);
+    else this.#handshakesByOrigin.delete(slot.origin);
+    if (!slot.reserved) this.#strangerHandshakes -= 1;
+  }
+
+  /** A host a wanted device announced, or one an authorized link came from. */
+  #isKnownHost(host: string): boolean {
+    if (this.#knownHosts.has(host)) return true;
+    for (const wanted of this.#wanted.values()) {
+      if (wanted.endpoints.some((endpoint) => endpoint.host === host)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  #rememberHost(host: string): void {
+    this.#knownHosts.delete(host);
+    this.#knownHosts.add(host);
+    if (this.#knownHosts.size > MAX_KNOWN_HOSTS) {
+      const oldest = this.#knownHosts.values().next().value;
+      if (oldest !== undefined) this.#knownHosts.delete(oldest);
+    }
   }
 
   #channelOptions() {
@@ -430,16 +542,21 @@ export class ConnectionManager {
         this.#running && this.#o.authorize(peer),
       keepaliveMs: this.#o.keepaliveMs,
       deadAfterMs: this.#o.deadAfterMs,
+      handshakeTimeoutMs: this.#o.handshakeTimeoutMs,
     };
   }
 
-  #setUp(channel: SecureChannel): void {
+  /** Tracks a channel; `acceptedFrom` is the host of an accepted one. */
+  #setUp(channel: SecureChannel, acceptedFrom?: string): void {
     this.#channels.add(channel);
     let link: Link | undefined;
     channel.onOpen((peer) => {
+      this.#releaseSlot(channel);
+      if (acceptedFrom !== undefined) this.#rememberHost(acceptedFrom);
       link = this.#opened(channel, peer);
     });
     channel.onClose((reason) => {
+      this.#releaseSlot(channel);
       this.#channels.delete(channel);
       if (reason === "refused") this.counters.refused += 1;
       if (link !== undefined) this.#closed(link);

@@ -1,0 +1,124 @@
+/**
+ * Issue 13, item 11 (link handshake DoS), part (a): silent TCP connections
+ * to a device's link port must not keep a genuine contact from linking.
+ *
+ * Mallory opens 512 connections to Bob's link port and never sends a byte;
+ * whenever Bob closes one, she opens another. Then Alice, Bob's contact,
+ * dials in. Before the fix every accepted stream took one of the 512 link
+ * slots until its handshake timed out, so Alice was refused. Now accepted
+ * handshakes are capped per origin, and slots are kept for known contact
+ * addresses, so Alice's link comes up.
+ */
+import assert from "node:assert/strict";
+import {
+  ConnectionManager,
+  endpointOf,
+} from "../../lib/channel/connection_manager.ts";
+import type {
+  ByteStream,
+  StreamNetwork,
+} from "../../lib/channel/byte_stream.ts";
+import { AccountKeys } from "../../lib/identity/account_keys.ts";
+import { DeviceCertificate } from "../../lib/identity/device_certificate.ts";
+import { DeviceKeys } from "../../lib/identity/device_keys.ts";
+import { ManualClock } from "../../lib/testing/manual_clock.ts";
+import { memoryStreamNetwork } from "../../lib/testing/memory_stream_network.ts";
+import { rngBytes, seededRng } from "../../lib/rng.ts";
+import type { PeerAddress } from "../../lib/transport.ts";
+
+const SILENT_CONNECTIONS = 512;
+
+function device(name: string, clock: ManualClock, streams: StreamNetwork) {
+  const randomBytes = rngBytes(seededRng(name));
+  const account = AccountKeys.generate(randomBytes);
+  const keys = DeviceKeys.generate(randomBytes);
+  const certificate = DeviceCertificate.issue(account, keys, {
+    issuedMs: clock.now(),
+  });
+  const contacts = new Set<string>();
+  const manager = new ConnectionManager({
+    identity: { device: keys, certificate },
+    clock,
+    randomBytes,
+    streams,
+    authorize: (peer) => contacts.has(peer.accountId.toString()),
+    onChange: () => {},
+  });
+  return { accountHex: account.id.toString(), certificate, manager, contacts };
+}
+
+async function run(clock: ManualClock, ms: number, stepMs = 50) {
+  for (let t = 0; t < ms; t += stepMs) {
+    clock.advance(stepMs);
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+  }
+}
+
+/**
+ * Keeps `count` silent connections open to `to`, spread over `hosts`,
+ * reopening each one Bob closes (at most `budget` opens in all).
+ */
+function flood(
+  hosts: StreamNetwork[],
+  to: PeerAddress,
+  count: number,
+  budget: number,
+) {
+  const stats = { opened: 0, closedByVictim: 0 };
+  const open = (index: number): void => {
+    if (stats.opened >= budget) return;
+    stats.opened += 1;
+    hosts[index % hosts.length].connect(to).then((stream: ByteStream) => {
+      stream.onData(() => {});
+      stream.onClose(() => {
+        stats.closedByVictim += 1;
+        open(index);
+      });
+    }, () => {});
+  };
+  for (let index = 0; index < count; index++) open(index);
+  return stats;
+}
+
+for (
+  const [label, origins, knownAddress] of [
+    ["one address", 1, false],
+    ["512 addresses", SILENT_CONNECTIONS, true],
+  ] as const
+) {
+  Deno.test(`link handshake flood: 512 silent connections from ${label}, then a contact links`, async () => {
+    const clock = new ManualClock(1_000_000);
+    const network = memoryStreamNetwork();
+    const alice = device("alice", clock, network.host("alice"));
+    const bob = device("bob", clock, network.host("bob"));
+    alice.contacts.add(bob.accountHex);
+    bob.contacts.add(alice.accountHex);
+    const bobAddress = await bob.manager.start(0);
+    await alice.manager.start(0);
+    if (knownAddress) {
+      // Bob knows where Alice announced herself, but cannot reach her
+      // there (behind NAT): the link has to come from her side.
+      bob.manager.connect(alice.certificate, ["alice:9"]);
+    }
+
+    const hosts = Array.from(
+      { length: origins },
+      (_, index) =>
+        network.host(origins === 1 ? "mallory" : `mallory-${index}`),
+    );
+    const stats = flood(hosts, bobAddress, SILENT_CONNECTIONS, 20_000);
+    await run(clock, 200);
+    assert.ok(stats.opened >= SILENT_CONNECTIONS);
+
+    alice.manager.connect(bob.certificate, [endpointOf(bobAddress)]);
+    await run(clock, 2_000);
+    assert.deepEqual(alice.manager.linkedDevices(bob.accountHex), [
+      bob.certificate.deviceId.toString(),
+    ]);
+    assert.equal(alice.manager.status(bob.accountHex).connected, true);
+    assert.equal(bob.manager.status(alice.accountHex).connected, true);
+    assert.equal(alice.manager.counters.dialFailures, 0);
+    alice.manager.stop();
+    bob.manager.stop();
+  });
+}
