@@ -16,9 +16,8 @@
  * On each new link the manager sends our current PIDF document (open or
  * closed, with the note), and again to every link on
  * {@link ConnectionManager.publish}. A link counts as connected once the
- * peer's first document arrived: the initiator finishes its handshake before
- * the responder has checked it, so only a message from the peer shows that
- * it accepted the link. Incoming PIDF is parsed with hard limits;
+ * peer's first document arrived: it shows that the peer's side of the link
+ * is open and its SIP session up, not only that the handshake finished. Incoming PIDF is parsed with hard limits;
  * a malformed one, or one naming another account, is dropped and counted.
  *
  * Incoming streams are hostile until their handshake is done: each one
@@ -437,12 +436,11 @@ export class ConnectionManager {
           stream.close();
           return;
         }
-        this.#setUp(
-          SecureChannel.initiate(stream, {
-            ...this.#channelOptions(),
-            expectedDeviceId: wanted.certificate.deviceId,
-          }),
-        );
+        const channel = SecureChannel.initiate(stream, {
+          ...this.#channelOptions(),
+          expectedPeer: wanted.certificate,
+        });
+        this.#setUp(channel, { dialled: deviceHex });
       },
       () => {
         wanted.dialing = false;
@@ -477,7 +475,7 @@ export class ConnectionManager {
     }
     const channel = SecureChannel.accept(stream, this.#channelOptions());
     this.#handshakes.set(channel, slot);
-    this.#setUp(channel, stream.remote.host);
+    this.#setUp(channel, { acceptedFrom: stream.remote.host });
   }
 
   #claimSlot(host: string): HandshakeSlot | undefined {
@@ -546,8 +544,15 @@ export class ConnectionManager {
     };
   }
 
-  /** Tracks a channel; `acceptedFrom` is the host of an accepted one. */
-  #setUp(channel: SecureChannel, acceptedFrom?: string): void {
+  /**
+   * Tracks a channel: `acceptedFrom` is the host of an accepted one,
+   * `dialled` the device hex of a dialled one.
+   */
+  #setUp(
+    channel: SecureChannel,
+    from: { readonly acceptedFrom?: string; readonly dialled?: string },
+  ): void {
+    const { acceptedFrom, dialled } = from;
     this.#channels.add(channel);
     let link: Link | undefined;
     channel.onOpen((peer) => {
@@ -556,11 +561,30 @@ export class ConnectionManager {
       link = this.#opened(channel, peer);
     });
     channel.onClose((reason) => {
-      this.#releaseSlot(channel);
-      this.#channels.delete(channel);
-      if (reason === "refused") this.counters.refused += 1;
+      this.#forgetChannel(channel, reason);
       if (link !== undefined) this.#closed(link);
+      else if (dialled !== undefined && channel.peer === undefined) {
+        this.#handshakeFailed(dialled);
+      }
     });
+  }
+
+  #forgetChannel(channel: SecureChannel, reason: string): void {
+    this.#releaseSlot(channel);
+    this.#channels.delete(channel);
+    if (reason === "refused") this.counters.refused += 1;
+  }
+
+  /**
+   * A dialled handshake that never opened (refused, timed out): redial
+   * with backoff, as after a failed dial.
+   */
+  #handshakeFailed(deviceHex: string): void {
+    const wanted = this.#wanted.get(deviceHex);
+    if (wanted === undefined || !this.#running) return;
+    if (this.#links.has(deviceHex)) return;
+    this.#scheduleDial(deviceHex, wanted, wanted.redialMs);
+    wanted.redialMs = Math.min(2 * wanted.redialMs, MAX_REDIAL_MS);
   }
 
   #opened(channel: SecureChannel, peer: ChannelPeer): Link | undefined {
