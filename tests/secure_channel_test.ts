@@ -584,6 +584,46 @@ Deno.test("SecureChannel refuses a certificate whose device did not sign this tr
   }
 });
 
+Deno.test("SecureChannel: screen refuses a claimed identity before any check, and grants nothing", async () => {
+  const context = setup(26);
+  const { alice } = context;
+  const screened: string[] = [];
+  let authorized = 0;
+  const screenAll = (answer: boolean) => ({
+    screen: (claimed: ChannelPeer) => {
+      screened.push(claimed.accountId.toString());
+      return answer;
+    },
+    authorize: () => {
+      authorized++;
+      return true;
+    },
+  });
+  const refused = connect(context, {}, screenAll(false));
+  await settle();
+  assert.deepEqual(screened, [alice.account.id.toString()]);
+  assert.equal(authorized, 0);
+  assert.deepEqual(refused.atBob.closes, ["refused"]);
+  assert.deepEqual(refused.atAlice.closes, ["refused"]);
+
+  // A forged certificate passes the screen, then fails the checks.
+  const tampered = alice.certificate.bytes.slice();
+  tampered[tampered.length - 1] ^= 0x01;
+  screened.length = 0;
+  const forged = connect(context, {
+    identity: {
+      device: alice.device,
+      certificate: DeviceCertificate.decode(tampered),
+    },
+  }, screenAll(true));
+  await settle();
+  assert.equal(screened.length, 1);
+  assert.equal(authorized, 0);
+  assert.deepEqual(forged.atBob.closes, ["refused"]);
+  assert.equal(forged.toAlice.peer, undefined);
+  assert.equal(forged.toBob.peer, undefined);
+});
+
 Deno.test("SecureChannel refuses a man in the middle relaying Alice's auth into a new session", async () => {
   const context = setup(8);
   const { alice, bob, mallory, clock, randomBytes } = context;

@@ -112,7 +112,10 @@ export interface ConnectionManagerOptions {
   readonly streams: StreamNetwork;
   /**
    * Whether a peer that proved its device key may link (a contact, not
-   * banned, device not revoked). Called before any SIP is read.
+   * banned, device not revoked). Called before any SIP is read. Also called
+   * on an incoming link with the identity the peer's certificate claims,
+   * before its signatures are checked, so that a stranger is refused
+   * without costing a signature check: keep it a pure lookup.
    */
   readonly authorize: (peer: ChannelPeer) => boolean;
   /** A link to this account opened or closed, or its note changed. */
@@ -538,6 +541,8 @@ export class ConnectionManager {
       randomBytes: this.#o.randomBytes,
       authorize: (peer: ChannelPeer) =>
         this.#running && this.#o.authorize(peer),
+      screen: (claimed: ChannelPeer) =>
+        this.#running && this.#o.authorize(claimed),
       keepaliveMs: this.#o.keepaliveMs,
       deadAfterMs: this.#o.deadAfterMs,
       handshakeTimeoutMs: this.#o.handshakeTimeoutMs,

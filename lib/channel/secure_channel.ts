@@ -231,6 +231,13 @@ export interface SecureChannelOptions {
    */
   readonly authorize: (peer: ChannelPeer) => boolean;
   /**
+   * A cheap first look at the peer its certificate claims to be, before any
+   * signature is checked (they cost the most): return false to refuse at
+   * once (a stranger's account). The peer is not verified yet, so a true
+   * answer grants nothing: `authorize` still decides after the checks.
+   */
+  readonly screen?: (claimed: ChannelPeer) => boolean;
+  /**
    * The device to reach; required to initiate (its static key encrypts the
    * first flight), ignored when accepting. A certificate will do.
    */
@@ -422,6 +429,7 @@ export class SecureChannel {
   readonly #identity: ChannelIdentity;
   readonly #clock: Clock;
   readonly #authorize: (peer: ChannelPeer) => boolean;
+  readonly #screen: ((claimed: ChannelPeer) => boolean) | undefined;
   readonly #expectedPeer: ExpectedPeer | undefined;
   readonly #randomBytes: RandomBytes;
   /** The responder's MAC key for initiator hellos. */
@@ -459,6 +467,7 @@ export class SecureChannel {
     this.#identity = options.identity;
     this.#clock = options.clock;
     this.#authorize = options.authorize;
+    this.#screen = options.screen;
     this.#expectedPeer = options.expectedPeer;
     this.#randomBytes = options.randomBytes;
     this.#lastSentMs = this.#lastReceivedMs = this.#clock.now();
@@ -923,9 +932,22 @@ export class SecureChannel {
     let certificate: DeviceCertificate;
     try {
       certificate = DeviceCertificate.decode(auth.certificate);
+    } catch {
+      return { kind: "refused" };
+    }
+    const claimed: ChannelPeer = {
+      accountId: certificate.accountId,
+      deviceId: certificate.deviceId,
+      certificate,
+    };
+    // Cheapest refusal first: a stranger costs no signature check.
+    if (this.#screen !== undefined && this.#screen(claimed) !== true) {
+      return { kind: "refused" };
+    }
+    try {
       certificate.verify({ nowMs: this.#clock.now() });
     } catch {
-      // Undecodable, forged, expired or not yet valid: not a peer we can trust.
+      // Forged, expired or not yet valid: not a peer we can trust.
       return { kind: "refused" };
     }
     const peerRole: Role = this.initiator ? "responder" : "initiator";
@@ -943,14 +965,7 @@ export class SecureChannel {
     ) {
       return { kind: "refused" };
     }
-    return {
-      kind: "accepted",
-      peer: {
-        accountId: certificate.accountId,
-        deviceId: certificate.deviceId,
-        certificate,
-      },
-    };
+    return { kind: "accepted", peer: claimed };
   }
 
   #open(session: SessionKeys, peer: ChannelPeer): void {
