@@ -468,8 +468,9 @@ export class ConnectionManager {
    * socket each until they are refused or time out.
    */
   #accept(stream: ByteStream): void {
+    const host = unmappedHost(stream.remote.host);
     const slot = this.#running && this.#links.size < (this.#o.maxLinks ?? 512)
-      ? this.#claimSlot(stream.remote.host)
+      ? this.#claimSlot(host)
       : undefined;
     if (slot === undefined) {
       this.counters.refused += 1;
@@ -478,7 +479,7 @@ export class ConnectionManager {
     }
     const channel = SecureChannel.accept(stream, this.#channelOptions());
     this.#handshakes.set(channel, slot);
-    this.#setUp(channel, { acceptedFrom: stream.remote.host });
+    this.#setUp(channel, { acceptedFrom: host });
   }
 
   #claimSlot(host: string): HandshakeSlot | undefined {
@@ -518,7 +519,11 @@ export class ConnectionManager {
   #isKnownHost(host: string): boolean {
     if (this.#knownHosts.has(host)) return true;
     for (const wanted of this.#wanted.values()) {
-      if (wanted.endpoints.some((endpoint) => endpoint.host === host)) {
+      if (
+        wanted.endpoints.some((endpoint) =>
+          unmappedHost(endpoint.host) === host
+        )
+      ) {
         return true;
       }
     }
@@ -724,6 +729,16 @@ export function emptyConnectionCounters(): ConnectionCounters {
     pidfReceived: 0,
     pidfDropped: 0,
   };
+}
+
+/**
+ * An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`, as a dual-stack socket
+ * reports IPv4 peers) as plain IPv4, so that each IPv4 peer is its own
+ * origin rather than all sharing the mapped /64.
+ */
+function unmappedHost(host: string): string {
+  const match = /^\[?::ffff:(\d{1,3}(?:\.\d{1,3}){3})\]?$/i.exec(host);
+  return match === null ? host : match[1];
 }
 
 function parseEndpoints(endpoints: readonly string[]): PeerAddress[] {

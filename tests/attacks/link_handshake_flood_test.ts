@@ -81,15 +81,24 @@ function flood(
 }
 
 for (
-  const [label, origins, knownAddress] of [
-    ["one address", 1, false],
-    ["512 addresses", SILENT_CONNECTIONS, true],
+  const [label, origins, knownAddress, names] of [
+    ["one address", 1, false, { alice: "alice", mallory: "mallory" }],
+    ["512 addresses", SILENT_CONNECTIONS, true, {
+      alice: "alice",
+      mallory: "mallory",
+    }],
+    // A dual-stack listener sees IPv4 peers as IPv4-mapped IPv6 addresses:
+    // each is still its own origin, not one shared /64.
+    ["one IPv4 address seen as IPv4-mapped IPv6", 1, false, {
+      alice: "::ffff:198.51.100.2",
+      mallory: "::ffff:198.51.100.1",
+    }],
   ] as const
 ) {
   Deno.test(`link handshake flood: 512 silent connections from ${label}, then a contact links`, async () => {
     const clock = new ManualClock(1_000_000);
     const network = memoryStreamNetwork();
-    const alice = device("alice", clock, network.host("alice"));
+    const alice = device("alice", clock, network.host(names.alice));
     const bob = device("bob", clock, network.host("bob"));
     alice.contacts.add(bob.accountHex);
     bob.contacts.add(alice.accountHex);
@@ -98,13 +107,13 @@ for (
     if (knownAddress) {
       // Bob knows where Alice announced herself, but cannot reach her
       // there (behind NAT): the link has to come from her side.
-      bob.manager.connect(alice.certificate, ["alice:9"]);
+      bob.manager.connect(alice.certificate, [`${names.alice}:9`]);
     }
 
     const hosts = Array.from(
       { length: origins },
       (_, index) =>
-        network.host(origins === 1 ? "mallory" : `mallory-${index}`),
+        network.host(origins === 1 ? names.mallory : `mallory-${index}`),
     );
     const stats = flood(hosts, bobAddress, SILENT_CONNECTIONS, 20_000);
     await run(clock, 200);
