@@ -154,18 +154,6 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 65_536;
 /** Largest `maxMessageBytes` accepted: 16 MiB. */
 export const MAX_MESSAGE_BYTES_LIMIT = 16 * 1024 * 1024;
 
-/**
- * The device an initiator dials, as its certificate (from the DHT) names
- * it: the handshake is encrypted to its static key, and only that device
- * may answer.
- */
-export interface ExpectedPeer {
-  /** The device's id. */
-  readonly deviceId: InfoHash;
-  /** The device's static X25519 key (`DeviceCertificate.encryptionKey`). */
-  readonly encryptionKey: Uint8Array;
-}
-
 /** Who this device is on a channel: its keys and its account's certificate for them. */
 export interface ChannelIdentity {
   /** This device's keys; the device key signs the handshake transcript. */
@@ -238,10 +226,17 @@ export interface SecureChannelOptions {
    */
   readonly screen?: (claimed: ChannelPeer) => boolean;
   /**
-   * The device to reach; required to initiate (its static key encrypts the
-   * first flight), ignored when accepting. A certificate will do.
+   * The device an initiator dials, as its certificate (from the DHT) names
+   * it: its id, and its static X25519 key (`DeviceCertificate.encryptionKey`)
+   * that the first flight is sealed to; only that device may answer.
+   * Required to initiate, ignored when accepting. A certificate will do.
    */
-  readonly expectedPeer?: ExpectedPeer;
+  readonly expectedPeer?: {
+    /** The device's id. */
+    readonly deviceId: InfoHash;
+    /** The device's static X25519 key. */
+    readonly encryptionKey: Uint8Array;
+  };
   /** The initiator pings when it sent nothing for this long (the responder only answers). @default {2_500} */
   readonly keepaliveMs?: number;
   /** Close "timeout" when nothing was received for this long. @default {7_500} */
@@ -430,7 +425,7 @@ export class SecureChannel {
   readonly #clock: Clock;
   readonly #authorize: (peer: ChannelPeer) => boolean;
   readonly #screen: ((claimed: ChannelPeer) => boolean) | undefined;
-  readonly #expectedPeer: ExpectedPeer | undefined;
+  readonly #expectedPeer: SecureChannelOptions["expectedPeer"];
   readonly #randomBytes: RandomBytes;
   /** The responder's MAC key for initiator hellos. */
   readonly #helloMacKey: Uint8Array | undefined;
