@@ -17,13 +17,16 @@
  * closed, with the note), and again to every link on
  * {@link ConnectionManager.publish}. A link counts as connected once the
  * peer's first document arrived: it shows that the peer's side of the link
- * is open and its SIP session up, not only that the handshake finished. Incoming PIDF is parsed with hard limits;
- * a malformed one, or one naming another account, is dropped and counted.
+ * is open and its SIP session up, not only that the handshake finished.
+ * Incoming PIDF is parsed with hard limits; a malformed one, or one naming
+ * another account, is dropped and counted.
  *
- * Incoming streams are hostile until their handshake is done: each one
- * takes a handshake slot, at most {@link ConnectionManagerOptions.maxHandshakesPerOrigin}
- * per origin (IPv4 address, IPv6 /64) and {@link ConnectionManagerOptions.maxStrangerHandshakes}
- * in all, plus {@link ConnectionManagerOptions.reservedHandshakes} kept for
+ * Incoming streams are hostile until their handshake is done. Each one takes
+ * a handshake slot: at most {@link ConnectionManagerOptions.maxHandshakesPerOrigin}
+ * at once per origin (IPv4 address, IPv6 /64), and
+ * {@link ConnectionManagerOptions.maxHandshakesPerOriginPerMinute} a minute;
+ * at most {@link ConnectionManagerOptions.maxStrangerHandshakes} at once in
+ * all, plus {@link ConnectionManagerOptions.reservedHandshakes} kept for
  * hosts known as contact addresses (announced by a wanted device, or where an
  * authorized link came from). A stream that finds no slot is closed before a
  * byte is read; a handshake not done in time closes "timeout" and frees its
@@ -132,6 +135,13 @@ export interface ConnectionManagerOptions {
    */
   readonly maxHandshakesPerOrigin?: number;
   /**
+   * Most handshakes accepted from one origin in a minute; more streams are
+   * closed at once. Bounds the work rapid reconnects cost (each handshake
+   * can cost a key agreement, or signature checks for a claimed contact).
+   * @default {30}
+   */
+  readonly maxHandshakesPerOriginPerMinute?: number;
+  /**
    * Most accepted handshakes at once from hosts that are not known contact
    * addresses; more are closed at once. @default {64}
    */
@@ -200,6 +210,10 @@ interface Link {
 const MAX_REDIAL_MS = 5 * 60_000;
 /** Hosts links came from, remembered as known contact addresses. */
 const MAX_KNOWN_HOSTS = 1_024;
+/** The window of {@link ConnectionManagerOptions.maxHandshakesPerOriginPerMinute}. */
+const RATE_WINDOW_MS = 60_000;
+/** Origins whose handshake rate is tracked at once; beyond, untracked (the slot caps still hold). */
+const MAX_RATE_ORIGINS = 4_096;
 
 /** One accepted handshake's claim on the slots. */
 interface HandshakeSlot {
@@ -222,6 +236,8 @@ export class ConnectionManager {
   readonly #handshakes = new Map<SecureChannel, HandshakeSlot>();
   /** Accepted handshakes per origin. */
   readonly #handshakesByOrigin = new Map<string, number>();
+  /** Handshakes accepted per origin in its current minute. */
+  readonly #originRates = new Map<string, { startMs: number; count: number }>();
   /** Accepted handshakes holding a stranger's slot. */
   #strangerHandshakes = 0;
   /** Hosts links came from (oldest first), as known contact addresses. */
@@ -416,6 +432,7 @@ export class ConnectionManager {
     this.#links.clear();
     this.#handshakes.clear();
     this.#handshakesByOrigin.clear();
+    this.#originRates.clear();
     this.#strangerHandshakes = 0;
   }
 
@@ -486,6 +503,13 @@ export class ConnectionManager {
     const { origin } = originOf(host);
     const fromOrigin = this.#handshakesByOrigin.get(origin) ?? 0;
     if (fromOrigin >= (this.#o.maxHandshakesPerOrigin ?? 4)) return undefined;
+    const rate = this.#rateOf(origin);
+    if (
+      rate !== undefined &&
+      rate.count >= (this.#o.maxHandshakesPerOriginPerMinute ?? 30)
+    ) {
+      return undefined;
+    }
     const reservedTaken = this.#handshakes.size - this.#strangerHandshakes;
     let reserved: boolean;
     if (
@@ -501,8 +525,31 @@ export class ConnectionManager {
       return undefined;
     }
     this.#handshakesByOrigin.set(origin, fromOrigin + 1);
+    if (rate !== undefined) rate.count += 1;
     if (!reserved) this.#strangerHandshakes += 1;
     return { origin, reserved };
+  }
+
+  /** The origin's handshake count this minute, or undefined if untracked (table full). */
+  #rateOf(origin: string): { startMs: number; count: number } | undefined {
+    const now = this.#o.clock.now();
+    let rate = this.#originRates.get(origin);
+    if (rate !== undefined && now - rate.startMs >= RATE_WINDOW_MS) {
+      this.#originRates.delete(origin);
+      rate = undefined;
+    }
+    if (rate !== undefined) return rate;
+    if (this.#originRates.size >= MAX_RATE_ORIGINS) {
+      for (const [key, entry] of this.#originRates) {
+        if (now - entry.startMs >= RATE_WINDOW_MS) {
+          this.#originRates.delete(key);
+        }
+      }
+      if (this.#originRates.size >= MAX_RATE_ORIGINS) return undefined;
+    }
+    rate = { startMs: now, count: 0 };
+    this.#originRates.set(origin, rate);
+    return rate;
   }
 
   #releaseSlot(channel: SecureChannel): void {

@@ -7,7 +7,8 @@
  * dials in. Before the fix every accepted stream took one of the 512 link
  * slots until its handshake timed out, so Alice was refused. Now accepted
  * handshakes are capped per origin, and slots are kept for known contact
- * addresses, so Alice's link comes up.
+ * addresses, so Alice's link comes up. And an address that reconnects at
+ * once after each refusal gets at most 30 handshakes checked a minute.
  */
 import assert from "node:assert/strict";
 import {
@@ -25,6 +26,14 @@ import { ManualClock } from "../../lib/testing/manual_clock.ts";
 import { memoryStreamNetwork } from "../../lib/testing/memory_stream_network.ts";
 import { rngBytes, seededRng } from "../../lib/rng.ts";
 import type { PeerAddress } from "../../lib/transport.ts";
+import {
+  authMessage,
+  deriveEarly,
+  encodeAuthBody,
+  encodeInitiatorHello,
+  FrameType,
+} from "../../lib/channel/_secure_channel_wire.ts";
+import { x25519PublicKey, x25519Shared } from "../../lib/crypto.ts";
 
 const SILENT_CONNECTIONS = 512;
 
@@ -36,15 +45,26 @@ function device(name: string, clock: ManualClock, streams: StreamNetwork) {
     issuedMs: clock.now(),
   });
   const contacts = new Set<string>();
+  /** Calls of `authorize`: the screen before the signature checks, and after them. */
+  const checks = { count: 0 };
   const manager = new ConnectionManager({
     identity: { device: keys, certificate },
     clock,
     randomBytes,
     streams,
-    authorize: (peer) => contacts.has(peer.accountId.toString()),
+    authorize: (peer) => {
+      checks.count += 1;
+      return contacts.has(peer.accountId.toString());
+    },
     onChange: () => {},
   });
-  return { accountHex: account.id.toString(), certificate, manager, contacts };
+  return {
+    accountHex: account.id.toString(),
+    certificate,
+    manager,
+    contacts,
+    checks,
+  };
 }
 
 async function run(clock: ManualClock, ms: number, stepMs = 50) {
@@ -131,3 +151,62 @@ for (
     bob.manager.stop();
   });
 }
+
+Deno.test("link handshake flood: rapid reconnects from one address posing as a contact cost at most 30 handshakes a minute", async () => {
+  const clock = new ManualClock(1_000_000);
+  const network = memoryStreamNetwork();
+  const alice = device("alice", clock, network.host("alice"));
+  const bob = device("bob", clock, network.host("bob"));
+  bob.contacts.add(alice.accountHex);
+  alice.contacts.add(bob.accountHex);
+  const bobAddress = await bob.manager.start(0);
+  await alice.manager.start(0);
+
+  // Mallory shows Alice's public certificate with her own signature: it
+  // passes the contact screen, so each attempt costs Bob a key agreement
+  // and a signature check before he refuses it. She reconnects at once.
+  const randomBytes = rngBytes(seededRng("mallory"));
+  const mallory = DeviceKeys.generate(randomBytes);
+  const flight = () => {
+    const secret = randomBytes(32);
+    const staticKey = bob.certificate.encryptionKey;
+    const hello = encodeInitiatorHello(x25519PublicKey(secret), staticKey);
+    const early = deriveEarly({
+      role: "initiator",
+      staticShared: x25519Shared(secret, staticKey),
+      initiatorHello: hello,
+      responderStaticKey: staticKey,
+    })!;
+    const auth = early.sealer.seal(
+      FrameType.AUTH,
+      encodeAuthBody({
+        certificate: alice.certificate.bytes,
+        signature: mallory.sign(authMessage("initiator", early.transcriptHash)),
+      }),
+    );
+    return [hello, auth];
+  };
+  const attempt = async () => {
+    const stream = await network.host("mallory").connect(bobAddress);
+    for (const bytes of flight()) stream.write(bytes);
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    stream.close();
+  };
+  for (let i = 0; i < 200; i++) await attempt();
+  await run(clock, 100);
+  assert.ok(bob.checks.count > 0);
+  assert.ok(bob.checks.count <= 30, `${bob.checks.count} handshakes checked`);
+  assert.equal(bob.manager.status(alice.accountHex).connected, false);
+
+  // A minute later Mallory's origin may try again; Alice links meanwhile.
+  alice.manager.connect(bob.certificate, [endpointOf(bobAddress)]);
+  await run(clock, 2_000);
+  assert.equal(alice.manager.status(bob.accountHex).connected, true);
+  await run(clock, 60_000, 1_000);
+  const before = bob.checks.count;
+  await attempt();
+  await run(clock, 100);
+  assert.ok(bob.checks.count > before);
+  alice.manager.stop();
+  bob.manager.stop();
+});

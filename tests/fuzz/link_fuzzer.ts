@@ -178,7 +178,7 @@ export async function fuzzLinkPort(
           pingsAnswered += 1;
         }
       }
-      const host = network.host(`mallory-${mutator.int(16)}`);
+      const host = network.host(`mallory-${mutator.int(256)}`);
       const seed = mutator.pick(seeds);
       const bytes = mutator.chance(0.1) ? seed : mutator.mutate(seed, seeds);
       packetsSent += 1;
