@@ -24,7 +24,8 @@
  * Incoming streams are hostile until their handshake is done. Each one takes
  * a handshake slot: at most {@link ConnectionManagerOptions.maxHandshakesPerOrigin}
  * at once per origin (IPv4 address, IPv6 /64), and
- * {@link ConnectionManagerOptions.maxHandshakesPerOriginPerMinute} a minute;
+ * {@link ConnectionManagerOptions.maxHandshakesPerOriginPerMinute} a minute
+ * (known contact addresses, below, are exempt from the latter);
  * at most {@link ConnectionManagerOptions.maxStrangerHandshakes} at once in
  * all, plus {@link ConnectionManagerOptions.reservedHandshakes} kept for
  * hosts known as contact addresses (announced by a wanted device, or where an
@@ -135,10 +136,10 @@ export interface ConnectionManagerOptions {
    */
   readonly maxHandshakesPerOrigin?: number;
   /**
-   * Most handshakes accepted from one origin in a minute; more streams are
-   * closed at once. Bounds the work rapid reconnects cost (each handshake
-   * can cost a key agreement, or signature checks for a claimed contact).
-   * @default {30}
+   * Most handshakes accepted from one origin in a minute, unless its host is
+   * a known contact address; more streams are closed at once. Bounds the
+   * work rapid reconnects cost (each handshake can cost a key agreement, or
+   * signature checks for a claimed contact). @default {30}
    */
   readonly maxHandshakesPerOriginPerMinute?: number;
   /**
@@ -503,7 +504,10 @@ export class ConnectionManager {
     const { origin } = originOf(host);
     const fromOrigin = this.#handshakesByOrigin.get(origin) ?? 0;
     if (fromOrigin >= (this.#o.maxHandshakesPerOrigin ?? 4)) return undefined;
-    const rate = this.#rateOf(origin);
+    const known = this.#isKnownHost(host);
+    // Known contact addresses are not rate-limited (a household behind one
+    // NAT may relink several devices at once); strangers are.
+    const rate = known ? undefined : this.#rateOf(origin);
     if (
       rate !== undefined &&
       rate.count >= (this.#o.maxHandshakesPerOriginPerMinute ?? 30)
@@ -512,10 +516,7 @@ export class ConnectionManager {
     }
     const reservedTaken = this.#handshakes.size - this.#strangerHandshakes;
     let reserved: boolean;
-    if (
-      this.#isKnownHost(host) &&
-      reservedTaken < (this.#o.reservedHandshakes ?? 32)
-    ) {
+    if (known && reservedTaken < (this.#o.reservedHandshakes ?? 32)) {
       reserved = true;
     } else if (
       this.#strangerHandshakes < (this.#o.maxStrangerHandshakes ?? 64)

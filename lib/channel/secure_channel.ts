@@ -743,7 +743,10 @@ export class SecureChannel {
     }
   }
 
-  /** False and closed "protocol" unless the buffered bytes may start a hello from `role`. */
+  /**
+   * Whether the buffered bytes may start a hello from `role`: false when
+   * none are buffered yet, or (after closing "protocol") when they cannot.
+   */
   #checkHeader(role: Role): boolean {
     const header = this.#buffer.peek(
       Math.min(this.#buffer.length, HELLO_HEADER_BYTES),

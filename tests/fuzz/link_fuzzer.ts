@@ -164,6 +164,9 @@ export async function fuzzLinkPort(
   };
   try {
     address = await manager.start(0);
+    // Bob knows where Alice announced herself (as he would from the DHT);
+    // the port is closed, so links come from her side only.
+    manager.connect(alice.certificate, ["alice:9"]);
     const deadline = options.durationMs === undefined
       ? Infinity
       : startedMs + options.durationMs;
