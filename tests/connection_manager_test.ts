@@ -152,3 +152,38 @@ Deno.test("ConnectionManager: unreachable endpoints count failures and never thr
   alice.manager.stop();
   alice.manager.connect(bob.certificate, ["bob:5999"]); // after stop: ignored
 });
+
+Deno.test("ConnectionManager: handshake slots per origin are refused when taken and freed by the handshake timeout", async () => {
+  const time = clock();
+  const network = memoryStreamNetwork();
+  const bob = device("bob-s", time, network.host("bob"), {
+    maxHandshakesPerOrigin: 2,
+    handshakeTimeoutMs: 1_000,
+  });
+  const bobAddress = await bob.manager.start(0);
+  const mallory = network.host("192.0.2.66");
+  const closed: boolean[] = [];
+  const open = async () => {
+    const stream = await mallory.connect(bobAddress);
+    const index = closed.push(false) - 1;
+    stream.onClose(() => closed[index] = true);
+  };
+  for (let i = 0; i < 3; i++) await open();
+  await run(time, 100);
+  // Two slots for the origin: the third stream was closed unread.
+  assert.equal(bob.manager.counters.refused, 1);
+  assert.deepEqual(closed.slice(0, 2), [false, false]);
+  // Another origin still gets in.
+  await network.host("192.0.2.67").connect(bobAddress);
+  await run(time, 100);
+  assert.equal(bob.manager.counters.refused, 1);
+  // The silent ones time out and free their slots.
+  await run(time, 1_000);
+  assert.deepEqual(closed.slice(0, 2), [true, true]);
+  await open();
+  await open();
+  await run(time, 100);
+  assert.equal(bob.manager.counters.refused, 1);
+  assert.deepEqual(closed.slice(3), [false, false]);
+  bob.manager.stop();
+});

@@ -26,22 +26,26 @@ import {
   authMessage,
   CloseCode,
   decodeAuthBody,
-  decodeHello,
+  decodeInitiatorHello,
   decodeLength,
+  decodeResponderHello,
+  deriveEarly,
   deriveSession,
   encodeAuthBody,
-  encodeHello,
+  encodeInitiatorHello,
   encodeLength,
+  encodeResponderHello,
   FrameType,
-  HELLO_BYTES,
+  helloMacKey,
+  INITIATOR_HELLO_BYTES,
   LENGTH_PREFIX_BYTES,
-  type Role,
+  RESPONDER_HELLO_BYTES,
   type SessionKeys,
 } from "../lib/channel/_secure_channel_wire.ts";
 import { AccountKeys } from "../lib/identity/account_keys.ts";
 import { DeviceCertificate } from "../lib/identity/device_certificate.ts";
 import { DeviceKeys } from "../lib/identity/device_keys.ts";
-import { x25519PublicKey } from "../lib/crypto.ts";
+import { x25519PublicKey, x25519Shared } from "../lib/crypto.ts";
 import { ManualClock } from "../lib/testing/manual_clock.ts";
 import { type RandomBytes, rngBytes, seededRng } from "../lib/rng.ts";
 import { systemClock } from "../lib/io/system_clock.ts";
@@ -188,7 +192,10 @@ function connect(
   const [aliceEnd, bobEnd] = memoryStreamPair();
   const aliceTap = new Tap(aliceEnd);
   const bobTap = new Tap(bobEnd);
-  const toBob = SecureChannel.initiate(aliceTap, options(alice, aliceExtra));
+  const toBob = SecureChannel.initiate(
+    aliceTap,
+    options(alice, { expectedPeer: bob.certificate, ...aliceExtra }),
+  );
   const toAlice = SecureChannel.accept(bobTap, options(bob, bobExtra));
   return {
     aliceTap,
@@ -215,10 +222,24 @@ class RawPeer {
     stream.onClose((reason) => this.closedWith = reason);
   }
 
-  takeHello(role: Role): { hello: Uint8Array; key: Uint8Array } {
-    const hello = this.buffer.take(HELLO_BYTES);
+  /** The initiator's hello, checked against the MAC key of `responder`. */
+  takeInitiatorHello(
+    responder: Party,
+  ): { hello: Uint8Array; key: Uint8Array } {
+    const hello = this.buffer.take(INITIATOR_HELLO_BYTES);
     assert.ok(hello !== undefined, "no hello buffered");
-    const key = decodeHello(hello, role);
+    const key = decodeInitiatorHello(
+      hello,
+      helloMacKey(responder.device.encryptionKey),
+    );
+    assert.ok(key !== undefined, "not a hello");
+    return { hello, key };
+  }
+
+  takeResponderHello(): { hello: Uint8Array; key: Uint8Array } {
+    const hello = this.buffer.take(RESPONDER_HELLO_BYTES);
+    assert.ok(hello !== undefined, "no hello buffered");
+    const key = decodeResponderHello(hello);
     assert.ok(key !== undefined, "not a hello");
     return { hello, key };
   }
@@ -239,24 +260,62 @@ class RawPeer {
   }
 }
 
-/** The raw peer starts a handshake as initiator and reads the responder's hello and auth. */
-async function rawInitiate(raw: RawPeer, randomBytes: RandomBytes) {
+/**
+ * The raw peer starts a handshake as initiator towards `responder`: it
+ * writes its hello and returns the early keys (its auth frame is the test's
+ * to write).
+ */
+function rawHello(raw: RawPeer, randomBytes: RandomBytes, responder: Party) {
   const secret = randomBytes(32);
-  const hello = encodeHello("initiator", x25519PublicKey(secret));
+  const staticKey = responder.device.encryptionKey;
+  const hello = encodeInitiatorHello(x25519PublicKey(secret), staticKey);
+  const staticShared = x25519Shared(secret, staticKey)!;
+  const early = deriveEarly({
+    role: "initiator",
+    staticShared,
+    initiatorHello: hello,
+    responderStaticKey: staticKey,
+  })!;
   raw.stream.write(hello);
+  return { secret, staticShared, early };
+}
+
+/**
+ * A whole handshake played by the raw peer as `initiator` towards
+ * `responder`: hello, valid auth, the responder's answer, and the confirm
+ * frame unless `confirm` is false. Returns the session keys.
+ */
+async function rawHandshake(
+  raw: RawPeer,
+  randomBytes: RandomBytes,
+  initiator: Party,
+  responder: Party,
+  confirm = true,
+): Promise<{ session: SessionKeys; responderAuth: Uint8Array }> {
+  const { secret, staticShared, early } = rawHello(raw, randomBytes, responder);
+  sendAuth(
+    raw,
+    early,
+    initiator.certificate.bytes,
+    initiator.device.sign(authMessage("initiator", early.transcriptHash)),
+  );
   await settle();
-  const responder = raw.takeHello("responder");
+  const answer = raw.takeResponderHello();
   const session = deriveSession({
     role: "initiator",
-    ephemeralSecret: secret,
-    peerEphemeralKey: responder.key,
-    initiatorHello: hello,
-    responderHello: responder.hello,
+    ephemeralShared: x25519Shared(secret, answer.key),
+    earlyTranscriptHash: early.transcriptHash,
+    staticShared,
+    responderHello: answer.hello,
   });
   assert.ok(session !== undefined);
   const auth = raw.openFrame(session);
   assert.equal(auth.type, FrameType.AUTH);
-  return { session, responderAuth: decodeAuthBody(auth.body)! };
+  if (confirm) {
+    raw.stream.write(session.sealer.seal(FrameType.CONFIRM, new Uint8Array(0)));
+    await settle();
+  }
+  return { session, responderAuth: auth.body };
 }
 
 function sendAuth(
@@ -285,9 +344,7 @@ function indexOfBytes(haystack: Uint8Array, needle: Uint8Array): number {
 
 Deno.test("SecureChannel opens both ways and exchanges messages in order", async () => {
   const context = setup(1);
-  const { toBob, toAlice, atAlice, atBob } = connect(context, {
-    expectedDeviceId: context.bob.device.id,
-  });
+  const { toBob, toAlice, atAlice, atBob } = connect(context);
   assert.equal(toBob.state, "handshake");
   assert.equal(toBob.initiator, true);
   assert.equal(toAlice.initiator, false);
@@ -344,10 +401,11 @@ Deno.test("SecureChannel closes both sides 'refused' and delivers nothing when t
       return false;
     },
   });
-  // The initiator opens first and sends at once; the responder must drop it.
+  // The initiator would send at once; it never opens.
   toBob.onOpen(() => toBob.send(encoder.encode("let me in")));
   await settle();
   assert.equal(seen.length, 1);
+  assert.equal(atAlice.opened.length, 0);
   assert.ok(seen[0].deviceId.equals(context.alice.device.id));
   assert.deepEqual(atBob.closes, ["refused"]);
   assert.deepEqual(atBob.messages, []);
@@ -358,37 +416,72 @@ Deno.test("SecureChannel closes both sides 'refused' and delivers nothing when t
   assert.equal(toAlice.state, "closed");
 });
 
-Deno.test("SecureChannel: an initiator that refuses never shows its certificate", async () => {
+Deno.test("SecureChannel: an initiator that refuses the responder opens nothing, and never shows its certificate in clear", async () => {
   const context = setup(4);
   let bobAsked = false;
-  const { toBob, toAlice, atAlice, atBob, aliceTap } = connect(context, {
-    authorize: () => false,
+  const { toBob, toAlice, atAlice, atBob, aliceTap, bobTap } = connect(
+    context,
+    {
+      authorize: () => false,
+    },
+    {
+      authorize: () => {
+        bobAsked = true;
+        return true;
+      },
+    },
+  );
+  await settle();
+  assert.deepEqual(atAlice.closes, ["refused"]);
+  assert.deepEqual(atBob.closes, ["refused"]);
+  // The initiator proves itself first: Bob checked Alice before answering.
+  assert.equal(bobAsked, true);
+  assert.equal(toAlice.peer, undefined);
+  assert.equal(toBob.peer, undefined);
+  // Alice wrote her hello, her sealed auth frame and one close frame.
+  assert.equal(aliceTap.written.length, 3);
+  for (
+    const [tap, certificate] of [
+      [aliceTap, context.alice.certificate.bytes],
+      [bobTap, context.bob.certificate.bytes],
+    ] as const
+  ) {
+    assert.ok(
+      tap.written.every((bytes) => indexOfBytes(bytes, certificate) < 0),
+    );
+  }
+});
+
+Deno.test("SecureChannel: a hello sealed to another device's key is refused unanswered", async () => {
+  const context = setup(5);
+  let authorizeCalls = 0;
+  // Alice wants Mallory's device but reaches Bob's: the hello's MAC is
+  // keyed by Mallory's static key, so Bob drops it without a word.
+  const { atAlice, atBob, bobTap } = connect(context, {
+    expectedPeer: context.mallory.certificate,
   }, {
     authorize: () => {
-      bobAsked = true;
+      authorizeCalls++;
       return true;
     },
   });
   await settle();
-  assert.deepEqual(atAlice.closes, ["refused"]);
-  assert.deepEqual(atBob.closes, ["refused"]);
-  assert.equal(bobAsked, false);
-  assert.equal(toAlice.peer, undefined);
-  assert.equal(toBob.peer, undefined);
-  // Alice wrote her hello and one close frame, no auth frame.
-  const certificate = context.alice.certificate.bytes;
-  assert.ok(
-    aliceTap.written.every((bytes) => indexOfBytes(bytes, certificate) < 0),
-  );
-  assert.equal(aliceTap.written.length, 2);
+  assert.deepEqual(atBob.closes, ["protocol"]);
+  assert.deepEqual(atAlice.closes, ["stream"]);
+  assert.deepEqual(bobTap.written, []);
+  assert.equal(authorizeCalls, 0);
+  assert.equal(atAlice.opened.length, 0);
 });
 
 Deno.test("SecureChannel refuses a responder that is not the expected device", async () => {
-  const context = setup(5);
+  const context = setup(25);
   let authorizeCalls = 0;
+  // Bob's static key, but Alice expects another device id.
   const { atAlice, atBob } = connect(context, {
-    // Alice wants Mallory's device but reaches Bob's.
-    expectedDeviceId: context.mallory.device.id,
+    expectedPeer: {
+      deviceId: context.mallory.device.id,
+      encryptionKey: context.bob.certificate.encryptionKey,
+    },
     authorize: () => {
       authorizeCalls++;
       return true;
@@ -450,19 +543,19 @@ Deno.test("SecureChannel refuses forged, tampered and expired certificates", asy
 
 Deno.test("SecureChannel refuses a certificate whose device did not sign this transcript", async (t) => {
   const context = setup(7);
-  const { alice, mallory, randomBytes } = context;
-  const cases: Array<[string, (session: SessionKeys) => Uint8Array]> = [
+  const { alice, bob, mallory, randomBytes } = context;
+  const cases: Array<[string, (early: SessionKeys) => Uint8Array]> = [
     // Alice's certificate, Mallory's device key.
     [
       "signature by another device key",
-      (session) =>
-        mallory.device.sign(authMessage("initiator", session.transcriptHash)),
+      (early) =>
+        mallory.device.sign(authMessage("initiator", early.transcriptHash)),
     ],
     // Alice's key, but the responder's label: a reflected auth frame.
     [
       "signature over the other role's label",
-      (session) =>
-        alice.device.sign(authMessage("responder", session.transcriptHash)),
+      (early) =>
+        alice.device.sign(authMessage("responder", early.transcriptHash)),
     ],
     [
       "signature over another transcript",
@@ -473,44 +566,95 @@ Deno.test("SecureChannel refuses a certificate whose device did not sign this tr
     await t.step(name, async () => {
       const [rawEnd, bobEnd] = memoryStreamPair();
       const raw = new RawPeer(rawEnd);
-      const toAlice = SecureChannel.accept(
-        bobEnd,
-        context.options(context.bob),
-      );
+      const toAlice = SecureChannel.accept(bobEnd, context.options(bob));
       const atBob = observe(toAlice, context.clock);
-      const { session } = await rawInitiate(raw, randomBytes);
-      sendAuth(raw, session, alice.certificate.bytes, sign(session));
+      const { early } = rawHello(raw, randomBytes, bob);
+      sendAuth(raw, early, alice.certificate.bytes, sign(early));
       await settle();
       assert.deepEqual(atBob.closes, ["refused"]);
       assert.equal(toAlice.peer, undefined);
-      // Bob told the impostor why, in a close frame it can read.
-      const close = raw.openFrame(session);
+      // Bob told the impostor why, under the early keys, and nothing else:
+      // no hello, no certificate.
+      const close = raw.openFrame(early);
       assert.equal(close.type, FrameType.CLOSE);
       assert.deepEqual(close.body, new Uint8Array([CloseCode.REFUSED]));
+      assert.equal(raw.buffer.length, 0);
       assert.equal(raw.closedWith, "remote");
     });
   }
+});
+
+Deno.test("SecureChannel: screen refuses a claimed identity before any check, and grants nothing", async () => {
+  const context = setup(26);
+  const { alice } = context;
+  const screened: string[] = [];
+  let authorized = 0;
+  const screenAll = (answer: boolean) => ({
+    screen: (claimed: ChannelPeer) => {
+      screened.push(claimed.accountId.toString());
+      return answer;
+    },
+    authorize: () => {
+      authorized++;
+      return true;
+    },
+  });
+  const refused = connect(context, {}, screenAll(false));
+  await settle();
+  assert.deepEqual(screened, [alice.account.id.toString()]);
+  assert.equal(authorized, 0);
+  assert.deepEqual(refused.atBob.closes, ["refused"]);
+  assert.deepEqual(refused.atAlice.closes, ["refused"]);
+
+  // A forged certificate passes the screen, then fails the checks.
+  const tampered = alice.certificate.bytes.slice();
+  tampered[tampered.length - 1] ^= 0x01;
+  screened.length = 0;
+  const forged = connect(context, {
+    identity: {
+      device: alice.device,
+      certificate: DeviceCertificate.decode(tampered),
+    },
+  }, screenAll(true));
+  await settle();
+  assert.equal(screened.length, 1);
+  assert.equal(authorized, 0);
+  assert.deepEqual(forged.atBob.closes, ["refused"]);
+  assert.equal(forged.toAlice.peer, undefined);
+  assert.equal(forged.toBob.peer, undefined);
 });
 
 Deno.test("SecureChannel refuses a man in the middle relaying Alice's auth into a new session", async () => {
   const context = setup(8);
   const { alice, bob, mallory, clock, randomBytes } = context;
 
-  // Mallory answers Alice as a responder, with her own valid identity, and
-  // reads Alice's certificate and transcript signature.
+  // Alice dials Mallory, who plays the responder by hand and reads Alice's
+  // certificate and signature (they were sealed to her static key).
   const [aliceEnd, malloryFacingAlice] = memoryStreamPair();
-  const toMallory = SecureChannel.initiate(aliceEnd, context.options(alice));
+  const toMallory = SecureChannel.initiate(
+    aliceEnd,
+    context.options(alice, { expectedPeer: mallory.certificate }),
+  );
   const atAlice = observe(toMallory, clock);
   const victim = new RawPeer(malloryFacingAlice);
   await settle();
-  const aliceHello = victim.takeHello("initiator");
+  const aliceHello = victim.takeInitiatorHello(mallory);
+  const staticShared = mallory.device.agree(aliceHello.key)!;
+  const early = deriveEarly({
+    role: "responder",
+    staticShared,
+    initiatorHello: aliceHello.hello,
+    responderStaticKey: mallory.device.encryptionKey,
+  })!;
+  const stolen = decodeAuthBody(victim.openFrame(early).body)!;
+  assert.deepEqual(stolen.certificate, alice.certificate.bytes);
   const secret = randomBytes(32);
-  const malloryHello = encodeHello("responder", x25519PublicKey(secret));
+  const malloryHello = encodeResponderHello(x25519PublicKey(secret));
   const sessionWithAlice = deriveSession({
     role: "responder",
-    ephemeralSecret: secret,
-    peerEphemeralKey: aliceHello.key,
-    initiatorHello: aliceHello.hello,
+    ephemeralShared: x25519Shared(secret, aliceHello.key),
+    earlyTranscriptHash: early.transcriptHash,
+    staticShared,
     responderHello: malloryHello,
   })!;
   victim.stream.write(malloryHello);
@@ -524,84 +668,104 @@ Deno.test("SecureChannel refuses a man in the middle relaying Alice's auth into 
   );
   await settle();
   assert.equal(toMallory.state, "open");
-  const stolen = decodeAuthBody(victim.openFrame(sessionWithAlice).body)!;
-  assert.deepEqual(stolen.certificate, alice.certificate.bytes);
 
-  // Mallory now poses as Alice towards Bob, re-encrypting the stolen auth
-  // for the new session: the signature covers the old transcript.
+  // Mallory now poses as Alice towards Bob, sealing the stolen auth for a
+  // session of her own: the signature covers Alice's ephemeral key and
+  // Mallory's static key, not this hello and Bob.
   const [malloryFacingBob, bobEnd] = memoryStreamPair();
   const toAlice = SecureChannel.accept(bobEnd, context.options(bob));
   const atBob = observe(toAlice, clock);
   const impostor = new RawPeer(malloryFacingBob);
-  const { session } = await rawInitiate(impostor, randomBytes);
-  sendAuth(impostor, session, stolen.certificate, stolen.signature);
+  const posing = rawHello(impostor, randomBytes, bob);
+  sendAuth(impostor, posing.early, stolen.certificate, stolen.signature);
   await settle();
   assert.deepEqual(atBob.closes, ["refused"]);
   assert.equal(toAlice.peer, undefined);
   assert.deepEqual(atAlice.closes, []);
 });
 
-Deno.test("SecureChannel closes 'protocol' on a recorded auth frame replayed byte for byte", async () => {
+Deno.test("SecureChannel never opens on a recorded first flight replayed byte for byte", async () => {
   const context = setup(9);
-  const { clock, randomBytes } = context;
+  const { clock } = context;
   // Record a genuine session from Alice to Bob.
   const recorded = connect(context);
   await settle();
   assert.equal(recorded.toAlice.state, "open");
-  // Alice's second write is her auth frame (her first was the hello).
-  const aliceAuthFrame = recorded.aliceTap.written[1];
-  assert.equal(
-    decodeLength(aliceAuthFrame),
-    aliceAuthFrame.length - LENGTH_PREFIX_BYTES,
-  );
+  // Alice wrote her hello, her auth frame and her confirm frame.
+  const [hello, auth, confirm] = recorded.aliceTap.written;
+  assert.equal(hello.length, INITIATOR_HELLO_BYTES);
+  assert.equal(decodeLength(auth), auth.length - LENGTH_PREFIX_BYTES);
 
-  const [rawEnd, bobEnd] = memoryStreamPair();
-  const toAlice = SecureChannel.accept(bobEnd, context.options(context.bob));
-  const atBob = observe(toAlice, clock);
-  await rawInitiate(new RawPeer(rawEnd), randomBytes);
-  rawEnd.write(aliceAuthFrame);
-  await settle();
-  // The keys of the new session cannot open it.
-  assert.deepEqual(atBob.closes, ["protocol"]);
-  assert.equal(toAlice.peer, undefined);
+  // Replayed, the hello and auth frame still check out (they carry no
+  // freshness from Bob), so Bob answers; but only Alice can read the
+  // answer, and the recorded confirm frame does not open under new keys.
+  for (const replay of [[hello, auth], [hello, auth, confirm]]) {
+    const [rawEnd, bobEnd] = memoryStreamPair();
+    const toAlice = SecureChannel.accept(
+      bobEnd,
+      context.options(context.bob),
+    );
+    const atBob = observe(toAlice, clock);
+    for (const bytes of replay) rawEnd.write(bytes);
+    await settle();
+    assert.equal(toAlice.peer, undefined);
+    assert.deepEqual(atBob.opened, []);
+    if (replay.length === 3) {
+      assert.deepEqual(atBob.closes, ["protocol"]);
+    } else {
+      assert.equal(toAlice.state, "handshake");
+      await advance(clock, DEFAULT_HANDSHAKE_TIMEOUT_MS);
+      assert.deepEqual(atBob.closes, ["timeout"]);
+    }
+  }
 });
 
 Deno.test("SecureChannel closes 'protocol' on a frame out of turn", async (t) => {
   const context = setup(24);
-  await t.step("data before the auth frame", async () => {
+  const { alice, bob, randomBytes } = context;
+  function responder() {
     const [rawEnd, bobEnd] = memoryStreamPair();
-    const toAlice = SecureChannel.accept(bobEnd, context.options(context.bob));
-    const atBob = observe(toAlice, context.clock);
-    const raw = new RawPeer(rawEnd);
-    const { session } = await rawInitiate(raw, context.randomBytes);
-    rawEnd.write(session.sealer.seal(FrameType.DATA, encoder.encode("hi")));
+    const toAlice = SecureChannel.accept(bobEnd, context.options(bob));
+    return {
+      raw: new RawPeer(rawEnd),
+      toAlice,
+      atBob: observe(toAlice, context.clock),
+    };
+  }
+  await t.step("data before the auth frame", async () => {
+    const { raw, atBob } = responder();
+    const { early } = rawHello(raw, randomBytes, bob);
+    raw.stream.write(early.sealer.seal(FrameType.DATA, encoder.encode("hi")));
+    await settle();
+    assert.deepEqual(atBob.closes, ["protocol"]);
+    assert.deepEqual(atBob.messages, []);
+  });
+  await t.step("data before the confirm frame", async () => {
+    const { raw, atBob, toAlice } = responder();
+    const { session } = await rawHandshake(raw, randomBytes, alice, bob, false);
+    assert.equal(toAlice.state, "handshake");
+    raw.stream.write(session.sealer.seal(FrameType.DATA, encoder.encode("hi")));
     await settle();
     assert.deepEqual(atBob.closes, ["protocol"]);
     assert.deepEqual(atBob.messages, []);
   });
   await t.step("a second auth frame once open", async () => {
-    const [rawEnd, bobEnd] = memoryStreamPair();
-    const toAlice = SecureChannel.accept(bobEnd, context.options(context.bob));
-    const atBob = observe(toAlice, context.clock);
-    const raw = new RawPeer(rawEnd);
-    const { session } = await rawInitiate(raw, context.randomBytes);
-    const signature = context.alice.device.sign(
-      authMessage("initiator", session.transcriptHash),
-    );
-    sendAuth(raw, session, context.alice.certificate.bytes, signature);
-    await settle();
+    const { raw, atBob, toAlice } = responder();
+    const { session } = await rawHandshake(raw, randomBytes, alice, bob);
     assert.equal(toAlice.state, "open");
-    sendAuth(raw, session, context.alice.certificate.bytes, signature);
+    sendAuth(
+      raw,
+      session,
+      alice.certificate.bytes,
+      alice.device.sign(authMessage("initiator", session.transcriptHash)),
+    );
     await settle();
     assert.deepEqual(atBob.closes, ["protocol"]);
   });
   await t.step("an unknown frame type", async () => {
-    const [rawEnd, bobEnd] = memoryStreamPair();
-    const toAlice = SecureChannel.accept(bobEnd, context.options(context.bob));
-    const atBob = observe(toAlice, context.clock);
-    const raw = new RawPeer(rawEnd);
-    const { session } = await rawInitiate(raw, context.randomBytes);
-    rawEnd.write(session.sealer.seal(0x7f, new Uint8Array(0)));
+    const { raw, atBob } = responder();
+    const { early } = rawHello(raw, randomBytes, bob);
+    raw.stream.write(early.sealer.seal(0x7f, new Uint8Array(0)));
     await settle();
     assert.deepEqual(atBob.closes, ["protocol"]);
   });
@@ -632,13 +796,14 @@ Deno.test("SecureChannel closes 'protocol' on a length prefix over the maximum, 
   bobTap.inject(encodeLength(0xffff_ffff));
   assert.deepEqual(atBob.closes, ["protocol"]);
 
-  // Also while waiting for the auth frame, and for a frame too short to hold a tag.
-  for (const length of [70_000, 3]) {
+  // Also while waiting for the auth frame (over one auth frame's worth is
+  // too long there), and for a frame too short to hold a tag.
+  for (const length of [5_000, 3]) {
     const [rawEnd, bobEnd] = memoryStreamPair();
     const channel = SecureChannel.accept(bobEnd, context.options(context.bob));
     const seen = observe(channel, context.clock);
     const raw = new RawPeer(rawEnd);
-    await rawInitiate(raw, context.randomBytes);
+    rawHello(raw, context.randomBytes, context.bob);
     rawEnd.write(encodeLength(length));
     await settle();
     assert.deepEqual(seen.closes, ["protocol"], `length ${length}`);
@@ -665,7 +830,12 @@ Deno.test("SecureChannel closes 'protocol' on garbage instead of a hello, and ne
     const [rawEnd, channelEnd] = memoryStreamPair();
     const channel = round % 2 === 0
       ? SecureChannel.accept(channelEnd, context.options(context.bob))
-      : SecureChannel.initiate(channelEnd, context.options(context.alice));
+      : SecureChannel.initiate(
+        channelEnd,
+        context.options(context.alice, {
+          expectedPeer: context.bob.certificate,
+        }),
+      );
     const seen = observe(channel, context.clock);
     rawEnd.write(garbage(1 + (round * 37) % 200));
     await settle();
@@ -676,7 +846,7 @@ Deno.test("SecureChannel closes 'protocol' on garbage instead of a hello, and ne
   const [rawEnd, channelEnd] = memoryStreamPair();
   const channel = SecureChannel.initiate(
     channelEnd,
-    context.options(context.alice),
+    context.options(context.alice, { expectedPeer: context.bob.certificate }),
   );
   const seen = observe(channel, context.clock);
   const reflected: Uint8Array[] = [];
@@ -695,11 +865,11 @@ Deno.test("SecureChannel closes 'timeout' when the handshake stalls for handshak
   const startMs = clock.now();
   const channel = SecureChannel.initiate(
     aliceEnd,
-    context.options(context.alice),
+    context.options(context.alice, { expectedPeer: context.bob.certificate }),
   );
   const seen = observe(channel, clock);
   // Three bytes of a plausible hello, then nothing.
-  rawEnd.write(encodeHello("responder", new Uint8Array(32)).subarray(0, 3));
+  rawEnd.write(encodeResponderHello(new Uint8Array(32)).subarray(0, 3));
   await advance(clock, DEFAULT_HANDSHAKE_TIMEOUT_MS - 100);
   assert.equal(channel.state, "handshake");
   await advance(clock, 200);
@@ -803,7 +973,7 @@ Deno.test("SecureChannel closes 'stream' when the stream ends without a close fr
   const [aliceEnd, bobEnd] = memoryStreamPair();
   const toBob = SecureChannel.initiate(
     aliceEnd,
-    context.options(context.alice),
+    context.options(context.alice, { expectedPeer: context.bob.certificate }),
   );
   const toAlice = SecureChannel.accept(bobEnd, context.options(context.bob));
   const atBob = observe(toAlice, context.clock);
@@ -844,9 +1014,31 @@ Deno.test("SecureChannel rejects invalid options", () => {
   ) {
     assert.throws(
       () =>
-        SecureChannel.initiate(stream, context.options(context.alice, extra)),
+        SecureChannel.initiate(
+          stream,
+          context.options(context.alice, {
+            expectedPeer: context.bob.certificate,
+            ...extra,
+          }),
+        ),
       RangeError,
       JSON.stringify(extra),
+    );
+  }
+  // No device to dial, or one whose static key is of low order.
+  for (
+    const expectedPeer of [undefined, {
+      deviceId: context.bob.device.id,
+      encryptionKey: new Uint8Array(32),
+    }]
+  ) {
+    assert.throws(
+      () =>
+        SecureChannel.initiate(
+          stream,
+          context.options(context.alice, { expectedPeer }),
+        ),
+      TypeError,
     );
   }
   // A certificate for another device than the keys.
@@ -867,11 +1059,23 @@ Deno.test("SecureChannel rejects invalid options", () => {
 
 Deno.test("SecureChannel wire: hellos, auth bodies and frames round-trip", () => {
   const randomBytes = rngBytes(seededRng(22));
-  const key = x25519PublicKey(randomBytes(32));
-  const hello = encodeHello("initiator", key);
-  assert.equal(hello.length, HELLO_BYTES);
-  assert.deepEqual(decodeHello(hello, "initiator"), key);
-  assert.equal(decodeHello(hello, "responder"), undefined);
+  const responderStatic = DeviceKeys.generate(randomBytes);
+  const staticKey = responderStatic.encryptionKey;
+  const macKey = helloMacKey(staticKey);
+  const initiatorSecret = randomBytes(32);
+  const key = x25519PublicKey(initiatorSecret);
+  const initiatorHello = encodeInitiatorHello(key, staticKey);
+  assert.equal(initiatorHello.length, INITIATOR_HELLO_BYTES);
+  assert.deepEqual(decodeInitiatorHello(initiatorHello, macKey), key);
+  // The MAC is keyed by the responder's static key, and covers the key.
+  const otherMacKey = helloMacKey(
+    DeviceKeys.generate(randomBytes).encryptionKey,
+  );
+  assert.equal(decodeInitiatorHello(initiatorHello, otherMacKey), undefined);
+  const flipped = initiatorHello.slice();
+  flipped[10] ^= 0x01;
+  assert.equal(decodeInitiatorHello(flipped, macKey), undefined);
+  assert.equal(decodeResponderHello(initiatorHello), undefined);
 
   const auth = { certificate: randomBytes(300), signature: randomBytes(64) };
   assert.deepEqual(decodeAuthBody(encodeAuthBody(auth)), auth);
@@ -881,49 +1085,69 @@ Deno.test("SecureChannel wire: hellos, auth bodies and frames round-trip", () =>
     RangeError,
   );
 
-  const initiatorSecret = randomBytes(32);
+  const initiatorEarly = deriveEarly({
+    role: "initiator",
+    staticShared: x25519Shared(initiatorSecret, staticKey),
+    initiatorHello,
+    responderStaticKey: staticKey,
+  })!;
+  const responderEarly = deriveEarly({
+    role: "responder",
+    staticShared: responderStatic.agree(key),
+    initiatorHello,
+    responderStaticKey: staticKey,
+  })!;
+  assert.deepEqual(
+    initiatorEarly.transcriptHash,
+    responderEarly.transcriptHash,
+  );
   const responderSecret = randomBytes(32);
-  const responderHello = encodeHello(
-    "responder",
-    x25519PublicKey(responderSecret),
-  );
-  const initiatorHello = encodeHello(
-    "initiator",
-    x25519PublicKey(initiatorSecret),
-  );
+  const responderHello = encodeResponderHello(x25519PublicKey(responderSecret));
+  assert.equal(responderHello.length, RESPONDER_HELLO_BYTES);
   const initiator = deriveSession({
     role: "initiator",
-    ephemeralSecret: initiatorSecret,
-    peerEphemeralKey: x25519PublicKey(responderSecret),
-    initiatorHello,
+    ephemeralShared: x25519Shared(
+      initiatorSecret,
+      x25519PublicKey(responderSecret),
+    ),
+    earlyTranscriptHash: initiatorEarly.transcriptHash,
+    staticShared: x25519Shared(initiatorSecret, staticKey)!,
     responderHello,
   })!;
   const responder = deriveSession({
     role: "responder",
-    ephemeralSecret: responderSecret,
-    peerEphemeralKey: x25519PublicKey(initiatorSecret),
-    initiatorHello,
+    ephemeralShared: x25519Shared(responderSecret, key),
+    earlyTranscriptHash: responderEarly.transcriptHash,
+    staticShared: responderStatic.agree(key)!,
     responderHello,
   })!;
   assert.deepEqual(initiator.transcriptHash, responder.transcriptHash);
-  for (const text of ["first", "second"]) {
-    const frame = initiator.sealer.seal(FrameType.DATA, encoder.encode(text));
-    const header = frame.subarray(0, LENGTH_PREFIX_BYTES);
-    assert.equal(decodeLength(header), frame.length - LENGTH_PREFIX_BYTES);
-    const plaintext = responder.opener.open(
-      header,
-      frame.subarray(LENGTH_PREFIX_BYTES),
-    );
-    assert.equal(plaintext?.[0], FrameType.DATA);
-    assert.equal(decoder.decode(plaintext?.subarray(1)), text);
+  for (
+    const [sender, receiver] of [
+      [initiatorEarly, responderEarly],
+      [initiator, responder],
+      [responder, initiator],
+    ]
+  ) {
+    for (const text of ["first", "second"]) {
+      const frame = sender.sealer.seal(FrameType.DATA, encoder.encode(text));
+      const header = frame.subarray(0, LENGTH_PREFIX_BYTES);
+      assert.equal(decodeLength(header), frame.length - LENGTH_PREFIX_BYTES);
+      const plaintext = receiver.opener.open(
+        header,
+        frame.subarray(LENGTH_PREFIX_BYTES),
+      );
+      assert.equal(plaintext?.[0], FrameType.DATA);
+      assert.equal(decoder.decode(plaintext?.subarray(1)), text);
+    }
   }
   // A low-order peer key gives no session.
   assert.equal(
     deriveSession({
       role: "initiator",
-      ephemeralSecret: initiatorSecret,
-      peerEphemeralKey: new Uint8Array(32),
-      initiatorHello,
+      ephemeralShared: x25519Shared(initiatorSecret, new Uint8Array(32)),
+      earlyTranscriptHash: initiatorEarly.transcriptHash,
+      staticShared: new Uint8Array(32),
       responderHello,
     }),
     undefined,
@@ -982,7 +1206,7 @@ Deno.test("SecureChannel works over TCP on loopback with the system clock", asyn
       clock: systemClock,
       randomBytes,
       authorize: () => true,
-      expectedDeviceId: bob.device.id,
+      expectedPeer: bob.certificate,
     });
     const reply = Promise.withResolvers<string>();
     toBob.onMessage((bytes) => reply.resolve(decoder.decode(bytes)));

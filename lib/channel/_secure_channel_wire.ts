@@ -9,20 +9,25 @@
 import {
   aesGcmDecrypt,
   aesGcmEncrypt,
+  bytesEqual,
   concatBytes,
   hkdfSha256,
+  hmacSha256,
   KEY_BYTES,
   sha256,
   SIGNATURE_BYTES,
   TAG_BYTES,
   utf8,
-  x25519Shared,
 } from "../crypto.ts";
 
 /** "DCSC": direct contact secure channel. */
 export const MAGIC: Uint8Array = utf8("DCSC");
-/** Protocol version carried in every hello. */
-export const VERSION = 1;
+/**
+ * Protocol version carried in every hello. Version 1 (the responder showed
+ * its certificate first) is no longer spoken: a version-1 hello is refused
+ * like garbage, without an answer.
+ */
+export const VERSION = 2;
 
 /** Which end of the handshake a party plays. */
 export type Role = "initiator" | "responder";
@@ -33,8 +38,17 @@ export const HELLO_INITIATOR = 0x01;
 export const HELLO_RESPONDER = 0x02;
 /** Magic (4), version (1), kind (1): checked as soon as they arrive. */
 export const HELLO_HEADER_BYTES = 6;
-/** A whole hello: header then a 32-byte ephemeral X25519 public key. */
-export const HELLO_BYTES: number = HELLO_HEADER_BYTES + KEY_BYTES;
+/** Truncated HMAC-SHA-256 that ends the initiator's hello. */
+export const HELLO_MAC_BYTES = 16;
+/** The responder's hello: header then a 32-byte ephemeral X25519 public key. */
+export const RESPONDER_HELLO_BYTES: number = HELLO_HEADER_BYTES + KEY_BYTES;
+/**
+ * The initiator's hello: header, 32-byte ephemeral X25519 public key, then a
+ * MAC keyed by the responder's static X25519 key (public, from its
+ * certificate): only who knows whom it dials gets past the first check.
+ */
+export const INITIATOR_HELLO_BYTES: number = HELLO_HEADER_BYTES + KEY_BYTES +
+  HELLO_MAC_BYTES;
 
 /** Length prefix of every encrypted frame: 4 bytes, big-endian. */
 export const LENGTH_PREFIX_BYTES = 4;
@@ -55,6 +69,8 @@ export const FrameType = {
   PONG: 0x04,
   /** Orderly close; one code byte follows. */
   CLOSE: 0x05,
+  /** The initiator accepted the responder; empty; the responder then opens. */
+  CONFIRM: 0x06,
 } as const;
 
 /** Close codes: the byte after a close frame's type. */
@@ -70,15 +86,24 @@ export const MAX_CERTIFICATE_BYTES = 4_096;
 /** Largest auth plaintext: type, 2-byte certificate length, certificate, signature. */
 export const MAX_AUTH_PLAINTEXT_BYTES: number = 1 + 2 + MAX_CERTIFICATE_BYTES +
   SIGNATURE_BYTES;
+/** Largest frame (after its length prefix) accepted before the channel is open. */
+export const MAX_HANDSHAKE_FRAME_BYTES: number = MAX_AUTH_PLAINTEXT_BYTES +
+  TAG_BYTES;
 
-const TRANSCRIPT_LABEL = utf8("dcsc/1 transcript");
+const MAC_LABEL = utf8("dcsc/2 hello mac");
+const EARLY_LABEL = utf8("dcsc/2 initiator");
+const TRANSCRIPT_LABEL = utf8("dcsc/2 transcript");
+const EARLY_KEY_LABEL: Readonly<Record<Role, Uint8Array>> = {
+  initiator: utf8("dcsc/2 early key initiator to responder"),
+  responder: utf8("dcsc/2 early key responder to initiator"),
+};
 const KEY_LABEL: Readonly<Record<Role, Uint8Array>> = {
-  initiator: utf8("dcsc/1 key initiator to responder"),
-  responder: utf8("dcsc/1 key responder to initiator"),
+  initiator: utf8("dcsc/2 key initiator to responder"),
+  responder: utf8("dcsc/2 key responder to initiator"),
 };
 const AUTH_LABEL: Readonly<Record<Role, Uint8Array>> = {
-  initiator: utf8("dcsc/1 auth initiator"),
-  responder: utf8("dcsc/1 auth responder"),
+  initiator: utf8("dcsc/2 auth initiator"),
+  responder: utf8("dcsc/2 auth responder"),
 };
 
 /** The hello kind a role sends. */
@@ -86,11 +111,47 @@ export function helloKind(role: Role): number {
   return role === "initiator" ? HELLO_INITIATOR : HELLO_RESPONDER;
 }
 
-/** Encodes a hello: magic, version, kind, ephemeral public key. */
-export function encodeHello(role: Role, ephemeralKey: Uint8Array): Uint8Array {
+/** The whole length of a hello sent by `role`. */
+export function helloBytes(role: Role): number {
+  return role === "initiator" ? INITIATOR_HELLO_BYTES : RESPONDER_HELLO_BYTES;
+}
+
+/**
+ * The key of the initiator hello's MAC for a responder: SHA-256 over a label
+ * and the responder's static X25519 public key.
+ */
+export function helloMacKey(responderStaticKey: Uint8Array): Uint8Array {
+  return sha256(concatBytes(MAC_LABEL, responderStaticKey));
+}
+
+function helloMac(macKey: Uint8Array, covered: Uint8Array): Uint8Array {
+  return hmacSha256(macKey, covered).slice(0, HELLO_MAC_BYTES);
+}
+
+/**
+ * Encodes the initiator's hello: magic, version, kind, ephemeral public key,
+ * and the MAC of all that under {@link helloMacKey} of the responder.
+ */
+export function encodeInitiatorHello(
+  ephemeralKey: Uint8Array,
+  responderStaticKey: Uint8Array,
+): Uint8Array {
+  const covered = concatBytes(
+    MAGIC,
+    new Uint8Array([VERSION, HELLO_INITIATOR]),
+    ephemeralKey,
+  );
+  return concatBytes(
+    covered,
+    helloMac(helloMacKey(responderStaticKey), covered),
+  );
+}
+
+/** Encodes the responder's hello: magic, version, kind, ephemeral public key. */
+export function encodeResponderHello(ephemeralKey: Uint8Array): Uint8Array {
   return concatBytes(
     MAGIC,
-    new Uint8Array([VERSION, helloKind(role)]),
+    new Uint8Array([VERSION, HELLO_RESPONDER]),
     ephemeralKey,
   );
 }
@@ -109,12 +170,33 @@ export function isHelloHeader(header: Uint8Array, role: Role): boolean {
   return true;
 }
 
-/** The ephemeral key of a whole hello from `role`, or undefined if it is not one. */
-export function decodeHello(
+/**
+ * The ephemeral key of a whole initiator hello whose MAC checks under
+ * `macKey` ({@link helloMacKey} of our own static key), or undefined.
+ * Costs one HMAC: no curve operation before the MAC matched.
+ */
+export function decodeInitiatorHello(
   hello: Uint8Array,
-  role: Role,
+  macKey: Uint8Array,
 ): Uint8Array | undefined {
-  if (hello.length !== HELLO_BYTES || !isHelloHeader(hello, role)) {
+  if (
+    hello.length !== INITIATOR_HELLO_BYTES || !isHelloHeader(hello, "initiator")
+  ) {
+    return undefined;
+  }
+  const macAt = INITIATOR_HELLO_BYTES - HELLO_MAC_BYTES;
+  const expected = helloMac(macKey, hello.subarray(0, macAt));
+  if (!bytesEqual(expected, hello.subarray(macAt))) return undefined;
+  return hello.slice(HELLO_HEADER_BYTES, macAt);
+}
+
+/** The ephemeral key of a whole responder hello, or undefined if it is not one. */
+export function decodeResponderHello(
+  hello: Uint8Array,
+): Uint8Array | undefined {
+  if (
+    hello.length !== RESPONDER_HELLO_BYTES || !isHelloHeader(hello, "responder")
+  ) {
     return undefined;
   }
   return hello.slice(HELLO_HEADER_BYTES);
@@ -199,7 +281,7 @@ function nonceFor(counter: number): Uint8Array {
 
 /** The keys and transcript hash of one session, from one party's view. */
 export interface SessionKeys {
-  /** SHA-256 over the transcript label and both hellos. */
+  /** What each side's auth signature covers (see {@link authMessage}). */
   readonly transcriptHash: Uint8Array;
   /** Seals what this party sends. */
   readonly sealer: FrameSealer;
@@ -207,52 +289,98 @@ export interface SessionKeys {
   readonly opener: FrameOpener;
 }
 
+function sessionKeys(
+  role: Role,
+  secret: Uint8Array,
+  transcriptHash: Uint8Array,
+  labels: Readonly<Record<Role, Uint8Array>>,
+): SessionKeys {
+  const peerRole: Role = role === "initiator" ? "responder" : "initiator";
+  return {
+    transcriptHash,
+    sealer: new FrameSealer(
+      hkdfSha256(secret, transcriptHash, labels[role], KEY_BYTES),
+    ),
+    opener: new FrameOpener(
+      hkdfSha256(secret, transcriptHash, labels[peerRole], KEY_BYTES),
+    ),
+  };
+}
+
+/** Inputs of {@link deriveEarly}. */
+export interface DeriveEarlyInput {
+  /** This party's role. */
+  readonly role: Role;
+  /**
+   * X25519 of the initiator's ephemeral key and the responder's static key
+   * ("es"); undefined if the peer key was of low order.
+   */
+  readonly staticShared: Uint8Array | undefined;
+  /** The initiator's whole hello. */
+  readonly initiatorHello: Uint8Array;
+  /** The responder's static X25519 public key (from its certificate). */
+  readonly responderStaticKey: Uint8Array;
+}
+
+/**
+ * The early keys: they carry the initiator's auth frame, and the
+ * responder's refusal, before the responder has sent anything else. Their
+ * transcript hash, `SHA-256("dcsc/2 initiator" ‖ hello₁ ‖ responder static
+ * key)`, is what the initiator signs: its ephemeral key and whom it dialled.
+ *
+ * @returns The early session, or undefined without a shared secret.
+ */
+export function deriveEarly(input: DeriveEarlyInput): SessionKeys | undefined {
+  if (input.staticShared === undefined) return undefined;
+  const transcriptHash = sha256(
+    concatBytes(EARLY_LABEL, input.initiatorHello, input.responderStaticKey),
+  );
+  return sessionKeys(
+    input.role,
+    input.staticShared,
+    transcriptHash,
+    EARLY_KEY_LABEL,
+  );
+}
+
 /** Inputs of {@link deriveSession}. */
 export interface DeriveSessionInput {
   /** This party's role. */
   readonly role: Role;
-  /** This party's ephemeral X25519 secret. */
-  readonly ephemeralSecret: Uint8Array;
-  /** The peer's ephemeral X25519 public key. */
-  readonly peerEphemeralKey: Uint8Array;
-  /** The initiator's whole hello. */
-  readonly initiatorHello: Uint8Array;
+  /** X25519 of both ephemeral keys ("ee"); undefined if of low order. */
+  readonly ephemeralShared: Uint8Array | undefined;
+  /** The transcript hash of the early session ({@link deriveEarly}). */
+  readonly earlyTranscriptHash: Uint8Array;
+  /** The early shared secret "es", mixed in. */
+  readonly staticShared: Uint8Array;
   /** The responder's whole hello. */
   readonly responderHello: Uint8Array;
 }
 
 /**
- * Both direction keys: HKDF-SHA-256 over the X25519 shared secret, salted
- * with the transcript hash, one info label per direction.
+ * The session keys: HKDF-SHA-256 over "ee ‖ es", salted with the transcript
+ * hash `SHA-256("dcsc/2 transcript" ‖ early hash ‖ hello₂)`, one info label
+ * per direction. "ee" makes them forward secret.
  *
- * @returns The session, or undefined if the peer key is malformed or of low order.
+ * @returns The session, or undefined if a peer key was malformed or of low order.
  */
 export function deriveSession(
   input: DeriveSessionInput,
 ): SessionKeys | undefined {
-  const shared = x25519Shared(input.ephemeralSecret, input.peerEphemeralKey);
-  if (shared === undefined) return undefined;
+  if (input.ephemeralShared === undefined) return undefined;
   const transcriptHash = sha256(
-    concatBytes(TRANSCRIPT_LABEL, input.initiatorHello, input.responderHello),
+    concatBytes(
+      TRANSCRIPT_LABEL,
+      input.earlyTranscriptHash,
+      input.responderHello,
+    ),
   );
-  const peerRole: Role = input.role === "initiator" ? "responder" : "initiator";
-  const sendKey = hkdfSha256(
-    shared,
+  return sessionKeys(
+    input.role,
+    concatBytes(input.ephemeralShared, input.staticShared),
     transcriptHash,
-    KEY_LABEL[input.role],
-    32,
+    KEY_LABEL,
   );
-  const receiveKey = hkdfSha256(
-    shared,
-    transcriptHash,
-    KEY_LABEL[peerRole],
-    32,
-  );
-  return {
-    transcriptHash,
-    sealer: new FrameSealer(sendKey),
-    opener: new FrameOpener(receiveKey),
-  };
 }
 
 /** What a role signs with its device key: its auth label, then the transcript hash. */

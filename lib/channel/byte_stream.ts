@@ -133,11 +133,16 @@ class MemoryStream implements ByteStream {
  * Two connected in-memory streams (for tests): bytes written to one arrive
  * at the other on a later microtask, in order.
  *
+ * @param firstRemote What the first end reports as its peer's address.
+ * @param secondRemote What the second end reports as its peer's address.
  * @returns The two ends.
  */
-export function memoryStreamPair(): [ByteStream, ByteStream] {
-  const a = new MemoryStream({ host: "127.0.0.2", port: 2 });
-  const b = new MemoryStream({ host: "127.0.0.1", port: 1 });
+export function memoryStreamPair(
+  firstRemote: PeerAddress = { host: "127.0.0.2", port: 2 },
+  secondRemote: PeerAddress = { host: "127.0.0.1", port: 1 },
+): [ByteStream, ByteStream] {
+  const a = new MemoryStream(firstRemote);
+  const b = new MemoryStream(secondRemote);
   a.peer = b;
   b.peer = a;
   return [a, b];

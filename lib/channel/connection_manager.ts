@@ -16,10 +16,22 @@
  * On each new link the manager sends our current PIDF document (open or
  * closed, with the note), and again to every link on
  * {@link ConnectionManager.publish}. A link counts as connected once the
- * peer's first document arrived: the initiator finishes its handshake before
- * the responder has checked it, so only a message from the peer shows that
- * it accepted the link. Incoming PIDF is parsed with hard limits;
- * a malformed one, or one naming another account, is dropped and counted.
+ * peer's first document arrived: it shows that the peer's side of the link
+ * is open and its SIP session up, not only that the handshake finished.
+ * Incoming PIDF is parsed with hard limits; a malformed one, or one naming
+ * another account, is dropped and counted.
+ *
+ * Incoming streams are hostile until their handshake is done. Each one takes
+ * a handshake slot: at most {@link ConnectionManagerOptions.maxHandshakesPerOrigin}
+ * at once per origin (IPv4 address, IPv6 /64), and
+ * {@link ConnectionManagerOptions.maxHandshakesPerOriginPerMinute} a minute
+ * (known contact addresses, below, are exempt from the latter);
+ * at most {@link ConnectionManagerOptions.maxStrangerHandshakes} at once in
+ * all, plus {@link ConnectionManagerOptions.reservedHandshakes} kept for
+ * hosts known as contact addresses (announced by a wanted device, or where an
+ * authorized link came from). A stream that finds no slot is closed before a
+ * byte is read; a handshake not done in time closes "timeout" and frees its
+ * slot. Silent connections therefore cannot keep a contact out.
  *
  * @example Two devices linked over an in-memory stream network
  * ```ts
@@ -73,6 +85,7 @@ import type { Clock, Timer } from "../clock.ts";
 import type { RandomBytes } from "../rng.ts";
 import type { DeviceCertificate } from "../identity/device_certificate.ts";
 import { formatAddress, parseAddress, type PeerAddress } from "../transport.ts";
+import { originOf } from "../dht/origin_shares.ts";
 import type {
   ByteStream,
   StreamListener,
@@ -103,7 +116,10 @@ export interface ConnectionManagerOptions {
   readonly streams: StreamNetwork;
   /**
    * Whether a peer that proved its device key may link (a contact, not
-   * banned, device not revoked). Called before any SIP is read.
+   * banned, device not revoked). Called before any SIP is read. Also called
+   * on an incoming link with the identity the peer's certificate claims,
+   * before its signatures are checked, so that a stranger is refused
+   * without costing a signature check: keep it a pure lookup.
    */
   readonly authorize: (peer: ChannelPeer) => boolean;
   /** A link to this account opened or closed, or its note changed. */
@@ -112,8 +128,32 @@ export interface ConnectionManagerOptions {
   readonly dialFallbackMs?: number;
   /** First redial delay after a failure (doubles up to 5 minutes). @default {5000} */
   readonly redialMs?: number;
-  /** Most links at once; more are refused. @default {512} */
+  /** Most open links at once; more are refused. @default {512} */
   readonly maxLinks?: number;
+  /**
+   * Most accepted handshakes at once from one origin (IPv4 address, IPv6
+   * /64); more are closed at once, before a byte is read. @default {4}
+   */
+  readonly maxHandshakesPerOrigin?: number;
+  /**
+   * Most handshakes accepted from one origin in a minute, unless its host is
+   * a known contact address; more streams are closed at once. Bounds the
+   * work rapid reconnects cost (each handshake can cost a key agreement, or
+   * signature checks for a claimed contact). @default {30}
+   */
+  readonly maxHandshakesPerOriginPerMinute?: number;
+  /**
+   * Most accepted handshakes at once from hosts that are not known contact
+   * addresses; more are closed at once. @default {64}
+   */
+  readonly maxStrangerHandshakes?: number;
+  /**
+   * Accepted handshakes kept for hosts a wanted device announced or a link
+   * came from, on top of the strangers' ones. @default {32}
+   */
+  readonly reservedHandshakes?: number;
+  /** An accepted or dialled handshake not done after this long closes. @default {5_000} */
+  readonly handshakeTimeoutMs?: number;
   /** Keepalive period of each link. */
   readonly keepaliveMs?: number;
   /** A link silent this long is dead. */
@@ -169,6 +209,18 @@ interface Link {
 }
 
 const MAX_REDIAL_MS = 5 * 60_000;
+/** Hosts links came from, remembered as known contact addresses. */
+const MAX_KNOWN_HOSTS = 1_024;
+/** The window of {@link ConnectionManagerOptions.maxHandshakesPerOriginPerMinute}. */
+const RATE_WINDOW_MS = 60_000;
+/** Origins whose handshake rate is tracked at once; beyond, untracked (the slot caps still hold). */
+const MAX_RATE_ORIGINS = 4_096;
+
+/** One accepted handshake's claim on the slots. */
+interface HandshakeSlot {
+  readonly origin: string;
+  readonly reserved: boolean;
+}
 
 /** Links to contacts' devices, presence notes over SIP. */
 export class ConnectionManager {
@@ -181,6 +233,16 @@ export class ConnectionManager {
   readonly #links = new Map<string, Link>();
   /** Every channel not yet closed, handshaking ones included. */
   readonly #channels = new Set<SecureChannel>();
+  /** Accepted channels still handshaking, and the slot each holds. */
+  readonly #handshakes = new Map<SecureChannel, HandshakeSlot>();
+  /** Accepted handshakes per origin. */
+  readonly #handshakesByOrigin = new Map<string, number>();
+  /** Handshakes accepted per origin in its current minute. */
+  readonly #originRates = new Map<string, { startMs: number; count: number }>();
+  /** Accepted handshakes holding a stranger's slot. */
+  #strangerHandshakes = 0;
+  /** Hosts links came from (oldest first), as known contact addresses. */
+  readonly #knownHosts = new Set<string>();
   #listener: StreamListener | undefined;
   #running = false;
   #open = true;
@@ -369,6 +431,10 @@ export class ConnectionManager {
     for (const session of sessions) void session?.close();
     this.#channels.clear();
     this.#links.clear();
+    this.#handshakes.clear();
+    this.#handshakesByOrigin.clear();
+    this.#originRates.clear();
+    this.#strangerHandshakes = 0;
   }
 
   #scheduleDial(deviceHex: string, wanted: Wanted, delayMs: number): void {
@@ -391,12 +457,11 @@ export class ConnectionManager {
           stream.close();
           return;
         }
-        this.#setUp(
-          SecureChannel.initiate(stream, {
-            ...this.#channelOptions(),
-            expectedDeviceId: wanted.certificate.deviceId,
-          }),
-        );
+        const channel = SecureChannel.initiate(stream, {
+          ...this.#channelOptions(),
+          expectedPeer: wanted.certificate,
+        });
+        this.#setUp(channel, { dialled: deviceHex });
       },
       () => {
         wanted.dialing = false;
@@ -412,13 +477,114 @@ export class ConnectionManager {
     );
   }
 
+  /**
+   * Admits an incoming stream only if a handshake slot is free: at most
+   * `maxHandshakesPerOrigin` from its origin, and one of the strangers'
+   * slots unless its host is a known contact address (then one of the
+   * reserved slots, or a stranger's one if those are full). The stream is
+   * closed before a byte is read otherwise, so silent connections cost one
+   * socket each until they are refused or time out.
+   */
   #accept(stream: ByteStream): void {
-    if (!this.#running || this.#channels.size >= (this.#o.maxLinks ?? 512)) {
+    const host = unmappedHost(stream.remote.host);
+    const slot = this.#running && this.#links.size < (this.#o.maxLinks ?? 512)
+      ? this.#claimSlot(host)
+      : undefined;
+    if (slot === undefined) {
       this.counters.refused += 1;
       stream.close();
       return;
     }
-    this.#setUp(SecureChannel.accept(stream, this.#channelOptions()));
+    const channel = SecureChannel.accept(stream, this.#channelOptions());
+    this.#handshakes.set(channel, slot);
+    this.#setUp(channel, { acceptedFrom: host });
+  }
+
+  #claimSlot(host: string): HandshakeSlot | undefined {
+    const { origin } = originOf(host);
+    const fromOrigin = this.#handshakesByOrigin.get(origin) ?? 0;
+    if (fromOrigin >= (this.#o.maxHandshakesPerOrigin ?? 4)) return undefined;
+    const known = this.#isKnownHost(host);
+    // Known contact addresses are not rate-limited (a household behind one
+    // NAT may relink several devices at once); strangers are.
+    const rate = known ? undefined : this.#rateOf(origin);
+    if (
+      rate !== undefined &&
+      rate.count >= (this.#o.maxHandshakesPerOriginPerMinute ?? 30)
+    ) {
+      return undefined;
+    }
+    const reservedTaken = this.#handshakes.size - this.#strangerHandshakes;
+    let reserved: boolean;
+    if (known && reservedTaken < (this.#o.reservedHandshakes ?? 32)) {
+      reserved = true;
+    } else if (
+      this.#strangerHandshakes < (this.#o.maxStrangerHandshakes ?? 64)
+    ) {
+      reserved = false;
+    } else {
+      return undefined;
+    }
+    this.#handshakesByOrigin.set(origin, fromOrigin + 1);
+    if (rate !== undefined) rate.count += 1;
+    if (!reserved) this.#strangerHandshakes += 1;
+    return { origin, reserved };
+  }
+
+  /** The origin's handshake count this minute, or undefined if untracked (table full). */
+  #rateOf(origin: string): { startMs: number; count: number } | undefined {
+    const now = this.#o.clock.now();
+    let rate = this.#originRates.get(origin);
+    if (rate !== undefined && now - rate.startMs >= RATE_WINDOW_MS) {
+      this.#originRates.delete(origin);
+      rate = undefined;
+    }
+    if (rate !== undefined) return rate;
+    if (this.#originRates.size >= MAX_RATE_ORIGINS) {
+      for (const [key, entry] of this.#originRates) {
+        if (now - entry.startMs >= RATE_WINDOW_MS) {
+          this.#originRates.delete(key);
+        }
+      }
+      if (this.#originRates.size >= MAX_RATE_ORIGINS) return undefined;
+    }
+    rate = { startMs: now, count: 0 };
+    this.#originRates.set(origin, rate);
+    return rate;
+  }
+
+  #releaseSlot(channel: SecureChannel): void {
+    const slot = this.#handshakes.get(channel);
+    if (slot === undefined) return;
+    this.#handshakes.delete(channel);
+    const left = (this.#handshakesByOrigin.get(slot.origin) ?? 1) - 1;
+    if (left > 0) this.#handshakesByOrigin.set(slot.origin, left);
+    else this.#handshakesByOrigin.delete(slot.origin);
+    if (!slot.reserved) this.#strangerHandshakes -= 1;
+  }
+
+  /** A host a wanted device announced, or one an authorized link came from. */
+  #isKnownHost(host: string): boolean {
+    if (this.#knownHosts.has(host)) return true;
+    for (const wanted of this.#wanted.values()) {
+      if (
+        wanted.endpoints.some((endpoint) =>
+          unmappedHost(endpoint.host) === host
+        )
+      ) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  #rememberHost(host: string): void {
+    this.#knownHosts.delete(host);
+    this.#knownHosts.add(host);
+    if (this.#knownHosts.size > MAX_KNOWN_HOSTS) {
+      const oldest = this.#knownHosts.values().next().value;
+      if (oldest !== undefined) this.#knownHosts.delete(oldest);
+    }
   }
 
   #channelOptions() {
@@ -428,22 +594,55 @@ export class ConnectionManager {
       randomBytes: this.#o.randomBytes,
       authorize: (peer: ChannelPeer) =>
         this.#running && this.#o.authorize(peer),
+      screen: (claimed: ChannelPeer) =>
+        this.#running && this.#o.authorize(claimed),
       keepaliveMs: this.#o.keepaliveMs,
       deadAfterMs: this.#o.deadAfterMs,
+      handshakeTimeoutMs: this.#o.handshakeTimeoutMs,
     };
   }
 
-  #setUp(channel: SecureChannel): void {
+  /**
+   * Tracks a channel: `acceptedFrom` is the host of an accepted one,
+   * `dialled` the device hex of a dialled one.
+   */
+  #setUp(
+    channel: SecureChannel,
+    from: { readonly acceptedFrom?: string; readonly dialled?: string },
+  ): void {
+    const { acceptedFrom, dialled } = from;
     this.#channels.add(channel);
     let link: Link | undefined;
     channel.onOpen((peer) => {
+      this.#releaseSlot(channel);
+      if (acceptedFrom !== undefined) this.#rememberHost(acceptedFrom);
       link = this.#opened(channel, peer);
     });
     channel.onClose((reason) => {
-      this.#channels.delete(channel);
-      if (reason === "refused") this.counters.refused += 1;
+      this.#forgetChannel(channel, reason);
       if (link !== undefined) this.#closed(link);
+      else if (dialled !== undefined && channel.peer === undefined) {
+        this.#handshakeFailed(dialled);
+      }
     });
+  }
+
+  #forgetChannel(channel: SecureChannel, reason: string): void {
+    this.#releaseSlot(channel);
+    this.#channels.delete(channel);
+    if (reason === "refused") this.counters.refused += 1;
+  }
+
+  /**
+   * A dialled handshake that never opened (refused, timed out): redial
+   * with backoff, as after a failed dial.
+   */
+  #handshakeFailed(deviceHex: string): void {
+    const wanted = this.#wanted.get(deviceHex);
+    if (wanted === undefined || !this.#running) return;
+    if (this.#links.has(deviceHex)) return;
+    this.#scheduleDial(deviceHex, wanted, wanted.redialMs);
+    wanted.redialMs = Math.min(2 * wanted.redialMs, MAX_REDIAL_MS);
   }
 
   #opened(channel: SecureChannel, peer: ChannelPeer): Link | undefined {
@@ -578,6 +777,16 @@ export function emptyConnectionCounters(): ConnectionCounters {
     pidfReceived: 0,
     pidfDropped: 0,
   };
+}
+
+/**
+ * An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`, as a dual-stack socket
+ * reports IPv4 peers) as plain IPv4, so that each IPv4 peer is its own
+ * origin rather than all sharing the mapped /64.
+ */
+function unmappedHost(host: string): string {
+  const match = /^\[?::ffff:(\d{1,3}(?:\.\d{1,3}){3})\]?$/i.exec(host);
+  return match === null ? host : match[1];
 }
 
 function parseEndpoints(endpoints: readonly string[]): PeerAddress[] {

@@ -5,44 +5,64 @@
  * and by timers on the injected {@link Clock}; it never reads the time or
  * draws randomness by itself.
  *
- * ## Protocol
+ * ## Protocol (version 2)
  *
- * 1. The initiator sends its hello: `"DCSC"`, version `1`, kind `1`, and a
- *    fresh ephemeral X25519 public key (38 bytes, unframed).
- * 2. The responder answers with its own hello (kind `2`). Both compute the
- *    transcript hash `h = SHA-256("dcsc/1 transcript" ‖ hello₁ ‖ hello₂)` and
- *    derive one AES-256-GCM key per direction with HKDF-SHA-256 over the
- *    X25519 shared secret, salt `h`, info
- *    `"dcsc/1 key initiator to responder"` or
- *    `"dcsc/1 key responder to initiator"`.
- * 3. Everything after the hellos is a frame: a 4-byte big-endian length,
- *    then the AES-GCM ciphertext (the length prefix is the associated data).
- *    The nonce is a per-direction frame counter (4 zero bytes, 8-byte
- *    big-endian counter). The plaintext starts with a type byte:
- *    `1` auth, `2` data, `3` ping, `4` pong, `5` close (+ code byte:
- *    `0` normal, `1` refused).
- * 4. The responder sends its auth frame right after its hello; the initiator
- *    checks it first and sends its own only if it accepts the responder, so
- *    the initiator's identity is never shown to a device it did not want.
- *    An auth frame holds the device certificate (2-byte length, bytes) and
- *    an Ed25519 signature by the device key over
- *    `"dcsc/1 auth initiator" ‖ h` (or `responder`). The signature binds the
- *    device to this session's ephemeral keys, so an auth frame recorded or
- *    relayed from another session never verifies.
- * 5. The receiver of an auth frame checks that the certificate decodes and
- *    verifies at `clock.now()` (signed by its account, within its validity),
- *    that its device key made the signature, that the device is
- *    `expectedDeviceId` when given, and finally asks `authorize`. Any failure
- *    closes the channel "refused" and tells the peer with a close frame.
+ * The initiator dials a device it knows: it has the responder's certificate
+ * (from the DHT), so it knows the responder's static X25519 key `S`. The
+ * initiator proves itself first; the responder does no signature, no key
+ * generation and sends not one byte before the initiator has authenticated
+ * and been authorized, so a stranger learns nothing of who listens at an
+ * address, and a silent or garbage connection costs the responder nothing.
  *
- * Hostile bytes never throw: a wrong hello, a length prefix over the maximum,
- * a frame that fails to decrypt or comes out of turn closes the channel
- * "protocol"; what stays buffered is always less than one frame. A handshake
- * still unfinished after `handshakeTimeoutMs` closes "timeout", and so does
- * an open channel that received nothing for `deadAfterMs`; the initiator
- * sends a ping whenever it sent nothing for `keepaliveMs`, and the responder
- * answers with a pong (only one side pings: if both did, their pings would
- * fall in step and double the idle traffic).
+ * 1. The initiator sends its hello (54 bytes, unframed): `"DCSC"`, version
+ *    `2`, kind `1`, a fresh ephemeral X25519 key `e₁`, and a 16-byte
+ *    HMAC-SHA-256 of those 38 bytes keyed by `SHA-256("dcsc/2 hello mac" ‖ S)`.
+ *    The responder checks the header as it arrives and the MAC (one hash)
+ *    before any curve operation; a version-1 hello is refused unanswered.
+ * 2. Right after its hello, the initiator sends its auth frame under the
+ *    *early* keys: HKDF-SHA-256 over `es = X25519(e₁, S)`, salt
+ *    `h₁ = SHA-256("dcsc/2 initiator" ‖ hello₁ ‖ S)`, one info label per
+ *    direction (`"dcsc/2 early key initiator to responder"`, `… responder to
+ *    initiator`). Only the dialled device can read the initiator's
+ *    certificate. Its signature covers `"dcsc/2 auth initiator" ‖ h₁`: its
+ *    ephemeral key and whom it dialled.
+ * 3. The responder checks that auth frame (below) and asks `authorize`. If
+ *    it refuses, it sends a close frame (`refused`) under the early keys and
+ *    closes. If it accepts, it draws its ephemeral key `e₂` and sends its
+ *    hello (38 bytes: `"DCSC"`, `2`, kind `2`, `e₂`), then its auth frame
+ *    under the session keys: HKDF-SHA-256 over `ee ‖ es` (`ee = X25519(e₁,
+ *    e₂)`, which makes them forward secret), salt
+ *    `h₂ = SHA-256("dcsc/2 transcript" ‖ h₁ ‖ hello₂)`, info
+ *    `"dcsc/2 key initiator to responder"` or `… responder to initiator`;
+ *    its signature covers `"dcsc/2 auth responder" ‖ h₂`.
+ * 4. The initiator checks the responder's auth frame, and that it comes
+ *    from the device and static key it dialled; if it accepts, it sends a
+ *    confirm frame (empty) and opens; else a close frame (`refused`). The
+ *    responder opens on the confirm frame: it proves the initiator holds
+ *    `e₁`, so a recorded first flight replayed by someone else never opens.
+ * 5. Every frame is a 4-byte big-endian length, then the AES-GCM ciphertext
+ *    (the length prefix is the associated data). The nonce is a
+ *    per-direction, per-key frame counter (4 zero bytes, 8-byte big-endian
+ *    counter). The plaintext starts with a type byte: `1` auth, `2` data,
+ *    `3` ping, `4` pong, `5` close (+ code byte: `0` normal, `1` refused),
+ *    `6` confirm. Until the channel is open, a frame may hold at most one
+ *    auth frame's worth of bytes.
+ * 6. An auth frame holds the device certificate (2-byte length, bytes) and
+ *    the Ed25519 signature by the device key. Its receiver checks that the
+ *    certificate decodes and verifies at `clock.now()` (signed by its
+ *    account, within its validity), that its device key made the signature,
+ *    that it is the `expectedPeer` when given, and finally asks
+ *    `authorize`. Any failure closes the channel "refused" and tells the
+ *    peer with a close frame.
+ *
+ * Hostile bytes never throw: a wrong hello or MAC, a length prefix over the
+ * maximum, a frame that fails to decrypt or comes out of turn closes the
+ * channel "protocol"; what stays buffered is always less than one frame. A
+ * handshake still unfinished after `handshakeTimeoutMs` closes "timeout",
+ * and so does an open channel that received nothing for `deadAfterMs`; the
+ * initiator sends a ping whenever it sent nothing for `keepaliveMs`, and the
+ * responder answers with a pong (only one side pings: if both did, their
+ * pings would fall in step and double the idle traffic).
  *
  * @example Two devices open a channel and exchange a message
  * ```ts
@@ -69,7 +89,7 @@
  * const authorize = () => true;
  * const toBob = SecureChannel.initiate(aliceStream, {
  *   identity: alice, clock, randomBytes, authorize,
- *   expectedDeviceId: bob.certificate.deviceId,
+ *   expectedPeer: bob.certificate,
  * });
  * const toAlice = SecureChannel.accept(bobStream, { identity: bob, clock, randomBytes, authorize });
  * const received = new Promise<string>((resolve) =>
@@ -84,7 +104,13 @@
  * @module
  */
 import type { Clock, Timer } from "../clock.ts";
-import { ed25519Verify, TAG_BYTES, x25519PublicKey } from "../crypto.ts";
+import {
+  bytesEqual,
+  ed25519Verify,
+  TAG_BYTES,
+  x25519PublicKey,
+  x25519Shared,
+} from "../crypto.ts";
 import { DeviceCertificate } from "../identity/device_certificate.ts";
 import type { DeviceKeys } from "../identity/device_keys.ts";
 import type { InfoHash } from "../identity/info_hash.ts";
@@ -95,17 +121,23 @@ import {
   authMessage,
   CloseCode,
   decodeAuthBody,
-  decodeHello,
+  decodeInitiatorHello,
   decodeLength,
+  decodeResponderHello,
+  deriveEarly,
   deriveSession,
   encodeAuthBody,
-  encodeHello,
+  encodeInitiatorHello,
+  encodeResponderHello,
   FrameType,
-  HELLO_BYTES,
   HELLO_HEADER_BYTES,
+  helloBytes,
+  helloMacKey,
   isHelloHeader,
   LENGTH_PREFIX_BYTES,
+  MAGIC,
   MAX_AUTH_PLAINTEXT_BYTES,
+  MAX_HANDSHAKE_FRAME_BYTES,
   MIN_FRAME_BYTES,
   type Role,
   type SessionKeys,
@@ -186,8 +218,25 @@ export interface SecureChannelOptions {
    * the channel closes "refused" and the exception propagates.
    */
   readonly authorize: (peer: ChannelPeer) => boolean;
-  /** Refuse the peer unless it is this device; meant for the initiator. */
-  readonly expectedDeviceId?: InfoHash;
+  /**
+   * A cheap first look at the peer its certificate claims to be, before any
+   * signature is checked (they cost the most): return false to refuse at
+   * once (a stranger's account). The peer is not verified yet, so a true
+   * answer grants nothing: `authorize` still decides after the checks.
+   */
+  readonly screen?: (claimed: ChannelPeer) => boolean;
+  /**
+   * The device an initiator dials, as its certificate (from the DHT) names
+   * it: its id, and its static X25519 key (`DeviceCertificate.encryptionKey`)
+   * that the first flight is sealed to; only that device may answer.
+   * Required to initiate, ignored when accepting. A certificate will do.
+   */
+  readonly expectedPeer?: {
+    /** The device's id. */
+    readonly deviceId: InfoHash;
+    /** The device's static X25519 key. */
+    readonly encryptionKey: Uint8Array;
+  };
   /** The initiator pings when it sent nothing for this long (the responder only answers). @default {2_500} */
   readonly keepaliveMs?: number;
   /** Close "timeout" when nothing was received for this long. @default {7_500} */
@@ -227,22 +276,44 @@ export class ChannelNotOpenError extends Error {
   }
 }
 
-/** Internal states; the public {@link ChannelState} folds the first two into "handshake". */
+/** Internal states; the public {@link ChannelState} folds the first three into "handshake". */
 type Phase =
-  /** Waiting for the peer's hello; the initiator has sent its own. */
+  /**
+   * The initiator sent its hello and auth frame and waits for the
+   * responder's hello (or its refusal under the early keys); the responder
+   * waits for the initiator's hello.
+   */
   | {
     readonly kind: "await-hello";
-    readonly ephemeralSecret: Uint8Array;
-    readonly ownHello: Uint8Array | undefined;
+    readonly initiator?: {
+      readonly ephemeralSecret: Uint8Array;
+      readonly staticShared: Uint8Array;
+      readonly early: SessionKeys;
+    };
   }
-  /** Keys derived, waiting for the peer's auth frame. */
-  | { readonly kind: "await-auth"; readonly session: SessionKeys }
+  /**
+   * Keys for the peer's auth frame: the early keys on the responder, the
+   * session keys on the initiator.
+   */
+  | { readonly kind: "await-auth"; readonly keys: SessionKeys }
+  /** The responder accepted the initiator and waits for its confirm frame. */
+  | {
+    readonly kind: "await-confirm";
+    readonly session: SessionKeys;
+    readonly peer: ChannelPeer;
+  }
   | {
     readonly kind: "open";
     readonly session: SessionKeys;
     readonly peer: ChannelPeer;
   }
   | { readonly kind: "closed"; readonly reason: ChannelCloseReason };
+
+/** The early secret and transcript the responder keeps for deriving the session. */
+interface EarlyState {
+  readonly staticShared: Uint8Array;
+  readonly transcriptHash: Uint8Array;
+}
 
 interface Settings {
   readonly keepaliveMs: number;
@@ -331,11 +402,13 @@ type AuthOutcome =
  *   certificate: DeviceCertificate.issue(account, device, { issuedMs: clock.now() }),
  * });
  * const [a, b] = memoryStreamPair();
+ * const bob = identity(two);
  * const initiator = SecureChannel.initiate(a, {
  *   identity: identity(one), clock, randomBytes, authorize: () => true,
+ *   expectedPeer: bob.certificate,
  * });
  * const responder = SecureChannel.accept(b, {
- *   identity: identity(two), clock, randomBytes, authorize: () => false,
+ *   identity: bob, clock, randomBytes, authorize: () => false,
  * });
  * const closed = new Promise<ChannelCloseReason>((resolve) => initiator.onClose(resolve));
  * initiator.onOpen(() => initiator.send(new Uint8Array([1])));
@@ -351,7 +424,15 @@ export class SecureChannel {
   readonly #identity: ChannelIdentity;
   readonly #clock: Clock;
   readonly #authorize: (peer: ChannelPeer) => boolean;
-  readonly #expectedDeviceId: InfoHash | undefined;
+  readonly #screen: ((claimed: ChannelPeer) => boolean) | undefined;
+  readonly #expectedPeer: SecureChannelOptions["expectedPeer"];
+  readonly #randomBytes: RandomBytes;
+  /** The responder's MAC key for initiator hellos. */
+  readonly #helloMacKey: Uint8Array | undefined;
+  /** On the responder, between the initiator's hello and its auth frame. */
+  #early: EarlyState | undefined;
+  /** On the responder, the initiator's ephemeral key until the answer. */
+  #ephemeralPeerKey: Uint8Array | undefined;
   readonly #settings: Settings;
   readonly #buffer = new ReceiveBuffer();
   #phase: Phase;
@@ -381,30 +462,63 @@ export class SecureChannel {
     this.#identity = options.identity;
     this.#clock = options.clock;
     this.#authorize = options.authorize;
-    this.#expectedDeviceId = options.expectedDeviceId;
+    this.#screen = options.screen;
+    this.#expectedPeer = options.expectedPeer;
+    this.#randomBytes = options.randomBytes;
     this.#lastSentMs = this.#lastReceivedMs = this.#clock.now();
-    const ephemeralSecret = options.randomBytes(32);
-    const ownHello = this.initiator
-      ? encodeHello("initiator", x25519PublicKey(ephemeralSecret))
-      : undefined;
-    this.#phase = { kind: "await-hello", ephemeralSecret, ownHello };
+    let firstFlight: Uint8Array[] = [];
+    if (this.initiator) {
+      const peer = options.expectedPeer;
+      if (peer === undefined) {
+        throw new TypeError(
+          "Cannot initiate secure channel: expectedPeer is required",
+        );
+      }
+      const ephemeralSecret = options.randomBytes(32);
+      const hello = encodeInitiatorHello(
+        x25519PublicKey(ephemeralSecret),
+        peer.encryptionKey,
+      );
+      const staticShared = x25519Shared(ephemeralSecret, peer.encryptionKey);
+      const early = deriveEarly({
+        role: "initiator",
+        staticShared,
+        initiatorHello: hello,
+        responderStaticKey: peer.encryptionKey,
+      });
+      if (staticShared === undefined || early === undefined) {
+        throw new TypeError(
+          "Cannot initiate secure channel: the peer's encryption key is not a valid X25519 key",
+        );
+      }
+      this.#phase = {
+        kind: "await-hello",
+        initiator: { ephemeralSecret, staticShared, early },
+      };
+      firstFlight = [hello, this.#authFrame(early, "initiator")];
+    } else {
+      this.#helloMacKey = helloMacKey(options.identity.device.encryptionKey);
+      this.#phase = { kind: "await-hello" };
+    }
     stream.onData((bytes) => this.#receive(bytes));
     stream.onClose(() => this.#finish("stream"));
     this.#handshakeTimer = this.#clock.setTimer(
       this.#settings.handshakeTimeoutMs,
       () => this.#finish("timeout"),
     );
-    if (ownHello !== undefined) this.#write(ownHello);
+    for (const bytes of firstFlight) this.#write(bytes);
   }
 
   /**
-   * Starts the handshake as the connecting side: sends the hello at once.
+   * Starts the handshake as the connecting side: sends the hello and the
+   * auth frame (sealed to `expectedPeer`'s static key) at once.
    *
    * @param stream A freshly opened stream; the channel takes it over.
    * @param options Identity, clock, randomness, authorization and timings.
    * @returns The channel, in state "handshake".
    * @throws {RangeError} If a timing or `maxMessageBytes` is out of range.
-   * @throws {TypeError} If the certificate is not for the identity's device.
+   * @throws {TypeError} If the certificate is not for the identity's device,
+   *   or `expectedPeer` is missing or has an invalid encryption key.
    *
    * @example Start a handshake
    * ```ts
@@ -419,14 +533,23 @@ export class SecureChannel {
    *
    * const randomBytes = rngBytes(seededRng(3));
    * const clock = new ManualClock();
-   * const device = DeviceKeys.generate(randomBytes);
-   * const certificate = DeviceCertificate.issue(AccountKeys.generate(randomBytes), device, { issuedMs: 0 });
+   * const issue = () => {
+   *   const device = DeviceKeys.generate(randomBytes);
+   *   const account = AccountKeys.generate(randomBytes);
+   *   return { device, certificate: DeviceCertificate.issue(account, device, { issuedMs: 0 }) };
+   * };
+   * const alice = issue();
+   * const bob = issue();
    * const [stream] = memoryStreamPair();
    * const channel = SecureChannel.initiate(stream, {
-   *   identity: { device, certificate }, clock, randomBytes, authorize: () => true,
+   *   identity: alice, clock, randomBytes, authorize: () => true,
+   *   expectedPeer: bob.certificate,
    * });
    * assert.equal(channel.state, "handshake");
-   * assert.equal(channel.stats.bytesSent, 38);
+   * // The 54-byte hello, then the auth frame sealed to Bob's static key:
+   * // length prefix, type, certificate length, certificate, signature, tag.
+   * const authFrameBytes = 4 + 1 + 2 + alice.certificate.bytes.length + 64 + 16;
+   * assert.equal(channel.stats.bytesSent, 54 + authFrameBytes);
    * clock.advance(5_000);
    * assert.equal(channel.state, "closed");
    * ```
@@ -603,8 +726,16 @@ export class SecureChannel {
     const phase = this.#phase;
     switch (phase.kind) {
       case "await-hello":
-        return this.#readHello(phase);
+        if (phase.initiator === undefined) return this.#readInitiatorHello();
+        // The responder answers with its hello, or refuses under the early keys.
+        if (this.#buffer.length === 0) return false;
+        if (this.#buffer.peek(1)![0] !== MAGIC[0]) {
+          return this.#readFrame(phase.initiator.early);
+        }
+        return this.#readResponderHello(phase.initiator);
       case "await-auth":
+        return this.#readFrame(phase.keys);
+      case "await-confirm":
       case "open":
         return this.#readFrame(phase.session);
       case "closed":
@@ -612,63 +743,106 @@ export class SecureChannel {
     }
   }
 
-  #readHello(phase: Phase & { kind: "await-hello" }): boolean {
-    const peerRole: Role = this.initiator ? "responder" : "initiator";
+  /**
+   * Whether the buffered bytes may start a hello from `role`: false when
+   * none are buffered yet, or (after closing "protocol") when they cannot.
+   */
+  #checkHeader(role: Role): boolean {
     const header = this.#buffer.peek(
       Math.min(this.#buffer.length, HELLO_HEADER_BYTES),
     );
     if (header === undefined || header.length === 0) return false;
-    if (!isHelloHeader(header, peerRole)) return this.#fail("protocol");
-    const hello = this.#buffer.take(HELLO_BYTES);
-    if (hello === undefined) return false;
-    const peerEphemeralKey = decodeHello(hello, peerRole);
-    if (peerEphemeralKey === undefined) return this.#fail("protocol");
-    const ownHello = phase.ownHello ??
-      encodeHello("responder", x25519PublicKey(phase.ephemeralSecret));
-    const session = deriveSession({
-      role: this.initiator ? "initiator" : "responder",
-      ephemeralSecret: phase.ephemeralSecret,
-      peerEphemeralKey,
-      initiatorHello: this.initiator ? ownHello : hello,
-      responderHello: this.initiator ? hello : ownHello,
-    });
-    if (session === undefined) return this.#fail("protocol");
-    this.#phase = { kind: "await-auth", session };
-    if (!this.initiator) {
-      // The responder shows its identity first; the initiator decides.
-      this.#write(ownHello);
-      this.#sendAuth(session);
-    }
+    if (!isHelloHeader(header, role)) return this.#fail("protocol");
     return true;
   }
 
-  #readFrame(session: SessionKeys): boolean {
+  /**
+   * The responder's first step: header, then the MAC (one hash), then one
+   * X25519 to derive the early keys. Nothing is sent.
+   */
+  #readInitiatorHello(): boolean {
+    if (!this.#checkHeader("initiator")) return false;
+    const hello = this.#buffer.take(helloBytes("initiator"));
+    if (hello === undefined) return false;
+    const peerEphemeralKey = decodeInitiatorHello(hello, this.#helloMacKey!);
+    if (peerEphemeralKey === undefined) return this.#fail("protocol");
+    const staticKey = this.#identity.device.encryptionKey;
+    const staticShared = this.#identity.device.agree(peerEphemeralKey);
+    const early = deriveEarly({
+      role: "responder",
+      staticShared,
+      initiatorHello: hello,
+      responderStaticKey: staticKey,
+    });
+    if (staticShared === undefined || early === undefined) {
+      return this.#fail("protocol");
+    }
+    this.#early = { staticShared, transcriptHash: early.transcriptHash };
+    this.#ephemeralPeerKey = peerEphemeralKey;
+    this.#phase = { kind: "await-auth", keys: early };
+    return true;
+  }
+
+  /** The initiator reads the responder's hello and derives the session keys. */
+  #readResponderHello(
+    own: NonNullable<(Phase & { kind: "await-hello" })["initiator"]>,
+  ): boolean {
+    if (!this.#checkHeader("responder")) return false;
+    const hello = this.#buffer.take(helloBytes("responder"));
+    if (hello === undefined) return false;
+    const peerEphemeralKey = decodeResponderHello(hello);
+    if (peerEphemeralKey === undefined) return this.#fail("protocol");
+    const session = deriveSession({
+      role: "initiator",
+      ephemeralShared: x25519Shared(own.ephemeralSecret, peerEphemeralKey),
+      earlyTranscriptHash: own.early.transcriptHash,
+      staticShared: own.staticShared,
+      responderHello: hello,
+    });
+    if (session === undefined) return this.#fail("protocol");
+    this.#phase = { kind: "await-auth", keys: session };
+    return true;
+  }
+
+  #readFrame(keys: SessionKeys): boolean {
     const header = this.#buffer.peek(LENGTH_PREFIX_BYTES);
     if (header === undefined) return false;
     const length = decodeLength(header);
-    if (length < MIN_FRAME_BYTES || length > this.#settings.maxFrameBytes) {
+    const maxBytes = this.#phase.kind === "open"
+      ? this.#settings.maxFrameBytes
+      : MAX_HANDSHAKE_FRAME_BYTES;
+    if (length < MIN_FRAME_BYTES || length > maxBytes) {
       return this.#fail("protocol");
     }
     if (this.#buffer.length < LENGTH_PREFIX_BYTES + length) return false;
     const lengthPrefix = this.#buffer.take(LENGTH_PREFIX_BYTES)!;
     const ciphertext = this.#buffer.take(length)!;
-    const plaintext = session.opener.open(lengthPrefix, ciphertext);
+    const plaintext = keys.opener.open(lengthPrefix, ciphertext);
     if (plaintext === undefined) return this.#fail("protocol");
-    this.#dispatch(session, plaintext[0], plaintext.subarray(1));
+    this.#dispatch(plaintext[0], plaintext.subarray(1));
     return true;
   }
 
-  #dispatch(session: SessionKeys, type: number, body: Uint8Array): void {
-    const open = this.#phase.kind === "open";
+  #dispatch(type: number, body: Uint8Array): void {
+    const phase = this.#phase;
     if (type === FrameType.CLOSE && body.length === 1) {
       this.#finish(body[0] === CloseCode.REFUSED ? "refused" : "remote");
-    } else if (type === FrameType.AUTH && !open) {
-      this.#onAuth(session, body);
-    } else if (type === FrameType.DATA && open) {
+    } else if (type === FrameType.AUTH && phase.kind === "await-auth") {
+      this.#onAuth(phase.keys, body);
+    } else if (
+      type === FrameType.CONFIRM && phase.kind === "await-confirm" &&
+      body.length === 0
+    ) {
+      this.#open(phase.session, phase.peer);
+    } else if (type === FrameType.DATA && phase.kind === "open") {
       this.#deliver(body);
-    } else if (type === FrameType.PING && open && body.length === 0) {
-      this.#sendFrame(session, FrameType.PONG, body);
-    } else if (type === FrameType.PONG && open && body.length === 0) {
+    } else if (
+      type === FrameType.PING && phase.kind === "open" && body.length === 0
+    ) {
+      this.#sendFrame(phase.session, FrameType.PONG, body);
+    } else if (
+      type === FrameType.PONG && phase.kind === "open" && body.length === 0
+    ) {
       // Receiving it already reset the dead timer.
     } else {
       this.#fail("protocol");
@@ -684,20 +858,20 @@ export class SecureChannel {
     this.#onMessage?.(body);
   }
 
-  #sendAuth(session: SessionKeys): void {
-    const role: Role = this.initiator ? "initiator" : "responder";
+  /** A whole auth frame by `role` over `keys`' transcript, sealed with `keys`. */
+  #authFrame(keys: SessionKeys, role: Role): Uint8Array {
     const signature = this.#identity.device.sign(
-      authMessage(role, session.transcriptHash),
+      authMessage(role, keys.transcriptHash),
     );
     const body = encodeAuthBody({
       certificate: this.#identity.certificate.bytes,
       signature,
     });
-    this.#sendFrame(session, FrameType.AUTH, body);
+    return keys.sealer.seal(FrameType.AUTH, body);
   }
 
-  #onAuth(session: SessionKeys, body: Uint8Array): void {
-    const outcome = this.#checkAuth(session, body);
+  #onAuth(keys: SessionKeys, body: Uint8Array): void {
+    const outcome = this.#checkAuth(keys.transcriptHash, body);
     if (outcome.kind === "malformed") {
       this.#fail("protocol");
       return;
@@ -713,42 +887,83 @@ export class SecureChannel {
       if (!allowed) this.#finish("refused", CloseCode.REFUSED);
     }
     if (!allowed || this.#isClosed()) return;
-    if (this.initiator) this.#sendAuth(session);
-    this.#open(session, outcome.peer);
+    if (this.initiator) {
+      this.#sendFrame(keys, FrameType.CONFIRM, new Uint8Array(0));
+      this.#open(keys, outcome.peer);
+    } else {
+      this.#answer(outcome.peer);
+    }
   }
 
-  #checkAuth(session: SessionKeys, body: Uint8Array): AuthOutcome {
+  /**
+   * The responder, having accepted the initiator: its ephemeral key, hello
+   * and auth frame, and then it waits for the confirm frame.
+   */
+  #answer(peer: ChannelPeer): void {
+    const early = this.#early!;
+    const peerEphemeralKey = this.#ephemeralPeerKey!;
+    this.#early = undefined;
+    this.#ephemeralPeerKey = undefined;
+    const ephemeralSecret = this.#randomBytes(32);
+    const hello = encodeResponderHello(x25519PublicKey(ephemeralSecret));
+    const session = deriveSession({
+      role: "responder",
+      ephemeralShared: x25519Shared(ephemeralSecret, peerEphemeralKey),
+      earlyTranscriptHash: early.transcriptHash,
+      staticShared: early.staticShared,
+      responderHello: hello,
+    });
+    if (session === undefined) {
+      // The initiator's ephemeral key passed the early agreement, so this
+      // cannot happen; close rather than trust it.
+      this.#fail("protocol");
+      return;
+    }
+    this.#phase = { kind: "await-confirm", session, peer };
+    this.#write(hello);
+    this.#write(this.#authFrame(session, "responder"));
+  }
+
+  #checkAuth(transcriptHash: Uint8Array, body: Uint8Array): AuthOutcome {
     const auth = decodeAuthBody(body);
     if (auth === undefined) return { kind: "malformed" };
     let certificate: DeviceCertificate;
     try {
       certificate = DeviceCertificate.decode(auth.certificate);
+    } catch {
+      return { kind: "refused" };
+    }
+    const claimed: ChannelPeer = {
+      accountId: certificate.accountId,
+      deviceId: certificate.deviceId,
+      certificate,
+    };
+    // Cheapest refusal first: a stranger costs no signature check.
+    if (this.#screen !== undefined && this.#screen(claimed) !== true) {
+      return { kind: "refused" };
+    }
+    try {
       certificate.verify({ nowMs: this.#clock.now() });
     } catch {
-      // Undecodable, forged, expired or not yet valid: not a peer we can trust.
+      // Forged, expired or not yet valid: not a peer we can trust.
       return { kind: "refused" };
     }
     const peerRole: Role = this.initiator ? "responder" : "initiator";
     const signed = ed25519Verify(
       auth.signature,
-      authMessage(peerRole, session.transcriptHash),
+      authMessage(peerRole, transcriptHash),
       certificate.devicePublicKey,
     );
-    const expected = this.#expectedDeviceId;
+    const expected = this.initiator ? this.#expectedPeer : undefined;
     if (
       !signed ||
-      (expected !== undefined && !expected.equals(certificate.deviceId))
+      (expected !== undefined &&
+        (!expected.deviceId.equals(certificate.deviceId) ||
+          !bytesEqual(expected.encryptionKey, certificate.encryptionKey)))
     ) {
       return { kind: "refused" };
     }
-    return {
-      kind: "accepted",
-      peer: {
-        accountId: certificate.accountId,
-        deviceId: certificate.deviceId,
-        certificate,
-      },
-    };
+    return { kind: "accepted", peer: claimed };
   }
 
   #open(session: SessionKeys, peer: ChannelPeer): void {
@@ -789,6 +1004,23 @@ export class SecureChannel {
     });
   }
 
+  /** The keys this side seals with now, if any were agreed. */
+  #sendingKeys(): SessionKeys | undefined {
+    const phase = this.#phase;
+    switch (phase.kind) {
+      case "await-hello":
+        return phase.initiator?.early;
+      case "await-auth":
+        // The responder still answers under the early keys.
+        return phase.keys;
+      case "await-confirm":
+      case "open":
+        return phase.session;
+      case "closed":
+        return undefined;
+    }
+  }
+
   /** A method, not a property test, so that type narrowing does not survive handler calls. */
   #isClosed(): boolean {
     return this.#phase.kind === "closed";
@@ -808,9 +1040,12 @@ export class SecureChannel {
   #finish(reason: ChannelCloseReason, code?: number): void {
     const phase = this.#phase;
     if (phase.kind === "closed") return;
-    if (code !== undefined && phase.kind !== "await-hello") {
-      this.#sendFrame(phase.session, FrameType.CLOSE, new Uint8Array([code]));
+    const keys = this.#sendingKeys();
+    if (code !== undefined && keys !== undefined) {
+      this.#sendFrame(keys, FrameType.CLOSE, new Uint8Array([code]));
     }
+    this.#early = undefined;
+    this.#ephemeralPeerKey = undefined;
     this.#phase = { kind: "closed", reason };
     this.#handshakeTimer?.cancel();
     this.#keepaliveTimer?.cancel();

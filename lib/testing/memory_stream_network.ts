@@ -1,6 +1,7 @@
 /**
  * An in-memory {@link StreamNetwork} for examples and tests: hosts by name,
  * streams from {@link memoryStreamPair}, connects resolve on a microtask.
+ * An accepted stream's `remote` is the dialling host's name.
  *
  * @module
  */
@@ -30,7 +31,11 @@ export function memoryStreamNetwork(): MemoryStreamNetwork {
         if (handler === undefined) {
           throw new Error(`Cannot connect to ${formatAddress(to)}: refused`);
         }
-        const [client, server] = memoryStreamPair();
+        // The accepting end sees the dialling host's name, from a fresh port.
+        const [client, server] = memoryStreamPair(to, {
+          host: name,
+          port: nextPort++,
+        });
         handler(server);
         return client;
       },
