@@ -37,6 +37,19 @@ export const DEFAULT_REVOCATION_LIFETIME_MS = 365 * 24 * 3_600_000;
 
 const BODY_TAG = "rlb1";
 
+/** Who an account revoked: a {@link RevocationList}, or the union of several. */
+export interface RevocationStatus {
+  /** The account whose devices these are. */
+  readonly accountId: InfoHash;
+  /**
+   * Whether `deviceId` is revoked.
+   *
+   * @param deviceId A device id.
+   * @returns True if revoked.
+   */
+  isRevoked(deviceId: InfoHash): boolean;
+}
+
 /** Options of {@link RevocationList.create}. */
 export interface CreateRevocationListOptions {
   /** Sequence number; must grow with every new list. */
@@ -50,7 +63,7 @@ export interface CreateRevocationListOptions {
 }
 
 /** A revocation list; decoding checks structure only, call {@link RevocationList.verify}. */
-export class RevocationList {
+export class RevocationList implements RevocationStatus {
   /** The signed record carrying the list. */
   readonly record: SignedRecord;
   /** Revoked device ids, sorted. */
