@@ -80,6 +80,11 @@ export interface VerifyRecordOptions {
   /** Accepted creation time ahead of `nowMs`. @default {5 minutes} */
   readonly maxClockSkewMs?: number;
   /**
+   * Accept a record past its expiry (evidence that stays true, such as a
+   * revocation). @default {false}
+   */
+  readonly acceptExpired?: boolean;
+  /**
    * The Ed25519 check, called only once the cheap checks (type, signer id)
    * passed; tests inject a counting one. @default {ed25519Verify}
    */
@@ -243,7 +248,7 @@ export class SignedRecord implements SignedRecordFields {
    * @throws {BadSignatureError} If the signature does not verify under `signerKey`.
    * @throws {SignerMismatchError} If the record's signer key is not `options.signer`'s (checked before the signature).
    * @throws {MalformedRecordError} If the type is not `options.type`.
-   * @throws {RecordExpiredError} If `nowMs` is at or after `expiresMs`.
+   * @throws {RecordExpiredError} If `nowMs` is at or after `expiresMs` (unless `acceptExpired`).
    * @throws {RecordFromFutureError} If `createdMs` is beyond `nowMs` plus the allowed skew.
    */
   verify(options: VerifyRecordOptions): void {
@@ -273,7 +278,7 @@ export class SignedRecord implements SignedRecordFields {
     ) {
       throw new BadSignatureError(what);
     }
-    if (options.nowMs >= this.expiresMs) {
+    if (!options.acceptExpired && options.nowMs >= this.expiresMs) {
       throw new RecordExpiredError(what, this.expiresMs, options.nowMs);
     }
     const skew = options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
