@@ -39,8 +39,8 @@ export const MAX_REVOKED_DEVICES = 1_024;
  * revoked certificate was issued before the list). The account also re-signs
  * it {@link REVOCATION_RENEW_BEFORE_MS} before it expires.
  */
-export const DEFAULT_REVOCATION_LIFETIME_MS = DEFAULT_CERTIFICATE_LIFETIME_MS +
-  30 * 24 * 3_600_000;
+export const DEFAULT_REVOCATION_LIFETIME_MS: number =
+  DEFAULT_CERTIFICATE_LIFETIME_MS + 30 * 24 * 3_600_000;
 /** How long before its expiry the account re-signs its list: 30 days. */
 export const REVOCATION_RENEW_BEFORE_MS = 30 * 24 * 3_600_000;
 
