@@ -17,6 +17,7 @@ import {
   RevokedDevices,
 } from "../lib/identity/revoked_devices.ts";
 import {
+  FETCH_GRACE_MS,
   FETCH_TIMEOUT_MS,
   MAX_CACHED_ACCOUNTS,
   MAX_CONCURRENT_FETCHES,
@@ -166,6 +167,9 @@ Deno.test("RevocationList.renew(): same devices, next seq, renewal due before ex
 
 interface Fetch {
   accountId: InfoHash;
+  /** Records arrive. */
+  found: (records: readonly Uint8Array[]) => void;
+  /** Records arrive and the lookup converges. */
   done: (records: readonly Uint8Array[]) => void;
   cancelled: boolean;
 }
@@ -175,8 +179,16 @@ function registry(local?: (id: InfoHash) => RevokedDevices | undefined) {
   const fetches: Fetch[] = [];
   const registry = new RevocationRegistry({
     clock,
-    fetch(accountId, done) {
-      const fetch: Fetch = { accountId, done, cancelled: false };
+    fetch(accountId, callbacks) {
+      const fetch: Fetch = {
+        accountId,
+        found: (records) => callbacks.found(records),
+        done: (records) => {
+          callbacks.found(records);
+          callbacks.done();
+        },
+        cancelled: false,
+      };
       fetches.push(fetch);
       return { cancel: () => fetch.cancelled = true };
     },
@@ -265,6 +277,21 @@ Deno.test("RevocationRegistry: a fetch that never ends counts as finding nothing
   // A late answer changes nothing.
   fetches[0].done([list(1, [laptop]).bytes]);
   assert.ok(!revocations.isRevoked(alice.id, laptop.id));
+});
+
+Deno.test("RevocationRegistry: a slow lookup ends FETCH_GRACE_MS after the first records, with what arrived by then", () => {
+  const { clock, fetches, registry: revocations } = registry();
+  let retried = 0;
+  revocations.checkSender(certificate(alice, phone), () => retried++);
+  fetches[0].found([list(1, [tablet]).bytes]);
+  clock.advance(FETCH_GRACE_MS - 1);
+  fetches[0].found([list(1, [phone]).bytes]);
+  assert.equal(retried, 0);
+  clock.advance(1);
+  assert.equal(retried, 1);
+  assert.ok(fetches[0].cancelled);
+  assert.ok(revocations.isRevoked(alice.id, phone.id));
+  assert.ok(revocations.isRevoked(alice.id, tablet.id));
 });
 
 Deno.test("RevocationRegistry: bounded waiting per account and in all, fetches at a time, and lists verified per fetch", () => {

@@ -121,8 +121,11 @@ export class Account {
     const { dht, clock, profile, store, identity } = components;
     this.#revocations = new RevocationRegistry({
       clock,
-      fetch: (id, done) =>
-        dht.get(id, { onDone: (values) => done(values.map((v) => v.data)) }),
+      fetch: (id, { found, done }) =>
+        dht.get(id, {
+          onValues: (values) => found(values.map((value) => value.data)),
+          onDone: () => done(),
+        }),
       local: (id) => this.#watches.tracker(id.toString())?.revocationList,
     });
     this.#watches = new WatchList({

@@ -15,8 +15,9 @@
  * queue), {@link MAX_WAITING_PER_ACCOUNT} and {@link MAX_WAITING} callers
  * waiting (beyond: `busy`, the caller drops the message and the sender's
  * retry comes back later), {@link MAX_LISTS_PER_FETCH} lists verified per
- * fetch. A fetch that does not end within {@link FETCH_TIMEOUT_MS} counts as
- * finding nothing.
+ * fetch. A fetch ends when the lookup converges, or {@link FETCH_GRACE_MS}
+ * after the first records arrived; one that finds nothing within
+ * {@link FETCH_TIMEOUT_MS} counts as finding nothing.
  *
  * @module
  */
@@ -38,8 +39,17 @@ export const MAX_WAITING_PER_ACCOUNT = 4;
 export const MAX_WAITING = 64;
 /** Most revocation lists verified per fetch (the highest sequence numbers). */
 export const MAX_LISTS_PER_FETCH = 16;
+/** Most records kept from one fetch (a DHT key holds at most 1,024 values). */
+export const MAX_RECORDS_PER_FETCH = 1_024;
 /** A fetch not done after this long counts as finding nothing: 30 s. */
 export const FETCH_TIMEOUT_MS = 30_000;
+/**
+ * A fetch ends this long after the first records arrived, if the lookup has
+ * not converged by then: 1 s. The account's devices put all its records on
+ * the same storing nodes, so the first answers normally hold its lists;
+ * whatever else arrives meanwhile is merged too.
+ */
+export const FETCH_GRACE_MS = 1_000;
 
 /** What {@link RevocationRegistry.checkSender} decides. */
 export type SenderVerdict =
@@ -67,12 +77,15 @@ export interface RevocationRegistryOptions {
   /** The clock of cache ages and fetch timeouts. */
   readonly clock: Clock;
   /**
-   * Fetches the records stored at an account hash (a DHT `get`); calls
-   * `done` once with them.
+   * Fetches the records stored at an account hash (a DHT `get`): `found`
+   * with records as they arrive, `done` once at the end.
    */
   fetch(
     accountId: InfoHash,
-    done: (records: readonly Uint8Array[]) => void,
+    callbacks: {
+      found(records: readonly Uint8Array[]): void;
+      done(): void;
+    },
   ): { cancel(): void };
   /** The revocations of a watched account, as its tracker knows them. */
   local?(accountId: InfoHash): RevocationStatus | undefined;
@@ -85,6 +98,8 @@ interface Entry {
   fetchedMs?: number;
   fetch?: { cancel(): void };
   timeout?: Timer;
+  /** Records found by the running fetch. */
+  found: Uint8Array[];
   queued: boolean;
   waiting: (() => void)[];
 }
@@ -212,6 +227,7 @@ export class RevocationRegistry {
       revoked: new RevokedDevices(accountId),
       queued: false,
       waiting: [],
+      found: [],
     };
     this.#entries.set(accountId.toString(), entry);
     return entry;
@@ -220,20 +236,32 @@ export class RevocationRegistry {
   #start(entry: Entry): void {
     this.#fetching += 1;
     this.counters.fetches += 1;
+    entry.found = [];
     let finished = false;
-    const finish = (records: readonly Uint8Array[]) => {
+    const finish = () => {
       if (finished) return;
       finished = true;
-      this.#done(entry, records);
+      entry.fetch?.cancel();
+      this.#done(entry, entry.found);
     };
-    entry.timeout = this.#options.clock.setTimer(
-      FETCH_TIMEOUT_MS,
-      () => {
-        entry.fetch?.cancel();
-        finish([]);
+    const clock = this.#options.clock;
+    entry.timeout = clock.setTimer(FETCH_TIMEOUT_MS, finish);
+    let grace = false;
+    const handle = this.#options.fetch(entry.accountId, {
+      found: (records) => {
+        if (finished) return;
+        for (const record of records) {
+          if (entry.found.length < MAX_RECORDS_PER_FETCH) {
+            entry.found.push(record);
+          }
+        }
+        if (grace || entry.found.length === 0) return;
+        grace = true;
+        entry.timeout?.cancel();
+        entry.timeout = clock.setTimer(FETCH_GRACE_MS, finish);
       },
-    );
-    const handle = this.#options.fetch(entry.accountId, finish);
+      done: finish,
+    });
     if (!finished) entry.fetch = handle;
   }
 
@@ -261,6 +289,7 @@ export class RevocationRegistry {
       }
     }
     entry.fetchedMs = now;
+    entry.found = [];
     const waiting = entry.waiting;
     entry.waiting = [];
     this.#waiting = Math.max(0, this.#waiting - waiting.length);
