@@ -45,7 +45,7 @@ import {
 } from "./revocation_list.ts";
 
 /** Most revoked device ids kept per account (the union of its lists). */
-export const MAX_UNION_REVOKED_DEVICES = 4 * MAX_REVOKED_DEVICES;
+export const MAX_UNION_REVOKED_DEVICES: number = 4 * MAX_REVOKED_DEVICES;
 
 /** The devices one account revoked: the union of its verified lists. */
 export class RevokedDevices implements RevocationStatus {
