@@ -38,6 +38,11 @@ import {
   UsageError,
 } from "./_console.ts";
 import { LOG_LEVELS, type LogLevel, Output } from "./_output.ts";
+import {
+  PassphraseAbortedError,
+  PassphraseUnavailableError,
+  promptSecret,
+} from "./_passphrase.ts";
 
 export { runCommand };
 
@@ -273,12 +278,11 @@ async function readPassphrase(options: Options): Promise<string> {
     return text.replace(/\r?\n$/, "");
   }
   if (options.noPassphrase) return "";
+  // Read without echo; without a terminal, refuse rather than use "".
   if (Deno.stdin.isTerminal()) {
-    return prompt("Archive passphrase (empty for none):") ?? "";
+    return await promptSecret("Archive passphrase (empty for none): ");
   }
-  throw new InputError(
-    "Cannot ask for the archive passphrase: no terminal. Give --passphrase-file FILE, or --no-passphrase for an empty one",
-  );
+  throw new PassphraseUnavailableError();
 }
 
 /** Resolves when SIGINT or SIGTERM arrives; `dispose` removes the listeners. */
@@ -624,7 +628,11 @@ export async function main(args: readonly string[]): Promise<number> {
     const { name, message } = error as Error;
     // Our own input checks need no class name; the others keep it
     // (WrongPassphraseError, DataDirLockedError, …) for searching.
-    const text = error instanceof InputError ? message : `${name}: ${message}`;
+    const text = error instanceof InputError ||
+        error instanceof PassphraseUnavailableError ||
+        error instanceof PassphraseAbortedError
+      ? message
+      : `${name}: ${message}`;
     if (output.json) output.event("error", text, { name }, "error");
     else console.error(`run: ${text}`);
     return 1;

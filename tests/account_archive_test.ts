@@ -3,7 +3,9 @@ import { decode, encode } from "@msgpack/msgpack";
 import { scryptAsync } from "@noble/hashes/scrypt.js";
 import {
   type AccountArchiveContents,
+  DEFAULT_SCRYPT_LOG2_N,
   MAX_ARCHIVE_BYTES,
+  SCRYPT_LOG2_N_RANGE,
 } from "../lib/identity/account_archive.ts";
 import {
   loadAccountArchive,
@@ -17,6 +19,7 @@ import { openSealedBox, sealBox } from "../lib/identity/sealed_box.ts";
 import { ed25519Verify, sha256 } from "../lib/crypto.ts";
 import {
   ArchiveCorruptError,
+  ArchiveCostError,
   WrongPassphraseError,
 } from "../lib/identity/errors.ts";
 import { rngBytes, seededRng } from "../lib/rng.ts";
@@ -574,5 +577,65 @@ try {
     assert.deepEqual(await Deno.readFile(path), bytes);
     const loaded = await loadAccountArchive(path, PASSPHRASE);
     assert.ok(loaded.account.id.equals(ORIGINAL.account.id));
+  });
+});
+
+Deno.test("loadAccountArchive() opens an archive made with the old default cost (N = 2^15), and new archives use a higher one", async () => {
+  // tests/fixtures/account_archive_n15.jca was written with scryptLog2N 15
+  // (the default until issue 13 item 13) from these seeds: account and
+  // device from seededRng(515), salt and nonce from seededRng(516).
+  const random = rngBytes(seededRng(515));
+  const account = AccountKeys.generate(random);
+  const device = DeviceKeys.generate(random);
+  const path = new URL("./fixtures/account_archive_n15.jca", import.meta.url);
+  const bytes = await Deno.readFile(path);
+  assert.equal(splitArchive(bytes)[1], 15);
+  const loaded = await loadAccountArchive(path.pathname, PASSPHRASE);
+  assert.ok(loaded.account.id.equals(account.id));
+  assert.ok(loaded.device.id.equals(device.id));
+  assert.equal(loaded.certificate.name, "old laptop");
+  assert.ok(DEFAULT_SCRYPT_LOG2_N > 15);
+  await rejected(
+    loadAccountArchive(path.pathname, "wrong"),
+    WrongPassphraseError,
+  );
+});
+
+Deno.test("saveAccountArchive() stores the default scrypt cost in the header", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/a.jca`;
+    await saveAccountArchive(path, ORIGINAL, { passphrase: PASSPHRASE });
+    const bytes = await Deno.readFile(path);
+    assert.equal(splitArchive(bytes)[1], DEFAULT_SCRYPT_LOG2_N);
+    const loaded = await loadAccountArchive(path, PASSPHRASE);
+    assert.ok(loaded.account.id.equals(ORIGINAL.account.id));
+  });
+});
+
+Deno.test("loadAccountArchive() refuses a hostile scrypt cost with ArchiveCostError before deriving anything", async () => {
+  await withTempDir(async (dir) => {
+    const { path, bytes } = await savedArchive(dir);
+    const header = splitArchive(bytes);
+    for (
+      const log2N of [
+        SCRYPT_LOG2_N_RANGE[1] + 1,
+        30,
+        40,
+        62,
+        SCRYPT_LOG2_N_RANGE[0] - 1,
+      ]
+    ) {
+      const edited = [...header];
+      edited[1] = log2N;
+      await Deno.writeFile(path, withChecksum(encode(edited)));
+      const error = await rejected(
+        loadAccountArchive(path, PASSPHRASE),
+        ArchiveCostError,
+      );
+      // Still an ArchiveCorruptError for callers that only know that one.
+      assert.ok(error instanceof ArchiveCorruptError);
+      assert.equal(error.log2N, log2N);
+      assert.equal(error.path, path);
+    }
   });
 });

@@ -26,6 +26,7 @@ import {
 } from "../lib/identity/errors.ts";
 import { rngBytes, seededRng } from "../lib/rng.ts";
 import { thrown } from "./_thrown.ts";
+import { ed25519Verify } from "../lib/crypto.ts";
 
 const random = rngBytes(seededRng(200));
 const accountA = AccountKeys.generate(random);
@@ -249,7 +250,7 @@ Deno.test("DeviceCertificate.decode() throws MalformedRecordError for a certific
   }
 });
 
-Deno.test("DeviceCertificate.decode() then verify() rejects every single-bit flip with MalformedRecordError or BadSignatureError", () => {
+Deno.test("DeviceCertificate.decode() then verify() rejects every single-bit flip with MalformedRecordError, SignerMismatchError or BadSignatureError", () => {
   const bytes = issue(accountA, laptop, "").bytes;
   for (let bit = 0; bit < bytes.length * 8; bit++) {
     const flipped = bytes.slice();
@@ -266,10 +267,54 @@ Deno.test("DeviceCertificate.decode() then verify() rejects every single-bit fli
     }
     assert.throws(
       () => received.verify({ accountId: accountA.id, nowMs: NOW_MS }),
-      BadSignatureError,
+      received.accountId.equals(accountA.id)
+        ? BadSignatureError
+        : SignerMismatchError,
       `bit ${bit}`,
     );
   }
+});
+
+Deno.test("DeviceCertificate.verify() refuses another account's certificate, or a revoked device, without an Ed25519 verification", () => {
+  let calls = 0;
+  const counting = (s: Uint8Array, m: Uint8Array, k: Uint8Array) => {
+    calls += 1;
+    return ed25519Verify(s, m, k);
+  };
+  const certificate = DeviceCertificate.decode(
+    issue(accountA, laptop, "").bytes,
+  );
+  assert.throws(
+    () =>
+      certificate.verify({
+        accountId: accountB.id,
+        nowMs: NOW_MS,
+        verifySignature: counting,
+      }),
+    SignerMismatchError,
+  );
+  const revoked = RevocationList.create(accountA, {
+    seq: 1,
+    revoked: [laptop.id],
+    issuedMs: NOW_MS,
+  });
+  assert.throws(
+    () =>
+      certificate.verify({
+        accountId: accountA.id,
+        nowMs: NOW_MS,
+        revocationList: revoked,
+        verifySignature: counting,
+      }),
+    DeviceRevokedError,
+  );
+  assert.equal(calls, 0);
+  certificate.verify({
+    accountId: accountA.id,
+    nowMs: NOW_MS,
+    verifySignature: counting,
+  });
+  assert.equal(calls, 1);
 });
 
 // --- RevocationList ----------------------------------------------------------
@@ -465,10 +510,54 @@ Deno.test("RevocationList.decode() then verify() rejects every single-bit flip w
     }
     assert.throws(
       () => received.verify({ accountId: accountA.id, nowMs: NOW_MS }),
-      BadSignatureError,
+      received.accountId.equals(accountA.id)
+        ? BadSignatureError
+        : SignerMismatchError,
       `bit ${bit}`,
     );
   }
+});
+
+Deno.test("DeviceCertificate.verify() refuses another account's certificate, or a revoked device, without an Ed25519 verification", () => {
+  let calls = 0;
+  const counting = (s: Uint8Array, m: Uint8Array, k: Uint8Array) => {
+    calls += 1;
+    return ed25519Verify(s, m, k);
+  };
+  const certificate = DeviceCertificate.decode(
+    issue(accountA, laptop, "").bytes,
+  );
+  assert.throws(
+    () =>
+      certificate.verify({
+        accountId: accountB.id,
+        nowMs: NOW_MS,
+        verifySignature: counting,
+      }),
+    SignerMismatchError,
+  );
+  const revoked = RevocationList.create(accountA, {
+    seq: 1,
+    revoked: [laptop.id],
+    issuedMs: NOW_MS,
+  });
+  assert.throws(
+    () =>
+      certificate.verify({
+        accountId: accountA.id,
+        nowMs: NOW_MS,
+        revocationList: revoked,
+        verifySignature: counting,
+      }),
+    DeviceRevokedError,
+  );
+  assert.equal(calls, 0);
+  certificate.verify({
+    accountId: accountA.id,
+    nowMs: NOW_MS,
+    verifySignature: counting,
+  });
+  assert.equal(calls, 1);
 });
 
 Deno.test("RevocationList.verify() throws BadSignatureError for a list with a device id removed by a third party", () => {

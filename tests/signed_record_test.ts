@@ -16,6 +16,7 @@ import {
   SignerMismatchError,
 } from "../lib/identity/errors.ts";
 import { rngBytes, seededRng } from "../lib/rng.ts";
+import { ed25519Verify } from "../lib/crypto.ts";
 import { thrown } from "./_thrown.ts";
 
 const random = rngBytes(seededRng(100));
@@ -142,9 +143,9 @@ Deno.test("SignedRecord.decode() of a record with an empty body and with a 64 Ki
   }
 });
 
-Deno.test("SignedRecord.decode() then verify() rejects every single-bit flip with MalformedRecordError or BadSignatureError", () => {
+Deno.test("SignedRecord.decode() then verify() rejects every single-bit flip with MalformedRecordError, SignerMismatchError or BadSignatureError", () => {
   const record = signed();
-  const seen = { malformed: 0, badSignature: 0 };
+  const seen = { malformed: 0, badSignature: 0, signerMismatch: 0 };
   for (let bit = 0; bit < record.bytes.length * 8; bit++) {
     const bytes = record.bytes.slice();
     bytes[bit >> 3] ^= 1 << (bit & 7);
@@ -159,6 +160,16 @@ Deno.test("SignedRecord.decode() then verify() rejects every single-bit flip wit
       seen.malformed++;
       continue;
     }
+    if (!received.signerId.equals(alice.id)) {
+      // A flip in the signer key: refused by the id check, before Ed25519.
+      assert.throws(
+        () => received.verify({ signer: alice.id, nowMs: 2_000 }),
+        SignerMismatchError,
+        `bit ${bit}`,
+      );
+      seen.signerMismatch++;
+      continue;
+    }
     assert.throws(
       () => received.verify({ signer: alice.id, nowMs: 2_000 }),
       BadSignatureError,
@@ -168,8 +179,12 @@ Deno.test("SignedRecord.decode() then verify() rejects every single-bit flip wit
     );
     seen.badSignature++;
   }
-  // Both outcomes occur: framing bytes break decoding, content bytes break the signature.
-  assert.ok(seen.malformed > 0 && seen.badSignature > 0, JSON.stringify(seen));
+  // Every outcome occurs: framing bytes break decoding, key bytes the
+  // signer id, content bytes the signature.
+  assert.ok(
+    seen.malformed > 0 && seen.badSignature > 0 && seen.signerMismatch > 0,
+    JSON.stringify(seen),
+  );
 });
 
 Deno.test("SignedRecord.verify() throws SignerMismatchError for a foreign signer, naming expected and actual ids", () => {
@@ -187,8 +202,9 @@ Deno.test("SignedRecord.verify() throws SignerMismatchError for a foreign signer
   assert.ok(error.message.includes(alice.id.toString()));
 });
 
-Deno.test("SignedRecord.verify() throws BadSignatureError, not SignerMismatchError, when the signer key is swapped for another", () => {
-  // Mallory puts her key in a record signed by Alice: the signature no longer verifies.
+Deno.test("SignedRecord.verify() refuses a record whose signer key was swapped for another", () => {
+  // Mallory puts her key in a record signed by Alice: the signature no
+  // longer verifies under her key, and the id no longer is Alice's.
   const bytes = withField(signed(), 5, mallory.publicKey);
   const received = SignedRecord.decode(bytes);
   assert.ok(received.signerId.equals(mallory.id));
@@ -198,8 +214,44 @@ Deno.test("SignedRecord.verify() throws BadSignatureError, not SignerMismatchErr
   );
   assert.throws(
     () => received.verify({ signer: alice.id, nowMs: 2_000 }),
-    BadSignatureError,
+    SignerMismatchError,
   );
+});
+
+Deno.test("SignedRecord.verify() checks the signer id before the signature: a mismatched id costs no Ed25519 verification", () => {
+  let calls = 0;
+  const counting = (s: Uint8Array, m: Uint8Array, k: Uint8Array) => {
+    calls += 1;
+    return ed25519Verify(s, m, k);
+  };
+  // Mallory's key in Alice's record, checked as Alice's: refused on the id alone.
+  const swapped = SignedRecord.decode(
+    withField(signed(), 5, mallory.publicKey),
+  );
+  assert.throws(
+    () =>
+      swapped.verify({
+        signer: alice.id,
+        nowMs: 2_000,
+        verifySignature: counting,
+      }),
+    SignerMismatchError,
+  );
+  // A genuine record checked against another signer: refused on the id alone.
+  const genuine = SignedRecord.decode(signed().bytes);
+  assert.throws(
+    () =>
+      genuine.verify({
+        signer: mallory.id,
+        nowMs: 2_000,
+        verifySignature: counting,
+      }),
+    SignerMismatchError,
+  );
+  assert.equal(calls, 0);
+  // The right signer: one verification, which passes.
+  genuine.verify({ signer: alice.id, nowMs: 2_000, verifySignature: counting });
+  assert.equal(calls, 1);
 });
 
 Deno.test("SignedRecord.verify() throws RecordExpiredError at expiresMs and after", () => {

@@ -20,6 +20,8 @@ import type { DeviceCertificate } from "../identity/device_certificate.ts";
 import type { DeviceKeys } from "../identity/device_keys.ts";
 import { InfoHash } from "../identity/info_hash.ts";
 import { RevocationList } from "../identity/revocation_list.ts";
+import { RevocationRegistry } from "../identity/revocation_registry.ts";
+import type { Timer } from "../clock.ts";
 import type {
   AccountStateStore,
   PendingRequest,
@@ -97,6 +99,9 @@ export class Account {
   readonly #publisher: PresencePublisher;
   readonly #buddies: BuddySubscriptions;
   readonly #sync: OwnDeviceSync;
+  /** Revocation of every sender (watched or not): see `RevocationRegistry`. */
+  readonly #revocations: RevocationRegistry;
+  #renewTimer?: Timer;
   #running = false;
 
   /**
@@ -114,6 +119,15 @@ export class Account {
       components.identity.certificate.issuedMs,
     );
     const { dht, clock, profile, store, identity } = components;
+    this.#revocations = new RevocationRegistry({
+      clock,
+      fetch: (id, { found, done }) =>
+        dht.get(id, {
+          onValues: (values) => found(values.map((value) => value.data)),
+          onDone: () => done(),
+        }),
+      local: (id) => this.#watches.tracker(id.toString())?.revocationList,
+    });
     this.#watches = new WatchList({
       dht,
       clock,
@@ -121,6 +135,9 @@ export class Account {
       presenceOf: (uri, tracker) => this.#buddies.presenceOf(uri, tracker),
       onChange: (uri) => this.#onBuddyChange(uri),
       onDevice: (uri, device) => this.#onBuddyDevice(uri, device),
+      onRevocationList: (uri, list) => {
+        if (uri === this.id) this.#mergeRevocations(list);
+      },
     });
     this.#buddies = new BuddySubscriptions({
       watches: this.#watches,
@@ -144,6 +161,8 @@ export class Account {
       counters: this.counters,
       isRunning: () => this.#running,
       tracker: (uri) => this.#watches.tracker(uri),
+      admitSender: (sender, retry) =>
+        this.#revocations.checkSender(sender, retry) === "accepted",
       watchTarget: (uri) => this.#watch(uri, "outbox"),
       unwatchTarget: (uri) => this.#watches.unwatch(uri, "outbox"),
       persist: () => this.#persist(),
@@ -219,6 +238,7 @@ export class Account {
     }
     for (const uri of this.#buddies.uris) this.#watch(uri, "subscription");
     this.#delivery.resume();
+    this.#scheduleRenewal();
   }
 
   /** A peer that proved its device key may link: a contact or subscription, not banned, not revoked. */
@@ -228,8 +248,7 @@ export class Account {
     if (!this.#buddies.uris.has(uri) && !this.state.contacts.isActive(uri)) {
       return false;
     }
-    const list = this.#watches.tracker(uri)?.revocationList;
-    return list === undefined || !list.isRevoked(peer.deviceId);
+    return !this.#revocations.isRevoked(peer.accountId, peer.deviceId);
   }
 
   /**
@@ -256,6 +275,9 @@ export class Account {
     this.#watches.clear();
     this.#delivery.stopRetries();
     this.#sync.stop();
+    this.#revocations.stop();
+    this.#renewTimer?.cancel();
+    this.#renewTimer = undefined;
   }
 
   /** The direct links while running with links on. */
@@ -380,9 +402,60 @@ export class Account {
         issuedMs: this.#now(),
       })
       : current.revoke(account, [id], this.#now());
-    this.state.revocationList = next.bytes;
-    await this.#persist();
-    this.#publisher.publishRecord(next.bytes);
+    await this.#keepRevocations(next);
+  }
+
+  /** Saves, publishes and schedules the renewal of this account's list. */
+  async #keepRevocations(list: RevocationList): Promise<void> {
+    this.state.revocationList = list.bytes;
+    const saved = this.#persist();
+    this.#publisher.publishRecord(list.bytes);
+    this.#scheduleRenewal();
+    await saved;
+  }
+
+  /**
+   * Another list of this account was heard (another device revoked a
+   * device): keep the union, re-signed above both when neither covers it.
+   */
+  #mergeRevocations(incoming: RevocationList): void {
+    if (!this.#running) return;
+    const bytes = this.state.revocationList;
+    const own = bytes === undefined ? undefined : RevocationList.decode(bytes);
+    let next: RevocationList;
+    try {
+      next = RevocationList.reconcile(
+        this.#c.identity.account,
+        own,
+        incoming,
+        this.#now(),
+      );
+    } catch {
+      return; // More than a list can hold: keep ours.
+    }
+    if (next === own) return;
+    void this.#track(this.#keepRevocations(next));
+  }
+
+  /** Re-signs this account's list before it expires, on the clock. */
+  #scheduleRenewal(): void {
+    this.#renewTimer?.cancel();
+    this.#renewTimer = undefined;
+    const bytes = this.state.revocationList;
+    if (!this.#running || bytes === undefined) return;
+    const list = RevocationList.decode(bytes);
+    this.#renewTimer = this.#c.clock.setTimer(
+      Math.max(0, list.renewalDueMs - this.#now()),
+      () => {
+        this.#renewTimer = undefined;
+        if (!this.#running) return;
+        void this.#track(
+          this.#keepRevocations(
+            list.renew(this.#c.identity.account, this.#now()),
+          ),
+        );
+      },
+    );
   }
 
   // ---------------------------------------------------------------- contacts

@@ -107,7 +107,7 @@ export interface DaemonOptions {
   readonly dht?: DhtNodeConfig;
   /** Passphrase of the account archives. @default {""} */
   readonly passphrase?: string;
-  /** scrypt cost of new archives (log2 N, 10..18). @default {15} */
+  /** scrypt cost of new archives (log2 N, 10..18). @default {17} */
   readonly scryptLog2N?: number;
   /** Tracks state writes in flight (share one across simulated daemons). @default {a new one} */
   readonly work?: WorkTracker;

@@ -45,14 +45,24 @@ import {
   sha256,
 } from "../crypto.ts";
 import { decodeTuple, encodeTuple, readBytes, readInteger } from "./_codec.ts";
-import { ArchiveCorruptError, WrongPassphraseError } from "./errors.ts";
+import {
+  ArchiveCorruptError,
+  ArchiveCostError,
+  WrongPassphraseError,
+} from "./errors.ts";
 import { AccountKeys } from "./account_keys.ts";
 import { DeviceKeys } from "./device_keys.ts";
 import { DeviceCertificate } from "./device_certificate.ts";
 import type { RandomBytes } from "../rng.ts";
 
-/** Default scrypt cost: N = 2^15, r = 8, p = 1 (about 32 MiB and a fraction of a second). */
-export const DEFAULT_SCRYPT_LOG2_N = 15;
+/**
+ * Default scrypt cost of new archives: N = 2^17, r = 8, p = 1 (128 MiB, about
+ * 1.8 s here). N is stored in each archive, so archives made with an older
+ * default (2^15) still open.
+ */
+export const DEFAULT_SCRYPT_LOG2_N = 17;
+/** The scrypt log2(N) an archive may carry, inclusive: higher is refused unread (256 MiB at most). */
+export const SCRYPT_LOG2_N_RANGE: readonly [number, number] = [10, 18];
 /** Largest archive file accepted. */
 export const MAX_ARCHIVE_BYTES = 65_536;
 
@@ -65,7 +75,7 @@ const SCRYPT_R = 8;
 const SCRYPT_P = 1;
 // Bounds on KDF parameters read from a file, so a hostile file cannot make
 // loading take minutes or gigabytes: at most N = 2^18 with r = 8 (256 MiB).
-const LOG2_N_RANGE = [10, 18] as const;
+const LOG2_N_RANGE = SCRYPT_LOG2_N_RANGE;
 
 /** What an archive holds. */
 export interface AccountArchiveContents {
@@ -81,7 +91,7 @@ export interface AccountArchiveContents {
 export interface EncodeAccountArchiveOptions {
   /** The passphrase (may be empty, which only obfuscates). */
   readonly passphrase: string;
-  /** scrypt cost as log2(N), 10..18. @default {15} */
+  /** scrypt cost as log2(N), 10..18. @default {17} */
   readonly scryptLog2N?: number;
   /** Source of salt and nonce: a cryptographic one (`systemRandomBytes`). */
   readonly randomBytes: RandomBytes;
@@ -191,6 +201,7 @@ export async function encodeAccountArchive(
  * @param path Name used in error messages.
  * @returns The keys and certificate.
  * @throws {ArchiveCorruptError} If the bytes are truncated, altered or not an archive.
+ * @throws {ArchiveCostError} If the scrypt cost is beyond {@link SCRYPT_LOG2_N_RANGE} (nothing is derived).
  * @throws {WrongPassphraseError} If they are intact but `passphrase` is wrong.
  */
 export async function decodeAccountArchive(
@@ -227,7 +238,7 @@ export async function decodeAccountArchive(
     log2N < LOG2_N_RANGE[0] || log2N > LOG2_N_RANGE[1] || r !== SCRYPT_R ||
     p !== SCRYPT_P
   ) {
-    throw new ArchiveCorruptError(path, "key derivation cost out of range");
+    throw new ArchiveCostError(path, log2N, r, p, LOG2_N_RANGE);
   }
   let key: Uint8Array;
   try {

@@ -30,10 +30,10 @@ import {
   SignerMismatchError,
 } from "./errors.ts";
 import { InfoHash } from "./info_hash.ts";
-import { SignedRecord } from "./signed_record.ts";
+import { type SignatureVerifier, SignedRecord } from "./signed_record.ts";
 import type { AccountKeys } from "./account_keys.ts";
 import type { DeviceKeys } from "./device_keys.ts";
-import type { RevocationList } from "./revocation_list.ts";
+import type { RevocationStatus } from "./revocation_list.ts";
 
 /** Record type of a device certificate. */
 export const DEVICE_CERTIFICATE_TYPE = "device-certificate";
@@ -60,8 +60,10 @@ export interface VerifyDeviceCertificateOptions {
   readonly accountId?: InfoHash;
   /** Time of the check, epoch ms. */
   readonly nowMs: number;
-  /** The account's current revocation list, already verified. */
-  readonly revocationList?: RevocationList;
+  /** The account's revoked devices: its verified list, or the union of its lists ({@link RevokedDevices}). */
+  readonly revocationList?: RevocationStatus;
+  /** The Ed25519 check (tests count calls). @default {ed25519Verify} */
+  readonly verifySignature?: SignatureVerifier;
 }
 
 /** A device certificate; decoding checks structure only, call {@link DeviceCertificate.verify}. */
@@ -165,7 +167,8 @@ export class DeviceCertificate {
   /**
    * Checks that the certificate is signed by the account whose SHA-1 is
    * `accountId`, is within its validity window, and that the device is not
-   * on the revocation list.
+   * on the revocation list. The cheap checks (account id, revocation) come
+   * before the Ed25519 verification.
    *
    * @param options Expected account, time, revocation list.
    * @throws {BadSignatureError} If the account signature does not verify.
@@ -175,22 +178,33 @@ export class DeviceCertificate {
    * @throws {DeviceRevokedError} If the device is revoked.
    */
   verify(options: VerifyDeviceCertificateOptions): void {
-    this.record.verify({
-      type: DEVICE_CERTIFICATE_TYPE,
-      signer: options.accountId ?? this.accountId,
-      nowMs: options.nowMs,
-    });
-    const list = options.revocationList;
-    if (list === undefined) return;
-    if (!list.accountId.equals(this.accountId)) {
+    // Cheap checks first (account id, revocation), then the signature.
+    const expected = options.accountId ?? this.accountId;
+    if (!expected.equals(this.accountId)) {
       throw new SignerMismatchError(
-        "revocation list",
+        "device-certificate record",
+        expected.toString(),
         this.accountId.toString(),
-        list.accountId.toString(),
       );
     }
-    if (list.isRevoked(this.deviceId)) {
-      throw new DeviceRevokedError(this.deviceId.toString());
+    const list = options.revocationList;
+    if (list !== undefined) {
+      if (!list.accountId.equals(this.accountId)) {
+        throw new SignerMismatchError(
+          "revocation list",
+          this.accountId.toString(),
+          list.accountId.toString(),
+        );
+      }
+      if (list.isRevoked(this.deviceId)) {
+        throw new DeviceRevokedError(this.deviceId.toString());
+      }
     }
+    this.record.verify({
+      type: DEVICE_CERTIFICATE_TYPE,
+      signer: expected,
+      nowMs: options.nowMs,
+      verifySignature: options.verifySignature,
+    });
   }
 }

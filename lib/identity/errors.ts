@@ -237,3 +237,38 @@ export class ArchiveCorruptError extends Error {
     this.path = path;
   }
 }
+
+/**
+ * An account archive whose key-derivation cost (scrypt N, r, p) is outside
+ * what this version reads: a damaged or hostile file, refused before any
+ * memory is spent on it.
+ */
+export class ArchiveCostError extends ArchiveCorruptError {
+  /** The file's log2(N). */
+  readonly log2N: number;
+  /**
+   * Makes the error.
+   *
+   * @param path Path of the archive.
+   * @param log2N The file's log2(N).
+   * @param r The file's scrypt r.
+   * @param p The file's scrypt p.
+   * @param range The log2(N) accepted, inclusive.
+   */
+  constructor(
+    path: string,
+    log2N: number,
+    r: number,
+    p: number,
+    range: readonly [number, number],
+  ) {
+    super(
+      path,
+      `key derivation cost out of range (log2 N = ${log2N}, r = ${r}, p = ${p}; accepted: log2 N ${
+        range[0]
+      }..${range[1]}, r = 8, p = 1)`,
+    );
+    this.name = "ArchiveCostError";
+    this.log2N = log2N;
+  }
+}

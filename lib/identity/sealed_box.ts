@@ -61,7 +61,7 @@ import {
 import { INFO_HASH_BYTES, InfoHash } from "./info_hash.ts";
 import { DeviceCertificate } from "./device_certificate.ts";
 import type { DeviceKeys } from "./device_keys.ts";
-import type { RevocationList } from "./revocation_list.ts";
+import type { RevocationStatus } from "./revocation_list.ts";
 import type { RandomBytes } from "../rng.ts";
 
 /** Largest message a sealed box accepts (the value limit bounds it further). */
@@ -100,7 +100,9 @@ export interface OpenSealedBoxOptions {
   /** Time of the check (sender certificate validity), epoch ms. */
   readonly nowMs: number;
   /** Looks up the current, verified revocation list of an account. */
-  readonly revocationList?: (accountId: InfoHash) => RevocationList | undefined;
+  readonly revocationList?: (
+    accountId: InfoHash,
+  ) => RevocationStatus | undefined;
 }
 
 /** What {@link openSealedBox} learns. */

@@ -43,7 +43,7 @@ import { systemRandomBytes } from "./system_random.ts";
 export interface SaveAccountArchiveOptions {
   /** The passphrase (may be empty, which only obfuscates). */
   readonly passphrase: string;
-  /** scrypt cost as log2(N), 10..18. @default {15} */
+  /** scrypt cost as log2(N), 10..18. @default {17} */
   readonly scryptLog2N?: number;
   /** Source of salt and nonce. @default {systemRandomBytes} */
   readonly randomBytes?: RandomBytes;
@@ -110,6 +110,7 @@ async function readArchiveFile(path: string): Promise<Uint8Array> {
  * @returns The keys and certificate.
  * @throws {Deno.errors.NotFound} If there is no file at `path`.
  * @throws {ArchiveCorruptError} If the file is truncated, altered or not an archive.
+ * @throws {ArchiveCostError} If its scrypt cost is out of range (refused before derivation).
  * @throws {WrongPassphraseError} If the file is intact but `passphrase` is wrong.
  */
 export async function loadAccountArchive(

@@ -44,7 +44,7 @@ export interface UdpDaemonOptions {
   readonly dht?: Omit<DhtNodeConfig, "bootstrap">;
   /** Presence and delivery parameters. @default {OUR_PROFILE} */
   readonly profile?: PresenceProfile;
-  /** scrypt cost of new archives (log2 N, 10..18). @default {15} */
+  /** scrypt cost of new archives (log2 N, 10..18). @default {17} */
   readonly scryptLog2N?: number;
   /** Told about files skipped or recovered while opening (see `DaemonOptions.onWarning`). */
   readonly onWarning?: (warning: DaemonWarning) => void;

@@ -7,8 +7,10 @@
  *   tracked account certified the device, the device is not revoked, and the
  *   record is within its validity window (anything else is dropped and
  *   counted);
- * - a revocation list signed by the account replaces an older one, and
- *   devices it revokes go offline at once;
+ * - every revocation list signed by the account adds to the devices it
+ *   revoked (the union: two devices may publish the same sequence number;
+ *   an expired list still counts), and devices it revokes go offline at
+ *   once;
  * - the account's mailbox certificate is kept for senders.
  *
  * Per device it keeps the live values and the highest sequence seen: the
@@ -43,6 +45,7 @@ import type { DhtValue } from "../dht/messages.ts";
 import { DeviceCertificate } from "../identity/device_certificate.ts";
 import type { InfoHash } from "../identity/info_hash.ts";
 import { RevocationList } from "../identity/revocation_list.ts";
+import { RevokedDevices } from "../identity/revoked_devices.ts";
 import { SignedRecord } from "../identity/signed_record.ts";
 import { isMailboxCertificate } from "../trust/mailbox.ts";
 import { announcementValueId } from "./announcer.ts";
@@ -106,6 +109,8 @@ export interface BuddyTrackerOptions {
   readonly onChange: (status: 0 | 1) => void;
   /** Called when a device comes online or goes offline. */
   readonly onDevice?: (device: TrackedDevice) => void;
+  /** Called with every verified revocation list heard (the account's own devices merge them). */
+  readonly onRevocationList?: (list: RevocationList) => void;
 }
 
 /** Watches one account's presence. */
@@ -119,7 +124,7 @@ export class BuddyTracker {
   /** Value id → device hex, for values that are announcements. */
   readonly #valueDevice = new Map<bigint, string>();
   readonly #expiring = new Set<bigint>();
-  #revocationList?: RevocationList;
+  readonly #revoked: RevokedDevices;
   #mailbox?: DeviceCertificate;
   #listen?: ListenHandle;
   #checkTimer?: Timer;
@@ -135,6 +140,7 @@ export class BuddyTracker {
   constructor(options: BuddyTrackerOptions) {
     this.#options = options;
     this.accountId = options.accountId;
+    this.#revoked = new RevokedDevices(options.accountId);
   }
 
   /** 0 offline, 1 at least one device online. */
@@ -147,9 +153,9 @@ export class BuddyTracker {
     return this.#mailbox;
   }
 
-  /** The newest verified revocation list. */
-  get revocationList(): RevocationList | undefined {
-    return this.#revocationList;
+  /** The devices the account revoked: the union of its verified lists. */
+  get revocationList(): RevokedDevices {
+    return this.#revoked;
   }
 
   /** Devices known, online or not. */
@@ -230,16 +236,14 @@ export class BuddyTracker {
           return;
         case "revocation-list": {
           const list = RevocationList.decode(value.data);
-          list.verify({ accountId: this.accountId, nowMs: now });
-          const kept = RevocationList.newest(this.#revocationList, list);
-          if (kept !== this.#revocationList) {
-            this.#revocationList = kept;
+          if (this.#revoked.add(list, now).length > 0) {
             for (const [hex, state] of this.#devices) {
-              if (kept.isRevoked(state.certificate.deviceId)) {
+              if (this.#revoked.isRevoked(state.certificate.deviceId)) {
                 this.#dropDevice(hex);
               }
             }
           }
+          this.#options.onRevocationList?.(list);
           return;
         }
         case "device-certificate": {
@@ -274,7 +278,7 @@ export class BuddyTracker {
     announcement.verify({
       accountId: this.accountId,
       nowMs: now,
-      revocationList: this.#revocationList,
+      revocationList: this.#revoked,
     });
     const hex = announcement.deviceId.toString();
     let state = this.#devices.get(hex);

@@ -48,7 +48,7 @@ import {
   SignerMismatchError,
 } from "../identity/errors.ts";
 import type { InfoHash } from "../identity/info_hash.ts";
-import type { RevocationList } from "../identity/revocation_list.ts";
+import type { RevocationStatus } from "../identity/revocation_list.ts";
 import { SignedRecord } from "../identity/signed_record.ts";
 
 /** Record type of an announcement. */
@@ -82,8 +82,8 @@ export interface VerifyAnnouncementOptions {
   readonly accountId: InfoHash;
   /** Time of the check, epoch ms. */
   readonly nowMs: number;
-  /** The account's current verified revocation list, if any. */
-  readonly revocationList?: RevocationList;
+  /** The account's revoked devices (a verified list, or the union of its lists), if known. */
+  readonly revocationList?: RevocationStatus;
 }
 
 /** A device announcement; decoding checks structure only, call {@link DeviceAnnouncement.verify}. */

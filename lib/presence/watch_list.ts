@@ -52,6 +52,7 @@
 import type { Clock } from "../clock.ts";
 import type { DhtClient } from "../dht/dht_client.ts";
 import { InfoHash } from "../identity/info_hash.ts";
+import type { RevocationList } from "../identity/revocation_list.ts";
 import { BuddyTracker, type TrackedDevice } from "./buddy_tracker.ts";
 
 /** Why an account's presence is followed. */
@@ -82,6 +83,8 @@ export interface WatchListOptions {
   onChange(uri: string): void;
   /** A device of a watched account came online, went offline or changed its note. */
   onDevice(uri: string, device: TrackedDevice): void;
+  /** A verified revocation list of a watched account was heard. */
+  onRevocationList?(uri: string, list: RevocationList): void;
 }
 
 /**
@@ -153,6 +156,7 @@ export class WatchList {
         expiryCheckMs: this.#options.expiryCheckMs,
         onChange: () => this.#options.onChange(uri),
         onDevice: (device) => this.#options.onDevice(uri, device),
+        onRevocationList: (list) => this.#options.onRevocationList?.(uri, list),
       });
       watch = { tracker, reasons: new Set() };
       this.#watches.set(uri, watch);

@@ -8,7 +8,8 @@
  *   when the next entry is due (at least every minute, at most once a
  *   second), ends expired entries and forgets message ids past retention.
  * - Receiving: a value at an inbox key is opened and checked (sender
- *   certificate, revocation list as the watch list knows it); a box from a
+ *   certificate, and revocation for every sender through `admitSender`,
+ *   which may fetch the sender account's lists first); a box from a
  *   mailbox, or one that does not open, is counted as malformed. A sync
  *   snapshot from another device of the account goes to the account; a
  *   receipt settles its outbox entry; a request or confirmation goes through
@@ -105,6 +106,12 @@ export interface TrustDeliveryOptions {
   isRunning(): boolean;
   /** The tracker of a watched account (its devices, mailbox, revocation list). */
   tracker(uri: string): BuddyTracker | undefined;
+  /**
+   * Whether a message from `sender` (its certificate verified) may be
+   * handled now: false drops it (revoked, or its account's revocation list
+   * is being fetched, after which `retry` runs). @default {always true}
+   */
+  admitSender?(sender: DeviceCertificate, retry: () => void): boolean;
   /** An outbox entry to `uri` was added: watch its presence. */
   watchTarget(uri: string): void;
   /** The last outbox entry to `uri` left. */
@@ -291,6 +298,9 @@ export class TrustDelivery {
       options.counters.dropped.malformed += 1;
       return;
     }
+    // Revocation is checked for every sender, watched or not.
+    const retry = () => this.#onInboxValue(keys, value);
+    if (options.admitSender?.(sender, retry) === false) return;
     const from = sender.accountId.toString();
     if (from === options.accountId) {
       if (
