@@ -91,6 +91,7 @@ export {
   DEFAULT_MAX_CLOCK_SKEW_MS,
   MAX_RECORD_BODY_BYTES,
   MAX_RECORD_TYPE_LENGTH,
+  type SignatureVerifier,
   SignedRecord,
   type SignedRecordFields,
   type VerifyRecordOptions,
@@ -108,8 +109,14 @@ export {
   DEFAULT_REVOCATION_LIFETIME_MS,
   MAX_REVOKED_DEVICES,
   REVOCATION_LIST_TYPE,
+  REVOCATION_RENEW_BEFORE_MS,
   RevocationList,
+  type RevocationStatus,
 } from "./revocation_list.ts";
+export {
+  MAX_UNION_REVOKED_DEVICES,
+  RevokedDevices,
+} from "./revoked_devices.ts";
 export {
   MAX_PURPOSE_LENGTH,
   MAX_SEALED_MESSAGE_BYTES,
