@@ -78,7 +78,7 @@ const PLOT_HEIGHT = 240;
 const MARGIN = { left: 78, right: 40, top: 16 };
 const LINE_HEIGHT = 16;
 /** Characters of a legend line before it wraps (12 px text in WIDTH). */
-const LEGEND_WRAP = 92;
+const LEGEND_WRAP = 86;
 
 /** Nice log-scale ticks for durations, ms. */
 const LOG_TICKS_MS = [

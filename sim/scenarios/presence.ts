@@ -471,6 +471,13 @@ export async function runPresenceScenario(
       { label: "detections: online", value: detect.online.count },
       { label: "clean offline", value: detect.graceful.count },
       { label: "crash", value: detect.crash.count },
+      {
+        label: "still awaited",
+        value: pending.reduce(
+          (sum, change) => sum + (change?.waiting.size ?? 0),
+          0,
+        ),
+      },
     ], { ms, totalMs: options.durationMs }));
   const steps = 20;
   for (let step = 1; step <= steps; step++) {
@@ -562,7 +569,12 @@ interface EmptyCdfFacts {
   readonly profile: PresenceProfile;
   readonly durationMs: number;
   /** Churn in the measured part. */
-  readonly counts: { joins: number; crashes: number; cleanLeaves: number };
+  readonly counts: {
+    joins: number;
+    leaves: number;
+    crashes: number;
+    cleanLeaves: number;
+  };
   /** Samples of each latency. */
   readonly samples: Record<string, number>;
   /** Changes still unseen at the end, by kind. */
@@ -577,40 +589,35 @@ interface EmptyCdfFacts {
 function emptyCdfNotes(facts: EmptyCdfFacts): Record<string, string> {
   const { profile, counts, unseen } = facts;
   const measured = formatDurationMs(facts.durationMs);
+  const lapse = `the ${formatDurationMs(profile.dhtLifetimeMs)} record lapses`;
   const noRestart =
-    `no device came back online in the measured ${measured} (churn downtimes outlast it)`;
-  const stillUnseen = (what: string, left: number) =>
+    `no device came back online in the measured ${measured}: ${counts.leaves} left, none returned before the end (a longer --duration gives restarts)`;
+  const stillUnseen = (change: string, left: number, how: string) =>
     left > 0
-      ? `${left} ${what} not yet seen by their watchers when the run ended`
-      : `no watcher could see the ${what} (online, settled, and saw the state before)`;
+      ? `not seen before the run ended: ${left} (watcher, ${change}) pairs still pending; ${how}`
+      : `no watcher could see a ${change} (online, settled, and saw the state before)`;
   const noLinks =
     `no direct links in the ${profile.name} profile (channels off): status 2 is never reached`;
   const notes: Record<string, string> = {};
   const why: Record<string, () => string> = {
     online_detect_ms: () =>
-      counts.joins === 0 ? noRestart : stillUnseen("restarts", unseen.online),
+      counts.joins === 0
+        ? noRestart
+        : stillUnseen("restart", unseen.online, "it is seen once announced"),
     offline_graceful_ms: () =>
       counts.cleanLeaves === 0
         ? `no clean shutdown in the measured ${measured}`
         : stillUnseen(
-          `clean shutdowns${
-            profile.goodbye
-              ? ""
-              : ` (no goodbye: seen when the ${
-                formatDurationMs(profile.dhtLifetimeMs)
-              } record lapses)`
-          }`,
+          "clean shutdown",
           unseen.graceful,
+          profile.goodbye
+            ? "it is seen on the goodbye"
+            : `no goodbye in the ${profile.name} profile: it is seen when ${lapse}`,
         ),
     offline_crash_ms: () =>
       counts.crashes === 0
         ? `no crash in the measured ${measured}`
-        : stillUnseen(
-          `crashes (seen when the ${
-            formatDurationMs(profile.dhtLifetimeMs)
-          } record lapses)`,
-          unseen.crash,
-        ),
+        : stillUnseen("crash", unseen.crash, `it is seen when ${lapse}`),
     connected_detect_ms: () =>
       !profile.channels
         ? noLinks
