@@ -214,6 +214,22 @@ export function formatProgressLine(
   return `${head}${body} | ${tail}`;
 }
 
+/**
+ * Shortens a line to fit `columns - 1` characters (so that the terminal does
+ * not wrap it), cutting the counts in the middle and keeping the wall-time
+ * part after the last " | ".
+ */
+function fitLine(line: string, columns: number): string {
+  const room = Math.max(20, columns - 1);
+  if (line.length <= room) return line;
+  const bar = line.lastIndexOf(" | ");
+  const tail = bar === -1 ? "" : line.slice(bar);
+  const head = line.slice(0, bar === -1 ? line.length : bar);
+  const keep = room - tail.length - 1;
+  if (keep < 10) return `${line.slice(0, room - 1)}…`;
+  return `${head.slice(0, keep)}…${tail}`;
+}
+
 /** Options of a {@link ProgressReporter}. */
 export interface ProgressReporterOptions {
   /** Prefix of every line, e.g. "presence/ours". */
@@ -224,7 +240,7 @@ export interface ProgressReporterOptions {
   readonly now: () => number;
   /** Whether the output is a terminal: one line rewritten in place; else one line per update. */
   readonly terminal: boolean;
-  /** Terminal width: longer lines are cut so that they can be rewritten. @default {120} */
+  /** Terminal width (0: unknown): longer lines are cut so that they can be rewritten. @default {120} */
   readonly columns?: number;
   /** Least wall time between two updates shown. @default {1 s on a terminal, 10 s otherwise} */
   readonly intervalMs?: number;
@@ -303,10 +319,8 @@ export class ProgressReporter {
       this.#options.write(`${line}\n`);
       return;
     }
-    const columns = Math.max(20, this.#options.columns ?? 120);
-    const cut = line.length >= columns
-      ? `${line.slice(0, columns - 2)}…`
-      : line;
+    const width = this.#options.columns;
+    const cut = fitLine(line, width !== undefined && width > 0 ? width : 120);
     // Carriage return, the line, erase to its end.
     this.#options.write(`\r${cut}\x1b[K${done ? "\n" : ""}`);
     this.#open = !done;
