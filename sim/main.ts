@@ -73,9 +73,12 @@ Options:
   --profile NAME     presence/inbox: "ours" (default) or "jami"
   --compare          lookup: ours vs kademlia-dht; presence/inbox: ours vs the
                      jami profile; same seed, one process, ratios printed
-  --report FILE      presence/inbox: write an HTML page with CDF plots
-  --json             print one JSON object on stdout
-  --quiet            no progress on stderr
+  --report FILE      presence/inbox: write an HTML page with CDF plots and
+                     the figures as a table
+  --json             print one JSON object on stdout (default: a table in
+                     human units)
+  --quiet            no progress on stderr (by default: phase, counts,
+                     virtual time, elapsed time and ETA)
   -h, --help         show this help
 `;
 
