@@ -156,7 +156,9 @@ function ratioCells(
       row = match[1];
       label = `${match[2]} `;
     }
-    const text = typeof value === "number" ? `${label}${value}×` : "";
+    const text = typeof value === "number" && Number.isFinite(value)
+      ? `${label}${value}×`
+      : `${label}n/a`;
     cells.set(row, [...(cells.get(row) ?? []), text]);
   }
   return new Map([...cells].map(([row, texts]) => [row, texts.join(", ")]));

@@ -180,15 +180,18 @@ Deno.test("table: human units by key; --compare puts the runs side by side with 
     impl: "ours",
     lookup_ms: { p50: 400, p90: 800 },
     messages_per_lookup: 54,
+    lookup_hops: { p50: 2 },
     baseline: {
       impl: "kademlia-dht",
       lookup_ms: { p50: 800, p90: 1_600 },
       messages_per_lookup: 27,
+      lookup_hops: { p50: 0 },
     },
     ratio_vs_baseline: {
       lookup_ms_p50: 0.5,
       lookup_ms_p90: 0.5,
       messages_per_lookup: 2,
+      lookup_hops_p50: NaN,
     },
   });
   assert.deepEqual(table.header, [
@@ -204,8 +207,10 @@ Deno.test("table: human units by key; --compare puts the runs side by side with 
     "p50 0.5×, p90 0.5×",
   ]);
   assert.deepEqual(table.rows[2], ["messages_per_lookup", "54", "27", "2×"]);
+  // A ratio over nothing (NaN, null in JSON) is not a number to print.
+  assert.deepEqual(table.rows[3], ["lookup_hops", "p50 2", "p50 0", "p50 n/a"]);
   const text = formatTextTable(table).split("\n");
-  assert.equal(text.length, 4);
+  assert.equal(text.length, 5);
   // Aligned columns: the second column starts at the same place everywhere.
   const column = text[0].indexOf("ours");
   assert.ok(

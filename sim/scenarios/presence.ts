@@ -557,6 +557,7 @@ export async function runPresenceScenario(
         note_delivery_ms: noteDelays.count,
       },
       unseen,
+      missed,
       notesPublished,
     }),
   };
@@ -577,8 +578,10 @@ interface EmptyCdfFacts {
   };
   /** Samples of each latency. */
   readonly samples: Record<string, number>;
-  /** Changes still unseen at the end, by kind. */
+  /** (Watcher, change) pairs still unseen at the end, by kind. */
   readonly unseen: { online: number; graceful: number; crash: number };
+  /** (Watcher, change) pairs missed: the device changed again first. */
+  readonly missed: { online: number; graceful: number; crash: number };
   readonly notesPublished: number;
 }
 
@@ -587,15 +590,34 @@ interface EmptyCdfFacts {
  * plot without a line says why instead of leaving the reader to guess.
  */
 function emptyCdfNotes(facts: EmptyCdfFacts): Record<string, string> {
-  const { profile, counts, unseen } = facts;
+  const { profile, counts, unseen, missed } = facts;
   const measured = formatDurationMs(facts.durationMs);
   const lapse = `the ${formatDurationMs(profile.dhtLifetimeMs)} record lapses`;
   const noRestart =
     `no device came back online in the measured ${measured}: ${counts.leaves} left, none returned before the end (a longer --duration gives restarts)`;
-  const stillUnseen = (change: string, left: number, how: string) =>
-    left > 0
-      ? `not seen before the run ended: ${left} (watcher, ${change}) pairs still pending; ${how}`
-      : `no watcher could see a ${change} (online, settled, and saw the state before)`;
+  const notSeen = (
+    kind: "online" | "graceful" | "crash",
+    change: string,
+    how: string,
+  ) => {
+    const parts: string[] = [];
+    if (missed[kind] > 0) {
+      parts.push(
+        `${
+          missed[kind]
+        } (watcher, ${change}) pairs missed: the device changed again first`,
+      );
+    }
+    if (unseen[kind] > 0) {
+      parts.push(`${unseen[kind]} still pending when the run ended`);
+    }
+    if (parts.length === 0) {
+      return kind === "online"
+        ? "no restart was a change for any watcher: those online and settled still showed the device online (they had not seen it leave)"
+        : `no watcher online and settled had seen the device online before its ${change}`;
+    }
+    return `${parts.join("; ")}; ${how}`;
+  };
   const noLinks =
     `no direct links in the ${profile.name} profile (channels off): status 2 is never reached`;
   const notes: Record<string, string> = {};
@@ -603,21 +625,21 @@ function emptyCdfNotes(facts: EmptyCdfFacts): Record<string, string> {
     online_detect_ms: () =>
       counts.joins === 0
         ? noRestart
-        : stillUnseen("restart", unseen.online, "it is seen once announced"),
+        : notSeen("online", "restart", "a restart is seen once announced"),
     offline_graceful_ms: () =>
       counts.cleanLeaves === 0
         ? `no clean shutdown in the measured ${measured}`
-        : stillUnseen(
+        : notSeen(
+          "graceful",
           "clean shutdown",
-          unseen.graceful,
           profile.goodbye
-            ? "it is seen on the goodbye"
-            : `no goodbye in the ${profile.name} profile: it is seen when ${lapse}`,
+            ? "a clean shutdown is seen by its goodbye"
+            : `no goodbye in the ${profile.name} profile: a clean shutdown is seen when ${lapse}`,
         ),
     offline_crash_ms: () =>
       counts.crashes === 0
         ? `no crash in the measured ${measured}`
-        : stillUnseen("crash", unseen.crash, `it is seen when ${lapse}`),
+        : notSeen("crash", "crash", `a crash is seen when ${lapse}`),
     connected_detect_ms: () =>
       !profile.channels
         ? noLinks
