@@ -24,7 +24,6 @@
  * @module
  */
 import type { CdfPoint } from "./metrics.ts";
-import { formatDurationMs } from "./units.ts";
 import { summaryTable } from "./summary_table.ts";
 
 /** One run to draw. */
@@ -55,7 +54,7 @@ const METRICS: Record<string, { title: string; axis: string }> = {
   },
   connected_detect_ms: {
     title: "Direct link up",
-    axis: "device start → watcher sees status 2 (direct link)",
+    axis: "device start → watcher sees status 2, direct link",
   },
   link_loss_detect_ms: {
     title: "Direct link loss",
@@ -80,20 +79,19 @@ const LINE_HEIGHT = 16;
 /** Characters of a legend line before it wraps (12 px text in WIDTH). */
 const LEGEND_WRAP = 86;
 
-/** Nice log-scale ticks for durations, ms. */
-const LOG_TICKS_MS = [
-  1,
-  10,
-  100,
-  1_000,
-  10_000,
-  60_000,
-  600_000,
-  3_600_000,
-  36_000_000,
-  86_400_000,
-  604_800_000,
-  2_592_000_000,
+/** Log-scale ticks for durations, far enough apart for their labels. */
+const LOG_TICKS: readonly { ms: number; label: string }[] = [
+  { ms: 1, label: "1 ms" },
+  { ms: 10, label: "10 ms" },
+  { ms: 100, label: "100 ms" },
+  { ms: 1_000, label: "1 s" },
+  { ms: 10_000, label: "10 s" },
+  { ms: 60_000, label: "1 min" },
+  { ms: 600_000, label: "10 min" },
+  { ms: 3_600_000, label: "1 h" },
+  { ms: 86_400_000, label: "1 d" },
+  { ms: 604_800_000, label: "7 d" },
+  { ms: 2_592_000_000, label: "30 d" },
 ];
 
 /** Units of a linear axis, largest first, with the least maximum for each. */
@@ -132,15 +130,15 @@ function xAxis(values: readonly number[], meaning: string): XAxis {
   const positive = values.filter((value) => value > 0);
   const minPositive = positive.length > 0 ? Math.min(...positive) : 1;
   if (max >= 10_000 && max / Math.max(1, minPositive) >= 100) {
-    const low = [...LOG_TICKS_MS].reverse().find((t) => t <= minPositive) ??
-      LOG_TICKS_MS[0];
-    const high = LOG_TICKS_MS.find((t) => t >= max) ?? max;
+    const low = [...LOG_TICKS].reverse().find((t) => t.ms <= minPositive)?.ms ??
+      LOG_TICKS[0].ms;
+    const high = LOG_TICKS.find((t) => t.ms >= max)?.ms ?? max;
     const decades = Math.log10(high / low);
     const toX = (value: number) =>
       left + Math.log10(Math.max(low, value) / low) / decades * span;
-    const ticks = LOG_TICKS_MS.filter((t) => t >= low && t <= high).map((
+    const ticks = LOG_TICKS.filter((t) => t.ms >= low && t.ms <= high).map((
       t,
-    ) => ({ x: toX(t), label: formatDurationMs(t) }));
+    ) => ({ x: toX(t.ms), label: t.label }));
     return { toX, ticks, title: `${meaning} (log scale)` };
   }
   const unit = LINEAR_UNITS.find((u) => max >= u.from)!;

@@ -93,8 +93,21 @@ Deno.test("report: each plot has axis titles with units", () => {
 });
 
 Deno.test("report: tick labels neither overlap nor leave the picture", () => {
-  const html = renderReport("presence", RUNS);
-  for (const metric of ["online_detect_ms", "offline_crash_ms"]) {
+  // Delays from 300 ms to 2 days: a log axis over many units.
+  const wide: ReportRun = {
+    label: "jami",
+    report: {},
+    cdf: { delivery_after_online_ms: cdf([300, 20_000, 3_600_000, 2e8]) },
+  };
+  const html = renderReport("presence", RUNS) +
+    renderReport("inbox", [wide]);
+  for (
+    const metric of [
+      "online_detect_ms",
+      "offline_crash_ms",
+      "delivery_after_online_ms",
+    ]
+  ) {
     const svg = svgOf(html, metric)!;
     const width = Number(/width="(\d+)"/.exec(svg)![1]);
     const labels = texts(svg).filter((t) => !t.attributes.includes("class"));
@@ -105,12 +118,20 @@ Deno.test("report: tick labels neither overlap nor leave the picture", () => {
       assert.ok(ys[i] - ys[i - 1] >= 14, `${metric}: ${ys}`);
     }
     // x tick labels: 11 px text, about 7 px a character at most.
-    for (const label of labels) {
-      if (!label.attributes.includes(`text-anchor="middle"`)) continue;
+    const xLabels = labels.filter((label) =>
+      label.attributes.includes(`text-anchor="middle"`)
+    ).sort((a, b) => a.x - b.x);
+    assert.ok(xLabels.length >= 4, metric);
+    xLabels.forEach((label, i) => {
       const half = label.text.length * 7 / 2;
       assert.ok(label.x - half >= 0, `${metric}: ${label.text}`);
       assert.ok(label.x + half <= width, `${metric}: ${label.text}`);
-    }
+      const next = xLabels[i + 1];
+      if (next === undefined) return;
+      const gap = next.x - label.x -
+        (label.text.length + next.text.length) * 7 / 2;
+      assert.ok(gap >= 4, `${metric}: ${label.text} / ${next.text}`);
+    });
   }
 });
 
