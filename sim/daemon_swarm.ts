@@ -104,6 +104,12 @@ export class DaemonSwarm {
   readonly streams: SimulatedStreamNetwork;
   /** Called each time a device's daemon starts (first start and restarts). */
   onStart?: (slot: DeviceSlot) => void;
+  /**
+   * Called after each timer (or step) that {@link DaemonSwarm.run} fires,
+   * once the work it started has finished: for progress display only, it
+   * must not change the simulation.
+   */
+  onStep?: () => void;
   readonly #rng: Rng;
   readonly #pickRng: Rng;
   readonly #starting: DeviceSlot[] = [];
@@ -322,6 +328,7 @@ export class DaemonSwarm {
         clock.advanceTo(Math.min(end, clock.now() + stepMs));
       }
       await this.#settle();
+      this.onStep?.();
     }
     // Devices reopened since the last timer start now, too.
     await this.#settle();

@@ -1,7 +1,8 @@
 /**
  * `deno task sim`: runs a simulation scenario on the in-process network and
- * prints a human summary, or one JSON object with `--json`. Progress goes to
- * stderr.
+ * prints a table in human units, or one JSON object with `--json`, on
+ * stdout. Progress goes to stderr (phase, counts, virtual time, elapsed wall
+ * time and ETA; see {@link ProgressReporter}) unless `--quiet`.
  *
  * Everything in the report is virtual-time and deterministic for a seed,
  * except the fields measured on the host: `wall_seconds`, `speedup`
@@ -22,6 +23,8 @@ import { runStorageScenario } from "./scenarios/storage.ts";
 import { runPresenceScenario } from "./scenarios/presence.ts";
 import { runInboxScenario } from "./scenarios/inbox.ts";
 import { renderReport, type ReportRun } from "./report.ts";
+import { type ProgressCallback, ProgressReporter } from "./progress.ts";
+import { formatTextTable, reportTable } from "./summary_table.ts";
 import {
   JAMI_PROFILE,
   OUR_PROFILE,
@@ -70,8 +73,12 @@ Options:
   --profile NAME     presence/inbox: "ours" (default) or "jami"
   --compare          lookup: ours vs kademlia-dht; presence/inbox: ours vs the
                      jami profile; same seed, one process, ratios printed
-  --report FILE      presence/inbox: write an HTML page with CDF plots
-  --json             print one JSON object on stdout
+  --report FILE      presence/inbox: write an HTML page with CDF plots and
+                     the figures as a table
+  --json             print one JSON object on stdout (default: a table in
+                     human units)
+  --quiet            no progress on stderr (by default: phase, counts,
+                     virtual time, elapsed time and ETA)
   -h, --help         show this help
 `;
 
@@ -117,12 +124,61 @@ function compareLookups(ours: LookupReport, theirs: LookupReport) {
   };
 }
 
-function summary(report: Record<string, unknown>): string {
-  return Object.entries(report).map(([key, value]) =>
-    `${key.padEnd(24)} ${
-      typeof value === "object" ? JSON.stringify(value) : String(value)
-    }`
-  ).join("\n");
+const encoder = new TextEncoder();
+
+function writeStderr(text: string): void {
+  const bytes = encoder.encode(text);
+  for (let done = 0; done < bytes.length;) {
+    done += Deno.stderr.writeSync(bytes.subarray(done));
+  }
+}
+
+/**
+ * Shows progress on stderr, or nothing with `--quiet`. The wall clock here
+ * is for display only: it never reaches a scenario.
+ */
+class RunnerOutput {
+  readonly #quiet: boolean;
+  readonly #terminal = Deno.stderr.isTerminal();
+  #current: ProgressReporter | undefined;
+
+  constructor(quiet: boolean) {
+    this.#quiet = quiet;
+  }
+
+  /** A fresh progress line for one run, labelled e.g. "presence/ours". */
+  progress(label: string): ProgressCallback {
+    this.#current?.finish();
+    if (this.#quiet) return () => {};
+    let columns: number | undefined;
+    try {
+      if (this.#terminal) columns = Deno.consoleSize().columns;
+    } catch {
+      // No console size: keep the default width.
+    }
+    const reporter = new ProgressReporter({
+      label,
+      write: writeStderr,
+      now: () => performance.now(),
+      terminal: this.#terminal,
+      columns,
+    });
+    this.#current = reporter;
+    return (update) => reporter.update(update);
+  }
+
+  /** Ends the current progress line. */
+  finish(): void {
+    this.#current?.finish();
+    this.#current = undefined;
+  }
+
+  /** A line of information, unless quiet. */
+  message(text: string): void {
+    if (this.#quiet) return;
+    this.finish();
+    writeStderr(`${text}\n`);
+  }
 }
 
 async function main(args: string[]): Promise<number> {
@@ -153,6 +209,7 @@ async function main(args: string[]): Promise<number> {
         report: { type: "string" },
         compare: { type: "boolean" },
         json: { type: "boolean" },
+        quiet: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -188,6 +245,7 @@ async function main(args: string[]): Promise<number> {
       : scenario === "inbox"
       ? 100
       : 1_000;
+    const output = new RunnerOutput(values.quiet ?? false);
     const common = {
       nodes: Math.floor(number(values.nodes, "nodes", defaultNodes)),
       seed,
@@ -195,8 +253,6 @@ async function main(args: string[]): Promise<number> {
       churn,
       crashProbability: number(values["crash-ratio"], "crash-ratio", 0.5),
       lossProbability: number(values.loss, "loss", 0),
-      onProgress: (message: string) =>
-        console.error(`[${scenario}] ${message}`),
     };
     if (common.nodes < 2) throw new UsageError("--nodes must be at least 2");
     if (values.latency !== undefined && !(Number(values.latency) >= 6)) {
@@ -221,9 +277,8 @@ async function main(args: string[]): Promise<number> {
       const runs: ReportRun[] = [];
       for (const profile of profiles) {
         const runStart = performance.now();
-        const onProgress = (message: string) =>
-          console.error(`[${scenario}/${profile.name}] ${message}`);
-        const { cdf, ...result } = scenario === "presence"
+        const onProgress = output.progress(`${scenario}/${profile.name}`);
+        const { cdf, cdfNotes, ...result } = scenario === "presence"
           ? await runPresenceScenario({
             accounts,
             infraNodes: common.nodes,
@@ -252,10 +307,12 @@ async function main(args: string[]): Promise<number> {
             profile,
             onProgress,
           });
+        output.finish();
         runs.push({
           label: profile.name,
           report: { ...result, ...machine(runStart, result.sim_seconds) },
           cdf: cdf ?? {},
+          notes: cdfNotes,
         });
       }
       report = runs[0].report;
@@ -268,7 +325,7 @@ async function main(args: string[]): Promise<number> {
       }
       if (values.report !== undefined) {
         await Deno.writeTextFile(values.report, renderReport(scenario, runs));
-        console.error(`[${scenario}] report written to ${values.report}`);
+        output.message(`[${scenario}] report written to ${values.report}`);
       }
     } else if (scenario === "lookup") {
       const impl = (values.impl ?? "ours") as LookupImplementation;
@@ -277,13 +334,16 @@ async function main(args: string[]): Promise<number> {
       }
       const lookups = Math.floor(number(values.lookups, "lookups", 1_000));
       let builtMs = startMs;
+      const implementation = values.compare ? "ours" : impl;
       const first = runLookupScenario({
         ...common,
         lookups,
         settleMs: parseDuration(values.settle ?? "0s"),
-        implementation: values.compare ? "ours" : impl,
+        implementation,
         onBuilt: () => builtMs = performance.now(),
+        onProgress: output.progress(`lookup/${implementation}`),
       });
+      output.finish();
       // The measured part alone (churn and lookups), without the build.
       const measuredWall = (performance.now() - builtMs) / 1_000;
       const measuredVirtual = (common.durationMs + 15_000) / 1_000;
@@ -302,7 +362,9 @@ async function main(args: string[]): Promise<number> {
           lookups,
           settleMs: parseDuration(values.settle ?? "0s"),
           implementation: "kademlia-dht",
+          onProgress: output.progress("lookup/kademlia-dht"),
         });
+        output.finish();
         report = {
           ...report,
           baseline: {
@@ -316,10 +378,16 @@ async function main(args: string[]): Promise<number> {
       const result = runStorageScenario({
         ...common,
         values: Math.floor(number(values.values, "values", 200)),
+        onProgress: output.progress("storage"),
       });
+      output.finish();
       report = { ...result, ...machine(startMs, result.sim_seconds) };
     }
-    console.log(values.json ? JSON.stringify(report) : summary(report));
+    console.log(
+      values.json
+        ? JSON.stringify(report)
+        : formatTextTable(reportTable(report)),
+    );
     return 0;
   } catch (error) {
     if (error instanceof UsageError || error instanceof TypeError) {

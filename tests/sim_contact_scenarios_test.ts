@@ -91,6 +91,12 @@ Deno.test("presence scenario: the Jami profile sees leaves much later, for more 
     ours.presence_bytes_per_device_hour < jami.presence_bytes_per_device_hour,
     text,
   );
+  // No direct links in the Jami profile: its report says so instead of an
+  // unexplained missing line.
+  assert.equal(jami.connected_detect_ms.count, 0, text);
+  assert.match(jami.cdfNotes?.connected_detect_ms ?? "", /no direct links/);
+  assert.match(jami.cdfNotes?.note_delivery_ms ?? "", /no notes published/);
+  assert.equal(ours.cdfNotes?.connected_detect_ms, undefined, text);
 });
 
 Deno.test("presence scenario: same seed, same report", async () => {

@@ -55,17 +55,35 @@ Deno.test("lookup scenario: a settle period runs after the build, before the mea
   const options = { nodes: 60, seed: 3, durationMs: 60_000, lookups: 10 };
   const plain = runLookupScenario(options);
   assert.equal(plain.settle_seconds, undefined);
-  let settleSteps = 0;
+  const settling: number[] = [];
+  const phases: string[] = [];
   const settled = runLookupScenario({
     ...options,
     settleMs: 5 * 60_000,
-    onProgress: (message) => {
-      if (message.startsWith("settled")) settleSteps += 1;
+    onProgress: (update) => {
+      if (phases.at(-1) !== update.phase) phases.push(update.phase);
+      if (update.phase !== "settling") return;
+      assert.equal(update.virtualTotalMs, 60_000 + 5 * 60_000);
+      settling.push(update.virtualMs!);
     },
   });
   assert.equal(settled.settle_seconds, 300);
   assert.equal(settled.sim_seconds, plain.sim_seconds + 300);
-  assert.equal(settleSteps, 5);
+  // The 60 s after the build, then the settle period, in progress order.
+  assert.deepEqual(phases, ["building network", "settling", "running"]);
+  assert.equal(settling.at(-1), 360_000);
+  assert.ok(settling.every((ms, i) => i === 0 || ms >= settling[i - 1]));
+});
+
+Deno.test("lookup scenario: progress does not change the report", () => {
+  const options = { nodes: 60, seed: 3, durationMs: 60_000, lookups: 10 };
+  let updates = 0;
+  const watched = runLookupScenario({
+    ...options,
+    onProgress: () => updates += 1,
+  });
+  assert.ok(updates > 0);
+  assert.deepEqual(watched, runLookupScenario(options));
 });
 
 Deno.test("lookup scenario: the kademlia-dht baseline runs on the same network", () => {
@@ -171,5 +189,19 @@ Deno.test("deno task sim --json: one JSON object, identical across runs but for 
   ) {
     assert.ok(field in report, `missing ${field}`);
   }
-  assert.match(first.stderr, /\[lookup\] lookups/);
+  // Progress on stderr, labelled, one plain line each (not a terminal).
+  assert.match(
+    first.stderr,
+    /^\[lookup\/ours\] 3\/3 running done: .*lookups 20 of 20.* \| in /m,
+  );
+  assert.ok(!first.stderr.includes("\r"));
+  // --quiet: no progress; without --json: a table in human units.
+  const table = await runCli(
+    args.filter((arg) => arg !== "--json").concat("--quiet"),
+  );
+  assert.equal(table.code, 0, table.stderr);
+  assert.equal(table.stderr, "");
+  assert.match(table.stdout, /^metric +ours$/m);
+  assert.match(table.stdout, /^lookup_ms +p50 [\d.]+ m?s, p90 /m);
+  assert.match(table.stdout, /^sim_seconds +[\d.]+ min$/m);
 });

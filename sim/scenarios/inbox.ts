@@ -30,6 +30,7 @@ import {
   type PresenceProfile,
 } from "../../lib/presence/presence_profile.ts";
 import { type CdfPoint, Samples } from "../metrics.ts";
+import type { ProgressCallback, ProgressCount } from "../progress.ts";
 import { DaemonSwarm, type DeviceSlot } from "../daemon_swarm.ts";
 import { SIMULATION_EPOCH_MS } from "../../lib/testing/testnet.ts";
 import type { LatencySummary } from "./presence.ts";
@@ -62,8 +63,8 @@ export interface InboxScenarioOptions {
   readonly lossProbability?: number;
   /** Profile. @default {OUR_PROFILE} */
   readonly profile?: PresenceProfile;
-  /** Called with one line of progress at a time; the runner writes them to stderr. */
-  readonly onProgress?: (message: string) => void;
+  /** Called with the progress of each phase; the runner shows it on stderr. */
+  readonly onProgress?: ProgressCallback;
 }
 
 /** Report of an inbox run (deterministic for a seed). */
@@ -85,12 +86,20 @@ export interface InboxReport {
   readonly sim_seconds: number;
   /** CDF of the delivery delay (for `--report`). */
   readonly cdf?: Record<string, CdfPoint[]>;
+  /** Why a CDF is empty, by metric (for `--report`; not in `--json`). */
+  readonly cdfNotes?: Record<string, string>;
 }
 
 const SECOND = 1_000;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
+
+/** Phases shown in progress. */
+const PHASES = ["building network", "creating accounts", "running"] as const;
+
+/** Progress is reported this many times in the running phase at most. */
+const PROGRESS_STEPS = 1_000;
 
 interface Job {
   readonly sender: DeviceSlot;
@@ -120,7 +129,20 @@ interface Job {
 export async function runInboxScenario(
   options: InboxScenarioOptions,
 ): Promise<InboxReport> {
-  const progress = options.onProgress ?? (() => {});
+  const onProgress = options.onProgress ?? (() => {});
+  const progress = (
+    phase: typeof PHASES[number],
+    counts: ProgressCount[],
+    virtual?: { ms: number; totalMs: number },
+  ) =>
+    onProgress({
+      phase,
+      phaseIndex: PHASES.indexOf(phase) + 1,
+      phaseCount: PHASES.length,
+      counts,
+      virtualMs: virtual?.ms,
+      virtualTotalMs: virtual?.totalMs,
+    });
   const profile = options.profile ?? OUR_PROFILE;
   const infraNodes = options.infraNodes ?? 100;
   const minOffline = options.minOfflineMs ?? MINUTE;
@@ -128,18 +150,31 @@ export async function runInboxScenario(
   const spread = options.spreadMs ?? 12 * HOUR;
   const [awayMin, awayMax] = options.senderAwayMs ?? [6 * HOUR, 30 * HOUR];
   const [sendMin, sendMax] = options.sendDelayMs ?? [MINUTE, HOUR];
+  const joined = (value: number) =>
+    progress("building network", [{
+      label: "DHT nodes joined",
+      value,
+      total: infraNodes,
+    }]);
+  joined(0);
   const swarm = await DaemonSwarm.create({
     seed: options.seed,
     infraNodes,
     profile,
     lossProbability: options.lossProbability,
-    onProgress: (joined) => progress(`DHT: ${joined}/${infraNodes} nodes`),
+    onProgress: joined,
   });
+  joined(infraNodes);
   const rng = forkRng(seededRng(`${options.seed}/inbox`), "plan");
   const clock = swarm.clock;
   const startMs = clock.now();
   const jobs: Job[] = [];
   for (let k = 0; k < options.requests; k++) {
+    progress("creating accounts", [{
+      label: "accounts",
+      value: 2 * k,
+      total: 2 * options.requests,
+    }]);
     const sender = await swarm.addDevice();
     const target = await swarm.addDevice();
     const logRange = Math.log(maxOffline / minOffline);
@@ -158,6 +193,11 @@ export async function runInboxScenario(
       confirmed: false,
     });
   }
+  progress("creating accounts", [{
+    label: "accounts",
+    value: 2 * options.requests,
+    total: 2 * options.requests,
+  }]);
   const byTarget = new Map(jobs.map((job) => [job.target, job]));
   const bySender = new Map(jobs.map((job) => [job.sender, job]));
   const delays = new Samples();
@@ -252,17 +292,27 @@ export async function runInboxScenario(
   const bytesBefore = swarm.deviceBytes(slots);
   const steps = 40;
   const total = endMs - clock.now();
+  const runStartMs = clock.now();
+  let nextProgressMs = runStartMs;
+  swarm.onStep = () => {
+    if (clock.now() < nextProgressMs) return;
+    nextProgressMs = clock.now() + total / PROGRESS_STEPS;
+    const count = (test: (job: Job) => boolean) => jobs.filter(test).length;
+    progress("running", [
+      {
+        label: "requests sent",
+        value: count((job) => job.sentMs !== undefined),
+        total: jobs.length,
+      },
+      { label: "shown", value: count((job) => job.shown > 0) },
+      { label: "confirmed", value: count((job) => job.confirmed) },
+    ], { ms: Math.min(clock.now() - runStartMs, total), totalMs: total });
+  };
+  swarm.onStep();
   for (let step = 1; step <= steps; step++) {
     await swarm.run(total / steps);
-    const shown = jobs.filter((job) => job.shown > 0).length;
-    progress(
-      `${Math.round(step / steps * 100)}% (day ${
-        ((clock.now() - startMs) / DAY).toFixed(1)
-      }): shown ${shown}/${jobs.length}, confirmed ${
-        jobs.filter((job) => job.confirmed).length
-      }`,
-    );
   }
+  swarm.onStep = undefined;
   const bytes = swarm.deviceBytes(slots) - bytesBefore;
   // A confirmation can only arrive while its sender is online.
   const deliverable = jobs.filter((job) =>
@@ -297,6 +347,11 @@ export async function runInboxScenario(
     bytes_per_request: Math.round(bytes / jobs.length),
     sim_seconds: Math.round((clock.now() - SIMULATION_EPOCH_MS) / 1_000),
     cdf: { delivery_after_online_ms: delays.cdf(100) },
+    cdfNotes: delays.count > 0 ? {} : {
+      delivery_after_online_ms: jobs.some((job) => job.shown > 0)
+        ? "no request was shown after its target came back online"
+        : "no request reached its target",
+    },
   };
   swarm.shutdown();
   return report;

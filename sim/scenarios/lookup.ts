@@ -36,6 +36,7 @@ import {
   type SimulatedTransport,
 } from "../../lib/testing/simulated_network.ts";
 import { SIMULATION_EPOCH_MS } from "../../lib/testing/testnet.ts";
+import type { ProgressCallback, ProgressCount } from "../progress.ts";
 
 /** Which DHT runs the lookups. */
 export type LookupImplementation = "ours" | "kademlia-dht";
@@ -63,8 +64,8 @@ export interface LookupScenarioOptions {
    * that a quickly built large network settles. @default {0}
    */
   readonly settleMs?: number;
-  /** Progress callback (stderr in the runner). */
-  readonly onProgress?: (message: string) => void;
+  /** Called with the progress of each phase; the runner shows it on stderr. */
+  readonly onProgress?: ProgressCallback;
   /** Called once the network is built and settled, before the measured part. */
   readonly onBuilt?: () => void;
 }
@@ -133,6 +134,15 @@ interface Swarm {
   ): void;
   stop(): void;
 }
+
+/** Phases shown in progress. */
+const PHASES = ["building network", "settling", "running"] as const;
+
+/** Progress is reported this many times per phase at most. */
+const PROGRESS_STEPS = 1_000;
+
+/** Virtual time to let the network settle after the last join. */
+const BUILD_SETTLE_MS = 60_000;
 
 function percentiles(samples: Samples): Percentiles {
   const round = (value: number) => Math.round(value * 1_000) / 1_000;
@@ -330,23 +340,61 @@ export function runLookupScenario(
   const swarm: BaseSwarm = implementation === "ours"
     ? new OurSwarm(options.seed, options.lossProbability ?? 0)
     : new KademliaSwarm(options.seed, options.lossProbability ?? 0);
-  const progress = options.onProgress ?? (() => {});
+  const onProgress = options.onProgress ?? (() => {});
+  const progress = (
+    phase: typeof PHASES[number],
+    counts: ProgressCount[],
+    virtualMs: number,
+    virtualTotalMs: number,
+  ) =>
+    onProgress({
+      phase,
+      phaseIndex: PHASES.indexOf(phase) + 1,
+      phaseCount: PHASES.length,
+      counts,
+      virtualMs,
+      virtualTotalMs,
+    });
   // Build: one join every 20 ms (at most 200 s of joins in all, so that
   // 100,000 nodes join 2 ms apart), then let the network settle for 60 s.
   const joinSpacingMs = Math.min(20, 200_000 / options.nodes);
+  const buildMs = joinSpacingMs * options.nodes;
+  const joinsPerUpdate = Math.max(
+    1,
+    Math.floor(options.nodes / PROGRESS_STEPS),
+  );
+  const joined = (count: number) =>
+    progress(
+      "building network",
+      [
+        { label: "nodes joined", value: count, total: options.nodes },
+      ],
+      joinSpacingMs * count,
+      buildMs,
+    );
+  joined(0);
   for (let i = 0; i < options.nodes; i++) {
     swarm.add();
     swarm.clock.advance(joinSpacingMs);
-    if ((i + 1) % 1_000 === 0) progress(`joined ${i + 1}/${options.nodes}`);
+    if ((i + 1) % joinsPerUpdate === 0) joined(i + 1);
   }
-  swarm.clock.advance(60_000);
   const settleMs = options.settleMs ?? 0;
+  const settling = (ms: number) =>
+    progress("settling", [], ms, BUILD_SETTLE_MS + settleMs);
+  // The same timers fire as in one advance of 60 s, shown once a second.
+  const settleStartMs = swarm.clock.now();
+  for (let second = 1; second < BUILD_SETTLE_MS / 1_000; second++) {
+    settling(swarm.clock.now() - settleStartMs);
+    swarm.clock.advanceTo(settleStartMs + second * 1_000);
+  }
+  swarm.clock.advanceTo(settleStartMs + BUILD_SETTLE_MS);
   for (let settled = 0; settled < settleMs;) {
+    settling(BUILD_SETTLE_MS + settled);
     const step = Math.min(60_000, settleMs - settled);
     swarm.clock.advance(step);
     settled += step;
-    progress(`settled ${Math.round(settled / 1_000)}/${settleMs / 1_000} s`);
   }
+  settling(BUILD_SETTLE_MS + settleMs);
   options.onBuilt?.();
   const sentBefore = swarm.network.stats().messagesSent;
   const churn = new ChurnSchedule({
@@ -368,6 +416,22 @@ export function runLookupScenario(
   let onlineSum = 0;
   const spacing = options.durationMs / Math.max(1, options.lookups);
   const lookupRng = forkRng(swarm.rng, "lookups");
+  const lookupsPerUpdate = Math.max(
+    1,
+    Math.floor(options.lookups / PROGRESS_STEPS),
+  );
+  const runStartMs = swarm.clock.now();
+  const running = (started: number) =>
+    progress(
+      "running",
+      [
+        { label: "lookups", value: started, total: options.lookups },
+        { label: "done", value: latency.count },
+      ],
+      swarm.clock.now() - runStartMs,
+      options.durationMs + 15_000,
+    );
+  running(0);
   for (let i = 0; i < options.lookups; i++) {
     const target = InfoHash.random(lookupRng);
     const from =
@@ -388,15 +452,10 @@ export function runLookupScenario(
       if (found(before) || found(after)) succeeded += 1;
     });
     swarm.clock.advance(spacing);
-    if ((i + 1) % Math.max(1, Math.floor(options.lookups / 10)) === 0) {
-      progress(
-        `lookups ${i + 1}/${options.lookups}, virtual ${
-          Math.round((swarm.clock.now() - SIMULATION_EPOCH_MS) / 1_000)
-        } s`,
-      );
-    }
+    if ((i + 1) % lookupsPerUpdate === 0) running(i + 1);
   }
   swarm.clock.advance(15_000); // let the last lookups finish
+  running(options.lookups);
   churn.stop();
   const sent = swarm.network.stats().messagesSent - sentBefore;
   const report: LookupReport = {

@@ -35,6 +35,8 @@ import {
 import { ChurnSchedule } from "../churn/schedule.ts";
 import { type ChurnSpec, formatChurnSpec } from "../churn/spec.ts";
 import { type CdfPoint, Samples } from "../metrics.ts";
+import type { ProgressCallback, ProgressCount } from "../progress.ts";
+import { formatDurationMs } from "../units.ts";
 import { DaemonSwarm, type DeviceSlot } from "../daemon_swarm.ts";
 import { SIMULATION_EPOCH_MS } from "../../lib/testing/testnet.ts";
 
@@ -68,8 +70,8 @@ export interface PresenceScenarioOptions {
   readonly maxContacts?: number;
   /** Profile. @default {OUR_PROFILE} */
   readonly profile?: PresenceProfile;
-  /** Called with one line of progress at a time; the runner writes them to stderr. */
-  readonly onProgress?: (message: string) => void;
+  /** Called with the progress of each phase; the runner shows it on stderr. */
+  readonly onProgress?: ProgressCallback;
 }
 
 /** p50/p95/p99 and count. */
@@ -117,8 +119,10 @@ export interface PresenceReport {
   readonly presence_bytes_per_device_hour: number;
   readonly device_leaves: number;
   readonly sim_seconds: number;
-  /** CDFs of the three latencies (for `--report`). */
+  /** CDFs of the latencies (for `--report`); every metric, empty when nothing was measured. */
   readonly cdf?: Record<string, CdfPoint[]>;
+  /** Why a CDF is empty, by metric (for `--report`; not in `--json`). */
+  readonly cdfNotes?: Record<string, string>;
 }
 
 /** A change superseded sooner than this is not counted as missed. */
@@ -126,6 +130,21 @@ const SHORTEST_CHANGE_MS = 5_000;
 
 /** Watcher must have been running this long to count. */
 const SETTLED_MS = 20_000;
+
+/** Devices start over this long, then run alone until the measured part. */
+const STARTUP_MS = 120_000;
+
+/** Phases shown in progress. */
+const PHASES = [
+  "building network",
+  "creating accounts",
+  "adding contacts",
+  "starting devices",
+  "running",
+] as const;
+
+/** Progress is reported this many times per virtual-time phase at most. */
+const PROGRESS_STEPS = 1_000;
 
 interface Pending {
   readonly kind: "online" | "graceful" | "crash";
@@ -153,26 +172,49 @@ function summarize(samples: Samples): LatencySummary {
 export async function runPresenceScenario(
   options: PresenceScenarioOptions,
 ): Promise<PresenceReport> {
-  const progress = options.onProgress ?? (() => {});
+  const onProgress = options.onProgress ?? (() => {});
+  const progress = (
+    phase: typeof PHASES[number],
+    counts: ProgressCount[],
+    virtual?: { ms: number; totalMs: number },
+  ) =>
+    onProgress({
+      phase,
+      phaseIndex: PHASES.indexOf(phase) + 1,
+      phaseCount: PHASES.length,
+      counts,
+      virtualMs: virtual?.ms,
+      virtualTotalMs: virtual?.totalMs,
+    });
   const profile = options.profile ?? OUR_PROFILE;
   const infraNodes = options.infraNodes ?? options.accounts;
+  const joined = (value: number) =>
+    progress("building network", [{
+      label: "DHT nodes joined",
+      value,
+      total: infraNodes,
+    }]);
+  joined(0);
   const swarm = await DaemonSwarm.create({
     seed: options.seed,
     infraNodes,
     profile,
     lossProbability: options.lossProbability,
     medianOneWayMs: options.medianOneWayMs,
-    onProgress: (joined) => progress(`DHT: ${joined}/${infraNodes} nodes`),
+    onProgress: joined,
   });
+  joined(infraNodes);
   const rng = forkRng(seededRng(`${options.seed}/presence`), "graph");
   const n = options.accounts;
   const slots: DeviceSlot[] = [];
   const ids: string[] = [];
   for (let i = 0; i < n; i++) {
+    progress("creating accounts", [{ label: "accounts", value: i, total: n }]);
     const slot = await swarm.addDevice();
     slots.push(slot);
     ids.push(await swarm.createAccount(slot));
   }
+  progress("creating accounts", [{ label: "accounts", value: n, total: n }]);
   const indexOfAccount = new Map(ids.map((id, i) => [id, i]));
 
   // Contact graph: each account draws a wanted degree, then links to random
@@ -193,12 +235,22 @@ export async function runPresenceScenario(
       contacts[j].add(i);
     }
   }
+  const contactTotal = contacts.reduce((sum, set) => sum + set.size, 0);
+  let contactsAdded = 0;
   for (let i = 0; i < n; i++) {
+    progress("adding contacts", [
+      { label: "contacts added", value: contactsAdded, total: contactTotal },
+      { label: "accounts done", value: i, total: n },
+    ]);
     for (const j of contacts[i]) {
       await slots[i].daemon!.config.addContact(ids[i], ids[j]);
     }
+    contactsAdded += contacts[i].size;
   }
-  progress(`${n} accounts, contacts ready`);
+  progress("adding contacts", [
+    { label: "contacts added", value: contactsAdded, total: contactTotal },
+    { label: "accounts done", value: n, total: n },
+  ]);
 
   // Ground truth and what each watcher saw.
   const online = new Array<boolean>(n).fill(false);
@@ -326,13 +378,30 @@ export async function runPresenceScenario(
     subscribe(i);
     bringUp(i);
   };
+  // Progress of a virtual-time phase, at most PROGRESS_STEPS times.
+  const onlineCount = () => online.filter(Boolean).length;
+  const watchPhase = (totalMs: number, show: (ms: number) => void) => {
+    const startMs = clock.now();
+    const everyMs = totalMs / PROGRESS_STEPS;
+    let nextMs = startMs;
+    const step = () => {
+      if (clock.now() < nextMs) return;
+      nextMs = clock.now() + everyMs;
+      show(Math.min(clock.now() - startMs, totalMs));
+    };
+    step();
+    swarm.onStep = step;
+  };
+  watchPhase(STARTUP_MS, (ms) =>
+    progress("starting devices", [
+      { label: "devices online", value: onlineCount(), total: n },
+    ], { ms, totalMs: STARTUP_MS }));
   // Start everyone over the first minute.
   for (let i = 0; i < n; i++) {
     const slot = slots[i];
     clock.setTimer(randomInt(rng, 60_000), () => swarm.start(slot));
   }
-  await swarm.run(120_000);
-  progress("devices online; measuring");
+  await swarm.run(STARTUP_MS);
 
   // A watcher that left stops waiting (it cannot see anything).
   const leaveWatchers = (i: number) => {
@@ -395,16 +464,27 @@ export async function runPresenceScenario(
   };
   const noteEveryMs = options.noteEveryMs ?? 0;
   if (noteEveryMs > 0) clock.setTimer(noteEveryMs, publishNote);
+  watchPhase(options.durationMs, (ms) =>
+    progress("running", [
+      { label: "devices online", value: onlineCount(), total: n },
+      { label: "device leaves", value: churn.counts().leaves },
+      { label: "detections: online", value: detect.online.count },
+      { label: "clean offline", value: detect.graceful.count },
+      { label: "crash", value: detect.crash.count },
+      {
+        label: "still awaited",
+        value: pending.reduce(
+          (sum, change) => sum + (change?.waiting.size ?? 0),
+          0,
+        ),
+      },
+    ], { ms, totalMs: options.durationMs }));
   const steps = 20;
   for (let step = 1; step <= steps; step++) {
     await swarm.run(options.durationMs / steps);
     tick();
-    progress(
-      `${Math.round(step / steps * 100)}%: online ${
-        online.filter(Boolean).length
-      }/${n}, detections ${detect.online.count}/${detect.graceful.count}/${detect.crash.count}`,
-    );
   }
+  swarm.onStep = undefined;
   churn.stop();
   measuring = false;
   // Changes still waiting at the end are not misses: time ran out.
@@ -460,15 +540,127 @@ export async function runPresenceScenario(
       online_detect_ms: detect.online.cdf(100),
       offline_graceful_ms: detect.graceful.cdf(100),
       offline_crash_ms: detect.crash.cdf(100),
-      ...(profile.channels
-        ? {
-          connected_detect_ms: linkDetect.connected.cdf(100),
-          link_loss_detect_ms: linkDetect.loss.cdf(100),
-          note_delivery_ms: noteDelays.cdf(100),
-        }
-        : {}),
+      connected_detect_ms: linkDetect.connected.cdf(100),
+      link_loss_detect_ms: linkDetect.loss.cdf(100),
+      note_delivery_ms: noteDelays.cdf(100),
     },
+    cdfNotes: emptyCdfNotes({
+      profile,
+      durationMs: options.durationMs,
+      counts: churn.counts(),
+      samples: {
+        online_detect_ms: detect.online.count,
+        offline_graceful_ms: detect.graceful.count,
+        offline_crash_ms: detect.crash.count,
+        connected_detect_ms: linkDetect.connected.count,
+        link_loss_detect_ms: linkDetect.loss.count,
+        note_delivery_ms: noteDelays.count,
+      },
+      unseen,
+      missed,
+      notesPublished,
+    }),
   };
   swarm.shutdown();
   return report;
+}
+
+/** What {@link emptyCdfNotes} explains from. */
+interface EmptyCdfFacts {
+  readonly profile: PresenceProfile;
+  readonly durationMs: number;
+  /** Churn in the measured part. */
+  readonly counts: {
+    joins: number;
+    leaves: number;
+    crashes: number;
+    cleanLeaves: number;
+  };
+  /** Samples of each latency. */
+  readonly samples: Record<string, number>;
+  /** (Watcher, change) pairs still unseen at the end, by kind. */
+  readonly unseen: { online: number; graceful: number; crash: number };
+  /** (Watcher, change) pairs missed: the device changed again first. */
+  readonly missed: { online: number; graceful: number; crash: number };
+  readonly notesPublished: number;
+}
+
+/**
+ * Why each empty latency has no sample, from what the run did: so that a
+ * plot without a line says why instead of leaving the reader to guess.
+ */
+function emptyCdfNotes(facts: EmptyCdfFacts): Record<string, string> {
+  const { profile, counts, unseen, missed } = facts;
+  const measured = formatDurationMs(facts.durationMs);
+  const lapse = `the ${formatDurationMs(profile.dhtLifetimeMs)} record lapses`;
+  const noRestart =
+    `no device came back online in the measured ${measured}: ${counts.leaves} left, none returned before the end (a longer --duration gives restarts)`;
+  const notSeen = (
+    kind: "online" | "graceful" | "crash",
+    change: string,
+    how: string,
+  ) => {
+    const parts: string[] = [];
+    if (missed[kind] > 0) {
+      parts.push(
+        `${
+          missed[kind]
+        } (watcher, ${change}) pairs missed: the device changed again first`,
+      );
+    }
+    if (unseen[kind] > 0) {
+      parts.push(`${unseen[kind]} still pending when the run ended`);
+    }
+    if (parts.length === 0) {
+      return kind === "online"
+        ? "no restart was a change for any watcher: those online and settled still showed the device online (they had not seen it leave)"
+        : `no watcher online and settled had seen the device online before its ${change}`;
+    }
+    return `${parts.join("; ")}; ${how}`;
+  };
+  const noLinks =
+    `no direct links in the ${profile.name} profile (channels off): status 2 is never reached`;
+  const notes: Record<string, string> = {};
+  const why: Record<string, () => string> = {
+    online_detect_ms: () =>
+      counts.joins === 0
+        ? noRestart
+        : notSeen("online", "restart", "a restart is seen once announced"),
+    offline_graceful_ms: () =>
+      counts.cleanLeaves === 0
+        ? `no clean shutdown in the measured ${measured}`
+        : notSeen(
+          "graceful",
+          "clean shutdown",
+          profile.goodbye
+            ? "a clean shutdown is seen by its goodbye"
+            : `no goodbye in the ${profile.name} profile: a clean shutdown is seen when ${lapse}`,
+        ),
+    offline_crash_ms: () =>
+      counts.crashes === 0
+        ? `no crash in the measured ${measured}`
+        : notSeen("crash", "crash", `a crash is seen when ${lapse}`),
+    connected_detect_ms: () =>
+      !profile.channels
+        ? noLinks
+        : counts.joins === 0
+        ? noRestart
+        : "no watcher saw a restarted device reach status 2",
+    link_loss_detect_ms: () =>
+      !profile.channels
+        ? noLinks
+        : counts.crashes === 0
+        ? `no crash in the measured ${measured}`
+        : "no crashed device had a linked watcher",
+    note_delivery_ms: () =>
+      facts.notesPublished === 0
+        ? "no notes published (the runner's --note-every is not set)"
+        : !profile.channels
+        ? `${noLinks}; notes are measured at linked watchers only`
+        : `${facts.notesPublished} notes published, none had a linked watcher online`,
+  };
+  for (const [metric, count] of Object.entries(facts.samples)) {
+    if (count === 0) notes[metric] = why[metric]();
+  }
+  return notes;
 }

@@ -22,6 +22,7 @@ import { ChurnSchedule } from "../churn/schedule.ts";
 import { type ChurnSpec, formatChurnSpec } from "../churn/spec.ts";
 import { Samples } from "../metrics.ts";
 import { SIMULATION_EPOCH_MS, Testnet } from "../../lib/testing/testnet.ts";
+import type { ProgressCallback, ProgressCount } from "../progress.ts";
 import type { Percentiles } from "./lookup.ts";
 
 /** Options of {@link runStorageScenario}. */
@@ -40,8 +41,8 @@ export interface StorageScenarioOptions {
   readonly crashProbability?: number;
   /** Packet loss on every link. @default {0} */
   readonly lossProbability?: number;
-  /** Called with one line of progress at a time; the runner writes them to stderr. */
-  readonly onProgress?: (message: string) => void;
+  /** Called with the progress of each phase; the runner shows it on stderr. */
+  readonly onProgress?: ProgressCallback;
 }
 
 /** Retrievability at one of the checkpoints spread over the measured duration. */
@@ -93,6 +94,9 @@ interface Published {
   readonly publisher: number;
 }
 
+/** Phases shown in progress. */
+const PHASES = ["building network", "publishing values", "running"] as const;
+
 function round(value: number): number {
   return Math.round(value * 10_000) / 10_000;
 }
@@ -106,13 +110,32 @@ function round(value: number): number {
 export function runStorageScenario(
   options: StorageScenarioOptions,
 ): StorageReport {
-  const progress = options.onProgress ?? (() => {});
+  const onProgress = options.onProgress ?? (() => {});
+  const progress = (
+    phase: typeof PHASES[number],
+    counts: ProgressCount[],
+    virtual?: { ms: number; totalMs: number },
+  ) =>
+    onProgress({
+      phase,
+      phaseIndex: PHASES.indexOf(phase) + 1,
+      phaseCount: PHASES.length,
+      counts,
+      virtualMs: virtual?.ms,
+      virtualTotalMs: virtual?.totalMs,
+    });
+  const joined = (value: number) =>
+    progress("building network", [
+      { label: "nodes joined", value, total: options.nodes },
+    ]);
+  joined(0);
   const net = Testnet.create({
     nodes: options.nodes,
     seed: options.seed,
     lossProbability: options.lossProbability,
-    onProgress: (joined) => progress(`joined ${joined}/${options.nodes}`),
+    onProgress: joined,
   });
+  joined(options.nodes);
   const rng = forkRng(net.rng, "storage");
   const published: Published[] = [];
   const handles = new Map<number, OperationHandle[]>();
@@ -126,6 +149,9 @@ export function runStorageScenario(
     ]);
   };
   for (let i = 0; i < options.values; i++) {
+    progress("publishing values", [
+      { label: "values", value: i, total: options.values },
+    ]);
     const permanent = i % 2 === 1;
     const online = net.onlineIndexes();
     const item: Published = {
@@ -143,6 +169,9 @@ export function runStorageScenario(
     else net.nodes[item.publisher].put(item.key, item.value);
     net.run(50);
   }
+  progress("publishing values", [
+    { label: "values", value: options.values, total: options.values },
+  ]);
   net.run(10_000);
   const publishedAtMs = net.clock.now();
 
@@ -202,11 +231,23 @@ export function runStorageScenario(
   const checkpoints = 10;
   const stepMs = options.durationMs / checkpoints;
   let probeCount = 0;
+  // Each checkpoint runs its step and 15 s of gets.
+  const runTotalMs = checkpoints * (stepMs + 15_000);
+  const running = (done: number) =>
+    progress("running", [
+      { label: "checkpoints", value: done, total: checkpoints },
+      { label: "churn leaves", value: churn.counts().leaves },
+    ], {
+      ms: Math.min(net.clock.now() - publishedAtMs, runTotalMs),
+      totalMs: runTotalMs,
+    });
   for (let checkpoint = 1; checkpoint <= checkpoints; checkpoint++) {
     for (let k = 0; k < 5; k++) {
+      running(checkpoint - 1);
       probe(probeCount++);
       net.run(stepMs / 5);
     }
+    running(checkpoint - 1);
     let plainFound = 0;
     let permanentFound = 0;
     let publisherOnline = 0;
@@ -235,13 +276,7 @@ export function runStorageScenario(
         publisherOnlineFound / Math.max(1, publisherOnline),
       ),
     });
-    progress(
-      `checkpoint ${checkpoint}/${checkpoints}: plain ${
-        points.at(-1)?.plain
-      }, permanent ${points.at(-1)?.permanent} (publisher online: ${
-        points.at(-1)?.permanent_publisher_online
-      })`,
-    );
+    running(checkpoint);
   }
   churn.stop();
   const last = points.at(-1);
