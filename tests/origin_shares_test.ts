@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { originOf, OriginShares } from "../lib/dht/origin_shares.ts";
+import {
+  originOf,
+  OriginShares,
+  unmappedHost,
+} from "../lib/dht/origin_shares.ts";
 import { ValueStore } from "../lib/dht/value_store.ts";
 import { InfoHash } from "../lib/identity/info_hash.ts";
 
@@ -90,4 +94,16 @@ Deno.test("ValueStore.listen() caps listeners per node id and per origin", () =>
   assert.ok(!at("c", 1)); // per origin
   assert.ok(at("c", 1, "198.51.100.1"));
   assert.ok(at("a", 1)); // renewals pass
+});
+
+Deno.test("originOf: an IPv4-mapped IPv6 sender counts as its IPv4 address, not as the shared ::ffff /64", () => {
+  // Two IPv4 peers seen through a dual-stack socket must be two origins in two
+  // /24s, as they would be on an IPv4 socket; before, both were "0:0:0:0::/64".
+  const a = originOf("::ffff:192.0.2.7");
+  const b = originOf("[::ffff:198.51.100.1]");
+  assert.deepEqual(a, originOf("192.0.2.7"));
+  assert.deepEqual(b, originOf("198.51.100.1"));
+  assert.notEqual(a.origin, b.origin);
+  assert.notEqual(a.prefix, b.prefix);
+  assert.equal(unmappedHost("2001:db8::1"), "2001:db8::1");
 });

@@ -85,7 +85,7 @@ import type { Clock, Timer } from "../clock.ts";
 import type { RandomBytes } from "../rng.ts";
 import type { DeviceCertificate } from "../identity/device_certificate.ts";
 import { formatAddress, parseAddress, type PeerAddress } from "../transport.ts";
-import { originOf } from "../dht/origin_shares.ts";
+import { originOf, unmappedHost } from "../dht/origin_shares.ts";
 import type {
   ByteStream,
   StreamListener,
@@ -777,16 +777,6 @@ export function emptyConnectionCounters(): ConnectionCounters {
     pidfReceived: 0,
     pidfDropped: 0,
   };
-}
-
-/**
- * An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`, as a dual-stack socket
- * reports IPv4 peers) as plain IPv4, so that each IPv4 peer is its own
- * origin rather than all sharing the mapped /64.
- */
-function unmappedHost(host: string): string {
-  const match = /^\[?::ffff:(\d{1,3}(?:\.\d{1,3}){3})\]?$/i.exec(host);
-  return match === null ? host : match[1];
 }
 
 function parseEndpoints(endpoints: readonly string[]): PeerAddress[] {

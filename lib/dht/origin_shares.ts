@@ -59,12 +59,27 @@ function ipv6Groups(host: string): string[] | undefined {
 }
 
 /**
- * The origin and prefix of a sender's host.
+ * An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`, as a dual-stack socket
+ * reports IPv4 peers) as plain IPv4; any other host unchanged.
+ *
+ * @param host An IP address as text (or a simulator host name).
+ * @returns The IPv4 address it maps, or `host`.
+ */
+export function unmappedHost(host: string): string {
+  const match = /^\[?::ffff:(\d{1,3}(?:\.\d{1,3}){3})\]?$/i.exec(host);
+  return match === null ? host : match[1];
+}
+
+/**
+ * The origin and prefix of a sender's host. An IPv4-mapped IPv6 address counts
+ * as the IPv4 address it maps, so that IPv4 peers of a dual-stack socket do not
+ * all share one /64.
  *
  * @param host The sender's IP address as text (or a simulator host name).
  * @returns Its origin and prefix.
  */
 export function originOf(host: string): Origin {
+  host = unmappedHost(host);
   if (host.includes(":")) {
     const groups = ipv6Groups(host);
     if (groups !== undefined) {
