@@ -72,8 +72,8 @@ Deno.test("newBuddyNotification does not repeat while nothing changes, across re
     () => aliceLog.count("newBuddyNotification") > 0,
     30 * SECOND,
   );
-  // 25 minutes: two re-signs (every 10 min) and ~100 DHT refreshes.
-  assert.equal(OUR_PROFILE.resignMs, 10 * MINUTE);
+  // 25 minutes: several re-signs and ~100 DHT refreshes.
+  assert.ok(25 * MINUTE >= 2 * OUR_PROFILE.resignMs);
   await swarm.run(25 * MINUTE, 200);
   assert.deepEqual(notifications(aliceLog), [
     { buddy: b, status: 1, lineStatus: "" },

@@ -7,7 +7,11 @@
  * note changes), the account's mailbox certificate, and the account's
  * revocation list if it has one. On a clean shutdown it replaces the
  * announcement with a signed goodbye at the nodes that hold it, so watchers
- * see the device leave at once instead of after the lifetime.
+ * see the device leave at once instead of after the lifetime. The goodbye is
+ * a value of its own type ({@link GOODBYE_VALUE_TYPE}) that storing nodes
+ * keep until the last announcement's signed validity is over: a watcher that
+ * starts listening meanwhile hears the goodbye beside any replay of that
+ * announcement, and the goodbye's higher sequence number wins.
  *
  * @module
  */
@@ -23,6 +27,7 @@ import { DeviceAnnouncement } from "./device_announcement.ts";
 import {
   ACCOUNT_RECORD_VALUE_TYPE,
   ANNOUNCEMENT_VALUE_TYPE,
+  GOODBYE_VALUE_TYPE,
   type PresenceProfile,
 } from "./presence_profile.ts";
 
@@ -140,7 +145,7 @@ export class PresenceAnnouncer {
     });
     return {
       id: announcementValueId(device.id, this.#seq),
-      type: ANNOUNCEMENT_VALUE_TYPE,
+      type: goodbye ? GOODBYE_VALUE_TYPE : ANNOUNCEMENT_VALUE_TYPE,
       data: announcement.bytes,
     };
   }
