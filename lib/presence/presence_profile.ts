@@ -5,8 +5,8 @@
  * Ours: an announcement lives {@link PresenceProfile.dhtLifetimeMs} on the
  * storing nodes and is refreshed by id 10 s before that (so a crashed device
  * disappears within that lifetime), refreshes are not pushed to listeners
- * (watchers only hear arrivals and expiries), it is re-signed every 2 minutes
- * and its signature is valid for two re-sign periods plus clock skew (5
+ * (watchers only hear arrivals and expiries), it is re-signed every 4 minutes
+ * and its signature is valid for two re-sign periods plus clock skew (9
  * minutes: anyone may re-put a crashed device's last announcement, and it is
  * believed until then), a signed goodbye on clean shutdown that storing
  * nodes keep longer than that validity (so a replay after it is never
@@ -99,7 +99,7 @@ const MINUTE = 60 * SECOND;
  * offline.
  */
 export const RESIGNS_PER_VALIDITY = 2;
-const OUR_RESIGN_MS = 2 * MINUTE;
+const OUR_RESIGN_MS = 4 * MINUTE;
 const OUR_CLOCK_SKEW_MS = MINUTE;
 
 /** Our defaults. */
