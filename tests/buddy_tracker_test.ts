@@ -274,6 +274,29 @@ Deno.test("BuddyTracker goes offline at once on a goodbye, and a replayed older 
   assert.deepEqual(changes, [1, 0, 1]);
 });
 
+Deno.test("BuddyTracker: a goodbye still stored neither keeps a later announcement online nor lets records older than it back", () => {
+  const { clock, dht, tracker, changes } = setup(0);
+  const hello = laptopAt(1);
+  const goodbye = laptopAt(2, { goodbye: true });
+  dht.add(hello, goodbye);
+  // The device comes back; storing nodes still keep its goodbye.
+  const back = laptopAt(3);
+  dht.add(back);
+  assert.equal(tracker.status, 1);
+  // A replay of the record before the goodbye is ignored.
+  dht.add({ ...hello, id: 999n });
+  // It crashes: its announcement expires, the goodbye is still stored.
+  dht.push({ kind: "expired", ids: [back.id] });
+  assert.equal(tracker.status, 0);
+  assert.deepEqual(changes, [1, 0]);
+  // Nothing shows it online past the newest record's signed expiry.
+  dht.add(back);
+  assert.equal(tracker.status, 1);
+  clock.advance(LIFETIME_MS);
+  assert.equal(tracker.status, 0);
+  assert.deepEqual(changes, [1, 0, 1, 0]);
+});
+
 Deno.test("BuddyTracker stays online while any device is online", () => {
   // Expiries believed as reported: the confirmation get is tested below.
   const { dht, tracker, changes } = setup(0);

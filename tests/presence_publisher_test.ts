@@ -89,34 +89,33 @@ function setup() {
   return { dht, clock, state, publisher, saves: () => saves };
 }
 
-Deno.test("PresencePublisher announces at start with the note set before, and persists the sequence number", () => {
+Deno.test("PresencePublisher announces at start, without the note (it is for contacts, over links), and persists the sequence number", () => {
   const { dht, state, publisher, saves } = setup();
   publisher.publish(true, "back soon");
   assert.deepEqual(dht.published, []);
   publisher.start();
   assert.deepEqual(dht.published, [
-    { note: "back soon", goodbye: false, kept: true },
+    { note: "", goodbye: false, kept: true },
   ]);
   assert.ok(state.announcementSeq >= NOW_MS);
   assert.equal(saves(), 1);
   assert.equal(publisher.links, undefined);
 });
 
-Deno.test("PresencePublisher.publish() republishes a new note, says goodbye when invisible, announces again when visible", () => {
+Deno.test("PresencePublisher.publish() does not re-sign for a new note, says goodbye when invisible, announces again when visible", () => {
   const { dht, state, publisher, saves } = setup();
   publisher.start();
   const first = state.announcementSeq;
   publisher.publish(true, "busy");
-  assert.equal(state.announcementSeq, first + 1);
+  assert.equal(state.announcementSeq, first);
   publisher.publish(false, "");
   publisher.publish(true, "here");
   assert.deepEqual(dht.published, [
     { note: "", goodbye: false, kept: true },
-    { note: "busy", goodbye: false, kept: true },
-    { note: "busy", goodbye: true, kept: false },
-    { note: "here", goodbye: false, kept: true },
+    { note: "", goodbye: true, kept: false },
+    { note: "", goodbye: false, kept: true },
   ]);
-  assert.equal(saves(), 4);
+  assert.equal(saves(), 3);
 });
 
 Deno.test("PresencePublisher.stop() says goodbye and finishes once it is acknowledged", async () => {

@@ -30,7 +30,10 @@ import type { Contact } from "../contacts/contact_list.ts";
 import type { DeviceSyncResult } from "../contacts/device_sync.ts";
 import { OwnDeviceSync } from "../contacts/own_device_sync.ts";
 import type { TrackedDevice } from "../presence/buddy_tracker.ts";
-import { PresencePublisher } from "../presence/presence_publisher.ts";
+import {
+  PresencePublisher,
+  publicCertificate,
+} from "../presence/presence_publisher.ts";
 import { WatchList, type WatchReason } from "../presence/watch_list.ts";
 import {
   type BuddyDevice,
@@ -174,7 +177,12 @@ export class Account {
     this.#publisher = new PresencePublisher({
       accountId: this.accountId,
       device: identity.device,
-      certificate: identity.certificate,
+      // Public: announced at the account hash and shown to link dialers.
+      certificate: publicCertificate(
+        identity.account,
+        identity.device,
+        identity.certificate,
+      ),
       mailbox: this.#mailboxCertificate,
       dht,
       clock,

@@ -4,10 +4,16 @@
  * At the account hash it keeps, as permanent puts: the device's signed
  * {@link DeviceAnnouncement} (refreshed by the DHT node 10 s before its
  * storing-node lifetime ends, re-signed every `resignMs` and whenever the
- * note changes), the account's mailbox certificate, and the account's
- * revocation list if it has one. On a clean shutdown it replaces the
+ * endpoints change), the account's mailbox certificate, and the account's
+ * revocation list if it has one. The announcement carries no note: anyone
+ * can read the account hash, so the note goes to contacts over direct links
+ * only (see `PresencePublisher`). On a clean shutdown it replaces the
  * announcement with a signed goodbye at the nodes that hold it, so watchers
- * see the device leave at once instead of after the lifetime.
+ * see the device leave at once instead of after the lifetime. The goodbye is
+ * a value of its own type ({@link GOODBYE_VALUE_TYPE}) that storing nodes
+ * keep until the last announcement's signed validity is over: a watcher that
+ * starts listening meanwhile hears the goodbye beside any replay of that
+ * announcement, and the goodbye's higher sequence number wins.
  *
  * @module
  */
@@ -23,6 +29,7 @@ import { DeviceAnnouncement } from "./device_announcement.ts";
 import {
   ACCOUNT_RECORD_VALUE_TYPE,
   ANNOUNCEMENT_VALUE_TYPE,
+  GOODBYE_VALUE_TYPE,
   type PresenceProfile,
 } from "./presence_profile.ts";
 
@@ -91,7 +98,6 @@ export function announcementValueId(deviceId: InfoHash, seq: number): bigint {
 export class PresenceAnnouncer {
   readonly #options: PresenceAnnouncerOptions;
   #seq: number;
-  #note = "";
   #endpoints: readonly string[] = [];
   #announcement?: PermanentPutHandle;
   #records: PermanentPutHandle[] = [];
@@ -115,11 +121,6 @@ export class PresenceAnnouncer {
     return this.#seq;
   }
 
-  /** The current note. */
-  get note(): string {
-    return this.#note;
-  }
-
   /** True between start and stop. */
   get running(): boolean {
     return this.#running;
@@ -135,12 +136,11 @@ export class PresenceAnnouncer {
       nowMs: now,
       lifetimeMs: profile.announcementLifetimeMs,
       goodbye,
-      note: this.#note,
       endpoints: this.#endpoints,
     });
     return {
       id: announcementValueId(device.id, this.#seq),
-      type: ANNOUNCEMENT_VALUE_TYPE,
+      type: goodbye ? GOODBYE_VALUE_TYPE : ANNOUNCEMENT_VALUE_TYPE,
       data: announcement.bytes,
     };
   }
@@ -196,15 +196,15 @@ export class PresenceAnnouncer {
   }
 
   /**
-   * Changes the note (and endpoints) and republishes at once.
+   * Changes the endpoints; while running, republishes at once if they
+   * changed.
    *
-   * @param note New note.
-   * @param endpoints New endpoints (unchanged if omitted).
+   * @param endpoints Where the device accepts direct links ("host:port").
    */
-  update(note: string, endpoints?: readonly string[]): void {
-    this.#note = note;
-    if (endpoints !== undefined) this.#endpoints = endpoints;
-    if (this.#running) this.#republish();
+  setEndpoints(endpoints: readonly string[]): void {
+    const changed = endpoints.join() !== this.#endpoints.join();
+    this.#endpoints = endpoints;
+    if (changed && this.#running) this.#republish();
   }
 
   /**

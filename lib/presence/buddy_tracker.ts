@@ -14,10 +14,14 @@
  * - the account's mailbox certificate is kept for senders.
  *
  * Per device it keeps the live values and the highest sequence seen: the
- * device is online while its newest live record is not a goodbye, so a record
- * that expires while a newer one lives changes nothing (no flapping), and a
- * replayed older record cannot undo a goodbye. The contact's status is 1
- * while any device is online, else 0; every change calls `onChange`.
+ * device is online while its newest live record is not a goodbye and the
+ * newest record's signed validity lasts, so a record that expires while a
+ * newer one lives changes nothing (no flapping), and a replayed older record
+ * cannot undo a goodbye (storing nodes keep a goodbye until the records
+ * before it are no longer valid, so a tracker started later hears it too).
+ * Online never outlasts the signed expiry of the newest record, however
+ * often anyone re-puts it. The contact's status is 1 while any device is
+ * online, else 0; every change calls `onChange`.
  *
  * Announcements are public, so anyone can re-put a device's signed record
  * under other value ids. Values are therefore deduplicated by device and
@@ -53,7 +57,10 @@ import {
   DEVICE_ANNOUNCEMENT_TYPE,
   DeviceAnnouncement,
 } from "./device_announcement.ts";
-import { ANNOUNCEMENT_VALUE_TYPE } from "./presence_profile.ts";
+import {
+  ANNOUNCEMENT_VALUE_TYPE,
+  GOODBYE_VALUE_TYPE,
+} from "./presence_profile.ts";
 
 /** Most devices tracked per contact. */
 export const MAX_TRACKED_DEVICES = 64;
@@ -89,6 +96,8 @@ interface DeviceState {
    * most {@link MAX_RECORDS_PER_DEVICE}, the highest seqs.
    */
   live: Map<bigint, number>;
+  /** Highest sequence number of a goodbye heard (live records at or below it do not count). */
+  goodbyeSeq: number;
   /** Online at the last update. */
   online: boolean;
   /** Its note or endpoints changed since the last update. */
@@ -216,7 +225,7 @@ export class BuddyTracker {
   }
 
   #isOnline(state: DeviceState): boolean {
-    return !state.newest.goodbye && state.live.size > 0 &&
+    return !state.newest.goodbye && liveAfterGoodbye(state) > 0 &&
       state.newest.expiresMs > this.#options.clock.now();
   }
 
@@ -291,13 +300,17 @@ export class BuddyTracker {
         certificate: announcement.certificate,
         newest: announcement,
         live: new Map(),
+        goodbyeSeq: -Infinity,
         online: false,
       };
       this.#devices.set(hex, state);
     }
     // A replay of something older than a goodbye we saw is ignored.
-    if (state.newest.goodbye && announcement.seq < state.newest.seq) return;
+    if (announcement.seq < state.goodbyeSeq) return;
     if (!this.#holdSlot(hex, state, valueId, announcement)) return;
+    if (announcement.goodbye) {
+      state.goodbyeSeq = Math.max(state.goodbyeSeq, announcement.seq);
+    }
     if (announcement.seq >= state.newest.seq) {
       if (
         announcement.note !== state.newest.note ||
@@ -392,7 +405,7 @@ export class BuddyTracker {
     for (const id of ids) {
       const hex = this.#valueDevice.get(id);
       const state = hex === undefined ? undefined : this.#devices.get(hex);
-      const last = state !== undefined && state.live.size === 1 &&
+      const last = state !== undefined && liveAfterGoodbye(state) === 1 &&
         state.live.has(id) && !state.newest.goodbye &&
         state.live.get(id) === state.newest.seq;
       if (last) check.push(id);
@@ -465,7 +478,8 @@ export class BuddyTracker {
   ): void {
     for (const value of values) {
       if (
-        value.type !== ANNOUNCEMENT_VALUE_TYPE ||
+        (value.type !== ANNOUNCEMENT_VALUE_TYPE &&
+          value.type !== GOODBYE_VALUE_TYPE) ||
         this.#valueDevice.has(value.id)
       ) continue;
       let announcement: DeviceAnnouncement;
@@ -520,6 +534,13 @@ export class BuddyTracker {
     for (const state of changed) this.#options.onDevice?.(this.#view(state));
     if (statusChanged) this.#options.onChange(status);
   }
+}
+
+/** Live records of a device newer than its last goodbye. */
+function liveAfterGoodbye(state: DeviceState): number {
+  let count = 0;
+  for (const seq of state.live.values()) if (seq > state.goodbyeSeq) count++;
+  return count;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -70,7 +70,11 @@ export interface CreateAnnouncementOptions {
   readonly lifetimeMs: number;
   /** True for the signed goodbye of a clean shutdown. @default {false} */
   readonly goodbye?: boolean;
-  /** Short status note. @default {""} */
+  /**
+   * Short status note, public to anyone who reads the account hash. Our
+   * announcer leaves it empty (notes go to contacts over links); it is read
+   * from peers that still fill it. @default {""}
+   */
   readonly note?: string;
   /** Where the device accepts direct channels ("host:port"). @default {[]} */
   readonly endpoints?: readonly string[];
@@ -94,7 +98,7 @@ export class DeviceAnnouncement {
   readonly certificate: DeviceCertificate;
   /** True for a goodbye. */
   readonly goodbye: boolean;
-  /** The status note. */
+  /** The status note ("" from our devices, which send it over links). */
   readonly note: string;
   /** Direct-channel endpoints. */
   readonly endpoints: readonly string[];

@@ -5,8 +5,12 @@
  * Ours: an announcement lives {@link PresenceProfile.dhtLifetimeMs} on the
  * storing nodes and is refreshed by id 10 s before that (so a crashed device
  * disappears within that lifetime), refreshes are not pushed to listeners
- * (watchers only hear arrivals and expiries), a signed goodbye on clean
- * shutdown, a confirmation `get` before believing a partial expiry, listens
+ * (watchers only hear arrivals and expiries), it is re-signed every 4 minutes
+ * and its signature is valid for two re-sign periods plus clock skew (9
+ * minutes: anyone may re-put a crashed device's last announcement, and it is
+ * believed until then), a signed goodbye on clean shutdown that storing
+ * nodes keep longer than that validity (so a replay after it is never
+ * believed), a confirmation `get` before believing a partial expiry, listens
  * renewed every two minutes at the same nodes, requests also sealed to the
  * target's mailbox, and every request and confirmation retried with backoff
  * until a receipt arrives.
@@ -21,7 +25,7 @@
  * import assert from "node:assert/strict";
  * import { JAMI_PROFILE, OUR_PROFILE, presenceValueTypes } from "./presence_profile.ts";
  * assert.ok(OUR_PROFILE.dhtLifetimeMs < JAMI_PROFILE.dhtLifetimeMs);
- * assert.equal(presenceValueTypes(OUR_PROFILE).size, 1);
+ * assert.equal(presenceValueTypes(OUR_PROFILE).size, 2);
  * ```
  *
  * @module
@@ -30,6 +34,11 @@ import type { ValueType } from "../dht/value_type.ts";
 
 /** DHT value type of announcements (unknown to OpenDHT, which keeps it 10 min). */
 export const ANNOUNCEMENT_VALUE_TYPE = 0x6a61;
+/**
+ * DHT value type of goodbyes: kept by storing nodes until every announcement
+ * the device signed before it has expired (see {@link goodbyeLifetimeMs}).
+ */
+export const GOODBYE_VALUE_TYPE = 0x6a62;
 /** DHT value type of account records (revocation list, mailbox certificate): 7 days. */
 export const ACCOUNT_RECORD_VALUE_TYPE = 4;
 
@@ -41,10 +50,16 @@ export interface PresenceProfile {
   readonly dhtLifetimeMs: number;
   /** Storing nodes do not push refreshes of announcements. */
   readonly quietRefresh: boolean;
-  /** Validity of a signed announcement. */
+  /**
+   * Validity of a signed announcement: how long anyone holding it (it is
+   * public) can make watchers believe the device online after it crashed.
+   * Ours: {@link RESIGNS_PER_VALIDITY} re-sign periods plus `clockSkewMs`.
+   */
   readonly announcementLifetimeMs: number;
   /** A new signed announcement replaces the old one this often. */
   readonly resignMs: number;
+  /** Clock difference between devices that validity windows allow for. */
+  readonly clockSkewMs: number;
   /** Send a signed goodbye on clean shutdown. */
   readonly goodbye: boolean;
   /** After a partial expiry, wait this long, then `get` to confirm (0: trust the expiry). */
@@ -78,13 +93,24 @@ export interface PresenceProfile {
 const SECOND = 1_000;
 const MINUTE = 60 * SECOND;
 
+/**
+ * Re-sign periods an announcement of ours stays valid (plus clock skew): one
+ * re-signed announcement may be lost or late without the device looking
+ * offline.
+ */
+export const RESIGNS_PER_VALIDITY = 2;
+const OUR_RESIGN_MS = 4 * MINUTE;
+const OUR_CLOCK_SKEW_MS = MINUTE;
+
 /** Our defaults. */
 export const OUR_PROFILE: PresenceProfile = {
   name: "ours",
   dhtLifetimeMs: 24 * SECOND,
   quietRefresh: true,
-  announcementLifetimeMs: 30 * MINUTE,
-  resignMs: 10 * MINUTE,
+  announcementLifetimeMs: RESIGNS_PER_VALIDITY * OUR_RESIGN_MS +
+    OUR_CLOCK_SKEW_MS,
+  resignMs: OUR_RESIGN_MS,
+  clockSkewMs: OUR_CLOCK_SKEW_MS,
   goodbye: true,
   expiryCheckMs: 1_500,
   listenRenewMs: 5 * MINUTE,
@@ -106,6 +132,7 @@ export const JAMI_PROFILE: PresenceProfile = {
   quietRefresh: false,
   announcementLifetimeMs: 365 * 24 * 60 * MINUTE,
   resignMs: 365 * 24 * 60 * MINUTE,
+  clockSkewMs: OUR_CLOCK_SKEW_MS,
   goodbye: false,
   expiryCheckMs: 0,
   listenRenewMs: 20 * SECOND,
@@ -121,8 +148,20 @@ export const JAMI_PROFILE: PresenceProfile = {
 };
 
 /**
+ * How long storing nodes keep a goodbye: past the signed expiry of the last
+ * announcement before it (signed at most as late as the goodbye), on a
+ * watcher's clock up to `clockSkewMs` behind.
+ *
+ * @param profile Profile.
+ * @returns Storing-node lifetime of a goodbye.
+ */
+export function goodbyeLifetimeMs(profile: PresenceProfile): number {
+  return profile.announcementLifetimeMs + profile.clockSkewMs;
+}
+
+/**
  * The value types storing nodes need for `profile` (pass as
- * `DhtNodeConfig.valueTypes`).
+ * `DhtNodeConfig.valueTypes`): announcements, and goodbyes if it sends them.
  *
  * @param profile Profile.
  * @returns Type id → type.
@@ -130,13 +169,23 @@ export const JAMI_PROFILE: PresenceProfile = {
 export function presenceValueTypes(
   profile: PresenceProfile,
 ): Map<number, ValueType> {
-  return new Map([[ANNOUNCEMENT_VALUE_TYPE, {
+  const types = new Map<number, ValueType>([[ANNOUNCEMENT_VALUE_TYPE, {
     id: ANNOUNCEMENT_VALUE_TYPE,
     name: "device announcement",
     lifetimeMs: profile.dhtLifetimeMs,
     maxBytes: 4_096,
     quietRefresh: profile.quietRefresh,
   }]]);
+  if (profile.goodbye) {
+    types.set(GOODBYE_VALUE_TYPE, {
+      id: GOODBYE_VALUE_TYPE,
+      name: "device goodbye",
+      lifetimeMs: goodbyeLifetimeMs(profile),
+      maxBytes: 4_096,
+      quietRefresh: profile.quietRefresh,
+    });
+  }
+  return types;
 }
 
 /**

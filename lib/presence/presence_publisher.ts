@@ -5,8 +5,14 @@
  * stream network is given, the direct links to contacts' devices
  * ({@link ConnectionManager}), whose endpoint the announcement carries.
  *
- * Visible, the device is announced with its note; invisible (status 0), it
- * says goodbye and stops announcing. With links on, it announces only once
+ * What is public stays small (issue 13 item 12): the announcement carries
+ * no note, and the certificate it carries, which is also shown to whoever
+ * dials a link, has no device name ({@link publicCertificate}). The note
+ * goes over the direct links only, to devices of accounts the user
+ * authorizes (contacts and subscriptions).
+ *
+ * Visible, the device is announced; invisible (status 0), it says goodbye
+ * and stops announcing. With links on, it announces only once
  * it knows whether it listens for links, so the first announcement already
  * carries the endpoint. On a clean stop the goodbye goes out first and links
  * close after it (or after {@link GOODBYE_WAIT_MS}): a linked watcher then
@@ -19,7 +25,8 @@
  */
 import type { Clock } from "../clock.ts";
 import type { DhtClient } from "../dht/dht_client.ts";
-import type { DeviceCertificate } from "../identity/device_certificate.ts";
+import type { AccountKeys } from "../identity/account_keys.ts";
+import { DeviceCertificate } from "../identity/device_certificate.ts";
 import type { DeviceKeys } from "../identity/device_keys.ts";
 import type { InfoHash } from "../identity/info_hash.ts";
 import { RevocationList } from "../identity/revocation_list.ts";
@@ -36,6 +43,29 @@ import type { PresenceProfile } from "./presence_profile.ts";
 /** Longest wait for the goodbye's acknowledgement on stop. */
 export const GOODBYE_WAIT_MS = 2_000;
 
+/**
+ * The certificate a device shows in public: the account's certificate for
+ * it with the same keys and validity but no name (the name stays in the
+ * certificate sealed boxes carry, which only their recipients read).
+ * Signatures are deterministic, so every call gives the same bytes.
+ *
+ * @param account The account keys (every device of the account has them).
+ * @param device This device's keys.
+ * @param certificate The account's certificate for this device.
+ * @returns `certificate` itself if it has no name, else a nameless copy.
+ */
+export function publicCertificate(
+  account: AccountKeys,
+  device: DeviceKeys,
+  certificate: DeviceCertificate,
+): DeviceCertificate {
+  if (certificate.name === "") return certificate;
+  return DeviceCertificate.issue(account, device, {
+    issuedMs: certificate.issuedMs,
+    lifetimeMs: certificate.expiresMs - certificate.issuedMs,
+  });
+}
+
 /** The persisted fields the publisher reads and keeps up to date. */
 export interface PublishedState {
   /** Last announcement sequence number (a restart continues above it). */
@@ -50,7 +80,10 @@ export interface PresencePublisherOptions {
   readonly accountId: InfoHash;
   /** This device's keys: they sign announcements and authenticate links. */
   readonly device: DeviceKeys;
-  /** The account's certificate for this device. */
+  /**
+   * The account's certificate for this device as shown in public: in the
+   * announcement and to whoever dials a link (see {@link publicCertificate}).
+   */
   readonly certificate: DeviceCertificate;
   /** The account's mailbox certificate, published when the profile uses mailboxes. */
   readonly mailbox?: DeviceCertificate;
@@ -144,7 +177,7 @@ export class PresencePublisher {
       if (this.#announcer === undefined) this.#startAnnouncer();
       else if (this.#endpoints.length > 0) {
         // Started meanwhile (by `publish`) without the endpoint: add it.
-        this.#announcer.update(this.#note, this.#endpoints);
+        this.#announcer.setEndpoints(this.#endpoints);
         options.state.announcementSeq = this.#announcer.seq;
         options.persist();
       }
@@ -167,7 +200,7 @@ export class PresencePublisher {
       profile: options.profile,
       minSeq: state.announcementSeq,
     });
-    this.#announcer.update(this.#note, this.#endpoints);
+    this.#announcer.setEndpoints(this.#endpoints);
     this.#announcer.start();
     state.announcementSeq = this.#announcer.seq;
     options.persist();
@@ -175,7 +208,8 @@ export class PresencePublisher {
 
   /**
    * Sets this device's presence; while running it is published at once:
-   * invisible says goodbye, visible announces `note`.
+   * invisible says goodbye, visible announces the device (if it was not)
+   * and sends `note` over the links.
    *
    * @param visible False: status 0, hidden.
    * @param note Status note.
@@ -194,11 +228,6 @@ export class PresencePublisher {
       return;
     }
     if (this.#announcer === undefined) this.#startAnnouncer();
-    else {
-      this.#announcer.update(note);
-      state.announcementSeq = this.#announcer.seq;
-      this.#options.persist();
-    }
   }
 
   /**
