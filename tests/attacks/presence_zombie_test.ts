@@ -13,7 +13,7 @@
  * fresh one, every half storing-node lifetime.
  */
 import assert from "node:assert/strict";
-import { Testnet } from "../../sim/testnet.ts";
+import { Testnet } from "../../lib/testing/testnet.ts";
 import type { DhtValue } from "../../lib/dht/messages.ts";
 import { AccountKeys } from "../../lib/identity/account_keys.ts";
 import { DeviceKeys } from "../../lib/identity/device_keys.ts";
