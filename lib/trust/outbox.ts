@@ -64,6 +64,7 @@ import {
   encodeInboxMessage,
   INBOX_LIFETIME_MS,
   type InboxMessage,
+  MESSAGE_ID_BYTES,
 } from "./inbox_message.ts";
 
 /** Longest wait between two outbox sweeps, when nothing is due sooner. */
@@ -182,16 +183,34 @@ export function retryDelayMs(policy: RetryPolicy, attempts: number): number {
 }
 
 /**
- * The inbox message an entry carries (its id is the entry's).
+ * The inbox message an entry carries (its id is the entry's), addressed to
+ * the entry's target account. A confirmation's payload is the id of the
+ * request it answers (16 bytes; empty in entries from before it named one).
  *
  * @param entry An outbox entry.
  * @returns The request (with its payload) or the confirmation.
  */
 export function outboxMessage(entry: OutboxEntry): InboxMessage {
   const id = Uint8Array.fromHex(entry.id);
-  return entry.kind === "request"
-    ? { kind: "request", id, sentMs: entry.createdMs, payload: entry.payload }
-    : { kind: "confirm", id, sentMs: entry.createdMs };
+  const to = Uint8Array.fromHex(entry.to);
+  if (entry.kind === "request") {
+    return {
+      kind: "request",
+      id,
+      sentMs: entry.createdMs,
+      to,
+      payload: entry.payload,
+    };
+  }
+  return entry.payload.length === MESSAGE_ID_BYTES
+    ? {
+      kind: "confirm",
+      id,
+      sentMs: entry.createdMs,
+      to,
+      requestId: entry.payload,
+    }
+    : { kind: "confirm", id, sentMs: entry.createdMs, to };
 }
 
 /** The outbox of one account on one device. */
@@ -262,7 +281,8 @@ export class Outbox {
    *
    * @param kind Request or confirmation.
    * @param to Target account id hex.
-   * @param payload The request's payload (empty for a confirmation).
+   * @param payload The request's payload; for a confirmation, the id of the
+   *   request it answers (16 bytes).
    * @param nowMs Creation time, epoch ms.
    * @returns The new entry.
    */

@@ -28,7 +28,7 @@ import type { RandomBytes } from "../rng.ts";
 import type { AccountState, OutboxEntry } from "../contacts/account_state.ts";
 import type { BuddyTracker } from "../presence/buddy_tracker.ts";
 import type { PresenceProfile } from "../presence/presence_profile.ts";
-import { forgetExpiredSeenIds, Inbox, type InboxDropReason } from "./inbox.ts";
+import { Inbox, type InboxDropReason } from "./inbox.ts";
 import { type CourierCounters, InboxCourier } from "./inbox_courier.ts";
 import {
   decodeInboxMessage,
@@ -40,6 +40,8 @@ import {
 import { isMailboxCertificate } from "./mailbox.ts";
 import { Outbox, type OutboxExpiry } from "./outbox.ts";
 import { messageRecipients, rememberPeerDevice } from "./recipients.ts";
+import { isInReplayWindow } from "./replay_window.ts";
+import { forgetExpiredSeenIds, OWN_SENDER } from "./seen_ids.ts";
 
 /** Shortest wait between two outbox sweeps, in ms. */
 const MIN_SWEEP_INTERVAL_MS = 1_000;
@@ -292,6 +294,13 @@ export class TrustDelivery {
       return;
     }
     const from = sender.accountId.toString();
+    // Bound to one (sender, target) pair: a box for another account, or
+    // (receipts) one outside the replay window, is refused. Requests and
+    // confirmations are checked by the inbox.
+    if (message.to !== undefined && message.to.toHex() !== options.accountId) {
+      options.counters.dropped.malformed += 1;
+      return;
+    }
     if (from === options.accountId) {
       if (
         message.kind === "sync" && !sender.deviceId.equals(options.device.id)
@@ -302,6 +311,10 @@ export class TrustDelivery {
     }
     rememberPeerDevice(options.state.peers, from, sender, this.#now());
     if (message.kind === "receipt") {
+      if (!isInReplayWindow(message.sentMs, this.#now())) {
+        options.counters.dropped.stale += 1;
+        return;
+      }
       this.#onReceipt(from, message.ackId.toHex());
       return;
     }
@@ -356,20 +369,26 @@ export class TrustDelivery {
         return;
       }
       case "contactRequest": {
-        this.outbox.enqueue("confirm", from, new Uint8Array(0), this.#now());
-        const accepted = this.outbox.settleRequestsTo(from);
+        // The confirmation names the request it answers; our own requests
+        // to `from` wait for its confirmation naming them.
+        this.outbox.enqueue("confirm", from, message.id.slice(), this.#now());
         onceSaved(() => {
           acknowledge();
-          this.#reportAccepted(from, outcome.confirmed, accepted);
+          this.#reportAccepted(from, outcome.confirmed, []);
           options.onShared();
           this.sendConfirmations(from);
         });
         return;
       }
       case "confirmation": {
-        const accepted = outcome.settle
-          ? this.outbox.settleRequestsTo(from)
-          : [];
+        const accepted: string[] = [];
+        const entry = outcome.settled === undefined
+          ? undefined
+          : this.outbox.get(outcome.settled);
+        if (entry !== undefined) {
+          this.outbox.drop(entry);
+          accepted.push(entry.id);
+        }
         onceSaved(() => {
           acknowledge();
           this.#reportAccepted(from, outcome.confirmed, accepted);
@@ -393,7 +412,7 @@ export class TrustDelivery {
     const entry = this.outbox.acknowledge(from, ackId);
     if (entry === undefined) return;
     // Remembered, so a sync from another device does not resend it.
-    this.#inbox.markSeen(ackId, this.#now());
+    this.#inbox.markSeen(ackId, OWN_SENDER, this.#now(), this.#now());
     const { emit } = this.#options;
     this.#options.track(
       this.#options.persist().then(() => {
