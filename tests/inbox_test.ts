@@ -20,6 +20,7 @@ import {
   type OutboxEntry,
 } from "../lib/contacts/account_state.ts";
 import { OWN_SENDER, type SeenEntry } from "../lib/trust/seen_ids.ts";
+import { mintStamp, stampChallenge } from "../lib/trust/stamp.ts";
 import {
   MAX_CLOCK_SKEW_MS,
   REPLAY_WINDOW_MS,
@@ -71,7 +72,8 @@ const known = () => true;
 
 function setup(): { state: AccountState; inbox: Inbox } {
   const state = emptyAccountState();
-  return { state, inbox: new Inbox(state) };
+  // Stamps are tested on their own below.
+  return { state, inbox: new Inbox(state, undefined, 0) };
 }
 
 Deno.test("Inbox.receive() stores a new request, remembers its id and shows it once", () => {
@@ -164,7 +166,7 @@ Deno.test("Inbox.receive() acknowledges a request older than the one held withou
   assert.equal(state.requests.size, 1);
 });
 
-Deno.test("Inbox.receive() drops a new sender's request beyond MAX_PENDING_REQUESTS, not a held sender's newer one", () => {
+Deno.test("Inbox.receive() makes room beyond MAX_PENDING_REQUESTS by pushing out the oldest stranger's request; a held sender's newer one replaces its own", () => {
   const { state, inbox } = setup();
   for (let i = 0; i < MAX_PENDING_REQUESTS; i++) {
     const from = i.toString(16).padStart(40, "0");
@@ -172,22 +174,82 @@ Deno.test("Inbox.receive() drops a new sender's request beyond MAX_PENDING_REQUE
       from,
       id: i.toString(16).padStart(32, "0"),
       sentMs: START_MS,
-      receivedMs: START_MS,
+      receivedMs: START_MS - MAX_PENDING_REQUESTS + i,
       payload: new Uint8Array(0),
     });
   }
-  const refused = request(START_MS);
-  assert.deepEqual(inbox.receive(BOB, refused, START_MS), {
-    kind: "dropped",
-    reason: "quota",
-  });
-  assert.equal(state.seen.has(refused.id.toHex()), false);
-  const from = "0".repeat(40);
+  // The oldest is from a removed contact: a stranger's goes first.
+  const removed = "0".repeat(40);
+  state.contacts.add(removed, START_MS - HOUR);
+  state.contacts.remove(removed, false, START_MS - HOUR + 1);
+  const incoming = request(START_MS);
+  assert.equal(inbox.receive(BOB, incoming, START_MS).kind, "newRequest");
+  assert.equal(state.requests.size, MAX_PENDING_REQUESTS);
+  assert.ok(state.requests.has(removed));
+  assert.equal(state.requests.has("1".padStart(40, "0")), false);
+  const held = "2".padStart(40, "0");
   assert.equal(
-    inbox.receive(from, request(START_MS + 1), START_MS).kind,
+    inbox.receive(held, request(START_MS + 1), START_MS).kind,
     "newRequest",
   );
   assert.equal(state.requests.size, MAX_PENDING_REQUESTS);
+  assert.ok(state.requests.has(BOB));
+});
+
+Deno.test("Inbox.receive() drops a stranger's request without a valid stamp before spending anything; a contact's needs none", () => {
+  const state = emptyAccountState();
+  const bits = 8;
+  const inbox = new Inbox(state, undefined, bits);
+  const to = new Uint8Array(20).fill(0xaa);
+  const stamped = (
+    message: Extract<InboxMessage, { kind: "request" }>,
+    from: string,
+  ) => ({
+    ...message,
+    to,
+    stamp: mintStamp(
+      stampChallenge({
+        to,
+        from: Uint8Array.fromHex(from),
+        requestId: message.id,
+        sentMs: message.sentMs,
+      }),
+      bits,
+    ),
+  });
+  const bare = { ...request(START_MS), to };
+  assert.deepEqual(inbox.receive(BOB, bare, START_MS), {
+    kind: "dropped",
+    reason: "stamp",
+  });
+  // A stamp for another sender, or another request, is no stamp.
+  const forCarol = stamped(request(START_MS), CAROL);
+  assert.equal(inbox.receive(BOB, forCarol, START_MS).kind, "dropped");
+  const other = stamped(request(START_MS), BOB);
+  const moved = { ...other, id: request(START_MS).id };
+  assert.equal(inbox.receive(BOB, moved, START_MS).kind, "dropped");
+  assert.equal(state.seen.size, 0);
+  assert.equal(state.requests.size, 0);
+  assert.equal(inbox.receive(BOB, other, START_MS).kind, "newRequest");
+  // An active contact's request needs none.
+  state.contacts.add(CAROL, START_MS);
+  assert.equal(
+    inbox.receive(CAROL, { ...request(START_MS), to }, START_MS).kind,
+    "contactRequest",
+  );
+});
+
+Deno.test("Inbox.allowSender() is a bounded LRU: a busy sender's window is not wiped by many others", () => {
+  const inbox = new Inbox(emptyAccountState(), undefined, 0);
+  for (let n = 0; n < SENDER_QUOTA_PER_HOUR; n++) {
+    assert.ok(inbox.allowSender(BOB, START_MS));
+  }
+  // 5,000 others (more than the 4,096 windows), with Bob kept recently used.
+  for (let i = 0; i < 5_000; i++) {
+    inbox.allowSender(i.toString(16).padStart(40, "0"), START_MS);
+    if (i % 1_000 === 0) assert.equal(inbox.allowSender(BOB, START_MS), false);
+  }
+  assert.equal(inbox.allowSender(BOB, START_MS), false);
 });
 
 Deno.test("Inbox.receive() answers a contact's request with a confirmation, once confirmed", () => {

@@ -7,12 +7,17 @@
  * our receipt: acknowledge again); a message sent outside the replay window
  * (`replay_window.ts`), before the sender's last removal as a
  * contact, or (from a stranger) at or before the seen-set's floor is stale
- * and dropped; a sender over {@link SENDER_QUOTA_PER_HOUR} is dropped without
- * a receipt; a banned sender's message is remembered and acknowledged like
- * any other, never shown; a request from an active contact (or crossing
- * ours) is confirmed at once; a request older than the one held is
- * acknowledged, not shown; a new request beyond {@link MAX_PENDING_REQUESTS}
- * is dropped; any other request is stored to be shown. A confirmation
+ * and dropped; a request from a stranger (not an active contact, not a
+ * target of our outbox) without a valid proof-of-work stamp (`stamp.ts`) is
+ * dropped, checked before anything else is spent on it; a sender over
+ * {@link SENDER_QUOTA_PER_HOUR} is dropped without a receipt (the quota
+ * windows are a bounded LRU, never wiped wholesale); a banned sender's
+ * message is remembered and acknowledged like any other, never shown; a
+ * request from an active contact (or crossing ours) is confirmed at once; a
+ * request older than the one held is acknowledged, not shown; a new request
+ * while {@link MAX_PENDING_REQUESTS} are pending pushes out the oldest
+ * stranger's request (issue 13, item 9); any request is then stored to be
+ * shown. A confirmation
  * settles the one outbox request it names, if that request went to its
  * sender and the sender is an active contact; one naming nothing of ours is
  * stale, unless the contact is already confirmed (a copy another device of
@@ -62,6 +67,7 @@ import {
 import type { InboxMessage } from "./inbox_message.ts";
 import { isInReplayWindow } from "./replay_window.ts";
 import { rememberSeenId } from "./seen_ids.ts";
+import { DEFAULT_STAMP_BITS, stampChallenge, verifyStamp } from "./stamp.ts";
 
 export {
   forgetExpiredSeenIds,
@@ -73,7 +79,7 @@ export {
 export const SENDER_QUOTA_PER_HOUR = 30;
 /** The sender quota's window: one hour, in ms. */
 const SENDER_WINDOW_MS = 3_600_000;
-/** Senders with a quota window in memory; beyond, every window restarts. */
+/** Senders with a quota window in memory; beyond, the least recently used goes. */
 const MAX_SENDER_WINDOWS = 4_096;
 /**
  * Default shortest wait between two receipts for duplicates of one message
@@ -153,6 +159,7 @@ export class Inbox {
   /** Sender account hex → its entries in `#duplicateReceipts`. */
   readonly #duplicateReceiptsBySender = new Map<string, number>();
   readonly #duplicateReceiptIntervalMs: number;
+  readonly #stampBits: number;
 
   /**
    * An inbox over the account's persisted state.
@@ -160,13 +167,16 @@ export class Inbox {
    * @param state Contacts, pending requests and the seen-set, changed in place.
    * @param duplicateReceiptIntervalMs Shortest wait between two receipts for
    *   duplicates of one message id.
+   * @param stampBits Difficulty asked of a stranger's request stamp (0: none).
    */
   constructor(
     state: InboxState,
     duplicateReceiptIntervalMs: number = DUPLICATE_RECEIPT_INTERVAL_MS,
+    stampBits: number = DEFAULT_STAMP_BITS,
   ) {
     this.#state = state;
     this.#duplicateReceiptIntervalMs = duplicateReceiptIntervalMs;
+    this.#stampBits = stampBits;
   }
 
   /**
@@ -280,16 +290,57 @@ export class Inbox {
    * @returns False if the sender is over {@link SENDER_QUOTA_PER_HOUR}.
    */
   allowSender(from: string, nowMs: number): boolean {
-    let window = this.#senderWindows.get(from);
+    const windows = this.#senderWindows;
+    let window = windows.get(from);
+    // Least recently used first: a sender's window moves to the end.
+    if (window !== undefined) windows.delete(from);
     if (window === undefined || nowMs - window.startMs >= SENDER_WINDOW_MS) {
-      if (this.#senderWindows.size >= MAX_SENDER_WINDOWS) {
-        this.#senderWindows.clear();
+      if (windows.size >= MAX_SENDER_WINDOWS) {
+        // Never wiped wholesale: only the least recently used window goes.
+        windows.delete(windows.keys().next().value!);
       }
       window = { startMs: nowMs, count: 0 };
-      this.#senderWindows.set(from, window);
     }
+    windows.set(from, window);
     window.count += 1;
     return window.count <= SENDER_QUOTA_PER_HOUR;
+  }
+
+  /**
+   * Whether a request from `from` needs no stamp: it is an active contact,
+   * or we have an outbox entry to it (we asked it).
+   *
+   * @param from Sender account hex.
+   * @returns True if solicited.
+   */
+  isSolicited(from: string): boolean {
+    if (this.#state.contacts.isActive(from)) return true;
+    for (const entry of this.#state.outbox.values()) {
+      if (entry.to === from) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Checks a stranger's request stamp (one SHA-256; see `stamp.ts`).
+   *
+   * @param from Sender account hex.
+   * @param message The request (its `to` was checked to be this account).
+   * @returns True if the stamp is valid for this request.
+   */
+  hasValidStamp(
+    from: string,
+    message: Extract<InboxMessage, { kind: "request" }>,
+  ): boolean {
+    if (this.#stampBits <= 0) return true;
+    if (message.to === undefined || message.stamp === undefined) return false;
+    const challenge = stampChallenge({
+      to: message.to,
+      from: Uint8Array.fromHex(from),
+      requestId: message.id,
+      sentMs: message.sentMs,
+    });
+    return verifyStamp(challenge, message.stamp, this.#stampBits);
   }
 
   /**
@@ -312,6 +363,14 @@ export class Inbox {
     }
     if (this.isStale(from, message.sentMs, nowMs)) {
       return { kind: "dropped", reason: "stale" };
+    }
+    // A stranger's request: its stamp is checked before anything else is
+    // spent on it (quota window, seen-set, pending list, receipt).
+    if (
+      message.kind === "request" && !this.isSolicited(from) &&
+      !this.hasValidStamp(from, message)
+    ) {
+      return { kind: "dropped", reason: "stamp" };
     }
     if (!this.allowSender(from, nowMs)) {
       return { kind: "dropped", reason: "quota" };
@@ -344,10 +403,10 @@ export class Inbox {
       if (!remember()) return QUOTA;
       return { kind: "olderRequest" };
     }
-    if (old === undefined && requests.size >= MAX_PENDING_REQUESTS) {
-      return QUOTA;
-    }
     if (!remember()) return QUOTA;
+    if (old === undefined && requests.size >= MAX_PENDING_REQUESTS) {
+      this.#evictOldestRequest();
+    }
     const request: PendingRequest = {
       from,
       id,
@@ -357,6 +416,26 @@ export class Inbox {
     };
     requests.set(from, request);
     return { kind: "newRequest", request };
+  }
+
+  /**
+   * Makes room in a full pending list: the oldest request from a stranger
+   * (no contact record) goes first, else the oldest of all.
+   */
+  #evictOldestRequest(): void {
+    const { contacts, requests } = this.#state;
+    let victim: PendingRequest | undefined;
+    let victimKnown = true;
+    for (const request of requests.values()) {
+      const known = contacts.get(request.from) !== undefined;
+      if (
+        victim === undefined || (victimKnown && !known) ||
+        (known === victimKnown && request.receivedMs < victim.receivedMs)
+      ) {
+        [victim, victimKnown] = [request, known];
+      }
+    }
+    if (victim !== undefined) requests.delete(victim.from);
   }
 
   #onConfirm(

@@ -101,6 +101,11 @@ export interface OutboxOptions {
   onEnqueued?(uri: string): void;
   /** Called after the last entry to `uri` left: its presence may be unwatched. */
   onTargetCleared?(uri: string): void;
+  /**
+   * The proof-of-work stamp of a request (see `stamp.ts`); called when a
+   * request is first sealed after this outbox was made.
+   */
+  stamp?(entry: OutboxEntry): Uint8Array | undefined;
 }
 
 /** How an attempt reaches the target's devices; the account implements it. */
@@ -188,19 +193,24 @@ export function retryDelayMs(policy: RetryPolicy, attempts: number): number {
  * request it answers (16 bytes; empty in entries from before it named one).
  *
  * @param entry An outbox entry.
+ * @param stamp A request's proof-of-work stamp, if any.
  * @returns The request (with its payload) or the confirmation.
  */
-export function outboxMessage(entry: OutboxEntry): InboxMessage {
+export function outboxMessage(
+  entry: OutboxEntry,
+  stamp?: Uint8Array,
+): InboxMessage {
   const id = Uint8Array.fromHex(entry.id);
   const to = Uint8Array.fromHex(entry.to);
   if (entry.kind === "request") {
-    return {
-      kind: "request",
+    const request = {
+      kind: "request" as const,
       id,
       sentMs: entry.createdMs,
       to,
       payload: entry.payload,
     };
+    return stamp === undefined ? request : { ...request, stamp };
   }
   return entry.payload.length === MESSAGE_ID_BYTES
     ? {
@@ -450,7 +460,7 @@ export class Outbox {
       ? nowMs + retryDelayMs(policy, entry.attempts)
       : entry.expiresMs;
     if (recipients.length === 0) return "unreachable";
-    const message = encodeInboxMessage(outboxMessage(entry));
+    let message: Uint8Array | undefined;
     let boxes = this.#boxes.get(entry.id);
     if (boxes === undefined) {
       boxes = new Map();
@@ -460,6 +470,10 @@ export class Outbox {
       const hex = recipient.deviceId.toString();
       let box = boxes.get(hex);
       if (box === undefined) {
+        // Encoded (and a request stamped) once per attempt that seals.
+        message ??= encodeInboxMessage(
+          outboxMessage(entry, this.#options.stamp?.(entry)),
+        );
         box = courier.seal(message, recipient);
         boxes.set(hex, box);
       }

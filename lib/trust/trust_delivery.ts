@@ -25,7 +25,11 @@ import type { DeviceCertificate } from "../identity/device_certificate.ts";
 import type { DeviceKeys } from "../identity/device_keys.ts";
 import { openSealedBox } from "../identity/sealed_box.ts";
 import type { RandomBytes } from "../rng.ts";
-import type { AccountState, OutboxEntry } from "../contacts/account_state.ts";
+import {
+  type AccountState,
+  MAX_OUTBOX_ENTRIES,
+  type OutboxEntry,
+} from "../contacts/account_state.ts";
 import type { BuddyTracker } from "../presence/buddy_tracker.ts";
 import type { PresenceProfile } from "../presence/presence_profile.ts";
 import { Inbox, type InboxDropReason } from "./inbox.ts";
@@ -42,6 +46,7 @@ import { Outbox, type OutboxExpiry } from "./outbox.ts";
 import { messageRecipients, rememberPeerDevice } from "./recipients.ts";
 import { isInReplayWindow } from "./replay_window.ts";
 import { forgetExpiredSeenIds, OWN_SENDER } from "./seen_ids.ts";
+import { DEFAULT_STAMP_BITS, mintStamp, stampChallenge } from "./stamp.ts";
 
 /** Shortest wait between two outbox sweeps, in ms. */
 const MIN_SWEEP_INTERVAL_MS = 1_000;
@@ -99,6 +104,16 @@ export interface TrustDeliveryOptions {
   readonly randomBytes: RandomBytes;
   /** Receipts, retry delays and mailboxes. */
   readonly profile: PresenceProfile;
+  /**
+   * Difficulty asked of strangers' request stamps, in bits.
+   * @default {DEFAULT_STAMP_BITS}
+   */
+  readonly stampBits?: number;
+  /**
+   * Difficulty our requests' stamps are minted for, in bits.
+   * @default {DEFAULT_STAMP_BITS}
+   */
+  readonly mintStampBits?: number;
   /** The account's persisted state, changed in place. */
   readonly state: AccountState;
   /** Counted in place. */
@@ -132,6 +147,8 @@ export class TrustDelivery {
   readonly #options: TrustDeliveryOptions;
   readonly #inbox: Inbox;
   #listens: OperationHandle[] = [];
+  /** Request id → its stamp, minted once (our own entries: bounded by the outbox). */
+  readonly #stamps = new Map<string, Uint8Array>();
   #retryTimer?: Timer;
 
   /**
@@ -149,6 +166,8 @@ export class TrustDelivery {
       newId: () => options.randomBytes(MESSAGE_ID_BYTES).toHex(),
       onEnqueued: (uri) => options.watchTarget(uri),
       onTargetCleared: (uri) => options.unwatchTarget(uri),
+      stamp: (entry) =>
+        entry.kind === "request" ? this.#stamp(entry) : undefined,
     });
     // A quarter of the first retry delay: a genuine sender's retries are
     // spaced at least that delay, so each still gets a receipt despite
@@ -156,6 +175,7 @@ export class TrustDelivery {
     this.#inbox = new Inbox(
       state,
       Math.max(MIN_DUPLICATE_RECEIPT_INTERVAL_MS, profile.retryInitialMs / 4),
+      options.stampBits ?? DEFAULT_STAMP_BITS,
     );
     this.courier = new InboxCourier({
       device: options.device,
@@ -171,6 +191,30 @@ export class TrustDelivery {
         if (peer !== undefined) peer.mailbox = mailbox.bytes;
       },
     });
+  }
+
+  /**
+   * The stamp of one of our requests, minted once per request.
+   *
+   * @param entry A request entry.
+   * @returns Its stamp, for {@link DEFAULT_STAMP_BITS}.
+   */
+  #stamp(entry: OutboxEntry): Uint8Array {
+    let stamp = this.#stamps.get(entry.id);
+    if (stamp === undefined) {
+      if (this.#stamps.size >= MAX_OUTBOX_ENTRIES) this.#stamps.clear();
+      stamp = mintStamp(
+        stampChallenge({
+          to: Uint8Array.fromHex(entry.to),
+          from: Uint8Array.fromHex(this.#options.accountId),
+          requestId: Uint8Array.fromHex(entry.id),
+          sentMs: entry.createdMs,
+        }),
+        this.#options.mintStampBits ?? DEFAULT_STAMP_BITS,
+      );
+      this.#stamps.set(entry.id, stamp);
+    }
+    return stamp;
   }
 
   /** Listens at the inbox keys. */

@@ -168,7 +168,9 @@ Deno.test("attack: a captured confirmation re-put after the seen-set's retention
 
 Deno.test("attack: throwaway accounts cannot flush the seen-set to replay a discarded request", () => {
   const state = emptyAccountState();
-  const inbox = new Inbox(state);
+  // Stamps off: this is about the seen-set alone (stamps only raise the
+  // flood's cost: tests/attacks/request_flood_test.ts).
+  const inbox = new Inbox(state, undefined, 0);
   const bob = "b".repeat(40);
   const carol = "c".repeat(40);
   let counter = 0;
