@@ -7,6 +7,13 @@
  *   puts the boxes ({@link InboxCourier}); the retry timer sweeps the outbox
  *   when the next entry is due (at least every minute, at most once a
  *   second), ends expired entries and forgets message ids past retention.
+ * - Polling: besides listening, the inbox keys are fetched with a `get`
+ *   every {@link INBOX_POLL_MS} (jittered by ±{@link INBOX_POLL_JITTER}, on
+ *   the injected clock and randomness), so a value a listener missed (a
+ *   refused or misplaced listen, a lost push) is still found. A value the
+ *   device already took (same key, value id and bytes) is skipped, so a
+ *   poll costs no crypto and no receipt for what is known (issue 13,
+ *   item 3).
  * - Receiving: a value at an inbox key is opened and checked (sender
  *   certificate, revocation list as the watch list knows it); a box from a
  *   mailbox, or one that does not open, is counted as malformed. A sync
@@ -24,7 +31,8 @@ import type { DhtValue } from "../dht/messages.ts";
 import type { DeviceCertificate } from "../identity/device_certificate.ts";
 import type { DeviceKeys } from "../identity/device_keys.ts";
 import { openSealedBox } from "../identity/sealed_box.ts";
-import type { RandomBytes } from "../rng.ts";
+import { type RandomBytes, randomUint32 } from "../rng.ts";
+import { sha1 } from "../crypto.ts";
 import {
   type AccountState,
   MAX_OUTBOX_ENTRIES,
@@ -47,6 +55,13 @@ import { messageRecipients, rememberPeerDevice } from "./recipients.ts";
 import { isInReplayWindow } from "./replay_window.ts";
 import { forgetExpiredSeenIds, OWN_SENDER } from "./seen_ids.ts";
 import { DEFAULT_STAMP_BITS, mintStamp, stampChallenge } from "./stamp.ts";
+
+/** Mean wait between two polls of the inbox keys, in ms (5 min). */
+export const INBOX_POLL_MS = 5 * 60_000;
+/** Polls are spread uniformly over ±this fraction of {@link INBOX_POLL_MS}. */
+export const INBOX_POLL_JITTER = 0.25;
+/** Inbox values remembered as taken, so a poll skips them (2 keys × 1,024 values fit). */
+const MAX_TAKEN_VALUES = 4_096;
 
 /** Shortest wait between two outbox sweeps, in ms. */
 const MIN_SWEEP_INTERVAL_MS = 1_000;
@@ -150,6 +165,9 @@ export class TrustDelivery {
   /** Request id → its stamp, minted once (our own entries: bounded by the outbox). */
   readonly #stamps = new Map<string, Uint8Array>();
   #retryTimer?: Timer;
+  #pollTimer?: Timer;
+  /** Inbox key, value id and SHA-1 of the bytes of the values taken (LRU). */
+  readonly #taken = new Set<string>();
 
   /**
    * Delivery over the account's state (call {@link TrustDelivery.listen}
@@ -217,22 +235,69 @@ export class TrustDelivery {
     return stamp;
   }
 
-  /** Listens at the inbox keys. */
+  /** Listens at the inbox keys, and polls them from now on. */
   listen(): void {
     for (const keys of this.#options.inboxKeys) {
       this.#listens.push(
         this.#options.dht.listen(inboxKey(keys.id), (event) => {
           if (event.kind !== "added") return;
-          for (const value of event.values) this.#onInboxValue(keys, value);
+          for (const value of event.values) {
+            this.#take(keys, value);
+            this.#onInboxValue(keys, value);
+          }
         }),
       );
     }
+    this.#schedulePoll();
   }
 
-  /** Stops listening at the inbox keys. */
+  /** Stops listening at the inbox keys, and polling them. */
   stopListening(): void {
     for (const listen of this.#listens) listen.cancel();
     this.#listens = [];
+    this.#pollTimer?.cancel();
+    this.#pollTimer = undefined;
+  }
+
+  /** The next poll, {@link INBOX_POLL_MS} ± {@link INBOX_POLL_JITTER} from now. */
+  #schedulePoll(): void {
+    this.#pollTimer?.cancel();
+    const spread = randomUint32(this.#options.randomBytes) / 2 ** 32;
+    const delayMs = Math.round(
+      INBOX_POLL_MS * (1 - INBOX_POLL_JITTER + 2 * INBOX_POLL_JITTER * spread),
+    );
+    this.#pollTimer = this.#options.clock.setTimer(delayMs, () => this.#poll());
+  }
+
+  /** Gets every inbox key; values not taken yet are handled as if heard. */
+  #poll(): void {
+    if (!this.#options.isRunning()) return;
+    for (const keys of this.#options.inboxKeys) {
+      this.#options.dht.get(inboxKey(keys.id), {
+        onValues: (values) => {
+          for (const value of values) {
+            if (this.#take(keys, value)) this.#onInboxValue(keys, value);
+          }
+        },
+      });
+    }
+    this.#schedulePoll();
+  }
+
+  /**
+   * Remembers a value as taken.
+   *
+   * @returns False if it was taken already.
+   */
+  #take(keys: DeviceKeys, value: DhtValue): boolean {
+    const id = `${keys.id}:${value.id}:${sha1(value.data).toHex()}`;
+    const taken = this.#taken;
+    const fresh = !taken.delete(id);
+    if (fresh && taken.size >= MAX_TAKEN_VALUES) {
+      taken.delete(taken.values().next().value!);
+    }
+    taken.add(id);
+    return fresh;
   }
 
   /** Sweeps the outbox now, and from then on whenever something is due. */
