@@ -43,7 +43,8 @@
  * import { emptyAccountState } from "../contacts/account_state.ts";
  *
  * const state = emptyAccountState();
- * const inbox = new Inbox(state);
+ * // No stamps asked here (0 bits); by default a stranger's request needs one.
+ * const inbox = new Inbox(state, undefined, 0);
  * const request = {
  *   kind: "request" as const,
  *   id: new Uint8Array(16).fill(1),
