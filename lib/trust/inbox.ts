@@ -240,13 +240,21 @@ export class Inbox {
    * @returns False if it cannot be kept: the message must be dropped.
    */
   markSeen(id: string, from: string, atMs: number, nowMs: number): boolean {
+    // A full set asks about every sender it holds: outbox targets once.
+    const { contacts, outbox } = this.#state;
+    let targets: Set<string> | undefined;
+    const isKnown = (sender: string) => {
+      if (contacts.get(sender) !== undefined) return true;
+      targets ??= new Set([...outbox.values()].map((entry) => entry.to));
+      return targets.has(sender);
+    };
     return rememberSeenId(
       this.#state,
       id,
       from,
       Math.min(atMs, nowMs),
       nowMs,
-      (sender) => this.isKnown(sender),
+      isKnown,
     );
   }
 
