@@ -31,7 +31,6 @@
 import { decode, encode } from "npm:@msgpack/msgpack@^3.1.3";
 import type { Storage } from "../storage.ts";
 import { type Contact, ContactList } from "./contact_list.ts";
-import type { SeenEntry } from "../trust/seen_ids.ts";
 
 /** Most pending incoming requests kept per account. */
 export const MAX_PENDING_REQUESTS = 256;
@@ -107,7 +106,14 @@ export interface AccountState {
   /** Outbox by message id hex. */
   readonly outbox: Map<string, OutboxEntry>;
   /** Message id hex → when to forget it, its sender and time (`seen_ids.ts`). */
-  readonly seen: Map<string, SeenEntry>;
+  readonly seen: Map<string, {
+    /** Forget after, epoch ms. */
+    readonly untilMs: number;
+    /** Sender account hex, or "" for ids from our own devices (or older state). */
+    readonly from: string;
+    /** The message's time: its send time, at most the time it was received. */
+    readonly atMs: number;
+  }>;
   /** Messages from strangers at or before this are refused, epoch ms (`seen_ids.ts`). */
   seenFloorMs: number;
   /** Peers by account hex. */

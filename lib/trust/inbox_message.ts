@@ -73,38 +73,56 @@ const KINDS: readonly InboxMessageKind[] = [
   "sync",
 ];
 
-/** Fields every message has. */
-interface MessageHead {
-  /** Message id (16 random bytes). */
-  readonly id: Uint8Array;
-  /** Sender's send time, epoch ms. */
-  readonly sentMs: number;
-  /** Target account id (20 bytes); absent in the `im1` format. */
-  readonly to?: Uint8Array;
-}
-
 /** A decoded inbox message. */
 export type InboxMessage =
-  | MessageHead & {
+  | {
     /** A trust request with its opaque payload (usually a vCard). */
     readonly kind: "request";
+    /** Message id (16 random bytes). */
+    readonly id: Uint8Array;
+    /** Sender's send time, epoch ms. */
+    readonly sentMs: number;
+    /** Target account id (20 bytes); absent in the `im1` format. */
+    readonly to?: Uint8Array;
+
     readonly payload: Uint8Array;
     /** Proof-of-work stamp (see `stamp.ts`); absent if none. */
     readonly stamp?: Uint8Array;
   }
-  | MessageHead & {
+  | {
     /** "I accepted your request `requestId`" (absent in `im1`: answers none). */
     readonly kind: "confirm";
+    /** Message id (16 random bytes). */
+    readonly id: Uint8Array;
+    /** Sender's send time, epoch ms. */
+    readonly sentMs: number;
+    /** Target account id (20 bytes); absent in the `im1` format. */
+    readonly to?: Uint8Array;
+
     readonly requestId?: Uint8Array;
   }
-  | MessageHead & {
+  | {
     /** Acknowledges message `ackId`. */
     readonly kind: "receipt";
+    /** Message id (16 random bytes). */
+    readonly id: Uint8Array;
+    /** Sender's send time, epoch ms. */
+    readonly sentMs: number;
+    /** Target account id (20 bytes); absent in the `im1` format. */
+    readonly to?: Uint8Array;
+
     readonly ackId: Uint8Array;
   }
-  | MessageHead & {
+  | {
     /** An own device's state snapshot. */
     readonly kind: "sync";
+    /** Message id (16 random bytes). */
+    readonly id: Uint8Array;
+    /** Sender's send time, epoch ms. */
+    readonly sentMs: number;
+    /** Target account id (20 bytes); absent in the `im1` format. */
+    readonly to?: Uint8Array;
+
     readonly snapshot: Uint8Array;
   };
 

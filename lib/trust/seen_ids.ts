@@ -39,7 +39,7 @@
  *
  * @module
  */
-import { MAX_SEEN_IDS } from "../contacts/account_state.ts";
+import { type AccountState, MAX_SEEN_IDS } from "../contacts/account_state.ts";
 import { INBOX_LIFETIME_MS } from "./inbox_message.ts";
 
 /** How long a message id is remembered after its inbox value can no longer exist. */
@@ -49,15 +49,9 @@ export const MAX_SEEN_PER_SENDER = 64;
 /** Sender of the ids this account learnt from its own devices (or older state). */
 export const OWN_SENDER = "";
 
-/** One remembered id. */
-export interface SeenEntry {
-  /** Forget after, epoch ms. */
-  readonly untilMs: number;
-  /** Sender account hex, or {@link OWN_SENDER}. */
-  readonly from: string;
-  /** The message's time: its send time, at most the time it was received. */
-  readonly atMs: number;
-}
+/** One remembered id: when to forget it, its sender and its time. */
+export type SeenEntry = AccountState["seen"] extends Map<string, infer E> ? E
+  : never;
 
 /** The parts of the account state the seen-set lives in. */
 export interface SeenState {
