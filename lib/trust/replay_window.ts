@@ -24,7 +24,7 @@
 import { INBOX_LIFETIME_MS } from "./inbox_message.ts";
 
 /** Largest clock difference between two devices tolerated, in ms (12 h). */
-export const MAX_CLOCK_SKEW_MS = 12 * 3_600_000;
+export const MAX_CLOCK_SKEW_MS: number = 12 * 3_600_000;
 /** Oldest send time accepted, before now, in ms: a value's life plus the skew. */
 export const REPLAY_WINDOW_MS: number = INBOX_LIFETIME_MS + MAX_CLOCK_SKEW_MS;
 

@@ -57,7 +57,7 @@ import { forgetExpiredSeenIds, OWN_SENDER } from "./seen_ids.ts";
 import { DEFAULT_STAMP_BITS, mintStamp, stampChallenge } from "./stamp.ts";
 
 /** Mean wait between two polls of the inbox keys, in ms (5 min). */
-export const INBOX_POLL_MS = 5 * 60_000;
+export const INBOX_POLL_MS: number = 5 * 60_000;
 /** Polls are spread uniformly over ±this fraction of {@link INBOX_POLL_MS}. */
 export const INBOX_POLL_JITTER = 0.25;
 /** Inbox values remembered as taken, so a poll skips them (2 keys × 1,024 values fit). */
