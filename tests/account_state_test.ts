@@ -45,7 +45,8 @@ function sampleState(): AccountState {
     sentTo: ["d".repeat(40)],
     delivered: false,
   });
-  state.seen.set(ID1, 9_000);
+  state.seen.set(ID1, { untilMs: 9_000, from: BOB, atMs: 1_500 });
+  state.seenFloorMs = 1_200;
   state.peers.set(BOB, {
     uri: BOB,
     devices: [new Uint8Array([7, 7])],
@@ -93,6 +94,7 @@ Deno.test("encodeAccountState() and decodeAccountState() round-trip every field"
   assert.deepEqual(decoded.requests, state.requests);
   assert.deepEqual(decoded.outbox, state.outbox);
   assert.deepEqual(decoded.seen, state.seen);
+  assert.equal(decoded.seenFloorMs, 1_200);
   assert.deepEqual(decoded.peers, state.peers);
   assert.equal(decoded.announcementSeq, 42);
 });
@@ -220,4 +222,21 @@ Deno.test("AccountStateStore.save() recovers after a failed write", async () => 
   assert.equal(store.writes, 1);
   const loaded = await AccountStateStore.load(storage, ALICE);
   assert.equal(loaded?.state.contacts.isActive(BOB), true);
+});
+
+Deno.test("decodeAccountState() reads the older state: 8 fields, seen ids without sender", () => {
+  const old = encode([
+    "as1",
+    [],
+    [],
+    [],
+    [[ID1, 9_000]],
+    [],
+    3,
+    null,
+  ]);
+  const state = decodeAccountState(old);
+  assert.deepEqual(state.seen.get(ID1), { untilMs: 9_000, from: "", atMs: 0 });
+  assert.equal(state.seenFloorMs, 0);
+  assert.equal(state.announcementSeq, 3);
 });

@@ -198,7 +198,9 @@ Deno.test("deno task run: the console answers, the account is kept across runs",
     const first = await run(
       args,
       "whoami\ncontacts\nadd jami:nonsense\nadd " + "c".repeat(40) +
-        " hello\ncontacts\nstatus busy\nstats\nbogus\nquit\n",
+        " hello\ncontacts\nstatus busy\nstats\nbogus\naccept " +
+        "d".repeat(40) +
+        "\nquit\n",
     );
     assert.equal(first.code, 0, first.stderr);
     assert.equal(first.stderr, "");
@@ -214,6 +216,11 @@ Deno.test("deno task run: the console answers, the account is kept across runs",
     assert.match(first.stdout, /routing +0 good, 0 dubious, 0 expired/);
     assert.match(first.stdout, /drops +0 malformed, 0 other network/);
     assert.match(first.stdout, /error: unknown command "bogus"/);
+    // Accepting with no pending request is an error line, not a crash.
+    assert.match(
+      first.stdout,
+      /error: Cannot accept: no pending trust request/,
+    );
     assert.match(first.stdout, /stopped\n$/);
     const second = await run(args, "whoami\ncontacts\nquit\n");
     assert.equal(second.code, 0, second.stderr);

@@ -182,7 +182,16 @@ Deno.test("Every API call resolves only once its change is on disk", async () =>
     ],
     [
       "acceptTrustRequest",
-      () => daemon.config.acceptTrustRequest(a, "e".repeat(40)),
+      () => {
+        daemon.account(a).state.requests.set("e".repeat(40), {
+          from: "e".repeat(40),
+          id: "1".repeat(32),
+          sentMs: clock.now(),
+          receivedMs: clock.now(),
+          payload: new Uint8Array(0),
+        });
+        return daemon.config.acceptTrustRequest(a, "e".repeat(40));
+      },
       async () =>
         (await stored()).contacts.get("e".repeat(40))?.confirmed ===
           true,

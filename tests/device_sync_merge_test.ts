@@ -120,7 +120,7 @@ Deno.test("mergeSyncSnapshot() reports contacts added, confirmed, removed and ba
 
 Deno.test("mergeSyncSnapshot() adopts the other device's pending requests unless handled, known or banned here", () => {
   const phone = emptyAccountState();
-  phone.seen.set(id(2), NOW_MS + 1_000);
+  phone.seen.set(id(2), { untilMs: NOW_MS + 1_000, from: "", atMs: NOW_MS });
   phone.contacts.remove(CAROL, true, NOW_MS - 1_000);
   const dave = "d".repeat(40);
   const result = mergeSyncSnapshot(
@@ -141,7 +141,7 @@ Deno.test("mergeSyncSnapshot() adopts the other device's pending requests unless
     receiveTime: NOW_MS - 50_000,
   }]);
   assert.deepEqual([...phone.requests.keys()], [BOB]);
-  assert.equal(phone.seen.get(id(1)), NOW_MS + SEEN_RETENTION_MS);
+  assert.equal(phone.seen.get(id(1))?.untilMs, NOW_MS + SEEN_RETENTION_MS);
 });
 
 Deno.test("mergeSyncSnapshot() discards a request the other device handled and no longer holds", () => {
@@ -176,7 +176,7 @@ Deno.test("mergeSyncSnapshot() remembers the handled ids and settles our outbox 
 Deno.test("mergeSyncSnapshot() adopts the other device's outbox entries, due after retryInitialMs, unless known, handled or expired", () => {
   const phone = emptyAccountState();
   phone.outbox.set(id(1), entry(id(1), BOB));
-  phone.seen.set(id(2), NOW_MS + 1_000);
+  phone.seen.set(id(2), { untilMs: NOW_MS + 1_000, from: "", atMs: NOW_MS });
   const fresh = entry(id(3), CAROL);
   const expired = entry(id(4), CAROL, NOW_MS - INBOX_LIFETIME_MS);
   const result = mergeSyncSnapshot(

@@ -18,10 +18,43 @@ import {
   MESSAGE_ID_BYTES,
 } from "../lib/trust/inbox_message.ts";
 import { rngBytes, seededRng } from "../lib/rng.ts";
+import {
+  DEFAULT_STAMP_BITS,
+  mintStamp,
+  stampChallenge,
+} from "../lib/trust/stamp.ts";
 import type { DhtNode } from "../lib/dht/dht_node.ts";
 
 const MINUTE = 60_000;
 const random = rngBytes(seededRng("inbox-quota"));
+
+/** A request from `from` to `to`'s account, stamped as our senders do. */
+function stampedRequest(
+  from: AccountIdentity,
+  to: DeviceCertificate,
+  id: Uint8Array,
+  sentMs: number,
+  text: string,
+): Uint8Array {
+  const target = to.accountId.bytes;
+  const stamp = mintStamp(
+    stampChallenge({
+      to: target,
+      from: from.account.id.bytes,
+      requestId: id,
+      sentMs,
+    }),
+    DEFAULT_STAMP_BITS,
+  );
+  return encodeInboxMessage({
+    kind: "request",
+    id,
+    sentMs,
+    to: target,
+    payload: new TextEncoder().encode(text),
+    stamp,
+  });
+}
 
 function putRequest(
   node: DhtNode,
@@ -30,12 +63,7 @@ function putRequest(
   sentMs: number,
 ): string {
   const id = random(MESSAGE_ID_BYTES);
-  const message = encodeInboxMessage({
-    kind: "request",
-    id,
-    sentMs,
-    payload: new TextEncoder().encode(`request ${sentMs}`),
-  });
+  const message = stampedRequest(from, to, id, sentMs, `request ${sentMs}`);
   const box = sealBox(message, {
     sender: { device: from.device, certificate: from.certificate },
     recipient: to,
@@ -123,12 +151,7 @@ Deno.test("A redelivered request is not shown again but acknowledged again", asy
   const recipient = target.identity.certificate;
   const id = random(MESSAGE_ID_BYTES);
   const box = sealBox(
-    encodeInboxMessage({
-      kind: "request",
-      id,
-      sentMs: swarm.clock.now(),
-      payload: new TextEncoder().encode("once"),
-    }),
+    stampedRequest(sender, recipient, id, swarm.clock.now(), "once"),
     {
       sender: { device: sender.device, certificate: sender.certificate },
       recipient,

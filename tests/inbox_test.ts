@@ -17,7 +17,14 @@ import {
   emptyAccountState,
   MAX_PENDING_REQUESTS,
   MAX_SEEN_IDS,
+  type OutboxEntry,
 } from "../lib/contacts/account_state.ts";
+import { OWN_SENDER, type SeenEntry } from "../lib/trust/seen_ids.ts";
+import { mintStamp, stampChallenge } from "../lib/trust/stamp.ts";
+import {
+  MAX_CLOCK_SKEW_MS,
+  REPLAY_WINDOW_MS,
+} from "../lib/trust/replay_window.ts";
 import type { InboxMessage } from "../lib/trust/inbox_message.ts";
 
 const HOUR = 3_600_000;
@@ -39,14 +46,34 @@ function request(
     payload: new TextEncoder().encode(payload),
   };
 }
-function confirm(): Extract<InboxMessage, { kind: "confirm" }> {
+function confirm(
+  requestId?: Uint8Array,
+): Extract<InboxMessage, { kind: "confirm" }> {
   const { id } = request(0);
-  return { kind: "confirm", id, sentMs: START_MS };
+  return requestId === undefined
+    ? { kind: "confirm", id, sentMs: START_MS }
+    : { kind: "confirm", id, sentMs: START_MS, requestId };
 }
+function outboxRequest(id: string, to: string): OutboxEntry {
+  return {
+    id,
+    kind: "request",
+    to,
+    payload: new Uint8Array(0),
+    createdMs: START_MS - 500,
+    expiresMs: START_MS + HOUR,
+    attempts: 1,
+    nextMs: START_MS,
+    sentTo: [],
+    delivered: false,
+  };
+}
+const known = () => true;
 
 function setup(): { state: AccountState; inbox: Inbox } {
   const state = emptyAccountState();
-  return { state, inbox: new Inbox(state) };
+  // Stamps are tested on their own below.
+  return { state, inbox: new Inbox(state, undefined, 0) };
 }
 
 Deno.test("Inbox.receive() stores a new request, remembers its id and shows it once", () => {
@@ -63,7 +90,7 @@ Deno.test("Inbox.receive() stores a new request, remembers its id and shows it o
   assert.deepEqual(outcome, { kind: "newRequest", request: stored });
   assert.deepEqual(state.requests.get(BOB), stored);
   assert.equal(
-    state.seen.get(message.id.toHex()),
+    state.seen.get(message.id.toHex())?.untilMs,
     START_MS + SEEN_RETENTION_MS,
   );
   // The same message again (the sender missed our receipt).
@@ -139,7 +166,7 @@ Deno.test("Inbox.receive() acknowledges a request older than the one held withou
   assert.equal(state.requests.size, 1);
 });
 
-Deno.test("Inbox.receive() drops a new sender's request beyond MAX_PENDING_REQUESTS, not a held sender's newer one", () => {
+Deno.test("Inbox.receive() makes room beyond MAX_PENDING_REQUESTS by pushing out the oldest stranger's request; a held sender's newer one replaces its own", () => {
   const { state, inbox } = setup();
   for (let i = 0; i < MAX_PENDING_REQUESTS; i++) {
     const from = i.toString(16).padStart(40, "0");
@@ -147,22 +174,82 @@ Deno.test("Inbox.receive() drops a new sender's request beyond MAX_PENDING_REQUE
       from,
       id: i.toString(16).padStart(32, "0"),
       sentMs: START_MS,
-      receivedMs: START_MS,
+      receivedMs: START_MS - MAX_PENDING_REQUESTS + i,
       payload: new Uint8Array(0),
     });
   }
-  const refused = request(START_MS);
-  assert.deepEqual(inbox.receive(BOB, refused, START_MS), {
-    kind: "dropped",
-    reason: "quota",
-  });
-  assert.equal(state.seen.has(refused.id.toHex()), false);
-  const from = "0".repeat(40);
+  // The oldest is from a removed contact: a stranger's goes first.
+  const removed = "0".repeat(40);
+  state.contacts.add(removed, START_MS - HOUR);
+  state.contacts.remove(removed, false, START_MS - HOUR + 1);
+  const incoming = request(START_MS);
+  assert.equal(inbox.receive(BOB, incoming, START_MS).kind, "newRequest");
+  assert.equal(state.requests.size, MAX_PENDING_REQUESTS);
+  assert.ok(state.requests.has(removed));
+  assert.equal(state.requests.has("1".padStart(40, "0")), false);
+  const held = "2".padStart(40, "0");
   assert.equal(
-    inbox.receive(from, request(START_MS + 1), START_MS).kind,
+    inbox.receive(held, request(START_MS + 1), START_MS).kind,
     "newRequest",
   );
   assert.equal(state.requests.size, MAX_PENDING_REQUESTS);
+  assert.ok(state.requests.has(BOB));
+});
+
+Deno.test("Inbox.receive() drops a stranger's request without a valid stamp before spending anything; a contact's needs none", () => {
+  const state = emptyAccountState();
+  const bits = 8;
+  const inbox = new Inbox(state, undefined, bits);
+  const to = new Uint8Array(20).fill(0xaa);
+  const stamped = (
+    message: Extract<InboxMessage, { kind: "request" }>,
+    from: string,
+  ) => ({
+    ...message,
+    to,
+    stamp: mintStamp(
+      stampChallenge({
+        to,
+        from: Uint8Array.fromHex(from),
+        requestId: message.id,
+        sentMs: message.sentMs,
+      }),
+      bits,
+    ),
+  });
+  const bare = { ...request(START_MS), to };
+  assert.deepEqual(inbox.receive(BOB, bare, START_MS), {
+    kind: "dropped",
+    reason: "stamp",
+  });
+  // A stamp for another sender, or another request, is no stamp.
+  const forCarol = stamped(request(START_MS), CAROL);
+  assert.equal(inbox.receive(BOB, forCarol, START_MS).kind, "dropped");
+  const other = stamped(request(START_MS), BOB);
+  const moved = { ...other, id: request(START_MS).id };
+  assert.equal(inbox.receive(BOB, moved, START_MS).kind, "dropped");
+  assert.equal(state.seen.size, 0);
+  assert.equal(state.requests.size, 0);
+  assert.equal(inbox.receive(BOB, other, START_MS).kind, "newRequest");
+  // An active contact's request needs none.
+  state.contacts.add(CAROL, START_MS);
+  assert.equal(
+    inbox.receive(CAROL, { ...request(START_MS), to }, START_MS).kind,
+    "contactRequest",
+  );
+});
+
+Deno.test("Inbox.allowSender() is a bounded LRU: a busy sender's window is not wiped by many others", () => {
+  const inbox = new Inbox(emptyAccountState(), undefined, 0);
+  for (let n = 0; n < SENDER_QUOTA_PER_HOUR; n++) {
+    assert.ok(inbox.allowSender(BOB, START_MS));
+  }
+  // 5,000 others (more than the 4,096 windows), with Bob kept recently used.
+  for (let i = 0; i < 5_000; i++) {
+    inbox.allowSender(i.toString(16).padStart(40, "0"), START_MS);
+    if (i % 1_000 === 0) assert.equal(inbox.allowSender(BOB, START_MS), false);
+  }
+  assert.equal(inbox.allowSender(BOB, START_MS), false);
 });
 
 Deno.test("Inbox.receive() answers a contact's request with a confirmation, once confirmed", () => {
@@ -180,43 +267,129 @@ Deno.test("Inbox.receive() answers a contact's request with a confirmation, once
   });
 });
 
-Deno.test("Inbox.receive() takes a confirmation: confirms an active contact and settles our requests; a stranger's only remembered", () => {
+Deno.test("Inbox.receive() takes a confirmation: it settles the one request of ours it names; one naming nothing, or from a stranger, is stale", () => {
   const { state, inbox } = setup();
   state.contacts.add(BOB, START_MS - 1_000);
-  assert.deepEqual(inbox.receive(BOB, confirm(), START_MS), {
+  const ours = request(START_MS - 500).id;
+  state.outbox.set(ours.toHex(), outboxRequest(ours.toHex(), BOB));
+  // Naming no request of ours, while unconfirmed: stale, not remembered.
+  const none = confirm();
+  assert.deepEqual(inbox.receive(BOB, none, START_MS), {
+    kind: "dropped",
+    reason: "stale",
+  });
+  assert.equal(state.seen.has(none.id.toHex()), false);
+  assert.equal(state.contacts.get(BOB)?.confirmed, false);
+  // Naming ours: settles it.
+  assert.deepEqual(inbox.receive(BOB, confirm(ours), START_MS), {
     kind: "confirmation",
     confirmed: true,
-    settle: true,
+    settled: ours.toHex(),
   });
+  // Once confirmed, another copy (another device of ours settled it) is taken.
   assert.deepEqual(inbox.receive(BOB, confirm(), START_MS), {
     kind: "confirmation",
     confirmed: false,
-    settle: true,
   });
-  const stranger = confirm();
+  // A stranger's confirmation is stale, even naming our request.
+  const stranger = confirm(ours);
   assert.deepEqual(inbox.receive(CAROL, stranger, START_MS), {
-    kind: "confirmation",
-    confirmed: false,
-    settle: false,
+    kind: "dropped",
+    reason: "stale",
   });
   assert.equal(state.contacts.get(CAROL), undefined);
-  assert.ok(state.seen.has(stranger.id.toHex()));
+  assert.equal(state.seen.has(stranger.id.toHex()), false);
 });
 
-Deno.test("rememberSeenId() forgets the id nearest its end of retention when full; forgetExpiredSeenIds() drops the ended ones", () => {
-  const seen = new Map<string, number>();
+Deno.test("Inbox.receive() refuses messages outside the replay window or sent before the sender's removal", () => {
+  const { state, inbox } = setup();
+  const stale = { kind: "dropped", reason: "stale" };
+  assert.deepEqual(
+    inbox.receive(BOB, request(START_MS - REPLAY_WINDOW_MS - 1), START_MS),
+    stale,
+  );
+  assert.deepEqual(
+    inbox.receive(BOB, request(START_MS + MAX_CLOCK_SKEW_MS + 1), START_MS),
+    stale,
+  );
+  state.contacts.add(BOB, START_MS - 10_000);
+  state.contacts.remove(BOB, false, START_MS - 5_000);
+  assert.deepEqual(
+    inbox.receive(BOB, request(START_MS - 5_001), START_MS),
+    stale,
+  );
+  assert.equal(
+    inbox.receive(BOB, request(START_MS - 5_000), START_MS).kind,
+    "newRequest",
+  );
+});
+
+Deno.test("rememberSeenId() forgets the id nearest its end of retention when full of known senders; forgetExpiredSeenIds() drops the ended ones", () => {
+  const state = { seen: new Map<string, SeenEntry>(), seenFloorMs: 0 };
   for (let i = 0; i < MAX_SEEN_IDS; i++) {
     // The first id is remembered last, so it ends last.
-    rememberSeenId(seen, i.toString(16).padStart(32, "0"), START_MS - i);
+    const id = i.toString(16).padStart(32, "0");
+    rememberSeenId(state, id, OWN_SENDER, START_MS - i, START_MS - i, known);
   }
-  rememberSeenId(seen, "f".repeat(32), START_MS + 1);
+  const { seen } = state;
+  rememberSeenId(
+    state,
+    "f".repeat(32),
+    OWN_SENDER,
+    START_MS,
+    START_MS + 1,
+    known,
+  );
   assert.equal(seen.size, MAX_SEEN_IDS);
   const last = (MAX_SEEN_IDS - 1).toString(16).padStart(32, "0");
   assert.equal(seen.has(last), false);
-  assert.equal(seen.get("f".repeat(32)), START_MS + 1 + SEEN_RETENTION_MS);
+  assert.equal(
+    seen.get("f".repeat(32))?.untilMs,
+    START_MS + 1 + SEEN_RETENTION_MS,
+  );
+  assert.equal(state.seenFloorMs, 0);
   const endMs = START_MS - 100 + SEEN_RETENTION_MS;
   assert.equal(forgetExpiredSeenIds(seen, endMs), true);
   // Ids remembered at START_MS - 100 or earlier are gone.
   assert.equal(seen.size, 100 + 1);
   assert.equal(forgetExpiredSeenIds(seen, endMs), false);
+});
+
+Deno.test("rememberSeenId() pushes out strangers' ids only, oldest first, raising the floor; refuses a stranger when only known ids are held", () => {
+  const state = { seen: new Map<string, SeenEntry>(), seenFloorMs: 0 };
+  const hex = (i: number) => i.toString(16).padStart(32, "0");
+  const sender = (i: number) => i.toString(16).padStart(40, "0");
+  const isKnown = (from: string) => from === BOB;
+  rememberSeenId(state, hex(0), BOB, START_MS - 50, START_MS, isKnown);
+  for (let i = 1; i < MAX_SEEN_IDS; i++) {
+    const atMs = START_MS - 10_000 + i;
+    assert.ok(
+      rememberSeenId(state, hex(i), sender(i), atMs, START_MS, isKnown),
+    );
+  }
+  // Full: a stranger's newcomer pushes out the oldest stranger's id.
+  assert.ok(
+    rememberSeenId(state, "f".repeat(32), CAROL, START_MS, START_MS, isKnown),
+  );
+  assert.equal(state.seen.has(hex(1)), false);
+  assert.ok(state.seen.has(hex(0)));
+  assert.equal(state.seenFloorMs, START_MS - 10_000 + 1);
+  // Only known ids: a stranger is refused, nothing changes.
+  const onlyKnown = { seen: new Map<string, SeenEntry>(), seenFloorMs: 0 };
+  for (let i = 0; i < MAX_SEEN_IDS; i++) {
+    rememberSeenId(onlyKnown, hex(i), OWN_SENDER, START_MS, START_MS, isKnown);
+  }
+  assert.equal(
+    rememberSeenId(
+      onlyKnown,
+      "f".repeat(32),
+      CAROL,
+      START_MS,
+      START_MS,
+      isKnown,
+    ),
+    false,
+  );
+  assert.equal(onlyKnown.seen.size, MAX_SEEN_IDS);
+  assert.ok(onlyKnown.seen.has(hex(0)));
 });

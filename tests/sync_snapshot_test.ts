@@ -37,7 +37,7 @@ Deno.test("encodeSyncSnapshot() and decodeSyncSnapshot() round-trip contacts, re
     sentTo: [hex40(9)],
     delivered: false,
   });
-  state.seen.set(hex32(3), 10);
+  state.seen.set(hex32(3), { untilMs: 10, from: "", atMs: 1 });
   const snapshot = decodeSyncSnapshot(encodeSyncSnapshot(state, 99));
   assert.equal(snapshot.sentMs, 99);
   assert.deepEqual(

@@ -102,7 +102,14 @@ function side(
     messagesSent: 0,
     boxesPut: 0,
     receiptsSent: 0,
-    dropped: { malformed: 0, banned: 0, quota: 0, duplicate: 0 },
+    dropped: {
+      malformed: 0,
+      banned: 0,
+      quota: 0,
+      duplicate: 0,
+      stale: 0,
+      stamp: 0,
+    },
   };
   const delivery = new TrustDelivery({
     accountId: account.id.toString(),
@@ -223,7 +230,7 @@ Deno.test("TrustDelivery: a box that does not open is counted as malformed, and 
   assert.equal(dht.queue.length, 0);
 });
 
-Deno.test("TrustDelivery: a confirmation from a contact settles our request, reported as accepted", async () => {
+Deno.test("TrustDelivery: a confirmation naming our request settles it, reported as accepted", async () => {
   const { dht, alice, bob } = pair();
   alice.state.contacts.add(bob.uri, NOW_MS);
   const request = alice.delivery.outbox.enqueue(
@@ -235,7 +242,12 @@ Deno.test("TrustDelivery: a confirmation from a contact settles our request, rep
   // Bob accepts: his confirmation goes to Alice's device.
   rememberPeerDevice(bob.state.peers, alice.uri, alice.certificate, NOW_MS);
   bob.state.contacts.add(alice.uri, NOW_MS, true);
-  bob.delivery.outbox.enqueue("confirm", alice.uri, new Uint8Array(0), NOW_MS);
+  bob.delivery.outbox.enqueue(
+    "confirm",
+    alice.uri,
+    Uint8Array.fromHex(request.id),
+    NOW_MS,
+  );
   bob.delivery.sendConfirmations(alice.uri);
   assert.equal(dht.deliver(), 1);
   await settle();

@@ -14,6 +14,7 @@ import {
   text,
 } from "./_daemon_swarm_helpers.ts";
 import {
+  NoPendingRequestError,
   OwnAccountError,
   PayloadTooLargeError,
   QuotaExceededError,
@@ -484,6 +485,11 @@ Deno.test("Bad input throws a typed error and changes nothing", async () => {
       () => daemon.config.acceptTrustRequest(a, "bob"),
       InvalidUriError,
     ],
+    [
+      "accept with no pending request",
+      () => daemon.config.acceptTrustRequest(a, b),
+      NoPendingRequestError,
+    ],
     ["add own", () => daemon.config.addContact(a, a), OwnAccountError],
     ["add bad uri", () => daemon.config.addContact(a, "12"), InvalidUriError],
     [
@@ -552,6 +558,14 @@ Deno.test("An unacknowledged request or confirmation expires after 7 days", asyn
   const carol = "c".repeat(40);
   const start = clock.now();
   const id = await daemon.config.sendTrustRequest(a, bob, text("anyone?"));
+  // A pending request from Carol, whose devices are never found.
+  daemon.account(a).state.requests.set(carol, {
+    from: carol,
+    id: "1".repeat(32),
+    sentMs: start,
+    receivedMs: start,
+    payload: new Uint8Array(0),
+  });
   await daemon.config.acceptTrustRequest(a, carol);
   const account = daemon.account(a);
   const run = async (ms: number) => {

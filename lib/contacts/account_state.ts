@@ -63,7 +63,10 @@ export interface OutboxEntry {
   readonly kind: "request" | "confirm";
   /** Target account id hex. */
   readonly to: string;
-  /** Payload of a request. */
+  /**
+   * Payload of a request; for a confirmation, the id of the request it
+   * answers (16 bytes, empty in entries from before it named one).
+   */
   readonly payload: Uint8Array;
   /** Creation (first send), epoch ms. */
   readonly createdMs: number;
@@ -102,8 +105,17 @@ export interface AccountState {
   readonly requests: Map<string, PendingRequest>;
   /** Outbox by message id hex. */
   readonly outbox: Map<string, OutboxEntry>;
-  /** Message id hex → forget after (epoch ms). */
-  readonly seen: Map<string, number>;
+  /** Message id hex → when to forget it, its sender and time (`seen_ids.ts`). */
+  readonly seen: Map<string, {
+    /** Forget after, epoch ms. */
+    readonly untilMs: number;
+    /** Sender account hex, or "" for ids from our own devices (or older state). */
+    readonly from: string;
+    /** The message's time: its send time, at most the time it was received. */
+    readonly atMs: number;
+  }>;
+  /** Messages from strangers at or before this are refused, epoch ms (`seen_ids.ts`). */
+  seenFloorMs: number;
   /** Peers by account hex. */
   readonly peers: Map<string, PeerRecord>;
   /** Last announcement sequence number. */
@@ -119,6 +131,7 @@ export function emptyAccountState(): AccountState {
     requests: new Map(),
     outbox: new Map(),
     seen: new Map(),
+    seenFloorMs: 0,
     peers: new Map(),
     announcementSeq: 0,
   };
@@ -141,6 +154,8 @@ export class StateCorruptError extends Error {
 
 const HEX40 = /^[0-9a-f]{40}$/;
 const HEX32 = /^[0-9a-f]{32}$/;
+/** A seen entry's sender: an account id, or "" for our own. */
+const SENDER = /^(?:[0-9a-f]{40})?$/;
 
 function fail(reason: string): never {
   throw new TypeError(reason);
@@ -205,7 +220,7 @@ export function encodeAccountState(state: AccountState): Uint8Array {
       e.sentTo,
       e.delivered,
     ]),
-    [...state.seen].map(([id, until]) => [id, until]),
+    [...state.seen].map(([id, e]) => [id, e.untilMs, e.from, e.atMs]),
     [...state.peers.values()].map((p) => [
       p.uri,
       p.devices,
@@ -214,6 +229,7 @@ export function encodeAccountState(state: AccountState): Uint8Array {
     ]),
     state.announcementSeq,
     state.revocationList ?? null,
+    state.seenFloorMs,
   ]);
 }
 
@@ -231,8 +247,9 @@ export function decodeAccountState(data: Uint8Array): AccountState {
   } catch (cause) {
     throw new TypeError("not msgpack", { cause });
   }
-  const top = list(root, 8);
-  if (top.length !== 8 || top[0] !== "as1") fail("not an account state");
+  // 8 fields before the strangers' floor was added (still read).
+  const top = list(root, 9);
+  if (top.length < 8 || top[0] !== "as1") fail("not an account state");
   const contacts: Contact[] = list(top[1], 10_000).map((raw) => {
     const f = list(raw, 5);
     return {
@@ -277,8 +294,15 @@ export function decodeAccountState(data: Uint8Array): AccountState {
     state.outbox.set(entry.id, entry);
   }
   for (const raw of list(top[4], MAX_SEEN_IDS)) {
-    const f = list(raw, 2);
-    state.seen.set(str(f[0], HEX32), int(f[1]));
+    // [id, until] before senders were kept: counted as our own.
+    const f = list(raw, 4);
+    if (f.length !== 2 && f.length !== 4) fail("bad seen entry");
+    const untilMs = int(f[1]);
+    state.seen.set(str(f[0], HEX32), {
+      untilMs,
+      from: f.length === 4 ? str(f[2], SENDER) : "",
+      atMs: f.length === 4 ? int(f[3]) : 0,
+    });
   }
   for (const raw of list(top[5], MAX_PEERS)) {
     const f = list(raw, 4);
@@ -292,6 +316,7 @@ export function decodeAccountState(data: Uint8Array): AccountState {
   }
   state.announcementSeq = int(top[6]);
   if (top[7] !== null) state.revocationList = bytes(top[7]);
+  if (top.length === 9) state.seenFloorMs = int(top[8]);
   return state;
 }
 

@@ -51,7 +51,7 @@ import {
   type OutboxEntry,
 } from "./account_state.ts";
 import type { SyncSnapshot } from "./sync_snapshot.ts";
-import { rememberSeenId } from "../trust/inbox.ts";
+import { OWN_SENDER, rememberSeenId } from "../trust/seen_ids.ts";
 
 /** An event a merge reports (the account emits it once the state is persisted). */
 export type DeviceSyncEvent =
@@ -114,8 +114,11 @@ export function mergeSyncSnapshot(
   const discarded = dropDiscardedRequests(state, snapshot);
   adoptRequests(state, snapshot, options.nowMs, events);
   const settled: string[] = [];
+  const { nowMs } = options;
   for (const id of snapshot.seen) {
-    if (!state.seen.has(id)) rememberSeenId(state.seen, id, options.nowMs);
+    if (!state.seen.has(id)) {
+      rememberSeenId(state, id, OWN_SENDER, nowMs, nowMs, () => true);
+    }
     if (state.outbox.has(id) && !settled.includes(id)) settled.push(id);
   }
   const adopted = adoptOutbox(state, snapshot, settled, options);
@@ -189,7 +192,7 @@ function adoptRequests(
       state.requests.size >= MAX_PENDING_REQUESTS
     ) continue;
     state.requests.set(request.from, request);
-    rememberSeenId(state.seen, request.id, nowMs);
+    rememberSeenId(state, request.id, OWN_SENDER, nowMs, nowMs, () => true);
     events.push({
       type: "incomingTrustRequest",
       from: request.from,

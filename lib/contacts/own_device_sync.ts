@@ -147,6 +147,7 @@ export class OwnDeviceSync {
       kind: "sync",
       id,
       sentMs: this.#now(),
+      to: Uint8Array.fromHex(this.#options.accountId),
       snapshot,
     });
     for (const target of targets) {

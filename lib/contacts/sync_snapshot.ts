@@ -60,10 +60,11 @@ function build(
   );
   const requests = newest([...state.requests.values()], (r) => r.receivedMs);
   const outbox = newest([...state.outbox.values()], (e) => e.createdMs);
-  const seen = [...state.seen].sort((a, b) => b[1] - a[1]).slice(
-    0,
-    Math.min(limit, MAX_SEEN_IN_SNAPSHOT),
-  );
+  const seen = [...state.seen].sort((a, b) => b[1].untilMs - a[1].untilMs)
+    .slice(
+      0,
+      Math.min(limit, MAX_SEEN_IN_SNAPSHOT),
+    );
   const empty = new Uint8Array(0);
   return encode([
     "ss1",

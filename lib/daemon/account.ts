@@ -56,6 +56,7 @@ import type {
   AccountIdentity,
 } from "./account_components.ts";
 import {
+  NoPendingRequestError,
   OwnAccountError,
   PayloadTooLargeError,
   QuotaExceededError,
@@ -91,7 +92,14 @@ export class Account {
     messagesSent: 0,
     boxesPut: 0,
     receiptsSent: 0,
-    dropped: { malformed: 0, banned: 0, quota: 0, duplicate: 0 },
+    dropped: {
+      malformed: 0,
+      banned: 0,
+      quota: 0,
+      duplicate: 0,
+      stale: 0,
+      stamp: 0,
+    },
     syncsSent: 0,
   };
   readonly #c: AccountComponents;
@@ -555,19 +563,25 @@ export class Account {
   }
 
   /**
-   * Accepts the request from `from`: a confirmed contact on both sides.
-   * Without a stored request it still adds a confirmed contact (as Jami).
+   * Accepts the pending request from `from`: a confirmed contact on both
+   * sides. The confirmation names the request it answers, so it settles
+   * that request only (issue 13, item 2).
    *
    * @param from Account id hex.
+   * @throws {OwnAccountError} If `from` is this account.
+   * @throws {NoPendingRequestError} If no request from `from` is pending
+   *   (nothing changes).
    */
   async acceptTrustRequest(from: string): Promise<void> {
     this.#checkPeer(from, "accept a trust request");
+    const request = this.state.requests.get(from);
+    if (request === undefined) throw new NoPendingRequestError(from);
     this.state.requests.delete(from);
     const { changed } = this.state.contacts.add(from, this.#now(), true);
     this.#delivery.outbox.enqueue(
       "confirm",
       from,
-      new Uint8Array(0),
+      Uint8Array.fromHex(request.id),
       this.#now(),
     );
     await this.#persist();

@@ -68,6 +68,10 @@ export interface AccountCounters {
     malformed: number;
     banned: number;
     quota: number;
+    /** Outside the replay window, older than a removal, or answering nothing. */
+    stale: number;
+    /** A stranger's request without a valid proof-of-work stamp. */
+    stamp: number;
     duplicate: number;
   };
   /** Sync snapshots sent to own devices. */

@@ -130,10 +130,11 @@ export class ConfigurationManager
   }
 
   /**
-   * Accepts the request from `from`.
+   * Accepts the pending request from `from`.
    *
    * @param accountId Our account.
    * @param from Sender URI.
+   * @throws {NoPendingRequestError} If no request from `from` is pending.
    */
   acceptTrustRequest(accountId: string, from: string): Promise<void> {
     return this.#account(accountId).acceptTrustRequest(

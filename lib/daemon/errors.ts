@@ -105,3 +105,20 @@ export class MissingArchiveError extends Error {
     this.stateKey = stateKey;
   }
 }
+
+/** `acceptTrustRequest` named an account with no pending request to accept. */
+export class NoPendingRequestError extends Error {
+  /**
+   * An error naming the account.
+   *
+   * @param from The account named.
+   */
+  constructor(from: string) {
+    super(
+      `Cannot accept: no pending trust request from ${
+        JSON.stringify(String(from).slice(0, 64))
+      }`,
+    );
+    this.name = "NoPendingRequestError";
+  }
+}

@@ -4,13 +4,26 @@
  * certificate checked.
  *
  * In order: a message id already handled is a duplicate (the sender missed
- * our receipt: acknowledge again); a sender over
- * {@link SENDER_QUOTA_PER_HOUR} is dropped without a receipt; a banned
- * sender's message is remembered and acknowledged like any other, never
- * shown; a request from an active contact (or crossing ours) is confirmed at
- * once; a request older than the one held is acknowledged, not shown; a new
- * request beyond {@link MAX_PENDING_REQUESTS} is dropped; any other request
- * is stored to be shown. A confirmation confirms the contact.
+ * our receipt: acknowledge again); a message sent outside the replay window
+ * (`replay_window.ts`), before the sender's last removal as a
+ * contact, or (from a stranger) at or before the seen-set's floor is stale
+ * and dropped; a request from a stranger (not an active contact, not a
+ * target of our outbox) without a valid proof-of-work stamp (`stamp.ts`) is
+ * dropped, checked before anything else is spent on it; a sender over
+ * {@link SENDER_QUOTA_PER_HOUR} is dropped without a receipt (the quota
+ * windows are a bounded LRU, never wiped wholesale); a banned sender's
+ * message is remembered and acknowledged like any other, never shown; a
+ * request from an active contact (or crossing ours) is confirmed at once; a
+ * request older than the one held is acknowledged, not shown; a new request
+ * while {@link MAX_PENDING_REQUESTS} are pending pushes out the oldest
+ * stranger's request (issue 13, item 9); any request is then stored to be
+ * shown. A confirmation
+ * settles the one outbox request it names, if that request went to its
+ * sender and the sender is an active contact; one naming nothing of ours is
+ * stale, unless the contact is already confirmed (a copy another device of
+ * ours settled). So a captured confirmation replayed later answers no new
+ * request (issue 13, item 2). A message whose id cannot be kept in the
+ * seen-set (`seen_ids.ts`) is dropped for the quota.
  *
  * A duplicate is acknowledged again at most once per message id per
  * {@link DUPLICATE_RECEIPT_INTERVAL_MS} ({@link Inbox.mayAcknowledgeDuplicate}):
@@ -30,7 +43,8 @@
  * import { emptyAccountState } from "../contacts/account_state.ts";
  *
  * const state = emptyAccountState();
- * const inbox = new Inbox(state);
+ * // No stamps asked here (0 bits); by default a stranger's request needs one.
+ * const inbox = new Inbox(state, undefined, 0);
  * const request = {
  *   kind: "request" as const,
  *   id: new Uint8Array(16).fill(1),
@@ -49,16 +63,24 @@
 import {
   type AccountState,
   MAX_PENDING_REQUESTS,
-  MAX_SEEN_IDS,
   type PendingRequest,
 } from "../contacts/account_state.ts";
-import { INBOX_LIFETIME_MS, type InboxMessage } from "./inbox_message.ts";
+import type { InboxMessage } from "./inbox_message.ts";
+import { isInReplayWindow } from "./replay_window.ts";
+import { rememberSeenId } from "./seen_ids.ts";
+import { DEFAULT_STAMP_BITS, stampChallenge, verifyStamp } from "./stamp.ts";
+
+export {
+  forgetExpiredSeenIds,
+  rememberSeenId,
+  SEEN_RETENTION_MS,
+} from "./seen_ids.ts";
 
 /** Messages one sender may get processed per hour (spam control, M8). */
 export const SENDER_QUOTA_PER_HOUR = 30;
 /** The sender quota's window: one hour, in ms. */
 const SENDER_WINDOW_MS = 3_600_000;
-/** Senders with a quota window in memory; beyond, every window restarts. */
+/** Senders with a quota window in memory; beyond, the least recently used goes. */
 const MAX_SENDER_WINDOWS = 4_096;
 /**
  * Default shortest wait between two receipts for duplicates of one message
@@ -70,14 +92,19 @@ export const DUPLICATE_RECEIPT_INTERVAL_MS = 7_500;
 export const MAX_DUPLICATE_RECEIPTS_PER_SENDER = 8;
 /** Duplicate-receipt times kept in all (live ones never evicted). */
 export const MAX_DUPLICATE_RECEIPTS = 1_024;
-/** How long a message id is remembered after its inbox value can no longer exist. */
-export const SEEN_RETENTION_MS: number = INBOX_LIFETIME_MS + 24 * 3_600_000;
-
 /** The parts of the account state the inbox reads and changes. */
-export type InboxState = Pick<AccountState, "contacts" | "requests" | "seen">;
+export type InboxState = Pick<
+  AccountState,
+  "contacts" | "requests" | "seen" | "seenFloorMs" | "outbox"
+>;
 
 /** Why a message was dropped; each has a counter in `AccountCounters.dropped`. */
-export type InboxDropReason = "duplicate" | "quota" | "banned";
+export type InboxDropReason =
+  | "duplicate"
+  | "quota"
+  | "banned"
+  | "stale"
+  | "stamp";
 
 /**
  * What to do with a received request or confirmation. Every outcome but
@@ -88,8 +115,8 @@ export type InboxDropReason = "duplicate" | "quota" | "banned";
 export type InboxOutcome =
   /**
    * Not shown. `duplicate`: acknowledged again at once if
-   * {@link Inbox.mayAcknowledgeDuplicate} allows; `quota`: no
-   * receipt; `banned`: remembered, acknowledged once persisted.
+   * {@link Inbox.mayAcknowledgeDuplicate} allows; `quota`, `stale`,
+   * `stamp`: no receipt; `banned`: remembered, acknowledged once persisted.
    */
   | { readonly kind: "dropped"; readonly reason: InboxDropReason }
   /** A request older than the one held: acknowledged, not shown. */
@@ -98,65 +125,20 @@ export type InboxOutcome =
   | { readonly kind: "newRequest"; readonly request: PendingRequest }
   /**
    * A request from an active contact (or crossing ours): queue a
-   * confirmation and settle our requests to it; `confirmed` if the contact
-   * became confirmed now.
+   * confirmation answering it; `confirmed` if the contact became confirmed
+   * now. Our own requests to it wait for its confirmation naming them.
    */
   | { readonly kind: "contactRequest"; readonly confirmed: boolean }
   /**
    * The sender accepted: `confirmed` if the contact became confirmed now;
-   * `settle` if our requests to it are answered (it is an active contact).
+   * `settled`: the id of our request it answers (drop it, report it
+   * accepted), if any.
    */
   | {
     readonly kind: "confirmation";
     readonly confirmed: boolean;
-    readonly settle: boolean;
+    readonly settled?: string;
   };
-
-/**
- * Remembers a handled message id until {@link SEEN_RETENTION_MS} from now.
- * When the set holds {@link MAX_SEEN_IDS}, the id closest to the end of its
- * retention is forgotten first.
- *
- * @param seen The account's seen-set (id hex → forget after, epoch ms).
- * @param id Message id hex.
- * @param nowMs Current time, epoch ms.
- */
-export function rememberSeenId(
-  seen: Map<string, number>,
-  id: string,
-  nowMs: number,
-): void {
-  if (seen.size >= MAX_SEEN_IDS) {
-    let first: string | undefined;
-    let firstMs = Infinity;
-    for (const [key, until] of seen) {
-      if (until < firstMs) [first, firstMs] = [key, until];
-    }
-    if (first !== undefined) seen.delete(first);
-  }
-  seen.set(id, nowMs + SEEN_RETENTION_MS);
-}
-
-/**
- * Forgets the ids whose retention ended.
- *
- * @param seen The account's seen-set.
- * @param nowMs Current time, epoch ms.
- * @returns True if any was forgotten (the state must be persisted).
- */
-export function forgetExpiredSeenIds(
-  seen: Map<string, number>,
-  nowMs: number,
-): boolean {
-  let changed = false;
-  for (const [id, until] of seen) {
-    if (until <= nowMs) {
-      seen.delete(id);
-      changed = true;
-    }
-  }
-  return changed;
-}
 
 /** The receiving side of one account's trust requests. */
 export class Inbox {
@@ -178,6 +160,7 @@ export class Inbox {
   /** Sender account hex → its entries in `#duplicateReceipts`. */
   readonly #duplicateReceiptsBySender = new Map<string, number>();
   readonly #duplicateReceiptIntervalMs: number;
+  readonly #stampBits: number;
 
   /**
    * An inbox over the account's persisted state.
@@ -185,13 +168,16 @@ export class Inbox {
    * @param state Contacts, pending requests and the seen-set, changed in place.
    * @param duplicateReceiptIntervalMs Shortest wait between two receipts for
    *   duplicates of one message id.
+   * @param stampBits Difficulty asked of a stranger's request stamp (0: none).
    */
   constructor(
     state: InboxState,
     duplicateReceiptIntervalMs: number = DUPLICATE_RECEIPT_INTERVAL_MS,
+    stampBits: number = DEFAULT_STAMP_BITS,
   ) {
     this.#state = state;
     this.#duplicateReceiptIntervalMs = duplicateReceiptIntervalMs;
+    this.#stampBits = stampBits;
   }
 
   /**
@@ -248,10 +234,61 @@ export class Inbox {
    * Remembers a handled message id (see {@link rememberSeenId}).
    *
    * @param id Message id hex.
+   * @param from Sender account hex (`OWN_SENDER` for our own ids).
+   * @param atMs The message's send time, epoch ms.
    * @param nowMs Current time, epoch ms.
+   * @returns False if it cannot be kept: the message must be dropped.
    */
-  markSeen(id: string, nowMs: number): void {
-    rememberSeenId(this.#state.seen, id, nowMs);
+  markSeen(id: string, from: string, atMs: number, nowMs: number): boolean {
+    // A full set asks about every sender it holds: outbox targets once.
+    const { contacts, outbox } = this.#state;
+    let targets: Set<string> | undefined;
+    const isKnown = (sender: string) => {
+      if (contacts.get(sender) !== undefined) return true;
+      targets ??= new Set([...outbox.values()].map((entry) => entry.to));
+      return targets.has(sender);
+    };
+    return rememberSeenId(
+      this.#state,
+      id,
+      from,
+      Math.min(atMs, nowMs),
+      nowMs,
+      isKnown,
+    );
+  }
+
+  /**
+   * Whether `from` is known: a contact record (active, removed or banned)
+   * or a target of our outbox. The sender of a pending incoming request is
+   * not: anyone can be one. Strangers' traffic never pushes a known sender's
+   * ids out of the seen-set.
+   *
+   * @param from Account hex.
+   * @returns True if known.
+   */
+  isKnown(from: string): boolean {
+    const { contacts, outbox } = this.#state;
+    if (contacts.get(from) !== undefined) return true;
+    for (const entry of outbox.values()) if (entry.to === from) return true;
+    return false;
+  }
+
+  /**
+   * Whether a message sent at `sentMs` by `from` is stale: outside the
+   * replay window, before `from`'s last removal as a contact, or
+   * (from a stranger) at or before the seen-set's floor.
+   *
+   * @param from Sender account hex.
+   * @param sentMs The message's send time, epoch ms.
+   * @param nowMs Current time, epoch ms.
+   * @returns True if the message must be dropped.
+   */
+  isStale(from: string, sentMs: number, nowMs: number): boolean {
+    if (!isInReplayWindow(sentMs, nowMs)) return true;
+    const contact = this.#state.contacts.get(from);
+    if (contact !== undefined) return sentMs < contact.removedMs;
+    return sentMs <= this.#state.seenFloorMs && !this.isKnown(from);
   }
 
   /**
@@ -262,16 +299,57 @@ export class Inbox {
    * @returns False if the sender is over {@link SENDER_QUOTA_PER_HOUR}.
    */
   allowSender(from: string, nowMs: number): boolean {
-    let window = this.#senderWindows.get(from);
+    const windows = this.#senderWindows;
+    let window = windows.get(from);
+    // Least recently used first: a sender's window moves to the end.
+    if (window !== undefined) windows.delete(from);
     if (window === undefined || nowMs - window.startMs >= SENDER_WINDOW_MS) {
-      if (this.#senderWindows.size >= MAX_SENDER_WINDOWS) {
-        this.#senderWindows.clear();
+      if (windows.size >= MAX_SENDER_WINDOWS) {
+        // Never wiped wholesale: only the least recently used window goes.
+        windows.delete(windows.keys().next().value!);
       }
       window = { startMs: nowMs, count: 0 };
-      this.#senderWindows.set(from, window);
     }
+    windows.set(from, window);
     window.count += 1;
     return window.count <= SENDER_QUOTA_PER_HOUR;
+  }
+
+  /**
+   * Whether a request from `from` needs no stamp: it is an active contact,
+   * or we have an outbox entry to it (we asked it).
+   *
+   * @param from Sender account hex.
+   * @returns True if solicited.
+   */
+  isSolicited(from: string): boolean {
+    if (this.#state.contacts.isActive(from)) return true;
+    for (const entry of this.#state.outbox.values()) {
+      if (entry.to === from) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Checks a stranger's request stamp (one SHA-256; see `stamp.ts`).
+   *
+   * @param from Sender account hex.
+   * @param message The request (its `to` was checked to be this account).
+   * @returns True if the stamp is valid for this request.
+   */
+  hasValidStamp(
+    from: string,
+    message: Extract<InboxMessage, { kind: "request" }>,
+  ): boolean {
+    if (this.#stampBits <= 0) return true;
+    if (message.to === undefined || message.stamp === undefined) return false;
+    const challenge = stampChallenge({
+      to: message.to,
+      from: Uint8Array.fromHex(from),
+      requestId: message.id,
+      sentMs: message.sentMs,
+    });
+    return verifyStamp(challenge, message.stamp, this.#stampBits);
   }
 
   /**
@@ -292,17 +370,28 @@ export class Inbox {
     if (this.#state.seen.has(id)) {
       return { kind: "dropped", reason: "duplicate" };
     }
+    if (this.isStale(from, message.sentMs, nowMs)) {
+      return { kind: "dropped", reason: "stale" };
+    }
+    // A stranger's request: its stamp is checked before anything else is
+    // spent on it (quota window, seen-set, pending list, receipt).
+    if (
+      message.kind === "request" && !this.isSolicited(from) &&
+      !this.hasValidStamp(from, message)
+    ) {
+      return { kind: "dropped", reason: "stamp" };
+    }
     if (!this.allowSender(from, nowMs)) {
       return { kind: "dropped", reason: "quota" };
     }
     if (this.#state.contacts.isBanned(from)) {
       // Silently dropped; the receipt looks like any other.
-      this.markSeen(id, nowMs);
+      if (!this.markSeen(id, from, message.sentMs, nowMs)) return QUOTA;
       return { kind: "dropped", reason: "banned" };
     }
     return message.kind === "request"
       ? this.#onRequest(from, message, nowMs)
-      : this.#onConfirm(from, id, nowMs);
+      : this.#onConfirm(from, message, nowMs);
   }
 
   #onRequest(
@@ -312,18 +401,20 @@ export class Inbox {
   ): InboxOutcome {
     const id = message.id.toHex();
     const { contacts, requests } = this.#state;
+    const remember = () => this.markSeen(id, from, message.sentMs, nowMs);
     if (contacts.isActive(from)) {
       // Known contact (or crossing request): confirm at once.
-      this.markSeen(id, nowMs);
+      if (!remember()) return QUOTA;
       return { kind: "contactRequest", confirmed: contacts.confirm(from) };
     }
     const old = requests.get(from);
     if (old !== undefined && old.sentMs > message.sentMs) {
-      this.markSeen(id, nowMs);
+      if (!remember()) return QUOTA;
       return { kind: "olderRequest" };
     }
+    if (!remember()) return QUOTA;
     if (old === undefined && requests.size >= MAX_PENDING_REQUESTS) {
-      return { kind: "dropped", reason: "quota" };
+      this.#evictOldestRequest();
     }
     const request: PendingRequest = {
       from,
@@ -333,14 +424,53 @@ export class Inbox {
       payload: message.payload,
     };
     requests.set(from, request);
-    this.markSeen(id, nowMs);
     return { kind: "newRequest", request };
   }
 
-  #onConfirm(from: string, id: string, nowMs: number): InboxOutcome {
-    this.markSeen(id, nowMs);
-    const contacts = this.#state.contacts;
-    const confirmed = contacts.isActive(from) && contacts.confirm(from);
-    return { kind: "confirmation", confirmed, settle: contacts.isActive(from) };
+  /**
+   * Makes room in a full pending list: the oldest request from a stranger
+   * (no contact record) goes first, else the oldest of all.
+   */
+  #evictOldestRequest(): void {
+    const { contacts, requests } = this.#state;
+    let victim: PendingRequest | undefined;
+    let victimKnown = true;
+    for (const request of requests.values()) {
+      const known = contacts.get(request.from) !== undefined;
+      if (
+        victim === undefined || (victimKnown && !known) ||
+        (known === victimKnown && request.receivedMs < victim.receivedMs)
+      ) {
+        [victim, victimKnown] = [request, known];
+      }
+    }
+    if (victim !== undefined) requests.delete(victim.from);
+  }
+
+  #onConfirm(
+    from: string,
+    message: Extract<InboxMessage, { kind: "confirm" }>,
+    nowMs: number,
+  ): InboxOutcome {
+    const { contacts, outbox } = this.#state;
+    const contact = contacts.get(from);
+    if (contact === undefined || !contacts.isActive(from)) return STALE;
+    const requestId = message.requestId?.toHex();
+    const entry = requestId === undefined ? undefined : outbox.get(requestId);
+    const answers = entry !== undefined && entry.kind === "request" &&
+      entry.to === from;
+    // A confirmation naming no request of ours only counts as a copy of one
+    // already settled (by another device of ours): the contact is confirmed.
+    if (!answers && !contact.confirmed) return STALE;
+    if (!this.markSeen(message.id.toHex(), from, message.sentMs, nowMs)) {
+      return QUOTA;
+    }
+    const confirmed = answers && contacts.confirm(from);
+    return answers
+      ? { kind: "confirmation", confirmed, settled: requestId }
+      : { kind: "confirmation", confirmed };
   }
 }
+
+const QUOTA: InboxOutcome = { kind: "dropped", reason: "quota" };
+const STALE: InboxOutcome = { kind: "dropped", reason: "stale" };

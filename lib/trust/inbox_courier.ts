@@ -182,6 +182,7 @@ export class InboxCourier implements OutboxCourier {
       kind: "receipt",
       id: randomBytes(MESSAGE_ID_BYTES),
       sentMs: Math.floor(clock.now()),
+      to: to.accountId.bytes,
       ackId,
     });
     const id = randomBytes(MESSAGE_ID_BYTES);

@@ -2,9 +2,16 @@
  * What travels in inboxes, inside a sealed box: trust requests,
  * confirmations, receipts and own-device sync.
  *
- * Every message has a 16-byte id and the sender's send time. A receipt names
- * the id it acknowledges; since the sealed box is signed by the sending
- * device, a receipt proves the receiving account got the message. The inbox
+ * Every message has a 16-byte id, the sender's send time and (format `im2`)
+ * the target account id `to`: the sealed box names the sender, so each
+ * message is bound to one (sender account, target account) pair. A receipt
+ * names the id it acknowledges; since the sealed box is signed by the sending
+ * device, a receipt proves the receiving account got the message. A
+ * confirmation names the request it answers (`requestId`), so it settles that
+ * request and no other (issue 13, item 2). A request may carry a
+ * proof-of-work `stamp` (see `stamp.ts`). The older format `im1` (no `to`,
+ * no `requestId`, no `stamp`) is still read; its confirmations answer no
+ * request. The inbox
  * of a device is the DHT key `SHA-1("inbox:" + device id hex)` (the seed's
  * key); values there are type 4 (OpenDHT's "certificate trust request", 7
  * days), whose value id is derived from the message id and the recipient so
@@ -49,7 +56,14 @@ export const INBOX_PURPOSE = "inbox";
  */
 export const MAX_TRUST_REQUEST_PAYLOAD_BYTES = 64_000;
 
-const TAG = "im1";
+/** Tag of the current format. */
+const TAG = "im2";
+/** Tag of the first format (no target, no request id, no stamp). */
+const TAG_V1 = "im1";
+/** Bytes of an account id (`to`). */
+const ACCOUNT_ID_BYTES = 20;
+/** Largest stamp accepted (ours are 8 bytes). */
+const MAX_STAMP_BYTES = 32;
 /** A message kind. */
 export type InboxMessageKind = "request" | "confirm" | "receipt" | "sync";
 const KINDS: readonly InboxMessageKind[] = [
@@ -64,28 +78,51 @@ export type InboxMessage =
   | {
     /** A trust request with its opaque payload (usually a vCard). */
     readonly kind: "request";
+    /** Message id (16 random bytes). */
     readonly id: Uint8Array;
+    /** Sender's send time, epoch ms. */
     readonly sentMs: number;
+    /** Target account id (20 bytes); absent in the `im1` format. */
+    readonly to?: Uint8Array;
+
     readonly payload: Uint8Array;
+    /** Proof-of-work stamp (see `stamp.ts`); absent if none. */
+    readonly stamp?: Uint8Array;
   }
   | {
-    /** "I accepted you" (answers a request, or a crossing request). */
+    /** "I accepted your request `requestId`" (absent in `im1`: answers none). */
     readonly kind: "confirm";
+    /** Message id (16 random bytes). */
     readonly id: Uint8Array;
+    /** Sender's send time, epoch ms. */
     readonly sentMs: number;
+    /** Target account id (20 bytes); absent in the `im1` format. */
+    readonly to?: Uint8Array;
+
+    readonly requestId?: Uint8Array;
   }
   | {
     /** Acknowledges message `ackId`. */
     readonly kind: "receipt";
+    /** Message id (16 random bytes). */
     readonly id: Uint8Array;
+    /** Sender's send time, epoch ms. */
     readonly sentMs: number;
+    /** Target account id (20 bytes); absent in the `im1` format. */
+    readonly to?: Uint8Array;
+
     readonly ackId: Uint8Array;
   }
   | {
     /** An own device's state snapshot. */
     readonly kind: "sync";
+    /** Message id (16 random bytes). */
     readonly id: Uint8Array;
+    /** Sender's send time, epoch ms. */
     readonly sentMs: number;
+    /** Target account id (20 bytes); absent in the `im1` format. */
+    readonly to?: Uint8Array;
+
     readonly snapshot: Uint8Array;
   };
 
@@ -97,12 +134,15 @@ export type InboxMessage =
  */
 export function encodeInboxMessage(message: InboxMessage): Uint8Array {
   let body: Uint8Array;
+  let extra: Uint8Array = new Uint8Array(0);
   switch (message.kind) {
     case "request":
       body = message.payload;
+      extra = message.stamp ?? extra;
       break;
     case "confirm":
       body = new Uint8Array(0);
+      extra = message.requestId ?? extra;
       break;
     case "receipt":
       body = message.ackId;
@@ -111,13 +151,14 @@ export function encodeInboxMessage(message: InboxMessage): Uint8Array {
       body = message.snapshot;
       break;
   }
-  return encodeTuple([
-    TAG,
-    KINDS.indexOf(message.kind),
-    message.id,
-    message.sentMs,
-    body,
-  ]);
+  const head = [KINDS.indexOf(message.kind), message.id, message.sentMs];
+  if (message.to === undefined) {
+    if (extra.length > 0) {
+      throw new RangeError("An im1 inbox message has no request id or stamp");
+    }
+    return encodeTuple([TAG_V1, ...head, body]);
+  }
+  return encodeTuple([TAG, ...head, message.to, body, extra]);
 }
 
 /**
@@ -129,27 +170,55 @@ export function encodeInboxMessage(message: InboxMessage): Uint8Array {
  */
 export function decodeInboxMessage(bytes: Uint8Array): InboxMessage {
   const what = "inbox message";
-  const fields = decodeTuple(bytes, what, TAG, 5);
+  let fields: unknown[];
+  let to: Uint8Array | undefined;
+  let extra: Uint8Array = new Uint8Array(0);
+  try {
+    fields = decodeTuple(bytes, what, TAG, 7);
+    to = readBytes(fields, 4, what, ACCOUNT_ID_BYTES);
+    extra = readBytes(fields, 6, what);
+    fields = [fields[0], fields[1], fields[2], fields[3], fields[5]];
+  } catch (error) {
+    if (!(error instanceof MalformedRecordError)) throw error;
+    try {
+      fields = decodeTuple(bytes, what, TAG_V1, 5);
+    } catch {
+      throw error;
+    }
+  }
   const kind = KINDS[readInteger(fields, 1, what)];
   if (kind === undefined) throw new MalformedRecordError(what, "unknown kind");
   const id = readBytes(fields, 2, what, MESSAGE_ID_BYTES);
   const sentMs = readInteger(fields, 3, what);
   const body = readBytes(fields, 4, what);
+  const head = to === undefined ? { id, sentMs } : { id, sentMs, to };
+  if (kind !== "request" && kind !== "confirm" && extra.length !== 0) {
+    throw new MalformedRecordError(what, `${kind} with extra bytes`);
+  }
   switch (kind) {
     case "request":
-      return { kind, id, sentMs, payload: body };
+      if (extra.length > MAX_STAMP_BYTES) {
+        throw new MalformedRecordError(what, "stamp too long");
+      }
+      return extra.length === 0
+        ? { kind, ...head, payload: body }
+        : { kind, ...head, payload: body, stamp: extra };
     case "confirm":
       if (body.length !== 0) {
         throw new MalformedRecordError(what, "confirm with a body");
       }
-      return { kind, id, sentMs };
+      if (extra.length === 0) return { kind, ...head };
+      if (extra.length !== MESSAGE_ID_BYTES) {
+        throw new MalformedRecordError(what, "bad request id");
+      }
+      return { kind, ...head, requestId: extra };
     case "receipt":
       if (body.length !== MESSAGE_ID_BYTES) {
         throw new MalformedRecordError(what, "bad receipt id");
       }
-      return { kind, id, sentMs, ackId: body };
+      return { kind, ...head, ackId: body };
     case "sync":
-      return { kind, id, sentMs, snapshot: body };
+      return { kind, ...head, snapshot: body };
   }
 }
 

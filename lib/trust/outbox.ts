@@ -64,6 +64,7 @@ import {
   encodeInboxMessage,
   INBOX_LIFETIME_MS,
   type InboxMessage,
+  MESSAGE_ID_BYTES,
 } from "./inbox_message.ts";
 
 /** Longest wait between two outbox sweeps, when nothing is due sooner. */
@@ -100,6 +101,11 @@ export interface OutboxOptions {
   onEnqueued?(uri: string): void;
   /** Called after the last entry to `uri` left: its presence may be unwatched. */
   onTargetCleared?(uri: string): void;
+  /**
+   * The proof-of-work stamp of a request (see `stamp.ts`); called when a
+   * request is first sealed after this outbox was made.
+   */
+  stamp?(entry: OutboxEntry): Uint8Array | undefined;
 }
 
 /** How an attempt reaches the target's devices; the account implements it. */
@@ -182,16 +188,39 @@ export function retryDelayMs(policy: RetryPolicy, attempts: number): number {
 }
 
 /**
- * The inbox message an entry carries (its id is the entry's).
+ * The inbox message an entry carries (its id is the entry's), addressed to
+ * the entry's target account. A confirmation's payload is the id of the
+ * request it answers (16 bytes; empty in entries from before it named one).
  *
  * @param entry An outbox entry.
+ * @param stamp A request's proof-of-work stamp, if any.
  * @returns The request (with its payload) or the confirmation.
  */
-export function outboxMessage(entry: OutboxEntry): InboxMessage {
+export function outboxMessage(
+  entry: OutboxEntry,
+  stamp?: Uint8Array,
+): InboxMessage {
   const id = Uint8Array.fromHex(entry.id);
-  return entry.kind === "request"
-    ? { kind: "request", id, sentMs: entry.createdMs, payload: entry.payload }
-    : { kind: "confirm", id, sentMs: entry.createdMs };
+  const to = Uint8Array.fromHex(entry.to);
+  if (entry.kind === "request") {
+    const request = {
+      kind: "request" as const,
+      id,
+      sentMs: entry.createdMs,
+      to,
+      payload: entry.payload,
+    };
+    return stamp === undefined ? request : { ...request, stamp };
+  }
+  return entry.payload.length === MESSAGE_ID_BYTES
+    ? {
+      kind: "confirm",
+      id,
+      sentMs: entry.createdMs,
+      to,
+      requestId: entry.payload,
+    }
+    : { kind: "confirm", id, sentMs: entry.createdMs, to };
 }
 
 /** The outbox of one account on one device. */
@@ -262,7 +291,8 @@ export class Outbox {
    *
    * @param kind Request or confirmation.
    * @param to Target account id hex.
-   * @param payload The request's payload (empty for a confirmation).
+   * @param payload The request's payload; for a confirmation, the id of the
+   *   request it answers (16 bytes).
    * @param nowMs Creation time, epoch ms.
    * @returns The new entry.
    */
@@ -430,7 +460,7 @@ export class Outbox {
       ? nowMs + retryDelayMs(policy, entry.attempts)
       : entry.expiresMs;
     if (recipients.length === 0) return "unreachable";
-    const message = encodeInboxMessage(outboxMessage(entry));
+    let message: Uint8Array | undefined;
     let boxes = this.#boxes.get(entry.id);
     if (boxes === undefined) {
       boxes = new Map();
@@ -440,6 +470,10 @@ export class Outbox {
       const hex = recipient.deviceId.toString();
       let box = boxes.get(hex);
       if (box === undefined) {
+        // Encoded (and a request stamped) once per attempt that seals.
+        message ??= encodeInboxMessage(
+          outboxMessage(entry, this.#options.stamp?.(entry)),
+        );
         box = courier.seal(message, recipient);
         boxes.set(hex, box);
       }

@@ -7,6 +7,13 @@
  *   puts the boxes ({@link InboxCourier}); the retry timer sweeps the outbox
  *   when the next entry is due (at least every minute, at most once a
  *   second), ends expired entries and forgets message ids past retention.
+ * - Polling: besides listening, the inbox keys are fetched with a `get`
+ *   every {@link INBOX_POLL_MS} (jittered by ±{@link INBOX_POLL_JITTER}, on
+ *   the injected clock and randomness), so a value a listener missed (a
+ *   refused or misplaced listen, a lost push) is still found. A value the
+ *   device already took (same key, value id and bytes) is skipped, so a
+ *   poll costs no crypto and no receipt for what is known (issue 13,
+ *   item 3).
  * - Receiving: a value at an inbox key is opened and checked (sender
  *   certificate, and revocation for every sender through `admitSender`,
  *   which may fetch the sender account's lists first); a box from a
@@ -25,11 +32,16 @@ import type { DhtValue } from "../dht/messages.ts";
 import type { DeviceCertificate } from "../identity/device_certificate.ts";
 import type { DeviceKeys } from "../identity/device_keys.ts";
 import { openSealedBox } from "../identity/sealed_box.ts";
-import type { RandomBytes } from "../rng.ts";
-import type { AccountState, OutboxEntry } from "../contacts/account_state.ts";
+import { type RandomBytes, randomUint32 } from "../rng.ts";
+import { sha1 } from "../crypto.ts";
+import {
+  type AccountState,
+  MAX_OUTBOX_ENTRIES,
+  type OutboxEntry,
+} from "../contacts/account_state.ts";
 import type { BuddyTracker } from "../presence/buddy_tracker.ts";
 import type { PresenceProfile } from "../presence/presence_profile.ts";
-import { forgetExpiredSeenIds, Inbox, type InboxDropReason } from "./inbox.ts";
+import { Inbox, type InboxDropReason } from "./inbox.ts";
 import { type CourierCounters, InboxCourier } from "./inbox_courier.ts";
 import {
   decodeInboxMessage,
@@ -41,6 +53,16 @@ import {
 import { isMailboxCertificate } from "./mailbox.ts";
 import { Outbox, type OutboxExpiry } from "./outbox.ts";
 import { messageRecipients, rememberPeerDevice } from "./recipients.ts";
+import { isInReplayWindow } from "./replay_window.ts";
+import { forgetExpiredSeenIds, OWN_SENDER } from "./seen_ids.ts";
+import { DEFAULT_STAMP_BITS, mintStamp, stampChallenge } from "./stamp.ts";
+
+/** Mean wait between two polls of the inbox keys, in ms (5 min). */
+export const INBOX_POLL_MS: number = 5 * 60_000;
+/** Polls are spread uniformly over ±this fraction of {@link INBOX_POLL_MS}. */
+export const INBOX_POLL_JITTER = 0.25;
+/** Inbox values remembered as taken, so a poll skips them (2 keys × 1,024 values fit). */
+const MAX_TAKEN_VALUES = 4_096;
 
 /** Shortest wait between two outbox sweeps, in ms. */
 const MIN_SWEEP_INTERVAL_MS = 1_000;
@@ -98,6 +120,16 @@ export interface TrustDeliveryOptions {
   readonly randomBytes: RandomBytes;
   /** Receipts, retry delays and mailboxes. */
   readonly profile: PresenceProfile;
+  /**
+   * Difficulty asked of strangers' request stamps, in bits.
+   * @default {DEFAULT_STAMP_BITS}
+   */
+  readonly stampBits?: number;
+  /**
+   * Difficulty our requests' stamps are minted for, in bits.
+   * @default {DEFAULT_STAMP_BITS}
+   */
+  readonly mintStampBits?: number;
   /** The account's persisted state, changed in place. */
   readonly state: AccountState;
   /** Counted in place. */
@@ -137,7 +169,12 @@ export class TrustDelivery {
   readonly #options: TrustDeliveryOptions;
   readonly #inbox: Inbox;
   #listens: OperationHandle[] = [];
+  /** Request id → its stamp, minted once (our own entries: bounded by the outbox). */
+  readonly #stamps = new Map<string, Uint8Array>();
   #retryTimer?: Timer;
+  #pollTimer?: Timer;
+  /** Inbox key, value id and SHA-1 of the bytes of the values taken (LRU). */
+  readonly #taken = new Set<string>();
 
   /**
    * Delivery over the account's state (call {@link TrustDelivery.listen}
@@ -154,6 +191,8 @@ export class TrustDelivery {
       newId: () => options.randomBytes(MESSAGE_ID_BYTES).toHex(),
       onEnqueued: (uri) => options.watchTarget(uri),
       onTargetCleared: (uri) => options.unwatchTarget(uri),
+      stamp: (entry) =>
+        entry.kind === "request" ? this.#stamp(entry) : undefined,
     });
     // A quarter of the first retry delay: a genuine sender's retries are
     // spaced at least that delay, so each still gets a receipt despite
@@ -161,6 +200,7 @@ export class TrustDelivery {
     this.#inbox = new Inbox(
       state,
       Math.max(MIN_DUPLICATE_RECEIPT_INTERVAL_MS, profile.retryInitialMs / 4),
+      options.stampBits ?? DEFAULT_STAMP_BITS,
     );
     this.courier = new InboxCourier({
       device: options.device,
@@ -178,22 +218,93 @@ export class TrustDelivery {
     });
   }
 
-  /** Listens at the inbox keys. */
+  /**
+   * The stamp of one of our requests, minted once per request.
+   *
+   * @param entry A request entry.
+   * @returns Its stamp, for {@link DEFAULT_STAMP_BITS}.
+   */
+  #stamp(entry: OutboxEntry): Uint8Array {
+    let stamp = this.#stamps.get(entry.id);
+    if (stamp === undefined) {
+      if (this.#stamps.size >= MAX_OUTBOX_ENTRIES) this.#stamps.clear();
+      stamp = mintStamp(
+        stampChallenge({
+          to: Uint8Array.fromHex(entry.to),
+          from: Uint8Array.fromHex(this.#options.accountId),
+          requestId: Uint8Array.fromHex(entry.id),
+          sentMs: entry.createdMs,
+        }),
+        this.#options.mintStampBits ?? DEFAULT_STAMP_BITS,
+      );
+      this.#stamps.set(entry.id, stamp);
+    }
+    return stamp;
+  }
+
+  /** Listens at the inbox keys, and polls them from now on. */
   listen(): void {
     for (const keys of this.#options.inboxKeys) {
       this.#listens.push(
         this.#options.dht.listen(inboxKey(keys.id), (event) => {
           if (event.kind !== "added") return;
-          for (const value of event.values) this.#onInboxValue(keys, value);
+          for (const value of event.values) {
+            this.#take(keys, value);
+            this.#onInboxValue(keys, value);
+          }
         }),
       );
     }
+    this.#schedulePoll();
   }
 
-  /** Stops listening at the inbox keys. */
+  /** Stops listening at the inbox keys, and polling them. */
   stopListening(): void {
     for (const listen of this.#listens) listen.cancel();
     this.#listens = [];
+    this.#pollTimer?.cancel();
+    this.#pollTimer = undefined;
+  }
+
+  /** The next poll, {@link INBOX_POLL_MS} ± {@link INBOX_POLL_JITTER} from now. */
+  #schedulePoll(): void {
+    this.#pollTimer?.cancel();
+    const spread = randomUint32(this.#options.randomBytes) / 2 ** 32;
+    const delayMs = Math.round(
+      INBOX_POLL_MS * (1 - INBOX_POLL_JITTER + 2 * INBOX_POLL_JITTER * spread),
+    );
+    this.#pollTimer = this.#options.clock.setTimer(delayMs, () => this.#poll());
+  }
+
+  /** Gets every inbox key; values not taken yet are handled as if heard. */
+  #poll(): void {
+    if (!this.#options.isRunning()) return;
+    for (const keys of this.#options.inboxKeys) {
+      this.#options.dht.get(inboxKey(keys.id), {
+        onValues: (values) => {
+          for (const value of values) {
+            if (this.#take(keys, value)) this.#onInboxValue(keys, value);
+          }
+        },
+      });
+    }
+    this.#schedulePoll();
+  }
+
+  /**
+   * Remembers a value as taken.
+   *
+   * @returns False if it was taken already.
+   */
+  #take(keys: DeviceKeys, value: DhtValue): boolean {
+    const id = `${keys.id}:${value.id}:${sha1(value.data).toHex()}`;
+    const taken = this.#taken;
+    const fresh = !taken.delete(id);
+    if (fresh && taken.size >= MAX_TAKEN_VALUES) {
+      taken.delete(taken.values().next().value!);
+    }
+    taken.add(id);
+    return fresh;
   }
 
   /** Sweeps the outbox now, and from then on whenever something is due. */
@@ -302,6 +413,13 @@ export class TrustDelivery {
     const retry = () => this.#onInboxValue(keys, value);
     if (options.admitSender?.(sender, retry) === false) return;
     const from = sender.accountId.toString();
+    // Bound to one (sender, target) pair: a box for another account, or
+    // (receipts) one outside the replay window, is refused. Requests and
+    // confirmations are checked by the inbox.
+    if (message.to !== undefined && message.to.toHex() !== options.accountId) {
+      options.counters.dropped.malformed += 1;
+      return;
+    }
     if (from === options.accountId) {
       if (
         message.kind === "sync" && !sender.deviceId.equals(options.device.id)
@@ -312,6 +430,10 @@ export class TrustDelivery {
     }
     rememberPeerDevice(options.state.peers, from, sender, this.#now());
     if (message.kind === "receipt") {
+      if (!isInReplayWindow(message.sentMs, this.#now())) {
+        options.counters.dropped.stale += 1;
+        return;
+      }
       this.#onReceipt(from, message.ackId.toHex());
       return;
     }
@@ -366,20 +488,26 @@ export class TrustDelivery {
         return;
       }
       case "contactRequest": {
-        this.outbox.enqueue("confirm", from, new Uint8Array(0), this.#now());
-        const accepted = this.outbox.settleRequestsTo(from);
+        // The confirmation names the request it answers; our own requests
+        // to `from` wait for its confirmation naming them.
+        this.outbox.enqueue("confirm", from, message.id.slice(), this.#now());
         onceSaved(() => {
           acknowledge();
-          this.#reportAccepted(from, outcome.confirmed, accepted);
+          this.#reportAccepted(from, outcome.confirmed, []);
           options.onShared();
           this.sendConfirmations(from);
         });
         return;
       }
       case "confirmation": {
-        const accepted = outcome.settle
-          ? this.outbox.settleRequestsTo(from)
-          : [];
+        const accepted: string[] = [];
+        const entry = outcome.settled === undefined
+          ? undefined
+          : this.outbox.get(outcome.settled);
+        if (entry !== undefined) {
+          this.outbox.drop(entry);
+          accepted.push(entry.id);
+        }
         onceSaved(() => {
           acknowledge();
           this.#reportAccepted(from, outcome.confirmed, accepted);
@@ -403,7 +531,7 @@ export class TrustDelivery {
     const entry = this.outbox.acknowledge(from, ackId);
     if (entry === undefined) return;
     // Remembered, so a sync from another device does not resend it.
-    this.#inbox.markSeen(ackId, this.#now());
+    this.#inbox.markSeen(ackId, OWN_SENDER, this.#now(), this.#now());
     const { emit } = this.#options;
     this.#options.track(
       this.#options.persist().then(() => {

@@ -107,7 +107,14 @@ function side(name: string, dht: QueuedDht, clock: ManualClock): Side {
     messagesSent: 0,
     boxesPut: 0,
     receiptsSent: 0,
-    dropped: { malformed: 0, banned: 0, quota: 0, duplicate: 0 },
+    dropped: {
+      malformed: 0,
+      banned: 0,
+      quota: 0,
+      duplicate: 0,
+      stale: 0,
+      stamp: 0,
+    },
   };
   const delivery = new TrustDelivery({
     accountId: account.id.toString(),
