@@ -49,10 +49,11 @@
  *    auth frame's worth of bytes.
  * 6. An auth frame holds the device certificate (2-byte length, bytes) and
  *    the Ed25519 signature by the device key. Its receiver checks that the
- *    certificate decodes and verifies at `clock.now()` (signed by its
- *    account, within its validity), that its device key made the signature,
- *    that it is the `expectedPeer` when given, and finally asks
- *    `authorize`. Any failure closes the channel "refused" and tells the
+ *    certificate decodes, asks `screen` (when given) about the account it
+ *    claims before any signature is checked, then that the certificate
+ *    verifies at `clock.now()` (signed by its account, within its
+ *    validity), that its device key made the signature, that it is the
+ *    `expectedPeer` when given, and finally asks `authorize`. Any failure closes the channel "refused" and tells the
  *    peer with a close frame.
  *
  * Hostile bytes never throw: a wrong hello or MAC, a length prefix over the

@@ -382,7 +382,8 @@ export class Account {
 
   /**
    * Sets this device's presence: status 0 hides it (a goodbye), anything
-   * else announces it with `note`.
+   * else announces it; `note` goes to linked contacts as PIDF (the public
+   * announcement carries no note).
    *
    * @param status 0 = invisible, 1 = available.
    * @param note Status note.

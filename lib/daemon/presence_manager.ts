@@ -115,7 +115,8 @@ export class PresenceManager extends TypedEventTarget<PresenceEventMap> {
 
   /**
    * Publishes our presence: status 0 hides this device (a signed goodbye),
-   * any other status announces it with `note`.
+   * any other status announces it. The note goes as PIDF to every linked
+   * device of a contact; the public announcement carries none.
    *
    * @param accountId Our account.
    * @param status 0 or 1.

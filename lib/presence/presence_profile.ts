@@ -11,7 +11,7 @@
  * believed until then), a signed goodbye on clean shutdown that storing
  * nodes keep longer than that validity (so a replay after it is never
  * believed), a confirmation `get` before believing a partial expiry, listens
- * renewed every two minutes at the same nodes, requests also sealed to the
+ * renewed every five minutes at the same nodes, requests also sealed to the
  * target's mailbox, and every request and confirmation retried with backoff
  * until a receipt arrives.
  *
