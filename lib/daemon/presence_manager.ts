@@ -119,7 +119,7 @@ export class PresenceManager extends TypedEventTarget<PresenceEventMap> {
    * device of a contact; the public announcement carries none.
    *
    * @param accountId Our account.
-   * @param status 0 or 1.
+   * @param status 0 hides this device; any other value announces it.
    * @param note Status note, at most 256 characters.
    * @throws {RangeError} If the note is too long.
    */

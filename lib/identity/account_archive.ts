@@ -61,7 +61,7 @@ import type { RandomBytes } from "../rng.ts";
  * default (2^15) still open.
  */
 export const DEFAULT_SCRYPT_LOG2_N = 17;
-/** The scrypt log2(N) an archive may carry, inclusive: higher is refused unread (256 MiB at most). */
+/** The scrypt log2(N) an archive may carry, inclusive: outside it, refused unread (256 MiB at most). */
 export const SCRYPT_LOG2_N_RANGE: readonly [number, number] = [10, 18];
 /** Largest archive file accepted. */
 export const MAX_ARCHIVE_BYTES = 65_536;
