@@ -5,10 +5,10 @@
  * Ours: an announcement lives {@link PresenceProfile.dhtLifetimeMs} on the
  * storing nodes and is refreshed by id 10 s before that (so a crashed device
  * disappears within that lifetime), refreshes are not pushed to listeners
- * (watchers only hear arrivals and expiries), it is re-signed every 4 minutes
- * and its signature is valid for two re-sign periods plus clock skew (9
- * minutes: anyone may re-put a crashed device's last announcement, and it is
- * believed until then), a signed goodbye on clean shutdown that storing
+ * (watchers only hear arrivals and expiries), it is re-signed every 6 minutes
+ * and its signature is valid 3 minutes beyond that (9 minutes: anyone may
+ * re-put a crashed device's last announcement, and it is believed until
+ * then), a signed goodbye on clean shutdown that storing
  * nodes keep longer than that validity (so a replay after it is never
  * believed), a confirmation `get` before believing a partial expiry, listens
  * renewed every five minutes at the same nodes, requests also sealed to the
@@ -53,7 +53,7 @@ export interface PresenceProfile {
   /**
    * Validity of a signed announcement: how long anyone holding it (it is
    * public) can make watchers believe the device online after it crashed.
-   * Ours: {@link RESIGNS_PER_VALIDITY} re-sign periods plus `clockSkewMs`.
+   * Ours: `resignMs` plus {@link RESIGN_SLACK_MS} plus `clockSkewMs`.
    */
   readonly announcementLifetimeMs: number;
   /** A new signed announcement replaces the old one this often. */
@@ -94,12 +94,15 @@ const SECOND = 1_000;
 const MINUTE = 60 * SECOND;
 
 /**
- * Re-sign periods an announcement of ours stays valid (plus clock skew): one
- * re-signed announcement may be lost or late without the device looking
- * offline.
+ * How long an announcement of ours stays valid after its successor is due
+ * (plus clock skew): a re-signed announcement may be late by this much (a
+ * watcher that missed its push finds it with the confirmation `get`) without
+ * the device looking offline. Validity = `resignMs` + this + `clockSkewMs`,
+ * 9 min, so that a goodbye (validity + skew, 10 min) fits the 10 minutes a
+ * stock OpenDHT node keeps a value of a type it does not know.
  */
-export const RESIGNS_PER_VALIDITY = 2;
-const OUR_RESIGN_MS = 4 * MINUTE;
+export const RESIGN_SLACK_MS = 2 * MINUTE;
+const OUR_RESIGN_MS = 6 * MINUTE;
 const OUR_CLOCK_SKEW_MS = MINUTE;
 
 /** Our defaults. */
@@ -107,8 +110,7 @@ export const OUR_PROFILE: PresenceProfile = {
   name: "ours",
   dhtLifetimeMs: 24 * SECOND,
   quietRefresh: true,
-  announcementLifetimeMs: RESIGNS_PER_VALIDITY * OUR_RESIGN_MS +
-    OUR_CLOCK_SKEW_MS,
+  announcementLifetimeMs: OUR_RESIGN_MS + RESIGN_SLACK_MS + OUR_CLOCK_SKEW_MS,
   resignMs: OUR_RESIGN_MS,
   clockSkewMs: OUR_CLOCK_SKEW_MS,
   goodbye: true,

@@ -24,7 +24,6 @@ import { DeviceAnnouncement } from "../../lib/presence/device_announcement.ts";
 import {
   OUR_PROFILE,
   presenceNodeConfig,
-  RESIGNS_PER_VALIDITY,
 } from "../../lib/presence/presence_profile.ts";
 import { rngBytes, seededRng } from "../../lib/rng.ts";
 
@@ -37,8 +36,7 @@ const LATE = [3, 4, 5, 6, 7, 8, 9, 10];
 const STEP_MS = 1_000;
 
 /** Most a crashed device may be shown online: the profile's design bound. */
-const ZOMBIE_BOUND_MS = RESIGNS_PER_VALIDITY * profile.resignMs +
-  profile.clockSkewMs;
+const ZOMBIE_BOUND_MS = profile.announcementLifetimeMs;
 
 function setup(seed: string) {
   const net = Testnet.create({
