@@ -5,8 +5,8 @@
  * Ours: an announcement lives {@link PresenceProfile.dhtLifetimeMs} on the
  * storing nodes and is refreshed by id 10 s before that (so a crashed device
  * disappears within that lifetime), refreshes are not pushed to listeners
- * (watchers only hear arrivals and expiries), it is re-signed every 6 minutes
- * and its signature is valid 3 minutes beyond that (9 minutes: anyone may
+ * (watchers only hear arrivals and expiries), it is re-signed every 7 minutes
+ * and its signature is valid 2 minutes beyond that (9 minutes: anyone may
  * re-put a crashed device's last announcement, and it is believed until
  * then), a signed goodbye on clean shutdown that storing
  * nodes keep longer than that validity (so a replay after it is never
@@ -101,8 +101,8 @@ const MINUTE = 60 * SECOND;
  * 9 min, so that a goodbye (validity + skew, 10 min) fits the 10 minutes a
  * stock OpenDHT node keeps a value of a type it does not know.
  */
-export const RESIGN_SLACK_MS = 2 * MINUTE;
-const OUR_RESIGN_MS = 6 * MINUTE;
+export const RESIGN_SLACK_MS = MINUTE;
+const OUR_RESIGN_MS = 7 * MINUTE;
 const OUR_CLOCK_SKEW_MS = MINUTE;
 
 /** Our defaults. */
