@@ -678,7 +678,16 @@ export class Account {
       const entry = outbox.get(id);
       if (entry !== undefined) outbox.drop(entry);
     }
-    for (const entry of adopted) outbox.adopt(entry);
+    for (const entry of adopted) {
+      // Our other device's requests still count against this outbox's
+      // budget; one past it stays with the device that sends it.
+      if (
+        entry.kind === "request" &&
+        outboxPayloadBytes(this.state.outbox) + entry.payload.length >
+          MAX_OUTBOX_PAYLOAD_BYTES
+      ) continue;
+      outbox.adopt(entry);
+    }
     if ((adopted.length > 0 || discarded) && events.length === 0) {
       this.#persistReported();
       return;
