@@ -120,6 +120,8 @@ Deno.test("A failed save undoes its change, and stop() resolves reporting it", a
   );
   assert.equal(daemon.config.getContactDetails(a, CAROL), undefined);
   assert.equal(daemon.account(a).state.outbox.size, 0);
+  await assert.rejects(daemon.config.removeContact(a, BOB, true));
+  assert.equal(daemon.config.getContactDetails(a, BOB)?.banned, false);
   // The final save fails too: stop still resolves and says so.
   await daemon.stop();
   assert.ok(!daemon.running);

@@ -536,12 +536,22 @@ export class Account {
    */
   async removeContact(uri: string, ban: boolean): Promise<void> {
     this.#checkPeer(uri, "remove contact");
+    const before = this.state.contacts.get(uri);
+    const request = this.state.requests.get(uri);
+    const outbox = this.#delivery.outbox;
+    const entries = outbox.entries().filter((entry) => entry.to === uri);
     const { changed } = this.state.contacts.remove(uri, ban, this.#now());
     const hadRequest = this.state.requests.delete(uri);
-    this.#delivery.outbox.dropAllTo(uri);
+    outbox.dropAllTo(uri);
     if (ban) this.#buddies.unsubscribe(uri);
     if (!changed && !hadRequest) return;
-    await this.#persist();
+    await this.#persistOrUndo(() => {
+      this.state.contacts.restore(uri, before);
+      if (request !== undefined) this.state.requests.set(uri, request);
+      for (const entry of entries) {
+        if (outbox.get(entry.id) === undefined) outbox.adopt(entry);
+      }
+    });
     if (changed) this.#c.emit({ type: "contactRemoved", uri, banned: ban });
     this.#scheduleSync();
   }
@@ -657,8 +667,10 @@ export class Account {
    */
   async discardTrustRequest(from: string): Promise<boolean> {
     this.#checkPeer(from, "discard a trust request");
-    if (!this.state.requests.delete(from)) return false;
-    await this.#persist();
+    const request = this.state.requests.get(from);
+    if (request === undefined) return false;
+    this.state.requests.delete(from);
+    await this.#persistOrUndo(() => this.state.requests.set(from, request));
     this.#scheduleSync();
     return true;
   }
