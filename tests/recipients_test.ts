@@ -9,7 +9,11 @@ import {
   newestMailbox,
   rememberPeerDevice,
 } from "../lib/trust/recipients.ts";
-import { MAX_PEERS, type PeerRecord } from "../lib/contacts/account_state.ts";
+import {
+  MAX_PEER_DEVICES,
+  MAX_PEERS,
+  type PeerRecord,
+} from "../lib/contacts/account_state.ts";
 import { AccountKeys } from "../lib/identity/account_keys.ts";
 import { DeviceCertificate } from "../lib/identity/device_certificate.ts";
 import { DeviceKeys } from "../lib/identity/device_keys.ts";
@@ -68,7 +72,7 @@ function announcement(device: DeviceKeys, value: bigint): DhtValue {
   return { id: value, type: 0x6a61, data: signed.bytes };
 }
 
-Deno.test("rememberPeerDevice() keeps one certificate per device, newest last, at most 16", () => {
+Deno.test("rememberPeerDevice() keeps one certificate per device, newest last, at most MAX_PEER_DEVICES", () => {
   const peers = new Map<string, PeerRecord>();
   rememberPeerDevice(peers, BOB, certify(laptop), NOW_MS);
   rememberPeerDevice(peers, BOB, certify(phone), NOW_MS + 1);
@@ -81,7 +85,7 @@ Deno.test("rememberPeerDevice() keeps one certificate per device, newest last, a
     const device = DeviceKeys.generate(random);
     rememberPeerDevice(peers, BOB, certify(device), NOW_MS + 3);
   }
-  assert.equal(peer.devices.length, 16);
+  assert.equal(peer.devices.length, MAX_PEER_DEVICES);
 });
 
 Deno.test("rememberPeerDevice() forgets the peer heard of least recently when MAX_PEERS are known", () => {

@@ -29,17 +29,37 @@
  * @module
  */
 import { decode, encode } from "npm:@msgpack/msgpack@^3.1.3";
-import type { Storage } from "../storage.ts";
+import { MAX_STORAGE_VALUE_BYTES, type Storage } from "../storage.ts";
 import { type Contact, ContactList } from "./contact_list.ts";
 
 /** Most pending incoming requests kept per account. */
 export const MAX_PENDING_REQUESTS = 256;
 /** Most outbox entries per account. */
 export const MAX_OUTBOX_ENTRIES = 1_024;
+/**
+ * Most bytes of request payloads in the outbox: past it a new request is
+ * refused with {@link StateFullError}, so the state file stays under
+ * {@link MAX_STORAGE_VALUE_BYTES} (1,024 entries of 64 KB would not).
+ */
+export const MAX_OUTBOX_PAYLOAD_BYTES = 1024 * 1024;
+/**
+ * Most bytes of payloads in pending incoming requests: past it the oldest
+ * request goes first (remote senders fill this, so it never refuses).
+ */
+export const MAX_PENDING_PAYLOAD_BYTES = 1024 * 1024;
 /** Most message ids remembered for deduplication. */
 export const MAX_SEEN_IDS = 8_192;
 /** Most peers whose certificates are remembered. */
 export const MAX_PEERS = 2_048;
+/** Most device certificates remembered per peer; the oldest goes first. */
+export const MAX_PEER_DEVICES = 8;
+/**
+ * Largest certificate remembered for a peer (a stock one with a 64-character
+ * name takes 414 bytes); a larger one is used but not kept.
+ */
+export const MAX_PEER_CERTIFICATE_BYTES = 512;
+/** Most devices an outbox entry records as sent to (the rest are not recorded). */
+export const MAX_SENT_TO_DEVICES = 16;
 
 /** A trust request received and not yet accepted or discarded. */
 export interface PendingRequest {
@@ -150,6 +170,52 @@ export class StateCorruptError extends Error {
     super(`Cannot load account state "${key}": ${reason}`, options);
     this.name = "StateCorruptError";
   }
+}
+
+/**
+ * Thrown when a change would make the state too large to store: the change
+ * is refused (nothing of it is kept) and everything that shrinks the state
+ * (remove, accept, discard) still works.
+ */
+export class StateFullError extends Error {
+  /**
+   * An error naming what was refused.
+   *
+   * @param what What was refused, or the storage key that would overflow.
+   * @param detail Why.
+   */
+  constructor(what: string, detail: string) {
+    super(`Cannot ${what}: the account state is full (${detail})`);
+    this.name = "StateFullError";
+  }
+}
+
+/**
+ * Bytes of request payloads in an outbox.
+ *
+ * @param outbox The outbox.
+ * @returns The sum of the request payloads' lengths.
+ */
+export function outboxPayloadBytes(outbox: Map<string, OutboxEntry>): number {
+  let total = 0;
+  for (const entry of outbox.values()) {
+    if (entry.kind === "request") total += entry.payload.length;
+  }
+  return total;
+}
+
+/**
+ * Bytes of payloads in pending requests.
+ *
+ * @param requests The pending requests.
+ * @returns The sum of their payloads' lengths.
+ */
+export function pendingPayloadBytes(
+  requests: Map<string, PendingRequest>,
+): number {
+  let total = 0;
+  for (const request of requests.values()) total += request.payload.length;
+  return total;
 }
 
 const HEX40 = /^[0-9a-f]{40}$/;
@@ -376,6 +442,10 @@ export class AccountStateStore {
   /**
    * Writes the state; resolves once a write including every change made
    * before this call is durable.
+   *
+   * @throws {StateFullError} If the encoded state is over
+   *   {@link MAX_STORAGE_VALUE_BYTES} (nothing is written; the caller
+   *   undoes its change).
    */
   save(): Promise<void> {
     if (this.#pending !== undefined) return this.#pending;
@@ -384,7 +454,14 @@ export class AccountStateStore {
       // Later changes join this write until it starts.
       this.#pending = undefined;
       this.#writing = next;
-      await this.#storage.set(this.#key, encodeAccountState(this.state));
+      const data = encodeAccountState(this.state);
+      if (data.length > MAX_STORAGE_VALUE_BYTES) {
+        throw new StateFullError(
+          `save "${this.#key}"`,
+          `${data.length} bytes, limit ${MAX_STORAGE_VALUE_BYTES}`,
+        );
+      }
+      await this.#storage.set(this.#key, data);
       this.writes += 1;
     });
     this.#pending = next;

@@ -265,4 +265,15 @@ export class ContactList {
     this.#contacts.set(merged.uri, merged);
     return merged;
   }
+
+  /**
+   * Puts back a record as it was before a change that could not be saved.
+   *
+   * @param uri Account id hex.
+   * @param previous The record before the change, or undefined if there was none.
+   */
+  restore(uri: string, previous: Contact | undefined): void {
+    if (previous === undefined) this.#contacts.delete(uri);
+    else this.#contacts.set(uri, previous);
+  }
 }

@@ -22,9 +22,12 @@ import { InfoHash } from "../identity/info_hash.ts";
 import { RevocationList } from "../identity/revocation_list.ts";
 import { RevocationRegistry } from "../identity/revocation_registry.ts";
 import type { Timer } from "../clock.ts";
-import type {
-  AccountStateStore,
-  PendingRequest,
+import {
+  type AccountStateStore,
+  MAX_OUTBOX_PAYLOAD_BYTES,
+  outboxPayloadBytes,
+  type PendingRequest,
+  StateFullError,
 } from "../contacts/account_state.ts";
 import type { Contact } from "../contacts/contact_list.ts";
 import type { DeviceSyncResult } from "../contacts/device_sync.ts";
@@ -176,7 +179,7 @@ export class Account {
         this.#revocations.checkSender(sender, retry) === "accepted",
       watchTarget: (uri) => this.#watch(uri, "outbox"),
       unwatchTarget: (uri) => this.#watches.unwatch(uri, "outbox"),
-      persist: () => this.#persist(),
+      persist: () => this.#persistReported(),
       track: (work) => this.#track(work),
       emit: (event) => this.#c.emit(event),
       onShared: () => this.#scheduleSync(),
@@ -200,7 +203,7 @@ export class Account {
       channelPort: components.channelPort,
       channelHost: components.channelHost,
       state: store.state,
-      persist: () => this.#persist(),
+      persist: () => this.#persistReported(),
       track: (work) => this.#track(work),
       authorize: (peer) => this.#mayLink(peer),
       onLinkChange: (uri) => this.#buddies.notify(uri),
@@ -307,6 +310,29 @@ export class Account {
 
   #persist(): Promise<void> {
     return this.#track(this.#c.store.save());
+  }
+
+  /**
+   * Saves for a caller that may not handle a failure: the failure is
+   * reported through `onSaveError` (the promise still rejects for chaining).
+   */
+  #persistReported(): Promise<void> {
+    const saving = this.#persist();
+    saving.catch((error) => this.#c.onSaveError?.(error));
+    return saving;
+  }
+
+  /**
+   * Saves; if the save fails, `undo` puts the change back so memory shows
+   * only what is stored, and the error goes to the caller.
+   */
+  async #persistOrUndo(undo: () => void): Promise<void> {
+    try {
+      await this.#persist();
+    } catch (error) {
+      undo();
+      throw error;
+    }
   }
 
   /** Whole milliseconds (the simulator's clock has fractions). */
@@ -425,7 +451,7 @@ export class Account {
   /** Saves, publishes and schedules the renewal of this account's list. */
   async #keepRevocations(list: RevocationList): Promise<void> {
     this.state.revocationList = list.bytes;
-    const saved = this.#persist();
+    const saved = this.#persistReported();
     this.#publisher.publishRecord(list.bytes);
     this.#scheduleRenewal();
     await saved;
@@ -451,7 +477,8 @@ export class Account {
       return; // More than a list can hold: keep ours.
     }
     if (next === own) return;
-    void this.#track(this.#keepRevocations(next));
+    // A failed save was reported by #keepRevocations.
+    void this.#track(this.#keepRevocations(next)).catch(() => {});
   }
 
   /** Re-signs this account's list before it expires, on the clock. */
@@ -470,7 +497,7 @@ export class Account {
           this.#keepRevocations(
             list.renew(this.#c.identity.account, this.#now()),
           ),
-        );
+        ).catch(() => {}); // A failed save was reported.
       },
     );
   }
@@ -493,9 +520,10 @@ export class Account {
    */
   async addContact(uri: string): Promise<void> {
     this.#checkPeer(uri, "add contact");
+    const before = this.state.contacts.get(uri);
     const { contact, changed } = this.state.contacts.add(uri, this.#now());
     if (!changed) return;
-    await this.#persist();
+    await this.#persistOrUndo(() => this.state.contacts.restore(uri, before));
     this.#c.emit({ type: "contactAdded", uri, confirmed: contact.confirmed });
     this.#scheduleSync();
   }
@@ -508,12 +536,22 @@ export class Account {
    */
   async removeContact(uri: string, ban: boolean): Promise<void> {
     this.#checkPeer(uri, "remove contact");
+    const before = this.state.contacts.get(uri);
+    const request = this.state.requests.get(uri);
+    const outbox = this.#delivery.outbox;
+    const entries = outbox.entries().filter((entry) => entry.to === uri);
     const { changed } = this.state.contacts.remove(uri, ban, this.#now());
     const hadRequest = this.state.requests.delete(uri);
-    this.#delivery.outbox.dropAllTo(uri);
+    outbox.dropAllTo(uri);
     if (ban) this.#buddies.unsubscribe(uri);
     if (!changed && !hadRequest) return;
-    await this.#persist();
+    await this.#persistOrUndo(() => {
+      this.state.contacts.restore(uri, before);
+      if (request !== undefined) this.state.requests.set(uri, request);
+      for (const entry of entries) {
+        if (outbox.get(entry.id) === undefined) outbox.adopt(entry);
+      }
+    });
     if (changed) this.#c.emit({ type: "contactRemoved", uri, banned: ban });
     this.#scheduleSync();
   }
@@ -534,6 +572,9 @@ export class Account {
    * @throws {PayloadTooLargeError} Over {@link MAX_TRUST_REQUEST_PAYLOAD_BYTES}.
    * @throws {OwnAccountError} If `to` is this account.
    * @throws {QuotaExceededError} If the outbox is full.
+   * @throws {StateFullError} If the outbox's payloads would pass
+   *   {@link MAX_OUTBOX_PAYLOAD_BYTES}, or the state cannot be saved for
+   *   size (nothing of the request is kept).
    */
   async sendTrustRequest(to: string, payload: Uint8Array): Promise<string> {
     this.#checkPeer(to, "send a trust request");
@@ -545,12 +586,31 @@ export class Account {
     }
     // A newer request to the same target replaces the older one.
     const outbox = this.#delivery.outbox;
+    const replaced = outbox.entries().filter((entry) =>
+      entry.to === to && entry.kind === "request"
+    );
+    const budget = outboxPayloadBytes(this.state.outbox) -
+      replaced.reduce((sum, entry) => sum + entry.payload.length, 0) +
+      payload.length;
+    if (budget > MAX_OUTBOX_PAYLOAD_BYTES) {
+      throw new StateFullError(
+        "send a trust request",
+        `outbox payloads would take ${budget} bytes, budget ${MAX_OUTBOX_PAYLOAD_BYTES}`,
+      );
+    }
     if (!outbox.makeRoomForRequest(to)) {
       throw new QuotaExceededError("the outbox");
     }
+    const before = this.state.contacts.get(to);
     const { contact, changed } = this.state.contacts.add(to, this.#now());
     const entry = outbox.enqueue("request", to, payload.slice(), this.#now());
-    await this.#persist();
+    await this.#persistOrUndo(() => {
+      outbox.drop(entry);
+      for (const old of replaced) {
+        if (outbox.get(old.id) === undefined) outbox.adopt(old);
+      }
+      this.state.contacts.restore(to, before);
+    });
     if (changed) {
       this.#c.emit({
         type: "contactAdded",
@@ -578,14 +638,20 @@ export class Account {
     const request = this.state.requests.get(from);
     if (request === undefined) throw new NoPendingRequestError(from);
     this.state.requests.delete(from);
+    const before = this.state.contacts.get(from);
     const { changed } = this.state.contacts.add(from, this.#now(), true);
-    this.#delivery.outbox.enqueue(
+    const outbox = this.#delivery.outbox;
+    const confirm = outbox.enqueue(
       "confirm",
       from,
       Uint8Array.fromHex(request.id),
       this.#now(),
     );
-    await this.#persist();
+    await this.#persistOrUndo(() => {
+      outbox.drop(confirm);
+      this.state.contacts.restore(from, before);
+      this.state.requests.set(from, request);
+    });
     if (changed) {
       this.#c.emit({ type: "contactAdded", uri: from, confirmed: true });
     }
@@ -601,8 +667,10 @@ export class Account {
    */
   async discardTrustRequest(from: string): Promise<boolean> {
     this.#checkPeer(from, "discard a trust request");
-    if (!this.state.requests.delete(from)) return false;
-    await this.#persist();
+    const request = this.state.requests.get(from);
+    if (request === undefined) return false;
+    this.state.requests.delete(from);
+    await this.#persistOrUndo(() => this.state.requests.set(from, request));
     this.#scheduleSync();
     return true;
   }
@@ -622,16 +690,25 @@ export class Account {
       const entry = outbox.get(id);
       if (entry !== undefined) outbox.drop(entry);
     }
-    for (const entry of adopted) outbox.adopt(entry);
+    for (const entry of adopted) {
+      // Our other device's requests still count against this outbox's
+      // budget; one past it stays with the device that sends it.
+      if (
+        entry.kind === "request" &&
+        outboxPayloadBytes(this.state.outbox) + entry.payload.length >
+          MAX_OUTBOX_PAYLOAD_BYTES
+      ) continue;
+      outbox.adopt(entry);
+    }
     if ((adopted.length > 0 || discarded) && events.length === 0) {
-      this.#persist();
+      this.#persistReported();
       return;
     }
     if (events.length === 0) return;
     this.#track(
-      this.#persist().then(() => {
+      this.#persistReported().then(() => {
         for (const event of events) this.#c.emit(event);
-      }),
+      }, () => {}),
     );
   }
 }

@@ -42,6 +42,12 @@ export interface AccountComponents {
   readonly store: AccountStateStore;
   /** Receives every event. */
   readonly emit: (event: AccountEvent) => void;
+  /**
+   * Told when a save nobody awaits fails (a background write, e.g. after a
+   * received message); changes since the last good save may be lost.
+   * @default {ignore it}
+   */
+  readonly onSaveError?: (error: unknown) => void;
   /** Called around asynchronous work (the simulator waits for it). */
   readonly track?: <T>(work: Promise<T>) => Promise<T>;
   /**

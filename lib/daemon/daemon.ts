@@ -132,7 +132,8 @@ export interface DaemonOptions {
   /**
    * Told, while {@link Daemon.open} runs, about storage it skipped or
    * repaired: stray files named like accounts, and damaged state replaced
-   * by its previous generation. @default {ignore them}
+   * by its previous generation; later, about a background or final save
+   * that failed. @default {ignore them}
    */
   readonly onWarning?: (warning: DaemonWarning) => void;
 }
@@ -144,8 +145,11 @@ export interface DaemonWarning {
    * one (not a 40-hex id, or an archive holding another account), ignored.
    * `stateRecovered`: an account's state was damaged; its previous
    * generation was loaded and written back (changes made after it are lost).
+   * `saveFailed`: a save of an account's state that nobody awaited failed
+   * (a background write, or the final one on {@link Daemon.stop}, which
+   * goes on); changes since its last good save may be lost.
    */
-  readonly kind: "strayFile" | "stateRecovered";
+  readonly kind: "strayFile" | "stateRecovered" | "saveFailed";
   /** The storage key concerned (a file name in a data directory). */
   readonly key: string;
   /** What happened, in a sentence. */
@@ -336,6 +340,14 @@ export class Daemon {
       profile: this.profile,
       store,
       emit: (event) => this.#emit(id, event),
+      onSaveError: (error) =>
+        (this.#options.onWarning ?? (() => {}))({
+          kind: "saveFailed",
+          key: AccountStateStore.keyFor(id),
+          message: `could not save "${AccountStateStore.keyFor(id)}": ${
+            (error as Error)?.message ?? String(error)
+          }`,
+        }),
       track: this.#track,
       streams: this.#options.streams,
       channelPort: this.#options.channelPort,
@@ -431,7 +443,21 @@ export class Daemon {
   async #stop(): Promise<void> {
     if (this.#running) {
       this.#running = false;
-      await Promise.all([...this.#accounts.values()].map((a) => a.stop()));
+      // A failed final save is reported, never thrown: the rest still stops.
+      const warn = this.#options.onWarning ?? (() => {});
+      await Promise.all(
+        [...this.#accounts.values()].map((account) =>
+          account.stop().catch((error: unknown) =>
+            warn({
+              kind: "saveFailed",
+              key: AccountStateStore.keyFor(account.id),
+              message: `could not save "${
+                AccountStateStore.keyFor(account.id)
+              }" on stop: ${(error as Error)?.message ?? String(error)}`,
+            })
+          )
+        ),
+      );
       await this.whenIdle();
       this.dht.stop();
     }

@@ -15,7 +15,8 @@
  * message is remembered and acknowledged like any other, never shown; a
  * request from an active contact (or crossing ours) is confirmed at once; a
  * request older than the one held is acknowledged, not shown; a new request
- * while {@link MAX_PENDING_REQUESTS} are pending pushes out the oldest
+ * while {@link MAX_PENDING_REQUESTS} are pending (or while their payloads
+ * pass {@link MAX_PENDING_PAYLOAD_BYTES}) pushes out the oldest
  * stranger's request (issue 13, item 9); any request is then stored to be
  * shown. A confirmation
  * settles the one outbox request it names, if that request went to its
@@ -62,7 +63,9 @@
  */
 import {
   type AccountState,
+  MAX_PENDING_PAYLOAD_BYTES,
   MAX_PENDING_REQUESTS,
+  pendingPayloadBytes,
   type PendingRequest,
 } from "../contacts/account_state.ts";
 import type { InboxMessage } from "./inbox_message.ts";
@@ -424,18 +427,26 @@ export class Inbox {
       payload: message.payload,
     };
     requests.set(from, request);
+    // The byte budget keeps the state file under its limit.
+    while (pendingPayloadBytes(requests) > MAX_PENDING_PAYLOAD_BYTES) {
+      if (!this.#evictOldestRequest(from)) break;
+    }
     return { kind: "newRequest", request };
   }
 
   /**
    * Makes room in a full pending list: the oldest request from a stranger
    * (no contact record) goes first, else the oldest of all.
+   *
+   * @param keep A sender whose request stays (the one just added).
+   * @returns False if there was nothing to drop.
    */
-  #evictOldestRequest(): void {
+  #evictOldestRequest(keep?: string): boolean {
     const { contacts, requests } = this.#state;
     let victim: PendingRequest | undefined;
     let victimKnown = true;
     for (const request of requests.values()) {
+      if (request.from === keep) continue;
       const known = contacts.get(request.from) !== undefined;
       if (
         victim === undefined || (victimKnown && !known) ||
@@ -445,6 +456,7 @@ export class Inbox {
       }
     }
     if (victim !== undefined) requests.delete(victim.from);
+    return victim !== undefined;
   }
 
   #onConfirm(

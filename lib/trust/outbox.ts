@@ -57,6 +57,7 @@
  */
 import {
   MAX_OUTBOX_ENTRIES,
+  MAX_SENT_TO_DEVICES,
   type OutboxEntry,
 } from "../contacts/account_state.ts";
 import type { DeviceCertificate } from "../identity/device_certificate.ts";
@@ -478,7 +479,10 @@ export class Outbox {
         boxes.set(hex, box);
       }
       courier.put(recipient, Uint8Array.fromHex(entry.id), box);
-      if (!entry.sentTo.includes(hex)) entry.sentTo.push(hex);
+      if (
+        !entry.sentTo.includes(hex) &&
+        entry.sentTo.length < MAX_SENT_TO_DEVICES
+      ) entry.sentTo.push(hex);
     }
     if (!policy.receipts && entry.kind === "confirm") {
       // Jami sends a confirmation once.

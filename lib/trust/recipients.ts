@@ -32,19 +32,23 @@
  *
  * @module
  */
-import { MAX_PEERS, type PeerRecord } from "../contacts/account_state.ts";
+import {
+  MAX_PEER_CERTIFICATE_BYTES,
+  MAX_PEER_DEVICES,
+  MAX_PEERS,
+  type PeerRecord,
+} from "../contacts/account_state.ts";
 import type { DhtValue } from "../dht/messages.ts";
 import { DeviceCertificate } from "../identity/device_certificate.ts";
 import { InfoHash } from "../identity/info_hash.ts";
 import type { BuddyTracker } from "../presence/buddy_tracker.ts";
 import { isMailboxCertificate } from "./mailbox.ts";
 
-/** Most device certificates remembered per peer; the oldest goes first. */
-const MAX_PEER_DEVICES = 16;
-
 /**
  * Remembers a device certificate a peer used (announced, or sealed a message
- * with), newest last, replacing an older one of the same device. With
+ * with), newest last, replacing an older one of the same device; at most
+ * {@link MAX_PEER_DEVICES} per peer, none over
+ * {@link MAX_PEER_CERTIFICATE_BYTES}. With
  * {@link MAX_PEERS} peers known, the one heard of least recently is
  * forgotten for a new one.
  *
@@ -59,6 +63,8 @@ export function rememberPeerDevice(
   certificate: DeviceCertificate,
   nowMs: number,
 ): void {
+  // Bounded so the state file stays under its limit (`account_state.ts`).
+  if (certificate.bytes.length > MAX_PEER_CERTIFICATE_BYTES) return;
   let peer = peers.get(uri);
   if (peer === undefined) {
     if (peers.size >= MAX_PEERS) {
@@ -138,7 +144,10 @@ export function messageRecipients(
   if (sources.mailbox) {
     const mailbox = tracker?.mailbox;
     if (mailbox !== undefined) {
-      if (peer !== undefined) peer.mailbox = mailbox.bytes;
+      if (
+        peer !== undefined &&
+        mailbox.bytes.length <= MAX_PEER_CERTIFICATE_BYTES
+      ) peer.mailbox = mailbox.bytes;
       consider(mailbox);
     } else if (peer?.mailbox !== undefined) {
       const certificate = decodeCertificate(peer.mailbox);

@@ -37,6 +37,7 @@ import { sha1 } from "../crypto.ts";
 import {
   type AccountState,
   MAX_OUTBOX_ENTRIES,
+  MAX_PEER_CERTIFICATE_BYTES,
   type OutboxEntry,
 } from "../contacts/account_state.ts";
 import type { BuddyTracker } from "../presence/buddy_tracker.ts";
@@ -213,7 +214,10 @@ export class TrustDelivery {
       mayReceipt: () => options.isRunning() && profile.receipts,
       rememberMailbox: (uri, mailbox) => {
         const peer = state.peers.get(uri);
-        if (peer !== undefined) peer.mailbox = mailbox.bytes;
+        if (
+          peer !== undefined &&
+          mailbox.bytes.length <= MAX_PEER_CERTIFICATE_BYTES
+        ) peer.mailbox = mailbox.bytes;
       },
     });
   }
@@ -450,8 +454,9 @@ export class TrustDelivery {
     const options = this.#options;
     const outcome = this.#inbox.receive(from, message, this.#now());
     const acknowledge = () => this.courier.sendReceipt(sender, message.id);
+    // Nothing is acknowledged unless saved (a failed save is the persister's to report).
     const onceSaved = (then: () => void) =>
-      options.track(options.persist().then(then));
+      options.track(options.persist().then(then, () => {}));
     switch (outcome.kind) {
       case "dropped":
         options.counters.dropped[outcome.reason] += 1;
@@ -540,7 +545,7 @@ export class TrustDelivery {
             ? { type: "trustRequestDelivered", uri: from, requestId: ackId }
             : { type: "confirmationDelivered", uri: from },
         );
-      }),
+      }, () => {}), // A failed save is the persister's to report.
     );
   }
 }
