@@ -247,3 +247,28 @@ Deno.test("setSubscriptions() sets exactly the list, and a malformed uri changes
   ]);
   swarm.shutdown();
 });
+
+Deno.test("getDevices names a contact's device from the certificate its sealed request carried, not from the nameless announcement", async () => {
+  const { swarm, alice, bob, a, b, bobLog } = await pair("device-names");
+  const name = alice.daemon!.account(a).identity.certificate.name;
+  assert.notEqual(name, "", "the swarm's devices have names");
+  bob.daemon!.presence.subscribeBuddy(b, a, true);
+  await runUntil(
+    swarm,
+    () => bob.daemon!.presence.getDevices(b, a).some((d) => d.online),
+    30_000,
+  );
+  // Seen on the DHT only: the announced certificate carries no name.
+  assert.deepEqual(
+    bob.daemon!.presence.getDevices(b, a).map((d) => d.name),
+    [""],
+  );
+  await alice.daemon!.config.sendTrustRequest(a, b, text("vCard alice"));
+  await runUntil(swarm, () => bobLog.count("incomingTrustRequest") > 0, 30_000);
+  // The request was sealed with Alice's named certificate: now Bob knows it.
+  assert.deepEqual(
+    bob.daemon!.presence.getDevices(b, a).map((d) => d.name),
+    [name],
+  );
+  swarm.shutdown();
+});

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import type { DeviceCertificate } from "../identity/device_certificate.ts";
+import { DeviceCertificate } from "../identity/device_certificate.ts";
 import type { DeviceKeys } from "../identity/device_keys.ts";
 import { InfoHash } from "../identity/info_hash.ts";
 import { RevocationList } from "../identity/revocation_list.ts";
@@ -159,6 +159,7 @@ export class Account {
       isBanned: (uri) => this.state.contacts.isBanned(uri),
       watch: (uri, reason) => this.#watch(uri, reason),
       emit: (notification) => this.#c.emit(notification),
+      deviceName: (uri, deviceId) => this.#knownDeviceName(uri, deviceId),
     });
     this.#delivery = new TrustDelivery({
       accountId: this.id,
@@ -503,6 +504,22 @@ export class Account {
   }
 
   // ---------------------------------------------------------------- contacts
+
+  /** A device's name from a peer's named certificate we hold (from a sealed box). */
+  #knownDeviceName(uri: string, deviceId: string): string | undefined {
+    const peer = this.state.peers.get(uri);
+    for (const bytes of peer?.devices ?? []) {
+      try {
+        const certificate = DeviceCertificate.decode(bytes);
+        if (certificate.deviceId.toString() === deviceId) {
+          return certificate.name || undefined;
+        }
+      } catch {
+        // A record that no longer decodes names nothing.
+      }
+    }
+    return undefined;
+  }
 
   #checkPeer(uri: string, action: string): void {
     if (uri === this.id) throw new OwnAccountError(action);

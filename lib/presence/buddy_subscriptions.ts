@@ -26,7 +26,10 @@ import {
 export interface BuddyDevice {
   /** Device id hex. */
   readonly device: string;
-  /** Device name from its certificate. */
+  /**
+   * Device name: from a named certificate the account gave us in a sealed box
+   * (a request, confirmation or sync), else empty (announcements carry none).
+   */
   readonly name: string;
   /** Announced and alive. */
   readonly online: boolean;
@@ -70,6 +73,11 @@ export interface BuddySubscriptionsOptions {
   watch(uri: string, reason: WatchReason): void;
   /** Tells the subscriber. */
   emit(notification: BuddyNotification): void;
+  /**
+   * The name of a device of `uri` as a named certificate we were given in a
+   * sealed box tells it (announced certificates carry no name), if any.
+   */
+  deviceName?(uri: string, deviceId: string): string | undefined;
 }
 
 /** The buddies the user follows, their presence and their links. */
@@ -187,7 +195,11 @@ export class BuddySubscriptions {
     const linked = new Set(this.#options.links()?.linkedDevices(uri));
     return (tracker?.devices() ?? []).map((device) => ({
       device: device.certificate.deviceId.toString(),
-      name: device.certificate.name,
+      name: device.certificate.name ||
+        (this.#options.deviceName?.(
+          uri,
+          device.certificate.deviceId.toString(),
+        ) ?? ""),
       online: device.online,
       note: device.announcement.note,
       connected: linked.has(device.certificate.deviceId.toString()),
