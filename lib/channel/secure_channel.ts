@@ -105,29 +105,19 @@
  * @module
  */
 import type { Clock, Timer } from "../clock.ts";
-import {
-  bytesEqual,
-  ed25519Verify,
-  TAG_BYTES,
-  x25519PublicKey,
-  x25519Shared,
-} from "../crypto.ts";
-import { DeviceCertificate } from "../identity/device_certificate.ts";
-import type { DeviceKeys } from "../identity/device_keys.ts";
-import type { InfoHash } from "../identity/info_hash.ts";
+import { x25519PublicKey, x25519Shared } from "../crypto.ts";
 import type { RandomBytes } from "../rng.ts";
 import type { ByteStream } from "./byte_stream.ts";
 import { ReceiveBuffer } from "./_receive_buffer.ts";
+import { authFrame, checkAuth } from "./_secure_channel_auth.ts";
+import { readSettings, type Settings } from "./_secure_channel_settings.ts";
 import {
-  authMessage,
   CloseCode,
-  decodeAuthBody,
   decodeInitiatorHello,
   decodeLength,
   decodeResponderHello,
   deriveEarly,
   deriveSession,
-  encodeAuthBody,
   encodeInitiatorHello,
   encodeResponderHello,
   FrameType,
@@ -137,145 +127,39 @@ import {
   isHelloHeader,
   LENGTH_PREFIX_BYTES,
   MAGIC,
-  MAX_AUTH_PLAINTEXT_BYTES,
   MAX_HANDSHAKE_FRAME_BYTES,
   MIN_FRAME_BYTES,
   type Role,
   type SessionKeys,
 } from "./_secure_channel_wire.ts";
+import type {
+  ChannelIdentity,
+  ChannelPeer,
+  SecureChannelOptions,
+} from "./secure_channel_options.ts";
+import {
+  type ChannelCloseReason,
+  ChannelNotOpenError,
+  type ChannelState,
+  type ChannelStats,
+} from "./secure_channel_status.ts";
 
-/** The initiator sends a ping when it sent nothing for this long: 2.5 s. */
-export const DEFAULT_KEEPALIVE_MS = 2_500;
-/** Close "timeout" when nothing was received for this long: 7.5 s, three keepalives. */
-export const DEFAULT_DEAD_AFTER_MS = 7_500;
-/** Close "timeout" when the handshake is not done after this long: 5 s. */
-export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
-/** Largest application message by default: 64 KiB of plaintext. */
-export const DEFAULT_MAX_MESSAGE_BYTES = 65_536;
-/** Largest `maxMessageBytes` accepted: 16 MiB. */
-export const MAX_MESSAGE_BYTES_LIMIT = 16 * 1024 * 1024;
-
-/** Who this device is on a channel: its keys and its account's certificate for them. */
-export interface ChannelIdentity {
-  /** This device's keys; the device key signs the handshake transcript. */
-  readonly device: DeviceKeys;
-  /** The account's certificate for `device`, sent to the peer. */
-  readonly certificate: DeviceCertificate;
-}
-
-/** The other end of a channel, once its certificate and signature checked out. */
-export interface ChannelPeer {
-  /** The peer's account. */
-  readonly accountId: InfoHash;
-  /** The peer's device. */
-  readonly deviceId: InfoHash;
-  /** The peer's verified device certificate. */
-  readonly certificate: DeviceCertificate;
-}
-
-/**
- * Why a channel closed: `"local"` this side called `close()`; `"remote"` the
- * peer sent a close frame; `"timeout"` the handshake took too long or the
- * peer fell silent; `"refused"` this side refused the peer's identity, or the
- * peer refused ours; `"protocol"` the peer sent bytes that break the
- * protocol; `"stream"` the underlying stream closed without a close frame.
- */
-export type ChannelCloseReason =
-  | "local"
-  | "remote"
-  | "timeout"
-  | "refused"
-  | "protocol"
-  | "stream";
-
-/** The public state of a channel. */
-export type ChannelState = "handshake" | "open" | "closed";
-
-/** Counters of one channel. */
-export interface ChannelStats {
-  /** Bytes written to the stream: hellos and whole frames. */
-  readonly bytesSent: number;
-  /** Bytes read from the stream, whether or not they made sense. */
-  readonly bytesReceived: number;
-  /** Application messages encrypted and written as DATA frames. */
-  readonly messagesSent: number;
-  /** Application messages delivered to the message handler. */
-  readonly messagesReceived: number;
-}
-
-/** Collaborators and settings of a {@link SecureChannel}. */
-export interface SecureChannelOptions {
-  /** This device's keys and certificate. */
-  readonly identity: ChannelIdentity;
-  /** Time for certificate checks and every timer. */
-  readonly clock: Clock;
-  /** Source of the ephemeral X25519 secret. */
-  readonly randomBytes: RandomBytes;
-  /**
-   * Called once the peer proved its device key and its certificate verified
-   * (signature by its account, validity at `clock.now()`). Return false to
-   * refuse (unknown, banned, revoked): the channel then closes with
-   * "refused" before any application message is delivered. If it throws,
-   * the channel closes "refused" and the exception propagates.
-   */
-  readonly authorize: (peer: ChannelPeer) => boolean;
-  /**
-   * A cheap first look at the peer its certificate claims to be, before any
-   * signature is checked (they cost the most): return false to refuse at
-   * once (a stranger's account). The peer is not verified yet, so a true
-   * answer grants nothing: `authorize` still decides after the checks.
-   */
-  readonly screen?: (claimed: ChannelPeer) => boolean;
-  /**
-   * The device an initiator dials, as its certificate (from the DHT) names
-   * it: its id, and its static X25519 key (`DeviceCertificate.encryptionKey`)
-   * that the first flight is sealed to; only that device may answer.
-   * Required to initiate, ignored when accepting. A certificate will do.
-   */
-  readonly expectedPeer?: {
-    /** The device's id. */
-    readonly deviceId: InfoHash;
-    /** The device's static X25519 key. */
-    readonly encryptionKey: Uint8Array;
-  };
-  /** The initiator pings when it sent nothing for this long (the responder only answers). @default {2_500} */
-  readonly keepaliveMs?: number;
-  /** Close "timeout" when nothing was received for this long. @default {7_500} */
-  readonly deadAfterMs?: number;
-  /** Close "timeout" if the handshake is not done this long after creation. @default {5_000} */
-  readonly handshakeTimeoutMs?: number;
-  /** Largest application message, in plaintext bytes. @default {65_536} */
-  readonly maxMessageBytes?: number;
-}
-
-/**
- * `send()` was called on a channel that is not open.
- *
- * @example Sending during the handshake
- * ```ts
- * import assert from "node:assert/strict";
- * import { ChannelNotOpenError } from "./secure_channel.ts";
- *
- * const error = new ChannelNotOpenError("handshake");
- * assert.equal(error.state, "handshake");
- * assert.equal(error.message, 'Cannot send on secure channel: state is "handshake"');
- * ```
- */
-export class ChannelNotOpenError extends Error {
-  /** The channel's state when `send()` was called. */
-  readonly state: ChannelState;
-
-  /**
-   * Creates the error.
-   *
-   * @param state The channel's state, "handshake" or "closed".
-   */
-  constructor(state: ChannelState) {
-    super(`Cannot send on secure channel: state is "${state}"`);
-    this.name = "ChannelNotOpenError";
-    this.state = state;
-  }
-}
+export {
+  type ChannelIdentity,
+  type ChannelPeer,
+  DEFAULT_DEAD_AFTER_MS,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_KEEPALIVE_MS,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  MAX_MESSAGE_BYTES_LIMIT,
+  type SecureChannelOptions,
+} from "./secure_channel_options.ts";
+export {
+  type ChannelCloseReason,
+  ChannelNotOpenError,
+  type ChannelState,
+  type ChannelStats,
+} from "./secure_channel_status.ts";
 
 /** Internal states; the public {@link ChannelState} folds the first three into "handshake". */
 type Phase =
@@ -315,65 +199,6 @@ interface EarlyState {
   readonly staticShared: Uint8Array;
   readonly transcriptHash: Uint8Array;
 }
-
-interface Settings {
-  readonly keepaliveMs: number;
-  readonly deadAfterMs: number;
-  readonly handshakeTimeoutMs: number;
-  readonly maxMessageBytes: number;
-  /** Largest ciphertext after a length prefix. */
-  readonly maxFrameBytes: number;
-}
-
-function checkDuration(name: string, value: number): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-    throw new RangeError(
-      `Cannot create secure channel: ${name} ${value} is not a positive number`,
-    );
-  }
-  return value;
-}
-
-function readSettings(options: SecureChannelOptions): Settings {
-  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-  if (
-    !Number.isInteger(maxMessageBytes) || maxMessageBytes < 1 ||
-    maxMessageBytes > MAX_MESSAGE_BYTES_LIMIT
-  ) {
-    throw new RangeError(
-      `Cannot create secure channel: maxMessageBytes ${maxMessageBytes} is not an integer from 1 to ${MAX_MESSAGE_BYTES_LIMIT}`,
-    );
-  }
-  const { device, certificate } = options.identity;
-  if (!certificate.deviceId.equals(device.id)) {
-    throw new TypeError(
-      `Cannot create secure channel: certificate is for device "${certificate.deviceId}", not "${device.id}"`,
-    );
-  }
-  return {
-    keepaliveMs: checkDuration(
-      "keepaliveMs",
-      options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
-    ),
-    deadAfterMs: checkDuration(
-      "deadAfterMs",
-      options.deadAfterMs ?? DEFAULT_DEAD_AFTER_MS,
-    ),
-    handshakeTimeoutMs: checkDuration(
-      "handshakeTimeoutMs",
-      options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
-    ),
-    maxMessageBytes,
-    maxFrameBytes: Math.max(1 + maxMessageBytes, MAX_AUTH_PLAINTEXT_BYTES) +
-      TAG_BYTES,
-  };
-}
-
-/** Outcome of checking a peer's auth frame. */
-type AuthOutcome =
-  | { readonly kind: "accepted"; readonly peer: ChannelPeer }
-  | { readonly kind: "refused" }
-  | { readonly kind: "malformed" };
 
 /**
  * One secure channel over one stream; see the module documentation for the
@@ -496,7 +321,7 @@ export class SecureChannel {
         kind: "await-hello",
         initiator: { ephemeralSecret, staticShared, early },
       };
-      firstFlight = [hello, this.#authFrame(early, "initiator")];
+      firstFlight = [hello, authFrame(this.#identity, early, "initiator")];
     } else {
       this.#helloMacKey = helloMacKey(options.identity.device.encryptionKey);
       this.#phase = { kind: "await-hello" };
@@ -859,20 +684,14 @@ export class SecureChannel {
     this.#onMessage?.(body);
   }
 
-  /** A whole auth frame by `role` over `keys`' transcript, sealed with `keys`. */
-  #authFrame(keys: SessionKeys, role: Role): Uint8Array {
-    const signature = this.#identity.device.sign(
-      authMessage(role, keys.transcriptHash),
-    );
-    const body = encodeAuthBody({
-      certificate: this.#identity.certificate.bytes,
-      signature,
-    });
-    return keys.sealer.seal(FrameType.AUTH, body);
-  }
-
   #onAuth(keys: SessionKeys, body: Uint8Array): void {
-    const outcome = this.#checkAuth(keys.transcriptHash, body);
+    const outcome = checkAuth(body, {
+      transcriptHash: keys.transcriptHash,
+      peerRole: this.initiator ? "responder" : "initiator",
+      clock: this.#clock,
+      screen: this.#screen,
+      expectedPeer: this.initiator ? this.#expectedPeer : undefined,
+    });
     if (outcome.kind === "malformed") {
       this.#fail("protocol");
       return;
@@ -922,49 +741,7 @@ export class SecureChannel {
     }
     this.#phase = { kind: "await-confirm", session, peer };
     this.#write(hello);
-    this.#write(this.#authFrame(session, "responder"));
-  }
-
-  #checkAuth(transcriptHash: Uint8Array, body: Uint8Array): AuthOutcome {
-    const auth = decodeAuthBody(body);
-    if (auth === undefined) return { kind: "malformed" };
-    let certificate: DeviceCertificate;
-    try {
-      certificate = DeviceCertificate.decode(auth.certificate);
-    } catch {
-      return { kind: "refused" };
-    }
-    const claimed: ChannelPeer = {
-      accountId: certificate.accountId,
-      deviceId: certificate.deviceId,
-      certificate,
-    };
-    // Cheapest refusal first: a stranger costs no signature check.
-    if (this.#screen !== undefined && this.#screen(claimed) !== true) {
-      return { kind: "refused" };
-    }
-    try {
-      certificate.verify({ nowMs: this.#clock.now() });
-    } catch {
-      // Forged, expired or not yet valid: not a peer we can trust.
-      return { kind: "refused" };
-    }
-    const peerRole: Role = this.initiator ? "responder" : "initiator";
-    const signed = ed25519Verify(
-      auth.signature,
-      authMessage(peerRole, transcriptHash),
-      certificate.devicePublicKey,
-    );
-    const expected = this.initiator ? this.#expectedPeer : undefined;
-    if (
-      !signed ||
-      (expected !== undefined &&
-        (!expected.deviceId.equals(certificate.deviceId) ||
-          !bytesEqual(expected.encryptionKey, certificate.encryptionKey)))
-    ) {
-      return { kind: "refused" };
-    }
-    return { kind: "accepted", peer: claimed };
+    this.#write(authFrame(this.#identity, session, "responder"));
   }
 
   #open(session: SessionKeys, peer: ChannelPeer): void {

@@ -13,9 +13,24 @@ import {
   type DatagramHandler,
   MAX_DATAGRAM_BYTES,
   type PeerAddress,
-  type Transport,
 } from "../transport.ts";
 import { CoordinateLatency, type LatencyModel } from "./latency.ts";
+import { DatagramQueue } from "./_datagram_queue.ts";
+import { grownFloat64, grownInt32, grownUint8 } from "./_grown_arrays.ts";
+import type { DropCounts, HostStats, NetworkStats } from "./network_stats.ts";
+import {
+  type NetworkCore,
+  NetworkTransport,
+  type SimulatedTransport,
+} from "./simulated_transport.ts";
+
+export type {
+  DropCounts,
+  DropReason,
+  HostStats,
+  NetworkStats,
+} from "./network_stats.ts";
+export type { SimulatedTransport } from "./simulated_transport.ts";
 
 /** The port hosts attach at unless told otherwise; the DHT's customary port. */
 const DEFAULT_PORT = 4222;
@@ -28,120 +43,6 @@ const LINK_KEY_FACTOR = 0x100_0000;
 
 /** Hosts allocated before the first growth of the per-host arrays. */
 const INITIAL_HOST_CAPACITY = 1024;
-
-/** In-flight datagrams allocated before the first growth of the packet arrays. */
-const INITIAL_PACKET_CAPACITY = 4096;
-
-/**
- * Why the network dropped a datagram:
- *
- * - `"loss"`: random loss, from `lossProbability` or a `setLinkLoss` override;
- * - `"partition"`: source and target were in different partition groups at delivery;
- * - `"offline"`: the source was closed or down at send, the address was never
- *   attached, or the target was closed or down at delivery;
- * - `"oversize"`: the payload exceeded 65,507 bytes.
- *
- * @example Count one reason
- * ```ts
- * import assert from "node:assert/strict";
- * import type { DropReason } from "./simulated_network.ts";
- *
- * const reason: DropReason = "partition";
- * assert.equal(reason, "partition");
- * ```
- */
-export type DropReason = "loss" | "partition" | "offline" | "oversize";
-
-/**
- * Dropped datagrams, by {@link DropReason}.
- *
- * @example Sum the drops
- * ```ts
- * import assert from "node:assert/strict";
- * import type { DropCounts } from "./simulated_network.ts";
- *
- * const drops: DropCounts = { loss: 1, partition: 2, offline: 3, oversize: 0 };
- * assert.equal(Object.values(drops).reduce((a, b) => a + b), 6);
- * ```
- */
-export interface DropCounts {
-  /** Dropped by random loss. */
-  loss: number;
-  /** Dropped between partition groups. */
-  partition: number;
-  /** Dropped because an end was closed, down or unknown. */
-  offline: number;
-  /** Dropped for exceeding the largest UDP payload. */
-  oversize: number;
-}
-
-/**
- * Network-wide counters, a plain object that `JSON.stringify` can write. At
- * any moment `messagesSent = messagesReceived + inFlight + ` the sum of `drops`.
- *
- * @example Read the totals
- * ```ts
- * import assert from "node:assert/strict";
- * import { ManualClock } from "./manual_clock.ts";
- * import { seededRng } from "../rng.ts";
- * import { type NetworkStats, SimulatedNetwork } from "./simulated_network.ts";
- *
- * const network = new SimulatedNetwork({ clock: new ManualClock(0), rng: seededRng(1) });
- * const stats: NetworkStats = network.stats();
- * assert.equal(stats.messagesSent, 0);
- * ```
- */
-export interface NetworkStats {
-  /** Hosts ever attached. */
-  hostCount: number;
-  /** Hosts attached (not closed) and up. */
-  onlineHostCount: number;
-  /** Datagrams handed to `send`, whatever became of them. */
-  messagesSent: number;
-  /** Payload bytes handed to `send`. */
-  bytesSent: number;
-  /** Datagrams delivered. */
-  messagesReceived: number;
-  /** Payload bytes delivered. */
-  bytesReceived: number;
-  /** Datagrams scheduled and not yet delivered or dropped. */
-  inFlight: number;
-  /** Datagrams dropped, by reason. */
-  drops: DropCounts;
-}
-
-/**
- * One host's counters and state, a plain object.
- *
- * @example Read one host's counters
- * ```ts
- * import assert from "node:assert/strict";
- * import { ManualClock } from "./manual_clock.ts";
- * import { seededRng } from "../rng.ts";
- * import { type HostStats, SimulatedNetwork } from "./simulated_network.ts";
- *
- * const network = new SimulatedNetwork({ clock: new ManualClock(0), rng: seededRng(1) });
- * const transport = network.attach();
- * const stats: HostStats = network.hostStats(transport.hostIndex);
- * assert.equal(stats.address, "10.0.0.1:4222");
- * ```
- */
-export interface HostStats {
-  /** The host's dense index. */
-  hostIndex: number;
-  /** The host's address as `host:port`. */
-  address: string;
-  /** Whether the host is attached (not closed) and up. */
-  online: boolean;
-  /** Datagrams this host handed to `send`. */
-  messagesSent: number;
-  /** Payload bytes this host handed to `send`. */
-  bytesSent: number;
-  /** Datagrams delivered to this host. */
-  messagesReceived: number;
-  /** Payload bytes delivered to this host. */
-  bytesReceived: number;
-}
 
 /**
  * Collaborators and settings of a {@link SimulatedNetwork}.
@@ -226,66 +127,6 @@ export interface AttachOptions {
   port?: number;
 }
 
-/**
- * A {@link Transport} on a {@link SimulatedNetwork}, with the host's index
- * for the network's per-host controls and counters.
- *
- * @example Send between two hosts
- * ```ts
- * import assert from "node:assert/strict";
- * import { ManualClock } from "./manual_clock.ts";
- * import { seededRng } from "../rng.ts";
- * import { SimulatedNetwork, type SimulatedTransport } from "./simulated_network.ts";
- *
- * const clock = new ManualClock(0);
- * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
- * const alice: SimulatedTransport = network.attach();
- * const bob: SimulatedTransport = network.attach();
- * let received = 0;
- * bob.receive(() => received++);
- * alice.send(bob.localAddress, new Uint8Array([1, 2, 3]));
- * clock.runUntilIdle();
- * assert.equal(received, 1);
- * assert.equal(bob.hostIndex, 1);
- * ```
- */
-export interface SimulatedTransport extends Transport {
-  /** The host's dense index in its network, stable across re-attachment. */
-  readonly hostIndex: number;
-}
-
-/** What a transport may ask of its network; one object per network. */
-interface NetworkCore {
-  send(transport: NetworkTransport, to: PeerAddress, bytes: Uint8Array): void;
-  receive(transport: NetworkTransport, handler: DatagramHandler): void;
-  close(transport: NetworkTransport): void;
-}
-
-class NetworkTransport implements SimulatedTransport {
-  readonly localAddress: PeerAddress;
-  readonly hostIndex: number;
-  readonly #core: NetworkCore;
-
-  constructor(core: NetworkCore, hostIndex: number, localAddress: PeerAddress) {
-    this.#core = core;
-    this.hostIndex = hostIndex;
-    this.localAddress = localAddress;
-  }
-
-  send(to: PeerAddress, bytes: Uint8Array): void {
-    this.#core.send(this, to, bytes);
-  }
-
-  receive(handler: DatagramHandler): void {
-    this.#core.receive(this, handler);
-  }
-
-  close(): Promise<void> {
-    this.#core.close(this);
-    return Promise.resolve();
-  }
-}
-
 /** The text key of an address, as `formatAddress` in lib/transport.ts writes it, without its checks. */
 function addressKey(address: PeerAddress): string {
   const host = address.host;
@@ -308,33 +149,6 @@ function checkProbability(action: string, probability: number): void {
       `Cannot ${action}: probability ${probability} is not from 0 to 1`,
     );
   }
-}
-
-function grownFloat64(
-  array: Float64Array,
-  capacity: number,
-): Float64Array<ArrayBuffer> {
-  const grown = new Float64Array(capacity);
-  grown.set(array);
-  return grown;
-}
-
-function grownInt32(
-  array: Int32Array,
-  capacity: number,
-): Int32Array<ArrayBuffer> {
-  const grown = new Int32Array(capacity);
-  grown.set(array);
-  return grown;
-}
-
-function grownUint8(
-  array: Uint8Array,
-  capacity: number,
-): Uint8Array<ArrayBuffer> {
-  const grown = new Uint8Array(capacity);
-  grown.set(array);
-  return grown;
 }
 
 /**
@@ -437,20 +251,8 @@ export class SimulatedNetwork {
     oversize: 0,
   };
 
-  // In-flight datagrams: slots in parallel arrays, a free list, and a binary
-  // min-heap of slots ordered by (due time, send sequence).
-  #packetCapacity = INITIAL_PACKET_CAPACITY;
-  #packetDueMs = new Float64Array(INITIAL_PACKET_CAPACITY);
-  #packetSequence = new Float64Array(INITIAL_PACKET_CAPACITY);
-  #packetSource = new Int32Array(INITIAL_PACKET_CAPACITY);
-  #packetTarget = new Int32Array(INITIAL_PACKET_CAPACITY);
-  readonly #packetBytes: (Uint8Array | undefined)[] = [];
-  #freeSlots = new Int32Array(INITIAL_PACKET_CAPACITY);
-  #freeSlotCount = 0;
-  #nextUnusedSlot = 0;
-  #heap = new Int32Array(INITIAL_PACKET_CAPACITY);
-  #heapSize = 0;
-  #nextSequence = 0;
+  /** In-flight datagrams, in the order their timers fire. */
+  readonly #queue = new DatagramQueue();
 
   /**
    * Creates an empty network.
@@ -862,7 +664,7 @@ export class SimulatedNetwork {
       bytesSent: this.#totalBytesSent,
       messagesReceived: this.#totalMessagesReceived,
       bytesReceived: this.#totalBytesReceived,
-      inFlight: this.#heapSize,
+      inFlight: this.#queue.size,
       drops: { ...this.#drops },
     };
   }
@@ -1040,19 +842,7 @@ export class SimulatedNetwork {
   ): void {
     // The clock computes the due time; the queue orders by the same value.
     const timer = this.#clock.setTimer(delayMs, this.#onDue);
-    let slot: number;
-    if (this.#freeSlotCount > 0) {
-      slot = this.#freeSlots[--this.#freeSlotCount];
-    } else {
-      if (this.#nextUnusedSlot >= this.#packetCapacity) this.#growPackets();
-      slot = this.#nextUnusedSlot++;
-    }
-    this.#packetDueMs[slot] = timer.dueMs;
-    this.#packetSequence[slot] = this.#nextSequence++;
-    this.#packetSource[slot] = source;
-    this.#packetTarget[slot] = target;
-    this.#packetBytes[slot] = bytes;
-    this.#heapPush(slot);
+    this.#queue.push(timer.dueMs, source, target, bytes);
   }
 
   /**
@@ -1062,12 +852,11 @@ export class SimulatedNetwork {
    * the one whose timer is firing.
    */
   #deliverNext(): void {
-    const slot = this.#heapPop();
-    const source = this.#packetSource[slot];
-    const target = this.#packetTarget[slot];
-    const bytes = this.#packetBytes[slot]!;
-    this.#packetBytes[slot] = undefined;
-    this.#freeSlots[this.#freeSlotCount++] = slot;
+    const queue = this.#queue;
+    const slot = queue.pop();
+    const source = queue.source(slot);
+    const target = queue.target(slot);
+    const bytes = queue.release(slot);
     if (this.#transports[target] === undefined || this.#down[target] !== 0) {
       this.#drops.offline++;
       return;
@@ -1082,61 +871,5 @@ export class SimulatedNetwork {
     this.#totalMessagesReceived++;
     this.#totalBytesReceived += length;
     this.#handlers[target]?.(bytes, this.#addresses[source]);
-  }
-
-  #growPackets(): void {
-    const capacity = this.#packetCapacity * 2;
-    this.#packetDueMs = grownFloat64(this.#packetDueMs, capacity);
-    this.#packetSequence = grownFloat64(this.#packetSequence, capacity);
-    this.#packetSource = grownInt32(this.#packetSource, capacity);
-    this.#packetTarget = grownInt32(this.#packetTarget, capacity);
-    this.#freeSlots = grownInt32(this.#freeSlots, capacity);
-    this.#heap = grownInt32(this.#heap, capacity);
-    this.#packetCapacity = capacity;
-  }
-
-  /** Whether the datagram in slot `a` is due before the one in slot `b`. */
-  #before(a: number, b: number): boolean {
-    const dueA = this.#packetDueMs[a];
-    const dueB = this.#packetDueMs[b];
-    return dueA < dueB ||
-      (dueA === dueB && this.#packetSequence[a] < this.#packetSequence[b]);
-  }
-
-  #heapPush(slot: number): void {
-    const heap = this.#heap;
-    let index = this.#heapSize++;
-    while (index > 0) {
-      const parentIndex = (index - 1) >> 1;
-      const parent = heap[parentIndex];
-      if (!this.#before(slot, parent)) break;
-      heap[index] = parent;
-      index = parentIndex;
-    }
-    heap[index] = slot;
-  }
-
-  #heapPop(): number {
-    const heap = this.#heap;
-    const top = heap[0];
-    const size = --this.#heapSize;
-    if (size === 0) return top;
-    const slot = heap[size];
-    let index = 0;
-    for (;;) {
-      const leftIndex = 2 * index + 1;
-      if (leftIndex >= size) break;
-      const rightIndex = leftIndex + 1;
-      const childIndex =
-        rightIndex < size && this.#before(heap[rightIndex], heap[leftIndex])
-          ? rightIndex
-          : leftIndex;
-      const child = heap[childIndex];
-      if (!this.#before(child, slot)) break;
-      heap[index] = child;
-      index = childIndex;
-    }
-    heap[index] = slot;
-    return top;
   }
 }
