@@ -1,7 +1,9 @@
 /**
  * A `deno` subprocess as a user would start it, bounded in time: tests that
  * check a user's project or script exits by itself run it through here, so
- * one that hangs is killed with SIGKILL instead of hanging the suite.
+ * one that hangs is killed with SIGKILL instead of hanging the suite. Tests
+ * that drive a long-running child read its output through
+ * {@link collectOutput}.
  *
  * @module
  */
@@ -45,4 +47,26 @@ export async function runDenoBounded(
     stdout: new TextDecoder().decode(output.stdout),
     stderr: new TextDecoder().decode(output.stderr),
   };
+}
+
+/**
+ * Appends `child`'s stdout and stderr (both piped) to `sink` as text while
+ * they come; resolves once both streams have ended.
+ */
+export async function collectOutput(
+  child: Deno.ChildProcess,
+  sink: { stdout: string; stderr: string },
+): Promise<void> {
+  const read = async (
+    stream: ReadableStream<Uint8Array>,
+    into: "stdout" | "stderr",
+  ) => {
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+      sink[into] += text;
+    }
+  };
+  await Promise.all([
+    read(child.stdout, "stdout"),
+    read(child.stderr, "stderr"),
+  ]);
 }
