@@ -15,24 +15,15 @@
  */
 import type { ByteStream } from "../lib/channel/byte_stream.ts";
 import { SecureChannel } from "../lib/channel/secure_channel.ts";
-import {
-  authMessage,
-  deriveEarly,
-  encodeAuthBody,
-  encodeInitiatorHello,
-  FrameType,
-} from "../lib/channel/_secure_channel_wire.ts";
-import {
-  clearVerifyCache,
-  x25519PublicKey,
-  x25519Shared,
-} from "../lib/crypto.ts";
+import { encodeInitiatorHello } from "../lib/channel/_secure_channel_wire.ts";
+import { clearVerifyCache, x25519PublicKey } from "../lib/crypto.ts";
 import { AccountKeys } from "../lib/identity/account_keys.ts";
 import { DeviceCertificate } from "../lib/identity/device_certificate.ts";
 import { DeviceKeys } from "../lib/identity/device_keys.ts";
 import { ManualClock } from "../lib/testing/manual_clock.ts";
 import { rngBytes, seededRng } from "../lib/rng.ts";
 import { concatBytes } from "../lib/crypto.ts";
+import { initiatorFlight } from "../tests/_link_helpers.ts";
 
 const randomBytes = rngBytes(seededRng("link handshake bench"));
 const clock = new ManualClock();
@@ -86,23 +77,11 @@ function respond(bytes: Uint8Array, authorize: boolean): number {
 
 /** A whole first flight from `who` to Bob: hello and sealed auth frame. */
 function firstFlight(who: ReturnType<typeof issue>): Uint8Array {
-  const secret = randomBytes(32);
-  const staticKey = bob.certificate.encryptionKey;
-  const hello = encodeInitiatorHello(x25519PublicKey(secret), staticKey);
-  const early = deriveEarly({
-    role: "initiator",
-    staticShared: x25519Shared(secret, staticKey),
-    initiatorHello: hello,
-    responderStaticKey: staticKey,
-  })!;
-  const auth = early.sealer.seal(
-    FrameType.AUTH,
-    encodeAuthBody({
-      certificate: who.certificate.bytes,
-      signature: who.device.sign(
-        authMessage("initiator", early.transcriptHash),
-      ),
-    }),
+  const { hello, auth } = initiatorFlight(
+    randomBytes,
+    bob.certificate.encryptionKey,
+    who.certificate.bytes,
+    who.device,
   );
   return concatBytes(hello, auth);
 }

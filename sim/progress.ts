@@ -75,6 +75,34 @@ export interface ProgressUpdate {
 /** A scenario's progress callback. */
 export type ProgressCallback = (update: ProgressUpdate) => void;
 
+/** Reports one phase of a scenario: its counts and the virtual time done. */
+export type PhaseProgress<Phase extends string> = (
+  phase: Phase,
+  counts: ProgressCount[],
+  virtual?: { ms: number; totalMs: number },
+) => void;
+
+/**
+ * A scenario's progress reporter over its fixed list of `phases`: numbers
+ * each update by its phase's place in the list and hands it to `onProgress`
+ * (none: updates go nowhere).
+ */
+export function phaseProgress<Phase extends string>(
+  phases: readonly Phase[],
+  onProgress: ProgressCallback | undefined,
+): PhaseProgress<Phase> {
+  const callback = onProgress ?? (() => {});
+  return (phase, counts, virtual) =>
+    callback({
+      phase,
+      phaseIndex: phases.indexOf(phase) + 1,
+      phaseCount: phases.length,
+      counts,
+      virtualMs: virtual?.ms,
+      virtualTotalMs: virtual?.totalMs,
+    });
+}
+
 /**
  * Share of its phase an update has done, from 0 to 1: virtual time done over
  * total when given, else the first count with a total.

@@ -23,6 +23,7 @@ import {
   WrongPassphraseError,
 } from "../lib/identity/errors.ts";
 import { rngBytes, seededRng } from "../lib/rng.ts";
+import { listDir, withTempDir as withPrefixedTempDir } from "./_temp_dir.ts";
 
 const PASSPHRASE = "correct horse battery staple";
 const FAST = { passphrase: PASSPHRASE, scryptLog2N: 10 } as const;
@@ -41,20 +42,9 @@ function contents(seed: number): AccountArchiveContents {
 
 const ORIGINAL = contents(500);
 
-/** Runs `fn` with a fresh temporary directory, removed afterwards whatever happens. */
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "account_archive_test_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-async function listDir(dir: string): Promise<string[]> {
-  const names: string[] = [];
-  for await (const entry of Deno.readDir(dir)) names.push(entry.name);
-  return names.sort();
+/** Runs `body` in a fresh temporary directory, removed afterwards whatever happens. */
+function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
+  return withPrefixedTempDir("account_archive_test_", body);
 }
 
 /** Awaits `promise`, asserts it rejects with an instance of `errorClass`, and returns the error. */

@@ -13,6 +13,7 @@
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
 import { seededRng } from "../lib/rng.ts";
+import { collectOutput } from "./_bounded_deno.ts";
 
 const ROOT = new URL("..", import.meta.url);
 const ITERATIONS = Number(Deno.env.get("KILL9_ITERATIONS") ?? "10");
@@ -58,18 +59,7 @@ class NodeProcess {
       env: { NO_COLOR: "1" },
     }).spawn();
     this.#writer = this.#child.stdin.getWriter();
-    const read = async (
-      stream: ReadableStream<Uint8Array>,
-      into: "stdout" | "stderr",
-    ) => {
-      for await (const text of stream.pipeThrough(new TextDecoderStream())) {
-        this[into] += text;
-      }
-    };
-    const reading = Promise.all([
-      read(this.#child.stdout, "stdout"),
-      read(this.#child.stderr, "stderr"),
-    ]);
+    const reading = collectOutput(this.#child, this);
     const child = this.#child;
     this.exited = (async () => {
       const status = await child.status;

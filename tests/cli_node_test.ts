@@ -6,6 +6,7 @@
  * process is killed after a time limit.
  */
 import assert from "node:assert/strict";
+import { collectOutput } from "./_bounded_deno.ts";
 
 const ROOT = new URL("..", import.meta.url);
 const LIMIT_MS = 60_000;
@@ -30,18 +31,7 @@ class Node {
     }).spawn();
     this.#writer = this.#child.stdin.getWriter();
     this.#killer = setTimeout(() => this.#child.kill("SIGKILL"), LIMIT_MS);
-    const read = async (
-      stream: ReadableStream<Uint8Array>,
-      into: "stdout" | "stderr",
-    ) => {
-      for await (const text of stream.pipeThrough(new TextDecoderStream())) {
-        this[into] += text;
-      }
-    };
-    const reading = Promise.all([
-      read(this.#child.stdout, "stdout"),
-      read(this.#child.stderr, "stderr"),
-    ]);
+    const reading = collectOutput(this.#child, this);
     const child = this.#child;
     const killer = this.#killer;
     this.done = (async () => {

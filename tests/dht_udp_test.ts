@@ -10,23 +10,7 @@ import { InfoHash } from "../lib/identity/info_hash.ts";
 import { seededRng } from "../lib/rng.ts";
 import { SystemClock } from "../lib/io/system_clock.ts";
 import { UdpTransport } from "../lib/io/udp_transport.ts";
-
-function within<T>(
-  ms: number,
-  what: string,
-  start: (done: (value: T) => void) => void,
-): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${what}: no result within ${ms} ms`)),
-      ms,
-    );
-    start((value) => {
-      clearTimeout(timer);
-      resolve(value);
-    });
-  });
-}
+import { within } from "./_within.ts";
 
 Deno.test("DhtNode over UDP on loopback: bootstrap, put, get and listen", async () => {
   const clock = new SystemClock();

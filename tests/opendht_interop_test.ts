@@ -30,6 +30,7 @@ import type { PeerAddress } from "../lib/transport.ts";
 import { UdpTransport } from "../lib/io/udp_transport.ts";
 import { DhtnodeProcess, findDhtnode } from "./interop/dhtnode_process.ts";
 import { hasPythonOpendht, PythonPeer } from "./interop/python_peer.ts";
+import { within } from "./_within.ts";
 
 const DHTNODE = findDhtnode();
 const PYTHON_OPENDHT = await hasPythonOpendht();
@@ -93,23 +94,6 @@ async function until(
     }
     await sleep(100);
   }
-}
-
-function within<T>(
-  ms: number,
-  what: string,
-  start: (done: (value: T) => void) => void,
-): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${what}: no result within ${ms} ms`)),
-      ms,
-    );
-    start((value) => {
-      clearTimeout(timer);
-      resolve(value);
-    });
-  });
 }
 
 const TEXT = new TextEncoder();

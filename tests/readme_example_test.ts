@@ -6,6 +6,7 @@
  * every entry point listed in this package's `exports` must load from there.
  */
 import assert from "node:assert/strict";
+import { runDenoBounded } from "./_bounded_deno.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const PACKAGE = "@jami-contacts/dht-contacts";
@@ -35,26 +36,7 @@ async function runProject(
     for (const [name, text] of Object.entries(files)) {
       await Deno.writeTextFile(`${dir}/${name}`, text);
     }
-    const child = new Deno.Command(Deno.execPath(), {
-      args,
-      cwd: dir,
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).spawn();
-    let killed = false;
-    const timer = setTimeout(() => {
-      killed = true;
-      child.kill("SIGKILL");
-    }, limitMs);
-    const output = await child.output();
-    clearTimeout(timer);
-    return {
-      killed,
-      code: output.code,
-      stdout: new TextDecoder().decode(output.stdout),
-      stderr: new TextDecoder().decode(output.stderr),
-    };
+    return await runDenoBounded(dir, args, limitMs, { NO_COLOR: "1" });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -11,23 +11,13 @@ import {
   type Storage,
   validateStorageKey,
 } from "../lib/storage.ts";
+import { listDir, withTempDir } from "./_temp_dir.ts";
 
 const IS_WINDOWS = Deno.build.os === "windows";
 
-/** Makes a temporary directory, runs `body` in it and always removes it. */
-async function inTempDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "storage_test_" });
-  try {
-    await body(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-async function listDir(dir: string): Promise<string[]> {
-  const names: string[] = [];
-  for await (const entry of Deno.readDir(dir)) names.push(entry.name);
-  return names.sort();
+/** Runs `body` in a fresh temporary directory, removed afterwards whatever happens. */
+function inTempDir(body: (dir: string) => Promise<void>): Promise<void> {
+  return withTempDir("storage_test_", body);
 }
 
 interface Implementation {

@@ -6,6 +6,7 @@
  * SIGKILL (no stale lock).
  */
 import assert from "node:assert/strict";
+import { runDenoBounded } from "./_bounded_deno.ts";
 import { DataDirLock, DataDirLockedError } from "../lib/io/data_dir_lock.ts";
 import { openUdpDaemon } from "../lib/io/udp_daemon.ts";
 
@@ -23,25 +24,11 @@ async function runScript(code: string, limitMs: number) {
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(`${dir}/script.ts`, code);
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", "--no-lock", "script.ts", dir],
-      cwd: dir,
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    let killed = false;
-    const timer = setTimeout(() => {
-      killed = true;
-      child.kill("SIGKILL");
-    }, limitMs);
-    const output = await child.output();
-    clearTimeout(timer);
-    return {
-      killed,
-      code: output.code,
-      stdout: new TextDecoder().decode(output.stdout),
-      stderr: new TextDecoder().decode(output.stderr),
-    };
+    return await runDenoBounded(
+      dir,
+      ["run", "--allow-all", "--no-lock", "script.ts", dir],
+      limitMs,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -12,21 +12,12 @@ import {
   WatchList,
 } from "../lib/presence/watch_list.ts";
 import type { TrackedDevice } from "../lib/presence/buddy_tracker.ts";
-import { DeviceAnnouncement } from "../lib/presence/device_announcement.ts";
-import { derivedValueId } from "../lib/presence/announcer.ts";
-import { ANNOUNCEMENT_VALUE_TYPE } from "../lib/presence/presence_profile.ts";
-import type {
-  DhtClient,
-  GetCallbacks,
-  ListenEvent,
-  ListenHandle,
-} from "../lib/dht/dht_client.ts";
 import type { DhtValue } from "../lib/dht/messages.ts";
 import { AccountKeys } from "../lib/identity/account_keys.ts";
 import { DeviceKeys } from "../lib/identity/device_keys.ts";
 import { DeviceCertificate } from "../lib/identity/device_certificate.ts";
-import type { InfoHash } from "../lib/identity/info_hash.ts";
 import { ManualClock } from "../lib/testing/manual_clock.ts";
+import { announcementValue, ListenRecordingDht } from "./_presence_helpers.ts";
 import { rngBytes, seededRng } from "../lib/rng.ts";
 
 const START_MS = 1_700_000_000_000;
@@ -50,54 +41,17 @@ function announcement(
   seq: number,
   options: { note?: string; goodbye?: boolean } = {},
 ): DhtValue {
-  const signed = DeviceAnnouncement.create(device, certificates.get(device)!, {
+  return announcementValue(
+    device,
+    certificates.get(device)!,
     seq,
-    nowMs: START_MS,
-    lifetimeMs: 30 * 60_000,
-    ...options,
-  });
-  const seqBytes = new Uint8Array(8);
-  new DataView(seqBytes.buffer).setBigUint64(0, BigInt(seq));
-  return {
-    id: derivedValueId(device.id.bytes, seqBytes),
-    type: ANNOUNCEMENT_VALUE_TYPE,
-    data: signed.bytes,
-  };
-}
-
-/** A DhtClient that only records listens; the test pushes values to them. */
-class FakeDht implements DhtClient {
-  readonly listens: { key: string; callback: (event: ListenEvent) => void }[] =
-    [];
-  readonly cancelled: string[] = [];
-
-  listen(key: InfoHash, callback: (event: ListenEvent) => void): ListenHandle {
-    this.listens.push({ key: key.toString(), callback });
-    return {
-      cancel: () => this.cancelled.push(key.toString()),
-      relocate() {},
-    };
-  }
-  get(_key: InfoHash, _callbacks: GetCallbacks) {
-    return { cancel() {} };
-  }
-  put() {
-    return { cancel() {} };
-  }
-  putPermanent() {
-    return { cancel() {}, replace() {} };
-  }
-
-  /** Pushes values to the newest listen at `uri`. */
-  add(uri: string, ...values: DhtValue[]): void {
-    const listen = this.listens.findLast((listen) => listen.key === uri);
-    assert.ok(listen, `nobody listens at ${uri}`);
-    listen.callback({ kind: "added", values });
-  }
+    START_MS,
+    options,
+  );
 }
 
 interface Setup {
-  dht: FakeDht;
+  dht: ListenRecordingDht;
   watches: WatchList;
   changes: string[];
   devices: { uri: string; online: boolean }[];
@@ -106,7 +60,7 @@ interface Setup {
 function setup(
   presenceOf?: (uri: string) => BuddyPresence | undefined,
 ): Setup {
-  const dht = new FakeDht();
+  const dht = new ListenRecordingDht();
   const changes: string[] = [];
   const devices: { uri: string; online: boolean }[] = [];
   const watches = new WatchList({

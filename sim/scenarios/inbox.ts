@@ -30,7 +30,7 @@ import {
   type PresenceProfile,
 } from "../../lib/presence/presence_profile.ts";
 import { type CdfPoint, Samples } from "../metrics.ts";
-import type { ProgressCallback, ProgressCount } from "../progress.ts";
+import { phaseProgress, type ProgressCallback } from "../progress.ts";
 import { DaemonSwarm, type DeviceSlot } from "../daemon_swarm.ts";
 import { SIMULATION_EPOCH_MS } from "../../lib/testing/testnet.ts";
 import type { LatencySummary } from "./presence.ts";
@@ -129,20 +129,7 @@ interface Job {
 export async function runInboxScenario(
   options: InboxScenarioOptions,
 ): Promise<InboxReport> {
-  const onProgress = options.onProgress ?? (() => {});
-  const progress = (
-    phase: typeof PHASES[number],
-    counts: ProgressCount[],
-    virtual?: { ms: number; totalMs: number },
-  ) =>
-    onProgress({
-      phase,
-      phaseIndex: PHASES.indexOf(phase) + 1,
-      phaseCount: PHASES.length,
-      counts,
-      virtualMs: virtual?.ms,
-      virtualTotalMs: virtual?.totalMs,
-    });
+  const progress = phaseProgress(PHASES, options.onProgress);
   const profile = options.profile ?? OUR_PROFILE;
   const infraNodes = options.infraNodes ?? 100;
   const minOffline = options.minOfflineMs ?? MINUTE;

@@ -35,7 +35,7 @@ import {
 import { ChurnSchedule } from "../churn/schedule.ts";
 import { type ChurnSpec, formatChurnSpec } from "../churn/spec.ts";
 import { type CdfPoint, Samples } from "../metrics.ts";
-import type { ProgressCallback, ProgressCount } from "../progress.ts";
+import { phaseProgress, type ProgressCallback } from "../progress.ts";
 import { formatDurationMs } from "../units.ts";
 import { DaemonSwarm, type DeviceSlot } from "../daemon_swarm.ts";
 import { SIMULATION_EPOCH_MS } from "../../lib/testing/testnet.ts";
@@ -172,20 +172,7 @@ function summarize(samples: Samples): LatencySummary {
 export async function runPresenceScenario(
   options: PresenceScenarioOptions,
 ): Promise<PresenceReport> {
-  const onProgress = options.onProgress ?? (() => {});
-  const progress = (
-    phase: typeof PHASES[number],
-    counts: ProgressCount[],
-    virtual?: { ms: number; totalMs: number },
-  ) =>
-    onProgress({
-      phase,
-      phaseIndex: PHASES.indexOf(phase) + 1,
-      phaseCount: PHASES.length,
-      counts,
-      virtualMs: virtual?.ms,
-      virtualTotalMs: virtual?.totalMs,
-    });
+  const progress = phaseProgress(PHASES, options.onProgress);
   const profile = options.profile ?? OUR_PROFILE;
   const infraNodes = options.infraNodes ?? options.accounts;
   const joined = (value: number) =>

@@ -22,7 +22,7 @@ import { ChurnSchedule } from "../churn/schedule.ts";
 import { type ChurnSpec, formatChurnSpec } from "../churn/spec.ts";
 import { Samples } from "../metrics.ts";
 import { SIMULATION_EPOCH_MS, Testnet } from "../../lib/testing/testnet.ts";
-import type { ProgressCallback, ProgressCount } from "../progress.ts";
+import { phaseProgress, type ProgressCallback } from "../progress.ts";
 import type { Percentiles } from "./lookup.ts";
 
 /** Options of {@link runStorageScenario}. */
@@ -110,20 +110,7 @@ function round(value: number): number {
 export function runStorageScenario(
   options: StorageScenarioOptions,
 ): StorageReport {
-  const onProgress = options.onProgress ?? (() => {});
-  const progress = (
-    phase: typeof PHASES[number],
-    counts: ProgressCount[],
-    virtual?: { ms: number; totalMs: number },
-  ) =>
-    onProgress({
-      phase,
-      phaseIndex: PHASES.indexOf(phase) + 1,
-      phaseCount: PHASES.length,
-      counts,
-      virtualMs: virtual?.ms,
-      virtualTotalMs: virtual?.totalMs,
-    });
+  const progress = phaseProgress(PHASES, options.onProgress);
   const joined = (value: number) =>
     progress("building network", [
       { label: "nodes joined", value, total: options.nodes },

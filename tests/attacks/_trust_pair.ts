@@ -72,8 +72,10 @@ export class QueuedDht implements DhtClient {
   }
 }
 
+/** One account with one device, its state and its trust delivery. */
 export interface Side {
   uri: string;
+  device: DeviceKeys;
   certificate: DeviceCertificate;
   state: AccountState;
   counters: TrustCounters;
@@ -82,6 +84,7 @@ export interface Side {
   events: TrustEvent[];
 }
 
+/** An account seeded from `name`, listening on its inbox over `dht`. */
 export function side(name: string, dht: QueuedDht, clock: ManualClock): Side {
   const random = rngBytes(seededRng(name));
   const account = AccountKeys.generate(random);
@@ -128,6 +131,7 @@ export function side(name: string, dht: QueuedDht, clock: ManualClock): Side {
   delivery.listen();
   return {
     uri: account.id.toString(),
+    device,
     certificate,
     state,
     counters,

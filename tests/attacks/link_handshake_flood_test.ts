@@ -26,14 +26,7 @@ import { ManualClock } from "../../lib/testing/manual_clock.ts";
 import { memoryStreamNetwork } from "../../lib/testing/memory_stream_network.ts";
 import { rngBytes, seededRng } from "../../lib/rng.ts";
 import type { PeerAddress } from "../../lib/transport.ts";
-import {
-  authMessage,
-  deriveEarly,
-  encodeAuthBody,
-  encodeInitiatorHello,
-  FrameType,
-} from "../../lib/channel/_secure_channel_wire.ts";
-import { x25519PublicKey, x25519Shared } from "../../lib/crypto.ts";
+import { initiatorFlight } from "../_link_helpers.ts";
 
 const SILENT_CONNECTIONS = 512;
 
@@ -168,21 +161,11 @@ Deno.test("link handshake flood: rapid reconnects from one address posing as a c
   const randomBytes = rngBytes(seededRng("mallory"));
   const mallory = DeviceKeys.generate(randomBytes);
   const flight = () => {
-    const secret = randomBytes(32);
-    const staticKey = bob.certificate.encryptionKey;
-    const hello = encodeInitiatorHello(x25519PublicKey(secret), staticKey);
-    const early = deriveEarly({
-      role: "initiator",
-      staticShared: x25519Shared(secret, staticKey),
-      initiatorHello: hello,
-      responderStaticKey: staticKey,
-    })!;
-    const auth = early.sealer.seal(
-      FrameType.AUTH,
-      encodeAuthBody({
-        certificate: alice.certificate.bytes,
-        signature: mallory.sign(authMessage("initiator", early.transcriptHash)),
-      }),
+    const { hello, auth } = initiatorFlight(
+      randomBytes,
+      bob.certificate.encryptionKey,
+      alice.certificate.bytes,
+      mallory,
     );
     return [hello, auth];
   };

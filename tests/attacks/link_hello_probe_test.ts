@@ -19,21 +19,19 @@ import {
   SecureChannel,
 } from "../../lib/channel/secure_channel.ts";
 import {
-  authMessage,
   CloseCode,
   decodeLength,
-  deriveEarly,
-  encodeAuthBody,
   encodeInitiatorHello,
   FrameType,
   LENGTH_PREFIX_BYTES,
 } from "../../lib/channel/_secure_channel_wire.ts";
-import { x25519PublicKey, x25519Shared } from "../../lib/crypto.ts";
+import { x25519PublicKey } from "../../lib/crypto.ts";
 import { AccountKeys } from "../../lib/identity/account_keys.ts";
 import { DeviceCertificate } from "../../lib/identity/device_certificate.ts";
 import { DeviceKeys } from "../../lib/identity/device_keys.ts";
 import { ManualClock } from "../../lib/testing/manual_clock.ts";
 import { rngBytes, seededRng } from "../../lib/rng.ts";
+import { initiatorFlight } from "../_link_helpers.ts";
 
 const randomBytes = rngBytes(seededRng("hello probe"));
 const START_MS = new ManualClock().now();
@@ -149,23 +147,11 @@ Deno.test("link hello probe: a stranger that authenticates and is refused gets o
   const clock = new ManualClock();
   const bob = issue("bob's phone");
   const mallory = issue("mallory");
-  const secret = randomBytes(32);
-  const staticKey = bob.certificate.encryptionKey;
-  const hello = encodeInitiatorHello(x25519PublicKey(secret), staticKey);
-  const early = deriveEarly({
-    role: "initiator",
-    staticShared: x25519Shared(secret, staticKey),
-    initiatorHello: hello,
-    responderStaticKey: staticKey,
-  })!;
-  const auth = early.sealer.seal(
-    FrameType.AUTH,
-    encodeAuthBody({
-      certificate: mallory.certificate.bytes,
-      signature: mallory.device.sign(
-        authMessage("initiator", early.transcriptHash),
-      ),
-    }),
+  const { hello, auth, early } = initiatorFlight(
+    randomBytes,
+    bob.certificate.encryptionKey,
+    mallory.certificate.bytes,
+    mallory.device,
   );
   const { answer, closes, authorized } = await probe(clock, bob, [hello, auth]);
   assert.equal(authorized, 1);

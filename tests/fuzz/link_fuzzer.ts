@@ -19,18 +19,8 @@ import {
   type ChannelIdentity,
   SecureChannel,
 } from "../../lib/channel/secure_channel.ts";
-import {
-  authMessage,
-  deriveEarly,
-  encodeAuthBody,
-  encodeInitiatorHello,
-  FrameType,
-} from "../../lib/channel/_secure_channel_wire.ts";
-import {
-  concatBytes,
-  x25519PublicKey,
-  x25519Shared,
-} from "../../lib/crypto.ts";
+import { FrameType } from "../../lib/channel/_secure_channel_wire.ts";
+import { concatBytes } from "../../lib/crypto.ts";
 import { AccountKeys } from "../../lib/identity/account_keys.ts";
 import { DeviceCertificate } from "../../lib/identity/device_certificate.ts";
 import { DeviceKeys } from "../../lib/identity/device_keys.ts";
@@ -43,6 +33,7 @@ import {
   seededRng,
 } from "../../lib/rng.ts";
 import type { PeerAddress } from "../../lib/transport.ts";
+import { initiatorFlight } from "../_link_helpers.ts";
 import { Mutator } from "./_mutator.ts";
 import { CrashCatcher, type FuzzReport, memoryNow } from "./_report.ts";
 
@@ -76,23 +67,11 @@ function firstFlight(
   who: ChannelIdentity,
   to: ChannelIdentity,
 ): Uint8Array {
-  const secret = randomBytes(32);
-  const staticKey = to.certificate.encryptionKey;
-  const hello = encodeInitiatorHello(x25519PublicKey(secret), staticKey);
-  const early = deriveEarly({
-    role: "initiator",
-    staticShared: x25519Shared(secret, staticKey),
-    initiatorHello: hello,
-    responderStaticKey: staticKey,
-  })!;
-  const auth = early.sealer.seal(
-    FrameType.AUTH,
-    encodeAuthBody({
-      certificate: who.certificate.bytes,
-      signature: who.device.sign(
-        authMessage("initiator", early.transcriptHash),
-      ),
-    }),
+  const { hello, auth, early } = initiatorFlight(
+    randomBytes,
+    to.certificate.encryptionKey,
+    who.certificate.bytes,
+    who.device,
   );
   const extra = early.sealer.seal(FrameType.DATA, new Uint8Array([1, 2, 3]));
   return concatBytes(hello, auth, extra);
