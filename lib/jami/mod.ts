@@ -20,3 +20,7 @@
 export * from "./errors.ts";
 export * from "./rsa_key.ts";
 export * from "./value_crypto.ts";
+export * from "./certificate.ts";
+export * from "./certificate_chain.ts";
+export * from "./revocation_list.ts";
+export * from "./jami_identity.ts";
