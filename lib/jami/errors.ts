@@ -48,7 +48,8 @@ export type JamiCertificateReason =
   | "revoked"
   | "issuer-mismatch"
   | "bad-algorithm"
-  | "wrong-crl-issuer";
+  | "wrong-key"
+  | "wrong-sender";
 
 /** A certificate chain or revocation list that parses but is not acceptable. */
 export class JamiCertificateError extends Error {

@@ -24,3 +24,6 @@ export * from "./certificate.ts";
 export * from "./certificate_chain.ts";
 export * from "./revocation_list.ts";
 export * from "./jami_identity.ts";
+export * from "./device_announcement.ts";
+export * from "./certificate_value.ts";
+export * from "./trust_request.ts";
