@@ -96,6 +96,8 @@ export interface JamiAccountState {
   readonly outbox: Map<string, JamiOutboxEntry>;
   /** Buddies subscribed to (kept so a restart follows them again). */
   readonly subscriptions: Set<string>;
+  /** The account's newest CRL (DER), when a device was revoked. */
+  revocationList?: Uint8Array;
 }
 
 /**
@@ -135,6 +137,7 @@ export function encodeJamiAccountState(state: JamiAccountState): Uint8Array {
       payload: e.payload.toBase64(),
     })),
     subscriptions: [...state.subscriptions],
+    revocationList: state.revocationList?.toBase64() ?? null,
   };
   return new TextEncoder().encode(JSON.stringify(json));
 }
@@ -248,6 +251,9 @@ export function decodeJamiAccountState(data: Uint8Array): JamiAccountState {
   }
   for (const raw of list(top.subscriptions, 10_000, "subscription")) {
     state.subscriptions.add(str(raw, HEX40, "subscription"));
+  }
+  if (top.revocationList !== null && top.revocationList !== undefined) {
+    state.revocationList = b64(top.revocationList, "revocation list");
   }
   return state;
 }
