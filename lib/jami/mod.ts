@@ -20,7 +20,16 @@
 export * from "./errors.ts";
 export * from "./rsa_key.ts";
 export * from "./value_crypto.ts";
-export * from "./certificate.ts";
+export {
+  createJamiCertificate,
+  JAMI_CERTIFICATE_VALIDITY_MS,
+  JamiCertificate,
+  type JamiCertificateOptions,
+  jamiName,
+  MAX_CERTIFICATE_BYTES,
+  OID_UID,
+  RSA_SIGNATURE_OIDS,
+} from "./certificate.ts";
 export * from "./certificate_chain.ts";
 export * from "./revocation_list.ts";
 export * from "./jami_identity.ts";
@@ -28,3 +37,6 @@ export * from "./device_announcement.ts";
 export * from "./certificate_value.ts";
 export * from "./trust_request.ts";
 export * from "./jami_archive.ts";
+export type { DhtValue } from "../dht/messages.ts";
+export { InfoHash } from "../identity/info_hash.ts";
+export type { RandomBytes } from "../rng.ts";

@@ -244,12 +244,12 @@ export class JamiPrivateKey {
    * @returns The key.
    * @throws {JamiFormatError} If there is no PKCS#8 block or it is invalid.
    */
-  static fromPem(pem: string): Promise<JamiPrivateKey> {
+  static async fromPem(pem: string): Promise<JamiPrivateKey> {
     const blocks = decodePem(pem, "private key", 16_384, 1);
     if (blocks.length !== 1 || blocks[0].label !== "PRIVATE KEY") {
       throw new JamiFormatError("private key", "no PRIVATE KEY PEM block");
     }
-    return JamiPrivateKey.fromPkcs8(blocks[0].der);
+    return await JamiPrivateKey.fromPkcs8(blocks[0].der);
   }
 
   /**
