@@ -88,7 +88,7 @@ Deno.bench("generate an RSA-4096 key", { n: 2, warmup: 0 }, async () => {
 });
 
 Deno.bench("create a Jami identity (3 RSA-4096 keys + 3 certificates)", {
-  n: 2,
+  n: 1,
   warmup: 0,
 }, async () => {
   await createJamiIdentity({ now, random });
