@@ -86,4 +86,9 @@ Deno.test("decrypting a block of the wrong size or padding is a JamiDecryptError
     () => key.publicKey.encrypt(new Uint8Array(502), rngBytes(seededRng(1))),
     RangeError,
   );
+  // a random source that only gives zeros cannot pad
+  assert.throws(
+    () => key.publicKey.encrypt(new Uint8Array(1), (n) => new Uint8Array(n)),
+    RangeError,
+  );
 });
