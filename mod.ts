@@ -139,12 +139,40 @@ export {
 } from "./lib/io/atomic_file.ts";
 export * from "./lib/dht/mod.ts";
 export {
+  type CreateJamiAccountOptions,
   Daemon,
   type DaemonOptions,
   type DaemonResource,
   type DaemonWarning,
+  type ImportJamiArchiveOptions,
   type NewDeviceOptions,
 } from "./lib/daemon/daemon.ts";
+export type {
+  AccountKind,
+  ManagedAccount,
+  ManagedTrustRequest,
+  SendTrustRequestOptions,
+} from "./lib/daemon/managed_account.ts";
+export {
+  JamiAccount,
+  type JamiAccountComponents,
+} from "./lib/jami/jami_account.ts";
+export type { JamiIdentity } from "./lib/jami/jami_identity.ts";
+export {
+  type JamiHash,
+  JamiPrivateKey,
+  JamiPublicKey,
+} from "./lib/jami/rsa_key.ts";
+export { JamiCertificateChain } from "./lib/jami/certificate_chain.ts";
+export { JamiCertificate } from "./lib/jami/certificate.ts";
+export { JamiRevocationList } from "./lib/jami/revocation_list.ts";
+export {
+  emptyJamiAccountState,
+  type JamiAccountState,
+  JamiAccountStateStore,
+  type JamiOutboxEntry,
+  type JamiPendingRequest,
+} from "./lib/jami/jami_account_state.ts";
 export { openUdpDaemon, type UdpDaemonOptions } from "./lib/io/udp_daemon.ts";
 export {
   DATA_DIR_LOCK_FILE,

@@ -535,15 +535,19 @@ async function runNode(options: Options, output: Output): Promise<number> {
   const account = formatUri(parseUri(accountId));
   const address = formatAddress(daemon.dht.address);
   const kind = daemon.accountKind(accountId);
-  output.event("started", `account ${account}${kind === "jami" ? " (Jami)" : ""}`, {
-    account,
-    kind,
-    device: kind === "jami"
-      ? daemon.jamiAccount(accountId).deviceId
-      : daemon.account(accountId).deviceId,
-    address,
-    version: VERSION,
-  });
+  output.event(
+    "started",
+    `account ${account}${kind === "jami" ? " (Jami)" : ""}`,
+    {
+      account,
+      kind,
+      device: kind === "jami"
+        ? daemon.jamiAccount(accountId).deviceId
+        : daemon.account(accountId).deviceId,
+      address,
+      version: VERSION,
+    },
+  );
   output.event("listening", `listening on UDP ${address}`, { address });
   reportBootstrap(daemon, options, output);
   const statsTimer = output.enabled("debug")

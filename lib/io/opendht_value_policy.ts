@@ -51,7 +51,11 @@ export const CERTIFICATE_VALUE_TYPE = 8;
 const MAX_OWNER_BYTES = 1_100;
 
 function unwrapBin(data: Uint8Array): Uint8Array {
-  const size = data[0] === 0xc4 ? 1 : data[0] === 0xc5 ? 2 : data[0] === 0xc6
+  const size = data[0] === 0xc4
+    ? 1
+    : data[0] === 0xc5
+    ? 2
+    : data[0] === 0xc6
     ? 4
     : 0;
   if (size === 0 || data.length < 1 + size) return data;

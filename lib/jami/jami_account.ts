@@ -202,7 +202,9 @@ export class JamiAccount implements ManagedAccount {
     this.#running = true;
     this.#publisher.start();
     this.#inbox.start();
-    for (const uri of this.state.subscriptions) this.#watch(uri, "subscription");
+    for (const uri of this.state.subscriptions) {
+      this.#watch(uri, "subscription");
+    }
     for (const entry of this.#outbox.entries()) {
       if (entry.kind === "request") this.#watch(entry.to, "outbox");
     }
@@ -561,7 +563,11 @@ export class JamiAccount implements ManagedAccount {
       else this.state.conversations.set(to, beforeConversation);
     });
     if (changed) {
-      this.#c.emit({ type: "contactAdded", uri: to, confirmed: contact.confirmed });
+      this.#c.emit({
+        type: "contactAdded",
+        uri: to,
+        confirmed: contact.confirmed,
+      });
     }
     this.#watch(to, "outbox");
     this.#outbox.attempt(entry);
@@ -650,7 +656,9 @@ export class JamiAccount implements ManagedAccount {
     if (request.confirm) return false; // A stranger's confirmation answers nothing.
     if (request.payload.length > MAX_JAMI_PAYLOAD_BYTES) return false;
     const old = this.state.requests.get(from);
-    if (old === undefined && this.state.requests.size >= MAX_JAMI_PENDING_REQUESTS) {
+    if (
+      old === undefined && this.state.requests.size >= MAX_JAMI_PENDING_REQUESTS
+    ) {
       return false;
     }
     const stored = {
@@ -669,14 +677,16 @@ export class JamiAccount implements ManagedAccount {
     this.state.requests.set(from, stored);
     const saved = this.#persistReported();
     if (old === undefined) {
-      this.#track(saved.then(() =>
-        this.#c.emit({
-          type: "incomingTrustRequest",
-          from,
-          payload: stored.payload,
-          receiveTime: stored.receivedMs,
-        })
-      ).catch(() => {}));
+      this.#track(
+        saved.then(() =>
+          this.#c.emit({
+            type: "incomingTrustRequest",
+            from,
+            payload: stored.payload,
+            receiveTime: stored.receivedMs,
+          })
+        ).catch(() => {}),
+      );
     }
     return true;
   }
@@ -706,19 +716,21 @@ export class JamiAccount implements ManagedAccount {
     }
     if (!confirmedNow && sent === undefined && confirm === undefined) return;
     const saved = this.#persistReported();
-    this.#track(saved.then(() => {
-      if (confirmedNow) {
-        this.#c.emit({ type: "contactAdded", uri: from, confirmed: true });
-      }
-      if (sent !== undefined) {
-        this.#unwatch(from, "outbox");
-        this.#c.emit({
-          type: "trustRequestAccepted",
-          uri: from,
-          requestId: sent.id,
-        });
-      }
-      if (confirm !== undefined) this.#outbox.attempt(confirm);
-    }).catch(() => {}));
+    this.#track(
+      saved.then(() => {
+        if (confirmedNow) {
+          this.#c.emit({ type: "contactAdded", uri: from, confirmed: true });
+        }
+        if (sent !== undefined) {
+          this.#unwatch(from, "outbox");
+          this.#c.emit({
+            type: "trustRequestAccepted",
+            uri: from,
+            requestId: sent.id,
+          });
+        }
+        if (confirm !== undefined) this.#outbox.attempt(confirm);
+      }).catch(() => {}),
+    );
   }
 }

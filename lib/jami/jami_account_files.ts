@@ -151,12 +151,10 @@ export function exportJamiAccountMaterial(
   password?: string,
   revocationList?: Uint8Array,
 ): Promise<Uint8Array> {
-  const archive = revocationList === undefined
-    ? material.archive
-    : {
-      ...material.archive,
-      revocationList: JamiRevocationList.fromDer(revocationList),
-    };
+  const archive = revocationList === undefined ? material.archive : {
+    ...material.archive,
+    revocationList: JamiRevocationList.fromDer(revocationList),
+  };
   return exportJamiArchive(archive, password);
 }
 

@@ -26,7 +26,10 @@
  *
  * @module
  */
-import { StateCorruptError, StateFullError } from "../contacts/account_state.ts";
+import {
+  StateCorruptError,
+  StateFullError,
+} from "../contacts/account_state.ts";
 import { type Contact, ContactList } from "../contacts/contact_list.ts";
 import { MAX_STORAGE_VALUE_BYTES, type Storage } from "../storage.ts";
 

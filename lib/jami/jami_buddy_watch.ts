@@ -226,7 +226,9 @@ export class JamiBuddyWatch {
     this.#retryTimer = undefined;
     if (this.#stopped) return;
     let due = Infinity;
-    for (const retry of this.#retries.values()) due = Math.min(due, retry.dueMs);
+    for (const retry of this.#retries.values()) {
+      due = Math.min(due, retry.dueMs);
+    }
     if (due === Infinity) return;
     const clock = this.#options.clock;
     this.#retryTimer = clock.setTimer(Math.max(0, due - clock.now()), () => {
@@ -248,7 +250,8 @@ export class JamiBuddyWatch {
       const accountKey = known.chain.account!.publicKey;
       let changed = false;
       for (const crl of crls) {
-        changed = await directory.adoptRevocationList(accountId, crl, accountKey) ||
+        changed =
+          await directory.adoptRevocationList(accountId, crl, accountKey) ||
           changed;
       }
       if (!changed) return;

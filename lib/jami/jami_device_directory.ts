@@ -28,7 +28,7 @@ import type { Clock } from "../clock.ts";
 import type { DhtClient } from "../dht/dht_client.ts";
 import type { DhtValue } from "../dht/messages.ts";
 import { InfoHash } from "../identity/info_hash.ts";
-import { JamiCertificateChain } from "./certificate_chain.ts";
+import type { JamiCertificateChain } from "./certificate_chain.ts";
 import { parseCertificateValue } from "./certificate_value.ts";
 import { decodeJamiAnnouncement } from "./device_announcement.ts";
 import { JamiRevocationList } from "./revocation_list.ts";
@@ -107,7 +107,11 @@ type Cached =
  */
 export function unwrapMsgpackBin(data: Uint8Array): Uint8Array {
   if (data.length < 2) return data;
-  const size = data[0] === 0xc4 ? 1 : data[0] === 0xc5 ? 2 : data[0] === 0xc6
+  const size = data[0] === 0xc4
+    ? 1
+    : data[0] === 0xc5
+    ? 2
+    : data[0] === 0xc6
     ? 4
     : 0;
   if (size === 0 || data.length < 1 + size) return data;

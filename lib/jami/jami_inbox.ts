@@ -22,7 +22,10 @@
 import type { Clock, Timer } from "../clock.ts";
 import type { DhtClient, ListenHandle } from "../dht/dht_client.ts";
 import type { DhtValue } from "../dht/messages.ts";
-import type { JamiDevice, JamiDeviceDirectory } from "./jami_device_directory.ts";
+import type {
+  JamiDevice,
+  JamiDeviceDirectory,
+} from "./jami_device_directory.ts";
 import type { JamiPrivateKey } from "./rsa_key.ts";
 import {
   inboxKey,
@@ -239,7 +242,9 @@ export class JamiInbox {
     this.#retryTimer?.cancel();
     this.#retryTimer = undefined;
     let due = Infinity;
-    for (const retry of this.#retries.values()) due = Math.min(due, retry.dueMs);
+    for (const retry of this.#retries.values()) {
+      due = Math.min(due, retry.dueMs);
+    }
     if (due === Infinity) return;
     const clock = this.#options.clock;
     this.#retryTimer = clock.setTimer(Math.max(0, due - clock.now()), () => {

@@ -34,7 +34,10 @@ import {
   MAX_JAMI_OUTBOX_ENTRIES,
   MAX_JAMI_SENT_TO_DEVICES,
 } from "./jami_account_state.ts";
-import type { JamiDevice, JamiDeviceDirectory } from "./jami_device_directory.ts";
+import type {
+  JamiDevice,
+  JamiDeviceDirectory,
+} from "./jami_device_directory.ts";
 import { randomValueId } from "./jami_publisher.ts";
 import type { JamiPrivateKey } from "./rsa_key.ts";
 import { inboxKey, sealTrustRequest } from "./trust_request.ts";
@@ -145,9 +148,13 @@ export class JamiOutbox {
     if (replaced !== undefined) outbox.delete(replaced.id);
     const now = this.#now();
     // A replacement inherits the hour's budget: re-sending cannot flood.
-    const window = replaced !== undefined && now - replaced.windowStartMs < HOUR_MS
-      ? { windowStartMs: replaced.windowStartMs, windowPuts: replaced.windowPuts }
-      : { windowStartMs: now, windowPuts: 0 };
+    const window =
+      replaced !== undefined && now - replaced.windowStartMs < HOUR_MS
+        ? {
+          windowStartMs: replaced.windowStartMs,
+          windowPuts: replaced.windowPuts,
+        }
+        : { windowStartMs: now, windowPuts: 0 };
     const entry: JamiOutboxEntry = {
       id: this.#options.randomBytes(16).toHex(),
       kind,

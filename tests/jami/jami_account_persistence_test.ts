@@ -75,7 +75,9 @@ Deno.test("a Jami archive exported with a password imports only with it", async 
   );
   assert.deepEqual(second.daemon.listAccounts(), []);
   assert.equal(
-    await second.daemon.importJamiArchive(archive, "right", { bits: TEST_BITS }),
+    await second.daemon.importJamiArchive(archive, "right", {
+      bits: TEST_BITS,
+    }),
     id,
   );
   // Importing it again changes nothing (no second device on one daemon).

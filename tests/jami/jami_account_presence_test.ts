@@ -27,7 +27,10 @@ Deno.test("a Jami buddy goes online, then offline within 10 minutes of its devic
   const a = await alice.daemon.createJamiAccount({ bits: TEST_BITS });
   const b = await bob.daemon.createJamiAccount({ bits: TEST_BITS });
   alice.daemon.presence.subscribeBuddy(a, b, true);
-  const online = await swarm.until(() => statuses(alice, b).at(-1) === 1, 30_000);
+  const online = await swarm.until(
+    () => statuses(alice, b).at(-1) === 1,
+    30_000,
+  );
   assert.ok(online >= 0, "online");
   assert.deepEqual(alice.daemon.presence.getSubscriptions(a), [
     { buddy: b, status: 1, lineStatus: "" },
@@ -109,7 +112,9 @@ Deno.test("a Jami buddy that hides (publish 0) goes offline, and back online on 
   const a = await alice.daemon.createJamiAccount({ bits: TEST_BITS });
   const b = await bob.daemon.createJamiAccount({ bits: TEST_BITS });
   alice.daemon.presence.subscribeBuddy(a, b, true);
-  assert.ok(await swarm.until(() => statuses(alice, b).at(-1) === 1, 30_000) >= 0);
+  assert.ok(
+    await swarm.until(() => statuses(alice, b).at(-1) === 1, 30_000) >= 0,
+  );
   bob.daemon.presence.publish(b, 0, "");
   assert.ok(
     await swarm.until(
@@ -118,7 +123,9 @@ Deno.test("a Jami buddy that hides (publish 0) goes offline, and back online on 
     ) >= 0,
   );
   bob.daemon.presence.publish(b, 1, "");
-  assert.ok(await swarm.until(() => statuses(alice, b).at(-1) === 1, 30_000) >= 0);
+  assert.ok(
+    await swarm.until(() => statuses(alice, b).at(-1) === 1, 30_000) >= 0,
+  );
   assert.deepEqual(statuses(alice, b), [1, 0, 1]);
   await swarm.stopAll();
 });

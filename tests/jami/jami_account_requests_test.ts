@@ -12,14 +12,14 @@ import assert from "node:assert/strict";
 import { InfoHash } from "../../lib/identity/info_hash.ts";
 import { systemRandomBytes } from "../../lib/io/system_random.ts";
 import { certificateValue } from "../../lib/jami/certificate_value.ts";
-import { createJamiCertificate, JamiCertificate } from "../../lib/jami/certificate.ts";
+import {
+  createJamiCertificate,
+  JamiCertificate,
+} from "../../lib/jami/certificate.ts";
 import { JamiCertificateChain } from "../../lib/jami/certificate_chain.ts";
 import { createJamiIdentity } from "../../lib/jami/jami_identity.ts";
 import { JamiPrivateKey } from "../../lib/jami/rsa_key.ts";
-import {
-  inboxKey,
-  sealTrustRequest,
-} from "../../lib/jami/trust_request.ts";
+import { inboxKey, sealTrustRequest } from "../../lib/jami/trust_request.ts";
 import { encryptValue, signValue } from "../../lib/jami/value_crypto.ts";
 import { encodeJamiTrustRequest } from "../../lib/jami/trust_request.ts";
 import { eventsOf, JamiSwarm, TEST_BITS } from "./_jami_account_helpers.ts";
@@ -57,7 +57,10 @@ Deno.test("Jami request, acceptance and confirmation between two daemons", async
   assert.equal(incoming.from, a);
   assert.deepEqual(incoming.payload, text("BEGIN:VCARD alice"));
   assert.equal(bob.daemon.config.getTrustRequests(b).length, 1);
-  assert.equal(bob.daemon.jamiAccount(b).state.requests.get(a)?.conversationId, "");
+  assert.equal(
+    bob.daemon.jamiAccount(b).state.requests.get(a)?.conversationId,
+    "",
+  );
 
   await bob.daemon.config.acceptTrustRequest(b, a);
   assert.equal(bob.daemon.config.getContactDetails(b, a)?.confirmed, true);
@@ -157,7 +160,10 @@ Deno.test("forged Jami requests are dropped: bad signature, self-signed, unknown
     recipient: target.infoHash,
   }, sender);
   await put(encryptValue(
-    { ...signed, data: encodeJamiTrustRequest({ ...request, payload: text("x") }) },
+    {
+      ...signed,
+      data: encodeJamiTrustRequest({ ...request, payload: text("x") }),
+    },
     target,
     random,
   ));
@@ -194,7 +200,9 @@ Deno.test("forged Jami requests are dropped: bad signature, self-signed, unknown
   const second = await swarm.add();
   const archive = await alice.daemon.exportJamiArchive(a);
   assert.equal(
-    await second.daemon.importJamiArchive(archive, undefined, { bits: TEST_BITS }),
+    await second.daemon.importJamiArchive(archive, undefined, {
+      bits: TEST_BITS,
+    }),
     a,
   );
   await swarm.run(5_000);
@@ -227,12 +235,18 @@ Deno.test("a flood of valid Jami values from one device is cut at the per-sender
   for (let i = 0; i < 30; i++) {
     alice.daemon.dht.put(
       inbox,
-      await sealTrustRequest({
-        service: "cx.ring",
-        conversationId: "",
-        payload: text(`flood ${i}`),
-        confirm: false,
-      }, sender, target, BigInt(1_000 + i), systemRandomBytes),
+      await sealTrustRequest(
+        {
+          service: "cx.ring",
+          conversationId: "",
+          payload: text(`flood ${i}`),
+          confirm: false,
+        },
+        sender,
+        target,
+        BigInt(1_000 + i),
+        systemRandomBytes,
+      ),
     );
   }
   await swarm.run(30_000);
