@@ -268,3 +268,25 @@ Deno.test("a Jami account's outbox puts at most 8 values per contact and hour", 
   assert.ok(putsThrottled > 0);
   await swarm.stopAll();
 });
+
+Deno.test("Jami requests crossing each other confirm both sides without an accept", async () => {
+  const { swarm, alice, bob, a, b } = await pair();
+  await alice.daemon.config.sendTrustRequest(a, b, text("from alice"));
+  await bob.daemon.config.sendTrustRequest(b, a, text("from bob"));
+  assert.ok(
+    await swarm.until(
+      () =>
+        alice.daemon.config.getContactDetails(a, b)?.confirmed === true &&
+        bob.daemon.config.getContactDetails(b, a)?.confirmed === true,
+      60_000,
+    ) >= 0,
+  );
+  // Each side saw an active contact's request: no pending request is shown,
+  // and each side's own request is settled.
+  assert.equal(eventsOf(alice, "incomingTrustRequest").length, 0);
+  assert.equal(eventsOf(bob, "incomingTrustRequest").length, 0);
+  assert.equal(alice.daemon.jamiAccount(a).state.outbox.size <= 1, true);
+  assert.equal(eventsOf(alice, "trustRequestAccepted").length, 1);
+  assert.equal(eventsOf(bob, "trustRequestAccepted").length, 1);
+  await swarm.stopAll();
+});
