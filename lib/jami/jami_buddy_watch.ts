@@ -32,6 +32,8 @@ import type { JamiRevocationList } from "./revocation_list.ts";
 
 /** Most announcement value ids followed per watched account. */
 export const MAX_LIVE_VALUES = 64;
+/** Refused value ids remembered (then forgotten all at once). */
+export const MAX_REFUSED_IDS = 256;
 /** Times an announced device whose certificate was not found is looked up again. */
 export const MAX_DEVICE_RETRIES = 3;
 /** First wait before looking it up again (doubled each time): past the directory's negative cache. */
@@ -75,6 +77,8 @@ export class JamiBuddyWatch {
   /** Device id → the verified device, or null while unknown/invalid/revoked. */
   readonly #devices = new Map<string, JamiDevice | null>();
   readonly #retries = new Map<string, { dueMs: number; tries: number }>();
+  /** Signed value ids that failed verification. */
+  readonly #refused = new Set<bigint>();
   #retryTimer?: Timer;
   #listen?: ListenHandle;
   #stopped = false;
@@ -161,11 +165,23 @@ export class JamiBuddyWatch {
     );
   }
 
-  #onValues(values: readonly DhtValue[]): void {
+  #onValues(incoming: readonly DhtValue[]): void {
     const { directory, accountId } = this.#options;
+    // Values already counted or refused are not verified again (a storing
+    // node may push the same values over and over).
+    const values = incoming.filter((value) =>
+      !this.#live.has(value.id) && !this.#refused.has(value.id)
+    );
+    if (values.length === 0) return;
     this.#track(directory.readAccountValues(accountId, values)).then(
       (found) => {
         if (this.#stopped) return;
+        const accepted = new Set(found.announcements.map((a) => a.valueId));
+        for (const value of values) {
+          if (value.owner === undefined || accepted.has(value.id)) continue;
+          if (this.#refused.size >= MAX_REFUSED_IDS) this.#refused.clear();
+          this.#refused.add(value.id);
+        }
         for (const { valueId, deviceId } of found.announcements) {
           if (this.#live.has(valueId)) continue;
           if (this.#live.size >= MAX_LIVE_VALUES) {

@@ -266,7 +266,10 @@ export class JamiInbox {
     tries: number,
   ): void {
     if (request.service !== "cx.ring") return this.#drop("service");
-    if (!this.#admit(senderDeviceId)) return this.#drop("quota");
+    // A retried value was counted on its first opening.
+    if (tries === 0 && !this.#admit(senderDeviceId)) {
+      return this.#drop("quota");
+    }
     this.#options.directory.resolve(senderDeviceId, (device) => {
       if (!this.#running) return;
       if (device === undefined) {
