@@ -85,7 +85,7 @@ export class Account implements ManagedAccount {
   /** Account id, 40 hex. */
   readonly id: string;
   /** This protocol's accounts (Jami-format ones are `JamiAccount`s). */
-  readonly kind = "dht-contacts" as const;
+  readonly kind: "dht-contacts" = "dht-contacts";
   /** Account id as an InfoHash: the key its devices announce at. */
   readonly accountId: InfoHash;
   /** Direct-link counters (zeros while links are off). */

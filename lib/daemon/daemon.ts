@@ -8,6 +8,10 @@
  * `deno task sim`. Account secrets are kept in the {@link Storage} as
  * passphrase-encrypted archives; each account's state next to them.
  *
+ * A daemon also holds Jami-format accounts ({@link Daemon.createJamiAccount},
+ * {@link Daemon.importJamiArchive}; `docs/jami.md`): the managers route each
+ * call by account id to either kind ({@link Daemon.accountKind}).
+ *
  * @example Two daemons on a simulated network become contacts
  * ```ts
  * import assert from "node:assert/strict";

@@ -96,7 +96,7 @@ export class JamiAccount implements ManagedAccount {
   /** Jami account id, 40 hex. */
   readonly id: string;
   /** Always `"jami"`. */
-  readonly kind = "jami" as const;
+  readonly kind: "jami" = "jami";
   readonly #c: JamiAccountComponents;
   readonly #directory: JamiDeviceDirectory;
   readonly #publisher: JamiPublisher;
