@@ -5,17 +5,18 @@
  *
  * Method: this process is not in the private network the test needs, so it
  * runs `unshare --net -- deno run --allow-all tests/interop/jami_scenario.ts`
- * (root only). Inside a network namespace with only loopback, the scenario
- * starts a `dhtnode`, a private D-Bus bus with one `jamid` bootstrapped on
- * it, and our daemon over UDP, runs the steps of
+ * (as root; otherwise with `--user --map-root-user` added, where the kernel
+ * allows unprivileged user namespaces). Inside a network namespace with only
+ * loopback, the scenario starts a `dhtnode`, a private D-Bus bus with one
+ * `jamid` bootstrapped on it, and our daemon over UDP, runs the steps of
  * `tests/interop/jami_steps.ts` and prints one JSON result per step; here
  * each becomes a `t.step`. Steps that need our Jami account API are ignored
  * while it is missing. Whatever happens, every process the scenario reported
  * is killed by PID at the end.
  *
- * Without root, `unshare`, `dhtnode`, `jamid`, `dbus-daemon` or python3-dbus
- * and python3-gi, the test is ignored, unless `CI` or `REQUIRE_OPENDHT=1` is
- * set: then it fails and says what to install.
+ * Without a network namespace, `ip`, `dhtnode`, `jamid`, `dbus-daemon`, or
+ * python3-dbus and python3-gi, the test is ignored, unless `CI` or
+ * `REQUIRE_OPENDHT=1` is set: then it fails and says what to install.
  */
 import assert from "node:assert/strict";
 import { findDhtnode } from "./interop/dhtnode_process.ts";
@@ -32,6 +33,10 @@ const REQUIRED = Deno.env.get("CI") !== undefined ||
 const LIMIT_MS = Deno.env.get("JAMI_INTEROP_OFFLINE") === "1"
   ? 17 * 60_000
   : 5 * 60_000;
+/** Root makes the namespace itself; anyone else through a user namespace. */
+const UNSHARE = Deno.uid() === 0
+  ? ["--net"]
+  : ["--user", "--map-root-user", "--net"];
 const INSTALL =
   "apt-get install -y jami-daemon dbus python3-dbus python3-gi dhtnode";
 
@@ -60,9 +65,8 @@ function isFile(path: string): boolean {
 /** What is missing to run the scenario (empty when nothing is). */
 async function missing(): Promise<string[]> {
   const gaps: string[] = [];
-  if (Deno.uid() !== 0) gaps.push("root (for a network namespace)");
-  else if (!await succeeds("unshare", ["--net", "--", "true"])) {
-    gaps.push("`unshare --net` (a network namespace)");
+  if (!await succeeds("unshare", [...UNSHARE, "--", "true"])) {
+    gaps.push(`\`unshare ${UNSHARE.join(" ")}\` (a network namespace)`);
   }
   if (!await succeeds("ip", ["link", "show", "lo"])) gaps.push("ip (iproute2)");
   if (findDhtnode() === undefined) gaps.push("dhtnode");
@@ -85,7 +89,7 @@ async function runScenario(): Promise<{
   stderr: string;
 }> {
   const child = new Deno.Command("unshare", {
-    args: ["--net", "--", Deno.execPath(), "run", "--allow-all", SCENARIO],
+    args: [...UNSHARE, "--", Deno.execPath(), "run", "--allow-all", SCENARIO],
     cwd: ROOT,
     env: { NO_COLOR: "1" },
     stdin: "null",
