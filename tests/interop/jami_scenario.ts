@@ -594,26 +594,63 @@ async function main(): Promise<void> {
     await steps.run(
       "jamid-offline-at-us",
       {
-        needs: ["jamid-online-at-us"],
+        needs: ["register"],
         limitMs: 12 * 60_000,
         skip: offline
           ? undefined
           : "set JAMI_INTEROP_OFFLINE=1 to wait up to 10 min for jamid's announcement to expire",
       },
       async () => {
-        const killed = performance.now();
-        await j().killDaemon();
-        const seen = await until(
-          11 * 60_000,
-          "newBuddyNotification status 0",
-          () =>
-            ev().buddies.find((n) =>
-              n.accountId === ourId && n.buddyUri === J(1).id && n.status === 0
-            ),
-        );
-        return `status ${seen.status} ${
-          Math.round((performance.now() - killed) / 1000)
-        } s after the kill`;
+        // At the DHT level (always): our node's listen on J2's account key.
+        const key = InfoHash.fromHex(J(1).id);
+        const announcements = new Set<bigint>();
+        let gone = false;
+        const listen = d().dht.listen(key, (event) => {
+          if (event.kind === "added") {
+            for (const v of event.values) {
+              if (v.type === 0 && v.owner !== undefined) {
+                announcements.add(v.id);
+              }
+            }
+          } else if (event.kind === "expired") {
+            for (const id of event.ids) announcements.delete(id);
+            gone = announcements.size === 0;
+          }
+        });
+        try {
+          await until(
+            15_000,
+            "J2's announcement on our listen",
+            () => announcements.size > 0 ? true : undefined,
+          );
+          const killed = performance.now();
+          await j().killDaemon();
+          await until(
+            11 * 60_000,
+            "J2's announcement expiring",
+            () => gone ? true : undefined,
+          );
+          const expiredS = Math.round((performance.now() - killed) / 1000);
+          let status = "";
+          // At the API level, once our Jami account exists and follows J2.
+          if (ourId !== "" && api !== undefined) {
+            const seen = await until(
+              60_000,
+              "newBuddyNotification status 0",
+              () =>
+                ev().buddies.find((n) =>
+                  n.accountId === ourId && n.buddyUri === J(1).id &&
+                  n.status === 0
+                ),
+            );
+            status = `; newBuddyNotification status ${seen.status} ${
+              Math.round((performance.now() - killed) / 1000)
+            } s after the kill`;
+          }
+          return `J2's announcement expired on our listen ${expiredS} s after jamid was killed${status}`;
+        } finally {
+          listen.cancel();
+        }
       },
     );
   } finally {
