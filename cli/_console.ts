@@ -5,6 +5,7 @@
  * @module
  */
 import type { Daemon } from "../lib/daemon/daemon.ts";
+import type { ManagedAccount } from "../lib/daemon/managed_account.ts";
 import type { DhtNodeStats } from "../lib/dht/dht_node.ts";
 import { isActiveContact } from "../lib/contacts/contact_list.ts";
 import { formatUri, parseUri } from "../lib/identity/uri.ts";
@@ -37,7 +38,7 @@ export const CONSOLE_HELP = `Console commands:
   contacts                contacts and their presence
   watch <uri>             subscribe to a contact's presence
   status <note>           publish a note ("status" alone clears it)
-  whoami                  account, device, address
+  whoami                  account (its kind: ours or Jami), device, address
   stats                   DHT node: routing table, storage, listeners,
                           packets, drops by reason
   help                    this list
@@ -58,6 +59,16 @@ const STATUS = ["offline", "online (DHT)", "connected"];
 
 function short(uri: string): string {
   return `${uri.slice(0, 8)}…`;
+}
+
+/** The console's account, of either kind. */
+function accountOf(
+  daemon: Daemon,
+  accountId: string,
+): ManagedAccount & { readonly deviceId: string } {
+  return daemon.accountKind(accountId) === "jami"
+    ? daemon.jamiAccount(accountId)
+    : daemon.account(accountId);
 }
 
 /**
@@ -204,13 +215,15 @@ export async function runCommand(
       return { text: CONSOLE_HELP };
     case "whoami": {
       const account = formatUri(parseUri(accountId));
-      const device = daemon.account(accountId).deviceId;
+      const kind = daemon.accountKind(accountId);
+      const device = accountOf(daemon, accountId).deviceId;
       const address = formatAddress(daemon.dht.address);
       const nodes = daemon.dht.routingTable.size;
       return {
-        text:
-          `account ${account}\ndevice  ${device}\naddress ${address}, ${nodes} DHT nodes known`,
-        data: { account, device, address, nodes },
+        text: `account ${account}${
+          kind === "jami" ? " (Jami)" : ""
+        }\ndevice  ${device}\naddress ${address}, ${nodes} DHT nodes known`,
+        data: { account, kind, device, address, nodes },
       };
     }
     case "stats": {
@@ -268,8 +281,8 @@ export async function runCommand(
       const ban = rest.includes("--ban");
       const uri = needUri();
       const id = parseUri(uri).toString();
-      const account = daemon.account(accountId);
-      const known = isActiveContact(account.state.contacts.get(id)) ||
+      const account = accountOf(daemon, accountId);
+      const known = isActiveContact(account.contact(id)) ||
         daemon.config.getTrustRequests(accountId).some((r) => r.from === id);
       await daemon.config.removeContact(accountId, uri, ban);
       if (!known) {

@@ -6,6 +6,8 @@
  * deno task run --data-dir ./alice --port 4300 --bootstrap none
  * deno task run --no-console --json               # a service: JSON events on stdout
  * deno task run --demo                            # two accounts on loopback, the whole flow
+ * deno task run --jami                            # a Jami-format account (created on first run)
+ * deno task run --import-jami-archive archive.gz  # a device of an existing Jami account
  * ```
  *
  * Console input is a line per command. When stdin ends, a terminal's Ctrl-D
@@ -84,6 +86,21 @@ Options:
                           ({"type", "level", "time", ..., "text"})
   --log-level LEVEL       error, warn, info (default) or debug
   -v, --verbose           same as --log-level debug (adds DHT counters every 30 s)
+  --jami                  run a Jami-format account instead (RSA keys and values
+                          jamid 13.7 reads: its contacts see our presence and
+                          requests, we see theirs); created on the first run
+                          (key generation takes seconds, progress is shown),
+                          loaded afterwards; one data directory may hold both
+  --import-jami-archive FILE
+                          add this device to the Jami account in FILE (jamid's
+                          archive.gz, or one exported here), then run it
+                          (implies --jami)
+  --archive-password-env VAR
+                          the archive's password is in environment variable
+                          VAR (else a prompt on a terminal; without one, the
+                          archive must have no password)
+  --jami-bits N           RSA key size of a new Jami account or device
+                          (default 4096, as Jami; 2048 for quick tests)
   --demo                  run two accounts on loopback and walk through the flow
   --version               print the version and exit
   -h, --help              show this help
@@ -105,6 +122,10 @@ interface Options {
   bootstrap: PeerAddress[] | "none";
   name: string;
   demo: boolean;
+  jami: boolean;
+  importJamiArchive?: string;
+  archivePasswordEnv?: string;
+  jamiBits: number;
   console: boolean;
   json: boolean;
   logLevel: LogLevel;
@@ -199,6 +220,10 @@ function parseFlags(args: readonly string[]) {
         "log-level": { type: "string" },
         verbose: { type: "boolean", short: "v" },
         demo: { type: "boolean" },
+        jami: { type: "boolean" },
+        "import-jami-archive": { type: "string" },
+        "archive-password-env": { type: "string" },
+        "jami-bits": { type: "string" },
         version: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -236,7 +261,20 @@ function parseOptions(
       `--log-level expects ${LOG_LEVELS.join(", ")}, got "${logLevel}"`,
     );
   }
+  const jamiBits = Number(values["jami-bits"] ?? "4096");
+  if (![2048, 3072, 4096].includes(jamiBits)) {
+    throw new UsageError(
+      `--jami-bits expects 2048, 3072 or 4096, got "${
+        String(values["jami-bits"]).slice(0, 20)
+      }"`,
+    );
+  }
   return {
+    jami: (values.jami ?? false) ||
+      values["import-jami-archive"] !== undefined,
+    importJamiArchive: values["import-jami-archive"],
+    archivePasswordEnv: values["archive-password-env"],
+    jamiBits,
     dataDir: values["data-dir"] ?? defaultDataDir(),
     passphraseFile: values["passphrase-file"],
     noPassphrase: values["no-passphrase"] ?? false,
@@ -399,11 +437,88 @@ export async function readConsole(
   return "eof";
 }
 
+/** The archive password: from `--archive-password-env`, a prompt, or none. */
+async function readArchivePassword(
+  options: Options,
+): Promise<string | undefined> {
+  if (options.archivePasswordEnv !== undefined) {
+    const value = Deno.env.get(options.archivePasswordEnv);
+    if (value === undefined) {
+      throw new InputError(
+        `--archive-password-env: environment variable "${options.archivePasswordEnv}" is not set`,
+      );
+    }
+    return value;
+  }
+  if (Deno.stdin.isTerminal()) {
+    const text = await promptSecret("Jami archive password (empty for none): ");
+    return text === "" ? undefined : text;
+  }
+  return undefined;
+}
+
+/** The Jami account of the data directory: loaded, imported or created. */
+async function jamiAccountOf(
+  daemon: Daemon,
+  options: Options,
+  output: Output,
+): Promise<string> {
+  if (options.importJamiArchive !== undefined) {
+    let bytes: Uint8Array;
+    try {
+      bytes = await Deno.readFile(options.importJamiArchive);
+    } catch (error) {
+      throw new InputError(
+        `Cannot read Jami archive "${options.importJamiArchive}": ${
+          (error as Error).message
+        }`,
+      );
+    }
+    const password = await readArchivePassword(options);
+    output.event("jamiKeyGeneration", "generating this device's key…");
+    const id = await daemon.importJamiArchive(bytes, password, {
+      bits: options.jamiBits,
+    });
+    output.event(
+      "jamiAccountImported",
+      `imported Jami account ${id} as a new device`,
+      { account: id },
+    );
+    return id;
+  }
+  const existing = daemon.listAccounts().find((id) =>
+    daemon.accountKind(id) === "jami"
+  );
+  if (existing !== undefined) return existing;
+  const started = performance.now();
+  const id = await daemon.createJamiAccount({
+    bits: options.jamiBits,
+    onProgress: (step) =>
+      output.event(
+        "jamiKeyGeneration",
+        `generating keys: ${step} (${
+          ((performance.now() - started) / 1_000).toFixed(1)
+        } s)`,
+        { step },
+      ),
+  });
+  output.event(
+    "accountCreated",
+    `created a new Jami account in ${options.dataDir}`,
+    { dataDir: options.dataDir, account: id, kind: "jami" },
+  );
+  return id;
+}
+
 async function runNode(options: Options, output: Output): Promise<number> {
   const daemon = await openNode(options, output);
-  let accountId = daemon.listAccounts()[0];
+  let accountId = daemon.listAccounts().find((id) =>
+    daemon.accountKind(id) === "dht-contacts"
+  );
   try {
-    if (accountId === undefined) {
+    if (options.jami) {
+      accountId = await jamiAccountOf(daemon, options, output);
+    } else if (accountId === undefined) {
       accountId = await daemon.createAccount({ deviceName: options.name });
       output.event(
         "accountCreated",
@@ -419,9 +534,13 @@ async function runNode(options: Options, output: Output): Promise<number> {
   daemon.start();
   const account = formatUri(parseUri(accountId));
   const address = formatAddress(daemon.dht.address);
-  output.event("started", `account ${account}`, {
+  const kind = daemon.accountKind(accountId);
+  output.event("started", `account ${account}${kind === "jami" ? " (Jami)" : ""}`, {
     account,
-    device: daemon.account(accountId).deviceId,
+    kind,
+    device: kind === "jami"
+      ? daemon.jamiAccount(accountId).deviceId
+      : daemon.account(accountId).deviceId,
     address,
     version: VERSION,
   });

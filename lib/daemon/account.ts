@@ -64,6 +64,7 @@ import {
   PayloadTooLargeError,
   QuotaExceededError,
 } from "./errors.ts";
+import type { ManagedAccount } from "./managed_account.ts";
 
 export { SENDER_QUOTA_PER_HOUR } from "../trust/inbox.ts";
 
@@ -80,9 +81,11 @@ export type {
 } from "../presence/buddy_subscriptions.ts";
 
 /** An account running on this device. */
-export class Account {
+export class Account implements ManagedAccount {
   /** Account id, 40 hex. */
   readonly id: string;
+  /** This protocol's accounts (Jami-format ones are `JamiAccount`s). */
+  readonly kind = "dht-contacts" as const;
   /** Account id as an InfoHash: the key its devices announce at. */
   readonly accountId: InfoHash;
   /** Direct-link counters (zeros while links are off). */
@@ -528,6 +531,16 @@ export class Account {
   /** Visible contacts (active and banned). */
   getContacts(): Contact[] {
     return this.state.contacts.visible();
+  }
+
+  /**
+   * One contact as stored.
+   *
+   * @param uri Account id hex.
+   * @returns The contact, or undefined if unknown.
+   */
+  contact(uri: string): Contact | undefined {
+    return this.state.contacts.get(uri);
   }
 
   /**

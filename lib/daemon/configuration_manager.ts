@@ -20,7 +20,10 @@
  * @module
  */
 import { parseUri } from "../identity/uri.ts";
-import type { Account } from "./account.ts";
+import type {
+  ManagedAccount,
+  SendTrustRequestOptions,
+} from "./managed_account.ts";
 import { TypedEventTarget } from "./typed_event_target.ts";
 
 /** A pending request as `getTrustRequests` lists it. */
@@ -79,14 +82,14 @@ function seconds(ms: number): number {
 /** Trust requests and contacts API. */
 export class ConfigurationManager
   extends TypedEventTarget<ConfigurationEventMap> {
-  readonly #account: (accountId: string) => Account;
+  readonly #account: (accountId: string) => ManagedAccount;
 
   /**
    * The API over the daemon's accounts.
    *
    * @param account Looks up a running account (throws UnknownAccountError).
    */
-  constructor(account: (accountId: string) => Account) {
+  constructor(account: (accountId: string) => ManagedAccount) {
     super();
     this.#account = account;
   }
@@ -98,6 +101,8 @@ export class ConfigurationManager
    * @param accountId Our account.
    * @param to Target URI.
    * @param payload Opaque payload, at most 64,000 bytes.
+   * @param options For a Jami account, the conversation id to carry
+   *   (default "", a legacy request); ignored by our accounts.
    * @returns The request id (hex).
    * @throws {InvalidUriError} Malformed URI.
    * @throws {PayloadTooLargeError} Payload over the limit.
@@ -107,12 +112,13 @@ export class ConfigurationManager
     accountId: string,
     to: string,
     payload: Uint8Array,
+    options?: SendTrustRequestOptions,
   ): Promise<string> {
     const target = parseUri(to).toString();
     if (!(payload instanceof Uint8Array)) {
       throw new TypeError("Cannot send trust request: payload is not bytes");
     }
-    return this.#account(accountId).sendTrustRequest(target, payload);
+    return this.#account(accountId).sendTrustRequest(target, payload, options);
   }
 
   /**
@@ -207,7 +213,7 @@ export class ConfigurationManager
     uri: string,
   ): ContactDetails | undefined {
     const id = parseUri(uri).toString();
-    const contact = this.#account(accountId).state.contacts.get(id);
+    const contact = this.#account(accountId).contact(id);
     if (contact === undefined) return undefined;
     return {
       id,

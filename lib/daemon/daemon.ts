@@ -64,6 +64,7 @@ import { DeviceKeys } from "../identity/device_keys.ts";
 import { parseUri } from "../identity/uri.ts";
 import { forkRng, type RandomBytes, type Rng } from "../rng.ts";
 import { systemRandomBytes } from "../io/system_random.ts";
+import { openDhtValuePolicy } from "../io/opendht_value_policy.ts";
 import type { Storage } from "../storage.ts";
 import type { Transport } from "../transport.ts";
 import {
@@ -84,6 +85,22 @@ import { MissingArchiveError, UnknownAccountError } from "./errors.ts";
 import { PresenceManager } from "./presence_manager.ts";
 import { WorkTracker } from "./work_tracker.ts";
 import type { StreamNetwork } from "../channel/byte_stream.ts";
+import type { AccountKind, ManagedAccount } from "./managed_account.ts";
+import { JamiAccount } from "../jami/jami_account.ts";
+import {
+  emptyJamiAccountState,
+  JamiAccountStateStore,
+} from "../jami/jami_account_state.ts";
+import {
+  createJamiAccountMaterial,
+  exportJamiAccountMaterial,
+  importJamiAccountMaterial,
+  JAMI_IDENTITY_KEY,
+  type JamiAccountMaterial,
+  jamiIdentityKeyFor,
+  openJamiAccountMaterial,
+  sealJamiAccountMaterial,
+} from "../jami/jami_account_files.ts";
 
 /** What a daemon runs on, and its settings. */
 export interface DaemonOptions {
@@ -162,6 +179,20 @@ export interface DaemonResource {
   close(): void | Promise<void>;
 }
 
+/** Options of {@link Daemon.createJamiAccount}. */
+export interface CreateJamiAccountOptions {
+  /** RSA modulus size of the CA, account and device keys. @default {4096} */
+  readonly bits?: number;
+  /** Told each key-generation step ("ca", "account", "device", …) as it starts. */
+  readonly onProgress?: (step: string) => void;
+}
+
+/** Options of {@link Daemon.importJamiArchive}. */
+export interface ImportJamiArchiveOptions {
+  /** RSA modulus size of this device's new key. @default {4096} */
+  readonly bits?: number;
+}
+
 /** Options of {@link Daemon.createAccount} and {@link Daemon.linkDevice}. */
 export interface NewDeviceOptions {
   /** Device name shown to the account's other devices. @default {"device"} */
@@ -193,6 +224,7 @@ export class Daemon {
   readonly #options: DaemonOptions;
   readonly #randomBytes: RandomBytes;
   readonly #accounts = new Map<string, Account>();
+  readonly #jamiAccounts = new Map<string, JamiAccount>();
   readonly #work: WorkTracker;
   #running = false;
   #stopping: Promise<void> | undefined;
@@ -212,9 +244,15 @@ export class Daemon {
         rng: forkRng(options.rng, "dht"),
         randomBytes: this.#randomBytes,
       },
-      { ...presenceNodeConfig(this.profile), ...options.dht },
+      {
+        // Jami's values are stored here too: OpenDHT's signature and
+        // certificate-key rules apply to them (`docs/jami.md`).
+        valuePolicy: openDhtValuePolicy,
+        ...presenceNodeConfig(this.profile),
+        ...options.dht,
+      },
     );
-    const lookup = (accountId: string) => this.account(accountId);
+    const lookup = (accountId: string) => this.#managed(accountId);
     this.presence = new PresenceManager(lookup);
     this.config = new ConfigurationManager(lookup);
   }
@@ -274,7 +312,34 @@ export class Daemon {
       }
       await daemon.#addAccount(contents);
     }
+    await daemon.#loadJamiAccounts(keys);
     return daemon;
+  }
+
+  /** Opens every `jami-<id>.identity` of the storage. */
+  async #loadJamiAccounts(keys: readonly string[]): Promise<void> {
+    const storage = this.#options.storage;
+    for (const key of keys) {
+      const match = JAMI_IDENTITY_KEY.exec(key);
+      if (match === null) continue;
+      const bytes = await storage.get(key);
+      if (bytes === undefined) continue;
+      const material = await openJamiAccountMaterial(
+        bytes,
+        this.#options.passphrase ?? "",
+        key,
+      );
+      if (material.identity.accountId !== match[1]) {
+        this.#options.onWarning?.({
+          kind: "strayFile",
+          key,
+          message:
+            `ignored "${key}": it holds Jami account ${material.identity.accountId}`,
+        });
+        continue;
+      }
+      await this.#addJamiAccount(material);
+    }
   }
 
   /**
@@ -358,6 +423,37 @@ export class Daemon {
     return account;
   }
 
+  async #addJamiAccount(material: JamiAccountMaterial): Promise<JamiAccount> {
+    const id = material.identity.accountId;
+    const storage = this.#options.storage;
+    const store = await JamiAccountStateStore.load(storage, id) ??
+      new JamiAccountStateStore(storage, id, emptyJamiAccountState());
+    const account = new JamiAccount({
+      identity: material.identity,
+      dht: this.dht,
+      clock: this.#options.clock,
+      randomBytes: this.#randomBytes,
+      store,
+      emit: (event) => this.#emit(id, event),
+      onSaveError: (error) =>
+        (this.#options.onWarning ?? (() => {}))({
+          kind: "saveFailed",
+          key: JamiAccountStateStore.keyFor(id),
+          message: `could not save "${JamiAccountStateStore.keyFor(id)}": ${
+            (error as Error)?.message ?? String(error)
+          }`,
+        }),
+      track: this.#track,
+      revocationList: () => material.revocationList,
+    });
+    this.#jamiAccounts.set(id, account);
+    this.#jamiMaterial.set(id, material);
+    if (this.#running) account.start();
+    return account;
+  }
+
+  readonly #jamiMaterial = new Map<string, JamiAccountMaterial>();
+
   #emit(accountId: string, event: AccountEvent): void {
     switch (event.type) {
       case "newBuddyNotification": {
@@ -405,9 +501,52 @@ export class Daemon {
     return account;
   }
 
-  /** Account ids on this daemon. */
+  /**
+   * The running Jami account `accountId`.
+   *
+   * @param accountId Jami account id (URI forms accepted).
+   * @returns The account.
+   * @throws {UnknownAccountError} If there is none.
+   */
+  jamiAccount(accountId: string): JamiAccount {
+    let id: string;
+    try {
+      id = parseUri(accountId).toString();
+    } catch {
+      throw new UnknownAccountError(accountId);
+    }
+    const account = this.#jamiAccounts.get(id);
+    if (account === undefined) throw new UnknownAccountError(accountId);
+    return account;
+  }
+
+  /** Either kind of account, for the managers. */
+  #managed(accountId: string): ManagedAccount {
+    let id: string;
+    try {
+      id = parseUri(accountId).toString();
+    } catch {
+      throw new UnknownAccountError(accountId);
+    }
+    const account = this.#accounts.get(id) ?? this.#jamiAccounts.get(id);
+    if (account === undefined) throw new UnknownAccountError(accountId);
+    return account;
+  }
+
+  /**
+   * Which protocol account `accountId` speaks.
+   *
+   * @param accountId An account of this daemon (URI forms accepted).
+   * @returns `"dht-contacts"` (ours) or `"jami"`.
+   * @throws {UnknownAccountError} If there is none.
+   */
+  accountKind(accountId: string): AccountKind {
+    return this.#managed(accountId).kind;
+  }
+
+  /** Account ids on this daemon: ours, then Jami-format ones. */
   listAccounts(): string[] {
-    return [...this.#accounts.keys()];
+    return [...this.#accounts.keys(), ...this.#jamiAccounts.keys()];
   }
 
   /**
@@ -424,6 +563,7 @@ export class Daemon {
     this.#stopping = undefined;
     this.dht.start();
     for (const account of this.#accounts.values()) account.start();
+    for (const account of this.#jamiAccounts.values()) account.start();
   }
 
   /**
@@ -446,17 +586,22 @@ export class Daemon {
       // A failed final save is reported, never thrown: the rest still stops.
       const warn = this.#options.onWarning ?? (() => {});
       await Promise.all(
-        [...this.#accounts.values()].map((account) =>
-          account.stop().catch((error: unknown) =>
+        [...this.#accounts.values(), ...this.#jamiAccounts.values()].map((
+          account,
+        ) => {
+          const key = account.kind === "jami"
+            ? JamiAccountStateStore.keyFor(account.id)
+            : AccountStateStore.keyFor(account.id);
+          return account.stop().catch((error: unknown) =>
             warn({
               kind: "saveFailed",
-              key: AccountStateStore.keyFor(account.id),
-              message: `could not save "${
-                AccountStateStore.keyFor(account.id)
-              }" on stop: ${(error as Error)?.message ?? String(error)}`,
+              key,
+              message: `could not save "${key}" on stop: ${
+                (error as Error)?.message ?? String(error)
+              }`,
             })
-          )
-        ),
+          );
+        }),
       );
       await this.whenIdle();
       this.dht.stop();
@@ -489,6 +634,7 @@ export class Daemon {
   crash(): void {
     this.#running = false;
     for (const account of this.#accounts.values()) account.crash();
+    for (const account of this.#jamiAccounts.values()) account.crash();
     this.dht.stop();
     // A killed process loses its sockets and locks too; nobody awaits this.
     this.#release().catch(() => {});
@@ -581,6 +727,95 @@ export class Daemon {
   }
 
   /**
+   * Creates a Jami-format account (CA, account and device keys and
+   * certificates, as jamid makes them) with this device as its first
+   * device; its sealed identity is written before this resolves.
+   *
+   * @param options Key size (RSA-4096 by default, as Jami) and a progress callback.
+   * @returns The Jami account id (40 hex).
+   */
+  async createJamiAccount(
+    options: CreateJamiAccountOptions = {},
+  ): Promise<string> {
+    const material = await createJamiAccountMaterial({
+      bits: options.bits,
+      onProgress: options.onProgress,
+      now: this.#options.clock.now(),
+      random: this.#randomBytes,
+    });
+    await this.#track(this.#saveJamiMaterial(material));
+    const account = await this.#addJamiAccount(material);
+    return account.id;
+  }
+
+  /**
+   * Adds a Jami account from its archive (`archive.gz` as jamid exports
+   * it, or {@link Daemon.exportJamiArchive}'s bytes) as a new device of it:
+   * a new device key and certificate issued by the account key. If the
+   * account is already on this daemon, nothing changes.
+   *
+   * @param bytes The archive.
+   * @param password Its password, if it has one.
+   * @param options This device's key size.
+   * @returns The Jami account id (40 hex).
+   * @throws {JamiArchiveError} If the archive is damaged or the password wrong.
+   */
+  async importJamiArchive(
+    bytes: Uint8Array,
+    password?: string,
+    options: ImportJamiArchiveOptions = {},
+  ): Promise<string> {
+    const { accountId, material } = await importJamiAccountMaterial(
+      bytes,
+      password,
+      {
+        bits: options.bits,
+        now: this.#options.clock.now(),
+        random: this.#randomBytes,
+        // An account already here keeps its device: no new key is made.
+        skip: (id) => this.#jamiAccounts.has(id),
+      },
+    );
+    if (material === undefined) return accountId;
+    await this.#track(this.#saveJamiMaterial(material));
+    const account = await this.#addJamiAccount(material);
+    return account.id;
+  }
+
+  /**
+   * The archive of a Jami account (jamid's `archive.gz` format), to import
+   * it on another device, here or in jamid.
+   *
+   * @param accountId A Jami account of this daemon.
+   * @param password Encrypts the archive (argon2 + AES-GCM, as jamid) when given.
+   * @returns The archive bytes.
+   * @throws {UnknownAccountError} If there is no such Jami account.
+   */
+  async exportJamiArchive(
+    accountId: string,
+    password?: string,
+  ): Promise<Uint8Array> {
+    const account = this.jamiAccount(accountId);
+    return await exportJamiAccountMaterial(
+      this.#jamiMaterial.get(account.id)!,
+      password,
+      account.state.revocationList,
+    );
+  }
+
+  async #saveJamiMaterial(material: JamiAccountMaterial): Promise<void> {
+    const bytes = await sealJamiAccountMaterial(material, {
+      passphrase: this.#options.passphrase ?? "",
+      scryptLog2N: this.#options.scryptLog2N,
+      randomBytes: this.#randomBytes,
+    });
+    await this.#options.storage.set(
+      jamiIdentityKeyFor(material.identity.accountId),
+      bytes,
+    );
+  }
+
+  /**
    * Revokes another device of an account (lost or stolen); contacts then
    * ignore it.
    *
@@ -588,6 +823,10 @@ export class Daemon {
    * @param deviceId The device to revoke (40 hex).
    */
   async revokeDevice(accountId: string, deviceId: string): Promise<void> {
+    if (this.#managed(accountId).kind === "jami") {
+      await this.jamiAccount(accountId).revokeDevice(deviceId);
+      return;
+    }
     await this.account(accountId).revokeDevice(deviceId);
   }
 
@@ -598,6 +837,19 @@ export class Daemon {
    * @param accountId A running account of this daemon (40 hex).
    */
   async removeAccount(accountId: string): Promise<void> {
+    if (this.#managed(accountId).kind === "jami") {
+      const jami = this.jamiAccount(accountId);
+      await jami.stop();
+      this.#jamiAccounts.delete(jami.id);
+      this.#jamiMaterial.delete(jami.id);
+      await new JamiAccountStateStore(
+        this.#options.storage,
+        jami.id,
+        emptyJamiAccountState(),
+      ).remove();
+      await this.#options.storage.delete(jamiIdentityKeyFor(jami.id));
+      return;
+    }
     const account = this.account(accountId);
     await account.stop();
     this.#accounts.delete(account.id);

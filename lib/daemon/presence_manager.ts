@@ -18,7 +18,8 @@
  * @module
  */
 import { parseUri } from "../identity/uri.ts";
-import type { Account, BuddyDevice, BuddyStatus } from "./account.ts";
+import type { BuddyDevice, BuddyStatus } from "./account.ts";
+import type { ManagedAccount } from "./managed_account.ts";
 import { TypedEventTarget } from "./typed_event_target.ts";
 
 /** Detail of `newBuddyNotification`. */
@@ -45,14 +46,14 @@ export interface PresenceEventMap {
  * as `newBuddyNotification` events.
  */
 export class PresenceManager extends TypedEventTarget<PresenceEventMap> {
-  readonly #account: (accountId: string) => Account;
+  readonly #account: (accountId: string) => ManagedAccount;
 
   /**
    * The API over the daemon's accounts.
    *
    * @param account Looks up a running account (throws UnknownAccountError).
    */
-  constructor(account: (accountId: string) => Account) {
+  constructor(account: (accountId: string) => ManagedAccount) {
     super();
     this.#account = account;
   }

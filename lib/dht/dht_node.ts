@@ -162,6 +162,12 @@ export interface DhtNodeConfig {
   readonly client?: boolean;
   /** Our own id is looked up this often, so our closest nodes keep hearing from us (within their 10-minute window). @default {480000} */
   readonly neighbourhoodMs?: number;
+  /**
+   * Storage policy for values other nodes put here: false refuses the value
+   * (`403`), as OpenDHT's per-type store policies do (signature checks, the
+   * certificate key rule; `lib/io/opendht_value_policy.ts`). @default {accept every value}
+   */
+  readonly valuePolicy?: (key: InfoHash, value: DhtValue) => boolean;
 }
 
 /** Node counters for reports. */
@@ -190,6 +196,7 @@ export class DhtNode implements DhtClient {
   readonly #rpc: RpcEngine;
   readonly #table: RoutingTable;
   readonly #store: ValueStore;
+  readonly #valuePolicy?: (key: InfoHash, value: DhtValue) => boolean;
   readonly #tokens: TokenKeeper;
   readonly #proven = new ProvenAddresses();
   readonly #bootstrap: readonly PeerAddress[];
@@ -223,6 +230,7 @@ export class DhtNode implements DhtClient {
     this.id = config.id ?? InfoHash.fromBytes(randomBytes(INFO_HASH_BYTES));
     this.#table = new RoutingTable(this.id);
     this.#store = new ValueStore(config.limits, config.valueTypes);
+    this.#valuePolicy = config.valuePolicy;
     this.#tokens = new TokenKeeper(
       forkRng(this.#rng, "tokens"),
       this.#clock.now(),
@@ -419,6 +427,7 @@ export class DhtNode implements DhtClient {
       push: this.#pushNotices,
       onUpdate: this.#onUpdateRequest,
       onStored: this.#onStored,
+      valuePolicy: this.#valuePolicy,
     };
   }
 

@@ -62,6 +62,8 @@ export interface HandlerContext {
   ): void;
   /** Called after a value was stored (to schedule expiry). */
   onStored(): void;
+  /** Storage policy of values put by others: false refuses one. */
+  readonly valuePolicy?: (key: InfoHash, value: DhtValue) => boolean;
 }
 
 type Handler<M extends DhtRequest["method"]> = (
@@ -327,6 +329,18 @@ const put: Handler<"put"> = (context, request, from) => {
         request.tid,
         ErrorCode.NonAuthoritative,
         "Put with invalid id",
+      );
+      return;
+    }
+    if (
+      context.valuePolicy !== undefined &&
+      !context.valuePolicy(request.key, value)
+    ) {
+      context.rpc.error(
+        from,
+        request.tid,
+        ErrorCode.Refused,
+        "Put refused: storage policy",
       );
       return;
     }
