@@ -27,3 +27,4 @@ export * from "./jami_identity.ts";
 export * from "./device_announcement.ts";
 export * from "./certificate_value.ts";
 export * from "./trust_request.ts";
+export * from "./jami_archive.ts";
