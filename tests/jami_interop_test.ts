@@ -10,8 +10,8 @@
  * loopback, the scenario starts a `dhtnode`, a private D-Bus bus with one
  * `jamid` bootstrapped on it, and our daemon over UDP, runs the steps of
  * `tests/interop/jami_steps.ts` and prints one JSON result per step; here
- * each becomes a `t.step`. Steps that need our Jami account API are ignored
- * while it is missing. Whatever happens, every process the scenario reported
+ * each becomes a `t.step` (the slow offline step is ignored unless
+ * `JAMI_INTEROP_OFFLINE=1`). Whatever happens, every process the scenario reported
  * is killed by PID at the end.
  *
  * Without a network namespace, `ip`, `dhtnode`, `jamid`, `dbus-daemon`, or

@@ -35,23 +35,6 @@ import {
 } from "./jamid_process.ts";
 import { JAMI_STEPS, type StepResult } from "./jami_steps.ts";
 
-/** The Jami-format account API of jami_api.md, present once it is merged. */
-interface JamiApi {
-  createJamiAccount(options?: { bits?: number }): Promise<string>;
-  importJamiArchive(bytes: Uint8Array, password?: string): Promise<string>;
-  exportJamiArchive(accountId: string, password?: string): Promise<Uint8Array>;
-}
-
-/** Our trust request with a conversation id (the option's shape is the API's). */
-type SendWithConversation = (
-  accountId: string,
-  to: string,
-  payload: Uint8Array,
-  options: { conversationId: string },
-) => Promise<string>;
-
-const NO_API =
-  "our daemon has no Jami account API yet (createJamiAccount/importJamiArchive/exportJamiArchive)";
 const TEXT = new TextEncoder();
 const PAYLOAD = TEXT.encode(
   "BEGIN:VCARD\r\nVERSION:2.1\r\nFN:dht-contacts interop\r\nEND:VCARD\r\n",
@@ -241,15 +224,6 @@ async function checkAnnouncement(
   return hex(dev);
 }
 
-function jamiApi(daemon: Daemon): JamiApi | undefined {
-  const api = daemon as unknown as Partial<JamiApi>;
-  return typeof api.createJamiAccount === "function" &&
-      typeof api.importJamiArchive === "function" &&
-      typeof api.exportJamiArchive === "function"
-    ? api as JamiApi
-    : undefined;
-}
-
 async function readGzipJson(path: string): Promise<Record<string, unknown>> {
   const file = await Deno.open(path);
   const text = await new Response(
@@ -390,18 +364,16 @@ async function main(): Promise<void> {
     );
 
     // ---- with our Jami account --------------------------------------------
-    const api = daemon === undefined ? undefined : jamiApi(daemon);
-    const needsApi = api === undefined ? NO_API : undefined;
     const events = daemon === undefined ? undefined : new OurEvents(daemon);
     const ev = () => events as OurEvents;
     let ourId = "";
 
     await steps.run(
       "our-online-at-jamid",
-      { needs: ["register"], limitMs: 120_000, skip: needsApi },
+      { needs: ["register"], limitMs: 120_000 },
       async () => {
         const started = performance.now();
-        ourId = await api!.createJamiAccount();
+        ourId = await d().createJamiAccount();
         const createdMs = Math.round(performance.now() - started);
         await j().call("subscribe_buddy", {
           account: J(0).handle,
@@ -460,10 +432,7 @@ async function main(): Promise<void> {
       "request-conversation",
       { needs: ["our-online-at-jamid"], limitMs: 40_000 },
       async () => {
-        const send = d().config.sendTrustRequest.bind(
-          d().config,
-        ) as unknown as SendWithConversation;
-        await send(ourId, J(1).id, PAYLOAD, {
+        await d().config.sendTrustRequest(ourId, J(1).id, PAYLOAD, {
           conversationId: CONVERSATION_ID,
         });
         const request = await j().waitSignal(
@@ -536,7 +505,7 @@ async function main(): Promise<void> {
       "jamid-imports-ours",
       { needs: ["our-online-at-jamid"], limitMs: 90_000 },
       async () => {
-        const bytes = await api!.exportJamiArchive(ourId);
+        const bytes = await d().exportJamiArchive(ourId);
         const path = `${dir}/ours.gz`;
         await Deno.writeFile(path, bytes);
         const imported = await j().addAccount({
@@ -582,7 +551,7 @@ async function main(): Promise<void> {
       "import-jamid-archive",
       { needs: ["export", "our-online-at-jamid"], limitMs: 90_000 },
       async () => {
-        const id = await api!.importJamiArchive(
+        const id = await d().importJamiArchive(
           await Deno.readFile(exportPath),
         );
         if (id !== J(0).id) throw new Error(`imported ${id}, not ${J(0).id}`);
@@ -633,7 +602,7 @@ async function main(): Promise<void> {
           const expiredS = Math.round((performance.now() - killed) / 1000);
           let status = "";
           // At the API level, once our Jami account exists and follows J2.
-          if (ourId !== "" && api !== undefined) {
+          if (ourId !== "") {
             const seen = await until(
               60_000,
               "newBuddyNotification status 0",
