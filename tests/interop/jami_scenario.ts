@@ -27,6 +27,9 @@ import type { DhtValue } from "../../lib/dht/messages.ts";
 import { signedValueBody } from "../../lib/dht/wire/values.ts";
 import { InfoHash } from "../../lib/identity/info_hash.ts";
 import { openUdpDaemon } from "../../lib/io/udp_daemon.ts";
+import { systemRandomBytes } from "../../lib/io/system_random.ts";
+import { JamiPrivateKey, JamiPublicKey } from "../../lib/jami/rsa_key.ts";
+import { inboxKey, sealTrustRequest } from "../../lib/jami/trust_request.ts";
 import { DhtnodeProcess, findDhtnode } from "./dhtnode_process.ts";
 import {
   JamidProcess,
@@ -42,6 +45,8 @@ const PAYLOAD = TEXT.encode(
 const JAMID_PAYLOAD = TEXT.encode(
   "BEGIN:VCARD\r\nVERSION:2.1\r\nFN:jamid J3\r\nEND:VCARD\r\n",
 );
+/** How long a forged request must stay without effect (spec §7 used 8 s). */
+const FORGED_WAIT_MS = 8_000;
 /** A 1:1 conversation id as Jami makes them (40 hex). */
 const CONVERSATION_ID = "c0ffee".padEnd(40, "0");
 
@@ -192,7 +197,7 @@ function getValues(
 async function checkAnnouncement(
   value: DhtValue,
   accountId: string,
-): Promise<string> {
+): Promise<{ dev: string; pk: Uint8Array }> {
   if (value.type !== 0) throw new Error(`type ${value.type}, not 0`);
   if (value.owner === undefined || value.signature === undefined) {
     throw new Error("not signed");
@@ -221,7 +226,41 @@ async function checkAnnouncement(
     throw new Error("data is not {dev, pk}");
   }
   if (await sha1Hex(pk) !== hex(dev)) throw new Error("dev is not SHA-1(pk)");
-  return hex(dev);
+  return { dev: hex(dev), pk };
+}
+
+/** One announced device of a Jami account, read through our node. */
+async function announcedDevice(
+  daemon: Daemon,
+  accountId: string,
+): Promise<{ dev: string; pk: Uint8Array }> {
+  const values = await getValues(daemon, InfoHash.fromHex(accountId), 5_000);
+  const announcement = values.find((v) => v.type === 0 && v.owner);
+  if (announcement === undefined) {
+    throw new Error(`no announcement at ${accountId}`);
+  }
+  return await checkAnnouncement(announcement, accountId);
+}
+
+/** Puts `value` at `key` through our node; resolves with the store count. */
+function putValue(
+  daemon: Daemon,
+  key: InfoHash,
+  value: DhtValue,
+  ms: number,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`put at ${key}: no answer within ${ms} ms`)),
+      ms,
+    );
+    daemon.dht.put(key, value, {
+      onDone(stored) {
+        clearTimeout(timer);
+        resolve(stored);
+      },
+    });
+  });
 }
 
 async function readGzipJson(path: string): Promise<Record<string, unknown>> {
@@ -326,7 +365,7 @@ async function main(): Promise<void> {
         );
         const devices: string[] = [];
         for (const value of values.filter((v) => v.owner !== undefined)) {
-          devices.push(await checkAnnouncement(value, J(0).id));
+          devices.push((await checkAnnouncement(value, J(0).id)).dev);
         }
         return `dhtnode stores J1's announcement (${stored}); our node verified ${devices.length} announcement(s), device ${
           devices.join(", ")
@@ -498,6 +537,55 @@ async function main(): Promise<void> {
           throw new Error(`getContactDetails: ${JSON.stringify(details)}`);
         }
         return `${signalText(seen)}; getContactDetails confirmed=true`;
+      },
+    );
+
+    await steps.run(
+      "forged-request",
+      { needs: ["we-accept"], limitMs: 40_000 },
+      async () => {
+        // A well-formed request from a device key that no account certified
+        // and whose certificate is not on the DHT (spec §7 N1).
+        const target = await announcedDevice(d(), J(2).id);
+        const forger = await JamiPrivateKey.generate(2048);
+        const value = await sealTrustRequest(
+          {
+            service: "cx.ring",
+            conversationId: "",
+            payload: PAYLOAD,
+            confirm: false,
+          },
+          forger,
+          await JamiPublicKey.fromSpki(target.pk),
+          crypto.getRandomValues(new BigUint64Array(1))[0] | 1n,
+          systemRandomBytes,
+        );
+        const before = j().signals.length;
+        const stored = await putValue(
+          d(),
+          await inboxKey(target.dev),
+          value,
+          10_000,
+        );
+        if (stored === 0) {
+          throw new Error("the forged request was stored nowhere");
+        }
+        await sleep(FORGED_WAIT_MS);
+        const reactions = j().signals.slice(before).filter((signal) =>
+          signal.args[0] === J(2).handle &&
+          [
+            "incomingTrustRequest",
+            "contactAdded",
+            "conversationRequestReceived",
+          ]
+            .includes(signal.signal)
+        );
+        if (reactions.length > 0) {
+          throw new Error(
+            `jamid reacted: ${reactions.map(signalText).join("; ")}`,
+          );
+        }
+        return `stored on ${stored} node(s) at J3's inbox; no signal from jamid in ${FORGED_WAIT_MS} ms`;
       },
     );
 

@@ -67,6 +67,11 @@ export const JAMI_STEPS: readonly JamiStep[] = [
     name: "we accept jamid's request → jamid contactAdded(confirmed)",
   },
   {
+    id: "forged-request",
+    name:
+      "a request signed by a device key nobody certified (no certificate on the DHT) → jamid emits nothing",
+  },
+  {
     id: "jamid-imports-ours",
     name:
       "jamid imports the archive we exported (Account.archivePath) → same account id",
