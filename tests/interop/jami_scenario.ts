@@ -47,6 +47,8 @@ const JAMID_PAYLOAD = TEXT.encode(
 );
 /** How long a forged request must stay without effect (spec §7 used 8 s). */
 const FORGED_WAIT_MS = 8_000;
+/** What jamid logs when it drops a request whose device it cannot verify. */
+const DROP_LOG = /Discarding message from invalid peer certificate/;
 /** A 1:1 conversation id as Jami makes them (40 hex). */
 const CONVERSATION_ID = "c0ffee".padEnd(40, "0");
 
@@ -561,6 +563,8 @@ async function main(): Promise<void> {
           systemRandomBytes,
         );
         const before = j().signals.length;
+        const drops = async () => (await j().logTail(DROP_LOG, 1_000)).length;
+        const dropsBefore = await drops();
         const stored = await putValue(
           d(),
           await inboxKey(target.dev),
@@ -585,7 +589,11 @@ async function main(): Promise<void> {
             `jamid reacted: ${reactions.map(signalText).join("; ")}`,
           );
         }
-        return `stored on ${stored} node(s) at J3's inbox; no signal from jamid in ${FORGED_WAIT_MS} ms`;
+        // Not vacuous: jamid got it, found no certificate and dropped it.
+        if (await drops() <= dropsBefore) {
+          throw new Error(`jamid's log has no new "${DROP_LOG.source}" line`);
+        }
+        return `stored on ${stored} node(s) at J3's inbox; jamid logged "${DROP_LOG.source}" and emitted no signal in ${FORGED_WAIT_MS} ms`;
       },
     );
 
