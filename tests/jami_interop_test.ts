@@ -81,6 +81,31 @@ async function missing(): Promise<string[]> {
 const GAPS = await missing();
 const IGNORE = GAPS.length > 0 && !REQUIRED;
 
+/**
+ * Fills Deno's cache with the scenario's modules (npm packages included):
+ * inside the namespace there is no network to fetch them.
+ */
+async function cacheScenario(): Promise<void> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["cache", SCENARIO],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  try {
+    const { code, stderr } = await child.output();
+    assert.equal(
+      code,
+      0,
+      `deno cache ${SCENARIO}: ${new TextDecoder().decode(stderr)}`,
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Runs the scenario; returns its step results, PIDs and stderr. */
 async function runScenario(): Promise<{
   results: Map<string, StepResult>;
@@ -141,6 +166,7 @@ Deno.test({
         }. As root, run \`${INSTALL}\``,
       );
     }
+    await cacheScenario();
     const run = await runScenario();
     const tail = () => run.stderr.split("\n").slice(-30).join("\n");
     for (const step of JAMI_STEPS) {
