@@ -152,6 +152,14 @@ async function runScenario(): Promise<{
         // Already gone.
       }
     }
+    // A scenario that did not finish leaves its temporary directory.
+    const dir = /^\{"dir":"([^"]+)"\}$/m.exec(output.stdout)?.[1];
+    if (
+      dir?.includes("jami-interop-") &&
+      Deno.env.get("JAMI_INTEROP_KEEP") !== "1"
+    ) {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
   }
 }
 

@@ -9,8 +9,9 @@
  * It starts one `dhtnode` (network 0), a private D-Bus bus with one `jamid`
  * 13.7 bootstrapped on it, and our daemon over UDP bootstrapped on it too,
  * then runs the steps of `jami_steps.ts` in order. Output on stdout, one JSON
- * object per line: `{"pid", "name"}` for every process started (so the
- * parent can kill leftovers by PID) and one `StepResult` per step;
+ * object per line: `{"dir"}` (its temporary directory), `{"pid", "name"}`
+ * for every process started (so the parent can kill leftovers by PID and
+ * remove the directory) and one `StepResult` per step;
  * diagnostics go to stderr. Every step has a time limit; every process is
  * killed by PID at the end, also on failure. `tests/jami_interop_test.ts`
  * runs it and turns each line into a test step.
@@ -294,6 +295,8 @@ async function loopbackUp(): Promise<void> {
 
 async function main(): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "jami-interop-" });
+  // Told first, so that a parent that has to kill us can remove it.
+  emit({ dir });
   const steps = new Steps();
   let dhtnode: DhtnodeProcess | undefined;
   let jamid: JamidProcess | undefined;
