@@ -277,6 +277,7 @@ export class JamiAccount implements ManagedAccount {
     const watch: JamiBuddyWatch = new JamiBuddyWatch({
       accountId: uri,
       dht: this.#c.dht,
+      clock: this.#c.clock,
       directory: this.#directory,
       track: (work) => this.#track(work),
       onChange: () => this.#onBuddyChange(uri),

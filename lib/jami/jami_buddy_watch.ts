@@ -19,13 +19,23 @@
  *
  * @module
  */
+import type { Clock, Timer } from "../clock.ts";
 import type { DhtClient, ListenHandle } from "../dht/dht_client.ts";
 import type { DhtValue } from "../dht/messages.ts";
 import { InfoHash } from "../identity/info_hash.ts";
-import type { JamiDevice, JamiDeviceDirectory } from "./jami_device_directory.ts";
+import {
+  getValuesTwice,
+  type JamiDevice,
+  type JamiDeviceDirectory,
+} from "./jami_device_directory.ts";
+import type { JamiRevocationList } from "./revocation_list.ts";
 
 /** Most announcement value ids followed per watched account. */
 export const MAX_LIVE_VALUES = 64;
+/** Times an announced device whose certificate was not found is looked up again. */
+export const MAX_DEVICE_RETRIES = 3;
+/** First wait before looking it up again (doubled each time): past the directory's negative cache. */
+export const DEVICE_RETRY_MS = 65_000;
 
 /** A watched account's device as {@link JamiBuddyWatch.devices} lists it. */
 export interface JamiWatchedDevice {
@@ -41,6 +51,8 @@ export interface JamiBuddyWatchOptions {
   readonly accountId: string;
   /** Where the announcements are. */
   readonly dht: Pick<DhtClient, "get" | "listen">;
+  /** Time of the lookup retries. */
+  readonly clock: Clock;
   /** Verifies announcements and resolves devices. */
   readonly directory: JamiDeviceDirectory;
   /** Wraps CPU work a simulator must wait for. */
@@ -62,6 +74,8 @@ export class JamiBuddyWatch {
   readonly #live = new Map<bigint, LiveValue>();
   /** Device id → the verified device, or null while unknown/invalid/revoked. */
   readonly #devices = new Map<string, JamiDevice | null>();
+  readonly #retries = new Map<string, { dueMs: number; tries: number }>();
+  #retryTimer?: Timer;
   #listen?: ListenHandle;
   #stopped = false;
   /** Values ignored past the bound, or failing verification. */
@@ -105,6 +119,9 @@ export class JamiBuddyWatch {
   /** Stops the listen; the watch is done. */
   stop(): void {
     this.#stopped = true;
+    this.#retryTimer?.cancel();
+    this.#retryTimer = undefined;
+    this.#retries.clear();
     this.#listen?.cancel();
     this.#listen = undefined;
   }
@@ -165,15 +182,16 @@ export class JamiBuddyWatch {
     );
   }
 
-  #resolve(deviceId: string): void {
-    if (this.#devices.has(deviceId) && this.#devices.get(deviceId) !== null) {
-      return;
-    }
-    const first = !this.#devices.has(deviceId);
+  #resolve(deviceId: string, tries = 0): void {
+    if (this.#devices.get(deviceId)) return; // Verified already.
+    if (tries === 0 && this.#devices.has(deviceId)) return; // Resolving, or a retry is planned.
     this.#devices.set(deviceId, null);
-    if (!first) return; // Already resolving or known invalid.
     this.#options.directory.resolve(deviceId, (device) => {
-      if (this.#stopped || device === undefined) return;
+      if (this.#stopped) return;
+      if (device === undefined) {
+        this.#retryLater(deviceId, tries + 1);
+        return;
+      }
       this.#track(this.#options.directory.isRevoked(device)).then(
         (revoked) => {
           if (this.#stopped || revoked) return;
@@ -186,7 +204,43 @@ export class JamiBuddyWatch {
     }, this.#options.accountId);
   }
 
-  #adoptCrls(crls: readonly import("./revocation_list.ts").JamiRevocationList[]): void {
+  /**
+   * A device whose certificate was not found (yet: jamid may put its
+   * announcement before its certificate reaches the nodes we ask) is looked
+   * up again after 65 s, 130 s, 260 s while its announcement is live.
+   */
+  #retryLater(deviceId: string, tries: number): void {
+    if (tries > MAX_DEVICE_RETRIES) return;
+    const live = [...this.#live.values()].some((v) => v.deviceId === deviceId);
+    if (!live) return;
+    const clock = this.#options.clock;
+    this.#retries.set(deviceId, {
+      dueMs: clock.now() + DEVICE_RETRY_MS * 2 ** (tries - 1),
+      tries,
+    });
+    this.#armRetries();
+  }
+
+  #armRetries(): void {
+    this.#retryTimer?.cancel();
+    this.#retryTimer = undefined;
+    if (this.#stopped) return;
+    let due = Infinity;
+    for (const retry of this.#retries.values()) due = Math.min(due, retry.dueMs);
+    if (due === Infinity) return;
+    const clock = this.#options.clock;
+    this.#retryTimer = clock.setTimer(Math.max(0, due - clock.now()), () => {
+      this.#retryTimer = undefined;
+      for (const [deviceId, retry] of this.#retries) {
+        if (retry.dueMs > clock.now()) continue;
+        this.#retries.delete(deviceId);
+        this.#resolve(deviceId, retry.tries);
+      }
+      this.#armRetries();
+    });
+  }
+
+  #adoptCrls(crls: readonly JamiRevocationList[]): void {
     const known = [...this.#devices.values()].find((d) => d !== null);
     if (!known) return; // No account key yet; the lookups of devices use the directory's CRL.
     const { directory, accountId } = this.#options;
@@ -218,12 +272,15 @@ export class JamiBuddyWatch {
   #confirmExpiry(ids: readonly bigint[]): void {
     const watched = ids.filter((id) => this.#live.has(id));
     if (watched.length === 0) return;
-    this.#options.dht.get(this.#key, {
-      onDone: (values) => {
+    getValuesTwice(
+      this.#options.dht,
+      this.#key,
+      (values) => watched.every((id) => values.some((v) => v.id === id)),
+      (values) => {
         if (this.#stopped) return;
         const present = new Set(values.map((v) => v.id));
         this.#remove(watched.filter((id) => !present.has(id)));
       },
-    });
+    );
   }
 }

@@ -47,6 +47,10 @@ export const DEVICE_CACHE_MS = 60 * 60_000;
 export const NEGATIVE_CACHE_MS = 60_000;
 /** Accounts whose newest CRL is remembered. */
 export const MAX_CACHED_CRLS = 256;
+/** Longest wait for a certificate by listen once a get brought none. */
+export const CERTIFICATE_LISTEN_MS = 15_000;
+/** An account's CRLs are read again from the DHT at most this often when a request from it arrives. */
+export const CRL_RECHECK_MS = 60_000;
 /** Largest CRL value data parsed (the captured one is 755 bytes; thousands of revocations fit). */
 export const MAX_CRL_VALUE_BYTES = 60_000;
 
@@ -83,8 +87,8 @@ export interface JamiAccountValues {
 /** What the directory runs on. */
 export interface JamiDeviceDirectoryOptions {
   /** The DHT values are read from. */
-  readonly dht: Pick<DhtClient, "get">;
-  /** Time of certificate validity checks and cache expiry. */
+  readonly dht: Pick<DhtClient, "get" | "listen">;
+  /** Time of certificate validity checks, cache expiry and listen timeouts. */
   readonly clock: Clock;
   /** Wraps CPU work a simulator must wait for (default: none). */
   readonly track?: <T>(work: Promise<T>) => Promise<T>;
@@ -113,11 +117,40 @@ export function unwrapMsgpackBin(data: Uint8Array): Uint8Array {
   return data.subarray(1 + size);
 }
 
+/**
+ * A DHT get that is asked once more when its answer lacks what is expected:
+ * a storing node keeps its first answer to an address it has not seen yet
+ * small, and Jami values (certificates 4–6 kB, announcements 1.7 kB) are
+ * large, so the first get of a fresh node can come back short.
+ *
+ * @param dht The DHT.
+ * @param key Where to look.
+ * @param enough True when the values found are complete enough.
+ * @param callback Told the values of the last get.
+ */
+export function getValuesTwice(
+  dht: Pick<DhtClient, "get">,
+  key: InfoHash,
+  enough: (values: readonly DhtValue[]) => boolean,
+  callback: (values: readonly DhtValue[]) => void,
+): void {
+  const fetch = (second: boolean) =>
+    dht.get(key, {
+      onDone: (values) => {
+        if (!second && !enough(values)) fetch(true);
+        else callback(values);
+      },
+    });
+  fetch(false);
+}
+
 /** The devices of Jami accounts, verified from the DHT. */
 export class JamiDeviceDirectory {
   readonly #options: JamiDeviceDirectoryOptions;
   readonly #devices = new Map<string, Cached>();
   readonly #crls = new Map<string, JamiRevocationList>();
+  readonly #crlCheckedMs = new Map<string, number>();
+  readonly #crlWaiting = new Map<string, (() => void)[]>();
   readonly #waiting = new Map<
     string,
     ((device: JamiDevice | undefined) => void)[]
@@ -239,6 +272,68 @@ export class JamiDeviceDirectory {
   }
 
   /**
+   * Reads the CRLs at a device's account id (at most once per
+   * {@link CRL_RECHECK_MS} per account) and adopts those the account key
+   * signed, then tells whether the device is revoked: jamid's contacts pin
+   * the CRLs they find, and a request from a device its account revoked
+   * must not pass because we never looked.
+   *
+   * @param device A verified device.
+   * @param callback Told whether it is revoked.
+   */
+  checkRevocation(
+    device: JamiDevice,
+    callback: (revoked: boolean) => void,
+  ): void {
+    const { accountId } = device;
+    const now = this.#options.clock.now();
+    const checked = this.#crlCheckedMs.get(accountId);
+    const answer = () =>
+      this.#track(this.isRevoked(device)).then(callback, () => callback(true));
+    const waiting = this.#crlWaiting.get(accountId);
+    if (waiting !== undefined) {
+      // A read is under way: answer once it is done.
+      if (waiting.length < 64) waiting.push(answer);
+      else callback(true);
+      return;
+    }
+    if (checked !== undefined && now - checked < CRL_RECHECK_MS) {
+      answer();
+      return;
+    }
+    const done = () => {
+      const queued = this.#crlWaiting.get(accountId) ?? [];
+      this.#crlWaiting.delete(accountId);
+      answer();
+      for (const next of queued) next();
+    };
+    this.#crlWaiting.set(accountId, []);
+    if (this.#crlCheckedMs.size >= MAX_CACHED_CRLS) {
+      const first = this.#crlCheckedMs.keys().next().value;
+      if (first !== undefined) this.#crlCheckedMs.delete(first);
+    }
+    this.#crlCheckedMs.set(accountId, now);
+    // A device that sends is normally announced: an empty answer is asked again.
+    getValuesTwice(
+      this.#options.dht,
+      InfoHash.fromHex(accountId),
+      (values) => values.length > 0,
+      (values) => {
+        const unsigned = values.filter((v) =>
+          v.type === 0 && v.owner === undefined && v.cypher === undefined
+        );
+        this.#track((async () => {
+          const found = await this.readAccountValues(accountId, unsigned);
+          const accountKey = device.chain.account!.publicKey;
+          for (const crl of found.crls) {
+            await this.adoptRevocationList(accountId, crl, accountKey);
+          }
+        })()).then(done, done);
+      },
+    );
+  }
+
+  /**
    * Whether a verified device is revoked by its account's newest known CRL.
    *
    * @param device The device.
@@ -305,12 +400,51 @@ export class JamiDeviceDirectory {
       this.#finish(deviceId, undefined);
       return;
     }
-    this.#options.dht.get(key, {
+    this.#fetchCertificate(key, (values) => {
+      this.#track(this.#checkCertificate(deviceId, key, values)).then(
+        (device) => this.#finish(deviceId, device),
+        () => this.#finish(deviceId, undefined),
+      );
+    });
+  }
+
+  /**
+   * The values at a device id: a get, and when it brings no certificate a
+   * listen for at most {@link CERTIFICATE_LISTEN_MS}. A storing node keeps
+   * its answers to a get from an address it has not seen yet small, and a
+   * certificate is 4–6 kB; a listen is registered with a token, so its
+   * pushes carry whole values.
+   */
+  #fetchCertificate(
+    key: InfoHash,
+    callback: (values: readonly DhtValue[]) => void,
+  ): void {
+    const { dht, clock } = this.#options;
+    const isCertificate = (value: DhtValue) => value.type === 8;
+    dht.get(key, {
       onDone: (values) => {
-        this.#track(this.#checkCertificate(deviceId, key, values)).then(
-          (device) => this.#finish(deviceId, device),
-          () => this.#finish(deviceId, undefined),
+        if (values.some(isCertificate)) {
+          callback(values);
+          return;
+        }
+        let done = false;
+        const finish = (found: readonly DhtValue[]) => {
+          if (done) return;
+          done = true;
+          timer.cancel();
+          // Cancelled after this callback returns, outside the listen's own call.
+          queueMicrotask(() => listen.cancel());
+          callback(found);
+        };
+        const timer = clock.setTimer(
+          CERTIFICATE_LISTEN_MS,
+          () => finish([]),
         );
+        const listen = dht.listen(key, (event) => {
+          if (event.kind !== "added") return;
+          const found = event.values.filter(isCertificate);
+          if (found.length > 0) finish(found);
+        });
       },
     });
   }
@@ -399,14 +533,17 @@ export class JamiDeviceDirectory {
       callback([]);
       return;
     }
-    this.#options.dht.get(key, {
-      onDone: (values) => {
+    getValuesTwice(
+      this.#options.dht,
+      key,
+      (values) => values.some((v) => v.type === 0 && v.owner !== undefined),
+      (values) => {
         this.#track(this.readAccountValues(accountId, values)).then(
           (found) => this.#resolveAll(accountId, found, callback),
           () => callback([]),
         );
       },
-    });
+    );
   }
 
   #resolveAll(

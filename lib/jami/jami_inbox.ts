@@ -19,7 +19,7 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
+import type { Clock, Timer } from "../clock.ts";
 import type { DhtClient, ListenHandle } from "../dht/dht_client.ts";
 import type { DhtValue } from "../dht/messages.ts";
 import type { JamiDevice, JamiDeviceDirectory } from "./jami_device_directory.ts";
@@ -38,6 +38,12 @@ export const MAX_SEEN_VALUES = 4_096;
 export const MAX_OPENING = 32;
 /** Values accepted per sender device per hour. */
 export const MAX_PER_SENDER_PER_HOUR = 20;
+/** Times a value whose sender certificate was not found is opened again. */
+export const MAX_CERTIFICATE_RETRIES = 3;
+/** Values waiting to be opened again. */
+export const MAX_RETRIED_VALUES = 64;
+/** First wait before opening them again (doubled each time): past the directory's negative cache (60 s). */
+export const CERTIFICATE_RETRY_MS = 65_000;
 /** Sender devices whose hourly count is kept. */
 const MAX_SENDERS_TRACKED = 1_024;
 const HOUR_MS = 3_600_000;
@@ -77,12 +83,21 @@ export interface JamiInboxOptions {
   ) => boolean;
 }
 
+function seenKeyOf(value: DhtValue): string {
+  return `${value.id}:${value.cypher?.length ?? 0}`;
+}
+
 /** This device's inbox. */
 export class JamiInbox {
   readonly #options: JamiInboxOptions;
   readonly #seen = new Set<string>();
   readonly #senders = new Map<string, { startMs: number; count: number }>();
   #opening = 0;
+  readonly #retries = new Map<
+    string,
+    { value: DhtValue; tries: number; dueMs: number }
+  >();
+  #retryTimer?: Timer;
   #listen?: ListenHandle;
   #running = false;
   /** Values dropped, by reason. */
@@ -129,6 +144,9 @@ export class JamiInbox {
   /** Stops listening. */
   stop(): void {
     this.#running = false;
+    this.#retryTimer?.cancel();
+    this.#retryTimer = undefined;
+    this.#retries.clear();
     this.#listen?.cancel();
     this.#listen = undefined;
   }
@@ -137,12 +155,12 @@ export class JamiInbox {
     this.dropped[reason]++;
   }
 
-  #receive(value: DhtValue): void {
+  #receive(value: DhtValue, tries = 0): void {
     if (!this.#running) return;
     const cypher = value.cypher;
     if (cypher === undefined) return this.#drop("malformed");
     if (cypher.length > MAX_INBOX_VALUE_BYTES) return this.#drop("oversized");
-    const seenKey = `${value.id}:${cypher.length}`;
+    const seenKey = seenKeyOf(value);
     if (this.#seen.has(seenKey)) return;
     if (this.#opening >= MAX_OPENING) return this.#drop("busy");
     if (this.#seen.size >= MAX_SEEN_VALUES) {
@@ -153,7 +171,9 @@ export class JamiInbox {
     this.#opening++;
     this.#track(this.#open(value)).then((opened) => {
       this.#opening--;
-      if (opened !== undefined) this.#check(opened.request, opened.sender);
+      if (opened !== undefined) {
+        this.#check(opened.request, opened.sender, value, tries);
+      }
     }, () => {
       this.#opening--;
       this.#drop("undecryptable");
@@ -194,21 +214,67 @@ export class JamiInbox {
     return window.count <= MAX_PER_SENDER_PER_HOUR;
   }
 
-  #check(request: JamiTrustRequest, senderDeviceId: string): void {
+  /**
+   * The sender's certificate was not found: the value is opened again
+   * later (our node may not have joined the DHT yet when the listen
+   * delivered it), at most {@link MAX_CERTIFICATE_RETRIES} times, for at
+   * most {@link MAX_RETRIED_VALUES} values at once.
+   */
+  #retryLater(value: DhtValue, tries: number): void {
+    if (tries > MAX_CERTIFICATE_RETRIES || !this.#running) return;
+    const key = seenKeyOf(value);
+    if (!this.#retries.has(key) && this.#retries.size >= MAX_RETRIED_VALUES) {
+      return;
+    }
+    // 65 s, 130 s, 260 s: past the directory's negative cache, and past a
+    // permanent-put round (5 min) that copies the certificate to new nodes.
+    const dueMs = this.#options.clock.now() +
+      CERTIFICATE_RETRY_MS * 2 ** (tries - 1);
+    this.#retries.set(key, { value, tries, dueMs });
+    this.#seen.delete(key);
+    this.#armRetries();
+  }
+
+  #armRetries(): void {
+    this.#retryTimer?.cancel();
+    this.#retryTimer = undefined;
+    let due = Infinity;
+    for (const retry of this.#retries.values()) due = Math.min(due, retry.dueMs);
+    if (due === Infinity) return;
+    const clock = this.#options.clock;
+    this.#retryTimer = clock.setTimer(Math.max(0, due - clock.now()), () => {
+      this.#retryTimer = undefined;
+      const now = clock.now();
+      for (const [key, retry] of this.#retries) {
+        if (retry.dueMs > now) continue;
+        this.#retries.delete(key);
+        this.#receive(retry.value, retry.tries);
+      }
+      this.#armRetries();
+    });
+  }
+
+  #check(
+    request: JamiTrustRequest,
+    senderDeviceId: string,
+    value: DhtValue,
+    tries: number,
+  ): void {
     if (request.service !== "cx.ring") return this.#drop("service");
     if (!this.#admit(senderDeviceId)) return this.#drop("quota");
     this.#options.directory.resolve(senderDeviceId, (device) => {
       if (!this.#running) return;
-      if (device === undefined) return this.#drop("unknownDevice");
-      this.#track(this.#options.directory.isRevoked(device)).then(
-        (revoked) => {
-          if (!this.#running) return;
-          if (revoked) return this.#drop("rejected");
-          if (this.#options.onRequest(request, device)) this.accepted++;
-          else this.#drop("rejected");
-        },
-        () => this.#drop("rejected"),
-      );
+      if (device === undefined) {
+        this.#drop("unknownDevice");
+        this.#retryLater(value, tries + 1);
+        return;
+      }
+      this.#options.directory.checkRevocation(device, (revoked) => {
+        if (!this.#running) return;
+        if (revoked) return this.#drop("rejected");
+        if (this.#options.onRequest(request, device)) this.accepted++;
+        else this.#drop("rejected");
+      });
     });
   }
 }

@@ -81,6 +81,8 @@ export interface JamiOutboxOptions {
 export class JamiOutbox {
   readonly #options: JamiOutboxOptions;
   #timer?: Timer;
+  /** `entry:device` pairs being sealed or put. */
+  readonly #inFlight = new Set<string>();
   /** Puts sent (one per device per attempt). */
   putsSent = 0;
   /** Puts skipped by the hourly bound. */
@@ -240,6 +242,9 @@ export class JamiOutbox {
     if (this.#options.state.outbox.get(entry.id) !== entry) return;
     if (device.accountId !== entry.to) return;
     if (entry.sentTo.includes(device.deviceId)) return;
+    // A lookup round and a device showing up can ask at the same time.
+    const flight = `${entry.id}:${device.deviceId}`;
+    if (this.#inFlight.has(flight)) return;
     if (entry.sentTo.length >= MAX_JAMI_SENT_TO_DEVICES) return;
     const now = this.#now();
     if (now - entry.windowStartMs >= HOUR_MS) {
@@ -251,6 +256,7 @@ export class JamiOutbox {
       return;
     }
     entry.windowPuts++;
+    this.#inFlight.add(flight);
     const { deviceKey, randomBytes, dht } = this.#options;
     const request = {
       service: "cx.ring" as const,
@@ -268,17 +274,21 @@ export class JamiOutbox {
       );
       return { value, key: await inboxKey(device.deviceId) };
     })()).then(({ value, key }) => {
-      if (!this.#options.isRunning()) return;
+      if (!this.#options.isRunning()) {
+        this.#inFlight.delete(flight);
+        return;
+      }
       this.putsSent++;
       dht.put(key, value, {
         onDone: (stored) => {
+          this.#inFlight.delete(flight);
           if (stored === 0 || entry.sentTo.includes(device.deviceId)) return;
           if (this.#options.state.outbox.get(entry.id) !== entry) return;
           entry.sentTo.push(device.deviceId);
           this.#options.persist();
         },
       });
-    }, () => {});
+    }, () => this.#inFlight.delete(flight));
   }
 
   /** Arms the one timer at the earliest due round. */

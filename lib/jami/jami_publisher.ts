@@ -99,12 +99,20 @@ export class JamiPublisher {
     if (this.#running) return;
     this.#running = true;
     const { identity, dht } = this.#options;
+    // The announcement follows the certificate's first store, so that a
+    // watcher who sees it finds the certificate (jamid puts both at once).
+    let announced = false;
+    const announce = () => {
+      if (announced || !this.#running) return;
+      announced = true;
+      if (this.#visible) this.#announce();
+    };
     this.#certificate = dht.putPermanent(
       InfoHash.fromHex(identity.deviceId),
       certificateValue(identity.deviceChain),
+      announce,
     );
     this.putsStarted++;
-    if (this.#visible) this.#announce();
     this.refreshRevocationList();
   }
 

@@ -57,6 +57,8 @@ export type JamiHash = RsaHash;
 export const MIN_RSA_BITS = 2048;
 /** Largest RSA modulus accepted from the network, in bits. */
 export const MAX_RSA_BITS = 8192;
+/** Draws of padding bytes before giving up on a random source. */
+const MAX_PADDING_ROUNDS = 64;
 /** Largest DER SPKI accepted (an RSA-8192 SPKI is 1062 bytes). */
 export const MAX_SPKI_BYTES = 1100;
 /** Largest DER PKCS#8 accepted (an RSA-8192 key is about 4.8 KB). */
@@ -176,7 +178,8 @@ export class JamiPublicKey {
    * @param data At most `blockBytes - 11` bytes.
    * @param random Source of the padding bytes.
    * @returns One block of {@link blockBytes} bytes.
-   * @throws {RangeError} If `data` is too long for one block.
+   * @throws {RangeError} If `data` is too long for one block, or `random`
+   * gives only zero bytes.
    */
   encrypt(data: Uint8Array, random: RandomBytes): Uint8Array {
     const k = this.blockBytes;
@@ -189,7 +192,11 @@ export class JamiPublicKey {
     block[1] = 2;
     const padEnd = k - data.length - 1;
     let at = 2;
-    while (at < padEnd) {
+    // Zero bytes are skipped; a source that keeps giving zeros is broken.
+    for (let round = 0; at < padEnd; round++) {
+      if (round === MAX_PADDING_ROUNDS) {
+        throw new RangeError("Cannot encrypt: the random source gives zeros");
+      }
       for (const byte of random(padEnd - at)) {
         if (byte !== 0 && at < padEnd) block[at++] = byte;
       }
@@ -244,12 +251,12 @@ export class JamiPrivateKey {
    * @returns The key.
    * @throws {JamiFormatError} If there is no PKCS#8 block or it is invalid.
    */
-  static fromPem(pem: string): Promise<JamiPrivateKey> {
+  static async fromPem(pem: string): Promise<JamiPrivateKey> {
     const blocks = decodePem(pem, "private key", 16_384, 1);
     if (blocks.length !== 1 || blocks[0].label !== "PRIVATE KEY") {
       throw new JamiFormatError("private key", "no PRIVATE KEY PEM block");
     }
-    return JamiPrivateKey.fromPkcs8(blocks[0].der);
+    return await JamiPrivateKey.fromPkcs8(blocks[0].der);
   }
 
   /**

@@ -52,15 +52,37 @@ export class JamiSwarm {
     rng: seededRng(7),
   });
   readonly nodes: Node[] = [];
+  /** Plain daemons (no account) that keep values while test devices come and go. */
+  readonly relays: Daemon[] = [];
   #bootstrap: PeerAddress[] = [];
 
+  /** Opens the relays once: two daemons without accounts. */
+  async #relays(): Promise<void> {
+    if (this.relays.length > 0) return;
+    for (let i = 0; i < 2; i++) {
+      const relay = await Daemon.open({
+        transport: this.network.attach(),
+        clock: this.clock,
+        rng: seededRng(1_000 + i),
+        storage: new MemoryStorage(),
+        scryptLog2N: 10,
+        dht: { bootstrap: this.#bootstrap },
+      });
+      if (this.#bootstrap.length === 0) this.#bootstrap = [relay.dht.address];
+      relay.start();
+      this.relays.push(relay);
+    }
+  }
+
   /**
-   * Opens (and starts) a daemon; the first one is everybody's bootstrap.
+   * Opens (and starts) a daemon; two relays opened first are everybody's
+   * bootstrap.
    *
    * @param storage Reuse a storage to restart a device.
    * @returns The node.
    */
   async add(storage = new MemoryStorage()): Promise<Node> {
+    await this.#relays();
     const seed = this.nodes.length + 2;
     const daemon = await Daemon.open({
       transport: this.network.attach(),
@@ -72,7 +94,6 @@ export class JamiSwarm {
     });
     const node: Node = { daemon, storage, events: [], seed };
     this.#log(node);
-    if (this.#bootstrap.length === 0) this.#bootstrap = [daemon.dht.address];
     this.nodes.push(node);
     daemon.start();
     return node;
@@ -122,6 +143,7 @@ export class JamiSwarm {
   async run(ms: number): Promise<void> {
     for (let t = 0; t < ms; t += 100) {
       this.clock.advance(100);
+      for (const relay of this.relays) await relay.whenIdle();
       for (const node of this.nodes) await node.daemon.whenIdle();
     }
   }
@@ -143,7 +165,10 @@ export class JamiSwarm {
 
   /** Stops every daemon (goodbyes run on the virtual clock). */
   async stopAll(): Promise<void> {
-    const stopping = Promise.all(this.nodes.map((n) => n.daemon.stop()));
+    const stopping = Promise.all([
+      ...this.nodes.map((n) => n.daemon.stop()),
+      ...this.relays.map((relay) => relay.stop()),
+    ]);
     await this.run(3_000);
     await stopping;
   }

@@ -183,7 +183,8 @@ Deno.test("forged Jami requests are dropped: bad signature, self-signed, unknown
   await put(
     await sealTrustRequest(request, stranger.deviceKey, target, 13n, random),
   );
-  await swarm.run(10_000);
+  // A missing certificate is waited for 15 s (a listen) before the drop.
+  await swarm.run(20_000);
   assert.equal(eventsOf(bob, "incomingTrustRequest").length, 0);
   const dropped = victim.counters.inboxDropped;
   assert.equal(dropped.undecryptable, 1, "bad signature");

@@ -6,6 +6,7 @@ import {
   exportJamiArchive,
   importJamiArchive,
 } from "../../lib/jami/jami_archive.ts";
+import { createJamiDevice } from "../../lib/jami/jami_identity.ts";
 import { rngBytes, seededRng } from "../../lib/rng.ts";
 import { VECTORS } from "./_vectors.ts";
 
@@ -37,6 +38,21 @@ Deno.test("the captured jamid archives import with their account id, CA key and 
     // The device chain validates under the imported account.
     await chain.validate(Date.UTC(2027, 0, 1));
   }
+});
+
+Deno.test("a new device for an imported jamid account validates under that account", async () => {
+  const archive = await importJamiArchive(await archiveFile("jamid-A"));
+  const now = Date.UTC(2027, 0, 1);
+  const device = await createJamiDevice(archive, {
+    bits: 2048,
+    now,
+    random: rngBytes(seededRng(13)),
+  });
+  assert.equal(device.accountId, VECTORS.identities["jamid-A"].account_id);
+  await device.deviceChain.validate(now);
+  assert.equal(await device.deviceChain.accountId(), device.accountId);
+  assert.equal(device.deviceChain.certificates.length, 3);
+  assert.equal(device.caKey, archive.caKey);
 });
 
 Deno.test("export then import without a password keeps keys, chain, CRL and extra fields", async () => {

@@ -17,6 +17,8 @@ import {
   JamiFormatError,
   JamiSignatureError,
 } from "../../lib/jami/errors.ts";
+import { importJamiArchive } from "../../lib/jami/jami_archive.ts";
+import { compress } from "../../lib/jami/_compression.ts";
 import { JamiPrivateKey } from "../../lib/jami/rsa_key.ts";
 import {
   decodeJamiTrustRequest,
@@ -98,6 +100,25 @@ Deno.test("our announcement of the captured fake and deno identities equals the 
     }, captured.id);
     assert.equal(toHex(packValue(value)), vector.packed, name);
   }
+});
+
+Deno.test("jamid-A's announcement, re-signed with the account key of its archive, equals jamid's bytes", async () => {
+  const id = VECTORS.identities["jamid-A"];
+  const archive = await importJamiArchive(
+    await compress(
+      new TextEncoder().encode(JSON.stringify(id.archive_json)),
+      "gzip",
+    ),
+  );
+  const vector = valuesOf("device_announcement").find((v) =>
+    v.account === "jamid-A"
+  )!;
+  const captured = unpackValue(fromHex(vector.packed));
+  const value = await announcementValue({
+    accountKey: archive.accountKey,
+    deviceKey: await deviceKey("jamid-A"),
+  }, captured.id);
+  assert.equal(toHex(packValue(value)), vector.packed);
 });
 
 Deno.test("the receipt's announce (id 0) carries the same signed body as the DHT value", async () => {
