@@ -468,7 +468,13 @@ async function main(): Promise<void> {
         if (seen.args[3] !== hex(PAYLOAD)) {
           throw new Error(`payload ${seen.args[3]}, not ours`);
         }
-        return signalText(seen);
+        const pending = await j().call("trust_requests", {
+          account: J(0).handle,
+        }) as Record<string, string>[];
+        if (!pending.some((r) => r.from === ourId)) {
+          throw new Error(`getTrustRequests: ${JSON.stringify(pending)}`);
+        }
+        return `${signalText(seen)}; getTrustRequests lists it`;
       },
     );
 
@@ -642,7 +648,14 @@ async function main(): Promise<void> {
                 ? { accountId: ourId, uri: J(0).id, confirmed: true }
                 : undefined),
         );
-        return `contact ${seen.uri} confirmed`;
+        const theirs = await j().call("contacts", {
+          account: J(0).handle,
+        }) as Record<string, string>[];
+        const us = theirs.find((c) => c.id === ourId);
+        if (us?.confirmed !== "true") {
+          throw new Error(`jamid's getContacts: ${JSON.stringify(theirs)}`);
+        }
+        return `our contact ${seen.uri} confirmed; jamid's getContacts has us confirmed`;
       },
     );
 
