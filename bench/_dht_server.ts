@@ -10,13 +10,13 @@ import { parseArgs } from "node:util";
 import { DhtNode } from "../lib/dht/dht_node.ts";
 import { seededRng } from "../lib/rng.ts";
 import { systemClock } from "../lib/io/system_clock.ts";
-import { UdpTransport } from "../lib/io/udp_transport.ts";
+import { bindUdpTransport } from "../lib/io/datagram_transport.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
   options: { port: { type: "string", default: "0" } },
 });
-const transport = await UdpTransport.bind({
+const transport = await bindUdpTransport({
   host: "127.0.0.1",
   port: Number(values.port),
 });
