@@ -23,8 +23,6 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
-import dgram from "node:dgram";
 import { parseArgs } from "node:util";
 import type { DhtMessage, DhtRequest } from "../lib/dht/messages.ts";
 import { decodeMessage } from "../lib/dht/wire/decode.ts";
@@ -51,6 +49,7 @@ const CONCURRENCY = Number(flags.concurrency);
 const SOCKETS = Number(flags.sockets);
 const INDEX = Number(flags.index);
 const LOST_AFTER_MS = 1_000;
+const TO: Deno.NetAddr = { transport: "udp", hostname: HOST, port: PORT };
 /** Tids from here on are always written as msgpack uint32 (0xce + 4 bytes). */
 const TID_BASE = 0x1000_0000;
 /** Value ids from here on are always written as msgpack uint64 (0xcf + 8 bytes). */
@@ -208,45 +207,57 @@ interface Slot {
 
 class Socket {
   readonly id = InfoHash.random(rng);
-  readonly udp: dgram.Socket;
+  readonly conn: Deno.DatagramConn;
   templates: Template[] = [];
   /** Answers to the first (decoded) requests, by tid. */
   readonly waiting = new Map<number, (message: DhtMessage) => void>();
 
-  constructor(udp: dgram.Socket) {
-    this.udp = udp;
+  constructor(conn: Deno.DatagramConn) {
+    this.conn = conn;
   }
 
-  static async open(onReply: (tid: number, socket: Socket) => void) {
-    const udp = dgram.createSocket("udp4");
-    await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", resolve));
-    const socket = new Socket(udp);
-    udp.on("message", (message: Uint8Array) => {
-      if (socket.waiting.size > 0) {
+  static open(onReply: (tid: number) => void): Socket {
+    const socket = new Socket(
+      Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 }),
+    );
+    socket.#receive(onReply);
+    return socket;
+  }
+
+  /** One reused buffer: a reply is read in place, never copied. */
+  async #receive(onReply: (tid: number) => void): Promise<void> {
+    const buffer = new Uint8Array(65_536);
+    for (;;) {
+      let message: Uint8Array;
+      try {
+        [message] = await this.conn.receive(buffer);
+      } catch {
+        return;
+      }
+      if (this.waiting.size > 0) {
         let decoded: DhtMessage;
         try {
-          decoded = decodeMessage(new Uint8Array(message));
+          decoded = decodeMessage(message.slice());
         } catch {
-          return;
+          continue;
         }
-        const done = socket.waiting.get(decoded.tid);
-        socket.waiting.delete(decoded.tid);
+        const done = this.waiting.get(decoded.tid);
+        this.waiting.delete(decoded.tid);
         done?.(decoded);
-        return;
+        continue;
       }
       let tid: number | undefined;
       try {
         tid = replyTid(message);
       } catch {
-        return;
+        continue;
       }
-      if (tid !== undefined) onReply(tid, socket);
-    });
-    return socket;
+      if (tid !== undefined) onReply(tid);
+    }
   }
 
   send(bytes: Uint8Array): void {
-    this.udp.send(bytes, PORT, HOST);
+    this.conn.send(bytes, TO).catch(() => {});
   }
 
   /** A get through the full codec, for the token. */
@@ -295,7 +306,7 @@ function issue(slotIndex: number): void {
   const socket = slot.socket;
   const keyIndex = Math.floor(rng() * socket.templates.length);
   const { bytes: template, tidAt, valueIdAt } = socket.templates[keyIndex];
-  const bytes = Buffer.from(template);
+  const bytes = template.slice();
   const tid = nextTid;
   nextTid = nextTid >= 0xffff_fff0 ? TID_BASE : nextTid + 1;
   bytes[tidAt] = tid >>> 24;
@@ -304,7 +315,7 @@ function issue(slotIndex: number): void {
   bytes[tidAt + 3] = tid & 0xff;
   if (valueIdAt >= 0) {
     const id = VALUE_ID_BASE + nextValueId++;
-    bytes.writeBigUInt64BE(id, valueIdAt);
+    new DataView(bytes.buffer).setBigUint64(valueIdAt, id);
   }
   inFlight.delete(slot.tid);
   slot.tid = tid;
@@ -340,7 +351,7 @@ function sweep(): void {
   }
 }
 
-for (let i = 0; i < SOCKETS; i++) sockets.push(await Socket.open(onReply));
+for (let i = 0; i < SOCKETS; i++) sockets.push(Socket.open(onReply));
 for (const socket of sockets) {
   const token = await socket.token();
   const keys = OPERATION === "get" ? GET_KEYS : PUT_KEYS;
@@ -403,4 +414,4 @@ for await (const chunk of lines) {
     }
   }
 }
-for (const socket of sockets) socket.udp.close();
+for (const socket of sockets) socket.conn.close();

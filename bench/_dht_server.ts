@@ -30,5 +30,6 @@ console.log(`port ${transport.localAddress.port}`);
 for await (const _ of Deno.stdin.readable) {
   // Input is ignored.
 }
+console.error(JSON.stringify(node.stats().rpc));
 node.stop();
 await transport.close();

@@ -273,6 +273,7 @@ class Generator {
       args: [
         "run",
         "--allow-all", // /proc needs it
+        "--unstable-net",
         new URL("./_dht_load.ts", import.meta.url).pathname,
         `--host=${to.host}`,
         `--port=${to.port}`,
