@@ -29,7 +29,8 @@
  * requests in flight per generator (default 32), `--sockets <n>` per
  * generator (default 2), `--rounds <n>` (default 1), `--ops get,put`,
  * `--servers ours,dhtnode`, `--profile <dir>` (our server writes a V8 CPU
- * profile there: `deno run --cpu-prof`).
+ * profile there: `deno run --cpu-prof`), `--transport datagram|dgram` (our
+ * server's socket: `Deno.listenDatagram`, the default, or `node:dgram`).
  *
  * @module
  */
@@ -60,6 +61,7 @@ const { values: flags } = parseArgs({
     ops: { type: "string", default: "get,put" },
     servers: { type: "string", default: "ours,dhtnode" },
     profile: { type: "string" },
+    transport: { type: "string", default: "datagram" },
   },
 });
 const DURATION_MS = Number(flags.duration) * 1_000;
@@ -220,9 +222,10 @@ async function startOurs(): Promise<Server> {
     args: [
       "run",
       "--allow-net",
+      "--unstable-net",
       ...profile,
-      ...(Deno.env.get("BENCH_OURS")?.split(" ") ??
-        [new URL("./_dht_server.ts", import.meta.url).pathname]),
+      new URL("./_dht_server.ts", import.meta.url).pathname,
+      `--transport=${flags.transport}`,
     ],
     stdin: "piped",
     stdout: "piped",

@@ -10,8 +10,9 @@
  * goes"). Here one 64 KiB buffer is reused for every receive and the handler
  * gets an exact-size copy of the datagram.
  *
- * {@link bindUdpTransport} picks this transport when `Deno.listenDatagram`
- * is there and {@link UdpTransport} otherwise (a program run without the
+ * {@link bindUdpTransport} picks this transport for IPv4 hosts when
+ * `Deno.listenDatagram` is there, and {@link UdpTransport} otherwise (IPv6
+ * hosts, whose socket options live there, or a program run without the
  * unstable flag), so callers need not care.
  *
  * @example Two transports on loopback
@@ -65,7 +66,8 @@ function listenDatagram(): typeof Deno.listenDatagram | undefined {
 
 /**
  * Binds the cheaper of the two UDP transports this runtime offers:
- * {@link DatagramTransport} with unstable net, else {@link UdpTransport}.
+ * {@link DatagramTransport} for an IPv4 host with unstable net, else
+ * {@link UdpTransport}.
  *
  * @param options Where to bind and the incoming size limit.
  * @returns The bound transport.
@@ -87,7 +89,8 @@ function listenDatagram(): typeof Deno.listenDatagram | undefined {
 export function bindUdpTransport(
   options: UdpTransportOptions = {},
 ): Promise<AnyUdpTransport> {
-  return listenDatagram() === undefined
+  const ipv6 = (options.host ?? "127.0.0.1").includes(":");
+  return listenDatagram() === undefined || ipv6
     ? UdpTransport.bind(options)
     : DatagramTransport.bind(options);
 }
