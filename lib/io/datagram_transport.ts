@@ -53,6 +53,33 @@ import {
 /** The receive buffer: the largest datagram the kernel can hand over. */
 const RECEIVE_BUFFER_BYTES = 65_536;
 
+/** Bytes of one slab that datagram copies are made in. */
+const SLAB_BYTES = 65_536;
+
+/**
+ * Copies datagrams into shared slabs, one after the other, never over each
+ * other: each copy is a view of its own bytes without a buffer (a `malloc`)
+ * of its own. A slab is freed once none of its views is referenced; the
+ * decoder copies what it keeps, so a kept view holds at most one slab.
+ */
+class SlabCopier {
+  #slab = new Uint8Array(SLAB_BYTES);
+  #used = 0;
+
+  /** A copy of the first `length` bytes of `bytes`. */
+  copy(bytes: Uint8Array, length: number): Uint8Array {
+    if (length > SLAB_BYTES / 8) return bytes.slice(0, length);
+    if (this.#used + length > SLAB_BYTES) {
+      this.#slab = new Uint8Array(SLAB_BYTES);
+      this.#used = 0;
+    }
+    const at = this.#used;
+    this.#slab.set(bytes.subarray(0, length), at);
+    this.#used = at + length;
+    return this.#slab.subarray(at, at + length);
+  }
+}
+
 /** What both UDP transports offer: the {@link Transport} and its counters. */
 export type AnyUdpTransport = UdpTransport | DatagramTransport;
 
@@ -161,7 +188,20 @@ export class DatagramTransport implements Transport {
   readonly #maxDatagramBytes: number;
   readonly #buffer = new Uint8Array(RECEIVE_BUFFER_BYTES);
   readonly #receiving: Promise<void>;
-  readonly #sends = new Set<Promise<void>>();
+  readonly #received = new SlabCopier();
+  readonly #sending = new SlabCopier();
+  /** Sends handed to the socket and not yet settled. */
+  #pendingSends = 0;
+  /** Resolves `close()`'s wait once the last pending send settles. */
+  #drained: (() => void) | undefined;
+  readonly #onSent = (): void => {
+    this.#sentCount++;
+    this.#settled();
+  };
+  readonly #onSendError = (): void => {
+    this.#sendErrorCount++;
+    this.#settled();
+  };
   #handler: DatagramHandler | undefined;
   #closed: Promise<void> | undefined;
   #receivedCount = 0;
@@ -270,27 +310,21 @@ export class DatagramTransport implements Transport {
       this.#sendErrorCount++;
       return;
     }
-    let sending: Promise<void>;
     try {
-      sending = this.#conn.send(bytes.slice(), {
+      this.#conn.send(this.#sending.copy(bytes, bytes.length), {
         transport: "udp",
         hostname: to.host,
         port,
-      }).then(
-        () => {
-          this.#sentCount++;
-          this.#sends.delete(sending);
-        },
-        () => {
-          this.#sendErrorCount++;
-          this.#sends.delete(sending);
-        },
-      );
+      }).then(this.#onSent, this.#onSendError);
     } catch {
       this.#sendErrorCount++;
       return;
     }
-    this.#sends.add(sending);
+    this.#pendingSends++;
+  }
+
+  #settled(): void {
+    if (--this.#pendingSends === 0) this.#drained?.();
   }
 
   /**
@@ -315,7 +349,9 @@ export class DatagramTransport implements Transport {
     if (this.#closed === undefined) {
       this.#handler = undefined;
       this.#closed = (async () => {
-        await Promise.all(this.#sends);
+        if (this.#pendingSends > 0) {
+          await new Promise<void>((resolve) => this.#drained = resolve);
+        }
         try {
           this.#conn.close();
         } catch {
@@ -405,7 +441,7 @@ export class DatagramTransport implements Transport {
       this.#receivedCount++;
       try {
         // A copy of its own: the buffer takes the next datagram.
-        handler(buffer.slice(0, length), {
+        handler(this.#received.copy(buffer, length), {
           host: from.hostname,
           port: from.port,
         });
