@@ -251,7 +251,10 @@ export class DatagramTransport implements Transport {
    * }
    * ```
    */
-  static bind(options: UdpTransportOptions = {}): Promise<DatagramTransport> {
+  // deno-lint-ignore require-await
+  static async bind(
+    options: UdpTransportOptions = {},
+  ): Promise<DatagramTransport> {
     const host = options.host ?? "127.0.0.1";
     const port = options.port ?? 0;
     const maxDatagramBytes = options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES;
@@ -259,23 +262,19 @@ export class DatagramTransport implements Transport {
     const listen = listenDatagram();
     const address = formatAddress({ host, port });
     if (listen === undefined) {
-      return Promise.reject(
-        new UdpBindError(
-          `Cannot bind UDP socket: binding "${address}" needs Deno.listenDatagram (unstable net)`,
-          { host, port },
-        ),
+      throw new UdpBindError(
+        `Cannot bind UDP socket: binding "${address}" needs Deno.listenDatagram (unstable net)`,
+        { host, port },
       );
     }
+    let conn: Deno.DatagramConn;
     try {
-      const conn = listen({ transport: "udp", hostname: host, port });
-      return Promise.resolve(new DatagramTransport(conn, maxDatagramBytes));
+      conn = listen({ transport: "udp", hostname: host, port });
     } catch (error) {
       if (error instanceof Deno.errors.AddrInUse) {
-        return Promise.reject(
-          new AddressInUseError(
-            `Cannot bind UDP socket: address "${address}" is in use`,
-            { host, port, cause: error },
-          ),
+        throw new AddressInUseError(
+          `Cannot bind UDP socket: address "${address}" is in use`,
+          { host, port, cause: error },
         );
       }
       const reason = error instanceof Error ? error.message : String(error);
@@ -283,13 +282,12 @@ export class DatagramTransport implements Transport {
           typeof error.code === "string"
         ? error.code
         : undefined;
-      return Promise.reject(
-        new UdpBindError(
-          `Cannot bind UDP socket: binding "${address}" failed with "${reason}"`,
-          { host, port, code, cause: error },
-        ),
+      throw new UdpBindError(
+        `Cannot bind UDP socket: binding "${address}" failed with "${reason}"`,
+        { host, port, code, cause: error },
       );
     }
+    return new DatagramTransport(conn, maxDatagramBytes);
   }
 
   /**
