@@ -114,7 +114,7 @@ Deno.test("encodeMessageFast() and encodeMessageTree() give the same bytes for e
   assert.deepEqual(kinds, {
     "request ping": { packets: 7, fast: true },
     "request find": { packets: 70, fast: true },
-    "request get": { packets: 32, fast: false },
+    "request get": { packets: 32, fast: true },
     "request put": { packets: 27, fast: false },
     "request refresh": { packets: 5, fast: false },
     "request listen": { packets: 41, fast: false },
@@ -197,6 +197,30 @@ function syntheticFastMessages(): (DhtRequest | DhtReply)[] {
       senderId: ME,
       target: PEER,
       want: [],
+    },
+    {
+      kind: "request",
+      method: "get",
+      tid: 2,
+      network: 0,
+      senderId: ME,
+      key: PEER,
+    },
+    {
+      kind: "request",
+      method: "get",
+      tid: 0xffff_ffff,
+      network: 9,
+      senderId: ME,
+      key: PEER,
+      query: {
+        select: [1, 3],
+        where: [{ field: 1, value: 2n ** 63n }, { field: 2, value: 7 }],
+      },
+      want: [2, 10],
+      token: new Uint8Array(32).fill(4),
+      userAgent: "RNG1",
+      isClient: true,
     },
   ];
   const replies: DhtReply[] = [

@@ -324,6 +324,44 @@ function writePingOrFind(
   writeTrailer(writer, request);
 }
 
+/** A get request, as `requestWire` packs it: `a: {id, h, [q], [w], [token]}, q, t, y`, trailer. */
+function writeGet(
+  writer: MsgpackWriter,
+  request: Extract<DhtRequest, { method: "get" }>,
+): void {
+  const query = queryWire(request.query);
+  const want = wantWire(request.want);
+  writer.map(4 + trailerCount(request));
+  writer.str("a");
+  writer.map(
+    2 + (query === undefined ? 0 : 1) + (want === undefined ? 0 : 1) +
+      (request.token === undefined ? 0 : 1),
+  );
+  writer.str("id");
+  writer.id(request.senderId);
+  writer.str("h");
+  writer.id(request.key);
+  if (query !== undefined) {
+    writer.str("q");
+    writeWire(writer, query);
+  }
+  if (want !== undefined) {
+    writer.str("w");
+    writeWire(writer, want);
+  }
+  if (request.token !== undefined) {
+    writer.str("token");
+    writer.bin(request.token);
+  }
+  writer.str("q");
+  writer.str("get");
+  writer.str("t");
+  writer.int(checkUint(request.tid, MAX_UINT32, "tid"));
+  writer.str("y");
+  writer.str("q");
+  writeTrailer(writer, request);
+}
+
 function writeNodes(
   writer: MsgpackWriter,
   nodes: readonly NodeInfo[],
@@ -460,6 +498,11 @@ export function encodeMessage(message: DhtMessage): Uint8Array {
  */
 export function encodeMessageFast(message: DhtMessage): Uint8Array | undefined {
   if (message.kind === "request") {
+    if (message.method === "get") {
+      const writer = new MsgpackWriter();
+      writeGet(writer, message);
+      return writer.finishView();
+    }
     if (message.method !== "ping" && message.method !== "find") {
       return undefined;
     }
