@@ -7,7 +7,7 @@
  *
  * Two paths give the same bytes: the general one builds a {@link WireMap}
  * tree per message kind (`requestWire`, `replyWire`, …) and writes it; the
- * fast one writes the messages of every lookup (ping and find requests,
+ * fast one writes the messages of every lookup (ping, find and get requests,
  * replies without value sizes or fields) straight into the writer. {@link encodeMessage}
  * takes the fast path when there is one; {@link encodeMessageTree} and
  * {@link encodeMessageFast} expose each path alone, for the test that
@@ -263,7 +263,7 @@ function valuePartWire(part: DhtValuePart): WireMap {
 }
 
 // ---------------------------------------------------------------------------
-// Direct writers for the messages of every lookup (ping and find requests,
+// Direct writers for the messages of every lookup (ping, find and get requests,
 // replies without value sizes or fields): the same bytes, checks and key order as
 // requestWire and replyWire, without building a WireMap tree first.
 
@@ -488,7 +488,7 @@ export function encodeMessage(message: DhtMessage): Uint8Array {
 }
 
 /**
- * The fast path of {@link encodeMessage}: ping and find requests and replies
+ * The fast path of {@link encodeMessage}: ping, find and get requests and replies
  * without `valueSizes` or `fields`, written straight into the
  * writer's slab. Internal to `lib/dht/wire/` and its tests.
  *
