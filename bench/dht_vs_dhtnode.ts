@@ -1,34 +1,42 @@
 /**
  * `deno task bench:dht`: our UDP DHT node against OpenDHT's `dhtnode` under
  * the same load on 127.0.0.1. Each server runs in its own process with its
- * request rate limits lifted (`dhtnode -U`; ours via its settings), and this
- * process plays several clients that keep a fixed number of requests in
- * flight (a closed loop):
+ * request rate limits lifted (`dhtnode -U`; ours via its settings), and
+ * several load generator processes (`bench/_dht_load.ts`) each keep a fixed
+ * number of requests in flight (a closed loop):
  *
  * - `get`: a get of one of 64 keys that each hold one small value (the
  *   answer carries the value, nodes and a token);
- * - `put`: a put of a new 32-byte value at one of 1,024 keys, with the token
- *   from an earlier get.
+ * - `put`: a put of a new 32-byte value (a fresh value id every time) at one
+ *   of 1,024 keys, with the token from an earlier get.
  *
- * It prints requests per second, median and 99th-percentile latency, lost
- * requests (no answer within 1 s), the server's CPU use (in all, and per
- * request) and this process's, then the ratios ours/dhtnode. When the load
- * process is busier than the server, the rate measures the load and the
- * latency; CPU time per request then says more about capacity. `deno bench` is a poor fit: the measured code runs in other
- * processes, and the figure is a sustained rate, not a per-call time.
+ * For each server and operation it prints requests per second, median and
+ * 99th-percentile latency, lost requests (no answer within 1 s), the
+ * server's CPU use in all and per request (utime + stime deltas of
+ * `/proc/<pid>/stat`, all threads), its busiest thread's CPU use, the
+ * generators' CPU use (in all and the busiest process), the whole machine's
+ * and whether the server and the generators were saturated (a thread or
+ * process at ≥ 90 % of one core); then the ratios ours/dhtnode. The servers
+ * run back to back in each round, in alternating order, so that each ratio
+ * compares the two under the same machine load; with `--rounds 3` every
+ * figure is given as the range over three rounds.
  *
- * Options: `--duration <s>` per measurement (default 5), `--concurrency <n>`
- * requests in flight (default 32), `--clients <n>` client sockets (default 4).
+ * `deno bench` is a poor fit: the measured code runs in other processes, and
+ * the figure is a sustained rate, not a per-call time.
+ *
+ * Options: `--duration <s>` per measurement (default 5), `--warmup <s>`
+ * (default 1), `--generators <n>` processes (default 2), `--concurrency <n>`
+ * requests in flight per generator (default 32), `--sockets <n>` per
+ * generator (default 2), `--rounds <n>` (default 1), `--ops get,put`,
+ * `--servers ours,dhtnode`, `--profile <dir>` (our server writes a V8 CPU
+ * profile there: `deno run --cpu-prof`), `--transport datagram|dgram` (our
+ * server's socket: `Deno.listenDatagram`, the default, or `node:dgram`).
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import type {
-  DhtMessage,
-  DhtRequest,
-  GetRequest,
-  PutRequest,
-} from "../lib/dht/messages.ts";
+import type { DhtMessage, DhtRequest } from "../lib/dht/messages.ts";
+import type { RequestBody } from "../lib/dht/rpc_engine.ts";
 import { decodeMessage } from "../lib/dht/wire/decode.ts";
 import { encodeMessage } from "../lib/dht/wire/encode.ts";
 import { InfoHash } from "../lib/identity/info_hash.ts";
@@ -39,118 +47,60 @@ import {
   DhtnodeProcess,
   findDhtnode,
 } from "../tests/interop/dhtnode_process.ts";
+import { cpuSeconds, GET_KEYS, getKey } from "./_dht_keys.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
   options: {
     duration: { type: "string", default: "5" },
+    warmup: { type: "string", default: "1" },
+    generators: { type: "string", default: "2" },
     concurrency: { type: "string", default: "32" },
-    clients: { type: "string", default: "4" },
+    sockets: { type: "string", default: "2" },
+    rounds: { type: "string", default: "1" },
+    ops: { type: "string", default: "get,put" },
+    servers: { type: "string", default: "ours,dhtnode" },
+    profile: { type: "string" },
+    transport: { type: "string", default: "datagram" },
   },
 });
 const DURATION_MS = Number(flags.duration) * 1_000;
+const WARMUP_MS = Number(flags.warmup) * 1_000;
+const GENERATORS = Number(flags.generators);
 const CONCURRENCY = Number(flags.concurrency);
-const CLIENTS = Number(flags.clients);
-const WARMUP_MS = 1_000;
-const LOST_AFTER_MS = 1_000;
-const GET_KEYS = 64;
-const PUT_KEYS = 1_024;
+const SOCKETS = Number(flags.sockets);
+const ROUNDS = Number(flags.rounds);
+const OPERATIONS = flags.ops.split(",") as Operation[];
+const SERVERS = flags.servers.split(",") as ServerName[];
+const SATURATED_PERCENT = 90;
 
 type Operation = "get" | "put";
-
-/** A get or put request without the fields every request has. */
-type RequestBody =
-  | Pick<GetRequest, "method" | "key">
-  | Pick<PutRequest, "method" | "key" | "values" | "token">;
-
-function requestFor(operation: Operation, client: Client): RequestBody {
-  if (operation === "get") {
-    return { method: "get", key: getKeys[Math.floor(rng() * GET_KEYS)] };
-  }
-  return {
-    method: "put",
-    key: putKeys[Math.floor(rng() * PUT_KEYS)],
-    values: [{ id: nextValueId++, type: 0, data: randomData(32) }],
-    token: client.token ?? new Uint8Array(32),
-  };
-}
+type ServerName = "ours" | "dhtnode";
 
 interface Result {
-  readonly completed: number;
-  readonly lost: number;
-  readonly errors: number;
   readonly requestsPerSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  readonly lost: number;
+  readonly errors: number;
+  /** Server CPU, all threads, % of one core. */
   readonly cpuPercent: number;
-  readonly clientCpuPercent: number;
+  /** The server's busiest thread, % of one core. */
+  readonly threadPercent: number;
+  readonly cpuMicrosPerRequest: number;
+  /** All generators together, % of one core. */
+  readonly loadPercent: number;
+  /** The busiest generator process, % of one core. */
+  readonly loadMaxPercent: number;
+  /** The whole machine, % of all its cores. */
+  readonly machinePercent: number;
 }
+
+// ---------------------------------------------------------------------------
+// A client with the full codec, to prepare the server's values.
 
 const rng = seededRng("bench-dht");
-const getKeys = Array.from(
-  { length: GET_KEYS },
-  (_, i) => InfoHash.get(`bench get ${i}`),
-);
-const putKeys = Array.from(
-  { length: PUT_KEYS },
-  (_, i) => InfoHash.get(`bench put ${i}`),
-);
 let nextValueId = 1n;
-
-/** One client socket with its id, tids and token for the server. */
-class Client {
-  readonly id = InfoHash.random(rng);
-  readonly transport: UdpTransport;
-  token?: Uint8Array;
-  #tid = 1;
-  readonly #pending = new Map<number, (message: DhtMessage) => void>();
-
-  constructor(transport: UdpTransport) {
-    this.transport = transport;
-    transport.receive((bytes) => {
-      let message: DhtMessage;
-      try {
-        message = decodeMessage(bytes);
-      } catch {
-        return;
-      }
-      // The server's own requests (pings of a new node) are not answered.
-      if (message.kind !== "reply" && message.kind !== "error") return;
-      const done = this.#pending.get(message.tid);
-      if (done === undefined) return;
-      this.#pending.delete(message.tid);
-      done(message);
-    });
-  }
-
-  static async open(): Promise<Client> {
-    return new Client(await UdpTransport.bind({ host: "127.0.0.1", port: 0 }));
-  }
-
-  /** Sends one request; `done` gets the answer. Returns the tid. */
-  send(
-    to: PeerAddress,
-    body: RequestBody,
-    done: (message: DhtMessage) => void,
-  ): number {
-    const tid = this.#tid;
-    this.#tid = this.#tid >= 0xffff_fff0 ? 1 : this.#tid + 1;
-    const request = {
-      kind: "request",
-      tid,
-      network: 0,
-      senderId: this.id,
-      ...body,
-    } as DhtRequest;
-    this.#pending.set(tid, done);
-    this.transport.send(to, encodeMessage(request));
-    return tid;
-  }
-
-  forget(tid: number): void {
-    this.#pending.delete(tid);
-  }
-}
 
 function randomData(length: number): Uint8Array {
   const bytes = new Uint8Array(length);
@@ -158,154 +108,124 @@ function randomData(length: number): Uint8Array {
   return bytes;
 }
 
-function ask(
-  client: Client,
+/** Sends `request` (tid and ids filled in) and waits for its answer. */
+async function ask(
+  transport: UdpTransport,
   to: PeerAddress,
-  body: RequestBody,
+  request: RequestBody,
 ): Promise<DhtMessage> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      client.forget(tid);
-      reject(new Error(`no answer from ${to.host}:${to.port}`));
-    }, 2_000);
-    const tid = client.send(to, body, (message) => {
-      clearTimeout(timer);
-      resolve(message);
+  const tid = 0x1000_0000 + Math.floor(rng() * 0xffff);
+  const answer = new Promise<DhtMessage>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`no answer from ${to.host}:${to.port}`)),
+      2_000,
+    );
+    transport.receive((bytes) => {
+      try {
+        const message = decodeMessage(bytes);
+        if (message.tid !== tid || message.kind === "request") return;
+        clearTimeout(timer);
+        resolve(message);
+      } catch {
+        // Not ours.
+      }
     });
   });
+  transport.send(
+    to,
+    encodeMessage({
+      kind: "request",
+      tid,
+      network: 0,
+      senderId: PREPARER_ID,
+      ...request,
+    } as DhtRequest),
+  );
+  return await answer;
+}
+const PREPARER_ID = InfoHash.random(rng);
+
+/** Stores one value at every get key. */
+async function prepare(to: PeerAddress): Promise<void> {
+  const transport = await UdpTransport.bind({ host: "127.0.0.1", port: 0 });
+  try {
+    const first = await ask(transport, to, { method: "get", key: getKey(0) });
+    if (first.kind !== "reply" || first.token === undefined) {
+      throw new Error("Cannot benchmark: the server gave no token");
+    }
+    for (let k = 0; k < GET_KEYS; k++) {
+      const reply = await ask(transport, to, {
+        method: "put",
+        key: getKey(k),
+        values: [{ id: nextValueId++, type: 0, data: randomData(32) }],
+        token: first.token,
+      });
+      if (reply.kind !== "reply") {
+        throw new Error("Cannot benchmark: the server refused a put");
+      }
+    }
+  } finally {
+    await transport.close();
+  }
 }
 
-/** CPU time (user + system) of a process in seconds, from /proc. */
-function cpuSeconds(pid: number): number {
+// ---------------------------------------------------------------------------
+// CPU figures from /proc.
+
+/** CPU seconds of each thread of `pid`, by thread id. */
+function threadSeconds(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
   try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    for (const entry of Deno.readDirSync(`/proc/${pid}/task`)) {
+      out.set(entry.name, cpuSecondsOf(`/proc/${pid}/task/${entry.name}/stat`));
+    }
+  } catch {
+    // Gone: no threads.
+  }
+  return out;
+}
+
+function cpuSecondsOf(path: string): number {
+  try {
+    const stat = Deno.readTextFileSync(path);
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // utime and stime are fields 14 and 15 (1-based), in clock ticks (100 Hz).
     return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
     return NaN;
   }
 }
 
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+/** Busy and total jiffies of the whole machine, from /proc/stat. */
+function machineTicks(): { busy: number; total: number } {
+  const line = Deno.readTextFileSync("/proc/stat").split("\n")[0];
+  const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = ticks.reduce((sum, tick) => sum + tick, 0);
+  // idle and iowait are fields 4 and 5.
+  return { busy: total - ticks[3] - ticks[4], total };
 }
 
-/** Closed loop: CONCURRENCY requests in flight, each answer sends the next. */
-async function load(
-  clients: readonly Client[],
-  to: PeerAddress,
-  pid: number,
-  operation: Operation,
-): Promise<Result> {
-  let measuring = false;
-  let running = true;
-  const latencies: number[] = [];
-  let lost = 0;
-  let errors = 0;
-  const inFlight = new Map<string, number>();
-  const issue = (slot: number) => {
-    if (!running) return;
-    const client = clients[slot % clients.length];
-    const sentAt = performance.now();
-    const tid = client.send(to, requestFor(operation, client), (message) => {
-      inFlight.delete(`${slot}`);
-      if (measuring) {
-        if (message.kind === "error") errors += 1;
-        else latencies.push(performance.now() - sentAt);
-      }
-      issue(slot);
-    });
-    inFlight.set(`${slot}`, sentAt);
-    sweeper.set(slot, { client, tid, sentAt });
-  };
-  const sweeper = new Map<
-    number,
-    { client: Client; tid: number; sentAt: number }
-  >();
-  const sweep = setInterval(() => {
-    const now = performance.now();
-    for (const [slot, entry] of sweeper) {
-      if (inFlight.has(`${slot}`) && now - entry.sentAt > LOST_AFTER_MS) {
-        entry.client.forget(entry.tid);
-        if (measuring) lost += 1;
-        issue(slot);
-      }
-    }
-  }, 100);
-  for (let slot = 0; slot < CONCURRENCY; slot++) issue(slot);
-  await sleep(WARMUP_MS);
-  measuring = true;
-  const cpuBefore = cpuSeconds(pid);
-  const clientCpuBefore = cpuSeconds(Deno.pid);
-  const start = performance.now();
-  await sleep(DURATION_MS);
-  measuring = false;
-  const elapsedMs = performance.now() - start;
-  const cpuAfter = cpuSeconds(pid);
-  const clientCpuAfter = cpuSeconds(Deno.pid);
-  running = false;
-  clearInterval(sweep);
-  // Let the last answers drain before the next measurement.
-  await sleep(300);
-  latencies.sort((a, b) => a - b);
-  return {
-    completed: latencies.length,
-    lost,
-    errors,
-    requestsPerSecond: latencies.length / (elapsedMs / 1_000),
-    p50Ms: percentile(latencies, 0.5),
-    p99Ms: percentile(latencies, 0.99),
-    cpuPercent: (cpuAfter - cpuBefore) / (elapsedMs / 1_000) * 100,
-    clientCpuPercent: (clientCpuAfter - clientCpuBefore) / (elapsedMs / 1_000) *
-      100,
-  };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Fetches each client's token, then stores one value at every get key. */
-async function prepare(
-  clients: readonly Client[],
-  to: PeerAddress,
-): Promise<void> {
-  for (const client of clients) {
-    const reply = await ask(client, to, { method: "get", key: getKeys[0] });
-    if (reply.kind !== "reply" || reply.token === undefined) {
-      throw new Error("Cannot benchmark: the server gave no token");
-    }
-    client.token = reply.token;
-  }
-  const [first] = clients;
-  for (const key of getKeys) {
-    const reply = await ask(first, to, {
-      method: "put",
-      key,
-      values: [{ id: nextValueId++, type: 0, data: randomData(32) }],
-      token: first.token ?? new Uint8Array(32),
-    });
-    if (reply.kind !== "reply") {
-      throw new Error("Cannot benchmark: the server refused a put");
-    }
-  }
-}
+// ---------------------------------------------------------------------------
+// Servers and generators.
 
 interface Server {
-  readonly name: string;
+  readonly name: ServerName;
   readonly address: PeerAddress;
   readonly pid: number;
   close(): Promise<void>;
 }
 
 async function startOurs(): Promise<Server> {
+  const profile = flags.profile === undefined
+    ? []
+    : ["--cpu-prof", `--cpu-prof-dir=${flags.profile}`];
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--allow-net",
+      "--unstable-net",
+      ...profile,
       new URL("./_dht_server.ts", import.meta.url).pathname,
+      `--transport=${flags.transport}`,
     ],
     stdin: "piped",
     stdout: "piped",
@@ -324,10 +244,12 @@ async function startOurs(): Promise<Server> {
     address: { host: "127.0.0.1", port },
     pid: child.pid,
     async close() {
-      child.kill("SIGKILL");
-      await child.status;
-      await reader.cancel().catch(() => {});
+      // Closing stdin ends it cleanly (and writes its profile).
       await child.stdin.close().catch(() => {});
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+      await child.status;
+      clearTimeout(timer);
+      await reader.cancel().catch(() => {});
     },
   };
 }
@@ -342,8 +264,180 @@ async function startDhtnode(binary: string): Promise<Server> {
   };
 }
 
+/** One generator process and its line-based conversation. */
+class Generator {
+  readonly #child: Deno.ChildProcess;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #lines: ReadableStreamDefaultReader<string>;
+  #buffered = "";
+
+  constructor(to: PeerAddress, operation: Operation, index: number) {
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-all", // /proc needs it
+        "--unstable-net",
+        new URL("./_dht_load.ts", import.meta.url).pathname,
+        `--host=${to.host}`,
+        `--port=${to.port}`,
+        `--op=${operation}`,
+        `--concurrency=${CONCURRENCY}`,
+        `--sockets=${SOCKETS}`,
+        `--index=${index}`,
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    this.#writer = this.#child.stdin.getWriter();
+    this.#lines = this.#child.stdout.pipeThrough(new TextDecoderStream())
+      .getReader();
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  async line(): Promise<string> {
+    for (;;) {
+      const newline = this.#buffered.indexOf("\n");
+      if (newline >= 0) {
+        const line = this.#buffered.slice(0, newline);
+        this.#buffered = this.#buffered.slice(newline + 1);
+        return line;
+      }
+      const { value, done } = await this.#lines.read();
+      if (done) throw new Error("a load generator exited");
+      this.#buffered += value;
+    }
+  }
+
+  async say(command: string): Promise<void> {
+    await this.#writer.write(new TextEncoder().encode(`${command}\n`));
+  }
+
+  async close(): Promise<void> {
+    await this.#writer.close().catch(() => {});
+    const timer = setTimeout(() => this.#child.kill("SIGKILL"), 5_000);
+    await this.#child.status;
+    clearTimeout(timer);
+    await this.#lines.cancel().catch(() => {});
+  }
+}
+
+interface GeneratorReport {
+  completed: number;
+  errors: number;
+  lost: number;
+  cpu: number;
+  latencies: number[];
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function measure(server: Server, operation: Operation): Promise<Result> {
+  const generators = Array.from(
+    { length: GENERATORS },
+    (_, index) => new Generator(server.address, operation, index),
+  );
+  try {
+    for (const generator of generators) {
+      const line = await generator.line();
+      if (line !== "ready") throw new Error(`generator said ${line}`);
+    }
+    await Promise.all(generators.map((generator) => generator.say("go")));
+    await sleep(WARMUP_MS);
+    await Promise.all(generators.map((generator) => generator.say("measure")));
+    const cpuBefore = cpuSeconds(server.pid);
+    const threadsBefore = threadSeconds(server.pid);
+    const machineBefore = machineTicks();
+    const start = performance.now();
+    await sleep(DURATION_MS);
+    await Promise.all(generators.map((generator) => generator.say("stop")));
+    const seconds = (performance.now() - start) / 1_000;
+    const cpuAfter = cpuSeconds(server.pid);
+    const threadsAfter = threadSeconds(server.pid);
+    const machineAfter = machineTicks();
+    const reports: GeneratorReport[] = [];
+    for (const generator of generators) {
+      reports.push(JSON.parse(await generator.line()));
+    }
+    let busiestThread = 0;
+    for (const [id, after] of threadsAfter) {
+      busiestThread = Math.max(
+        busiestThread,
+        after - (threadsBefore.get(id) ?? 0),
+      );
+    }
+    const latencies = reports.flatMap((report) => report.latencies)
+      .sort((a, b) => a - b);
+    const completed = reports.reduce((sum, r) => sum + r.completed, 0);
+    const requestsPerSecond = completed / seconds;
+    const cpuPercent = (cpuAfter - cpuBefore) / seconds * 100;
+    return {
+      requestsPerSecond,
+      p50Ms: percentile(latencies, 0.5),
+      p99Ms: percentile(latencies, 0.99),
+      lost: reports.reduce((sum, r) => sum + r.lost, 0),
+      errors: reports.reduce((sum, r) => sum + r.errors, 0),
+      cpuPercent,
+      threadPercent: busiestThread / seconds * 100,
+      cpuMicrosPerRequest: (cpuAfter - cpuBefore) * 1e6 / completed,
+      loadPercent: reports.reduce((sum, r) => sum + r.cpu, 0) / seconds * 100,
+      loadMaxPercent: Math.max(...reports.map((r) => r.cpu)) / seconds * 100,
+      machinePercent: (machineAfter.busy - machineBefore.busy) /
+        (machineAfter.total - machineBefore.total) * 100,
+    };
+  } finally {
+    await Promise.all(generators.map((generator) => generator.close()));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Report.
+
+const COLUMNS = [
+  "op",
+  "server",
+  "req/s",
+  "p50 ms",
+  "p99 ms",
+  "lost",
+  "errors",
+  "cpu %",
+  "thread %",
+  "µs/req",
+  "load %",
+  "load max %",
+  "machine %",
+  "saturated",
+];
+
+function cells(cells: readonly string[]): string {
+  return cells.map((cell, i) => cell.padStart(i < 2 ? 7 : 9)).join(" ");
+}
+
+function saturation(result: Result): string {
+  const server = result.threadPercent >= SATURATED_PERCENT;
+  const load = result.loadMaxPercent >= SATURATED_PERCENT;
+  return server && load
+    ? "both"
+    : server
+    ? "server"
+    : load
+    ? "load"
+    : "neither";
+}
+
 function row(name: string, operation: Operation, result: Result): string {
-  const cells = [
+  return cells([
     operation,
     name,
     result.requestsPerSecond.toFixed(0),
@@ -352,13 +446,23 @@ function row(name: string, operation: Operation, result: Result): string {
     String(result.lost),
     String(result.errors),
     result.cpuPercent.toFixed(0),
-    (result.cpuPercent * 10_000 / result.requestsPerSecond).toFixed(1),
-    result.clientCpuPercent.toFixed(0),
-  ];
-  return cells.map((cell, i) => cell.padStart(i < 2 ? 8 : 10)).join(" ");
+    result.threadPercent.toFixed(0),
+    result.cpuMicrosPerRequest.toFixed(1),
+    result.loadPercent.toFixed(0),
+    result.loadMaxPercent.toFixed(0),
+    result.machinePercent.toFixed(0),
+    saturation(result),
+  ]);
 }
 
-const binary = findDhtnode();
+/** "a" or "a–b" over the rounds. */
+function range(values: readonly number[], digits: number): string {
+  const low = Math.min(...values).toFixed(digits);
+  const high = Math.max(...values).toFixed(digits);
+  return low === high ? low : `${low}–${high}`;
+}
+
+const binary = SERVERS.includes("dhtnode") ? findDhtnode() : "";
 if (binary === undefined) {
   console.error(
     "bench:dht: dhtnode not found; install it with `apt-get install -y dhtnode`",
@@ -366,55 +470,61 @@ if (binary === undefined) {
   Deno.exit(1);
 }
 console.log(
-  `load: ${CONCURRENCY} requests in flight from ${CLIENTS} sockets, ${
+  `load: ${GENERATORS} generator processes × ${CONCURRENCY} requests in flight from ${SOCKETS} sockets each; ${
     DURATION_MS / 1_000
-  } s per measurement after ${WARMUP_MS / 1_000} s of warm-up`,
+  } s per measurement after ${
+    WARMUP_MS / 1_000
+  } s of warm-up; ${ROUNDS} round(s); ${
+    Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ")
+  } load average before`,
 );
 console.log(
-  [
-    "op",
-    "server",
-    "req/s",
-    "p50 ms",
-    "p99 ms",
-    "lost",
-    "errors",
-    "cpu %",
-    "cpu µs/req",
-    "load cpu %",
-  ]
-    .map((cell, i) => cell.padStart(i < 2 ? 8 : 10)).join(" "),
+  `saturated: the server's busiest thread or the busiest generator process at ≥ ${SATURATED_PERCENT} % of one core (${navigator.hardwareConcurrency} cores)`,
 );
-const results = new Map<string, Result>();
-for (const start of [startOurs, () => startDhtnode(binary)]) {
-  const server = await start();
-  const clients = await Promise.all(
-    Array.from({ length: CLIENTS }, () => Client.open()),
-  );
-  try {
-    await prepare(clients, server.address);
-    for (const operation of ["get", "put"] as const) {
-      const result = await load(clients, server.address, server.pid, operation);
-      results.set(`${server.name} ${operation}`, result);
-      console.log(row(server.name, operation, result));
+console.log(cells(COLUMNS));
+const results = new Map<string, Result[]>();
+for (let round = 0; round < ROUNDS; round++) {
+  const order = round % 2 === 0 ? SERVERS : [...SERVERS].reverse();
+  for (const name of order) {
+    const server = name === "ours"
+      ? await startOurs()
+      : await startDhtnode(binary);
+    try {
+      await prepare(server.address);
+      for (const operation of OPERATIONS) {
+        const result = await measure(server, operation);
+        const key = `${name} ${operation}`;
+        results.set(key, [...results.get(key) ?? [], result]);
+        console.log(row(name, operation, result));
+      }
+    } finally {
+      await server.close();
     }
-  } finally {
-    await Promise.all(clients.map((client) => client.transport.close()));
-    await server.close();
   }
 }
-for (const operation of ["get", "put"] as const) {
-  const ours = results.get(`ours ${operation}`);
-  const theirs = results.get(`dhtnode ${operation}`);
-  if (ours === undefined || theirs === undefined) continue;
+for (const operation of OPERATIONS) {
+  const ours = results.get(`ours ${operation}`) ?? [];
+  const theirs = results.get(`dhtnode ${operation}`) ?? [];
+  if (ours.length === 0 || theirs.length === 0) continue;
+  // Ratios within each round: both servers under the same conditions.
+  const ratio = (pick: (result: Result) => number) =>
+    ours.map((result, i) => pick(result) / pick(theirs[i]));
   console.log(
-    `${operation}: ours/dhtnode requests per second ${
-      (ours.requestsPerSecond / theirs.requestsPerSecond).toFixed(2)
-    } (goal ≥ 0.5), p99 latency ${
-      (ours.p99Ms / theirs.p99Ms).toFixed(2)
-    } (lower is better), server CPU per request ${
-      (theirs.cpuPercent / theirs.requestsPerSecond /
-        (ours.cpuPercent / ours.requestsPerSecond)).toFixed(2)
-    } (dhtnode's over ours: higher is better)`,
+    `${operation}: ours/dhtnode CPU per request ${
+      range(ratio((r) => r.cpuMicrosPerRequest), 2)
+    } (target ≤ 1.5; ${range(ours.map((r) => r.cpuMicrosPerRequest), 1)} vs ${
+      range(theirs.map((r) => r.cpuMicrosPerRequest), 1)
+    } µs), requests per second ${
+      range(ratio((r) => r.requestsPerSecond), 2)
+    } (≥ 1 at saturation), p99 latency ${
+      range(ratio((r) => r.p99Ms), 2)
+    } (target ≤ 1.0); one-core capacity (10⁶ / µs per request) ${
+      range(ours.map((r) => 1e6 / r.cpuMicrosPerRequest), 0)
+    } vs ${range(theirs.map((r) => 1e6 / r.cpuMicrosPerRequest), 0)} req/s`,
   );
 }
+console.log(
+  `load average after: ${
+    Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ")
+  }`,
+);

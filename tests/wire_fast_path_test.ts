@@ -13,7 +13,13 @@
  */
 import assert from "node:assert/strict";
 import { InfoHash } from "../lib/identity/info_hash.ts";
-import type { DhtMessage, DhtReply, DhtRequest } from "../lib/dht/messages.ts";
+import type {
+  DhtMessage,
+  DhtReply,
+  DhtRequest,
+  DhtValue,
+} from "../lib/dht/messages.ts";
+import { sealValue } from "../lib/dht/wire/values.ts";
 import { decodeMessage } from "../lib/dht/wire/decode.ts";
 import {
   encodeMessage,
@@ -108,7 +114,7 @@ Deno.test("encodeMessageFast() and encodeMessageTree() give the same bytes for e
   assert.deepEqual(kinds, {
     "request ping": { packets: 7, fast: true },
     "request find": { packets: 70, fast: true },
-    "request get": { packets: 32, fast: false },
+    "request get": { packets: 32, fast: true },
     "request put": { packets: 27, fast: false },
     "request refresh": { packets: 5, fast: false },
     "request listen": { packets: 41, fast: false },
@@ -117,8 +123,8 @@ Deno.test("encodeMessageFast() and encodeMessageTree() give the same bytes for e
     "reply seenAddress token": { packets: 6, fast: true },
     "reply valueId seenAddress": { packets: 28, fast: true },
     "reply seenAddress nodes4 token": { packets: 75, fast: true },
-    "reply seenAddress token values": { packets: 1, fast: false },
-    "reply seenAddress nodes4 token values": { packets: 6, fast: false },
+    "reply seenAddress token values": { packets: 1, fast: true },
+    "reply seenAddress nodes4 token values": { packets: 6, fast: true },
     "reply seenAddress nodes4 token valueSizes": { packets: 4, fast: false },
     "reply seenAddress nodes4 token fields": { packets: 10, fast: false },
     "error 203": { packets: 4, fast: false },
@@ -132,6 +138,16 @@ Deno.test("encodeMessageFast() and encodeMessageTree() give the same bytes for e
 
 const ME = InfoHash.get("me");
 const PEER = InfoHash.get("peer");
+
+/** A value as the store keeps it: sealed, written from its packed bytes. */
+const sealed: DhtValue = {
+  id: 77n,
+  type: 3,
+  data: new Uint8Array([1, 2, 3]),
+  userType: "text/plain",
+};
+sealValue(sealed);
+const plain: DhtValue = { id: 1n, type: 0, data: new Uint8Array(32).fill(5) };
 
 /** Fast-path messages with what the captures lack: IPv6 nodes, `s`, a network id, no or long user agents, edge numbers. */
 function syntheticFastMessages(): (DhtRequest | DhtReply)[] {
@@ -182,6 +198,30 @@ function syntheticFastMessages(): (DhtRequest | DhtReply)[] {
       target: PEER,
       want: [],
     },
+    {
+      kind: "request",
+      method: "get",
+      tid: 2,
+      network: 0,
+      senderId: ME,
+      key: PEER,
+    },
+    {
+      kind: "request",
+      method: "get",
+      tid: 0xffff_ffff,
+      network: 9,
+      senderId: ME,
+      key: PEER,
+      query: {
+        select: [1, 3],
+        where: [{ field: 1, value: 2n ** 63n }, { field: 2, value: 7 }],
+      },
+      want: [2, 10],
+      token: new Uint8Array(32).fill(4),
+      userAgent: "RNG1",
+      isClient: true,
+    },
   ];
   const replies: DhtReply[] = [
     { kind: "reply", tid: 5, network: 0, senderId: PEER },
@@ -224,6 +264,23 @@ function syntheticFastMessages(): (DhtRequest | DhtReply)[] {
         id: InfoHash.get(`node ${index}`),
         address: { host: `fe80::${index}:1`, port: 4000 + index },
       })),
+    },
+    {
+      kind: "reply",
+      tid: 11,
+      network: 0,
+      senderId: PEER,
+      token: new Uint8Array(32),
+      values: [sealed, plain, { ...plain, id: 2n ** 64n - 1n, priority: 3 }],
+      truncated: true,
+    },
+    { kind: "reply", tid: 12, network: 0, senderId: PEER, values: [] },
+    {
+      kind: "reply",
+      tid: 13,
+      network: 0,
+      senderId: PEER,
+      values: [{ ...plain, cypher: new Uint8Array(40).fill(9) }],
     },
   ];
   return [...requests, ...replies];
@@ -291,5 +348,22 @@ Deno.test("encodeMessageFast() refuses what encodeMessageTree() refuses, with th
   // The slab is still usable after a refusal mid-message.
   for (const message of syntheticFastMessages()) {
     assertSameBytes(message, kindOf(message));
+  }
+});
+
+Deno.test("a sealed value is written with the same bytes as an unsealed copy of it", () => {
+  const reply = (values: DhtValue[]): DhtReply => ({
+    kind: "reply",
+    tid: 1,
+    network: 0,
+    senderId: PEER,
+    values,
+  });
+  const copies = [{ ...sealed }, { ...plain }];
+  for (const encode of [encodeMessageFast, encodeMessageTree]) {
+    assert.equal(
+      encode(reply([sealed, plain]))?.slice().toHex(),
+      encode(reply(copies))?.slice().toHex(),
+    );
   }
 });

@@ -79,6 +79,20 @@ export function unmappedHost(host: string): string {
  * @returns Its origin and prefix.
  */
 export function originOf(host: string): Origin {
+  // Every stored value and listener asks, mostly for the same few hosts.
+  const cached = ORIGINS.get(host);
+  if (cached !== undefined) return cached;
+  const origin = Object.freeze(computeOrigin(host));
+  if (ORIGINS.size >= MAX_CACHED_ORIGINS) ORIGINS.clear();
+  ORIGINS.set(host, origin);
+  return origin;
+}
+
+/** Hosts seen lately and their origins; emptied when full. */
+const ORIGINS = new Map<string, Origin>();
+const MAX_CACHED_ORIGINS = 1_024;
+
+function computeOrigin(host: string): Origin {
   host = unmappedHost(host);
   if (host.includes(":")) {
     const groups = ipv6Groups(host);

@@ -35,7 +35,7 @@ import {
   UNPROVEN_REPLY_FACTOR,
 } from "./proven_addresses.ts";
 import { seenAddressBytes } from "./wire/addresses.ts";
-import { packValue } from "./wire/values.ts";
+import { packValue, sealValue } from "./wire/values.ts";
 import { splitValues } from "./value_parts.ts";
 import { encodeMessage, OPENDHT_USER_AGENT } from "./wire/encode.ts";
 
@@ -344,6 +344,9 @@ const put: Handler<"put"> = (context, request, from) => {
       );
       return;
     }
+    // Decoded from this datagram, referenced only by the store from now on:
+    // packed once, for every answer that carries it.
+    sealValue(value);
     const { outcome, notices } = context.store.store(
       request.key,
       value,

@@ -72,10 +72,32 @@ function hostBytes(host: string): Uint8Array {
   return out;
 }
 
-/** A token cached for a host, and the port it was made for. */
-interface CachedToken {
-  readonly port: number;
-  readonly token: Uint8Array;
+/**
+ * Tokens made under one secret, by host then port: several sockets behind
+ * one address (a NAT, or load generators on one machine) each keep theirs.
+ * Bounded: a full cache is emptied.
+ */
+class TokenCache {
+  readonly #byHost = new Map<string, Map<number, Uint8Array>>();
+  #size = 0;
+
+  get(address: PeerAddress): Uint8Array | undefined {
+    return this.#byHost.get(address.host)?.get(address.port);
+  }
+
+  set(address: PeerAddress, token: Uint8Array): void {
+    if (this.#size >= TOKEN_CACHE_MAX) {
+      this.#byHost.clear();
+      this.#size = 0;
+    }
+    let ports = this.#byHost.get(address.host);
+    if (ports === undefined) {
+      ports = new Map();
+      this.#byHost.set(address.host, ports);
+    }
+    ports.set(address.port, token);
+    this.#size++;
+  }
 }
 
 /** Makes and checks write tokens bound to a requester's address. */
@@ -121,27 +143,25 @@ export class TokenKeeper {
       this.#current = this.#secret();
       this.#rotateAtMs += this.#period();
       this.#previousTokens = this.#currentTokens;
-      this.#currentTokens = new Map();
+      this.#currentTokens = new TokenCache();
     }
   }
 
   // Tokens already computed under the current and previous secrets, by
-  // address: every find/get reply carries one, and a SHA-256 per reply adds
-  // up. Bounded: a full cache is emptied.
-  #currentTokens = new Map<string, CachedToken>();
-  #previousTokens = new Map<string, CachedToken>();
+  // address: every find/get reply carries one, and an HMAC-SHA-256 per reply
+  // adds up.
+  #currentTokens = new TokenCache();
+  #previousTokens = new TokenCache();
 
   #cached(
-    cache: Map<string, CachedToken>,
+    cache: TokenCache,
     secret: Uint8Array,
     address: PeerAddress,
   ): Uint8Array {
-    // Keyed by host, the port checked (no key string to build per call).
-    const entry = cache.get(address.host);
-    if (entry !== undefined && entry.port === address.port) return entry.token;
+    const cached = cache.get(address);
+    if (cached !== undefined) return cached;
     const token = this.#token(secret, address);
-    if (entry === undefined && cache.size >= TOKEN_CACHE_MAX) cache.clear();
-    cache.set(address.host, { port: address.port, token });
+    cache.set(address, token);
     return token;
   }
 

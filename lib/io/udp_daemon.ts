@@ -17,7 +17,11 @@ import { FileStorage } from "./file_storage.ts";
 import { systemClock } from "./system_clock.ts";
 import { systemRandomBytes, systemRng } from "./system_random.ts";
 import { TcpStreamNetwork } from "./tcp_stream_network.ts";
-import { AddressInUseError, UdpTransport } from "./udp_transport.ts";
+import { AddressInUseError } from "./udp_transport.ts";
+import {
+  type AnyUdpTransport,
+  bindUdpTransport,
+} from "./datagram_transport.ts";
 
 /** Options of {@link openUdpDaemon}. */
 export interface UdpDaemonOptions {
@@ -88,7 +92,7 @@ export async function openUdpDaemon(
 ): Promise<Daemon> {
   const host = options.host ?? "127.0.0.1";
   const lock = await DataDirLock.acquire(options.dataDir);
-  let transport: UdpTransport | undefined;
+  let transport: AnyUdpTransport | undefined;
   try {
     // The lock comes first: opening the storage removes temporary files,
     // which must not be another running node's writes in flight.
@@ -129,7 +133,7 @@ export async function openUdpDaemon(
 }
 
 /** The UDP socket of each daemon {@link openUdpDaemon} opened. */
-const transports = new WeakMap<Daemon, UdpTransport>();
+const transports = new WeakMap<Daemon, AnyUdpTransport>();
 
 /**
  * The UDP socket of a daemon from {@link openUdpDaemon}, for its kernel
@@ -138,7 +142,9 @@ const transports = new WeakMap<Daemon, UdpTransport>();
  * @param daemon A daemon.
  * @returns Its socket, or `undefined` for a daemon opened otherwise.
  */
-export function udpTransportOf(daemon: Daemon): UdpTransport | undefined {
+export function udpTransportOf(
+  daemon: Daemon,
+): AnyUdpTransport | undefined {
   return transports.get(daemon);
 }
 
@@ -146,12 +152,12 @@ async function bindUdp(
   host: string,
   port: number,
   freePortIfTaken: boolean,
-): Promise<UdpTransport> {
+): Promise<AnyUdpTransport> {
   try {
-    return await UdpTransport.bind({ host, port });
+    return await bindUdpTransport({ host, port });
   } catch (error) {
     if (!(error instanceof AddressInUseError) || !freePortIfTaken) throw error;
-    return await UdpTransport.bind({ host, port: 0 });
+    return await bindUdpTransport({ host, port: 0 });
   }
 }
 

@@ -392,6 +392,11 @@ export class MsgpackWriter {
     this.#raw(bytes);
   }
 
+  /** Bytes that already are msgpack (one whole item), copied as they are. */
+  packed(bytes: Uint8Array): void {
+    this.#raw(bytes);
+  }
+
   /**
    * A bin header for `length` bytes, then room for them: returns where they
    * go in {@link MsgpackWriter.buffer}, for the caller to fill at once.
@@ -496,8 +501,19 @@ export type Wire =
   | boolean
   | Uint8Array
   | InfoHash
+  | PackedWire
   | readonly Wire[]
   | WireMap;
+
+/** One item already packed (a stored value's bytes), written as it is. */
+export class PackedWire {
+  /** The item's msgpack bytes. */
+  readonly bytes: Uint8Array;
+  /** Wraps `bytes`, which must hold exactly one msgpack item. */
+  constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+  }
+}
 
 /** A msgpack map whose entries keep their order (and may repeat a key). */
 export class WireMap {
@@ -513,12 +529,18 @@ export class WireMap {
   }
 }
 
+/** Writes `value` (any {@link Wire} tree) to `writer`. */
+export function writeWire(writer: MsgpackWriter, value: Wire): void {
+  write(writer, value);
+}
+
 function write(writer: MsgpackWriter, value: Wire): void {
   if (typeof value === "number" || typeof value === "bigint") writer.int(value);
   else if (typeof value === "string") writer.str(value);
   else if (typeof value === "boolean") writer.bool(value);
   else if (value instanceof Uint8Array) writer.bin(value);
   else if (value instanceof InfoHash) writer.id(value);
+  else if (value instanceof PackedWire) writer.packed(value.bytes);
   else if (value instanceof WireMap) {
     writer.map(value.entries.length);
     for (const [key, entry] of value.entries) {

@@ -7,8 +7,8 @@
  *
  * Two paths give the same bytes: the general one builds a {@link WireMap}
  * tree per message kind (`requestWire`, `replyWire`, …) and writes it; the
- * fast one writes the messages of every lookup (ping and find requests,
- * replies without values) straight into the writer. {@link encodeMessage}
+ * fast one writes the messages of every lookup (ping, find and get requests,
+ * replies without value sizes or fields) straight into the writer. {@link encodeMessage}
  * takes the fast path when there is one; {@link encodeMessageTree} and
  * {@link encodeMessageFast} expose each path alone, for the test that
  * compares them (they are not part of the package's API).
@@ -51,9 +51,10 @@ import {
   toDatagram,
   type Wire,
   WireMap,
+  writeWire,
 } from "./_msgpack.ts";
 import { addressBytes, encodeNodes4, encodeNodes6 } from "./addresses.ts";
-import { valueWire } from "./values.ts";
+import { packedValueWire } from "./values.ts";
 
 /** The user agent OpenDHT 2.4.12 sends in `v`; callers pass it as `userAgent`. */
 export const OPENDHT_USER_AGENT = "RNG1";
@@ -80,7 +81,7 @@ function valuesWire(
   values: readonly DhtValue[] | undefined,
   sizes: readonly number[] | undefined,
 ): Wire | undefined {
-  if (sizes === undefined) return values?.map(valueWire);
+  if (sizes === undefined) return values?.map(packedValueWire);
   if (values !== undefined && values.length > 0) {
     throw new TypeError(
       "Cannot encode message: both values and valueSizes are set",
@@ -262,8 +263,8 @@ function valuePartWire(part: DhtValuePart): WireMap {
 }
 
 // ---------------------------------------------------------------------------
-// Direct writers for the messages of every lookup (ping and find requests,
-// replies without values): the same bytes, checks and key order as
+// Direct writers for the messages of every lookup (ping, find and get requests,
+// replies without value sizes or fields): the same bytes, checks and key order as
 // requestWire and replyWire, without building a WireMap tree first.
 
 function writeTrailer(
@@ -323,6 +324,44 @@ function writePingOrFind(
   writeTrailer(writer, request);
 }
 
+/** A get request, as `requestWire` packs it: `a: {id, h, [q], [w], [token]}, q, t, y`, trailer. */
+function writeGet(
+  writer: MsgpackWriter,
+  request: Extract<DhtRequest, { method: "get" }>,
+): void {
+  const query = queryWire(request.query);
+  const want = wantWire(request.want);
+  writer.map(4 + trailerCount(request));
+  writer.str("a");
+  writer.map(
+    2 + (query === undefined ? 0 : 1) + (want === undefined ? 0 : 1) +
+      (request.token === undefined ? 0 : 1),
+  );
+  writer.str("id");
+  writer.id(request.senderId);
+  writer.str("h");
+  writer.id(request.key);
+  if (query !== undefined) {
+    writer.str("q");
+    writeWire(writer, query);
+  }
+  if (want !== undefined) {
+    writer.str("w");
+    writeWire(writer, want);
+  }
+  if (request.token !== undefined) {
+    writer.str("token");
+    writer.bin(request.token);
+  }
+  writer.str("q");
+  writer.str("get");
+  writer.str("t");
+  writer.int(checkUint(request.tid, MAX_UINT32, "tid"));
+  writer.str("y");
+  writer.str("q");
+  writeTrailer(writer, request);
+}
+
 function writeNodes(
   writer: MsgpackWriter,
   nodes: readonly NodeInfo[],
@@ -360,12 +399,15 @@ function writePlainReply(writer: MsgpackWriter, reply: DhtReply): void {
     : checkUint64(reply.valueId, "vid");
   writer.map(3 + trailerCount(reply));
   writer.str("r");
+  const values = reply.values;
+  const truncated = reply.truncated === true;
   writer.map(
     1 + (valueId === undefined ? 0 : 1) +
       (reply.seenAddress === undefined ? 0 : 1) +
       (reply.nodes4 === undefined ? 0 : 1) +
       (reply.nodes6 === undefined ? 0 : 1) +
-      (reply.token === undefined ? 0 : 1),
+      (reply.token === undefined ? 0 : 1) +
+      (values === undefined ? 0 : 1) + (truncated ? 1 : 0),
   );
   writer.str("id");
   writer.id(reply.senderId);
@@ -388,6 +430,15 @@ function writePlainReply(writer: MsgpackWriter, reply: DhtReply): void {
   if (reply.token !== undefined) {
     writer.str("token");
     writer.bin(reply.token);
+  }
+  if (values !== undefined) {
+    writer.str("values");
+    writer.array(values.length);
+    for (const value of values) writeWire(writer, packedValueWire(value));
+  }
+  if (truncated) {
+    writer.str("tr");
+    writer.bool(true);
   }
   writer.str("t");
   writer.int(checkUint(reply.tid, MAX_UINT32, "tid"));
@@ -437,8 +488,8 @@ export function encodeMessage(message: DhtMessage): Uint8Array {
 }
 
 /**
- * The fast path of {@link encodeMessage}: ping and find requests and replies
- * without `values`, `valueSizes` or `fields`, written straight into the
+ * The fast path of {@link encodeMessage}: ping, find and get requests and replies
+ * without `valueSizes` or `fields`, written straight into the
  * writer's slab. Internal to `lib/dht/wire/` and its tests.
  *
  * @param message The message.
@@ -447,6 +498,11 @@ export function encodeMessage(message: DhtMessage): Uint8Array {
  */
 export function encodeMessageFast(message: DhtMessage): Uint8Array | undefined {
   if (message.kind === "request") {
+    if (message.method === "get") {
+      const writer = new MsgpackWriter();
+      writeGet(writer, message);
+      return writer.finishView();
+    }
     if (message.method !== "ping" && message.method !== "find") {
       return undefined;
     }
@@ -455,9 +511,8 @@ export function encodeMessageFast(message: DhtMessage): Uint8Array | undefined {
     return writer.finishView();
   }
   if (
-    message.kind === "reply" && message.values === undefined &&
-    message.valueSizes === undefined && message.fields === undefined &&
-    message.truncated !== true
+    message.kind === "reply" && message.valueSizes === undefined &&
+    message.fields === undefined
   ) {
     const writer = new MsgpackWriter();
     writePlainReply(writer, message);

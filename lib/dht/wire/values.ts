@@ -16,8 +16,10 @@ import {
   type Item,
   MAX_UINT16,
   MAX_UINT32,
+  PackedWire,
   TEXT_ENCODER,
   toBytes,
+  type Wire,
   WireMap,
 } from "./_msgpack.ts";
 import {
@@ -88,7 +90,53 @@ export function valueWire(value: DhtValue): WireMap {
  * ```
  */
 export function packValue(value: DhtValue): Uint8Array {
-  return toBytes(valueWire(value));
+  const cached = PACKED.get(value);
+  if (cached !== undefined) return cached;
+  const bytes = toBytes(valueWire(value));
+  if (SEALED.has(value)) PACKED.set(value, bytes);
+  return bytes;
+}
+
+/** Values no one changes any more (see {@link sealValue}). */
+const SEALED = new WeakSet<DhtValue>();
+/** The packed bytes of sealed values, made on first use. */
+const PACKED = new WeakMap<DhtValue, Uint8Array>();
+
+/**
+ * Marks a value that no one will change any more (a stored copy decoded
+ * from the network, referenced only by the store): from then on
+ * {@link packValue} packs it once and returns the same bytes, which callers
+ * must not change, and {@link packedValueWire} hands them to the encoder.
+ * Every get answer carries its stored values; packing each once is the
+ * point.
+ *
+ * @param value The value; it and its bytes must not change after this.
+ *
+ * @example A sealed value is packed once
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { packValue, sealValue } from "./values.ts";
+ *
+ * const value = { id: 1n, type: 0, data: new Uint8Array([1, 2]) };
+ * sealValue(value);
+ * assert.equal(packValue(value), packValue(value));
+ * ```
+ */
+export function sealValue(value: DhtValue): void {
+  SEALED.add(value);
+}
+
+/**
+ * A value as the encoder writes it: its packed bytes when it is sealed
+ * (the same bytes {@link valueWire} gives), else its tree.
+ *
+ * @param value A value.
+ * @returns What to write for it.
+ */
+export function packedValueWire(value: DhtValue): Wire {
+  return SEALED.has(value)
+    ? new PackedWire(packValue(value))
+    : valueWire(value);
 }
 
 /**
@@ -134,7 +182,15 @@ export function signedValueBody(value: DhtValue): Uint8Array {
 export function valueStorageSize(value: DhtValue): number {
   return value.data.length + (value.cypher?.length ?? 0) +
     (value.signature?.length ?? 0) +
-    TEXT_ENCODER.encode(value.userType ?? "").length;
+    utf8Length(value.userType ?? "");
+}
+
+/** Bytes of `text` in UTF-8, without encoding it for the common ASCII case. */
+function utf8Length(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) > 0x7f) return TEXT_ENCODER.encode(text).length;
+  }
+  return text.length;
 }
 
 /**
