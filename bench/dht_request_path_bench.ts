@@ -22,7 +22,7 @@ import type { DatagramHandler, PeerAddress } from "../lib/transport.ts";
 const clock = new ManualClock(1_700_000_000_000);
 let deliver: DatagramHandler = () => {};
 let last: Uint8Array = new Uint8Array(0);
-const node = new DhtNode(
+const _node = new DhtNode(
   {
     transport: {
       localAddress: { host: "127.0.0.1", port: 4222 },
