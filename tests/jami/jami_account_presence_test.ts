@@ -129,3 +129,45 @@ Deno.test("a Jami buddy that hides (publish 0) goes offline, and back online on 
   assert.deepEqual(statuses(alice, b), [1, 0, 1]);
   await swarm.stopAll();
 });
+
+Deno.test("an announcement at a Jami id signed by another account does not count", async () => {
+  const { createJamiIdentity } = await import(
+    "../../lib/jami/jami_identity.ts"
+  );
+  const { announcementValue } = await import(
+    "../../lib/jami/device_announcement.ts"
+  );
+  const { certificateValue } = await import(
+    "../../lib/jami/certificate_value.ts"
+  );
+  const { InfoHash } = await import("../../lib/identity/info_hash.ts");
+  const { systemRandomBytes } = await import("../../lib/io/system_random.ts");
+  const swarm = new JamiSwarm();
+  const alice = await swarm.add();
+  const bob = await swarm.add();
+  const a = await alice.daemon.createJamiAccount({ bits: TEST_BITS });
+  const b = await bob.daemon.createJamiAccount({ bits: TEST_BITS });
+  bob.daemon.crash(); // Bob's own device never announces.
+  const mallory = await createJamiIdentity({
+    bits: TEST_BITS,
+    now: swarm.clock.now(),
+    random: systemRandomBytes,
+  });
+  // Mallory's valid device, announced (signed by Mallory) at Bob's id.
+  alice.daemon.dht.put(
+    InfoHash.fromHex(mallory.deviceId),
+    certificateValue(mallory.deviceChain),
+    { permanent: true },
+  );
+  alice.daemon.dht.put(
+    InfoHash.fromHex(b),
+    await announcementValue(mallory, 77n),
+    { permanent: true },
+  );
+  alice.daemon.presence.subscribeBuddy(a, b, true);
+  await swarm.run(60_000);
+  assert.deepEqual(statuses(alice, b), []);
+  assert.deepEqual(alice.daemon.presence.getDevices(a, b), []);
+  assert.ok(alice.daemon.jamiAccount(a).counters.directoryDropped >= 1);
+  await swarm.stopAll();
+});

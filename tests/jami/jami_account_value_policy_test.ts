@@ -104,3 +104,11 @@ Deno.test("a daemon's DHT node refuses a forged signed value and stores the genu
   await run(3_000);
   await stopping;
 });
+
+Deno.test("Jami value types live as OpenDHT says: type 0 10 minutes, types 4 and 8 7 days", async () => {
+  const { valueTypeOf } = await import("../../lib/dht/value_type.ts");
+  const DAY_MS = 24 * 3_600_000;
+  assert.equal(valueTypeOf(0).lifetimeMs, 10 * 60_000);
+  assert.equal(valueTypeOf(4).lifetimeMs, 7 * DAY_MS);
+  assert.equal(valueTypeOf(8).lifetimeMs, 7 * DAY_MS);
+});
