@@ -317,6 +317,15 @@ export class DhtNode implements DhtClient {
     return this.#transport.localAddress;
   }
 
+  /**
+   * Our public IP as a majority of at least 3 distinct DHT repliers saw it
+   * (their `sa`; see `ObservedAddress`), or `undefined` while unknown.
+   * Behind a NAT it differs from {@link DhtNode.address}.
+   */
+  get observedHost(): string | undefined {
+    return this.#rpc.observedAddress.host;
+  }
+
   /** The routing table (read it; the node updates it). */
   get routingTable(): RoutingTable {
     return this.#table;
