@@ -36,6 +36,8 @@ export interface PutBehindNatOptions {
   readonly rng: Rng;
   /** Idle time before a mapping is forgotten. @default {30000} */
   readonly timeoutMs?: number;
+  /** Keep the host's port as public port when free (Linux masquerade). @default {false} */
+  readonly preservePort?: boolean;
 }
 
 /** What the network's NAT layer dropped. */
@@ -156,7 +158,7 @@ export class NatRouter {
     }
     const from = sourceBox === undefined
       ? sourceAddress
-      : sourceBox.outboundAddress(nowMs, toKey);
+      : sourceBox.outboundAddress(nowMs, toKey, sourceAddress.port);
     const packet: NatPacket = {
       source,
       from,

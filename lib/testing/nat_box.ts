@@ -81,6 +81,12 @@ export interface NatBoxOptions {
   readonly timeoutMs?: number;
   /** Most permissions held at once. @default {4096} */
   readonly maxEntries?: number;
+  /**
+   * Keep the host's own port as the public port when it is free, as Linux
+   * masquerade does (and many home routers); otherwise ports are random.
+   * @default {false}
+   */
+  readonly preservePort?: boolean;
 }
 
 /** What a box has done, for reports. */
@@ -123,6 +129,7 @@ export class NatBox {
   readonly timeoutMs: number;
   readonly #rng: Rng;
   readonly #maxEntries: number;
+  readonly #preservePort: boolean;
   readonly #byKey = new Map<string, Mapping>();
   readonly #byPort = new Map<number, Mapping>();
   #permitCount = 0;
@@ -148,6 +155,7 @@ export class NatBox {
     this.timeoutMs = timeoutMs;
     this.#rng = options.rng;
     this.#maxEntries = maxEntries;
+    this.#preservePort = options.preservePort ?? false;
   }
 
   /**
@@ -156,9 +164,15 @@ export class NatBox {
    *
    * @param nowMs Virtual time.
    * @param remoteKey The destination as `host:port`.
+   * @param localPort The host's own port, kept as public port by a
+   * `preservePort` box when free.
    * @returns The public address the datagram leaves from (one object per mapping).
    */
-  outboundAddress(nowMs: number, remoteKey: string): PeerAddress {
+  outboundAddress(
+    nowMs: number,
+    remoteKey: string,
+    localPort = 0,
+  ): PeerAddress {
     if (this.#permitCount >= this.#maxEntries) this.#prune(nowMs);
     const key = this.kind === "symmetric" ? remoteKey : "";
     let mapping = this.#byKey.get(key);
@@ -166,7 +180,7 @@ export class NatBox {
       this.#forget(mapping);
       mapping = undefined;
     }
-    if (mapping === undefined) mapping = this.#create(key);
+    if (mapping === undefined) mapping = this.#create(key, localPort);
     mapping.lastMs = nowMs;
     if (!mapping.permits.has(remoteKey)) this.#permitCount++;
     mapping.permits.set(remoteKey, nowMs);
@@ -230,8 +244,11 @@ export class NatBox {
     };
   }
 
-  #create(key: string): Mapping {
-    let port = FIRST_PORT + randomInt(this.#rng, PORT_SPAN);
+  #create(key: string, localPort: number): Mapping {
+    let port = this.#preservePort && localPort > 0 &&
+        !this.#byPort.has(localPort)
+      ? localPort
+      : FIRST_PORT + randomInt(this.#rng, PORT_SPAN);
     // Bounded: the box never holds more than maxEntries mappings.
     while (this.#byPort.has(port)) {
       port = FIRST_PORT + randomInt(this.#rng, PORT_SPAN);
