@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { ObservedAddress } from "../lib/dht/observed_address.ts";
 import { DhtNode } from "../lib/dht/dht_node.ts";
 import { Testnet } from "../lib/testing/testnet.ts";
+import { InfoHash } from "../lib/identity/info_hash.ts";
 import { forkRng, rngBytes, seededRng } from "../lib/rng.ts";
 
 Deno.test("ObservedAddress: one replier, however often it votes, is one vote", () => {
@@ -61,4 +62,48 @@ Deno.test("a DHT node behind a NAT learns its NAT's public address from replies 
   assert.notEqual(node.observedHost, node.address.host);
   node.stop();
   net.stop();
+});
+
+/** A NATed node listens on a key; 90 s later (3 NAT timeouts) a value is put there. */
+function lateValueReachesNatedListener(natListenRenewMs?: number): number {
+  const net = Testnet.create({ nodes: 30, seed: 4 });
+  const transport = net.network.attach();
+  net.network.putBehindNat(transport.hostIndex, {
+    kind: "eim-prf",
+    rng: seededRng("nat"),
+  });
+  const rng = seededRng("listener");
+  const listener = new DhtNode(
+    {
+      transport,
+      clock: net.clock,
+      rng,
+      randomBytes: rngBytes(forkRng(rng, "bytes")),
+    },
+    {
+      bootstrap: net.transports.slice(0, 3).map((t) => t.localAddress),
+      listenRenewMs: 300_000,
+      natListenRenewMs,
+    },
+  );
+  listener.start();
+  net.clock.advance(10_000);
+  const key = InfoHash.get("watched");
+  let received = 0;
+  listener.listen(key, (event) => {
+    if (event.kind === "added") received += event.values.length;
+  });
+  net.clock.advance(90_000);
+  net.nodes[5].put(key, { id: 7n, type: 0, data: new Uint8Array([1]) });
+  net.clock.advance(10_000);
+  listener.stop();
+  net.stop();
+  return received;
+}
+
+Deno.test("behind a NAT, listens are renewed often enough for pushes to get through", () => {
+  assert.equal(lateValueReachesNatedListener(), 1);
+  // Control: renewing only every 5 minutes, the NAT forgets the storing
+  // nodes and drops their pushes.
+  assert.equal(lateValueReachesNatedListener(300_000), 0);
 });
