@@ -153,7 +153,7 @@ export interface DhtNodeConfig {
   readonly listenRenewMs?: number;
   /**
    * Renewal period instead, while the node is behind a NAT (its observed
-   * public IP differs from its bound address): shorter than the NATs' UDP
+   * public IP differs from its bound address, or is not known yet): shorter than the NATs' UDP
    * mapping timeout (30 s on Linux). @default {25000}
    */
   readonly natListenRenewMs?: number;
@@ -321,7 +321,8 @@ export class DhtNode implements DhtClient {
   }
 
   /**
-   * Listen timing; behind a NAT (our observed IP is not our bound one) a
+   * Listen timing; behind a NAT (our observed IP is not our bound one, or
+   * is not known yet) a
    * renewal every `natListenRenewMs` keeps each storing node's NAT
    * permission open, or its pushes would be dropped (docs/links.md).
    */
@@ -330,7 +331,9 @@ export class DhtNode implements DhtClient {
     const natRenewMs = Math.min(renewMs, config.natListenRenewMs ?? 25_000);
     const behindNat = (): boolean => {
       const observed = this.observedHost;
-      return observed !== undefined && observed !== this.address.host;
+      // Unknown counts as behind: the first renewal is scheduled at once,
+      // before three repliers have told us our address.
+      return observed === undefined || observed !== this.address.host;
     };
     return {
       get renewMs(): number {
