@@ -201,6 +201,19 @@ export class HolePunch {
   }
 }
 
+/**
+ * Whether a datagram is a punch probe or ack (by its magic), so that a
+ * socket shared with the DHT can hand it to the punch; a DHT message is a
+ * msgpack map and never starts with `"R"`.
+ *
+ * @param bytes A datagram.
+ * @returns Whether it starts with `"RNGP"`.
+ */
+export function isPunchDatagram(bytes: Uint8Array): boolean {
+  return bytes.length >= MAGIC.length && bytes[0] === MAGIC[0] &&
+    bytes[1] === MAGIC[1] && bytes[2] === MAGIC[2] && bytes[3] === MAGIC[3];
+}
+
 function datagram(kind: number, token: Uint8Array): Uint8Array {
   const bytes = new Uint8Array(DATAGRAM_BYTES);
   bytes.set(MAGIC, 0);
