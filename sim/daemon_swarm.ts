@@ -52,6 +52,7 @@ import type {
   SimulatedTransport,
 } from "../lib/testing/simulated_network.ts";
 import { SimulatedStreamNetwork } from "./stream_network.ts";
+import { type NatSpec, pickNatKind } from "./nat_spec.ts";
 import { Testnet } from "../lib/testing/testnet.ts";
 
 /** Options of {@link DaemonSwarm.create}. */
@@ -66,6 +67,8 @@ export interface DaemonSwarmOptions {
   readonly lossProbability?: number;
   /** Median one-way latency. @default {50} */
   readonly medianOneWayMs?: number;
+  /** Devices behind NATs, by kind (plain DHT nodes stay public). @default {none} */
+  readonly nat?: NatSpec;
   /** Called with the count of plain DHT nodes joined, every 1,000, while the DHT builds. */
   readonly onProgress?: (joined: number) => void;
 }
@@ -113,6 +116,8 @@ export class DaemonSwarm {
   readonly #rng: Rng;
   readonly #pickRng: Rng;
   readonly #starting: DeviceSlot[] = [];
+  readonly #nat: NatSpec | undefined;
+  readonly #natRng: Rng;
 
   private constructor(testnet: Testnet, options: DaemonSwarmOptions) {
     this.testnet = testnet;
@@ -121,6 +126,8 @@ export class DaemonSwarm {
     const root = seededRng(`${options.seed}/devices`);
     this.#rng = forkRng(root, "daemons");
     this.#pickRng = forkRng(root, "bootstrap");
+    this.#nat = options.nat;
+    this.#natRng = forkRng(root, "nat");
   }
 
   /**
@@ -191,6 +198,16 @@ export class DaemonSwarm {
   async addDevice(): Promise<DeviceSlot> {
     const transport = this.network.attach();
     this.network.setHostOnline(transport.hostIndex, false);
+    if (this.#nat !== undefined && this.#nat.shares.length > 0) {
+      const kind = pickNatKind(this.#nat, this.#natRng());
+      if (kind !== undefined) {
+        this.network.putBehindNat(transport.hostIndex, {
+          kind,
+          rng: forkRng(this.#natRng, `box-${transport.hostIndex}`),
+          timeoutMs: this.#nat.timeoutMs,
+        });
+      }
+    }
     const slot: DeviceSlot = {
       index: transport.hostIndex,
       transport,

@@ -22,6 +22,7 @@ import {
 import { runStorageScenario } from "./scenarios/storage.ts";
 import { runPresenceScenario } from "./scenarios/presence.ts";
 import { runInboxScenario } from "./scenarios/inbox.ts";
+import { type NatSpec, parseNatSpec } from "./nat_spec.ts";
 import { renderReport, type ReportRun } from "./report.ts";
 import { type ProgressCallback, ProgressReporter } from "./progress.ts";
 import { formatTextTable, reportTable } from "./summary_table.ts";
@@ -70,6 +71,12 @@ Options:
   --contacts A-B     presence: contacts per account (default 20-100)
   --requests N       inbox: requests (default 100; --nodes default 100)
   --max-offline D    inbox: longest target offline time (default 7d)
+  --nat SPEC         presence: devices behind NATs: "none" (default) or
+                     KIND:SHARE items, KIND eim-prf (home router, Linux
+                     masquerade), symmetric or full-cone, shares summing to
+                     at most 1 (the rest public), plus an optional
+                     timeout:D (mapping idle timeout, default 30s), e.g.
+                     "eim-prf:0.8,symmetric:0.1"; DHT nodes stay public
   --profile NAME     presence/inbox: "ours" (default) or "jami"
   --compare          lookup: ours vs kademlia-dht; presence/inbox: ours vs the
                      jami profile; same seed, one process, ratios printed
@@ -206,6 +213,7 @@ async function main(args: string[]): Promise<number> {
         requests: { type: "string" },
         "max-offline": { type: "string" },
         profile: { type: "string" },
+        nat: { type: "string" },
         report: { type: "string" },
         compare: { type: "boolean" },
         json: { type: "boolean" },
@@ -274,6 +282,12 @@ async function main(args: string[]): Promise<number> {
         values.contacts ?? "20-100",
       );
       const maxOfflineMs = parseDuration(values["max-offline"] ?? "7d");
+      let nat: NatSpec | undefined;
+      try {
+        nat = values.nat === undefined ? undefined : parseNatSpec(values.nat);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
       const runs: ReportRun[] = [];
       for (const profile of profiles) {
         const runStart = performance.now();
@@ -297,6 +311,7 @@ async function main(args: string[]): Promise<number> {
             maxContacts,
             profile,
             onProgress,
+            nat,
           })
           : await runInboxScenario({
             requests,

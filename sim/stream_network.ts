@@ -11,7 +11,9 @@
  * silently, as a pulled cable does: the peer learns of it only from its own
  * keepalive. Bytes sent to a host whose stream is gone (it restarted) draw a
  * reset. Connecting to an offline host fails after `connectTimeoutMs`, to
- * an online host without listener after a round trip.
+ * an online host without listener after a round trip, to a host behind a
+ * NAT (`SimulatedNetwork.putBehindNat`) after `connectTimeoutMs`, as its
+ * NAT drops the SYN; a NATed host's own connects go through.
  *
  * @example Two hosts exchange bytes
  * ```ts
@@ -291,7 +293,11 @@ export class SimulatedStreamNetwork {
           () => reject(new StreamConnectError(to, reason)),
         );
       };
-      if (target === undefined || !this.#network.isHostOnline(target)) {
+      // A NAT drops an unsolicited SYN: the dialler times out.
+      if (
+        target === undefined || !this.#network.isHostOnline(target) ||
+        this.#network.natOf(target) !== undefined
+      ) {
         fail("timeout", this.#connectTimeoutMs);
         return;
       }

@@ -90,7 +90,12 @@ import type {
 import { EmptySearchRetries } from "./empty_search_retries.ts";
 import { ListenerPushes } from "./listener_pushes.ts";
 import { Lookups } from "./lookups.ts";
-import { LISTEN_NODES, Listens, PUSH_REORDER_MS } from "./listens.ts";
+import {
+  LISTEN_NODES,
+  Listens,
+  type ListensTiming,
+  PUSH_REORDER_MS,
+} from "./listens.ts";
 import { PermanentPuts, REANNOUNCE_MARGIN_MS } from "./permanent_puts.ts";
 import { PutSender } from "./put_sender.ts";
 import { MAX_REPLICATION_BACKOFF, Replication } from "./replication.ts";
@@ -146,6 +151,12 @@ export interface DhtNodeConfig {
   readonly replicationMs?: number;
   /** Our listens are renewed at the nodes holding them this often. @default {30000} */
   readonly listenRenewMs?: number;
+  /**
+   * Renewal period instead, while the node is behind a NAT (its observed
+   * public IP differs from its bound address, or is not known yet): shorter than the NATs' UDP
+   * mapping timeout (30 s on Linux). @default {25000}
+   */
+  readonly natListenRenewMs?: number;
   /**
    * The nodes holding a listen are looked up again (and the listen moved to
    * the current closest nodes) this often, and at once when one of them stops
@@ -314,15 +325,44 @@ export class DhtNode implements DhtClient {
             query,
           }, this.#clock.now()).notices,
         ),
-    }, {
-      renewMs: config.listenRenewMs ?? 30_000,
+    }, this.#listenTiming(config));
+  }
+
+  /**
+   * Listen timing; behind a NAT (our observed IP is not our bound one, or
+   * is not known yet) a
+   * renewal every `natListenRenewMs` keeps each storing node's NAT
+   * permission open, or its pushes would be dropped (docs/links.md).
+   */
+  #listenTiming(config: DhtNodeConfig): ListensTiming {
+    const renewMs = config.listenRenewMs ?? 30_000;
+    const natRenewMs = Math.min(renewMs, config.natListenRenewMs ?? 25_000);
+    const behindNat = (): boolean => {
+      const observed = this.observedHost;
+      // Unknown counts as behind: the first renewal is scheduled at once,
+      // before three repliers have told us our address.
+      return observed === undefined || observed !== this.address.host;
+    };
+    return {
+      get renewMs(): number {
+        return behindNat() ? natRenewMs : renewMs;
+      },
       searchMs: config.listenSearchMs ?? 300_000,
-    });
+    };
   }
 
   /** The address our transport is bound to: other nodes reach us there. */
   get address(): PeerAddress {
     return this.#transport.localAddress;
+  }
+
+  /**
+   * Our public IP as a majority of at least 3 distinct DHT repliers saw it
+   * (their `sa`; see `ObservedAddress`), or `undefined` while unknown.
+   * Behind a NAT it differs from {@link DhtNode.address}.
+   */
+  get observedHost(): string | undefined {
+    return this.#rpc.observedAddress.host;
   }
 
   /** The routing table (read it; the node updates it). */

@@ -53,7 +53,8 @@ import {
   type Transport,
 } from "../transport.ts";
 import type { DhtError, DhtMessage, DhtReply, DhtRequest } from "./messages.ts";
-import { seenAddressBytes } from "./wire/addresses.ts";
+import { decodeSeenAddress, seenAddressBytes } from "./wire/addresses.ts";
+import { ObservedAddress } from "./observed_address.ts";
 import { decodeMessage } from "./wire/decode.ts";
 import { OPENDHT_USER_AGENT } from "./wire/encode.ts";
 import { WireError } from "./wire/errors.ts";
@@ -233,6 +234,8 @@ export class RpcEngine {
   #sweepIpWindowsAt = MIN_IP_WINDOW_SWEEP;
   #closed = false;
   /** Running totals since construction; callers only read them. */
+  /** Our public IP as matched repliers' `sa` shows it (docs/links.md, "Links through NATs"). */
+  readonly observedAddress: ObservedAddress = new ObservedAddress();
   readonly counters: RpcCounters = {
     sent: 0,
     sentBytes: 0,
@@ -520,6 +523,10 @@ export class RpcEngine {
       return;
     }
     this.#finish(message.tid);
+    if (message.kind === "reply" && message.seenAddress !== undefined) {
+      const seen = decodeSeenAddress(message.seenAddress);
+      if (seen !== undefined) this.observedAddress.vote(from.host, seen);
+    }
     try {
       if (message.kind === "reply") pending.callbacks.onReply(message, from);
       else pending.callbacks.onError?.(message, from);

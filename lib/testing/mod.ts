@@ -81,11 +81,21 @@ export {
   type DropCounts,
   type DropReason,
   type HostStats,
+  type NatDropCounts,
   type NetworkStats,
+  type PutBehindNatOptions,
   SimulatedNetwork,
   type SimulatedNetworkOptions,
   type SimulatedTransport,
 } from "./simulated_network.ts";
+export {
+  DEFAULT_NAT_TIMEOUT_MS,
+  NAT_KINDS,
+  NatBox,
+  type NatBoxOptions,
+  type NatBoxStats,
+  type NatKind,
+} from "./nat_box.ts";
 export {
   CoordinateLatency,
   type CoordinateLatencyOptions,

@@ -16,6 +16,13 @@ import {
 } from "../transport.ts";
 import { CoordinateLatency, type LatencyModel } from "./latency.ts";
 import { DatagramQueue } from "./_datagram_queue.ts";
+import {
+  type NatDropCounts,
+  type NatPacket,
+  NatRouter,
+  type PutBehindNatOptions,
+} from "./_nat_router.ts";
+import type { NatBox } from "./nat_box.ts";
 import { grownFloat64, grownInt32, grownUint8 } from "./_grown_arrays.ts";
 import type { DropCounts, HostStats, NetworkStats } from "./network_stats.ts";
 import {
@@ -31,6 +38,7 @@ export type {
   NetworkStats,
 } from "./network_stats.ts";
 export type { SimulatedTransport } from "./simulated_transport.ts";
+export type { NatDropCounts, PutBehindNatOptions } from "./_nat_router.ts";
 
 /** The port hosts attach at unless told otherwise; the DHT's customary port. */
 const DEFAULT_PORT = 4222;
@@ -253,6 +261,8 @@ export class SimulatedNetwork {
 
   /** In-flight datagrams, in the order their timers fire. */
   readonly #queue = new DatagramQueue();
+  /** Hosts behind NATs (see nat_box.ts) and their translated datagrams. */
+  readonly #nat = new NatRouter();
 
   /**
    * Creates an empty network.
@@ -732,6 +742,63 @@ export class SimulatedNetwork {
     };
   }
 
+  /**
+   * Puts a host behind a NAT of the given kind (see `NatBox`): from then on
+   * it is reachable only at its box's public address, through mappings its
+   * own datagrams open. Replaces any earlier box of that host.
+   *
+   * @param hostIndex The host.
+   * @param options Kind, the rng drawing its public ports, and the mapping timeout.
+   * @returns The box.
+   * @throws {RangeError} If no host has that index.
+   *
+   * @example A NATed host answers; strangers cannot reach it
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ManualClock } from "./manual_clock.ts";
+   * import { seededRng } from "../rng.ts";
+   * import { SimulatedNetwork } from "./simulated_network.ts";
+   *
+   * const clock = new ManualClock(0);
+   * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
+   * const [device, server] = [network.attach(), network.attach()];
+   * network.putBehindNat(device.hostIndex, { kind: "eim-prf", rng: seededRng(2) });
+   * server.receive((bytes, from) => server.send(from, bytes));
+   * let replies = 0;
+   * device.receive(() => replies++);
+   * device.send(server.localAddress, new Uint8Array([1]));
+   * server.send(device.localAddress, new Uint8Array([2])); // private: unroutable
+   * clock.runUntilIdle();
+   * assert.equal(replies, 1);
+   * assert.equal(network.natDrops().unroutable, 1);
+   * ```
+   */
+  putBehindNat(hostIndex: number, options: PutBehindNatOptions): NatBox {
+    this.#checkHost("put host behind NAT", hostIndex);
+    return this.#nat.add(hostIndex, options);
+  }
+
+  /**
+   * The NAT box in front of a host.
+   *
+   * @param hostIndex The host.
+   * @returns Its box, or `undefined` if it is reachable directly.
+   * @throws {RangeError} If no host has that index.
+   */
+  natOf(hostIndex: number): NatBox | undefined {
+    this.#checkHost("read host NAT", hostIndex);
+    return this.#nat.boxOf(hostIndex);
+  }
+
+  /**
+   * Datagrams the NAT layer dropped, apart from the `drops` of {@link SimulatedNetwork.stats}.
+   *
+   * @returns A fresh plain object.
+   */
+  natDrops(): NatDropCounts {
+    return this.#nat.drops();
+  }
+
   #checkHost(action: string, hostIndex: number): void {
     if (
       !Number.isInteger(hostIndex) || hostIndex < 0 ||
@@ -801,7 +868,20 @@ export class SimulatedNetwork {
       this.#drops.oversize++;
       return;
     }
-    let target = this.#indexByAddress.get(to);
+    let routed: { target: number; packet: NatPacket } | undefined;
+    if (this.#nat.active) {
+      const route = this.#nat.route(
+        this.#clock.now(),
+        source,
+        this.#addresses[source],
+        to,
+        addressKey(to),
+        () => this.hostIndexOf(to),
+      );
+      if (route === -1) return;
+      routed = route;
+    }
+    let target = routed?.target ?? this.#indexByAddress.get(to);
     if (target === undefined) {
       target = this.#indexByKey.get(addressKey(to));
       if (target === undefined) {
@@ -827,7 +907,7 @@ export class SimulatedNetwork {
     let delayMs = this.#latency.oneWayMs(source, target);
     if (this.#jitterMsMax > 0) delayMs += this.#jitterRng() * this.#jitterMsMax;
     this.#enqueue(
-      source,
+      routed === undefined ? source : this.#nat.register(routed.packet),
       target,
       this.#copyPayloads ? bytes.slice() : bytes,
       delayMs,
@@ -854,9 +934,14 @@ export class SimulatedNetwork {
   #deliverNext(): void {
     const queue = this.#queue;
     const slot = queue.pop();
-    const source = queue.source(slot);
+    let source = queue.source(slot);
     const target = queue.target(slot);
     const bytes = queue.release(slot);
+    let translated: NatPacket | undefined;
+    if (source < 0) {
+      translated = this.#nat.take(source);
+      source = translated.source;
+    }
     if (this.#transports[target] === undefined || this.#down[target] !== 0) {
       this.#drops.offline++;
       return;
@@ -865,11 +950,18 @@ export class SimulatedNetwork {
       this.#drops.partition++;
       return;
     }
+    if (
+      translated !== undefined &&
+      !this.#nat.admits(this.#clock.now(), translated)
+    ) return;
     const length = bytes.length;
     this.#messagesReceived[target]++;
     this.#bytesReceived[target] += length;
     this.#totalMessagesReceived++;
     this.#totalBytesReceived += length;
-    this.#handlers[target]?.(bytes, this.#addresses[source]);
+    this.#handlers[target]?.(
+      bytes,
+      translated?.from ?? this.#addresses[source],
+    );
   }
 }

@@ -38,6 +38,8 @@ import { type CdfPoint, Samples } from "../metrics.ts";
 import { phaseProgress, type ProgressCallback } from "../progress.ts";
 import { formatDurationMs } from "../units.ts";
 import { DaemonSwarm, type DeviceSlot } from "../daemon_swarm.ts";
+import { formatNatSpec, type NatSpec } from "../nat_spec.ts";
+import type { NatDropCounts } from "../../lib/testing/simulated_network.ts";
 import { SIMULATION_EPOCH_MS } from "../../lib/testing/testnet.ts";
 
 /** Options of {@link runPresenceScenario}. */
@@ -72,6 +74,8 @@ export interface PresenceScenarioOptions {
   readonly profile?: PresenceProfile;
   /** Called with the progress of each phase; the runner shows it on stderr. */
   readonly onProgress?: ProgressCallback;
+  /** Devices behind NATs (`--nat`). @default {none} */
+  readonly nat?: NatSpec;
 }
 
 /** p50/p95/p99 and count. */
@@ -118,6 +122,8 @@ export interface PresenceReport {
   readonly changes_too_short: number;
   readonly presence_bytes_per_device_hour: number;
   readonly device_leaves: number;
+  /** `--nat` as given, and what the NATs dropped; only with `--nat`. */
+  readonly nat?: { spec: string; behind: number } & NatDropCounts;
   readonly sim_seconds: number;
   /** CDFs of the latencies (for `--report`); every metric, empty when nothing was measured. */
   readonly cdf?: Record<string, CdfPoint[]>;
@@ -189,6 +195,7 @@ export async function runPresenceScenario(
     lossProbability: options.lossProbability,
     medianOneWayMs: options.medianOneWayMs,
     onProgress: joined,
+    nat: options.nat,
   });
   joined(infraNodes);
   const rng = forkRng(seededRng(`${options.seed}/presence`), "graph");
@@ -522,6 +529,15 @@ export async function runPresenceScenario(
       linkBytes / Math.max(hours, 1e-9),
     ),
     device_leaves: churn.counts().leaves,
+    ...(options.nat === undefined ? {} : {
+      nat: {
+        spec: formatNatSpec(options.nat),
+        behind:
+          slots.filter((slot) => swarm.network.natOf(slot.index) !== undefined)
+            .length,
+        ...swarm.network.natDrops(),
+      },
+    }),
     sim_seconds: Math.round((clock.now() - SIMULATION_EPOCH_MS) / 1_000),
     cdf: {
       online_detect_ms: detect.online.cdf(100),

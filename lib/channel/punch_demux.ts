@@ -1,0 +1,72 @@
+/**
+ * Shares the DHT's UDP socket with hole punching: a punch must leave from the
+ * socket whose NAT mapping DHT peers observed, so the socket is split in two.
+ * Datagrams starting with the punch magic go to the punch handler, all others
+ * to the DHT node, which gets a {@link Transport} of its own.
+ *
+ * @example The DHT and a punch on one socket
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ManualClock } from "../testing/manual_clock.ts";
+ * import { seededRng } from "../rng.ts";
+ * import { SimulatedNetwork } from "../testing/simulated_network.ts";
+ * import { PunchDemux } from "./punch_demux.ts";
+ *
+ * const clock = new ManualClock(0);
+ * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
+ * const [a, b] = [network.attach(), network.attach()];
+ * const demux = new PunchDemux(b);
+ * const log: string[] = [];
+ * demux.dht.receive(() => log.push("dht"));
+ * demux.onPunch(() => log.push("punch"));
+ * a.send(b.localAddress, new TextEncoder().encode("RNGP-probe"));
+ * a.send(b.localAddress, new Uint8Array([0x81]));
+ * clock.runUntilIdle();
+ * assert.deepEqual(log, ["punch", "dht"]);
+ * ```
+ *
+ * @module
+ */
+
+import type { DatagramHandler, PeerAddress, Transport } from "../transport.ts";
+import { isPunchDatagram } from "./hole_punch.ts";
+
+/** One socket, two readers; see the module documentation. */
+export class PunchDemux {
+  /** The transport to give the DHT node: the socket minus punch datagrams. */
+  readonly dht: Transport;
+  #dhtHandler: DatagramHandler | undefined;
+  #punchHandler: DatagramHandler | undefined;
+
+  /**
+   * Takes over the socket's receive handler.
+   *
+   * @param socket The shared socket.
+   */
+  constructor(socket: Transport) {
+    socket.receive((bytes, from) => {
+      if (isPunchDatagram(bytes)) this.#punchHandler?.(bytes, from);
+      else this.#dhtHandler?.(bytes, from);
+    });
+    const receive = (handler: DatagramHandler): void => {
+      this.#dhtHandler = handler;
+    };
+    this.dht = {
+      get localAddress(): PeerAddress {
+        return socket.localAddress;
+      },
+      send: (to, bytes) => socket.send(to, bytes),
+      receive,
+      close: () => socket.close(),
+    };
+  }
+
+  /**
+   * Sets the single handler of punch datagrams, replacing any earlier one.
+   *
+   * @param handler Usually `HolePunch.handle` of the running punches.
+   */
+  onPunch(handler: DatagramHandler): void {
+    this.#punchHandler = handler;
+  }
+}

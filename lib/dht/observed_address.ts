@@ -1,0 +1,110 @@
+/**
+ * Our public IP address as DHT peers see it. OpenDHT replies carry `sa`:
+ * the requester's IP as the replier saw it (no port; docs/opendht-wire.md).
+ * Behind a NAT that is the NAT's public address, which a device needs for
+ * its link candidates (docs/links.md, "Links through NATs").
+ *
+ * Votes count only from replies that matched one of our requests by
+ * transaction id and source address, so an off-path spoofer cannot vote.
+ * A replier (by its IP) holds one vote, its latest; the tracker keeps the
+ * `maxVoters` most recent voters. The address is believed once at least
+ * `quorum` distinct repliers (default 3) agree on it and they are more than
+ * half of the voters: one hostile node, or a few on one host, cannot make
+ * us believe a false address, and a changed address (new network, NAT
+ * reboot) wins once recent repliers agree on it.
+ *
+ * @example Three repliers agree
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ObservedAddress } from "./observed_address.ts";
+ *
+ * const observed = new ObservedAddress();
+ * observed.vote("198.51.100.1", "203.0.113.7");
+ * observed.vote("198.51.100.1", "203.0.113.66"); // same replier: replaces its vote
+ * observed.vote("198.51.100.2", "203.0.113.7");
+ * assert.equal(observed.host, undefined);
+ * observed.vote("198.51.100.1", "203.0.113.7");
+ * observed.vote("198.51.100.3", "203.0.113.7");
+ * assert.equal(observed.host, "203.0.113.7");
+ * ```
+ *
+ * @module
+ */
+
+/** Options of {@link ObservedAddress}. */
+export interface ObservedAddressOptions {
+  /** Distinct repliers that must agree. @default {3} */
+  readonly quorum?: number;
+  /** Most recent voters kept. @default {16} */
+  readonly maxVoters?: number;
+}
+
+/** Our public IP as a majority of recent DHT repliers saw it; see the module documentation. */
+export class ObservedAddress {
+  readonly #quorum: number;
+  readonly #maxVoters: number;
+  /** Replier host → the host it saw; insertion order is recency. */
+  readonly #votes = new Map<string, string>();
+  #host: string | undefined;
+
+  /**
+   * An empty tracker.
+   *
+   * @param options Quorum and bound.
+   * @throws {RangeError} If `quorum` is below 1 or above `maxVoters`.
+   */
+  constructor(options: ObservedAddressOptions = {}) {
+    const { quorum = 3, maxVoters = 16 } = options;
+    if (
+      !Number.isInteger(quorum) || !Number.isInteger(maxVoters) ||
+      quorum < 1 || quorum > maxVoters
+    ) {
+      throw new RangeError(
+        `Cannot track observed address: quorum ${quorum} must be from 1 to maxVoters ${maxVoters}`,
+      );
+    }
+    this.#quorum = quorum;
+    this.#maxVoters = maxVoters;
+  }
+
+  /**
+   * The address a majority of at least `quorum` recent repliers saw.
+   *
+   * @returns The host text, or `undefined` while no address has that support.
+   */
+  get host(): string | undefined {
+    return this.#host;
+  }
+
+  /**
+   * Records what one replier saw.
+   *
+   * @param replier The replier's IP (one vote per IP).
+   * @param seen The host it reported (`sa`, decoded).
+   * @returns Whether {@link ObservedAddress.host} changed.
+   */
+  vote(replier: string, seen: string): boolean {
+    this.#votes.delete(replier);
+    this.#votes.set(replier, seen);
+    if (this.#votes.size > this.#maxVoters) {
+      this.#votes.delete(this.#votes.keys().next().value!);
+    }
+    const before = this.#host;
+    this.#host = this.#winner();
+    return this.#host !== before;
+  }
+
+  #winner(): string | undefined {
+    const tally = new Map<string, number>();
+    let best: string | undefined;
+    let bestCount = 0;
+    for (const seen of this.#votes.values()) {
+      const count = (tally.get(seen) ?? 0) + 1;
+      tally.set(seen, count);
+      if (count > bestCount) [best, bestCount] = [seen, count];
+    }
+    return bestCount >= this.#quorum && bestCount * 2 > this.#votes.size
+      ? best
+      : undefined;
+  }
+}

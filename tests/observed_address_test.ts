@@ -1,0 +1,109 @@
+import assert from "node:assert/strict";
+import { ObservedAddress } from "../lib/dht/observed_address.ts";
+import { DhtNode } from "../lib/dht/dht_node.ts";
+import { Testnet } from "../lib/testing/testnet.ts";
+import { InfoHash } from "../lib/identity/info_hash.ts";
+import { forkRng, rngBytes, seededRng } from "../lib/rng.ts";
+
+Deno.test("ObservedAddress: one replier, however often it votes, is one vote", () => {
+  const observed = new ObservedAddress();
+  for (let k = 0; k < 50; k++) observed.vote("198.51.100.66", "192.0.2.66");
+  assert.equal(observed.host, undefined);
+});
+
+Deno.test("ObservedAddress: three agreeing repliers win; two liars among them do not flip it", () => {
+  const observed = new ObservedAddress();
+  for (const replier of ["198.51.100.1", "198.51.100.2", "198.51.100.3"]) {
+    observed.vote(replier, "203.0.113.7");
+  }
+  assert.equal(observed.host, "203.0.113.7");
+  observed.vote("198.51.100.8", "192.0.2.66");
+  observed.vote("198.51.100.9", "192.0.2.66");
+  assert.equal(observed.host, "203.0.113.7");
+});
+
+Deno.test("ObservedAddress: no majority, no address; a new address wins once recent repliers agree", () => {
+  const observed = new ObservedAddress({ maxVoters: 6 });
+  for (const n of [1, 2, 3]) observed.vote(`198.51.100.${n}`, "203.0.113.7");
+  for (const n of [4, 5, 6]) observed.vote(`198.51.100.${n}`, "203.0.113.8");
+  assert.equal(observed.host, undefined); // 3 against 3
+  observed.vote("198.51.100.7", "203.0.113.8"); // the oldest voter leaves
+  assert.equal(observed.host, "203.0.113.8");
+});
+
+Deno.test("ObservedAddress: rejects a quorum above the bound", () => {
+  assert.throws(
+    () => new ObservedAddress({ quorum: 5, maxVoters: 4 }),
+    RangeError,
+  );
+});
+
+Deno.test("a DHT node behind a NAT learns its NAT's public address from replies (sa)", () => {
+  const net = Testnet.create({ nodes: 20, seed: 3 });
+  const transport = net.network.attach();
+  const box = net.network.putBehindNat(transport.hostIndex, {
+    kind: "eim-prf",
+    rng: seededRng("nat"),
+  });
+  const rng = seededRng("device");
+  const node = new DhtNode(
+    {
+      transport,
+      clock: net.clock,
+      rng,
+      randomBytes: rngBytes(forkRng(rng, "bytes")),
+    },
+    { bootstrap: net.transports.slice(0, 3).map((t) => t.localAddress) },
+  );
+  assert.equal(node.observedHost, undefined);
+  node.start();
+  net.clock.advance(30_000);
+  assert.equal(node.observedHost, box.publicHost);
+  assert.notEqual(node.observedHost, node.address.host);
+  node.stop();
+  net.stop();
+});
+
+/** A NATed node listens on a key; 90 s later (3 NAT timeouts) a value is put there. */
+function lateValueReachesNatedListener(natListenRenewMs?: number): number {
+  const net = Testnet.create({ nodes: 30, seed: 4 });
+  const transport = net.network.attach();
+  net.network.putBehindNat(transport.hostIndex, {
+    kind: "eim-prf",
+    rng: seededRng("nat"),
+  });
+  const rng = seededRng("listener");
+  const listener = new DhtNode(
+    {
+      transport,
+      clock: net.clock,
+      rng,
+      randomBytes: rngBytes(forkRng(rng, "bytes")),
+    },
+    {
+      bootstrap: net.transports.slice(0, 3).map((t) => t.localAddress),
+      listenRenewMs: 300_000,
+      natListenRenewMs,
+    },
+  );
+  listener.start();
+  net.clock.advance(10_000);
+  const key = InfoHash.get("watched");
+  let received = 0;
+  listener.listen(key, (event) => {
+    if (event.kind === "added") received += event.values.length;
+  });
+  net.clock.advance(90_000);
+  net.nodes[5].put(key, { id: 7n, type: 0, data: new Uint8Array([1]) });
+  net.clock.advance(10_000);
+  listener.stop();
+  net.stop();
+  return received;
+}
+
+Deno.test("behind a NAT, listens are renewed often enough for pushes to get through", () => {
+  assert.equal(lateValueReachesNatedListener(), 1);
+  // Control: renewing only every 5 minutes, the NAT forgets the storing
+  // nodes and drops their pushes.
+  assert.equal(lateValueReachesNatedListener(300_000), 0);
+});
