@@ -276,6 +276,20 @@ export class DaemonSwarm {
   }
 
   /**
+   * Cuts a running device's network, or gives it back: its daemon keeps
+   * running, but nothing it sends leaves and nothing reaches it (datagrams
+   * and link bytes alike), as when a laptop loses its Wi-Fi. Open links are
+   * not closed: they fall silent, as TCP does.
+   *
+   * @param slot A running device; does nothing if it is not running.
+   * @param cut True to cut, false to restore.
+   */
+  setNetworkCut(slot: DeviceSlot, cut: boolean): void {
+    if (!slot.online) return;
+    this.network.setHostOnline(slot.index, !cut);
+  }
+
+  /**
    * Reopens a stopped or crashed device from its storage and starts it.
    * Opening is asynchronous (archive decryption); the device starts at the
    * end of the current `run()` step, in index order, so runs replay exactly.

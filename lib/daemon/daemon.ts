@@ -83,6 +83,8 @@ import { ConfigurationManager } from "./configuration_manager.ts";
 import { MissingArchiveError, UnknownAccountError } from "./errors.ts";
 import { PresenceManager } from "./presence_manager.ts";
 import { WorkTracker } from "./work_tracker.ts";
+import { TypedEventTarget } from "./typed_event_target.ts";
+import type { DaemonEventMap } from "./connectivity_event.ts";
 import type { StreamNetwork } from "../channel/byte_stream.ts";
 
 /** What a daemon runs on, and its settings. */
@@ -180,8 +182,12 @@ function archiveKeyFor(accountId: string): string {
   return `${ARCHIVE_PREFIX}${accountId}${ARCHIVE_SUFFIX}`;
 }
 
-/** Accounts on one device. */
-export class Daemon {
+/**
+ * Accounts on one device. Its own event, `connectivity`
+ * ({@link DaemonEventMap}), says when its DHT node loses or regains the
+ * network.
+ */
+export class Daemon extends TypedEventTarget<DaemonEventMap> {
   /** The DHT node all accounts share. */
   readonly dht: DhtNode;
   /** Subscribe to buddies, read their status and publish our own, per account. */
@@ -199,6 +205,7 @@ export class Daemon {
   #released: Promise<void> | undefined;
 
   private constructor(options: DaemonOptions) {
+    super();
     this.#options = options;
     this.profile = options.profile ?? OUR_PROFILE;
     this.#work = options.work ?? new WorkTracker();
@@ -214,6 +221,13 @@ export class Daemon {
       },
       { ...presenceNodeConfig(this.profile), ...options.dht },
     );
+    this.dht.connectivity.onChange((state, atMs) => {
+      if (!this.#running) return;
+      for (const account of this.#accounts.values()) {
+        account.setConnectivity(state);
+      }
+      this.emit("connectivity", { state, atMs });
+    });
     const lookup = (accountId: string) => this.account(accountId);
     this.presence = new PresenceManager(lookup);
     this.config = new ConfigurationManager(lookup);

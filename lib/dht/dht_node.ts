@@ -68,6 +68,10 @@ import {
 import type { DhtQuery, DhtRequest, DhtValue } from "./messages.ts";
 import { type RpcCounters, RpcEngine, type RpcTiming } from "./rpc_engine.ts";
 import { ClientRpcEngine } from "./client_rpc_engine.ts";
+import {
+  ConnectivityMonitor,
+  connectivitySilenceMs,
+} from "./connectivity_monitor.ts";
 import { RoutingTable } from "./routing_table.ts";
 import type { SearchResult } from "./search.ts";
 import { TokenKeeper } from "./token_keeper.ts";
@@ -203,6 +207,7 @@ export class DhtNode implements DhtClient {
   readonly #replication: Replication;
   readonly #permanent: PermanentPuts;
   readonly #listens: Listens;
+  readonly #connectivity: ConnectivityMonitor;
   #maintenanceTimer?: Timer;
   #expiryTimer?: Timer;
   #lastNeighbourhoodMs: number;
@@ -233,6 +238,13 @@ export class DhtNode implements DhtClient {
     this.#neighbourhoodMs = config.neighbourhoodMs ?? 480_000;
     // Bootstrap already looks up our own id.
     this.#lastNeighbourhoodMs = this.#clock.now();
+    this.#connectivity = new ConnectivityMonitor({
+      clock: this.#clock,
+      silenceMs: connectivitySilenceMs(config.timing),
+      onChange: (state) => {
+        if (state === "online") this.#onReconnected();
+      },
+    });
     const Engine = config.client ? ClientRpcEngine : RpcEngine;
     this.#rpc = new Engine(
       {
@@ -240,6 +252,7 @@ export class DhtNode implements DhtClient {
         clock: components.clock,
         rng: forkRng(this.#rng, "rpc"),
         randomBytes,
+        traffic: this.#connectivity,
       },
       {
         selfId: this.id,
@@ -322,6 +335,31 @@ export class DhtNode implements DhtClient {
     return this.#table;
   }
 
+  /**
+   * Whether this node hears the DHT: offline after two requests to different
+   * nodes met 11.5 s of silence (with the default timing), online again at
+   * the first datagram; see `ConnectivityMonitor`. Listen with `onChange`.
+   */
+  get connectivity(): ConnectivityMonitor {
+    return this.#connectivity;
+  }
+
+  /**
+   * Back from an outage: if no node of the routing table is good any more,
+   * join again through the bootstrap nodes; place every listen again and
+   * start a round of every permanent put (storing nodes may have dropped
+   * both meanwhile).
+   */
+  #onReconnected(): void {
+    if (!this.#running) return;
+    const counts = this.#table.counts(this.#clock.now());
+    if (counts.good === 0 && this.#bootstrap.length > 0) {
+      this.bootstrap(this.#bootstrap);
+    }
+    this.#listens.relocateAll();
+    this.#permanent.refreshAll();
+  }
+
   /** True between {@link DhtNode.start} and {@link DhtNode.stop}. */
   get running(): boolean {
     return this.#running;
@@ -364,6 +402,7 @@ export class DhtNode implements DhtClient {
     this.#retries.clear();
     this.#permanent.stop();
     this.#listens.stop();
+    this.#connectivity.stop();
     this.#rpc.close();
   }
 

@@ -114,6 +114,19 @@ export interface RpcEngineComponents {
    * @default {systemRandomBytes}
    */
   readonly randomBytes?: RandomBytes;
+  /**
+   * Told of each new request's destination and of each datagram of our
+   * network that arrives (see `ConnectivityMonitor`). @default {none}
+   */
+  readonly traffic?: TrafficObserver;
+}
+
+/** Watches the engine's traffic: requests out, datagrams in. */
+export interface TrafficObserver {
+  /** A new request went out to `to` (its first send). */
+  sent(to: PeerAddress): void;
+  /** A datagram of our network arrived and decoded. */
+  heard(): void;
 }
 
 /** What happens to a request. Exactly one of reply, error or expired is called. */
@@ -217,6 +230,7 @@ export class RpcEngine {
   readonly #clock: Clock;
   readonly #rng: Rng;
   readonly #randomBytes: RandomBytes;
+  readonly #traffic: TrafficObserver | undefined;
   readonly #selfId: InfoHash;
   readonly #network: number;
   readonly #userAgent: string;
@@ -266,6 +280,7 @@ export class RpcEngine {
     this.#clock = components.clock;
     this.#rng = components.rng;
     this.#randomBytes = components.randomBytes ?? systemRandomBytes;
+    this.#traffic = components.traffic;
     this.#selfId = config.selfId;
     this.#network = config.network ?? 0;
     this.#userAgent = config.userAgent ?? OPENDHT_USER_AGENT;
@@ -352,6 +367,7 @@ export class RpcEngine {
     };
     this.#pending.set(tid, pending);
     this.counters.requests += 1;
+    this.#traffic?.sent(to);
     this.#attempt(pending, callbacks.onSlow !== undefined);
     return handle;
   }
@@ -478,6 +494,7 @@ export class RpcEngine {
       this.counters.droppedNetwork += 1;
       return;
     }
+    this.#traffic?.heard();
     // Only value parts and messages announcing them concern the assembler
     // (it hands every other message back as it is).
     const message = decoded.kind === "value-part" ||

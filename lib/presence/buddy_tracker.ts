@@ -138,6 +138,9 @@ export class BuddyTracker {
   #listen?: ListenHandle;
   #checkTimer?: Timer;
   #check?: OperationHandle;
+  #recheck?: OperationHandle;
+  /** Who waits for the running re-check; told also if it is cut short. */
+  #recheckDone?: () => void;
   #expiryTimer?: Timer;
   #status: 0 | 1 = 0;
 
@@ -199,11 +202,68 @@ export class BuddyTracker {
     this.#listen = undefined;
     this.#checkTimer?.cancel();
     this.#check?.cancel();
+    this.#endRecheck();
     this.#expiryTimer?.cancel();
     this.#devices.clear();
     this.#valueDevice.clear();
     this.#expiring.clear();
     this.#status = 0;
+  }
+
+  /**
+   * Looks again after an outage of our own, when pushes may have been
+   * missed: moves the listen, and asks the DHT (`get`) what is stored now.
+   * Values found are taken as pushed; tracked records the lookup did not
+   * find are dropped (the `get` is the same evidence an expiry check
+   * gathers), unless no node answered it (then nothing is dropped).
+   *
+   * @param onDone Called once the lookup ended (also when stopped meanwhile).
+   */
+  recheck(onDone?: () => void): void {
+    if (this.#listen === undefined) {
+      onDone?.();
+      return;
+    }
+    this.#listen.relocate();
+    this.#endRecheck();
+    this.#recheckDone = onDone;
+    // A get with no candidate ends at once, inside the call.
+    let finished = false;
+    const handle = this.#options.dht.get(this.accountId, {
+      onDone: (values, result) => {
+        finished = true;
+        this.#recheck = undefined;
+        for (const value of values) this.#onValue(value);
+        if (result.nodes.length > 0) this.#dropMissing(values);
+        this.#update();
+        this.#endRecheck();
+      },
+    });
+    if (!finished) this.#recheck = handle;
+  }
+
+  /** Cancels the running re-check, if any, and tells who waited for it. */
+  #endRecheck(): void {
+    this.#recheck?.cancel();
+    this.#recheck = undefined;
+    const done = this.#recheckDone;
+    this.#recheckDone = undefined;
+    done?.();
+  }
+
+  /** Drops tracked values that a conclusive `get` did not return. */
+  #dropMissing(values: readonly DhtValue[]): void {
+    const found = new Set(values.map((value) => value.id));
+    const lost = new Map<string, Set<number>>();
+    for (const [id, hex] of [...this.#valueDevice]) {
+      if (found.has(id)) continue;
+      const seq = this.#devices.get(hex)?.live.get(id);
+      if (seq !== undefined) {
+        lost.set(hex, (lost.get(hex) ?? new Set()).add(seq));
+      }
+      this.#onExpired(id);
+    }
+    if (lost.size > 0) this.#recover(lost, values);
   }
 
   /**
