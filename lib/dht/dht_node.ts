@@ -65,7 +65,13 @@ import {
   type PeerAddress,
   type Transport,
 } from "../transport.ts";
-import type { DhtQuery, DhtRequest, DhtValue } from "./messages.ts";
+import {
+  type DhtQuery,
+  type DhtRequest,
+  type DhtValue,
+  WANT_IPV4,
+  WANT_IPV6,
+} from "./messages.ts";
 import { type RpcCounters, RpcEngine, type RpcTiming } from "./rpc_engine.ts";
 import { ClientRpcEngine } from "./client_rpc_engine.ts";
 import {
@@ -277,6 +283,10 @@ export class DhtNode implements DhtClient {
       clock,
       rpc,
       table,
+      // A socket bound to "::" speaks both families: ask peers for both.
+      ...(components.transport.localAddress.host === "::"
+        ? { want: [WANT_IPV4, WANT_IPV6] }
+        : {}),
     });
     const puts = this.#puts = new PutSender({ clock, rpc, table });
     this.#pushes = new ListenerPushes({

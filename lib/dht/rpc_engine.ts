@@ -53,6 +53,7 @@ import {
   type Transport,
 } from "../transport.ts";
 import type { DhtError, DhtMessage, DhtReply, DhtRequest } from "./messages.ts";
+import { originOf } from "./origin_shares.ts";
 import { seenAddressBytes } from "./wire/addresses.ts";
 import { decodeMessage } from "./wire/decode.ts";
 import { OPENDHT_USER_AGENT } from "./wire/encode.ts";
@@ -92,7 +93,7 @@ export interface RpcEngineConfig {
   readonly userAgent?: string;
   /** Requests we may have outstanding; beyond it new ones expire at once. @default {4096} */
   readonly maxPendingRequests?: number;
-  /** Requests accepted per second from one IP. @default {1024} */
+  /** Requests accepted per second from one origin (an IPv4 address, or an IPv6 /64). @default {1024} */
   readonly requestsPerSecondPerIp?: number;
   /** Requests accepted per second in all. @default {8192} */
   readonly requestsPerSecond?: number;
@@ -221,6 +222,15 @@ function sameAddress(to: PeerAddress, from: PeerAddress): boolean {
     a.every((byte, index) => byte === b[index]);
 }
 const RATE_WINDOW_MS = 1_000;
+
+/**
+ * The rate-limit bucket of a sender: its IPv4 address (or simulator host
+ * name) as it is, without work on this per-request path; an IPv6 address's
+ * /64, and an IPv4-mapped one's IPv4 address, through `originOf`.
+ */
+function rateOrigin(host: string): string {
+  return host.includes(":") ? originOf(host).origin : host;
+}
 const MAX_TRACKED_IPS = 4_096;
 const MIN_IP_WINDOW_SWEEP = 64;
 
@@ -511,7 +521,9 @@ export class RpcEngine {
       return;
     }
     if (message.kind === "request") {
-      if (!this.#admit(from.host)) {
+      // Per origin: one IPv4 address, or one IPv6 /64 (a host gets a
+      // whole /64 for free, so per-address buckets would cost it nothing).
+      if (!this.#admit(rateOrigin(from.host))) {
         this.counters.droppedRateLimited += 1;
         return;
       }
