@@ -145,6 +145,10 @@ export {
   type DaemonWarning,
   type NewDeviceOptions,
 } from "./lib/daemon/daemon.ts";
+export type {
+  ConnectivityEvent,
+  DaemonEventMap,
+} from "./lib/daemon/connectivity_event.ts";
 export { openUdpDaemon, type UdpDaemonOptions } from "./lib/io/udp_daemon.ts";
 export {
   DATA_DIR_LOCK_FILE,

@@ -173,7 +173,9 @@ export function checkAdvertise(text: string): string {
     }
     if (address.host === "0.0.0.0" || address.host === "::") throw wildcard();
     if (address.port === 0) {
-      throw new UsageError(`--advertise: port 0 cannot be dialled, got ${quoted}`);
+      throw new UsageError(
+        `--advertise: port 0 cannot be dialled, got ${quoted}`,
+      );
     }
     if (isIP(address.host) === 0 && !HOSTNAME.test(address.host)) {
       throw new UsageError(

@@ -96,7 +96,8 @@ async function presenceAndRequest(alice: Node, bob: Node): Promise<void> {
 }
 
 Deno.test({
-  name: "IPv6: two UDP daemons over ::1 reach status 2 (TCP on ::1) and settle a trust request",
+  name:
+    "IPv6: two UDP daemons over ::1 reach status 2 (TCP on ::1) and settle a trust request",
   ignore: !IPV6,
   fn: async () => {
     const root = await Deno.makeTempDir();
@@ -118,7 +119,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "IPv6: an IPv4-only node and a dual-stack node interoperate (presence, status 2, a request)",
+  name:
+    "IPv6: an IPv4-only node and a dual-stack node interoperate (presence, status 2, a request)",
   ignore: !IPV6,
   fn: async () => {
     const root = await Deno.makeTempDir();

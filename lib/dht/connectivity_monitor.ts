@@ -83,7 +83,9 @@ export function connectivitySilenceMs(timing: RpcTiming = {}): number {
   const lastMs = timing.expireAfterLastMs ?? 2_000;
   // Gaps double: 1 s, 2 s, … between the sends.
   let lifeMs = lastMs + attempts * jitterMs;
-  for (let gap = 0; gap < attempts - 1; gap++) lifeMs += firstRetryMs * 2 ** gap;
+  for (let gap = 0; gap < attempts - 1; gap++) {
+    lifeMs += firstRetryMs * 2 ** gap;
+  }
   return 2 * lifeMs;
 }
 

@@ -159,11 +159,11 @@ export async function runNetworkCutScenario(
   return {
     cut_ms: cutMs,
     false_offline_events: fromCut.filter((e) =>
-      e.status === 0 && (e.name === "B" || (e.name === "D" && e.atMs >= returnAt))
+      e.status === 0 &&
+      (e.name === "B" || (e.name === "D" && e.atMs >= returnAt))
     ).length,
-    notifications_during_cut: log.filter((e) =>
-      e.atMs >= cutAt && e.atMs < returnAt
-    ).length,
+    notifications_during_cut:
+      log.filter((e) => e.atMs >= cutAt && e.atMs < returnAt).length,
     connectivity: connectivity.map((c) => `${c.state}@${c.atMs - cutAt}`),
     offline_detect_ms: since(
       connectivity.find((c) => c.state === "offline" && c.atMs >= cutAt),
@@ -176,10 +176,12 @@ export async function runNetworkCutScenario(
     crashed_reported_ms: since(after("C", (s) => s === 0), returnAt),
     left_reported_ms: since(after("E", (s) => s === 0), returnAt),
     came_online_reported_ms: since(after("D", (s) => s > 0), returnAt),
-    relinked_ms: bLeft2 ? since(after("B", (s) => s === 2), returnAt) : undefined,
-    notifications_after_return: log.filter((e) =>
-      e.atMs >= returnAt && e.atMs < returnAt + 3 * MINUTE
-    ).length,
+    relinked_ms: bLeft2
+      ? since(after("B", (s) => s === 2), returnAt)
+      : undefined,
+    notifications_after_return:
+      log.filter((e) => e.atMs >= returnAt && e.atMs < returnAt + 3 * MINUTE)
+        .length,
     log: fromCut.map((e) => `${e.name}:${e.status}@${e.atMs - cutAt}`),
   };
 }

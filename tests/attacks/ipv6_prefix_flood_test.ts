@@ -87,19 +87,29 @@ Deno.test(`attack: ${ATTACK_ADDRESSES} IPv6 addresses of one /64 place no more l
   let accepted = 0;
   for (let n = 0; n < ATTACK_ADDRESSES; n++) {
     const address = attacker(n);
-    const result = store.listen(key, {
-      nodeId: InfoHash.get(`attacker node ${n}`),
-      address,
-      socketId: 1,
-    }, 0, address.host);
+    const result = store.listen(
+      key,
+      {
+        nodeId: InfoHash.get(`attacker node ${n}`),
+        address,
+        socketId: 1,
+      },
+      0,
+      address.host,
+    );
     if (result.accepted) accepted++;
   }
   assert.equal(accepted, 16);
   // A genuine listener from another /64 still gets in.
-  const genuine = store.listen(key, {
-    nodeId: InfoHash.get("genuine"),
-    address: { host: "2001:db8:0:2::1", port: 4222 },
-    socketId: 1,
-  }, 0, "2001:db8:0:2::1");
+  const genuine = store.listen(
+    key,
+    {
+      nodeId: InfoHash.get("genuine"),
+      address: { host: "2001:db8:0:2::1", port: 4222 },
+      socketId: 1,
+    },
+    0,
+    "2001:db8:0:2::1",
+  );
   assert.equal(genuine.accepted, true);
 });
