@@ -31,6 +31,7 @@
  */
 import { Daemon } from "../lib/daemon/daemon.ts";
 import { WorkTracker } from "../lib/daemon/work_tracker.ts";
+import type { DhtNodeConfig } from "../lib/dht/dht_node.ts";
 import type { InfoHash } from "../lib/identity/info_hash.ts";
 import type { ManualClock } from "../lib/testing/manual_clock.ts";
 import { MemoryStorage } from "../lib/testing/memory_storage.ts";
@@ -66,6 +67,8 @@ export interface DaemonSwarmOptions {
   readonly lossProbability?: number;
   /** Median one-way latency. @default {50} */
   readonly medianOneWayMs?: number;
+  /** Extra DHT settings of the daemons' nodes (not the plain ones). @default {none} */
+  readonly deviceDht?: Omit<DhtNodeConfig, "bootstrap" | "id">;
   /** Called with the count of plain DHT nodes joined, every 1,000, while the DHT builds. */
   readonly onProgress?: (joined: number) => void;
 }
@@ -112,6 +115,7 @@ export class DaemonSwarm {
   onStep?: () => void;
   readonly #rng: Rng;
   readonly #pickRng: Rng;
+  readonly #deviceDht: Omit<DhtNodeConfig, "bootstrap" | "id">;
   readonly #starting: DeviceSlot[] = [];
 
   private constructor(testnet: Testnet, options: DaemonSwarmOptions) {
@@ -121,6 +125,7 @@ export class DaemonSwarm {
     const root = seededRng(`${options.seed}/devices`);
     this.#rng = forkRng(root, "daemons");
     this.#pickRng = forkRng(root, "bootstrap");
+    this.#deviceDht = options.deviceDht ?? {};
   }
 
   /**
@@ -176,7 +181,7 @@ export class DaemonSwarm {
       profile: this.profile,
       scryptLog2N: 10,
       work: this.work,
-      dht: { bootstrap: this.#bootstrap(), id: slot.dhtId },
+      dht: { ...this.#deviceDht, bootstrap: this.#bootstrap(), id: slot.dhtId },
       streams: this.streams.host(slot.index),
     });
     slot.dhtId = daemon.dht.id;

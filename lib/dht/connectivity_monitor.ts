@@ -54,7 +54,7 @@ export type ConnectivityState = "online" | "offline";
 export interface ConnectivityMonitorOptions {
   /** The clock the silence is measured on (virtual in the simulator). */
   readonly clock: Clock;
-  /** Silence, after the second unanswered destination, that means offline. */
+  /** Silence, after the second unanswered destination, that means offline; Infinity: never. */
   readonly silenceMs: number;
   /** Told of every change, with the time it was decided. */
   readonly onChange?: (state: ConnectivityState, atMs: number) => void;
@@ -151,7 +151,7 @@ export class ConnectivityMonitor {
     this.#unanswered.add(formatAddress(to));
     if (
       this.#unanswered.size === OFFLINE_MIN_DESTINATIONS &&
-      this.#state === "online"
+      this.#state === "online" && Number.isFinite(this.#options.silenceMs)
     ) {
       this.#timer = this.#options.clock.setTimer(
         this.#options.silenceMs,

@@ -144,7 +144,13 @@ export interface DhtNodeConfig {
   readonly valueTypes?: ReadonlyMap<number, ValueType>;
   /** When requests are retried, reported slow and given up. */
   readonly timing?: RpcTiming;
-  /** Requests accepted per second from one IP (Infinity: no limit). @default {1024} */
+  /**
+   * Silence, after requests to two nodes, that makes the node call itself
+   * offline ({@link DhtNode.connectivity}); Infinity never does.
+   * @default {twice a request's whole life: 11500 with the default timing}
+   */
+  readonly connectivitySilenceMs?: number;
+  /** Requests accepted per second from one origin, an IPv4 address or an IPv6 /64 (Infinity: no limit). @default {1024} */
   readonly requestsPerSecondPerIp?: number;
   /** Requests accepted per second in all (Infinity: no limit). @default {8192} */
   readonly requestsPerSecond?: number;
@@ -246,7 +252,8 @@ export class DhtNode implements DhtClient {
     this.#lastNeighbourhoodMs = this.#clock.now();
     this.#connectivity = new ConnectivityMonitor({
       clock: this.#clock,
-      silenceMs: connectivitySilenceMs(config.timing),
+      silenceMs: config.connectivitySilenceMs ??
+        connectivitySilenceMs(config.timing),
       onChange: (state) => {
         if (state === "online") this.#onReconnected();
       },
