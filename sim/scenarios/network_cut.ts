@@ -178,9 +178,8 @@ export async function runNetworkCutScenario(
   const bLeft2 = fromCut.some((e) => e.name === "B" && e.status !== 2);
   return {
     cut_ms: cutMs,
-    false_offline_events: fromCut.filter((e) =>
-      e.status === 0 && up(e.name, e.atMs)
-    ).length,
+    false_offline_events:
+      fromCut.filter((e) => e.status === 0 && up(e.name, e.atMs)).length,
     notifications_during_cut:
       log.filter((e) => e.atMs >= cutAt && e.atMs < returnAt).length,
     connectivity: connectivity.map((c) =>
