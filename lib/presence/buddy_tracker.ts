@@ -35,7 +35,10 @@
  * When some storing nodes report an expiry while others have not (a missed
  * refresh, or a holder that died), the tracker waits `expiryCheckMs` and asks
  * the DHT (`get`) whether the value is still stored anywhere before believing
- * it.
+ * it. A check that no node answered (our own network is down) proves
+ * nothing: it is asked again later, the wait doubling up to 30 s, and the
+ * values stay as they are meanwhile. After an outage of our own,
+ * {@link BuddyTracker.recheck} looks everything up again.
  *
  * @module
  */
@@ -46,6 +49,7 @@ import type {
   OperationHandle,
 } from "../dht/dht_client.ts";
 import type { DhtValue } from "../dht/messages.ts";
+import type { SearchResult } from "../dht/search.ts";
 import { DeviceCertificate } from "../identity/device_certificate.ts";
 import type { InfoHash } from "../identity/info_hash.ts";
 import { RevocationList } from "../identity/revocation_list.ts";
@@ -66,6 +70,8 @@ import {
 export const MAX_TRACKED_DEVICES = 64;
 /** Most live records (one value id each) tracked per device: the newest. */
 export const MAX_RECORDS_PER_DEVICE = 4;
+/** Longest wait between expiry checks that no node answered: 30 s. */
+export const MAX_INCONCLUSIVE_CHECK_MS = 30_000;
 /** Most live values tracked per contact. */
 export const MAX_TRACKED_VALUES = MAX_TRACKED_DEVICES * MAX_RECORDS_PER_DEVICE;
 
@@ -143,6 +149,8 @@ export class BuddyTracker {
   #recheckDone?: () => void;
   #expiryTimer?: Timer;
   #status: 0 | 1 = 0;
+  /** Expiry checks in a row that no node answered. */
+  #inconclusiveChecks = 0;
 
   /**
    * A tracker (call {@link BuddyTracker.start}).
@@ -207,6 +215,7 @@ export class BuddyTracker {
     this.#devices.clear();
     this.#valueDevice.clear();
     this.#expiring.clear();
+    this.#inconclusiveChecks = 0;
     this.#status = 0;
   }
 
@@ -234,7 +243,10 @@ export class BuddyTracker {
         finished = true;
         this.#recheck = undefined;
         for (const value of values) this.#onValue(value);
-        if (result.nodes.length > 0) this.#dropMissing(values);
+        if (answered(result)) {
+          this.#inconclusiveChecks = 0;
+          this.#dropMissing(values);
+        }
         this.#update();
         this.#endRecheck();
       },
@@ -480,13 +492,22 @@ export class BuddyTracker {
     if (this.#options.expiryCheckMs <= 0) return;
     for (const id of relevant) this.#expiring.add(id);
     if (this.#checkTimer !== undefined || this.#check !== undefined) return;
-    this.#checkTimer = this.#options.clock.setTimer(
-      this.#options.expiryCheckMs,
-      () => {
-        this.#checkTimer = undefined;
-        this.#runExpiryCheck();
-      },
+    this.#armCheck();
+  }
+
+  /**
+   * Runs the expiry check after `expiryCheckMs`, doubled for each check in
+   * a row that nobody answered, up to {@link MAX_INCONCLUSIVE_CHECK_MS}.
+   */
+  #armCheck(): void {
+    const delayMs = Math.min(
+      this.#options.expiryCheckMs * 2 ** this.#inconclusiveChecks,
+      Math.max(this.#options.expiryCheckMs, MAX_INCONCLUSIVE_CHECK_MS),
     );
+    this.#checkTimer = this.#options.clock.setTimer(delayMs, () => {
+      this.#checkTimer = undefined;
+      this.#runExpiryCheck();
+    });
   }
 
   #runExpiryCheck(): void {
@@ -497,9 +518,18 @@ export class BuddyTracker {
     // handle only while it runs.
     let finished = false;
     const check = this.#options.dht.get(this.accountId, {
-      onDone: (values) => {
+      onDone: (values, result) => {
         finished = true;
         this.#check = undefined;
+        if (!answered(result)) {
+          // Nobody answered (our own network is down, or the DHT is empty
+          // to us): that proves nothing. Ask again later, less and less
+          // often; the values stay as they are meanwhile.
+          this.#inconclusiveChecks += 1;
+          this.#armCheck();
+          return;
+        }
+        this.#inconclusiveChecks = 0;
         const found = new Set(values.map((value) => value.id));
         let survived = false;
         /** Records (device hex → seqs) whose tracked id is gone. */
@@ -594,6 +624,15 @@ export class BuddyTracker {
     for (const state of changed) this.#options.onDevice?.(this.#view(state));
     if (statusChanged) this.#options.onChange(status);
   }
+}
+
+/**
+ * Whether a lookup heard from any node. A lookup nobody answered (our own
+ * network is down) proves nothing about what is stored. A result left out
+ * (as some fakes do) counts as answered.
+ */
+function answered(result: SearchResult | undefined): boolean {
+  return result === undefined || result.nodes.length > 0;
 }
 
 /** Live records of a device newer than its last goodbye. */
