@@ -2,7 +2,8 @@
  * IPv6 on the real stack, on loopback only: two UDP daemons over `::1`
  * exchange presence, reach status 2 over a TCP link on `::1` and settle a
  * trust request; an IPv4-only node and a dual-stack node (bound to "::")
- * do the same with each other. Every wait is bounded. Skipped, with a
+ * do the same with each other; a dual-stack DHT node relays values between
+ * an IPv4-only and an IPv6-only node. Every wait is bounded. Skipped, with a
  * message, only where `::1` cannot be bound.
  */
 import assert from "node:assert/strict";
@@ -10,7 +11,11 @@ import { openUdpDaemon } from "../lib/io/udp_daemon.ts";
 import { UdpTransport } from "../lib/io/udp_transport.ts";
 import type { Daemon } from "../lib/daemon/daemon.ts";
 import type { PeerAddress } from "../lib/transport.ts";
-import { systemClock } from "../lib/io/system_clock.ts";
+import { SystemClock, systemClock } from "../lib/io/system_clock.ts";
+import { DhtNode } from "../lib/dht/dht_node.ts";
+import { InfoHash } from "../lib/identity/info_hash.ts";
+import { seededRng } from "../lib/rng.ts";
+import { within } from "./_within.ts";
 
 async function ipv6LoopbackWorks(): Promise<boolean> {
   try {
@@ -149,6 +154,81 @@ Deno.test({
     } finally {
       await Promise.all([v4.daemon.stop(), dual.daemon.stop()]);
       await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "IPv6: a dual-stack DHT node joins an IPv4-only and an IPv6-only node (n4, n6, w)",
+  ignore: !IPV6,
+  fn: async () => {
+    const clock = new SystemClock();
+    const dualTransport = await UdpTransport.bind({ host: "::" });
+    const v4Transport = await UdpTransport.bind({ host: "127.0.0.1" });
+    const v6Transport = await UdpTransport.bind({ host: "::1" });
+    const port = dualTransport.localAddress.port;
+    const dual = new DhtNode({
+      transport: dualTransport,
+      clock,
+      rng: seededRng("dual"),
+    });
+    const v4 = new DhtNode({
+      transport: v4Transport,
+      clock,
+      rng: seededRng("v4"),
+    }, { bootstrap: [{ host: "127.0.0.1", port }] });
+    const v6 = new DhtNode({
+      transport: v6Transport,
+      clock,
+      rng: seededRng("v6"),
+    }, { bootstrap: [{ host: "::1", port }] });
+    try {
+      dual.start();
+      const answered = await Promise.all([
+        within<number>(
+          3_000,
+          "v4 bootstrap",
+          (done) => v4.bootstrap([{ host: "127.0.0.1", port }], done),
+        ),
+        within<number>(
+          3_000,
+          "v6 bootstrap",
+          (done) => v6.bootstrap([{ host: "::1", port }], done),
+        ),
+      ]);
+      assert.deepEqual(answered, [1, 1]);
+      // The dual-stack node names the IPv4 one by its IPv4 address (not
+      // ::ffff:127.0.0.1), and knows both families.
+      const known = () =>
+        dual.routingTable.closest(dual.id, 8, clock.now(), false)
+          .map((node) => node.address.host).sort();
+      await waitFor("both peers known", () => known().length === 2, 3_000);
+      assert.deepEqual(known(), ["127.0.0.1", "::1"]);
+      // A value put by the IPv4-only node is found by the IPv6-only one:
+      // the dual-stack node stores it and relays between the families.
+      const key = InfoHash.get("across families");
+      const stored = await within<number>(3_000, "put", (done) =>
+        v4.put(key, {
+          id: 7n,
+          type: 0,
+          data: new TextEncoder().encode("from IPv4"),
+        }, { onDone: done }));
+      assert.ok(stored >= 1, `stored on ${stored} nodes`);
+      const found = await within<readonly { data: Uint8Array }[]>(
+        3_000,
+        "get",
+        (done) => v6.get(key, { onDone: (values) => done(values) }),
+      );
+      assert.deepEqual(
+        found.map((value) => new TextDecoder().decode(value.data)),
+        ["from IPv4"],
+      );
+    } finally {
+      for (const node of [dual, v4, v6]) node.stop();
+      await Promise.all(
+        [dualTransport, v4Transport, v6Transport].map((t) => t.close()),
+      );
     }
   },
 });
