@@ -87,3 +87,17 @@ Deno.test("ConnectivityMonitor rejects a silence that is not positive", () => {
     RangeError,
   );
 });
+
+Deno.test("ConnectivityMonitor.silent: from the second unanswered destination until a datagram is heard", () => {
+  const clock = new ManualClock(0);
+  const m = monitor(clock, []);
+  m.sent(A);
+  assert.equal(m.silent, false);
+  m.sent(B);
+  assert.equal(m.silent, true);
+  clock.advance(10_000);
+  assert.equal(m.state, "offline");
+  assert.equal(m.silent, true);
+  m.heard();
+  assert.equal(m.silent, false);
+});

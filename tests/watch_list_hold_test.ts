@@ -3,7 +3,7 @@
  * fake DHT whose gets the test answers by hand and a manual clock: nothing
  * is told while held, the re-check looks every account up, and only what
  * differs from what was last told is told after it. A lookup nobody answered
- * drops nothing.
+ * drops nothing while our own node hears nothing back (`reachable`).
  */
 import assert from "node:assert/strict";
 import { WatchList } from "../lib/presence/watch_list.ts";
@@ -57,10 +57,13 @@ function setup() {
   const clock = new ManualClock(START_MS);
   const dht = new ManualGetDht();
   const told: string[] = [];
+  /** Our own node hears the network (tests turn it off for an outage). */
+  const network = { reachable: true };
   const watches: WatchList = new WatchList({
     dht,
     clock,
     expiryCheckMs: 1_500,
+    reachable: () => network.reachable,
     onChange: (uri) => {
       const presence = watches.notification(uri);
       if (presence) {
@@ -72,11 +75,11 @@ function setup() {
   for (const { uri } of [bob, carol]) watches.watch(uri, "subscription");
   const online = (who: typeof bob, seq: number) =>
     announcementValue(who.device, who.certificate, seq, clock.now());
-  return { clock, dht, told, watches, online };
+  return { clock, dht, told, watches, online, network };
 }
 
 Deno.test("WatchList.hold(): nothing is told while held; recheck() tells only real changes", () => {
-  const { clock, dht, told, watches, online } = setup();
+  const { clock, dht, told, watches, online, network } = setup();
   const bobValue = online(bob, 1);
   const carolValue = online(carol, 1);
   dht.add(bob.uri, bobValue);
@@ -84,6 +87,7 @@ Deno.test("WatchList.hold(): nothing is told while held; recheck() tells only re
   assert.deepEqual(told, ["bob:1", "carol:1"]);
 
   watches.hold();
+  network.reachable = false;
   assert.equal(watches.held, true);
   // While held, both records are said to expire (no refresh heard).
   for (const listen of dht.listens) {
@@ -105,6 +109,7 @@ Deno.test("WatchList.hold(): nothing is told while held; recheck() tells only re
 
   // Back online: one get per watched account; Bob is still stored, Carol
   // is not (she crashed meanwhile). Nothing is told before both are back.
+  network.reachable = true;
   let settled = 0;
   watches.recheck(() => settled++);
   assert.deepEqual(
@@ -126,11 +131,12 @@ Deno.test("WatchList.hold(): nothing is told while held; recheck() tells only re
   assert.deepEqual(told, ["bob:1", "carol:1", "carol:0"]);
 });
 
-Deno.test("WatchList.recheck(): a lookup no node answered drops nothing; a new hold keeps the hold", () => {
-  const { dht, watches, online } = setup();
+Deno.test("WatchList.recheck(): a lookup no node answered drops nothing while our node hears nothing; a new hold keeps the hold", () => {
+  const { dht, watches, online, network } = setup();
   dht.add(bob.uri, online(bob, 1));
   dht.add(carol.uri, online(carol, 1));
   watches.hold();
+  network.reachable = false;
   let settled = 0;
   watches.recheck(() => settled++);
   // Offline again before the lookups came back: the hold stays.
@@ -147,6 +153,14 @@ Deno.test("WatchList.recheck(): a lookup no node answered drops nothing; a new h
   dht.answer(carol.uri, [], 0);
   assert.equal(settled, 1);
   assert.equal(watches.notification(bob.uri), undefined);
+  // While our node hears the network, a lookup nobody answered is evidence
+  // (the only nodes that held Bob's record are gone).
+  network.reachable = true;
+  watches.recheck(() => settled++);
+  dht.answer(bob.uri, [], 0);
+  dht.answer(carol.uri, [online(carol, 2)], 0);
+  assert.equal(watches.tracker(bob.uri)?.status, 0);
+  assert.equal(watches.tracker(carol.uri)?.status, 1);
 });
 
 Deno.test("WatchList.clear() during a re-check ends the hold without telling anything", () => {

@@ -145,6 +145,7 @@ export class Account {
     this.#watches = new WatchList({
       dht,
       clock,
+      reachable: components.reachable,
       expiryCheckMs: profile.expiryCheckMs,
       presenceOf: (uri, tracker) => this.#buddies.presenceOf(uri, tracker),
       onChange: (uri) => this.#onBuddyChange(uri),

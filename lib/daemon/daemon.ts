@@ -366,6 +366,7 @@ export class Daemon extends TypedEventTarget<DaemonEventMap> {
       streams: this.#options.streams,
       channelPort: this.#options.channelPort,
       channelHost: this.#options.channelHost,
+      reachable: () => !this.dht.connectivity.silent,
     });
     this.#accounts.set(id, account);
     if (this.#running) account.start();

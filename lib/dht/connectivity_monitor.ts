@@ -123,6 +123,15 @@ export class ConnectivityMonitor {
     return this.#state;
   }
 
+  /**
+   * True while requests to two nodes are unanswered and nothing was heard
+   * since (the offline decision is pending), and while offline: a lookup
+   * nobody answered then proves nothing about what is stored.
+   */
+  get silent(): boolean {
+    return this.#state === "offline" || this.#timer !== undefined;
+  }
+
   /** When the state last changed (construction time if never). */
   get changedAtMs(): number {
     return this.#changedAtMs;

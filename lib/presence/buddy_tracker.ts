@@ -35,10 +35,10 @@
  * When some storing nodes report an expiry while others have not (a missed
  * refresh, or a holder that died), the tracker waits `expiryCheckMs` and asks
  * the DHT (`get`) whether the value is still stored anywhere before believing
- * it. A check that no node answered (our own network is down) proves
- * nothing: it is asked again later, the wait doubling up to 30 s, and the
- * values stay as they are meanwhile. After an outage of our own,
- * {@link BuddyTracker.recheck} looks everything up again.
+ * it. A check that no node answered while our own node hears nothing back
+ * (`reachable` false) proves nothing: it is asked again later, the wait
+ * doubling up to 30 s, and the values stay as they are meanwhile. After an
+ * outage of our own, {@link BuddyTracker.recheck} looks everything up again.
  *
  * @module
  */
@@ -122,6 +122,12 @@ export interface BuddyTrackerOptions {
   readonly expiryCheckMs: number;
   /** Called with the new status (0 or 1) on every change. */
   readonly onChange: (status: 0 | 1) => void;
+  /**
+   * False while our own node hears nothing back from the DHT (see
+   * `ConnectivityMonitor.silent`): a lookup no node answered is then no
+   * evidence that a record is gone. @default {always true}
+   */
+  readonly reachable?: () => boolean;
   /** Called when a device comes online or goes offline. */
   readonly onDevice?: (device: TrackedDevice) => void;
   /** Called with every verified revocation list heard (the account's own devices merge them). */
@@ -224,7 +230,8 @@ export class BuddyTracker {
    * missed: moves the listen, and asks the DHT (`get`) what is stored now.
    * Values found are taken as pushed; tracked records the lookup did not
    * find are dropped (the `get` is the same evidence an expiry check
-   * gathers), unless no node answered it (then nothing is dropped).
+   * gathers), unless no node answered it while our own node hears nothing
+   * back (then nothing is dropped).
    *
    * @param onDone Called once the lookup ended (also when stopped meanwhile).
    */
@@ -243,7 +250,7 @@ export class BuddyTracker {
         finished = true;
         this.#recheck = undefined;
         for (const value of values) this.#onValue(value);
-        if (answered(result)) {
+        if (this.#conclusive(result)) {
           this.#inconclusiveChecks = 0;
           this.#dropMissing(values);
         }
@@ -252,6 +259,14 @@ export class BuddyTracker {
       },
     });
     if (!finished) this.#recheck = handle;
+  }
+
+  /**
+   * Whether a lookup's outcome is evidence: some node answered, or none did
+   * while our own node still hears the network (then the holders are gone).
+   */
+  #conclusive(result: SearchResult | undefined): boolean {
+    return answered(result) || (this.#options.reachable?.() ?? true);
   }
 
   /** Cancels the running re-check, if any, and tells who waited for it. */
@@ -521,10 +536,10 @@ export class BuddyTracker {
       onDone: (values, result) => {
         finished = true;
         this.#check = undefined;
-        if (!answered(result)) {
-          // Nobody answered (our own network is down, or the DHT is empty
-          // to us): that proves nothing. Ask again later, less and less
-          // often; the values stay as they are meanwhile.
+        if (!this.#conclusive(result)) {
+          // Nobody answered while our own node hears nothing back: that
+          // proves nothing. Ask again later, less and less often; the
+          // values stay as they are meanwhile.
           this.#inconclusiveChecks += 1;
           this.#armCheck();
           return;

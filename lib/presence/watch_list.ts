@@ -74,6 +74,8 @@ export interface WatchListOptions {
   readonly clock: Clock;
   /** See {@link BuddyTrackerOptions.expiryCheckMs}. */
   readonly expiryCheckMs: number;
+  /** See {@link BuddyTrackerOptions.reachable}. @default {always true} */
+  readonly reachable?: () => boolean;
   /**
    * The presence a subscriber is told for `uri`; by default
    * {@link dhtPresence} of its tracker.
@@ -158,6 +160,7 @@ export class WatchList {
         clock: this.#options.clock,
         accountId: InfoHash.fromHex(uri),
         expiryCheckMs: this.#options.expiryCheckMs,
+        reachable: this.#options.reachable,
         onChange: () => this.#options.onChange(uri),
         onDevice: (device) => this.#options.onDevice(uri, device),
         onRevocationList: (list) => this.#options.onRevocationList?.(uri, list),
