@@ -370,6 +370,10 @@ export class Daemon extends TypedEventTarget<DaemonEventMap> {
     });
     this.#accounts.set(id, account);
     if (this.#running) account.start();
+    // An account added during an outage holds its contacts' presence too.
+    if (this.#running && this.dht.connectivity.state === "offline") {
+      account.setConnectivity("offline");
+    }
     return account;
   }
 
