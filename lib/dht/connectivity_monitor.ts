@@ -98,6 +98,15 @@ export class ConnectivityMonitor {
   /** Destinations of requests sent since the last datagram heard (at most 2 kept). */
   readonly #unanswered = new Set<string>();
   #state: ConnectivityState = "online";
+  /**
+   * When the second unanswered destination's request left; undefined while
+   * fewer than two are unanswered.
+   */
+  #silentSinceMs?: number;
+  /**
+   * One lazy timer: a datagram heard does not cancel it (a busy node hears
+   * thousands a second); when it fires it decides, or waits out the rest.
+   */
   #timer?: Timer;
   #changedAtMs: number;
 
@@ -126,10 +135,14 @@ export class ConnectivityMonitor {
   /**
    * True while requests to two nodes are unanswered and nothing was heard
    * since (the offline decision is pending), and while offline: a lookup
-   * nobody answered then proves nothing about what is stored.
+   * nobody answered then proves nothing about what is stored. Never with
+   * `silenceMs` Infinity (the monitor switched off).
    */
   get silent(): boolean {
-    return this.#state === "offline" || this.#timer !== undefined;
+    // A monitor that never decides (silenceMs Infinity) is switched off.
+    return this.#state === "offline" ||
+      (this.#silentSinceMs !== undefined &&
+        Number.isFinite(this.#options.silenceMs));
   }
 
   /** When the state last changed (construction time if never). */
@@ -158,25 +171,15 @@ export class ConnectivityMonitor {
   sent(to: PeerAddress): void {
     if (this.#unanswered.size >= OFFLINE_MIN_DESTINATIONS) return;
     this.#unanswered.add(formatAddress(to));
-    if (
-      this.#unanswered.size === OFFLINE_MIN_DESTINATIONS &&
-      this.#state === "online" && Number.isFinite(this.#options.silenceMs)
-    ) {
-      this.#timer = this.#options.clock.setTimer(
-        this.#options.silenceMs,
-        () => {
-          this.#timer = undefined;
-          this.#set("offline");
-        },
-      );
-    }
+    if (this.#unanswered.size < OFFLINE_MIN_DESTINATIONS) return;
+    this.#silentSinceMs = this.#options.clock.now();
+    if (this.#state === "online") this.#arm(this.#options.silenceMs);
   }
 
   /** A datagram of our network arrived: the network works. */
   heard(): void {
-    this.#unanswered.clear();
-    this.#timer?.cancel();
-    this.#timer = undefined;
+    if (this.#unanswered.size > 0) this.#unanswered.clear();
+    this.#silentSinceMs = undefined;
     if (this.#state === "offline") this.#set("online");
   }
 
@@ -185,6 +188,24 @@ export class ConnectivityMonitor {
     this.#timer?.cancel();
     this.#timer = undefined;
     this.#unanswered.clear();
+    this.#silentSinceMs = undefined;
+  }
+
+  #arm(delayMs: number): void {
+    if (this.#timer !== undefined || !Number.isFinite(delayMs)) return;
+    this.#timer = this.#options.clock.setTimer(delayMs, () => {
+      this.#timer = undefined;
+      this.#decide();
+    });
+  }
+
+  /** The timer fired: offline if the silence lasted, else wait out the rest. */
+  #decide(): void {
+    if (this.#silentSinceMs === undefined || this.#state === "offline") return;
+    const dueMs = this.#silentSinceMs + this.#options.silenceMs;
+    const now = this.#options.clock.now();
+    if (now >= dueMs) this.#set("offline");
+    else this.#arm(dueMs - now);
   }
 
   #set(state: ConnectivityState): void {
