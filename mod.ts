@@ -173,6 +173,10 @@ export {
   type JamiOutboxEntry,
   type JamiPendingRequest,
 } from "./lib/jami/jami_account_state.ts";
+export type {
+  ConnectivityEvent,
+  DaemonEventMap,
+} from "./lib/daemon/connectivity_event.ts";
 export { openUdpDaemon, type UdpDaemonOptions } from "./lib/io/udp_daemon.ts";
 export {
   DATA_DIR_LOCK_FILE,

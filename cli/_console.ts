@@ -78,6 +78,16 @@ function accountOf(
  * @param output Where they go.
  */
 export function printEvents(daemon: Daemon, output: Output): void {
+  // One line per change of our own connectivity (the daemon raises it only
+  // on a change): while offline, contacts' presence is held.
+  daemon.on("connectivity", (c) =>
+    output.event(
+      "connectivity",
+      c.state === "offline"
+        ? "connectivity: offline (the DHT stopped answering; contacts' presence held)"
+        : "connectivity: online again (re-checking contacts)",
+      { state: c.state, atMs: c.atMs },
+    ));
   daemon.presence.on("newBuddyNotification", (n) =>
     output.event(
       "presence",

@@ -199,7 +199,7 @@ export function parseCommand(args: readonly string[]): DhtCommand | "help" {
   };
 }
 
-/** Resolves host names (IPv4, as our node speaks IPv4 here). */
+/** Resolves host names to every address, IPv4 and IPv6 (a dual-stack node uses both). */
 export async function resolveAddresses(
   addresses: readonly PeerAddress[],
 ): Promise<PeerAddress[]> {
@@ -210,7 +210,9 @@ export async function resolveAddresses(
       continue;
     }
     try {
-      const found = await lookup(address.host, { family: 4, all: true });
+      // Both families: a dual-stack node reaches either (a v4-only socket
+      // counts its sends to IPv6 addresses as send errors, nothing worse).
+      const found = await lookup(address.host, { all: true });
       for (const entry of found) {
         resolved.push({ host: entry.address, port: address.port });
       }

@@ -72,10 +72,12 @@ Options:
                           terminal and no --passphrase-file)
   --port N                UDP port, and TCP port for direct links to contacts
                           (default 4222; a free port if taken)
-  --host ADDR             address to bind (default 0.0.0.0)
-  --advertise HOST        address contacts dial for direct links (default: the
-                          bound address, or this machine's first non-loopback
-                          IPv4 address when bound to 0.0.0.0)
+  --host ADDR             address to bind (default ::, IPv4 and IPv6 on one
+                          socket; 0.0.0.0 where IPv6 is off)
+  --advertise HOST[:PORT] address contacts dial for direct links, [v6]:port for
+                          IPv6 with a port (default: the bound address, or
+                          this machine's first non-loopback IPv4 address when
+                          bound to a wildcard)
   --no-links              no direct links: presence stops at status 1
   --bootstrap LIST        host:port,... to join, or "none" (default ${DEFAULT_BOOTSTRAP})
   --name NAME             this device's name (default "console")
@@ -163,30 +165,52 @@ const HOSTNAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 /**
- * Checks `--advertise`: an IPv4 or IPv6 address or a host name, without a
- * port (contacts dial the `--port`).
+ * Checks `--advertise`: an IPv4 or IPv6 address or a host name, alone
+ * (contacts dial the `--port`) or with the port contacts should dial
+ * (`203.0.113.7:4300`, `[2001:db8::1]:4300`, a port forwarded by a router).
+ * An IPv6 address may be written with or without brackets when alone.
  *
  * @param text The `--advertise` value.
- * @throws {UsageError} If it is not a host.
+ * @returns The host, or `host:port` with brackets around an IPv6 host.
+ * @throws {UsageError} If it is not a host, or a host and a port.
  */
-export function checkAdvertise(text: string): void {
+export function checkAdvertise(text: string): string {
   const quoted = JSON.stringify(text.slice(0, 80));
-  if (isIP(text) !== 0) {
-    if (text === "0.0.0.0" || text === "::") {
+  const wildcard = () =>
+    new UsageError(
+      `--advertise expects an address contacts can dial, got the wildcard ${quoted}`,
+    );
+  const bare = /^\[[^\]]*\]$/.test(text) ? text.slice(1, -1) : text;
+  if (isIP(bare) !== 0) {
+    if (bare === "0.0.0.0" || bare === "::") throw wildcard();
+    return bare;
+  }
+  if (/:[0-9]+$/.test(text)) {
+    let address: PeerAddress;
+    try {
+      address = parseAddress(text);
+    } catch (error) {
+      throw new UsageError(`--advertise: ${(error as Error).message}`);
+    }
+    if (address.host === "0.0.0.0" || address.host === "::") throw wildcard();
+    if (address.port === 0) {
       throw new UsageError(
-        `--advertise expects an address contacts can dial, got the wildcard ${quoted}`,
+        `--advertise: port 0 cannot be dialled, got ${quoted}`,
       );
     }
-    return;
+    if (isIP(address.host) === 0 && !HOSTNAME.test(address.host)) {
+      throw new UsageError(
+        `--advertise expects an IP address or a host name, got ${quoted}`,
+      );
+    }
+    return formatAddress(address);
   }
   if (/^[0-9.]+$/.test(text) || !HOSTNAME.test(text)) {
-    const hint = /:[0-9]+$/.test(text)
-      ? " (no port: direct links use the --port)"
-      : "";
     throw new UsageError(
-      `--advertise expects an IP address or a host name, got ${quoted}${hint}`,
+      `--advertise expects an IP address or a host name, got ${quoted}`,
     );
   }
+  return text;
 }
 
 /** Options that take a value, whose value may look like a negative number. */
@@ -240,7 +264,9 @@ function parseOptions(
   if (values.help) return "help";
   if (values.version) return "version";
   const port = parsePort(values.port ?? "4222");
-  if (values.advertise !== undefined) checkAdvertise(values.advertise);
+  const advertise = values.advertise === undefined
+    ? undefined
+    : checkAdvertise(values.advertise);
   const bootstrapText = values.bootstrap ?? DEFAULT_BOOTSTRAP;
   let bootstrap: PeerAddress[] | "none" = "none";
   if (bootstrapText !== "none") {
@@ -279,8 +305,8 @@ function parseOptions(
     passphraseFile: values["passphrase-file"],
     noPassphrase: values["no-passphrase"] ?? false,
     port,
-    host: values.host ?? "0.0.0.0",
-    advertise: values.advertise,
+    host: values.host ?? "::",
+    advertise,
     links: !(values["no-links"] ?? false),
     bootstrap,
     name: values.name ?? "console",

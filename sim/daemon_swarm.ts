@@ -31,6 +31,7 @@
  */
 import { Daemon } from "../lib/daemon/daemon.ts";
 import { WorkTracker } from "../lib/daemon/work_tracker.ts";
+import type { DhtNodeConfig } from "../lib/dht/dht_node.ts";
 import type { InfoHash } from "../lib/identity/info_hash.ts";
 import type { ManualClock } from "../lib/testing/manual_clock.ts";
 import { MemoryStorage } from "../lib/testing/memory_storage.ts";
@@ -69,6 +70,8 @@ export interface DaemonSwarmOptions {
   readonly medianOneWayMs?: number;
   /** Devices behind NATs, by kind (plain DHT nodes stay public). @default {none} */
   readonly nat?: NatSpec;
+  /** Extra DHT settings of the daemons' nodes (not the plain ones). @default {none} */
+  readonly deviceDht?: Omit<DhtNodeConfig, "bootstrap" | "id">;
   /** Called with the count of plain DHT nodes joined, every 1,000, while the DHT builds. */
   readonly onProgress?: (joined: number) => void;
 }
@@ -115,6 +118,7 @@ export class DaemonSwarm {
   onStep?: () => void;
   readonly #rng: Rng;
   readonly #pickRng: Rng;
+  readonly #deviceDht: Omit<DhtNodeConfig, "bootstrap" | "id">;
   readonly #starting: DeviceSlot[] = [];
   readonly #nat: NatSpec | undefined;
   readonly #natRng: Rng;
@@ -128,6 +132,7 @@ export class DaemonSwarm {
     this.#pickRng = forkRng(root, "bootstrap");
     this.#nat = options.nat;
     this.#natRng = forkRng(root, "nat");
+    this.#deviceDht = options.deviceDht ?? {};
   }
 
   /**
@@ -183,7 +188,7 @@ export class DaemonSwarm {
       profile: this.profile,
       scryptLog2N: 10,
       work: this.work,
-      dht: { bootstrap: this.#bootstrap(), id: slot.dhtId },
+      dht: { ...this.#deviceDht, bootstrap: this.#bootstrap(), id: slot.dhtId },
       streams: this.streams.host(slot.index),
     });
     slot.dhtId = daemon.dht.id;
@@ -290,6 +295,20 @@ export class DaemonSwarm {
     slot.daemon!.crash();
     this.network.setHostOnline(slot.index, false);
     this.streams.hostDown(slot.index);
+  }
+
+  /**
+   * Cuts a running device's network, or gives it back: its daemon keeps
+   * running, but nothing it sends leaves and nothing reaches it (datagrams
+   * and link bytes alike), as when a laptop loses its Wi-Fi. Open links are
+   * not closed: they fall silent, as TCP does.
+   *
+   * @param slot A running device; does nothing if it is not running.
+   * @param cut True to cut, false to restore.
+   */
+  setNetworkCut(slot: DeviceSlot, cut: boolean): void {
+    if (!slot.online) return;
+    this.network.setHostOnline(slot.index, !cut);
   }
 
   /**

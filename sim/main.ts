@@ -23,6 +23,7 @@ import { runStorageScenario } from "./scenarios/storage.ts";
 import { runPresenceScenario } from "./scenarios/presence.ts";
 import { runInboxScenario } from "./scenarios/inbox.ts";
 import { type NatSpec, parseNatSpec } from "./nat_spec.ts";
+import { runNetworkCutScenario } from "./scenarios/network_cut.ts";
 import { renderReport, type ReportRun } from "./report.ts";
 import { type ProgressCallback, ProgressReporter } from "./progress.ts";
 import { formatTextTable, reportTable } from "./summary_table.ts";
@@ -32,7 +33,13 @@ import {
   type PresenceProfile,
 } from "../lib/presence/presence_profile.ts";
 
-const SCENARIOS = ["lookup", "storage", "presence", "inbox"] as const;
+const SCENARIOS = [
+  "lookup",
+  "storage",
+  "presence",
+  "inbox",
+  "network-cut",
+] as const;
 const DEFAULT_CHURN = "weibull:shape=0.5,scale=30m/pareto:alpha=1.5,min=5m";
 /** Device churn of the presence scenario: about 30 % of devices offline. */
 const DEFAULT_DEVICE_CHURN =
@@ -47,6 +54,11 @@ Scenarios:
             clean-offline and crash-offline detection, false offlines, bytes
   inbox     trust requests to targets offline 1 min to 7 days, sender churn:
             delivery, delay after the target is back, duplicates, confirmations
+  network-cut
+            one device loses its network for --duration (default 10m) while
+            contacts crash, leave and arrive: false offlines, own connectivity
+            events, real changes told after the return (--nodes default 60;
+            --compare: also without holding presence)
 
 Options:
   --nodes N          number of nodes (default 1000)
@@ -252,6 +264,8 @@ async function main(args: string[]): Promise<number> {
       ? accounts
       : scenario === "inbox"
       ? 100
+      : scenario === "network-cut"
+      ? 60
       : 1_000;
     const output = new RunnerOutput(values.quiet ?? false);
     const common = {
@@ -342,6 +356,27 @@ async function main(args: string[]): Promise<number> {
         await Deno.writeTextFile(values.report, renderReport(scenario, runs));
         output.message(`[${scenario}] report written to ${values.report}`);
       }
+    } else if (scenario === "network-cut") {
+      const cut = (hold: boolean) =>
+        runNetworkCutScenario({
+          seed,
+          infraNodes: common.nodes,
+          cutMs: common.durationMs,
+          medianOneWayMs: values.latency === undefined
+            ? undefined
+            : number(values.latency, "latency", 50),
+          hold,
+        });
+      const { log: _log, ...held } = await cut(true);
+      report = { profile: "hold", ...held };
+      if (values.compare) {
+        const { log: _baselineLog, ...baseline } = await cut(false);
+        report = { ...report, baseline: { profile: "no hold", ...baseline } };
+      }
+      // Virtual time: 2 minutes before the cut, the cut, 3 minutes after.
+      const runs = values.compare ? 2 : 1;
+      const simSeconds = runs * (common.durationMs + 5 * 60_000) / 1_000;
+      report = { ...report, ...machine(startMs, simSeconds) };
     } else if (scenario === "lookup") {
       const impl = (values.impl ?? "ours") as LookupImplementation;
       if (impl !== "ours" && impl !== "kademlia-dht") {

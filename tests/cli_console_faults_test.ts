@@ -200,17 +200,25 @@ Deno.test("--advertise takes an IP address or a host name, nothing else", () => 
       "2001:db8::1",
       "node.example.org",
       "localhost",
+      "1.2.3.4:4222",
+      "[2001:db8::1]:4300",
+      "[::1]",
+      "node.example.org:4300",
     ]
   ) {
     checkAdvertise(good);
   }
+  assert.equal(checkAdvertise("[::1]"), "::1");
+  assert.equal(checkAdvertise("[2001:DB8::1]:4300"), "[2001:db8::1]:4300");
   for (
     const bad of [
       "",
       "any string at all",
-      "1.2.3.4:4222",
       "999.1.1.1",
       "0.0.0.0",
+      "[::]:4222",
+      "2001:db8::1:4222:",
+      "1.2.3.4:0",
       "host_name",
       "-leading.example",
       "a".repeat(300),

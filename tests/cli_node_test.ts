@@ -172,9 +172,9 @@ Deno.test("deno task run: the console answers, the account is kept across runs",
   await withTempDir(async (dir) => {
     const passphrase = `${dir}/passphrase`;
     await Deno.writeTextFile(passphrase, "correct horse\n");
-    // Default host (0.0.0.0, which reads the network interfaces to pick the
-    // address contacts dial); a free port, so runs on a shared machine do
-    // not collide.
+    // Default host (::, dual stack, or 0.0.0.0 where IPv6 is off; a
+    // wildcard reads the network interfaces to pick the address contacts
+    // dial); a free port, so runs on a shared machine do not collide.
     const args = [
       "--data-dir",
       `${dir}/data`,
@@ -197,7 +197,10 @@ Deno.test("deno task run: the console answers, the account is kept across runs",
     assert.match(first.stdout, /created a new account/);
     const account = /account (jami:[0-9a-f]{40})/.exec(first.stdout)?.[1];
     assert.ok(account, first.stdout);
-    assert.match(first.stdout, /listening on UDP 0\.0\.0\.0:\d+/);
+    assert.match(
+      first.stdout,
+      /listening on UDP (?:\[::\]|0\.0\.0\.0):\d+/,
+    );
     assert.match(first.stdout, /no contact/);
     assert.match(first.stdout, /error: .*nonsense/);
     assert.match(first.stdout, /request [0-9a-f]{8} queued/);
@@ -332,7 +335,7 @@ Deno.test("deno task run --log-level warn: status lines are hidden, answers to c
     assert.equal(quiet.code, 0, quiet.stderr);
     assert.match(
       quiet.stdout,
-      /^account jami:[0-9a-f]{40}\ndevice {2}[0-9a-f]{40}\naddress 0\.0\.0\.0:\d+, 0 DHT nodes known\nerror: unknown command "bogus" \(try help\)\n$/,
+      /^account jami:[0-9a-f]{40}\ndevice {2}[0-9a-f]{40}\naddress (?:\[::\]|0\.0\.0\.0):\d+, 0 DHT nodes known\nerror: unknown command "bogus" \(try help\)\n$/,
     );
   });
 });

@@ -310,6 +310,19 @@ export class ConnectionManager {
   }
 
   /**
+   * Dials every wanted device that has no link now, with the backoff reset
+   * (back from an outage of our own, whose failed dials grew it).
+   */
+  redialAll(): void {
+    if (!this.#running) return;
+    for (const [deviceHex, wanted] of this.#wanted) {
+      wanted.redialMs = this.#o.redialMs ?? 5_000;
+      if (this.#links.has(deviceHex) || wanted.dialing) continue;
+      this.#scheduleDial(deviceHex, wanted, 0);
+    }
+  }
+
+  /**
    * Stops wanting a link to this device (it left the DHT); an open link
    * stays up until it fails or closes.
    *

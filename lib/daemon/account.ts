@@ -148,6 +148,7 @@ export class Account implements ManagedAccount {
     this.#watches = new WatchList({
       dht,
       clock,
+      reachable: components.reachable,
       expiryCheckMs: profile.expiryCheckMs,
       presenceOf: (uri, tracker) => this.#buddies.presenceOf(uri, tracker),
       onChange: (uri) => this.#onBuddyChange(uri),
@@ -301,6 +302,27 @@ export class Account implements ManagedAccount {
     this.#revocations.stop();
     this.#renewTimer?.cancel();
     this.#renewTimer = undefined;
+  }
+
+  /**
+   * Our node lost or regained the DHT (`DhtNode.connectivity`). Offline:
+   * contacts' presence is held (what the silence suggests is told to
+   * nobody). Online: every watched account is looked up again and links
+   * are redialled; then only real changes are told. Own announcements are
+   * put again by the DHT node itself.
+   *
+   * @param state The new state.
+   */
+  setConnectivity(state: "online" | "offline"): void {
+    if (!this.#running) return;
+    if (state === "offline") {
+      this.#watches.hold();
+      return;
+    }
+    this.#links?.redialAll();
+    this.#watches.recheck(() => {
+      for (const uri of this.#buddies.uris) this.#buddies.notify(uri);
+    });
   }
 
   /** The direct links while running with links on. */

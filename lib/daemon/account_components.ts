@@ -59,6 +59,12 @@ export interface AccountComponents {
   readonly channelPort?: number;
   /** Host announced for links, when the listening address is not reachable as is (0.0.0.0). */
   readonly channelHost?: string;
+  /**
+   * False while our own DHT node hears nothing back (two nodes asked, no
+   * answer yet, or offline): a lookup nobody answered then proves nothing
+   * about a contact. @default {always true}
+   */
+  readonly reachable?: () => boolean;
 }
 
 /** Counters for reports and tests. */

@@ -88,6 +88,8 @@ import { ConfigurationManager } from "./configuration_manager.ts";
 import { MissingArchiveError, UnknownAccountError } from "./errors.ts";
 import { PresenceManager } from "./presence_manager.ts";
 import { WorkTracker } from "./work_tracker.ts";
+import { TypedEventTarget } from "./typed_event_target.ts";
+import type { DaemonEventMap } from "./connectivity_event.ts";
 import type { StreamNetwork } from "../channel/byte_stream.ts";
 import type { AccountKind, ManagedAccount } from "./managed_account.ts";
 import { JamiAccount } from "../jami/jami_account.ts";
@@ -215,8 +217,12 @@ function archiveKeyFor(accountId: string): string {
   return `${ARCHIVE_PREFIX}${accountId}${ARCHIVE_SUFFIX}`;
 }
 
-/** Accounts on one device. */
-export class Daemon {
+/**
+ * Accounts on one device. Its own event, `connectivity`
+ * ({@link DaemonEventMap}), says when its DHT node loses or regains the
+ * network.
+ */
+export class Daemon extends TypedEventTarget<DaemonEventMap> {
   /** The DHT node all accounts share. */
   readonly dht: DhtNode;
   /** Subscribe to buddies, read their status and publish our own, per account. */
@@ -235,6 +241,7 @@ export class Daemon {
   #released: Promise<void> | undefined;
 
   private constructor(options: DaemonOptions) {
+    super();
     this.#options = options;
     this.profile = options.profile ?? OUR_PROFILE;
     this.#work = options.work ?? new WorkTracker();
@@ -256,6 +263,13 @@ export class Daemon {
         ...options.dht,
       },
     );
+    this.dht.connectivity.onChange((state, atMs) => {
+      if (!this.#running) return;
+      for (const account of this.#accounts.values()) {
+        account.setConnectivity(state);
+      }
+      this.emit("connectivity", { state, atMs });
+    });
     const lookup = (accountId: string) => this.#managed(accountId);
     this.presence = new PresenceManager(lookup);
     this.config = new ConfigurationManager(lookup);
@@ -421,9 +435,14 @@ export class Daemon {
       streams: this.#options.streams,
       channelPort: this.#options.channelPort,
       channelHost: this.#options.channelHost,
+      reachable: () => !this.dht.connectivity.silent,
     });
     this.#accounts.set(id, account);
     if (this.#running) account.start();
+    // An account added during an outage holds its contacts' presence too.
+    if (this.#running && this.dht.connectivity.state === "offline") {
+      account.setConnectivity("offline");
+    }
     return account;
   }
 

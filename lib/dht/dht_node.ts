@@ -65,9 +65,19 @@ import {
   type PeerAddress,
   type Transport,
 } from "../transport.ts";
-import type { DhtQuery, DhtRequest, DhtValue } from "./messages.ts";
+import {
+  type DhtQuery,
+  type DhtRequest,
+  type DhtValue,
+  WANT_IPV4,
+  WANT_IPV6,
+} from "./messages.ts";
 import { type RpcCounters, RpcEngine, type RpcTiming } from "./rpc_engine.ts";
 import { ClientRpcEngine } from "./client_rpc_engine.ts";
+import {
+  ConnectivityMonitor,
+  connectivitySilenceMs,
+} from "./connectivity_monitor.ts";
 import { RoutingTable } from "./routing_table.ts";
 import type { SearchResult } from "./search.ts";
 import { TokenKeeper } from "./token_keeper.ts";
@@ -139,7 +149,13 @@ export interface DhtNodeConfig {
   readonly valueTypes?: ReadonlyMap<number, ValueType>;
   /** When requests are retried, reported slow and given up. */
   readonly timing?: RpcTiming;
-  /** Requests accepted per second from one IP (Infinity: no limit). @default {1024} */
+  /**
+   * Silence, after requests to two nodes, that makes the node call itself
+   * offline ({@link DhtNode.connectivity}); Infinity never does.
+   * @default {twice a request's whole life: 11500 with the default timing}
+   */
+  readonly connectivitySilenceMs?: number;
+  /** Requests accepted per second from one origin, an IPv4 address or an IPv6 /64 (Infinity: no limit). @default {1024} */
   readonly requestsPerSecondPerIp?: number;
   /** Requests accepted per second in all (Infinity: no limit). @default {8192} */
   readonly requestsPerSecond?: number;
@@ -221,6 +237,7 @@ export class DhtNode implements DhtClient {
   readonly #replication: Replication;
   readonly #permanent: PermanentPuts;
   readonly #listens: Listens;
+  readonly #connectivity: ConnectivityMonitor;
   #maintenanceTimer?: Timer;
   #expiryTimer?: Timer;
   #lastNeighbourhoodMs: number;
@@ -252,6 +269,14 @@ export class DhtNode implements DhtClient {
     this.#neighbourhoodMs = config.neighbourhoodMs ?? 480_000;
     // Bootstrap already looks up our own id.
     this.#lastNeighbourhoodMs = this.#clock.now();
+    this.#connectivity = new ConnectivityMonitor({
+      clock: this.#clock,
+      silenceMs: config.connectivitySilenceMs ??
+        connectivitySilenceMs(config.timing),
+      onChange: (state) => {
+        if (state === "online") this.#onReconnected();
+      },
+    });
     const Engine = config.client ? ClientRpcEngine : RpcEngine;
     this.#rpc = new Engine(
       {
@@ -259,6 +284,7 @@ export class DhtNode implements DhtClient {
         clock: components.clock,
         rng: forkRng(this.#rng, "rpc"),
         randomBytes,
+        traffic: this.#connectivity,
       },
       {
         selfId: this.id,
@@ -283,6 +309,10 @@ export class DhtNode implements DhtClient {
       clock,
       rpc,
       table,
+      // A socket bound to "::" speaks both families: ask peers for both.
+      ...(components.transport.localAddress.host === "::"
+        ? { want: [WANT_IPV4, WANT_IPV6] }
+        : {}),
     });
     const puts = this.#puts = new PutSender({ clock, rpc, table });
     this.#pushes = new ListenerPushes({
@@ -370,6 +400,31 @@ export class DhtNode implements DhtClient {
     return this.#table;
   }
 
+  /**
+   * Whether this node hears the DHT: offline after two requests to different
+   * nodes met 11.5 s of silence (with the default timing), online again at
+   * the first datagram; see `ConnectivityMonitor`. Listen with `onChange`.
+   */
+  get connectivity(): ConnectivityMonitor {
+    return this.#connectivity;
+  }
+
+  /**
+   * Back from an outage: if no node of the routing table is good any more,
+   * join again through the bootstrap nodes; place every listen again and
+   * start a round of every permanent put (storing nodes may have dropped
+   * both meanwhile).
+   */
+  #onReconnected(): void {
+    if (!this.#running) return;
+    const counts = this.#table.counts(this.#clock.now());
+    if (counts.good === 0 && this.#bootstrap.length > 0) {
+      this.bootstrap(this.#bootstrap);
+    }
+    this.#listens.relocateAll();
+    this.#permanent.refreshAll();
+  }
+
   /** True between {@link DhtNode.start} and {@link DhtNode.stop}. */
   get running(): boolean {
     return this.#running;
@@ -412,6 +467,7 @@ export class DhtNode implements DhtClient {
     this.#retries.clear();
     this.#permanent.stop();
     this.#listens.stop();
+    this.#connectivity.stop();
     this.#rpc.close();
   }
 

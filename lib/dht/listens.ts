@@ -177,6 +177,17 @@ export class Listens {
     };
   }
 
+  /**
+   * Places every listen again now (after an outage of our own: the storing
+   * nodes may have forgotten our listens, or be gone).
+   */
+  relocateAll(): void {
+    for (const state of this.#listens.values()) {
+      if (state.search !== undefined) continue;
+      this.#place(state);
+    }
+  }
+
   /** Cancels every listen (storing nodes forget them when not renewed). */
   stop(): void {
     for (const state of this.#listens.values()) this.#cancel(state);

@@ -48,6 +48,12 @@ export interface LookupsServices {
   readonly rpc: Pick<RpcEngine, "request">;
   /** Seeds lookups; told of nodes that answered and nodes that never did. */
   readonly table: Pick<RoutingTable, "closest" | "heard" | "failed">;
+  /**
+   * Address families asked for in `find` and `get` (`w`): both on a
+   * dual-stack socket, so that IPv4 peers also return IPv6 nodes and the
+   * reverse. @default {absent: the family we ask from}
+   */
+  readonly want?: readonly number[];
 }
 
 /** The node's running lookups. */
@@ -128,12 +134,16 @@ export class Lookups {
     hooks: Pick<SearchHooks, "query" | "onReply">,
     answer: SearchAnswer,
   ): () => void {
-    const { clock, rpc, table } = this.#services;
-    const body: RequestBody = method === "find" ? { method: "find", target } : {
-      method: "get",
-      key: target,
-      ...(hooks.query === undefined ? {} : { query: hooks.query }),
-    };
+    const { clock, rpc, table, want } = this.#services;
+    const wanted = want === undefined ? {} : { want };
+    const body: RequestBody = method === "find"
+      ? { method: "find", target, ...wanted }
+      : {
+        method: "get",
+        key: target,
+        ...wanted,
+        ...(hooks.query === undefined ? {} : { query: hooks.query }),
+      };
     let pending!: PendingRequest;
     const send = (request: RequestBody, followUp: boolean): void => {
       pending = rpc.request(node.address, node.id, request, {

@@ -67,7 +67,14 @@ export {
   type WhereTerm,
 } from "./messages.ts";
 export type { SearchNode, SearchNodeState, SearchResult } from "./search.ts";
-export type { RpcCounters, RpcTiming } from "./rpc_engine.ts";
+export type { RpcCounters, RpcTiming, TrafficObserver } from "./rpc_engine.ts";
+export {
+  ConnectivityMonitor,
+  type ConnectivityMonitorOptions,
+  connectivitySilenceMs,
+  type ConnectivityState,
+  OFFLINE_MIN_DESTINATIONS,
+} from "./connectivity_monitor.ts";
 export {
   BUCKET_SIZE,
   type HeardResult,

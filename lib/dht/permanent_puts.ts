@@ -119,6 +119,19 @@ export class PermanentPuts {
     };
   }
 
+  /**
+   * Starts a new round of every permanent put now (after an outage of our
+   * own: the values may have lapsed on the storing nodes meanwhile).
+   */
+  refreshAll(): void {
+    for (const state of this.#puts) {
+      if (state.search !== undefined) continue;
+      state.timer?.cancel();
+      state.timer = undefined;
+      this.#announce(state);
+    }
+  }
+
   /** Cancels every permanent put (their values live until they expire). */
   stop(): void {
     for (const put of this.#puts) this.#cancel(put);

@@ -55,6 +55,7 @@ import {
 import type { DhtError, DhtMessage, DhtReply, DhtRequest } from "./messages.ts";
 import { decodeSeenAddress, seenAddressBytes } from "./wire/addresses.ts";
 import { ObservedAddress } from "./observed_address.ts";
+import { originOf } from "./origin_shares.ts";
 import { decodeMessage } from "./wire/decode.ts";
 import { OPENDHT_USER_AGENT } from "./wire/encode.ts";
 import { WireError } from "./wire/errors.ts";
@@ -93,7 +94,7 @@ export interface RpcEngineConfig {
   readonly userAgent?: string;
   /** Requests we may have outstanding; beyond it new ones expire at once. @default {4096} */
   readonly maxPendingRequests?: number;
-  /** Requests accepted per second from one IP. @default {1024} */
+  /** Requests accepted per second from one origin (an IPv4 address, or an IPv6 /64). @default {1024} */
   readonly requestsPerSecondPerIp?: number;
   /** Requests accepted per second in all. @default {8192} */
   readonly requestsPerSecond?: number;
@@ -115,6 +116,19 @@ export interface RpcEngineComponents {
    * @default {systemRandomBytes}
    */
   readonly randomBytes?: RandomBytes;
+  /**
+   * Told of each new request's destination and of each datagram of our
+   * network that arrives (see `ConnectivityMonitor`). @default {none}
+   */
+  readonly traffic?: TrafficObserver;
+}
+
+/** Watches the engine's traffic: requests out, datagrams in. */
+export interface TrafficObserver {
+  /** A new request went out to `to` (its first send). */
+  sent(to: PeerAddress): void;
+  /** A datagram of our network arrived and decoded. */
+  heard(): void;
 }
 
 /** What happens to a request. Exactly one of reply, error or expired is called. */
@@ -209,6 +223,15 @@ function sameAddress(to: PeerAddress, from: PeerAddress): boolean {
     a.every((byte, index) => byte === b[index]);
 }
 const RATE_WINDOW_MS = 1_000;
+
+/**
+ * The rate-limit bucket of a sender: its IPv4 address (or simulator host
+ * name) as it is, without work on this per-request path; an IPv6 address's
+ * /64, and an IPv4-mapped one's IPv4 address, through `originOf`.
+ */
+function rateOrigin(host: string): string {
+  return host.includes(":") ? originOf(host).origin : host;
+}
 const MAX_TRACKED_IPS = 4_096;
 const MIN_IP_WINDOW_SWEEP = 64;
 
@@ -218,6 +241,7 @@ export class RpcEngine {
   readonly #clock: Clock;
   readonly #rng: Rng;
   readonly #randomBytes: RandomBytes;
+  readonly #traffic: TrafficObserver | undefined;
   readonly #selfId: InfoHash;
   readonly #network: number;
   readonly #userAgent: string;
@@ -269,6 +293,7 @@ export class RpcEngine {
     this.#clock = components.clock;
     this.#rng = components.rng;
     this.#randomBytes = components.randomBytes ?? systemRandomBytes;
+    this.#traffic = components.traffic;
     this.#selfId = config.selfId;
     this.#network = config.network ?? 0;
     this.#userAgent = config.userAgent ?? OPENDHT_USER_AGENT;
@@ -355,6 +380,7 @@ export class RpcEngine {
     };
     this.#pending.set(tid, pending);
     this.counters.requests += 1;
+    this.#traffic?.sent(to);
     this.#attempt(pending, callbacks.onSlow !== undefined);
     return handle;
   }
@@ -481,6 +507,7 @@ export class RpcEngine {
       this.counters.droppedNetwork += 1;
       return;
     }
+    this.#traffic?.heard();
     // Only value parts and messages announcing them concern the assembler
     // (it hands every other message back as it is).
     const message = decoded.kind === "value-part" ||
@@ -497,7 +524,9 @@ export class RpcEngine {
       return;
     }
     if (message.kind === "request") {
-      if (!this.#admit(from.host)) {
+      // Per origin: one IPv4 address, or one IPv6 /64 (a host gets a
+      // whole /64 for free, so per-address buckets would cost it nothing).
+      if (!this.#admit(rateOrigin(from.host))) {
         this.counters.droppedRateLimited += 1;
         return;
       }

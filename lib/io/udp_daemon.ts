@@ -29,7 +29,10 @@ export interface UdpDaemonOptions {
   readonly dataDir: string;
   /** Passphrase of the account archives. @default {""} */
   readonly passphrase?: string;
-  /** Local address for UDP and TCP. @default {"127.0.0.1"} */
+  /**
+   * Local address for UDP and TCP: "::" binds IPv4 and IPv6 on one socket
+   * each (falling back to "0.0.0.0" without IPv6). @default {"127.0.0.1"}
+   */
   readonly host?: string;
   /** UDP port, and TCP port for direct links; 0 picks a free one. @default {0} */
   readonly port?: number;
@@ -40,8 +43,9 @@ export interface UdpDaemonOptions {
   /** Direct links to contacts over TCP (status 2); off: presence stops at status 1. @default {true} */
   readonly links?: boolean;
   /**
-   * Host contacts dial for direct links. @default {the bound host, or for
-   * 0.0.0.0 this machine's first non-loopback IPv4 address}
+   * Host contacts dial for direct links, alone or as `host:port` /
+   * `[v6]:port` (a forwarded port). @default {the bound host, or for
+   * 0.0.0.0 and :: this machine's first non-loopback IPv4 address}
    */
   readonly advertise?: string;
   /** Other DHT node settings (id, network, timing). */
@@ -102,6 +106,8 @@ export async function openUdpDaemon(
       options.port ?? 0,
       options.freePortIfTaken ?? false,
     );
+    // "::" falls back to "0.0.0.0" where IPv6 is off: links bind the same.
+    const boundHost = transport.localAddress.host;
     const links = options.links ?? true;
     const daemon = await Daemon.open({
       transport,
@@ -115,9 +121,9 @@ export async function openUdpDaemon(
       dht: { ...options.dht, bootstrap: options.bootstrap ?? [] },
       ...(links
         ? {
-          streams: new TcpStreamNetwork({ host }),
+          streams: new TcpStreamNetwork({ host: boundHost }),
           channelPort: transport.localAddress.port,
-          channelHost: options.advertise ?? advertisedHost(host),
+          channelHost: options.advertise ?? advertisedHost(boundHost),
         }
         : {}),
       resources: [transport, lock],
@@ -154,10 +160,23 @@ async function bindUdp(
   freePortIfTaken: boolean,
 ): Promise<AnyUdpTransport> {
   try {
-    return await bindUdpTransport({ host, port });
+    return await bindOnce(host, port);
   } catch (error) {
     if (!(error instanceof AddressInUseError) || !freePortIfTaken) throw error;
-    return await bindUdpTransport({ host, port: 0 });
+    return await bindOnce(host, 0);
+  }
+}
+
+/**
+ * Binds `host`; the dual-stack wildcard "::" falls back to "0.0.0.0" on a
+ * machine without IPv6 (any failure other than the port being taken).
+ */
+async function bindOnce(host: string, port: number): Promise<AnyUdpTransport> {
+  try {
+    return await bindUdpTransport({ host, port });
+  } catch (error) {
+    if (host !== "::" || error instanceof AddressInUseError) throw error;
+    return await bindUdpTransport({ host: "0.0.0.0", port });
   }
 }
 

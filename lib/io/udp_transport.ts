@@ -16,6 +16,7 @@
 
 import { Buffer } from "node:buffer";
 import dgram from "node:dgram";
+import { unmappedHost } from "../dht/origin_shares.ts";
 import {
   type DatagramHandler,
   formatAddress,
@@ -661,8 +662,11 @@ export class UdpTransport implements Transport {
     this.#receivedCount++;
     try {
       // A copy, so the handler may keep the bytes whatever the socket does with its buffers.
+      // A dual-stack socket ("::") sees IPv4 peers as ::ffff:a.b.c.d: they
+      // are named by their IPv4 address, as a v4 socket would (node lists,
+      // reply matching and per-origin limits all expect that).
       handler(new Uint8Array(message), {
-        host: remote.address,
+        host: unmappedHost(remote.address),
         port: remote.port,
       });
     } catch {

@@ -35,7 +35,10 @@
  * When some storing nodes report an expiry while others have not (a missed
  * refresh, or a holder that died), the tracker waits `expiryCheckMs` and asks
  * the DHT (`get`) whether the value is still stored anywhere before believing
- * it.
+ * it. A check that no node answered while our own node hears nothing back
+ * (`reachable` false) proves nothing: it is asked again later, the wait
+ * doubling up to 30 s, and the values stay as they are meanwhile. After an
+ * outage of our own, {@link BuddyTracker.recheck} looks everything up again.
  *
  * @module
  */
@@ -46,6 +49,7 @@ import type {
   OperationHandle,
 } from "../dht/dht_client.ts";
 import type { DhtValue } from "../dht/messages.ts";
+import type { SearchResult } from "../dht/search.ts";
 import { DeviceCertificate } from "../identity/device_certificate.ts";
 import type { InfoHash } from "../identity/info_hash.ts";
 import { RevocationList } from "../identity/revocation_list.ts";
@@ -66,6 +70,8 @@ import {
 export const MAX_TRACKED_DEVICES = 64;
 /** Most live records (one value id each) tracked per device: the newest. */
 export const MAX_RECORDS_PER_DEVICE = 4;
+/** Longest wait between expiry checks that no node answered: 30 s. */
+export const MAX_INCONCLUSIVE_CHECK_MS = 30_000;
 /** Most live values tracked per contact. */
 export const MAX_TRACKED_VALUES = MAX_TRACKED_DEVICES * MAX_RECORDS_PER_DEVICE;
 
@@ -116,6 +122,12 @@ export interface BuddyTrackerOptions {
   readonly expiryCheckMs: number;
   /** Called with the new status (0 or 1) on every change. */
   readonly onChange: (status: 0 | 1) => void;
+  /**
+   * False while our own node hears nothing back from the DHT (see
+   * `ConnectivityMonitor.silent`): a lookup no node answered is then no
+   * evidence that a record is gone. @default {always true}
+   */
+  readonly reachable?: () => boolean;
   /** Called when a device comes online or goes offline. */
   readonly onDevice?: (device: TrackedDevice) => void;
   /** Called with every verified revocation list heard (the account's own devices merge them). */
@@ -138,8 +150,13 @@ export class BuddyTracker {
   #listen?: ListenHandle;
   #checkTimer?: Timer;
   #check?: OperationHandle;
+  #recheck?: OperationHandle;
+  /** Who waits for the running re-check; told also if it is cut short. */
+  #recheckDone?: () => void;
   #expiryTimer?: Timer;
   #status: 0 | 1 = 0;
+  /** Expiry checks in a row that no node answered. */
+  #inconclusiveChecks = 0;
 
   /**
    * A tracker (call {@link BuddyTracker.start}).
@@ -199,11 +216,81 @@ export class BuddyTracker {
     this.#listen = undefined;
     this.#checkTimer?.cancel();
     this.#check?.cancel();
+    this.#endRecheck();
     this.#expiryTimer?.cancel();
     this.#devices.clear();
     this.#valueDevice.clear();
     this.#expiring.clear();
+    this.#inconclusiveChecks = 0;
     this.#status = 0;
+  }
+
+  /**
+   * Looks again after an outage of our own, when pushes may have been
+   * missed: moves the listen, and asks the DHT (`get`) what is stored now.
+   * Values found are taken as pushed; tracked records the lookup did not
+   * find are dropped (the `get` is the same evidence an expiry check
+   * gathers), unless no node answered it while our own node hears nothing
+   * back (then nothing is dropped).
+   *
+   * @param onDone Called once the lookup ended (also when stopped meanwhile).
+   */
+  recheck(onDone?: () => void): void {
+    if (this.#listen === undefined) {
+      onDone?.();
+      return;
+    }
+    this.#listen.relocate();
+    this.#endRecheck();
+    this.#recheckDone = onDone;
+    // A get with no candidate ends at once, inside the call.
+    let finished = false;
+    const handle = this.#options.dht.get(this.accountId, {
+      onDone: (values, result) => {
+        finished = true;
+        this.#recheck = undefined;
+        for (const value of values) this.#onValue(value);
+        if (this.#conclusive(result)) {
+          this.#inconclusiveChecks = 0;
+          this.#dropMissing(values);
+        }
+        this.#update();
+        this.#endRecheck();
+      },
+    });
+    if (!finished) this.#recheck = handle;
+  }
+
+  /**
+   * Whether a lookup's outcome is evidence: some node answered, or none did
+   * while our own node still hears the network (then the holders are gone).
+   */
+  #conclusive(result: SearchResult | undefined): boolean {
+    return answered(result) || (this.#options.reachable?.() ?? true);
+  }
+
+  /** Cancels the running re-check, if any, and tells who waited for it. */
+  #endRecheck(): void {
+    this.#recheck?.cancel();
+    this.#recheck = undefined;
+    const done = this.#recheckDone;
+    this.#recheckDone = undefined;
+    done?.();
+  }
+
+  /** Drops tracked values that a conclusive `get` did not return. */
+  #dropMissing(values: readonly DhtValue[]): void {
+    const found = new Set(values.map((value) => value.id));
+    const lost = new Map<string, Set<number>>();
+    for (const [id, hex] of [...this.#valueDevice]) {
+      if (found.has(id)) continue;
+      const seq = this.#devices.get(hex)?.live.get(id);
+      if (seq !== undefined) {
+        lost.set(hex, (lost.get(hex) ?? new Set()).add(seq));
+      }
+      this.#onExpired(id);
+    }
+    if (lost.size > 0) this.#recover(lost, values);
   }
 
   /**
@@ -420,13 +507,22 @@ export class BuddyTracker {
     if (this.#options.expiryCheckMs <= 0) return;
     for (const id of relevant) this.#expiring.add(id);
     if (this.#checkTimer !== undefined || this.#check !== undefined) return;
-    this.#checkTimer = this.#options.clock.setTimer(
-      this.#options.expiryCheckMs,
-      () => {
-        this.#checkTimer = undefined;
-        this.#runExpiryCheck();
-      },
+    this.#armCheck();
+  }
+
+  /**
+   * Runs the expiry check after `expiryCheckMs`, doubled for each check in
+   * a row that nobody answered, up to {@link MAX_INCONCLUSIVE_CHECK_MS}.
+   */
+  #armCheck(): void {
+    const delayMs = Math.min(
+      this.#options.expiryCheckMs * 2 ** this.#inconclusiveChecks,
+      Math.max(this.#options.expiryCheckMs, MAX_INCONCLUSIVE_CHECK_MS),
     );
+    this.#checkTimer = this.#options.clock.setTimer(delayMs, () => {
+      this.#checkTimer = undefined;
+      this.#runExpiryCheck();
+    });
   }
 
   #runExpiryCheck(): void {
@@ -437,9 +533,18 @@ export class BuddyTracker {
     // handle only while it runs.
     let finished = false;
     const check = this.#options.dht.get(this.accountId, {
-      onDone: (values) => {
+      onDone: (values, result) => {
         finished = true;
         this.#check = undefined;
+        if (!this.#conclusive(result)) {
+          // Nobody answered while our own node hears nothing back: that
+          // proves nothing. Ask again later, less and less often; the
+          // values stay as they are meanwhile.
+          this.#inconclusiveChecks += 1;
+          this.#armCheck();
+          return;
+        }
+        this.#inconclusiveChecks = 0;
         const found = new Set(values.map((value) => value.id));
         let survived = false;
         /** Records (device hex → seqs) whose tracked id is gone. */
@@ -534,6 +639,15 @@ export class BuddyTracker {
     for (const state of changed) this.#options.onDevice?.(this.#view(state));
     if (statusChanged) this.#options.onChange(status);
   }
+}
+
+/**
+ * Whether a lookup heard from any node. A lookup nobody answered (our own
+ * network is down) proves nothing about what is stored. A result left out
+ * (as some fakes do) counts as answered.
+ */
+function answered(result: SearchResult | undefined): boolean {
+  return result === undefined || result.nodes.length > 0;
 }
 
 /** Live records of a device newer than its last goodbye. */

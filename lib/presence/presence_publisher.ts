@@ -32,6 +32,7 @@ import type { InfoHash } from "../identity/info_hash.ts";
 import { RevocationList } from "../identity/revocation_list.ts";
 import type { RandomBytes } from "../rng.ts";
 import type { StreamNetwork } from "../channel/byte_stream.ts";
+import { parseAddress, type PeerAddress } from "../transport.ts";
 import {
   ConnectionManager,
   endpointOf,
@@ -39,6 +40,24 @@ import {
 import type { ChannelPeer } from "../channel/secure_channel.ts";
 import { PresenceAnnouncer } from "./announcer.ts";
 import type { PresenceProfile } from "./presence_profile.ts";
+
+/**
+ * The address contacts dial: `channelHost` with our listening port, or the
+ * port it names itself (`203.0.113.7:4300`, `[2001:db8::1]:4300`).
+ */
+function advertised(host: string, port: number): PeerAddress {
+  if (/:[0-9]+$/.test(host) && (!host.includes("::") || host.startsWith("["))) {
+    try {
+      return parseAddress(host);
+    } catch {
+      // Not host:port after all (an IPv6 address alone): the host itself.
+    }
+  }
+  const bare = host.startsWith("[") && host.endsWith("]")
+    ? host.slice(1, -1)
+    : host;
+  return { host: bare, port };
+}
 
 /** Longest wait for the goodbye's acknowledgement on stop. */
 export const GOODBYE_WAIT_MS = 2_000;
@@ -163,7 +182,7 @@ export class PresencePublisher {
         const host = options.channelHost;
         this.#endpoints = [
           endpointOf(
-            host === undefined ? address : { host, port: address.port },
+            host === undefined ? address : advertised(host, address.port),
           ),
         ];
       },

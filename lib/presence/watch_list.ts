@@ -74,6 +74,8 @@ export interface WatchListOptions {
   readonly clock: Clock;
   /** See {@link BuddyTrackerOptions.expiryCheckMs}. */
   readonly expiryCheckMs: number;
+  /** See {@link BuddyTrackerOptions.reachable}. @default {always true} */
+  readonly reachable?: () => boolean;
   /**
    * The presence a subscriber is told for `uri`; by default
    * {@link dhtPresence} of its tracker.
@@ -130,6 +132,10 @@ interface Watch {
 export class WatchList {
   readonly #options: WatchListOptions;
   readonly #watches = new Map<string, Watch>();
+  /** Our own node is offline (or just back and re-checking): tell nothing. */
+  #held = false;
+  /** Bumped by each hold, so a re-check overtaken by a new outage keeps the hold. */
+  #holds = 0;
 
   /**
    * An empty list.
@@ -154,6 +160,7 @@ export class WatchList {
         clock: this.#options.clock,
         accountId: InfoHash.fromHex(uri),
         expiryCheckMs: this.#options.expiryCheckMs,
+        reachable: this.#options.reachable,
         onChange: () => this.#options.onChange(uri),
         onDevice: (device) => this.#options.onDevice(uri, device),
         onRevocationList: (list) => this.#options.onRevocationList?.(uri, list),
@@ -183,8 +190,49 @@ export class WatchList {
 
   /** Stops every tracker and forgets every watch. */
   clear(): void {
+    // A re-check cut short by the stops below must not end in a flush.
+    this.#holds += 1;
     for (const watch of this.#watches.values()) watch.tracker.stop();
     this.#watches.clear();
+    this.#held = false;
+  }
+
+  /** True while notifications are held (our node is offline or re-checking). */
+  get held(): boolean {
+    return this.#held;
+  }
+
+  /**
+   * Our own node lost the DHT: from now on {@link WatchList.notification}
+   * tells nothing (and records nothing as told), so what trackers conclude
+   * from the silence (records lapsing unrefreshed) reaches nobody.
+   */
+  hold(): void {
+    this.#held = true;
+    this.#holds += 1;
+  }
+
+  /**
+   * Our own node hears the DHT again: every tracker looks again
+   * ({@link BuddyTracker.recheck}); once all have, the hold ends and
+   * `onSettled` runs, whose caller then asks {@link WatchList.notification}
+   * for each account, which tells only what differs from what was last
+   * told. A new {@link WatchList.hold} meanwhile keeps the hold.
+   *
+   * @param onSettled Called once the hold ended.
+   */
+  recheck(onSettled: () => void): void {
+    const holds = this.#holds;
+    let waiting = this.#watches.size + 1;
+    const settle = () => {
+      if (--waiting > 0 || holds !== this.#holds) return;
+      this.#held = false;
+      onSettled();
+    };
+    for (const watch of [...this.#watches.values()]) {
+      watch.tracker.recheck(settle);
+    }
+    settle();
   }
 
   /**
@@ -217,7 +265,9 @@ export class WatchList {
    */
   notification(uri: string): BuddyPresence | undefined {
     const watch = this.#watches.get(uri);
-    if (watch === undefined || !watch.reasons.has("subscription")) {
+    if (
+      this.#held || watch === undefined || !watch.reasons.has("subscription")
+    ) {
       return undefined;
     }
     const { status, note } = this.#presenceOf(uri, watch.tracker);
