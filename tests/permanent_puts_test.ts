@@ -10,6 +10,7 @@ import type { DhtValue } from "../lib/dht/messages.ts";
 import { EmptySearchRetries } from "../lib/dht/empty_search_retries.ts";
 import type { Lookups } from "../lib/dht/lookups.ts";
 import {
+  MIN_QUIET_HOLDERS,
   PermanentPuts,
   REANNOUNCE_MARGIN_MS,
 } from "../lib/dht/permanent_puts.ts";
@@ -127,6 +128,33 @@ Deno.test("PermanentPuts refreshes a value REANNOUNCE_MARGIN_MS before its lifet
     ],
   );
   h.clock.advance(dueMs);
+  assert.deepEqual(h.lookups, [0, dueMs, 2 * dueMs]);
+});
+
+Deno.test("PermanentPuts refreshes a short-lived value at its holders without a lookup until checkMs has passed", () => {
+  const h = harness(60_000);
+  h.setNodes([1, 2, 3, 4, 5].map(node));
+  h.permanent.add(KEY, value(7n));
+  const dueMs = 24_000 - REANNOUNCE_MARGIN_MS;
+  h.clock.advance(dueMs);
+  // Quiet round: a refresh to each of the 5 holders, no lookup.
+  assert.deepEqual(h.lookups, [0]);
+  assert.equal(h.requests.length, 5);
+  assert.ok(h.requests.every((request) => request.body.method === "refresh"));
+  // Rounds at 14, 28, 42 and 56 s are quiet; the one at 70 s looks up.
+  h.clock.advance(4 * dueMs);
+  assert.deepEqual(h.lookups, [0, 5 * dueMs]);
+  assert.equal(h.requests.length, 25);
+  assert.equal(h.puts.length, 5);
+});
+
+Deno.test("PermanentPuts looks up at every round while fewer than MIN_QUIET_HOLDERS hold the value", () => {
+  const h = harness(60_000);
+  h.setNodes([1, 2, 3].map(node));
+  h.permanent.add(KEY, value(8n));
+  const dueMs = 24_000 - REANNOUNCE_MARGIN_MS;
+  h.clock.advance(2 * dueMs);
+  assert.ok(MIN_QUIET_HOLDERS > 3);
   assert.deepEqual(h.lookups, [0, dueMs, 2 * dueMs]);
 });
 

@@ -11,7 +11,14 @@
  *
  * Rounds run every `permanentCheckMs` (so new closest nodes get the value
  * soon), and at the latest {@link REANNOUNCE_MARGIN_MS} before the value
- * would expire. The margin (10 s, as Jami's records are refreshed) covers
+ * would expire. For a value that lives less than `permanentCheckMs`, only
+ * one round per `permanentCheckMs` looks the closest nodes up again; the
+ * ones between are quiet:
+ * a `refresh` to each holder, no lookup, as long as at least
+ * {@link MIN_QUIET_HOLDERS} hold the value (a holder that does not answer is
+ * dropped; with fewer left, the round looks up). A lookup costs a dozen
+ * requests and answers full of node lists; for the 24 s presence announcement,
+ * refreshed every 14 s, it was most of a device's DHT traffic. The margin (10 s, as Jami's records are refreshed) covers
  * the round's lookup (seconds when candidates are slow) plus the refresh's
  * RPC retries (up to 3 s), so holders do not drop the value between two
  * rounds; it matters most for short-lived values such as the 24 s presence
@@ -34,6 +41,12 @@ import { type ValueType, valueTypeOf } from "./value_type.ts";
 /** A permanent put is refreshed this long before its value would expire. */
 export const REANNOUNCE_MARGIN_MS = 10_000;
 
+/**
+ * A round may skip the lookup only while this many nodes hold the value:
+ * watchers listen at the 4 closest nodes.
+ */
+export const MIN_QUIET_HOLDERS = 4;
+
 /** Shortest wait between two rounds, whatever the value's lifetime. */
 const MIN_ROUND_MS = 1_000;
 
@@ -45,6 +58,8 @@ interface PermanentPut {
   holders: Map<string, PutTarget>;
   /** The next round, or the retry of an empty one. */
   timer?: Timer;
+  /** When the last round with a lookup started. */
+  lookedUpMs?: number;
   /** The round's lookup while it runs. */
   search?: Search;
   cancelled: boolean;
@@ -178,6 +193,7 @@ export class PermanentPuts {
       stored += acks;
       if (--pending === 0) onDone?.(stored);
     };
+    state.lookedUpMs = this.#services.clock.now();
     const search = this.#services.lookups.start(state.key, "find", {
       onPrefix: first
         ? (nodes) => {
@@ -209,8 +225,11 @@ export class PermanentPuts {
         const fresh: SearchNode[] = [];
         for (const [hex, node] of current) {
           if (early.has(hex)) continue; // just put there
-          if (state.holders.has(hex)) this.#refreshAt(state, node);
-          else fresh.push(node);
+          if (state.holders.has(hex)) {
+            // Its new token serves the quiet rounds until the next lookup.
+            state.holders.set(hex, node);
+            this.#refreshAt(state, node);
+          } else fresh.push(node);
         }
         for (const hex of [...state.holders.keys()]) {
           if (!current.has(hex)) state.holders.delete(hex);
@@ -239,7 +258,7 @@ export class PermanentPuts {
     );
   }
 
-  #refreshAt(state: PermanentPut, node: SearchNode): void {
+  #refreshAt(state: PermanentPut, node: PutTarget): void {
     if (node.token === undefined) return;
     this.#services.rpc.request(node.address, node.id, {
       method: "refresh",
@@ -252,6 +271,9 @@ export class PermanentPuts {
         // 404: the node lost the value (restart, eviction): put it again.
         if (error.code === ErrorCode.NotFound && !state.cancelled) {
           this.#services.puts.send(node, state.key, state.value, undefined);
+        } else if (error.code === ErrorCode.Unauthorized) {
+          // Its token is stale: the next lookup gets a fresh one.
+          state.holders.delete(node.id.toString());
         }
       },
       onExpired: () => state.holders.delete(node.id.toString()),
@@ -267,8 +289,32 @@ export class PermanentPuts {
     );
     state.timer = this.#services.clock.setTimer(
       delay,
-      () => this.#announce(state),
+      () => this.#round(state),
     );
+  }
+
+  /**
+   * A due round: quiet (a `refresh` to each holder) while the last lookup
+   * is younger than the check period and enough nodes hold the value;
+   * otherwise a full round with a lookup.
+   */
+  #round(state: PermanentPut): void {
+    if (state.cancelled) return;
+    const lifetime = valueTypeOf(state.value.type, this.#services.valueTypes)
+      .lifetimeMs;
+    const sinceLookupMs = this.#services.clock.now() -
+      (state.lookedUpMs ?? -Infinity);
+    if (
+      lifetime < this.#checkMs && sinceLookupMs < this.#checkMs &&
+      state.holders.size >= MIN_QUIET_HOLDERS
+    ) {
+      for (const holder of state.holders.values()) {
+        this.#refreshAt(state, holder);
+      }
+      this.#scheduleRound(state);
+      return;
+    }
+    this.#announce(state);
   }
 
   #cancel(state: PermanentPut): void {
