@@ -148,6 +148,18 @@ Deno.test("PermanentPuts refreshes a short-lived value at its holders without a 
   assert.equal(h.puts.length, 5);
 });
 
+Deno.test("PermanentPuts sends a short-lived value's last word to its holders and through a lookup", () => {
+  const h = harness(60_000);
+  h.setNodes([1, 2, 3, 4, 5].map(node));
+  const handle = h.permanent.add(KEY, value(10n));
+  // A node joined since the last lookup; the quiet rounds do not know it.
+  h.setNodes([1, 2, 3, 4, 5, 6].map(node));
+  h.clock.advance(24_000 - REANNOUNCE_MARGIN_MS);
+  handle.replace(value(11n), { keep: false });
+  assert.equal(h.puts.filter((put) => put.id === 11n).length, 5);
+  assert.deepEqual(h.once, [11n]);
+});
+
 Deno.test("PermanentPuts looks up at every round while fewer than MIN_QUIET_HOLDERS hold the value", () => {
   const h = harness(60_000);
   h.setNodes([1, 2, 3].map(node));
@@ -194,9 +206,12 @@ Deno.test("PermanentPuts retries a round that found nobody after 1 s, then 2 s",
 Deno.test("PermanentPuts replace(keep: false) sends to the holders once and ends the put", () => {
   const h = harness();
   h.setNodes([node(1), node(2)]);
-  const handle = h.permanent.add(KEY, value(8n));
+  const handle = h.permanent.add(KEY, value(8n, 0)); // 10 minutes: no quiet rounds
   let acks = -1;
-  handle.replace(value(8n), { keep: false, onDone: (stored) => acks = stored });
+  handle.replace(value(8n, 0), {
+    keep: false,
+    onDone: (stored) => acks = stored,
+  });
   assert.equal(acks, 2);
   assert.equal(h.puts.length, 4);
   assert.deepEqual(h.once, [], "holders known: no new lookup");

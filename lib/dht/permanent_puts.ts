@@ -151,6 +151,7 @@ export class PermanentPuts {
       options.onDone?.(0);
       return;
     }
+    const quiet = this.#quietRounds(state);
     state.value = value;
     const holders = [...state.holders.values()];
     if (options.keep === false) this.#cancel(state);
@@ -173,6 +174,16 @@ export class PermanentPuts {
       undefined,
       options.onDone,
     );
+    // Holders known from a quiet round may miss nodes that joined since the
+    // last lookup (watchers listen there too): a last value also goes
+    // through a lookup, and a kept one makes the next round look up.
+    if (quiet) {
+      if (options.keep === false) {
+        this.#services.putOnce(state.key, value);
+      } else {
+        state.lookedUpMs = undefined;
+      }
+    }
   }
 
   #announce(state: PermanentPut, onDone?: (stored: number) => void): void {
@@ -300,12 +311,10 @@ export class PermanentPuts {
    */
   #round(state: PermanentPut): void {
     if (state.cancelled) return;
-    const lifetime = valueTypeOf(state.value.type, this.#services.valueTypes)
-      .lifetimeMs;
     const sinceLookupMs = this.#services.clock.now() -
       (state.lookedUpMs ?? -Infinity);
     if (
-      lifetime < this.#checkMs && sinceLookupMs < this.#checkMs &&
+      this.#quietRounds(state) && sinceLookupMs < this.#checkMs &&
       state.holders.size >= MIN_QUIET_HOLDERS
     ) {
       for (const holder of state.holders.values()) {
@@ -315,6 +324,13 @@ export class PermanentPuts {
       return;
     }
     this.#announce(state);
+  }
+
+  /** Whether some rounds of this value skip the lookup: it lives less than the check period. */
+  #quietRounds(state: PermanentPut): boolean {
+    const lifetime = valueTypeOf(state.value.type, this.#services.valueTypes)
+      .lifetimeMs;
+    return lifetime < this.#checkMs;
   }
 
   #cancel(state: PermanentPut): void {
