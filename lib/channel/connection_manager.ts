@@ -5,8 +5,8 @@
  *
  * Who dials: when both devices learn of each other, the one with the lower
  * device id dials at once; the other waits {@link ConnectionManagerOptions.dialFallbackMs}
- * (0 by default: at once too) and dials only if no link is up by then (the
- * lower one may be unreachable behind NAT, or learn of us later). If both
+ * and dials only if no link is up by then (the lower one may be unreachable
+ * behind NAT, or learn of us later). If both
  * links open, both sides keep the one dialled by the lower device id and
  * close the other, so they agree without talking. A failed dial is retried
  * while the device is wanted ({@link ConnectionManager.connect}): the first
@@ -128,7 +128,11 @@ export interface ConnectionManagerOptions {
   readonly authorize: (peer: ChannelPeer) => boolean;
   /** A link to this account opened or closed, or its note changed. */
   readonly onChange: (accountHex: string) => void;
-  /** The higher device id dials after this long if no link is up. @default {0} */
+  /**
+   * The higher device id dials after this long if no link is up. Both
+   * dialling at once (0) made two links race: the one kept replaced the
+   * first up, and watchers saw status 2, then 1, then 2. @default {250}
+   */
   readonly dialFallbackMs?: number;
   /**
    * Redial delay after the first failed dial or handshake of a wanted
@@ -317,7 +321,7 @@ export class ConnectionManager {
     };
     this.#wanted.set(deviceHex, wanted);
     if (this.#links.has(deviceHex)) return;
-    const first = this.#selfHex < deviceHex ? 0 : this.#o.dialFallbackMs ?? 0;
+    const first = this.#selfHex < deviceHex ? 0 : this.#o.dialFallbackMs ?? 250;
     this.#scheduleDial(deviceHex, wanted, first);
   }
 
