@@ -52,6 +52,7 @@ function device(
     manager,
     changes,
     refuse: () => allow = false,
+    allow: () => allow = true,
     get authorized() {
       return authorized;
     },
@@ -133,6 +134,42 @@ Deno.test("ConnectionManager: a refusing peer is redialed with growing delays", 
   assert.equal(bob.authorized, before);
   alice.manager.stop();
   bob.manager.stop();
+});
+
+Deno.test("ConnectionManager: a first refusal is redialed after firstRedialMs, later ones after redialMs", async () => {
+  const time = clock();
+  const network = memoryStreamNetwork();
+  const alice = device("alice-q", time, network.host("alice"));
+  const bob = device("bob-q", time, network.host("bob"));
+  // Bob has not learned of Alice yet: he refuses her first handshake.
+  bob.refuse();
+  const bobAddress = await bob.manager.start(0);
+  await alice.manager.start(0);
+  alice.manager.connect(bob.certificate, [endpointOf(bobAddress)]);
+  await run(time, 200);
+  assert.equal(bob.authorized, 1);
+  // Still refusing: the quick redial is refused too, the next one waits.
+  await run(time, 1_000);
+  assert.equal(bob.authorized, 2);
+  await run(time, 4_000);
+  assert.equal(bob.authorized, 2);
+  alice.manager.stop();
+  bob.manager.stop();
+
+  // Learning of Alice (accepting) within the quick redial links at once.
+  const carol = device("carol-q", time, network.host("carol"));
+  const dave = device("dave-q", time, network.host("dave"));
+  const daveAddress = await dave.manager.start(0);
+  await carol.manager.start(0);
+  dave.refuse();
+  carol.manager.connect(dave.certificate, [endpointOf(daveAddress)]);
+  await run(time, 200);
+  assert.equal(dave.authorized, 1);
+  dave.allow();
+  await run(time, 1_000);
+  assert.equal(carol.manager.status(dave.accountHex).connected, true);
+  carol.manager.stop();
+  dave.manager.stop();
 });
 
 Deno.test("ConnectionManager: unreachable endpoints count failures and never throw", async () => {

@@ -10,6 +10,7 @@ import type { DhtValue } from "../lib/dht/messages.ts";
 import { EmptySearchRetries } from "../lib/dht/empty_search_retries.ts";
 import type { Lookups } from "../lib/dht/lookups.ts";
 import {
+  MIN_QUIET_HOLDERS,
   PermanentPuts,
   REANNOUNCE_MARGIN_MS,
 } from "../lib/dht/permanent_puts.ts";
@@ -130,6 +131,45 @@ Deno.test("PermanentPuts refreshes a value REANNOUNCE_MARGIN_MS before its lifet
   assert.deepEqual(h.lookups, [0, dueMs, 2 * dueMs]);
 });
 
+Deno.test("PermanentPuts refreshes a short-lived value at its holders without a lookup until checkMs has passed", () => {
+  const h = harness(60_000);
+  h.setNodes([1, 2, 3, 4, 5].map(node));
+  h.permanent.add(KEY, value(7n));
+  const dueMs = 24_000 - REANNOUNCE_MARGIN_MS;
+  h.clock.advance(dueMs);
+  // Quiet round: a refresh to each of the 5 holders, no lookup.
+  assert.deepEqual(h.lookups, [0]);
+  assert.equal(h.requests.length, 5);
+  assert.ok(h.requests.every((request) => request.body.method === "refresh"));
+  // Rounds at 14, 28, 42 and 56 s are quiet; the one at 70 s looks up.
+  h.clock.advance(4 * dueMs);
+  assert.deepEqual(h.lookups, [0, 5 * dueMs]);
+  assert.equal(h.requests.length, 25);
+  assert.equal(h.puts.length, 5);
+});
+
+Deno.test("PermanentPuts sends a short-lived value's last word to its holders and through a lookup", () => {
+  const h = harness(60_000);
+  h.setNodes([1, 2, 3, 4, 5].map(node));
+  const handle = h.permanent.add(KEY, value(10n));
+  // A node joined since the last lookup; the quiet rounds do not know it.
+  h.setNodes([1, 2, 3, 4, 5, 6].map(node));
+  h.clock.advance(24_000 - REANNOUNCE_MARGIN_MS);
+  handle.replace(value(11n), { keep: false });
+  assert.equal(h.puts.filter((put) => put.id === 11n).length, 5);
+  assert.deepEqual(h.once, [11n]);
+});
+
+Deno.test("PermanentPuts looks up at every round while fewer than MIN_QUIET_HOLDERS hold the value", () => {
+  const h = harness(60_000);
+  h.setNodes([1, 2, 3].map(node));
+  h.permanent.add(KEY, value(8n));
+  const dueMs = 24_000 - REANNOUNCE_MARGIN_MS;
+  h.clock.advance(2 * dueMs);
+  assert.ok(MIN_QUIET_HOLDERS > 3);
+  assert.deepEqual(h.lookups, [0, dueMs, 2 * dueMs]);
+});
+
 Deno.test("PermanentPuts checks long-lived values every checkMs, and new closest nodes get the value", () => {
   const h = harness(60_000);
   h.setNodes([node(1)]);
@@ -166,9 +206,12 @@ Deno.test("PermanentPuts retries a round that found nobody after 1 s, then 2 s",
 Deno.test("PermanentPuts replace(keep: false) sends to the holders once and ends the put", () => {
   const h = harness();
   h.setNodes([node(1), node(2)]);
-  const handle = h.permanent.add(KEY, value(8n));
+  const handle = h.permanent.add(KEY, value(8n, 0)); // 10 minutes: no quiet rounds
   let acks = -1;
-  handle.replace(value(8n), { keep: false, onDone: (stored) => acks = stored });
+  handle.replace(value(8n, 0), {
+    keep: false,
+    onDone: (stored) => acks = stored,
+  });
   assert.equal(acks, 2);
   assert.equal(h.puts.length, 4);
   assert.deepEqual(h.once, [], "holders known: no new lookup");

@@ -884,7 +884,8 @@ Deno.test("SecureChannel closes 'timeout' deadAfterMs after a peer falls silent"
   const { clock } = context;
   const { aliceTap, bobTap, atAlice, atBob } = connect(context);
   await settle();
-  await advance(clock, 10_000);
+  // A whole number of keepalive periods: a ping and its pong just went by.
+  await advance(clock, 3 * DEFAULT_KEEPALIVE_MS);
   assert.deepEqual(atAlice.closes, []);
   // The link goes dead in both directions; nothing arrives after this instant.
   const silentFromMs = clock.now();

@@ -5,11 +5,15 @@
  *
  * Who dials: when both devices learn of each other, the one with the lower
  * device id dials at once; the other waits {@link ConnectionManagerOptions.dialFallbackMs}
- * and dials only if nothing arrived (the lower one may be unreachable behind
- * NAT). If both links open anyway, both sides keep the one dialled by the
- * lower device id and close the other, so they agree without talking.
- * A failed dial is retried with backoff while the device is wanted
- * ({@link ConnectionManager.connect}); a link, once open, lives until either
+ * and dials only if no link is up by then (the lower one may be unreachable
+ * behind NAT, or learn of us later). If both
+ * links open, both sides keep the one dialled by the lower device id and
+ * close the other, so they agree without talking. A failed dial is retried
+ * while the device is wanted ({@link ConnectionManager.connect}): the first
+ * time after {@link ConnectionManagerOptions.firstRedialMs} (a device that
+ * just started refuses strangers beyond its handshake slots until it has
+ * learned its contacts' addresses, which takes it about a second), then with
+ * backoff from {@link ConnectionManagerOptions.redialMs}; a link, once open, lives until either
  * side closes it, its keepalive finds it dead, or the contact is dropped
  * ({@link ConnectionManager.disconnect}) — DHT records may lapse meanwhile.
  *
@@ -124,9 +128,18 @@ export interface ConnectionManagerOptions {
   readonly authorize: (peer: ChannelPeer) => boolean;
   /** A link to this account opened or closed, or its note changed. */
   readonly onChange: (accountHex: string) => void;
-  /** The higher device id dials after this long if no link arrived. @default {250} */
+  /**
+   * The higher device id dials after this long if no link is up. Both
+   * dialling at once (0) made two links race: the one kept replaced the
+   * first up, and watchers saw status 2, then 1, then 2. @default {250}
+   */
   readonly dialFallbackMs?: number;
-  /** First redial delay after a failure (doubles up to 5 minutes). @default {5000} */
+  /**
+   * Redial delay after the first failed dial or handshake of a wanted
+   * device. @default {500}
+   */
+  readonly firstRedialMs?: number;
+  /** Redial delay after the second failure (doubles up to 5 minutes). @default {5000} */
   readonly redialMs?: number;
   /** Most open links at once; more are refused. @default {512} */
   readonly maxLinks?: number;
@@ -191,6 +204,8 @@ interface Wanted {
   endpoints: readonly PeerAddress[];
   dialTimer?: Timer;
   redialMs: number;
+  /** The quick first redial was used. */
+  redialed: boolean;
   dialing: boolean;
 }
 
@@ -301,6 +316,7 @@ export class ConnectionManager {
       certificate,
       endpoints: addresses,
       redialMs: this.#o.redialMs ?? 5_000,
+      redialed: false,
       dialing: false,
     };
     this.#wanted.set(deviceHex, wanted);
@@ -484,8 +500,7 @@ export class ConnectionManager {
           this.#dial(deviceHex, wanted, attempt + 1);
           return;
         }
-        this.#scheduleDial(deviceHex, wanted, wanted.redialMs);
-        wanted.redialMs = Math.min(2 * wanted.redialMs, MAX_REDIAL_MS);
+        this.#scheduleRedial(deviceHex, wanted);
       },
     );
   }
@@ -654,6 +669,19 @@ export class ConnectionManager {
     const wanted = this.#wanted.get(deviceHex);
     if (wanted === undefined || !this.#running) return;
     if (this.#links.has(deviceHex)) return;
+    this.#scheduleRedial(deviceHex, wanted);
+  }
+
+  /**
+   * Redials after a failure: the first time after `firstRedialMs`, then
+   * after `redialMs`, doubling up to {@link MAX_REDIAL_MS}.
+   */
+  #scheduleRedial(deviceHex: string, wanted: Wanted): void {
+    if (!wanted.redialed) {
+      wanted.redialed = true;
+      this.#scheduleDial(deviceHex, wanted, this.#o.firstRedialMs ?? 500);
+      return;
+    }
     this.#scheduleDial(deviceHex, wanted, wanted.redialMs);
     wanted.redialMs = Math.min(2 * wanted.redialMs, MAX_REDIAL_MS);
   }

@@ -44,10 +44,17 @@ import type { DeviceKeys } from "../identity/device_keys.ts";
 import type { InfoHash } from "../identity/info_hash.ts";
 import type { RandomBytes } from "../rng.ts";
 
-/** The initiator sends a ping when it sent nothing for this long: 2.5 s. */
-export const DEFAULT_KEEPALIVE_MS = 2_500;
-/** Close "timeout" when nothing was received for this long: 7.5 s, three keepalives. */
-export const DEFAULT_DEAD_AFTER_MS = 7_500;
+/**
+ * The initiator sends a ping when it sent nothing for this long: 4 s. With
+ * {@link DEFAULT_DEAD_AFTER_MS} a crashed peer is seen within 8.5 s (the
+ * link-loss target is 10 s) at 62.5 % of the idle traffic of a 2.5 s ping.
+ */
+export const DEFAULT_KEEPALIVE_MS = 4_000;
+/**
+ * Close "timeout" when nothing was received for this long: 8.5 s, two
+ * keepalive periods missed plus 0.5 s for the pong's round trip.
+ */
+export const DEFAULT_DEAD_AFTER_MS = 8_500;
 /** Close "timeout" when the handshake is not done after this long: 5 s. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
 /** Largest application message by default: 64 KiB of plaintext. */
@@ -108,9 +115,9 @@ export interface SecureChannelOptions {
     /** The device's static X25519 key. */
     readonly encryptionKey: Uint8Array;
   };
-  /** The initiator pings when it sent nothing for this long (the responder only answers). @default {2_500} */
+  /** The initiator pings when it sent nothing for this long (the responder only answers). @default {4_000} */
   readonly keepaliveMs?: number;
-  /** Close "timeout" when nothing was received for this long. @default {7_500} */
+  /** Close "timeout" when nothing was received for this long. @default {8_500} */
   readonly deadAfterMs?: number;
   /** Close "timeout" if the handshake is not done this long after creation. @default {5_000} */
   readonly handshakeTimeoutMs?: number;
