@@ -154,11 +154,7 @@ class NodeIndex {
  * Ends a sorted group of {@link RoutingTable.closest}: keeps at most `count`
  * nodes in `out` and returns where the next group starts.
  */
-function closeGroup(
-  out: RoutingNode[],
-  groupStart: number,
-  count: number,
-): number {
+function closeGroup(out: RoutingNode[], count: number): number {
   if (out.length > count) out.length = count;
   return out.length;
 }
@@ -415,7 +411,7 @@ export class RoutingTable {
       goodReplySince,
       goodHeardSince,
     );
-    groupStart = closeGroup(out, groupStart, count);
+    groupStart = closeGroup(out, count);
     if (out.length < count) {
       const deepest = Math.min(this.#deepestMade, INFO_HASH_BITS - 1);
       for (let i = b + 1; i <= deepest; i++) {
@@ -428,7 +424,7 @@ export class RoutingTable {
           goodHeardSince,
         );
       }
-      groupStart = closeGroup(out, groupStart, count);
+      groupStart = closeGroup(out, count);
     }
     for (let i = b - 1; i >= 0 && out.length < count; i--) {
       this.#collect(
@@ -439,7 +435,7 @@ export class RoutingTable {
         goodReplySince,
         goodHeardSince,
       );
-      groupStart = closeGroup(out, groupStart, count);
+      groupStart = closeGroup(out, count);
     }
     return out;
   }
