@@ -242,7 +242,6 @@ export class RoutingTable {
     isReply: boolean,
   ): HeardResult {
     if (id.equals(this.selfId)) return { kind: "self" };
-    const bucket = this.#bucket(this.bucketIndex(id));
     const known = this.#byId.get(id);
     if (known !== undefined) {
       known.address = address;
@@ -250,10 +249,12 @@ export class RoutingTable {
       if (isReply) {
         known.lastReplyMs = nowMs;
         known.failedRequests = 0;
-        bucket.lastActivityMs = nowMs;
+        // A known node's bucket exists: finding it is only worth it here.
+        this.#bucket(this.bucketIndex(id)).lastActivityMs = nowMs;
       }
       return { kind: "updated", node: known };
     }
+    const bucket = this.#bucket(this.bucketIndex(id));
     const node: RoutingNode = {
       id,
       address,
