@@ -30,7 +30,7 @@
  *
  * @module
  */
-import { bytesEqual, hmacSha256, utf8 } from "../crypto.ts";
+import { hmacSha256, utf8 } from "../crypto.ts";
 import { systemRandomBytes } from "../io/system_random.ts";
 import type { RandomBytes, Rng } from "../rng.ts";
 import type { PeerAddress } from "../transport.ts";
@@ -72,10 +72,80 @@ function hostBytes(host: string): Uint8Array {
   return out;
 }
 
-/** A token cached for a host, and the port it was made for. */
-interface CachedToken {
-  readonly port: number;
-  readonly token: Uint8Array;
+/**
+ * Tokens already computed under one secret, by host: every find/get reply
+ * carries one, and an HMAC per reply adds up. Bounded: a full cache is
+ * emptied. The tokens sit side by side in one buffer and the ports in a typed
+ * array, the map holding only a slot number per host: a simulation keeps one
+ * cache or two per node, and a token in its own `Uint8Array` costs several
+ * times its 32 bytes.
+ */
+class TokenCache {
+  readonly #slots = new Map<string, number>();
+  #ports: Uint16Array | undefined;
+  #tokens: Uint8Array | undefined;
+
+  /**
+   * Where the token for `address` sits in {@link TokenCache.tokens},
+   * computed by `compute` and cached first when it is not there.
+   *
+   * @param address The requester.
+   * @param compute Makes the token for `address` when it is not cached.
+   * @returns The offset of its 32 bytes; valid until the next call.
+   */
+  offsetOf(
+    address: PeerAddress,
+    compute: (address: PeerAddress) => Uint8Array,
+  ): number {
+    const slots = this.#slots;
+    // Keyed by host, the port checked (no key string to build per call).
+    let slot = slots.get(address.host);
+    const ports = this.#ports ??= new Uint16Array(TOKEN_CACHE_MAX);
+    if (slot !== undefined && ports[slot] === address.port) {
+      return slot * TOKEN_BYTES;
+    }
+    const token = compute(address);
+    if (slot === undefined) {
+      if (slots.size >= TOKEN_CACHE_MAX) slots.clear();
+      slot = slots.size;
+      slots.set(address.host, slot);
+    }
+    ports[slot] = address.port;
+    this.tokens.set(token, slot * TOKEN_BYTES);
+    return slot * TOKEN_BYTES;
+  }
+
+  /**
+   * The cached tokens, 32 bytes each, at the offsets
+   * {@link TokenCache.offsetOf} gives.
+   *
+   * @returns The buffer, made on first use.
+   */
+  get tokens(): Uint8Array {
+    return this.#tokens ??= new Uint8Array(TOKEN_CACHE_MAX * TOKEN_BYTES);
+  }
+
+  /** Forgets every token. */
+  clear(): void {
+    this.#slots.clear();
+  }
+}
+
+/**
+ * Whether `token` (32 bytes) equals the one `cache` holds (or computes) for
+ * `address`, comparing every byte as `bytesEqual` does.
+ */
+function matches(
+  token: Uint8Array,
+  cache: TokenCache,
+  address: PeerAddress,
+  compute: (address: PeerAddress) => Uint8Array,
+): boolean {
+  const offset = cache.offsetOf(address, compute);
+  const tokens = cache.tokens;
+  let diff = 0;
+  for (let i = 0; i < TOKEN_BYTES; i++) diff |= token[i] ^ tokens[offset + i];
+  return diff === 0;
 }
 
 /** Makes and checks write tokens bound to a requester's address. */
@@ -120,30 +190,20 @@ export class TokenKeeper {
       this.#previous = this.#current;
       this.#current = this.#secret();
       this.#rotateAtMs += this.#period();
+      const emptied = this.#previousTokens;
+      emptied.clear();
       this.#previousTokens = this.#currentTokens;
-      this.#currentTokens = new Map();
+      this.#currentTokens = emptied;
     }
   }
 
-  // Tokens already computed under the current and previous secrets, by
-  // address: every find/get reply carries one, and a SHA-256 per reply adds
-  // up. Bounded: a full cache is emptied.
-  #currentTokens = new Map<string, CachedToken>();
-  #previousTokens = new Map<string, CachedToken>();
-
-  #cached(
-    cache: Map<string, CachedToken>,
-    secret: Uint8Array,
-    address: PeerAddress,
-  ): Uint8Array {
-    // Keyed by host, the port checked (no key string to build per call).
-    const entry = cache.get(address.host);
-    if (entry !== undefined && entry.port === address.port) return entry.token;
-    const token = this.#token(secret, address);
-    if (entry === undefined && cache.size >= TOKEN_CACHE_MAX) cache.clear();
-    cache.set(address.host, { port: address.port, token });
-    return token;
-  }
+  // Tokens already computed under the current and previous secrets.
+  #currentTokens = new TokenCache();
+  #previousTokens = new TokenCache();
+  readonly #tokenUnderCurrent = (address: PeerAddress): Uint8Array =>
+    this.#token(this.#current, address);
+  readonly #tokenUnderPrevious = (address: PeerAddress): Uint8Array =>
+    this.#token(this.#previous, address);
 
   #token(secret: Uint8Array, address: PeerAddress): Uint8Array {
     const host = hostBytes(address.host);
@@ -163,9 +223,11 @@ export class TokenKeeper {
    */
   make(address: PeerAddress, nowMs: number): Uint8Array {
     this.#rotate(nowMs);
-    const token = this.#cached(this.#currentTokens, this.#current, address);
-    const copy = new Uint8Array(token.length);
-    for (let i = 0; i < token.length; i++) copy[i] = token[i];
+    const cache = this.#currentTokens;
+    const offset = cache.offsetOf(address, this.#tokenUnderCurrent);
+    const tokens = cache.tokens;
+    const copy = new Uint8Array(TOKEN_BYTES);
+    for (let i = 0; i < TOKEN_BYTES; i++) copy[i] = tokens[offset + i];
     return copy;
   }
 
@@ -182,13 +244,12 @@ export class TokenKeeper {
     if (!(token instanceof Uint8Array) || token.length !== TOKEN_BYTES) {
       return false;
     }
-    return bytesEqual(
+    return matches(
       token,
-      this.#cached(this.#currentTokens, this.#current, address),
+      this.#currentTokens,
+      address,
+      this.#tokenUnderCurrent,
     ) ||
-      bytesEqual(
-        token,
-        this.#cached(this.#previousTokens, this.#previous, address),
-      );
+      matches(token, this.#previousTokens, address, this.#tokenUnderPrevious);
   }
 }
