@@ -340,14 +340,16 @@ export class RoutingTable {
   }
 
   /**
-   * Appends the usable nodes of `bucket` to `out`, keeping `out[groupStart..]`
-   * sorted by distance to `target` (insertion sort).
+   * Adds the usable nodes of `bucket` to `out`, keeping `out[groupStart..]`
+   * sorted by distance to `target` (insertion sort) and `out` at most `count`
+   * long: the closest of the group stay, as if sorted and cut.
    */
   #collect(
     bucket: Bucket | undefined,
     target: InfoHash,
     out: RoutingNode[],
     groupStart: number,
+    count: number,
     goodReplySince: number,
     goodHeardSince: number,
   ): void {
@@ -360,7 +362,14 @@ export class RoutingTable {
         node.lastReplyMs < goodReplySince || node.lastHeardMs < goodHeardSince
       ) continue;
       let at = out.length;
-      out.push(node);
+      if (at >= count) {
+        // Full: only a node closer than the farthest kept gets in.
+        if (
+          at === groupStart ||
+          target.compareDistance(node.id, out[at - 1].id) >= 0
+        ) continue;
+        at--;
+      } else out.push(node);
       while (
         at > groupStart && target.compareDistance(node.id, out[at - 1].id) < 0
       ) {
@@ -409,6 +418,7 @@ export class RoutingTable {
       target,
       out,
       groupStart,
+      count,
       goodReplySince,
       goodHeardSince,
     );
@@ -421,6 +431,7 @@ export class RoutingTable {
           target,
           out,
           groupStart,
+          count,
           goodReplySince,
           goodHeardSince,
         );
@@ -433,6 +444,7 @@ export class RoutingTable {
         target,
         out,
         groupStart,
+        count,
         goodReplySince,
         goodHeardSince,
       );
