@@ -191,7 +191,7 @@ function draw(rng: Rng, action: string): number {
  * ```
  */
 export function rngBytes(rng: Rng): RandomBytes {
-  return function randomBytes(length: number): Uint8Array {
+  const randomBytes = function randomBytes(length: number): Uint8Array {
     if (
       !Number.isSafeInteger(length) || length < 0 ||
       length > MAX_RANDOM_BYTES_LENGTH
@@ -211,7 +211,20 @@ export function rngBytes(rng: Rng): RandomBytes {
     }
     return bytes;
   };
+  // randomUint32 reads the same four bytes' word without an array.
+  UINT32_OF.set(
+    randomBytes,
+    () => Math.floor(draw(rng, "generate random bytes") * TWO_POW_32),
+  );
+  return randomBytes;
 }
+
+/**
+ * For the {@link RandomBytes} made by {@link rngBytes}: the word that
+ * `randomUint32` would read from four of its bytes, drawn without a buffer
+ * (transaction ids are drawn per request).
+ */
+const UINT32_OF = new WeakMap<RandomBytes, () => number>();
 
 /**
  * Derives an independent child {@link Rng} from four draws of `rng` (128
@@ -291,6 +304,8 @@ export function bytesRng(randomBytes: RandomBytes): Rng {
  * ```
  */
 export function randomUint32(randomBytes: RandomBytes): number {
+  const word = UINT32_OF.get(randomBytes);
+  if (word !== undefined) return word();
   const bytes = randomBytes(4);
   return (bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24)) >>>
     0;

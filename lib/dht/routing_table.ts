@@ -150,6 +150,15 @@ class NodeIndex {
   }
 }
 
+/**
+ * Ends a sorted group of {@link RoutingTable.closest}: keeps at most `count`
+ * nodes in `out` and returns where the next group starts.
+ */
+function closeGroup(out: RoutingNode[], count: number): number {
+  if (out.length > count) out.length = count;
+  return out.length;
+}
+
 /** A Kademlia routing table around `selfId`. */
 export class RoutingTable {
   /** Our own node id. */
@@ -233,7 +242,6 @@ export class RoutingTable {
     isReply: boolean,
   ): HeardResult {
     if (id.equals(this.selfId)) return { kind: "self" };
-    const bucket = this.#bucket(this.bucketIndex(id));
     const known = this.#byId.get(id);
     if (known !== undefined) {
       known.address = address;
@@ -241,10 +249,12 @@ export class RoutingTable {
       if (isReply) {
         known.lastReplyMs = nowMs;
         known.failedRequests = 0;
-        bucket.lastActivityMs = nowMs;
+        // A known node's bucket exists: finding it is only worth it here.
+        this.#bucket(this.bucketIndex(id)).lastActivityMs = nowMs;
       }
       return { kind: "updated", node: known };
     }
+    const bucket = this.#bucket(this.bucketIndex(id));
     const node: RoutingNode = {
       id,
       address,
@@ -330,6 +340,47 @@ export class RoutingTable {
   }
 
   /**
+   * Adds the usable nodes of `bucket` to `out`, keeping `out[groupStart..]`
+   * sorted by distance to `target` (insertion sort) and `out` at most `count`
+   * long: the closest of the group stay, as if sorted and cut.
+   */
+  #collect(
+    bucket: Bucket | undefined,
+    target: InfoHash,
+    out: RoutingNode[],
+    groupStart: number,
+    count: number,
+    goodReplySince: number,
+    goodHeardSince: number,
+  ): void {
+    if (bucket === undefined) return;
+    const nodes = bucket.nodes;
+    for (let n = 0; n < nodes.length; n++) {
+      const node = nodes[n];
+      if (
+        node.failedRequests >= MAX_FAILED_REQUESTS ||
+        node.lastReplyMs < goodReplySince || node.lastHeardMs < goodHeardSince
+      ) continue;
+      let at = out.length;
+      if (at >= count) {
+        // Full: only a node closer than the farthest kept gets in.
+        if (
+          at === groupStart ||
+          target.compareDistance(node.id, out[at - 1].id) >= 0
+        ) continue;
+        at--;
+      } else out.push(node);
+      while (
+        at > groupStart && target.compareDistance(node.id, out[at - 1].id) < 0
+      ) {
+        out[at] = out[at - 1];
+        at--;
+      }
+      out[at] = node;
+    }
+  }
+
+  /**
    * Up to `count` nodes closest to `target` by XOR distance, closest first,
    * skipping expired nodes (and dubious ones when `goodOnly`).
    *
@@ -355,40 +406,49 @@ export class RoutingTable {
     );
     const out: RoutingNode[] = [];
     // Usable: not expired, and good when `goodOnly` (stateOf, inlined: this
-    // runs for every find a node answers).
-    const goodReplySince = nowMs - NODE_GOOD_TIME_MS;
-    const goodHeardSince = nowMs - NODE_EXPIRE_TIME_MS;
-    const group: RoutingNode[] = [];
-    const collect = (bucket: Bucket | undefined) => {
-      if (bucket === undefined) return;
-      for (const node of bucket.nodes) {
-        if (node.failedRequests >= MAX_FAILED_REQUESTS) continue;
-        if (
-          goodOnly && (node.lastReplyMs < goodReplySince ||
-            node.lastHeardMs < goodHeardSince)
-        ) continue;
-        group.push(node);
-      }
-    };
-    const byDistance = (x: RoutingNode, y: RoutingNode) =>
-      target.compareDistance(x.id, y.id);
-    const take = () => {
-      if (group.length > 1) group.sort(byDistance);
-      for (let i = 0; i < group.length && out.length < count; i++) {
-        out.push(group[i]);
-      }
-      group.length = 0;
-    };
-    collect(this.#buckets[b]);
-    take();
+    // runs for every find a node answers). Each group of buckets at one
+    // distance from the target is sorted by insertion (groups are small),
+    // without a closure per call.
+    const goodReplySince = goodOnly ? nowMs - NODE_GOOD_TIME_MS : -Infinity;
+    const goodHeardSince = goodOnly ? nowMs - NODE_EXPIRE_TIME_MS : -Infinity;
+    const buckets = this.#buckets;
+    let groupStart = 0;
+    this.#collect(
+      buckets[b],
+      target,
+      out,
+      groupStart,
+      count,
+      goodReplySince,
+      goodHeardSince,
+    );
+    groupStart = closeGroup(out, count);
     if (out.length < count) {
       const deepest = Math.min(this.#deepestMade, INFO_HASH_BITS - 1);
-      for (let i = b + 1; i <= deepest; i++) collect(this.#buckets[i]);
-      take();
+      for (let i = b + 1; i <= deepest; i++) {
+        this.#collect(
+          buckets[i],
+          target,
+          out,
+          groupStart,
+          count,
+          goodReplySince,
+          goodHeardSince,
+        );
+      }
+      groupStart = closeGroup(out, count);
     }
     for (let i = b - 1; i >= 0 && out.length < count; i--) {
-      collect(this.#buckets[i]);
-      take();
+      this.#collect(
+        buckets[i],
+        target,
+        out,
+        groupStart,
+        count,
+        goodReplySince,
+        goodHeardSince,
+      );
+      groupStart = closeGroup(out, count);
     }
     return out;
   }

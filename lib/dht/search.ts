@@ -170,25 +170,46 @@ export class Search {
   }
 
   #add(found: readonly NodeInfo[], hop: number): void {
+    const nodes = this.#nodes;
+    const target = this.target;
+    const selfId = this.#options.selfId;
+    let added = false;
     for (const info of found) {
-      if (this.#options.selfId?.equals(info.id)) continue;
-      if (this.#nodes.some((node) => node.id.equals(info.id))) continue;
-      this.#nodes.push({
-        id: info.id,
+      const id = info.id;
+      if (selfId?.equals(id)) continue;
+      let known = false;
+      for (let i = 0; i < nodes.length; i++) {
+        if (nodes[i].id.equals(id)) {
+          known = true;
+          break;
+        }
+      }
+      if (known) continue;
+      const node: SearchNode = {
+        id,
         address: info.address,
         hop,
         state: "new",
         // Set later; present from the start for one object shape.
         token: undefined,
         cancel: undefined,
-      });
+      };
+      // Insert in distance order (ids are distinct, so the order is total).
+      let at = nodes.length;
+      nodes.push(node);
+      while (at > 0 && target.compareDistance(id, nodes[at - 1].id) < 0) {
+        nodes[at] = nodes[at - 1];
+        at--;
+      }
+      nodes[at] = node;
+      added = true;
     }
-    this.#nodes.sort((a, b) => this.target.compareDistance(a.id, b.id));
+    if (!added) return;
     // Forget the farthest candidates we have not asked, keeping the bound.
-    while (this.#nodes.length > this.#trackedNodes) {
-      const index = this.#nodes.findLastIndex((node) => node.state === "new");
+    while (nodes.length > this.#trackedNodes) {
+      const index = nodes.findLastIndex((node) => node.state === "new");
       if (index === -1) break;
-      this.#nodes.splice(index, 1);
+      nodes.splice(index, 1);
     }
   }
 

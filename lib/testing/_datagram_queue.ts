@@ -1,9 +1,9 @@
 /**
  * The in-flight datagrams of a simulated network: slots in parallel typed
  * arrays, a free list, and a binary min-heap of slots ordered by due time,
- * then by send order — the order in which a `ManualClock` fires the
- * network's timers — so that a network delivers without allocating a closure
- * per datagram.
+ * then by insertion number (taken from the `ManualClock`, so datagrams and
+ * timers share one order), so that a network delivers without a timer or a
+ * closure per datagram.
  *
  * @example Earliest due first, then first pushed
  * ```ts
@@ -11,9 +11,11 @@
  * import { DatagramQueue } from "./_datagram_queue.ts";
  *
  * const queue = new DatagramQueue();
- * queue.push(20, 0, 1, new Uint8Array([1]));
- * queue.push(10, 0, 1, new Uint8Array([2]));
- * queue.push(10, 1, 0, new Uint8Array([3]));
+ * queue.push(20, 0, 0, 1, new Uint8Array([1]));
+ * queue.push(10, 1, 0, 1, new Uint8Array([2]));
+ * queue.push(10, 2, 1, 0, new Uint8Array([3]));
+ * assert.equal(queue.headDueMs, 10);
+ * assert.equal(queue.headSequence, 1);
  * const order: number[] = [];
  * while (queue.size > 0) {
  *   const slot = queue.pop();
@@ -31,7 +33,7 @@ import { grownFloat64, grownInt32 } from "./_grown_arrays.ts";
 const INITIAL_PACKET_CAPACITY = 4096;
 
 /**
- * A priority queue of datagrams in flight, by (due time, push order). A
+ * A priority queue of datagrams in flight, by (due time, insertion number). A
  * datagram is taken out in two steps: {@link DatagramQueue.pop} removes its
  * slot from the heap, {@link DatagramQueue.release} hands back its payload
  * and frees the slot; source and target are read in between.
@@ -48,7 +50,6 @@ export class DatagramQueue {
   #nextUnusedSlot = 0;
   #heap = new Int32Array(INITIAL_PACKET_CAPACITY);
   #heapSize = 0;
-  #nextSequence = 0;
 
   /**
    * The number of datagrams queued.
@@ -60,15 +61,35 @@ export class DatagramQueue {
   }
 
   /**
+   * Due time of the earliest datagram; the queue must not be empty.
+   *
+   * @returns Epoch milliseconds.
+   */
+  get headDueMs(): number {
+    return this.#packetDueMs[this.#heap[0]];
+  }
+
+  /**
+   * Insertion number of the earliest datagram; the queue must not be empty.
+   *
+   * @returns The number given to {@link DatagramQueue.push}.
+   */
+  get headSequence(): number {
+    return this.#packetSequence[this.#heap[0]];
+  }
+
+  /**
    * Queues a datagram.
    *
-   * @param dueMs When it is due, as the clock computed it for its timer.
+   * @param dueMs When it is due.
+   * @param sequence Its insertion number, unique, breaking ties of due time.
    * @param source The sending host's index.
    * @param target The receiving host's index.
    * @param bytes The payload, kept as given.
    */
   push(
     dueMs: number,
+    sequence: number,
     source: number,
     target: number,
     bytes: Uint8Array,
@@ -81,7 +102,7 @@ export class DatagramQueue {
       slot = this.#nextUnusedSlot++;
     }
     this.#packetDueMs[slot] = dueMs;
-    this.#packetSequence[slot] = this.#nextSequence++;
+    this.#packetSequence[slot] = sequence;
     this.#packetSource[slot] = source;
     this.#packetTarget[slot] = target;
     this.#packetBytes[slot] = bytes;

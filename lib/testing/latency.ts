@@ -155,10 +155,12 @@ const ACKLAM_TAIL = 0.02425;
 
 /** The tail part of Acklam's approximation, for `q = sqrt(-2 ln p)`; negative. */
 function acklamTail(q: number): number {
-  const [c0, c1, c2, c3, c4, c5] = ACKLAM_C;
-  const [d0, d1, d2, d3] = ACKLAM_D;
-  return (((((c0 * q + c1) * q + c2) * q + c3) * q + c4) * q + c5) /
-    ((((d0 * q + d1) * q + d2) * q + d3) * q + 1);
+  // Indexed reads rather than destructuring: this runs once per datagram.
+  const c = ACKLAM_C;
+  const d = ACKLAM_D;
+  return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q +
+    c[5]) /
+    ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
 }
 
 /**
@@ -172,12 +174,14 @@ function normalQuantile(lower: number, upper: number): number {
   if (upper <= 0) return Infinity;
   if (lower < ACKLAM_TAIL) return acklamTail(Math.sqrt(-2 * Math.log(lower)));
   if (upper < ACKLAM_TAIL) return -acklamTail(Math.sqrt(-2 * Math.log(upper)));
-  const [a0, a1, a2, a3, a4, a5] = ACKLAM_A;
-  const [b0, b1, b2, b3, b4] = ACKLAM_B;
+  const a = ACKLAM_A;
+  const b = ACKLAM_B;
   const q = lower - 0.5;
   const r = q * q;
-  return (((((a0 * r + a1) * r + a2) * r + a3) * r + a4) * r + a5) * q /
-    (((((b0 * r + b1) * r + b2) * r + b3) * r + b4) * r + 1);
+  return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r +
+    a[5]) *
+    q /
+    (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
 }
 
 /** A standard normal draw by inversion: one draw of `rng`, 0 nudged into the open interval. */

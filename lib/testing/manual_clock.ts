@@ -69,6 +69,24 @@ function checkMaxTimers(action: string, maxTimers: number): void {
 }
 
 /**
+ * A queue of events that a {@link ManualClock} fires among its timers, in the
+ * same (due time, insertion) order, without a timer object per event: the
+ * simulated network's datagrams in flight. Each event's insertion number
+ * comes from {@link ManualClock.takeSequence}, so events and timers share one
+ * order.
+ */
+export interface ClockEventSource {
+  /** Events queued. */
+  readonly size: number;
+  /** Due time of the earliest event; read only while `size > 0`. */
+  readonly headDueMs: number;
+  /** Insertion number of the earliest event; read only while `size > 0`. */
+  readonly headSequence: number;
+  /** Removes the earliest event and runs it; called only while `size > 0`. */
+  runHead(): void;
+}
+
+/**
  * A {@link Clock} in virtual time. Timers sit in a binary min-heap ordered by
  * due time, then by insertion, so equal due times fire in the order they were
  * set. Cancelled timers stay in the heap until they reach the top or until
@@ -104,6 +122,8 @@ export class ManualClock implements Clock {
   #heapSequence = new Float64Array(1_024);
   #cancelledInHeap = 0;
   #nextSequence = 0;
+  /** Event queues fired with the timers; see {@link ClockEventSource}. */
+  #sources: ClockEventSource[] = [];
   #onCancel = (timer: ManualTimer): void => this.#timerCancelled(timer);
 
   /**
@@ -188,6 +208,54 @@ export class ManualClock implements Clock {
   }
 
   /**
+   * Takes the next insertion number, as a timer set now would get: an event
+   * of a {@link ClockEventSource} queued with it fires after every timer set
+   * before and before every timer set after, among those due at the same time.
+   *
+   * @returns The insertion number.
+   */
+  takeSequence(): number {
+    return this.#nextSequence++;
+  }
+
+  /**
+   * Fires the events of `source` among the timers, by due time, then by
+   * insertion number. Its events count in `pendingCount` and `nextDueMs`.
+   *
+   * @param source The queue.
+   *
+   * @example A queue of one event
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { type ClockEventSource, ManualClock } from "./manual_clock.ts";
+   *
+   * const clock = new ManualClock(0);
+   * const log: string[] = [];
+   * clock.setTimer(10, () => log.push("timer"));
+   * const event = { dueMs: 10, sequence: clock.takeSequence() };
+   * let queued = true;
+   * const source: ClockEventSource = {
+   *   get size() {
+   *     return queued ? 1 : 0;
+   *   },
+   *   headDueMs: event.dueMs,
+   *   headSequence: event.sequence,
+   *   runHead() {
+   *     queued = false;
+   *     log.push("event");
+   *   },
+   * };
+   * clock.addEventSource(source);
+   * assert.equal(clock.pendingCount, 2);
+   * assert.equal(clock.runUntilIdle(), 2);
+   * assert.deepEqual(log, ["timer", "event"]);
+   * ```
+   */
+  addEventSource(source: ClockEventSource): void {
+    this.#sources.push(source);
+  }
+
+  /**
    * Finds when the earliest live timer is due.
    *
    * @returns Its due time in epoch milliseconds, or `undefined` if no timer is pending.
@@ -204,7 +272,9 @@ export class ManualClock implements Clock {
    * ```
    */
   nextDueMs(): number | undefined {
-    return this.#peekLive()?.dueMs;
+    const timer = this.#peekLive();
+    const source = this.#earliestSource(timer);
+    return source !== undefined ? source.headDueMs : timer?.dueMs;
   }
 
   /**
@@ -224,7 +294,9 @@ export class ManualClock implements Clock {
    * ```
    */
   get pendingCount(): number {
-    return this.#heap.length - this.#cancelledInHeap;
+    let count = this.#heap.length - this.#cancelledInHeap;
+    for (const source of this.#sources) count += source.size;
+    return count;
   }
 
   /**
@@ -246,8 +318,10 @@ export class ManualClock implements Clock {
    */
   runNext(): boolean {
     const timer = this.#peekLive();
-    if (timer === undefined) return false;
-    this.#fire(timer);
+    const source = this.#earliestSource(timer);
+    if (source !== undefined) this.#fireSource(source);
+    else if (timer !== undefined) this.#fire(timer);
+    else return false;
     return true;
   }
 
@@ -348,13 +422,15 @@ export class ManualClock implements Clock {
     let fired = 0;
     for (;;) {
       const timer = this.#peekLive();
-      if (timer === undefined) return fired;
+      const source = this.#earliestSource(timer);
+      if (timer === undefined && source === undefined) return fired;
       if (fired >= maxTimers) {
         throw new RangeError(
           `Cannot run clock until idle: ${this.pendingCount} timers still pending after firing ${fired}`,
         );
       }
-      this.#fire(timer);
+      if (source !== undefined) this.#fireSource(source);
+      else this.#fire(timer!);
       fired++;
     }
   }
@@ -364,13 +440,20 @@ export class ManualClock implements Clock {
     let fired = 0;
     for (;;) {
       const timer = this.#peekLive();
-      if (timer === undefined || timer.dueMs > targetMs) break;
+      const source = this.#earliestSource(timer);
+      const dueMs = source !== undefined
+        ? source.headDueMs
+        : timer !== undefined
+        ? timer.dueMs
+        : Infinity;
+      if (dueMs > targetMs) break;
       if (fired >= maxTimers) {
         throw new RangeError(
           `Cannot ${action} to ${targetMs}: more than ${maxTimers} timers due, stopped at ${this.#nowMs}`,
         );
       }
-      this.#fire(timer);
+      if (source !== undefined) this.#fireSource(source);
+      else this.#fire(timer!);
       fired++;
     }
     this.#nowMs = targetMs;
@@ -383,6 +466,41 @@ export class ManualClock implements Clock {
     // Due times are never in the past, but keep time monotonic regardless.
     if (timer.dueMs > this.#nowMs) this.#nowMs = timer.dueMs;
     timer.take()();
+  }
+
+  /**
+   * The event source whose head comes before `timer` (and before the heads
+   * of the other sources), or `undefined` if `timer` comes first or nothing
+   * is queued.
+   */
+  #earliestSource(
+    timer: ManualTimer | undefined,
+  ): ClockEventSource | undefined {
+    const sources = this.#sources;
+    let best: ClockEventSource | undefined;
+    let bestDue = timer === undefined ? Infinity : timer.dueMs;
+    let bestSequence = timer === undefined ? Infinity : timer.sequence;
+    for (let index = 0; index < sources.length; index++) {
+      const source = sources[index];
+      if (source.size === 0) continue;
+      const due = source.headDueMs;
+      if (
+        due < bestDue ||
+        (due === bestDue && source.headSequence < bestSequence)
+      ) {
+        best = source;
+        bestDue = due;
+        bestSequence = source.headSequence;
+      }
+    }
+    return best;
+  }
+
+  /** Moves time to the head event of `source` and runs it. */
+  #fireSource(source: ClockEventSource): void {
+    const dueMs = source.headDueMs;
+    if (dueMs > this.#nowMs) this.#nowMs = dueMs;
+    source.runHead();
   }
 
   /** Drops cancelled timers off the top of the heap and returns the live top, if any. */

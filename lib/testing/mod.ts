@@ -70,7 +70,7 @@
  *
  * @module
  */
-export { ManualClock } from "./manual_clock.ts";
+export { type ClockEventSource, ManualClock } from "./manual_clock.ts";
 export { MemoryStorage } from "./memory_storage.ts";
 export {
   type MemoryStreamNetwork,

@@ -7,7 +7,8 @@
  * @module
  */
 
-import type { ManualClock } from "./manual_clock.ts";
+import type { ClockEventSource, ManualClock } from "./manual_clock.ts";
+import { normalizeDelayMs } from "../clock.ts";
 import { forkRng, type Rng } from "../rng.ts";
 import {
   type DatagramHandler,
@@ -71,7 +72,7 @@ const INITIAL_HOST_CAPACITY = 1024;
  * ```
  */
 export interface SimulatedNetworkOptions {
-  /** Virtual time; each datagram becomes one of its timers. */
+  /** Virtual time; it fires each datagram as if it were one of its timers. */
   clock: ManualClock;
   /** The scenario's randomness; the network forks its own streams from it. */
   rng: Rng;
@@ -165,12 +166,13 @@ function checkProbability(action: string, probability: number): void {
  *
  * Hosts are dense integer indexes with per-host state in typed arrays;
  * addresses resolve through a `Map` (and a `WeakMap` for the address objects
- * the network hands out), so `send` does constant work besides two heap
- * insertions. Each datagram becomes one clock timer due at
- * `now + latency.oneWayMs(source, target) + jitter`; every timer shares one
- * callback, which takes the earliest datagram from the network's own queue
- * (ordered like the clock: by due time, then by send order), so no closure is
- * allocated per datagram. The payload is copied at send time.
+ * the network hands out), so `send` does constant work besides one heap
+ * insertion. Each datagram is due at
+ * `now + latency.oneWayMs(source, target) + jitter` and waits in the
+ * network's own queue, which the clock fires among its timers (the network is
+ * one of its event sources): by due time, then by the insertion number the
+ * clock gives it, exactly as if it were a timer set at send time, but with no
+ * timer object or closure per datagram. The payload is copied at send time.
  *
  * At send, in order: a closed or down source drops as `"offline"`, an
  * oversize payload as `"oversize"`, an address never attached as `"offline"`
@@ -222,8 +224,6 @@ export class SimulatedNetwork {
   readonly #jitterMsMax: number;
   readonly #copyPayloads: boolean;
   readonly #core: NetworkCore;
-  /** The shared timer callback: delivers the earliest queued datagram. */
-  readonly #onDue = (): void => this.#deliverNext();
 
   // Per host, by index.
   #hostCount = 0;
@@ -259,7 +259,7 @@ export class SimulatedNetwork {
     oversize: 0,
   };
 
-  /** In-flight datagrams, in the order their timers fire. */
+  /** In-flight datagrams, by due time, then by the clock's insertion number. */
   readonly #queue = new DatagramQueue();
   /** Hosts behind NATs (see nat_box.ts) and their translated datagrams. */
   readonly #nat = new NatRouter();
@@ -307,6 +307,21 @@ export class SimulatedNetwork {
     this.#lossProbability = lossProbability;
     this.#jitterMsMax = jitterMsMax;
     this.#copyPayloads = options.copyPayloads ?? true;
+    // The clock fires the queued datagrams among its timers.
+    const queue = this.#queue;
+    const source: ClockEventSource = {
+      get size(): number {
+        return queue.size;
+      },
+      get headDueMs(): number {
+        return queue.headDueMs;
+      },
+      get headSequence(): number {
+        return queue.headSequence;
+      },
+      runHead: (): void => this.#deliverNext(),
+    };
+    clock.addEventSource(source);
     this.#core = {
       send: (transport, to, bytes): void => this.#send(transport, to, bytes),
       receive: (transport, handler): void => {
@@ -920,16 +935,20 @@ export class SimulatedNetwork {
     bytes: Uint8Array,
     delayMs: number,
   ): void {
-    // The clock computes the due time; the queue orders by the same value.
-    const timer = this.#clock.setTimer(delayMs, this.#onDue);
-    this.#queue.push(timer.dueMs, source, target, bytes);
+    // Due and ordered as a timer set now would be, without the timer.
+    const clock = this.#clock;
+    this.#queue.push(
+      clock.now() + normalizeDelayMs(delayMs),
+      clock.takeSequence(),
+      source,
+      target,
+      bytes,
+    );
   }
 
   /**
-   * Runs when one of the network's timers fires. The clock fires timers by
-   * due time, then by insertion; the queue orders datagrams the same way and
-   * the network never cancels its timers, so the earliest queued datagram is
-   * the one whose timer is firing.
+   * Runs when the clock reaches the earliest queued datagram (the network is
+   * one of its event sources): takes it out of the queue and delivers it.
    */
   #deliverNext(): void {
     const queue = this.#queue;
