@@ -71,6 +71,9 @@ Options:
   --requests N       inbox: requests (default 100; --nodes default 100)
   --max-offline D    inbox: longest target offline time (default 7d)
   --profile NAME     presence/inbox: "ours" (default) or "jami"
+  --stock-share P    presence: share (0..1) of the plain DHT nodes that behave
+                     as stock OpenDHT 2.4 (our value types unknown: kept 10
+                     min, refreshes pushed); chosen from the seed (default 0)
   --compare          lookup: ours vs kademlia-dht; presence/inbox: ours vs the
                      jami profile; same seed, one process, ratios printed
   --report FILE      presence/inbox: write an HTML page with CDF plots and
@@ -206,6 +209,7 @@ async function main(args: string[]): Promise<number> {
         requests: { type: "string" },
         "max-offline": { type: "string" },
         profile: { type: "string" },
+        "stock-share": { type: "string" },
         report: { type: "string" },
         compare: { type: "boolean" },
         json: { type: "boolean" },
@@ -274,6 +278,10 @@ async function main(args: string[]): Promise<number> {
         values.contacts ?? "20-100",
       );
       const maxOfflineMs = parseDuration(values["max-offline"] ?? "7d");
+      const stockShare = number(values["stock-share"], "stock-share", 0);
+      if (stockShare > 1) {
+        throw new UsageError(`--stock-share expects 0..1, got "${stockShare}"`);
+      }
       const runs: ReportRun[] = [];
       for (const profile of profiles) {
         const runStart = performance.now();
@@ -296,6 +304,7 @@ async function main(args: string[]): Promise<number> {
             minContacts,
             maxContacts,
             profile,
+            stockShare,
             onProgress,
           })
           : await runInboxScenario({
