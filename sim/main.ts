@@ -74,6 +74,8 @@ Options:
   --stock-share P    presence: share (0..1) of the plain DHT nodes that behave
                      as stock OpenDHT 2.4 (our value types unknown: kept 10
                      min, refreshes pushed); chosen from the seed (default 0)
+  --quiet-offline D  presence, our profile: silence of pushed refreshes after
+                     which a device is offline (default 30s; 0 = off)
   --compare          lookup: ours vs kademlia-dht; presence/inbox: ours vs the
                      jami profile; same seed, one process, ratios printed
   --report FILE      presence/inbox: write an HTML page with CDF plots and
@@ -210,6 +212,7 @@ async function main(args: string[]): Promise<number> {
         "max-offline": { type: "string" },
         profile: { type: "string" },
         "stock-share": { type: "string" },
+        "quiet-offline": { type: "string" },
         report: { type: "string" },
         compare: { type: "boolean" },
         json: { type: "boolean" },
@@ -271,9 +274,17 @@ async function main(args: string[]): Promise<number> {
       if (profileName !== "ours" && profileName !== "jami") {
         throw new UsageError(`--profile must be "ours" or "jami"`);
       }
+      const ours: PresenceProfile = values["quiet-offline"] === undefined
+        ? OUR_PROFILE
+        : {
+          ...OUR_PROFILE,
+          quietOfflineMs: values["quiet-offline"] === "0"
+            ? 0
+            : parseDuration(values["quiet-offline"]),
+        };
       const profiles: PresenceProfile[] = values.compare
-        ? [OUR_PROFILE, JAMI_PROFILE]
-        : [profileName === "jami" ? JAMI_PROFILE : OUR_PROFILE];
+        ? [ours, JAMI_PROFILE]
+        : [profileName === "jami" ? JAMI_PROFILE : ours];
       const [minContacts, maxContacts] = parseRange(
         values.contacts ?? "20-100",
       );

@@ -146,6 +146,7 @@ export class Account {
       dht,
       clock,
       expiryCheckMs: profile.expiryCheckMs,
+      quietOfflineMs: profile.quietOfflineMs,
       presenceOf: (uri, tracker) => this.#buddies.presenceOf(uri, tracker),
       onChange: (uri) => this.#onBuddyChange(uri),
       onDevice: (uri, device) => this.#onBuddyDevice(uri, device),

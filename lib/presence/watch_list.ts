@@ -74,6 +74,8 @@ export interface WatchListOptions {
   readonly clock: Clock;
   /** See {@link BuddyTrackerOptions.expiryCheckMs}. */
   readonly expiryCheckMs: number;
+  /** See {@link BuddyTrackerOptions.quietOfflineMs}. @default {0} */
+  readonly quietOfflineMs?: number;
   /**
    * The presence a subscriber is told for `uri`; by default
    * {@link dhtPresence} of its tracker.
@@ -154,6 +156,7 @@ export class WatchList {
         clock: this.#options.clock,
         accountId: InfoHash.fromHex(uri),
         expiryCheckMs: this.#options.expiryCheckMs,
+        quietOfflineMs: this.#options.quietOfflineMs,
         onChange: () => this.#options.onChange(uri),
         onDevice: (device) => this.#options.onDevice(uri, device),
         onRevocationList: (list) => this.#options.onRevocationList?.(uri, list),
