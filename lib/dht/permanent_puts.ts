@@ -18,6 +18,13 @@
  * announcement, refreshed every 14 s. A round that finds no node at all is
  * retried soon (see {@link EmptySearchRetries}).
  *
+ * A value refreshed many times between two checks (its refresh period is
+ * under half of `permanentCheckMs`, like the 24 s announcement) is looked up
+ * only every `permanentCheckMs`: the rounds between only refresh its holders
+ * (a lookup costs several times the refreshes). A holder that stops
+ * answering, or fewer than {@link MIN_HOLDERS_WITHOUT_LOOKUP} holders, brings
+ * the lookup back at the next round.
+ *
  * @module
  */
 import type { InfoHash } from "../identity/info_hash.ts";
@@ -37,6 +44,9 @@ export const REANNOUNCE_MARGIN_MS = 10_000;
 /** Shortest wait between two rounds, whatever the value's lifetime. */
 const MIN_ROUND_MS = 1_000;
 
+/** A round without a lookup needs at least this many holders. */
+export const MIN_HOLDERS_WITHOUT_LOOKUP = 4;
+
 /** One value kept alive. */
 interface PermanentPut {
   readonly key: InfoHash;
@@ -50,6 +60,10 @@ interface PermanentPut {
   cancelled: boolean;
   /** Next retry delay while searches find no node. */
   emptyRetryMs?: number;
+  /** When the last lookup round started. */
+  lookedUpMs?: number;
+  /** A holder stopped answering: the next round looks the key up again. */
+  lostHolder?: boolean;
 }
 
 /** What {@link PermanentPuts} needs from the node. */
@@ -160,8 +174,26 @@ export class PermanentPuts {
     );
   }
 
+  /** Whether this round may only refresh the holders (see the module doc). */
+  #refreshOnly(state: PermanentPut): boolean {
+    const now = this.#services.clock.now();
+    return !state.lostHolder && state.lookedUpMs !== undefined &&
+      now - state.lookedUpMs < this.#checkMs &&
+      this.#refreshPeriodMs(state) < this.#checkMs / 2 &&
+      state.holders.size >= MIN_HOLDERS_WITHOUT_LOOKUP;
+  }
+
   #announce(state: PermanentPut, onDone?: (stored: number) => void): void {
     if (state.cancelled) return;
+    if (onDone === undefined && this.#refreshOnly(state)) {
+      for (const node of state.holders.values()) {
+        this.#refreshAt(state, node);
+      }
+      this.#scheduleRound(state);
+      return;
+    }
+    state.lookedUpMs = this.#services.clock.now();
+    state.lostHolder = false;
     // A search with no candidate finishes at once, inside start(): only
     // keep the handle of one still running.
     let finished = false;
@@ -209,8 +241,11 @@ export class PermanentPuts {
         const fresh: SearchNode[] = [];
         for (const [hex, node] of current) {
           if (early.has(hex)) continue; // just put there
-          if (state.holders.has(hex)) this.#refreshAt(state, node);
-          else fresh.push(node);
+          if (state.holders.has(hex)) {
+            // Its fresh token serves the refresh-only rounds until the next lookup.
+            state.holders.set(hex, node);
+            this.#refreshAt(state, node);
+          } else fresh.push(node);
         }
         for (const hex of [...state.holders.keys()]) {
           if (!current.has(hex)) state.holders.delete(hex);
@@ -239,7 +274,7 @@ export class PermanentPuts {
     );
   }
 
-  #refreshAt(state: PermanentPut, node: SearchNode): void {
+  #refreshAt(state: PermanentPut, node: PutTarget): void {
     if (node.token === undefined) return;
     this.#services.rpc.request(node.address, node.id, {
       method: "refresh",
@@ -252,19 +287,30 @@ export class PermanentPuts {
         // 404: the node lost the value (restart, eviction): put it again.
         if (error.code === ErrorCode.NotFound && !state.cancelled) {
           this.#services.puts.send(node, state.key, state.value, undefined);
+        } else if (error.code === ErrorCode.Unauthorized) {
+          // A stale token: the next round looks up fresh ones.
+          state.lostHolder = true;
         }
       },
-      onExpired: () => state.holders.delete(node.id.toString()),
+      onExpired: () => {
+        state.holders.delete(node.id.toString());
+        state.lostHolder = true;
+      },
     });
   }
 
-  #scheduleRound(state: PermanentPut): void {
+  /** The wait between two rounds of `state`'s value. */
+  #refreshPeriodMs(state: PermanentPut): number {
     const lifetime = valueTypeOf(state.value.type, this.#services.valueTypes)
       .lifetimeMs;
-    const delay = Math.max(
+    return Math.max(
       MIN_ROUND_MS,
       Math.min(this.#checkMs, lifetime - REANNOUNCE_MARGIN_MS),
     );
+  }
+
+  #scheduleRound(state: PermanentPut): void {
+    const delay = this.#refreshPeriodMs(state);
     state.timer = this.#services.clock.setTimer(
       delay,
       () => this.#announce(state),
