@@ -47,7 +47,12 @@ function harness(checkMs = 300_000) {
   let nodes: PutTarget[] = [];
   const lookups: number[] = [];
   const puts: { at: number; node: string; id: bigint }[] = [];
-  const requests: { at: number; node: string; body: RequestBody }[] = [];
+  const requests: {
+    at: number;
+    node: string;
+    body: RequestBody;
+    callbacks: Parameters<RpcEngine["request"]>[3];
+  }[] = [];
   const once: bigint[] = [];
   const fakeLookups: Pick<Lookups, "start" | "cancel"> = {
     start(target, _method, hooks) {
@@ -75,8 +80,8 @@ function harness(checkMs = 300_000) {
     },
   };
   const fakeRpc: Pick<RpcEngine, "request"> = {
-    request(to, _id, body) {
-      requests.push({ at: clock.now(), node: to.host, body });
+    request(to, _id, body, callbacks) {
+      requests.push({ at: clock.now(), node: to.host, body, callbacks });
       return { tid: 0, cancel() {} };
     },
   };
@@ -128,6 +133,27 @@ Deno.test("PermanentPuts refreshes a value REANNOUNCE_MARGIN_MS before its lifet
   );
   h.clock.advance(dueMs);
   assert.deepEqual(h.lookups, [0, dueMs, 2 * dueMs]);
+});
+
+Deno.test("PermanentPuts only refreshes the holders of a short-lived value between lookups, until one stops answering", () => {
+  const h = harness();
+  h.setNodes([node(1), node(2), node(3), node(4), node(5)]);
+  h.permanent.add(KEY, value(7n));
+  const dueMs = 24_000 - REANNOUNCE_MARGIN_MS;
+  h.clock.advance(3 * dueMs);
+  // Three rounds, no lookup: each refreshes the five holders.
+  assert.deepEqual(h.lookups, [0]);
+  assert.equal(h.requests.length, 15);
+  assert.ok(h.requests.every((request) => request.body.method === "refresh"));
+  // A holder stops answering: the next round looks the key up again.
+  h.requests[14].callbacks.onExpired?.();
+  h.clock.advance(dueMs);
+  assert.deepEqual(h.lookups, [0, 4 * dueMs]);
+  // And at the first round at least checkMs (300 s) after a lookup.
+  h.clock.advance(300_000 - 1);
+  assert.equal(h.lookups.length, 2);
+  h.clock.advance(dueMs);
+  assert.equal(h.lookups.length, 3);
 });
 
 Deno.test("PermanentPuts checks long-lived values every checkMs, and new closest nodes get the value", () => {
