@@ -74,6 +74,8 @@ export interface DaemonSwarmOptions {
   readonly deviceDht?: Omit<DhtNodeConfig, "bootstrap" | "id">;
   /** Called with the count of plain DHT nodes joined, every 1,000, while the DHT builds. */
   readonly onProgress?: (joined: number) => void;
+  /** Share of the plain DHT nodes that behave as stock OpenDHT 2.4 (see `TestnetOptions.stockShare`). @default {0} */
+  readonly stockShare?: number;
 }
 
 /** One simulated device. */
@@ -150,6 +152,7 @@ export class DaemonSwarm {
       medianOneWayMs: options.medianOneWayMs,
       nodeConfig: presenceNodeConfig(profile),
       onProgress: options.onProgress,
+      stockShare: options.stockShare,
     });
     return Promise.resolve(new DaemonSwarm(testnet, options));
   }

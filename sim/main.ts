@@ -90,6 +90,11 @@ Options:
                      timeout:D (mapping idle timeout, default 30s), e.g.
                      "eim-prf:0.8,symmetric:0.1"; DHT nodes stay public
   --profile NAME     presence/inbox: "ours" (default) or "jami"
+  --stock-share P    presence: share (0..1) of the plain DHT nodes that behave
+                     as stock OpenDHT 2.4 (our value types unknown: kept 10
+                     min, refreshes pushed); chosen from the seed (default 0)
+  --quiet-offline D  presence, our profile: silence of pushed refreshes after
+                     which a device is offline (default 30s; 0 = off)
   --compare          lookup: ours vs kademlia-dht; presence/inbox: ours vs the
                      jami profile; same seed, one process, ratios printed
   --report FILE      presence/inbox: write an HTML page with CDF plots and
@@ -226,6 +231,8 @@ async function main(args: string[]): Promise<number> {
         "max-offline": { type: "string" },
         profile: { type: "string" },
         nat: { type: "string" },
+        "stock-share": { type: "string" },
+        "quiet-offline": { type: "string" },
         report: { type: "string" },
         compare: { type: "boolean" },
         json: { type: "boolean" },
@@ -289,9 +296,17 @@ async function main(args: string[]): Promise<number> {
       if (profileName !== "ours" && profileName !== "jami") {
         throw new UsageError(`--profile must be "ours" or "jami"`);
       }
+      const ours: PresenceProfile = values["quiet-offline"] === undefined
+        ? OUR_PROFILE
+        : {
+          ...OUR_PROFILE,
+          quietOfflineMs: values["quiet-offline"] === "0"
+            ? 0
+            : parseDuration(values["quiet-offline"]),
+        };
       const profiles: PresenceProfile[] = values.compare
-        ? [OUR_PROFILE, JAMI_PROFILE]
-        : [profileName === "jami" ? JAMI_PROFILE : OUR_PROFILE];
+        ? [ours, JAMI_PROFILE]
+        : [profileName === "jami" ? JAMI_PROFILE : ours];
       const [minContacts, maxContacts] = parseRange(
         values.contacts ?? "20-100",
       );
@@ -301,6 +316,10 @@ async function main(args: string[]): Promise<number> {
         nat = values.nat === undefined ? undefined : parseNatSpec(values.nat);
       } catch (error) {
         throw new UsageError((error as Error).message);
+      }
+      const stockShare = number(values["stock-share"], "stock-share", 0);
+      if (stockShare > 1) {
+        throw new UsageError(`--stock-share expects 0..1, got "${stockShare}"`);
       }
       const runs: ReportRun[] = [];
       for (const profile of profiles) {
@@ -324,6 +343,7 @@ async function main(args: string[]): Promise<number> {
             minContacts,
             maxContacts,
             profile,
+            stockShare,
             onProgress,
             nat,
           })

@@ -150,6 +150,7 @@ export class Account implements ManagedAccount {
       clock,
       reachable: components.reachable,
       expiryCheckMs: profile.expiryCheckMs,
+      quietOfflineMs: profile.quietOfflineMs,
       presenceOf: (uri, tracker) => this.#buddies.presenceOf(uri, tracker),
       onChange: (uri) => this.#onBuddyChange(uri),
       onDevice: (uri, device) => this.#onBuddyDevice(uri, device),

@@ -110,6 +110,7 @@ import { PermanentPuts, REANNOUNCE_MARGIN_MS } from "./permanent_puts.ts";
 import { PutSender } from "./put_sender.ts";
 import { MAX_REPLICATION_BACKOFF, Replication } from "./replication.ts";
 import { RoutingUpkeep } from "./routing_upkeep.ts";
+import { OUR_STORE_POLICY, type StorePolicy } from "./store_policy.ts";
 
 export {
   LISTEN_NODES,
@@ -147,6 +148,12 @@ export interface DhtNodeConfig {
   readonly limits?: ValueStoreLimits;
   /** Application value types (lifetime, size), consulted before OpenDHT's. */
   readonly valueTypes?: ReadonlyMap<number, ValueType>;
+  /**
+   * What our store makes of values others put here: ours (the application's
+   * types apply) or a stock OpenDHT 2.4 node's (they are unknown; the
+   * simulator's `--stock-share`). @default {OUR_STORE_POLICY}
+   */
+  readonly storePolicy?: StorePolicy;
   /** When requests are retried, reported slow and given up. */
   readonly timing?: RpcTiming;
   /**
@@ -257,7 +264,10 @@ export class DhtNode implements DhtClient {
     const randomBytes = components.randomBytes ?? systemRandomBytes;
     this.id = config.id ?? InfoHash.fromBytes(randomBytes(INFO_HASH_BYTES));
     this.#table = new RoutingTable(this.id);
-    this.#store = new ValueStore(config.limits, config.valueTypes);
+    this.#store = new ValueStore(
+      config.limits,
+      (config.storePolicy ?? OUR_STORE_POLICY).storeTypes(config.valueTypes),
+    );
     this.#valuePolicy = config.valuePolicy;
     this.#tokens = new TokenKeeper(
       forkRng(this.#rng, "tokens"),

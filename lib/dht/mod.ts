@@ -84,6 +84,11 @@ export {
   type RoutingNode,
   RoutingTable,
 } from "./routing_table.ts";
+export {
+  OUR_STORE_POLICY,
+  STOCK_OPENDHT_STORE_POLICY,
+  type StorePolicy,
+} from "./store_policy.ts";
 export type { ValueStoreLimits } from "./value_store.ts";
 export {
   BUILT_IN_VALUE_TYPES,

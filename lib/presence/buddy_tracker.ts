@@ -40,6 +40,15 @@
  * doubling up to 30 s, and the values stay as they are meanwhile. After an
  * outage of our own, {@link BuddyTracker.recheck} looks everything up again.
  *
+ * Stock OpenDHT storing nodes do not know our announcement type: they keep it
+ * 10 minutes and push every refresh of it to listeners. With `quietOfflineMs`
+ * set, those pushes are heartbeats: a device whose records were refreshed by
+ * pushes at least once (so some storing node we listen at pushes refreshes)
+ * and then heard nothing (no refresh, no new record) for `quietOfflineMs` is
+ * shown offline, long before the 10-minute value lapses; a later push brings
+ * it back. Our own storing nodes push no refreshes, so a device they alone
+ * hold is never judged this way (its value expires in seconds there).
+ *
  * @module
  */
 import type { Clock, Timer } from "../clock.ts";
@@ -108,6 +117,12 @@ interface DeviceState {
   online: boolean;
   /** Its note or endpoints changed since the last update. */
   edited?: boolean;
+  /** When a push last showed it alive (a refresh of a record, or a new record). */
+  lastBeatMs: number;
+  /** A storing node we listen at pushed a refresh of its records: silence means something. */
+  beating: boolean;
+  /** Beating, then silent for `quietOfflineMs`: shown offline until the next push. */
+  quiet: boolean;
 }
 
 /** Options of a {@link BuddyTracker}. */
@@ -120,6 +135,12 @@ export interface BuddyTrackerOptions {
   readonly accountId: InfoHash;
   /** See the module doc; 0 believes expiries as reported. */
   readonly expiryCheckMs: number;
+  /**
+   * A device whose records' refreshes were pushed (stock storing nodes) and
+   * then stopped for this long is offline (see the module doc); 0 or absent:
+   * only expiries count. @default {0}
+   */
+  readonly quietOfflineMs?: number;
   /** Called with the new status (0 or 1) on every change. */
   readonly onChange: (status: 0 | 1) => void;
   /**
@@ -204,6 +225,7 @@ export class BuddyTracker {
           this.#onExpiring(event.ids);
           break;
         case "refreshed":
+          this.#onRefreshed(event.ids);
           break;
       }
       this.#update();
@@ -312,8 +334,23 @@ export class BuddyTracker {
   }
 
   #isOnline(state: DeviceState): boolean {
-    return !state.newest.goodbye && liveAfterGoodbye(state) > 0 &&
+    return !state.newest.goodbye && !state.quiet &&
+      liveAfterGoodbye(state) > 0 &&
       state.newest.expiresMs > this.#options.clock.now();
+  }
+
+  /** Refreshes pushed by storing nodes: heartbeats of the devices whose records they are. */
+  #onRefreshed(ids: readonly bigint[]): void {
+    if (!this.#options.quietOfflineMs) return;
+    const now = this.#options.clock.now();
+    for (const id of ids) {
+      const hex = this.#valueDevice.get(id);
+      const state = hex === undefined ? undefined : this.#devices.get(hex);
+      if (state === undefined) continue;
+      state.lastBeatMs = now;
+      state.beating = true;
+      state.quiet = false;
+    }
   }
 
   #onValue(value: DhtValue): void {
@@ -389,12 +426,17 @@ export class BuddyTracker {
         live: new Map(),
         goodbyeSeq: -Infinity,
         online: false,
+        lastBeatMs: now,
+        beating: false,
+        quiet: false,
       };
       this.#devices.set(hex, state);
     }
     // A replay of something older than a goodbye we saw is ignored.
     if (announcement.seq < state.goodbyeSeq) return;
     if (!this.#holdSlot(hex, state, valueId, announcement)) return;
+    state.lastBeatMs = now;
+    state.quiet = false;
     if (announcement.goodbye) {
       state.goodbyeSeq = Math.max(state.goodbyeSeq, announcement.seq);
     }
@@ -612,11 +654,19 @@ export class BuddyTracker {
     let online = false;
     let nextExpiry = Infinity;
     const changed: DeviceState[] = [];
+    const quietMs = this.#options.quietOfflineMs ?? 0;
     for (const state of this.#devices.values()) {
+      if (
+        quietMs > 0 && state.beating && !state.quiet &&
+        now >= state.lastBeatMs + quietMs
+      ) state.quiet = true;
       const is = this.#isOnline(state);
       if (is) {
         online = true;
         nextExpiry = Math.min(nextExpiry, state.newest.expiresMs);
+        if (quietMs > 0 && state.beating) {
+          nextExpiry = Math.min(nextExpiry, state.lastBeatMs + quietMs);
+        }
       }
       if (state.online !== is || (is && state.edited)) {
         state.online = is;

@@ -64,6 +64,12 @@ export interface PresenceProfile {
   readonly goodbye: boolean;
   /** After a partial expiry, wait this long, then `get` to confirm (0: trust the expiry). */
   readonly expiryCheckMs: number;
+  /**
+   * A device whose announcement refreshes were pushed to us (stock OpenDHT
+   * storing nodes push them; ours do not) and then stopped for this long is
+   * offline (0: never judged by silence). See `BuddyTrackerOptions.quietOfflineMs`.
+   */
+  readonly quietOfflineMs: number;
   /** DHT listen renewal period. */
   readonly listenRenewMs: number;
   /** DHT listen re-search period. */
@@ -103,6 +109,13 @@ const MINUTE = 60 * SECOND;
  */
 export const RESIGN_SLACK_MS = MINUTE;
 const OUR_RESIGN_MS = 7 * MINUTE;
+/**
+ * Silence after which a device whose refreshes stock nodes pushed is offline:
+ * two refresh periods (our 24 s records are refreshed every 14 s) plus 2 s
+ * for a round's lookup and the push's way (docs/figures.md, "Presence on
+ * stock OpenDHT nodes").
+ */
+const QUIET_OFFLINE_MS = 30 * SECOND;
 const OUR_CLOCK_SKEW_MS = MINUTE;
 
 /** Our defaults. */
@@ -115,6 +128,7 @@ export const OUR_PROFILE: PresenceProfile = {
   clockSkewMs: OUR_CLOCK_SKEW_MS,
   goodbye: true,
   expiryCheckMs: 1_500,
+  quietOfflineMs: QUIET_OFFLINE_MS,
   listenRenewMs: 5 * MINUTE,
   listenSearchMs: 10 * MINUTE,
   permanentCheckMs: 5 * MINUTE,
@@ -137,6 +151,7 @@ export const JAMI_PROFILE: PresenceProfile = {
   clockSkewMs: OUR_CLOCK_SKEW_MS,
   goodbye: false,
   expiryCheckMs: 0,
+  quietOfflineMs: 0,
   listenRenewMs: 20 * SECOND,
   listenSearchMs: 5 * MINUTE,
   permanentCheckMs: 10 * MINUTE,

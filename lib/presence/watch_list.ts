@@ -76,6 +76,8 @@ export interface WatchListOptions {
   readonly expiryCheckMs: number;
   /** See {@link BuddyTrackerOptions.reachable}. @default {always true} */
   readonly reachable?: () => boolean;
+  /** See {@link BuddyTrackerOptions.quietOfflineMs}. @default {0} */
+  readonly quietOfflineMs?: number;
   /**
    * The presence a subscriber is told for `uri`; by default
    * {@link dhtPresence} of its tracker.
@@ -161,6 +163,7 @@ export class WatchList {
         accountId: InfoHash.fromHex(uri),
         expiryCheckMs: this.#options.expiryCheckMs,
         reachable: this.#options.reachable,
+        quietOfflineMs: this.#options.quietOfflineMs,
         onChange: () => this.#options.onChange(uri),
         onDevice: (device) => this.#options.onDevice(uri, device),
         onRevocationList: (list) => this.#options.onRevocationList?.(uri, list),

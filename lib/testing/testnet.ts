@@ -20,6 +20,7 @@
  * @module
  */
 import { DhtNode, type DhtNodeConfig } from "../dht/dht_node.ts";
+import { STOCK_OPENDHT_STORE_POLICY } from "../dht/store_policy.ts";
 import type { InfoHash } from "../identity/info_hash.ts";
 import { ManualClock } from "./manual_clock.ts";
 import { forkRng, randomInt, type Rng, rngBytes, seededRng } from "../rng.ts";
@@ -51,6 +52,13 @@ export interface TestnetOptions {
   readonly settleMs?: number;
   /** Called every 1,000 joins (progress on long builds). */
   readonly onProgress?: (joined: number) => void;
+  /**
+   * Share (0..1) of the nodes that behave as stock OpenDHT 2.4 nodes
+   * ({@link STOCK_OPENDHT_STORE_POLICY}: our value types unknown to them),
+   * chosen per node from the seed; a restarted node keeps its kind.
+   * @default {0}
+   */
+  readonly stockShare?: number;
 }
 
 /** A simulated network of DHT nodes. */
@@ -68,6 +76,11 @@ export class Testnet {
   readonly #seedRng: Rng;
   readonly #config: DhtNodeConfig;
   readonly #online: boolean[] = [];
+  /** Draws which nodes are stock; undefined when none are (no draw at all then). */
+  readonly #stockRng?: Rng;
+  readonly #stockShare: number;
+  /** Host indexes of the stock nodes. */
+  readonly #stock = new Set<number>();
 
   private constructor(options: TestnetOptions) {
     const root = seededRng(options.seed);
@@ -85,6 +98,10 @@ export class Testnet {
     this.rng = forkRng(root, "scenario");
     this.#seedRng = forkRng(root, "nodes");
     this.#config = options.nodeConfig ?? {};
+    this.#stockShare = options.stockShare ?? 0;
+    // Forked last, and only when asked, so that runs without stock nodes
+    // draw exactly what they drew before the option existed.
+    if (this.#stockShare > 0) this.#stockRng = forkRng(root, "stock");
   }
 
   /**
@@ -129,6 +146,23 @@ export class Testnet {
     return out;
   }
 
+  /**
+   * Whether node `index` plays a stock OpenDHT 2.4 node.
+   *
+   * @param index Host index.
+   * @returns True for a stock node.
+   */
+  isStock(index: number): boolean {
+    return this.#stock.has(index);
+  }
+
+  /** Settings of node `index`: the shared ones, with its store policy. */
+  #configFor(index: number): DhtNodeConfig {
+    return this.#stock.has(index)
+      ? { ...this.#config, storePolicy: STOCK_OPENDHT_STORE_POLICY }
+      : this.#config;
+  }
+
   #bootstrapFor(index: number): PeerAddress[] {
     const online = this.onlineIndexes().filter((i) => i !== index);
     const picks: PeerAddress[] = [];
@@ -147,13 +181,16 @@ export class Testnet {
   addNode(): number {
     const transport = this.network.attach();
     const index = transport.hostIndex;
+    if (this.#stockRng !== undefined && this.#stockRng() < this.#stockShare) {
+      this.#stock.add(index);
+    }
     const rng = forkRng(this.#seedRng, `node-${index}`);
     // Seeded "secure" bytes: the simulation replays; real nodes use the system's.
     const randomBytes = rngBytes(forkRng(rng, "bytes"));
     const node = new DhtNode(
       { transport, clock: this.clock, rng, randomBytes },
       {
-        ...this.#config,
+        ...this.#configFor(index),
         bootstrap: this.#bootstrapFor(index),
       },
     );
@@ -194,7 +231,7 @@ export class Testnet {
       rng,
       randomBytes: rngBytes(forkRng(rng, "bytes")),
     }, {
-      ...this.#config,
+      ...this.#configFor(index),
       id: old.id,
       bootstrap: this.#bootstrapFor(index),
     });

@@ -72,6 +72,12 @@ export interface PresenceScenarioOptions {
   readonly maxContacts?: number;
   /** Profile. @default {OUR_PROFILE} */
   readonly profile?: PresenceProfile;
+  /**
+   * Share of the plain DHT nodes that behave as stock OpenDHT 2.4 nodes (our
+   * value types unknown to them: kept 10 minutes, refreshes pushed); the
+   * devices' own nodes are ours. @default {0}
+   */
+  readonly stockShare?: number;
   /** Called with the progress of each phase; the runner shows it on stderr. */
   readonly onProgress?: ProgressCallback;
   /** Devices behind NATs (`--nat`). @default {none} */
@@ -92,6 +98,8 @@ export interface PresenceReport {
   readonly profile: string;
   readonly accounts: number;
   readonly nodes: number;
+  /** Share of plain DHT nodes that are stock OpenDHT 2.4 (present only when above 0). */
+  readonly stock_share?: number;
   readonly seed: number | string;
   readonly churn: string;
   readonly contacts_per_account: { min: number; mean: number; max: number };
@@ -196,6 +204,7 @@ export async function runPresenceScenario(
     medianOneWayMs: options.medianOneWayMs,
     onProgress: joined,
     nat: options.nat,
+    stockShare: options.stockShare,
   });
   joined(infraNodes);
   const rng = forkRng(seededRng(`${options.seed}/presence`), "graph");
@@ -499,6 +508,7 @@ export async function runPresenceScenario(
     profile: profile.name,
     accounts: n,
     nodes: infraNodes,
+    ...(options.stockShare ? { stock_share: options.stockShare } : {}),
     seed: options.seed,
     churn: formatChurnSpec(options.churn),
     contacts_per_account: {
