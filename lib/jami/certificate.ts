@@ -27,8 +27,8 @@
  *
  * @module
  */
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
+import "npm:reflect-metadata@^0.2.2";
+import * as x509 from "npm:@peculiar/x509@^2.2.0";
 import { bytesEqual } from "../crypto.ts";
 import {
   children,

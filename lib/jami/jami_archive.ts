@@ -29,7 +29,7 @@
  *
  * @module
  */
-import { argon2iAsync } from "@noble/hashes/argon2.js";
+import { argon2iAsync } from "npm:@noble/hashes@^2.4.0/argon2.js";
 import {
   aesGcmDecrypt,
   aesGcmEncrypt,
