@@ -90,9 +90,10 @@ Options:
                      timeout:D (mapping idle timeout, default 30s), e.g.
                      "eim-prf:0.8,symmetric:0.1"; DHT nodes stay public
   --profile NAME     presence/inbox: "ours" (default) or "jami"
-  --stock-share P    presence: share (0..1) of the plain DHT nodes that behave
-                     as stock OpenDHT 2.4 (our value types unknown: kept 10
-                     min, refreshes pushed); chosen from the seed (default 0)
+  --stock-share P    presence, network-cut: share (0..1) of the plain DHT
+                     nodes that behave as stock OpenDHT 2.4 (our value types
+                     unknown: kept 10 min, refreshes pushed); chosen from the
+                     seed (default 0)
   --quiet-offline D  presence, our profile: silence of pushed refreshes after
                      which a device is offline (default 30s; 0 = off)
   --compare          lookup: ours vs kademlia-dht; presence/inbox: ours vs the
@@ -386,6 +387,7 @@ async function main(args: string[]): Promise<number> {
             ? undefined
             : number(values.latency, "latency", 50),
           hold,
+          stockShare: number(values["stock-share"], "stock-share", 0),
         });
       const { log: _log, ...held } = await cut(true);
       report = { profile: "hold", ...held };

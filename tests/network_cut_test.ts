@@ -48,3 +48,24 @@ Deno.test("network cut of 2 minutes, another seed: the same guarantees", async (
   assert.ok(report.came_online_reported_ms! <= USUAL_BOUND_MS, text);
   assert.ok(report.notifications_after_return <= 4, text);
 });
+
+Deno.test("network cut on stock storing nodes (silence rule on): no false offline, real changes told after the return", async () => {
+  const report = await runNetworkCutScenario({
+    seed: 2,
+    cutMs: 2 * MINUTE,
+    stockShare: 1,
+  });
+  const text = JSON.stringify(report);
+  assert.equal(report.false_offline_events, 0, text);
+  assert.deepEqual(
+    report.connectivity.map((entry) => entry.split("@")[0]),
+    ["offline", "online"],
+    text,
+  );
+  // C's record outlives the cut on stock nodes: its silence, counted from
+  // the return, tells its crash (the silence rule's 30 s plus a beat).
+  assert.ok(report.crashed_reported_ms! <= 2 * USUAL_BOUND_MS, text);
+  assert.ok(report.left_reported_ms! <= USUAL_BOUND_MS, text);
+  assert.ok(report.came_online_reported_ms! <= USUAL_BOUND_MS, text);
+  assert.ok(report.notifications_after_return <= 4, text);
+});

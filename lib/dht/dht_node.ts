@@ -176,10 +176,18 @@ export interface DhtNodeConfig {
   readonly listenRenewMs?: number;
   /**
    * Renewal period instead, while the node is behind a NAT (its observed
-   * public IP differs from its bound address, or is not known yet): shorter than the NATs' UDP
-   * mapping timeout (30 s on Linux). @default {25000}
+   * public IP is neither its bound host nor one of `localHosts`, or is not
+   * known yet): shorter than the NATs' UDP mapping timeout (30 s on Linux).
+   * @default {25000}
    */
   readonly natListenRenewMs?: number;
+  /**
+   * This machine's own addresses (its interfaces', the host it advertises):
+   * an observed public IP among them means no NAT. Needed for a wildcard
+   * bind ("0.0.0.0", "::"), which is never the observed IP, so a public
+   * host would otherwise be taken for one behind a NAT. @default {[]}
+   */
+  readonly localHosts?: readonly string[];
   /**
    * The nodes holding a listen are looked up again (and the listen moved to
    * the current closest nodes) this often, and at once when one of them stops
@@ -245,6 +253,8 @@ export class DhtNode implements DhtClient {
   readonly #permanent: PermanentPuts;
   readonly #listens: Listens;
   readonly #connectivity: ConnectivityMonitor;
+  /** `localHosts`, as compared with the observed IP. */
+  readonly #localHosts: ReadonlySet<string>;
   #maintenanceTimer?: Timer;
   #expiryTimer?: Timer;
   #lastNeighbourhoodMs: number;
@@ -261,6 +271,7 @@ export class DhtNode implements DhtClient {
     this.#clock = components.clock;
     this.#rng = components.rng;
     this.#transport = components.transport;
+    this.#localHosts = new Set((config.localHosts ?? []).map(plainHost));
     const randomBytes = components.randomBytes ?? systemRandomBytes;
     this.id = config.id ?? InfoHash.fromBytes(randomBytes(INFO_HASH_BYTES));
     this.#table = new RoutingTable(this.id);
@@ -369,20 +380,14 @@ export class DhtNode implements DhtClient {
   }
 
   /**
-   * Listen timing; behind a NAT (our observed IP is not our bound one, or
-   * is not known yet) a
-   * renewal every `natListenRenewMs` keeps each storing node's NAT
-   * permission open, or its pushes would be dropped (docs/links.md).
+   * Listen timing; behind a NAT ({@link DhtNode.behindNat}) a renewal every
+   * `natListenRenewMs` keeps each storing node's NAT permission open, or
+   * its pushes would be dropped (docs/links.md).
    */
   #listenTiming(config: DhtNodeConfig): ListensTiming {
     const renewMs = config.listenRenewMs ?? 30_000;
     const natRenewMs = Math.min(renewMs, config.natListenRenewMs ?? 25_000);
-    const behindNat = (): boolean => {
-      const observed = this.observedHost;
-      // Unknown counts as behind: the first renewal is scheduled at once,
-      // before three repliers have told us our address.
-      return observed === undefined || observed !== this.address.host;
-    };
+    const behindNat = (): boolean => this.behindNat;
     return {
       get renewMs(): number {
         return behindNat() ? natRenewMs : renewMs;
@@ -403,6 +408,21 @@ export class DhtNode implements DhtClient {
    */
   get observedHost(): string | undefined {
     return this.#rpc.observedAddress.host;
+  }
+
+  /**
+   * Whether the node takes itself to be behind a NAT: its observed public
+   * IP ({@link DhtNode.observedHost}) is neither its bound host nor one of
+   * `localHosts`, or is not known yet (then the first renewal is scheduled
+   * at once, before three repliers have told us our address). A wildcard
+   * bind with no `localHosts` is always behind: unknown.
+   */
+  get behindNat(): boolean {
+    const observed = this.observedHost;
+    if (observed === undefined) return true;
+    const host = plainHost(observed);
+    return host !== plainHost(this.address.host) &&
+      !this.#localHosts.has(host);
   }
 
   /** The routing table (read it; the node updates it). */
@@ -764,4 +784,15 @@ export class DhtNode implements DhtClient {
   toString(): string {
     return `${this.id.toString().slice(0, 8)}@${formatAddress(this.address)}`;
   }
+}
+
+/**
+ * A host as compared with the observed IP: lower case, an IPv4-mapped IPv6
+ * address as its IPv4 one, an IPv6 zone left out.
+ */
+function plainHost(host: string): string {
+  const lower = host.toLowerCase().replace(/%.*$/, "");
+  return lower.startsWith("::ffff:") && lower.includes(".")
+    ? lower.slice("::ffff:".length)
+    : lower;
 }

@@ -118,7 +118,12 @@ export async function openUdpDaemon(
       passphrase: options.passphrase,
       profile: options.profile,
       scryptLog2N: options.scryptLog2N,
-      dht: { ...options.dht, bootstrap: options.bootstrap ?? [] },
+      dht: {
+        ...options.dht,
+        bootstrap: options.bootstrap ?? [],
+        localHosts: options.dht?.localHosts ??
+          localHosts(boundHost, options.advertise),
+      },
       ...(links
         ? {
           streams: new TcpStreamNetwork({ host: boundHost }),
@@ -178,6 +183,42 @@ async function bindOnce(host: string, port: number): Promise<AnyUdpTransport> {
     if (host !== "::" || error instanceof AddressInUseError) throw error;
     return await bindUdpTransport({ host: "0.0.0.0", port });
   }
+}
+
+/**
+ * This machine's own addresses, for the DHT node to tell a public host from
+ * one behind a NAT (`DhtNodeConfig.localHosts`): for a wildcard bind every
+ * interface address, and the advertised host (without a port) if any. A
+ * bound host needs nothing more: the node compares with it anyway. Reading
+ * the interfaces needs `--allow-sys=networkInterfaces` (without it, only
+ * the advertised host).
+ *
+ * @param bound The bound host.
+ * @param advertise `UdpDaemonOptions.advertise`, if set.
+ * @returns Hosts (maybe none).
+ */
+export function localHosts(bound: string, advertise?: string): string[] {
+  const hosts: string[] = [];
+  if (advertise !== undefined) {
+    // "host", "host:port" or "[v6]:port".
+    const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(advertise);
+    const v4Port = /^([^:]+):\d+$/.exec(advertise);
+    hosts.push(bracketed?.[1] ?? v4Port?.[1] ?? advertise);
+  }
+  if (bound !== "0.0.0.0" && bound !== "::") return hosts;
+  let interfaces: ReturnType<typeof networkInterfaces>;
+  try {
+    interfaces = networkInterfaces();
+  } catch {
+    // No `--allow-sys=networkInterfaces`: unknown, renewals stay short.
+    return hosts;
+  }
+  for (const addresses of Object.values(interfaces)) {
+    for (const address of addresses ?? []) {
+      if (!address.internal) hosts.push(address.address);
+    }
+  }
+  return hosts;
 }
 
 /**

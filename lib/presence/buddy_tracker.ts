@@ -48,6 +48,12 @@
  * shown offline, long before the 10-minute value lapses; a later push brings
  * it back. Our own storing nodes push no refreshes, so a device they alone
  * hold is never judged this way (its value expires in seconds there).
+ * Silence is judged only while our own node hears the DHT (`reachable`):
+ * when we do not, every push stops for reasons of our own, so the judgment
+ * waits ({@link SILENCE_PAUSE_POLL_MS} at a time) and nobody goes quiet;
+ * {@link BuddyTracker.recheck}, after an outage of our own, starts every
+ * device's silence afresh (the relocated listens need time to hear the next
+ * refresh).
  *
  * @module
  */
@@ -74,6 +80,12 @@ import {
   ANNOUNCEMENT_VALUE_TYPE,
   GOODBYE_VALUE_TYPE,
 } from "./presence_profile.ts";
+
+/**
+ * While our own node hears nothing back (`reachable` false), a device due to
+ * be judged by silence is looked at again this much later instead.
+ */
+export const SILENCE_PAUSE_POLL_MS = 5_000;
 
 /** Most devices tracked per contact. */
 export const MAX_TRACKED_DEVICES = 64;
@@ -253,7 +265,8 @@ export class BuddyTracker {
    * Values found are taken as pushed; tracked records the lookup did not
    * find are dropped (the `get` is the same evidence an expiry check
    * gathers), unless no node answered it while our own node hears nothing
-   * back (then nothing is dropped).
+   * back (then nothing is dropped). The silence rule's count starts again
+   * for every device not already quiet.
    *
    * @param onDone Called once the lookup ended (also when stopped meanwhile).
    */
@@ -263,6 +276,11 @@ export class BuddyTracker {
       return;
     }
     this.#listen.relocate();
+    // Silence during our own outage says nothing: count it from now.
+    const now = this.#options.clock.now();
+    for (const state of this.#devices.values()) {
+      if (state.beating && !state.quiet) state.lastBeatMs = now;
+    }
     this.#endRecheck();
     this.#recheckDone = onDone;
     // A get with no candidate ends at once, inside the call.
@@ -655,11 +673,18 @@ export class BuddyTracker {
     let nextExpiry = Infinity;
     const changed: DeviceState[] = [];
     const quietMs = this.#options.quietOfflineMs ?? 0;
+    // Our own silence stops every push: judge nobody by silence meanwhile.
+    const paused = quietMs > 0 && !(this.#options.reachable?.() ?? true);
     for (const state of this.#devices.values()) {
       if (
         quietMs > 0 && state.beating && !state.quiet &&
         now >= state.lastBeatMs + quietMs
-      ) state.quiet = true;
+      ) {
+        if (paused) {
+          state.lastBeatMs = now - quietMs +
+            Math.min(quietMs, SILENCE_PAUSE_POLL_MS);
+        } else state.quiet = true;
+      }
       const is = this.#isOnline(state);
       if (is) {
         online = true;

@@ -50,6 +50,12 @@ export interface NetworkCutOptions {
    * @default {true}
    */
   readonly hold?: boolean;
+  /**
+   * Share of the plain DHT nodes that behave as stock OpenDHT (their
+   * pushed refreshes make the silence rule, `quietOfflineMs`, judge
+   * contacts). @default {0}
+   */
+  readonly stockShare?: number;
 }
 
 /** What the cut device's user was told, with times relative to the cut and the return. */
@@ -95,6 +101,7 @@ export async function runNetworkCutScenario(
     infraNodes: options.infraNodes ?? 60,
     medianOneWayMs: options.medianOneWayMs,
     profile: options.profile,
+    stockShare: options.stockShare,
     deviceDht: options.hold === false
       ? { connectivitySilenceMs: Infinity }
       : undefined,
