@@ -172,6 +172,8 @@ export const GCM_NONCE_BYTES = 12;
 // objects) and the per-block multiplication reads it there, in noble's order.
 const GHASH_WINDOW_HINT = 2048;
 const GHASH_TABLE_ENTRIES = 32 * 16;
+const HOST_IS_LITTLE_ENDIAN =
+  new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 class ReusableGhash extends GHASH {
   #table = new Uint32Array(GHASH_TABLE_ENTRIES * 4);
@@ -202,6 +204,26 @@ class ReusableGhash extends GHASH {
     this.s2 = 0;
     this.s3 = 0;
     this.finished = false;
+    return this;
+  }
+
+  // noble copies every update; views that are already 4-byte aligned are
+  // read in place here (on little-endian hosts, where the words need no swap).
+  override update(data: Uint8Array): this {
+    if (!HOST_IS_LITTLE_ENDIAN || data.byteOffset % 4 !== 0 || this.finished) {
+      return super.update(data);
+    }
+    const blocks = Math.floor(data.length / 16);
+    const words = new Uint32Array(data.buffer, data.byteOffset, blocks * 4);
+    for (let i = 0; i < words.length; i += 4) {
+      this._updateBlock(words[i], words[i + 1], words[i + 2], words[i + 3]);
+    }
+    if (blocks * 16 < data.length) {
+      const last = new Uint8Array(16);
+      last.set(data.subarray(blocks * 16));
+      const tail = new Uint32Array(last.buffer);
+      this._updateBlock(tail[0], tail[1], tail[2], tail[3]);
+    }
     return this;
   }
 
@@ -342,8 +364,8 @@ export class AesGcmKey {
   ): Uint8Array {
     const lengths = new Uint8Array(16);
     const view = new DataView(lengths.buffer);
-    view.setBigUint64(0, BigInt(associatedData.length * 8));
-    view.setBigUint64(8, BigInt(ciphertext.length * 8));
+    setBitLength(view, 0, associatedData.length);
+    setBitLength(view, 8, ciphertext.length);
     const ghash = this.#ghash.reset();
     if (associatedData.length > 0) ghash.update(associatedData);
     ghash.update(ciphertext).update(lengths);
@@ -355,6 +377,13 @@ export class AesGcmKey {
 }
 
 const ZERO_BLOCK = new Uint8Array(16);
+
+// A byte length as a 64-bit big-endian bit count (exact below 2^50 bytes).
+function setBitLength(view: DataView, offset: number, bytes: number): void {
+  const bits = bytes * 8;
+  view.setUint32(offset, Math.floor(bits / 0x1_0000_0000));
+  view.setUint32(offset + 4, bits >>> 0);
+}
 
 // The counter-mode helper reads 32-bit words, so views must start aligned.
 function aligned(bytes: Uint8Array): Uint8Array {
