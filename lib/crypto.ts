@@ -189,11 +189,10 @@ class ReusableGhash extends GHASH {
       this.#table[4 * i + 1] = entry.s1;
       this.#table[4 * i + 2] = entry.s2;
       this.#table[4 * i + 3] = entry.s3;
-      entry.s0 =
-        entry.s1 =
-        entry.s2 =
-        entry.s3 =
-          0;
+      entry.s0 = 0;
+      entry.s1 = 0;
+      entry.s2 = 0;
+      entry.s3 = 0;
     }
     this.t = [];
   }
