@@ -7,8 +7,7 @@
  * @module
  */
 import {
-  aesGcmDecrypt,
-  aesGcmEncrypt,
+  AesGcmKey,
   bytesEqual,
   concatBytes,
   hkdfSha256,
@@ -204,12 +203,15 @@ export function decodeResponderHello(
 
 /** Seals frames for one direction, counting nonces from zero. */
 export class FrameSealer {
-  readonly #key: Uint8Array;
+  readonly #key: AesGcmKey;
   #counter = 0;
 
-  /** Starts at frame counter 0 with a 32-byte AES-256-GCM key. */
+  /**
+   * Starts at frame counter 0 with a 32-byte AES-256-GCM key, expanded once
+   * for the channel's life.
+   */
   constructor(key: Uint8Array) {
-    this.#key = key;
+    this.#key = new AesGcmKey(key);
   }
 
   /** A whole frame: length prefix, then the sealed type byte and body. */
@@ -218,8 +220,7 @@ export class FrameSealer {
     plaintext[0] = type;
     plaintext.set(body, 1);
     const header = encodeLength(plaintext.length + TAG_BYTES);
-    const ciphertext = aesGcmEncrypt(
-      this.#key,
+    const ciphertext = this.#key.seal(
       nonceFor(this.#counter++),
       plaintext,
       header,
@@ -230,12 +231,15 @@ export class FrameSealer {
 
 /** Opens frames of one direction, expecting nonces in order from zero. */
 export class FrameOpener {
-  readonly #key: Uint8Array;
+  readonly #key: AesGcmKey;
   #counter = 0;
 
-  /** Starts at frame counter 0 with a 32-byte AES-256-GCM key. */
+  /**
+   * Starts at frame counter 0 with a 32-byte AES-256-GCM key, expanded once
+   * for the channel's life.
+   */
   constructor(key: Uint8Array) {
-    this.#key = key;
+    this.#key = new AesGcmKey(key);
   }
 
   /**
@@ -243,8 +247,7 @@ export class FrameOpener {
    * authenticate (the counter then stays put: the channel is dead anyway).
    */
   open(header: Uint8Array, ciphertext: Uint8Array): Uint8Array | undefined {
-    const plaintext = aesGcmDecrypt(
-      this.#key,
+    const plaintext = this.#key.open(
       nonceFor(this.#counter),
       ciphertext,
       header,
