@@ -10,10 +10,10 @@
  * goes"). Here one 64 KiB buffer is reused for every receive and the handler
  * gets an exact-size copy of the datagram.
  *
- * {@link bindUdpTransport} picks this transport for IPv4 hosts when
- * `Deno.listenDatagram` is there, and {@link UdpTransport} otherwise (IPv6
- * hosts, whose socket options live there, or a program run without the
- * unstable flag), so callers need not care.
+ * {@link bindUdpTransport} picks this transport when `Deno.listenDatagram`
+ * is there (IPv4, IPv6, or both on the dual-stack "::", IPv4 peers named by
+ * their IPv4 address), and {@link UdpTransport} for a program run without
+ * the unstable flag, so callers need not care.
  *
  * @example Two transports on loopback
  * ```ts
@@ -41,6 +41,7 @@ import {
   type PeerAddress,
   type Transport,
 } from "../transport.ts";
+import { unmappedHost } from "../dht/origin_shares.ts";
 import {
   AddressInUseError,
   type KernelUdpStats,
@@ -93,8 +94,8 @@ function listenDatagram(): typeof Deno.listenDatagram | undefined {
 
 /**
  * Binds the cheaper of the two UDP transports this runtime offers:
- * {@link DatagramTransport} for an IPv4 host with unstable net, else
- * {@link UdpTransport}.
+ * {@link DatagramTransport} with unstable net (IPv4, IPv6, or both on "::"),
+ * else {@link UdpTransport}.
  *
  * @param options Where to bind and the incoming size limit.
  * @returns The bound transport.
@@ -116,8 +117,7 @@ function listenDatagram(): typeof Deno.listenDatagram | undefined {
 export function bindUdpTransport(
   options: UdpTransportOptions = {},
 ): Promise<AnyUdpTransport> {
-  const ipv6 = (options.host ?? "127.0.0.1").includes(":");
-  return listenDatagram() === undefined || ipv6
+  return listenDatagram() === undefined
     ? UdpTransport.bind(options)
     : DatagramTransport.bind(options);
 }
@@ -439,8 +439,12 @@ export class DatagramTransport implements Transport {
       this.#receivedCount++;
       try {
         // A copy of its own: the buffer takes the next datagram.
+        // A dual-stack socket ("::") sees IPv4 peers as ::ffff:a.b.c.d: they
+        // are named by their IPv4 address, as UdpTransport does.
         handler(this.#received.copy(buffer, length), {
-          host: from.hostname,
+          host: from.hostname.startsWith("::ffff:")
+            ? unmappedHost(from.hostname)
+            : from.hostname,
           port: from.port,
         });
       } catch {
