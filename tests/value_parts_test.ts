@@ -18,6 +18,7 @@ import { decodeMessage } from "../lib/dht/wire/decode.ts";
 import { encodeMessage } from "../lib/dht/wire/encode.ts";
 import { packValue } from "../lib/dht/wire/values.ts";
 import {
+  EARLY_PART_MAX_AGE_MS,
   encodeWithValueParts,
   MAX_ANNOUNCED_VALUE_BYTES,
   MAX_INLINE_VALUE_COUNT,
@@ -563,4 +564,30 @@ Deno.test("ValuePartAssembler skips reassembled bytes that are not a value", () 
   assert.ok(completed?.kind === "reply");
   assert.deepEqual(completed.values?.map((v) => v.id), [2n]);
   assert.equal(assembler.dropped["bad-value"], 1);
+});
+
+Deno.test("ValuePartAssembler keeps a part that comes before its header, briefly", () => {
+  const packed = packValue(value(3n, 3000));
+  const [first, second, third] = pieces(9, 0, packed);
+  const assembler = new ValuePartAssembler();
+  // Reordered on the way: the last part first, then the header.
+  assert.equal(assembler.receive(SOURCE, third, 0), undefined);
+  assert.equal(
+    assembler.receive(SOURCE, header(9, [packed.length]), 1),
+    undefined,
+  );
+  assert.equal(assembler.receive(SOURCE, first, 2), undefined);
+  const done = assembler.receive(SOURCE, second, 3);
+  assert.ok(done?.kind === "reply");
+  assert.deepEqual(done.values?.[0].data, value(3n, 3000).data);
+  // Kept no longer than EARLY_PART_MAX_AGE_MS: a header after that waits.
+  const late = new ValuePartAssembler();
+  late.receive(SOURCE, third, 0);
+  late.receive(SOURCE, header(9, [packed.length]), EARLY_PART_MAX_AGE_MS + 1);
+  late.receive(SOURCE, first, EARLY_PART_MAX_AGE_MS + 2);
+  assert.equal(
+    late.receive(SOURCE, second, EARLY_PART_MAX_AGE_MS + 3),
+    undefined,
+  );
+  assert.equal(late.partialCount, 1);
 });

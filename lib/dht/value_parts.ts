@@ -59,6 +59,14 @@ export const PARTIAL_MAX_AGE_MS = 10_000;
 /** ...or this long after its last progress (RX_TIMEOUT, 3 s). */
 export const PARTIAL_IDLE_MS = 3_000;
 
+/**
+ * A part that comes before its header (datagrams of one burst reordered on
+ * the way) is kept this long, in case the header follows.
+ */
+export const EARLY_PART_MAX_AGE_MS = 1_000;
+/** Most parts kept ahead of their headers, from all sources together. */
+export const EARLY_PART_MAX_COUNT = 64;
+
 /** Default bound on partial messages held at once. */
 const DEFAULT_MAX_PARTIALS = 32;
 
@@ -273,7 +281,10 @@ function checkLimit(value: number, name: string): number {
  * is kept until the gap is filled (OpenDHT 2.4.12 drops it and relies on the
  * sender's retry, which re-sends everything: a 50-part value reordered by
  * the network then never completes); a part overlapping what was received,
- * or overrunning the size, is dropped. Bounded: at most `maxPartials` messages and `maxBufferedBytes` announced
+ * or overrunning the size, is dropped. A part that comes before its header
+ * (counted as `unknown-tid`) is kept {@link EARLY_PART_MAX_AGE_MS} in case
+ * the header follows (at most {@link EARLY_PART_MAX_COUNT} such parts).
+ * Bounded: at most `maxPartials` messages and `maxBufferedBytes` announced
  * bytes are held; partials are dropped 10 s after their header or 3 s
  * without progress. Time comes in as `nowMs`; call {@link expire} at
  * {@link nextWakeupMs}.
@@ -297,6 +308,8 @@ export class ValuePartAssembler {
   readonly #maxPartials: number;
   readonly #maxBufferedBytes: number;
   readonly #partials = new Map<string, PartialMessage>();
+  /** Parts that came before their header, oldest first (bounded). */
+  readonly #early: { key: string; part: DhtValuePart; atMs: number }[] = [];
   readonly #dropped: Record<ValuePartDropReason, number> = {
     "unknown-tid": 0,
     "out-of-order": 0,
@@ -444,7 +457,45 @@ export class ValuePartAssembler {
     };
     this.#partials.set(key, partial);
     // Zero-size values are complete at once (and will not unpack).
-    return this.#completeIfDone(key, partial);
+    const done = this.#completeIfDone(key, partial);
+    if (done !== undefined) return done;
+    return this.#replayEarly(source, key, nowMs);
+  }
+
+  #keepEarly(key: string, part: DhtValuePart, nowMs: number): void {
+    while (
+      this.#early.length > 0 &&
+      (this.#early.length >= EARLY_PART_MAX_COUNT ||
+        nowMs - this.#early[0].atMs > EARLY_PART_MAX_AGE_MS)
+    ) this.#early.shift();
+    // Copied: the datagram's buffer may be reused.
+    const parts = part.parts.map((piece) => ({
+      ...piece,
+      data: piece.data.slice(),
+    }));
+    this.#early.push({ key, part: { ...part, parts }, atMs: nowMs });
+  }
+
+  /** Feeds the parts of `key` that came before its header, if still fresh. */
+  #replayEarly(
+    source: string,
+    key: string,
+    nowMs: number,
+  ): DhtMessage | undefined {
+    const parts: DhtValuePart[] = [];
+    for (let i = this.#early.length - 1; i >= 0; i--) {
+      const early = this.#early[i];
+      if (early.key !== key) continue;
+      this.#early.splice(i, 1);
+      if (nowMs - early.atMs <= EARLY_PART_MAX_AGE_MS) {
+        parts.unshift(early.part);
+      }
+    }
+    for (const part of parts) {
+      const done = this.#onPart(source, part, nowMs);
+      if (done !== undefined) return done;
+    }
+    return undefined;
   }
 
   #onPart(
@@ -456,6 +507,7 @@ export class ValuePartAssembler {
     const partial = this.#partials.get(key);
     if (partial === undefined) {
       this.#dropped["unknown-tid"]++;
+      this.#keepEarly(key, message, nowMs);
       return undefined;
     }
     if (nowMs >= deadlineMs(partial)) {

@@ -122,10 +122,10 @@ export function unwrapMsgpackBin(data: Uint8Array): Uint8Array {
 }
 
 /**
- * A DHT get that is asked once more when its answer lacks what is expected:
- * a storing node keeps its first answer to an address it has not seen yet
- * small, and Jami values (certificates 4–6 kB, announcements 1.7 kB) are
- * large, so the first get of a fresh node can come back short.
+ * A DHT get that is asked once more when its answer lacks what is expected
+ * (a value being published while the first get ran). A storing node's answer
+ * cut for an address it has not seen yet is completed by the lookup itself
+ * (it re-asks with the answer's token, `docs/dht.md`).
  *
  * @param dht The DHT.
  * @param key Where to look.
@@ -414,10 +414,10 @@ export class JamiDeviceDirectory {
 
   /**
    * The values at a device id: a get, and when it brings no certificate a
-   * listen for at most {@link CERTIFICATE_LISTEN_MS}. A storing node keeps
-   * its answers to a get from an address it has not seen yet small, and a
-   * certificate is 4–6 kB; a listen is registered with a token, so its
-   * pushes carry whole values.
+   * listen for at most {@link CERTIFICATE_LISTEN_MS}: the certificate may
+   * be published just after the get (a device that sends before its
+   * announcement reached the DHT). A get already brings a large certificate
+   * from a node that has not seen us (the lookup re-asks with its token).
    */
   #fetchCertificate(
     key: InfoHash,
