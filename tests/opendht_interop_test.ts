@@ -503,7 +503,12 @@ async function permanentScenario(network: Network): Promise<void> {
     1,
     "the permanent put was refreshed",
   );
-  const found = await real.get(permanentKey.toString());
+  // A get by the Python runner is one lookup over UDP: on a loaded machine
+  // an answer can come late, so it is asked at most three times.
+  let found = await real.get(permanentKey.toString());
+  for (let attempt = 1; attempt < 3 && found.length === 0; attempt++) {
+    found = await real.get(permanentKey.toString());
+  }
   assert.deepEqual(found.map((value) => value.id), [1n]);
 }
 
