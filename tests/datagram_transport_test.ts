@@ -11,7 +11,10 @@ import {
   bindUdpTransport,
   DatagramTransport,
 } from "../lib/io/datagram_transport.ts";
-import { AddressInUseError, type UdpTransport } from "../lib/io/udp_transport.ts";
+import {
+  AddressInUseError,
+  type UdpTransport,
+} from "../lib/io/udp_transport.ts";
 import type { PeerAddress } from "../lib/transport.ts";
 import { within } from "./_within.ts";
 
