@@ -98,7 +98,10 @@ export {
   type SaveAccountArchiveOptions,
 } from "./lib/io/account_archive_file.ts";
 export type { Clock, Timer } from "./lib/clock.ts";
-export { ManualClock } from "./lib/testing/manual_clock.ts";
+export {
+  type ClockEventSource,
+  ManualClock,
+} from "./lib/testing/manual_clock.ts";
 export { SystemClock, systemClock } from "./lib/io/system_clock.ts";
 export {
   bytesRng,
