@@ -73,6 +73,7 @@ export interface UdpDaemonOptions {
  * ```ts
  * import assert from "node:assert/strict";
  * import { openUdpDaemon } from "./udp_daemon.ts";
+ * import { systemClock } from "./system_clock.ts";
  *
  * const root = await Deno.makeTempDir();
  * const alice = await openUdpDaemon({ dataDir: `${root}/a`, scryptLog2N: 10 });
@@ -84,7 +85,7 @@ export interface UdpDaemonOptions {
  * alice.start();
  * bob.start();
  * for (let i = 0; i < 100 && alice.dht.routingTable.size === 0; i++) {
- *   await new Promise((resolve) => setTimeout(resolve, 20));
+ *   await new Promise((resolve) => systemClock.setTimer(20, resolve));
  * }
  * assert.equal(alice.dht.routingTable.size, 1);
  * await Promise.all([alice.stop(), bob.stop()]);
