@@ -85,7 +85,7 @@ export interface UdpDaemonOptions {
  * alice.start();
  * bob.start();
  * for (let i = 0; i < 100 && alice.dht.routingTable.size === 0; i++) {
- *   await new Promise((resolve) => systemClock.setTimer(20, resolve));
+ *   await new Promise<void>((resolve) => systemClock.setTimer(20, resolve));
  * }
  * assert.equal(alice.dht.routingTable.size, 1);
  * await Promise.all([alice.stop(), bob.stop()]);
