@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { AccountSaves } from "./account_saves.ts";
 import { DeviceCertificate } from "../identity/device_certificate.ts";
 import type { DeviceKeys } from "../identity/device_keys.ts";
 import { InfoHash } from "../identity/info_hash.ts";
@@ -109,6 +110,7 @@ export class Account implements ManagedAccount {
     syncsSent: 0,
   };
   readonly #c: AccountComponents;
+  readonly #saves: AccountSaves;
   readonly #mailboxKeys: DeviceKeys;
   readonly #mailboxCertificate: DeviceCertificate;
   readonly #watches: WatchList;
@@ -128,6 +130,7 @@ export class Account implements ManagedAccount {
    */
   constructor(components: AccountComponents) {
     this.#c = components;
+    this.#saves = new AccountSaves(components);
     this.accountId = components.identity.account.id;
     this.id = this.accountId.toString();
     this.#mailboxKeys = mailboxKeys(components.identity.account);
@@ -185,8 +188,8 @@ export class Account implements ManagedAccount {
         this.#revocations.checkSender(sender, retry) === "accepted",
       watchTarget: (uri) => this.#watch(uri, "outbox"),
       unwatchTarget: (uri) => this.#watches.unwatch(uri, "outbox"),
-      persist: () => this.#persistReported(),
-      track: (work) => this.#track(work),
+      persist: () => this.#saves.saveReported(),
+      track: (work) => this.#saves.track(work),
       emit: (event) => this.#c.emit(event),
       onShared: () => this.#scheduleSync(),
       onOwnSync: (snapshot) => this.#sync.receive(snapshot),
@@ -209,8 +212,8 @@ export class Account implements ManagedAccount {
       channelPort: components.channelPort,
       channelHost: components.channelHost,
       state: store.state,
-      persist: () => this.#persistReported(),
-      track: (work) => this.#track(work),
+      persist: () => this.#saves.saveReported(),
+      track: (work) => this.#saves.track(work),
       authorize: (peer) => this.#mayLink(peer),
       onLinkChange: (uri) => this.#buddies.notify(uri),
     });
@@ -282,9 +285,9 @@ export class Account implements ManagedAccount {
    * @returns Resolves once the goodbye was acknowledged (or after {@link GOODBYE_WAIT_MS}) and state is saved.
    */
   stop(): Promise<void> {
-    if (!this.#running) return this.#persist();
+    if (!this.#running) return this.#saves.save();
     this.#halt();
-    return this.#publisher.stop(() => this.#persist());
+    return this.#publisher.stop(() => this.#saves.save());
   }
 
   /** Stops at once with no goodbye and no final write (a crash, for tests). */
@@ -329,37 +332,6 @@ export class Account implements ManagedAccount {
   /** The direct links while running with links on. */
   get #links(): ConnectionManager | undefined {
     return this.#publisher.links;
-  }
-
-  #track<T>(work: Promise<T>): Promise<T> {
-    return this.#c.track ? this.#c.track(work) : work;
-  }
-
-  #persist(): Promise<void> {
-    return this.#track(this.#c.store.save());
-  }
-
-  /**
-   * Saves for a caller that may not handle a failure: the failure is
-   * reported through `onSaveError` (the promise still rejects for chaining).
-   */
-  #persistReported(): Promise<void> {
-    const saving = this.#persist();
-    saving.catch((error) => this.#c.onSaveError?.(error));
-    return saving;
-  }
-
-  /**
-   * Saves; if the save fails, `undo` puts the change back so memory shows
-   * only what is stored, and the error goes to the caller.
-   */
-  async #persistOrUndo(undo: () => void): Promise<void> {
-    try {
-      await this.#persist();
-    } catch (error) {
-      undo();
-      throw error;
-    }
   }
 
   /** Whole milliseconds (the simulator's clock has fractions). */
@@ -478,7 +450,7 @@ export class Account implements ManagedAccount {
   /** Saves, publishes and schedules the renewal of this account's list. */
   async #keepRevocations(list: RevocationList): Promise<void> {
     this.state.revocationList = list.bytes;
-    const saved = this.#persistReported();
+    const saved = this.#saves.saveReported();
     this.#publisher.publishRecord(list.bytes);
     this.#scheduleRenewal();
     await saved;
@@ -505,7 +477,7 @@ export class Account implements ManagedAccount {
     }
     if (next === own) return;
     // A failed save was reported by #keepRevocations.
-    void this.#track(this.#keepRevocations(next)).catch(() => {});
+    void this.#saves.track(this.#keepRevocations(next)).catch(() => {});
   }
 
   /** Re-signs this account's list before it expires, on the clock. */
@@ -520,7 +492,7 @@ export class Account implements ManagedAccount {
       () => {
         this.#renewTimer = undefined;
         if (!this.#running) return;
-        void this.#track(
+        void this.#saves.track(
           this.#keepRevocations(
             list.renew(this.#c.identity.account, this.#now()),
           ),
@@ -576,7 +548,9 @@ export class Account implements ManagedAccount {
     const before = this.state.contacts.get(uri);
     const { contact, changed } = this.state.contacts.add(uri, this.#now());
     if (!changed) return;
-    await this.#persistOrUndo(() => this.state.contacts.restore(uri, before));
+    await this.#saves.saveOrUndo(() =>
+      this.state.contacts.restore(uri, before)
+    );
     this.#c.emit({ type: "contactAdded", uri, confirmed: contact.confirmed });
     this.#scheduleSync();
   }
@@ -598,7 +572,7 @@ export class Account implements ManagedAccount {
     outbox.dropAllTo(uri);
     if (ban) this.#buddies.unsubscribe(uri);
     if (!changed && !hadRequest) return;
-    await this.#persistOrUndo(() => {
+    await this.#saves.saveOrUndo(() => {
       this.state.contacts.restore(uri, before);
       if (request !== undefined) this.state.requests.set(uri, request);
       for (const entry of entries) {
@@ -657,7 +631,7 @@ export class Account implements ManagedAccount {
     const before = this.state.contacts.get(to);
     const { contact, changed } = this.state.contacts.add(to, this.#now());
     const entry = outbox.enqueue("request", to, payload.slice(), this.#now());
-    await this.#persistOrUndo(() => {
+    await this.#saves.saveOrUndo(() => {
       outbox.drop(entry);
       for (const old of replaced) {
         if (outbox.get(old.id) === undefined) outbox.adopt(old);
@@ -700,7 +674,7 @@ export class Account implements ManagedAccount {
       Uint8Array.fromHex(request.id),
       this.#now(),
     );
-    await this.#persistOrUndo(() => {
+    await this.#saves.saveOrUndo(() => {
       outbox.drop(confirm);
       this.state.contacts.restore(from, before);
       this.state.requests.set(from, request);
@@ -723,7 +697,7 @@ export class Account implements ManagedAccount {
     const request = this.state.requests.get(from);
     if (request === undefined) return false;
     this.state.requests.delete(from);
-    await this.#persistOrUndo(() => this.state.requests.set(from, request));
+    await this.#saves.saveOrUndo(() => this.state.requests.set(from, request));
     this.#scheduleSync();
     return true;
   }
@@ -754,12 +728,12 @@ export class Account implements ManagedAccount {
       outbox.adopt(entry);
     }
     if ((adopted.length > 0 || discarded) && events.length === 0) {
-      this.#persistReported();
+      this.#saves.saveReported();
       return;
     }
     if (events.length === 0) return;
-    this.#track(
-      this.#persistReported().then(() => {
+    this.#saves.track(
+      this.#saves.saveReported().then(() => {
         for (const event of events) this.#c.emit(event);
       }, () => {}),
     );

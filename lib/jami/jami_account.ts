@@ -23,6 +23,7 @@
  *
  * @module
  */
+import { AccountSaves } from "../daemon/account_saves.ts";
 import type { Clock } from "../clock.ts";
 import type { Contact } from "../contacts/contact_list.ts";
 import type { DhtClient } from "../dht/dht_client.ts";
@@ -98,6 +99,7 @@ export class JamiAccount implements ManagedAccount {
   /** Always `"jami"`. */
   readonly kind: "jami" = "jami";
   readonly #c: JamiAccountComponents;
+  readonly #saves: AccountSaves;
   readonly #directory: JamiDeviceDirectory;
   readonly #publisher: JamiPublisher;
   readonly #inbox: JamiInbox;
@@ -115,8 +117,9 @@ export class JamiAccount implements ManagedAccount {
    */
   constructor(components: JamiAccountComponents) {
     this.#c = components;
+    this.#saves = new AccountSaves(components);
     this.id = components.identity.accountId;
-    const track = <T>(work: Promise<T>) => this.#track(work);
+    const track = <T>(work: Promise<T>) => this.#saves.track(work);
     const { dht, clock, identity, randomBytes, store } = components;
     this.#directory = new JamiDeviceDirectory({ dht, clock, track });
     this.#publisher = new JamiPublisher({
@@ -144,7 +147,7 @@ export class JamiAccount implements ManagedAccount {
       randomBytes,
       deviceKey: identity.deviceKey,
       track,
-      persist: () => void this.#persistReported(),
+      persist: () => void this.#saves.saveReported(),
       isRunning: () => this.#running,
       onExpired: (entry) => {
         this.#unwatch(entry.to, "outbox");
@@ -218,7 +221,7 @@ export class JamiAccount implements ManagedAccount {
    */
   stop(): Promise<void> {
     this.#halt();
-    return this.#persist();
+    return this.#saves.save();
   }
 
   /** Stops at once with no final write (a killed process, for tests). */
@@ -233,29 +236,6 @@ export class JamiAccount implements ManagedAccount {
     this.#outbox.stop();
     for (const { watch } of this.#watches.values()) watch.stop();
     this.#watches.clear();
-  }
-
-  #track<T>(work: Promise<T>): Promise<T> {
-    return this.#c.track ? this.#c.track(work) : work;
-  }
-
-  #persist(): Promise<void> {
-    return this.#track(this.#c.store.save());
-  }
-
-  #persistReported(): Promise<void> {
-    const saving = this.#persist();
-    saving.catch((error) => this.#c.onSaveError?.(error));
-    return saving;
-  }
-
-  async #persistOrUndo(undo: () => void): Promise<void> {
-    try {
-      await this.#persist();
-    } catch (error) {
-      undo();
-      throw error;
-    }
   }
 
   #now(): number {
@@ -281,7 +261,7 @@ export class JamiAccount implements ManagedAccount {
       dht: this.#c.dht,
       clock: this.#c.clock,
       directory: this.#directory,
-      track: (work) => this.#track(work),
+      track: (work) => this.#saves.track(work),
       onChange: () => this.#onBuddyChange(uri),
       onNewDevice: (device) => this.#onBuddyDevice(uri, device),
     });
@@ -331,7 +311,7 @@ export class JamiAccount implements ManagedAccount {
   subscribeBuddy(uri: string, flag: boolean): void {
     this.#checkPeer(uri, "subscribe to presence");
     if (!flag) {
-      if (this.state.subscriptions.delete(uri)) void this.#persistReported();
+      if (this.state.subscriptions.delete(uri)) void this.#saves.saveReported();
       this.#unwatch(uri, "subscription");
       return;
     }
@@ -339,7 +319,7 @@ export class JamiAccount implements ManagedAccount {
     const fresh = !this.state.subscriptions.has(uri);
     if (fresh && this.state.subscriptions.size >= MAX_JAMI_WATCHES) return;
     this.state.subscriptions.add(uri);
-    if (fresh) void this.#persistReported();
+    if (fresh) void this.#saves.saveReported();
     this.#watch(uri, "subscription");
     const entry = this.#watches.get(uri);
     if (fresh && entry !== undefined && entry.status === 1) {
@@ -423,15 +403,15 @@ export class JamiAccount implements ManagedAccount {
       : JamiRevocationList.fromDer(bytes);
     const serial = device.chain.device.serial;
     if (old?.isRevoked(serial)) return;
-    const list = await this.#track(JamiRevocationList.create(
+    const list = await this.#saves.track(JamiRevocationList.create(
       accountKey,
       accountChain.device,
       [...(old?.revokedSerials ?? []), serial],
       this.#now(),
     ));
     this.state.revocationList = list.der;
-    await this.#persistOrUndo(() => this.state.revocationList = bytes);
-    await this.#track(
+    await this.#saves.saveOrUndo(() => this.state.revocationList = bytes);
+    await this.#saves.track(
       this.#directory.adoptRevocationList(this.id, list, accountKey.publicKey),
     );
     this.#publisher.refreshRevocationList();
@@ -474,7 +454,9 @@ export class JamiAccount implements ManagedAccount {
     const before = this.state.contacts.get(uri);
     const { contact, changed } = this.state.contacts.add(uri, this.#now());
     if (!changed) return;
-    await this.#persistOrUndo(() => this.state.contacts.restore(uri, before));
+    await this.#saves.saveOrUndo(() =>
+      this.state.contacts.restore(uri, before)
+    );
     this.#c.emit({ type: "contactAdded", uri, confirmed: contact.confirmed });
   }
 
@@ -494,7 +476,7 @@ export class JamiAccount implements ManagedAccount {
     const dropped = this.#outbox.dropAllTo(uri);
     if (ban) this.subscribeBuddy(uri, false);
     if (!changed && !hadRequest && dropped.length === 0) return;
-    await this.#persistOrUndo(() => {
+    await this.#saves.saveOrUndo(() => {
       this.state.contacts.restore(uri, before);
       if (request !== undefined) this.state.requests.set(uri, request);
       for (const entry of dropped) this.#outbox.adopt(entry);
@@ -555,7 +537,7 @@ export class JamiAccount implements ManagedAccount {
     const beforeConversation = this.state.conversations.get(to);
     const { contact, changed } = this.state.contacts.add(to, this.#now());
     if (conversationId !== "") this.state.conversations.set(to, conversationId);
-    await this.#persistOrUndo(() => {
+    await this.#saves.saveOrUndo(() => {
       this.#outbox.drop(entry);
       if (replaced !== undefined) this.#outbox.adopt(replaced);
       this.state.contacts.restore(to, before);
@@ -605,7 +587,7 @@ export class JamiAccount implements ManagedAccount {
     } catch {
       confirm = undefined; // Full outbox: the contact is still accepted.
     }
-    await this.#persistOrUndo(() => {
+    await this.#saves.saveOrUndo(() => {
       if (confirm !== undefined) {
         this.#outbox.drop(confirm.entry);
         if (confirm.replaced) this.#outbox.adopt(confirm.replaced);
@@ -633,7 +615,7 @@ export class JamiAccount implements ManagedAccount {
     const request = this.state.requests.get(from);
     if (request === undefined) return false;
     this.state.requests.delete(from);
-    await this.#persistOrUndo(() => this.state.requests.set(from, request));
+    await this.#saves.saveOrUndo(() => this.state.requests.set(from, request));
     return true;
   }
 
@@ -675,9 +657,9 @@ export class JamiAccount implements ManagedAccount {
       return true; // A re-delivery: shown once already.
     }
     this.state.requests.set(from, stored);
-    const saved = this.#persistReported();
+    const saved = this.#saves.saveReported();
     if (old === undefined) {
-      this.#track(
+      this.#saves.track(
         saved.then(() =>
           this.#c.emit({
             type: "incomingTrustRequest",
@@ -715,8 +697,8 @@ export class JamiAccount implements ManagedAccount {
       }
     }
     if (!confirmedNow && sent === undefined && confirm === undefined) return;
-    const saved = this.#persistReported();
-    this.#track(
+    const saved = this.#saves.saveReported();
+    this.#saves.track(
       saved.then(() => {
         if (confirmedNow) {
           this.#c.emit({ type: "contactAdded", uri: from, confirmed: true });
