@@ -29,8 +29,9 @@
  * @module
  */
 import { decode, encode } from "npm:@msgpack/msgpack@^3.1.3";
-import { MAX_STORAGE_VALUE_BYTES, type Storage } from "../storage.ts";
+import type { Storage } from "../storage.ts";
 import { type Contact, ContactList } from "./contact_list.ts";
+import { StateWriter } from "./state_writer.ts";
 
 /** Most pending incoming requests kept per account. */
 export const MAX_PENDING_REQUESTS = 256;
@@ -39,7 +40,7 @@ export const MAX_OUTBOX_ENTRIES = 1_024;
 /**
  * Most bytes of request payloads in the outbox: past it a new request is
  * refused with {@link StateFullError}, so the state file stays under
- * {@link MAX_STORAGE_VALUE_BYTES} (1,024 entries of 64 KB would not).
+ * `MAX_STORAGE_VALUE_BYTES` (1,024 entries of 64 KB would not).
  */
 export const MAX_OUTBOX_PAYLOAD_BYTES = 1024 * 1024;
 /**
@@ -392,10 +393,7 @@ export class AccountStateStore {
   readonly state: AccountState;
   readonly #storage: Storage;
   readonly #key: string;
-  #writing?: Promise<void>;
-  #pending?: Promise<void>;
-  /** Writes done. */
-  writes = 0;
+  readonly #writer: StateWriter;
 
   /**
    * A store writing `state` under the account's key.
@@ -408,6 +406,11 @@ export class AccountStateStore {
     this.#storage = storage;
     this.#key = AccountStateStore.keyFor(accountId);
     this.state = state;
+    this.#writer = new StateWriter(
+      storage,
+      this.#key,
+      () => encodeAccountState(this.state),
+    );
   }
 
   /** Storage key of an account's state. */
@@ -439,41 +442,30 @@ export class AccountStateStore {
     return new AccountStateStore(storage, accountId, state);
   }
 
+  /** Writes done. */
+  get writes(): number {
+    return this.#writer.writes;
+  }
+
   /**
    * Writes the state; resolves once a write including every change made
    * before this call is durable.
    *
+   * @returns Resolves when written.
    * @throws {StateFullError} If the encoded state is over
-   *   {@link MAX_STORAGE_VALUE_BYTES} (nothing is written; the caller
+   *   `MAX_STORAGE_VALUE_BYTES` (nothing is written; the caller
    *   undoes its change).
    */
   save(): Promise<void> {
-    if (this.#pending !== undefined) return this.#pending;
-    const previous = this.#writing ?? Promise.resolve();
-    const next = previous.catch(() => {}).then(async () => {
-      // Later changes join this write until it starts.
-      this.#pending = undefined;
-      this.#writing = next;
-      const data = encodeAccountState(this.state);
-      if (data.length > MAX_STORAGE_VALUE_BYTES) {
-        throw new StateFullError(
-          `save "${this.#key}"`,
-          `${data.length} bytes, limit ${MAX_STORAGE_VALUE_BYTES}`,
-        );
-      }
-      await this.#storage.set(this.#key, data);
-      this.writes += 1;
-    });
-    this.#pending = next;
-    next.finally(() => {
-      if (this.#writing === next) this.#writing = undefined;
-    }).catch(() => {});
-    return next;
+    return this.#writer.save();
   }
 
-  /** Deletes the stored state. */
-  async remove(): Promise<void> {
-    await this.#writing?.catch(() => {});
-    await this.#storage.delete(this.#key);
+  /**
+   * Deletes the stored state.
+   *
+   * @returns Resolves once deleted.
+   */
+  remove(): Promise<void> {
+    return this.#writer.remove();
   }
 }

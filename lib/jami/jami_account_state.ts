@@ -26,12 +26,10 @@
  *
  * @module
  */
-import {
-  StateCorruptError,
-  StateFullError,
-} from "../contacts/account_state.ts";
+import { StateWriter } from "../contacts/state_writer.ts";
+import { StateCorruptError } from "../contacts/account_state.ts";
 import { type Contact, ContactList } from "../contacts/contact_list.ts";
-import { MAX_STORAGE_VALUE_BYTES, type Storage } from "../storage.ts";
+import type { Storage } from "../storage.ts";
 
 /** Most pending incoming requests kept (one per sender account, as jamid). */
 export const MAX_JAMI_PENDING_REQUESTS = 256;
@@ -267,8 +265,7 @@ export class JamiAccountStateStore {
   readonly state: JamiAccountState;
   readonly #storage: Storage;
   readonly #key: string;
-  #writing?: Promise<void>;
-  #pending?: Promise<void>;
+  readonly #writer: StateWriter;
 
   /**
    * A store writing `state` under the account's key.
@@ -281,6 +278,11 @@ export class JamiAccountStateStore {
     this.#storage = storage;
     this.#key = JamiAccountStateStore.keyFor(accountId);
     this.state = state;
+    this.#writer = new StateWriter(
+      storage,
+      this.#key,
+      () => encodeJamiAccountState(this.state),
+    );
   }
 
   /**
@@ -341,25 +343,7 @@ export class JamiAccountStateStore {
    * @throws {StateFullError} If the encoded state is over the storage limit.
    */
   save(): Promise<void> {
-    if (this.#pending !== undefined) return this.#pending;
-    const previous = this.#writing ?? Promise.resolve();
-    const next = previous.catch(() => {}).then(async () => {
-      this.#pending = undefined;
-      this.#writing = next;
-      const data = encodeJamiAccountState(this.state);
-      if (data.length > MAX_STORAGE_VALUE_BYTES) {
-        throw new StateFullError(
-          `save "${this.#key}"`,
-          `${data.length} bytes, limit ${MAX_STORAGE_VALUE_BYTES}`,
-        );
-      }
-      await this.#storage.set(this.#key, data);
-    });
-    this.#pending = next;
-    next.finally(() => {
-      if (this.#writing === next) this.#writing = undefined;
-    }).catch(() => {});
-    return next;
+    return this.#writer.save();
   }
 
   /**
@@ -367,8 +351,7 @@ export class JamiAccountStateStore {
    *
    * @returns Resolves once deleted.
    */
-  async remove(): Promise<void> {
-    await this.#writing?.catch(() => {});
-    await this.#storage.delete(this.#key);
+  remove(): Promise<void> {
+    return this.#writer.remove();
   }
 }
