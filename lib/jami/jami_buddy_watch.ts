@@ -19,7 +19,8 @@
  *
  * @module
  */
-import type { Clock, Timer } from "../clock.ts";
+import { DueRetries } from "./_due_retries.ts";
+import type { Clock } from "../clock.ts";
 import type { DhtClient, ListenHandle } from "../dht/dht_client.ts";
 import type { DhtValue } from "../dht/messages.ts";
 import { InfoHash } from "../identity/info_hash.ts";
@@ -76,10 +77,9 @@ export class JamiBuddyWatch {
   readonly #live = new Map<bigint, LiveValue>();
   /** Device id → the verified device, or null while unknown/invalid/revoked. */
   readonly #devices = new Map<string, JamiDevice | null>();
-  readonly #retries = new Map<string, { dueMs: number; tries: number }>();
+  readonly #retries: DueRetries<string, { dueMs: number; tries: number }>;
   /** Signed value ids that failed verification. */
   readonly #refused = new Set<bigint>();
-  #retryTimer?: Timer;
   #listen?: ListenHandle;
   #stopped = false;
   /** Values ignored past the bound, or failing verification. */
@@ -92,6 +92,10 @@ export class JamiBuddyWatch {
    */
   constructor(options: JamiBuddyWatchOptions) {
     this.#options = options;
+    this.#retries = new DueRetries(
+      options.clock,
+      (deviceId, retry) => this.#resolve(deviceId, retry.tries),
+    );
     this.#key = InfoHash.fromHex(options.accountId);
   }
 
@@ -123,8 +127,6 @@ export class JamiBuddyWatch {
   /** Stops the listen; the watch is done. */
   stop(): void {
     this.#stopped = true;
-    this.#retryTimer?.cancel();
-    this.#retryTimer = undefined;
     this.#retries.clear();
     this.#listen?.cancel();
     this.#listen = undefined;
@@ -226,35 +228,13 @@ export class JamiBuddyWatch {
    * up again after 65 s, 130 s, 260 s while its announcement is live.
    */
   #retryLater(deviceId: string, tries: number): void {
-    if (tries > MAX_DEVICE_RETRIES) return;
+    if (tries > MAX_DEVICE_RETRIES || this.#stopped) return;
     const live = [...this.#live.values()].some((v) => v.deviceId === deviceId);
     if (!live) return;
     const clock = this.#options.clock;
     this.#retries.set(deviceId, {
       dueMs: clock.now() + DEVICE_RETRY_MS * 2 ** (tries - 1),
       tries,
-    });
-    this.#armRetries();
-  }
-
-  #armRetries(): void {
-    this.#retryTimer?.cancel();
-    this.#retryTimer = undefined;
-    if (this.#stopped) return;
-    let due = Infinity;
-    for (const retry of this.#retries.values()) {
-      due = Math.min(due, retry.dueMs);
-    }
-    if (due === Infinity) return;
-    const clock = this.#options.clock;
-    this.#retryTimer = clock.setTimer(Math.max(0, due - clock.now()), () => {
-      this.#retryTimer = undefined;
-      for (const [deviceId, retry] of this.#retries) {
-        if (retry.dueMs > clock.now()) continue;
-        this.#retries.delete(deviceId);
-        this.#resolve(deviceId, retry.tries);
-      }
-      this.#armRetries();
     });
   }
 

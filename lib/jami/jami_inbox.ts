@@ -19,7 +19,8 @@
  *
  * @module
  */
-import type { Clock, Timer } from "../clock.ts";
+import { DueRetries } from "./_due_retries.ts";
+import type { Clock } from "../clock.ts";
 import type { DhtClient, ListenHandle } from "../dht/dht_client.ts";
 import type { DhtValue } from "../dht/messages.ts";
 import type {
@@ -96,11 +97,10 @@ export class JamiInbox {
   readonly #seen = new Set<string>();
   readonly #senders = new Map<string, { startMs: number; count: number }>();
   #opening = 0;
-  readonly #retries = new Map<
+  readonly #retries: DueRetries<
     string,
     { value: DhtValue; tries: number; dueMs: number }
-  >();
-  #retryTimer?: Timer;
+  >;
   #listen?: ListenHandle;
   #running = false;
   /** Values dropped, by reason. */
@@ -124,6 +124,10 @@ export class JamiInbox {
    */
   constructor(options: JamiInboxOptions) {
     this.#options = options;
+    this.#retries = new DueRetries(
+      options.clock,
+      (_, retry) => this.#receive(retry.value, retry.tries),
+    );
   }
 
   #track<T>(work: Promise<T>): Promise<T> {
@@ -147,8 +151,6 @@ export class JamiInbox {
   /** Stops listening. */
   stop(): void {
     this.#running = false;
-    this.#retryTimer?.cancel();
-    this.#retryTimer = undefined;
     this.#retries.clear();
     this.#listen?.cancel();
     this.#listen = undefined;
@@ -235,28 +237,6 @@ export class JamiInbox {
       CERTIFICATE_RETRY_MS * 2 ** (tries - 1);
     this.#retries.set(key, { value, tries, dueMs });
     this.#seen.delete(key);
-    this.#armRetries();
-  }
-
-  #armRetries(): void {
-    this.#retryTimer?.cancel();
-    this.#retryTimer = undefined;
-    let due = Infinity;
-    for (const retry of this.#retries.values()) {
-      due = Math.min(due, retry.dueMs);
-    }
-    if (due === Infinity) return;
-    const clock = this.#options.clock;
-    this.#retryTimer = clock.setTimer(Math.max(0, due - clock.now()), () => {
-      this.#retryTimer = undefined;
-      const now = clock.now();
-      for (const [key, retry] of this.#retries) {
-        if (retry.dueMs > now) continue;
-        this.#retries.delete(key);
-        this.#receive(retry.value, retry.tries);
-      }
-      this.#armRetries();
-    });
   }
 
   #check(
