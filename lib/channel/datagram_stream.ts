@@ -487,11 +487,13 @@ export class DatagramStream implements ByteStream {
 
   /** Applies the ack fields; `false` if they are outside the window (the segment is then dropped). */
   #takeAck(segment: Segment): boolean {
-    const acked = sequenceDistance(
-      this.#queue[0]?.sequence ?? this.#nextSequence,
-      segment.ack,
-    );
+    const unacked = this.#queue[0]?.sequence ?? this.#nextSequence;
+    const acked = sequenceDistance(unacked, segment.ack);
     if (acked > this.#inFlight) {
+      // An ack overtaken by a later one on the path is stale, not hostile.
+      if (sequenceDistance(segment.ack, unacked) <= DUPLICATE_HORIZON_SEGMENTS) {
+        return true;
+      }
       this.#host.counters.dropped.outsideWindow++;
       return false;
     }
