@@ -491,7 +491,9 @@ export class DatagramStream implements ByteStream {
     const acked = sequenceDistance(unacked, segment.ack);
     if (acked > this.#inFlight) {
       // An ack overtaken by a later one on the path is stale, not hostile.
-      if (sequenceDistance(segment.ack, unacked) <= DUPLICATE_HORIZON_SEGMENTS) {
+      if (
+        sequenceDistance(segment.ack, unacked) <= DUPLICATE_HORIZON_SEGMENTS
+      ) {
         return true;
       }
       this.#host.counters.dropped.outsideWindow++;
