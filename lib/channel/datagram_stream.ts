@@ -174,7 +174,7 @@ export interface DatagramStreamsDrops {
   unknownStream: number;
   /** A SYN while nothing listens. */
   noListener: number;
-  /** A SYN over the half-open limit of its origin or in total. */
+  /** A SYN over the half-open limit of its origin. */
   halfOpenLimit: number;
   /** A SYN over the stream limit of its origin or in total. */
   streamLimit: number;
@@ -200,6 +200,8 @@ export interface DatagramStreamsCounters {
   streamsOpened: number;
   /** Streams closed "error" (gave up, overflowed, reset by the peer). */
   streamsFailed: number;
+  /** Half-open streams dropped to make room for a newer SYN (the total was full). */
+  halfOpenEvicted: number;
   /** Segments dropped, by reason. */
   readonly dropped: DatagramStreamsDrops;
 }
@@ -216,6 +218,7 @@ export function emptyDatagramStreamsCounters(): DatagramStreamsCounters {
     segmentsReceived: 0,
     streamsOpened: 0,
     streamsFailed: 0,
+    halfOpenEvicted: 0,
     dropped: {
       malformed: 0,
       unknownStream: 0,

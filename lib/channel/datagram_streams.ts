@@ -21,8 +21,9 @@
  * closes both directions ("remote" at the other end).
  *
  * Bounds (all options): SYNs per origin (IPv4 address, IPv6 /64) per
- * minute, over a bounded table of origins; half-open streams per origin and
- * in total; streams per origin and in total (connecting, open, closing);
+ * minute, over a bounded table of origins; half-open streams per origin, and
+ * in total (then the oldest half-open stream makes room, so that spoofed
+ * SYNs from many origins cannot lock honest connectors out); streams per origin and in total (connecting, open, closing);
  * finished streams kept to re-acknowledge a FIN; 32 segments buffered out
  * of order and in flight per stream; a send queue of 256 KiB per stream. A
  * refused SYN is dropped silently and counted.
@@ -119,7 +120,7 @@ export interface DatagramStreamsComponents {
 export interface DatagramStreamsOptions extends DatagramStreamSettingsInput {
   /** Half-open accepted streams (SYN answered, nothing since) per origin. @default {4} */
   readonly maxHalfOpenPerOrigin?: number;
-  /** Half-open accepted streams in total. @default {64} */
+  /** Half-open accepted streams in total; beyond, the oldest is dropped for the newcomer. @default {64} */
   readonly maxHalfOpen?: number;
   /** Streams (half-open, connecting, open, closing) per origin. @default {16} */
   readonly maxStreamsPerOrigin?: number;
@@ -382,17 +383,23 @@ export class DatagramStreams implements StreamNetwork {
     }
     if (
       (this.#halfOpenByOrigin.get(origin) ?? 0) >=
-        this.#limits.maxHalfOpenPerOrigin ||
-      this.#halfOpen >= this.#limits.maxHalfOpen
+        this.#limits.maxHalfOpenPerOrigin
     ) {
       drops.halfOpenLimit++;
       return;
     }
-    if (!this.#roomForStream(origin)) {
+    const halfOpenFull = this.#halfOpen >= this.#limits.maxHalfOpen;
+    if (!this.#roomForStream(origin, halfOpenFull ? 1 : 0)) {
       drops.streamLimit++;
       return;
     }
-    // Register before the constructor's SYN-ACK could lead to anything.
+    if (halfOpenFull) {
+      // Full of half-open streams from many origins (spoofed SYNs, likely):
+      // the oldest makes room, so a flood cannot lock honest connectors out;
+      // one of them only needs its ACK back before maxHalfOpen more SYNs.
+      this.#oldestHalfOpen()?.shutdown();
+      this.counters.halfOpenEvicted++;
+    }
     const stream = new DatagramStream(
       this.#host,
       this.#settings,
@@ -403,12 +410,24 @@ export class DatagramStreams implements StreamNetwork {
     this.#register(stream, key, origin, "half-open");
   }
 
-  /** Whether one more stream (of any live state) fits for `origin`. */
-  #roomForStream(origin: string): boolean {
+  #oldestHalfOpen(): DatagramStream | undefined {
+    for (const [stream, entry] of this.#entries) {
+      if (entry.slot === "half-open") return stream;
+    }
+    return undefined;
+  }
+
+  /**
+   * Whether one more stream (of any live state) fits for `origin`, counting
+   * `evictable` half-open streams (of other origins) as room in the total.
+   */
+  #roomForStream(origin: string, evictable = 0): boolean {
     const ofOrigin = (this.#streamsByOrigin.get(origin) ?? 0) +
       (this.#halfOpenByOrigin.get(origin) ?? 0);
+    const total = this.#streams + this.#halfOpen -
+      Math.min(evictable, this.#halfOpen);
     return ofOrigin < this.#limits.maxStreamsPerOrigin &&
-      this.#streams + this.#halfOpen < this.#limits.maxStreams;
+      total < this.#limits.maxStreams;
   }
 
   #synAllowed(origin: string): boolean {
