@@ -204,3 +204,47 @@ Deno.test("DatagramStreams: close() closes every stream 'local', the peer sees '
     DatagramConnectError,
   );
 });
+
+Deno.test("DatagramStreams: a closed listener accepts nothing more, its open streams stay open", async () => {
+  const p = pair("listener-close");
+  let accepted: ByteStream | undefined;
+  const listener = await p.bob.streams.listen(0, (s) => accepted = s);
+  assert.deepEqual(listener.localAddress, p.bob.socket.localAddress);
+  const first = await (async () => {
+    const opening = p.alice.streams.connect(p.bob.socket.localAddress);
+    await drive(p.clock, 1_000, () => false);
+    return opening;
+  })();
+  first.write(new Uint8Array([1]));
+  await drive(p.clock, 1_000, () => accepted !== undefined);
+  assert.ok(accepted);
+  const atBob = collector(accepted);
+  await listener.close();
+  let failure: unknown;
+  p.alice.streams.connect(p.bob.socket.localAddress).catch((e) => failure = e);
+  await drive(p.clock, 5_000, () => failure !== undefined);
+  assert.ok(failure instanceof DatagramConnectError);
+  assert.ok(p.bob.streams.counters.dropped.noListener >= 1);
+  first.write(new Uint8Array([2]));
+  await drive(p.clock, 1_000, () => atBob.total >= 2);
+  // The first byte came before the handler was set: it is delivered first.
+  assert.deepEqual([...atBob.bytes()], [1, 2]);
+});
+
+Deno.test("DatagramStreams: the same seed gives the same segments, retransmissions and drops", async () => {
+  async function run() {
+    const p = pair("replay", { lossProbability: 0.2, jitterMsMax: 30 });
+    const { dialled, bobSide } = await open(p);
+    dialled.write(pattern(40_000, 9));
+    await drive(p.clock, 120_000, () => bobSide.total >= 40_000, 20);
+    assert.deepEqual(bobSide.bytes(), pattern(40_000, 9));
+    assert.ok(p.alice.streams.counters.segmentsRetransmitted > 0);
+    return JSON.stringify([
+      p.clock.now(),
+      p.alice.streams.counters,
+      p.bob.streams.counters,
+      p.network.stats(),
+    ]);
+  }
+  assert.equal(await run(), await run());
+});

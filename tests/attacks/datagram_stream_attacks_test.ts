@@ -336,3 +336,35 @@ Deno.test("datagram streams attack: a FIN or RST spoofed from another address do
   await settle(context.clock, 10);
   assert.equal(honest.closes.bob, "error");
 });
+
+Deno.test("datagram streams attack: an origin that completes every handshake gets at most 16 streams; the total is bounded too, for connects as well", async () => {
+  const context = setup("complete");
+  const { bob, bobSent } = context;
+  let accepted = 0;
+  for (let i = 0; i < 40; i++) {
+    const from = { host: MALLORY.host, port: 2_000 + i };
+    bob.handle(segment(SegmentType.SYN, idOf(i)), from);
+    bob.handle(segment(SegmentType.ACK, idOf(i)), from);
+    accepted = context.accepted.length;
+  }
+  assert.equal(accepted, 16);
+  assert.equal(bob.size, 16);
+  assert.equal(bob.counters.dropped.streamLimit, 24);
+  // Answers only to the 16 accepted SYNs (the ACKs are not answered).
+  assert.equal(bobSent.length, 16);
+  // Our own connects count against the total: with maxStreams 2, the third fails.
+  const small = new DatagramStreams({
+    socket: { send: () => {} },
+    clock: context.clock,
+    randomBytes: rngBytes(seededRng("small")),
+  }, { maxStreams: 2 });
+  void small.connect(BOB).catch(() => {});
+  void small.connect(ALICE).catch(() => {});
+  await assert.rejects(
+    small.connect(MALLORY),
+    (error: unknown) =>
+      error instanceof Error && error.name === "DatagramConnectError" &&
+      (error as { reason?: string }).reason === "limit",
+  );
+  small.close();
+});
