@@ -248,3 +248,33 @@ Deno.test("DatagramStreams: the same seed gives the same segments, retransmissio
   }
   assert.equal(await run(), await run());
 });
+
+Deno.test("DatagramStreams: bytes nobody reads are held up to the queue bound, then the stream closes 'error' and the RST closes the writer", async () => {
+  const p = pair("unread", {}, { maxSendQueueBytes: 10_000 });
+  let accepted: ByteStream | undefined;
+  let bobClosed: StreamCloseReason | undefined;
+  // The handler keeps the stream but never reads it.
+  await p.bob.streams.listen(0, (stream) => {
+    accepted = stream;
+    stream.onClose((reason) => bobClosed = reason);
+  });
+  let dialled: ByteStream | undefined;
+  p.alice.streams.connect(p.bob.socket.localAddress).then((s) => dialled = s);
+  await drive(p.clock, 1_000, () => dialled !== undefined);
+  const aliceSide = collector(dialled!);
+  for (let i = 0; i < 3 && aliceSide.closed === undefined; i++) {
+    dialled!.write(pattern(4_000, i));
+    await drive(p.clock, 1_000);
+  }
+  assert.ok(accepted);
+  assert.equal(bobClosed, "error");
+  assert.equal(aliceSide.closed, "error");
+  assert.equal(p.bob.streams.counters.streamsFailed, 1);
+  await drive(
+    p.clock,
+    20_000,
+    () => p.alice.streams.size + p.bob.streams.size === 0,
+    100,
+  );
+  assert.equal(p.alice.streams.size + p.bob.streams.size, 0);
+});

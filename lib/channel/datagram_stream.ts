@@ -564,6 +564,8 @@ export class DatagramStream implements ByteStream {
       this.#receiveNext = (this.#receiveNext + 1) >>> 0;
       if (next.type === SegmentType.FIN) this.#peerFinished = true;
       else if (this.#state === "open") this.#deliver(next.payload);
+      // Delivering may have closed the stream (a handler's close, an overflow).
+      if (this.#state === "closed") return;
       next = this.#reorder.get(this.#receiveNext);
     }
     this.#sendControl(SegmentType.ACK);
