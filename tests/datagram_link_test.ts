@@ -108,7 +108,10 @@ Deno.test("DatagramStreams: a ConnectionManager link comes up and carries notes 
   await drive(clock, 60_000, () => false, 200);
   assert.equal(alice.manager.linkCount, 1);
   assert.equal(bob.manager.linkCount, 1);
-  assert.ok(aliceStreams.counters.segmentsRetransmitted > 0);
+  assert.ok(
+    aliceStreams.counters.segmentsRetransmitted +
+        bobStreams.counters.segmentsRetransmitted > 0,
+  );
   assert.equal(aliceStreams.counters.streamsFailed, 0);
   alice.manager.disconnect(bob.accountHex);
   await drive(clock, 10_000, () => bob.manager.linkCount === 0, 50);

@@ -16,7 +16,7 @@
  * reflection, no RST to strangers), and a FIN or RST from another address
  * cannot touch a stream. DATA carries up to 1,200 bytes; segments are
  * numbered, acknowledged cumulatively with 32 selective-ack bits, resent on
- * an RFC 6298 timeout (500 ms initial, 200 ms floor, 4 s ceiling, doubling)
+ * an RFC 6298 timeout (500 ms initial, 200 ms floor, 2 s ceiling, doubling)
  * and the stream closes "error" after 10 timeouts without progress. FIN
  * closes both directions ("remote" at the other end).
  *
