@@ -278,3 +278,23 @@ Deno.test("DatagramStreams: bytes nobody reads are held up to the queue bound, t
   );
   assert.equal(p.alice.streams.size + p.bob.streams.size, 0);
 });
+
+Deno.test("DatagramStreams: finished streams kept to re-acknowledge a FIN are bounded; the oldest go first", async () => {
+  const p = pair("linger", {}, { maxLingering: 2 });
+  const accepted: ByteStream[] = [];
+  await p.bob.streams.listen(0, (stream) => accepted.push(stream));
+  for (let i = 0; i < 5; i++) {
+    let dialled: ByteStream | undefined;
+    p.alice.streams.connect(p.bob.socket.localAddress).then((s) => dialled = s);
+    await drive(p.clock, 1_000, () => dialled !== undefined);
+    dialled!.write(new Uint8Array([i]));
+    await drive(p.clock, 200);
+    dialled!.close();
+    await drive(p.clock, 200);
+  }
+  assert.equal(accepted.length, 5);
+  // Every stream finished on both sides; at most 2 linger on each.
+  assert.ok(p.alice.streams.size <= 2, `${p.alice.streams.size}`);
+  assert.ok(p.bob.streams.size <= 2, `${p.bob.streams.size}`);
+  assert.ok(p.bob.streams.size >= 1);
+});

@@ -368,3 +368,28 @@ Deno.test("datagram streams attack: an origin that completes every handshake get
   );
   small.close();
 });
+
+Deno.test("datagram streams attack: the table of SYN rates is bounded; the oldest origin is forgotten", () => {
+  const clock = new ManualClock(0);
+  const sent: PeerAddress[] = [];
+  const bob = new DatagramStreams({
+    socket: { send: (to) => sent.push(to) },
+    clock,
+    randomBytes: rngBytes(seededRng("rates")),
+  }, { maxRateOrigins: 2, maxSynsPerOriginPerMinute: 1 });
+  bob.listen(0, () => {});
+  const from = (host: string) => ({ host, port: 4222 });
+  let id = 0;
+  const syn = (host: string) =>
+    bob.handle(segment(SegmentType.SYN, idOf(id++)), from(host));
+  syn("198.51.100.1");
+  syn("198.51.100.1"); // over its rate
+  assert.equal(bob.counters.dropped.synRate, 1);
+  // Two more origins push the first out of the two-entry table.
+  syn("198.51.100.2");
+  syn("198.51.100.3");
+  syn("198.51.100.1"); // tracked afresh: allowed
+  assert.equal(bob.counters.dropped.synRate, 1);
+  assert.equal(sent.length, 4);
+  bob.close();
+});
