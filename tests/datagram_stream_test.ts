@@ -19,9 +19,11 @@ import { RetransmitTimeout } from "../lib/channel/_retransmit_timeout.ts";
 import {
   DatagramStream,
   type DatagramStreamHost,
+} from "../lib/channel/datagram_stream.ts";
+import {
   emptyDatagramStreamsCounters,
   resolveDatagramStreamSettings,
-} from "../lib/channel/datagram_stream.ts";
+} from "../lib/channel/_datagram_stream_settings.ts";
 import { DatagramStreams } from "../lib/channel/datagram_streams.ts";
 import { ManualClock } from "../lib/testing/manual_clock.ts";
 import { rngBytes, seededRng } from "../lib/rng.ts";

@@ -81,13 +81,15 @@ import {
 import {
   DatagramStream,
   type DatagramStreamHost,
+  type DatagramStreamState,
+} from "./datagram_stream.ts";
+import {
   type DatagramStreamsCounters,
   type DatagramStreamSettings,
   type DatagramStreamSettingsInput,
-  type DatagramStreamState,
   emptyDatagramStreamsCounters,
   resolveDatagramStreamSettings,
-} from "./datagram_stream.ts";
+} from "./_datagram_stream_settings.ts";
 
 export {
   isStreamDatagram,
@@ -98,7 +100,7 @@ export type {
   DatagramStreamsCounters,
   DatagramStreamsDrops,
   DatagramStreamSettingsInput,
-} from "./datagram_stream.ts";
+} from "./_datagram_stream_settings.ts";
 
 /** What a {@link DatagramStreams} runs on. */
 export interface DatagramStreamsComponents {
