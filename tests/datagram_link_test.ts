@@ -140,7 +140,7 @@ function natted(
   return { socket, demux, streams, ...device(`${name}-nat`, clock, streams) };
 }
 
-Deno.test("DatagramStreams: behind two eim-prf NATs, a link comes up over the punched path (and not before the punch)", async () => {
+Deno.test("DatagramStreams: behind two eim-prf NATs, a link comes up over the punched path (and not before the punch), and its loss is noticed within 10 s", async () => {
   const clock = new ManualClock(1_000_000);
   const network = new SimulatedNetwork({ clock, rng: seededRng("nat-link") });
   const alice = natted(network, clock, "alice", 4222);
@@ -219,6 +219,17 @@ Deno.test("DatagramStreams: behind two eim-prf NATs, a link comes up over the pu
     50,
   );
   assert.equal(alice.manager.status(bob.accountHex).note, "still here");
+  // Bob's host goes down: the channel's keepalive notices over datagrams
+  // too, as over TCP (deadAfterMs 8.5 s since the last byte).
+  network.setHostOnline(bob.socket.hostIndex, false);
+  const lost = await drive(
+    clock,
+    20_000,
+    () => !alice.manager.status(bob.accountHex).connected,
+    50,
+  );
+  assert.equal(alice.manager.status(bob.accountHex).connected, false);
+  assert.ok(lost >= 4_000 && lost <= 10_000, `link loss after ${lost} ms`);
   alice.manager.stop();
   bob.manager.stop();
   alice.streams.close();
