@@ -187,3 +187,34 @@ Deno.test("DatagramStreams: settings out of range are refused with RangeError", 
     RangeError,
   );
 });
+
+Deno.test("DatagramStream: a reply written while delivering carries the ack, so no ACK of its own is sent", () => {
+  const { sent, stream } = openStream();
+  let replies = 0;
+  stream.onData((bytes) => {
+    if (bytes[0] === 1) {
+      replies++;
+      stream.write(new Uint8Array([9]));
+    }
+  });
+  stream.receive(segment({
+    type: SegmentType.DATA,
+    sequence: 0,
+    payload: new Uint8Array([1]),
+  }));
+  assert.equal(replies, 1);
+  assert.deepEqual(
+    sent.map((s) => [s.type, s.sequence, s.ack]),
+    [[SegmentType.DATA, 0, 1]],
+  );
+  // No reply: a pure ACK.
+  stream.receive(segment({
+    type: SegmentType.DATA,
+    sequence: 1,
+    payload: new Uint8Array([2]),
+  }));
+  assert.deepEqual(
+    sent.slice(1).map((s) => [s.type, s.ack]),
+    [[SegmentType.ACK, 2]],
+  );
+});

@@ -25,7 +25,10 @@
  * Sequence numbers count segments (DATA and FIN), from 0 each way: the
  * 64-bit connection id is the secret that keeps off-path senders out. The
  * receiver buffers at most {@link WINDOW_SEGMENTS} segments ahead of the
- * next one it expects; the sender has at most as many in flight.
+ * next one it expects; the sender has at most as many in flight. Every
+ * segment carries the cumulative and selective acks; a DATA received is
+ * acknowledged at once, by a reply written while it was delivered (a pong,
+ * a SIP response) or else by an ACK.
  *
  * @example Two streams wired back to back
  * ```ts
@@ -170,6 +173,8 @@ export class DatagramStream implements ByteStream {
   #receiveNext = 0;
   readonly #reorder = new Map<number, Segment>();
   #peerFinished = false;
+  /** Received in order since the last segment we sent (every segment carries the ack). */
+  #ackOwed = false;
 
   // Connecting.
   #connectStartMs = 0;
@@ -435,13 +440,16 @@ export class DatagramStream implements ByteStream {
     while (next !== undefined && !this.#peerFinished) {
       this.#reorder.delete(next.sequence);
       this.#receiveNext = (this.#receiveNext + 1) >>> 0;
+      this.#ackOwed = true;
       if (next.type === SegmentType.FIN) this.#peerFinished = true;
       else if (this.#state === "open") this.#deliver(next.payload);
       // Delivering may have closed the stream (a handler's close, an overflow).
       if (this.#state === "closed") return;
       next = this.#reorder.get(this.#receiveNext);
     }
-    this.#sendControl(SegmentType.ACK);
+    // A reply written while delivering (a pong, a SIP response) already
+    // carried this ack; only acknowledge on its own otherwise.
+    if (this.#ackOwed) this.#sendControl(SegmentType.ACK);
     if (this.#peerFinished) {
       this.#reorder.clear();
       if (this.#state === "open") {
@@ -542,6 +550,7 @@ export class DatagramStream implements ByteStream {
     sequence: number,
     payload: Uint8Array,
   ): void {
+    this.#ackOwed = false;
     let selectiveAcks = 0;
     for (let bit = 0; bit < WINDOW_SEGMENTS && this.#reorder.size > 0; bit++) {
       if (this.#reorder.has((this.#receiveNext + 1 + bit) >>> 0)) {
