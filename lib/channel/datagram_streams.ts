@@ -21,12 +21,14 @@
  * closes both directions ("remote" at the other end).
  *
  * Bounds (all options): SYNs per origin (IPv4 address, IPv6 /64) per
- * minute, over a bounded table of origins; half-open streams per origin, and
- * in total (then the oldest half-open stream makes room, so that spoofed
- * SYNs from many origins cannot lock honest connectors out); streams per origin and in total (connecting, open, closing);
- * finished streams kept to re-acknowledge a FIN; 32 segments buffered out
- * of order and in flight per stream; a send queue of 256 KiB per stream. A
- * refused SYN is dropped silently and counted.
+ * minute, over a bounded table of origins; half-open streams per origin,
+ * and in total (then the oldest half-open stream makes room, so that
+ * spoofed SYNs from many origins cannot lock honest connectors out);
+ * streams per origin and in total (connecting, open, closing); finished
+ * streams kept to re-acknowledge a FIN; 32 segments buffered out of order
+ * and in flight per stream; 256 KiB written and unacknowledged, and as much
+ * received and not yet read, per stream. A refused SYN is dropped silently
+ * and counted.
  *
  * @example Two sockets, one stream
  * ```ts
