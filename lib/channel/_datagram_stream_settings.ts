@@ -48,7 +48,8 @@ export interface DatagramStreamSettingsInput {
   /**
    * Most bytes written and not yet acknowledged per stream; a write beyond
    * closes the stream "error". Above the secure channel's largest frame
-   * (64 KiB message plus overhead). @default {262144}
+   * (64 KiB message plus overhead). Also the most bytes received and held
+   * for a data handler not set yet (beyond: "error" too). @default {262144}
    */
   readonly maxSendQueueBytes?: number;
 }
