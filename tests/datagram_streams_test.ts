@@ -298,3 +298,23 @@ Deno.test("DatagramStreams: finished streams kept to re-acknowledge a FIN are bo
   assert.ok(p.bob.streams.size <= 2, `${p.bob.streams.size}`);
   assert.ok(p.bob.streams.size >= 1);
 });
+
+Deno.test("DatagramStreams: both ends closing at once each report 'local', and both tables empty after lingering", async () => {
+  const p = pair("both-close", { lossProbability: 0.2 });
+  const { dialled, accepted, aliceSide, bobSide } = await open(p);
+  dialled.write(pattern(2_000, 5));
+  accepted.write(pattern(2_000, 6));
+  dialled.close();
+  accepted.close();
+  assert.equal(aliceSide.closed, "local");
+  assert.equal(bobSide.closed, "local");
+  await drive(
+    p.clock,
+    60_000,
+    () => p.alice.streams.size + p.bob.streams.size === 0,
+    100,
+  );
+  assert.equal(p.alice.streams.size + p.bob.streams.size, 0);
+  assert.equal(p.alice.streams.counters.streamsFailed, 0);
+  assert.equal(p.bob.streams.counters.streamsFailed, 0);
+});
