@@ -45,6 +45,7 @@ import {
 import { decodeNodes4, decodeNodes6 } from "./addresses.ts";
 import { WireError } from "./errors.ts";
 import { decodeValue } from "./values.ts";
+import { decodeMessageFast } from "./_decode_fast.ts";
 import {
   buildReply,
   buildRequest,
@@ -55,6 +56,7 @@ import {
 } from "./_message_build.ts";
 
 export { MAX_WIRE_DATAGRAM_BYTES } from "./_msgpack.ts";
+export { decodeMessageFast } from "./_decode_fast.ts";
 
 function parseIds(value: Item, name: string): bigint[] {
   return asArray(value, "bad-type", name).map((id) =>
@@ -421,6 +423,26 @@ function decodeRequest(top: Map<string, Item>, header: Header): DhtRequest {
  * ```
  */
 export function decodeMessage(bytes: Uint8Array): DhtMessage {
+  let fast: DhtMessage | undefined;
+  try {
+    fast = decodeMessageFast(bytes);
+  } catch {
+    // Our bug, never the peer's: the general path decides on these bytes.
+    fast = undefined;
+  }
+  return fast ?? decodeMessageTree(bytes);
+}
+
+/**
+ * The general path of {@link decodeMessage}: the bytes parsed into a msgpack
+ * item tree, then read. Handles every datagram; internal to `lib/dht/wire/`
+ * and its tests, which compare it with {@link decodeMessageFast}.
+ *
+ * @param bytes The datagram payload.
+ * @returns The typed message.
+ * @throws {WireError} As {@link decodeMessage}.
+ */
+export function decodeMessageTree(bytes: Uint8Array): DhtMessage {
   return guarded(bytes, (item) => {
     const top = keyed(item, "not-a-map", "message");
     const header = parseHeader(top);
