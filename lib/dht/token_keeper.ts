@@ -190,6 +190,20 @@ export class TokenKeeper {
   }
 
   /**
+   * {@link TokenKeeper.make} without the copy, for an answer encoded at once
+   * (find and get replies): the bytes are the keeper's own, so read them
+   * and never change or keep them.
+   *
+   * @param address Requester address.
+   * @param nowMs Current time.
+   * @returns 32 bytes, shared.
+   */
+  makeShared(address: PeerAddress, nowMs: number): Uint8Array {
+    this.#rotate(nowMs);
+    return this.#cached(this.#currentTokens, this.#current, address);
+  }
+
+  /**
    * Whether `token` was made for `address` under the current or previous secret.
    *
    * @param token Token received.

@@ -51,22 +51,45 @@ function fallBack(): never {
 /** Deepest container nesting the general reader accepts (`MAX_NESTING_DEPTH`). */
 const MAX_DEPTH = 32;
 
-/** A key of at most 6 ASCII bytes as a number: its length, then its bytes. */
-function packName(name: string): number {
-  let code = name.length;
-  for (let i = 0; i < name.length; i++) code = code * 256 + name.charCodeAt(i);
-  return code;
+/** Keys of one kind of map, by length: their bytes and their index (a bit of a "seen" mask). */
+interface KeyTable {
+  readonly names: readonly (readonly Uint8Array[])[];
+  readonly indexes: readonly (readonly number[])[];
 }
 
-/** The names of one kind of map, each to its index (a bit of a "seen" mask). */
-function keyTable(names: readonly string[]): Map<number, number> {
-  return new Map(names.map((name, index) => [packName(name), index]));
+/** Longest key any table holds ("refresh"). */
+const MAX_KEY_BYTES = 7;
+
+function keyTable(keys: readonly string[]): KeyTable {
+  const names: Uint8Array[][] = [];
+  const indexes: number[][] = [];
+  for (let length = 0; length <= MAX_KEY_BYTES; length++) {
+    names.push([]);
+    indexes.push([]);
+  }
+  keys.forEach((key, index) => {
+    names[key.length].push(Uint8Array.from(key, (char) => char.charCodeAt(0)));
+    indexes[key.length].push(index);
+  });
+  return { names, indexes };
 }
 
-const TOP_KEYS = keyTable(["t", "y", "q", "a", "r", "v", "n", "s"]);
+// After "s": the keys of what the general decoder handles alone (errors,
+// value parts, legacy pushes).
+const TOP_KEYS = keyTable([
+  "t",
+  "y",
+  "q",
+  "a",
+  "r",
+  "v",
+  "n",
+  "s",
+  "e",
+  "p",
+  "u",
+]);
 const [T, Y, Q, A, R, V, N, S] = [0, 1, 2, 3, 4, 5, 6, 7];
-/** Top-level keys the general decoder handles alone: errors, value parts, legacy pushes. */
-const OTHER_TOP_KEYS = new Set(["e", "p", "u"].map(packName));
 
 const BODY_KEYS = keyTable([
   "id",
@@ -122,7 +145,7 @@ const VALUE_BODY_KEYS = keyTable([
 const QUERY_KEYS = keyTable(["w", "s"]);
 const WHERE_KEYS = keyTable(["f", "v"]);
 
-/** The request methods (`q`); "refresh" is too long for a packed name. */
+/** The request methods (`q`). */
 const METHODS = [
   "ping",
   "find",
@@ -132,6 +155,7 @@ const METHODS = [
   "listen",
   "update",
 ] as const;
+const METHOD_KEYS = keyTable(METHODS);
 
 /** A read position in one datagram; every read checks the bytes left. */
 class Cursor {
@@ -203,22 +227,22 @@ function arrayCount(c: Cursor): number {
   return count;
 }
 
-/** A fixstr key, as its packed name (-1 when longer than 6 bytes); other keys fall back. */
-function keyName(c: Cursor): number {
+/** The index of the next key (a fixstr) in `table`, or -1 for a key not in it; other keys fall back. */
+function keyIndex(c: Cursor, table: KeyTable): number {
   const head = c.byte();
   if (head < 0xa0 || head > 0xbf) fallBack();
   const length = head & 0x1f;
   const at = c.take(length);
-  if (length > 6) return -1;
+  if (length > MAX_KEY_BYTES) return -1;
+  const names = table.names[length];
   const b = c.bytes;
-  let code = length;
-  for (let i = 0; i < length; i++) code = code * 256 + b[at + i];
-  return code;
-}
-
-/** The index of the next key in `table`, or -1 for a key not in it. */
-function keyIndex(c: Cursor, table: Map<number, number>): number {
-  return table.get(keyName(c)) ?? -1;
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i];
+    let same = true;
+    for (let j = 0; same && j < length; j++) same = b[at + j] === name[j];
+    if (same) return table.indexes[length][i];
+  }
+  return -1;
 }
 
 /** Sets bit `index` of `seen`; a key seen twice falls back (the general decoder knows which one wins). */
@@ -718,24 +742,6 @@ function body(c: Cursor): MutableBody {
   return parsed;
 }
 
-/** `q`: one of {@link METHODS}, or undefined for other text; not a fixstr falls back. */
-function methodName(c: Cursor): DhtRequest["method"] | undefined {
-  const head = c.byte();
-  if (head < 0xa0 || head > 0xbf) fallBack();
-  const length = head & 0x1f;
-  const at = c.take(length);
-  const b = c.bytes;
-  for (const method of METHODS) {
-    if (method.length !== length) continue;
-    let same = true;
-    for (let i = 0; same && i < length; i++) {
-      same = b[at + i] === method.charCodeAt(i);
-    }
-    if (same) return method;
-  }
-  return undefined;
-}
-
 /** `y`: true for the fixstr "q"; anything else is skipped and reported. */
 function isQuery(c: Cursor): boolean {
   if (c.peek() === 0xa1 && c.bytes[c.at + 1] === 0x71) {
@@ -756,13 +762,12 @@ function message(c: Cursor): DhtMessage {
   let queryKind = true;
   let parsed: MutableBody | undefined;
   for (let count = mapCount(c); count > 0; count--) {
-    const name = keyName(c);
-    const index = TOP_KEYS.get(name) ?? -1;
+    const index = keyIndex(c, TOP_KEYS);
     if (index < 0) {
-      if (OTHER_TOP_KEYS.has(name)) fallBack();
       skip(c, 1);
       continue;
     }
+    if (index > S) fallBack();
     seen = once(seen, index);
     switch (index) {
       case T:
@@ -773,7 +778,8 @@ function message(c: Cursor): DhtMessage {
         break;
       case Q:
         // Any text is a valid `q` in a reply; a request needs a known method.
-        method = methodName(c);
+        if (c.peek() < 0xa0 || c.peek() > 0xbf) fallBack();
+        method = METHODS[keyIndex(c, METHOD_KEYS)];
         break;
       case A:
       case R:
