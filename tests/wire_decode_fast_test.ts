@@ -15,6 +15,7 @@
  * bytes are decoded by both paths.
  */
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { InfoHash } from "../lib/identity/info_hash.ts";
 import { randomInt, seededRng } from "../lib/rng.ts";
 import type {
@@ -331,6 +332,23 @@ Deno.test("decodeMessageFast() gives what decodeMessageTree() gives on what the 
       encodeMessage(decodeMessageFast(bytes)!).toHex(),
       bytes.toHex(),
       what,
+    );
+  }
+});
+
+Deno.test("decodeMessageFast() copies out of a node Buffer into plain Uint8Arrays of their own", () => {
+  // node:dgram hands datagrams over as Buffers, whose `slice` is a view.
+  for (const message of syntheticMessages()) {
+    const bytes = encodeMessage(message).slice();
+    const buffer = Buffer.from(bytes);
+    const fast = decodeMessageFast(buffer);
+    assert.ok(fast !== undefined);
+    assertSame(fast, decodeMessageTree(bytes), kindOf(message));
+    buffer.fill(0);
+    assertSame(
+      fast,
+      decodeMessageTree(bytes),
+      `${kindOf(message)}, Buffer zeroed`,
     );
   }
 });

@@ -183,10 +183,7 @@ export class TokenKeeper {
    */
   make(address: PeerAddress, nowMs: number): Uint8Array {
     this.#rotate(nowMs);
-    const token = this.#cached(this.#currentTokens, this.#current, address);
-    const copy = new Uint8Array(token.length);
-    for (let i = 0; i < token.length; i++) copy[i] = token[i];
-    return copy;
+    return this.#cached(this.#currentTokens, this.#current, address).slice();
   }
 
   /**

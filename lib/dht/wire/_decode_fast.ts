@@ -163,7 +163,12 @@ class Cursor {
   at = 0;
 
   constructor(bytes: Uint8Array) {
-    this.bytes = bytes;
+    // A plain Uint8Array over the same bytes, so that `slice` copies into a
+    // plain Uint8Array (a subclass such as node's Buffer would keep its
+    // class, and its `slice` does not copy).
+    this.bytes = bytes.constructor === Uint8Array
+      ? bytes
+      : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   /** The next byte, not consumed. */
@@ -323,12 +328,9 @@ function blobLength(c: Cursor): number {
   }
 }
 
-/** A copy of `length` bytes at `at`. */
+/** A copy of `length` bytes at `at` (`slice` allocates faster than `new Uint8Array`). */
 function copyAt(bytes: Uint8Array, at: number, length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  if (length > 64) out.set(bytes.subarray(at, at + length));
-  else for (let i = 0; i < length; i++) out[i] = bytes[at + i];
-  return out;
+  return bytes.slice(at, at + length);
 }
 
 /** A bin or str, copied (OpenDHT's `unpackBlob` without the array form). */
