@@ -135,15 +135,11 @@ export function buildReply(header: Header, body: ParsedBody): DhtReply {
   return reply as unknown as DhtReply;
 }
 
-/**
- * A ping or find request built directly, with the fields (and field order)
- * that the general path of {@link buildRequest} would give it.
- */
-function pingOrFind(
+/** The fields every request starts with, in order, without `undefined` members. */
+function requestHead(
   header: Header,
   body: ParsedBody,
-  method: "ping" | "find",
-): DhtRequest {
+): Record<string, unknown> {
   const request: Record<string, unknown> = {
     kind: "request",
     tid: header.tid,
@@ -152,10 +148,37 @@ function pingOrFind(
   if (header.userAgent !== undefined) request.userAgent = header.userAgent;
   if (header.isClient !== undefined) request.isClient = header.isClient;
   request.senderId = body.senderId;
+  return request;
+}
+
+/**
+ * The requests of every lookup and store (ping, find, get, put) built
+ * directly, with the fields (and field order) that the general path of
+ * {@link buildRequest} would give them.
+ */
+function lookupRequest(
+  header: Header,
+  body: ParsedBody,
+  method: "ping" | "find" | "get" | "put",
+): DhtRequest {
+  const request = requestHead(header, body);
   request.method = method;
   if (method === "find") {
     request.target = body.target ?? InfoHash.ZERO;
     if (body.want !== undefined) request.want = body.want;
+  } else if (method === "get") {
+    request.key = body.key ?? InfoHash.ZERO;
+    if (body.query !== undefined) request.query = body.query;
+    if (body.want !== undefined) request.want = body.want;
+    if (body.token !== undefined) request.token = body.token;
+  } else if (method === "put") {
+    request.key = body.key ?? InfoHash.ZERO;
+    request.values = body.values ?? [];
+    if (body.valueSizes !== undefined) request.valueSizes = body.valueSizes;
+    if (body.createdSeconds !== undefined) {
+      request.createdSeconds = body.createdSeconds;
+    }
+    request.token = body.token ?? new Uint8Array(0);
   }
   return request as unknown as DhtRequest;
 }
@@ -170,8 +193,11 @@ export function buildRequest(
   method: DhtRequest["method"],
 ): DhtRequest {
   // The requests of every lookup first, before anything the others need.
-  if (method === "ping" || method === "find") {
-    return pingOrFind(header, body, method);
+  if (
+    method === "ping" || method === "find" || method === "get" ||
+    method === "put"
+  ) {
+    return lookupRequest(header, body, method);
   }
   const common = {
     kind: "request" as const,
@@ -183,25 +209,6 @@ export function buildRequest(
   const key = body.key ?? InfoHash.ZERO;
   const token = body.token ?? new Uint8Array(0);
   switch (method) {
-    case "get":
-      return defined({
-        ...common,
-        method: "get",
-        key,
-        query: body.query,
-        want: body.want,
-        token: body.token,
-      });
-    case "put":
-      return defined({
-        ...common,
-        method: "put",
-        key,
-        values: body.values ?? [],
-        valueSizes: body.valueSizes,
-        createdSeconds: body.createdSeconds,
-        token,
-      });
     case "refresh":
       return {
         ...common,
