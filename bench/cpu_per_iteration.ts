@@ -21,7 +21,9 @@ import { pathToFileURL } from "node:url";
 
 const [file, filter = "", countText = "100000"] = Deno.args;
 if (file === undefined) {
-  console.error("usage: cpu_per_iteration.ts <bench file> [name filter] [iterations]");
+  console.error(
+    "usage: cpu_per_iteration.ts <bench file> [name filter] [iterations]",
+  );
   Deno.exit(2);
 }
 const count = Number(countText);

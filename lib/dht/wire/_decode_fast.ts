@@ -15,6 +15,20 @@
  * checks it on every captured OpenDHT packet and on mutated ones), or
  * nothing.
  *
+ * @example A ping takes the fast path; an error does not
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { InfoHash } from "../../identity/info_hash.ts";
+ * import { decodeMessageFast } from "./_decode_fast.ts";
+ * import { encodeMessage } from "./encode.ts";
+ *
+ * const senderId = InfoHash.get("me");
+ * const ping = encodeMessage({ kind: "request", method: "ping", tid: 7, network: 0, senderId });
+ * assert.equal(decodeMessageFast(ping)?.kind, "request");
+ * const error = encodeMessage({ kind: "error", tid: 7, network: 0, senderId, code: 401, message: "no" });
+ * assert.equal(decodeMessageFast(error), undefined);
+ * ```
+ *
  * @module
  */
 import { INFO_HASH_BYTES, InfoHash } from "../../identity/info_hash.ts";

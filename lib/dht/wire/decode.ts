@@ -7,6 +7,14 @@
  * token as empty bytes) so that a handler can answer as OpenDHT does (203,
  * 401).
  *
+ * Two paths give the same messages: the general one parses the bytes into
+ * a msgpack item tree and reads it ({@link decodeMessageTree}); the fast
+ * one reads the requests and replies of every lookup and store straight
+ * from the bytes and gives up on anything unusual
+ * ({@link decodeMessageFast}, `_decode_fast.ts`). {@link decodeMessage}
+ * tries the fast path first; the other two are exported for the test that
+ * compares them, not as part of the package's API.
+ *
  * @module
  */
 import { InfoHash } from "../../identity/info_hash.ts";
