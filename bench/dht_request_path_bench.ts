@@ -5,7 +5,8 @@
  * from an address that has not proven itself; a put of a new 32-byte value at
  * one of 1,024 keys, with a valid token) from four client ports of one host.
  * What `bench/dht_vs_dhtnode.ts` measures, minus the UDP I/O; profile it with
- * `deno bench --cpu-prof bench/dht_request_path_bench.ts`. Figures:
+ * `deno run -A --cpu-prof bench/cpu_per_iteration.ts
+ * bench/dht_request_path_bench.ts get` (which also prints CPU time per request). Figures:
  * `docs/figures.md`, "Where the UDP node's time goes".
  *
  * @module

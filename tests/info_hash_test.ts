@@ -259,3 +259,19 @@ Deno.test("InfoHash.random() is reproducible from a seed and differs between see
     );
   }
 });
+
+Deno.test("InfoHash.toString() is the bytes in lowercase hex, for any id", () => {
+  const rng = seededRng("info hash hex");
+  const ids = [
+    new Uint8Array(20),
+    new Uint8Array(20).fill(0xff),
+    Uint8Array.from({ length: 20 }, (_, i) => i * 13),
+    ...Array.from(
+      { length: 500 },
+      () => Uint8Array.from({ length: 20 }, () => Math.floor(rng() * 256)),
+    ),
+  ];
+  for (const bytes of ids) {
+    assert.equal(InfoHash.fromBytes(bytes).toString(), bytes.toHex());
+  }
+});

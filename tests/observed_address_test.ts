@@ -107,3 +107,31 @@ Deno.test("behind a NAT, listens are renewed often enough for pushes to get thro
   // nodes and drops their pushes.
   assert.equal(lateValueReachesNatedListener(300_000), 0);
 });
+
+Deno.test("ObservedAddress.vote() elects what a recount of the kept votes elects, through evictions and changed votes", () => {
+  // Method: a reference that keeps the votes alone and recounts them all
+  // for every vote (a majority of at least the quorum), fed the same seeded
+  // votes: few repliers and few hosts, so votes change and hosts tie.
+  const rng = seededRng("observed address recount");
+  for (const [quorum, maxVoters] of [[1, 1], [2, 3], [3, 16], [5, 8]]) {
+    const tracker = new ObservedAddress({ quorum, maxVoters });
+    const votes = new Map<string, string>();
+    for (let round = 0; round < 2_000; round++) {
+      const replier = `10.0.0.${Math.floor(rng() * 24)}`;
+      const seen = `192.0.2.${Math.floor(rng() * 3)}`;
+      votes.delete(replier);
+      votes.set(replier, seen);
+      if (votes.size > maxVoters) votes.delete(votes.keys().next().value!);
+      const counts = new Map<string, number>();
+      for (const host of votes.values()) {
+        counts.set(host, (counts.get(host) ?? 0) + 1);
+      }
+      const expected = [...counts].find(([, count]) =>
+        count >= quorum && count * 2 > votes.size
+      )?.[0];
+      const before = tracker.host;
+      assert.equal(tracker.vote(replier, seen), expected !== before);
+      assert.equal(tracker.host, expected, `round ${round}`);
+    }
+  }
+});

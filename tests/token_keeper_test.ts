@@ -42,3 +42,17 @@ Deno.test("TokenKeeper tokens differ between keepers (secrets are random)", () =
   const b = new TokenKeeper(seededRng(5), 0).make(PEER, 0);
   assert.notDeepEqual(a, b);
 });
+
+Deno.test("TokenKeeper.makeShared() gives make()'s token without a copy, and rotates alike", () => {
+  const keeper = new TokenKeeper(seededRng(3), 0);
+  const peer = { host: "192.0.2.9", port: 4222 };
+  const shared = keeper.makeShared(peer, 0);
+  assert.deepEqual(shared, keeper.make(peer, 0));
+  assert.equal(keeper.makeShared(peer, 1_000), shared); // the same bytes
+  assert.notEqual(keeper.make(peer, 1_000), keeper.make(peer, 1_000)); // copies
+  assert.ok(keeper.check(shared, peer, 1_000));
+  // Two rotations later it is another token, and the old one is refused.
+  const later = 2 * TOKEN_ROTATION_MAX_MS;
+  assert.notDeepEqual(keeper.makeShared(peer, later), shared);
+  assert.ok(!keeper.check(shared, peer, later));
+});

@@ -45,6 +45,8 @@ export class ObservedAddress {
   readonly #maxVoters: number;
   /** Replier host → the host it saw; insertion order is recency. */
   readonly #votes = new Map<string, string>();
+  /** Seen host → how many of {@link ObservedAddress.#votes} name it (every reply votes). */
+  readonly #tally = new Map<string, number>();
   #host: string | undefined;
 
   /**
@@ -84,27 +86,35 @@ export class ObservedAddress {
    * @returns Whether {@link ObservedAddress.host} changed.
    */
   vote(replier: string, seen: string): boolean {
-    this.#votes.delete(replier);
+    const previous = this.#votes.get(replier);
+    if (previous !== undefined) {
+      this.#votes.delete(replier);
+      this.#count(previous, -1);
+    }
     this.#votes.set(replier, seen);
+    this.#count(seen, 1);
     if (this.#votes.size > this.#maxVoters) {
-      this.#votes.delete(this.#votes.keys().next().value!);
+      const oldest = this.#votes.keys().next().value!;
+      this.#count(this.#votes.get(oldest)!, -1);
+      this.#votes.delete(oldest);
     }
     const before = this.#host;
     this.#host = this.#winner();
     return this.#host !== before;
   }
 
+  #count(seen: string, change: number): void {
+    const count = (this.#tally.get(seen) ?? 0) + change;
+    if (count === 0) this.#tally.delete(seen);
+    else this.#tally.set(seen, count);
+  }
+
+  /** The host named by a strict majority of the votes (so at most one), if it has the quorum. */
   #winner(): string | undefined {
-    const tally = new Map<string, number>();
-    let best: string | undefined;
-    let bestCount = 0;
-    for (const seen of this.#votes.values()) {
-      const count = (tally.get(seen) ?? 0) + 1;
-      tally.set(seen, count);
-      if (count > bestCount) [best, bestCount] = [seen, count];
+    const voters = this.#votes.size;
+    for (const [seen, count] of this.#tally) {
+      if (count >= this.#quorum && count * 2 > voters) return seen;
     }
-    return bestCount >= this.#quorum && bestCount * 2 > this.#votes.size
-      ? best
-      : undefined;
+    return undefined;
   }
 }

@@ -205,7 +205,8 @@ const ping: Handler<"ping"> = (context, request, from) => {
 const find: Handler<"find"> = (context, request, from) => {
   context.rpc.reply(from, request.tid, {
     ...nodesFor(context, request.target, from, request.want),
-    token: context.tokens.make(from, context.nowMs),
+    // Encoded at once, so the keeper's own bytes do.
+    token: context.tokens.makeShared(from, context.nowMs),
   });
 };
 
@@ -284,7 +285,8 @@ const get: Handler<"get"> = (context, request, from) => {
   );
   const answer: ReplyBody = {
     ...nodesFor(context, request.key, from, request.want),
-    token: context.tokens.make(from, nowMs),
+    // Encoded at once (also when measured for an unproven requester).
+    token: context.tokens.makeShared(from, nowMs),
   };
   let truncated = false;
   if (values.length > 0 && !context.proven.has(from, nowMs)) {

@@ -183,10 +183,21 @@ export class TokenKeeper {
    */
   make(address: PeerAddress, nowMs: number): Uint8Array {
     this.#rotate(nowMs);
-    const token = this.#cached(this.#currentTokens, this.#current, address);
-    const copy = new Uint8Array(token.length);
-    for (let i = 0; i < token.length; i++) copy[i] = token[i];
-    return copy;
+    return this.#cached(this.#currentTokens, this.#current, address).slice();
+  }
+
+  /**
+   * {@link TokenKeeper.make} without the copy, for an answer encoded at once
+   * (find and get replies): the bytes are the keeper's own, so read them
+   * and never change or keep them.
+   *
+   * @param address Requester address.
+   * @param nowMs Current time.
+   * @returns 32 bytes, shared.
+   */
+  makeShared(address: PeerAddress, nowMs: number): Uint8Array {
+    this.#rotate(nowMs);
+    return this.#cached(this.#currentTokens, this.#current, address);
   }
 
   /**

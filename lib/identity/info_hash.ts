@@ -24,6 +24,11 @@ export const INFO_HASH_BYTES = 20;
 export const INFO_HASH_BITS = 160;
 
 const HEX_PATTERN = /^[0-9a-fA-F]{40}$/;
+/** The 3 hex digits of every 12-bit number: an id's words (24 bits) print as two each. */
+const HEX12: readonly string[] = Array.from(
+  { length: 4_096 },
+  (_, value) => value.toString(16).padStart(3, "0"),
+);
 
 /** An immutable 20-byte identifier, printed as 40 lowercase hex characters. */
 export class InfoHash {
@@ -229,11 +234,15 @@ export class InfoHash {
   /** 40 lowercase hex characters. */
   toString(): string {
     if (this.#hex !== undefined) return this.#hex;
+    // Ids are map keys in the value store and elsewhere: built from a table
+    // rather than a toString and a padStart per word.
     let hex = "";
     for (let i = 0; i < 6; i++) {
-      hex += this.#word(i).toString(16).padStart(6, "0");
+      const word = this.#word(i);
+      hex += HEX12[word >>> 12] + HEX12[word & 0xfff];
     }
-    hex += this.#w6.toString(16).padStart(4, "0");
+    const last = this.#w6;
+    hex += HEX12[last >>> 4] + (last & 0xf).toString(16);
     return this.#hex = hex;
   }
 

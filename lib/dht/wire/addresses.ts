@@ -344,6 +344,8 @@ export function seenAddressBytes(address: PeerAddress): Uint8Array | undefined {
  * ```
  */
 export function decodeSeenAddress(bytes: Uint8Array): string | undefined {
-  if (bytes.length === 4) return bytes.join(".");
+  if (bytes.length === 4) {
+    return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+  }
   return bytes.length === 16 ? formatIpv6(bytes) : undefined;
 }

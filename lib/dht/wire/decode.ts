@@ -7,6 +7,14 @@
  * token as empty bytes) so that a handler can answer as OpenDHT does (203,
  * 401).
  *
+ * Two paths give the same messages: the general one parses the bytes into
+ * a msgpack item tree and reads it ({@link decodeMessageTree}); the fast
+ * one reads the requests and replies of every lookup and store straight
+ * from the bytes and gives up on anything unusual
+ * ({@link decodeMessageFast}, `_decode_fast.ts`). {@link decodeMessage}
+ * tries the fast path first; the other two are exported for the test that
+ * compares them, not as part of the package's API.
+ *
  * @module
  */
 import { InfoHash } from "../../identity/info_hash.ts";
@@ -18,7 +26,6 @@ import type {
   DhtRequest,
   DhtValue,
   DhtValuePart,
-  NodeInfo,
   WhereTerm,
 } from "../messages.ts";
 import {
@@ -46,31 +53,18 @@ import {
 import { decodeNodes4, decodeNodes6 } from "./addresses.ts";
 import { WireError } from "./errors.ts";
 import { decodeValue } from "./values.ts";
+import { decodeMessageFast } from "./_decode_fast.ts";
+import {
+  buildReply,
+  buildRequest,
+  emptyBody,
+  type Header,
+  type ParsedBody,
+  REQUEST_METHODS,
+} from "./_message_build.ts";
 
 export { MAX_WIRE_DATAGRAM_BYTES } from "./_msgpack.ts";
-
-/** Every body key OpenDHT parses, whatever the message kind; a bad one drops the message. */
-interface ParsedBody {
-  readonly senderId: InfoHash;
-  readonly key?: InfoHash;
-  readonly target?: InfoHash;
-  readonly query?: DhtQuery;
-  readonly token?: Uint8Array;
-  readonly valueId?: bigint;
-  readonly nodes4?: NodeInfo[];
-  readonly nodes6?: NodeInfo[];
-  readonly seenAddress?: Uint8Array;
-  readonly createdSeconds?: number;
-  readonly values?: DhtValue[];
-  readonly valueSizes?: number[];
-  readonly fields?: { readonly fields: number[]; readonly values: unknown[] };
-  readonly want?: number[];
-  readonly socketId?: number;
-  readonly version?: number;
-  readonly refreshed?: bigint[];
-  readonly expired?: bigint[];
-  readonly truncated?: boolean;
-}
+export { decodeMessageFast } from "./_decode_fast.ts";
 
 function parseIds(value: Item, name: string): bigint[] {
   return asArray(value, "bad-type", name).map((id) =>
@@ -104,29 +98,7 @@ function parseBody(item: Item, what: string): ParsedBody {
   if (senderId.equals(InfoHash.ZERO)) {
     throw new WireError("bad-id", "zero sender id");
   }
-  // Every field present from the start, in one order: one object shape for
-  // all messages, so the code reading it stays monomorphic.
-  const parsed: { -readonly [K in keyof ParsedBody]: ParsedBody[K] } = {
-    senderId,
-    key: undefined,
-    target: undefined,
-    query: undefined,
-    token: undefined,
-    valueId: undefined,
-    nodes4: undefined,
-    nodes6: undefined,
-    seenAddress: undefined,
-    createdSeconds: undefined,
-    values: undefined,
-    valueSizes: undefined,
-    fields: undefined,
-    want: undefined,
-    socketId: undefined,
-    version: undefined,
-    refreshed: undefined,
-    expired: undefined,
-    truncated: undefined,
-  };
+  const parsed = emptyBody(senderId);
   let fileds: Item | undefined;
   for (const [key, value] of body) {
     switch (key) {
@@ -320,15 +292,6 @@ function parseFields(item: Item): { fields: number[]; values: unknown[] } {
   return { fields, values };
 }
 
-/** Top-level keys read for every message, as OpenDHT's first loop does. */
-interface Header {
-  readonly tid: number;
-  readonly network: number;
-  readonly userAgent?: string;
-  readonly isClient?: boolean;
-  readonly method?: string;
-}
-
 function parseHeader(top: Map<string, Item>): Header {
   const tid = top.get("t");
   const userAgent = top.get("v");
@@ -352,27 +315,6 @@ function parseHeader(top: Map<string, Item>): Header {
       ? {}
       : { method: asText(method, "bad-type", "q") }),
   };
-}
-
-function base(
-  header: Header,
-): { tid: number; network: number; userAgent?: string; isClient?: boolean } {
-  return {
-    tid: header.tid,
-    network: header.network,
-    ...(header.userAgent === undefined ? {} : { userAgent: header.userAgent }),
-    ...(header.isClient === undefined ? {} : { isClient: header.isClient }),
-  };
-}
-
-/** Copies the defined entries only, so decoded messages have no `undefined` members. */
-function defined<T extends object>(record: T): T {
-  const out: Record<string, unknown> = {};
-  for (const key in record) {
-    const value = record[key];
-    if (value !== undefined) out[key] = value;
-  }
-  return out as T;
 }
 
 function decodeValuePart(top: Map<string, Item>, header: Header): DhtValuePart {
@@ -419,7 +361,10 @@ function decodeError(top: Map<string, Item>, header: Header): DhtError {
   const body = parseBody(bodyItem, "r");
   return {
     kind: "error",
-    ...base(header),
+    tid: header.tid,
+    network: header.network,
+    ...(header.userAgent === undefined ? {} : { userAgent: header.userAgent }),
+    ...(header.isClient === undefined ? {} : { isClient: header.isClient }),
     senderId: body.senderId,
     code,
     message,
@@ -427,62 +372,7 @@ function decodeError(top: Map<string, Item>, header: Header): DhtError {
 }
 
 function decodeReply(top: Map<string, Item>, header: Header): DhtReply {
-  const body = parseBody(top.get("a") ?? top.get("r")!, "r");
-  // The defined fields only, in this order (what `defined` would keep, built
-  // directly: every reply of every lookup goes through here).
-  const reply: Record<string, unknown> = {
-    kind: "reply",
-    tid: header.tid,
-    network: header.network,
-  };
-  if (header.userAgent !== undefined) reply.userAgent = header.userAgent;
-  if (header.isClient !== undefined) reply.isClient = header.isClient;
-  reply.senderId = body.senderId;
-  if (body.seenAddress !== undefined) reply.seenAddress = body.seenAddress;
-  if (body.nodes4 !== undefined) reply.nodes4 = body.nodes4;
-  if (body.nodes6 !== undefined) reply.nodes6 = body.nodes6;
-  if (body.token !== undefined) reply.token = body.token;
-  if (body.values !== undefined) reply.values = body.values;
-  if (body.valueSizes !== undefined) reply.valueSizes = body.valueSizes;
-  if (body.fields !== undefined) reply.fields = body.fields;
-  if (body.valueId !== undefined) reply.valueId = body.valueId;
-  if (body.truncated !== undefined) reply.truncated = body.truncated;
-  return reply as unknown as DhtReply;
-}
-
-const REQUEST_METHODS = new Set([
-  "ping",
-  "find",
-  "get",
-  "put",
-  "refresh",
-  "listen",
-  "update",
-]);
-
-/**
- * A ping or find request built directly, with the fields (and field order)
- * that the general path of {@link decodeRequest} would give it.
- */
-function pingOrFind(
-  header: Header,
-  body: ParsedBody,
-  method: "ping" | "find",
-): DhtRequest {
-  const request: Record<string, unknown> = {
-    kind: "request",
-    tid: header.tid,
-    network: header.network,
-  };
-  if (header.userAgent !== undefined) request.userAgent = header.userAgent;
-  if (header.isClient !== undefined) request.isClient = header.isClient;
-  request.senderId = body.senderId;
-  request.method = method;
-  if (method === "find") {
-    request.target = body.target ?? InfoHash.ZERO;
-    if (body.want !== undefined) request.want = body.want;
-  }
-  return request as unknown as DhtRequest;
+  return buildReply(header, parseBody(top.get("a") ?? top.get("r")!, "r"));
 }
 
 function decodeRequest(top: Map<string, Item>, header: Header): DhtRequest {
@@ -501,76 +391,11 @@ function decodeRequest(top: Map<string, Item>, header: Header): DhtRequest {
   if (bodyItem === undefined) {
     throw new WireError("missing-key", "request without a");
   }
-  const body = parseBody(bodyItem, "a");
-  // The requests of every lookup first, before anything the others need.
-  if (method === "ping" || method === "find") {
-    return pingOrFind(header, body, method);
-  }
-  const common = {
-    kind: "request" as const,
-    ...base(header),
-    senderId: body.senderId,
-  };
-  // Absent h/target read as the zero id and an absent token as empty, as in
-  // OpenDHT, whose handlers then answer 203 or 401.
-  const key = body.key ?? InfoHash.ZERO;
-  const token = body.token ?? new Uint8Array(0);
-  switch (method as DhtRequest["method"]) {
-    case "ping":
-    case "find":
-      return pingOrFind(header, body, method as "ping" | "find");
-    case "get":
-      return defined({
-        ...common,
-        method: "get",
-        key,
-        query: body.query,
-        want: body.want,
-        token: body.token,
-      });
-    case "put":
-      return defined({
-        ...common,
-        method: "put",
-        key,
-        values: body.values ?? [],
-        valueSizes: body.valueSizes,
-        createdSeconds: body.createdSeconds,
-        token,
-      });
-    case "refresh":
-      return {
-        ...common,
-        method: "refresh",
-        key,
-        valueId: body.valueId ?? 0n,
-        token,
-      };
-    case "listen":
-      return defined({
-        ...common,
-        method: "listen",
-        key,
-        token,
-        socketId: body.socketId ?? 0,
-        version: body.version,
-        query: body.query,
-      });
-    case "update":
-      return defined({
-        ...common,
-        method: "update",
-        socketId: body.socketId ?? 0,
-        key: body.key,
-        token: body.token,
-        version: body.version,
-        values: body.values,
-        valueSizes: body.valueSizes,
-        createdSeconds: body.createdSeconds,
-        refreshed: body.refreshed,
-        expired: body.expired,
-      });
-  }
+  return buildRequest(
+    header,
+    parseBody(bodyItem, "a"),
+    method as DhtRequest["method"],
+  );
 }
 
 /**
@@ -606,6 +431,26 @@ function decodeRequest(top: Map<string, Item>, header: Header): DhtRequest {
  * ```
  */
 export function decodeMessage(bytes: Uint8Array): DhtMessage {
+  let fast: DhtMessage | undefined;
+  try {
+    fast = decodeMessageFast(bytes);
+  } catch {
+    // Our bug, never the peer's: the general path decides on these bytes.
+    fast = undefined;
+  }
+  return fast ?? decodeMessageTree(bytes);
+}
+
+/**
+ * The general path of {@link decodeMessage}: the bytes parsed into a msgpack
+ * item tree, then read. Handles every datagram; internal to `lib/dht/wire/`
+ * and its tests, which compare it with {@link decodeMessageFast}.
+ *
+ * @param bytes The datagram payload.
+ * @returns The typed message.
+ * @throws {WireError} As {@link decodeMessage}.
+ */
+export function decodeMessageTree(bytes: Uint8Array): DhtMessage {
   return guarded(bytes, (item) => {
     const top = keyed(item, "not-a-map", "message");
     const header = parseHeader(top);
