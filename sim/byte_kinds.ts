@@ -4,20 +4,27 @@
  * method (`update` pushes also by what they carry: `update re` refreshed ids,
  * `update exp` expiries, `update values`), a reply or error under its query's
  * method with ` reply` or ` error`, value parts as `part`, anything else
- * (undecodable) as `other`. It reads only the top level of each bencoded
+ * (undecodable) as `other`. It reads only the top level of each MessagePack
  * datagram, as a {@link DatagramObserver} of the simulated network.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { ByteKinds } from "./byte_kinds.ts";
- * const text = (s: string) => new TextEncoder().encode(s);
+ * import { InfoHash } from "../lib/identity/info_hash.ts";
+ * import { encodeMessage } from "../lib/dht/wire/encode.ts";
+ *
  * const kinds = new ByteKinds(new Set([0]));
- * const query = text("d1:ad2:id20:aaaaaaaaaaaaaaaaaaaae1:q4:ping1:t2:xy1:y1:qe");
- * const reply = text("d1:rd2:id20:bbbbbbbbbbbbbbbbbbbbe1:t2:xy1:y1:re");
- * kinds.observer("sent", 0, 1, query);
- * kinds.observer("received", 1, 0, reply);
- * assert.deepEqual(kinds.bytes(), { ping: query.length, "ping reply": reply.length });
+ * const header = { tid: 7, network: 0, userAgent: "RNG1" };
+ * const ping = encodeMessage({
+ *   kind: "request", method: "ping", senderId: InfoHash.get("a"), ...header,
+ * });
+ * const pong = encodeMessage({
+ *   kind: "reply", senderId: InfoHash.get("b"), ...header,
+ * });
+ * kinds.observer("sent", 0, 1, ping);
+ * kinds.observer("received", 1, 0, pong);
+ * assert.deepEqual(kinds.bytes(), { ping: ping.length, "ping reply": pong.length });
  * ```
  *
  * @module
@@ -27,59 +34,123 @@ import type { DatagramObserver } from "../lib/testing/simulated_network.ts";
 /** Queries remembered for their replies before starting afresh. */
 const MAX_PENDING_QUERIES = 200_000;
 
-const D = 0x64; // d
-const E = 0x65; // e
-const I = 0x69; // i
-const L = 0x6c; // l
-const COLON = 0x3a;
-
-/** End of the bencoded value at `at`, or -1 if malformed. */
-function skip(bytes: Uint8Array, at: number): number {
-  const first = bytes[at];
-  if (first === I) {
-    const end = bytes.indexOf(E, at);
-    return end < 0 ? -1 : end + 1;
+/** Length of a msgpack header at `at` and the counts it announces. */
+function header(
+  bytes: Uint8Array,
+  at: number,
+): { size: number; payload: number; items: number } | undefined {
+  const b = bytes[at];
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  const u = (offset: number, width: 1 | 2 | 4) =>
+    at + offset + width > bytes.length
+      ? -1
+      : width === 1
+      ? bytes[at + offset]
+      : width === 2
+      ? view.getUint16(at + offset)
+      : view.getUint32(at + offset);
+  if (b === undefined) return undefined;
+  if (b <= 0x7f || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) {
+    return { size: 1, payload: 0, items: 0 };
   }
-  if (first === L || first === D) {
-    let pos = at + 1;
-    while (pos > 0 && pos < bytes.length && bytes[pos] !== E) {
-      pos = skip(bytes, pos);
-    }
-    return pos > 0 && pos < bytes.length ? pos + 1 : -1;
+  if (b >= 0x80 && b <= 0x8f) {
+    return { size: 1, payload: 0, items: 2 * (b & 15) };
   }
-  const range = stringAt(bytes, at);
-  return range === undefined ? -1 : range[1];
+  if (b >= 0x90 && b <= 0x9f) return { size: 1, payload: 0, items: b & 15 };
+  if (b >= 0xa0 && b <= 0xbf) return { size: 1, payload: b & 31, items: 0 };
+  const fixed: Record<number, number> = {
+    0xca: 4,
+    0xcb: 8,
+    0xcc: 1,
+    0xcd: 2,
+    0xce: 4,
+    0xcf: 8,
+    0xd0: 1,
+    0xd1: 2,
+    0xd2: 4,
+    0xd3: 8,
+    0xd4: 2,
+    0xd5: 3,
+    0xd6: 5,
+    0xd7: 9,
+    0xd8: 17,
+  };
+  if (fixed[b] !== undefined) return { size: 1, payload: fixed[b], items: 0 };
+  const sized: Record<number, [1 | 2 | 4, number]> = {
+    0xc4: [1, 0],
+    0xc5: [2, 0],
+    0xc6: [4, 0],
+    0xd9: [1, 0],
+    0xda: [2, 0],
+    0xdb: [4, 0],
+    0xc7: [1, 1],
+    0xc8: [2, 1],
+    0xc9: [4, 1],
+  };
+  if (sized[b] !== undefined) {
+    const [width, extra] = sized[b];
+    const length = u(1, width);
+    return length < 0
+      ? undefined
+      : { size: 1 + width + extra, payload: length, items: 0 };
+  }
+  const counted: Record<number, [2 | 4, number]> = {
+    0xdc: [2, 1],
+    0xdd: [4, 1],
+    0xde: [2, 2],
+    0xdf: [4, 2],
+  };
+  if (counted[b] !== undefined) {
+    const [width, factor] = counted[b];
+    const count = u(1, width);
+    return count < 0
+      ? undefined
+      : { size: 1 + width, payload: 0, items: factor * count };
+  }
+  return undefined;
 }
 
-/** [start, end) of the bencoded string at `at`. */
+/** End of the msgpack value at `at`, or -1 if malformed. */
+function skip(bytes: Uint8Array, at: number): number {
+  const head = header(bytes, at);
+  if (head === undefined) return -1;
+  let pos = at + head.size + head.payload;
+  for (let i = 0; i < head.items && pos >= 0; i++) pos = skip(bytes, pos);
+  return pos > bytes.length ? -1 : pos;
+}
+
+/** [start, end) of the msgpack string at `at`. */
 function stringAt(
   bytes: Uint8Array,
   at: number,
 ): [number, number] | undefined {
-  let length = 0;
-  let pos = at;
-  while (pos < bytes.length && bytes[pos] >= 0x30 && bytes[pos] <= 0x39) {
-    length = length * 10 + bytes[pos] - 0x30;
-    pos++;
-    if (pos - at > 7) return undefined;
-  }
-  if (pos === at || bytes[pos] !== COLON) return undefined;
-  const start = pos + 1;
-  return start + length <= bytes.length ? [start, start + length] : undefined;
+  const b = bytes[at];
+  const isString = (b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb);
+  const head = isString ? header(bytes, at) : undefined;
+  if (head === undefined) return undefined;
+  const start = at + head.size;
+  return start + head.payload <= bytes.length
+    ? [start, start + head.payload]
+    : undefined;
 }
 
 const decoder = new TextDecoder();
 
-/** The keys of the dict at `at` (its values skipped), or undefined. */
+/** The wanted keys of the map at `at`, with their values' ranges. */
 function dictKeys(
   bytes: Uint8Array,
   at: number,
   wanted: ReadonlySet<string>,
 ): Map<string, [number, number]> | undefined {
-  if (bytes[at] !== D) return undefined;
+  const b = bytes[at];
+  if (!((b >= 0x80 && b <= 0x8f) || b === 0xde || b === 0xdf)) {
+    return undefined;
+  }
+  const head = header(bytes, at);
+  if (head === undefined) return undefined;
   const found = new Map<string, [number, number]>();
-  let pos = at + 1;
-  while (pos < bytes.length && bytes[pos] !== E) {
+  let pos = at + head.size;
+  for (let i = 0; i < head.items / 2; i++) {
     const key = stringAt(bytes, pos);
     if (key === undefined) return undefined;
     const end = skip(bytes, key[1]);
@@ -149,7 +220,8 @@ export class ByteKinds {
       return string && decoder.decode(bytes.subarray(string[0], string[1]));
     };
     const y = text("y");
-    const t = text("t");
+    const tRange = top?.get("t");
+    const t = tRange && bytes.subarray(tRange[0], tRange[1]).join(",");
     if (y === "p") return "part";
     if (y === "q") {
       let method = text("q") ?? "other";

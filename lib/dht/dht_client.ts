@@ -144,12 +144,13 @@ export interface DhtClient {
    *
    * @param key The InfoHash whose values to follow.
    * @param callback Receives events.
-   * @param options Optional where-filter.
+   * @param options Optional where-filter, and how many storing nodes to
+   * listen at (default and most: 4, OpenDHT's `LISTEN_NODES`).
    * @returns A handle to stop listening.
    */
   listen(
     key: InfoHash,
     callback: (event: ListenEvent) => void,
-    options?: { query?: DhtQuery },
+    options?: { query?: DhtQuery; nodes?: number },
   ): ListenHandle;
 }

@@ -153,6 +153,11 @@ export interface BuddyTrackerOptions {
    * only expiries count. @default {0}
    */
   readonly quietOfflineMs?: number;
+  /**
+   * How many storing nodes to listen at (1 to 4; see
+   * `PresenceProfile.listenNodes`). @default {4}
+   */
+  readonly listenNodes?: number;
   /** Called with the new status (0 or 1) on every change. */
   readonly onChange: (status: 0 | 1) => void;
   /**
@@ -241,7 +246,7 @@ export class BuddyTracker {
           break;
       }
       this.#update();
-    });
+    }, { nodes: this.#options.listenNodes });
   }
 
   /** Stops listening and forgets everything (status back to 0, silently). */
