@@ -335,3 +335,22 @@ Deno.test("presence on stock OpenDHT nodes (share 0.99): no more bytes than the 
   );
   assert.ok((ours.presence_bytes_by_kind["update re"] ?? 0) > 0, text);
 });
+
+Deno.test("stock nodes, 2 listen nodes: when both listened storing nodes die, the listen moves and the device is back within a minute", () => {
+  const { net, statuses, listenedAt } = twoListenNodes("both-listen-nodes");
+  const before = listenedAt();
+  assert.equal(before.length, 2, JSON.stringify(before));
+  const diedMs = net.clock.now();
+  for (const index of before) net.crash(index);
+  net.run(MINUTE);
+  const after = listenedAt();
+  assert.equal(after.length, 2, JSON.stringify(after));
+  assert.ok(after.every((index) => !before.includes(index)));
+  // The silence looked like a crash for a moment; the first push from the
+  // new nodes ended it, long before the next renewal (5 minutes).
+  assert.deepEqual(statuses.map((s) => s.status), [1, 0, 1]);
+  assert.ok(statuses[2].atMs - diedMs <= MINUTE, JSON.stringify(statuses));
+  net.run(3 * MINUTE);
+  assert.deepEqual(statuses.map((s) => s.status), [1, 0, 1]);
+  net.stop();
+});

@@ -77,6 +77,12 @@ export interface ListenHandle extends OperationHandle {
    * the caller has reason to think its storing nodes are stale).
    */
   relocate(): void;
+  /**
+   * Renews the listen at its nodes now; one that does not answer is
+   * replaced (cheaper than {@link ListenHandle.relocate}: no lookup while
+   * they answer). Optional for fakes.
+   */
+  check?(): void;
 }
 
 /** A handle on a permanent put. */

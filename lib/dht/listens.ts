@@ -12,7 +12,9 @@
  * {@link SILENT_NODE_MS} while another of the listen's nodes still pushes
  * them is asked to renew the listen at once: if it does not answer (it left
  * the network), the listen moves now instead of at the next renewal, so
- * that a listen on few nodes does not wait minutes on one node.
+ * that a listen on few nodes does not wait minutes on one node. When all of
+ * them fall silent, the listen's user (the presence tracker, whose silence
+ * rule then calls the device offline) checks them with `check()`.
  *
  * Storing nodes push `update`s under the listen's socket id. A value is
  * reported once per id (again only with a higher sequence number), with the
@@ -199,6 +201,10 @@ export class Listens {
         state.timer?.cancel();
         state.timer = undefined;
         this.#place(state);
+      },
+      check: () => {
+        if (state.cancelled || state.search !== undefined) return;
+        for (const node of state.nodes.values()) this.#sendListen(state, node);
       },
     };
   }
