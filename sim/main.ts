@@ -96,6 +96,8 @@ Options:
                      seed (default 0)
   --quiet-offline D  presence, our profile: silence of pushed refreshes after
                      which a device is offline (default 30s; 0 = off)
+  --listen-nodes N   presence, our profile: storing nodes a watcher listens
+                     at for a contact (1-4, default 2)
   --compare          lookup: ours vs kademlia-dht; presence/inbox: ours vs the
                      jami profile; same seed, one process, ratios printed
   --report FILE      presence/inbox: write an HTML page with CDF plots and
@@ -234,6 +236,7 @@ async function main(args: string[]): Promise<number> {
         nat: { type: "string" },
         "stock-share": { type: "string" },
         "quiet-offline": { type: "string" },
+        "listen-nodes": { type: "string" },
         report: { type: "string" },
         compare: { type: "boolean" },
         json: { type: "boolean" },
@@ -297,7 +300,7 @@ async function main(args: string[]): Promise<number> {
       if (profileName !== "ours" && profileName !== "jami") {
         throw new UsageError(`--profile must be "ours" or "jami"`);
       }
-      const ours: PresenceProfile = values["quiet-offline"] === undefined
+      let ours: PresenceProfile = values["quiet-offline"] === undefined
         ? OUR_PROFILE
         : {
           ...OUR_PROFILE,
@@ -305,6 +308,15 @@ async function main(args: string[]): Promise<number> {
             ? 0
             : parseDuration(values["quiet-offline"]),
         };
+      if (values["listen-nodes"] !== undefined) {
+        const listenNodes = Number(values["listen-nodes"]);
+        if (
+          !Number.isInteger(listenNodes) || listenNodes < 1 || listenNodes > 4
+        ) {
+          throw new UsageError("--listen-nodes must be 1 to 4");
+        }
+        ours = { ...ours, listenNodes };
+      }
       const profiles: PresenceProfile[] = values.compare
         ? [ours, JAMI_PROFILE]
         : [profileName === "jami" ? JAMI_PROFILE : ours];

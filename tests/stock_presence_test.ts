@@ -14,7 +14,9 @@ import {
 import { InfoHash } from "../lib/identity/info_hash.ts";
 import {
   ANNOUNCEMENT_VALUE_TYPE,
+  JAMI_PROFILE,
   OUR_PROFILE,
+  presenceNodeConfig,
   presenceValueTypes,
 } from "../lib/presence/presence_profile.ts";
 import { Testnet } from "../lib/testing/testnet.ts";
@@ -227,4 +229,128 @@ Deno.test("presence at stock share 0: the same report as without the option", as
   const zero = await onStock({ stockShare: 0 });
   assert.deepEqual(zero, without);
   assert.equal(without.stock_share, undefined);
+});
+
+/**
+ * A stock-only network, a publisher keeping a device announcement alive and
+ * a watcher's tracker listening at 2 storing nodes with the silence rule;
+ * both devices are outside the key's closest nodes.
+ */
+function twoListenNodes(seed: string) {
+  const net = Testnet.create({
+    nodes: 16,
+    seed,
+    stockShare: 1,
+    nodeConfig: presenceNodeConfig(OUR_PROFILE),
+  });
+  const key = account.id;
+  const closest = new Set(
+    net.closestOnline(key, 6).map((id) => id.toString()),
+  );
+  const [publisher, watcher] = net.nodes.filter((node) =>
+    !closest.has(node.id.toString())
+  );
+  const issued = DeviceCertificate.issue(account, laptop, {
+    issuedMs: net.clock.now() - 1_000,
+  });
+  const put = publisher.putPermanent(
+    key,
+    announcementValue(laptop, issued, 1, net.clock.now()),
+  );
+  const statuses: { status: number; atMs: number }[] = [];
+  const tracker = new BuddyTracker({
+    dht: watcher,
+    clock: net.clock,
+    accountId: account.id,
+    expiryCheckMs: OUR_PROFILE.expiryCheckMs,
+    quietOfflineMs: OUR_PROFILE.quietOfflineMs,
+    listenNodes: OUR_PROFILE.listenNodes,
+    onChange: (status) => statuses.push({ status, atMs: net.clock.now() }),
+  });
+  tracker.start();
+  net.run(20 * SECOND);
+  /** Online storing nodes (not the watcher) that hold a listener of it. */
+  const listenedAt = () =>
+    net.onlineIndexes().filter((i) =>
+      net.nodes[i] !== watcher && net.nodes[i].stats().storage.listeners > 0
+    );
+  return { net, put, statuses, listenedAt, publisher };
+}
+
+Deno.test("stock nodes, 2 listen nodes: a listened storing node that dies is replaced within a minute, with no false offline", () => {
+  const { net, statuses, listenedAt } = twoListenNodes("two-listen-nodes");
+  assert.equal(OUR_PROFILE.listenNodes, 2);
+  const before = listenedAt();
+  assert.equal(before.length, 2, JSON.stringify(before));
+  assert.deepEqual(statuses.map((s) => s.status), [1]);
+  net.crash(before[0]);
+  net.run(MINUTE);
+  const after = listenedAt();
+  // Moved at once, not at the next renewal (every 5 minutes).
+  assert.equal(after.length, 2, JSON.stringify(after));
+  assert.ok(!after.includes(before[0]));
+  assert.ok(after.includes(before[1]));
+  // The other node kept pushing refreshes meanwhile: never offline.
+  net.run(3 * MINUTE);
+  assert.deepEqual(statuses.map((s) => s.status), [1]);
+  net.stop();
+});
+
+Deno.test("stock nodes, 2 listen nodes: a crashed publisher is offline within 30 s", () => {
+  const { net, statuses, put, publisher } = twoListenNodes("crash-two-nodes");
+  net.run(2 * MINUTE + 7 * SECOND);
+  put.cancel();
+  const crashedMs = net.clock.now();
+  net.crash(net.nodes.indexOf(publisher));
+  net.run(MINUTE);
+  assert.deepEqual(statuses.map((s) => s.status), [1, 0]);
+  assert.ok(
+    statuses[1].atMs - crashedMs <= 30 * SECOND,
+    JSON.stringify(statuses),
+  );
+  net.stop();
+});
+
+Deno.test("presence on stock OpenDHT nodes (share 0.99): no more bytes than the Jami profile", async () => {
+  const ours = await withSilenceRule();
+  const jami = await once("jami", () =>
+    onStock({
+      stockShare: 0.99,
+      profile: JAMI_PROFILE,
+    }));
+  const text = JSON.stringify({
+    ours: ours.presence_bytes_by_kind,
+    jami: jami.presence_bytes_by_kind,
+  });
+  assert.ok(
+    ours.presence_bytes_per_device_hour <= jami.presence_bytes_per_device_hour,
+    text,
+  );
+  // The split adds up, and stock nodes' pushed refreshes are in it.
+  const kinds = Object.values(ours.presence_bytes_by_kind);
+  const sum = kinds.reduce((a, b) => a + b, 0);
+  assert.ok(
+    Math.abs(sum - ours.presence_bytes_per_device_hour) <= kinds.length,
+    text,
+  );
+  assert.ok((ours.presence_bytes_by_kind["update re"] ?? 0) > 0, text);
+});
+
+Deno.test("stock nodes, 2 listen nodes: when both listened storing nodes die, the listen moves and the device is back within a minute", () => {
+  const { net, statuses, listenedAt } = twoListenNodes("both-listen-nodes");
+  const before = listenedAt();
+  assert.equal(before.length, 2, JSON.stringify(before));
+  const diedMs = net.clock.now();
+  for (const index of before) net.crash(index);
+  net.run(MINUTE);
+  const after = listenedAt();
+  assert.equal(after.length, 2, JSON.stringify(after));
+  assert.ok(after.every((index) => !before.includes(index)));
+  // The silence looked like a crash for a moment; the first push from the
+  // new nodes ended it, long before the next renewal (5 minutes).
+  assert.deepEqual(statuses.map((s) => s.status), [1, 0, 1]);
+  assert.ok(statuses[2].atMs - diedMs <= MINUTE, JSON.stringify(statuses));
+  net.run(3 * MINUTE);
+  assert.deepEqual(statuses.map((s) => s.status), [1, 0, 1]);
+  net.stop();
 });

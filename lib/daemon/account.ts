@@ -154,6 +154,7 @@ export class Account implements ManagedAccount {
       reachable: components.reachable,
       expiryCheckMs: profile.expiryCheckMs,
       quietOfflineMs: profile.quietOfflineMs,
+      listenNodes: profile.listenNodes,
       presenceOf: (uri, tracker) => this.#buddies.presenceOf(uri, tracker),
       onChange: (uri) => this.#onBuddyChange(uri),
       onDevice: (uri, device) => this.#onBuddyDevice(uri, device),

@@ -77,6 +77,12 @@ export interface ListenHandle extends OperationHandle {
    * the caller has reason to think its storing nodes are stale).
    */
   relocate(): void;
+  /**
+   * Renews the listen at its nodes now; one that does not answer is
+   * replaced (cheaper than {@link ListenHandle.relocate}: no lookup while
+   * they answer). Optional for fakes.
+   */
+  check?(): void;
 }
 
 /** A handle on a permanent put. */
@@ -144,12 +150,13 @@ export interface DhtClient {
    *
    * @param key The InfoHash whose values to follow.
    * @param callback Receives events.
-   * @param options Optional where-filter.
+   * @param options Optional where-filter, and how many storing nodes to
+   * listen at (default and most: 4, OpenDHT's `LISTEN_NODES`).
    * @returns A handle to stop listening.
    */
   listen(
     key: InfoHash,
     callback: (event: ListenEvent) => void,
-    options?: { query?: DhtQuery },
+    options?: { query?: DhtQuery; nodes?: number },
   ): ListenHandle;
 }

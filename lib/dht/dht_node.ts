@@ -759,15 +759,16 @@ export class DhtNode implements DhtClient {
    *
    * @param key Key.
    * @param callback Receives events.
-   * @param options Optional where-filter.
+   * @param options Optional where-filter, and how many nodes to listen at
+   * (1 to {@link LISTEN_NODES}, the default).
    * @returns A handle to stop listening.
    */
   listen(
     key: InfoHash,
     callback: (event: ListenEvent) => void,
-    options: { query?: DhtQuery } = {},
+    options: { query?: DhtQuery; nodes?: number } = {},
   ): ListenHandle {
-    return this.#listens.add(key, callback, options.query);
+    return this.#listens.add(key, callback, options.query, options.nodes);
   }
 
   /**

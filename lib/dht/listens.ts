@@ -4,7 +4,17 @@
  * we may be one of them), renewed at the same nodes every `listenRenewMs`
  * (storing nodes forget listeners that are not renewed), looked up again
  * every `listenSearchMs`, and moved at once when one of its nodes refuses
- * or stops answering.
+ * or stops answering. A listen may ask for fewer nodes (`nodes`): presence
+ * listens on stock OpenDHT nodes need only one node that pushes refreshes,
+ * and every listen node pushes each refresh.
+ *
+ * A listen node that pushed refreshes of a value and then fell silent for
+ * {@link SILENT_NODE_MS} while another of the listen's nodes still pushes
+ * them is asked to renew the listen at once: if it does not answer (it left
+ * the network), the listen moves now instead of at the next renewal, so
+ * that a listen on few nodes does not wait minutes on one node. When all of
+ * them fall silent, the listen's user (the presence tracker, whose silence
+ * rule then calls the device offline) checks them with `check()`.
  *
  * Storing nodes push `update`s under the listen's socket id. A value is
  * reported once per id (again only with a higher sequence number), with the
@@ -42,6 +52,13 @@ export const LISTEN_NODES = 4;
  */
 export const PUSH_REORDER_MS = 5_000;
 
+/**
+ * A listen node silent this long while another of the listen's nodes pushes
+ * refreshes is checked with a listen renewal: two refresh periods of a
+ * presence announcement (14 s) and then some.
+ */
+export const SILENT_NODE_MS = 30_000;
+
 /** Most "sender:id" expiries remembered per listen before starting afresh. */
 const MAX_RECENTLY_EXPIRED = 1_024;
 
@@ -58,8 +75,15 @@ interface ListenState {
   readonly socketId: number;
   readonly query?: DhtQuery;
   readonly callback: (event: ListenEvent) => void;
+  /** How many nodes to listen at (at most {@link LISTEN_NODES}). */
+  readonly nodeCount: number;
   /** Node id hex → node we listen at. */
   nodes: Map<string, SearchNode>;
+  /**
+   * Node id hex → when it last pushed a refresh (or was last checked): only
+   * nodes that push refreshes are watched for silence.
+   */
+  pushedMs: Map<string, number>;
   /** When the listen's nodes were last looked up. */
   searchedMs: number;
   /**
@@ -140,12 +164,14 @@ export class Listens {
    * @param key Key.
    * @param callback Receives events.
    * @param query Optional where-filter.
+   * @param nodeCount How many nodes to listen at, 1 to {@link LISTEN_NODES}.
    * @returns A handle to stop listening or move the listen.
    */
   add(
     key: InfoHash,
     callback: (event: ListenEvent) => void,
     query: DhtQuery | undefined,
+    nodeCount: number = LISTEN_NODES,
   ): ListenHandle {
     const randomBytes = this.#services.randomBytes ?? systemRandomBytes;
     let socketId: number;
@@ -157,7 +183,9 @@ export class Listens {
       socketId,
       query,
       callback,
+      nodeCount: Math.max(1, Math.min(LISTEN_NODES, Math.floor(nodeCount))),
       nodes: new Map(),
+      pushedMs: new Map(),
       searchedMs: -Infinity,
       recentlyExpired: new Map(),
       refused: new Map(),
@@ -173,6 +201,10 @@ export class Listens {
         state.timer?.cancel();
         state.timer = undefined;
         this.#place(state);
+      },
+      check: () => {
+        if (state.cancelled || state.search !== undefined) return;
+        for (const node of state.nodes.values()) this.#sendListen(state, node);
       },
     };
   }
@@ -229,6 +261,8 @@ export class Listens {
       state.known.get(id)?.holders.add(hex) !== undefined
     );
     if (refreshed.length > 0) {
+      state.pushedMs.set(hex, now);
+      this.#checkSilentNodes(state, now);
       state.callback({ kind: "refreshed", ids: refreshed });
     }
     const expired: bigint[] = [];
@@ -251,6 +285,25 @@ export class Listens {
       state.callback({ kind: "expiring", ids: expiring });
     }
     if (expired.length > 0) state.callback({ kind: "expired", ids: expired });
+  }
+
+  /**
+   * Another node of the listen just pushed a refresh: a node that pushed
+   * refreshes before and has been silent for {@link SILENT_NODE_MS} is asked
+   * to renew the listen (it is moved if it does not answer).
+   */
+  #checkSilentNodes(state: ListenState, now: number): void {
+    for (const [hex, at] of state.pushedMs) {
+      if (now - at < SILENT_NODE_MS) continue;
+      const node = state.nodes.get(hex);
+      if (node === undefined) {
+        state.pushedMs.delete(hex);
+        continue;
+      }
+      // Checked once per silence: it counts as heard from until it pushes.
+      state.pushedMs.set(hex, now);
+      this.#sendListen(state, node);
+    }
   }
 
   #listenLocally(state: ListenState): void {
@@ -276,7 +329,7 @@ export class Listens {
         }
         const chosen = result.nodes.filter((node) =>
           !state.refused.has(node.id.toString())
-        ).slice(0, LISTEN_NODES);
+        ).slice(0, state.nodeCount);
         const chosenHex = new Set(chosen.map((node) => node.id.toString()));
         for (const hex of [...state.nodes.keys()]) {
           if (!chosenHex.has(hex)) this.#forgetNode(state, hex);
@@ -300,7 +353,7 @@ export class Listens {
       state.timer = undefined;
       if (state.cancelled) return;
       const stale = clock.now() - state.searchedMs >= this.#timing.searchMs ||
-        state.nodes.size < LISTEN_NODES;
+        state.nodes.size < state.nodeCount;
       if (stale) {
         this.#place(state);
         return;
@@ -354,6 +407,7 @@ export class Listens {
   /** A storing node we no longer listen at: values only it held expire for us. */
   #forgetNode(state: ListenState, hex: string): void {
     state.nodes.delete(hex);
+    state.pushedMs.delete(hex);
     const gone: bigint[] = [];
     for (const [id, entry] of state.known) {
       entry.holders.delete(hex);

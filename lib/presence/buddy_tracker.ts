@@ -47,7 +47,11 @@
  * and then heard nothing (no refresh, no new record) for `quietOfflineMs` is
  * shown offline, long before the 10-minute value lapses; a later push brings
  * it back. Our own storing nodes push no refreshes, so a device they alone
- * hold is never judged this way (its value expires in seconds there).
+ * hold is never judged this way (its value expires in seconds there). The
+ * silence may also be that of the listen's storing nodes (all of them died):
+ * a device going quiet makes the listen renew at its nodes
+ * (`ListenHandle.check`), which moves it if they are gone, and the next push
+ * brings the device back.
  * Silence is judged only while our own node hears the DHT (`reachable`):
  * when we do not, every push stops for reasons of our own, so the judgment
  * waits ({@link SILENCE_PAUSE_POLL_MS} at a time) and nobody goes quiet;
@@ -153,6 +157,11 @@ export interface BuddyTrackerOptions {
    * only expiries count. @default {0}
    */
   readonly quietOfflineMs?: number;
+  /**
+   * How many storing nodes to listen at (1 to 4; see
+   * `PresenceProfile.listenNodes`). @default {4}
+   */
+  readonly listenNodes?: number;
   /** Called with the new status (0 or 1) on every change. */
   readonly onChange: (status: 0 | 1) => void;
   /**
@@ -241,7 +250,7 @@ export class BuddyTracker {
           break;
       }
       this.#update();
-    });
+    }, { nodes: this.#options.listenNodes });
   }
 
   /** Stops listening and forgets everything (status back to 0, silently). */
@@ -675,6 +684,7 @@ export class BuddyTracker {
     const quietMs = this.#options.quietOfflineMs ?? 0;
     // Our own silence stops every push: judge nobody by silence meanwhile.
     const paused = quietMs > 0 && !(this.#options.reachable?.() ?? true);
+    let silenced = false;
     for (const state of this.#devices.values()) {
       if (
         quietMs > 0 && state.beating && !state.quiet &&
@@ -683,7 +693,10 @@ export class BuddyTracker {
         if (paused) {
           state.lastBeatMs = now - quietMs +
             Math.min(quietMs, SILENCE_PAUSE_POLL_MS);
-        } else state.quiet = true;
+        } else {
+          state.quiet = true;
+          silenced = true;
+        }
       }
       const is = this.#isOnline(state);
       if (is) {
@@ -707,6 +720,10 @@ export class BuddyTracker {
         () => this.#update(),
       );
     }
+    // Silence may also be our listen nodes' death (all of them at once): a
+    // renewal finds out, and moves the listen if so; the next push then
+    // brings the device back. Two small requests per crash otherwise.
+    if (silenced) this.#listen?.check?.();
     // Listeners see the new account status when told of a device.
     const status = online ? 1 : 0;
     const statusChanged = status !== this.#status;

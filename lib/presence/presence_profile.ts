@@ -70,6 +70,12 @@ export interface PresenceProfile {
    * offline (0: never judged by silence). See `BuddyTrackerOptions.quietOfflineMs`.
    */
   readonly quietOfflineMs: number;
+  /**
+   * Storing nodes a watcher listens at for a contact's presence. On stock
+   * OpenDHT nodes every listen node pushes every refresh (every 14 s), while
+   * the silence rule needs one node that pushes; OpenDHT listens at 4.
+   */
+  readonly listenNodes: number;
   /** DHT listen renewal period. */
   readonly listenRenewMs: number;
   /** DHT listen re-search period. */
@@ -117,6 +123,13 @@ const OUR_RESIGN_MS = 7 * MINUTE;
  */
 const QUIET_OFFLINE_MS = 30 * SECOND;
 const OUR_CLOCK_SKEW_MS = MINUTE;
+/**
+ * Presence listens at 2 storing nodes, not OpenDHT's 4: half the pushed
+ * refreshes on stock nodes (docs/figures.md, "Presence on stock OpenDHT
+ * nodes"); a node that stops pushing is checked and replaced at once
+ * (`SILENT_NODE_MS` in lib/dht/listens.ts).
+ */
+const OUR_LISTEN_NODES = 2;
 
 /** Our defaults. */
 export const OUR_PROFILE: PresenceProfile = {
@@ -129,6 +142,7 @@ export const OUR_PROFILE: PresenceProfile = {
   goodbye: true,
   expiryCheckMs: 1_500,
   quietOfflineMs: QUIET_OFFLINE_MS,
+  listenNodes: OUR_LISTEN_NODES,
   listenRenewMs: 5 * MINUTE,
   listenSearchMs: 10 * MINUTE,
   permanentCheckMs: 5 * MINUTE,
@@ -152,6 +166,7 @@ export const JAMI_PROFILE: PresenceProfile = {
   goodbye: false,
   expiryCheckMs: 0,
   quietOfflineMs: 0,
+  listenNodes: 4,
   listenRenewMs: 20 * SECOND,
   listenSearchMs: 5 * MINUTE,
   permanentCheckMs: 10 * MINUTE,

@@ -78,6 +78,8 @@ export interface WatchListOptions {
   readonly reachable?: () => boolean;
   /** See {@link BuddyTrackerOptions.quietOfflineMs}. @default {0} */
   readonly quietOfflineMs?: number;
+  /** See {@link BuddyTrackerOptions.listenNodes}. @default {4} */
+  readonly listenNodes?: number;
   /**
    * The presence a subscriber is told for `uri`; by default
    * {@link dhtPresence} of its tracker.
@@ -164,6 +166,7 @@ export class WatchList {
         expiryCheckMs: this.#options.expiryCheckMs,
         reachable: this.#options.reachable,
         quietOfflineMs: this.#options.quietOfflineMs,
+        listenNodes: this.#options.listenNodes,
         onChange: () => this.#options.onChange(uri),
         onDevice: (device) => this.#options.onDevice(uri, device),
         onRevocationList: (list) => this.#options.onRevocationList?.(uri, list),

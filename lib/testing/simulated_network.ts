@@ -107,6 +107,19 @@ export interface SimulatedNetworkOptions {
 }
 
 /**
+ * Sees every datagram a host sends (`"sent"`, counted as in its stats even
+ * if it is then dropped) and every one delivered (`"received"`): the
+ * simulator's byte profile by message kind. It must not keep or change the
+ * bytes.
+ */
+export type DatagramObserver = (
+  direction: "sent" | "received",
+  source: number,
+  target: number | undefined,
+  bytes: Uint8Array,
+) => void;
+
+/**
  * Options for {@link SimulatedNetwork.attach}.
  *
  * @example Attach at a chosen address
@@ -263,6 +276,7 @@ export class SimulatedNetwork {
   readonly #queue = new DatagramQueue();
   /** Hosts behind NATs (see nat_box.ts) and their translated datagrams. */
   readonly #nat = new NatRouter();
+  #observer?: DatagramObserver;
 
   /**
    * Creates an empty network.
@@ -868,9 +882,43 @@ export class SimulatedNetwork {
     this.#hostCapacity = capacity;
   }
 
+  /**
+   * Sets (or with undefined removes) the observer of datagrams.
+   *
+   * @param observer See {@link DatagramObserver}.
+   *
+   * @example Count what a host sends
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ManualClock } from "./manual_clock.ts";
+   * import { seededRng } from "../rng.ts";
+   * import { SimulatedNetwork } from "./simulated_network.ts";
+   *
+   * const clock = new ManualClock(0);
+   * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
+   * const [a, b] = [network.attach(), network.attach()];
+   * const seen: string[] = [];
+   * network.observe((direction, source, target, bytes) =>
+   *   seen.push(`${direction} ${source}>${target} ${bytes.length}`)
+   * );
+   * a.send(b.localAddress, new Uint8Array(3));
+   * clock.runUntilIdle();
+   * assert.deepEqual(seen, ["sent 0>1 3", "received 0>1 3"]);
+   * ```
+   */
+  observe(observer: DatagramObserver | undefined): void {
+    this.#observer = observer;
+  }
+
   #send(transport: NetworkTransport, to: PeerAddress, bytes: Uint8Array): void {
     const source = transport.hostIndex;
     const length = bytes.length;
+    this.#observer?.(
+      "sent",
+      source,
+      this.#indexByAddress.get(to) ?? this.#indexByKey.get(addressKey(to)),
+      bytes,
+    );
     this.#messagesSent[source]++;
     this.#bytesSent[source] += length;
     this.#totalMessagesSent++;
@@ -978,6 +1026,7 @@ export class SimulatedNetwork {
     this.#bytesReceived[target] += length;
     this.#totalMessagesReceived++;
     this.#totalBytesReceived += length;
+    this.#observer?.("received", source, target, bytes);
     this.#handlers[target]?.(
       bytes,
       translated?.from ?? this.#addresses[source],

@@ -23,7 +23,8 @@
  *   lasted under 5 s is counted in `changes_too_short` instead);
  * - `false_offline_events`: status 0 events while the device was online;
  * - `presence_bytes_per_device_hour`: bytes sent and received by device
- *   hosts (their DHT node included) per online device-hour, measured phase.
+ *   hosts (their DHT node included) per online device-hour, measured phase;
+ *   `presence_bytes_by_kind` splits them by DHT message kind.
  *
  * @module
  */
@@ -39,6 +40,7 @@ import { phaseProgress, type ProgressCallback } from "../progress.ts";
 import { formatDurationMs } from "../units.ts";
 import { DaemonSwarm, type DeviceSlot } from "../daemon_swarm.ts";
 import { formatNatSpec, type NatSpec } from "../nat_spec.ts";
+import { ByteKinds } from "../byte_kinds.ts";
 import type { NatDropCounts } from "../../lib/testing/simulated_network.ts";
 import { SIMULATION_EPOCH_MS } from "../../lib/testing/testnet.ts";
 
@@ -129,6 +131,11 @@ export interface PresenceReport {
   /** (Watcher, change) pairs not counted: the state lasted under 5 s. */
   readonly changes_too_short: number;
   readonly presence_bytes_per_device_hour: number;
+  /**
+   * The same bytes by DHT message kind, per online device-hour (see
+   * `sim/byte_kinds.ts`), largest first.
+   */
+  readonly presence_bytes_by_kind: Record<string, number>;
   readonly device_leaves: number;
   /** `--nat` as given, and what the NATs dropped; only with `--nat`. */
   readonly nat?: { spec: string; behind: number } & NatDropCounts;
@@ -413,6 +420,8 @@ export async function runPresenceScenario(
   };
 
   const bytesAtStart = swarm.deviceBytes(slots);
+  const kinds = new ByteKinds(new Set(slots.map((slot) => slot.index)));
+  swarm.network.observe(kinds.observer);
   const linkBytesAtStart = swarm.linkBytes(slots);
   let deviceOnlineMs = 0;
   let lastTickMs = clock.now();
@@ -500,6 +509,7 @@ export async function runPresenceScenario(
     else unseen.crash += change.waiting.size;
   }
   const bytes = swarm.deviceBytes(slots) - bytesAtStart;
+  swarm.network.observe(undefined);
   const linkBytes = swarm.linkBytes(slots) - linkBytesAtStart;
   const hours = deviceOnlineMs / 3_600_000;
   const degrees = contacts.map((set) => set.size);
@@ -532,6 +542,11 @@ export async function runPresenceScenario(
     false_offline_events: falseOffline,
     changes_too_short: shortChanges,
     presence_bytes_per_device_hour: Math.round(bytes / Math.max(hours, 1e-9)),
+    presence_bytes_by_kind: Object.fromEntries(
+      Object.entries(kinds.bytes()).map((
+        [kind, total],
+      ) => [kind, Math.round(total / Math.max(hours, 1e-9))]),
+    ),
     connected_detect_ms: summarize(linkDetect.connected),
     link_loss_detect_ms: summarize(linkDetect.loss),
     note_delivery_ms: summarize(noteDelays),
