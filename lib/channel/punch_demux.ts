@@ -30,6 +30,7 @@
 
 import type { DatagramHandler, PeerAddress, Transport } from "../transport.ts";
 import { isPunchDatagram } from "./hole_punch.ts";
+import { isStreamDatagram } from "./datagram_streams.ts";
 
 /** One socket, two readers; see the module documentation. */
 export class PunchDemux {
@@ -37,6 +38,7 @@ export class PunchDemux {
   readonly dht: Transport;
   #dhtHandler: DatagramHandler | undefined;
   #punchHandler: DatagramHandler | undefined;
+  #streamHandler: DatagramHandler | undefined;
 
   /**
    * Takes over the socket's receive handler.
@@ -46,6 +48,7 @@ export class PunchDemux {
   constructor(socket: Transport) {
     socket.receive((bytes, from) => {
       if (isPunchDatagram(bytes)) this.#punchHandler?.(bytes, from);
+      else if (isStreamDatagram(bytes)) this.#streamHandler?.(bytes, from);
       else this.#dhtHandler?.(bytes, from);
     });
     const receive = (handler: DatagramHandler): void => {
@@ -68,5 +71,15 @@ export class PunchDemux {
    */
   onPunch(handler: DatagramHandler): void {
     this.#punchHandler = handler;
+  }
+
+  /**
+   * Sets the single handler of stream datagrams (`"RNGS"`), replacing any
+   * earlier one.
+   *
+   * @param handler Usually `DatagramStreams.handle`.
+   */
+  onStream(handler: DatagramHandler): void {
+    this.#streamHandler = handler;
   }
 }
