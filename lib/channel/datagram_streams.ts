@@ -5,7 +5,8 @@
  * real one at the merge.
  *
  * Datagram format: `"RNGS"`, one byte kind (1 open, 2 data, 3 close), an
- * 8-byte stream id, the payload.
+ * 8-byte stream id, a 4-byte sequence number, the payload; datagrams are
+ * put back in order (the simulated network reorders), never resent.
  *
  * @example A stream between two hosts
  * ```ts
@@ -57,7 +58,7 @@ export const STREAM_MAGIC: Uint8Array = new Uint8Array([
 const OPEN = 1;
 const DATA = 2;
 const CLOSE = 3;
-const HEADER = 4 + 1 + 8;
+const HEADER = 4 + 1 + 8 + 4;
 const MAX_PAYLOAD = 1_200;
 const MAX_STREAMS = 256;
 
@@ -137,6 +138,11 @@ class DatagramStream implements ByteStream {
 export class DatagramStreams implements StreamNetwork {
   readonly #c: DatagramStreamsComponents;
   readonly #streams = new Map<string, DatagramStream>();
+  readonly #pending = new Map<
+    string,
+    { next: number; held: Map<number, Uint8Array> }
+  >();
+  readonly #sent = new Map<string, number>();
   #handler: ((stream: ByteStream) => void) | undefined;
   #closed = false;
 
@@ -159,9 +165,34 @@ export class DatagramStreams implements StreamNetwork {
     if (this.#closed || !isStreamDatagram(bytes) || bytes.length < HEADER) {
       return;
     }
-    const kind = bytes[4];
-    const id = bytes.subarray(5, HEADER);
+    const id = bytes.subarray(5, 13);
     const key = `${formatAddress(from)}/${hex(id)}`;
+    let pending = this.#pending.get(key);
+    if (pending === undefined) {
+      if (this.#pending.size >= MAX_STREAMS) return;
+      pending = { next: 0, held: new Map() };
+      this.#pending.set(key, pending);
+    }
+    const seq = new DataView(bytes.buffer, bytes.byteOffset + 13, 4)
+      .getUint32(0);
+    if (seq < pending.next || pending.held.size >= 256) return;
+    pending.held.set(seq, bytes.slice());
+    for (;;) {
+      const next = pending.held.get(pending.next);
+      if (next === undefined) break;
+      pending.held.delete(pending.next);
+      pending.next += 1;
+      this.#apply(next, from, id, key);
+    }
+  }
+
+  #apply(
+    bytes: Uint8Array,
+    from: PeerAddress,
+    id: Uint8Array,
+    key: string,
+  ): void {
+    const kind = bytes[4];
     let stream = this.#streams.get(key);
     if (stream === undefined && kind === OPEN) {
       if (this.#handler === undefined || this.#streams.size >= MAX_STREAMS) {
@@ -172,7 +203,10 @@ export class DatagramStreams implements StreamNetwork {
     }
     if (stream === undefined) return;
     if (kind === DATA) stream.deliver(bytes.slice(HEADER));
-    else if (kind === CLOSE) stream.finish("remote");
+    else if (kind === CLOSE) {
+      this.#pending.delete(key);
+      stream.finish("remote");
+    }
   }
 
   /**
@@ -222,7 +256,10 @@ export class DatagramStreams implements StreamNetwork {
     const stream = new DatagramStream(
       to,
       (kind, payload) => this.#send(to, id, kind, payload),
-      () => this.#streams.delete(key),
+      () => {
+        this.#streams.delete(key);
+        this.#sent.delete(hex(id));
+      },
     );
     this.#streams.set(key, stream);
     return stream;
@@ -233,6 +270,10 @@ export class DatagramStreams implements StreamNetwork {
     bytes.set(STREAM_MAGIC, 0);
     bytes[4] = kind;
     bytes.set(id, 5);
+    const key = hex(id);
+    const seq = this.#sent.get(key) ?? 0;
+    this.#sent.set(key, seq + 1);
+    new DataView(bytes.buffer).setUint32(13, seq);
     bytes.set(payload, HEADER);
     this.#c.socket.send(to, bytes);
   }
