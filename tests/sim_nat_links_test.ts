@@ -143,3 +143,31 @@ Deno.test("a stranger's candidate set at our link key is never answered nor prob
   void attacker;
   swarm.shutdown();
 });
+
+Deno.test("links through NATs replay exactly: same seed, same times and counters", async () => {
+  const once = async () => {
+    const f = await friendsBehind("nat-replay", "eim-prf:1");
+    f.subscribe();
+    const took = await runUntil(
+      f.swarm,
+      () => f.aliceSees().status === 2,
+      20_000,
+      10,
+    );
+    await f.swarm.run(5 * SECOND);
+    const trace = JSON.stringify({
+      took,
+      now: f.swarm.clock.now(),
+      alice: f.alice.daemon!.account(f.a).rendezvousCounters,
+      bob: f.bob.daemon!.account(f.b).rendezvousCounters,
+      sockets: [
+        f.alice.daemon!.linkSocketCounters,
+        f.bob.daemon!.linkSocketCounters,
+      ],
+      bytes: f.swarm.deviceBytes([f.alice, f.bob]),
+    });
+    f.swarm.shutdown();
+    return trace;
+  };
+  assert.equal(await once(), await once());
+});

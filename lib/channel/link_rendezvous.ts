@@ -71,6 +71,8 @@ const MAX_SEEN_VALUES = 512;
 /** Longest retry delay. */
 const MAX_RETRY_MS = 5 * 60_000;
 const MINUTE_MS = 60_000;
+/** While our public address is unknown, whether to offer is asked again after this long. */
+const NAT_UNKNOWN_RECHECK_MS = 1_000;
 
 /**
  * The DHT key a device receives candidate sets at.
@@ -213,9 +215,23 @@ export class LinkRendezvous {
    * @param certificate Its certificate.
    */
   want(certificate: DeviceCertificate): void {
-    if (this.#listen === undefined || !this.#c.paths.behindNat()) return;
+    if (this.#listen === undefined) return;
+    const behindNat = this.#c.paths.behindNat();
+    if (behindNat === false) return;
     const peer = this.#peer(certificate);
-    if (peer !== undefined) this.#offerSoon(peer, 0);
+    if (peer === undefined) return;
+    if (behindNat === true) {
+      this.#offerSoon(peer, 0);
+      return;
+    }
+    // Our public address is not known yet (a few DHT replies away): ask
+    // again shortly rather than offer no candidate, or race a TCP dial
+    // that may work.
+    if (peer.timer !== undefined || peer.offer !== undefined) return;
+    peer.timer = this.#c.clock.setTimer(NAT_UNKNOWN_RECHECK_MS, () => {
+      peer.timer = undefined;
+      if (this.#current(peer)) this.want(peer.certificate);
+    });
   }
 
   /**
@@ -238,7 +254,7 @@ export class LinkRendezvous {
    */
   lost(certificate: DeviceCertificate, punched: boolean): void {
     if (this.#listen === undefined) return;
-    if (!punched && !this.#c.paths.behindNat()) return;
+    if (!punched && this.#c.paths.behindNat() !== true) return;
     const peer = this.#peer(certificate);
     if (peer === undefined) return;
     peer.offer = undefined;
@@ -298,7 +314,11 @@ export class LinkRendezvous {
   #offer(peer: Peer): void {
     if (!this.#current(peer) || peer.punching) return;
     const token = this.#c.randomBytes(16);
-    if (!this.#send(peer, token)) return;
+    if (!this.#send(peer, token)) {
+      // No candidate yet (public address unknown, wildcard bind): later.
+      this.#retry(peer);
+      return;
+    }
     this.counters.offersSent += 1;
     const tokenHex = hex(token);
     peer.offer = tokenHex;
@@ -434,6 +454,13 @@ export class LinkRendezvous {
     if (result.kind === "punched") {
       this.counters.punched += 1;
       peer.retryMs = this.#o.retryMs;
+      // No new offer while the link comes up over this path; if it has not
+      // after the answer timeout, start over.
+      peer.timer?.cancel();
+      peer.timer = this.#c.clock.setTimer(this.#o.answerTimeoutMs, () => {
+        peer.timer = undefined;
+        if (this.#current(peer)) this.#retry(peer);
+      });
       this.#c.onPunched(peer.certificate, result.address);
       return;
     }

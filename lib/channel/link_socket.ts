@@ -27,7 +27,7 @@
  * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
  * const randomBytes = rngBytes(seededRng(2));
  * const [a, b] = [network.attach(), network.attach()];
- * const local = { candidates: () => [], behindNat: () => false };
+ * const local = { candidates: () => [], behindNat: () => false as boolean | undefined };
  * const pathsA = new LinkSocket({ socket: a, clock, randomBytes }).paths(local);
  * const pathsB = new LinkSocket({ socket: b, clock, randomBytes }).paths(local);
  * const token = new Uint8Array(16).fill(3);
@@ -92,8 +92,11 @@ export interface LinkSocketOptions {
 export interface LocalAddresses {
   /** Our addresses for a contact to punch to (observed IP + port, bound address). */
   candidates(): PeerAddress[];
-  /** Whether our DHT node takes itself to be behind a NAT. */
-  behindNat(): boolean;
+  /**
+   * Whether our DHT node is behind a NAT (its observed public IP is not
+   * one of ours), or `undefined` while it does not know its public IP yet.
+   */
+  behindNat(): boolean | undefined;
 }
 
 /** One account's use of the shared socket. */

@@ -476,7 +476,8 @@ export class Daemon extends TypedEventTarget<DaemonEventMap> {
       streams: this.#options.streams,
       paths: this.#linkSocket?.paths({
         candidates: () => this.#candidates(),
-        behindNat: () => this.dht.behindNat,
+        behindNat: () =>
+          this.dht.observedHost === undefined ? undefined : this.dht.behindNat,
       }),
       channelPort: this.#options.channelPort,
       channelHost: this.#options.channelHost,
