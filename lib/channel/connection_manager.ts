@@ -382,8 +382,8 @@ export class ConnectionManager {
     wanted.punchDialing = true;
     punched.connect(address).then(
       (stream) => {
-        wanted.punchDialing = false;
         if (!this.#running || this.#links.has(deviceHex)) {
+          wanted.punchDialing = false;
           stream.close();
           return;
         }
@@ -391,7 +391,11 @@ export class ConnectionManager {
           ...this.#channelOptions(),
           expectedPeer: wanted.certificate,
         });
-        this.#setUp(channel, { dialled: deviceHex, punched: true });
+        // One punched dial at a time, until its handshake ends: a second
+        // punch to the same device (another token) must not race it.
+        this.#setUp(channel, { dialled: deviceHex, punched: true }, () => {
+          wanted.punchDialing = false;
+        });
       },
       () => {
         wanted.punchDialing = false;
@@ -742,17 +746,20 @@ export class ConnectionManager {
       readonly dialled?: string;
       readonly punched?: boolean;
     },
+    onSettled?: () => void,
   ): void {
     const { acceptedFrom, dialled } = from;
     const punched = from.punched ?? false;
     this.#channels.add(channel);
     let link: Link | undefined;
     channel.onOpen((peer) => {
+      onSettled?.();
       this.#releaseSlot(channel);
       if (acceptedFrom !== undefined) this.#rememberHost(acceptedFrom);
       link = this.#opened(channel, peer, punched);
     });
     channel.onClose((reason) => {
+      onSettled?.();
       this.#forgetChannel(channel, reason);
       if (link !== undefined) this.#closed(link);
       else if (dialled !== undefined && channel.peer === undefined) {

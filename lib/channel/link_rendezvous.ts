@@ -19,8 +19,10 @@
  *   no probe, so it learns nothing of our addresses and cannot make us send
  *   to a victim. The answer carries the same token; the answering side
  *   starts punching at once, the offering side when the answer arrives.
- *   Each token is answered once. When offers cross, the one from the lower
- *   device id wins (the higher one answers it and drops its own).
+ *   Each token is answered once. When offers cross (both sides offered),
+ *   neither is answered: each side already has the other's candidates, and
+ *   both punch with both tokens, saving a DHT round trip. An answer that
+ *   arrives for an offer we gave up on is not taken for an offer.
  * - **Bounds.** Opening a set costs a key agreement and signature checks,
  *   so at most {@link LinkRendezvousOptions.opensPerMinute} sets are opened a
  *   minute in all (anyone can put at our key) and
@@ -71,8 +73,12 @@ const MAX_SEEN_VALUES = 512;
 /** Longest retry delay. */
 const MAX_RETRY_MS = 5 * 60_000;
 const MINUTE_MS = 60_000;
+/** Our past offer tokens remembered per device. */
+const MAX_OWN_TOKENS = 8;
+/** Contacts' sets kept until their device is wanted. */
+const MAX_HELD_SETS = 16;
 /** While our public address is unknown, whether to offer is asked again after this long. */
-const NAT_UNKNOWN_RECHECK_MS = 1_000;
+const NAT_UNKNOWN_RECHECK_MS = 500;
 
 /**
  * The DHT key a device receives candidate sets at.
@@ -108,11 +114,16 @@ export interface LinkRendezvousComponents {
 
 /** Settings of a {@link LinkRendezvous}. */
 export interface LinkRendezvousOptions {
-  /** Validity of the sets we send. @default {60_000} */
+  /**
+   * Validity of the sets we send: long enough for the DHT round trips and
+   * some clock skew, short enough that an offer its sender gave up on
+   * (after {@link LinkRendezvousOptions.answerTimeoutMs}) is not answered
+   * much later, e.g. by a device that restarted. @default {20_000}
+   */
   readonly setLifetimeMs?: number;
-  /** An offer with no answer after this long is retried. @default {10_000} */
+  /** An offer with no answer after this long is retried. @default {5_000} */
   readonly answerTimeoutMs?: number;
-  /** First retry delay (doubles up to 5 minutes). @default {2_000} */
+  /** First retry delay (doubles up to 5 minutes). @default {1_000} */
   readonly retryMs?: number;
   /** Sets opened a minute, over all senders. @default {120} */
   readonly opensPerMinute?: number;
@@ -138,13 +149,23 @@ export interface LinkRendezvousCounters {
   punchFailures: number;
 }
 
+type Opened = ReturnType<typeof openLinkCandidates>;
+
 interface Peer {
   readonly certificate: DeviceCertificate;
-  /** Our offer waiting for its answer. */
+  /** Issue time of the newest set acted on from it (older ones are stale or replayed). */
+  lastIssuedMs: number;
+  /** Our recent offers' tokens: a late answer to one of them is not an offer. */
+  readonly ownTokens: string[];
+  /** Our offer waiting for its answer: its token, hex and bytes. */
   offer?: string;
+  offerToken?: Uint8Array;
   /** The last token we answered. */
   answered?: string;
-  punching: boolean;
+  /** Punches running towards it (a newer token may start while an older one runs). */
+  punching: number;
+  /** Tokens of those punches. */
+  readonly punchTokens: Set<string>;
   timer?: Timer;
   retryMs: number;
   rate: { startMs: number; count: number };
@@ -166,6 +187,11 @@ export class LinkRendezvous {
   readonly #selfHex: string;
   readonly #peers = new Map<string, Peer>();
   readonly #seen = new Set<string>();
+  /** Contacts' sets that arrived before their device was wanted. */
+  readonly #held = new Map<
+    string,
+    { set: LinkCandidates; sender: DeviceCertificate }
+  >();
   #opens = { startMs: -Infinity, count: 0 };
   #listen: ListenHandle | undefined;
 
@@ -181,9 +207,9 @@ export class LinkRendezvous {
   ) {
     this.#c = components;
     this.#o = {
-      setLifetimeMs: options.setLifetimeMs ?? 60_000,
-      answerTimeoutMs: options.answerTimeoutMs ?? 10_000,
-      retryMs: options.retryMs ?? 2_000,
+      setLifetimeMs: options.setLifetimeMs ?? 20_000,
+      answerTimeoutMs: options.answerTimeoutMs ?? 5_000,
+      retryMs: options.retryMs ?? 1_000,
       opensPerMinute: options.opensPerMinute ?? 120,
       setsPerSenderPerMinute: options.setsPerSenderPerMinute ?? 6,
       maxPeers: options.maxPeers ?? 256,
@@ -191,12 +217,66 @@ export class LinkRendezvous {
     this.#selfHex = components.identity.device.id.toString();
   }
 
+  /**
+   * Keeps a contact's set until its device is wanted (then
+   * {@link LinkRendezvous.want} acts on it) or the set expires; one per
+   * device, {@link MAX_HELD_SETS} in all, the oldest dropped first.
+   */
+  #hold(
+    senderHex: string,
+    set: LinkCandidates,
+    sender: DeviceCertificate,
+  ): void {
+    this.#held.delete(senderHex);
+    this.#held.set(senderHex, { set, sender });
+    if (this.#held.size > MAX_HELD_SETS) {
+      const oldest = this.#held.keys().next().value;
+      if (oldest !== undefined) this.#held.delete(oldest);
+      this.counters.dropped += 1;
+    }
+  }
+
+  /** Acts on a held set of this device, if any and still valid. */
+  #release(certificate: DeviceCertificate): boolean {
+    const hexId = certificate.deviceId.toString();
+    const held = this.#held.get(hexId);
+    if (held === undefined) return false;
+    this.#held.delete(hexId);
+    const nowMs = Math.floor(this.#c.clock.now());
+    if (
+      nowMs >= held.set.expiresMs ||
+      !held.sender.accountId.equals(certificate.accountId)
+    ) {
+      return false;
+    }
+    this.#onSet(held.set, held.sender, nowMs);
+    return true;
+  }
+
   /** Listens at our link key. */
   start(): void {
     if (this.#listen !== undefined) return;
     this.#listen = this.#c.dht.listen(linkKeyOf(this.#selfHex), (event) => {
       if (event.kind !== "added") return;
-      for (const value of event.values) this.#receive(value);
+      // Of the sets one device left (older offers still stored), only the
+      // newest counts: the older ones' senders have moved on.
+      const newest = new Map<string, Opened>();
+      for (const value of event.values) {
+        const opened = this.#open(value);
+        if (opened === undefined) continue;
+        const senderHex = opened.sender.deviceId.toString();
+        const known = newest.get(senderHex);
+        if (
+          known === undefined ||
+          opened.candidates.issuedMs > known.candidates.issuedMs
+        ) {
+          newest.set(senderHex, opened);
+        }
+      }
+      const nowMs = Math.floor(this.#c.clock.now());
+      for (const opened of newest.values()) {
+        this.#onSet(opened.candidates, opened.sender, nowMs);
+      }
     });
   }
 
@@ -206,6 +286,7 @@ export class LinkRendezvous {
     this.#listen = undefined;
     for (const peer of this.#peers.values()) peer.timer?.cancel();
     this.#peers.clear();
+    this.#held.clear();
   }
 
   /**
@@ -216,6 +297,7 @@ export class LinkRendezvous {
    */
   want(certificate: DeviceCertificate): void {
     if (this.#listen === undefined) return;
+    if (this.#release(certificate)) return;
     const behindNat = this.#c.paths.behindNat();
     if (behindNat === false) return;
     const peer = this.#peer(certificate);
@@ -278,7 +360,10 @@ export class LinkRendezvous {
     if (this.#peers.size >= this.#o.maxPeers) return undefined;
     const peer: Peer = {
       certificate,
-      punching: false,
+      punching: 0,
+      punchTokens: new Set(),
+      lastIssuedMs: -Infinity,
+      ownTokens: [],
       retryMs: this.#o.retryMs,
       rate: { startMs: -Infinity, count: 0 },
     };
@@ -288,7 +373,9 @@ export class LinkRendezvous {
 
   /** Offers after `delayMs` unless an offer, a punch or a retry is under way. */
   #offerSoon(peer: Peer, delayMs: number): void {
-    if (peer.offer !== undefined || peer.punching || peer.timer !== undefined) {
+    if (
+      peer.offer !== undefined || peer.punching > 0 || peer.timer !== undefined
+    ) {
       return;
     }
     peer.timer = this.#c.clock.setTimer(delayMs, () => {
@@ -312,7 +399,7 @@ export class LinkRendezvous {
   }
 
   #offer(peer: Peer): void {
-    if (!this.#current(peer) || peer.punching) return;
+    if (!this.#current(peer) || peer.punching > 0) return;
     const token = this.#c.randomBytes(16);
     if (!this.#send(peer, token)) {
       // No candidate yet (public address unknown, wildcard bind): later.
@@ -322,6 +409,9 @@ export class LinkRendezvous {
     this.counters.offersSent += 1;
     const tokenHex = hex(token);
     peer.offer = tokenHex;
+    peer.offerToken = token;
+    peer.ownTokens.push(tokenHex);
+    if (peer.ownTokens.length > MAX_OWN_TOKENS) peer.ownTokens.shift();
     peer.timer = this.#c.clock.setTimer(this.#o.answerTimeoutMs, () => {
       peer.timer = undefined;
       if (peer.offer !== tokenHex) return;
@@ -357,16 +447,16 @@ export class LinkRendezvous {
     return true;
   }
 
-  #receive(value: DhtValue): void {
+  #open(value: DhtValue): Opened | undefined {
     if (
       value.type !== LINK_CANDIDATES_VALUE_TYPE ||
       value.data.length > MAX_SET_BYTES
     ) {
       this.counters.dropped += 1;
-      return;
+      return undefined;
     }
     const id = value.id.toString();
-    if (this.#seen.has(id)) return;
+    if (this.#seen.has(id)) return undefined;
     this.#seen.add(id);
     if (this.#seen.size > MAX_SEEN_VALUES) {
       const oldest = this.#seen.values().next().value;
@@ -375,34 +465,36 @@ export class LinkRendezvous {
     const nowMs = Math.floor(this.#c.clock.now());
     if (!this.#spend(this.#opens, nowMs, this.#o.opensPerMinute)) {
       this.counters.dropped += 1;
-      return;
+      return undefined;
     }
-    let opened: ReturnType<typeof openLinkCandidates>;
     try {
-      opened = openLinkCandidates(value.data, {
+      return openLinkCandidates(value.data, {
         device: this.#c.identity.device,
         nowMs,
       });
     } catch {
       // Hostile, expired, or not for us: dropped, never thrown.
       this.counters.dropped += 1;
-      return;
+      return undefined;
     }
-    this.#onSet(opened.candidates, opened.sender, nowMs);
   }
 
   #onSet(set: LinkCandidates, sender: DeviceCertificate, nowMs: number): void {
     const senderHex = sender.deviceId.toString();
-    const wanted = this.#c.wanted(senderHex);
-    if (
-      wanted === undefined || !wanted.accountId.equals(sender.accountId) ||
-      !this.#c.authorize({
-        accountId: sender.accountId,
-        deviceId: sender.deviceId,
-        certificate: sender,
-      })
-    ) {
+    const authorized = this.#c.authorize({
+      accountId: sender.accountId,
+      deviceId: sender.deviceId,
+      certificate: sender,
+    });
+    if (!authorized) {
       this.counters.strangers += 1;
+      return;
+    }
+    const wanted = this.#c.wanted(senderHex);
+    if (wanted === undefined || !wanted.accountId.equals(sender.accountId)) {
+      // A contact's device we have not seen online yet (its offer beat its
+      // announcement to us): kept, unanswered, until it is wanted.
+      this.#hold(senderHex, set, sender);
       return;
     }
     const peer = this.#peer(wanted);
@@ -413,6 +505,11 @@ export class LinkRendezvous {
       this.counters.dropped += 1;
       return;
     }
+    if (set.issuedMs <= peer.lastIssuedMs) {
+      this.counters.dropped += 1;
+      return;
+    }
+    peer.lastIssuedMs = set.issuedMs;
     const tokenHex = hex(set.token);
     if (peer.offer === tokenHex) {
       // The answer to our offer.
@@ -423,33 +520,73 @@ export class LinkRendezvous {
       return;
     }
     if (this.#c.linked(senderHex) || peer.answered === tokenHex) return;
-    // Crossing offers: the lower device id's token wins.
-    if (peer.offer !== undefined && this.#selfHex < senderHex) return;
+    // A late answer to an offer we gave up on: not an offer to answer.
+    if (peer.ownTokens.includes(tokenHex)) return;
+    if (peer.offer !== undefined && peer.offerToken !== undefined) {
+      // Crossing offers: each side holds the other's candidates already.
+      // Both punch with both tokens, so that probes find a match on either
+      // side without waiting a DHT round trip for an answer; none is put.
+      this.#punch(peer, set);
+      this.#punch(peer, { ...set, token: peer.offerToken });
+      return;
+    }
     peer.offer = undefined;
     peer.timer?.cancel();
     peer.timer = undefined;
+    this.#answer(peer, set);
+  }
+
+  /**
+   * Answers an offer with our candidates and starts punching; while our
+   * public address is unknown (a device that just started), the answer
+   * waits for it, within the offer's validity: an answer with our private
+   * address only would make the offering side punch nowhere.
+   */
+  #answer(peer: Peer, set: LinkCandidates): void {
+    const tokenHex = hex(set.token);
+    if (
+      this.#c.paths.behindNat() === undefined &&
+      this.#c.clock.now() < set.expiresMs - NAT_UNKNOWN_RECHECK_MS
+    ) {
+      peer.timer = this.#c.clock.setTimer(NAT_UNKNOWN_RECHECK_MS, () => {
+        peer.timer = undefined;
+        const hexId = peer.certificate.deviceId.toString();
+        if (!this.#current(peer) || peer.offer !== undefined) return;
+        if (peer.answered === tokenHex || this.#c.linked(hexId)) return;
+        this.#answer(peer, set);
+      });
+      return;
+    }
     peer.answered = tokenHex;
     if (!this.#send(peer, set.token)) return;
     this.counters.answersSent += 1;
     this.#punch(peer, set);
   }
 
+  /**
+   * Punches with this set's token; one already running with another token
+   * goes on (the peer may punch with either), at most two at once.
+   */
   #punch(peer: Peer, set: LinkCandidates): void {
-    if (peer.punching) return;
-    peer.punching = true;
+    const tokenHex = hex(set.token);
+    if (peer.punchTokens.has(tokenHex) || peer.punching >= 2) return;
+    peer.punching += 1;
+    peer.punchTokens.add(tokenHex);
     const started = this.#c.paths.punch(
       { token: set.token, candidates: set.candidates },
-      (result) => this.#punched(peer, result),
+      (result) => this.#punched(peer, tokenHex, result),
     );
     if (!started) {
-      peer.punching = false;
+      peer.punching -= 1;
+      peer.punchTokens.delete(tokenHex);
       this.counters.punchFailures += 1;
-      this.#retry(peer);
+      if (peer.punching === 0) this.#retry(peer);
     }
   }
 
-  #punched(peer: Peer, result: HolePunchResult): void {
-    peer.punching = false;
+  #punched(peer: Peer, tokenHex: string, result: HolePunchResult): void {
+    peer.punching -= 1;
+    peer.punchTokens.delete(tokenHex);
     if (this.#peers.get(peer.certificate.deviceId.toString()) !== peer) return;
     if (result.kind === "punched") {
       this.counters.punched += 1;
@@ -465,7 +602,7 @@ export class LinkRendezvous {
       return;
     }
     this.counters.punchFailures += 1;
-    if (this.#current(peer)) this.#retry(peer);
+    if (peer.punching === 0 && this.#current(peer)) this.#retry(peer);
   }
 
   /** Counts one event in a one-minute window; false if over `limit`. */

@@ -77,7 +77,12 @@ export interface LinkSocketComponents {
 
 /** Settings of a {@link LinkSocket}. */
 export interface LinkSocketOptions {
-  /** Punches running at once over all accounts; more are refused. @default {16} */
+  /**
+   * Punches running at once over all accounts; more are refused. A device
+   * coming online punches to each NATed contact device at once (up to two
+   * tokens each), so this bounds the probes a burst sends: 64 punches of 2
+   * candidates are 640 probes of 21 bytes a second. @default {64}
+   */
   readonly maxPunches?: number;
   /** Expected source addresses kept per account (oldest forgotten first). @default {64} */
   readonly maxExpected?: number;
@@ -171,7 +176,7 @@ export class LinkSocket {
   ) {
     this.#clock = components.clock;
     this.#socket = components.socket;
-    this.#maxPunches = options.maxPunches ?? 16;
+    this.#maxPunches = options.maxPunches ?? 64;
     this.#maxExpected = options.maxExpected ?? 64;
     this.#lingerMs = options.lingerMs ?? 5_000;
     const demux = new PunchDemux(components.socket);
@@ -222,6 +227,20 @@ export class LinkSocket {
         this.#views.delete(view);
       },
     };
+  }
+
+  /**
+   * Stops every punch and accepts nothing more, without a word to anyone:
+   * a killed process sends no FIN over UDP (the simulator's crash).
+   */
+  crash(): void {
+    for (const view of [...this.#views]) {
+      for (const punch of view.punches) punch.stop();
+      view.punches.clear();
+      view.handler = undefined;
+    }
+    this.#views.clear();
+    this.#punchCount = 0;
   }
 
   /** Closes every stream and stops every punch (the daemon stops). */

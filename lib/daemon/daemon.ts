@@ -705,7 +705,7 @@ export class Daemon extends TypedEventTarget<DaemonEventMap> {
     for (const account of this.#accounts.values()) account.crash();
     for (const account of this.#jamiAccounts.values()) account.crash();
     this.dht.stop();
-    this.#linkSocket?.close();
+    this.#linkSocket?.crash();
     // A killed process loses its sockets and locks too; nobody awaits this.
     this.#release().catch(() => {});
   }
