@@ -45,7 +45,7 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
+import type { Clock, Timer } from "../clock.ts";
 import type { RandomBytes } from "../rng.ts";
 import {
   formatAddress,
@@ -157,12 +157,15 @@ export class LinkSocket {
   };
   readonly #clock: Clock;
   readonly #socket: Transport;
-  readonly #streams: DatagramStreams;
+  readonly #components: LinkSocketComponents;
+  #streams: DatagramStreams;
   readonly #views = new Set<View>();
   readonly #maxPunches: number;
   readonly #maxExpected: number;
   readonly #lingerMs: number;
   #punchCount = 0;
+  /** Timers ending the lingering of punches that succeeded. */
+  readonly #lingering = new Set<Timer>();
 
   /**
    * Takes over the socket's receive handler.
@@ -181,14 +184,20 @@ export class LinkSocket {
     this.#lingerMs = options.lingerMs ?? 5_000;
     const demux = new PunchDemux(components.socket);
     this.dht = demux.dht;
-    this.#streams = new DatagramStreams({
-      socket: components.socket,
-      clock: components.clock,
-      randomBytes: components.randomBytes,
-    });
+    this.#components = components;
+    this.#streams = this.#newStreams();
     demux.onPunch((bytes, from) => this.#onPunchDatagram(bytes, from));
     demux.onStream((bytes, from) => this.#streams.handle(bytes, from));
-    void this.#streams.listen(0, (stream) => this.#route(stream));
+  }
+
+  #newStreams(): DatagramStreams {
+    const streams = new DatagramStreams({
+      socket: this.#components.socket,
+      clock: this.#components.clock,
+      randomBytes: this.#components.randomBytes,
+    });
+    void streams.listen(0, (stream) => this.#route(stream));
+    return streams;
   }
 
   /**
@@ -234,25 +243,29 @@ export class LinkSocket {
    * a killed process sends no FIN over UDP (the simulator's crash).
    */
   crash(): void {
-    for (const view of [...this.#views]) {
-      for (const punch of view.punches) punch.stop();
-      view.punches.clear();
-      view.handler = undefined;
-    }
-    this.#views.clear();
-    this.#punchCount = 0;
+    this.#stopPunches();
   }
 
-  /** Closes every stream and stops every punch (the daemon stops). */
+  /**
+   * Closes every stream (a FIN each) and stops every punch (the daemon
+   * stops); the accounts' views stay, and new streams can be made after it
+   * (a daemon started again).
+   */
   close(): void {
-    for (const view of [...this.#views]) {
+    this.#stopPunches();
+    this.#streams.close();
+    this.#streams = this.#newStreams();
+  }
+
+  #stopPunches(): void {
+    for (const timer of this.#lingering) timer.cancel();
+    this.#lingering.clear();
+    for (const view of this.#views) {
       for (const punch of view.punches) punch.stop();
       view.punches.clear();
       view.handler = undefined;
     }
-    this.#views.clear();
     this.#punchCount = 0;
-    this.#streams.close();
   }
 
   #punch(
@@ -278,9 +291,11 @@ export class LinkSocket {
         this.#expect(view, result.address);
         // The peer's punch may not have seen our ack yet: keep answering
         // its probes for as long as it may probe.
-        this.#clock.setTimer(this.#lingerMs, () => {
+        const linger = this.#clock.setTimer(this.#lingerMs, () => {
+          this.#lingering.delete(linger);
           if (view.punches.delete(punch)) this.#punchCount -= 1;
         });
+        this.#lingering.add(linger);
       } else if (view.punches.delete(punch)) {
         this.#punchCount -= 1;
       }

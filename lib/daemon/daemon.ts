@@ -674,6 +674,7 @@ export class Daemon extends TypedEventTarget<DaemonEventMap> {
       );
       await this.whenIdle();
       this.dht.stop();
+      this.#linkSocket?.close();
     }
     await this.#release();
   }
