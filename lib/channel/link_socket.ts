@@ -38,8 +38,11 @@
  * assert.deepEqual(results, ["punched", "punched"]);
  * const accepted: string[] = [];
  * await pathsB.streams.listen(0, (s) => accepted.push(s.remote.host));
- * await pathsA.streams.connect(b.localAddress);
- * clock.runUntilIdle();
+ * const connecting = pathsA.streams.connect(b.localAddress);
+ * clock.advance(1_000);
+ * const stream = await connecting;
+ * stream.write(new Uint8Array([1]));
+ * clock.advance(1_000);
  * assert.deepEqual(accepted, [a.localAddress.host]);
  * ```
  *
