@@ -1,0 +1,497 @@
+/**
+ * Real NATs on one Linux machine: network namespaces, veth pairs and
+ * nftables masquerade, built for a test and always torn down.
+ *
+ * ```
+ *                 pub (the "Internet": bridge br0, 203.0.113.1, bootstrap)
+ *        ┌──────────┬──────┴──────┬──────────────┐
+ *   host1 .11   host2 .12    nat-a .101      nat-b .102      (203.0.113.0/24)
+ *                              │ masquerade    │ masquerade
+ *                            dev-a           dev-b           (192.168.1.0/24
+ *                          192.168.1.2     192.168.1.2        behind each NAT)
+ * ```
+ *
+ * - `pub` holds the bridge every public interface is attached to, with the
+ *   address 203.0.113.1 (where the test runs the bootstrap `dhtnode`).
+ * - `host1`, `host2`: more public hosts (one `dhtnode` each in the test).
+ *   A node believes its observed public address only when 3 distinct IPs
+ *   agree (`lib/dht/observed_address.ts`), and `dhtnode` has no option to
+ *   bind one address, so each replier needs its own namespace.
+ * - `nat-a`, `nat-b`: routers, `wan` on the bridge and `lan` towards their
+ *   device, IPv4 forwarding on, and an nftables ruleset: masquerade out of
+ *   `wan` (Linux's masquerade: endpoint-independent mapping, the source port
+ *   kept when free) and a forward filter that lets in only replies to what
+ *   went out (conntrack matches the whole 5-tuple: port-restricted
+ *   filtering). No port forwards.
+ * - `dev-a`, `dev-b`: one device each, default route via its router. The
+ *   private networks overlap (both 192.168.1.0/24, both devices at
+ *   192.168.1.2) as two home networks do, unless `privateSubnets` is
+ *   `"distinct"` (then dev-b is in 192.168.2.0/24).
+ *
+ * Names are `<prefix>-<pid>-<random>-<role>`: parallel runs cannot collide,
+ * and {@link cleanupStaleNamespaces} removes those of runs whose process is
+ * gone (a crash or a SIGKILL skipped their `close`). Every command is bounded
+ * in time and a failure throws {@link NetnsCommandError} with its stderr.
+ * Needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN), `ip` (iproute2) and `nft`.
+ *
+ * @module
+ */
+
+/** The prefix of every namespace this module makes. */
+export const NETNS_PREFIX = "dhtc";
+
+/** Longest any one `ip`/`nft`/`sysctl` command may take: 10 s. */
+const COMMAND_LIMIT_MS = 10_000;
+
+/** The public network's prefix length and the bootstrap's address. */
+const PUBLIC_BITS = 24;
+const PUBLIC_HUB = "203.0.113.1";
+
+/** A command that failed, exited non-zero or ran out of time. */
+export class NetnsCommandError extends Error {
+  /** The command line, as run. */
+  readonly command: readonly string[];
+  /** Its exit code (-1 when it could not start or was killed). */
+  readonly code: number;
+  /** What it printed on stderr. */
+  readonly stderr: string;
+
+  /**
+   * @param command The command line.
+   * @param code Exit code, or -1.
+   * @param stderr Its stderr, or why it did not run.
+   */
+  constructor(command: readonly string[], code: number, stderr: string) {
+    super(
+      `Cannot run "${command.join(" ")}": ${
+        code === -1 ? "" : `exit code ${code}: `
+      }${stderr.trim() || "(no stderr)"}`,
+    );
+    this.name = "NetnsCommandError";
+    this.command = command;
+    this.code = code;
+    this.stderr = stderr;
+  }
+}
+
+/** Options of {@link runCommand}. */
+export interface RunOptions {
+  /** Written to the command's stdin, which is then closed. */
+  readonly stdin?: string;
+  /** Killed (SIGKILL) after this long. @default {10000} */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Runs one command to its end, bounded in time.
+ *
+ * @param command The program and its arguments.
+ * @param options Input and time limit.
+ * @returns Its stdout.
+ * @throws {NetnsCommandError} If it cannot start, exits non-zero or times out.
+ */
+export async function runCommand(
+  command: readonly string[],
+  options: RunOptions = {},
+): Promise<string> {
+  const timeoutMs = options.timeoutMs ?? COMMAND_LIMIT_MS;
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(command[0], {
+      args: command.slice(1),
+      stdin: options.stdin === undefined ? "null" : "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (error) {
+    throw new NetnsCommandError(command, -1, (error as Error).message);
+  }
+  let killed = false;
+  const timer = setTimeout(() => {
+    killed = true;
+    child.kill("SIGKILL");
+  }, timeoutMs);
+  try {
+    if (options.stdin !== undefined) {
+      const writer = child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(options.stdin));
+      await writer.close();
+    }
+    const { code, stdout, stderr } = await child.output();
+    const text = new TextDecoder().decode(stderr);
+    if (killed) {
+      throw new NetnsCommandError(
+        command,
+        -1,
+        `killed after ${timeoutMs} ms; stderr: ${text}`,
+      );
+    }
+    if (code !== 0) throw new NetnsCommandError(command, code, text);
+    return new TextDecoder().decode(stdout);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The namespaces of one topology, by role. */
+export interface NetnsNames {
+  readonly pub: string;
+  readonly host1: string;
+  readonly host2: string;
+  readonly natA: string;
+  readonly natB: string;
+  readonly devA: string;
+  readonly devB: string;
+}
+
+/** The roles, in creation order. */
+const ROLES = [
+  "pub",
+  "host1",
+  "host2",
+  "natA",
+  "natB",
+  "devA",
+  "devB",
+] as const;
+
+/** IPv4 addresses of one topology. */
+export interface NetnsAddresses {
+  /** The bridge in `pub`, where the bootstrap runs. */
+  readonly pub: string;
+  readonly host1: string;
+  readonly host2: string;
+  /** nat-a's public (`wan`) address: what the Internet sees of dev-a. */
+  readonly natA: string;
+  /** nat-b's public address: what the Internet sees of dev-b. */
+  readonly natB: string;
+  /** dev-a's private address. */
+  readonly devA: string;
+  /** dev-b's private address. */
+  readonly devB: string;
+}
+
+/** Options of {@link NetnsTopology.create}. */
+export interface NetnsTopologyOptions {
+  /**
+   * `"same"`: both private networks are 192.168.1.0/24 (as two home
+   * networks usually are); `"distinct"`: dev-b is in 192.168.2.0/24.
+   * @default {"same"}
+   */
+  readonly privateSubnets?: "same" | "distinct";
+}
+
+/** True while process `pid` exists on this machine. */
+function processExists(pid: number): boolean {
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The names of every namespace (`ip netns list`), without their ids. */
+async function listNamespaces(): Promise<string[]> {
+  const text = await runCommand(["ip", "netns", "list"]);
+  return text.split("\n").map((line) => line.split(" ")[0]).filter(Boolean);
+}
+
+/** Kills every process inside namespace `name`, then deletes it. */
+async function deleteNamespace(name: string): Promise<void> {
+  // A namespace's processes outlive `ip netns del` (it only unlinks the
+  // name), so they go first.
+  const pids = await runCommand(["ip", "netns", "pids", name]).catch(() => "");
+  for (const pid of pids.split("\n").filter(Boolean).map(Number)) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+  await runCommand(["ip", "netns", "del", name]);
+}
+
+/**
+ * Deletes the namespaces of earlier runs whose process is gone: names
+ * `<NETNS_PREFIX>-<pid>-…` with no live `<pid>`.
+ *
+ * @returns The namespaces deleted.
+ * @throws {NetnsCommandError} If listing or deleting fails.
+ */
+export async function cleanupStaleNamespaces(): Promise<string[]> {
+  const stale: string[] = [];
+  for (const name of await listNamespaces()) {
+    const match = new RegExp(`^${NETNS_PREFIX}-(\\d+)-`).exec(name);
+    if (match && !processExists(Number(match[1]))) stale.push(name);
+  }
+  for (const name of stale) await deleteNamespace(name);
+  return stale;
+}
+
+/**
+ * Why namespaces cannot be made here, or `undefined` when they can: tries
+ * `ip netns add` and `nft` in a throwaway namespace.
+ *
+ * @returns A sentence for a skip or failure message, or `undefined`.
+ */
+export async function netnsUnavailable(): Promise<string | undefined> {
+  if (Deno.uid() !== 0) {
+    return "not root (`ip netns add` and nftables need root)";
+  }
+  const name = `${NETNS_PREFIX}-${Deno.pid}-probe`;
+  try {
+    await runCommand(["ip", "netns", "add", name]);
+  } catch (error) {
+    return `\`ip netns add\` failed: ${(error as Error).message}`;
+  }
+  try {
+    await runCommand(["ip", "netns", "exec", name, "nft", "list", "ruleset"]);
+  } catch (error) {
+    return `nftables is missing or unusable (apt-get install -y nftables): ${
+      (error as Error).message
+    }`;
+  } finally {
+    await deleteNamespace(name).catch(() => {});
+  }
+  return undefined;
+}
+
+/** nat-a's and nat-b's ruleset: masquerade out of `wan`, only replies in. */
+const NAT_RULESET = `
+table ip nat {
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "wan" masquerade
+  }
+}
+table inet filter {
+  chain forward {
+    type filter hook forward priority filter; policy drop;
+    ct state established,related accept
+    iifname "lan" oifname "wan" accept
+  }
+}
+`;
+
+/** A running topology; {@link NetnsTopology.close} deletes it. */
+export class NetnsTopology {
+  /** The namespaces, by role. */
+  readonly names: NetnsNames;
+  /** The IPv4 addresses, by role. */
+  readonly addresses: NetnsAddresses;
+  #closed = false;
+
+  private constructor(names: NetnsNames, addresses: NetnsAddresses) {
+    this.names = names;
+    this.addresses = addresses;
+  }
+
+  /**
+   * Builds the topology of the module documentation. On any failure what
+   * was made is deleted before the error is thrown.
+   *
+   * @param options Private subnets.
+   * @returns The topology, up and routed.
+   * @throws {NetnsCommandError} With the failing command's stderr.
+   */
+  static async create(
+    options: NetnsTopologyOptions = {},
+  ): Promise<NetnsTopology> {
+    const suffix = Array.from(
+      crypto.getRandomValues(new Uint8Array(3)),
+      (byte) => byte.toString(16).padStart(2, "0"),
+    ).join("");
+    const base = `${NETNS_PREFIX}-${Deno.pid}-${suffix}`;
+    const names = {
+      pub: `${base}-pub`,
+      host1: `${base}-host1`,
+      host2: `${base}-host2`,
+      natA: `${base}-nat-a`,
+      natB: `${base}-nat-b`,
+      devA: `${base}-dev-a`,
+      devB: `${base}-dev-b`,
+    };
+    const distinct = options.privateSubnets === "distinct";
+    const addresses = {
+      pub: PUBLIC_HUB,
+      host1: "203.0.113.11",
+      host2: "203.0.113.12",
+      natA: "203.0.113.101",
+      natB: "203.0.113.102",
+      devA: "192.168.1.2",
+      devB: distinct ? "192.168.2.2" : "192.168.1.2",
+    };
+    const topology = new NetnsTopology(names, addresses);
+    try {
+      await topology.#build(distinct ? "192.168.2" : "192.168.1");
+    } catch (error) {
+      await topology.close().catch(() => {});
+      throw error;
+    }
+    return topology;
+  }
+
+  async #build(networkB: string): Promise<void> {
+    const { names, addresses } = this;
+    for (const role of ROLES) {
+      await runCommand(["ip", "netns", "add", names[role]]);
+      await this.#ip(names[role], "link set lo up");
+    }
+    await this.#ip(names.pub, "link add br0 type bridge");
+    await this.#ip(names.pub, `addr add ${PUBLIC_HUB}/${PUBLIC_BITS} dev br0`);
+    await this.#ip(names.pub, "link set br0 up");
+    // Each public host and router: a veth whose pub end is on the bridge.
+    const attached = [
+      ["host1", "eth0"],
+      ["host2", "eth0"],
+      ["natA", "wan"],
+      ["natB", "wan"],
+    ] as const;
+    for (const [role, inside] of attached) {
+      const port = `to-${role.toLowerCase()}`;
+      await this.#ip(
+        names.pub,
+        `link add ${port} type veth peer name ${inside} netns ${names[role]}`,
+      );
+      await this.#ip(names.pub, `link set ${port} master br0 up`);
+      await this.#ip(
+        names[role],
+        `addr add ${addresses[role]}/${PUBLIC_BITS} dev ${inside}`,
+      );
+      await this.#ip(names[role], `link set ${inside} up`);
+    }
+    const lans = [
+      ["natA", "devA", "192.168.1"],
+      ["natB", "devB", networkB],
+    ] as const;
+    for (const [router, device, network] of lans) {
+      await this.#ip(
+        names[router],
+        `link add lan type veth peer name eth0 netns ${names[device]}`,
+      );
+      await this.#ip(names[router], `addr add ${network}.1/24 dev lan`);
+      await this.#ip(names[router], "link set lan up");
+      await this.#ip(names[device], `addr add ${network}.2/24 dev eth0`);
+      await this.#ip(names[device], "link set eth0 up");
+      await this.#ip(names[device], `route add default via ${network}.1`);
+      await runCommand([
+        "ip",
+        "netns",
+        "exec",
+        names[router],
+        "sysctl",
+        "-q",
+        "-w",
+        "net.ipv4.ip_forward=1",
+      ]);
+      await runCommand(
+        ["ip", "netns", "exec", names[router], "nft", "-f", "-"],
+        { stdin: NAT_RULESET },
+      );
+    }
+  }
+
+  /** `ip -n <ns> <args>`. */
+  async #ip(namespace: string, args: string): Promise<void> {
+    await runCommand(["ip", "-n", namespace, ...args.split(" ")]);
+  }
+
+  /**
+   * The command line that runs `command` inside namespace `namespace`
+   * (`ip netns exec` execs it: the process keeps the PID spawned).
+   *
+   * @param namespace One of {@link NetnsTopology.names}.
+   * @param command The program and its arguments.
+   * @returns The wrapped command line.
+   */
+  inside(namespace: string, command: readonly string[]): string[] {
+    return ["ip", "netns", "exec", namespace, ...command];
+  }
+
+  /**
+   * Runs `command` to its end inside `namespace`, bounded in time.
+   *
+   * @param namespace One of {@link NetnsTopology.names}.
+   * @param command The program and its arguments.
+   * @param options Input and time limit.
+   * @returns Its stdout.
+   * @throws {NetnsCommandError} If it fails or times out.
+   */
+  run(
+    namespace: string,
+    command: readonly string[],
+    options: RunOptions = {},
+  ): Promise<string> {
+    return runCommand(this.inside(namespace, command), options);
+  }
+
+  /**
+   * Sends UDP datagrams from `from` (bound to `fromPort`) to
+   * `toHost:toPort` in `to`, where a listener reports the source address of
+   * the first one that arrives: through a NAT, the router's public address
+   * (and, Linux masquerade keeping free ports, `fromPort`). Both sides are
+   * small `deno eval` scripts, bounded in time.
+   *
+   * @param route Sender and listener namespaces, the listener's address and
+   *   both ports.
+   * @returns The source address the listener saw, and whether its answer
+   *   came back to the sender.
+   * @throws {NetnsCommandError} If nothing arrived within 10 s.
+   */
+  async udpSourceSeen(route: {
+    from: string;
+    fromPort: number;
+    to: string;
+    toHost: string;
+    toPort: number;
+  }): Promise<{ host: string; port: number; answered: boolean }> {
+    // The listener answers the first datagram; the sender stops at that
+    // answer, which also proves replies come back through the NAT.
+    const listener = `
+      const socket = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: ${route.toPort} });
+      const [, from] = await socket.receive();
+      await socket.send(new TextEncoder().encode("ack"), from);
+      console.log(JSON.stringify({ host: from.hostname, port: from.port }));
+      socket.close();`;
+    // Up to 50 datagrams 100 ms apart: the listener may start after the first.
+    const sender = `
+      const socket = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: ${route.fromPort} });
+      const to = { transport: "udp", hostname: "${route.toHost}", port: ${route.toPort} };
+      let answered = false;
+      socket.receive().then(() => answered = true, () => {});
+      for (let i = 0; i < 50 && !answered; i++) {
+        await socket.send(new TextEncoder().encode("probe " + i), to);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      console.log(answered ? "answered" : "unanswered");
+      socket.close();`;
+    const deno = [Deno.execPath(), "eval", "--no-config", "--unstable-net"];
+    const [seen, answer] = await Promise.all([
+      this.run(route.to, [...deno, listener], { timeoutMs: 10_000 }),
+      this.run(route.from, [...deno, sender], { timeoutMs: 10_000 }),
+    ]);
+    return { ...JSON.parse(seen), answered: answer.trim() === "answered" };
+  }
+
+  /**
+   * Kills every process left in the namespaces and deletes them (those that
+   * exist; idempotent).
+   *
+   * @throws {AggregateError} Of the deletions that failed.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const existing = new Set(await listNamespaces());
+    const errors: unknown[] = [];
+    for (const role of [...ROLES].reverse()) {
+      const name = this.names[role];
+      if (!existing.has(name)) continue;
+      await deleteNamespace(name).catch((error) => errors.push(error));
+    }
+    if (errors.length > 0) {
+      throw new AggregateError(errors, "Cannot delete every namespace");
+    }
+  }
+}
