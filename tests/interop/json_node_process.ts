@@ -167,8 +167,7 @@ export class JsonNodeProcess {
    * @throws {Error} On a `commandError` or a timeout.
    */
   async command(line: string, timeoutMs: number): Promise<JsonEvent> {
-    this.#parse();
-    const from = this.events.length;
+    const from = this.mark();
     const name = line.trim().split(/\s+/)[0];
     await this.send(line);
     const { event } = await this.waitFor(
@@ -181,6 +180,17 @@ export class JsonNodeProcess {
       throw new Error(`"${line}" failed: ${event.text}`);
     }
     return event;
+  }
+
+  /**
+   * Reads what has arrived, and returns the index the next event will have:
+   * a `from` for {@link JsonNodeProcess.waitFor} that skips every earlier event.
+   *
+   * @returns The number of events read so far.
+   */
+  mark(): number {
+    this.#parse();
+    return this.events.length;
   }
 
   /** Sends SIGKILL (no goodbye, no save), as `kill -9` does. */
