@@ -475,6 +475,34 @@ export class NetnsTopology {
   }
 
   /**
+   * Sends one UDP datagram from `from` (bound to `fromPort`) to
+   * `toHost:toPort` and returns (a `deno eval` script, bounded in time).
+   * Sent to a router's public address, it leaves a conntrack entry there
+   * for 30 s (Linux's timeout for an unanswered UDP flow).
+   *
+   * @param route Sender namespace and port, destination.
+   * @throws {NetnsCommandError} If the script fails.
+   */
+  async sendUdp(route: {
+    from: string;
+    fromPort: number;
+    toHost: string;
+    toPort: number;
+  }): Promise<void> {
+    const script = `
+      const socket = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: ${route.fromPort} });
+      await socket.send(new TextEncoder().encode("first"), { transport: "udp", hostname: "${route.toHost}", port: ${route.toPort} });
+      socket.close();`;
+    await this.run(route.from, [
+      Deno.execPath(),
+      "eval",
+      "--no-config",
+      "--unstable-net",
+      script,
+    ]);
+  }
+
+  /**
    * Kills every process left in the namespaces and deletes them (those that
    * exist; idempotent).
    *
