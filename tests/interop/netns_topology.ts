@@ -3,26 +3,32 @@
  * nftables masquerade, built for a test and always torn down.
  *
  * ```
- *                 pub (the "Internet": bridge br0, 203.0.113.1, bootstrap)
- *        ┌──────────┬──────┴──────┬──────────────┐
- *   host1 .11   host2 .12    nat-a .101      nat-b .102      (203.0.113.0/24)
- *                              │ masquerade    │ masquerade
- *                            dev-a           dev-b           (192.168.1.0/24
- *                          192.168.1.2     192.168.1.2        behind each NAT)
+ *   host1 203.0.113.11   host2 203.0.113.12      (public hosts, one bridge)
+ *              └──────────┬──────────┘
+ *     pub: a router, 203.0.113.1 (the bootstrap), 198.51.100.1, 192.0.2.1
+ *              ┌──────────┴──────────┐
+ *   nat-a 198.51.100.2        nat-b 192.0.2.2     (masquerade out of wan)
+ *              │                     │
+ *   dev-a 192.168.1.2         dev-b 192.168.1.2   (each behind its router)
  * ```
  *
- * - `pub` holds the bridge every public interface is attached to, with the
- *   address 203.0.113.1 (where the test runs the bootstrap `dhtnode`).
+ * - `pub` is the "Internet": a router (IPv4 forwarding on) with a bridge for
+ *   the public hosts, where it has 203.0.113.1 (the test's bootstrap
+ *   `dhtnode`), and one link and subnet per NAT, so that a datagram from one
+ *   NAT to the other crosses a router as on the Internet.
  * - `host1`, `host2`: more public hosts (one `dhtnode` each in the test).
  *   A node believes its observed public address only when 3 distinct IPs
  *   agree (`lib/dht/observed_address.ts`), and `dhtnode` has no option to
  *   bind one address, so each replier needs its own namespace.
- * - `nat-a`, `nat-b`: routers, `wan` on the bridge and `lan` towards their
+ * - `nat-a`, `nat-b`: routers, `wan` towards pub and `lan` towards their
  *   device, IPv4 forwarding on, and an nftables ruleset: masquerade out of
  *   `wan` (Linux's masquerade: endpoint-independent mapping, the source port
  *   kept when free) and a forward filter that lets in only replies to what
  *   went out (conntrack matches the whole 5-tuple: port-restricted
- *   filtering). No port forwards.
+ *   filtering). No port forwards. "When free" matters: a datagram that
+ *   reached the router's public port first (dropped there) leaves a
+ *   conntrack entry for 30 s, and the device's datagrams to that sender then
+ *   leave from another port (the test shows it).
  * - `dev-a`, `dev-b`: one device each, default route via its router. The
  *   private networks overlap (both 192.168.1.0/24, both devices at
  *   192.168.1.2) as two home networks do, unless `privateSubnets` is
@@ -43,9 +49,12 @@ export const NETNS_PREFIX = "dhtc";
 /** Longest any one `ip`/`nft`/`sysctl` command may take: 10 s. */
 const COMMAND_LIMIT_MS = 10_000;
 
-/** The public network's prefix length and the bootstrap's address. */
-const PUBLIC_BITS = 24;
+/** pub's address on the public hosts' bridge, where the bootstrap runs. */
 const PUBLIC_HUB = "203.0.113.1";
+/** pub's end of nat-a's link (198.51.100.0/24; nat-a is .2). */
+const NAT_A_GATEWAY = "198.51.100.1";
+/** pub's end of nat-b's link (192.0.2.0/24; nat-b is .2). */
+const NAT_B_GATEWAY = "192.0.2.1";
 
 /** A command that failed, exited non-zero or ran out of time. */
 export class NetnsCommandError extends Error {
@@ -317,8 +326,8 @@ export class NetnsTopology {
       pub: PUBLIC_HUB,
       host1: "203.0.113.11",
       host2: "203.0.113.12",
-      natA: "203.0.113.101",
-      natB: "203.0.113.102",
+      natA: "198.51.100.2",
+      natB: "192.0.2.2",
       devA: "192.168.1.2",
       devB: distinct ? "192.168.2.2" : "192.168.1.2",
     };
@@ -338,28 +347,46 @@ export class NetnsTopology {
       await runCommand(["ip", "netns", "add", names[role]]);
       await this.#ip(names[role], "link set lo up");
     }
+    // pub is a router: the public hosts share its bridge, each NAT has its
+    // own link and subnet, so a datagram between the NATs crosses one hop
+    // (its TTL drops, as on the Internet).
+    await this.#forward(names.pub);
     await this.#ip(names.pub, "link add br0 type bridge");
-    await this.#ip(names.pub, `addr add ${PUBLIC_HUB}/${PUBLIC_BITS} dev br0`);
+    await this.#ip(names.pub, `addr add ${PUBLIC_HUB}/24 dev br0`);
     await this.#ip(names.pub, "link set br0 up");
-    // Each public host and router: a veth whose pub end is on the bridge.
     const attached = [
-      ["host1", "eth0"],
-      ["host2", "eth0"],
-      ["natA", "wan"],
-      ["natB", "wan"],
+      ["host1", "eth0", PUBLIC_HUB],
+      ["host2", "eth0", PUBLIC_HUB],
+      ["natA", "wan", NAT_A_GATEWAY],
+      ["natB", "wan", NAT_B_GATEWAY],
     ] as const;
-    for (const [role, inside] of attached) {
+    for (const [role, inside, gateway] of attached) {
       const port = `to-${role.toLowerCase()}`;
       await this.#ip(
         names.pub,
         `link add ${port} type veth peer name ${inside} netns ${names[role]}`,
       );
-      await this.#ip(names.pub, `link set ${port} master br0 up`);
+      if (gateway === PUBLIC_HUB) {
+        await this.#ip(names.pub, `link set ${port} master br0`);
+        await this.#ip(names.pub, `link set ${port} up`);
+      } else {
+        await this.#ip(names.pub, `addr add ${gateway}/24 dev ${port}`);
+        await this.#ip(names.pub, `link set ${port} up`);
+        // What pub itself sends to a NAT (the bootstrap's replies) leaves
+        // from 203.0.113.1, the address it was asked at: from the link's
+        // own address it would match no conntrack entry and be dropped.
+        const subnet = `${gateway.slice(0, gateway.lastIndexOf("."))}.0/24`;
+        await this.#ip(
+          names.pub,
+          `route replace ${subnet} dev ${port} src ${PUBLIC_HUB}`,
+        );
+      }
       await this.#ip(
         names[role],
-        `addr add ${addresses[role]}/${PUBLIC_BITS} dev ${inside}`,
+        `addr add ${addresses[role]}/24 dev ${inside}`,
       );
       await this.#ip(names[role], `link set ${inside} up`);
+      await this.#ip(names[role], `route add default via ${gateway}`);
     }
     const lans = [
       ["natA", "devA", "192.168.1"],
@@ -375,21 +402,17 @@ export class NetnsTopology {
       await this.#ip(names[device], `addr add ${network}.2/24 dev eth0`);
       await this.#ip(names[device], "link set eth0 up");
       await this.#ip(names[device], `route add default via ${network}.1`);
-      await runCommand([
-        "ip",
-        "netns",
-        "exec",
-        names[router],
-        "sysctl",
-        "-q",
-        "-w",
-        "net.ipv4.ip_forward=1",
-      ]);
+      await this.#forward(names[router]);
       await runCommand(
         ["ip", "netns", "exec", names[router], "nft", "-f", "-"],
         { stdin: NAT_RULESET },
       );
     }
+  }
+
+  /** Turns IPv4 forwarding on in `namespace`. */
+  async #forward(namespace: string): Promise<void> {
+    await this.run(namespace, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
   }
 
   /** `ip -n <ns> <args>`. */
@@ -437,7 +460,7 @@ export class NetnsTopology {
    *   both ports.
    * @returns The source address the listener saw, and whether its answer
    *   came back to the sender.
-   * @throws {NetnsCommandError} If nothing arrived within 10 s.
+   * @throws {NetnsCommandError} If nothing arrived within 15 s.
    */
   async udpSourceSeen(route: {
     from: string;
@@ -454,13 +477,14 @@ export class NetnsTopology {
       await socket.send(new TextEncoder().encode("ack"), from);
       console.log(JSON.stringify({ host: from.hostname, port: from.port }));
       socket.close();`;
-    // Up to 50 datagrams 100 ms apart: the listener may start after the first.
+    // Up to 150 datagrams 100 ms apart: the listener may start seconds
+    // after the sender on a loaded machine.
     const sender = `
       const socket = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: ${route.fromPort} });
       const to = { transport: "udp", hostname: "${route.toHost}", port: ${route.toPort} };
       let answered = false;
       socket.receive().then(() => answered = true, () => {});
-      for (let i = 0; i < 50 && !answered; i++) {
+      for (let i = 0; i < 150 && !answered; i++) {
         await socket.send(new TextEncoder().encode("probe " + i), to);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
@@ -468,8 +492,8 @@ export class NetnsTopology {
       socket.close();`;
     const deno = [Deno.execPath(), "eval", "--no-config", "--unstable-net"];
     const [seen, answer] = await Promise.all([
-      this.run(route.to, [...deno, listener], { timeoutMs: 10_000 }),
-      this.run(route.from, [...deno, sender], { timeoutMs: 10_000 }),
+      this.run(route.to, [...deno, listener], { timeoutMs: 20_000 }),
+      this.run(route.from, [...deno, sender], { timeoutMs: 20_000 }),
     ]);
     return { ...JSON.parse(seen), answered: answer.trim() === "answered" };
   }
