@@ -166,29 +166,32 @@ Deno.test({
       await t.step(
         "masquerade keeps the port only when free: after a stranger's datagram to the mapped port, the device reaches that stranger from another port",
         async () => {
-          // host1 writes first to nat-a's public port 4222 (dropped there, but
+          // host1 writes first to a public port of nat-a (dropped there, but
           // conntrack keeps the flow 30 s); dev-a's datagrams to host1 would
           // then have the same tuple as that flow, so masquerade picks another
           // source port. Two devices whose DHT nodes wrote to each other first
           // are in this state: punching "observed IP + own port" then fails.
+          // Not the nodes' port: the new mapping would be reused for their
+          // later flows from that port while it lives.
+          const port = NODE_PORT + 1;
           await topology.sendUdp({
             from: names.host1,
             fromPort: 5001,
             toHost: addresses.natA,
-            toPort: NODE_PORT,
+            toPort: port,
           });
           const seen = await topology.udpSourceSeen({
             from: names.devA,
-            fromPort: NODE_PORT,
+            fromPort: port,
             to: names.host1,
             toHost: addresses.host1,
             toPort: 5001,
           });
           assert.equal(seen.host, addresses.natA);
-          assert.notEqual(seen.port, NODE_PORT);
+          assert.notEqual(seen.port, port);
           assert.ok(seen.answered);
           figures.push(
-            `dev-a:${NODE_PORT} reached host1 from ${seen.host}:${seen.port} after host1 wrote first`,
+            `dev-a:${port} reached host1 from ${seen.host}:${seen.port} after host1 wrote first`,
           );
         },
       );
