@@ -111,6 +111,25 @@ function presenceOf(
     check(Number(event.status), String(event.note ?? ""));
 }
 
+/** Both NATs' UDP conntrack tables, for a failure message. */
+async function conntrackOf(topology: NetnsTopology): Promise<string> {
+  const lines: string[] = [];
+  for (
+    const [role, name] of [
+      ["nat-a", topology.names.natA],
+      ["nat-b", topology.names.natB],
+    ]
+  ) {
+    const table = await topology.run(name, ["cat", "/proc/net/nf_conntrack"])
+      .catch((error) => `(unreadable: ${(error as Error).message})`);
+    lines.push(`${role} conntrack (UDP):`);
+    for (const line of table.split("\n")) {
+      if (line.includes(" udp ")) lines.push(`  ${line.replace(/\s+/g, " ")}`);
+    }
+  }
+  return lines.join("\n");
+}
+
 Deno.test({
   name:
     "two CLI nodes behind two real Linux NATs (network namespaces): status, note, kill -9",
@@ -335,7 +354,13 @@ Deno.test({
               presenceOf(a.account, (status) => status === 2),
               { timeoutMs: budget(LINK_LIMIT_MS) },
             ),
-          ]);
+          ]).catch(async (error) => {
+            // What the NATs hold tells why a punch failed (a flow remapped
+            // to another port, an inbound flow that blocks a mapping).
+            throw new Error(
+              `${(error as Error).message}\n${await conntrackOf(topology)}`,
+            );
+          });
           linked = true;
           figures.push(
             `status 2 ${
