@@ -215,6 +215,28 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "a hole punch through both NATs works only when each side opened its mapping first (low-TTL datagrams), not with probes 1.5 s apart",
+        async () => {
+          // Plain probes: dev-a's first probe reaches nat-b before dev-b wrote
+          // anything, so dev-b's datagrams to dev-a leave from another port
+          // (the clash above) and nothing ever gets in on either side.
+          const plain = await topology.punch({ port: 4400, skewMs: 1_500 });
+          assert.deepEqual(plain, { heardByA: [], heardByB: [] });
+          // TTL 2 passes the device's own NAT and dies at pub: each NAT maps
+          // the port before the other side's first full probe arrives.
+          const opened = await topology.punch({
+            port: 4401,
+            skewMs: 1_500,
+            openingTtl: 2,
+          });
+          assert.deepEqual(opened, {
+            heardByA: [`${addresses.natB}:4401`],
+            heardByB: [`${addresses.natA}:4401`],
+          });
+        },
+      );
+
       const bootstrap = `${addresses.pub}:${BOOTSTRAP_PORT}`;
       dhtnodes.push(
         await DhtnodeProcess.start(dhtnode, {

@@ -527,6 +527,70 @@ export class NetnsTopology {
   }
 
   /**
+   * A UDP hole punch between dev-a and dev-b, outside our code: each side
+   * binds `port` and sends probes every 200 ms to the other's router at
+   * `port` (up to 25) until it hears one; dev-b starts `skewMs` after
+   * dev-a, as a rendezvous through the DHT would have it. With
+   * `openingTtl`, each side first sends 3 datagrams with that TTL (enough
+   * to pass its own NAT, which records the mapping, and to die before the
+   * other's) and dev-a sends its first full probe only once dev-b has
+   * opened too. `deno eval` scripts on `node:dgram` (for `setTTL`).
+   *
+   * @param punch The port, dev-b's delay, and the opening TTL if any.
+   * @returns The addresses each side heard from.
+   * @throws {NetnsCommandError} If a script fails or runs past 30 s.
+   */
+  async punch(punch: {
+    port: number;
+    skewMs: number;
+    openingTtl?: number;
+  }): Promise<{ heardByA: string[]; heardByB: string[] }> {
+    const script = (to: string, startMs: number, probeAfterMs: number) => `
+      import dgram from "node:dgram";
+      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+      const started = performance.now();
+      await sleep(${startMs});
+      const socket = dgram.createSocket("udp4");
+      await new Promise((resolve) => socket.bind(${punch.port}, resolve));
+      const heard = new Set();
+      socket.on("message", (_bytes, from) => heard.add(from.address + ":" + from.port));
+      const send = (text) => new Promise((resolve) => socket.send(text, ${punch.port}, "${to}", resolve));
+      if (${punch.openingTtl ?? 0} > 0) {
+        socket.setTTL(${punch.openingTtl ?? 64});
+        for (let i = 0; i < 3; i++) await send("open");
+        socket.setTTL(64);
+      }
+      await sleep(Math.max(0, ${probeAfterMs} - (performance.now() - started)));
+      for (let i = 0; i < 25 && heard.size === 0; i++) {
+        await send("probe");
+        await sleep(200);
+      }
+      // A few more, so that the other side hears us too once we heard it.
+      for (let i = 0; i < 3; i++) {
+        await send("probe");
+        await sleep(100);
+      }
+      console.log(JSON.stringify([...heard]));
+      socket.close();`;
+    const deno = [Deno.execPath(), "eval", "--no-config"];
+    // dev-a's first full probe waits for dev-b's opening when there is one.
+    const probeAfterMs = punch.openingTtl === undefined
+      ? 0
+      : punch.skewMs + 500;
+    const [heardByA, heardByB] = await Promise.all([
+      this.run(this.names.devA, [
+        ...deno,
+        script(this.addresses.natB, 0, probeAfterMs),
+      ], { timeoutMs: 30_000 }),
+      this.run(this.names.devB, [
+        ...deno,
+        script(this.addresses.natA, punch.skewMs, 0),
+      ], { timeoutMs: 30_000 }),
+    ]);
+    return { heardByA: JSON.parse(heardByA), heardByB: JSON.parse(heardByB) };
+  }
+
+  /**
    * Kills every process left in the namespaces and deletes them (those that
    * exist; idempotent).
    *
