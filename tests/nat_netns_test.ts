@@ -3,22 +3,28 @@
  * (nftables masquerade in its own network namespace), reach each other
  * through a DHT of real OpenDHT nodes on the "public" side.
  *
- * Method: `tests/interop/netns_topology.ts` builds the namespaces (`pub`
- * with the bootstrap, two more public hosts, `nat-a`/`nat-b`, `dev-a`/
- * `dev-b`, both devices at 192.168.1.2); a UDP probe first proves each NAT
- * (the datagram arrives from the router's public address, its port kept,
- * and the answer comes back). A `dhtnode` runs in each public namespace;
- * our CLI runs in each device namespace as a user runs it (`deno task run
- * --data-dir … --no-passphrase --bootstrap 203.0.113.1:4222 --json`),
- * driven through its console. Steps, each with a bounded wait:
- * a) the public DHT sees each device at its router's public address;
+ * Method: `tests/interop/netns_topology.ts` builds the namespaces (`pub`, a
+ * router with the bootstrap at 203.0.113.1, two more public hosts,
+ * `nat-a`/`nat-b`, `dev-a`/`dev-b`, both devices at 192.168.1.2). First the
+ * NATs themselves, outside our code: a UDP datagram arrives from the
+ * router's public address with its port kept and its answer comes back;
+ * after a stranger wrote first to a public port, the device reaches that
+ * stranger from another port; a plain hole punch with probes 1.5 s apart
+ * fails, one opened with low-TTL datagrams succeeds. Then a `dhtnode` runs
+ * in each public namespace and our CLI in each device namespace as a user
+ * runs it (`deno task run --data-dir … --no-passphrase --bootstrap
+ * 203.0.113.1:4222 --json`), driven through its console. Steps, each with
+ * a bounded wait:
+ * a) the public DHT sees each device at its router's public address, and
+ *    each node learns that address (`whoami`);
  * b) A adds B, B accepts, both see each other at status 1;
  * c) status 2 (a direct link through the NATs);
  * d) a note A publishes reaches B;
  * e) `kill -9` of A: B reports it offline within the bound of the status
  *    reached (the link's keepalive when at 2, the DHT's silence rule at 1).
- * Measured times are printed, only bounds are asserted. The whole run is
- * bounded (3 min); every process is killed and every namespace deleted.
+ * Measured times are printed, only bounds are asserted. Every wait is cut to
+ * what is left of 3 minutes; every process is killed and every namespace
+ * deleted at the end.
  *
  * Ignored, with the reason, when not root or namespaces, nftables or
  * `dhtnode` are missing, unless `CI`, `REQUIRE_OPENDHT=1` or
