@@ -25,10 +25,14 @@
  *   `wan` (Linux's masquerade: endpoint-independent mapping, the source port
  *   kept when free) and a forward filter that lets in only replies to what
  *   went out (conntrack matches the whole 5-tuple: port-restricted
- *   filtering). No port forwards. "When free" matters: a datagram that
- *   reached the router's public port first (dropped there) leaves a
- *   conntrack entry for 30 s, and the device's datagrams to that sender then
- *   leave from another port (the test shows it).
+ *   filtering). No port forwards. The router's own input from `wan` is
+ *   what `routerInput` says: `"drop"` (the default) drops what is not a
+ *   reply, as home routers do (OpenWrt's WAN zone rejects input); with
+ *   `"accept"` (a bare Linux box used as a router), a datagram from the
+ *   Internet to one of the router's public ports is accepted and
+ *   conntrack keeps that flow 30 s, so the device's datagrams to that
+ *   sender then leave from another port: the port is kept only when free
+ *   (`tests/nat_netns_test.ts` shows both).
  * - `dev-a`, `dev-b`: one device each, default route via its router. The
  *   private networks overlap (both 192.168.1.0/24, both devices at
  *   192.168.1.2) as two home networks do, unless `privateSubnets` is
@@ -188,6 +192,13 @@ export interface NetnsTopologyOptions {
    * @default {"same"}
    */
   readonly privateSubnets?: "same" | "distinct";
+  /**
+   * The NAT routers' own input from the public side: `"drop"` all but
+   * replies (home routers), or `"accept"` it (a Linux box with no input
+   * filter; see the module documentation).
+   * @default {"drop"}
+   */
+  readonly routerInput?: "drop" | "accept";
 }
 
 /** True while process `pid` exists on this machine. */
@@ -267,7 +278,15 @@ export async function netnsUnavailable(): Promise<string | undefined> {
 }
 
 /** nat-a's and nat-b's ruleset: masquerade out of `wan`, only replies in. */
-const NAT_RULESET = `
+function natRuleset(input: "drop" | "accept"): string {
+  const inputChain = input === "drop"
+    ? `
+  chain input {
+    type filter hook input priority filter; policy accept;
+    iifname "wan" ct state != established,related drop
+  }`
+    : "";
+  return `
 table ip nat {
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
@@ -279,9 +298,10 @@ table inet filter {
     type filter hook forward priority filter; policy drop;
     ct state established,related accept
     iifname "lan" oifname "wan" accept
-  }
+  }${inputChain}
 }
 `;
+}
 
 /** A running topology; {@link NetnsTopology.close} deletes it. */
 export class NetnsTopology {
@@ -290,17 +310,23 @@ export class NetnsTopology {
   /** The IPv4 addresses, by role. */
   readonly addresses: NetnsAddresses;
   #closed = false;
+  readonly #routerInput: "drop" | "accept";
 
-  private constructor(names: NetnsNames, addresses: NetnsAddresses) {
+  private constructor(
+    names: NetnsNames,
+    addresses: NetnsAddresses,
+    routerInput: "drop" | "accept",
+  ) {
     this.names = names;
     this.addresses = addresses;
+    this.#routerInput = routerInput;
   }
 
   /**
    * Builds the topology of the module documentation. On any failure what
    * was made is deleted before the error is thrown.
    *
-   * @param options Private subnets.
+   * @param options Private subnets, the routers' input policy.
    * @returns The topology, up and routed.
    * @throws {NetnsCommandError} With the failing command's stderr.
    */
@@ -331,7 +357,11 @@ export class NetnsTopology {
       devA: "192.168.1.2",
       devB: distinct ? "192.168.2.2" : "192.168.1.2",
     };
-    const topology = new NetnsTopology(names, addresses);
+    const topology = new NetnsTopology(
+      names,
+      addresses,
+      options.routerInput ?? "drop",
+    );
     try {
       await topology.#build(distinct ? "192.168.2" : "192.168.1");
     } catch (error) {
@@ -405,7 +435,7 @@ export class NetnsTopology {
       await this.#forward(names[router]);
       await runCommand(
         ["ip", "netns", "exec", names[router], "nft", "-f", "-"],
-        { stdin: NAT_RULESET },
+        { stdin: natRuleset(this.#routerInput) },
       );
     }
   }
