@@ -124,6 +124,8 @@ export class DaemonSwarm {
   readonly #starting: DeviceSlot[] = [];
   readonly #nat: NatSpec | undefined;
   readonly #natRng: Rng;
+  /** Links opened by daemons no longer running (their counters are gone with them). */
+  readonly #pastLinks = { tcp: 0, punched: 0 };
 
   private constructor(testnet: Testnet, options: DaemonSwarmOptions) {
     this.testnet = testnet;
@@ -213,6 +215,9 @@ export class DaemonSwarm {
           kind,
           rng: forkRng(this.#natRng, `box-${transport.hostIndex}`),
           timeoutMs: this.#nat.timeoutMs,
+          // Linux masquerade and most home routers keep the host's port when
+          // it is free; a symmetric NAT maps each destination apart.
+          preservePort: kind !== "symmetric",
         });
       }
     }
@@ -279,6 +284,7 @@ export class DaemonSwarm {
   stop(slot: DeviceSlot): Promise<void> {
     if (!slot.online) return Promise.resolve();
     slot.online = false;
+    this.#tallyLinks(slot, this.#pastLinks);
     // Not tracked by `work`: the goodbye waits on the clock.
     return slot.daemon!.stop().then(() => {
       if (slot.online) return;
@@ -295,6 +301,7 @@ export class DaemonSwarm {
   crash(slot: DeviceSlot): void {
     if (!slot.online) return;
     slot.online = false;
+    this.#tallyLinks(slot, this.#pastLinks);
     slot.daemon!.crash();
     this.network.setHostOnline(slot.index, false);
     this.streams.hostDown(slot.index);
@@ -407,6 +414,34 @@ export class DaemonSwarm {
     let total = 0;
     for (const slot of slots) total += this.streams.bytes(slot.index);
     return total;
+  }
+
+  /**
+   * Direct links opened so far by every daemon (stopped ones included), by
+   * path: TCP, or UDP through a punched hole. A link counts once per side.
+   *
+   * @returns Counts.
+   */
+  linksOpened(): { tcp: number; punched: number } {
+    const total = { ...this.#pastLinks };
+    for (const slot of this.devices) {
+      if (slot.online) this.#tallyLinks(slot, total);
+    }
+    return total;
+  }
+
+  #tallyLinks(
+    slot: DeviceSlot,
+    into: { tcp: number; punched: number },
+  ): void {
+    const daemon = slot.daemon;
+    if (daemon === undefined) return;
+    for (const id of daemon.listAccounts()) {
+      if (daemon.accountKind(id) !== "dht-contacts") continue;
+      const counters = daemon.account(id).linkCounters;
+      into.punched += counters.punchedLinksOpened;
+      into.tcp += counters.linksOpened - counters.punchedLinksOpened;
+    }
   }
 
   /** Stops every daemon and node at once (end of a scenario). */

@@ -161,8 +161,8 @@ class Tap implements ByteStream {
 }
 
 /** One clock, one seeded source of randomness, and Alice and Bob on separate accounts. */
-function setup(seed: number) {
-  const clock = new ManualClock();
+function setup(seed: number, startMs?: number) {
+  const clock = new ManualClock(startMs);
   const randomBytes = rngBytes(seededRng(seed));
   const alice = party(randomBytes, clock.now());
   const bob = party(randomBytes, clock.now());
@@ -944,6 +944,34 @@ Deno.test("SecureChannel keeps an idle channel open for ten minutes of virtual t
   toAlice.send(encoder.encode("still here"));
   await settle();
   assert.deepEqual(atAlice.messages, ["still here"]);
+});
+
+Deno.test("SecureChannel keepalive and dead timers keep their period at fractional virtual times", async () => {
+  // Simulated latencies make times fractional. At some instants
+  // `(t + keepalive) - t` rounds below the keepalive period; the timers
+  // used to see "not idle long enough yet" there and re-arm at zero delay
+  // forever (the clock then throws RangeError). Find such an instant (near
+  // 10^6 ms they are common; near the default 1.7 · 10^12 they are not).
+  const context = setup(18, 1_000_000);
+  const { clock } = context;
+  const period = DEFAULT_KEEPALIVE_MS;
+  const base = clock.now();
+  let at = base + 0.1234567;
+  for (let i = 0; i < 1_000_000; i++) {
+    const delay = (at + period) - at;
+    if ((at + delay) - at < period) break;
+    at += 0.37;
+  }
+  const delay = (at + period) - at;
+  assert.ok((at + delay) - at < period, "no rounding instant found");
+  clock.advanceTo(at);
+  const { toBob, toAlice, atAlice, atBob } = connect(context);
+  await settle();
+  assert.equal(toBob.state, "open");
+  await advance(clock, 60_000, 500);
+  assert.deepEqual(atAlice.closes, []);
+  assert.deepEqual(atBob.closes, []);
+  assert.equal(toAlice.state, "open");
 });
 
 Deno.test("SecureChannel close() sends a close frame: the peer closes 'remote', each side once", async () => {

@@ -119,6 +119,14 @@ export interface ConnectionManagerOptions {
   /** Where links are opened and accepted. */
   readonly streams: StreamNetwork;
   /**
+   * Streams over hole-punched UDP paths (`LinkSocket.paths`): accepted
+   * into the same handshake slots as `streams`, dialled by
+   * {@link ConnectionManager.connectPunched}. None: TCP only.
+   */
+  readonly punched?: StreamNetwork;
+  /** Told when a link would need a punched path (see {@link LinkPathEvents}). */
+  readonly paths?: LinkPathEvents;
+  /**
    * Whether a peer that proved its device key may link (a contact, not
    * banned, device not revoked). Called before any SIP is read. Also called
    * on an incoming link with the identity the peer's certificate claims,
@@ -173,6 +181,21 @@ export interface ConnectionManagerOptions {
   readonly deadAfterMs?: number;
 }
 
+/**
+ * What the candidate exchange (`LinkRendezvous`) hears from the manager, to
+ * decide when to punch.
+ */
+export interface LinkPathEvents {
+  /** A device is wanted and not linked (called on each `connect` until linked). */
+  want(certificate: DeviceCertificate): void;
+  /** A dial or dialled handshake to a wanted device failed. */
+  dialFailed(certificate: DeviceCertificate): void;
+  /** A link to a device still wanted closed; `punched` if it ran over UDP. */
+  lost(certificate: DeviceCertificate, punched: boolean): void;
+  /** A device is no longer wanted. */
+  forget(deviceHex: string): void;
+}
+
 /** What a watcher knows of an account's links. */
 export interface LinkStatus {
   /** At least one link to the account is up and its device is visible. */
@@ -185,6 +208,8 @@ export interface LinkStatus {
 export interface ConnectionCounters {
   /** Links that came up (handshake done, the peer's first PIDF received). */
   linksOpened: number;
+  /** Of {@link ConnectionCounters.linksOpened}, those over a punched UDP path. */
+  punchedLinksOpened: number;
   /** Links closed (any reason). */
   linksClosed: number;
   /** Peers refused by `authorize` or the handshake. */
@@ -203,6 +228,8 @@ interface Wanted {
   readonly certificate: DeviceCertificate;
   endpoints: readonly PeerAddress[];
   dialTimer?: Timer;
+  /** A dial over a punched path is under way. */
+  punchDialing?: boolean;
   redialMs: number;
   /** The quick first redial was used. */
   redialed: boolean;
@@ -216,6 +243,8 @@ interface Link {
   readonly deviceHex: string;
   /** Dialled by the lower of the two device ids. */
   readonly preferred: boolean;
+  /** Over a punched UDP path (else TCP). */
+  readonly punched: boolean;
   session?: SipSession;
   /** Up: the peer's first PIDF arrived (so it accepted us). */
   open: boolean;
@@ -259,6 +288,7 @@ export class ConnectionManager {
   /** Hosts links came from (oldest first), as known contact addresses. */
   readonly #knownHosts = new Set<string>();
   #listener: StreamListener | undefined;
+  #punchedListener: StreamListener | undefined;
   #running = false;
   #open = true;
   #note = "";
@@ -282,7 +312,7 @@ export class ConnectionManager {
    */
   async start(port: number): Promise<PeerAddress> {
     this.#running = true;
-    const accept = (stream: ByteStream) => this.#accept(stream);
+    const accept = (stream: ByteStream) => this.#accept(stream, false);
     try {
       this.#listener = await this.#o.streams.listen(port, accept);
     } catch (error) {
@@ -290,7 +320,16 @@ export class ConnectionManager {
       if (port === 0) throw error;
       this.#listener = await this.#o.streams.listen(0, accept);
     }
-    if (!this.#running) await this.#listener.close();
+    if (this.#o.punched !== undefined) {
+      this.#punchedListener = await this.#o.punched.listen(
+        0,
+        (stream) => this.#accept(stream, true),
+      );
+    }
+    if (!this.#running) {
+      await this.#listener.close();
+      await this.#punchedListener?.close();
+    }
     return this.#listener.localAddress;
   }
 
@@ -310,6 +349,7 @@ export class ConnectionManager {
     const known = this.#wanted.get(deviceHex);
     if (known !== undefined) {
       known.endpoints = addresses;
+      if (!this.#links.has(deviceHex)) this.#o.paths?.want(certificate);
       return;
     }
     const wanted: Wanted = {
@@ -321,8 +361,70 @@ export class ConnectionManager {
     };
     this.#wanted.set(deviceHex, wanted);
     if (this.#links.has(deviceHex)) return;
+    this.#o.paths?.want(certificate);
     const first = this.#selfHex < deviceHex ? 0 : this.#o.dialFallbackMs ?? 250;
     this.#scheduleDial(deviceHex, wanted, first);
+  }
+
+  /**
+   * Dials a wanted device over a punched path (the lower device id does,
+   * once its punch succeeded); the handshake expects its certificate.
+   * Nothing happens if it is not wanted, already linked or being dialled.
+   *
+   * @param deviceHex The device's id hex.
+   * @param address Its punched address (where its acks came from).
+   */
+  connectPunched(deviceHex: string, address: PeerAddress): void {
+    const wanted = this.#wanted.get(deviceHex);
+    const punched = this.#o.punched;
+    if (!this.#running || wanted === undefined || punched === undefined) return;
+    if (this.#links.has(deviceHex) || wanted.punchDialing) return;
+    wanted.punchDialing = true;
+    punched.connect(address).then(
+      (stream) => {
+        if (!this.#running || this.#links.has(deviceHex)) {
+          wanted.punchDialing = false;
+          stream.close();
+          return;
+        }
+        const channel = SecureChannel.initiate(stream, {
+          ...this.#channelOptions(),
+          expectedPeer: wanted.certificate,
+        });
+        // One punched dial at a time, until its handshake ends: a second
+        // punch to the same device (another token) must not race it.
+        this.#setUp(channel, { dialled: deviceHex, punched: true }, () => {
+          wanted.punchDialing = false;
+        });
+      },
+      () => {
+        wanted.punchDialing = false;
+        this.counters.dialFailures += 1;
+        if (this.#wanted.get(deviceHex) === wanted && this.#running) {
+          this.#o.paths?.dialFailed(wanted.certificate);
+        }
+      },
+    );
+  }
+
+  /**
+   * Whether a device is wanted now, and its certificate.
+   *
+   * @param deviceHex Device id hex.
+   * @returns The certificate it was wanted with, or `undefined`.
+   */
+  wantedDevice(deviceHex: string): DeviceCertificate | undefined {
+    return this.#wanted.get(deviceHex)?.certificate;
+  }
+
+  /**
+   * Whether a link to this device is up (handshake done).
+   *
+   * @param deviceHex Device id hex.
+   * @returns True while linked.
+   */
+  isLinked(deviceHex: string): boolean {
+    return this.#links.has(deviceHex);
   }
 
   /**
@@ -348,6 +450,7 @@ export class ConnectionManager {
     const wanted = this.#wanted.get(deviceHex);
     wanted?.dialTimer?.cancel();
     this.#wanted.delete(deviceHex);
+    if (wanted !== undefined) this.#o.paths?.forget(deviceHex);
   }
 
   /**
@@ -451,6 +554,7 @@ export class ConnectionManager {
     for (const wanted of this.#wanted.values()) wanted.dialTimer?.cancel();
     this.#wanted.clear();
     void this.#listener?.close();
+    void this.#punchedListener?.close();
     const sessions = [...this.#links.values()].map((link) => link.session);
     for (const channel of [...this.#channels]) {
       if (clean) channel.close();
@@ -500,6 +604,7 @@ export class ConnectionManager {
           this.#dial(deviceHex, wanted, attempt + 1);
           return;
         }
+        this.#o.paths?.dialFailed(wanted.certificate);
         this.#scheduleRedial(deviceHex, wanted);
       },
     );
@@ -513,7 +618,7 @@ export class ConnectionManager {
    * closed before a byte is read otherwise, so silent connections cost one
    * socket each until they are refused or time out.
    */
-  #accept(stream: ByteStream): void {
+  #accept(stream: ByteStream, punched: boolean): void {
     const host = unmappedHost(stream.remote.host);
     const slot = this.#running && this.#links.size < (this.#o.maxLinks ?? 512)
       ? this.#claimSlot(host)
@@ -525,7 +630,7 @@ export class ConnectionManager {
     }
     const channel = SecureChannel.accept(stream, this.#channelOptions());
     this.#handshakes.set(channel, slot);
-    this.#setUp(channel, { acceptedFrom: host });
+    this.#setUp(channel, { acceptedFrom: host, punched });
   }
 
   #claimSlot(host: string): HandshakeSlot | undefined {
@@ -636,21 +741,29 @@ export class ConnectionManager {
    */
   #setUp(
     channel: SecureChannel,
-    from: { readonly acceptedFrom?: string; readonly dialled?: string },
+    from: {
+      readonly acceptedFrom?: string;
+      readonly dialled?: string;
+      readonly punched?: boolean;
+    },
+    onSettled?: () => void,
   ): void {
     const { acceptedFrom, dialled } = from;
+    const punched = from.punched ?? false;
     this.#channels.add(channel);
     let link: Link | undefined;
     channel.onOpen((peer) => {
+      onSettled?.();
       this.#releaseSlot(channel);
       if (acceptedFrom !== undefined) this.#rememberHost(acceptedFrom);
-      link = this.#opened(channel, peer);
+      link = this.#opened(channel, peer, punched);
     });
     channel.onClose((reason) => {
+      onSettled?.();
       this.#forgetChannel(channel, reason);
       if (link !== undefined) this.#closed(link);
       else if (dialled !== undefined && channel.peer === undefined) {
-        this.#handshakeFailed(dialled);
+        this.#handshakeFailed(dialled, punched);
       }
     });
   }
@@ -665,11 +778,13 @@ export class ConnectionManager {
    * A dialled handshake that never opened (refused, timed out): redial
    * with backoff, as after a failed dial.
    */
-  #handshakeFailed(deviceHex: string): void {
+  #handshakeFailed(deviceHex: string, punched: boolean): void {
     const wanted = this.#wanted.get(deviceHex);
     if (wanted === undefined || !this.#running) return;
     if (this.#links.has(deviceHex)) return;
-    this.#scheduleRedial(deviceHex, wanted);
+    this.#o.paths?.dialFailed(wanted.certificate);
+    // A punched path is retried by a new candidate exchange, not a TCP redial.
+    if (!punched) this.#scheduleRedial(deviceHex, wanted);
   }
 
   /**
@@ -686,7 +801,11 @@ export class ConnectionManager {
     wanted.redialMs = Math.min(2 * wanted.redialMs, MAX_REDIAL_MS);
   }
 
-  #opened(channel: SecureChannel, peer: ChannelPeer): Link | undefined {
+  #opened(
+    channel: SecureChannel,
+    peer: ChannelPeer,
+    punched: boolean,
+  ): Link | undefined {
     const deviceHex = peer.deviceId.toString();
     const lowerDialled = channel.initiator === (this.#selfHex < deviceHex);
     const link: Link = {
@@ -695,6 +814,7 @@ export class ConnectionManager {
       accountHex: peer.accountId.toString(),
       deviceHex,
       preferred: lowerDialled,
+      punched,
       open: false,
       visible: true,
     };
@@ -756,6 +876,7 @@ export class ConnectionManager {
       wanted.redialMs = wasOpen
         ? this.#o.redialMs ?? 5_000
         : Math.min(2 * wanted.redialMs, MAX_REDIAL_MS);
+      this.#o.paths?.lost(wanted.certificate, link.punched);
     }
     if (wasOpen) this.#o.onChange(link.accountHex);
   }
@@ -792,6 +913,7 @@ export class ConnectionManager {
         // Its first document proves the peer accepted us: connected.
         link.open = true;
         this.counters.linksOpened += 1;
+        if (link.punched) this.counters.punchedLinksOpened += 1;
       }
       if (this.#links.get(link.deviceHex) === link) {
         this.#o.onChange(link.accountHex);
@@ -811,6 +933,7 @@ export class ConnectionManager {
 export function emptyConnectionCounters(): ConnectionCounters {
   return {
     linksOpened: 0,
+    punchedLinksOpened: 0,
     linksClosed: 0,
     refused: 0,
     dialFailures: 0,

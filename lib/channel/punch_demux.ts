@@ -1,8 +1,12 @@
 /**
- * Shares the DHT's UDP socket with hole punching: a punch must leave from the
- * socket whose NAT mapping DHT peers observed, so the socket is split in two.
- * Datagrams starting with the punch magic go to the punch handler, all others
- * to the DHT node, which gets a {@link Transport} of its own.
+ * Shares the DHT's UDP socket with hole punching and the streams that run
+ * over a punched path: a punch must leave from the socket whose NAT mapping
+ * DHT peers observed, and the link must then use the same mapping, so the
+ * socket is split in three. Datagrams starting with the punch magic
+ * (`"RNGP"`) go to the punch handler, those starting with the stream magic
+ * (`"RNGS"`, `DatagramStreams.handle`) to the stream handler, all others to
+ * the DHT node, which gets a {@link Transport} of its own. A DHT message is
+ * a msgpack map and never starts with `"R"`.
  *
  * @example The DHT and a punch on one socket
  * ```ts
@@ -19,10 +23,12 @@
  * const log: string[] = [];
  * demux.dht.receive(() => log.push("dht"));
  * demux.onPunch(() => log.push("punch"));
+ * demux.onStream(() => log.push("stream"));
  * a.send(b.localAddress, new TextEncoder().encode("RNGP-probe"));
  * a.send(b.localAddress, new Uint8Array([0x81]));
+ * a.send(b.localAddress, new TextEncoder().encode("RNGS-segment"));
  * clock.runUntilIdle();
- * assert.deepEqual(log, ["punch", "dht"]);
+ * assert.deepEqual(log.sort(), ["dht", "punch", "stream"]);
  * ```
  *
  * @module
@@ -30,6 +36,7 @@
 
 import type { DatagramHandler, PeerAddress, Transport } from "../transport.ts";
 import { isPunchDatagram } from "./hole_punch.ts";
+import { isStreamDatagram } from "./_datagram_stream_wire.ts";
 
 /** One socket, two readers; see the module documentation. */
 export class PunchDemux {
@@ -37,6 +44,7 @@ export class PunchDemux {
   readonly dht: Transport;
   #dhtHandler: DatagramHandler | undefined;
   #punchHandler: DatagramHandler | undefined;
+  #streamHandler: DatagramHandler | undefined;
 
   /**
    * Takes over the socket's receive handler.
@@ -46,6 +54,7 @@ export class PunchDemux {
   constructor(socket: Transport) {
     socket.receive((bytes, from) => {
       if (isPunchDatagram(bytes)) this.#punchHandler?.(bytes, from);
+      else if (isStreamDatagram(bytes)) this.#streamHandler?.(bytes, from);
       else this.#dhtHandler?.(bytes, from);
     });
     const receive = (handler: DatagramHandler): void => {
@@ -68,5 +77,15 @@ export class PunchDemux {
    */
   onPunch(handler: DatagramHandler): void {
     this.#punchHandler = handler;
+  }
+
+  /**
+   * Sets the single handler of stream datagrams, replacing any earlier one;
+   * until one is set they are dropped.
+   *
+   * @param handler Usually `DatagramStreams.handle` of the socket's streams.
+   */
+  onStream(handler: DatagramHandler): void {
+    this.#streamHandler = handler;
   }
 }

@@ -754,16 +754,22 @@ export class SecureChannel {
     this.#onOpen?.(peer);
   }
 
-  /** Fires `keepaliveMs` after the last send; re-arms itself lazily. */
+  /**
+   * Fires `keepaliveMs` after the last send; re-arms itself lazily. Whether
+   * anything was sent meanwhile is read from `#lastSentMs` itself, not from
+   * `now - #lastSentMs >= keepaliveMs`: with fractional times (simulated
+   * latencies) that difference can round to just below `keepaliveMs`, and
+   * the timer then re-armed itself at zero delay forever.
+   */
   #armKeepalive(): void {
-    const dueMs = this.#lastSentMs + this.#settings.keepaliveMs;
+    const armedForMs = this.#lastSentMs;
+    const dueMs = armedForMs + this.#settings.keepaliveMs;
     this.#keepaliveTimer = this.#clock.setTimer(
       dueMs - this.#clock.now(),
       () => {
         const phase = this.#phase;
         if (phase.kind !== "open") return;
-        const idleMs = this.#clock.now() - this.#lastSentMs;
-        if (idleMs >= this.#settings.keepaliveMs) {
+        if (this.#lastSentMs === armedForMs) {
           this.#sendFrame(phase.session, FrameType.PING, new Uint8Array(0));
         }
         this.#armKeepalive();
@@ -771,13 +777,13 @@ export class SecureChannel {
     );
   }
 
-  /** Fires `deadAfterMs` after the last receipt; re-arms itself lazily. */
+  /** Fires `deadAfterMs` after the last receipt; re-arms itself lazily (see {@link #armKeepalive}). */
   #armDead(): void {
-    const dueMs = this.#lastReceivedMs + this.#settings.deadAfterMs;
+    const armedForMs = this.#lastReceivedMs;
+    const dueMs = armedForMs + this.#settings.deadAfterMs;
     this.#deadTimer = this.#clock.setTimer(dueMs - this.#clock.now(), () => {
       if (this.#phase.kind !== "open") return;
-      const silentMs = this.#clock.now() - this.#lastReceivedMs;
-      if (silentMs >= this.#settings.deadAfterMs) this.#finish("timeout");
+      if (this.#lastReceivedMs === armedForMs) this.#finish("timeout");
       else this.#armDead();
     });
   }

@@ -50,6 +50,7 @@ import {
   emptyConnectionCounters,
 } from "../channel/connection_manager.ts";
 import type { ChannelPeer } from "../channel/secure_channel.ts";
+import type { LinkRendezvousCounters } from "../channel/link_rendezvous.ts";
 import { MAX_TRUST_REQUEST_PAYLOAD_BYTES } from "../trust/inbox_message.ts";
 import { mailboxCertificate, mailboxKeys } from "../trust/mailbox.ts";
 import { rememberPeerDevice } from "../trust/recipients.ts";
@@ -92,6 +93,11 @@ export class Account implements ManagedAccount {
   /** Direct-link counters (zeros while links are off). */
   get linkCounters(): ConnectionCounters {
     return this.#links?.counters ?? emptyConnectionCounters();
+  }
+
+  /** Candidate-exchange counters while links through NATs run, else `undefined`. */
+  get rendezvousCounters(): LinkRendezvousCounters | undefined {
+    return this.#publisher.rendezvous?.counters;
   }
 
   /** Sends, receipts, drops and syncs so far, for reports and tests. */
@@ -209,6 +215,7 @@ export class Account implements ManagedAccount {
       randomBytes: components.randomBytes,
       profile,
       streams: components.streams,
+      paths: components.paths,
       channelPort: components.channelPort,
       channelHost: components.channelHost,
       state: store.state,

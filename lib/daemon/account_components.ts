@@ -14,6 +14,7 @@ import type { RandomBytes } from "../rng.ts";
 import type { AccountStateStore } from "../contacts/account_state.ts";
 import type { PresenceProfile } from "../presence/presence_profile.ts";
 import type { StreamNetwork } from "../channel/byte_stream.ts";
+import type { PunchedPaths } from "../channel/link_socket.ts";
 import type { AccountEvent } from "./account_event.ts";
 
 /** An account's keys on this device. */
@@ -55,6 +56,8 @@ export interface AccountComponents {
    * the profile enables channels; none: status stays 0 or 1.
    */
   readonly streams?: StreamNetwork;
+  /** The daemon's DHT socket shared for links through NATs; none: TCP links only. */
+  readonly paths?: PunchedPaths;
   /** Port the account accepts links on (0: any free one). */
   readonly channelPort?: number;
   /** Host announced for links, when the listening address is not reachable as is (0.0.0.0). */

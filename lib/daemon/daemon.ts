@@ -70,7 +70,8 @@ import { forkRng, type RandomBytes, type Rng } from "../rng.ts";
 import { systemRandomBytes } from "../io/system_random.ts";
 import { openDhtValuePolicy } from "../io/opendht_value_policy.ts";
 import type { Storage } from "../storage.ts";
-import type { Transport } from "../transport.ts";
+import type { PeerAddress, Transport } from "../transport.ts";
+import { LinkSocket, type LinkSocketCounters } from "../channel/link_socket.ts";
 import {
   AccountStateStore,
   decodeAccountState,
@@ -140,6 +141,13 @@ export interface DaemonOptions {
    * it, presence stops at status 1.
    */
   readonly streams?: StreamNetwork;
+  /**
+   * Links through NATs: with `streams` and a profile with channels, the DHT
+   * socket is shared with candidate exchange, hole punching and links over
+   * UDP (`LinkSocket`), so a device behind a NAT can reach status 2 with
+   * another. @default {true}
+   */
+  readonly punchedLinks?: boolean;
   /** Port each account accepts links on; 0 picks a free one per account. @default {0} */
   readonly channelPort?: number;
   /** Host announced for links when the listening address is a wildcard. */
@@ -236,6 +244,8 @@ export class Daemon extends TypedEventTarget<DaemonEventMap> {
   readonly #accounts = new Map<string, Account>();
   readonly #jamiAccounts = new Map<string, JamiAccount>();
   readonly #work: WorkTracker;
+  /** The DHT socket shared with links through NATs, when they are on. */
+  readonly #linkSocket: LinkSocket | undefined;
   #running = false;
   #stopping: Promise<void> | undefined;
   #released: Promise<void> | undefined;
@@ -248,9 +258,19 @@ export class Daemon extends TypedEventTarget<DaemonEventMap> {
     // Keys never come from the rng: a seeded generator (or one whose state a
     // peer recovered) would give them away.
     this.#randomBytes = options.randomBytes ?? systemRandomBytes;
+    // Punches and UDP links leave from the DHT socket: its NAT mapping is
+    // the one DHT peers observed, which our candidates announce.
+    this.#linkSocket = options.streams !== undefined &&
+        this.profile.channels && (options.punchedLinks ?? true)
+      ? new LinkSocket({
+        socket: options.transport,
+        clock: options.clock,
+        randomBytes: this.#randomBytes,
+      })
+      : undefined;
     this.dht = new DhtNode(
       {
-        transport: options.transport,
+        transport: this.#linkSocket?.dht ?? options.transport,
         clock: options.clock,
         rng: forkRng(options.rng, "dht"),
         randomBytes: this.#randomBytes,
@@ -399,6 +419,27 @@ export class Daemon extends TypedEventTarget<DaemonEventMap> {
     return this.#running;
   }
 
+  /** Counters of the socket shared with links through NATs, if they are on. */
+  get linkSocketCounters(): LinkSocketCounters | undefined {
+    return this.#linkSocket?.counters;
+  }
+
+  /**
+   * Where a contact may punch to us: our public IP as DHT peers observed
+   * it with the DHT port (a port-keeping NAT maps it to itself), and the
+   * bound address unless it is a wildcard.
+   */
+  #candidates(): PeerAddress[] {
+    const { host, port } = this.dht.address;
+    const candidates: PeerAddress[] = [];
+    const observed = this.dht.observedHost;
+    if (observed !== undefined) candidates.push({ host: observed, port });
+    if (host !== "0.0.0.0" && host !== "::" && host !== observed) {
+      candidates.push({ host, port });
+    }
+    return candidates;
+  }
+
   /** Asynchronous work (state writes) not finished yet. */
   get pendingWork(): number {
     return this.#work.size;
@@ -433,6 +474,11 @@ export class Daemon extends TypedEventTarget<DaemonEventMap> {
         }),
       track: this.#track,
       streams: this.#options.streams,
+      paths: this.#linkSocket?.paths({
+        candidates: () => this.#candidates(),
+        behindNat: () =>
+          this.dht.observedHost === undefined ? undefined : this.dht.behindNat,
+      }),
       channelPort: this.#options.channelPort,
       channelHost: this.#options.channelHost,
       reachable: () => !this.dht.connectivity.silent,
@@ -628,6 +674,7 @@ export class Daemon extends TypedEventTarget<DaemonEventMap> {
       );
       await this.whenIdle();
       this.dht.stop();
+      this.#linkSocket?.close();
     }
     await this.#release();
   }
@@ -659,6 +706,7 @@ export class Daemon extends TypedEventTarget<DaemonEventMap> {
     for (const account of this.#accounts.values()) account.crash();
     for (const account of this.#jamiAccounts.values()) account.crash();
     this.dht.stop();
+    this.#linkSocket?.crash();
     // A killed process loses its sockets and locks too; nobody awaits this.
     this.#release().catch(() => {});
   }

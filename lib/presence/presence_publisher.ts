@@ -38,6 +38,8 @@ import {
   endpointOf,
 } from "../channel/connection_manager.ts";
 import type { ChannelPeer } from "../channel/secure_channel.ts";
+import type { PunchedPaths } from "../channel/link_socket.ts";
+import { LinkRendezvous } from "../channel/link_rendezvous.ts";
 import { PresenceAnnouncer } from "./announcer.ts";
 import type { PresenceProfile } from "./presence_profile.ts";
 
@@ -116,6 +118,11 @@ export interface PresencePublisherOptions {
   readonly profile: PresenceProfile;
   /** Streams for direct links; none: no links. */
   readonly streams?: StreamNetwork;
+  /**
+   * The daemon's DHT socket shared for links through NATs (candidate
+   * exchange, hole punching, links over UDP); none: TCP links only.
+   */
+  readonly paths?: PunchedPaths;
   /** Port links are accepted on (0: any free one). */
   readonly channelPort?: number;
   /** Host announced for links, when the listening address is not reachable as is. */
@@ -137,6 +144,7 @@ export class PresencePublisher {
   readonly #options: PresencePublisherOptions;
   #announcer?: PresenceAnnouncer;
   #links?: ConnectionManager;
+  #rendezvous?: LinkRendezvous;
   #endpoints: readonly string[] = [];
   #running = false;
   #note = "";
@@ -156,6 +164,11 @@ export class PresencePublisher {
     return this.#links;
   }
 
+  /** The candidate exchange while running with links through NATs on. */
+  get rendezvous(): LinkRendezvous | undefined {
+    return this.#rendezvous;
+  }
+
   /** Starts links (then announces), or announces at once when visible. */
   start(): void {
     this.#running = true;
@@ -167,15 +180,49 @@ export class PresencePublisher {
   /** Listens for links, then announces with the endpoint. */
   #startLinks(streams: StreamNetwork): void {
     const options = this.#options;
+    const identity = {
+      device: options.device,
+      certificate: options.certificate,
+    };
+    const paths = options.paths;
+    let rendezvous: LinkRendezvous | undefined;
     const links = new ConnectionManager({
-      identity: { device: options.device, certificate: options.certificate },
+      identity,
       clock: options.clock,
       randomBytes: options.randomBytes,
       streams,
+      punched: paths?.streams,
+      paths: paths === undefined ? undefined : {
+        want: (certificate) => rendezvous?.want(certificate),
+        dialFailed: (certificate) => rendezvous?.dialFailed(certificate),
+        lost: (certificate, punched) => rendezvous?.lost(certificate, punched),
+        forget: (deviceHex) => rendezvous?.forget(deviceHex),
+      },
       authorize: (peer) => options.authorize(peer),
       onChange: (uri) => options.onLinkChange(uri),
     });
     this.#links = links;
+    if (paths !== undefined) {
+      const selfHex = options.device.id.toString();
+      rendezvous = new LinkRendezvous({
+        dht: options.dht,
+        clock: options.clock,
+        randomBytes: options.randomBytes,
+        identity,
+        paths,
+        wanted: (deviceHex) => links.wantedDevice(deviceHex),
+        linked: (deviceHex) => links.isLinked(deviceHex),
+        authorize: (peer) => options.authorize(peer),
+        onPunched: (certificate, address) => {
+          // The lower device id dials, the other accepts (its socket expects
+          // the punched address): one link, the one both sides keep.
+          const peerHex = certificate.deviceId.toString();
+          if (selfHex < peerHex) links.connectPunched(peerHex, address);
+        },
+      });
+      rendezvous.start();
+      this.#rendezvous = rendezvous;
+    }
     links.publish(this.#visible, this.#note);
     const listening = links.start(options.channelPort ?? 0).then(
       (address) => {
@@ -280,6 +327,8 @@ export class PresencePublisher {
     });
     const links = this.#links;
     this.#links = undefined;
+    this.#rendezvous?.stop();
+    this.#rendezvous = undefined;
     // Not tracked: the wait is on the clock, which a driver must keep moving.
     return goodbye.then(() => {
       links?.stop();
@@ -292,6 +341,8 @@ export class PresencePublisher {
     this.#running = false;
     this.#links?.crash();
     this.#links = undefined;
+    this.#rendezvous?.stop();
+    this.#rendezvous = undefined;
     this.#announcer = undefined;
   }
 }

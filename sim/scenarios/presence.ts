@@ -112,8 +112,13 @@ export interface PresenceReport {
   readonly link_loss_detect_ms: LatencySummary;
   /** New note published → each linked watcher's notification with it. */
   readonly note_delivery_ms: LatencySummary;
-  /** Direct-link bytes (TCP/IP headers included) per online device-hour. */
+  /**
+   * Direct-link bytes over TCP (TCP/IP headers included) per online
+   * device-hour; links over punched UDP count in the presence bytes.
+   */
   readonly link_bytes_per_device_hour: number;
+  /** Links opened over the whole run (counted at both ends), by path. */
+  readonly links_opened: { tcp: number; punched_udp: number };
   readonly missed: {
     online: number;
     offline_graceful: number;
@@ -538,6 +543,10 @@ export async function runPresenceScenario(
     link_bytes_per_device_hour: Math.round(
       linkBytes / Math.max(hours, 1e-9),
     ),
+    links_opened: {
+      tcp: swarm.linksOpened().tcp,
+      punched_udp: swarm.linksOpened().punched,
+    },
     device_leaves: churn.counts().leaves,
     ...(options.nat === undefined ? {} : {
       nat: {
