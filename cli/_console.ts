@@ -229,11 +229,16 @@ export async function runCommand(
       const device = accountOf(daemon, accountId).deviceId;
       const address = formatAddress(daemon.dht.address);
       const nodes = daemon.dht.routingTable.size;
+      // Our public IP once 3 DHT repliers agree on it (behind a NAT, the
+      // NAT's): what contacts' punches aim at.
+      const observed = daemon.dht.observedHost ?? null;
       return {
         text: `account ${account}${
           kind === "jami" ? " (Jami)" : ""
-        }\ndevice  ${device}\naddress ${address}, ${nodes} DHT nodes known`,
-        data: { account, kind, device, address, nodes },
+        }\ndevice  ${device}\naddress ${address}, ${nodes} DHT nodes known${
+          observed === null ? "" : `, public IP ${observed} as DHT peers see it`
+        }`,
+        data: { account, kind, device, address, nodes, observed },
       };
     }
     case "stats": {

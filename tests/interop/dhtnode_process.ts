@@ -49,6 +49,14 @@ export interface DhtnodeOptions {
   readonly bootstrap?: string;
   /** Extra arguments. */
   readonly args?: readonly string[];
+  /** UDP port (`-p`). @default {0} (a free one) */
+  readonly port?: number;
+  /**
+   * A command line the binary is run under, e.g. `["ip", "netns", "exec",
+   * "<name>"]` to run it in a network namespace (a wrapper that execs it, so
+   * that killing the process kills dhtnode). @default {[]}
+   */
+  readonly wrapper?: readonly string[];
 }
 
 const VALUE_LINE = /^\s*Value\[id:([0-9a-f]+)\b/;
@@ -89,7 +97,7 @@ export class DhtnodeProcess {
   }
 
   /**
-   * Starts `dhtnode -p 0` and waits (≤ `timeoutMs`) for its banner.
+   * Starts `dhtnode -p <port>` and waits (≤ `timeoutMs`) for its banner.
    *
    * @param binary Path of dhtnode.
    * @param options Bootstrap and extra arguments.
@@ -101,11 +109,12 @@ export class DhtnodeProcess {
     options: DhtnodeOptions = {},
     timeoutMs = 5_000,
   ): Promise<DhtnodeProcess> {
-    const args = ["-p", "0"];
+    const args = ["-p", String(options.port ?? 0)];
     if (options.bootstrap !== undefined) args.push("-b", options.bootstrap);
     args.push(...(options.args ?? []));
-    const child = new Deno.Command(binary, {
-      args,
+    const [command, ...prefix] = [...(options.wrapper ?? []), binary];
+    const child = new Deno.Command(command, {
+      args: [...prefix, ...args],
       stdin: "piped",
       stdout: "piped",
       stderr: "null",
@@ -286,16 +295,29 @@ export class DhtnodeProcess {
    * @returns Node ids (hex).
    */
   async routingTable(timeoutMs = 3_000): Promise<string[]> {
+    return (await this.routingEntries(timeoutMs)).map((entry) => entry.id);
+  }
+
+  /**
+   * Runs `lr` and returns its IPv4 routing table with each node's address
+   * as dhtnode sees it (behind a NAT: the NAT's public address and port).
+   *
+   * @param timeoutMs Limit.
+   * @returns Node ids (hex) and `host:port` addresses.
+   */
+  async routingEntries(
+    timeoutMs = 3_000,
+  ): Promise<{ id: string; address: string }[]> {
     this.#cursor = this.#lines.length;
     await this.command("lr");
     const start = await this.waitFor(/IPv4 routing table/, timeoutMs, "lr");
     const end = await this.waitFor(/IPv6 routing table/, timeoutMs, "lr");
-    const ids: string[] = [];
+    const entries: { id: string; address: string }[] = [];
     for (let i = start + 1; i < end; i++) {
-      const match = /^\s*Node ([0-9a-f]{40}) /.exec(this.#lines[i]);
-      if (match) ids.push(match[1]);
+      const match = /^\s*Node ([0-9a-f]{40}) (\S+)/.exec(this.#lines[i]);
+      if (match) entries.push({ id: match[1], address: match[2] });
     }
-    return ids;
+    return entries;
   }
 
   /**
