@@ -33,8 +33,9 @@
  * - **Retries.** An offer unanswered after
  *   {@link LinkRendezvousOptions.answerTimeoutMs}, a failed punch, or a lost
  *   link are retried after {@link LinkRendezvousOptions.retryMs}, doubling up
- *   to 5 minutes, while the device is wanted and not linked; a punch that
- *   succeeds resets the delay.
+ *   to 30 minutes, while the device is wanted and not linked; after a punch
+ *   that failed the delay is at least a minute (the NATs did not allow it:
+ *   quick retries would only cost bytes); a punch that succeeds resets it.
  *
  * @example The key a device listens at
  * ```ts
@@ -71,7 +72,13 @@ const MAX_SET_BYTES = 4_096;
 /** Value ids remembered, to skip a value pushed again. */
 const MAX_SEEN_VALUES = 512;
 /** Longest retry delay. */
-const MAX_RETRY_MS = 5 * 60_000;
+const MAX_RETRY_MS = 30 * 60_000;
+/**
+ * Shortest retry delay after a punch that failed: a punch already probes
+ * for 5 s, so a failure says the NATs do not allow it (address-dependent
+ * mapping), not that a packet was lost; quick retries only cost bytes.
+ */
+const PUNCH_FAILED_RETRY_MS = 60_000;
 const MINUTE_MS = 60_000;
 /** Our past offer tokens remembered per device. */
 const MAX_OWN_TOKENS = 8;
@@ -123,7 +130,7 @@ export interface LinkRendezvousOptions {
   readonly setLifetimeMs?: number;
   /** An offer with no answer after this long is retried. @default {5_000} */
   readonly answerTimeoutMs?: number;
-  /** First retry delay (doubles up to 5 minutes). @default {1_000} */
+  /** First retry delay (doubles up to 30 minutes). @default {1_000} */
   readonly retryMs?: number;
   /** Sets opened a minute, over all senders. @default {120} */
   readonly opensPerMinute?: number;
@@ -317,14 +324,29 @@ export class LinkRendezvous {
   }
 
   /**
-   * A TCP dial (or handshake) to a wanted device failed: offer now.
+   * A TCP dial (or handshake) to a wanted device failed: offer now if we
+   * are behind a NAT (or do not know yet), else after a minute.
    *
    * @param certificate Its certificate.
    */
   dialFailed(certificate: DeviceCertificate): void {
     if (this.#listen === undefined) return;
     const peer = this.#peer(certificate);
-    if (peer !== undefined) this.#offerSoon(peer, 0);
+    if (peer === undefined) return;
+    if (this.#c.paths.behindNat() !== false) {
+      this.#offerSoon(peer, 0);
+      return;
+    }
+    // We are reachable: a contact behind a NAT offers itself, and a dial
+    // that fails is most often to a device that just left. Offer only
+    // after a minute (doubling), for a contact whose TCP port is closed.
+    if (
+      peer.timer !== undefined || peer.offer !== undefined || peer.punching > 0
+    ) {
+      return;
+    }
+    peer.retryMs = Math.max(peer.retryMs, PUNCH_FAILED_RETRY_MS);
+    this.#retry(peer);
   }
 
   /**
@@ -602,6 +624,7 @@ export class LinkRendezvous {
       return;
     }
     this.counters.punchFailures += 1;
+    peer.retryMs = Math.max(peer.retryMs, PUNCH_FAILED_RETRY_MS);
     if (peer.punching === 0 && this.#current(peer)) this.#retry(peer);
   }
 
