@@ -73,7 +73,8 @@ export function ed25519Sign(
 // Verification is the hot path (every watcher checks every announcement), and
 // the same record reaches many nodes of a simulation, so results are memoized.
 // The key is a SHA-256 over key, signature and message, so a hit means the very
-// same bytes were checked before; the cache is bounded and evicts oldest first.
+// same bytes were checked before; the cache is bounded and evicts the least
+// recently used first.
 const VERIFY_CACHE_MAX = 8192;
 const verifyCache = new Map<string, boolean>();
 
@@ -99,7 +100,13 @@ export function ed25519Verify(
   const digest = nobleSha256.create().update(publicKey).update(signature)
     .update(message).digest().toHex();
   const cached = verifyCache.get(digest);
-  if (cached !== undefined) return cached;
+  if (cached !== undefined) {
+    // Least recently used goes first: a certificate checked at every
+    // handshake stays cached while one-off handshake signatures pass through.
+    verifyCache.delete(digest);
+    verifyCache.set(digest, cached);
+    return cached;
+  }
   let valid = false;
   try {
     valid = ed.verify(signature, message, publicKey, { zip215: false });
