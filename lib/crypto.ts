@@ -73,7 +73,8 @@ export function ed25519Sign(
 // Verification is the hot path (every watcher checks every announcement), and
 // the same record reaches many nodes of a simulation, so results are memoized.
 // The key is a SHA-256 over key, signature and message, so a hit means the very
-// same bytes were checked before; the cache is bounded and evicts oldest first.
+// same bytes were checked before; the cache is bounded and evicts the least
+// recently used first.
 const VERIFY_CACHE_MAX = 8192;
 const verifyCache = new Map<string, boolean>();
 
@@ -99,7 +100,13 @@ export function ed25519Verify(
   const digest = nobleSha256.create().update(publicKey).update(signature)
     .update(message).digest().toHex();
   const cached = verifyCache.get(digest);
-  if (cached !== undefined) return cached;
+  if (cached !== undefined) {
+    // Least recently used goes first: a certificate checked at every
+    // handshake stays cached while one-off handshake signatures pass through.
+    verifyCache.delete(digest);
+    verifyCache.set(digest, cached);
+    return cached;
+  }
   let valid = false;
   try {
     valid = ed.verify(signature, message, publicKey, { zip215: false });
@@ -172,8 +179,6 @@ export const GCM_NONCE_BYTES = 12;
 // objects) and the per-block multiplication reads it there, in noble's order.
 const GHASH_WINDOW_HINT = 2048;
 const GHASH_TABLE_ENTRIES = 32 * 16;
-const HOST_IS_LITTLE_ENDIAN =
-  new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 class ReusableGhash extends GHASH {
   #table = new Uint32Array(GHASH_TABLE_ENTRIES * 4);
@@ -206,24 +211,51 @@ class ReusableGhash extends GHASH {
     return this;
   }
 
-  // noble copies every update; views that are already 4-byte aligned are
-  // read in place here (on little-endian hosts, where the words need no swap).
-  override update(data: Uint8Array): this {
-    if (!HOST_IS_LITTLE_ENDIAN || data.byteOffset % 4 !== 0 || this.finished) {
-      return super.update(data);
+  /**
+   * GHASH over `bytes[start, end)`, zero-padded to whole blocks (one GCM
+   * segment), read word by word without copying.
+   */
+  absorb(bytes: Uint8Array, start: number, end: number): void {
+    let offset = start;
+    for (; offset + 16 <= end; offset += 16) {
+      this._updateBlock(
+        readWord(bytes, offset),
+        readWord(bytes, offset + 4),
+        readWord(bytes, offset + 8),
+        readWord(bytes, offset + 12),
+      );
     }
-    const blocks = Math.floor(data.length / 16);
-    const words = new Uint32Array(data.buffer, data.byteOffset, blocks * 4);
-    for (let i = 0; i < words.length; i += 4) {
-      this._updateBlock(words[i], words[i + 1], words[i + 2], words[i + 3]);
+    if (offset < end) {
+      this._updateBlock(
+        readPartialWord(bytes, offset, end),
+        readPartialWord(bytes, offset + 4, end),
+        readPartialWord(bytes, offset + 8, end),
+        readPartialWord(bytes, offset + 12, end),
+      );
     }
-    if (blocks * 16 < data.length) {
-      const last = new Uint8Array(16);
-      last.set(data.subarray(blocks * 16));
-      const tail = new Uint32Array(last.buffer);
-      this._updateBlock(tail[0], tail[1], tail[2], tail[3]);
-    }
-    return this;
+  }
+
+  /** Word `index` (0 to 3) of the running GHASH, as little-endian words. */
+  word(index: number): number {
+    return index === 0
+      ? this.s0
+      : index === 1
+      ? this.s1
+      : index === 2
+      ? this.s2
+      : this.s3;
+  }
+
+  /** The final GHASH block: both lengths as 64-bit big-endian bit counts. */
+  absorbLengths(associatedDataBytes: number, ciphertextBytes: number): void {
+    const aadBits = associatedDataBytes * 8;
+    const bodyBits = ciphertextBytes * 8;
+    this._updateBlock(
+      byteSwap(Math.floor(aadBits / 0x1_0000_0000)),
+      byteSwap(aadBits >>> 0),
+      byteSwap(Math.floor(bodyBits / 0x1_0000_0000)),
+      byteSwap(bodyBits >>> 0),
+    );
   }
 
   protected override _updateBlock(
@@ -270,7 +302,10 @@ class ReusableGhash extends GHASH {
  * {@link aesGcmEncrypt}/{@link aesGcmDecrypt}; for a key that seals many
  * messages (a secure channel's direction), not for one-shot use.
  *
- * Nonces must be 12 bytes; the caller must never reuse one under a key.
+ * Nonces must be 12 bytes; the caller must never reuse one under a key. The
+ * counter blocks, the keystream and GHASH are computed on 32-bit words held in
+ * locals, so a seal or open allocates only its output (a secure channel seals
+ * and opens a frame per keepalive, which made the allocations most of the cost).
  *
  * @example
  * ```ts
@@ -284,6 +319,11 @@ class ReusableGhash extends GHASH {
 export class AesGcmKey {
   readonly #roundKeys: Uint32Array;
   readonly #ghash: ReusableGhash;
+  // J0 = nonce || 0x00000001 (NIST SP 800-38D, 96-bit IV) as the
+  // little-endian words noble's block function takes; set per message.
+  #nonce0 = 0;
+  #nonce1 = 0;
+  #nonce2 = 0;
 
   /** Expands a 32-byte AES-256 key. */
   constructor(key: Uint8Array) {
@@ -309,18 +349,60 @@ export class AesGcmKey {
     plaintext: Uint8Array,
     associatedData: Uint8Array,
   ): Uint8Array {
-    const counter = this.#firstCounter(nonce);
-    const tagMask = aesUnsafe.ctr32(
-      this.#roundKeys,
-      false,
-      counter,
-      ZERO_BLOCK,
+    const out = new Uint8Array(
+      associatedData.length + plaintext.length + TAG_BYTES,
     );
-    const out = new Uint8Array(plaintext.length + TAG_BYTES);
-    const body = out.subarray(0, plaintext.length);
-    aesUnsafe.ctr32(this.#roundKeys, false, counter, aligned(plaintext), body);
-    out.set(this.#tag(tagMask, body, associatedData), plaintext.length);
-    return out;
+    out.set(associatedData);
+    out.set(plaintext, associatedData.length);
+    this.sealInPlace(nonce, out, associatedData.length);
+    return out.subarray(associatedData.length);
+  }
+
+  /**
+   * Seals in place, for a caller that builds the whole record in one buffer:
+   * `buffer` holds the associated data (its first `associatedDataBytes`),
+   * then the plaintext, then 16 spare bytes. The plaintext is replaced by its
+   * ciphertext and the tag is written into the spare bytes; the associated
+   * data is left as it is.
+   *
+   * @param nonce 12 bytes, never reused under this key.
+   * @param buffer Associated data, plaintext, 16 bytes for the tag.
+   * @param associatedDataBytes How many leading bytes are associated data.
+   * @throws {RangeError} If the nonce is not 12 bytes or the buffer has no
+   *   room for the associated data and the tag.
+   */
+  sealInPlace(
+    nonce: Uint8Array,
+    buffer: Uint8Array,
+    associatedDataBytes: number,
+  ): void {
+    const bodyEnd = buffer.length - TAG_BYTES;
+    if (associatedDataBytes < 0 || bodyEnd < associatedDataBytes) {
+      throw new RangeError(
+        `Cannot seal in place: ${buffer.length} bytes hold no ${associatedDataBytes}-byte associated data and tag`,
+      );
+    }
+    this.#setNonce(nonce);
+    this.#crypt(
+      buffer,
+      associatedDataBytes,
+      bodyEnd,
+      buffer,
+      associatedDataBytes,
+    );
+    this.#tag(buffer, 0, associatedDataBytes, associatedDataBytes, bodyEnd);
+    const ghash = this.#ghash;
+    const mask = aesUnsafe.encrypt(
+      this.#roundKeys,
+      this.#nonce0,
+      this.#nonce1,
+      this.#nonce2,
+      J0_COUNTER_WORD,
+    );
+    writeWord(buffer, bodyEnd, ghash.word(0) ^ mask.s0);
+    writeWord(buffer, bodyEnd + 4, ghash.word(1) ^ mask.s1);
+    writeWord(buffer, bodyEnd + 8, ghash.word(2) ^ mask.s2);
+    writeWord(buffer, bodyEnd + 12, ghash.word(3) ^ mask.s3);
   }
 
   /** The plaintext, or undefined when authentication fails. */
@@ -330,63 +412,141 @@ export class AesGcmKey {
     associatedData: Uint8Array,
   ): Uint8Array | undefined {
     if (ciphertext.length < TAG_BYTES) return undefined;
-    const counter = this.#firstCounter(nonce);
-    const tagMask = aesUnsafe.ctr32(
+    this.#setNonce(nonce);
+    const bodyEnd = ciphertext.length - TAG_BYTES;
+    // GHASH over the associated data, then the ciphertext.
+    const ghash = this.#ghash.reset();
+    ghash.absorb(associatedData, 0, associatedData.length);
+    ghash.absorb(ciphertext, 0, bodyEnd);
+    ghash.absorbLengths(associatedData.length, bodyEnd);
+    const mask = aesUnsafe.encrypt(
       this.#roundKeys,
-      false,
-      counter,
-      ZERO_BLOCK,
+      this.#nonce0,
+      this.#nonce1,
+      this.#nonce2,
+      J0_COUNTER_WORD,
     );
-    const sealed = aligned(ciphertext);
-    const body = sealed.subarray(0, sealed.length - TAG_BYTES);
-    const tag = this.#tag(tagMask, body, associatedData);
-    if (!bytesEqual(tag, sealed.subarray(body.length))) return undefined;
-    return aesUnsafe.ctr32(this.#roundKeys, false, counter, body);
+    // Constant-shape comparison of the four tag words.
+    const diff = (ghash.word(0) ^ mask.s0 ^ readWord(ciphertext, bodyEnd)) |
+      (ghash.word(1) ^ mask.s1 ^ readWord(ciphertext, bodyEnd + 4)) |
+      (ghash.word(2) ^ mask.s2 ^ readWord(ciphertext, bodyEnd + 8)) |
+      (ghash.word(3) ^ mask.s3 ^ readWord(ciphertext, bodyEnd + 12));
+    if (diff !== 0) return undefined;
+    const plaintext = new Uint8Array(bodyEnd);
+    this.#crypt(ciphertext, 0, bodyEnd, plaintext, 0);
+    return plaintext;
   }
 
-  // J0 = nonce || 0x00000001 (NIST SP 800-38D, 96-bit IV); the caller's
-  // first ctr32() call turns it into E(J0) and leaves inc32(J0) behind.
-  #firstCounter(nonce: Uint8Array): Uint8Array {
+  #setNonce(nonce: Uint8Array): void {
     if (nonce.length !== GCM_NONCE_BYTES) {
       throw new RangeError(`AES-GCM nonce must be ${GCM_NONCE_BYTES} bytes`);
     }
-    const counter = new Uint8Array(16);
-    counter.set(nonce);
-    counter[15] = 1;
-    return counter;
+    this.#nonce0 = readWord(nonce, 0);
+    this.#nonce1 = readWord(nonce, 4);
+    this.#nonce2 = readWord(nonce, 8);
   }
 
+  /**
+   * Counter mode from inc32(J0): `source[start, end)` XOR the keystream into
+   * `target` from `at` (the same buffer and offset is fine: each byte is read
+   * before it is written).
+   */
+  #crypt(
+    source: Uint8Array,
+    start: number,
+    end: number,
+    target: Uint8Array,
+    at: number,
+  ): void {
+    const roundKeys = this.#roundKeys;
+    let counter = 2;
+    for (let offset = start; offset < end; offset += 16) {
+      const block = aesUnsafe.encrypt(
+        roundKeys,
+        this.#nonce0,
+        this.#nonce1,
+        this.#nonce2,
+        byteSwap(counter),
+      );
+      counter = (counter + 1) >>> 0;
+      const shift = at - start;
+      if (offset + 16 <= end) {
+        writeWord(target, offset + shift, readWord(source, offset) ^ block.s0);
+        writeWord(
+          target,
+          offset + shift + 4,
+          readWord(source, offset + 4) ^ block.s1,
+        );
+        writeWord(
+          target,
+          offset + shift + 8,
+          readWord(source, offset + 8) ^ block.s2,
+        );
+        writeWord(
+          target,
+          offset + shift + 12,
+          readWord(source, offset + 12) ^ block.s3,
+        );
+      } else {
+        for (let i = 0; offset + i < end; i++) {
+          const word = i < 4
+            ? block.s0
+            : i < 8
+            ? block.s1
+            : i < 12
+            ? block.s2
+            : block.s3;
+          target[offset + shift + i] = source[offset + i] ^
+            (word >>> (8 * (i & 3)));
+        }
+      }
+    }
+  }
+
+  /** GHASH of `buffer[aadStart, aadEnd)` then `buffer[bodyStart, bodyEnd)` and their lengths. */
   #tag(
-    tagMask: Uint8Array,
-    ciphertext: Uint8Array,
-    associatedData: Uint8Array,
-  ): Uint8Array {
-    const lengths = new Uint8Array(16);
-    const view = new DataView(lengths.buffer);
-    setBitLength(view, 0, associatedData.length);
-    setBitLength(view, 8, ciphertext.length);
+    buffer: Uint8Array,
+    aadStart: number,
+    aadEnd: number,
+    bodyStart: number,
+    bodyEnd: number,
+  ): void {
     const ghash = this.#ghash.reset();
-    if (associatedData.length > 0) ghash.update(associatedData);
-    ghash.update(ciphertext).update(lengths);
-    const tag = new Uint8Array(16);
-    ghash.digestInto(tag);
-    for (let i = 0; i < 16; i++) tag[i] ^= tagMask[i];
-    return tag;
+    ghash.absorb(buffer, aadStart, aadEnd);
+    ghash.absorb(buffer, bodyStart, bodyEnd);
+    ghash.absorbLengths(aadEnd - aadStart, bodyEnd - bodyStart);
   }
 }
 
 const ZERO_BLOCK = new Uint8Array(16);
+// The last word of J0 (counter 1, big-endian) read as a little-endian word.
+const J0_COUNTER_WORD = 0x01000000;
 
-// A byte length as a 64-bit big-endian bit count (exact below 2^50 bytes).
-function setBitLength(view: DataView, offset: number, bytes: number): void {
-  const bits = bytes * 8;
-  view.setUint32(offset, Math.floor(bits / 0x1_0000_0000));
-  view.setUint32(offset + 4, bits >>> 0);
+/** `bytes[at, at + 4)` as a little-endian 32-bit word, whatever the host. */
+function readWord(bytes: Uint8Array, at: number): number {
+  return bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) |
+    (bytes[at + 3] << 24);
 }
 
-// The counter-mode helper reads 32-bit words, so views must start aligned.
-function aligned(bytes: Uint8Array): Uint8Array {
-  return bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+/** Like {@link readWord}, with the bytes from `end` on read as zeros. */
+function readPartialWord(bytes: Uint8Array, at: number, end: number): number {
+  let word = 0;
+  for (let i = 0; i < 4 && at + i < end; i++) word |= bytes[at + i] << (8 * i);
+  return word;
+}
+
+/** Writes `word` little-endian at `bytes[at]`. */
+function writeWord(bytes: Uint8Array, at: number, word: number): void {
+  bytes[at] = word;
+  bytes[at + 1] = word >>> 8;
+  bytes[at + 2] = word >>> 16;
+  bytes[at + 3] = word >>> 24;
+}
+
+/** A 32-bit counter as big-endian bytes read as a little-endian word. */
+function byteSwap(value: number): number {
+  return ((value & 0xff) << 24) | ((value & 0xff00) << 8) |
+    ((value >>> 8) & 0xff00) | (value >>> 24);
 }
 
 /** Constant-shape byte equality (length first, then every byte). */

@@ -73,3 +73,27 @@ Deno.test("AesGcmKey refuses a key that is not 32 bytes and a nonce that is not 
     RangeError,
   );
 });
+
+Deno.test("AesGcmKey.sealInPlace() leaves the associated data and writes the same ciphertext and tag as aesGcmEncrypt()", () => {
+  const random = rngBytes(seededRng("in place"));
+  const rawKey = random(32);
+  const key = new AesGcmKey(rawKey);
+  for (const length of LENGTHS) {
+    const nonce = random(12);
+    const aad = random(4);
+    const plaintext = random(length);
+    const buffer = new Uint8Array(4 + length + 16);
+    buffer.set(aad);
+    buffer.set(plaintext, 4);
+    key.sealInPlace(nonce, buffer, 4);
+    assert.deepEqual(buffer.subarray(0, 4), aad);
+    assert.deepEqual(
+      buffer.subarray(4),
+      aesGcmEncrypt(rawKey, nonce, plaintext, aad),
+    );
+  }
+  assert.throws(
+    () => key.sealInPlace(random(12), new Uint8Array(19), 4),
+    RangeError,
+  );
+});

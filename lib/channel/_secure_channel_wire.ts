@@ -205,6 +205,8 @@ export function decodeResponderHello(
 export class FrameSealer {
   readonly #key: AesGcmKey;
   #counter = 0;
+  /** Rewritten for every frame: seal and open use it before returning. */
+  readonly #nonce = new Uint8Array(NONCE_BYTES);
 
   /**
    * Starts at frame counter 0 with a 32-byte AES-256-GCM key, expanded once
@@ -214,18 +216,23 @@ export class FrameSealer {
     this.#key = new AesGcmKey(key);
   }
 
-  /** A whole frame: length prefix, then the sealed type byte and body. */
+  /**
+   * A whole frame: length prefix, then the sealed type byte and body, built
+   * and sealed in one buffer.
+   */
   seal(type: number, body: Uint8Array): Uint8Array {
-    const plaintext = new Uint8Array(1 + body.length);
-    plaintext[0] = type;
-    plaintext.set(body, 1);
-    const header = encodeLength(plaintext.length + TAG_BYTES);
-    const ciphertext = this.#key.seal(
-      nonceFor(this.#counter++),
-      plaintext,
-      header,
+    const frame = new Uint8Array(
+      LENGTH_PREFIX_BYTES + 1 + body.length + TAG_BYTES,
     );
-    return concatBytes(header, ciphertext);
+    writeLength(frame, frame.length - LENGTH_PREFIX_BYTES);
+    frame[LENGTH_PREFIX_BYTES] = type;
+    frame.set(body, LENGTH_PREFIX_BYTES + 1);
+    this.#key.sealInPlace(
+      writeNonce(this.#nonce, this.#counter++),
+      frame,
+      LENGTH_PREFIX_BYTES,
+    );
+    return frame;
   }
 }
 
@@ -233,6 +240,8 @@ export class FrameSealer {
 export class FrameOpener {
   readonly #key: AesGcmKey;
   #counter = 0;
+  /** Rewritten for every frame: seal and open use it before returning. */
+  readonly #nonce = new Uint8Array(NONCE_BYTES);
 
   /**
    * Starts at frame counter 0 with a 32-byte AES-256-GCM key, expanded once
@@ -248,13 +257,21 @@ export class FrameOpener {
    */
   open(header: Uint8Array, ciphertext: Uint8Array): Uint8Array | undefined {
     const plaintext = this.#key.open(
-      nonceFor(this.#counter),
+      writeNonce(this.#nonce, this.#counter),
       ciphertext,
       header,
     );
     if (plaintext !== undefined) this.#counter++;
     return plaintext;
   }
+}
+
+/** Writes a 4-byte big-endian length prefix at the start of `frame`. */
+function writeLength(frame: Uint8Array, length: number): void {
+  frame[0] = length >>> 24;
+  frame[1] = length >>> 16;
+  frame[2] = length >>> 8;
+  frame[3] = length;
 }
 
 /** The 4-byte big-endian length prefix of a frame. */
@@ -270,15 +287,22 @@ export function decodeLength(header: Uint8Array): number {
     .getUint32(0);
 }
 
-function nonceFor(counter: number): Uint8Array {
+/** Writes the nonce of frame `counter` into `nonce` and returns it. */
+function writeNonce(nonce: Uint8Array, counter: number): Uint8Array {
   if (!Number.isSafeInteger(counter)) {
     // 2^53 frames in one direction: unreachable, but never reuse a nonce.
     throw new RangeError(`Cannot seal frame: counter ${counter} is exhausted`);
   }
-  const nonce = new Uint8Array(NONCE_BYTES);
-  const view = new DataView(nonce.buffer);
-  view.setUint32(4, Math.floor(counter / 0x1_0000_0000));
-  view.setUint32(8, counter >>> 0);
+  const high = Math.floor(counter / 0x1_0000_0000);
+  const low = counter >>> 0;
+  nonce[4] = high >>> 24;
+  nonce[5] = high >>> 16;
+  nonce[6] = high >>> 8;
+  nonce[7] = high;
+  nonce[8] = low >>> 24;
+  nonce[9] = low >>> 16;
+  nonce[10] = low >>> 8;
+  nonce[11] = low;
   return nonce;
 }
 
