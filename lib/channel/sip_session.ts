@@ -87,7 +87,6 @@
 import {
   Core,
   EmitterImpl,
-  Grammar,
   type Message,
   type Transport,
   TransportState,
@@ -95,23 +94,6 @@ import {
   UserAgent,
 } from "npm:sip.js@^0.21.2";
 import { parseUri } from "../identity/uri.ts";
-import { parse as parseSipGrammar } from "./_sip_grammar.js";
-
-// sip.js parses the start line and each of Via, From, To, Call-ID and CSeq
-// of every message with `Grammar.parse`, whose generated parser rebuilds all
-// its tables on each call (about 2 ms). The same grammar with its tables
-// built once (tools/vendor_sip_grammar.ts) answers the same, for every user
-// of sip.js in this process; tests/sip_grammar_test.ts compares the two.
-Grammar.parse = function parse(input: string, startRule: string) {
-  const options: { startRule: string; data?: unknown } = { startRule };
-  try {
-    parseSipGrammar(input, options);
-  } catch {
-    options.data = -1;
-  }
-  // deno-lint-ignore no-explicit-any
-  return options.data as any;
-};
 
 /** Largest SIP message accepted from the link by default, in bytes (16 KiB). */
 export const DEFAULT_MAX_SIP_MESSAGE_BYTES = 16_384;
