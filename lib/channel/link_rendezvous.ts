@@ -33,9 +33,10 @@
  * - **Retries.** An offer unanswered after
  *   {@link LinkRendezvousOptions.answerTimeoutMs}, a failed punch, or a lost
  *   link are retried after {@link LinkRendezvousOptions.retryMs}, doubling up
- *   to 30 minutes, while the device is wanted and not linked; after a punch
- *   that failed the delay is at least a minute (the NATs did not allow it:
- *   quick retries would only cost bytes); a punch that succeeds resets it.
+ *   to 30 minutes, while the device is wanted and not linked; after two
+ *   punches in a row failed the delay is at least a minute (the NATs do not
+ *   allow it: quick retries would only cost bytes); a punch that succeeds
+ *   resets it.
  *
  * @example The key a device listens at
  * ```ts
@@ -74,9 +75,10 @@ const MAX_SEEN_VALUES = 512;
 /** Longest retry delay. */
 const MAX_RETRY_MS = 30 * 60_000;
 /**
- * Shortest retry delay after a punch that failed: a punch already probes
- * for 5 s, so a failure says the NATs do not allow it (address-dependent
- * mapping), not that a packet was lost; quick retries only cost bytes.
+ * Shortest retry delay after two punches in a row failed: a punch already
+ * probes for 5 s, so repeated failures say the NATs do not allow it
+ * (address-dependent mapping), not that a packet was lost; quick retries
+ * would only cost bytes.
  */
 const PUNCH_FAILED_RETRY_MS = 60_000;
 const MINUTE_MS = 60_000;
@@ -175,6 +177,8 @@ interface Peer {
   readonly punchTokens: Set<string>;
   timer?: Timer;
   retryMs: number;
+  /** Punches that failed in a row (a success resets it). */
+  failedPunches: number;
   rate: { startMs: number; count: number };
 }
 
@@ -387,6 +391,7 @@ export class LinkRendezvous {
       lastIssuedMs: -Infinity,
       ownTokens: [],
       retryMs: this.#o.retryMs,
+      failedPunches: 0,
       rate: { startMs: -Infinity, count: 0 },
     };
     this.#peers.set(hex, peer);
@@ -613,6 +618,7 @@ export class LinkRendezvous {
     if (result.kind === "punched") {
       this.counters.punched += 1;
       peer.retryMs = this.#o.retryMs;
+      peer.failedPunches = 0;
       // No new offer while the link comes up over this path; if it has not
       // after the answer timeout, start over.
       peer.timer?.cancel();
@@ -624,7 +630,12 @@ export class LinkRendezvous {
       return;
     }
     this.counters.punchFailures += 1;
-    peer.retryMs = Math.max(peer.retryMs, PUNCH_FAILED_RETRY_MS);
+    peer.failedPunches += 1;
+    // One failure may be timing (a punch that began before the other
+    // side's offer arrived); two in a row say the NATs do not allow it.
+    if (peer.failedPunches >= 2) {
+      peer.retryMs = Math.max(peer.retryMs, PUNCH_FAILED_RETRY_MS);
+    }
     if (peer.punching === 0 && this.#current(peer)) this.#retry(peer);
   }
 
