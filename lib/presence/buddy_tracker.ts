@@ -462,8 +462,14 @@ export class BuddyTracker {
     // A replay of something older than a goodbye we saw is ignored.
     if (announcement.seq < state.goodbyeSeq) return;
     if (!this.#holdSlot(hex, state, valueId, announcement)) return;
-    state.lastBeatMs = now;
-    state.quiet = false;
+    // A device judged gone by its silence comes back with a refresh push or
+    // a newer record, not with the record it went quiet on: a stock node
+    // hands that one out again to every new or renewed listen for 10
+    // minutes after a crash.
+    if (!state.quiet || announcement.seq > state.newest.seq) {
+      state.lastBeatMs = now;
+      state.quiet = false;
+    }
     if (announcement.goodbye) {
       state.goodbyeSeq = Math.max(state.goodbyeSeq, announcement.seq);
     }
