@@ -51,6 +51,9 @@ function setup(pause: boolean) {
     statuses,
     refresh,
     tracker,
+    deliver: (delivered: typeof value) =>
+      dht.listens[0].callback({ kind: "added", values: [delivered] }),
+    value,
     setReachable: (value: boolean) => reachable = value,
   };
 }
@@ -110,4 +113,25 @@ Deno.test("silence rule: a brief silence of our own (a reply late) only delays t
   setReachable(true);
   clock.advance(5 * SECOND);
   assert.deepEqual(statuses, [1, 0]);
+});
+
+Deno.test("silence rule: a device gone quiet is not brought back by its old record handed out again (a moved listen), only by a refresh or a newer record", () => {
+  const { clock, statuses, deliver, value, refresh } = setup(true);
+  clock.advance(30 * SECOND);
+  assert.deepEqual(statuses, [1, 0]);
+  // A new storing node of the listen hands out what it stores: the record
+  // the device went quiet on, kept 10 minutes by a stock node.
+  deliver(value);
+  clock.advance(1 * SECOND);
+  assert.deepEqual(statuses, [1, 0]);
+  // The device is back: a refresh push of its record.
+  refresh();
+  clock.advance(1 * SECOND);
+  assert.deepEqual(statuses, [1, 0, 1]);
+  clock.advance(30 * SECOND);
+  assert.deepEqual(statuses, [1, 0, 1, 0]);
+  // Or a newer record.
+  deliver(announcementValue(laptop, certificate, 2, clock.now()));
+  clock.advance(1 * SECOND);
+  assert.deepEqual(statuses, [1, 0, 1, 0, 1]);
 });
