@@ -500,7 +500,7 @@ Deno.test({
     failIfUnavailable();
     await cleanupStaleNamespaces();
     const topology = await NetnsTopology.create({ routerInput: "accept" });
-    const { names, addresses } = topology;
+    const { addresses } = topology;
     try {
       await t.step(
         "masquerade keeps the port only when free: after a stranger's datagram to the mapped port, the device reaches that stranger from another port",
