@@ -343,8 +343,19 @@ export {
   type ConnectionManagerOptions,
   emptyConnectionCounters,
   endpointOf,
+  type LinkPathEvents,
   type LinkStatus,
 } from "./lib/channel/connection_manager.ts";
+export {
+  type LinkSocketCounters,
+  type LocalAddresses,
+  type PunchedPaths,
+} from "./lib/channel/link_socket.ts";
+export { type LinkRendezvousCounters } from "./lib/channel/link_rendezvous.ts";
+export {
+  type HolePunchOptions,
+  type HolePunchResult,
+} from "./lib/channel/hole_punch.ts";
 export {
   TcpConnectError,
   TcpConnectTimeoutError,

@@ -78,6 +78,7 @@ export {
 } from "./memory_stream_network.ts";
 export {
   type AttachOptions,
+  type DatagramObserver,
   type DropCounts,
   type DropReason,
   type HostStats,
