@@ -3,7 +3,12 @@
  * link candidates to a wanted contact device.
  */
 import assert from "node:assert/strict";
-import { LinkRendezvous } from "../lib/channel/link_rendezvous.ts";
+import {
+  LINK_CANDIDATES_VALUE_TYPE,
+  LinkRendezvous,
+} from "../lib/channel/link_rendezvous.ts";
+import { sealLinkCandidates } from "../lib/channel/link_candidates.ts";
+import type { ListenEvent } from "../lib/dht/dht_client.ts";
 import type { PunchedPaths } from "../lib/channel/link_socket.ts";
 import type { DhtClient, ListenHandle } from "../lib/dht/dht_client.ts";
 import { AccountKeys } from "../lib/identity/account_keys.ts";
@@ -13,7 +18,7 @@ import { rngBytes, seededRng } from "../lib/rng.ts";
 import { ManualClock } from "../lib/testing/manual_clock.ts";
 import { memoryStreamNetwork } from "../lib/testing/memory_stream_network.ts";
 
-function setup(behindNat: () => boolean | undefined) {
+function setup(behindNat: () => boolean | undefined, contactCount = 1) {
   const clock = new ManualClock(1_700_000_000_000);
   const randomBytes = rngBytes(seededRng(3));
   const device = (account: AccountKeys) => {
@@ -26,8 +31,13 @@ function setup(behindNat: () => boolean | undefined) {
     };
   };
   const self = device(AccountKeys.generate(randomBytes));
-  const contact = device(AccountKeys.generate(randomBytes));
+  const contacts = Array.from(
+    { length: contactCount },
+    () => device(AccountKeys.generate(randomBytes)),
+  );
+  const contact = contacts[0];
   const puts: string[] = [];
+  let onListen: ((event: ListenEvent) => void) | undefined;
   const handle: ListenHandle = {
     cancel() {},
     relocate() {},
@@ -40,30 +50,71 @@ function setup(behindNat: () => boolean | undefined) {
       return { cancel() {} };
     },
     putPermanent: () => ({ cancel() {}, replace() {} }),
-    listen: () => handle,
+    listen: (_key: unknown, callback: (event: ListenEvent) => void) => {
+      onListen = callback;
+      return handle;
+    },
   } as unknown as DhtClient;
   const paths: PunchedPaths = {
     streams: memoryStreamNetwork().host("self"),
     candidates: () => [{ host: "203.0.113.7", port: 4222 }],
     behindNat,
-    punch: () => true,
+    punch: (options) => {
+      punches.push(options.candidates[0].host);
+      return true;
+    },
     expect() {},
     close() {},
   };
-  const contactHex = contact.certificate.deviceId.toString();
+  const wanted = new Set([contact.certificate.deviceId.toString()]);
+  const punches: string[] = [];
   const rendezvous = new LinkRendezvous({
     dht,
     clock,
     randomBytes,
     identity: self,
     paths,
-    wanted: (hex) => hex === contactHex ? contact.certificate : undefined,
+    wanted: (hex) =>
+      wanted.has(hex)
+        ? contacts.find((c) => c.certificate.deviceId.toString() === hex)
+          ?.certificate
+        : undefined,
     linked: () => false,
     authorize: () => true,
     onPunched() {},
   });
   rendezvous.start();
-  return { clock, rendezvous, contact, puts };
+  let nextId = 1n;
+  /** Each contact puts an offer (a fresh token) at our link key. */
+  const offerFrom = (from: typeof contacts) => {
+    const now = Math.floor(clock.now());
+    onListen?.({
+      kind: "added",
+      values: from.map((c, i) => ({
+        id: nextId++,
+        type: LINK_CANDIDATES_VALUE_TYPE,
+        data: sealLinkCandidates({
+          issuedMs: now,
+          expiresMs: now + 20_000,
+          token: randomBytes(16),
+          candidates: [{ host: `198.51.100.${i + 1}`, port: 4222 }],
+        }, { sender: c, recipient: self.certificate, randomBytes }),
+      })),
+    } as ListenEvent);
+  };
+  return {
+    clock,
+    rendezvous,
+    contact,
+    contacts,
+    puts,
+    punches,
+    offerFrom,
+    want: (c: (typeof contacts)[number]) => {
+      wanted.add(c.certificate.deviceId.toString());
+      rendezvous.want(c.certificate);
+    },
+  };
 }
 
 Deno.test("a device behind a NAT offers its candidates at once to a wanted contact device", () => {
@@ -96,4 +147,27 @@ Deno.test("a device that does not know its public address yet offers once it lea
   behindNat = true;
   clock.advance(500);
   assert.equal(puts.length, 1);
+});
+
+Deno.test("offers from many contacts that beat their announcements are all answered once each is wanted", () => {
+  // A device that starts gets an offer from every online contact before it
+  // has seen any of them online: 40 here, more than the 16 sets once held.
+  const { rendezvous, contacts, puts, punches, offerFrom, want, clock } =
+    setup(() => true, 40);
+  const others = contacts.slice(1);
+  offerFrom(others);
+  clock.advance(100);
+  assert.equal(puts.length, 0, "nothing answered before the device is wanted");
+  assert.equal(punches.length, 0, "nothing probed before the device is wanted");
+  for (const c of others) want(c);
+  clock.advance(0);
+  // Every held offer is answered (one put each, none of our own offers) and
+  // punched towards its sender's candidate.
+  assert.equal(rendezvous.counters.answersSent, others.length);
+  assert.equal(rendezvous.counters.offersSent, 0);
+  assert.equal(puts.length, others.length);
+  assert.deepEqual(
+    punches.toSorted(),
+    others.map((_, i) => `198.51.100.${i + 1}`).toSorted(),
+  );
 });

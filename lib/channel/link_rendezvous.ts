@@ -83,8 +83,6 @@ const REACHABLE_OFFER_MS = 60_000;
 const MINUTE_MS = 60_000;
 /** Our past offer tokens remembered per device. */
 const MAX_OWN_TOKENS = 8;
-/** Contacts' sets kept until their device is wanted. */
-const MAX_HELD_SETS = 16;
 /** While our public address is unknown, whether to offer is asked again after this long. */
 const NAT_UNKNOWN_RECHECK_MS = 500;
 
@@ -137,7 +135,10 @@ export interface LinkRendezvousOptions {
   readonly opensPerMinute?: number;
   /** Sets acted on a minute per sending device. @default {6} */
   readonly setsPerSenderPerMinute?: number;
-  /** Devices tracked at once. @default {256} */
+  /**
+   * Devices tracked at once; also contacts' sets held until their device
+   * is wanted. @default {256}
+   */
   readonly maxPeers?: number;
 }
 
@@ -228,7 +229,12 @@ export class LinkRendezvous {
   /**
    * Keeps a contact's set until its device is wanted (then
    * {@link LinkRendezvous.want} acts on it) or the set expires; one per
-   * device, {@link MAX_HELD_SETS} in all, the oldest dropped first.
+   * device, {@link LinkRendezvousOptions.maxPeers} in all, the oldest
+   * dropped first. Only sets from devices `authorize` accepts are held, so
+   * the bound is per contact device: a device that starts gets an offer
+   * from each online contact at once, before it has seen any of them
+   * online, and a smaller bound (16 once) dropped most of them; each
+   * dropped one cost a 5 s wait for an answer that never came.
    */
   #hold(
     senderHex: string,
@@ -237,7 +243,7 @@ export class LinkRendezvous {
   ): void {
     this.#held.delete(senderHex);
     this.#held.set(senderHex, { set, sender });
-    if (this.#held.size > MAX_HELD_SETS) {
+    if (this.#held.size > this.#o.maxPeers) {
       const oldest = this.#held.keys().next().value;
       if (oldest !== undefined) this.#held.delete(oldest);
       this.counters.dropped += 1;
