@@ -79,7 +79,7 @@ import {
   connectivitySilenceMs,
 } from "./connectivity_monitor.ts";
 import { RoutingTable } from "./routing_table.ts";
-import type { SearchResult } from "./search.ts";
+import type { SearchNode, SearchResult } from "./search.ts";
 import { TokenKeeper } from "./token_keeper.ts";
 import {
   type ListenerNotice,
@@ -705,15 +705,30 @@ export class DhtNode implements DhtClient {
       throw new RangeError("Cannot put value: id 0 is invalid");
     }
     const createdMs = this.#clock.now();
+    // Put at the closest nodes as soon as they are known, not when the
+    // search has finished (as the first round of a permanent put does): a
+    // slow or dead candidate can hold the end of a search back by seconds,
+    // and a listener may be waiting at the closest nodes (a link's
+    // candidate set is on the path to status 2). Each node gets it once.
+    const early = new Set<string>();
+    let pending = 1; // the search itself
+    let stored = 0;
+    const settle = (acks: number) => {
+      stored += acks;
+      if (--pending === 0) options.onDone?.(stored);
+    };
+    const putFresh = (nodes: readonly SearchNode[]) => {
+      const fresh = nodes.filter((node) => !early.has(node.id.toString()));
+      for (const node of fresh) early.add(node.id.toString());
+      pending += 1;
+      this.#puts.putToNodes(fresh, key, value, createdMs, settle);
+    };
     const search = this.#lookups.start(key, "find", {
-      onDone: (result) =>
-        this.#puts.putToNodes(
-          result.nodes,
-          key,
-          value,
-          createdMs,
-          options.onDone,
-        ),
+      onPrefix: (nodes) => putFresh(nodes),
+      onDone: (result) => {
+        putFresh(result.nodes);
+        settle(0);
+      },
     });
     return { cancel: () => this.#lookups.cancel(search) };
   }
