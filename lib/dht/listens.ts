@@ -105,6 +105,11 @@ interface ListenState {
   timer?: Timer;
   /** The lookup placing the listen, while it runs. */
   search?: Search;
+  /**
+   * Nodes a running placement already asked, early (see `#place`); after
+   * it, the nodes it chose: a late reply from any other node is not kept.
+   */
+  placed?: Set<string>;
   cancelled: boolean;
 }
 
@@ -318,7 +323,28 @@ export class Listens {
     // A search with no candidate finishes at once, inside start(): only
     // keep the handle of one still running.
     let finished = false;
+    // Listen as soon as the closest `nodeCount` nodes are known (they have
+    // answered and no closer candidate is left to ask), not when the search
+    // has finished: a slow or dead candidate can hold the end of a search
+    // back by seconds, and a device that just started waits on these
+    // listens to see its contacts (and their link candidates). Each node
+    // is asked once per placement.
+    const early = new Set<string>();
+    state.placed = early;
     const search = this.#services.lookups.start(state.key, "find", {
+      onPrefix: (nodes) => {
+        if (state.cancelled) return;
+        const chosen = nodes.filter((node) =>
+          !state.refused.has(node.id.toString())
+        );
+        if (chosen.length < state.nodeCount) return;
+        for (const node of chosen.slice(0, state.nodeCount)) {
+          const hex = node.id.toString();
+          if (early.has(hex)) continue;
+          early.add(hex);
+          this.#sendListen(state, node);
+        }
+      },
       onDone: (result) => {
         finished = true;
         state.search = undefined;
@@ -331,10 +357,13 @@ export class Listens {
           !state.refused.has(node.id.toString())
         ).slice(0, state.nodeCount);
         const chosenHex = new Set(chosen.map((node) => node.id.toString()));
+        state.placed = chosenHex;
         for (const hex of [...state.nodes.keys()]) {
           if (!chosenHex.has(hex)) this.#forgetNode(state, hex);
         }
-        for (const node of chosen) this.#sendListen(state, node);
+        for (const node of chosen) {
+          if (!early.has(node.id.toString())) this.#sendListen(state, node);
+        }
         if (chosen.length === 0) {
           this.#services.retries.schedule(state, () => this.#place(state));
         } else {
@@ -376,7 +405,10 @@ export class Listens {
       ...(state.query === undefined ? {} : { query: state.query }),
     }, {
       onReply: () => {
-        if (!state.cancelled) state.nodes.set(hex, node);
+        // An early listen at a node the finished placement did not choose
+        // is not kept (it lapses there unrenewed).
+        if (state.cancelled || state.placed?.has(hex) === false) return;
+        state.nodes.set(hex, node);
       },
       onError: (error) => {
         // A stale token (401) is fixed by the new lookup's token; a refusal
