@@ -110,6 +110,14 @@ export interface PresenceReport {
   readonly offline_crash_ms: LatencySummary;
   /** Device start → watcher's status 2 (direct link up); empty without channels. */
   readonly connected_detect_ms: LatencySummary;
+  /**
+   * The same links, counted from the moment both sides had seen each other
+   * online (the later of the watcher's and the device's first status 1 or 2
+   * about the other) to the watcher's status 2: the link's own part, after
+   * presence. Leaves out watchers that still showed the device online from
+   * before it started (its leave not noticed yet).
+   */
+  readonly connected_after_seen_ms: LatencySummary;
   /** Crash → watcher's status below 2, for watchers that were linked. */
   readonly link_loss_detect_ms: LatencySummary;
   /** New note published → each linked watcher's notification with it. */
@@ -279,7 +287,13 @@ export async function runPresenceScenario(
   };
   const missed = { online: 0, graceful: 0, crash: 0 };
   // Direct links (status 2): start → watcher at 2; crash → watcher below 2.
-  const linkDetect = { connected: new Samples(), loss: new Samples() };
+  const linkDetect = {
+    connected: new Samples(),
+    afterSeen: new Samples(),
+    loss: new Samples(),
+  };
+  // When each watcher last began to see each device online (0 → 1 or 2).
+  const seenOnlineMs: Map<number, number>[] = ids.map(() => new Map());
   const linkPending: (
     | { atMs: number; waiting: Set<number>; kind: "connected" | "loss" }
     | undefined
@@ -302,6 +316,8 @@ export async function runPresenceScenario(
       if (slots[i].daemon !== daemon) return;
       const j = indexOfAccount.get(event.buddyUri);
       if (j === undefined) return;
+      if (event.status === 0) seenOnlineMs[i].delete(j);
+      else if ((seen[i].get(j) ?? 0) === 0) seenOnlineMs[i].set(j, clock.now());
       seen[i].set(j, event.status);
       const note = notePending[j];
       if (
@@ -319,6 +335,16 @@ export async function runPresenceScenario(
             ? linkDetect.connected
             : linkDetect.loss;
           samples.add(clock.now() - link.atMs);
+          const watcherSaw = seenOnlineMs[i].get(j) ?? -Infinity;
+          const deviceSaw = seenOnlineMs[j].get(i);
+          if (
+            link.kind === "connected" && watcherSaw >= link.atMs &&
+            deviceSaw !== undefined
+          ) {
+            linkDetect.afterSeen.add(
+              clock.now() - Math.max(watcherSaw, deviceSaw),
+            );
+          }
         }
       }
       const change = pending[j];
@@ -384,6 +410,7 @@ export async function runPresenceScenario(
     online[i] = true;
     startedMs[i] = clock.now();
     seen[i].clear();
+    seenOnlineMs[i].clear();
     change(i, "online");
   };
 
@@ -553,6 +580,7 @@ export async function runPresenceScenario(
       ) => [kind, Math.round(total / Math.max(hours, 1e-9))]),
     ),
     connected_detect_ms: summarize(linkDetect.connected),
+    connected_after_seen_ms: summarize(linkDetect.afterSeen),
     link_loss_detect_ms: summarize(linkDetect.loss),
     note_delivery_ms: summarize(noteDelays),
     link_bytes_per_device_hour: Math.round(
