@@ -323,12 +323,16 @@ export class Listens {
     // A search with no candidate finishes at once, inside start(): only
     // keep the handle of one still running.
     let finished = false;
-    // Listen as soon as the closest `nodeCount` nodes are known (they have
-    // answered and no closer candidate is left to ask), not when the search
-    // has finished: a slow or dead candidate can hold the end of a search
-    // back by seconds, and a device that just started waits on these
-    // listens to see its contacts (and their link candidates). Each node
-    // is asked once per placement.
+    // Listen at the closest nodes as soon as they are known (they have
+    // answered and no closer candidate is left to ask), from two of them
+    // on and up to `nodeCount`, not when the search has finished: a slow
+    // or dead candidate (a NATed node, a node that left) can hold the end
+    // of a search back by a second or more, and a device that just started
+    // waits on these listens to see its contacts and their link
+    // candidates. Waiting for all `nodeCount` (4 at a link key) cost that
+    // too; one node alone is often still a far one. Each node is asked
+    // once per placement; one the finished search did not choose is not
+    // kept.
     const early = new Set<string>();
     state.placed = early;
     const search = this.#services.lookups.start(state.key, "find", {
@@ -337,7 +341,7 @@ export class Listens {
         const chosen = nodes.filter((node) =>
           !state.refused.has(node.id.toString())
         );
-        if (chosen.length < state.nodeCount) return;
+        if (chosen.length < Math.min(2, state.nodeCount)) return;
         for (const node of chosen.slice(0, state.nodeCount)) {
           const hex = node.id.toString();
           if (early.has(hex)) continue;
