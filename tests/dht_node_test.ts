@@ -472,3 +472,59 @@ Deno.test("DhtNode in client mode gets and puts, but no node keeps it in its rou
   client.stop();
   net.stop();
 });
+
+Deno.test("DhtNode.put() after prepare() starts no lookup: it goes to the nodes found ahead, the same holders", () => {
+  // Goal: a put at a prepared key goes straight to the nodes the earlier
+  // lookup found (no search of its own) and lands where a
+  // plain put would; a put at another key, or after PREPARED_PUT_MS, still
+  // looks up.
+  const net = Testnet.create({ nodes: 100, seed: "prepare" });
+  const key = InfoHash.get("prepared key");
+  const node = net.nodes[3];
+  node.prepare(key);
+  net.run(5_000);
+  const before = node.stats();
+  let acked = -1;
+  node.put(key, value(7n, "hello"), { onDone: (n) => acked = n });
+  net.run(5_000);
+  assert.equal(acked, 8);
+  assert.equal(node.stats().searches, before.searches);
+  const expected = net.closestOnline(key, 9).filter((id) => !id.equals(node.id))
+    .slice(0, 8).map(String).sort();
+  assert.deepEqual(
+    holders(net, key).map((i) => net.nodes[i].id.toString()).sort(),
+    expected,
+  );
+  const other = node.stats().searches;
+  node.put(InfoHash.get("other key"), value(8n, "x"));
+  assert.equal(node.stats().searches, other + 1);
+  net.run(20_000);
+  const late = node.stats().searches;
+  node.put(key, value(9n, "late"));
+  assert.equal(node.stats().searches, late + 1);
+  net.run(5_000);
+  net.stop();
+});
+
+Deno.test("DhtNode.put() right after prepare() follows the running lookup", () => {
+  // The put comes while the prepared lookup still runs: it is sent to the
+  // closest nodes as they become known, with no lookup of its own.
+  const net = Testnet.create({ nodes: 100, seed: "prepare-running" });
+  const key = InfoHash.get("prepared key");
+  const node = net.nodes[5];
+  const before = node.stats().searches;
+  node.prepare(key);
+  node.prepare(key); // prepared already: not looked up twice
+  let acked = -1;
+  node.put(key, value(7n, "hello"), { onDone: (n) => acked = n });
+  net.run(5_000);
+  assert.equal(node.stats().searches, before + 1);
+  assert.ok(acked >= 8, `acked ${acked}`);
+  const expected = net.closestOnline(key, 9).filter((id) => !id.equals(node.id))
+    .slice(0, 8).map(String);
+  const held = new Set(
+    holders(net, key).map((i) => net.nodes[i].id.toString()),
+  );
+  for (const id of expected) assert.ok(held.has(id), `${id} holds it`);
+  net.stop();
+});

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import {
   LINK_CANDIDATES_VALUE_TYPE,
+  linkKeyOf,
   LinkRendezvous,
 } from "../lib/channel/link_rendezvous.ts";
 import { sealLinkCandidates } from "../lib/channel/link_candidates.ts";
@@ -37,6 +38,7 @@ function setup(behindNat: () => boolean | undefined, contactCount = 1) {
   );
   const contact = contacts[0];
   const puts: string[] = [];
+  const prepared: string[] = [];
   let onListen: ((event: ListenEvent) => void) | undefined;
   const handle: ListenHandle = {
     cancel() {},
@@ -49,6 +51,7 @@ function setup(behindNat: () => boolean | undefined, contactCount = 1) {
       puts.push(key.toString());
       return { cancel() {} };
     },
+    prepare: (key: { toString(): string }) => prepared.push(key.toString()),
     putPermanent: () => ({ cancel() {}, replace() {} }),
     listen: (_key: unknown, callback: (event: ListenEvent) => void) => {
       onListen = callback;
@@ -108,6 +111,7 @@ function setup(behindNat: () => boolean | undefined, contactCount = 1) {
     contact,
     contacts,
     puts,
+    prepared,
     punches,
     offerFrom,
     want: (c: (typeof contacts)[number]) => {
@@ -152,13 +156,27 @@ Deno.test("a device that does not know its public address yet offers once it lea
 Deno.test("offers from many contacts that beat their announcements are all answered once each is wanted", () => {
   // A device that starts gets an offer from every online contact before it
   // has seen any of them online: 40 here, more than the 16 sets once held.
-  const { rendezvous, contacts, puts, punches, offerFrom, want, clock } =
-    setup(() => true, 40);
+  const {
+    rendezvous,
+    contacts,
+    puts,
+    prepared,
+    punches,
+    offerFrom,
+    want,
+    clock,
+  } = setup(() => true, 40);
   const others = contacts.slice(1);
   offerFrom(others);
   clock.advance(100);
   assert.equal(puts.length, 0, "nothing answered before the device is wanted");
   assert.equal(punches.length, 0, "nothing probed before the device is wanted");
+  // The answers' lookups are made ahead, one per held set (no put yet).
+  assert.deepEqual(
+    prepared.toSorted(),
+    others.map((c) => linkKeyOf(c.certificate.deviceId.toString()).toString())
+      .toSorted(),
+  );
   for (const c of others) want(c);
   clock.advance(0);
   // Every held offer is answered (one put each, none of our own offers) and

@@ -131,6 +131,14 @@ export interface DhtClient {
     options?: { permanent?: boolean; onDone?: (stored: number) => void },
   ): OperationHandle;
   /**
+   * Looks up the nodes closest to `key` ahead of a put there: a one-shot
+   * put at `key` in the next seconds goes straight to them, without a
+   * lookup of its own. Optional; a client without it looks up at the put.
+   *
+   * @param key The InfoHash a put is expected at.
+   */
+  prepare?(key: InfoHash): void;
+  /**
    * Stores `value` at `key` and refreshes it before it lapses until
    * cancelled.
    *

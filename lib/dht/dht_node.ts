@@ -119,6 +119,28 @@ export {
   REANNOUNCE_MARGIN_MS,
 };
 
+/**
+ * How long a {@link DhtNode.prepare} lookup serves puts: long enough for a
+ * candidate set held until its sender is seen online (about a second),
+ * short enough that its nodes are still the closest and their write tokens
+ * valid.
+ */
+export const PREPARED_PUT_MS = 20_000;
+/** Keys prepared at once (each costs one lookup). */
+export const MAX_PREPARED_PUTS = 64;
+
+/** A lookup made ahead of puts ({@link DhtNode.prepare}). */
+interface PreparedPut {
+  readonly atMs: number;
+  /** Its closest answered nodes so far (the final ones once done). */
+  nodes: readonly SearchNode[];
+  done: boolean;
+  /** Puts waiting on it: told of each new prefix and of the result. */
+  readonly followers: Set<
+    (nodes: readonly SearchNode[], done: boolean) => void
+  >;
+}
+
 /** Collaborators of a node. */
 export interface DhtNodeComponents {
   /** Sends and receives the node's datagrams (UDP, or the simulated network). */
@@ -255,6 +277,8 @@ export class DhtNode implements DhtClient {
   readonly #connectivity: ConnectivityMonitor;
   /** `localHosts`, as compared with the observed IP. */
   readonly #localHosts: ReadonlySet<string>;
+  /** Lookups made ahead of a put ({@link DhtNode.prepare}), by key hex. */
+  readonly #prepared = new Map<string, PreparedPut>();
   #maintenanceTimer?: Timer;
   #expiryTimer?: Timer;
   #lastNeighbourhoodMs: number;
@@ -717,20 +741,71 @@ export class DhtNode implements DhtClient {
       stored += acks;
       if (--pending === 0) options.onDone?.(stored);
     };
-    const putFresh = (nodes: readonly SearchNode[]) => {
+    const putFresh = (nodes: readonly SearchNode[], done: boolean) => {
       const fresh = nodes.filter((node) => !early.has(node.id.toString()));
       for (const node of fresh) early.add(node.id.toString());
       pending += 1;
       this.#puts.putToNodes(fresh, key, value, createdMs, settle);
+      if (done) settle(0);
     };
+    const prepared = this.#prepared.get(key.toString());
+    if (
+      prepared !== undefined &&
+      this.#clock.now() - prepared.atMs < PREPARED_PUT_MS &&
+      !(prepared.done && prepared.nodes.length === 0)
+    ) {
+      // Its lookup ran (or runs) already: follow it.
+      if (prepared.nodes.length > 0) putFresh(prepared.nodes, prepared.done);
+      if (prepared.done) return { cancel() {} };
+      prepared.followers.add(putFresh);
+      return { cancel: () => prepared.followers.delete(putFresh) };
+    }
     const search = this.#lookups.start(key, "find", {
-      onPrefix: (nodes) => putFresh(nodes),
-      onDone: (result) => {
-        putFresh(result.nodes);
-        settle(0);
-      },
+      onPrefix: (nodes) => putFresh(nodes, false),
+      onDone: (result) => putFresh(result.nodes, true),
     });
     return { cancel: () => this.#lookups.cancel(search) };
+  }
+
+  /**
+   * Looks up the nodes closest to `key` now, so that a one-shot put there
+   * within {@link PREPARED_PUT_MS} follows this lookup (its closest nodes
+   * as they are known, their write tokens included) instead of starting
+   * its own: the lookup's time leaves the put's path. A key prepared
+   * already is not looked up again; at most {@link MAX_PREPARED_PUTS} keys
+   * are kept, the oldest forgotten first.
+   *
+   * @param key The key a put is expected at.
+   */
+  prepare(key: InfoHash): void {
+    const hex = key.toString();
+    const nowMs = this.#clock.now();
+    const known = this.#prepared.get(hex);
+    if (known !== undefined && nowMs - known.atMs < PREPARED_PUT_MS) return;
+    this.#prepared.delete(hex);
+    const entry: PreparedPut = {
+      atMs: nowMs,
+      nodes: [],
+      done: false,
+      followers: new Set(),
+    };
+    this.#prepared.set(hex, entry);
+    if (this.#prepared.size > MAX_PREPARED_PUTS) {
+      const oldest = this.#prepared.keys().next().value;
+      if (oldest !== undefined) this.#prepared.delete(oldest);
+    }
+    this.#lookups.start(key, "find", {
+      onPrefix: (nodes) => {
+        entry.nodes = nodes;
+        for (const follow of entry.followers) follow(nodes, false);
+      },
+      onDone: (result) => {
+        entry.nodes = result.nodes;
+        entry.done = true;
+        for (const follow of entry.followers) follow(result.nodes, true);
+        entry.followers.clear();
+      },
+    });
   }
 
   /**
