@@ -45,14 +45,14 @@
  * set, those pushes are heartbeats: a device whose records were refreshed by
  * pushes at least once, or are held by a storing node we listen at that
  * pushes refreshes (the listen reports them `audible`: the node answered our
- * listen without naming their type quiet, as our own nodes do), and then
- * heard nothing (no refresh, no new record) for `quietOfflineMs` is shown
- * offline, long before the 10-minute value lapses; a later push brings it
- * back. Counting from `audible` matters for a device that crashes less than
- * one refresh period after we first heard it: no refresh of it is ever
- * pushed to us. Our own storing nodes push no refreshes, so a device they
- * alone hold is never judged this way (its value expires in seconds there). The
- * silence may also be that of the listen's storing nodes (all of them died):
+ * listen without naming their type among those whose refreshes it keeps
+ * quiet; our own nodes name the announcement type), and then heard nothing
+ * (no refresh, no new record) for `quietOfflineMs` is shown offline, long
+ * before the 10-minute value lapses; a later push brings it back. Counting
+ * from `audible` matters for a device that crashes less than one refresh
+ * period after we first heard it: no refresh of it is ever pushed to us. Our
+ * own storing nodes push no refreshes, so a device they alone hold is never
+ * judged this way (its value expires in seconds there). The silence may also be that of the listen's storing nodes (all of them died):
  * a device going quiet makes the listen renew at its nodes
  * (`ListenHandle.check`), which moves it if they are gone, and the next push
  * brings the device back.
