@@ -50,36 +50,12 @@ import {
   UdpTransport,
   type UdpTransportOptions,
 } from "./udp_transport.ts";
+import { SlabCopier } from "./_slab_copier.ts";
+import { readGranted, readNumberFile } from "./_proc_files.ts";
+import { checkBindOptions } from "./_bind_options.ts";
 
 /** The receive buffer: the largest datagram the kernel can hand over. */
 const RECEIVE_BUFFER_BYTES = 65_536;
-
-/** Bytes of one slab that datagram copies are made in. */
-const SLAB_BYTES = 65_536;
-
-/**
- * Copies datagrams into shared slabs, one after the other, never over each
- * other: each copy is a view of its own bytes without a buffer (a `malloc`)
- * of its own. A slab is freed once none of its views is referenced; the
- * decoder copies what it keeps, so a kept view holds at most one slab.
- */
-class SlabCopier {
-  #slab = new Uint8Array(SLAB_BYTES);
-  #used = 0;
-
-  /** A copy of the first `length` bytes of `bytes`. */
-  copy(bytes: Uint8Array, length: number): Uint8Array {
-    if (length > SLAB_BYTES / 8) return bytes.slice(0, length);
-    if (this.#used + length > SLAB_BYTES) {
-      this.#slab = new Uint8Array(SLAB_BYTES);
-      this.#used = 0;
-    }
-    const at = this.#used;
-    this.#slab.set(bytes.subarray(0, length), at);
-    this.#used = at + length;
-    return this.#slab.subarray(at, at + length);
-  }
-}
 
 /** What both UDP transports offer: the {@link Transport} and its counters. */
 export type AnyUdpTransport = UdpTransport | DatagramTransport;
@@ -120,48 +96,6 @@ export function bindUdpTransport(
   return listenDatagram() === undefined
     ? UdpTransport.bind(options)
     : DatagramTransport.bind(options);
-}
-
-/** Reads a system file only if read permission is already granted. */
-function readGranted(path: string): string | undefined {
-  try {
-    const { state } = Deno.permissions.querySync({ name: "read", path });
-    return state === "granted" ? Deno.readTextFileSync(path) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function readNumberFile(path: string): number | undefined {
-  const value = Number(readGranted(path)?.trim());
-  return Number.isSafeInteger(value) && value > 0 ? value : undefined;
-}
-
-function checkOptions(
-  host: string,
-  port: number,
-  maxDatagramBytes: number,
-): void {
-  if (typeof host !== "string" || host === "") {
-    throw new TypeError(
-      `Cannot bind UDP socket: host "${
-        String(host)
-      }" is not a non-empty string`,
-    );
-  }
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new RangeError(
-      `Cannot bind UDP socket: port ${port} is not an integer from 0 to 65535`,
-    );
-  }
-  if (
-    !Number.isInteger(maxDatagramBytes) || maxDatagramBytes < 1 ||
-    maxDatagramBytes > MAX_DATAGRAM_BYTES
-  ) {
-    throw new RangeError(
-      `Cannot bind UDP socket: maxDatagramBytes ${maxDatagramBytes} is not an integer from 1 to ${MAX_DATAGRAM_BYTES}`,
-    );
-  }
 }
 
 /**
@@ -258,7 +192,7 @@ export class DatagramTransport implements Transport {
     const host = options.host ?? "127.0.0.1";
     const port = options.port ?? 0;
     const maxDatagramBytes = options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES;
-    checkOptions(host, port, maxDatagramBytes);
+    checkBindOptions(host, port, maxDatagramBytes);
     const listen = listenDatagram();
     const address = formatAddress({ host, port });
     if (listen === undefined) {
@@ -309,7 +243,7 @@ export class DatagramTransport implements Transport {
       return;
     }
     try {
-      this.#conn.send(this.#sending.copy(bytes, bytes.length), {
+      this.#conn.send(this.#sending.copy(bytes, 0, bytes.length), {
         transport: "udp",
         hostname: to.host,
         port,
@@ -441,7 +375,7 @@ export class DatagramTransport implements Transport {
         // A copy of its own: the buffer takes the next datagram.
         // A dual-stack socket ("::") sees IPv4 peers as ::ffff:a.b.c.d: they
         // are named by their IPv4 address, as UdpTransport does.
-        handler(this.#received.copy(buffer, length), {
+        handler(this.#received.copy(buffer, 0, length), {
           host: from.hostname.startsWith("::ffff:")
             ? unmappedHost(from.hostname)
             : from.hostname,
