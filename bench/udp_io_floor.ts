@@ -104,7 +104,10 @@ async function load(port: number): Promise<void> {
     : DatagramTransport.bind;
   const to: PeerAddress = { host: "127.0.0.1", port };
   const payload = new Uint8Array(Number(flags.bytes)).fill(0x61);
-  const perSocket = Math.max(1, Math.round(Number(flags.concurrency) / LOAD_SOCKETS));
+  const perSocket = Math.max(
+    1,
+    Math.round(Number(flags.concurrency) / LOAD_SOCKETS),
+  );
   let running = false;
   let measuring = false;
   let received = 0;

@@ -150,7 +150,11 @@ const SYMBOLS = {
   },
   sendmmsg: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
   // On a thread of Deno's blocking pool: the event loop goes on meanwhile.
-  poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  poll: {
+    parameters: ["buffer", "u64", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -697,7 +701,10 @@ export class MmsgTransport implements Transport {
       this.#receivedCount++;
       const start = i * this.#slotBytes;
       try {
-        handler(this.#copier.copy(this.#receiveData, start, start + length), from);
+        handler(
+          this.#copier.copy(this.#receiveData, start, start + length),
+          from,
+        );
       } catch {
         this.#handlerErrorCount++;
       }
