@@ -1,5 +1,7 @@
 /**
- * The bind options every UDP transport checks before opening a socket.
+ * What the UDP transports share to open a socket: the check of the bind
+ * options, and `Deno.listenDatagram` with its errors as the transports
+ * throw them.
  *
  * @example A port out of range
  * ```ts
@@ -11,7 +13,8 @@
  *
  * @module
  */
-import { MAX_DATAGRAM_BYTES } from "../transport.ts";
+import { formatAddress, MAX_DATAGRAM_BYTES } from "../transport.ts";
+import { AddressInUseError, UdpBindError } from "./udp_transport.ts";
 
 /**
  * Throws for a host that is not a non-empty string, a port out of 0–65535
@@ -40,6 +43,53 @@ export function checkBindOptions(
   ) {
     throw new RangeError(
       `Cannot bind UDP socket: maxDatagramBytes ${maxDatagramBytes} is not an integer from 1 to ${MAX_DATAGRAM_BYTES}`,
+    );
+  }
+}
+
+/** `Deno.listenDatagram`, when this runtime exposes it (unstable net). */
+export function listenDatagramFunction():
+  | typeof Deno.listenDatagram
+  | undefined {
+  const deno = Deno as { listenDatagram?: typeof Deno.listenDatagram };
+  return typeof deno.listenDatagram === "function"
+    ? deno.listenDatagram
+    : undefined;
+}
+
+/**
+ * A UDP socket from `Deno.listenDatagram` bound to `host` and `port`.
+ *
+ * @throws {AddressInUseError} If another socket holds the address.
+ * @throws {UdpBindError} If binding fails for another reason, or there is
+ * no `Deno.listenDatagram` (no unstable net).
+ */
+export function listenUdp(host: string, port: number): Deno.DatagramConn {
+  const listen = listenDatagramFunction();
+  const address = formatAddress({ host, port });
+  if (listen === undefined) {
+    throw new UdpBindError(
+      `Cannot bind UDP socket: binding "${address}" needs Deno.listenDatagram (unstable net)`,
+      { host, port },
+    );
+  }
+  try {
+    return listen({ transport: "udp", hostname: host, port });
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) {
+      throw new AddressInUseError(
+        `Cannot bind UDP socket: address "${address}" is in use`,
+        { host, port, cause: error },
+      );
+    }
+    const reason = error instanceof Error ? error.message : String(error);
+    const code = error instanceof Error && "code" in error &&
+        typeof error.code === "string"
+      ? error.code
+      : undefined;
+    throw new UdpBindError(
+      `Cannot bind UDP socket: binding "${address}" failed with "${reason}"`,
+      { host, port, code, cause: error },
     );
   }
 }

@@ -38,38 +38,31 @@
  */
 import {
   type DatagramHandler,
-  formatAddress,
   MAX_DATAGRAM_BYTES,
   type PeerAddress,
   type Transport,
 } from "../transport.ts";
 import { unmappedHost } from "../dht/origin_shares.ts";
 import {
-  AddressInUseError,
   type KernelUdpStats,
   parseProcNetUdpDrops,
-  UdpBindError,
   UdpTransport,
   type UdpTransportOptions,
 } from "./udp_transport.ts";
 import { SlabCopier } from "./_slab_copier.ts";
 import { MmsgTransport } from "./mmsg_transport.ts";
 import { readGranted, readNumberFile } from "./_proc_files.ts";
-import { checkBindOptions } from "./_bind_options.ts";
+import {
+  checkBindOptions,
+  listenDatagramFunction,
+  listenUdp,
+} from "./_bind_options.ts";
 
 /** The receive buffer: the largest datagram the kernel can hand over. */
 const RECEIVE_BUFFER_BYTES = 65_536;
 
 /** What every UDP transport offers: the {@link Transport} and its counters. */
 export type AnyUdpTransport = UdpTransport | DatagramTransport | MmsgTransport;
-
-/** `Deno.listenDatagram`, when this runtime exposes it (unstable net). */
-function listenDatagram(): typeof Deno.listenDatagram | undefined {
-  const deno = Deno as { listenDatagram?: typeof Deno.listenDatagram };
-  return typeof deno.listenDatagram === "function"
-    ? deno.listenDatagram
-    : undefined;
-}
 
 /**
  * Binds the cheapest UDP transport this runtime offers:
@@ -100,7 +93,7 @@ export function bindUdpTransport(
   if (MmsgTransport.available(options.host ?? "127.0.0.1")) {
     return MmsgTransport.bind(options);
   }
-  return listenDatagram() === undefined
+  return listenDatagramFunction() === undefined
     ? UdpTransport.bind(options)
     : DatagramTransport.bind(options);
 }
@@ -200,34 +193,7 @@ export class DatagramTransport implements Transport {
     const port = options.port ?? 0;
     const maxDatagramBytes = options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES;
     checkBindOptions(host, port, maxDatagramBytes);
-    const listen = listenDatagram();
-    const address = formatAddress({ host, port });
-    if (listen === undefined) {
-      throw new UdpBindError(
-        `Cannot bind UDP socket: binding "${address}" needs Deno.listenDatagram (unstable net)`,
-        { host, port },
-      );
-    }
-    let conn: Deno.DatagramConn;
-    try {
-      conn = listen({ transport: "udp", hostname: host, port });
-    } catch (error) {
-      if (error instanceof Deno.errors.AddrInUse) {
-        throw new AddressInUseError(
-          `Cannot bind UDP socket: address "${address}" is in use`,
-          { host, port, cause: error },
-        );
-      }
-      const reason = error instanceof Error ? error.message : String(error);
-      const code = error instanceof Error && "code" in error &&
-          typeof error.code === "string"
-        ? error.code
-        : undefined;
-      throw new UdpBindError(
-        `Cannot bind UDP socket: binding "${address}" failed with "${reason}"`,
-        { host, port, code, cause: error },
-      );
-    }
+    const conn = listenUdp(host, port);
     return new DatagramTransport(conn, maxDatagramBytes);
   }
 

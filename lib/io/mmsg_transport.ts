@@ -1,24 +1,27 @@
 /**
- * A {@link Transport} over a UDP socket driven through libc by FFI
- * (`Deno.dlopen`, needs `--allow-ffi`; Linux on a 64-bit CPU): datagrams
- * are read many at a time with `recvmmsg` and the replies they cause are
- * sent together with one `sendmmsg`, instead of one async operation per
- * datagram each way. Same contract and counters as {@link UdpTransport}.
+ * A {@link Transport} that reads and writes its UDP socket in batches
+ * through libc by FFI (`Deno.dlopen`, needs `--allow-ffi`; Linux on a
+ * 64-bit CPU; and `Deno.listenDatagram`, unstable net): datagrams are read
+ * many at a time with `recvmmsg` and the replies they cause are sent
+ * together with one `sendmmsg`, instead of one async operation per datagram
+ * each way. Same contract and counters as {@link UdpTransport}.
  *
- * Why: under load, `Deno.listenDatagram` costs one promise, one op and one
- * system call per datagram received and per datagram sent; in
+ * Why: under load, `Deno.listenDatagram` alone costs one promise, one op
+ * and one system call per datagram received and per datagram sent; in
  * `deno task bench:dht` that floor was most of our node's CPU time per
- * request (`docs/figures.md`, "The UDP node's I/O floor"). Here a busy
- * socket costs two system calls per batch of up to {@link RECEIVE_BATCH}
- * datagrams, and waiting for an idle socket to become readable costs one
- * `poll` on a thread of Deno's blocking pool (a nonblocking FFI call).
+ * request (`docs/figures.md`, "The UDP node's I/O floor").
  *
- * How the loop runs: read with `recvmmsg(MSG_DONTWAIT)` until the socket
- * is empty (at most {@link MAX_BATCHES_PER_TURN} batches, so timers and
- * other I/O get their turn), hand each datagram to the handler, send what
- * the handlers queued, then wait in `poll` for the socket or for `close()`
- * (an `eventfd` wakes it). Sends made outside a batch (timers) are sent
- * together at the end of the current microtask checkpoint.
+ * How: the socket is a `Deno.DatagramConn`, so Deno's event loop watches
+ * it; its file descriptor is found once (the one socket whose
+ * `getsockname` is the bound address). One `receive()` waits for the
+ * first datagram of a burst; then `recvmmsg(MSG_DONTWAIT)` takes the ones
+ * queued behind it, {@link RECEIVE_BATCH} at a time (at most
+ * {@link MAX_BATCHES_PER_TURN} batches before the event loop gets a turn),
+ * each is handed to the handler, and what the handlers sent goes out in
+ * one `sendmmsg`. Sends made outside a burst (timers) are sent together at
+ * the end of the current microtask checkpoint. Reading behind Deno's back
+ * is safe: Deno (tokio) tries the socket before waiting and waits again
+ * when it finds it empty.
  *
  * Hostnames are not resolved: a send to anything but an IPv4 or IPv6
  * address is counted as a send error (the node resolves its bootstrap
@@ -57,7 +60,6 @@ import {
   type Transport,
 } from "../transport.ts";
 import {
-  AddressInUseError,
   type KernelUdpStats,
   parseProcNetUdpDrops,
   UdpBindError,
@@ -65,10 +67,14 @@ import {
 } from "./udp_transport.ts";
 import { SlabCopier } from "./_slab_copier.ts";
 import { readGranted, readNumberFile } from "./_proc_files.ts";
-import { checkBindOptions } from "./_bind_options.ts";
+import {
+  checkBindOptions,
+  listenDatagramFunction,
+  listenUdp,
+} from "./_bind_options.ts";
+import { unmappedHost } from "../dht/origin_shares.ts";
 import {
   AF_INET,
-  AF_INET6,
   parseIpv4,
   parseIpv6,
   readSockaddr,
@@ -79,20 +85,14 @@ import {
 /** Datagrams read by one `recvmmsg`. */
 export const RECEIVE_BATCH = 32;
 /**
- * Batches read before the loop yields to the event loop (through `poll`,
- * which returns at once while datagrams wait): 8 × 32 datagrams.
+ * Batches read before the loop gives the event loop a turn (its next
+ * `receive()` returns at once while datagrams wait): 8 × 32 datagrams.
  */
 export const MAX_BATCHES_PER_TURN = 8;
 /** Datagrams sent by one `sendmmsg`; a fuller queue is sent at once. */
 const SEND_BATCH = 64;
 /** Bytes queued for one `sendmmsg`: room for four of the largest datagrams. */
 const SEND_BUFFER_BYTES = 4 * 65_536;
-/**
- * How long one `poll` waits before the loop looks again: 1 s. `close()`
- * wakes it at once through the eventfd; this only bounds the wait if that
- * write ever failed.
- */
-const POLL_TIMEOUT_MS = 1_000;
 /** Destination hosts whose socket address is kept; the cache is emptied when full. */
 const MAX_CACHED_DESTINATIONS = 4_096;
 /** Source addresses whose text is kept; the cache is emptied when full. */
@@ -100,27 +100,14 @@ const MAX_CACHED_SOURCES = 4_096;
 
 // Linux constants (x86_64 and aarch64 share them).
 const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const IPPROTO_IPV6 = 41;
-const IPV6_V6ONLY = 26;
+const SOL_SOCKET = 1;
+const SO_TYPE = 3;
+/** File descriptors searched for the socket's (Deno opens few). */
+const MAX_DESCRIPTOR = 65_536;
 const MSG_DONTWAIT = 0x40;
 const MSG_TRUNC = 0x20;
-const POLLIN = 1;
 const EINTR = 4;
 const EAGAIN = 11;
-const EADDRINUSE = 98;
-const ERRNO_NAMES: Readonly<Record<number, string>> = {
-  1: "EPERM",
-  13: "EACCES",
-  22: "EINVAL",
-  24: "EMFILE",
-  97: "EAFNOSUPPORT",
-  98: "EADDRINUSE",
-  99: "EADDRNOTAVAIL",
-};
-const EFD_NONBLOCK = 0o4000;
-const EFD_CLOEXEC = 0o2000000;
 /** `sizeof(struct mmsghdr)` on 64-bit Linux: a 56-byte `msghdr` and `msg_len`, padded. */
 const MMSGHDR_BYTES = 64;
 /** `sizeof(struct iovec)` on 64-bit Linux. */
@@ -134,27 +121,16 @@ const MSG_FLAGS_WORD = 12;
 const MSG_LEN_WORD = 14;
 
 const SYMBOLS = {
-  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-  setsockopt: {
-    parameters: ["i32", "i32", "i32", "buffer", "u32"],
+  getsockopt: {
+    parameters: ["i32", "i32", "i32", "buffer", "buffer"],
     result: "i32",
   },
-  close: { parameters: ["i32"], result: "i32" },
-  eventfd: { parameters: ["u32", "i32"], result: "i32" },
-  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   recvmmsg: {
     parameters: ["i32", "buffer", "u32", "i32", "pointer"],
     result: "i32",
   },
   sendmmsg: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
-  // On a thread of Deno's blocking pool: the event loop goes on meanwhile.
-  poll: {
-    parameters: ["buffer", "u64", "i32"],
-    result: "i32",
-    nonblocking: true,
-  },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -163,7 +139,10 @@ type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 /** libc once loaded; `null` once it could not be. */
 let libc: Libc | null | undefined;
 
-/** Loads libc (glibc, then musl), or `null` where there is no FFI or no Linux. */
+/**
+ * Loads libc (glibc, then musl), or `null` where there is no FFI, no Linux,
+ * or no `Deno.listenDatagram`.
+ */
 function loadLibc(): Libc | null {
   if (libc !== undefined) return libc;
   libc = null;
@@ -171,7 +150,7 @@ function loadLibc(): Libc | null {
   if (
     Deno.build.os !== "linux" ||
     (Deno.build.arch !== "x86_64" && Deno.build.arch !== "aarch64") ||
-    typeof deno.dlopen !== "function"
+    typeof deno.dlopen !== "function" || listenDatagramFunction() === undefined
   ) return libc;
   try {
     if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
@@ -218,6 +197,46 @@ function errno(c: Libc): number {
 }
 
 /**
+ * The file descriptor of the UDP socket bound to `bound` (this process can
+ * hold only one: nothing here sets `SO_REUSEADDR`), or -1.
+ */
+function descriptorOf(c: Libc, bound: Deno.NetAddr): number {
+  const expected = new Uint8Array(SOCKADDR_BYTES);
+  const length = writeSockaddr(
+    expected,
+    0,
+    bound.hostname,
+    bound.port,
+    bound.hostname.includes(":"),
+  );
+  const name = new Uint8Array(SOCKADDR_BYTES);
+  const size = new Uint32Array(1);
+  const sizeBytes = new Uint8Array(size.buffer);
+  const type = new Int32Array(1);
+  for (let fd = 0; fd < MAX_DESCRIPTOR; fd++) {
+    size[0] = SOCKADDR_BYTES;
+    if (c.getsockname(fd, name, sizeBytes) !== 0 || size[0] !== length) {
+      continue;
+    }
+    let same = true;
+    for (let i = 0; i < length && same; i++) same = name[i] === expected[i];
+    if (!same) continue;
+    size[0] = 4;
+    if (
+      c.getsockopt(
+          fd,
+          SOL_SOCKET,
+          SO_TYPE,
+          new Uint8Array(type.buffer),
+          sizeBytes,
+        ) ===
+        0 && type[0] === SOCK_DGRAM
+    ) return fd;
+  }
+  return -1;
+}
+
+/**
  * A {@link Transport} over one UDP socket read with `recvmmsg` and written
  * with `sendmmsg`. As with {@link UdpTransport}, nothing from the network is
  * thrown at the caller: oversized or truncated datagrams, datagrams
@@ -242,9 +261,12 @@ export class MmsgTransport implements Transport {
   /** The bound address; the real port when bound with port 0. */
   readonly localAddress: PeerAddress;
   readonly #libc: Libc;
+  /** The socket as Deno sees it: its `receive()` waits for each burst. */
+  readonly #conn: Deno.DatagramConn;
+  /** The same socket's file descriptor, for `recvmmsg` and `sendmmsg`. */
   readonly #fd: number;
-  /** Written by `close()` to wake the `poll` of the receive loop. */
-  readonly #wakeFd: number;
+  /** Where `receive()` puts the first datagram of a burst. */
+  readonly #firstBuffer = new Uint8Array(65_536);
   readonly #ipv6: boolean;
   readonly #maxDatagramBytes: number;
   readonly #receiving: Promise<void>;
@@ -277,7 +299,6 @@ export class MmsgTransport implements Transport {
   readonly #destinations = new Map<string, Uint8Array>();
   /** Host text of IPv4 sources, by address as a 32-bit number. */
   readonly #sources = new Map<number, string>();
-  readonly #pollFds = kernelBytes(16);
   #handler: DatagramHandler | undefined;
   #closed: Promise<void> | undefined;
   #receivedCount = 0;
@@ -293,13 +314,14 @@ export class MmsgTransport implements Transport {
 
   private constructor(
     c: Libc,
-    fds: { fd: number; wakeFd: number },
-    localAddress: PeerAddress,
+    socket: { conn: Deno.DatagramConn; fd: number },
     maxDatagramBytes: number,
   ) {
     this.#libc = c;
-    this.#fd = fds.fd;
-    this.#wakeFd = fds.wakeFd;
+    this.#conn = socket.conn;
+    this.#fd = socket.fd;
+    const bound = socket.conn.addr as Deno.NetAddr;
+    const localAddress = { host: bound.hostname, port: bound.port };
     this.localAddress = localAddress;
     this.#ipv6 = localAddress.host.includes(":");
     this.#maxDatagramBytes = maxDatagramBytes;
@@ -309,11 +331,6 @@ export class MmsgTransport implements Transport {
     this.#receiveData = kernelBytes(RECEIVE_BATCH * maxDatagramBytes);
     this.#sendDataAddress = addressOf(this.#sendData);
     this.#linkHeaders();
-    const pollWords = new Int32Array(this.#pollFds.buffer);
-    pollWords[0] = this.#fd;
-    pollWords[1] = POLLIN;
-    pollWords[2] = this.#wakeFd;
-    pollWords[3] = POLLIN;
     this.#receiving = this.#receiveLoop();
   }
 
@@ -411,64 +428,27 @@ export class MmsgTransport implements Transport {
     const port = options.port ?? 0;
     const maxDatagramBytes = options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES;
     checkBindOptions(host, port, maxDatagramBytes);
-    const address = formatAddress({ host, port });
     const c = loadLibc();
-    const ipv6 = parseIpv4(host) === undefined;
-    const name = new Uint8Array(SOCKADDR_BYTES);
-    const nameBytes = writeSockaddr(name, 0, host, port, ipv6);
-    if (c === null || nameBytes === 0) {
+    if (c === null || !MmsgTransport.available(host)) {
       throw new UdpBindError(
-        `Cannot bind UDP socket: binding "${address}" needs FFI on Linux and an IP address`,
+        `Cannot bind UDP socket: binding "${
+          formatAddress({ host, port })
+        }" needs FFI on Linux, Deno.listenDatagram and an IP address`,
         { host, port },
       );
     }
-    const fail = (what: string, fd: number): never => {
-      const code = errno(c);
-      if (fd >= 0) c.close(fd);
-      const codeName = ERRNO_NAMES[code] ?? `errno ${code}`;
-      if (code === EADDRINUSE) {
-        throw new AddressInUseError(
-          `Cannot bind UDP socket: address "${address}" is in use`,
-          { host, port },
-        );
-      }
+    const conn = listenUdp(host, port);
+    const fd = descriptorOf(c, conn.addr as Deno.NetAddr);
+    if (fd < 0) {
+      conn.close();
       throw new UdpBindError(
-        `Cannot bind UDP socket: ${what} for "${address}" failed with "${codeName}"`,
-        { host, port, code: ERRNO_NAMES[code] },
+        `Cannot bind UDP socket: the descriptor of "${
+          formatAddress({ host, port })
+        }" was not found`,
+        { host, port },
       );
-    };
-    const fd = c.socket(
-      ipv6 ? AF_INET6 : AF_INET,
-      SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-      0,
-    );
-    if (fd < 0) fail("socket", fd);
-    if (host === "::") {
-      // Dual-stack whatever the system default: IPv4 peers arrive mapped.
-      const off = new Int32Array(1);
-      const set = c.setsockopt(
-        fd,
-        IPPROTO_IPV6,
-        IPV6_V6ONLY,
-        new Uint8Array(off.buffer),
-        4,
-      );
-      if (set !== 0) fail("setsockopt", fd);
     }
-    if (c.bind(fd, name, nameBytes) !== 0) fail("bind", fd);
-    const length = Uint32Array.of(SOCKADDR_BYTES);
-    if (c.getsockname(fd, name, new Uint8Array(length.buffer)) !== 0) {
-      fail("getsockname", fd);
-    }
-    const bound = readSockaddr(name, 0);
-    const wakeFd = c.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (wakeFd < 0 || bound === undefined) fail("eventfd", fd);
-    return new MmsgTransport(
-      c,
-      { fd, wakeFd },
-      { host, port: bound!.port },
-      maxDatagramBytes,
-    );
+    return new MmsgTransport(c, { conn, fd }, maxDatagramBytes);
   }
 
   /**
@@ -539,6 +519,7 @@ export class MmsgTransport implements Transport {
   /** Sends every queued datagram; one that the kernel refuses is counted and skipped. */
   #flush(): void {
     const count = this.#queued;
+    if (count === 0) return;
     let next = 0;
     while (next < count) {
       const sent = this.#libc.sendmmsg(
@@ -585,17 +566,14 @@ export class MmsgTransport implements Transport {
     if (this.#closed === undefined) {
       this.#handler = undefined;
       this.#flush();
-      this.#closed = (async () => {
-        // Wake the loop's poll; the fds close once it has returned.
-        this.#libc.write(
-          this.#wakeFd,
-          new Uint8Array(new BigUint64Array([1n]).buffer),
-          8n,
-        );
-        await this.#receiving;
-        this.#libc.close(this.#fd);
-        this.#libc.close(this.#wakeFd);
-      })();
+      // The descriptor is Deno's: once closed, its number may be reused,
+      // so nothing here touches it after this line.
+      try {
+        this.#conn.close();
+      } catch {
+        // Already closed.
+      }
+      this.#closed = this.#receiving;
     }
     return this.#closed;
   }
@@ -652,21 +630,67 @@ export class MmsgTransport implements Transport {
   }
 
   async #receiveLoop(): Promise<void> {
+    const first = this.#firstBuffer;
     while (this.#closed === undefined) {
+      let length: number;
+      let from: Deno.NetAddr;
+      try {
+        const [view, address] = await this.#conn.receive(first);
+        length = view.byteLength;
+        from = address as Deno.NetAddr;
+      } catch (error) {
+        if (
+          this.#closed !== undefined ||
+          error instanceof Deno.errors.BadResource ||
+          error instanceof Deno.errors.Interrupted
+        ) return;
+        this.#socketErrorCount++;
+        continue;
+      }
+      if (this.#closed !== undefined) return;
+      // A dual-stack socket ("::") sees IPv4 peers as ::ffff:a.b.c.d: they
+      // are named by their IPv4 address, as everywhere else.
+      this.#deliver(first, 0, length, {
+        host: from.hostname.startsWith("::ffff:")
+          ? unmappedHost(from.hostname)
+          : from.hostname,
+        port: from.port,
+      });
+      // The rest of the burst, without waiting.
       for (let batch = 0; batch < MAX_BATCHES_PER_TURN; batch++) {
-        const count = this.#receiveBatch();
-        if (count < RECEIVE_BATCH || this.#closed !== undefined) break;
+        if (this.#receiveBatch() < RECEIVE_BATCH) break;
       }
       // The replies the handlers queued, in one system call.
       this.#flush();
-      if (this.#closed !== undefined) return;
-      const ready = await this.#libc.poll(this.#pollFds, 2n, POLL_TIMEOUT_MS);
-      if (ready < 0) this.#socketErrorCount++;
+    }
+  }
+
+  /** Hands `bytes[start, start + length)` to the handler, or drops it. */
+  #deliver(
+    bytes: Uint8Array,
+    start: number,
+    length: number,
+    from: PeerAddress | undefined,
+  ): void {
+    const handler = this.#handler;
+    if (
+      handler === undefined || length > this.#maxDatagramBytes ||
+      from === undefined
+    ) {
+      this.#droppedCount++;
+      return;
+    }
+    this.#receivedCount++;
+    try {
+      handler(this.#copier.copy(bytes, start, start + length), from);
+    } catch {
+      this.#handlerErrorCount++;
     }
   }
 
   /** Reads one batch and hands it out; returns how many datagrams came. */
   #receiveBatch(): number {
+    if (this.#closed !== undefined) return 0;
     const words = this.#receiveWords;
     const count = this.#libc.recvmmsg(
       this.#fd,
@@ -688,26 +712,17 @@ export class MmsgTransport implements Transport {
       const truncated = (words[word + MSG_FLAGS_WORD] & MSG_TRUNC) !== 0;
       // The kernel wrote the name's length; the next call needs the room back.
       words[word + MSG_NAMELEN_WORD] = SOCKADDR_BYTES;
-      const handler = this.#handler;
       if (this.#closed !== undefined) return count;
-      const from = this.#source(i * SOCKADDR_BYTES);
-      if (
-        handler === undefined || truncated ||
-        length > this.#maxDatagramBytes || from === undefined
-      ) {
+      if (truncated) {
         this.#droppedCount++;
         continue;
       }
-      this.#receivedCount++;
-      const start = i * this.#slotBytes;
-      try {
-        handler(
-          this.#copier.copy(this.#receiveData, start, start + length),
-          from,
-        );
-      } catch {
-        this.#handlerErrorCount++;
-      }
+      this.#deliver(
+        this.#receiveData,
+        i * this.#slotBytes,
+        length,
+        this.#source(i * SOCKADDR_BYTES),
+      );
     }
     return count;
   }
