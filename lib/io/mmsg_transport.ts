@@ -17,8 +17,8 @@
  * first datagram of a burst; then `recvmmsg(MSG_DONTWAIT)` takes the ones
  * queued behind it, {@link RECEIVE_BATCH} at a time (at most
  * {@link MAX_BATCHES_PER_TURN} batches before the event loop gets a turn),
- * each is handed to the handler, and what the handlers sent goes out in
- * one `sendmmsg`. Sends made outside a burst (timers) are sent together at
+ * each is handed to the handler, and what the handlers sent in answer to
+ * a batch goes out in one `sendmmsg` before the next batch is read. Sends made outside a burst (timers) are sent together at
  * the end of the current microtask checkpoint. Reading behind Deno's back
  * is safe: Deno (tokio) tries the socket before waiting and waits again
  * when it finds it empty.
@@ -656,12 +656,14 @@ export class MmsgTransport implements Transport {
           : from.hostname,
         port: from.port,
       });
-      // The rest of the burst, without waiting.
+      // The rest of the burst, without waiting; the replies of each batch
+      // go out in one system call before the next batch is read, so that
+      // no answer waits for more than a batch of requests.
       for (let batch = 0; batch < MAX_BATCHES_PER_TURN; batch++) {
-        if (this.#receiveBatch() < RECEIVE_BATCH) break;
+        const count = this.#receiveBatch();
+        this.#flush();
+        if (count < RECEIVE_BATCH) break;
       }
-      // The replies the handlers queued, in one system call.
-      this.#flush();
     }
   }
 
