@@ -190,10 +190,15 @@ function setWord64(words: Uint32Array, index: number, value: number): void {
   words[index + 1] = Math.floor(value / 0x1_0000_0000);
 }
 
-/** The calling thread's `errno`. */
-function errno(c: Libc): number {
+/**
+ * The `errno` of the calling thread, read where libc keeps it (one place
+ * per thread for the thread's life, so the view is made once).
+ */
+function errnoReader(c: Libc): () => number {
   const at = c.__errno_location();
-  return at === null ? 0 : new Deno.UnsafePointerView(at).getInt32(0);
+  if (at === null) return () => 0;
+  const view = new Deno.UnsafePointerView(at);
+  return () => view.getInt32(0);
 }
 
 /**
@@ -271,6 +276,8 @@ export class MmsgTransport implements Transport {
   readonly #maxDatagramBytes: number;
   readonly #receiving: Promise<void>;
   readonly #copier = new SlabCopier();
+  /** This thread's `errno`, read after a failed `recvmmsg`. */
+  readonly #errno: () => number;
   // The receive side: RECEIVE_BATCH headers, each with its iovec, its slot
   // of the data buffer and its socket address. The kernel writes into all
   // of them, so they live as long as the transport.
@@ -318,6 +325,7 @@ export class MmsgTransport implements Transport {
     maxDatagramBytes: number,
   ) {
     this.#libc = c;
+    this.#errno = errnoReader(c);
     this.#conn = socket.conn;
     this.#fd = socket.fd;
     const bound = socket.conn.addr as Deno.NetAddr;
@@ -703,7 +711,7 @@ export class MmsgTransport implements Transport {
     );
     if (count <= 0) {
       if (count < 0) {
-        const code = errno(this.#libc);
+        const code = this.#errno();
         if (code !== EAGAIN && code !== EINTR) this.#socketErrorCount++;
       }
       return 0;
