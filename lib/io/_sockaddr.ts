@@ -13,7 +13,11 @@
  *
  * const bytes = new Uint8Array(SOCKADDR_BYTES);
  * assert.equal(writeSockaddr(bytes, 0, "2001:db8:0:0:1::7", 4222, true), 28);
- * assert.deepEqual(readSockaddr(bytes, 0), { host: "2001:db8::1:0:7", port: 4222 });
+ * // Of two equal runs of zeros, the first is the one written "::".
+ * assert.deepEqual(readSockaddr(bytes, 0), {
+ *   host: "2001:db8::1:0:0:7",
+ *   port: 4222,
+ * });
  * ```
  *
  * @module
