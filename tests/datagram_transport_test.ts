@@ -1,20 +1,20 @@
 /**
  * `DatagramTransport` (Deno.listenDatagram) keeps `UdpTransport`'s contract:
  * copies both ways, counters, size limit, handler errors, close; and
- * `bindUdpTransport` picks it whenever unstable net is on. Loopback only; every wait is
+ * `bindUdpTransport` picks it whenever unstable net is on and FFI is not
+ * allowed (with FFI, `MmsgTransport`). Loopback only; every wait is
  * bounded by `within`.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import {
+  type AnyUdpTransport,
   bindUdpTransport,
   DatagramTransport,
 } from "../lib/io/datagram_transport.ts";
-import {
-  AddressInUseError,
-  type UdpTransport,
-} from "../lib/io/udp_transport.ts";
+import { MmsgTransport } from "../lib/io/mmsg_transport.ts";
+import { AddressInUseError } from "../lib/io/udp_transport.ts";
 import type { PeerAddress } from "../lib/transport.ts";
 import { within } from "./_within.ts";
 
@@ -132,18 +132,55 @@ Deno.test("DatagramTransport: a taken port is an AddressInUseError; kernel figur
   }
 });
 
-Deno.test("bindUdpTransport: DatagramTransport for IPv4, IPv6 and the dual-stack wildcard", async () => {
+Deno.test("bindUdpTransport: MmsgTransport with FFI allowed (here), else DatagramTransport, for IPv4 and IPv6", async () => {
+  const expected = MmsgTransport.available("127.0.0.1")
+    ? MmsgTransport
+    : DatagramTransport;
   const v4 = await bindUdpTransport({ host: "127.0.0.1" });
   await v4.close();
-  assert.ok(v4 instanceof DatagramTransport);
-  let v6: UdpTransport | DatagramTransport | undefined;
+  assert.ok(v4 instanceof expected);
+  let v6: AnyUdpTransport | undefined;
   try {
     v6 = await bindUdpTransport({ host: "::1" });
   } catch {
     console.log("no IPv6 loopback here: the ::1 case is not checked");
   }
   await v6?.close();
-  if (v6 !== undefined) assert.ok(v6 instanceof DatagramTransport);
+  if (v6 !== undefined) assert.ok(v6 instanceof expected);
+});
+
+Deno.test("bindUdpTransport: with the permissions of `deno task run` (no FFI) it binds DatagramTransport", async () => {
+  // A child process run with the task's flags, which grant no FFI (`deno
+  // eval` would grant everything).
+  const url = new URL("../lib/io/datagram_transport.ts", import.meta.url);
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  await Deno.writeTextFile(
+    script,
+    `const { bindUdpTransport } = await import(${JSON.stringify(url.href)});
+    const transport = await bindUdpTransport({ host: "127.0.0.1" });
+    console.log(transport.constructor.name);
+    await transport.close();`,
+  );
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--unstable-net",
+      "--allow-net",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-sys=networkInterfaces",
+      script,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output().finally(() => Deno.remove(script));
+  assert.equal(
+    new TextDecoder().decode(output.stdout).trim(),
+    "DatagramTransport",
+    new TextDecoder().decode(output.stderr),
+  );
 });
 
 Deno.test('DatagramTransport on "::": an IPv4 peer is named by its IPv4 address, and answers reach it', async () => {
