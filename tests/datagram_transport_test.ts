@@ -1,8 +1,8 @@
 /**
  * `DatagramTransport` (Deno.listenDatagram) keeps `UdpTransport`'s contract:
  * copies both ways, counters, size limit, handler errors, close; and
- * `bindUdpTransport` picks it whenever unstable net is on and FFI is not
- * allowed (with FFI, `MmsgTransport`). Loopback only; every wait is
+ * `bindUdpTransport` picks it whenever unstable net is on, unless batched
+ * I/O is asked for (`MmsgTransport`, with FFI). Loopback only; every wait is
  * bounded by `within`.
  *
  * @module
@@ -132,24 +132,31 @@ Deno.test("DatagramTransport: a taken port is an AddressInUseError; kernel figur
   }
 });
 
-Deno.test("bindUdpTransport: MmsgTransport with FFI allowed (here), else DatagramTransport, for IPv4 and IPv6", async () => {
-  const expected = MmsgTransport.available("127.0.0.1")
-    ? MmsgTransport
-    : DatagramTransport;
-  const v4 = await bindUdpTransport({ host: "127.0.0.1" });
-  await v4.close();
-  assert.ok(v4 instanceof expected);
-  let v6: AnyUdpTransport | undefined;
-  try {
-    v6 = await bindUdpTransport({ host: "::1" });
-  } catch {
-    console.log("no IPv6 loopback here: the ::1 case is not checked");
+Deno.test("bindUdpTransport: DatagramTransport by default (FFI allowed or not), MmsgTransport when batched I/O is asked for, for IPv4 and IPv6", async () => {
+  const batched = MmsgTransport.available("127.0.0.1");
+  for (const host of ["127.0.0.1", "::1"]) {
+    let plain: AnyUdpTransport;
+    try {
+      plain = await bindUdpTransport({ host });
+    } catch {
+      console.log(`no ${host} here: that case is not checked`);
+      continue;
+    }
+    await plain.close();
+    assert.ok(plain instanceof DatagramTransport, host);
+    if (batched) {
+      const fast = await bindUdpTransport({ host, batched: true });
+      await fast.close();
+      assert.ok(fast instanceof MmsgTransport, host);
+    } else {
+      console.log(
+        "no FFI batching on this machine: the batched case is not checked",
+      );
+    }
   }
-  await v6?.close();
-  if (v6 !== undefined) assert.ok(v6 instanceof expected);
 });
 
-Deno.test("bindUdpTransport: with the permissions of `deno task run` (no FFI) it binds DatagramTransport", async () => {
+Deno.test("bindUdpTransport: with the permissions of `deno task run` (no FFI) it binds DatagramTransport, and refuses batched I/O with a typed error", async () => {
   // A child process run with the task's flags, which grant no FFI (`deno
   // eval` would grant everything).
   const url = new URL("../lib/io/datagram_transport.ts", import.meta.url);
@@ -159,7 +166,11 @@ Deno.test("bindUdpTransport: with the permissions of `deno task run` (no FFI) it
     `const { bindUdpTransport } = await import(${JSON.stringify(url.href)});
     const transport = await bindUdpTransport({ host: "127.0.0.1" });
     console.log(transport.constructor.name);
-    await transport.close();`,
+    await transport.close();
+    const refused = await bindUdpTransport({ host: "127.0.0.1", batched: true })
+      .then(async (t) => { await t.close(); return "bound"; },
+        (error) => error.name + " " + error.code);
+    console.log(refused);`,
   );
   const output = await new Deno.Command(Deno.execPath(), {
     args: [
@@ -178,7 +189,7 @@ Deno.test("bindUdpTransport: with the permissions of `deno task run` (no FFI) it
   }).output().finally(() => Deno.remove(script));
   assert.equal(
     new TextDecoder().decode(output.stdout).trim(),
-    "DatagramTransport",
+    "DatagramTransport\nUdpBindError EBATCHUNAVAILABLE",
     new TextDecoder().decode(output.stderr),
   );
 });

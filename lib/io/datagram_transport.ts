@@ -12,10 +12,10 @@
  *
  * {@link bindUdpTransport} picks this transport when `Deno.listenDatagram`
  * is there (IPv4, IPv6, or both on the dual-stack "::", IPv4 peers named by
- * their IPv4 address) and FFI is not allowed (with `--allow-ffi`, the
- * batched {@link MmsgTransport} costs less than half as much per
- * datagram), and {@link UdpTransport} for a program run without the
- * unstable flag, so callers need not care.
+ * their IPv4 address), unless the caller asks for batched I/O (`batched`:
+ * the {@link MmsgTransport}, which needs `--allow-ffi` and costs less than
+ * half as much per datagram), and {@link UdpTransport} for a program run
+ * without the unstable flag, so callers need not care.
  *
  * @example Two transports on loopback
  * ```ts
@@ -46,6 +46,7 @@ import { unmappedHost } from "../dht/origin_shares.ts";
 import {
   type KernelUdpStats,
   parseProcNetUdpDrops,
+  UdpBindError,
   UdpTransport,
   type UdpTransportOptions,
 } from "./udp_transport.ts";
@@ -64,16 +65,30 @@ const RECEIVE_BUFFER_BYTES = 65_536;
 /** What every UDP transport offers: the {@link Transport} and its counters. */
 export type AnyUdpTransport = UdpTransport | DatagramTransport | MmsgTransport;
 
+/** Options of {@link bindUdpTransport}. */
+export interface BindUdpTransportOptions extends UdpTransportOptions {
+  /**
+   * Read and write the socket in batches ({@link MmsgTransport}:
+   * `recvmmsg`/`sendmmsg` through FFI; Linux on x86_64 or aarch64,
+   * `--allow-ffi`, an IP address to bind). Asked for and not possible, the
+   * bind fails with {@link UdpBindError} (code `"EBATCHUNAVAILABLE"`)
+   * rather than silently running on another socket.
+   *
+   * @default {false}
+   */
+  batched?: boolean;
+}
+
 /**
- * Binds the cheapest UDP transport this runtime offers:
- * {@link MmsgTransport} where it can run (Linux, `--allow-ffi`, an IP
- * address to bind), else {@link DatagramTransport} with unstable net (IPv4,
- * IPv6, or both on "::"), else {@link UdpTransport}.
+ * Binds a UDP transport: {@link MmsgTransport} when `batched` is asked for,
+ * else {@link DatagramTransport} with unstable net (IPv4, IPv6, or both on
+ * "::"), else {@link UdpTransport}.
  *
- * @param options Where to bind and the incoming size limit.
+ * @param options Where to bind, the incoming size limit, batched I/O.
  * @returns The bound transport.
  * @throws {AddressInUseError} If another socket holds the address.
- * @throws {UdpBindError} If binding fails for another reason.
+ * @throws {UdpBindError} If binding fails for another reason, or batched
+ *   I/O was asked for where it cannot run.
  * @throws {TypeError} If the host is empty.
  * @throws {RangeError} If the port or `maxDatagramBytes` is out of range.
  *
@@ -88,11 +103,22 @@ export type AnyUdpTransport = UdpTransport | DatagramTransport | MmsgTransport;
  * ```
  */
 export function bindUdpTransport(
-  options: UdpTransportOptions = {},
+  options: BindUdpTransportOptions = {},
 ): Promise<AnyUdpTransport> {
-  if (MmsgTransport.available(options.host ?? "127.0.0.1")) {
-    return MmsgTransport.bind(options);
+  const { batched = false, ...socket } = options;
+  if (batched) {
+    const host = socket.host ?? "127.0.0.1";
+    if (!MmsgTransport.available(host)) {
+      return Promise.reject(
+        new UdpBindError(
+          "Cannot bind UDP socket: batched I/O needs Linux (x86_64 or aarch64), --allow-ffi and an IP address to bind",
+          { host, port: socket.port ?? 0, code: "EBATCHUNAVAILABLE" },
+        ),
+      );
+    }
+    return MmsgTransport.bind(socket);
   }
+  options = socket;
   return listenDatagramFunction() === undefined
     ? UdpTransport.bind(options)
     : DatagramTransport.bind(options);

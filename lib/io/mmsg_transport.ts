@@ -27,9 +27,9 @@
  * address is counted as a send error (the node resolves its bootstrap
  * names before it starts).
  *
- * {@link bindUdpTransport} (`datagram_transport.ts`) picks this transport
- * where it can run ({@link MmsgTransport.available}), so callers need not
- * care.
+ * {@link bindUdpTransport} (`datagram_transport.ts`) binds this transport
+ * when batched I/O is asked for (`batched: true`) and it can run
+ * ({@link MmsgTransport.available}).
  *
  * @example Two transports on loopback (run with --allow-ffi)
  * ```ts
