@@ -1,7 +1,9 @@
 /**
  * Our DHT node as a stand-alone UDP server for `bench/dht_vs_dhtnode.ts`:
- * binds 127.0.0.1 (any port, or `--port`) with `Deno.listenDatagram` (or
- * `node:dgram` with `--transport dgram`), lifts the request rate limits (as
+ * binds 127.0.0.1 (any port, or `--port`) with `recvmmsg`/`sendmmsg`
+ * through FFI (`--transport mmsg`, the default, which needs `--allow-ffi`),
+ * `Deno.listenDatagram` (`--transport datagram`) or `node:dgram`
+ * (`--transport dgram`), lifts the request rate limits (as
  * `dhtnode -U` does), prints `port <n>` and serves until killed or until its
  * stdin closes.
  *
@@ -13,17 +15,20 @@ import { seededRng } from "../lib/rng.ts";
 import { systemClock } from "../lib/io/system_clock.ts";
 import { DatagramTransport } from "../lib/io/datagram_transport.ts";
 import { UdpTransport } from "../lib/io/udp_transport.ts";
+import { MmsgTransport } from "../lib/io/mmsg_transport.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
   options: {
     port: { type: "string", default: "0" },
-    transport: { type: "string", default: "datagram" },
+    transport: { type: "string", default: "mmsg" },
   },
 });
 const bind = values.transport === "dgram"
   ? UdpTransport.bind
-  : DatagramTransport.bind;
+  : values.transport === "datagram"
+  ? DatagramTransport.bind
+  : MmsgTransport.bind;
 const transport = await bind({ host: "127.0.0.1", port: Number(values.port) });
 const node = new DhtNode(
   { transport, clock: systemClock, rng: seededRng("bench-server") },

@@ -29,8 +29,10 @@
  * requests in flight per generator (default 32), `--sockets <n>` per
  * generator (default 2), `--rounds <n>` (default 1), `--ops get,put`,
  * `--servers ours,dhtnode`, `--profile <dir>` (our server writes a V8 CPU
- * profile there: `deno run --cpu-prof`), `--transport datagram|dgram` (our
- * server's socket: `Deno.listenDatagram`, the default, or `node:dgram`).
+ * profile there: `deno run --cpu-prof`), `--transport mmsg|datagram|dgram`
+ * (our server's socket: `recvmmsg`/`sendmmsg` through FFI, the default and
+ * what `bindUdpTransport` picks with `--allow-ffi`; `Deno.listenDatagram`,
+ * what it picks without; or `node:dgram`).
  *
  * @module
  */
@@ -61,7 +63,7 @@ const { values: flags } = parseArgs({
     ops: { type: "string", default: "get,put" },
     servers: { type: "string", default: "ours,dhtnode" },
     profile: { type: "string" },
-    transport: { type: "string", default: "datagram" },
+    transport: { type: "string", default: "mmsg" },
   },
 });
 const DURATION_MS = Number(flags.duration) * 1_000;
@@ -223,6 +225,7 @@ async function startOurs(): Promise<Server> {
       "run",
       "--allow-net",
       "--unstable-net",
+      "--allow-ffi",
       ...profile,
       new URL("./_dht_server.ts", import.meta.url).pathname,
       `--transport=${flags.transport}`,
@@ -474,7 +477,7 @@ console.log(
     DURATION_MS / 1_000
   } s per measurement after ${
     WARMUP_MS / 1_000
-  } s of warm-up; ${ROUNDS} round(s); ${
+  } s of warm-up; ${ROUNDS} round(s); our server's socket: ${flags.transport}; ${
     Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ")
   } load average before`,
 );

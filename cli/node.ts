@@ -79,6 +79,10 @@ Options:
                           this machine's first non-loopback IPv4 address when
                           bound to a wildcard)
   --no-links              no direct links: presence stops at status 1
+  --udp-batch             read and write the UDP socket in batches (recvmmsg and
+                          sendmmsg: Linux, run with --allow-ffi added to the
+                          task's flags); a fraction of the CPU per datagram for
+                          a busy node
   --bootstrap LIST        host:port,... to join, or "none" (default ${DEFAULT_BOOTSTRAP})
   --name NAME             this device's name (default "console")
   --no-console            do not read stdin: run until SIGINT or SIGTERM
@@ -121,6 +125,7 @@ interface Options {
   host: string;
   advertise?: string;
   links: boolean;
+  udpBatch: boolean;
   bootstrap: PeerAddress[] | "none";
   name: string;
   demo: boolean;
@@ -237,6 +242,7 @@ function parseFlags(args: readonly string[]) {
         host: { type: "string" },
         advertise: { type: "string" },
         "no-links": { type: "boolean" },
+        "udp-batch": { type: "boolean" },
         bootstrap: { type: "string" },
         name: { type: "string" },
         "no-console": { type: "boolean" },
@@ -308,6 +314,7 @@ function parseOptions(
     host: values.host ?? "::",
     advertise,
     links: !(values["no-links"] ?? false),
+    udpBatch: values["udp-batch"] ?? false,
     bootstrap,
     name: values.name ?? "console",
     demo: values.demo ?? false,
@@ -379,6 +386,7 @@ async function openNode(options: Options, output: Output): Promise<Daemon> {
     freePortIfTaken: true,
     bootstrap,
     links: options.links,
+    batchedUdp: options.udpBatch,
     advertise: options.advertise,
     onWarning: (warning) =>
       output.event(warning.kind, warning.message, { key: warning.key }, "warn"),

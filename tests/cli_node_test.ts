@@ -262,6 +262,29 @@ Deno.test("deno task run: stdin that ends keeps the node running until SIGTERM; 
   });
 });
 
+Deno.test("deno task run --udp-batch: refused with one clear line without --allow-ffi (the task grants none); the data directory is released", async () => {
+  await withTempDir(async (dir) => {
+    const args = [
+      "--data-dir",
+      `${dir}/data`,
+      "--no-passphrase",
+      "--bootstrap",
+      "none",
+      "--port",
+      "0",
+    ];
+    const refused = await run([...args, "--udp-batch"], "quit\n");
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(
+      refused.stderr,
+      /^run: UdpBindError: Cannot bind UDP socket: batched I\/O needs Linux \(x86_64 or aarch64\), --allow-ffi and an IP address to bind\n$/,
+    );
+    // Without the flag the same data directory opens: the lock was let go.
+    const plain = await run(args, "quit\n");
+    assert.equal(plain.code, 0, plain.stderr);
+  });
+});
+
 Deno.test("deno task run: a request typed in one console reaches a second node run with --no-console --json", async () => {
   await withTempDir(async (dir) => {
     const common = ["--no-passphrase", "--port", "0", "--host", "127.0.0.1"];

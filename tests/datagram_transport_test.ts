@@ -1,20 +1,20 @@
 /**
  * `DatagramTransport` (Deno.listenDatagram) keeps `UdpTransport`'s contract:
  * copies both ways, counters, size limit, handler errors, close; and
- * `bindUdpTransport` picks it whenever unstable net is on. Loopback only; every wait is
+ * `bindUdpTransport` picks it whenever unstable net is on, unless batched
+ * I/O is asked for (`MmsgTransport`, with FFI). Loopback only; every wait is
  * bounded by `within`.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import {
+  type AnyUdpTransport,
   bindUdpTransport,
   DatagramTransport,
 } from "../lib/io/datagram_transport.ts";
-import {
-  AddressInUseError,
-  type UdpTransport,
-} from "../lib/io/udp_transport.ts";
+import { MmsgTransport } from "../lib/io/mmsg_transport.ts";
+import { AddressInUseError } from "../lib/io/udp_transport.ts";
 import type { PeerAddress } from "../lib/transport.ts";
 import { within } from "./_within.ts";
 
@@ -132,18 +132,66 @@ Deno.test("DatagramTransport: a taken port is an AddressInUseError; kernel figur
   }
 });
 
-Deno.test("bindUdpTransport: DatagramTransport for IPv4, IPv6 and the dual-stack wildcard", async () => {
-  const v4 = await bindUdpTransport({ host: "127.0.0.1" });
-  await v4.close();
-  assert.ok(v4 instanceof DatagramTransport);
-  let v6: UdpTransport | DatagramTransport | undefined;
-  try {
-    v6 = await bindUdpTransport({ host: "::1" });
-  } catch {
-    console.log("no IPv6 loopback here: the ::1 case is not checked");
+Deno.test("bindUdpTransport: DatagramTransport by default (FFI allowed or not), MmsgTransport when batched I/O is asked for, for IPv4 and IPv6", async () => {
+  const batched = MmsgTransport.available("127.0.0.1");
+  for (const host of ["127.0.0.1", "::1"]) {
+    let plain: AnyUdpTransport;
+    try {
+      plain = await bindUdpTransport({ host });
+    } catch {
+      console.log(`no ${host} here: that case is not checked`);
+      continue;
+    }
+    await plain.close();
+    assert.ok(plain instanceof DatagramTransport, host);
+    if (batched) {
+      const fast = await bindUdpTransport({ host, batched: true });
+      await fast.close();
+      assert.ok(fast instanceof MmsgTransport, host);
+    } else {
+      console.log(
+        "no FFI batching on this machine: the batched case is not checked",
+      );
+    }
   }
-  await v6?.close();
-  if (v6 !== undefined) assert.ok(v6 instanceof DatagramTransport);
+});
+
+Deno.test("bindUdpTransport: with the permissions of `deno task run` (no FFI) it binds DatagramTransport, and refuses batched I/O with a typed error", async () => {
+  // A child process run with the task's flags, which grant no FFI (`deno
+  // eval` would grant everything).
+  const url = new URL("../lib/io/datagram_transport.ts", import.meta.url);
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  await Deno.writeTextFile(
+    script,
+    `const { bindUdpTransport } = await import(${JSON.stringify(url.href)});
+    const transport = await bindUdpTransport({ host: "127.0.0.1" });
+    console.log(transport.constructor.name);
+    await transport.close();
+    const refused = await bindUdpTransport({ host: "127.0.0.1", batched: true })
+      .then(async (t) => { await t.close(); return "bound"; },
+        (error) => error.name + " " + error.code);
+    console.log(refused);`,
+  );
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--unstable-net",
+      "--allow-net",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-sys=networkInterfaces",
+      script,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output().finally(() => Deno.remove(script));
+  assert.equal(
+    new TextDecoder().decode(output.stdout).trim(),
+    "DatagramTransport\nUdpBindError EBATCHUNAVAILABLE",
+    new TextDecoder().decode(output.stderr),
+  );
 });
 
 Deno.test('DatagramTransport on "::": an IPv4 peer is named by its IPv4 address, and answers reach it', async () => {

@@ -133,3 +133,32 @@ Deno.test("Listens ignores a push of a value its sender said expired less than P
     "added",
   ]);
 });
+
+Deno.test("Listens reports values held by a node that answered without naming their type quiet as audible, once per node", () => {
+  const [a, b] = [node(1), node(2)];
+  const h = harness([a, b]);
+  const quiet: DhtValue = { id: 12n, type: 0x6a61, data: new Uint8Array([2]) };
+  const replyOf = (from: NodeInfo) =>
+    h.sent.find((s) => s.host === from.address.host)!.callbacks;
+  h.push(a, { values: [VALUE, quiet] });
+  h.push(b, { values: [VALUE, quiet] });
+  // Not before a node answered the listen.
+  assert.deepEqual(h.events.map((e) => e.kind), ["added"]);
+  // A stock node names no quiet type: both values are audible.
+  replyOf(a).onReply({} as never, a.address);
+  // One of ours names the announcement type: only the other value is.
+  replyOf(b).onReply({ quietRefreshTypes: [0x6a61] } as never, b.address);
+  assert.deepEqual(h.events.slice(1), [
+    { kind: "audible", ids: [VALUE.id, quiet.id] },
+    { kind: "audible", ids: [VALUE.id] },
+  ]);
+  // A renewal's answer tells nothing new; a value pushed later is told at once.
+  replyOf(a).onReply({} as never, a.address);
+  const later: DhtValue = { id: 13n, type: 0, data: new Uint8Array([3]) };
+  h.push(a, { values: [later] });
+  h.push(a, { values: [later] });
+  assert.deepEqual(h.events.slice(3), [
+    { kind: "added", values: [later] },
+    { kind: "audible", ids: [later.id] },
+  ]);
+});

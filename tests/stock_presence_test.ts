@@ -19,6 +19,7 @@ import {
   presenceNodeConfig,
   presenceValueTypes,
 } from "../lib/presence/presence_profile.ts";
+import type { DhtClient } from "../lib/dht/dht_client.ts";
 import { Testnet } from "../lib/testing/testnet.ts";
 import { BuddyTracker } from "../lib/presence/buddy_tracker.ts";
 import { ManualClock } from "../lib/testing/manual_clock.ts";
@@ -353,4 +354,91 @@ Deno.test("stock nodes, 2 listen nodes: when both listened storing nodes die, th
   net.run(3 * MINUTE);
   assert.deepEqual(statuses.map((s) => s.status), [1, 0, 1]);
   net.stop();
+});
+
+/**
+ * A publisher keeps a device announcement alive (refreshed every 14 s);
+ * a watcher starts listening just after a refresh round, hears the record,
+ * and the publisher crashes before its next round: no refresh of it is ever
+ * pushed to that watcher. `stockShare` 1: stock storing nodes; 0: ours.
+ */
+function newWatcherThenCrash(seed: string, stockShare: number) {
+  const net = Testnet.create({
+    nodes: 16,
+    seed,
+    stockShare,
+    nodeConfig: presenceNodeConfig(OUR_PROFILE),
+  });
+  const key = account.id;
+  const closest = new Set(
+    net.closestOnline(key, 6).map((id) => id.toString()),
+  );
+  const [publisher, watcher] = net.nodes.filter((node) =>
+    !closest.has(node.id.toString())
+  );
+  const issued = DeviceCertificate.issue(account, laptop, {
+    issuedMs: net.clock.now() - 1_000,
+  });
+  const put = publisher.putPermanent(
+    key,
+    announcementValue(laptop, issued, 1, net.clock.now()),
+  );
+  // The put, then its first refresh round (10 s before the 24 s lifetime).
+  net.run(15 * SECOND);
+  const statuses: { status: number; atMs: number }[] = [];
+  const refreshes: number[] = [];
+  const tracker = new BuddyTracker({
+    dht: {
+      listen: (listenKey, callback, options) =>
+        watcher.listen(listenKey, (event) => {
+          if (event.kind === "refreshed") refreshes.push(net.clock.now());
+          callback(event);
+        }, options),
+      get: (getKey, callbacks) => watcher.get(getKey, callbacks),
+    } as Pick<DhtClient, "listen" | "get"> as DhtClient,
+    clock: net.clock,
+    accountId: account.id,
+    expiryCheckMs: OUR_PROFILE.expiryCheckMs,
+    quietOfflineMs: OUR_PROFILE.quietOfflineMs,
+    listenNodes: OUR_PROFILE.listenNodes,
+    onChange: (status) => statuses.push({ status, atMs: net.clock.now() }),
+  });
+  tracker.start();
+  net.run(3 * SECOND);
+  return { net, put, publisher, statuses, refreshes, tracker };
+}
+
+Deno.test("stock nodes: a publisher that crashes before a new watcher heard any refresh of it is offline within 35 s", () => {
+  const { net, put, publisher, statuses, refreshes } = newWatcherThenCrash(
+    "crash-before-first-refresh",
+    1,
+  );
+  assert.deepEqual(statuses.map((s) => s.status), [1]);
+  put.cancel();
+  const crashedMs = net.clock.now();
+  net.crash(net.nodes.indexOf(publisher));
+  net.run(MINUTE);
+  // No refresh was ever pushed to the watcher: only the stock holders'
+  // answer to its listen (no quiet types named) made the silence count.
+  assert.deepEqual(refreshes, []);
+  assert.deepEqual(statuses.map((s) => s.status), [1, 0]);
+  assert.ok(
+    statuses[1].atMs - crashedMs <= 35 * SECOND,
+    JSON.stringify({ crashedMs, statuses }),
+  );
+  net.stop();
+});
+
+Deno.test("a new watcher of a live device: no false offline, on stock nodes (refreshes pushed) or ours (refreshes quiet, named in the listen reply)", () => {
+  for (const share of [1, 0]) {
+    const { net, statuses, refreshes } = newWatcherThenCrash(
+      `new-watcher-live-${share}`,
+      share,
+    );
+    net.run(3 * MINUTE);
+    assert.deepEqual(statuses.map((s) => s.status), [1], `share ${share}`);
+    // Stock holders pushed the refreshes; ours kept them quiet.
+    assert.equal(refreshes.length > 0, share === 1, `share ${share}`);
+    net.stop();
+  }
 });

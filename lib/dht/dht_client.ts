@@ -62,7 +62,16 @@ export type ListenEvent =
    */
   | { readonly kind: "expiring"; readonly ids: readonly bigint[] }
   | { readonly kind: "refreshed"; readonly ids: readonly bigint[] }
-  | { readonly kind: "expired"; readonly ids: readonly bigint[] };
+  | { readonly kind: "expired"; readonly ids: readonly bigint[] }
+  /**
+   * A storing node that pushes refreshes (it acknowledged the listen and did
+   * not name these values' types as quiet, `DhtReply.quietRefreshTypes`)
+   * holds these values: from now on their publisher's refreshes are pushed,
+   * so a publisher that stops refreshing them falls silent, even before the
+   * first `refreshed` came. Told once per value and node the listen is
+   * placed on.
+   */
+  | { readonly kind: "audible"; readonly ids: readonly bigint[] };
 
 /** A handle on a running operation. */
 export interface OperationHandle {

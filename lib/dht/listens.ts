@@ -16,6 +16,14 @@
  * them fall silent, the listen's user (the presence tracker, whose silence
  * rule then calls the device offline) checks them with `check()`.
  *
+ * Our storing nodes name, in their `listen` replies, the value types whose
+ * refreshes they do not push (`DhtReply.quietRefreshTypes`); a node that
+ * names none pushes every refresh, as stock OpenDHT does. A value held by a
+ * node of the second kind is reported `audible` once per node: its
+ * publisher's silence can be heard from the start, before any refresh came
+ * (a publisher that crashed less than one refresh period after the listen
+ * was placed would otherwise stay online for the stock node's 10 minutes).
+ *
  * Storing nodes push `update`s under the listen's socket id. A value is
  * reported once per id (again only with a higher sequence number), with the
  * set of storing nodes that reported it: a value is `expiring` while some
@@ -101,6 +109,11 @@ interface ListenState {
   emptyRetryMs?: number;
   /** Value id → value and the storing nodes that reported it. */
   known: Map<bigint, { value: DhtValue; holders: Set<string> }>;
+  /**
+   * Node id hex → the value types whose refreshes it said it does not push,
+   * from its last `listen` reply: absent until it answered one.
+   */
+  quietTypes: Map<string, ReadonlySet<number>>;
   /** The next renewal, or the retry of an empty lookup. */
   timer?: Timer;
   /** The lookup placing the listen, while it runs. */
@@ -195,6 +208,7 @@ export class Listens {
       recentlyExpired: new Map(),
       refused: new Map(),
       known: new Map(),
+      quietTypes: new Map(),
       cancelled: false,
     };
     this.#listens.set(socketId, state);
@@ -243,6 +257,8 @@ export class Listens {
     // Pushes count only from nodes our listen was placed on (or is being
     // placed on: the first push may beat the listen's reply).
     const added: DhtValue[] = [];
+    /** Values this node did not hold before (for {@link ListenEvent} `audible`). */
+    const held: DhtValue[] = [];
     const now = this.#services.clock.now();
     for (const value of request.values ?? []) {
       const expiredAt = state.recentlyExpired.get(`${hex}:${value.id}`);
@@ -253,7 +269,9 @@ export class Listens {
       if (known === undefined) {
         state.known.set(value.id, { value, holders: new Set([hex]) });
         added.push(value);
+        held.push(value);
       } else {
+        if (!known.holders.has(hex)) held.push(value);
         known.holders.add(hex);
         if ((value.seq ?? 0) > (known.value.seq ?? 0)) {
           known.value = value;
@@ -262,6 +280,7 @@ export class Listens {
       }
     }
     if (added.length > 0) state.callback({ kind: "added", values: added });
+    this.#tellAudible(state, hex, held);
     const refreshed = (request.refreshed ?? []).filter((id) =>
       state.known.get(id)?.holders.add(hex) !== undefined
     );
@@ -408,11 +427,20 @@ export class Listens {
       version: 1,
       ...(state.query === undefined ? {} : { query: state.query }),
     }, {
-      onReply: () => {
+      onReply: (reply) => {
         // An early listen at a node the finished placement did not choose
         // is not kept (it lapses there unrenewed).
         if (state.cancelled || state.placed?.has(hex) === false) return;
         state.nodes.set(hex, node);
+        const first = !state.quietTypes.has(hex);
+        state.quietTypes.set(hex, new Set(reply.quietRefreshTypes ?? []));
+        if (first) {
+          this.#tellAudible(
+            state,
+            hex,
+            [...state.known.values()].map((entry) => entry.value),
+          );
+        }
       },
       onError: (error) => {
         // A stale token (401) is fixed by the new lookup's token; a refusal
@@ -432,6 +460,23 @@ export class Listens {
     });
   }
 
+  /**
+   * Tells which of `values` node `hex` holds and pushes the refreshes of
+   * (it answered our listen without naming their type quiet).
+   */
+  #tellAudible(
+    state: ListenState,
+    hex: string,
+    values: readonly DhtValue[],
+  ): void {
+    const quiet = state.quietTypes.get(hex);
+    if (quiet === undefined || state.cancelled) return;
+    const ids = values.filter((value) =>
+      !quiet.has(value.type) && state.known.get(value.id)?.holders.has(hex)
+    ).map((value) => value.id);
+    if (ids.length > 0) state.callback({ kind: "audible", ids });
+  }
+
   /** A node refused or stopped answering our listen: move the listen. */
   #nodeLost(state: ListenState, hex: string): void {
     this.#forgetNode(state, hex);
@@ -444,6 +489,7 @@ export class Listens {
   #forgetNode(state: ListenState, hex: string): void {
     state.nodes.delete(hex);
     state.pushedMs.delete(hex);
+    state.quietTypes.delete(hex);
     const gone: bigint[] = [];
     for (const [id, entry] of state.known) {
       entry.holders.delete(hex);

@@ -263,7 +263,18 @@ export interface DhtReply extends MessageBase {
    * Asking again with the reply's token gets them all.
    */
   readonly truncated?: boolean;
+  /**
+   * Value types whose refreshes this storing node does not push to its
+   * listeners (`qr`, our extension in `listen` replies, ignored by OpenDHT;
+   * at most {@link MAX_QUIET_REFRESH_TYPES}). A node that names none pushes
+   * every refresh, as stock OpenDHT does: a listener can then hear a
+   * publisher stop refreshing a value it holds.
+   */
+  readonly quietRefreshTypes?: readonly number[];
 }
+
+/** Most value types a `listen` reply's `qr` names (more: the field is ignored). */
+export const MAX_QUIET_REFRESH_TYPES = 16;
 
 /** An error (`y: "e"`). */
 export interface DhtError extends MessageBase {

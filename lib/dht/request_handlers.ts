@@ -421,7 +421,14 @@ const listen: Handler<"listen"> = (context, request, from) => {
     return;
   }
   context.push(notices);
-  context.rpc.reply(from, request.tid, {});
+  // Our extension (ignored by OpenDHT): the types whose refreshes we do not
+  // push, so that the listener does not wait for them.
+  const quiet = context.store.quietRefreshTypes;
+  context.rpc.reply(
+    from,
+    request.tid,
+    quiet.length === 0 ? {} : { quietRefreshTypes: quiet },
+  );
 };
 
 const update: Handler<"update"> = (context, request, from) => {

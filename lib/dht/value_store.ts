@@ -37,7 +37,11 @@
 import { bytesEqual } from "../crypto.ts";
 import type { InfoHash } from "../identity/info_hash.ts";
 import type { PeerAddress } from "../transport.ts";
-import type { DhtQuery, DhtValue } from "./messages.ts";
+import {
+  type DhtQuery,
+  type DhtValue,
+  MAX_QUIET_REFRESH_TYPES,
+} from "./messages.ts";
 import { matchesQuery } from "./value_query.ts";
 import { type ValueType, valueTypeOf } from "./value_type.ts";
 import {
@@ -210,7 +214,19 @@ export class ValueStore {
       this.#limits.maxBytesPerKey / this.#limits.maxValuesPerKey,
     );
     this.#types = types;
+    this.quietRefreshTypes = [...types?.values() ?? []]
+      .filter((type) => type.quietRefresh)
+      .map((type) => type.id)
+      .sort((a, b) => a - b)
+      .slice(0, MAX_QUIET_REFRESH_TYPES);
   }
+
+  /**
+   * The value types whose refreshes this store does not push to listeners
+   * (sorted, at most {@link MAX_QUIET_REFRESH_TYPES}): `listen` replies name
+   * them (`qr`), so that listeners know which silence means nothing here.
+   */
+  readonly quietRefreshTypes: readonly number[];
 
   /** Totals, for metrics. */
   stats(): { keys: number; values: number; bytes: number; listeners: number } {

@@ -12,8 +12,10 @@
  *
  * {@link bindUdpTransport} picks this transport when `Deno.listenDatagram`
  * is there (IPv4, IPv6, or both on the dual-stack "::", IPv4 peers named by
- * their IPv4 address), and {@link UdpTransport} for a program run without
- * the unstable flag, so callers need not care.
+ * their IPv4 address), unless the caller asks for batched I/O (`batched`:
+ * the {@link MmsgTransport}, which needs `--allow-ffi` and costs less than
+ * half as much per datagram), and {@link UdpTransport} for a program run
+ * without the unstable flag, so callers need not care.
  *
  * @example Two transports on loopback
  * ```ts
@@ -36,71 +38,57 @@
  */
 import {
   type DatagramHandler,
-  formatAddress,
   MAX_DATAGRAM_BYTES,
   type PeerAddress,
   type Transport,
 } from "../transport.ts";
 import { unmappedHost } from "../dht/origin_shares.ts";
 import {
-  AddressInUseError,
   type KernelUdpStats,
   parseProcNetUdpDrops,
   UdpBindError,
   UdpTransport,
   type UdpTransportOptions,
 } from "./udp_transport.ts";
+import { SlabCopier } from "./_slab_copier.ts";
+import { MmsgTransport } from "./mmsg_transport.ts";
+import { readGranted, readNumberFile } from "./_proc_files.ts";
+import {
+  checkBindOptions,
+  listenDatagramFunction,
+  listenUdp,
+} from "./_bind_options.ts";
 
 /** The receive buffer: the largest datagram the kernel can hand over. */
 const RECEIVE_BUFFER_BYTES = 65_536;
 
-/** Bytes of one slab that datagram copies are made in. */
-const SLAB_BYTES = 65_536;
+/** What every UDP transport offers: the {@link Transport} and its counters. */
+export type AnyUdpTransport = UdpTransport | DatagramTransport | MmsgTransport;
 
-/**
- * Copies datagrams into shared slabs, one after the other, never over each
- * other: each copy is a view of its own bytes without a buffer (a `malloc`)
- * of its own. A slab is freed once none of its views is referenced; the
- * decoder copies what it keeps, so a kept view holds at most one slab.
- */
-class SlabCopier {
-  #slab = new Uint8Array(SLAB_BYTES);
-  #used = 0;
-
-  /** A copy of the first `length` bytes of `bytes`. */
-  copy(bytes: Uint8Array, length: number): Uint8Array {
-    if (length > SLAB_BYTES / 8) return bytes.slice(0, length);
-    if (this.#used + length > SLAB_BYTES) {
-      this.#slab = new Uint8Array(SLAB_BYTES);
-      this.#used = 0;
-    }
-    const at = this.#used;
-    this.#slab.set(bytes.subarray(0, length), at);
-    this.#used = at + length;
-    return this.#slab.subarray(at, at + length);
-  }
-}
-
-/** What both UDP transports offer: the {@link Transport} and its counters. */
-export type AnyUdpTransport = UdpTransport | DatagramTransport;
-
-/** `Deno.listenDatagram`, when this runtime exposes it (unstable net). */
-function listenDatagram(): typeof Deno.listenDatagram | undefined {
-  const deno = Deno as { listenDatagram?: typeof Deno.listenDatagram };
-  return typeof deno.listenDatagram === "function"
-    ? deno.listenDatagram
-    : undefined;
+/** Options of {@link bindUdpTransport}. */
+export interface BindUdpTransportOptions extends UdpTransportOptions {
+  /**
+   * Read and write the socket in batches ({@link MmsgTransport}:
+   * `recvmmsg`/`sendmmsg` through FFI; Linux on x86_64 or aarch64,
+   * `--allow-ffi`, an IP address to bind). Asked for and not possible, the
+   * bind fails with {@link UdpBindError} (code `"EBATCHUNAVAILABLE"`)
+   * rather than silently running on another socket.
+   *
+   * @default {false}
+   */
+  batched?: boolean;
 }
 
 /**
- * Binds the cheaper of the two UDP transports this runtime offers:
- * {@link DatagramTransport} with unstable net (IPv4, IPv6, or both on "::"),
- * else {@link UdpTransport}.
+ * Binds a UDP transport: {@link MmsgTransport} when `batched` is asked for,
+ * else {@link DatagramTransport} with unstable net (IPv4, IPv6, or both on
+ * "::"), else {@link UdpTransport}.
  *
- * @param options Where to bind and the incoming size limit.
+ * @param options Where to bind, the incoming size limit, batched I/O.
  * @returns The bound transport.
  * @throws {AddressInUseError} If another socket holds the address.
- * @throws {UdpBindError} If binding fails for another reason.
+ * @throws {UdpBindError} If binding fails for another reason, or batched
+ *   I/O was asked for where it cannot run.
  * @throws {TypeError} If the host is empty.
  * @throws {RangeError} If the port or `maxDatagramBytes` is out of range.
  *
@@ -115,53 +103,25 @@ function listenDatagram(): typeof Deno.listenDatagram | undefined {
  * ```
  */
 export function bindUdpTransport(
-  options: UdpTransportOptions = {},
+  options: BindUdpTransportOptions = {},
 ): Promise<AnyUdpTransport> {
-  return listenDatagram() === undefined
+  const { batched = false, ...socket } = options;
+  if (batched) {
+    const host = socket.host ?? "127.0.0.1";
+    if (!MmsgTransport.available(host)) {
+      return Promise.reject(
+        new UdpBindError(
+          "Cannot bind UDP socket: batched I/O needs Linux (x86_64 or aarch64), --allow-ffi and an IP address to bind",
+          { host, port: socket.port ?? 0, code: "EBATCHUNAVAILABLE" },
+        ),
+      );
+    }
+    return MmsgTransport.bind(socket);
+  }
+  options = socket;
+  return listenDatagramFunction() === undefined
     ? UdpTransport.bind(options)
     : DatagramTransport.bind(options);
-}
-
-/** Reads a system file only if read permission is already granted. */
-function readGranted(path: string): string | undefined {
-  try {
-    const { state } = Deno.permissions.querySync({ name: "read", path });
-    return state === "granted" ? Deno.readTextFileSync(path) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function readNumberFile(path: string): number | undefined {
-  const value = Number(readGranted(path)?.trim());
-  return Number.isSafeInteger(value) && value > 0 ? value : undefined;
-}
-
-function checkOptions(
-  host: string,
-  port: number,
-  maxDatagramBytes: number,
-): void {
-  if (typeof host !== "string" || host === "") {
-    throw new TypeError(
-      `Cannot bind UDP socket: host "${
-        String(host)
-      }" is not a non-empty string`,
-    );
-  }
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new RangeError(
-      `Cannot bind UDP socket: port ${port} is not an integer from 0 to 65535`,
-    );
-  }
-  if (
-    !Number.isInteger(maxDatagramBytes) || maxDatagramBytes < 1 ||
-    maxDatagramBytes > MAX_DATAGRAM_BYTES
-  ) {
-    throw new RangeError(
-      `Cannot bind UDP socket: maxDatagramBytes ${maxDatagramBytes} is not an integer from 1 to ${MAX_DATAGRAM_BYTES}`,
-    );
-  }
 }
 
 /**
@@ -258,35 +218,8 @@ export class DatagramTransport implements Transport {
     const host = options.host ?? "127.0.0.1";
     const port = options.port ?? 0;
     const maxDatagramBytes = options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES;
-    checkOptions(host, port, maxDatagramBytes);
-    const listen = listenDatagram();
-    const address = formatAddress({ host, port });
-    if (listen === undefined) {
-      throw new UdpBindError(
-        `Cannot bind UDP socket: binding "${address}" needs Deno.listenDatagram (unstable net)`,
-        { host, port },
-      );
-    }
-    let conn: Deno.DatagramConn;
-    try {
-      conn = listen({ transport: "udp", hostname: host, port });
-    } catch (error) {
-      if (error instanceof Deno.errors.AddrInUse) {
-        throw new AddressInUseError(
-          `Cannot bind UDP socket: address "${address}" is in use`,
-          { host, port, cause: error },
-        );
-      }
-      const reason = error instanceof Error ? error.message : String(error);
-      const code = error instanceof Error && "code" in error &&
-          typeof error.code === "string"
-        ? error.code
-        : undefined;
-      throw new UdpBindError(
-        `Cannot bind UDP socket: binding "${address}" failed with "${reason}"`,
-        { host, port, code, cause: error },
-      );
-    }
+    checkBindOptions(host, port, maxDatagramBytes);
+    const conn = listenUdp(host, port);
     return new DatagramTransport(conn, maxDatagramBytes);
   }
 
@@ -309,7 +242,7 @@ export class DatagramTransport implements Transport {
       return;
     }
     try {
-      this.#conn.send(this.#sending.copy(bytes, bytes.length), {
+      this.#conn.send(this.#sending.copy(bytes, 0, bytes.length), {
         transport: "udp",
         hostname: to.host,
         port,
@@ -441,7 +374,7 @@ export class DatagramTransport implements Transport {
         // A copy of its own: the buffer takes the next datagram.
         // A dual-stack socket ("::") sees IPv4 peers as ::ffff:a.b.c.d: they
         // are named by their IPv4 address, as UdpTransport does.
-        handler(this.#received.copy(buffer, length), {
+        handler(this.#received.copy(buffer, 0, length), {
           host: from.hostname.startsWith("::ffff:")
             ? unmappedHost(from.hostname)
             : from.hostname,

@@ -17,7 +17,7 @@ import { FileStorage } from "./file_storage.ts";
 import { systemClock } from "./system_clock.ts";
 import { systemRandomBytes, systemRng } from "./system_random.ts";
 import { TcpStreamNetwork } from "./tcp_stream_network.ts";
-import { AddressInUseError } from "./udp_transport.ts";
+import { AddressInUseError, UdpBindError } from "./udp_transport.ts";
 import {
   type AnyUdpTransport,
   bindUdpTransport,
@@ -38,6 +38,12 @@ export interface UdpDaemonOptions {
   readonly port?: number;
   /** If `port` is taken, bind a free port instead of failing. @default {false} */
   readonly freePortIfTaken?: boolean;
+  /**
+   * Read and write the UDP socket in batches (`recvmmsg`/`sendmmsg` through
+   * FFI: Linux, `--allow-ffi`), at a fraction of the CPU per datagram; where
+   * that cannot run, opening fails with `UdpBindError`. @default {false}
+   */
+  readonly batchedUdp?: boolean;
   /** DHT nodes to join (resolved addresses). @default {[]} */
   readonly bootstrap?: readonly PeerAddress[];
   /** Direct links to contacts over TCP (status 2); off: presence stops at status 1. @default {true} */
@@ -106,6 +112,7 @@ export async function openUdpDaemon(
       host,
       options.port ?? 0,
       options.freePortIfTaken ?? false,
+      options.batchedUdp ?? false,
     );
     // "::" falls back to "0.0.0.0" where IPv6 is off: links bind the same.
     const boundHost = transport.localAddress.host;
@@ -164,12 +171,13 @@ async function bindUdp(
   host: string,
   port: number,
   freePortIfTaken: boolean,
+  batched: boolean,
 ): Promise<AnyUdpTransport> {
   try {
-    return await bindOnce(host, port);
+    return await bindOnce(host, port, batched);
   } catch (error) {
     if (!(error instanceof AddressInUseError) || !freePortIfTaken) throw error;
-    return await bindOnce(host, 0);
+    return await bindOnce(host, 0, batched);
   }
 }
 
@@ -177,12 +185,19 @@ async function bindUdp(
  * Binds `host`; the dual-stack wildcard "::" falls back to "0.0.0.0" on a
  * machine without IPv6 (any failure other than the port being taken).
  */
-async function bindOnce(host: string, port: number): Promise<AnyUdpTransport> {
+async function bindOnce(
+  host: string,
+  port: number,
+  batched: boolean,
+): Promise<AnyUdpTransport> {
   try {
-    return await bindUdpTransport({ host, port });
+    return await bindUdpTransport({ host, port, batched });
   } catch (error) {
-    if (host !== "::" || error instanceof AddressInUseError) throw error;
-    return await bindUdpTransport({ host: "0.0.0.0", port });
+    if (
+      host !== "::" || error instanceof AddressInUseError ||
+      (error instanceof UdpBindError && error.code === "EBATCHUNAVAILABLE")
+    ) throw error;
+    return await bindUdpTransport({ host: "0.0.0.0", port, batched });
   }
 }
 

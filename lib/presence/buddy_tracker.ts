@@ -43,12 +43,16 @@
  * Stock OpenDHT storing nodes do not know our announcement type: they keep it
  * 10 minutes and push every refresh of it to listeners. With `quietOfflineMs`
  * set, those pushes are heartbeats: a device whose records were refreshed by
- * pushes at least once (so some storing node we listen at pushes refreshes)
- * and then heard nothing (no refresh, no new record) for `quietOfflineMs` is
- * shown offline, long before the 10-minute value lapses; a later push brings
- * it back. Our own storing nodes push no refreshes, so a device they alone
- * hold is never judged this way (its value expires in seconds there). The
- * silence may also be that of the listen's storing nodes (all of them died):
+ * pushes at least once, or are held by a storing node we listen at that
+ * pushes refreshes (the listen reports them `audible`: the node answered our
+ * listen without naming their type among those whose refreshes it keeps
+ * quiet; our own nodes name the announcement type), and then heard nothing
+ * (no refresh, no new record) for `quietOfflineMs` is shown offline, long
+ * before the 10-minute value lapses; a later push brings it back. Counting
+ * from `audible` matters for a device that crashes less than one refresh
+ * period after we first heard it: no refresh of it is ever pushed to us. Our
+ * own storing nodes push no refreshes, so a device they alone hold is never
+ * judged this way (its value expires in seconds there). The silence may also be that of the listen's storing nodes (all of them died):
  * a device going quiet makes the listen renew at its nodes
  * (`ListenHandle.check`), which moves it if they are gone, and the next push
  * brings the device back.
@@ -135,7 +139,10 @@ interface DeviceState {
   edited?: boolean;
   /** When a push last showed it alive (a refresh of a record, or a new record). */
   lastBeatMs: number;
-  /** A storing node we listen at pushed a refresh of its records: silence means something. */
+  /**
+   * A storing node we listen at pushed a refresh of its records, or holds
+   * them and pushes refreshes (`audible`): silence means something.
+   */
   beating: boolean;
   /** Beating, then silent for `quietOfflineMs`: shown offline until the next push. */
   quiet: boolean;
@@ -247,6 +254,9 @@ export class BuddyTracker {
           break;
         case "refreshed":
           this.#onRefreshed(event.ids);
+          break;
+        case "audible":
+          this.#onAudible(event.ids);
           break;
       }
       this.#update();
@@ -377,6 +387,26 @@ export class BuddyTracker {
       state.lastBeatMs = now;
       state.beating = true;
       state.quiet = false;
+    }
+  }
+
+  /**
+   * A storing node that pushes refreshes (a stock one) holds these records:
+   * their device's refreshes will be pushed, so its silence means something
+   * from now on, before the first refresh push. Without this, a device that
+   * crashed less than one refresh period (14 s) after we first heard it was
+   * never judged by silence and stayed online for the stock node's 10
+   * minutes. A quiet device is not brought back: only a push does that.
+   */
+  #onAudible(ids: readonly bigint[]): void {
+    if (!this.#options.quietOfflineMs) return;
+    const now = this.#options.clock.now();
+    for (const id of ids) {
+      const hex = this.#valueDevice.get(id);
+      const state = hex === undefined ? undefined : this.#devices.get(hex);
+      if (state === undefined || state.beating) continue;
+      state.beating = true;
+      state.lastBeatMs = now;
     }
   }
 

@@ -124,6 +124,7 @@ const BODY_KEYS = keyTable([
   "exp",
   "tr",
   "fileds",
+  "qr",
 ]);
 const [
   B_ID,
@@ -144,7 +145,8 @@ const [
   B_EXP,
   B_TR,
   B_FILEDS,
-] = Array.from({ length: 18 }, (_, index) => index);
+  B_QR,
+] = Array.from({ length: 19 }, (_, index) => index);
 
 const VALUE_KEYS = keyTable(["id", "dat", "p"]);
 const DAT_KEYS = keyTable(["body", "sig"]);
@@ -749,6 +751,8 @@ function body(c: Cursor): MutableBody {
         } else skip(c, 2);
         break;
       case B_FILEDS:
+      case B_QR:
+        // Rare (listen replies of our nodes): the general decoder reads it.
         return fallBack();
     }
   }

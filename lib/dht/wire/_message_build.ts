@@ -46,6 +46,7 @@ export interface ParsedBody {
   readonly refreshed?: bigint[];
   readonly expired?: bigint[];
   readonly truncated?: boolean;
+  readonly quietRefreshTypes?: number[];
 }
 
 /** A {@link ParsedBody} being filled in. */
@@ -76,6 +77,7 @@ export function emptyBody(senderId: InfoHash): MutableBody {
     refreshed: undefined,
     expired: undefined,
     truncated: undefined,
+    quietRefreshTypes: undefined,
   };
 }
 
@@ -132,6 +134,9 @@ export function buildReply(header: Header, body: ParsedBody): DhtReply {
   if (body.fields !== undefined) reply.fields = body.fields;
   if (body.valueId !== undefined) reply.valueId = body.valueId;
   if (body.truncated !== undefined) reply.truncated = body.truncated;
+  if (body.quietRefreshTypes !== undefined) {
+    reply.quietRefreshTypes = body.quietRefreshTypes;
+  }
   return reply as unknown as DhtReply;
 }
 

@@ -28,6 +28,7 @@ import type {
   DhtValuePart,
   WhereTerm,
 } from "../messages.ts";
+import { MAX_QUIET_REFRESH_TYPES } from "../messages.ts";
 import {
   guarded,
   type Item,
@@ -70,6 +71,25 @@ function parseIds(value: Item, name: string): bigint[] {
   return asArray(value, "bad-type", name).map((id) =>
     asUint64(id, "bad-type", `${name} id`)
   );
+}
+
+/**
+ * `qr` (our extension): value types, at most {@link MAX_QUIET_REFRESH_TYPES}
+ * of them; anything else is ignored (the sender then counts as a node that
+ * pushes every refresh, as OpenDHT does).
+ */
+function parseQuietRefreshTypes(value: Item): number[] | undefined {
+  if (value.type !== "array" || value.items.length > MAX_QUIET_REFRESH_TYPES) {
+    return undefined;
+  }
+  const types: number[] = [];
+  for (const type of value.items) {
+    if (type.type !== "int" || type.value < 0 || type.value > MAX_UINT16) {
+      return undefined;
+    }
+    types.push(Number(type.value));
+  }
+  return types;
 }
 
 function parseWant(value: Item): number[] {
@@ -164,6 +184,9 @@ function parseBody(item: Item, what: string): ParsedBody {
         break;
       case "exp":
         parsed.expired = parseIds(value, "exp");
+        break;
+      case "qr":
+        parsed.quietRefreshTypes = parseQuietRefreshTypes(value);
         break;
       case "tr":
         // Our extension: anything but `true` means no.

@@ -207,6 +207,12 @@ function replyWire(reply: DhtReply): WireMap {
     ["values", valuesWire(reply.values, reply.valueSizes)],
     ["fileds", fields],
     ["tr", reply.truncated === true ? true : undefined],
+    [
+      "qr",
+      reply.quietRefreshTypes?.map((type) =>
+        checkUint(type, MAX_UINT16, "quiet refresh type")
+      ),
+    ],
   ]);
   return new WireMap([
     ["r", body],
@@ -401,13 +407,15 @@ function writePlainReply(writer: MsgpackWriter, reply: DhtReply): void {
   writer.str("r");
   const values = reply.values;
   const truncated = reply.truncated === true;
+  const quiet = reply.quietRefreshTypes;
   writer.map(
     1 + (valueId === undefined ? 0 : 1) +
       (reply.seenAddress === undefined ? 0 : 1) +
       (reply.nodes4 === undefined ? 0 : 1) +
       (reply.nodes6 === undefined ? 0 : 1) +
       (reply.token === undefined ? 0 : 1) +
-      (values === undefined ? 0 : 1) + (truncated ? 1 : 0),
+      (values === undefined ? 0 : 1) + (truncated ? 1 : 0) +
+      (quiet === undefined ? 0 : 1),
   );
   writer.str("id");
   writer.id(reply.senderId);
@@ -439,6 +447,13 @@ function writePlainReply(writer: MsgpackWriter, reply: DhtReply): void {
   if (truncated) {
     writer.str("tr");
     writer.bool(true);
+  }
+  if (quiet !== undefined) {
+    writer.str("qr");
+    writer.array(quiet.length);
+    for (const type of quiet) {
+      writer.int(checkUint(type, MAX_UINT16, "quiet refresh type"));
+    }
   }
   writer.str("t");
   writer.int(checkUint(reply.tid, MAX_UINT32, "tid"));
