@@ -94,6 +94,7 @@ import {
   UserAgent,
 } from "npm:sip.js@^0.21.2";
 import { parseUri } from "../identity/uri.ts";
+import { parseSipMessage } from "./_sip_parser.ts";
 
 /** Largest SIP message accepted from the link by default, in bytes (16 KiB). */
 export const DEFAULT_MAX_SIP_MESSAGE_BYTES = 16_384;
@@ -425,7 +426,6 @@ export class SipSession {
   readonly #localUri: URI;
   readonly #remoteUri: URI;
   readonly #maxMessageBytes: number;
-  readonly #parserLogger: Core.Logger;
   // One entry per request awaiting its answer: rejects it with "closed".
   readonly #pending = new Set<() => void>();
   #handler: ((contentType: string, body: string) => void) | undefined;
@@ -470,7 +470,6 @@ export class SipSession {
       gracefulShutdown: false,
       userAgentString: USER_AGENT,
     });
-    this.#parserLogger = this.#userAgent.getLogger("sip.Parser");
     this.#link.onMessage((bytes) => this.#receive(bytes));
     this.#link.onClose(() => void this.close());
   }
@@ -654,10 +653,7 @@ export class SipSession {
     if (end === -1) return undefined;
     let message;
     try {
-      message = Core.Parser.parseMessage(
-        UTF8_DECODER.decode(bytes),
-        this.#parserLogger,
-      );
+      message = parseSipMessage(UTF8_DECODER.decode(bytes));
     } catch {
       return undefined;
     }
