@@ -125,12 +125,13 @@ function memoizedParseHeader(
   parse: (name: string, index: number) => unknown,
 ): unknown {
   const spec = MEMOIZED.get(name);
-  // deno-lint-ignore no-explicit-any
-  const slots: { raw: string; parsed?: unknown }[] | undefined = (message
-    .headers as any)[spec?.key ?? ""];
-  if (spec === undefined || index !== 0 || slots?.length !== 1) {
-    return parse(name, index);
-  }
+  if (spec === undefined || index !== 0) return parse(name, index);
+  const headers = message.headers as Record<
+    string,
+    { raw: string; parsed?: unknown }[] | undefined
+  >;
+  const slots = headers[spec.key];
+  if (slots?.length !== 1) return parse(name, index);
   const slot = slots[0];
   if (slot.parsed) return slot.parsed;
   const key = spec.rule + "\n" + slot.raw;
