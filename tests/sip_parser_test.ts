@@ -89,6 +89,10 @@ Deno.test("parseSipMessage() gives sip.js's verdicts on hostile variants, twice 
     good + good,
     "SIP/2.0 000 Nothing\r\nContent-Length: 0\r\n\r\n",
     "SIP/2.0 200 OK\r\nCSeq: nonsense\r\n\r\n",
+    good.replace("CSeq: 1 MESSAGE", "CSeq: 2 message"),
+    good.replace("CSeq: 1 MESSAGE", "CSeq: 99999999999 MESSAGE"),
+    good.replace("CSeq: 1 MESSAGE", "CSeq: 1"),
+    answer("1", "t2").replace("CSeq: 1 MESSAGE", "CSeq: x MESSAGE"),
     "no line end at all",
     "",
   ];
@@ -108,9 +112,11 @@ Deno.test("parseSipMessage() gives each message its own objects, never one from 
   // A change to one message's objects does not reach the next.
   first.to.setParam("tag", "changed");
   first.ruri!.setParam("x", "y");
+  first.parseHeader("cseq").method = "INVITE";
   const third = parseSipMessage(request("3", "c", "<x/>"));
   assert.ok(third instanceof Core.IncomingRequestMessage);
   assert.equal(third.to.getParam("tag"), undefined);
   assert.equal(third.ruri!.hasParam("x"), false);
   assert.equal(third.parseHeader("to"), third.to);
+  assert.deepEqual(third.parseHeader("cseq"), { value: 1, method: "MESSAGE" });
 });

@@ -5,13 +5,14 @@
  * and decodes its 235 rule tables on every call, whatever the input, and
  * parses the start line and up to eight headers of each message: that was a
  * sixth of a simulation's time. Of those, the start line, `To` (of requests),
- * `Max-Forwards`, `Content-Type` and `Content-Length` are the same text in
- * most messages an account receives (its own URI, the PIDF type, a handful
- * of lengths); `Via`, `From`, `Call-ID`, `CSeq` and the `To` of answers carry
- * per-request tokens and are parsed each time.
+ * `CSeq`, `Max-Forwards`, `Content-Type` and `Content-Length` are the same
+ * text in most messages an account receives (its own URI, the first sequence
+ * numbers, the PIDF type, a handful of lengths); `Via`, `From`, `Call-ID`
+ * and the `To` of answers carry per-request tokens and are parsed each time.
  *
  * The grammar's result depends only on its input, so a memo hit gives what a
- * parse would: primitives as they are, and the URI and name-address objects
+ * parse would: primitives as they are, plain records of primitives copied,
+ * and the URI and name-address objects
  * as clones of a copy kept aside (never an object a message holds), built
  * only when a clone is known to equal the parse (a URI with a user part). The
  * message loop is sip.js's (`getHeader`, `parseHeader`, the body by
@@ -57,6 +58,8 @@ const MEMOIZED: ReadonlyMap<string, { key: string; rule: string }> = new Map([
   ["max-forwards", { key: "Max-Forwards", rule: "Max_Forwards" }],
   ["content-type", { key: "Content-Type", rule: "Content_Type" }],
   ["content-length", { key: "Content-Length", rule: "Content_Length" }],
+  // Each session numbers its requests from 1: the first few repeat.
+  ["cseq", { key: "CSeq", rule: "CSeq" }],
 ]);
 
 // rule + "\n" + text → the grammar's result (kept aside, cloned on use), or
@@ -77,11 +80,20 @@ function clonesFaithfully(uri: unknown): uri is URI {
   return uri instanceof URI && typeof uri.user === "string" && uri.user !== "";
 }
 
+/** Whether `value` is a plain object of primitives (CSeq's value and method). */
+function isPlainRecord(value: object): boolean {
+  if (Object.getPrototypeOf(value) !== Object.prototype) return false;
+  return Object.values(value).every((field) =>
+    field === null || (typeof field !== "object" && typeof field !== "function")
+  );
+}
+
 /** A copy for the memo, or undefined when the value is not kept. */
 function keepable(value: unknown): unknown {
   if (value === -1 || typeof value !== "object" || value === null) {
     return value;
   }
+  if (isPlainRecord(value)) return { ...value };
   const header = value as NameAddrHeader;
   if (
     typeof header.clone === "function" && clonesFaithfully(header.uri)
@@ -89,9 +101,10 @@ function keepable(value: unknown): unknown {
   return undefined;
 }
 
-/** The memo's value for use: primitives as they are, objects cloned. */
+/** The memo's value for use: primitives as they are, objects copied. */
 function fresh(value: unknown): unknown {
   if (typeof value !== "object" || value === null) return value;
+  if (isPlainRecord(value)) return { ...value };
   return (value as NameAddrHeader).clone();
 }
 
