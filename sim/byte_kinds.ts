@@ -143,11 +143,30 @@ function stringAt(
 
 const decoder = new TextDecoder();
 
+/**
+ * The wanted (ASCII) name that `bytes[start, end)` spells, compared byte by
+ * byte: the same answer as decoding first, without a string per key.
+ */
+function asciiKey(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  wanted: readonly string[],
+): string | undefined {
+  for (const name of wanted) {
+    if (name.length !== end - start) continue;
+    let i = 0;
+    while (i < name.length && bytes[start + i] === name.charCodeAt(i)) i++;
+    if (i === name.length) return name;
+  }
+  return undefined;
+}
+
 /** The wanted keys of the map at `at`, with their values' ranges. */
 function dictKeys(
   bytes: Uint8Array,
   at: number,
-  wanted: ReadonlySet<string>,
+  wanted: readonly string[],
 ): Map<string, [number, number]> | undefined {
   const b = bytes[at];
   if (!((b >= 0x80 && b <= 0x8f) || b === 0xde || b === 0xdf)) {
@@ -162,15 +181,15 @@ function dictKeys(
     if (key === undefined) return undefined;
     const end = skip(bytes, key[1]);
     if (end < 0) return undefined;
-    const name = decoder.decode(bytes.subarray(key[0], key[1]));
-    if (wanted.has(name)) found.set(name, [key[1], end]);
+    const name = asciiKey(bytes, key[0], key[1], wanted);
+    if (name !== undefined) found.set(name, [key[1], end]);
     pos = end;
   }
   return found;
 }
 
-const TOP_KEYS = new Set(["a", "q", "t", "y"]);
-const UPDATE_KEYS = new Set(["re", "exp", "values"]);
+const TOP_KEYS = ["a", "q", "t", "y"];
+const UPDATE_KEYS = ["re", "exp", "values"];
 
 /** Bytes of the observed hosts' datagrams, by message kind. */
 export class ByteKinds {
