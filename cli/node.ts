@@ -753,7 +753,7 @@ export async function runDemo(timeoutMs = 20_000): Promise<number> {
  * @returns Exit code.
  */
 export async function main(args: readonly string[]): Promise<number> {
-  // Native Ed25519 and X25519: same bytes as noble's, handshakes 5 to 20
+  // Native Ed25519 and X25519: same bytes as noble's, handshakes 4 to 20
   // times cheaper.
   useCurveOperations(NATIVE_CURVES);
   let options: Options | "help" | "version";
