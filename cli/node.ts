@@ -22,6 +22,8 @@ import { parseArgs } from "node:util";
 import denoJson from "../deno.json" with { type: "json" };
 import type { Daemon } from "../lib/daemon/daemon.ts";
 import { formatUri, parseUri } from "../lib/identity/uri.ts";
+import { useCurveOperations } from "../lib/crypto.ts";
+import { NATIVE_CURVES } from "../lib/io/native_curves.ts";
 import { openUdpDaemon } from "../lib/io/udp_daemon.ts";
 import {
   formatAddress,
@@ -759,6 +761,9 @@ export async function runDemo(timeoutMs = 20_000): Promise<number> {
  * @returns Exit code.
  */
 export async function main(args: readonly string[]): Promise<number> {
+  // Native Ed25519 and X25519: same bytes as noble's, handshakes 4 to 20
+  // times cheaper.
+  useCurveOperations(NATIVE_CURVES);
   let options: Options | "help" | "version";
   try {
     options = parseOptions(args);

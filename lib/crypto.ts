@@ -9,6 +9,12 @@
  * SHA-1/SHA-256, HKDF and AES-GCM; the tests cross-check them against Web
  * Crypto and the RFC vectors.
  *
+ * The Ed25519 and X25519 operations go through a replaceable
+ * {@link CurveOperations}: noble's by default, or the platform's synchronous
+ * native ones (`lib/io/native_curves.ts`, installed with
+ * {@link useCurveOperations} by the daemon and the simulator), which give the
+ * same bytes and the same verdicts several times faster.
+ *
  * @module
  */
 import * as ed from "npm:@noble/ed25519@^3.2.0";
@@ -57,9 +63,65 @@ export function hkdfSha256(
   return nobleHkdf(nobleSha256, ikm, salt, info, length);
 }
 
+/**
+ * The Ed25519 and X25519 operations this module's functions run on. Every
+ * implementation must give the same bytes and the same verdicts as
+ * {@link NOBLE_CURVES}: deterministic RFC 8032 signatures, strict RFC 8032
+ * verification as noble's `{ zip215: false }` (canonical encodings of R and
+ * A, S below the group order, no small-order A), RFC 7748 X25519; and each
+ * call must finish before it returns (no promise), so simulations replay.
+ */
+export interface CurveOperations {
+  /** Ed25519 public key of a 32-byte secret seed. */
+  ed25519PublicKey(secret: Uint8Array): Uint8Array;
+  /** Ed25519 signature of `message` by the 32-byte secret seed. */
+  ed25519Sign(message: Uint8Array, secret: Uint8Array): Uint8Array;
+  /**
+   * Strict verification of a 64-byte signature under a 32-byte key (the
+   * lengths are checked before); may throw for a malformed input, which
+   * counts as invalid.
+   */
+  ed25519Verify(
+    signature: Uint8Array,
+    message: Uint8Array,
+    publicKey: Uint8Array,
+  ): boolean;
+  /** X25519 public key of a 32-byte secret. */
+  x25519PublicKey(secret: Uint8Array): Uint8Array;
+  /**
+   * X25519 shared secret with a 32-byte peer key; may throw for a low-order
+   * peer key (an all-zero result is refused by the caller anyway).
+   */
+  x25519Shared(secret: Uint8Array, publicKey: Uint8Array): Uint8Array;
+}
+
+/** The audited pure-JS operations of noble (the default). */
+export const NOBLE_CURVES: CurveOperations = {
+  ed25519PublicKey: (secret) => ed.getPublicKey(secret),
+  ed25519Sign: (message, secret) => ed.sign(message, secret),
+  ed25519Verify: (signature, message, publicKey) =>
+    ed.verify(signature, message, publicKey, { zip215: false }),
+  x25519PublicKey: (secret) => x25519.getPublicKey(secret),
+  x25519Shared: (secret, publicKey) =>
+    x25519.getSharedSecret(secret, publicKey),
+};
+
+let curves: CurveOperations = NOBLE_CURVES;
+
+/**
+ * Replaces the Ed25519 and X25519 operations of the whole process (see
+ * {@link CurveOperations} for what a replacement must guarantee). The daemon
+ * and the simulator install the platform's native ones at start-up.
+ *
+ * @param operations The operations every later call runs on.
+ */
+export function useCurveOperations(operations: CurveOperations): void {
+  curves = operations;
+}
+
 /** Ed25519 public key of a 32-byte secret seed. */
 export function ed25519PublicKey(secret: Uint8Array): Uint8Array {
-  return ed.getPublicKey(secret);
+  return curves.ed25519PublicKey(secret);
 }
 
 /** Ed25519 signature (RFC 8032, deterministic). */
@@ -67,7 +129,7 @@ export function ed25519Sign(
   message: Uint8Array,
   secret: Uint8Array,
 ): Uint8Array {
-  return ed.sign(message, secret);
+  return curves.ed25519Sign(message, secret);
 }
 
 // Verification is the hot path (every watcher checks every announcement), and
@@ -109,7 +171,7 @@ export function ed25519Verify(
   }
   let valid = false;
   try {
-    valid = ed.verify(signature, message, publicKey, { zip215: false });
+    valid = curves.ed25519Verify(signature, message, publicKey);
   } catch {
     valid = false;
   }
@@ -123,7 +185,7 @@ export function ed25519Verify(
 
 /** X25519 public key of a 32-byte secret. */
 export function x25519PublicKey(secret: Uint8Array): Uint8Array {
-  return x25519.getPublicKey(secret);
+  return curves.x25519PublicKey(secret);
 }
 
 /**
@@ -136,7 +198,7 @@ export function x25519Shared(
 ): Uint8Array | undefined {
   if (publicKey.length !== KEY_BYTES) return undefined;
   try {
-    const shared = x25519.getSharedSecret(secret, publicKey);
+    const shared = curves.x25519Shared(secret, publicKey);
     if (shared.every((byte) => byte === 0)) return undefined;
     return shared;
   } catch {

@@ -34,21 +34,59 @@ import type { DatagramObserver } from "../lib/testing/simulated_network.ts";
 /** Queries remembered for their replies before starting afresh. */
 const MAX_PENDING_QUERIES = 200_000;
 
+// Payload bytes after the type byte of the fixed-size types (numbers, fixext).
+const FIXED_PAYLOAD: Readonly<Record<number, number>> = {
+  0xca: 4,
+  0xcb: 8,
+  0xcc: 1,
+  0xcd: 2,
+  0xce: 4,
+  0xcf: 8,
+  0xd0: 1,
+  0xd1: 2,
+  0xd2: 4,
+  0xd3: 8,
+  0xd4: 2,
+  0xd5: 3,
+  0xd6: 5,
+  0xd7: 9,
+  0xd8: 17,
+};
+// Width of the length field and extra header bytes (the ext type) of the
+// length-prefixed types (bin, str, ext).
+const SIZED: Readonly<Record<number, readonly [1 | 2 | 4, number]>> = {
+  0xc4: [1, 0],
+  0xc5: [2, 0],
+  0xc6: [4, 0],
+  0xd9: [1, 0],
+  0xda: [2, 0],
+  0xdb: [4, 0],
+  0xc7: [1, 1],
+  0xc8: [2, 1],
+  0xc9: [4, 1],
+};
+// Width of the count field and items per count of array 16/32 and map 16/32.
+const COUNTED: Readonly<Record<number, readonly [2 | 4, number]>> = {
+  0xdc: [2, 1],
+  0xdd: [4, 1],
+  0xde: [2, 2],
+  0xdf: [4, 2],
+};
+
+/** Big-endian unsigned integer of `width` bytes at `at`, or -1 past the end. */
+function unsignedAt(bytes: Uint8Array, at: number, width: 1 | 2 | 4): number {
+  if (at + width > bytes.length) return -1;
+  let value = 0;
+  for (let i = 0; i < width; i++) value = value * 256 + bytes[at + i];
+  return value;
+}
+
 /** Length of a msgpack header at `at` and the counts it announces. */
 function header(
   bytes: Uint8Array,
   at: number,
 ): { size: number; payload: number; items: number } | undefined {
   const b = bytes[at];
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-  const u = (offset: number, width: 1 | 2 | 4) =>
-    at + offset + width > bytes.length
-      ? -1
-      : width === 1
-      ? bytes[at + offset]
-      : width === 2
-      ? view.getUint16(at + offset)
-      : view.getUint32(at + offset);
   if (b === undefined) return undefined;
   if (b <= 0x7f || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) {
     return { size: 1, payload: 0, items: 0 };
@@ -58,51 +96,20 @@ function header(
   }
   if (b >= 0x90 && b <= 0x9f) return { size: 1, payload: 0, items: b & 15 };
   if (b >= 0xa0 && b <= 0xbf) return { size: 1, payload: b & 31, items: 0 };
-  const fixed: Record<number, number> = {
-    0xca: 4,
-    0xcb: 8,
-    0xcc: 1,
-    0xcd: 2,
-    0xce: 4,
-    0xcf: 8,
-    0xd0: 1,
-    0xd1: 2,
-    0xd2: 4,
-    0xd3: 8,
-    0xd4: 2,
-    0xd5: 3,
-    0xd6: 5,
-    0xd7: 9,
-    0xd8: 17,
-  };
-  if (fixed[b] !== undefined) return { size: 1, payload: fixed[b], items: 0 };
-  const sized: Record<number, [1 | 2 | 4, number]> = {
-    0xc4: [1, 0],
-    0xc5: [2, 0],
-    0xc6: [4, 0],
-    0xd9: [1, 0],
-    0xda: [2, 0],
-    0xdb: [4, 0],
-    0xc7: [1, 1],
-    0xc8: [2, 1],
-    0xc9: [4, 1],
-  };
-  if (sized[b] !== undefined) {
-    const [width, extra] = sized[b];
-    const length = u(1, width);
+  const fixed = FIXED_PAYLOAD[b];
+  if (fixed !== undefined) return { size: 1, payload: fixed, items: 0 };
+  const sized = SIZED[b];
+  if (sized !== undefined) {
+    const [width, extra] = sized;
+    const length = unsignedAt(bytes, at + 1, width);
     return length < 0
       ? undefined
       : { size: 1 + width + extra, payload: length, items: 0 };
   }
-  const counted: Record<number, [2 | 4, number]> = {
-    0xdc: [2, 1],
-    0xdd: [4, 1],
-    0xde: [2, 2],
-    0xdf: [4, 2],
-  };
-  if (counted[b] !== undefined) {
-    const [width, factor] = counted[b];
-    const count = u(1, width);
+  const counted = COUNTED[b];
+  if (counted !== undefined) {
+    const [width, factor] = counted;
+    const count = unsignedAt(bytes, at + 1, width);
     return count < 0
       ? undefined
       : { size: 1 + width, payload: 0, items: factor * count };
@@ -136,11 +143,30 @@ function stringAt(
 
 const decoder = new TextDecoder();
 
+/**
+ * The wanted (ASCII) name that `bytes[start, end)` spells, compared byte by
+ * byte: the same answer as decoding first, without a string per key.
+ */
+function asciiKey(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  wanted: readonly string[],
+): string | undefined {
+  for (const name of wanted) {
+    if (name.length !== end - start) continue;
+    let i = 0;
+    while (i < name.length && bytes[start + i] === name.charCodeAt(i)) i++;
+    if (i === name.length) return name;
+  }
+  return undefined;
+}
+
 /** The wanted keys of the map at `at`, with their values' ranges. */
 function dictKeys(
   bytes: Uint8Array,
   at: number,
-  wanted: ReadonlySet<string>,
+  wanted: readonly string[],
 ): Map<string, [number, number]> | undefined {
   const b = bytes[at];
   if (!((b >= 0x80 && b <= 0x8f) || b === 0xde || b === 0xdf)) {
@@ -155,15 +181,15 @@ function dictKeys(
     if (key === undefined) return undefined;
     const end = skip(bytes, key[1]);
     if (end < 0) return undefined;
-    const name = decoder.decode(bytes.subarray(key[0], key[1]));
-    if (wanted.has(name)) found.set(name, [key[1], end]);
+    const name = asciiKey(bytes, key[0], key[1], wanted);
+    if (name !== undefined) found.set(name, [key[1], end]);
     pos = end;
   }
   return found;
 }
 
-const TOP_KEYS = new Set(["a", "q", "t", "y"]);
-const UPDATE_KEYS = new Set(["re", "exp", "values"]);
+const TOP_KEYS = ["a", "q", "t", "y"];
+const UPDATE_KEYS = ["re", "exp", "values"];
 
 /** Bytes of the observed hosts' datagrams, by message kind. */
 export class ByteKinds {
@@ -186,6 +212,11 @@ export class ByteKinds {
     const counted = this.#hosts.has(direction === "sent" ? source : target!);
     if (target === undefined) {
       if (counted) this.#add("other", bytes.length);
+      return;
+    }
+    // Traffic between two hosts that are not counted (the plain DHT nodes)
+    // counts nowhere, now or as the query of a counted reply: not decoded.
+    if (!counted && !this.#hosts.has(direction === "sent" ? target : source)) {
       return;
     }
     const kind = this.#kind(direction, source, target, bytes);

@@ -13,6 +13,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { useCurveOperations } from "../lib/crypto.ts";
+import { NATIVE_CURVES } from "../lib/io/native_curves.ts";
 import { parseChurnSpec, parseDuration } from "./churn/spec.ts";
 import {
   type LookupImplementation,
@@ -209,6 +211,9 @@ class RunnerOutput {
 }
 
 async function main(args: string[]): Promise<number> {
+  // The daemon's curves (native, same bytes as noble's): the simulated
+  // handshakes run the code real ones run.
+  useCurveOperations(NATIVE_CURVES);
   let parsed;
   try {
     parsed = parseArgs({

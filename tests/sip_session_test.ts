@@ -563,3 +563,18 @@ test("SipSession.open() rejects bad URIs with InvalidUriError and a bad limit wi
     );
   }
 });
+
+test("SipSession's URIs, built without the grammar, equal what sip.js's grammar parses from the same text", async () => {
+  // The session builds `sip:<hex>@jami.invalid` as a URI object directly; a
+  // peer's messages carry it as text that sip.js parses. Both must agree, or
+  // sip.js would answer a MESSAGE with 404 (checked end to end above).
+  const { Grammar, URI } = await import("npm:sip.js@^0.21.2");
+  const text = `sip:${ALICE_HEX}@jami.invalid`;
+  const parsed = Grammar.URIParse(text);
+  const built = new URI("sip", ALICE_HEX, "jami.invalid");
+  assert.ok(parsed !== undefined);
+  assert.equal(built.toString(), parsed.toString());
+  assert.equal(built.toString(), text);
+  // Every field, the raw and normalized parts and the parameters included.
+  assert.deepEqual(built, parsed);
+});

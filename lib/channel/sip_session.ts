@@ -90,10 +90,11 @@ import {
   type Message,
   type Transport,
   TransportState,
-  type URI,
+  URI,
   UserAgent,
 } from "npm:sip.js@^0.21.2";
 import { parseUri } from "../identity/uri.ts";
+import { parseSipMessage } from "./_sip_parser.ts";
 
 /** Largest SIP message accepted from the link by default, in bytes (16 KiB). */
 export const DEFAULT_MAX_SIP_MESSAGE_BYTES = 16_384;
@@ -375,13 +376,15 @@ class SessionRequest extends Core.UserAgentClient {
   }
 }
 
-/** Maps `jami:<hex>` (any spelling `parseUri` takes) to our SIP URI. */
+/**
+ * Maps `jami:<hex>` (any spelling `parseUri` takes) to our SIP URI,
+ * `sip:<hex>@jami.invalid`. Built as sip.js's grammar builds it from that
+ * text (scheme, user, host; no port, parameters or headers), without running
+ * the grammar: sip.js rebuilds all its parser tables on every parse, and two
+ * URIs per link made that a few percent of a simulation.
+ */
 function sipUriOf(jamiUri: string): URI {
-  const uri = UserAgent.makeURI(
-    `sip:${parseUri(jamiUri).toString()}@${SIP_HOST}`,
-  );
-  if (uri === undefined) throw new TypeError(`Cannot map URI: "${jamiUri}"`);
-  return uri;
+  return new URI("sip", parseUri(jamiUri).toString(), SIP_HOST);
 }
 
 /** Index of the blank line ending the headers (CR LF CR LF), or -1. */
@@ -423,7 +426,6 @@ export class SipSession {
   readonly #localUri: URI;
   readonly #remoteUri: URI;
   readonly #maxMessageBytes: number;
-  readonly #parserLogger: Core.Logger;
   // One entry per request awaiting its answer: rejects it with "closed".
   readonly #pending = new Set<() => void>();
   #handler: ((contentType: string, body: string) => void) | undefined;
@@ -468,7 +470,6 @@ export class SipSession {
       gracefulShutdown: false,
       userAgentString: USER_AGENT,
     });
-    this.#parserLogger = this.#userAgent.getLogger("sip.Parser");
     this.#link.onMessage((bytes) => this.#receive(bytes));
     this.#link.onClose(() => void this.close());
   }
@@ -652,10 +653,7 @@ export class SipSession {
     if (end === -1) return undefined;
     let message;
     try {
-      message = Core.Parser.parseMessage(
-        UTF8_DECODER.decode(bytes),
-        this.#parserLogger,
-      );
+      message = parseSipMessage(UTF8_DECODER.decode(bytes));
     } catch {
       return undefined;
     }
