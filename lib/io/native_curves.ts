@@ -1,6 +1,6 @@
 /**
  * `NATIVE_CURVES`: Ed25519 and X25519 by the platform's synchronous native
- * crypto (`node:crypto`, in Deno, Node.js and Bun), for
+ * crypto (`node:crypto`, tested under Deno), for
  * `useCurveOperations` (lib/crypto.ts). Same bytes and verdicts as noble's
  * operations, 4 to 20 times faster: a handshake of a secure channel signs
  * once, verifies once and agrees three keys, which made the curves a seventh
