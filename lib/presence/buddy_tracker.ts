@@ -59,6 +59,13 @@
  * device's silence afresh (the relocated listens need time to hear the next
  * refresh).
  *
+ * While something else vouches for the devices (a direct link to each:
+ * `BuddySubscriptions.settle`), {@link BuddyTracker.pause} stops the listen
+ * and freezes what is known: a device online stays online, no expiry or
+ * silence is judged, and the account hash is only looked up every
+ * {@link PAUSED_POLL_MS} for devices not known yet.
+ * {@link BuddyTracker.resume} listens again and looks up what changed.
+ *
  * @module
  */
 import type { Clock, Timer } from "../clock.ts";
