@@ -22,7 +22,10 @@
  * @module
  */
 import type { ConnectionManager } from "../channel/connection_manager.ts";
-import type { ChannelCloseReason } from "../channel/secure_channel.ts";
+import {
+  type ChannelCloseReason,
+  DEFAULT_DEAD_AFTER_MS,
+} from "../channel/secure_channel.ts";
 import type { BuddyTracker, TrackedDevice } from "./buddy_tracker.ts";
 import {
   type BuddyPresence,
@@ -207,10 +210,12 @@ export class BuddySubscriptions {
     }
     if (!tracker.paused) return;
     if (closeReason === "remote") this.#settling.add(uri);
+    // A link that timed out heard nothing from the device for its dead timer.
+    const silentForMs = closeReason === "timeout" ? DEFAULT_DEAD_AFTER_MS : 0;
     tracker.resume(() => {
       this.#settling.delete(uri);
       this.notify(uri);
-    });
+    }, silentForMs);
   }
 
   /**

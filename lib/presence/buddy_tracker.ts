@@ -349,16 +349,23 @@ export class BuddyTracker {
    * {@link BuddyTracker.recheck} does, so that what changed meanwhile (a
    * goodbye, a lapsed record, a newer one) is reported at once.
    *
+   * The silence rule (stock storing nodes, `quietOfflineMs`) counts from
+   * the resume, less `silentForMs`: a link that timed out already saw the
+   * device silent for its dead timer, so a crash is judged as soon as with
+   * the listen running all along.
+   *
    * @param onDone Called once that look-up ended (at once when not paused).
+   * @param silentForMs How long the device is known to have been silent
+   *   already (a link's dead timer). @default {0}
    */
-  resume(onDone?: () => void): void {
+  resume(onDone?: () => void, silentForMs = 0): void {
     if (!this.#paused) {
       onDone?.();
       return;
     }
     this.#endPause();
     this.start();
-    this.#lookUp(onDone);
+    this.#lookUp(onDone, silentForMs);
   }
 
   #endPause(): void {
@@ -395,17 +402,24 @@ export class BuddyTracker {
    * pushed, tracked records not found are dropped when the look-up is
    * conclusive, and the silence rule's count starts again.
    */
-  #lookUp(onDone: (() => void) | undefined): void {
-    // Silence during our own outage says nothing: count it from now.
+  #lookUp(onDone: (() => void) | undefined, silentForMs = 0): void {
+    // Silence during our own outage (or a pause) says nothing: count it
+    // from now, or from when the device is known to have fallen silent.
     const now = this.#options.clock.now();
     for (const state of this.#devices.values()) {
-      if (state.beating && !state.quiet) state.lastBeatMs = now;
+      if (state.beating && !state.quiet) state.lastBeatMs = now - silentForMs;
     }
     this.#endRecheck();
     this.#recheckDone = onDone;
     // A get with no candidate ends at once, inside the call.
     let finished = false;
     const handle = this.#options.dht.get(this.accountId, {
+      // What the first nodes answer counts at once, as if pushed (a
+      // goodbye found needs no other node's word).
+      onValues: (values) => {
+        for (const value of values) this.#onValue(value);
+        this.#update();
+      },
       onDone: (values, result) => {
         finished = true;
         this.#recheck = undefined;
