@@ -206,3 +206,37 @@ Deno.test("BuddyTracker polls every PAUSED_POLL_MS while paused and reports a de
   assert.equal(dht.gets.length, 2);
   assert.equal(watched.paused, false);
 });
+
+Deno.test("BuddyTracker.pause() with the silence rule: waits until the device was heard quietOfflineMs ago, and never comes while refreshes are pushed", () => {
+  const clock = new ManualClock(START_MS);
+  const dht = new ScriptedDht();
+  const tracker = new BuddyTracker({
+    dht: dht as unknown as DhtNode,
+    clock,
+    accountId: account.id,
+    expiryCheckMs: 1_500,
+    quietOfflineMs: 30_000,
+    onChange: () => {},
+  });
+  tracker.start();
+  const hello = record(laptop, laptopCertificate, {
+    seq: 1,
+    nowMs: clock.now(),
+  });
+  dht.add(hello);
+  // Asked at once: our storing nodes push no refreshes, but that is only
+  // known after a silence as long as the rule's.
+  tracker.pause();
+  clock.advance(30_000 - 1);
+  assert.deepEqual([tracker.paused, dht.cancelled], [false, 0]);
+  clock.advance(1);
+  assert.deepEqual([tracker.paused, dht.cancelled], [true, 1]);
+  tracker.resume();
+  dht.gets[0].onDone!([hello], undefined as never);
+  // A stock storing node pushes the record's refreshes: heartbeats the
+  // silence rule needs, so the listen stays.
+  dht.listener!({ kind: "refreshed", ids: [hello.id] });
+  tracker.pause();
+  clock.advance(10 * 60_000);
+  assert.deepEqual([tracker.paused, dht.cancelled], [false, 1]);
+});

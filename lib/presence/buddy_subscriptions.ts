@@ -22,10 +22,7 @@
  * @module
  */
 import type { ConnectionManager } from "../channel/connection_manager.ts";
-import {
-  type ChannelCloseReason,
-  DEFAULT_DEAD_AFTER_MS,
-} from "../channel/secure_channel.ts";
+import type { ChannelCloseReason } from "../channel/secure_channel.ts";
 import type { BuddyTracker, TrackedDevice } from "./buddy_tracker.ts";
 import {
   type BuddyPresence,
@@ -208,14 +205,13 @@ export class BuddySubscriptions {
       tracker.pause();
       return;
     }
-    if (!tracker.paused) return;
+    // Not paused: this only cancels a pause still waiting.
+    if (!tracker.paused) return tracker.resume();
     if (closeReason === "remote") this.#settling.add(uri);
-    // A link that timed out heard nothing from the device for its dead timer.
-    const silentForMs = closeReason === "timeout" ? DEFAULT_DEAD_AFTER_MS : 0;
     tracker.resume(() => {
       this.#settling.delete(uri);
       this.notify(uri);
-    }, silentForMs);
+    });
   }
 
   /**

@@ -149,6 +149,8 @@ interface DeviceState {
   edited?: boolean;
   /** When a push last showed it alive (a refresh of a record, or a new record). */
   lastBeatMs: number;
+  /** When it was first heard (see {@link BuddyTracker.pause}). */
+  readonly firstHeardMs: number;
   /** A storing node we listen at pushed a refresh of its records: silence means something. */
   beating: boolean;
   /** Beating, then silent for `quietOfflineMs`: shown offline until the next push. */
@@ -220,6 +222,9 @@ export class BuddyTracker {
   #inconclusiveChecks = 0;
   /** Paused: no listen; devices online at the pause stay online. */
   #paused = false;
+  /** pause() was asked and waits for the silence rule's evidence (see pause()). */
+  #pauseWanted = false;
+  #pauseTimer?: Timer;
   #pollTimer?: Timer;
   #poll?: OperationHandle;
 
@@ -326,9 +331,41 @@ export class BuddyTracker {
    * account hash is looked up every `pausedPollMs` meanwhile, so that a
    * device not known yet is found within that bound (it is then reported as
    * usual, and its subscriber resumes). Does nothing unless listening.
+   *
+   * With the silence rule on (`quietOfflineMs`), the pause waits until
+   * every device was heard `quietOfflineMs` ago without a refresh pushed,
+   * and never comes while refreshes are pushed: on stock storing nodes the
+   * rule needs those pushes (a crashed device is seen by their silence, and
+   * the 10-minute records do not lapse), so the listen stays.
    */
   pause(): void {
     if (this.#listen === undefined || this.#paused) return;
+    this.#pauseWanted = true;
+    this.#tryPause();
+  }
+
+  #tryPause(): void {
+    this.#pauseTimer?.cancel();
+    this.#pauseTimer = undefined;
+    if (!this.#pauseWanted || this.#paused || this.#listen === undefined) {
+      return;
+    }
+    const quietMs = this.#options.quietOfflineMs ?? 0;
+    if (quietMs > 0) {
+      let readyMs = -Infinity;
+      for (const state of this.#devices.values()) {
+        if (state.beating) return;
+        readyMs = Math.max(readyMs, state.firstHeardMs + quietMs);
+      }
+      const waitMs = readyMs - this.#options.clock.now();
+      if (waitMs > 0) {
+        this.#pauseTimer = this.#options.clock.setTimer(
+          waitMs,
+          () => this.#tryPause(),
+        );
+        return;
+      }
+    }
     this.#listen.cancel();
     this.#listen = undefined;
     this.#checkTimer?.cancel();
@@ -345,31 +382,31 @@ export class BuddyTracker {
   }
 
   /**
-   * Ends a pause: listens again and looks the account hash up (`get`), as
+   * Ends a pause (or a pause still waiting, see {@link BuddyTracker.pause}):
+   * listens again and looks the account hash up (`get`), as
    * {@link BuddyTracker.recheck} does, so that what changed meanwhile (a
    * goodbye, a lapsed record, a newer one) is reported at once.
    *
-   * The silence rule (stock storing nodes, `quietOfflineMs`) counts from
-   * the resume, less `silentForMs`: a link that timed out already saw the
-   * device silent for its dead timer, so a crash is judged as soon as with
-   * the listen running all along.
-   *
    * @param onDone Called once that look-up ended (at once when not paused).
-   * @param silentForMs How long the device is known to have been silent
-   *   already (a link's dead timer). @default {0}
    */
-  resume(onDone?: () => void, silentForMs = 0): void {
+  resume(onDone?: () => void): void {
+    this.#pauseWanted = false;
+    this.#pauseTimer?.cancel();
+    this.#pauseTimer = undefined;
     if (!this.#paused) {
       onDone?.();
       return;
     }
     this.#endPause();
     this.start();
-    this.#lookUp(onDone, silentForMs);
+    this.#lookUp(onDone);
   }
 
   #endPause(): void {
     this.#paused = false;
+    this.#pauseWanted = false;
+    this.#pauseTimer?.cancel();
+    this.#pauseTimer = undefined;
     this.#pollTimer?.cancel();
     this.#pollTimer = undefined;
     this.#poll?.cancel();
@@ -402,12 +439,11 @@ export class BuddyTracker {
    * pushed, tracked records not found are dropped when the look-up is
    * conclusive, and the silence rule's count starts again.
    */
-  #lookUp(onDone: (() => void) | undefined, silentForMs = 0): void {
-    // Silence during our own outage (or a pause) says nothing: count it
-    // from now, or from when the device is known to have fallen silent.
+  #lookUp(onDone: (() => void) | undefined): void {
+    // Silence during our own outage says nothing: count it from now.
     const now = this.#options.clock.now();
     for (const state of this.#devices.values()) {
-      if (state.beating && !state.quiet) state.lastBeatMs = now - silentForMs;
+      if (state.beating && !state.quiet) state.lastBeatMs = now;
     }
     this.#endRecheck();
     this.#recheckDone = onDone;
@@ -581,6 +617,7 @@ export class BuddyTracker {
         goodbyeSeq: -Infinity,
         online: false,
         lastBeatMs: now,
+        firstHeardMs: now,
         beating: false,
         quiet: false,
       };
