@@ -220,7 +220,7 @@ Deno.test("DatagramStreams: behind two eim-prf NATs, a link comes up over the pu
   );
   assert.equal(alice.manager.status(bob.accountHex).note, "still here");
   // Bob's host goes down: the channel's keepalive notices over datagrams
-  // too, as over TCP (deadAfterMs 8.5 s since the last byte).
+  // too, as over TCP (deadAfterMs 9.5 s since the last byte).
   network.setHostOnline(bob.socket.hostIndex, false);
   const lost = await drive(
     clock,

@@ -62,7 +62,8 @@ Deno.test("A crash ends status 2 within 10 s (keepalive), then the DHT takes it 
   swarm.crash(bob);
   const lost = await runUntil(swarm, () => aliceSees().status < 2, 15_000, 50);
   assert.ok(lost <= 10 * SECOND, `link loss seen after ${lost} ms`);
-  assert.ok(lost >= 4 * SECOND, `link loss after ${lost} ms: too soon`);
+  // Keepalive 7 s, dead after 9.5 s: at least 2.5 s minus a round trip.
+  assert.ok(lost >= 2 * SECOND, `link loss after ${lost} ms: too soon`);
   const offline = await runUntil(swarm, () => aliceSees().status === 0, 40_000);
   assert.ok(lost + offline <= 30 * SECOND);
   swarm.shutdown();

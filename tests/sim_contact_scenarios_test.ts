@@ -62,7 +62,7 @@ Deno.test("presence scenario with direct links, 250 nodes, LAN-like latency: sta
   assert.ok(report.connected_detect_ms.count > 0, text);
   assert.ok(report.connected_detect_ms.p99 <= 1_000, text);
   assert.ok(report.link_loss_detect_ms.count > 0, text);
-  // Crashed hosts go silent: only the keepalive can tell (8.5 s).
+  // Crashed hosts go silent: only the keepalive can tell (9.5 s).
   assert.ok(report.link_loss_detect_ms.p50 >= 4_000, text);
   assert.ok(report.link_loss_detect_ms.p99 <= 10_000, text);
   assert.ok(report.link_bytes_per_device_hour > 0, text);

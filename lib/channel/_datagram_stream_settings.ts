@@ -26,8 +26,9 @@ export interface DatagramStreamSettingsInput {
   readonly minRtoMs?: number;
   /**
    * Ceiling of the retransmission timeout, backed off or not. Low on
-   * purpose: the secure channel above declares a link dead after 8.5 s
-   * without a byte, so a 4 s wait leaves it one retry; 2 s leaves it five.
+   * purpose: the secure channel above declares a link dead after 9.5 s
+   * without a byte, 2.5 s after a ping is due: a 4 s wait would leave a lost
+   * ping no retry in time; 2 s leaves it one (more with a shorter timeout).
    * @default {2000}
    */
   readonly maxRtoMs?: number;

@@ -96,6 +96,7 @@ import type {
   StreamNetwork,
 } from "./byte_stream.ts";
 import {
+  type ChannelCloseReason,
   type ChannelIdentity,
   type ChannelPeer,
   SecureChannel,
@@ -134,8 +135,16 @@ export interface ConnectionManagerOptions {
    * without costing a signature check: keep it a pure lookup.
    */
   readonly authorize: (peer: ChannelPeer) => boolean;
-  /** A link to this account opened or closed, or its note changed. */
-  readonly onChange: (accountHex: string) => void;
+  /**
+   * A link to this account opened or closed, or its note changed. On a
+   * close, `closeReason` says why (`"remote"`: the peer closed it with a
+   * close frame, as a device shutting down cleanly does; `"timeout"`: it
+   * fell silent).
+   */
+  readonly onChange: (
+    accountHex: string,
+    closeReason?: ChannelCloseReason,
+  ) => void;
   /**
    * The higher device id dials after this long if no link is up. Both
    * dialling at once (0) made two links race: the one kept replaced the
@@ -878,7 +887,9 @@ export class ConnectionManager {
         : Math.min(2 * wanted.redialMs, MAX_REDIAL_MS);
       this.#o.paths?.lost(wanted.certificate, link.punched);
     }
-    if (wasOpen) this.#o.onChange(link.accountHex);
+    if (wasOpen) {
+      this.#o.onChange(link.accountHex, link.channel.closeReason ?? "local");
+    }
   }
 
   #sendPidf(link: Link): void {

@@ -223,7 +223,10 @@ export class Account implements ManagedAccount {
       persist: () => this.#saves.saveReported(),
       track: (work) => this.#saves.track(work),
       authorize: (peer) => this.#mayLink(peer),
-      onLinkChange: (uri) => this.#buddies.notify(uri),
+      onLinkChange: (uri, closeReason) => {
+        this.#buddies.settle(uri, closeReason);
+        this.#buddies.notify(uri);
+      },
     });
     this.#sync = new OwnDeviceSync({
       accountId: this.id,
@@ -380,6 +383,7 @@ export class Account implements ManagedAccount {
     this.#links?.revalidate(uri);
     this.#buddies.notify(uri);
     this.#buddies.linkDevice(uri, device);
+    this.#buddies.settle(uri);
     if (device.online && this.#c.profile.receipts) {
       this.#delivery.retryTarget(uri);
     }

@@ -10,9 +10,19 @@
  * subscriber is told the current state at once. Banned accounts are never
  * followed.
  *
+ * While the one device of a buddy that its tracker knows is online and
+ * linked, the buddy's DHT listen is paused ({@link BuddySubscriptions.settle},
+ * `BuddyTracker.pause`): the links' keepalive notices a silent device
+ * within its dead timer, and listening would only hear the devices'
+ * re-signed records. When a link closes the listen resumes with a `get`;
+ * if the device closed the link itself (a clean shutdown: its goodbye is
+ * already stored), the subscriber is told nothing until that `get` ended,
+ * so it sees status 2, then 0, as with the listen running.
+ *
  * @module
  */
 import type { ConnectionManager } from "../channel/connection_manager.ts";
+import type { ChannelCloseReason } from "../channel/secure_channel.ts";
 import type { BuddyTracker, TrackedDevice } from "./buddy_tracker.ts";
 import {
   type BuddyPresence,
@@ -84,6 +94,8 @@ export interface BuddySubscriptionsOptions {
 export class BuddySubscriptions {
   readonly #options: BuddySubscriptionsOptions;
   readonly #uris = new Set<string>();
+  /** Buddies whose resumed tracker is looking up: told nothing meanwhile. */
+  readonly #settling = new Set<string>();
 
   /**
    * No subscriptions yet.
@@ -156,6 +168,14 @@ export class BuddySubscriptions {
    * @param uri Account id hex.
    */
   notify(uri: string): void {
+    if (this.#settling.has(uri)) {
+      // Only the status 1 between a clean close and the goodbye is held.
+      const tracker = this.#options.watches.tracker(uri);
+      if (tracker !== undefined && this.presenceOf(uri, tracker).status === 1) {
+        return;
+      }
+      this.#settling.delete(uri);
+    }
     const presence = this.#options.watches.notification(uri);
     if (presence === undefined) return;
     this.#options.emit({
@@ -164,6 +184,58 @@ export class BuddySubscriptions {
       status: presence.status,
       lineStatus: presence.note,
     });
+  }
+
+  /**
+   * Pauses the DHT listen of a followed buddy while its one known device is
+   * online and linked (and the buddy is watched for nothing else), and
+   * resumes it otherwise. Call it when a link opens or closes and when a
+   * device comes or goes.
+   *
+   * @param uri The buddy's account id hex.
+   * @param closeReason Why a link of it just closed, if one did: after
+   *   `"remote"` (the device closed it, as on a clean shutdown) the
+   *   subscriber is told nothing until the resumed tracker's look-up ended.
+   */
+  settle(uri: string, closeReason?: ChannelCloseReason): void {
+    const tracker = this.#options.watches.tracker(uri);
+    const links = this.#options.links();
+    if (tracker === undefined) return;
+    if (links !== undefined && this.#vouched(uri, tracker, links)) {
+      tracker.pause();
+      return;
+    }
+    // Not paused: this only cancels a pause still waiting.
+    if (!tracker.paused) return tracker.resume();
+    if (closeReason === "remote") this.#settling.add(uri);
+    tracker.resume(() => {
+      this.#settling.delete(uri);
+      this.notify(uri);
+    });
+  }
+
+  /**
+   * Whether a link vouches for the buddy (see {@link BuddySubscriptions.settle}):
+   * its tracker knows one device, online, and that is the one device of the
+   * buddy linked. With two devices known, one could revoke the other
+   * unheard; a device the tracker does not know linking to us (a new one,
+   * which may bring a revocation list) ends the pause.
+   */
+  #vouched(
+    uri: string,
+    tracker: BuddyTracker,
+    links: ConnectionManager,
+  ): boolean {
+    const { watches } = this.#options;
+    if (
+      !this.#uris.has(uri) || !watches.isWatchedFor(uri, "subscription") ||
+      watches.isWatchedFor(uri, "outbox") || watches.isWatchedFor(uri, "self")
+    ) return false;
+    if (!links.status(uri).connected) return false;
+    const linked = links.linkedDevices(uri);
+    const known = tracker.devices();
+    return known.length === 1 && known[0].online && linked.length === 1 &&
+      linked[0] === known[0].certificate.deviceId.toString();
   }
 
   /**

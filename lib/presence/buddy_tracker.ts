@@ -63,6 +63,13 @@
  * device's silence afresh (the relocated listens need time to hear the next
  * refresh).
  *
+ * While something else vouches for the devices (a direct link to each:
+ * `BuddySubscriptions.settle`), {@link BuddyTracker.pause} stops the listen
+ * and freezes what is known: a device online stays online, no expiry or
+ * silence is judged, and the account hash is only looked up every
+ * {@link PAUSED_POLL_MS} for devices not known yet.
+ * {@link BuddyTracker.resume} listens again and looks up what changed.
+ *
  * @module
  */
 import type { Clock, Timer } from "../clock.ts";
@@ -94,6 +101,13 @@ import {
  * be judged by silence is looked at again this much later instead.
  */
 export const SILENCE_PAUSE_POLL_MS = 5_000;
+
+/**
+ * While paused ({@link BuddyTracker.pause}), the account hash is looked up
+ * (`get`) this often, so that a device of the account that was not known
+ * (a new one) is found within this bound: 30 minutes.
+ */
+export const PAUSED_POLL_MS = 30 * 60_000;
 
 /** Most devices tracked per contact. */
 export const MAX_TRACKED_DEVICES = 64;
@@ -139,6 +153,8 @@ interface DeviceState {
   edited?: boolean;
   /** When a push last showed it alive (a refresh of a record, or a new record). */
   lastBeatMs: number;
+  /** When it was first heard (see {@link BuddyTracker.pause}). */
+  readonly firstHeardMs: number;
   /**
    * A storing node we listen at pushed a refresh of its records, or holds
    * them and pushes refreshes (`audible`): silence means something.
@@ -169,6 +185,11 @@ export interface BuddyTrackerOptions {
    * `PresenceProfile.listenNodes`). @default {4}
    */
   readonly listenNodes?: number;
+  /**
+   * While paused, the account hash is looked up this often (see
+   * {@link BuddyTracker.pause}). @default {PAUSED_POLL_MS}
+   */
+  readonly pausedPollMs?: number;
   /** Called with the new status (0 or 1) on every change. */
   readonly onChange: (status: 0 | 1) => void;
   /**
@@ -206,6 +227,13 @@ export class BuddyTracker {
   #status: 0 | 1 = 0;
   /** Expiry checks in a row that no node answered. */
   #inconclusiveChecks = 0;
+  /** Paused: no listen; devices online at the pause stay online. */
+  #paused = false;
+  /** pause() was asked and waits for the silence rule's evidence (see pause()). */
+  #pauseWanted = false;
+  #pauseTimer?: Timer;
+  #pollTimer?: Timer;
+  #poll?: OperationHandle;
 
   /**
    * A tracker (call {@link BuddyTracker.start}).
@@ -221,6 +249,11 @@ export class BuddyTracker {
   /** 0 offline, 1 at least one device online. */
   get status(): 0 | 1 {
     return this.#status;
+  }
+
+  /** True between {@link BuddyTracker.pause} and {@link BuddyTracker.resume}. */
+  get paused(): boolean {
+    return this.#paused;
   }
 
   /** The account's mailbox certificate, once seen. */
@@ -267,6 +300,7 @@ export class BuddyTracker {
   stop(): void {
     this.#listen?.cancel();
     this.#listen = undefined;
+    this.#endPause();
     this.#checkTimer?.cancel();
     this.#check?.cancel();
     this.#endRecheck();
@@ -295,6 +329,127 @@ export class BuddyTracker {
       return;
     }
     this.#listen.relocate();
+    this.#lookUp(onDone);
+  }
+
+  /**
+   * Stops listening while something else vouches for every online device
+   * (the account links to each of them directly: a link notices a silent
+   * device within its dead timer). The devices and records known stay, and
+   * a device online now stays online while paused, however old its record
+   * grows (its re-signed records are not heard); no expiry is judged. The
+   * account hash is looked up every `pausedPollMs` meanwhile, so that a
+   * device not known yet is found within that bound (it is then reported as
+   * usual, and its subscriber resumes). Does nothing unless listening.
+   *
+   * With the silence rule on (`quietOfflineMs`), the pause waits until
+   * every device was heard `quietOfflineMs` ago without a refresh pushed,
+   * and never comes while refreshes are pushed: on stock storing nodes the
+   * rule needs those pushes (a crashed device is seen by their silence, and
+   * the 10-minute records do not lapse), so the listen stays.
+   */
+  pause(): void {
+    if (this.#listen === undefined || this.#paused) return;
+    this.#pauseWanted = true;
+    this.#tryPause();
+  }
+
+  #tryPause(): void {
+    this.#pauseTimer?.cancel();
+    this.#pauseTimer = undefined;
+    if (!this.#pauseWanted || this.#paused || this.#listen === undefined) {
+      return;
+    }
+    const quietMs = this.#options.quietOfflineMs ?? 0;
+    if (quietMs > 0) {
+      let readyMs = -Infinity;
+      for (const state of this.#devices.values()) {
+        if (state.beating) return;
+        readyMs = Math.max(readyMs, state.firstHeardMs + quietMs);
+      }
+      const waitMs = readyMs - this.#options.clock.now();
+      if (waitMs > 0) {
+        this.#pauseTimer = this.#options.clock.setTimer(
+          waitMs,
+          () => this.#tryPause(),
+        );
+        return;
+      }
+    }
+    this.#listen.cancel();
+    this.#listen = undefined;
+    this.#checkTimer?.cancel();
+    this.#checkTimer = undefined;
+    this.#check?.cancel();
+    this.#check = undefined;
+    this.#expiring.clear();
+    this.#inconclusiveChecks = 0;
+    this.#endRecheck();
+    this.#expiryTimer?.cancel();
+    this.#expiryTimer = undefined;
+    this.#paused = true;
+    this.#armPoll();
+  }
+
+  /**
+   * Ends a pause (or a pause still waiting, see {@link BuddyTracker.pause}):
+   * listens again and looks the account hash up (`get`), as
+   * {@link BuddyTracker.recheck} does, so that what changed meanwhile (a
+   * goodbye, a lapsed record, a newer one) is reported at once.
+   *
+   * @param onDone Called once that look-up ended (at once when not paused).
+   */
+  resume(onDone?: () => void): void {
+    this.#pauseWanted = false;
+    this.#pauseTimer?.cancel();
+    this.#pauseTimer = undefined;
+    if (!this.#paused) {
+      onDone?.();
+      return;
+    }
+    this.#endPause();
+    this.start();
+    this.#lookUp(onDone);
+  }
+
+  #endPause(): void {
+    this.#paused = false;
+    this.#pauseWanted = false;
+    this.#pauseTimer?.cancel();
+    this.#pauseTimer = undefined;
+    this.#pollTimer?.cancel();
+    this.#pollTimer = undefined;
+    this.#poll?.cancel();
+    this.#poll = undefined;
+  }
+
+  /** While paused: a `get` every `pausedPollMs`; what it finds is taken as pushed. */
+  #armPoll(): void {
+    const pollMs = this.#options.pausedPollMs ?? PAUSED_POLL_MS;
+    this.#pollTimer = this.#options.clock.setTimer(pollMs, () => {
+      this.#pollTimer = undefined;
+      let finished = false;
+      const poll = this.#options.dht.get(this.accountId, {
+        onDone: (values) => {
+          finished = true;
+          this.#poll = undefined;
+          if (!this.#paused) return;
+          for (const value of values) this.#onValue(value);
+          this.#armPoll();
+          // Last: a new device reported here may end the pause.
+          this.#update();
+        },
+      });
+      if (!finished) this.#poll = poll;
+    });
+  }
+
+  /**
+   * Asks the DHT (`get`) what is stored now; values found are taken as
+   * pushed, tracked records not found are dropped when the look-up is
+   * conclusive, and the silence rule's count starts again.
+   */
+  #lookUp(onDone: (() => void) | undefined): void {
     // Silence during our own outage says nothing: count it from now.
     const now = this.#options.clock.now();
     for (const state of this.#devices.values()) {
@@ -305,6 +460,12 @@ export class BuddyTracker {
     // A get with no candidate ends at once, inside the call.
     let finished = false;
     const handle = this.#options.dht.get(this.accountId, {
+      // What the first nodes answer counts at once, as if pushed (a
+      // goodbye found needs no other node's word).
+      onValues: (values) => {
+        for (const value of values) this.#onValue(value);
+        this.#update();
+      },
       onDone: (values, result) => {
         finished = true;
         this.#recheck = undefined;
@@ -371,6 +532,8 @@ export class BuddyTracker {
   }
 
   #isOnline(state: DeviceState): boolean {
+    // Paused: its link vouches for a device that was online (see pause()).
+    if (this.#paused && state.online && !state.newest.goodbye) return true;
     return !state.newest.goodbye && !state.quiet &&
       liveAfterGoodbye(state) > 0 &&
       state.newest.expiresMs > this.#options.clock.now();
@@ -484,6 +647,7 @@ export class BuddyTracker {
         goodbyeSeq: -Infinity,
         online: false,
         lastBeatMs: now,
+        firstHeardMs: now,
         beating: false,
         quiet: false,
       };
@@ -722,8 +886,9 @@ export class BuddyTracker {
     const paused = quietMs > 0 && !(this.#options.reachable?.() ?? true);
     let silenced = false;
     for (const state of this.#devices.values()) {
+      // Paused, nothing is pushed to us: silence says nothing.
       if (
-        quietMs > 0 && state.beating && !state.quiet &&
+        quietMs > 0 && state.beating && !state.quiet && !this.#paused &&
         now >= state.lastBeatMs + quietMs
       ) {
         if (paused) {
@@ -750,7 +915,7 @@ export class BuddyTracker {
     }
     this.#expiryTimer?.cancel();
     this.#expiryTimer = undefined;
-    if (nextExpiry !== Infinity) {
+    if (nextExpiry !== Infinity && !this.#paused) {
       this.#expiryTimer = this.#options.clock.setTimer(
         Math.max(0, nextExpiry - now),
         () => this.#update(),

@@ -37,7 +37,10 @@ import {
   ConnectionManager,
   endpointOf,
 } from "../channel/connection_manager.ts";
-import type { ChannelPeer } from "../channel/secure_channel.ts";
+import type {
+  ChannelCloseReason,
+  ChannelPeer,
+} from "../channel/secure_channel.ts";
 import type { PunchedPaths } from "../channel/link_socket.ts";
 import { LinkRendezvous } from "../channel/link_rendezvous.ts";
 import { PresenceAnnouncer } from "./announcer.ts";
@@ -135,8 +138,11 @@ export interface PresencePublisherOptions {
   track<T>(work: Promise<T>): Promise<T>;
   /** A peer that proved its device key may link (see `ConnectionManager`). */
   authorize(peer: ChannelPeer): boolean;
-  /** A link to an account opened, closed or changed its note. */
-  onLinkChange(uri: string): void;
+  /**
+   * A link to an account opened, closed (`closeReason` says why) or changed
+   * its note.
+   */
+  onLinkChange(uri: string, closeReason?: ChannelCloseReason): void;
 }
 
 /** This device's own presence: announcement and direct links. */
@@ -199,7 +205,7 @@ export class PresencePublisher {
         forget: (deviceHex) => rendezvous?.forget(deviceHex),
       },
       authorize: (peer) => options.authorize(peer),
-      onChange: (uri) => options.onLinkChange(uri),
+      onChange: (uri, closeReason) => options.onLinkChange(uri, closeReason),
     });
     this.#links = links;
     if (paths !== undefined) {

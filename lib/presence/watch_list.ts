@@ -175,6 +175,9 @@ export class WatchList {
       this.#watches.set(uri, watch);
       tracker.start();
     }
+    // Only a subscription's links vouch for a paused tracker (see
+    // BuddySubscriptions.settle); an outbox or our own devices need it.
+    if (reason !== "subscription") watch.tracker.resume();
     watch.reasons.add(reason);
   }
 
