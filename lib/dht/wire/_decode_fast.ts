@@ -124,6 +124,7 @@ const BODY_KEYS = keyTable([
   "exp",
   "tr",
   "fileds",
+  "sp",
 ]);
 const [
   B_ID,
@@ -144,7 +145,8 @@ const [
   B_EXP,
   B_TR,
   B_FILEDS,
-] = Array.from({ length: 18 }, (_, index) => index);
+  B_SP,
+] = Array.from({ length: 19 }, (_, index) => index);
 
 const VALUE_KEYS = keyTable(["id", "dat", "p"]);
 const DAT_KEYS = keyTable(["body", "sig"]);
@@ -750,6 +752,15 @@ function body(c: Cursor): MutableBody {
         break;
       case B_FILEDS:
         return fallBack();
+      case B_SP: {
+        // Our extension: anything but a port is ignored.
+        const head = c.peek();
+        if (head <= 0x7f || head === 0xcc || head === 0xcd) {
+          const port = int(c);
+          if (port >= 1) parsed.seenPort = port;
+        } else skip(c, 2);
+        break;
+      }
     }
   }
   if ((seen & (1 << B_ID)) === 0 || parsed.senderId.equals(InfoHash.ZERO)) {
