@@ -41,6 +41,47 @@ Deno.test("link candidates: encode/decode round trip", () => {
   assert.deepEqual(decodeLinkCandidates(encodeLinkCandidates(SET)), SET);
 });
 
+Deno.test("link candidates: the sender's NAT travels as v2; a set without it stays v1, as before", () => {
+  for (const nat of ["public", "independent", "dependent"] as const) {
+    const bytes = encodeLinkCandidates({ ...SET, nat });
+    assert.deepEqual(decodeLinkCandidates(bytes), { ...SET, nat });
+  }
+  const v1 = encodeLinkCandidates({ ...SET, nat: "unknown" });
+  assert.deepEqual(v1, encodeLinkCandidates(SET));
+  // Written by the version before: the same bytes as the v1 tuple.
+  assert.deepEqual(
+    v1,
+    encodeTuple([
+      "link-candidates-v1",
+      SET.issuedMs,
+      SET.expiresMs,
+      SET.token,
+      SET.candidates.map(({ host, port }) => [host, port]),
+    ]),
+  );
+  assert.deepEqual(decodeLinkCandidates(v1), SET);
+  for (const nat of [0, 4, -1, "dependent"]) {
+    const raw = encodeTuple([
+      "link-candidates-v2",
+      SET.issuedMs,
+      SET.expiresMs,
+      SET.token,
+      [],
+      nat,
+    ]);
+    assert.throws(() => decodeLinkCandidates(raw), MalformedRecordError);
+  }
+  const v1WithNat = encodeTuple([
+    "link-candidates-v1",
+    SET.issuedMs,
+    SET.expiresMs,
+    SET.token,
+    [],
+    3,
+  ]);
+  assert.throws(() => decodeLinkCandidates(v1WithNat), MalformedRecordError);
+});
+
 Deno.test("link candidates: hostile sets are refused with MalformedRecordError", () => {
   const bad = [
     { ...SET, token: new Uint8Array(15) },
