@@ -30,6 +30,17 @@
  *   sending device; value ids already seen are skipped; at most
  *   {@link LinkRendezvousOptions.maxPeers} devices are tracked; punches are
  *   bounded by the shared socket. Expired or future sets are dropped.
+ * - **NATs that cannot punch.** Each set says what its sender knows of its
+ *   NAT ({@link LinkNat}: public, endpoint-independent or address-dependent
+ *   mapping, from our DHT nodes' `sp`). Where {@link punchOutlook} says a
+ *   punch cannot work (both sides symmetric), neither side punches nor
+ *   offers again; an offer is still answered, so that its sender learns it
+ *   too. Where it may (one side symmetric, the other behind a NAT whose
+ *   filtering we cannot know: a full cone works, a port-restricted NAT
+ *   does not), {@link LinkRendezvousOptions.doubtfulAttempts} punches fail
+ *   in a row before we stop. A newer set that says otherwise starts over.
+ *   A hostile contact can only stop links with itself this way; a hostile
+ *   DHT majority (see `ObservedMapping`), only our punches.
  * - **Retries.** An offer unanswered after
  *   {@link LinkRendezvousOptions.answerTimeoutMs}, a failed punch, or a lost
  *   link are retried after {@link LinkRendezvousOptions.retryMs}, doubling up
@@ -64,6 +75,7 @@ import {
   sealLinkCandidates,
 } from "./link_candidates.ts";
 import type { PunchedPaths } from "./link_socket.ts";
+import { type LinkNat, punchOutlook } from "./punch_outlook.ts";
 import type { ChannelIdentity, ChannelPeer } from "./secure_channel_options.ts";
 
 /** The DHT value type of candidate sets: OpenDHT's "ICE candidates" (1 minute). */
@@ -139,6 +151,12 @@ export interface LinkRendezvousOptions {
   readonly setsPerSenderPerMinute?: number;
   /** Devices tracked at once. @default {256} */
   readonly maxPeers?: number;
+  /**
+   * Punches failing in a row after which a pair that may not punch (one
+   * side symmetric, the other behind a NAT; `punchOutlook` "maybe") stops
+   * offering and punching. @default {2}
+   */
+  readonly doubtfulAttempts?: number;
 }
 
 /** Counters of a {@link LinkRendezvous}. */
@@ -155,6 +173,8 @@ export interface LinkRendezvousCounters {
   punched: number;
   /** Punches that failed or could not start. */
   punchFailures: number;
+  /** Offers and punches not made: both NATs rule the punch out (`punchOutlook`). */
+  skipped: number;
 }
 
 type Opened = ReturnType<typeof openLinkCandidates>;
@@ -177,6 +197,10 @@ interface Peer {
   timer?: Timer;
   retryMs: number;
   rate: { startMs: number; count: number };
+  /** What its newest set said of its NAT. */
+  theirNat: LinkNat;
+  /** Punches failed in a row while the outlook was "maybe". */
+  doubtfulFailures: number;
 }
 
 /** The candidate exchange of one account; see the module documentation. */
@@ -189,6 +213,7 @@ export class LinkRendezvous {
     strangers: 0,
     punched: 0,
     punchFailures: 0,
+    skipped: 0,
   };
   readonly #c: LinkRendezvousComponents;
   readonly #o: Required<LinkRendezvousOptions>;
@@ -221,6 +246,7 @@ export class LinkRendezvous {
       opensPerMinute: options.opensPerMinute ?? 120,
       setsPerSenderPerMinute: options.setsPerSenderPerMinute ?? 6,
       maxPeers: options.maxPeers ?? 256,
+      doubtfulAttempts: options.doubtfulAttempts ?? 2,
     };
     this.#selfHex = components.identity.device.id.toString();
   }
@@ -389,6 +415,8 @@ export class LinkRendezvous {
       ownTokens: [],
       retryMs: this.#o.retryMs,
       rate: { startMs: -Infinity, count: 0 },
+      theirNat: "unknown",
+      doubtfulFailures: 0,
     };
     this.#peers.set(hex, peer);
     return peer;
@@ -423,6 +451,11 @@ export class LinkRendezvous {
 
   #offer(peer: Peer): void {
     if (!this.#current(peer) || peer.punching > 0) return;
+    if (this.#hopeless(peer)) {
+      // No retry either: a newer set from it, or its next visit, starts over.
+      this.counters.skipped += 1;
+      return;
+    }
     const token = this.#c.randomBytes(16);
     if (!this.#send(peer, token)) {
       // No candidate yet (public address unknown, wildcard bind): later.
@@ -453,6 +486,7 @@ export class LinkRendezvous {
       expiresMs: nowMs + this.#o.setLifetimeMs,
       token,
       candidates: candidates.slice(0, 8),
+      nat: this.#ourNat(),
     };
     const sealed = sealLinkCandidates(set, {
       sender: this.#c.identity,
@@ -533,18 +567,32 @@ export class LinkRendezvous {
       return;
     }
     peer.lastIssuedMs = set.issuedMs;
+    const theirNat = set.nat ?? "unknown";
+    if (theirNat !== peer.theirNat) {
+      peer.theirNat = theirNat;
+      peer.doubtfulFailures = 0;
+    }
     const tokenHex = hex(set.token);
     if (peer.offer === tokenHex) {
       // The answer to our offer.
       peer.offer = undefined;
       peer.timer?.cancel();
       peer.timer = undefined;
-      this.#punch(peer, set);
+      if (this.#hopeless(peer)) this.counters.skipped += 1;
+      else this.#punch(peer, set);
       return;
     }
     if (this.#c.linked(senderHex) || peer.answered === tokenHex) return;
     // A late answer to an offer we gave up on: not an offer to answer.
     if (peer.ownTokens.includes(tokenHex)) return;
+    if (peer.offer !== undefined && this.#hopeless(peer)) {
+      // Crossing offers, and the NATs rule the punch out: both sides know.
+      peer.offer = undefined;
+      peer.timer?.cancel();
+      peer.timer = undefined;
+      this.counters.skipped += 1;
+      return;
+    }
     if (peer.offer !== undefined && peer.offerToken !== undefined) {
       // Crossing offers: each side holds the other's candidates already.
       // Both punch with both tokens, so that probes find a match on either
@@ -583,7 +631,9 @@ export class LinkRendezvous {
     peer.answered = tokenHex;
     if (!this.#send(peer, set.token)) return;
     this.counters.answersSent += 1;
-    this.#punch(peer, set);
+    // Answered even so: the offering side learns our NAT and stops too.
+    if (this.#hopeless(peer)) this.counters.skipped += 1;
+    else this.#punch(peer, set);
   }
 
   /**
@@ -613,6 +663,7 @@ export class LinkRendezvous {
     if (this.#peers.get(peer.certificate.deviceId.toString()) !== peer) return;
     if (result.kind === "punched") {
       this.counters.punched += 1;
+      peer.doubtfulFailures = 0;
       peer.retryMs = this.#o.retryMs;
       // No new offer while the link comes up over this path; if it has not
       // after the answer timeout, start over.
@@ -625,11 +676,36 @@ export class LinkRendezvous {
       return;
     }
     this.counters.punchFailures += 1;
-    // Not a sign that the NATs forbid it: a punch that began long before
-    // the other side's (a slow DHT trip of the answer) fails too, and a
-    // one-minute floor here cost status 2 a p95 of 35 s in a mixed
+    // An attempt (one or two tokens) failed where the NATs may forbid it.
+    if (
+      peer.punching === 0 &&
+      punchOutlook(this.#ourNat(), peer.theirNat) === "maybe"
+    ) {
+      peer.doubtfulFailures += 1;
+    }
+    // Otherwise not a sign that the NATs forbid it: a punch that began long
+    // before the other side's (a slow DHT trip of the answer) fails too,
+    // and a one-minute floor here cost status 2 a p95 of 35 s in a mixed
     // network, so the delay only doubles, up to 30 minutes.
     if (peer.punching === 0 && this.#current(peer)) this.#retry(peer);
+  }
+
+  /** What we know of our NAT, for our sets and the outlook. */
+  #ourNat(): LinkNat {
+    return this.#c.paths.nat?.() ??
+      (this.#c.paths.behindNat() === false ? "public" : "unknown");
+  }
+
+  /**
+   * Whether punching to this device is ruled out: both NATs forbid it, or
+   * it may work and failed {@link LinkRendezvousOptions.doubtfulAttempts}
+   * times in a row.
+   */
+  #hopeless(peer: Peer): boolean {
+    const outlook = punchOutlook(this.#ourNat(), peer.theirNat);
+    return outlook === "never" ||
+      (outlook === "maybe" &&
+        peer.doubtfulFailures >= this.#o.doubtfulAttempts);
   }
 
   /** Counts one event in a one-minute window; false if over `limit`. */

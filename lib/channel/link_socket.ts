@@ -67,6 +67,7 @@ import {
   type HolePunchResult,
 } from "./hole_punch.ts";
 import { PunchDemux } from "./punch_demux.ts";
+import type { LinkNat } from "./punch_outlook.ts";
 
 /** What a {@link LinkSocket} runs on. */
 export interface LinkSocketComponents {
@@ -105,6 +106,12 @@ export interface LocalAddresses {
    * one of ours), or `undefined` while it does not know its public IP yet.
    */
   behindNat(): boolean | undefined;
+  /**
+   * What we know of our NAT, for the contact to judge whether a punch can
+   * work (`punchOutlook`); without it, `"public"` when not behind a NAT,
+   * else `"unknown"`.
+   */
+  nat?(): LinkNat;
 }
 
 /** One account's use of the shared socket. */
@@ -229,6 +236,8 @@ export class LinkSocket {
       streams,
       candidates: () => local.candidates(),
       behindNat: () => local.behindNat(),
+      nat: () =>
+        local.nat?.() ?? (local.behindNat() === false ? "public" : "unknown"),
       punch: (options, onResult) => this.#punch(view, options, onResult),
       expect: (address) => this.#expect(view, address),
       close: () => {

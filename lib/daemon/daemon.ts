@@ -72,6 +72,7 @@ import { openDhtValuePolicy } from "../io/opendht_value_policy.ts";
 import type { Storage } from "../storage.ts";
 import type { PeerAddress, Transport } from "../transport.ts";
 import { LinkSocket, type LinkSocketCounters } from "../channel/link_socket.ts";
+import type { LinkNat } from "../channel/punch_outlook.ts";
 import {
   AccountStateStore,
   decodeAccountState,
@@ -426,18 +427,32 @@ export class Daemon extends TypedEventTarget<DaemonEventMap> {
 
   /**
    * Where a contact may punch to us: our public IP as DHT peers observed
-   * it with the DHT port (a port-keeping NAT maps it to itself), and the
+   * it with the public port our own DHT repliers saw, if it is not ours,
+   * and with the DHT port (a port-keeping NAT maps it to itself), and the
    * bound address unless it is a wildcard.
    */
   #candidates(): PeerAddress[] {
     const { host, port } = this.dht.address;
     const candidates: PeerAddress[] = [];
     const observed = this.dht.observedHost;
+    // A NAT that keeps one public port but not ours: the port our DHT
+    // repliers saw (`sp`), first.
+    const seenPort = this.dht.observedPort;
+    if (observed !== undefined && seenPort !== undefined && seenPort !== port) {
+      candidates.push({ host: observed, port: seenPort });
+    }
     if (observed !== undefined) candidates.push({ host: observed, port });
     if (host !== "0.0.0.0" && host !== "::" && host !== observed) {
       candidates.push({ host, port });
     }
     return candidates;
+  }
+
+  /** What we know of our NAT, for our candidate sets (`punchOutlook`). */
+  #nat(): LinkNat {
+    if (this.dht.observedHost === undefined) return "unknown";
+    if (!this.dht.behindNat) return "public";
+    return this.dht.observedMapping ?? "unknown";
   }
 
   /** Asynchronous work (state writes) not finished yet. */
@@ -478,6 +493,7 @@ export class Daemon extends TypedEventTarget<DaemonEventMap> {
         candidates: () => this.#candidates(),
         behindNat: () =>
           this.dht.observedHost === undefined ? undefined : this.dht.behindNat,
+        nat: () => this.#nat(),
       }),
       channelPort: this.#options.channelPort,
       channelHost: this.#options.channelHost,
