@@ -41,11 +41,27 @@ Deno.test("link candidates: encode/decode round trip", () => {
   assert.deepEqual(decodeLinkCandidates(encodeLinkCandidates(SET)), SET);
 });
 
-Deno.test("link candidates: the sender's NAT travels as v2; a set without it stays v1, as before", () => {
+Deno.test("link candidates: the sender's NAT and relay travel as v2; a set without them stays v1, as before", () => {
   for (const nat of ["public", "independent", "dependent"] as const) {
     const bytes = encodeLinkCandidates({ ...SET, nat });
     assert.deepEqual(decodeLinkCandidates(bytes), { ...SET, nat });
   }
+  const relay = { host: "198.51.100.9", port: 3478 };
+  assert.deepEqual(
+    decodeLinkCandidates(encodeLinkCandidates({ ...SET, relay })),
+    {
+      ...SET,
+      relay,
+    },
+  );
+  assert.throws(
+    () =>
+      encodeLinkCandidates({
+        ...SET,
+        relay: { host: "relay.example", port: 1 },
+      }),
+    MalformedRecordError,
+  );
   const v1 = encodeLinkCandidates({ ...SET, nat: "unknown" });
   assert.deepEqual(v1, encodeLinkCandidates(SET));
   // Written by the version before: the same bytes as the v1 tuple.
@@ -60,7 +76,16 @@ Deno.test("link candidates: the sender's NAT travels as v2; a set without it sta
     ]),
   );
   assert.deepEqual(decodeLinkCandidates(v1), SET);
-  for (const nat of [0, 4, -1, "dependent"]) {
+  for (
+    const [nat, relay] of [
+      [4, null],
+      [-1, null],
+      ["dependent", null],
+      [3, ["evil.example", 1]],
+      [3, ["203.0.113.7", 0]],
+      [3, "203.0.113.7"],
+    ]
+  ) {
     const raw = encodeTuple([
       "link-candidates-v2",
       SET.issuedMs,
@@ -68,6 +93,7 @@ Deno.test("link candidates: the sender's NAT travels as v2; a set without it sta
       SET.token,
       [],
       nat,
+      relay,
     ]);
     assert.throws(() => decodeLinkCandidates(raw), MalformedRecordError);
   }

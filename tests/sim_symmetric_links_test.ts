@@ -19,8 +19,9 @@ async function friends(
   aliceNat: NatKind,
   bobNat: NatKind,
   preservePort = true,
+  relay = false,
 ) {
-  const swarm = await DaemonSwarm.create({ seed, infraNodes: 30 });
+  const swarm = await DaemonSwarm.create({ seed, infraNodes: 30, relay });
   const alice = await swarm.addDevice();
   const bob = await swarm.addDevice();
   const rng = seededRng(`${seed}-nat`);
@@ -116,5 +117,35 @@ Deno.test("a NAT with one public port that is not ours: the port our DHT nodes s
     f.alice.daemon!.account(f.a).linkCounters.punchedLinksOpened,
     1,
   );
+  f.swarm.shutdown();
+});
+
+Deno.test("symmetric on both sides with a configured relay: status 2 through it, the relay forwarding only what the two send", async () => {
+  const f = await friends("sym-relay", "symmetric", "symmetric", true, true);
+  const took = await runUntil(
+    f.swarm,
+    () => f.aliceSees().status === 2,
+    30_000,
+  );
+  assert.ok(took <= 15 * SECOND, `status 2 after ${took} ms`);
+  const { alice, bob } = f.counters();
+  assert.ok(alice.relayed >= 1 && bob.relayed >= 1, JSON.stringify(alice));
+  assert.equal(alice.punchFailures + bob.punchFailures, 0);
+  const relay = f.swarm.relay!;
+  assert.equal(relay.pairings, 1);
+  assert.ok(relay.counters.forwarded > 0);
+  // Held idle for two minutes: the channel's keepalives hold the pairing
+  // and the NAT mappings.
+  await f.swarm.run(120 * SECOND);
+  assert.equal(f.aliceSees().status, 2);
+  assert.equal(f.alice.daemon!.account(f.a).linkCounters.linksClosed, 0);
+  f.swarm.crash(f.bob);
+  const lost = await runUntil(
+    f.swarm,
+    () => f.aliceSees().status < 2,
+    15_000,
+    50,
+  );
+  assert.ok(lost <= 10 * SECOND, `link loss seen after ${lost} ms`);
   f.swarm.shutdown();
 });

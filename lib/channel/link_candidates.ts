@@ -13,10 +13,11 @@
  * most 45 characters, ports 1–65535. A candidate set expires (default 2
  * minutes): a stale one would punch towards mappings long gone. A set that
  * says what its sender knows of its NAT ({@link LinkNat}, for
- * `punchOutlook`) is `["link-candidates-v2", …the same…, nat]`, `nat` the
- * index in {@link LINK_NATS} (1 public, 2 independent, 3 dependent); a set
- * whose sender does not know is written as v1, and v1 sets are read as
- * "unknown". (A device of the version before reads no v2 set: it cannot
+ * `punchOutlook`) or names a relay is `["link-candidates-v2", …the same…,
+ * nat, relay]`, `nat` the index in {@link LINK_NATS} (0 unknown, 1 public,
+ * 2 independent, 3 dependent), `relay` nil or the `[host, port]` of a relay
+ * the sender's user configured (`RelayServer`); a set with neither is
+ * written as v1, and v1 sets are read as "unknown", no relay. (A device of the version before reads no v2 set: it cannot
  * link to a NATed device that knows its mapping until it is updated.)
  *
  * @example Seal to Bob's device, open there
@@ -88,6 +89,8 @@ export interface LinkCandidates {
   readonly candidates: readonly PeerAddress[];
   /** What the sender knows of its NAT. @default {"unknown"} */
   readonly nat?: LinkNat;
+  /** A relay its user configured, for when the NATs cannot punch. */
+  readonly relay?: PeerAddress;
 }
 
 /** A candidate set that is well formed but expired or not yet valid. */
@@ -122,9 +125,12 @@ export function encodeLinkCandidates(value: LinkCandidates): Uint8Array {
     value.candidates.map(({ host, port }) => [host, port]),
   ];
   const nat = LINK_NATS.indexOf(value.nat ?? "unknown");
-  return nat <= 0
+  const relay = value.relay === undefined
+    ? null
+    : [value.relay.host, value.relay.port];
+  return nat <= 0 && relay === null
     ? encodeTuple([TAG, ...fields])
-    : encodeTuple([TAG_V2, ...fields, nat]);
+    : encodeTuple([TAG_V2, ...fields, nat, relay]);
 }
 
 /**
@@ -137,39 +143,34 @@ export function encodeLinkCandidates(value: LinkCandidates): Uint8Array {
 export function decodeLinkCandidates(bytes: Uint8Array): LinkCandidates {
   let fields: unknown[];
   let nat: LinkNat = "unknown";
+  let relay: PeerAddress | undefined;
   try {
     fields = decodeTuple(bytes, WHAT, TAG, 5);
   } catch (v1Error) {
     try {
-      fields = decodeTuple(bytes, WHAT, TAG_V2, 6);
+      fields = decodeTuple(bytes, WHAT, TAG_V2, 7);
     } catch {
       throw v1Error;
     }
     const code = readInteger(fields, 5, WHAT);
-    if (code < 1 || code >= LINK_NATS.length) {
+    if (code >= LINK_NATS.length) {
       throw new MalformedRecordError(WHAT, "unknown nat");
     }
     nat = LINK_NATS[code];
+    if (fields[6] !== null) relay = readAddress(fields[6]);
   }
   const list = fields[4];
   if (!Array.isArray(list) || list.length > MAX_PUNCH_CANDIDATES) {
     throw new MalformedRecordError(WHAT, "candidates is not a short list");
   }
-  const candidates = list.map((entry): PeerAddress => {
-    if (
-      !Array.isArray(entry) || entry.length !== 2 ||
-      typeof entry[0] !== "string" || typeof entry[1] !== "number"
-    ) {
-      throw new MalformedRecordError(WHAT, "a candidate is not [host, port]");
-    }
-    return { host: entry[0], port: entry[1] };
-  });
+  const candidates = list.map(readAddress);
   const value: LinkCandidates = {
     issuedMs: readInteger(fields, 1, WHAT),
     expiresMs: readInteger(fields, 2, WHAT),
     token: readBytes(fields, 3, WHAT, PUNCH_TOKEN_BYTES),
     candidates,
     ...(nat === "unknown" ? {} : { nat }),
+    ...(relay === undefined ? {} : { relay }),
   };
   check(value);
   return value;
@@ -221,6 +222,16 @@ export function openLinkCandidates(
   return { candidates, sender: opened.sender };
 }
 
+function readAddress(entry: unknown): PeerAddress {
+  if (
+    !Array.isArray(entry) || entry.length !== 2 ||
+    typeof entry[0] !== "string" || typeof entry[1] !== "number"
+  ) {
+    throw new MalformedRecordError(WHAT, "a candidate is not [host, port]");
+  }
+  return { host: entry[0], port: entry[1] };
+}
+
 function check(value: LinkCandidates): void {
   const lifetime = value.expiresMs - value.issuedMs;
   if (
@@ -242,7 +253,10 @@ function check(value: LinkCandidates): void {
   if (value.candidates.length > MAX_PUNCH_CANDIDATES) {
     throw new MalformedRecordError(WHAT, "too many candidates");
   }
-  for (const { host, port } of value.candidates) {
+  const addresses = value.relay === undefined
+    ? value.candidates
+    : [...value.candidates, value.relay];
+  for (const { host, port } of addresses) {
     if (
       typeof host !== "string" || host.length === 0 ||
       host.length > MAX_HOST_LENGTH || !/^[0-9a-fA-F.:]+$/.test(host) ||

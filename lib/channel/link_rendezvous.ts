@@ -173,8 +173,10 @@ export interface LinkRendezvousCounters {
   punched: number;
   /** Punches that failed or could not start. */
   punchFailures: number;
-  /** Offers and punches not made: both NATs rule the punch out (`punchOutlook`). */
+  /** Offers and punches not made: both NATs rule the punch out (`punchOutlook`), and no relay. */
   skipped: number;
+  /** Relay joins that paired us with the contact (also counted in `punched`). */
+  relayed: number;
 }
 
 type Opened = ReturnType<typeof openLinkCandidates>;
@@ -201,6 +203,8 @@ interface Peer {
   theirNat: LinkNat;
   /** Punches failed in a row while the outlook was "maybe". */
   doubtfulFailures: number;
+  /** The relay its newest set named. */
+  theirRelay?: PeerAddress;
 }
 
 /** The candidate exchange of one account; see the module documentation. */
@@ -214,6 +218,7 @@ export class LinkRendezvous {
     punched: 0,
     punchFailures: 0,
     skipped: 0,
+    relayed: 0,
   };
   readonly #c: LinkRendezvousComponents;
   readonly #o: Required<LinkRendezvousOptions>;
@@ -451,7 +456,7 @@ export class LinkRendezvous {
 
   #offer(peer: Peer): void {
     if (!this.#current(peer) || peer.punching > 0) return;
-    if (this.#hopeless(peer)) {
+    if (this.#hopeless(peer) && this.#relayFor(peer) === undefined) {
       // No retry either: a newer set from it, or its next visit, starts over.
       this.counters.skipped += 1;
       return;
@@ -487,6 +492,7 @@ export class LinkRendezvous {
       token,
       candidates: candidates.slice(0, 8),
       nat: this.#ourNat(),
+      relay: this.#c.paths.configuredRelay?.(),
     };
     const sealed = sealLinkCandidates(set, {
       sender: this.#c.identity,
@@ -572,25 +578,30 @@ export class LinkRendezvous {
       peer.theirNat = theirNat;
       peer.doubtfulFailures = 0;
     }
+    peer.theirRelay = set.relay;
     const tokenHex = hex(set.token);
     if (peer.offer === tokenHex) {
       // The answer to our offer.
       peer.offer = undefined;
       peer.timer?.cancel();
       peer.timer = undefined;
-      if (this.#hopeless(peer)) this.counters.skipped += 1;
-      else this.#punch(peer, set);
+      this.#connect(peer, set);
       return;
     }
     if (this.#c.linked(senderHex) || peer.answered === tokenHex) return;
     // A late answer to an offer we gave up on: not an offer to answer.
     if (peer.ownTokens.includes(tokenHex)) return;
-    if (peer.offer !== undefined && this.#hopeless(peer)) {
-      // Crossing offers, and the NATs rule the punch out: both sides know.
+    if (
+      peer.offer !== undefined && peer.offerToken !== undefined &&
+      this.#hopeless(peer)
+    ) {
+      // Crossing offers, and the NATs rule the punch out: both sides know,
+      // and join a relay, if any, with the lower device id's token.
+      const token = this.#selfHex < senderHex ? peer.offerToken : set.token;
       peer.offer = undefined;
       peer.timer?.cancel();
       peer.timer = undefined;
-      this.counters.skipped += 1;
+      this.#connect(peer, { ...set, token });
       return;
     }
     if (peer.offer !== undefined && peer.offerToken !== undefined) {
@@ -631,9 +642,43 @@ export class LinkRendezvous {
     peer.answered = tokenHex;
     if (!this.#send(peer, set.token)) return;
     this.counters.answersSent += 1;
-    // Answered even so: the offering side learns our NAT and stops too.
-    if (this.#hopeless(peer)) this.counters.skipped += 1;
-    else this.#punch(peer, set);
+    // Answered even where the NATs rule a punch out and there is no
+    // relay: the offering side learns our NAT and stops too.
+    this.#connect(peer, set);
+  }
+
+  /**
+   * Punches with this set's token, or, where the NATs rule a punch out,
+   * joins the relay (the lower device id's, else the other's) with it;
+   * with no relay, nothing.
+   */
+  #connect(peer: Peer, set: LinkCandidates): void {
+    if (!this.#hopeless(peer)) {
+      this.#punch(peer, set);
+      return;
+    }
+    const relay = this.#relayFor(peer);
+    const join = this.#c.paths.relay;
+    if (relay === undefined || join === undefined) {
+      this.counters.skipped += 1;
+      return;
+    }
+    this.#attempt(
+      peer,
+      set.token,
+      true,
+      (onResult) => join({ token: set.token, relay }, onResult),
+    );
+  }
+
+  /** The relay both sides pick: the lower device id's, else the other's. */
+  #relayFor(peer: Peer): PeerAddress | undefined {
+    if (this.#c.paths.relay === undefined) return undefined;
+    const ours = this.#c.paths.configuredRelay?.();
+    const theirs = peer.theirRelay;
+    return this.#selfHex < peer.certificate.deviceId.toString()
+      ? ours ?? theirs
+      : theirs ?? ours;
   }
 
   /**
@@ -641,13 +686,26 @@ export class LinkRendezvous {
    * goes on (the peer may punch with either), at most two at once.
    */
   #punch(peer: Peer, set: LinkCandidates): void {
-    const tokenHex = hex(set.token);
+    this.#attempt(peer, set.token, false, (onResult) =>
+      this.#c.paths.punch(
+        { token: set.token, candidates: set.candidates },
+        onResult,
+      ));
+  }
+
+  /** Starts a punch or relay join with this token, at most two at once. */
+  #attempt(
+    peer: Peer,
+    token: Uint8Array,
+    relayed: boolean,
+    start: (onResult: (result: HolePunchResult) => void) => boolean,
+  ): void {
+    const tokenHex = hex(token);
     if (peer.punchTokens.has(tokenHex) || peer.punching >= 2) return;
     peer.punching += 1;
     peer.punchTokens.add(tokenHex);
-    const started = this.#c.paths.punch(
-      { token: set.token, candidates: set.candidates },
-      (result) => this.#punched(peer, tokenHex, result),
+    const started = start((result) =>
+      this.#punched(peer, tokenHex, result, relayed)
     );
     if (!started) {
       peer.punching -= 1;
@@ -657,13 +715,20 @@ export class LinkRendezvous {
     }
   }
 
-  #punched(peer: Peer, tokenHex: string, result: HolePunchResult): void {
+  #punched(
+    peer: Peer,
+    tokenHex: string,
+    result: HolePunchResult,
+    relayed: boolean,
+  ): void {
     peer.punching -= 1;
     peer.punchTokens.delete(tokenHex);
     if (this.#peers.get(peer.certificate.deviceId.toString()) !== peer) return;
     if (result.kind === "punched") {
       this.counters.punched += 1;
-      peer.doubtfulFailures = 0;
+      // Through a relay: the NATs still rule a punch out next time.
+      if (relayed) this.counters.relayed += 1;
+      else peer.doubtfulFailures = 0;
       peer.retryMs = this.#o.retryMs;
       // No new offer while the link comes up over this path; if it has not
       // after the answer timeout, start over.
@@ -678,7 +743,7 @@ export class LinkRendezvous {
     this.counters.punchFailures += 1;
     // An attempt (one or two tokens) failed where the NATs may forbid it.
     if (
-      peer.punching === 0 &&
+      !relayed && peer.punching === 0 &&
       punchOutlook(this.#ourNat(), peer.theirNat) === "maybe"
     ) {
       peer.doubtfulFailures += 1;

@@ -67,6 +67,7 @@ import {
   type HolePunchResult,
 } from "./hole_punch.ts";
 import { PunchDemux } from "./punch_demux.ts";
+import { RelayJoin, type RelayJoinOptions } from "./relay_join.ts";
 import type { LinkNat } from "./punch_outlook.ts";
 
 /** What a {@link LinkSocket} runs on. */
@@ -112,6 +113,11 @@ export interface LocalAddresses {
    * else `"unknown"`.
    */
   nat?(): LinkNat;
+  /**
+   * The relay the user configured (`RelayServer`), offered to contacts in
+   * our sets for when our NATs cannot punch; `undefined` for none.
+   */
+  configuredRelay?(): PeerAddress | undefined;
 }
 
 /** One account's use of the shared socket. */
@@ -127,6 +133,19 @@ export interface PunchedPaths extends LocalAddresses {
    */
   punch(
     options: HolePunchOptions,
+    onResult: (result: HolePunchResult) => void,
+  ): boolean;
+  /**
+   * Joins a relay from the shared socket ({@link RelayJoin}); counts as a
+   * punch towards {@link LinkSocketOptions.maxPunches}, and ends as one:
+   * "punched" at the relay's address once it paired us with the contact.
+   *
+   * @param options Token and the relay's address.
+   * @param onResult Told once how it ended.
+   * @returns False if too many punches run (nothing started).
+   */
+  relay?(
+    options: RelayJoinOptions,
     onResult: (result: HolePunchResult) => void,
   ): boolean;
   /**
@@ -149,9 +168,12 @@ export interface LinkSocketCounters {
   streamsRefused: number;
 }
 
+/** What a view runs: punches and relay joins alike. */
+type Attempt = HolePunch | RelayJoin;
+
 interface View {
   readonly expected: Set<string>;
-  readonly punches: Set<HolePunch>;
+  readonly punches: Set<Attempt>;
   handler?: (stream: ByteStream) => void;
 }
 
@@ -238,7 +260,21 @@ export class LinkSocket {
       behindNat: () => local.behindNat(),
       nat: () =>
         local.nat?.() ?? (local.behindNat() === false ? "public" : "unknown"),
-      punch: (options, onResult) => this.#punch(view, options, onResult),
+      configuredRelay: () => local.configuredRelay?.(),
+      punch: (options, onResult) =>
+        this.#start(
+          view,
+          () => new HolePunch(this.#attemptComponents, options),
+          options.candidates,
+          onResult,
+        ),
+      relay: (options, onResult) =>
+        this.#start(
+          view,
+          () => new RelayJoin(this.#attemptComponents, options),
+          [options.relay],
+          onResult,
+        ),
       expect: (address) => this.#expect(view, address),
       close: () => {
         for (const punch of view.punches) punch.stop();
@@ -280,24 +316,26 @@ export class LinkSocket {
     this.#punchCount = 0;
   }
 
-  #punch(
+  get #attemptComponents(): { transport: Transport; clock: Clock } {
+    return { transport: this.#socket, clock: this.#clock };
+  }
+
+  #start(
     view: View,
-    options: HolePunchOptions,
+    make: () => Attempt,
+    expected: readonly PeerAddress[],
     onResult: (result: HolePunchResult) => void,
   ): boolean {
     if (!this.#views.has(view) || this.#punchCount >= this.#maxPunches) {
       this.counters.punchesRefused += 1;
       return false;
     }
-    const punch = new HolePunch(
-      { transport: this.#socket, clock: this.#clock },
-      options,
-    );
+    const punch = make();
     view.punches.add(punch);
     this.#punchCount += 1;
     this.counters.punchesStarted += 1;
     // The peer may open its stream before our own punch saw its ack.
-    for (const candidate of options.candidates) this.#expect(view, candidate);
+    for (const candidate of expected) this.#expect(view, candidate);
     punch.onResult((result) => {
       if (result.kind === "punched") {
         this.#expect(view, result.address);

@@ -149,6 +149,14 @@ export interface DaemonOptions {
    * another. @default {true}
    */
   readonly punchedLinks?: boolean;
+  /**
+   * A relay the user configured (`RelayServer`, e.g. `--relay-serve` of a
+   * reachable node of theirs or a friend's): named in our candidate sets,
+   * and joined, with the exchange's token, where our NAT and a contact's
+   * rule a punch out (both symmetric). The link's secure channel runs end
+   * to end through it. @default {none}
+   */
+  readonly relay?: PeerAddress;
   /** Port each account accepts links on; 0 picks a free one per account. @default {0} */
   readonly channelPort?: number;
   /** Host announced for links when the listening address is a wildcard. */
@@ -494,6 +502,7 @@ export class Daemon extends TypedEventTarget<DaemonEventMap> {
         behindNat: () =>
           this.dht.observedHost === undefined ? undefined : this.dht.behindNat,
         nat: () => this.#nat(),
+        configuredRelay: () => this.#options.relay,
       }),
       channelPort: this.#options.channelPort,
       channelHost: this.#options.channelHost,
