@@ -40,7 +40,11 @@
  *   does not), {@link LinkRendezvousOptions.doubtfulAttempts} punches fail
  *   in a row before we stop. A newer set that says otherwise starts over.
  *   A hostile contact can only stop links with itself this way; a hostile
- *   DHT majority (see `ObservedMapping`), only our punches.
+ *   DHT majority (see `ObservedMapping`), only our punches. Where a punch
+ *   is ruled out and either side's set names a relay (the lower device
+ *   id's first), both join it instead (`RelayJoin`, through
+ *   {@link PunchedPaths.relay}) with the exchange's token (crossing offers:
+ *   the lower id's) and link through it; offers then go on as usual.
  * - **Retries.** An offer unanswered after
  *   {@link LinkRendezvousOptions.answerTimeoutMs}, a failed punch, or a lost
  *   link are retried after {@link LinkRendezvousOptions.retryMs}, doubling up
