@@ -84,15 +84,18 @@ export interface RelayServerComponents {
 
 /** Settings of a {@link RelayServer}. */
 export interface RelayServerOptions {
-  /** Addresses waiting for their peer, in all. @default {512} */
+  /** Addresses waiting for their peer, in all. @default {1_024} */
   readonly maxWaiting?: number;
-  /** Addresses waiting for their peer, per origin. @default {8} */
+  /**
+   * Addresses waiting for their peer, per origin: a device coming online
+   * joins for each contact it cannot punch to at once. @default {32}
+   */
   readonly maxWaitingPerOrigin?: number;
   /** How long an address waits for its peer. @default {30_000} */
   readonly waitMs?: number;
-  /** Pairings at once, in all. @default {256} */
+  /** Pairings at once, in all. @default {1_024} */
   readonly maxPairings?: number;
-  /** Pairings at once with an address of one origin. @default {8} */
+  /** Pairings at once with an address of one origin (one device's contacts). @default {32} */
   readonly maxPairingsPerOrigin?: number;
   /** Bytes a second forwarded from one paired address (burst: one second's). @default {65_536} */
   readonly bytesPerSecond?: number;
@@ -185,11 +188,11 @@ export class RelayServer {
     this.#clock = components.clock;
     this.#secret = components.randomBytes(32);
     this.#o = {
-      maxWaiting: options.maxWaiting ?? 512,
-      maxWaitingPerOrigin: options.maxWaitingPerOrigin ?? 8,
+      maxWaiting: options.maxWaiting ?? 1_024,
+      maxWaitingPerOrigin: options.maxWaitingPerOrigin ?? 32,
       waitMs: options.waitMs ?? 30_000,
-      maxPairings: options.maxPairings ?? 256,
-      maxPairingsPerOrigin: options.maxPairingsPerOrigin ?? 8,
+      maxPairings: options.maxPairings ?? 1_024,
+      maxPairingsPerOrigin: options.maxPairingsPerOrigin ?? 32,
       bytesPerSecond: options.bytesPerSecond ?? 65_536,
       idleMs: options.idleMs ?? 60_000,
       lifetimeMs: options.lifetimeMs ?? 3_600_000,
