@@ -7,11 +7,16 @@ import {
 import {
   decodeRelay,
   encodeRelay,
+  pairedChannel,
   RelayKind,
 } from "../lib/channel/_relay_wire.ts";
 import { ManualClock } from "../lib/testing/manual_clock.ts";
 import { rngBytes, seededRng } from "../lib/rng.ts";
-import type { PeerAddress, Transport } from "../lib/transport.ts";
+import {
+  formatAddress,
+  type PeerAddress,
+  type Transport,
+} from "../lib/transport.ts";
 
 /** A relay on a socket that records what it sends. */
 export function recordingRelay(options: RelayServerOptions = {}) {
@@ -27,7 +32,9 @@ export function recordingRelay(options: RelayServerOptions = {}) {
     { socket, clock, randomBytes: rngBytes(seededRng("relay")) },
     options,
   );
-  /** A client that answers challenges, as `RelayJoin` does. */
+  /** Channels the relay gave, by address and token. */
+  const channels = new Map<string, number>();
+  /** A client that answers challenges, as `RelayJoin` does; true once paired. */
   const join = (from: PeerAddress, token: Uint8Array): boolean => {
     relay.handle(
       encodeRelay({
@@ -44,8 +51,18 @@ export function recordingRelay(options: RelayServerOptions = {}) {
       encodeRelay({ kind: RelayKind.JOIN, token, cookie: challenge.cookie }),
       from,
     );
-    return sent.length > before &&
-      decodeRelay(sent.at(-1)!.bytes)?.kind === RelayKind.PAIRED;
+    const answer = sent.length > before
+      ? decodeRelay(sent.at(-1)!.bytes)
+      : undefined;
+    if (answer?.kind !== RelayKind.PAIRED) return false;
+    channels.set(
+      `${formatAddress(from)}|${token}`,
+      pairedChannel(answer.cookie),
+    );
+    return true;
   };
-  return { clock, relay, sent, join };
+  /** The channel `from` was given for `token`. */
+  const channelOf = (from: PeerAddress, token: Uint8Array): number =>
+    channels.get(`${formatAddress(from)}|${token}`)!;
+  return { clock, relay, sent, join, channelOf };
 }

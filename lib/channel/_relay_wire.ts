@@ -7,11 +7,15 @@
  *      0     4  magic "RNGR"
  *      4     1  kind: 1 JOIN, 2 CHALLENGE, 3 PAIRED
  *      5    16  token (the candidate exchange's, sealed between the two devices)
- *     21    16  cookie (zero in a first JOIN; the relay's, echoed, after)
+ *     21    16  cookie (zero in a first JOIN; the relay's, echoed, after; in
+ *               PAIRED, the side's channel, 4 bytes big-endian, then zeros)
  * ```
  *
- * Anything else a paired address sends the relay is forwarded to its peer
- * as it is (the secure channel's stream segments, end-to-end encrypted).
+ * Forwarded datagrams are `"RNGR"`, kind 4 (DATA), a 4-byte channel, then
+ * the payload (a stream segment of the secure channel, end-to-end
+ * encrypted): a client sends with its own channel, the relay forwards with
+ * the peer's, so one socket (one address at the relay) can be paired with
+ * many contacts.
  *
  * @example Round trip of a JOIN
  * ```ts
@@ -41,9 +45,14 @@ export const RelayKind = {
   JOIN: 1,
   /** Relay → client: echo this cookie (proves the client's address). */
   CHALLENGE: 2,
-  /** Relay → client: paired; send the peer's datagrams to the relay now. */
+  /** Relay → client: paired, on this channel. */
   PAIRED: 3,
+  /** Both ways: a forwarded datagram on a channel. */
+  DATA: 4,
 } as const;
+
+/** Bytes before a DATA datagram's payload. */
+export const RELAY_DATA_HEADER_BYTES = MAGIC.length + 1 + 4;
 
 /** One relay control datagram. */
 export interface RelayMessage {
@@ -82,6 +91,56 @@ export function encodeRelay(message: RelayMessage): Uint8Array {
     MAGIC.length + 1 + RELAY_TOKEN_BYTES,
   );
   return bytes;
+}
+
+/**
+ * Wraps a payload for a channel.
+ *
+ * @param channel The channel (a uint32).
+ * @param payload The datagram to forward.
+ * @returns `"RNGR"`, DATA, the channel, the payload.
+ */
+export function encodeRelayData(
+  channel: number,
+  payload: Uint8Array,
+): Uint8Array {
+  const bytes = new Uint8Array(RELAY_DATA_HEADER_BYTES + payload.length);
+  bytes.set(MAGIC, 0);
+  bytes[MAGIC.length] = RelayKind.DATA;
+  new DataView(bytes.buffer).setUint32(MAGIC.length + 1, channel >>> 0);
+  bytes.set(payload, RELAY_DATA_HEADER_BYTES);
+  return bytes;
+}
+
+/**
+ * Reads a DATA datagram, hostile input allowed.
+ *
+ * @param bytes A datagram.
+ * @returns Its channel and payload (a view), or `undefined` if it is not one.
+ */
+export function decodeRelayData(
+  bytes: Uint8Array,
+): { channel: number; payload: Uint8Array } | undefined {
+  if (
+    bytes.length <= RELAY_DATA_HEADER_BYTES || !isRelayDatagram(bytes) ||
+    bytes[MAGIC.length] !== RelayKind.DATA
+  ) {
+    return undefined;
+  }
+  const channel = new DataView(bytes.buffer, bytes.byteOffset, bytes.length)
+    .getUint32(MAGIC.length + 1);
+  return { channel, payload: bytes.subarray(RELAY_DATA_HEADER_BYTES) };
+}
+
+/**
+ * The channel a PAIRED carries in its cookie field.
+ *
+ * @param cookie The PAIRED's cookie field.
+ * @returns The channel.
+ */
+export function pairedChannel(cookie: Uint8Array): number {
+  return new DataView(cookie.buffer, cookie.byteOffset, cookie.length)
+    .getUint32(0);
 }
 
 /**

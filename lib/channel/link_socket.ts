@@ -68,6 +68,8 @@ import {
 } from "./hole_punch.ts";
 import { PunchDemux } from "./punch_demux.ts";
 import { RelayJoin, type RelayJoinOptions } from "./relay_join.ts";
+import { decodeRelayData, encodeRelayData } from "./_relay_wire.ts";
+import { isStreamDatagram } from "./_datagram_stream_wire.ts";
 import type { LinkNat } from "./punch_outlook.ts";
 
 /** What a {@link LinkSocket} runs on. */
@@ -198,6 +200,13 @@ export class LinkSocket {
   #punchCount = 0;
   /** Timers ending the lingering of punches that succeeded. */
   readonly #lingering = new Set<Timer>();
+  /** Virtual address key → the relay and channel behind it. */
+  readonly #virtual = new Map<
+    string,
+    { relay: PeerAddress; channel: number; address: PeerAddress }
+  >();
+  /** Relay address key and channel → the virtual address. */
+  readonly #byChannel = new Map<string, PeerAddress>();
 
   /**
    * Takes over the socket's receive handler.
@@ -222,9 +231,44 @@ export class LinkSocket {
     demux.onStream((bytes, from) => this.#streams.handle(bytes, from));
   }
 
+  /**
+   * The virtual address of a contact reached through a relay on a channel:
+   * the relay's host tagged with the channel, its port. Segments to it are
+   * wrapped for the channel and sent to the relay; the relay's DATA on that
+   * channel arrive from it. At most `maxExpected` kept, oldest forgotten.
+   */
+  #relayed(relay: PeerAddress, channel: number): PeerAddress {
+    const address = { host: `${relay.host}#${channel}`, port: relay.port };
+    const key = formatAddress(address);
+    this.#virtual.delete(key);
+    this.#virtual.set(key, { relay, channel, address });
+    this.#byChannel.set(`${formatAddress(relay)}/${channel}`, address);
+    if (this.#virtual.size > this.#maxExpected) {
+      const [oldKey, old] = this.#virtual.entries().next().value!;
+      this.#virtual.delete(oldKey);
+      this.#byChannel.delete(`${formatAddress(old.relay)}/${old.channel}`);
+    }
+    return address;
+  }
+
+  /** Stream segments leave here: wrapped for a relay, or as they are. */
+  #sendSegment(to: PeerAddress, bytes: Uint8Array): void {
+    const relayed = this.#virtual.get(formatAddress(to));
+    if (relayed === undefined) this.#socket.send(to, bytes);
+    else {
+      this.#socket.send(relayed.relay, encodeRelayData(relayed.channel, bytes));
+    }
+  }
+
   #newStreams(): DatagramStreams {
+    const socket = this.#components.socket;
     const streams = new DatagramStreams({
-      socket: this.#components.socket,
+      socket: {
+        get localAddress() {
+          return socket.localAddress;
+        },
+        send: (to, bytes) => this.#sendSegment(to, bytes),
+      },
       clock: this.#components.clock,
       randomBytes: this.#components.randomBytes,
     });
@@ -268,13 +312,18 @@ export class LinkSocket {
           options.candidates,
           onResult,
         ),
-      relay: (options, onResult) =>
-        this.#start(
-          view,
-          () => new RelayJoin(this.#attemptComponents, options),
-          [options.relay],
-          onResult,
-        ),
+      relay: (options, onResult) => {
+        const join = new RelayJoin(this.#attemptComponents, options);
+        return this.#start(view, () => join, [], (result) => {
+          if (result.kind !== "punched" || join.channel === undefined) {
+            onResult(result);
+            return;
+          }
+          const address = this.#relayed(options.relay, join.channel);
+          this.#expect(view, address);
+          onResult({ ...result, address });
+        });
+      },
       expect: (address) => this.#expect(view, address),
       close: () => {
         for (const punch of view.punches) punch.stop();
@@ -366,6 +415,17 @@ export class LinkSocket {
   }
 
   #onPunchDatagram(bytes: Uint8Array, from: PeerAddress): void {
+    const data = decodeRelayData(bytes);
+    if (data !== undefined) {
+      // A contact's segment through a relay, on one of our channels there.
+      const address = this.#byChannel.get(
+        `${formatAddress(from)}/${data.channel}`,
+      );
+      if (address !== undefined && isStreamDatagram(data.payload)) {
+        this.#streams.handle(data.payload, address);
+      }
+      return;
+    }
     // At most `maxPunches` token comparisons per datagram.
     for (const view of this.#views) {
       for (const punch of view.punches) {

@@ -3,9 +3,10 @@
  * candidate exchange's token from the shared DHT socket, answers its
  * challenge, and ends once the relay says it paired us with the contact
  * that joined with the same token. It has the shape of a {@link HolePunch}
- * and ends the same way: "punched" at the relay's address, which the link
- * then dials or accepts like a punched one (the relay forwards every
- * non-relay datagram between the two).
+ * and ends the same way: "punched" at the relay's address, with the
+ * channel the relay gave us ({@link RelayJoin.channel}); `LinkSocket` then
+ * gives the contact a virtual address that the link dials or accepts like a
+ * punched one, its datagrams wrapped for that channel.
  *
  * A JOIN goes out every `intervalMs`, up to `attempts` rounds; a CHALLENGE
  * or PAIRED counts only from the relay's address and with our token.
@@ -44,6 +45,7 @@ import type { HolePunchResult } from "./hole_punch.ts";
 import {
   decodeRelay,
   encodeRelay,
+  pairedChannel,
   RELAY_COOKIE_BYTES,
   RELAY_TOKEN_BYTES,
   RelayKind,
@@ -95,6 +97,7 @@ export class RelayJoin {
   readonly #attempts: number;
   #cookie: Uint8Array = new Uint8Array(RELAY_COOKIE_BYTES);
   #round = 0;
+  #channel: number | undefined;
   #timer: Timer | undefined;
   #result: HolePunchResult | undefined;
   #onResult: ((result: HolePunchResult) => void) | undefined;
@@ -117,6 +120,11 @@ export class RelayJoin {
     this.#relayKey = formatAddress(options.relay);
     this.#intervalMs = Math.max(10, options.intervalMs ?? 200);
     this.#attempts = Math.max(1, Math.floor(options.attempts ?? 25));
+  }
+
+  /** Our channel at the relay, once paired (what we send with, what the peer's datagrams come with). */
+  get channel(): number | undefined {
+    return this.#channel;
   }
 
   /** How it ended, or `undefined` while running or not started. */
@@ -165,6 +173,7 @@ export class RelayJoin {
       this.#cookie = message.cookie;
       this.#send();
     } else if (message.kind === RelayKind.PAIRED) {
+      this.#channel = pairedChannel(message.cookie);
       this.#finish({
         kind: "punched",
         address: this.#relay,

@@ -2,7 +2,9 @@
  * A relay for two devices whose NATs cannot punch to each other (both
  * symmetric; `punchOutlook`): both join with the token of their candidate
  * exchange, the relay pairs the two addresses that joined with the same
- * token, then forwards every other datagram from one to the other as it is.
+ * token and gives each side a channel, then forwards each DATA datagram
+ * from one side's address and channel to the other's (`_relay_wire.ts`),
+ * so one socket can be paired with many contacts.
  * The secure channel runs end to end through it, so the relay sees only
  * ciphertext (and who talks to whom).
  *
@@ -13,8 +15,9 @@
  *   it receives at that address: a spoofed JOIN in a victim's name gets the
  *   victim one datagram no larger than the spoofed one, and no pairing.
  * - **No amplification.** Before pairing, each datagram in is answered
- *   with at most one of the same size; after, each datagram in is forwarded
- *   once, to the peer that proved its address and asked for this token.
+ *   with at most one of the same size; after, each DATA in is forwarded
+ *   once, at the same size, to the peer that proved its address and asked
+ *   for this token.
  * - **Bounds** (options): addresses waiting for their peer, per origin
  *   (IPv4 address, IPv6 /64) and in all; pairings per origin and in all;
  *   bytes a second forwarded per paired address (token bucket); a pairing
@@ -30,6 +33,7 @@
  * import { SimulatedNetwork } from "../testing/simulated_network.ts";
  * import { RelayServer } from "./relay_server.ts";
  * import { RelayJoin } from "./relay_join.ts";
+ * import { decodeRelayData, encodeRelayData } from "./_relay_wire.ts";
  *
  * const clock = new ManualClock(0);
  * const network = new SimulatedNetwork({ clock, rng: seededRng(1) });
@@ -40,13 +44,15 @@
  * const joinB = new RelayJoin({ transport: b, clock }, { token, relay: r.localAddress });
  * const got: number[] = [];
  * a.receive((bytes, from) => joinA.handle(bytes, from));
- * b.receive((bytes, from) => joinB.handle(bytes, from) || got.push(bytes[0]));
+ * b.receive((bytes, from) =>
+ *   joinB.handle(bytes, from) || got.push(decodeRelayData(bytes)!.payload[0])
+ * );
  * joinA.start();
  * joinB.start();
  * clock.advance(1_000);
  * assert.equal(joinA.result?.kind, "punched");
  * assert.equal(joinB.result?.kind, "punched");
- * a.send(r.localAddress, new Uint8Array([42]));
+ * a.send(r.localAddress, encodeRelayData(joinA.channel!, new Uint8Array([42])));
  * clock.advance(100);
  * assert.deepEqual(got, [42]);
  * relay.close();
@@ -66,7 +72,9 @@ import {
 } from "../transport.ts";
 import {
   decodeRelay,
+  decodeRelayData,
   encodeRelay,
+  encodeRelayData,
   isRelayDatagram,
   RELAY_COOKIE_BYTES,
   RelayKind,
@@ -135,6 +143,8 @@ interface Side {
   readonly address: PeerAddress;
   readonly origin: string;
   readonly token: string;
+  /** Its channel: what it sends with, and what its peer's datagrams come with. */
+  readonly channel: number;
   peer?: Side;
   readonly startMs: number;
   lastMs: number;
@@ -165,8 +175,12 @@ export class RelayServer {
   readonly #o: Required<RelayServerOptions>;
   /** Token hex → the address waiting with it. */
   readonly #waiting = new Map<string, Waiting>();
-  /** Address key → its side of a pairing. */
+  /** Address key and channel → its side of a pairing. */
   readonly #sides = new Map<string, Side>();
+  /** Address key and token → its side (a JOIN again gets its PAIRED again). */
+  readonly #byToken = new Map<string, Side>();
+  /** The next channel handed out (any order will do: a channel counts only from its address). */
+  #nextChannel: number;
   readonly #waitingPerOrigin = new Map<string, number>();
   readonly #pairedPerOrigin = new Map<string, number>();
   #sweep: Timer | undefined;
@@ -187,6 +201,9 @@ export class RelayServer {
     this.#socket = components.socket;
     this.#clock = components.clock;
     this.#secret = components.randomBytes(32);
+    const start = components.randomBytes(4);
+    this.#nextChannel = new DataView(start.buffer, start.byteOffset, 4)
+      .getUint32(0);
     this.#o = {
       maxWaiting: options.maxWaiting ?? 1_024,
       maxWaitingPerOrigin: options.maxWaitingPerOrigin ?? 32,
@@ -213,6 +230,7 @@ export class RelayServer {
     this.#sweep = undefined;
     this.#waiting.clear();
     this.#sides.clear();
+    this.#byToken.clear();
     this.#waitingPerOrigin.clear();
     this.#pairedPerOrigin.clear();
     this.#challenged.clear();
@@ -228,11 +246,12 @@ export class RelayServer {
     if (this.#closed) return;
     const nowMs = this.#clock.now();
     const key = formatAddress(from);
-    const side = this.#live(this.#sides.get(key), nowMs);
-    if (isRelayDatagram(bytes)) {
-      this.#onControl(bytes, from, key, side, nowMs);
+    const data = decodeRelayData(bytes);
+    if (data === undefined) {
+      this.#onControl(bytes, from, key, nowMs);
       return;
     }
+    const side = this.#live(this.#sides.get(`${key}/${data.channel}`), nowMs);
     if (side?.peer === undefined) {
       this.counters.droppedUnpaired += 1;
       return;
@@ -244,18 +263,21 @@ export class RelayServer {
     side.lastMs = nowMs;
     side.peer.lastMs = nowMs;
     this.counters.forwarded += 1;
-    this.counters.forwardedBytes += bytes.length;
-    this.#socket.send(side.peer.address, bytes);
+    this.counters.forwardedBytes += data.payload.length;
+    // The same size as what came in: the header's channel is the peer's.
+    this.#socket.send(
+      side.peer.address,
+      encodeRelayData(side.peer.channel, data.payload),
+    );
   }
 
   #onControl(
     bytes: Uint8Array,
     from: PeerAddress,
     key: string,
-    side: Side | undefined,
     nowMs: number,
   ): void {
-    const message = decodeRelay(bytes);
+    const message = isRelayDatagram(bytes) ? decodeRelay(bytes) : undefined;
     if (message === undefined || message.kind !== RelayKind.JOIN) {
       this.counters.droppedUnpaired += 1;
       return;
@@ -278,16 +300,16 @@ export class RelayServer {
       );
       return;
     }
-    const paired = encodeRelay({
-      kind: RelayKind.PAIRED,
-      token: message.token,
-      cookie: message.cookie,
-    });
+    const paired = (side: Side) =>
+      encodeRelay({
+        kind: RelayKind.PAIRED,
+        token: message.token,
+        cookie: channelCookie(side.channel),
+      });
+    const side = this.#live(this.#byToken.get(`${key}|${token}`), nowMs);
     if (side !== undefined) {
-      // Already paired (its PAIRED was lost, or it asks again): say so if
-      // it is the same token; another token from a paired address is not
-      // taken.
-      if (side.token === token) this.#socket.send(from, paired);
+      // Already paired (its PAIRED was lost, or it asks again).
+      this.#socket.send(from, paired(side));
       return;
     }
     const origin = originOf(from.host).origin;
@@ -298,8 +320,8 @@ export class RelayServer {
       return;
     }
     if (formatAddress(waiting.address) === key) return;
-    if (!this.#pair(token, waiting, { address: from, origin }, nowMs)) return;
-    this.#socket.send(from, paired);
+    const second = this.#pair(token, waiting, { address: from, origin }, nowMs);
+    if (second !== undefined) this.#socket.send(from, paired(second));
   }
 
   #wait(token: string, waiting: Waiting): void {
@@ -321,12 +343,13 @@ export class RelayServer {
     decrement(this.#waitingPerOrigin, waiting.origin);
   }
 
+  /** Pairs two proven addresses; returns the second's side, or `undefined` if over a bound. */
   #pair(
     token: string,
     first: Waiting,
     second: { address: PeerAddress; origin: string },
     nowMs: number,
-  ): boolean {
+  ): Side | undefined {
     const max = this.#o.maxPairingsPerOrigin;
     const firstCount = this.#pairedPerOrigin.get(first.origin) ?? 0;
     const secondCount = this.#pairedPerOrigin.get(second.origin) ?? 0;
@@ -335,13 +358,14 @@ export class RelayServer {
       secondCount + (first.origin === second.origin ? 1 : 0) >= max
     ) {
       this.counters.droppedFull += 1;
-      return false;
+      return undefined;
     }
     this.#unwait(token, first);
     const make = (address: PeerAddress, origin: string): Side => ({
       address,
       origin,
       token,
+      channel: this.#nextChannel = (this.#nextChannel + 1) >>> 0,
       startMs: nowMs,
       lastMs: nowMs,
       tokens: this.#o.bytesPerSecond,
@@ -351,8 +375,11 @@ export class RelayServer {
     const b = make(second.address, second.origin);
     a.peer = b;
     b.peer = a;
-    this.#sides.set(formatAddress(a.address), a);
-    this.#sides.set(formatAddress(b.address), b);
+    for (const side of [a, b]) {
+      const key = formatAddress(side.address);
+      this.#sides.set(`${key}/${side.channel}`, side);
+      this.#byToken.set(`${key}|${token}`, side);
+    }
     for (const origin of [a.origin, b.origin]) {
       this.#pairedPerOrigin.set(
         origin,
@@ -361,7 +388,7 @@ export class RelayServer {
     }
     this.counters.paired += 1;
     this.#scheduleSweep();
-    return true;
+    return b;
   }
 
   /** The side, unless its pairing has ended (then it is removed). */
@@ -380,8 +407,10 @@ export class RelayServer {
   #unpair(side: Side): void {
     for (const end of [side, side.peer]) {
       if (end === undefined) continue;
-      if (this.#sides.get(formatAddress(end.address)) !== end) continue;
-      this.#sides.delete(formatAddress(end.address));
+      const key = formatAddress(end.address);
+      if (this.#sides.get(`${key}/${end.channel}`) !== end) continue;
+      this.#sides.delete(`${key}/${end.channel}`);
+      this.#byToken.delete(`${key}|${end.token}`);
       decrement(this.#pairedPerOrigin, end.origin);
     }
   }
@@ -454,6 +483,12 @@ export class RelayServer {
       if (this.#waiting.size > 0 || this.#sides.size > 0) this.#scheduleSweep();
     });
   }
+}
+
+function channelCookie(channel: number): Uint8Array {
+  const cookie = new Uint8Array(RELAY_COOKIE_BYTES);
+  new DataView(cookie.buffer).setUint32(0, channel >>> 0);
+  return cookie;
 }
 
 function decrement(counts: Map<string, number>, key: string): void {

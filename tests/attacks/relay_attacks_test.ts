@@ -5,7 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { recordingRelay } from "../_relay_helpers.ts";
-import { encodeRelay, RelayKind } from "../../lib/channel/_relay_wire.ts";
+import {
+  encodeRelay,
+  encodeRelayData,
+  RelayKind,
+} from "../../lib/channel/_relay_wire.ts";
 import { formatAddress } from "../../lib/transport.ts";
 
 const VICTIM = { host: "192.0.2.66", port: 5_060 };
@@ -27,7 +31,7 @@ Deno.test("attack: JOINs spoofed in a victim's name get it no pairing, no forwar
     for (let i = 0; i < 1_000; i++) {
       relay.handle(spoofed, VICTIM);
       spoofedBytes += spoofed.length;
-      relay.handle(new Uint8Array(1_000), ATTACKER);
+      relay.handle(encodeRelayData(i, new Uint8Array(1_000)), ATTACKER);
     }
     clock.advance(1_000);
   }
@@ -61,7 +65,7 @@ Deno.test("attack: a cookie is bound to the address it was sent to; a stolen one
     VICTIM,
   );
   assert.equal(relay.pairings, 0);
-  relay.handle(new Uint8Array(100), ATTACKER);
+  relay.handle(encodeRelayData(1, new Uint8Array(100)), ATTACKER);
   assert.equal(relay.counters.forwarded, 0);
 });
 
