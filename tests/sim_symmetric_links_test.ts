@@ -159,3 +159,38 @@ Deno.test("symmetric against a port-restricted NAT with a configured relay: afte
   assert.equal(f.swarm.relay!.pairings, 1);
   f.swarm.shutdown();
 });
+
+Deno.test("a symmetric device links with two symmetric contacts through one relay, one channel each", async () => {
+  const swarm = await DaemonSwarm.create({
+    seed: "sym-relay-3",
+    infraNodes: 30,
+    relay: true,
+  });
+  const rng = seededRng("sym-relay-3-nat");
+  const slots: DeviceSlot[] = [];
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const slot = await swarm.addDevice();
+    swarm.network.putBehindNat(slot.index, {
+      kind: "symmetric",
+      rng: forkRng(rng, `box-${slot.index}`),
+    });
+    ids.push(await swarm.createAccount(slot));
+    slots.push(slot);
+    swarm.start(slot);
+  }
+  await swarm.run(5 * SECOND);
+  for (const i of [1, 2]) {
+    await slots[0].daemon!.config.addContact(ids[0], ids[i]);
+    await slots[i].daemon!.config.addContact(ids[i], ids[0]);
+    slots[0].daemon!.presence.subscribeBuddy(ids[0], ids[i], true);
+    slots[i].daemon!.presence.subscribeBuddy(ids[i], ids[0], true);
+  }
+  const statuses = () =>
+    slots[0].daemon!.presence.getSubscriptions(ids[0]).map((s) => s.status);
+  await runUntil(swarm, () => statuses().every((s) => s === 2), 30_000);
+  assert.deepEqual(statuses(), [2, 2]);
+  assert.equal(slots[0].daemon!.account(ids[0]).linkCounters.linksOpened, 2);
+  assert.equal(swarm.relay!.pairings, 2);
+  swarm.shutdown();
+});
