@@ -13,7 +13,10 @@
  * stream goes to the account that expects its source address and, there,
  * into the `ConnectionManager`'s handshake slots; a stream from any other
  * address is closed before a byte is read, so the socket accepts nothing
- * from a host no account punched towards.
+ * from a host no account punched towards. A contact reached through a relay
+ * ({@link PunchedPaths.relay}) gets a virtual address (the relay's host
+ * tagged with our channel there): segments to it leave wrapped for the
+ * channel to the relay, and the relay's DATA on the channel arrive from it.
  *
  * @example Two daemons' sockets punch, then open a stream
  * ```ts
