@@ -85,6 +85,11 @@ Options:
                           sendmmsg: Linux, run with --allow-ffi added to the
                           task's flags); a fraction of the CPU per datagram for
                           a busy node
+  --relay HOST:PORT       a relay (another node's --relay-serve) for links to
+                          contacts whose NAT and ours cannot punch (both
+                          symmetric); it forwards the link's ciphertext only
+  --relay-serve PORT      also serve as such a relay on this UDP port (run it on
+                          a reachable host; bounded per address and in all)
   --bootstrap LIST        host:port,... to join, or "none" (default ${DEFAULT_BOOTSTRAP})
   --name NAME             this device's name (default "console")
   --no-console            do not read stdin: run until SIGINT or SIGTERM
@@ -128,6 +133,8 @@ interface Options {
   advertise?: string;
   links: boolean;
   udpBatch: boolean;
+  relay?: PeerAddress;
+  relayServePort?: number;
   bootstrap: PeerAddress[] | "none";
   name: string;
   demo: boolean;
@@ -221,7 +228,7 @@ export function checkAdvertise(text: string): string {
 }
 
 /** Options that take a value, whose value may look like a negative number. */
-const VALUE_OPTIONS = new Set(["--port"]);
+const VALUE_OPTIONS = new Set(["--port", "--relay-serve"]);
 
 function parseFlags(args: readonly string[]) {
   // node:util's parseArgs takes "--port -1" for a missing value followed by
@@ -245,6 +252,8 @@ function parseFlags(args: readonly string[]) {
         advertise: { type: "string" },
         "no-links": { type: "boolean" },
         "udp-batch": { type: "boolean" },
+        relay: { type: "string" },
+        "relay-serve": { type: "string" },
         bootstrap: { type: "string" },
         name: { type: "string" },
         "no-console": { type: "boolean" },
@@ -275,6 +284,17 @@ function parseOptions(
   const advertise = values.advertise === undefined
     ? undefined
     : checkAdvertise(values.advertise);
+  let relay: PeerAddress | undefined;
+  if (values.relay !== undefined) {
+    try {
+      relay = parseAddress(values.relay);
+    } catch (error) {
+      throw new UsageError(`--relay: ${(error as Error).message}`);
+    }
+  }
+  const relayServePort = values["relay-serve"] === undefined
+    ? undefined
+    : parsePort(values["relay-serve"]);
   const bootstrapText = values.bootstrap ?? DEFAULT_BOOTSTRAP;
   let bootstrap: PeerAddress[] | "none" = "none";
   if (bootstrapText !== "none") {
@@ -317,6 +337,8 @@ function parseOptions(
     advertise,
     links: !(values["no-links"] ?? false),
     udpBatch: values["udp-batch"] ?? false,
+    relay,
+    relayServePort,
     bootstrap,
     name: values.name ?? "console",
     demo: values.demo ?? false,
@@ -390,6 +412,10 @@ async function openNode(options: Options, output: Output): Promise<Daemon> {
     links: options.links,
     batchedUdp: options.udpBatch,
     advertise: options.advertise,
+    ...(options.relay === undefined
+      ? {}
+      : { relay: (await resolveAddresses([options.relay]))[0] }),
+    relayServePort: options.relayServePort,
     onWarning: (warning) =>
       output.event(warning.kind, warning.message, { key: warning.key }, "warn"),
   });

@@ -31,6 +31,7 @@
  */
 import { Daemon } from "../lib/daemon/daemon.ts";
 import { WorkTracker } from "../lib/daemon/work_tracker.ts";
+import { RelayServer } from "../lib/channel/relay_server.ts";
 import type { DhtNodeConfig } from "../lib/dht/dht_node.ts";
 import type { InfoHash } from "../lib/identity/info_hash.ts";
 import type { ManualClock } from "../lib/testing/manual_clock.ts";
@@ -76,6 +77,11 @@ export interface DaemonSwarmOptions {
   readonly onProgress?: (joined: number) => void;
   /** Share of the plain DHT nodes that behave as stock OpenDHT 2.4 (see `TestnetOptions.stockShare`). @default {0} */
   readonly stockShare?: number;
+  /**
+   * A public host serving as a relay (`RelayServer`) that every daemon
+   * names as its configured relay (`DaemonOptions.relay`). @default {false}
+   */
+  readonly relay?: boolean;
 }
 
 /** One simulated device. */
@@ -126,6 +132,9 @@ export class DaemonSwarm {
   readonly #natRng: Rng;
   /** Links opened by daemons no longer running (their counters are gone with them). */
   readonly #pastLinks = { tcp: 0, punched: 0 };
+  /** The relay every daemon names, when asked for. */
+  readonly relay: RelayServer | undefined;
+  readonly #relayAddress: PeerAddress | undefined;
 
   private constructor(testnet: Testnet, options: DaemonSwarmOptions) {
     this.testnet = testnet;
@@ -137,6 +146,15 @@ export class DaemonSwarm {
     this.#nat = options.nat;
     this.#natRng = forkRng(root, "nat");
     this.#deviceDht = options.deviceDht ?? {};
+    if (options.relay === true) {
+      const socket = testnet.network.attach();
+      this.#relayAddress = socket.localAddress;
+      this.relay = new RelayServer({
+        socket,
+        clock: testnet.clock,
+        randomBytes: rngBytes(forkRng(root, "relay")),
+      });
+    }
   }
 
   /**
@@ -195,6 +213,9 @@ export class DaemonSwarm {
       work: this.work,
       dht: { ...this.#deviceDht, bootstrap: this.#bootstrap(), id: slot.dhtId },
       streams: this.streams.host(slot.index),
+      ...(this.#relayAddress === undefined
+        ? {}
+        : { relay: this.#relayAddress }),
     });
     slot.dhtId = daemon.dht.id;
     return daemon;
@@ -450,6 +471,7 @@ export class DaemonSwarm {
       if (slot.online) slot.daemon!.crash();
       slot.online = false;
     }
+    this.relay?.close();
     this.testnet.stop();
   }
 }

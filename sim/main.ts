@@ -91,6 +91,9 @@ Options:
                      at most 1 (the rest public), plus an optional
                      timeout:D (mapping idle timeout, default 30s), e.g.
                      "eim-prf:0.8,symmetric:0.1"; DHT nodes stay public
+  --relay            presence: a public relay host that every device names for
+                     links its NAT and a contact's cannot punch (both
+                     symmetric, or symmetric against a port-restricted NAT)
   --profile NAME     presence/inbox: "ours" (default) or "jami"
   --stock-share P    presence, network-cut: share (0..1) of the plain DHT
                      nodes that behave as stock OpenDHT 2.4 (our value types
@@ -240,6 +243,7 @@ async function main(args: string[]): Promise<number> {
         profile: { type: "string" },
         nat: { type: "string" },
         "stock-share": { type: "string" },
+        relay: { type: "boolean" },
         "quiet-offline": { type: "string" },
         "listen-nodes": { type: "string" },
         report: { type: "string" },
@@ -364,6 +368,7 @@ async function main(args: string[]): Promise<number> {
             stockShare,
             onProgress,
             nat,
+            relay: values.relay ?? false,
           })
           : await runInboxScenario({
             requests,

@@ -113,6 +113,8 @@ Deno.test("deno task run: --help, --version and bad flags", async () => {
       "--json",
       "--log-level",
       "--version",
+      "--relay HOST:PORT",
+      "--relay-serve PORT",
       "accept <uri>",
       "stats",
     ]
@@ -129,6 +131,8 @@ Deno.test("deno task run: --help, --version and bad flags", async () => {
   assert.equal((await run(["--port", "99999"])).code, 2);
   assert.equal((await run(["--bootstrap", "not an address"])).code, 2);
   assert.equal((await run(["--log-level", "loud"])).code, 2);
+  assert.equal((await run(["--relay", "not an address"])).code, 2);
+  assert.equal((await run(["--relay-serve", "99999"])).code, 2);
   assert.equal(
     (await run(["--no-passphrase", "--passphrase-file", "x"])).code,
     2,

@@ -132,7 +132,7 @@ Deno.test("hole punch: symmetric on both sides fails after its rounds", () => {
   assert.equal(b.result?.kind, "failed");
 });
 
-Deno.test("hole punch: symmetric against full-cone works (the cone side accepts the new port)", () => {
+Deno.test("hole punch: symmetric against full-cone works on both sides (the cone side accepts the new port, and its probe ends its punch)", () => {
   const { clock, alice, bob, alicePublic, bobPublic } = setup(
     "symmetric",
     "full-cone",
@@ -143,6 +143,13 @@ Deno.test("hole punch: symmetric against full-cone works (the cone side accepts 
   b.start();
   clock.runUntilIdle();
   assert.equal(a.result?.kind, "punched");
+  // The cone side never gets an ack (its probes go to a port the symmetric
+  // NAT did not map for it), but Alice's probe reached it: it is punched at
+  // her mapping towards it, not at her announced address.
+  assert.equal(b.result?.kind, "punched");
+  if (b.result?.kind !== "punched") return;
+  assert.equal(b.result.address.host, alicePublic.host);
+  assert.notEqual(b.result.address.port, alicePublic.port);
 });
 
 Deno.test("hole punch: probes with another token are ignored", () => {

@@ -41,6 +41,73 @@ Deno.test("link candidates: encode/decode round trip", () => {
   assert.deepEqual(decodeLinkCandidates(encodeLinkCandidates(SET)), SET);
 });
 
+Deno.test("link candidates: the sender's NAT and relay travel as v2; a set without them stays v1, as before", () => {
+  for (const nat of ["public", "independent", "dependent"] as const) {
+    const bytes = encodeLinkCandidates({ ...SET, nat });
+    assert.deepEqual(decodeLinkCandidates(bytes), { ...SET, nat });
+  }
+  const relay = { host: "198.51.100.9", port: 3478 };
+  assert.deepEqual(
+    decodeLinkCandidates(encodeLinkCandidates({ ...SET, relay })),
+    {
+      ...SET,
+      relay,
+    },
+  );
+  assert.throws(
+    () =>
+      encodeLinkCandidates({
+        ...SET,
+        relay: { host: "relay.example", port: 1 },
+      }),
+    MalformedRecordError,
+  );
+  const v1 = encodeLinkCandidates({ ...SET, nat: "unknown" });
+  assert.deepEqual(v1, encodeLinkCandidates(SET));
+  // Written by the version before: the same bytes as the v1 tuple.
+  assert.deepEqual(
+    v1,
+    encodeTuple([
+      "link-candidates-v1",
+      SET.issuedMs,
+      SET.expiresMs,
+      SET.token,
+      SET.candidates.map(({ host, port }) => [host, port]),
+    ]),
+  );
+  assert.deepEqual(decodeLinkCandidates(v1), SET);
+  for (
+    const [nat, relay] of [
+      [4, null],
+      [-1, null],
+      ["dependent", null],
+      [3, ["evil.example", 1]],
+      [3, ["203.0.113.7", 0]],
+      [3, "203.0.113.7"],
+    ]
+  ) {
+    const raw = encodeTuple([
+      "link-candidates-v2",
+      SET.issuedMs,
+      SET.expiresMs,
+      SET.token,
+      [],
+      nat,
+      relay,
+    ]);
+    assert.throws(() => decodeLinkCandidates(raw), MalformedRecordError);
+  }
+  const v1WithNat = encodeTuple([
+    "link-candidates-v1",
+    SET.issuedMs,
+    SET.expiresMs,
+    SET.token,
+    [],
+    3,
+  ]);
+  assert.throws(() => decodeLinkCandidates(v1WithNat), MalformedRecordError);
+});
+
 Deno.test("link candidates: hostile sets are refused with MalformedRecordError", () => {
   const bad = [
     { ...SET, token: new Uint8Array(15) },

@@ -3,7 +3,7 @@
  * devices behind endpoint-independent NATs exchange candidates through the
  * DHT, punch a hole from their DHT sockets and link over UDP; a crash is
  * seen through the link's keepalive; symmetric NATs on both sides stay at
- * status 1; a stranger's candidates are never answered.
+ * status 1 and skip the punch; a stranger's candidates are never answered.
  */
 import assert from "node:assert/strict";
 import { DaemonSwarm, type DeviceSlot } from "../sim/daemon_swarm.ts";
@@ -91,7 +91,8 @@ Deno.test("behind symmetric NATs on both sides: status 1, no link, no error", as
   assert.equal(f.aliceSees().status, 1);
   const rendezvous = alice.daemon!.account(a).rendezvousCounters!;
   assert.ok(rendezvous.offersSent > 0, JSON.stringify(rendezvous));
-  assert.ok(rendezvous.punchFailures > 0, JSON.stringify(rendezvous));
+  // Both know their NATs rule a punch out (tests/sim_symmetric_links_test.ts).
+  assert.ok(rendezvous.skipped > 0, JSON.stringify(rendezvous));
   assert.equal(alice.daemon!.account(a).linkCounters.linksOpened, 0);
   swarm.shutdown();
 });

@@ -303,6 +303,7 @@ function syntheticMessages(): DhtMessage[] {
       ...base,
       userAgent: "RNG1",
       seenAddress: new Uint8Array(16).fill(0xfe),
+      seenPort: 65_535,
       nodes4: [{ id: PEER, address: { host: "192.0.2.1", port: 65535 } }],
       nodes6: [
         { id: PEER, address: { host: "2001:db8::1", port: 4222 } },
@@ -317,6 +318,7 @@ function syntheticMessages(): DhtMessage[] {
       ...base,
       valueId: 0n,
       seenAddress: Uint8Array.from([127, 0, 0, 1]),
+      seenPort: 1,
     },
     { kind: "reply", ...base, nodes4: [], nodes6: [], values: [] },
   ];

@@ -14,7 +14,8 @@
  * Every `intervalMs`, a probe goes to every candidate, up to `attempts`
  * rounds; a probe received is answered with an ack to its source (the
  * peer's public address as our NAT sees it, even if it was not among the
- * candidates); the first ack received ends the punch with its source.
+ * candidates); the first probe or ack received ends the punch with its
+ * source.
  *
  * @example Two hosts, no NAT in between
  * ```ts
@@ -173,11 +174,15 @@ export class HolePunch {
     }
     if (kind === PROBE) {
       this.#transport.send(from, this.#ack);
-    } else if (kind === ACK) {
-      this.#finish({ kind: "punched", address: from, atMs: this.#clock.now() });
-    } else {
+    } else if (kind !== ACK) {
       return false;
     }
+    // A probe with our token proves the path both ways too: it came through
+    // our NAT, and the peer's NAT lets our ack in, since the peer sent to
+    // the address the ack leaves from. Behind a full cone facing a
+    // symmetric NAT it is all we get (our probes go to a port the peer's
+    // NAT never mapped for us, so no ack ever comes).
+    this.#finish({ kind: "punched", address: from, atMs: this.#clock.now() });
     return true;
   }
 

@@ -11,7 +11,14 @@
  * expiresMs, token (16 bytes), [[host, port], …]]`, at most
  * {@link MAX_PUNCH_CANDIDATES} candidates, hosts IPv4 or IPv6 text of at
  * most 45 characters, ports 1–65535. A candidate set expires (default 2
- * minutes): a stale one would punch towards mappings long gone.
+ * minutes): a stale one would punch towards mappings long gone. A set that
+ * says what its sender knows of its NAT ({@link LinkNat}, for
+ * `punchOutlook`) or names a relay is `["link-candidates-v2", …the same…,
+ * nat, relay]`, `nat` the index in {@link LINK_NATS} (0 unknown, 1 public,
+ * 2 independent, 3 dependent), `relay` nil or the `[host, port]` of a relay
+ * the sender's user configured (`RelayServer`); a set with neither is
+ * written as v1, and v1 sets are read as "unknown", no relay. (A device of the version before reads no v2 set: it cannot
+ * link to a NATed device that knows its mapping until it is updated.)
  *
  * @example Seal to Bob's device, open there
  * ```ts
@@ -59,10 +66,12 @@ import {
 import type { DeviceCertificate } from "../identity/device_certificate.ts";
 import type { PeerAddress } from "../transport.ts";
 import { MAX_PUNCH_CANDIDATES, PUNCH_TOKEN_BYTES } from "./hole_punch.ts";
+import { LINK_NATS, type LinkNat } from "./punch_outlook.ts";
 
 /** The sealed-box purpose of candidate messages. */
 export const LINK_CANDIDATES_PURPOSE = "link-candidates";
 const TAG = "link-candidates-v1";
+const TAG_V2 = "link-candidates-v2";
 const WHAT = "link candidates";
 const MAX_HOST_LENGTH = 45;
 /** Longest validity accepted: 10 minutes. */
@@ -78,6 +87,10 @@ export interface LinkCandidates {
   readonly token: Uint8Array;
   /** Where to probe, at most {@link MAX_PUNCH_CANDIDATES}. */
   readonly candidates: readonly PeerAddress[];
+  /** What the sender knows of its NAT. @default {"unknown"} */
+  readonly nat?: LinkNat;
+  /** A relay its user configured, for when the NATs cannot punch. */
+  readonly relay?: PeerAddress;
 }
 
 /** A candidate set that is well formed but expired or not yet valid. */
@@ -105,13 +118,19 @@ export class LinkCandidatesExpiredError extends Error {
  */
 export function encodeLinkCandidates(value: LinkCandidates): Uint8Array {
   check(value);
-  return encodeTuple([
-    TAG,
+  const fields = [
     value.issuedMs,
     value.expiresMs,
     value.token,
     value.candidates.map(({ host, port }) => [host, port]),
-  ]);
+  ];
+  const nat = LINK_NATS.indexOf(value.nat ?? "unknown");
+  const relay = value.relay === undefined
+    ? null
+    : [value.relay.host, value.relay.port];
+  return nat <= 0 && relay === null
+    ? encodeTuple([TAG, ...fields])
+    : encodeTuple([TAG_V2, ...fields, nat, relay]);
 }
 
 /**
@@ -122,25 +141,36 @@ export function encodeLinkCandidates(value: LinkCandidates): Uint8Array {
  * @throws {MalformedRecordError} If it is not a well-formed set.
  */
 export function decodeLinkCandidates(bytes: Uint8Array): LinkCandidates {
-  const fields = decodeTuple(bytes, WHAT, TAG, 5);
+  let fields: unknown[];
+  let nat: LinkNat = "unknown";
+  let relay: PeerAddress | undefined;
+  try {
+    fields = decodeTuple(bytes, WHAT, TAG, 5);
+  } catch (v1Error) {
+    try {
+      fields = decodeTuple(bytes, WHAT, TAG_V2, 7);
+    } catch {
+      throw v1Error;
+    }
+    const code = readInteger(fields, 5, WHAT);
+    if (code >= LINK_NATS.length) {
+      throw new MalformedRecordError(WHAT, "unknown nat");
+    }
+    nat = LINK_NATS[code];
+    if (fields[6] !== null) relay = readAddress(fields[6]);
+  }
   const list = fields[4];
   if (!Array.isArray(list) || list.length > MAX_PUNCH_CANDIDATES) {
     throw new MalformedRecordError(WHAT, "candidates is not a short list");
   }
-  const candidates = list.map((entry): PeerAddress => {
-    if (
-      !Array.isArray(entry) || entry.length !== 2 ||
-      typeof entry[0] !== "string" || typeof entry[1] !== "number"
-    ) {
-      throw new MalformedRecordError(WHAT, "a candidate is not [host, port]");
-    }
-    return { host: entry[0], port: entry[1] };
-  });
+  const candidates = list.map(readAddress);
   const value: LinkCandidates = {
     issuedMs: readInteger(fields, 1, WHAT),
     expiresMs: readInteger(fields, 2, WHAT),
     token: readBytes(fields, 3, WHAT, PUNCH_TOKEN_BYTES),
     candidates,
+    ...(nat === "unknown" ? {} : { nat }),
+    ...(relay === undefined ? {} : { relay }),
   };
   check(value);
   return value;
@@ -192,6 +222,16 @@ export function openLinkCandidates(
   return { candidates, sender: opened.sender };
 }
 
+function readAddress(entry: unknown): PeerAddress {
+  if (
+    !Array.isArray(entry) || entry.length !== 2 ||
+    typeof entry[0] !== "string" || typeof entry[1] !== "number"
+  ) {
+    throw new MalformedRecordError(WHAT, "a candidate is not [host, port]");
+  }
+  return { host: entry[0], port: entry[1] };
+}
+
 function check(value: LinkCandidates): void {
   const lifetime = value.expiresMs - value.issuedMs;
   if (
@@ -207,10 +247,16 @@ function check(value: LinkCandidates): void {
   ) {
     throw new MalformedRecordError(WHAT, "bad token");
   }
+  if (value.nat !== undefined && !LINK_NATS.includes(value.nat)) {
+    throw new MalformedRecordError(WHAT, "unknown nat");
+  }
   if (value.candidates.length > MAX_PUNCH_CANDIDATES) {
     throw new MalformedRecordError(WHAT, "too many candidates");
   }
-  for (const { host, port } of value.candidates) {
+  const addresses = value.relay === undefined
+    ? value.candidates
+    : [...value.candidates, value.relay];
+  for (const { host, port } of addresses) {
     if (
       typeof host !== "string" || host.length === 0 ||
       host.length > MAX_HOST_LENGTH || !/^[0-9a-fA-F.:]+$/.test(host) ||

@@ -30,6 +30,21 @@
  *   sending device; value ids already seen are skipped; at most
  *   {@link LinkRendezvousOptions.maxPeers} devices are tracked; punches are
  *   bounded by the shared socket. Expired or future sets are dropped.
+ * - **NATs that cannot punch.** Each set says what its sender knows of its
+ *   NAT ({@link LinkNat}: public, endpoint-independent or address-dependent
+ *   mapping, from our DHT nodes' `sp`). Where {@link punchOutlook} says a
+ *   punch cannot work (both sides symmetric), neither side punches nor
+ *   offers again; an offer is still answered, so that its sender learns it
+ *   too. Where it may (one side symmetric, the other behind a NAT whose
+ *   filtering we cannot know: a full cone works, a port-restricted NAT
+ *   does not), {@link LinkRendezvousOptions.doubtfulAttempts} punches fail
+ *   in a row before we stop. A newer set that says otherwise starts over.
+ *   A hostile contact can only stop links with itself this way; a hostile
+ *   DHT majority (see `ObservedMapping`), only our punches. Where a punch
+ *   is ruled out and either side's set names a relay (the lower device
+ *   id's first), both join it instead (`RelayJoin`, through
+ *   {@link PunchedPaths.relay}) with the exchange's token (crossing offers:
+ *   the lower id's) and link through it; offers then go on as usual.
  * - **Retries.** An offer unanswered after
  *   {@link LinkRendezvousOptions.answerTimeoutMs}, a failed punch, or a lost
  *   link are retried after {@link LinkRendezvousOptions.retryMs}, doubling up
@@ -64,6 +79,7 @@ import {
   sealLinkCandidates,
 } from "./link_candidates.ts";
 import type { PunchedPaths } from "./link_socket.ts";
+import { type LinkNat, punchOutlook } from "./punch_outlook.ts";
 import type { ChannelIdentity, ChannelPeer } from "./secure_channel_options.ts";
 
 /** The DHT value type of candidate sets: OpenDHT's "ICE candidates" (1 minute). */
@@ -140,6 +156,12 @@ export interface LinkRendezvousOptions {
    * is wanted. @default {256}
    */
   readonly maxPeers?: number;
+  /**
+   * Punches failing in a row after which a pair that may not punch (one
+   * side symmetric, the other behind a NAT; `punchOutlook` "maybe") stops
+   * offering and punching. @default {2}
+   */
+  readonly doubtfulAttempts?: number;
 }
 
 /** Counters of a {@link LinkRendezvous}. */
@@ -156,6 +178,10 @@ export interface LinkRendezvousCounters {
   punched: number;
   /** Punches that failed or could not start. */
   punchFailures: number;
+  /** Offers and punches not made: both NATs rule the punch out (`punchOutlook`), and no relay. */
+  skipped: number;
+  /** Relay joins that paired us with the contact (also counted in `punched`). */
+  relayed: number;
 }
 
 type Opened = ReturnType<typeof openLinkCandidates>;
@@ -178,6 +204,12 @@ interface Peer {
   timer?: Timer;
   retryMs: number;
   rate: { startMs: number; count: number };
+  /** What its newest set said of its NAT. */
+  theirNat: LinkNat;
+  /** Punches failed in a row while the outlook was "maybe". */
+  doubtfulFailures: number;
+  /** The relay its newest set named. */
+  theirRelay?: PeerAddress;
 }
 
 /** The candidate exchange of one account; see the module documentation. */
@@ -190,6 +222,8 @@ export class LinkRendezvous {
     strangers: 0,
     punched: 0,
     punchFailures: 0,
+    skipped: 0,
+    relayed: 0,
   };
   readonly #c: LinkRendezvousComponents;
   readonly #o: Required<LinkRendezvousOptions>;
@@ -222,6 +256,7 @@ export class LinkRendezvous {
       opensPerMinute: options.opensPerMinute ?? 120,
       setsPerSenderPerMinute: options.setsPerSenderPerMinute ?? 6,
       maxPeers: options.maxPeers ?? 256,
+      doubtfulAttempts: options.doubtfulAttempts ?? 2,
     };
     this.#selfHex = components.identity.device.id.toString();
   }
@@ -400,6 +435,8 @@ export class LinkRendezvous {
       ownTokens: [],
       retryMs: this.#o.retryMs,
       rate: { startMs: -Infinity, count: 0 },
+      theirNat: "unknown",
+      doubtfulFailures: 0,
     };
     this.#peers.set(hex, peer);
     return peer;
@@ -434,6 +471,11 @@ export class LinkRendezvous {
 
   #offer(peer: Peer): void {
     if (!this.#current(peer) || peer.punching > 0) return;
+    if (this.#hopeless(peer) && this.#relayFor(peer) === undefined) {
+      // No retry either: a newer set from it, or its next visit, starts over.
+      this.counters.skipped += 1;
+      return;
+    }
     const token = this.#c.randomBytes(16);
     if (!this.#send(peer, token)) {
       // No candidate yet (public address unknown, wildcard bind): later.
@@ -464,6 +506,8 @@ export class LinkRendezvous {
       expiresMs: nowMs + this.#o.setLifetimeMs,
       token,
       candidates: candidates.slice(0, 8),
+      nat: this.#ourNat(),
+      relay: this.#c.paths.configuredRelay?.(),
     };
     const sealed = sealLinkCandidates(set, {
       sender: this.#c.identity,
@@ -544,18 +588,37 @@ export class LinkRendezvous {
       return;
     }
     peer.lastIssuedMs = set.issuedMs;
+    const theirNat = set.nat ?? "unknown";
+    if (theirNat !== peer.theirNat) {
+      peer.theirNat = theirNat;
+      peer.doubtfulFailures = 0;
+    }
+    peer.theirRelay = set.relay;
     const tokenHex = hex(set.token);
     if (peer.offer === tokenHex) {
       // The answer to our offer.
       peer.offer = undefined;
       peer.timer?.cancel();
       peer.timer = undefined;
-      this.#punch(peer, set);
+      this.#connect(peer, set);
       return;
     }
     if (this.#c.linked(senderHex) || peer.answered === tokenHex) return;
     // A late answer to an offer we gave up on: not an offer to answer.
     if (peer.ownTokens.includes(tokenHex)) return;
+    if (
+      peer.offer !== undefined && peer.offerToken !== undefined &&
+      this.#hopeless(peer)
+    ) {
+      // Crossing offers, and the NATs rule the punch out: both sides know,
+      // and join a relay, if any, with the lower device id's token.
+      const token = this.#selfHex < senderHex ? peer.offerToken : set.token;
+      peer.offer = undefined;
+      peer.timer?.cancel();
+      peer.timer = undefined;
+      this.#connect(peer, { ...set, token });
+      return;
+    }
     if (peer.offer !== undefined && peer.offerToken !== undefined) {
       // Crossing offers: each side holds the other's candidates already.
       // Both punch with both tokens, so that probes find a match on either
@@ -594,7 +657,43 @@ export class LinkRendezvous {
     peer.answered = tokenHex;
     if (!this.#send(peer, set.token)) return;
     this.counters.answersSent += 1;
-    this.#punch(peer, set);
+    // Answered even where the NATs rule a punch out and there is no
+    // relay: the offering side learns our NAT and stops too.
+    this.#connect(peer, set);
+  }
+
+  /**
+   * Punches with this set's token, or, where the NATs rule a punch out,
+   * joins the relay (the lower device id's, else the other's) with it;
+   * with no relay, nothing.
+   */
+  #connect(peer: Peer, set: LinkCandidates): void {
+    if (!this.#hopeless(peer)) {
+      this.#punch(peer, set);
+      return;
+    }
+    const relay = this.#relayFor(peer);
+    const join = this.#c.paths.relay;
+    if (relay === undefined || join === undefined) {
+      this.counters.skipped += 1;
+      return;
+    }
+    this.#attempt(
+      peer,
+      set.token,
+      true,
+      (onResult) => join({ token: set.token, relay }, onResult),
+    );
+  }
+
+  /** The relay both sides pick: the lower device id's, else the other's. */
+  #relayFor(peer: Peer): PeerAddress | undefined {
+    if (this.#c.paths.relay === undefined) return undefined;
+    const ours = this.#c.paths.configuredRelay?.();
+    const theirs = peer.theirRelay;
+    return this.#selfHex < peer.certificate.deviceId.toString()
+      ? ours ?? theirs
+      : theirs ?? ours;
   }
 
   /**
@@ -602,13 +701,26 @@ export class LinkRendezvous {
    * goes on (the peer may punch with either), at most two at once.
    */
   #punch(peer: Peer, set: LinkCandidates): void {
-    const tokenHex = hex(set.token);
+    this.#attempt(peer, set.token, false, (onResult) =>
+      this.#c.paths.punch(
+        { token: set.token, candidates: set.candidates },
+        onResult,
+      ));
+  }
+
+  /** Starts a punch or relay join with this token, at most two at once. */
+  #attempt(
+    peer: Peer,
+    token: Uint8Array,
+    relayed: boolean,
+    start: (onResult: (result: HolePunchResult) => void) => boolean,
+  ): void {
+    const tokenHex = hex(token);
     if (peer.punchTokens.has(tokenHex) || peer.punching >= 2) return;
     peer.punching += 1;
     peer.punchTokens.add(tokenHex);
-    const started = this.#c.paths.punch(
-      { token: set.token, candidates: set.candidates },
-      (result) => this.#punched(peer, tokenHex, result),
+    const started = start((result) =>
+      this.#punched(peer, tokenHex, result, relayed)
     );
     if (!started) {
       peer.punching -= 1;
@@ -618,12 +730,20 @@ export class LinkRendezvous {
     }
   }
 
-  #punched(peer: Peer, tokenHex: string, result: HolePunchResult): void {
+  #punched(
+    peer: Peer,
+    tokenHex: string,
+    result: HolePunchResult,
+    relayed: boolean,
+  ): void {
     peer.punching -= 1;
     peer.punchTokens.delete(tokenHex);
     if (this.#peers.get(peer.certificate.deviceId.toString()) !== peer) return;
     if (result.kind === "punched") {
       this.counters.punched += 1;
+      // Through a relay: the NATs still rule a punch out next time.
+      if (relayed) this.counters.relayed += 1;
+      else peer.doubtfulFailures = 0;
       peer.retryMs = this.#o.retryMs;
       // No new offer while the link comes up over this path; if it has not
       // after the answer timeout, start over.
@@ -636,11 +756,36 @@ export class LinkRendezvous {
       return;
     }
     this.counters.punchFailures += 1;
-    // Not a sign that the NATs forbid it: a punch that began long before
-    // the other side's (a slow DHT trip of the answer) fails too, and a
-    // one-minute floor here cost status 2 a p95 of 35 s in a mixed
+    // An attempt (one or two tokens) failed where the NATs may forbid it.
+    if (
+      !relayed && peer.punching === 0 &&
+      punchOutlook(this.#ourNat(), peer.theirNat) === "maybe"
+    ) {
+      peer.doubtfulFailures += 1;
+    }
+    // Otherwise not a sign that the NATs forbid it: a punch that began long
+    // before the other side's (a slow DHT trip of the answer) fails too,
+    // and a one-minute floor here cost status 2 a p95 of 35 s in a mixed
     // network, so the delay only doubles, up to 30 minutes.
     if (peer.punching === 0 && this.#current(peer)) this.#retry(peer);
+  }
+
+  /** What we know of our NAT, for our sets and the outlook. */
+  #ourNat(): LinkNat {
+    return this.#c.paths.nat?.() ??
+      (this.#c.paths.behindNat() === false ? "public" : "unknown");
+  }
+
+  /**
+   * Whether punching to this device is ruled out: both NATs forbid it, or
+   * it may work and failed {@link LinkRendezvousOptions.doubtfulAttempts}
+   * times in a row.
+   */
+  #hopeless(peer: Peer): boolean {
+    const outlook = punchOutlook(this.#ourNat(), peer.theirNat);
+    return outlook === "never" ||
+      (outlook === "maybe" &&
+        peer.doubtfulFailures >= this.#o.doubtfulAttempts);
   }
 
   /** Counts one event in a one-minute window; false if over `limit`. */

@@ -13,7 +13,10 @@
  * stream goes to the account that expects its source address and, there,
  * into the `ConnectionManager`'s handshake slots; a stream from any other
  * address is closed before a byte is read, so the socket accepts nothing
- * from a host no account punched towards.
+ * from a host no account punched towards. A contact reached through a relay
+ * ({@link PunchedPaths.relay}) gets a virtual address (the relay's host
+ * tagged with our channel there): segments to it leave wrapped for the
+ * channel to the relay, and the relay's DATA on the channel arrive from it.
  *
  * @example Two daemons' sockets punch, then open a stream
  * ```ts
@@ -67,6 +70,10 @@ import {
   type HolePunchResult,
 } from "./hole_punch.ts";
 import { PunchDemux } from "./punch_demux.ts";
+import { RelayJoin, type RelayJoinOptions } from "./relay_join.ts";
+import { decodeRelayData, encodeRelayData } from "./_relay_wire.ts";
+import { isStreamDatagram } from "./_datagram_stream_wire.ts";
+import type { LinkNat } from "./punch_outlook.ts";
 
 /** What a {@link LinkSocket} runs on. */
 export interface LinkSocketComponents {
@@ -105,6 +112,17 @@ export interface LocalAddresses {
    * one of ours), or `undefined` while it does not know its public IP yet.
    */
   behindNat(): boolean | undefined;
+  /**
+   * What we know of our NAT, for the contact to judge whether a punch can
+   * work (`punchOutlook`); without it, `"public"` when not behind a NAT,
+   * else `"unknown"`.
+   */
+  nat?(): LinkNat;
+  /**
+   * The relay the user configured (`RelayServer`), offered to contacts in
+   * our sets for when our NATs cannot punch; `undefined` for none.
+   */
+  configuredRelay?(): PeerAddress | undefined;
 }
 
 /** One account's use of the shared socket. */
@@ -120,6 +138,19 @@ export interface PunchedPaths extends LocalAddresses {
    */
   punch(
     options: HolePunchOptions,
+    onResult: (result: HolePunchResult) => void,
+  ): boolean;
+  /**
+   * Joins a relay from the shared socket ({@link RelayJoin}); counts as a
+   * punch towards {@link LinkSocketOptions.maxPunches}, and ends as one:
+   * "punched" at the relay's address once it paired us with the contact.
+   *
+   * @param options Token and the relay's address.
+   * @param onResult Told once how it ended.
+   * @returns False if too many punches run (nothing started).
+   */
+  relay?(
+    options: RelayJoinOptions,
     onResult: (result: HolePunchResult) => void,
   ): boolean;
   /**
@@ -142,9 +173,12 @@ export interface LinkSocketCounters {
   streamsRefused: number;
 }
 
+/** What a view runs: punches and relay joins alike. */
+type Attempt = HolePunch | RelayJoin;
+
 interface View {
   readonly expected: Set<string>;
-  readonly punches: Set<HolePunch>;
+  readonly punches: Set<Attempt>;
   handler?: (stream: ByteStream) => void;
 }
 
@@ -169,6 +203,13 @@ export class LinkSocket {
   #punchCount = 0;
   /** Timers ending the lingering of punches that succeeded. */
   readonly #lingering = new Set<Timer>();
+  /** Virtual address key → the relay and channel behind it. */
+  readonly #virtual = new Map<
+    string,
+    { relay: PeerAddress; channel: number; address: PeerAddress }
+  >();
+  /** Relay address key and channel → the virtual address. */
+  readonly #byChannel = new Map<string, PeerAddress>();
 
   /**
    * Takes over the socket's receive handler.
@@ -193,9 +234,44 @@ export class LinkSocket {
     demux.onStream((bytes, from) => this.#streams.handle(bytes, from));
   }
 
+  /**
+   * The virtual address of a contact reached through a relay on a channel:
+   * the relay's host tagged with the channel, its port. Segments to it are
+   * wrapped for the channel and sent to the relay; the relay's DATA on that
+   * channel arrive from it. At most `maxExpected` kept, oldest forgotten.
+   */
+  #relayed(relay: PeerAddress, channel: number): PeerAddress {
+    const address = { host: `${relay.host}#${channel}`, port: relay.port };
+    const key = formatAddress(address);
+    this.#virtual.delete(key);
+    this.#virtual.set(key, { relay, channel, address });
+    this.#byChannel.set(`${formatAddress(relay)}/${channel}`, address);
+    if (this.#virtual.size > this.#maxExpected) {
+      const [oldKey, old] = this.#virtual.entries().next().value!;
+      this.#virtual.delete(oldKey);
+      this.#byChannel.delete(`${formatAddress(old.relay)}/${old.channel}`);
+    }
+    return address;
+  }
+
+  /** Stream segments leave here: wrapped for a relay, or as they are. */
+  #sendSegment(to: PeerAddress, bytes: Uint8Array): void {
+    const relayed = this.#virtual.get(formatAddress(to));
+    if (relayed === undefined) this.#socket.send(to, bytes);
+    else {
+      this.#socket.send(relayed.relay, encodeRelayData(relayed.channel, bytes));
+    }
+  }
+
   #newStreams(): DatagramStreams {
+    const socket = this.#components.socket;
     const streams = new DatagramStreams({
-      socket: this.#components.socket,
+      socket: {
+        get localAddress() {
+          return socket.localAddress;
+        },
+        send: (to, bytes) => this.#sendSegment(to, bytes),
+      },
       clock: this.#components.clock,
       randomBytes: this.#components.randomBytes,
     });
@@ -229,7 +305,28 @@ export class LinkSocket {
       streams,
       candidates: () => local.candidates(),
       behindNat: () => local.behindNat(),
-      punch: (options, onResult) => this.#punch(view, options, onResult),
+      nat: () =>
+        local.nat?.() ?? (local.behindNat() === false ? "public" : "unknown"),
+      configuredRelay: () => local.configuredRelay?.(),
+      punch: (options, onResult) =>
+        this.#start(
+          view,
+          () => new HolePunch(this.#attemptComponents, options),
+          options.candidates,
+          onResult,
+        ),
+      relay: (options, onResult) => {
+        const join = new RelayJoin(this.#attemptComponents, options);
+        return this.#start(view, () => join, [], (result) => {
+          if (result.kind !== "punched" || join.channel === undefined) {
+            onResult(result);
+            return;
+          }
+          const address = this.#relayed(options.relay, join.channel);
+          this.#expect(view, address);
+          onResult({ ...result, address });
+        });
+      },
       expect: (address) => this.#expect(view, address),
       close: () => {
         for (const punch of view.punches) punch.stop();
@@ -271,24 +368,26 @@ export class LinkSocket {
     this.#punchCount = 0;
   }
 
-  #punch(
+  get #attemptComponents(): { transport: Transport; clock: Clock } {
+    return { transport: this.#socket, clock: this.#clock };
+  }
+
+  #start(
     view: View,
-    options: HolePunchOptions,
+    make: () => Attempt,
+    expected: readonly PeerAddress[],
     onResult: (result: HolePunchResult) => void,
   ): boolean {
     if (!this.#views.has(view) || this.#punchCount >= this.#maxPunches) {
       this.counters.punchesRefused += 1;
       return false;
     }
-    const punch = new HolePunch(
-      { transport: this.#socket, clock: this.#clock },
-      options,
-    );
+    const punch = make();
     view.punches.add(punch);
     this.#punchCount += 1;
     this.counters.punchesStarted += 1;
     // The peer may open its stream before our own punch saw its ack.
-    for (const candidate of options.candidates) this.#expect(view, candidate);
+    for (const candidate of expected) this.#expect(view, candidate);
     punch.onResult((result) => {
       if (result.kind === "punched") {
         this.#expect(view, result.address);
@@ -319,6 +418,17 @@ export class LinkSocket {
   }
 
   #onPunchDatagram(bytes: Uint8Array, from: PeerAddress): void {
+    const data = decodeRelayData(bytes);
+    if (data !== undefined) {
+      // A contact's segment through a relay, on one of our channels there.
+      const address = this.#byChannel.get(
+        `${formatAddress(from)}/${data.channel}`,
+      );
+      if (address !== undefined && isStreamDatagram(data.payload)) {
+        this.#streams.handle(data.payload, address);
+      }
+      return;
+    }
     // At most `maxPunches` token comparisons per datagram.
     for (const view of this.#views) {
       for (const punch of view.punches) {

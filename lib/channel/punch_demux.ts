@@ -3,7 +3,8 @@
  * over a punched path: a punch must leave from the socket whose NAT mapping
  * DHT peers observed, and the link must then use the same mapping, so the
  * socket is split in three. Datagrams starting with the punch magic
- * (`"RNGP"`) go to the punch handler, those starting with the stream magic
+ * (`"RNGP"`) or the relay magic (`"RNGR"`, a relay's answers to
+ * `RelayJoin`) go to the punch handler, those starting with the stream magic
  * (`"RNGS"`, `DatagramStreams.handle`) to the stream handler, all others to
  * the DHT node, which gets a {@link Transport} of its own. A DHT message is
  * a msgpack map and never starts with `"R"`.
@@ -37,6 +38,7 @@
 import type { DatagramHandler, PeerAddress, Transport } from "../transport.ts";
 import { isPunchDatagram } from "./hole_punch.ts";
 import { isStreamDatagram } from "./_datagram_stream_wire.ts";
+import { isRelayDatagram } from "./_relay_wire.ts";
 
 /** One socket, two readers; see the module documentation. */
 export class PunchDemux {
@@ -53,8 +55,9 @@ export class PunchDemux {
    */
   constructor(socket: Transport) {
     socket.receive((bytes, from) => {
-      if (isPunchDatagram(bytes)) this.#punchHandler?.(bytes, from);
-      else if (isStreamDatagram(bytes)) this.#streamHandler?.(bytes, from);
+      if (isPunchDatagram(bytes) || isRelayDatagram(bytes)) {
+        this.#punchHandler?.(bytes, from);
+      } else if (isStreamDatagram(bytes)) this.#streamHandler?.(bytes, from);
       else this.#dhtHandler?.(bytes, from);
     });
     const receive = (handler: DatagramHandler): void => {

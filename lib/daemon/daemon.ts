@@ -72,6 +72,7 @@ import { openDhtValuePolicy } from "../io/opendht_value_policy.ts";
 import type { Storage } from "../storage.ts";
 import type { PeerAddress, Transport } from "../transport.ts";
 import { LinkSocket, type LinkSocketCounters } from "../channel/link_socket.ts";
+import type { LinkNat } from "../channel/punch_outlook.ts";
 import {
   AccountStateStore,
   decodeAccountState,
@@ -148,6 +149,14 @@ export interface DaemonOptions {
    * another. @default {true}
    */
   readonly punchedLinks?: boolean;
+  /**
+   * A relay the user configured (`RelayServer`, e.g. `--relay-serve` of a
+   * reachable node of theirs or a friend's): named in our candidate sets,
+   * and joined, with the exchange's token, where our NAT and a contact's
+   * rule a punch out (both symmetric). The link's secure channel runs end
+   * to end through it. @default {none}
+   */
+  readonly relay?: PeerAddress;
   /** Port each account accepts links on; 0 picks a free one per account. @default {0} */
   readonly channelPort?: number;
   /** Host announced for links when the listening address is a wildcard. */
@@ -426,18 +435,32 @@ export class Daemon extends TypedEventTarget<DaemonEventMap> {
 
   /**
    * Where a contact may punch to us: our public IP as DHT peers observed
-   * it with the DHT port (a port-keeping NAT maps it to itself), and the
+   * it with the public port our own DHT repliers saw, if it is not ours,
+   * and with the DHT port (a port-keeping NAT maps it to itself), and the
    * bound address unless it is a wildcard.
    */
   #candidates(): PeerAddress[] {
     const { host, port } = this.dht.address;
     const candidates: PeerAddress[] = [];
     const observed = this.dht.observedHost;
+    // A NAT that keeps one public port but not ours: the port our DHT
+    // repliers saw (`sp`), first.
+    const seenPort = this.dht.observedPort;
+    if (observed !== undefined && seenPort !== undefined && seenPort !== port) {
+      candidates.push({ host: observed, port: seenPort });
+    }
     if (observed !== undefined) candidates.push({ host: observed, port });
     if (host !== "0.0.0.0" && host !== "::" && host !== observed) {
       candidates.push({ host, port });
     }
     return candidates;
+  }
+
+  /** What we know of our NAT, for our candidate sets (`punchOutlook`). */
+  #nat(): LinkNat {
+    if (this.dht.observedHost === undefined) return "unknown";
+    if (!this.dht.behindNat) return "public";
+    return this.dht.observedMapping ?? "unknown";
   }
 
   /** Asynchronous work (state writes) not finished yet. */
@@ -478,6 +501,8 @@ export class Daemon extends TypedEventTarget<DaemonEventMap> {
         candidates: () => this.#candidates(),
         behindNat: () =>
           this.dht.observedHost === undefined ? undefined : this.dht.behindNat,
+        nat: () => this.#nat(),
+        configuredRelay: () => this.#options.relay,
       }),
       channelPort: this.#options.channelPort,
       channelHost: this.#options.channelHost,

@@ -74,6 +74,7 @@ import {
 } from "./messages.ts";
 import { type RpcCounters, RpcEngine, type RpcTiming } from "./rpc_engine.ts";
 import { ClientRpcEngine } from "./client_rpc_engine.ts";
+import type { NatMapping } from "./observed_mapping.ts";
 import {
   ConnectivityMonitor,
   connectivitySilenceMs,
@@ -176,6 +177,12 @@ export interface DhtNodeConfig {
    * simulator's `--stock-share`). @default {OUR_STORE_POLICY}
    */
   readonly storePolicy?: StorePolicy;
+  /**
+   * Whether our replies carry `sp`, the requester's port as we saw it, from
+   * which NATed requesters learn their mapping (`ObservedMapping`); stock
+   * OpenDHT nodes send none (the simulator's `--stock-share`). @default {true}
+   */
+  readonly sendSeenPort?: boolean;
   /** When requests are retried, reported slow and given up. */
   readonly timing?: RpcTiming;
   /**
@@ -337,6 +344,7 @@ export class DhtNode implements DhtClient {
         timing: config.timing,
         requestsPerSecondPerIp: config.requestsPerSecondPerIp,
         requestsPerSecond: config.requestsPerSecond,
+        sendSeenPort: config.sendSeenPort,
       },
       (request, from) => this.#onRequest(request, from),
     );
@@ -432,6 +440,22 @@ export class DhtNode implements DhtClient {
    */
   get observedHost(): string | undefined {
     return this.#rpc.observedAddress.host;
+  }
+
+  /**
+   * How our NAT maps this socket, as at least 3 of our DHT repliers' `sp`
+   * shows it (see `ObservedMapping`): `"independent"` (one public port,
+   * {@link DhtNode.observedPort}), `"dependent"` (a symmetric NAT: a port
+   * per destination), or `undefined` while unknown (stock repliers send no
+   * `sp`). Public hosts are "independent" too.
+   */
+  get observedMapping(): NatMapping | undefined {
+    return this.#rpc.observedMapping.mapping;
+  }
+
+  /** Our public port, while {@link DhtNode.observedMapping} is `"independent"`. */
+  get observedPort(): number | undefined {
+    return this.#rpc.observedMapping.port;
   }
 
   /**

@@ -240,6 +240,12 @@ export interface DhtReply extends MessageBase {
   readonly senderId: InfoHash;
   /** Requester's IP as seen by the replier (`sa`, 4 or 16 bytes). */
   readonly seenAddress?: Uint8Array;
+  /**
+   * Requester's UDP port as seen by the replier (`sp`, our extension,
+   * ignored by OpenDHT, which sends none): behind a NAT, the public port of
+   * the mapping towards this replier (see `ObservedMapping`).
+   */
+  readonly seenPort?: number;
   /** IPv4 nodes. */
   readonly nodes4?: readonly NodeInfo[];
   /** IPv6 nodes. */

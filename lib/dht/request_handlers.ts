@@ -263,7 +263,7 @@ function unprovenShare(
     senderId: request.senderId,
     network: request.network,
     userAgent: OPENDHT_USER_AGENT,
-    ...(seenAddress === undefined ? {} : { seenAddress }),
+    ...(seenAddress === undefined ? {} : { seenAddress, seenPort: from.port }),
   };
   const count = fittingCount(reply, values, budget, request.query);
   return { values: values.slice(0, count), truncated: count < values.length };

@@ -55,6 +55,7 @@ import {
 import type { DhtError, DhtMessage, DhtReply, DhtRequest } from "./messages.ts";
 import { decodeSeenAddress, seenAddressBytes } from "./wire/addresses.ts";
 import { ObservedAddress } from "./observed_address.ts";
+import { ObservedMapping } from "./observed_mapping.ts";
 import { originOf } from "./origin_shares.ts";
 import { decodeMessage } from "./wire/decode.ts";
 import { OPENDHT_USER_AGENT } from "./wire/encode.ts";
@@ -92,6 +93,11 @@ export interface RpcEngineConfig {
   readonly network?: number;
   /** User agent sent as `v`. @default {"RNG1"} */
   readonly userAgent?: string;
+  /**
+   * Whether our replies carry `sp`, the requester's port as we saw it (our
+   * extension; stock OpenDHT nodes send none). @default {true}
+   */
+  readonly sendSeenPort?: boolean;
   /** Requests we may have outstanding; beyond it new ones expire at once. @default {4096} */
   readonly maxPendingRequests?: number;
   /** Requests accepted per second from one origin (an IPv4 address, or an IPv6 /64). @default {1024} */
@@ -245,6 +251,7 @@ export class RpcEngine {
   readonly #selfId: InfoHash;
   readonly #network: number;
   readonly #userAgent: string;
+  readonly #sendSeenPort: boolean;
   readonly #maxPending: number;
   readonly #perIpLimit: number;
   readonly #globalLimit: number;
@@ -260,6 +267,8 @@ export class RpcEngine {
   /** Running totals since construction; callers only read them. */
   /** Our public IP as matched repliers' `sa` shows it (docs/links.md, "Links through NATs"). */
   readonly observedAddress: ObservedAddress = new ObservedAddress();
+  /** Our NAT's mapping as matched repliers' `sp` shows it (see `ObservedMapping`). */
+  readonly observedMapping: ObservedMapping = new ObservedMapping();
   readonly counters: RpcCounters = {
     sent: 0,
     sentBytes: 0,
@@ -297,6 +306,7 @@ export class RpcEngine {
     this.#selfId = config.selfId;
     this.#network = config.network ?? 0;
     this.#userAgent = config.userAgent ?? OPENDHT_USER_AGENT;
+    this.#sendSeenPort = config.sendSeenPort ?? true;
     this.#maxPending = config.maxPendingRequests ?? 4_096;
     this.#perIpLimit = config.requestsPerSecondPerIp ?? 1_024;
     this.#globalLimit = config.requestsPerSecond ?? 8_192;
@@ -450,6 +460,9 @@ export class RpcEngine {
       network: this.#network,
       userAgent: this.#userAgent,
       ...(seenAddress === undefined ? {} : { seenAddress }),
+      ...(seenAddress === undefined || !this.#sendSeenPort
+        ? {}
+        : { seenPort: to.port }),
     };
     this.#send(to, encodeWithValueParts(message));
   }
@@ -555,6 +568,9 @@ export class RpcEngine {
     if (message.kind === "reply" && message.seenAddress !== undefined) {
       const seen = decodeSeenAddress(message.seenAddress);
       if (seen !== undefined) this.observedAddress.vote(from.host, seen);
+      if (seen !== undefined && message.seenPort !== undefined) {
+        this.observedMapping.vote(from.host, message.seenPort);
+      }
     }
     try {
       if (message.kind === "reply") pending.callbacks.onReply(message, from);

@@ -8,7 +8,12 @@
  * @module
  */
 import { networkInterfaces } from "node:os";
-import { Daemon, type DaemonWarning } from "../daemon/daemon.ts";
+import {
+  Daemon,
+  type DaemonResource,
+  type DaemonWarning,
+} from "../daemon/daemon.ts";
+import { RelayServer } from "../channel/relay_server.ts";
 import type { DhtNodeConfig } from "../dht/dht_node.ts";
 import type { PresenceProfile } from "../presence/presence_profile.ts";
 import type { PeerAddress } from "../transport.ts";
@@ -56,6 +61,14 @@ export interface UdpDaemonOptions {
   readonly advertise?: string;
   /** Other DHT node settings (id, network, timing). */
   readonly dht?: Omit<DhtNodeConfig, "bootstrap">;
+  /** A relay for links where both NATs are symmetric (see `DaemonOptions.relay`). @default {none} */
+  readonly relay?: PeerAddress;
+  /**
+   * Also serve as a relay (`RelayServer`) on this UDP port of `host`, for
+   * contacts' devices behind symmetric NATs; the daemon closes it on stop.
+   * @default {not served}
+   */
+  readonly relayServePort?: number;
   /** Presence and delivery parameters. @default {OUR_PROFILE} */
   readonly profile?: PresenceProfile;
   /** scrypt cost of new archives (log2 N, 10..18). @default {17} */
@@ -104,6 +117,7 @@ export async function openUdpDaemon(
   const host = options.host ?? "127.0.0.1";
   const lock = await DataDirLock.acquire(options.dataDir);
   let transport: AnyUdpTransport | undefined;
+  let relaySocket: AnyUdpTransport | undefined;
   try {
     // The lock comes first: opening the storage removes temporary files,
     // which must not be another running node's writes in flight.
@@ -116,6 +130,27 @@ export async function openUdpDaemon(
     );
     // "::" falls back to "0.0.0.0" where IPv6 is off: links bind the same.
     const boundHost = transport.localAddress.host;
+    const resources: DaemonResource[] = [transport, lock];
+    if (options.relayServePort !== undefined) {
+      relaySocket = await bindUdp(
+        boundHost,
+        options.relayServePort,
+        false,
+        options.batchedUdp ?? false,
+      );
+      const server = new RelayServer({
+        socket: relaySocket,
+        clock: systemClock,
+        randomBytes: systemRandomBytes,
+      });
+      const socket = relaySocket;
+      resources.unshift({
+        close: () => {
+          server.close();
+          return socket.close();
+        },
+      });
+    }
     const links = options.links ?? true;
     const daemon = await Daemon.open({
       transport,
@@ -139,12 +174,14 @@ export async function openUdpDaemon(
           channelHost: options.advertise ?? advertisedHost(boundHost),
         }
         : {}),
-      resources: [transport, lock],
+      ...(options.relay === undefined ? {} : { relay: options.relay }),
+      resources,
       onWarning: options.onWarning,
     });
     transports.set(daemon, transport);
     return daemon;
   } catch (error) {
+    await relaySocket?.close();
     await transport?.close();
     await lock.release();
     throw error;

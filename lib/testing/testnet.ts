@@ -159,7 +159,11 @@ export class Testnet {
   /** Settings of node `index`: the shared ones, with its store policy. */
   #configFor(index: number): DhtNodeConfig {
     return this.#stock.has(index)
-      ? { ...this.#config, storePolicy: STOCK_OPENDHT_STORE_POLICY }
+      ? {
+        ...this.#config,
+        storePolicy: STOCK_OPENDHT_STORE_POLICY,
+        sendSeenPort: false,
+      }
       : this.#config;
   }
 

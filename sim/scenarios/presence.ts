@@ -84,6 +84,8 @@ export interface PresenceScenarioOptions {
   readonly onProgress?: ProgressCallback;
   /** Devices behind NATs (`--nat`). @default {none} */
   readonly nat?: NatSpec;
+  /** A public relay every device names (`--relay`; `DaemonSwarmOptions.relay`). @default {false} */
+  readonly relay?: boolean;
 }
 
 /** p50/p95/p99 and count. */
@@ -102,6 +104,8 @@ export interface PresenceReport {
   readonly nodes: number;
   /** Share of plain DHT nodes that are stock OpenDHT 2.4 (present only when above 0). */
   readonly stock_share?: number;
+  /** Bytes the relay forwarded per device-hour (present only with `--relay`). */
+  readonly relay_bytes_per_device_hour?: number;
   readonly seed: number | string;
   readonly churn: string;
   readonly contacts_per_account: { min: number; mean: number; max: number };
@@ -225,6 +229,7 @@ export async function runPresenceScenario(
     onProgress: joined,
     nat: options.nat,
     stockShare: options.stockShare,
+    relay: options.relay,
   });
   joined(infraNodes);
   const rng = forkRng(seededRng(`${options.seed}/presence`), "graph");
@@ -455,6 +460,7 @@ export async function runPresenceScenario(
   const kinds = new ByteKinds(new Set(slots.map((slot) => slot.index)));
   swarm.network.observe(kinds.observer);
   const linkBytesAtStart = swarm.linkBytes(slots);
+  const relayBytesAtStart = swarm.relay?.counters.forwardedBytes ?? 0;
   let deviceOnlineMs = 0;
   let lastTickMs = clock.now();
   const tick = () => {
@@ -551,6 +557,11 @@ export async function runPresenceScenario(
     accounts: n,
     nodes: infraNodes,
     ...(options.stockShare ? { stock_share: options.stockShare } : {}),
+    ...(swarm.relay === undefined ? {} : {
+      relay_bytes_per_device_hour: Math.round(
+        (swarm.relay.counters.forwardedBytes - relayBytesAtStart) / hours,
+      ),
+    }),
     seed: options.seed,
     churn: formatChurnSpec(options.churn),
     contacts_per_account: {

@@ -125,6 +125,7 @@ const BODY_KEYS = keyTable([
   "tr",
   "fileds",
   "qr",
+  "sp",
 ]);
 const [
   B_ID,
@@ -146,7 +147,8 @@ const [
   B_TR,
   B_FILEDS,
   B_QR,
-] = Array.from({ length: 19 }, (_, index) => index);
+  B_SP,
+] = Array.from({ length: 20 }, (_, index) => index);
 
 const VALUE_KEYS = keyTable(["id", "dat", "p"]);
 const DAT_KEYS = keyTable(["body", "sig"]);
@@ -754,6 +756,15 @@ function body(c: Cursor): MutableBody {
       case B_QR:
         // Rare (listen replies of our nodes): the general decoder reads it.
         return fallBack();
+      case B_SP: {
+        // Our extension: anything but a port is ignored.
+        const head = c.peek();
+        if (head <= 0x7f || head === 0xcc || head === 0xcd) {
+          const port = int(c);
+          if (port >= 1) parsed.seenPort = port;
+        } else skip(c, 2);
+        break;
+      }
     }
   }
   if ((seen & (1 << B_ID)) === 0 || parsed.senderId.equals(InfoHash.ZERO)) {

@@ -36,6 +36,7 @@ export interface ParsedBody {
   readonly nodes4?: NodeInfo[];
   readonly nodes6?: NodeInfo[];
   readonly seenAddress?: Uint8Array;
+  readonly seenPort?: number;
   readonly createdSeconds?: number;
   readonly values?: DhtValue[];
   readonly valueSizes?: number[];
@@ -67,6 +68,7 @@ export function emptyBody(senderId: InfoHash): MutableBody {
     nodes4: undefined,
     nodes6: undefined,
     seenAddress: undefined,
+    seenPort: undefined,
     createdSeconds: undefined,
     values: undefined,
     valueSizes: undefined,
@@ -126,6 +128,7 @@ export function buildReply(header: Header, body: ParsedBody): DhtReply {
   if (header.isClient !== undefined) reply.isClient = header.isClient;
   reply.senderId = body.senderId;
   if (body.seenAddress !== undefined) reply.seenAddress = body.seenAddress;
+  if (body.seenPort !== undefined) reply.seenPort = body.seenPort;
   if (body.nodes4 !== undefined) reply.nodes4 = body.nodes4;
   if (body.nodes6 !== undefined) reply.nodes6 = body.nodes6;
   if (body.token !== undefined) reply.token = body.token;

@@ -146,6 +146,12 @@ function parseBody(item: Item, what: string): ParsedBody {
       case "sa":
         parsed.seenAddress = parseSeenAddress(value);
         break;
+      case "sp":
+        // Our extension: anything but a port is ignored.
+        if (value.type === "int" && value.value >= 1 && value.value <= 0xffff) {
+          parsed.seenPort = Number(value.value);
+        }
+        break;
       case "c":
         parsed.createdSeconds = asInteger(
           value,

@@ -201,6 +201,12 @@ function replyWire(reply: DhtReply): WireMap {
         : checkUint64(reply.valueId, "vid"),
     ],
     ["sa", reply.seenAddress],
+    [
+      "sp",
+      reply.seenPort === undefined
+        ? undefined
+        : checkUint(reply.seenPort, MAX_UINT16, "sp"),
+    ],
     ["n4", reply.nodes4 && encodeNodes4(reply.nodes4)],
     ["n6", reply.nodes6 && encodeNodes6(reply.nodes6)],
     ["token", reply.token],
@@ -403,6 +409,9 @@ function writePlainReply(writer: MsgpackWriter, reply: DhtReply): void {
   const valueId = reply.valueId === undefined
     ? undefined
     : checkUint64(reply.valueId, "vid");
+  const seenPort = reply.seenPort === undefined
+    ? undefined
+    : checkUint(reply.seenPort, MAX_UINT16, "sp");
   writer.map(3 + trailerCount(reply));
   writer.str("r");
   const values = reply.values;
@@ -411,6 +420,7 @@ function writePlainReply(writer: MsgpackWriter, reply: DhtReply): void {
   writer.map(
     1 + (valueId === undefined ? 0 : 1) +
       (reply.seenAddress === undefined ? 0 : 1) +
+      (seenPort === undefined ? 0 : 1) +
       (reply.nodes4 === undefined ? 0 : 1) +
       (reply.nodes6 === undefined ? 0 : 1) +
       (reply.token === undefined ? 0 : 1) +
@@ -426,6 +436,10 @@ function writePlainReply(writer: MsgpackWriter, reply: DhtReply): void {
   if (reply.seenAddress !== undefined) {
     writer.str("sa");
     writer.bin(reply.seenAddress);
+  }
+  if (seenPort !== undefined) {
+    writer.str("sp");
+    writer.int(seenPort);
   }
   if (reply.nodes4 !== undefined) {
     writer.str("n4");
