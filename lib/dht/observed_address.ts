@@ -87,6 +87,13 @@ export class ObservedAddress {
    */
   vote(replier: string, seen: string): boolean {
     const previous = this.#votes.get(replier);
+    if (previous === seen) {
+      // The usual case, a known replier saying the same again: it becomes
+      // the newest voter, and no count (so no winner) changes.
+      this.#votes.delete(replier);
+      this.#votes.set(replier, seen);
+      return false;
+    }
     if (previous !== undefined) {
       this.#votes.delete(replier);
       this.#count(previous, -1);
