@@ -11,6 +11,8 @@ import {
   ed25519Sign,
   ed25519Verify,
   hkdfSha256,
+  hmacSha256,
+  hmacSha256Keyed,
   sha1,
   x25519PublicKey,
   x25519Shared,
@@ -572,4 +574,44 @@ Deno.test("aesGcmDecrypt() returns undefined for input shorter than a tag", () =
     aesGcmDecrypt(key, nonce, new Uint8Array(15), new Uint8Array(0)),
     undefined,
   );
+});
+
+// ---------------------------------------------------------------------------
+// HMAC-SHA-256 under a fixed key (write tokens)
+// RFC 4231 section 4.2 and 4.3 (https://www.rfc-editor.org/rfc/rfc4231#section-4.2).
+// ---------------------------------------------------------------------------
+
+Deno.test("hmacSha256Keyed() gives RFC 4231 test cases 1 and 2, and the same on every call", () => {
+  const case1 = hmacSha256Keyed(new Uint8Array(20).fill(0x0b));
+  const case2 = hmacSha256Keyed(utf8("Jefe"));
+  for (let call = 0; call < 3; call++) {
+    assert.equal(
+      case1(utf8("Hi There")).toHex(),
+      "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+    );
+    assert.equal(
+      case2(utf8("what do ya want for nothing?")).toHex(),
+      "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+    );
+  }
+});
+
+Deno.test("hmacSha256Keyed() matches hmacSha256() and Web Crypto HMAC for token-shaped input", async () => {
+  const key = Uint8Array.from({ length: 32 }, (_, i) => i * 7 + 1);
+  const keyed = hmacSha256Keyed(key);
+  const webKey = await crypto.subtle.importKey(
+    "raw",
+    key,
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  for (let n = 0; n < 20; n++) {
+    const input = Uint8Array.from([192, 0, 2, n, n >> 8, n & 0xff]);
+    const expected = new Uint8Array(
+      await crypto.subtle.sign("HMAC", webKey, input),
+    );
+    assert.deepEqual(keyed(input), expected);
+    assert.deepEqual(hmacSha256(key, input), expected);
+  }
 });

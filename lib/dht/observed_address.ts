@@ -43,10 +43,14 @@ export interface ObservedAddressOptions {
 export class ObservedAddress {
   readonly #quorum: number;
   readonly #maxVoters: number;
-  /** Replier host → the host it saw; insertion order is recency. */
-  readonly #votes = new Map<string, string>();
-  /** Seen host → how many of {@link ObservedAddress.#votes} name it (every reply votes). */
-  readonly #tally = new Map<string, number>();
+  /**
+   * Replier hosts, oldest voter first, and beside each the host it saw. Two
+   * short arrays (at most `maxVoters`, 16 by default) rather than maps: a
+   * node votes on every reply it gets, and a simulation of thousands of
+   * nodes spent a few per cent of its time in the maps' upkeep.
+   */
+  readonly #repliers: string[] = [];
+  readonly #seen: string[] = [];
   #host: string | undefined;
 
   /**
@@ -86,35 +90,52 @@ export class ObservedAddress {
    * @returns Whether {@link ObservedAddress.host} changed.
    */
   vote(replier: string, seen: string): boolean {
-    const previous = this.#votes.get(replier);
-    if (previous !== undefined) {
-      this.#votes.delete(replier);
-      this.#count(previous, -1);
-    }
-    this.#votes.set(replier, seen);
-    this.#count(seen, 1);
-    if (this.#votes.size > this.#maxVoters) {
-      const oldest = this.#votes.keys().next().value!;
-      this.#count(this.#votes.get(oldest)!, -1);
-      this.#votes.delete(oldest);
+    const repliers = this.#repliers;
+    const seens = this.#seen;
+    const index = repliers.indexOf(replier);
+    if (index !== -1) {
+      const previous = seens[index];
+      repliers.splice(index, 1);
+      seens.splice(index, 1);
+      repliers.push(replier);
+      seens.push(seen);
+      // The usual case, a known replier saying the same again: it becomes
+      // the newest voter, and no count (so no winner) changes.
+      if (previous === seen) return false;
+    } else {
+      repliers.push(replier);
+      seens.push(seen);
+      if (repliers.length > this.#maxVoters) {
+        repliers.shift();
+        seens.shift();
+      }
     }
     const before = this.#host;
     this.#host = this.#winner();
     return this.#host !== before;
   }
 
-  #count(seen: string, change: number): void {
-    const count = (this.#tally.get(seen) ?? 0) + change;
-    if (count === 0) this.#tally.delete(seen);
-    else this.#tally.set(seen, count);
-  }
-
-  /** The host named by a strict majority of the votes (so at most one), if it has the quorum. */
+  /**
+   * The host named by a strict majority of the votes (so at most one), if it
+   * has the quorum: the only possible majority found in one pass (Boyer and
+   * Moore's vote), then counted.
+   */
   #winner(): string | undefined {
-    const voters = this.#votes.size;
-    for (const [seen, count] of this.#tally) {
-      if (count >= this.#quorum && count * 2 > voters) return seen;
+    const seens = this.#seen;
+    let candidate: string | undefined;
+    let lead = 0;
+    for (const seen of seens) {
+      if (lead === 0) {
+        candidate = seen;
+        lead = 1;
+      } else if (seen === candidate) lead++;
+      else lead--;
     }
-    return undefined;
+    if (candidate === undefined) return undefined;
+    let count = 0;
+    for (const seen of seens) if (seen === candidate) count++;
+    return count >= this.#quorum && count * 2 > seens.length
+      ? candidate
+      : undefined;
   }
 }

@@ -95,13 +95,20 @@ function isIpv6(host: string): boolean {
   return host.includes(":");
 }
 
+/** A reply's nodes, to which a handler may add the token. */
+interface FoundNodes {
+  nodes4?: NodeInfo[];
+  nodes6?: NodeInfo[];
+  token?: Uint8Array;
+}
+
 /** The good nodes closest to `target`, split by the families the requester wants. */
 function nodesFor(
   context: HandlerContext,
   target: InfoHash,
   from: PeerAddress,
   want?: readonly number[],
-): Pick<ReplyBody, "nodes4" | "nodes6"> {
+): FoundNodes {
   const wantsIpv4 = want === undefined
     ? !isIpv6(from.host)
     : want.includes(WANT_IPV4);
@@ -121,10 +128,12 @@ function nodesFor(
     if (wantsIpv4 && isIpv4Text(node.address.host)) nodes4.push(node);
     else if (wantsIpv6 && isIpv6(node.address.host)) nodes6.push(node);
   }
-  return {
-    ...(nodes4.length > 0 ? { nodes4 } : {}),
-    ...(nodes6.length > 0 ? { nodes6 } : {}),
-  };
+  // Fields set one by one rather than spread: this runs for every find and
+  // get a node answers.
+  const out: FoundNodes = {};
+  if (nodes4.length > 0) out.nodes4 = nodes4;
+  if (nodes6.length > 0) out.nodes6 = nodes6;
+  return out;
 }
 
 function selectedFields(
@@ -203,11 +212,10 @@ const ping: Handler<"ping"> = (context, request, from) => {
 };
 
 const find: Handler<"find"> = (context, request, from) => {
-  context.rpc.reply(from, request.tid, {
-    ...nodesFor(context, request.target, from, request.want),
-    // Encoded at once, so the keeper's own bytes do.
-    token: context.tokens.makeShared(from, context.nowMs),
-  });
+  const body = nodesFor(context, request.target, from, request.want);
+  // Encoded at once, so the keeper's own bytes do.
+  body.token = context.tokens.makeShared(from, context.nowMs);
+  context.rpc.reply(from, request.tid, body);
 };
 
 /**

@@ -144,6 +144,32 @@ class NodeIndex {
     }
   }
 
+  /**
+   * The dubious node heard least recently; of equals, the first in
+   * insertion order (clashes last). A loop without a closure: every node of
+   * a simulation runs it once a maintenance round over its whole table.
+   *
+   * @param nowMs Current time.
+   * @returns The node, if any is dubious.
+   */
+  leastRecentlyHeardDubious(nowMs: number): RoutingNode | undefined {
+    let oldest: RoutingNode | undefined;
+    for (const node of this.#byPrefix.values()) {
+      if (
+        (oldest === undefined || node.lastHeardMs < oldest.lastHeardMs) &&
+        stateOf(node, nowMs) === "dubious"
+      ) oldest = node;
+    }
+    if (this.#clashes.size === 0) return oldest;
+    for (const node of this.#clashes.values()) {
+      if (
+        (oldest === undefined || node.lastHeardMs < oldest.lastHeardMs) &&
+        stateOf(node, nowMs) === "dubious"
+      ) oldest = node;
+    }
+    return oldest;
+  }
+
   /** Every node, in insertion order (clashes last). */
   values(): RoutingNode[] {
     return [...this.#byPrefix.values(), ...this.#clashes.values()];
@@ -268,29 +294,37 @@ export class RoutingTable {
       if (isReply) bucket.lastActivityMs = nowMs;
       return { kind: "added", node };
     }
-    const expiredIndex = bucket.nodes.findIndex((occupant) =>
-      stateOf(occupant, nowMs) === "expired"
-    );
-    if (expiredIndex !== -1) {
-      this.#byId.delete(bucket.nodes[expiredIndex].id);
-      bucket.nodes[expiredIndex] = node;
+    // A full bucket: every request from a node we do not know lands here
+    // (half of them in bucket 0), so plain loops rather than closures.
+    const occupants = bucket.nodes;
+    for (let i = 0; i < occupants.length; i++) {
+      if (occupants[i].failedRequests < MAX_FAILED_REQUESTS) continue;
+      // Expired (stateOf says so for failed nodes alone).
+      this.#byId.delete(occupants[i].id);
+      occupants[i] = node;
       this.#byId.set(node);
       return { kind: "added", node };
     }
     this.#remember(bucket, node);
-    const pingCandidate = bucket.nodes.find((occupant) =>
-      stateOf(occupant, nowMs) === "dubious"
-    );
+    let pingCandidate: RoutingNode | undefined;
+    for (let i = 0; i < occupants.length; i++) {
+      if (stateOf(occupants[i], nowMs) === "dubious") {
+        pingCandidate = occupants[i];
+        break;
+      }
+    }
     return pingCandidate === undefined
       ? { kind: "full" }
       : { kind: "full", pingCandidate };
   }
 
   #remember(bucket: Bucket, node: RoutingNode): void {
-    const existing = bucket.replacements.findIndex((candidate) =>
-      candidate.id.equals(node.id)
-    );
-    if (existing !== -1) bucket.replacements.splice(existing, 1);
+    const replacements = bucket.replacements;
+    for (let i = 0; i < replacements.length; i++) {
+      if (!replacements[i].id.equals(node.id)) continue;
+      replacements.splice(i, 1);
+      break;
+    }
     bucket.replacements.push(node);
     if (bucket.replacements.length > REPLACEMENT_CACHE_SIZE) {
       bucket.replacements.shift();
@@ -502,13 +536,7 @@ export class RoutingTable {
     if (count === 1) {
       // The maintenance case: the first of the least recently heard, as the
       // stable sort below would put first, without sorting.
-      let oldest: RoutingNode | undefined;
-      this.#byId.forEach((node) => {
-        if (
-          (oldest === undefined || node.lastHeardMs < oldest.lastHeardMs) &&
-          stateOf(node, nowMs) === "dubious"
-        ) oldest = node;
-      });
+      const oldest = this.#byId.leastRecentlyHeardDubious(nowMs);
       return oldest === undefined ? [] : [oldest];
     }
     const out: RoutingNode[] = [];

@@ -264,6 +264,9 @@ export class RpcEngine {
   /** Size of `#ipWindows` at which its finished windows are next swept. */
   #sweepIpWindowsAt = MIN_IP_WINDOW_SWEEP;
   #closed = false;
+  /** The last IPv4 `sa` a reply carried (-1: none yet), and its text. */
+  #lastSeenIp = -1;
+  #lastSeenHost = "";
   /** Running totals since construction; callers only read them. */
   /** Our public IP as matched repliers' `sa` shows it (docs/links.md, "Links through NATs"). */
   readonly observedAddress: ObservedAddress = new ObservedAddress();
@@ -566,7 +569,7 @@ export class RpcEngine {
     }
     this.#finish(message.tid);
     if (message.kind === "reply" && message.seenAddress !== undefined) {
-      const seen = decodeSeenAddress(message.seenAddress);
+      const seen = this.#seenHost(message.seenAddress);
       if (seen !== undefined) this.observedAddress.vote(from.host, seen);
       if (seen !== undefined && message.seenPort !== undefined) {
         this.observedMapping.vote(from.host, message.seenPort);
@@ -578,6 +581,22 @@ export class RpcEngine {
     } catch {
       this.counters.handlerErrors += 1;
     }
+  }
+
+  /**
+   * `decodeSeenAddress`, with the last IPv4 answer kept: nearly every reply
+   * names the same address, and handing the vote the very same string
+   * spares a new string and its hashing per reply.
+   */
+  #seenHost(bytes: Uint8Array): string | undefined {
+    if (bytes.length !== 4) return decodeSeenAddress(bytes);
+    const ip = ((bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) |
+      bytes[3]) >>> 0;
+    if (ip !== this.#lastSeenIp) {
+      this.#lastSeenIp = ip;
+      this.#lastSeenHost = decodeSeenAddress(bytes)!;
+    }
+    return this.#lastSeenHost;
   }
 
   #admit(host: string): boolean {

@@ -215,7 +215,9 @@ export class Search {
 
   #step(): void {
     if (this.#finished) return;
-    let active = this.#nodes.filter((node) => node.state === "pending").length;
+    // Counted without `filter`: this runs for every answer a search gets.
+    let active = 0;
+    for (const node of this.#nodes) if (node.state === "pending") active += 1;
     let considered = 0;
     for (const node of this.#nodes) {
       if (active >= this.#parallelism) break;

@@ -30,7 +30,7 @@
  *
  * @module
  */
-import { bytesEqual, hmacSha256, utf8 } from "../crypto.ts";
+import { bytesEqual, hmacSha256Keyed, utf8 } from "../crypto.ts";
 import { systemRandomBytes } from "../io/system_random.ts";
 import type { RandomBytes, Rng } from "../rng.ts";
 import type { PeerAddress } from "../transport.ts";
@@ -104,8 +104,10 @@ class TokenCache {
 export class TokenKeeper {
   readonly #rng: Rng;
   readonly #randomBytes: RandomBytes;
-  #current: Uint8Array;
-  #previous: Uint8Array;
+  /** HMAC-SHA-256 under the current secret (its key blocks hashed once). */
+  #current: (input: Uint8Array) => Uint8Array;
+  /** The same under the previous secret. */
+  #previous: (input: Uint8Array) => Uint8Array;
   #rotateAtMs: number;
 
   /**
@@ -128,8 +130,8 @@ export class TokenKeeper {
     this.#rotateAtMs = nowMs + this.#period();
   }
 
-  #secret(): Uint8Array {
-    return this.#randomBytes(SECRET_BYTES);
+  #secret(): (input: Uint8Array) => Uint8Array {
+    return hmacSha256Keyed(this.#randomBytes(SECRET_BYTES));
   }
 
   #period(): number {
@@ -155,7 +157,7 @@ export class TokenKeeper {
 
   #cached(
     cache: TokenCache,
-    secret: Uint8Array,
+    secret: (input: Uint8Array) => Uint8Array,
     address: PeerAddress,
   ): Uint8Array {
     const cached = cache.get(address);
@@ -165,13 +167,16 @@ export class TokenKeeper {
     return token;
   }
 
-  #token(secret: Uint8Array, address: PeerAddress): Uint8Array {
+  #token(
+    secret: (input: Uint8Array) => Uint8Array,
+    address: PeerAddress,
+  ): Uint8Array {
     const host = hostBytes(address.host);
     const input = new Uint8Array(host.length + 2);
     input.set(host, 0);
     input[input.length - 2] = (address.port >> 8) & 0xff;
     input[input.length - 1] = address.port & 0xff;
-    return hmacSha256(secret, input);
+    return secret(input);
   }
 
   /**
