@@ -352,6 +352,8 @@ export {
   type PunchedPaths,
 } from "./lib/channel/link_socket.ts";
 export { type LinkRendezvousCounters } from "./lib/channel/link_rendezvous.ts";
+export { type LinkNat } from "./lib/channel/punch_outlook.ts";
+export { type RelayJoinOptions } from "./lib/channel/relay_join.ts";
 export {
   type HolePunchOptions,
   type HolePunchResult,

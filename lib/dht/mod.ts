@@ -50,6 +50,7 @@ export {
   LISTEN_NODES,
   REANNOUNCE_MARGIN_MS,
 } from "./dht_node.ts";
+export type { NatMapping } from "./observed_mapping.ts";
 export type {
   DhtClient,
   GetCallbacks,
