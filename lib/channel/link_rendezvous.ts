@@ -20,9 +20,10 @@
  *   to a victim. The answer carries the same token; the answering side
  *   starts punching at once, the offering side when the answer arrives.
  *   Each token is answered once. When offers cross (both sides offered),
- *   neither is answered: each side already has the other's candidates, and
- *   both punch with both tokens, saving a DHT round trip. An answer that
- *   arrives for an offer we gave up on is not taken for an offer.
+ *   each is answered all the same (the other side may have dropped ours:
+ *   it arrived before that side accepted us), and both punch with both
+ *   tokens. An answer that arrives for an offer we gave up on, or for one
+ *   whose offers crossed, is not taken for an offer.
  * - **Bounds.** Opening a set costs a key agreement and signature checks,
  *   so at most {@link LinkRendezvousOptions.opensPerMinute} sets are opened a
  *   minute in all (anyone can put at our key) and
@@ -619,18 +620,20 @@ export class LinkRendezvous {
       this.#connect(peer, { ...set, token });
       return;
     }
-    if (peer.offer !== undefined && peer.offerToken !== undefined) {
-      // Crossing offers: each side holds the other's candidates already.
-      // Both punch with both tokens, so that probes find a match on either
-      // side without waiting a DHT round trip for an answer; none is put.
-      this.#punch(peer, set);
-      this.#punch(peer, { ...set, token: peer.offerToken });
-      return;
-    }
+    // Crossing offers (ours is out too): answered all the same. That the
+    // other side offered does not mean it acted on our offer: one that
+    // reached it before it accepted our trust request was a stranger's set,
+    // dropped, and it then waits for an answer while we punch alone (status
+    // 2 through real NATs came 6 s late at every accepted request:
+    // docs/interop.md). We also punch with our own token, which it punches
+    // with if it did act on our offer; its answer to our offer then comes
+    // as a late answer and is skipped.
+    const ours = peer.offer === undefined ? undefined : peer.offerToken;
     peer.offer = undefined;
     peer.timer?.cancel();
     peer.timer = undefined;
     this.#answer(peer, set);
+    if (ours !== undefined) this.#punch(peer, { ...set, token: ours });
   }
 
   /**
