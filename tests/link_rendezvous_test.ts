@@ -11,6 +11,7 @@ import {
 import { sealLinkCandidates } from "../lib/channel/link_candidates.ts";
 import type { ListenEvent } from "../lib/dht/dht_client.ts";
 import type { PunchedPaths } from "../lib/channel/link_socket.ts";
+import type { HolePunchResult } from "../lib/channel/hole_punch.ts";
 import type { DhtClient, ListenHandle } from "../lib/dht/dht_client.ts";
 import { AccountKeys } from "../lib/identity/account_keys.ts";
 import { DeviceCertificate } from "../lib/identity/device_certificate.ts";
@@ -233,6 +234,8 @@ function pair() {
       wanted: false,
       /** Tokens (hex) of the punches started. */
       punchTokens: new Set<string>(),
+      /** The running punches' result callbacks. */
+      results: [] as ((result: HolePunchResult) => void)[],
       rendezvous: undefined as LinkRendezvous | undefined,
     };
   };
@@ -243,8 +246,9 @@ function pair() {
       streams: memoryStreamNetwork().host(self.host),
       candidates: () => [{ host: self.host, port: 4222 }],
       behindNat: () => true,
-      punch: (options) => {
+      punch: (options, onResult) => {
         self.punchTokens.add(options.token.toHex());
+        self.results.push(onResult);
         return true;
       },
       expect() {},
@@ -266,7 +270,7 @@ function pair() {
   return { clock, a, b };
 }
 
-Deno.test("an offer dropped before its recipient accepted us: its crossing offer is answered, and both punch with one token", () => {
+Deno.test("an offer dropped before its recipient accepted us: its crossing offer is answered after a second without a punch, and both punch with one token", () => {
   // What every accepted trust request did through real NATs: A (who sent
   // the request) sees B online and offers; B has not accepted yet, so A's
   // set is a stranger's and dropped. B accepts, sees A and offers; A,
@@ -282,14 +286,17 @@ Deno.test("an offer dropped before its recipient accepted us: its crossing offer
   b.wanted = true;
   b.rendezvous!.want(a.identity.certificate);
   clock.advance(200);
+  assert.equal(b.punchTokens.size, 0, "B waits for an answer");
+  assert.equal(a.rendezvous!.counters.answersSent, 0);
+  clock.advance(1_000);
   assert.equal(a.rendezvous!.counters.answersSent, 1);
   const shared = [...a.punchTokens].filter((t) => b.punchTokens.has(t));
   assert.equal(shared.length, 1, "both sides punch with B's token");
-  // Within one DHT trip, well before B's answer timeout (5 s).
+  // Well before B's answer timeout (5 s): no second offer.
   assert.equal(b.rendezvous!.counters.offersSent, 1);
 });
 
-Deno.test("crossing offers both received: each is answered, and both punch with both tokens", () => {
+Deno.test("crossing offers both received: both punch with both tokens, and no answer is put once a punch succeeded", () => {
   const { clock, a, b } = pair();
   for (const side of [a, b]) {
     side.authorizes = true;
@@ -300,11 +307,19 @@ Deno.test("crossing offers both received: each is answered, and both punch with 
   clock.advance(500);
   assert.equal(a.rendezvous!.counters.offersSent, 1);
   assert.equal(b.rendezvous!.counters.offersSent, 1);
-  assert.equal(a.rendezvous!.counters.answersSent, 1);
-  assert.equal(b.rendezvous!.counters.answersSent, 1);
   assert.equal(a.punchTokens.size, 2);
   assert.deepEqual(
     [...a.punchTokens].toSorted(),
     [...b.punchTokens].toSorted(),
   );
+  for (const side of [a, b]) {
+    side.results[0]({
+      kind: "punched",
+      address: { host: "192.0.2.9", port: 4222 },
+      atMs: clock.now(),
+    });
+  }
+  clock.advance(2_000);
+  assert.equal(a.rendezvous!.counters.answersSent, 0);
+  assert.equal(b.rendezvous!.counters.answersSent, 0);
 });
