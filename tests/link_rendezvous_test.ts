@@ -11,6 +11,7 @@ import {
 import { sealLinkCandidates } from "../lib/channel/link_candidates.ts";
 import type { ListenEvent } from "../lib/dht/dht_client.ts";
 import type { PunchedPaths } from "../lib/channel/link_socket.ts";
+import type { HolePunchResult } from "../lib/channel/hole_punch.ts";
 import type { DhtClient, ListenHandle } from "../lib/dht/dht_client.ts";
 import { AccountKeys } from "../lib/identity/account_keys.ts";
 import { DeviceCertificate } from "../lib/identity/device_certificate.ts";
@@ -188,4 +189,137 @@ Deno.test("offers from many contacts that beat their announcements are all answe
     punches.toSorted(),
     others.map((_, i) => `198.51.100.${i + 1}`).toSorted(),
   );
+});
+
+/**
+ * Two rendezvous on one fake DHT (a put reaches the listener at its key 50
+ * ms later); punches are recorded by token. `authorizes` says whether each
+ * side takes the other for a contact.
+ */
+function pair() {
+  const clock = new ManualClock(1_700_000_000_000);
+  const randomBytes = rngBytes(seededRng(5));
+  const listeners = new Map<string, (event: ListenEvent) => void>();
+  const dht = {
+    get: () => ({ cancel() {} }),
+    put: (key: { toString(): string }, value: unknown) => {
+      clock.setTimer(50, () =>
+        listeners.get(key.toString())?.({
+          kind: "added",
+          values: [value],
+        } as ListenEvent));
+      return { cancel() {} };
+    },
+    prepare() {},
+    putPermanent: () => ({ cancel() {}, replace() {} }),
+    listen: (
+      key: { toString(): string },
+      callback: (e: ListenEvent) => void,
+    ) => {
+      listeners.set(key.toString(), callback);
+      return { cancel() {} } as unknown as ListenHandle;
+    },
+  } as unknown as DhtClient;
+  const side = (host: string) => {
+    const keys = DeviceKeys.generate(randomBytes);
+    const certificate = DeviceCertificate.issue(
+      AccountKeys.generate(randomBytes),
+      keys,
+      { issuedMs: clock.now() },
+    );
+    return {
+      identity: { device: keys, certificate },
+      host,
+      authorizes: false,
+      wanted: false,
+      /** Tokens (hex) of the punches started. */
+      punchTokens: new Set<string>(),
+      /** The running punches' result callbacks. */
+      results: [] as ((result: HolePunchResult) => void)[],
+      rendezvous: undefined as LinkRendezvous | undefined,
+    };
+  };
+  const a = side("198.51.100.2");
+  const b = side("192.0.2.2");
+  for (const [self, other] of [[a, b], [b, a]] as const) {
+    const paths: PunchedPaths = {
+      streams: memoryStreamNetwork().host(self.host),
+      candidates: () => [{ host: self.host, port: 4222 }],
+      behindNat: () => true,
+      punch: (options, onResult) => {
+        self.punchTokens.add(options.token.toHex());
+        self.results.push(onResult);
+        return true;
+      },
+      expect() {},
+      close() {},
+    };
+    self.rendezvous = new LinkRendezvous({
+      dht,
+      clock,
+      randomBytes,
+      identity: self.identity,
+      paths,
+      wanted: () => self.wanted ? other.identity.certificate : undefined,
+      linked: () => false,
+      authorize: () => self.authorizes,
+      onPunched() {},
+    });
+    self.rendezvous.start();
+  }
+  return { clock, a, b };
+}
+
+Deno.test("an offer dropped before its recipient accepted us: its crossing offer is answered after a second without a punch, and both punch with one token", () => {
+  // What every accepted trust request did through real NATs: A (who sent
+  // the request) sees B online and offers; B has not accepted yet, so A's
+  // set is a stranger's and dropped. B accepts, sees A and offers; A,
+  // whose offer is still out, took that for crossing offers and only
+  // punched, while B waited 5 s for an answer.
+  const { clock, a, b } = pair();
+  a.authorizes = true;
+  a.wanted = true;
+  a.rendezvous!.want(b.identity.certificate);
+  clock.advance(100);
+  assert.equal(b.rendezvous!.counters.strangers, 1);
+  b.authorizes = true;
+  b.wanted = true;
+  b.rendezvous!.want(a.identity.certificate);
+  clock.advance(200);
+  assert.equal(b.punchTokens.size, 0, "B waits for an answer");
+  assert.equal(a.rendezvous!.counters.answersSent, 0);
+  clock.advance(1_000);
+  assert.equal(a.rendezvous!.counters.answersSent, 1);
+  const shared = [...a.punchTokens].filter((t) => b.punchTokens.has(t));
+  assert.equal(shared.length, 1, "both sides punch with B's token");
+  // Well before B's answer timeout (5 s): no second offer.
+  assert.equal(b.rendezvous!.counters.offersSent, 1);
+});
+
+Deno.test("crossing offers both received: both punch with both tokens, and no answer is put once a punch succeeded", () => {
+  const { clock, a, b } = pair();
+  for (const side of [a, b]) {
+    side.authorizes = true;
+    side.wanted = true;
+  }
+  a.rendezvous!.want(b.identity.certificate);
+  b.rendezvous!.want(a.identity.certificate);
+  clock.advance(500);
+  assert.equal(a.rendezvous!.counters.offersSent, 1);
+  assert.equal(b.rendezvous!.counters.offersSent, 1);
+  assert.equal(a.punchTokens.size, 2);
+  assert.deepEqual(
+    [...a.punchTokens].toSorted(),
+    [...b.punchTokens].toSorted(),
+  );
+  for (const side of [a, b]) {
+    side.results[0]({
+      kind: "punched",
+      address: { host: "192.0.2.9", port: 4222 },
+      atMs: clock.now(),
+    });
+  }
+  clock.advance(2_000);
+  assert.equal(a.rendezvous!.counters.answersSent, 0);
+  assert.equal(b.rendezvous!.counters.answersSent, 0);
 });

@@ -20,9 +20,11 @@
  *   to a victim. The answer carries the same token; the answering side
  *   starts punching at once, the offering side when the answer arrives.
  *   Each token is answered once. When offers cross (both sides offered),
- *   neither is answered: each side already has the other's candidates, and
- *   both punch with both tokens, saving a DHT round trip. An answer that
- *   arrives for an offer we gave up on is not taken for an offer.
+ *   both punch with both tokens; each is answered only if no punch
+ *   succeeded after {@link LinkRendezvousOptions.crossingAnswerMs} (the
+ *   other side may have dropped ours: it arrived before that side accepted
+ *   us). An answer that arrives for an offer we gave up on, or for one
+ *   whose offers crossed, is not taken for an offer.
  * - **Bounds.** Opening a set costs a key agreement and signature checks,
  *   so at most {@link LinkRendezvousOptions.opensPerMinute} sets are opened a
  *   minute in all (anyone can put at our key) and
@@ -145,6 +147,12 @@ export interface LinkRendezvousOptions {
   readonly setLifetimeMs?: number;
   /** An offer with no answer after this long is retried. @default {5_000} */
   readonly answerTimeoutMs?: number;
+  /**
+   * Crossing offers: their offer is answered after this long if no punch
+   * succeeded meanwhile (the other side may have dropped ours, e.g. before
+   * it accepted us). @default {1_000}
+   */
+  readonly crossingAnswerMs?: number;
   /** First retry delay (doubles up to 30 minutes). @default {1_000} */
   readonly retryMs?: number;
   /** Sets opened a minute, over all senders. @default {120} */
@@ -252,6 +260,7 @@ export class LinkRendezvous {
     this.#o = {
       setLifetimeMs: options.setLifetimeMs ?? 20_000,
       answerTimeoutMs: options.answerTimeoutMs ?? 5_000,
+      crossingAnswerMs: options.crossingAnswerMs ?? 1_000,
       retryMs: options.retryMs ?? 1_000,
       opensPerMinute: options.opensPerMinute ?? 120,
       setsPerSenderPerMinute: options.setsPerSenderPerMinute ?? 6,
@@ -620,11 +629,28 @@ export class LinkRendezvous {
       return;
     }
     if (peer.offer !== undefined && peer.offerToken !== undefined) {
-      // Crossing offers: each side holds the other's candidates already.
-      // Both punch with both tokens, so that probes find a match on either
-      // side without waiting a DHT round trip for an answer; none is put.
+      // Crossing offers: both punch with both tokens, which needs no answer
+      // when the other side acted on our offer. It may not have: an offer
+      // that reached it before it accepted our trust request was a
+      // stranger's set, dropped, and it then waits for an answer while we
+      // punch alone (status 2 through real NATs came 6 s late at every
+      // accepted request: docs/interop.md). So theirs is answered if no
+      // punch succeeded after `crossingAnswerMs`; the answer to our offer
+      // is then skipped like a late one.
+      const ours = peer.offerToken;
+      peer.offer = undefined;
+      peer.timer?.cancel();
+      peer.timer = this.#c.clock.setTimer(this.#o.crossingAnswerMs, () => {
+        peer.timer = undefined;
+        if (!this.#current(peer) || peer.punching === 0) return;
+        if (peer.answered === tokenHex || peer.lastIssuedMs !== set.issuedMs) {
+          return;
+        }
+        peer.answered = tokenHex;
+        if (this.#send(peer, set.token)) this.counters.answersSent += 1;
+      });
       this.#punch(peer, set);
-      this.#punch(peer, { ...set, token: peer.offerToken });
+      this.#punch(peer, { ...set, token: ours });
       return;
     }
     peer.offer = undefined;
