@@ -259,9 +259,17 @@ interface Link {
   open: boolean;
   note?: string;
   visible: boolean;
+  /** Closed by us for a link to the same device the lower id dialled. */
+  replaced?: boolean;
 }
 
 const MAX_REDIAL_MS = 5 * 60_000;
+/**
+ * A link closed for the one the lower id dialled (both sides dialled)
+ * still counts until that one is up (its first PIDF), at most this long:
+ * else watchers saw status 2, then 1, then 2. Past it the close is told.
+ */
+const REPLACED_GRACE_MS = 2_000;
 /** Hosts links came from, remembered as known contact addresses. */
 const MAX_KNOWN_HOSTS = 1_024;
 /** The window of {@link ConnectionManagerOptions.maxHandshakesPerOriginPerMinute}. */
@@ -284,6 +292,11 @@ export class ConnectionManager {
   readonly #wanted = new Map<string, Wanted>();
   /** Up links by device hex (at most one per device once settled). */
   readonly #links = new Map<string, Link>();
+  /** Device id hex → a replaced link still counted ({@link REPLACED_GRACE_MS}). */
+  readonly #replaced = new Map<
+    string,
+    { accountHex: string; note?: string; visible: boolean; timer: Timer }
+  >();
   /** Every channel not yet closed, handshaking ones included. */
   readonly #channels = new Set<SecureChannel>();
   /** Accepted channels still handshaking, and the slot each holds. */
@@ -469,6 +482,12 @@ export class ConnectionManager {
    * @param accountHex Account id hex.
    */
   disconnect(accountHex: string): void {
+    for (const [deviceHex, entry] of [...this.#replaced]) {
+      if (entry.accountHex !== accountHex) continue;
+      entry.timer.cancel();
+      this.#replaced.delete(deviceHex);
+      this.#o.onChange(accountHex, "local");
+    }
     for (const [deviceHex, wanted] of [...this.#wanted]) {
       if (wanted.certificate.accountId.toString() === accountHex) {
         this.forget(deviceHex);
@@ -520,10 +539,12 @@ export class ConnectionManager {
   status(accountHex: string): LinkStatus {
     let connected = false;
     let note: string | undefined;
-    for (const link of this.#links.values()) {
-      if (link.accountHex !== accountHex || !link.open || !link.visible) {
-        continue;
-      }
+    const links: { accountHex: string; note?: string; visible: boolean }[] = [
+      ...this.#replaced.values(),
+    ];
+    for (const link of this.#links.values()) if (link.open) links.push(link);
+    for (const link of links) {
+      if (link.accountHex !== accountHex || !link.visible) continue;
       connected = true;
       if (link.note !== undefined) note = link.note;
     }
@@ -562,6 +583,8 @@ export class ConnectionManager {
     this.#running = false;
     for (const wanted of this.#wanted.values()) wanted.dialTimer?.cancel();
     this.#wanted.clear();
+    for (const { timer } of this.#replaced.values()) timer.cancel();
+    this.#replaced.clear();
     void this.#listener?.close();
     void this.#punchedListener?.close();
     const sessions = [...this.#links.values()].map((link) => link.session);
@@ -834,6 +857,7 @@ export class ConnectionManager {
         channel.close();
         return undefined;
       }
+      existing.replaced = true;
       existing.channel.close();
     }
     this.#links.set(deviceHex, link);
@@ -885,11 +909,27 @@ export class ConnectionManager {
       wanted.redialMs = wasOpen
         ? this.#o.redialMs ?? 5_000
         : Math.min(2 * wanted.redialMs, MAX_REDIAL_MS);
-      this.#o.paths?.lost(wanted.certificate, link.punched);
+      if (!link.replaced) this.#o.paths?.lost(wanted.certificate, link.punched);
     }
-    if (wasOpen) {
-      this.#o.onChange(link.accountHex, link.channel.closeReason ?? "local");
+    const reason = link.channel.closeReason ?? "local";
+    if (!wasOpen) return;
+    if (link.replaced && this.#running) {
+      const deviceHex = link.deviceHex;
+      this.#replaced.get(deviceHex)?.timer.cancel();
+      const entry = {
+        accountHex: link.accountHex,
+        note: link.note,
+        visible: link.visible,
+        timer: this.#o.clock.setTimer(REPLACED_GRACE_MS, () => {
+          if (this.#replaced.get(deviceHex) !== entry) return;
+          this.#replaced.delete(deviceHex);
+          this.#o.onChange(link.accountHex, reason);
+        }),
+      };
+      this.#replaced.set(deviceHex, entry);
+      return;
     }
+    this.#o.onChange(link.accountHex, reason);
   }
 
   #sendPidf(link: Link): void {
@@ -925,6 +965,9 @@ export class ConnectionManager {
         link.open = true;
         this.counters.linksOpened += 1;
         if (link.punched) this.counters.punchedLinksOpened += 1;
+        // It replaces a link closed for it a moment ago: no close to tell.
+        this.#replaced.get(link.deviceHex)?.timer.cancel();
+        this.#replaced.delete(link.deviceHex);
       }
       if (this.#links.get(link.deviceHex) === link) {
         this.#o.onChange(link.accountHex);
