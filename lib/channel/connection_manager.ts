@@ -89,7 +89,8 @@ import type { Clock, Timer } from "../clock.ts";
 import type { RandomBytes } from "../rng.ts";
 import type { DeviceCertificate } from "../identity/device_certificate.ts";
 import { formatAddress, parseAddress, type PeerAddress } from "../transport.ts";
-import { originOf, unmappedHost } from "../dht/origin_shares.ts";
+import { unmappedHost } from "../dht/origin_shares.ts";
+import { HandshakeSlots } from "./_handshake_slots.ts";
 import type {
   ByteStream,
   StreamListener,
@@ -272,16 +273,6 @@ const MAX_REDIAL_MS = 5 * 60_000;
 const REPLACED_GRACE_MS = 2_000;
 /** Hosts links came from, remembered as known contact addresses. */
 const MAX_KNOWN_HOSTS = 1_024;
-/** The window of {@link ConnectionManagerOptions.maxHandshakesPerOriginPerMinute}. */
-const RATE_WINDOW_MS = 60_000;
-/** Origins whose handshake rate is tracked at once; beyond, untracked (the slot caps still hold). */
-const MAX_RATE_ORIGINS = 4_096;
-
-/** One accepted handshake's claim on the slots. */
-interface HandshakeSlot {
-  readonly origin: string;
-  readonly reserved: boolean;
-}
 
 /** Links to contacts' devices, presence notes over SIP. */
 export class ConnectionManager {
@@ -299,14 +290,8 @@ export class ConnectionManager {
   >();
   /** Every channel not yet closed, handshaking ones included. */
   readonly #channels = new Set<SecureChannel>();
-  /** Accepted channels still handshaking, and the slot each holds. */
-  readonly #handshakes = new Map<SecureChannel, HandshakeSlot>();
-  /** Accepted handshakes per origin. */
-  readonly #handshakesByOrigin = new Map<string, number>();
-  /** Handshakes accepted per origin in its current minute. */
-  readonly #originRates = new Map<string, { startMs: number; count: number }>();
-  /** Accepted handshakes holding a stranger's slot. */
-  #strangerHandshakes = 0;
+  /** Accepted channels still handshaking, bounded per origin and in all. */
+  readonly #handshakes: HandshakeSlots;
   /** Hosts links came from (oldest first), as known contact addresses. */
   readonly #knownHosts = new Set<string>();
   #listener: StreamListener | undefined;
@@ -323,6 +308,12 @@ export class ConnectionManager {
   constructor(options: ConnectionManagerOptions) {
     this.#o = options;
     this.#selfHex = options.identity.device.id.toString();
+    this.#handshakes = new HandshakeSlots(options.clock, {
+      perOrigin: options.maxHandshakesPerOrigin ?? 4,
+      perOriginPerMinute: options.maxHandshakesPerOriginPerMinute ?? 30,
+      reserved: options.reservedHandshakes ?? 32,
+      strangers: options.maxStrangerHandshakes ?? 64,
+    });
   }
 
   /**
@@ -597,9 +588,6 @@ export class ConnectionManager {
     this.#channels.clear();
     this.#links.clear();
     this.#handshakes.clear();
-    this.#handshakesByOrigin.clear();
-    this.#originRates.clear();
-    this.#strangerHandshakes = 0;
   }
 
   #scheduleDial(deviceHex: string, wanted: Wanted, delayMs: number): void {
@@ -652,80 +640,17 @@ export class ConnectionManager {
    */
   #accept(stream: ByteStream, punched: boolean): void {
     const host = unmappedHost(stream.remote.host);
-    const slot = this.#running && this.#links.size < (this.#o.maxLinks ?? 512)
-      ? this.#claimSlot(host)
-      : undefined;
-    if (slot === undefined) {
+    if (
+      !this.#running || this.#links.size >= (this.#o.maxLinks ?? 512) ||
+      !this.#handshakes.claim(stream, host, this.#isKnownHost(host))
+    ) {
       this.counters.refused += 1;
       stream.close();
       return;
     }
     const channel = SecureChannel.accept(stream, this.#channelOptions());
-    this.#handshakes.set(channel, slot);
+    this.#handshakes.move(stream, channel);
     this.#setUp(channel, { acceptedFrom: host, punched });
-  }
-
-  #claimSlot(host: string): HandshakeSlot | undefined {
-    const { origin } = originOf(host);
-    const fromOrigin = this.#handshakesByOrigin.get(origin) ?? 0;
-    if (fromOrigin >= (this.#o.maxHandshakesPerOrigin ?? 4)) return undefined;
-    const known = this.#isKnownHost(host);
-    // Known contact addresses are not rate-limited (a household behind one
-    // NAT may relink several devices at once); strangers are.
-    const rate = known ? undefined : this.#rateOf(origin);
-    if (
-      rate !== undefined &&
-      rate.count >= (this.#o.maxHandshakesPerOriginPerMinute ?? 30)
-    ) {
-      return undefined;
-    }
-    const reservedTaken = this.#handshakes.size - this.#strangerHandshakes;
-    let reserved: boolean;
-    if (known && reservedTaken < (this.#o.reservedHandshakes ?? 32)) {
-      reserved = true;
-    } else if (
-      this.#strangerHandshakes < (this.#o.maxStrangerHandshakes ?? 64)
-    ) {
-      reserved = false;
-    } else {
-      return undefined;
-    }
-    this.#handshakesByOrigin.set(origin, fromOrigin + 1);
-    if (rate !== undefined) rate.count += 1;
-    if (!reserved) this.#strangerHandshakes += 1;
-    return { origin, reserved };
-  }
-
-  /** The origin's handshake count this minute, or undefined if untracked (table full). */
-  #rateOf(origin: string): { startMs: number; count: number } | undefined {
-    const now = this.#o.clock.now();
-    let rate = this.#originRates.get(origin);
-    if (rate !== undefined && now - rate.startMs >= RATE_WINDOW_MS) {
-      this.#originRates.delete(origin);
-      rate = undefined;
-    }
-    if (rate !== undefined) return rate;
-    if (this.#originRates.size >= MAX_RATE_ORIGINS) {
-      for (const [key, entry] of this.#originRates) {
-        if (now - entry.startMs >= RATE_WINDOW_MS) {
-          this.#originRates.delete(key);
-        }
-      }
-      if (this.#originRates.size >= MAX_RATE_ORIGINS) return undefined;
-    }
-    rate = { startMs: now, count: 0 };
-    this.#originRates.set(origin, rate);
-    return rate;
-  }
-
-  #releaseSlot(channel: SecureChannel): void {
-    const slot = this.#handshakes.get(channel);
-    if (slot === undefined) return;
-    this.#handshakes.delete(channel);
-    const left = (this.#handshakesByOrigin.get(slot.origin) ?? 1) - 1;
-    if (left > 0) this.#handshakesByOrigin.set(slot.origin, left);
-    else this.#handshakesByOrigin.delete(slot.origin);
-    if (!slot.reserved) this.#strangerHandshakes -= 1;
   }
 
   /** A host a wanted device announced, or one an authorized link came from. */
@@ -786,7 +711,7 @@ export class ConnectionManager {
     let link: Link | undefined;
     channel.onOpen((peer) => {
       onSettled?.();
-      this.#releaseSlot(channel);
+      this.#handshakes.release(channel);
       if (acceptedFrom !== undefined) this.#rememberHost(acceptedFrom);
       link = this.#opened(channel, peer, punched);
     });
@@ -801,7 +726,7 @@ export class ConnectionManager {
   }
 
   #forgetChannel(channel: SecureChannel, reason: string): void {
-    this.#releaseSlot(channel);
+    this.#handshakes.release(channel);
     this.#channels.delete(channel);
     if (reason === "refused") this.counters.refused += 1;
   }
