@@ -45,14 +45,14 @@ import {
 import { unmappedHost } from "../dht/origin_shares.ts";
 import {
   type KernelUdpStats,
-  parseProcNetUdpDrops,
+  socketKernelStats,
   UdpBindError,
   UdpTransport,
   type UdpTransportOptions,
 } from "./udp_transport.ts";
 import { SlabCopier } from "./_slab_copier.ts";
 import { MmsgTransport } from "./mmsg_transport.ts";
-import { readGranted, readNumberFile } from "./_proc_files.ts";
+import { readNumberFile } from "./_proc_files.ts";
 import {
   checkBindOptions,
   listenDatagramFunction,
@@ -332,17 +332,12 @@ export class DatagramTransport implements Transport {
    * @returns Drops and buffer sizes.
    */
   kernelStats(): KernelUdpStats {
-    const { host, port } = this.localAddress;
-    const table = readGranted(
-      host.includes(":") ? "/proc/net/udp6" : "/proc/net/udp",
+    return socketKernelStats(
+      this.localAddress,
+      this.localAddress.host.includes(":"),
+      this.#receiveBufferBytes,
+      this.#sendBufferBytes,
     );
-    return {
-      drops: table === undefined
-        ? undefined
-        : parseProcNetUdpDrops(table, port, host),
-      receiveBufferBytes: this.#receiveBufferBytes,
-      sendBufferBytes: this.#sendBufferBytes,
-    };
   }
 
   async #receiveLoop(): Promise<void> {

@@ -61,12 +61,12 @@ import {
 } from "../transport.ts";
 import {
   type KernelUdpStats,
-  parseProcNetUdpDrops,
+  socketKernelStats,
   UdpBindError,
   type UdpTransportOptions,
 } from "./udp_transport.ts";
 import { SlabCopier } from "./_slab_copier.ts";
-import { readGranted, readNumberFile } from "./_proc_files.ts";
+import { readNumberFile } from "./_proc_files.ts";
 import { checkBindOptions, listenUdp } from "./_bind_options.ts";
 import {
   addressOf,
@@ -498,17 +498,12 @@ export class MmsgTransport implements Transport {
    * @returns Drops and buffer sizes.
    */
   kernelStats(): KernelUdpStats {
-    const { host, port } = this.localAddress;
-    const table = readGranted(
-      this.#ipv6 ? "/proc/net/udp6" : "/proc/net/udp",
+    return socketKernelStats(
+      this.localAddress,
+      this.#ipv6,
+      this.#receiveBufferBytes,
+      this.#sendBufferBytes,
     );
-    return {
-      drops: table === undefined
-        ? undefined
-        : parseProcNetUdpDrops(table, port, host),
-      receiveBufferBytes: this.#receiveBufferBytes,
-      sendBufferBytes: this.#sendBufferBytes,
-    };
   }
 
   async #receiveLoop(): Promise<void> {

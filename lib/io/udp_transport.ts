@@ -17,6 +17,7 @@
 import { Buffer } from "node:buffer";
 import dgram from "node:dgram";
 import { unmappedHost } from "../dht/origin_shares.ts";
+import { readGranted, readNumberFile } from "./_proc_files.ts";
 import {
   type DatagramHandler,
   formatAddress,
@@ -140,26 +141,29 @@ function ipv4ToProcHex(host: string): string {
 }
 
 /**
- * Reads a system file if read permission is already granted: never a
- * permission prompt (`deno task dht` runs without read permission).
+ * A bound socket's {@link KernelUdpStats}: its drops from `/proc/net/udp`
+ * or `udp6` (when read permission is granted) and the buffer sizes given.
+ *
+ * @param address The socket's bound address.
+ * @param ipv6 Whether it is an IPv6 socket (its row is in `udp6`).
+ * @param receiveBufferBytes The receive buffer size, if known.
+ * @param sendBufferBytes The send buffer size, if known.
+ * @returns Drops and buffer sizes.
  */
-function readGranted(path: string): string | undefined {
-  try {
-    const { state } = Deno.permissions.querySync({ name: "read", path });
-    return state === "granted" ? Deno.readTextFileSync(path) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** A number from a one-number file such as `/proc/sys/net/core/rmem_default`. */
-function readNumberFile(path: string): number | undefined {
-  try {
-    const value = Number(readGranted(path)?.trim());
-    return Number.isSafeInteger(value) && value > 0 ? value : undefined;
-  } catch {
-    return undefined;
-  }
+export function socketKernelStats(
+  address: PeerAddress,
+  ipv6: boolean,
+  receiveBufferBytes: number | undefined,
+  sendBufferBytes: number | undefined,
+): KernelUdpStats {
+  const table = readGranted(ipv6 ? "/proc/net/udp6" : "/proc/net/udp");
+  return {
+    drops: table === undefined
+      ? undefined
+      : parseProcNetUdpDrops(table, address.port, address.host),
+    receiveBufferBytes,
+    sendBufferBytes,
+  };
 }
 
 /**
@@ -639,17 +643,12 @@ export class UdpTransport implements Transport {
    * ```
    */
   kernelStats(): KernelUdpStats {
-    let drops: number | undefined;
-    const { host, port } = this.localAddress;
-    const table = readGranted(
-      host.includes(":") ? "/proc/net/udp6" : "/proc/net/udp",
+    return socketKernelStats(
+      this.localAddress,
+      this.localAddress.host.includes(":"),
+      this.#receiveBufferBytes,
+      this.#sendBufferBytes,
     );
-    if (table !== undefined) drops = parseProcNetUdpDrops(table, port, host);
-    return {
-      drops,
-      receiveBufferBytes: this.#receiveBufferBytes,
-      sendBufferBytes: this.#sendBufferBytes,
-    };
   }
 
   #onMessage(message: Uint8Array, remote: dgram.RemoteInfo): void {
