@@ -3,11 +3,20 @@
  * bounds; the attacks are in tests/attacks/relay_attacks_test.ts.
  */
 import assert from "node:assert/strict";
-import { RelayJoin, RelayTokenError } from "../lib/channel/relay_join.ts";
 import {
+  RelayCookies,
+  RelayJoin,
+  RelayTokenError,
+} from "../lib/channel/relay_join.ts";
+import { RelayServer } from "../lib/channel/relay_server.ts";
+import { rngBytes, seededRng } from "../lib/rng.ts";
+import { SimulatedNetwork } from "../lib/testing/simulated_network.ts";
+import {
+  decodeRelay,
   decodeRelayData,
   encodeRelayData,
   RELAY_DATAGRAM_BYTES,
+  RelayKind,
 } from "../lib/channel/_relay_wire.ts";
 import { ManualClock } from "../lib/testing/manual_clock.ts";
 import { recordingRelay } from "./_relay_helpers.ts";
@@ -84,17 +93,17 @@ Deno.test("relay: a paired address sends at most its byte rate; the rest is drop
   assert.equal(sent.length, 15);
 });
 
-Deno.test("relay: a pairing idle for idleMs ends; its addresses must join again", () => {
-  const { clock, relay, sent, join, channelOf } = recordingRelay({
-    idleMs: 60_000,
-  });
+Deno.test("relay: a pairing idle for 20 s (idleMs) ends; its addresses must join again", () => {
+  // A link's keepalive crosses every 7 s; 20 s of silence is a dead link
+  // (a crashed device's pairings must not hold its origin's share).
+  const { clock, relay, sent, join, channelOf } = recordingRelay();
   join(A, TOKEN);
   join(B, TOKEN);
   join(A, TOKEN);
   const data = encodeRelayData(channelOf(A, TOKEN), new Uint8Array([1]));
-  clock.advance(59_000);
+  clock.advance(19_000);
   relay.handle(data, A); // keeps it alive
-  clock.advance(59_000);
+  clock.advance(19_000);
   assert.equal(relay.pairings, 1);
   clock.advance(1_000);
   sent.length = 0;
@@ -133,4 +142,58 @@ Deno.test("relay join: a token of the wrong length is refused", () => {
     RelayTokenError,
   );
   assert.equal(RELAY_DATAGRAM_BYTES, 37);
+});
+
+Deno.test("relay: a device that joins for 60 contacts at once is challenged once and paired with every one (default bounds)", () => {
+  // A device coming online behind a symmetric NAT joins for each contact it
+  // cannot punch to, all from one socket. With a cookie per token, it needed
+  // 60 challenges at 20 a second; with 32 pairings per origin, 28 contacts
+  // stayed at status 1.
+  const clock = new ManualClock(0);
+  const network = new SimulatedNetwork({ clock, rng: seededRng("many") });
+  const relaySocket = network.attach();
+  const relay = new RelayServer({
+    socket: relaySocket,
+    clock,
+    randomBytes: rngBytes(seededRng("relay")),
+  });
+  const device = network.attach();
+  const cookies = new RelayCookies();
+  const contacts = 60;
+  const mine: RelayJoin[] = [];
+  const theirs: RelayJoin[] = [];
+  for (let n = 0; n < contacts; n++) {
+    const token = new Uint8Array(16);
+    new DataView(token.buffer).setUint32(0, n + 1);
+    const relayAt = relaySocket.localAddress;
+    mine.push(
+      new RelayJoin({ transport: device, clock, cookies }, {
+        token,
+        relay: relayAt,
+      }),
+    );
+    const contact = network.attach();
+    const join = new RelayJoin({ transport: contact, clock }, {
+      token,
+      relay: relayAt,
+    });
+    contact.receive((bytes, from) => join.handle(bytes, from));
+    theirs.push(join);
+  }
+  let challenged = 0;
+  device.receive((bytes, from) => {
+    if (decodeRelay(bytes)?.kind === RelayKind.CHALLENGE) challenged += 1;
+    mine.some((j) => j.handle(bytes, from));
+  });
+  for (const join of [...mine, ...theirs]) join.start();
+  clock.advance(6_000);
+  assert.deepEqual(
+    [...mine, ...theirs].filter((j) => j.result?.kind !== "punched").length,
+    0,
+  );
+  assert.equal(relay.pairings, contacts);
+  // One challenge for the device's socket: its joins share the cookie.
+  assert.equal(challenged, 1);
+  assert.equal(relay.counters.droppedFull, 0);
+  relay.close();
 });

@@ -70,7 +70,11 @@ import {
   type HolePunchResult,
 } from "./hole_punch.ts";
 import { PunchDemux } from "./punch_demux.ts";
-import { RelayJoin, type RelayJoinOptions } from "./relay_join.ts";
+import {
+  RelayCookies,
+  RelayJoin,
+  type RelayJoinOptions,
+} from "./relay_join.ts";
 import { decodeRelayData, encodeRelayData } from "./_relay_wire.ts";
 import { isStreamDatagram } from "./_datagram_stream_wire.ts";
 import type { LinkNat } from "./punch_outlook.ts";
@@ -203,6 +207,8 @@ export class LinkSocket {
   #punchCount = 0;
   /** Timers ending the lingering of punches that succeeded. */
   readonly #lingering = new Set<Timer>();
+  /** The relays' cookies for this socket, shared by its joins. */
+  readonly #relayCookies = new RelayCookies();
   /** Virtual address key → the relay and channel behind it. */
   readonly #virtual = new Map<
     string,
@@ -368,8 +374,16 @@ export class LinkSocket {
     this.#punchCount = 0;
   }
 
-  get #attemptComponents(): { transport: Transport; clock: Clock } {
-    return { transport: this.#socket, clock: this.#clock };
+  get #attemptComponents(): {
+    transport: Transport;
+    clock: Clock;
+    cookies: RelayCookies;
+  } {
+    return {
+      transport: this.#socket,
+      clock: this.#clock,
+      cookies: this.#relayCookies,
+    };
   }
 
   #start(

@@ -9,7 +9,11 @@
  * punched one, its datagrams wrapped for that channel.
  *
  * A JOIN goes out every `intervalMs`, up to `attempts` rounds; a CHALLENGE
- * or PAIRED counts only from the relay's address and with our token.
+ * or PAIRED counts only from the relay's address and with our token. The
+ * relay's cookie proves our address, whatever the token, so joins of one
+ * socket share it through {@link RelayCookies}: a device that joins for
+ * forty contacts at once costs the relay one challenge, not forty (the
+ * relay answers at most 20 a second per origin).
  *
  * @example Joined alone: no peer, no pairing
  * ```ts
@@ -51,12 +55,75 @@ import {
   RelayKind,
 } from "./_relay_wire.ts";
 
+/** Relays whose cookies are kept at most (a contact's set can name any address as its relay). */
+const MAX_RELAY_COOKIES = 16;
+
+/**
+ * The latest cookie each relay gave one socket, shared by that socket's
+ * joins (the cookie is bound to the address, not to a token). At most 16
+ * relays are remembered, the least recently given first forgotten; a
+ * stale cookie only costs one more challenge.
+ */
+export class RelayCookies {
+  readonly #cookies = new Map<string, Uint8Array>();
+  /** Relay → when one of our joins last asked it for a cookie. */
+  readonly #askedMs = new Map<string, number>();
+
+  /**
+   * The cookie last given by a relay, or `undefined`.
+   *
+   * @param relay The relay's address, as `formatAddress` writes it.
+   * @returns Its cookie.
+   */
+  get(relay: string): Uint8Array | undefined {
+    return this.#cookies.get(relay);
+  }
+
+  /**
+   * Keeps a relay's cookie.
+   *
+   * @param relay The relay's address, as `formatAddress` writes it.
+   * @param cookie Its cookie.
+   */
+  set(relay: string, cookie: Uint8Array): void {
+    this.#cookies.delete(relay);
+    this.#cookies.set(relay, cookie);
+    this.#askedMs.delete(relay);
+    if (this.#cookies.size > MAX_RELAY_COOKIES) {
+      this.#cookies.delete(this.#cookies.keys().next().value!);
+    }
+  }
+
+  /**
+   * Whether a join without a cookie may ask the relay for one now: one ask
+   * per `intervalMs` for all the socket's joins (the others wait for its
+   * answer), so that forty joins starting together cost one challenge.
+   *
+   * @param relay The relay's address, as `formatAddress` writes it.
+   * @param nowMs Now.
+   * @param intervalMs The joins' round.
+   * @returns Whether to send the cookie-less JOIN (then it counts as the ask).
+   */
+  mayAsk(relay: string, nowMs: number, intervalMs: number): boolean {
+    const last = this.#askedMs.get(relay);
+    if (last !== undefined && nowMs - last < intervalMs) return false;
+    this.#askedMs.delete(relay);
+    this.#askedMs.set(relay, nowMs);
+    if (this.#askedMs.size > MAX_RELAY_COOKIES) {
+      this.#askedMs.delete(this.#askedMs.keys().next().value!);
+    }
+    return true;
+  }
+}
+
 /** What a {@link RelayJoin} runs on. */
 export interface RelayJoinComponents {
   /** The DHT socket (its NAT mapping towards the relay carries the link). */
   readonly transport: Pick<Transport, "send">;
   /** Times the JOIN rounds. */
   readonly clock: Clock;
+  /** Cookies shared by the joins of this socket. @default {this join's own} */
+  readonly cookies?: RelayCookies;
 }
 
 /** Settings of a {@link RelayJoin}. */
@@ -95,7 +162,7 @@ export class RelayJoin {
   readonly #relayKey: string;
   readonly #intervalMs: number;
   readonly #attempts: number;
-  #cookie: Uint8Array = new Uint8Array(RELAY_COOKIE_BYTES);
+  readonly #cookies: RelayCookies;
   #round = 0;
   #channel: number | undefined;
   #timer: Timer | undefined;
@@ -115,6 +182,7 @@ export class RelayJoin {
     }
     this.#transport = components.transport;
     this.#clock = components.clock;
+    this.#cookies = components.cookies ?? new RelayCookies();
     this.#token = options.token;
     this.#relay = options.relay;
     this.#relayKey = formatAddress(options.relay);
@@ -170,7 +238,7 @@ export class RelayJoin {
     }
     if (this.#result !== undefined) return true;
     if (message.kind === RelayKind.CHALLENGE) {
-      this.#cookie = message.cookie;
+      this.#cookies.set(this.#relayKey, message.cookie);
       this.#send();
     } else if (message.kind === RelayKind.PAIRED) {
       this.#channel = pairedChannel(message.cookie);
@@ -184,12 +252,19 @@ export class RelayJoin {
   }
 
   #send(): void {
+    const cookie = this.#cookies.get(this.#relayKey);
+    if (
+      cookie === undefined &&
+      !this.#cookies.mayAsk(this.#relayKey, this.#clock.now(), this.#intervalMs)
+    ) {
+      return; // another join of this socket is asking; its answer serves us
+    }
     this.#transport.send(
       this.#relay,
       encodeRelay({
         kind: RelayKind.JOIN,
         token: this.#token,
-        cookie: this.#cookie,
+        cookie: cookie ?? NO_COOKIE,
       }),
     );
   }
@@ -211,6 +286,8 @@ export class RelayJoin {
     this.#onResult?.(result);
   }
 }
+
+const NO_COOKIE = new Uint8Array(RELAY_COOKIE_BYTES);
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

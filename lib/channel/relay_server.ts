@@ -9,11 +9,14 @@
  * ciphertext (and who talks to whom).
  *
  * - **Joining.** A JOIN without a valid cookie is answered with one
- *   CHALLENGE of the same size carrying a cookie (HMAC of the address, the
- *   token and the minute under a secret from `randomBytes`); only a JOIN
- *   that echoes it counts. So an address is paired only once it has shown
- *   it receives at that address: a spoofed JOIN in a victim's name gets the
- *   victim one datagram no larger than the spoofed one, and no pairing.
+ *   CHALLENGE of the same size carrying a cookie (HMAC of the address and
+ *   the minute under a secret from `randomBytes`); only a JOIN that echoes
+ *   it counts. So an address is paired only once it has shown it receives
+ *   at that address: a spoofed JOIN in a victim's name gets the victim one
+ *   datagram no larger than the spoofed one, and no pairing. The cookie
+ *   proves the address, not a token: a device that joins for many contacts
+ *   at once (one token each) needs one challenge, not one per contact
+ *   (`RelayCookies` keeps it on the client side).
  * - **No amplification.** Before pairing, each datagram in is answered
  *   with at most one of the same size; after, each DATA in is forwarded
  *   once, at the same size, to the peer that proved its address and asked
@@ -92,22 +95,30 @@ export interface RelayServerComponents {
 
 /** Settings of a {@link RelayServer}. */
 export interface RelayServerOptions {
-  /** Addresses waiting for their peer, in all. @default {1_024} */
+  /** Addresses waiting for their peer, in all. @default {4_096} */
   readonly maxWaiting?: number;
   /**
    * Addresses waiting for their peer, per origin: a device coming online
-   * joins for each contact it cannot punch to at once. @default {32}
+   * joins for each contact it cannot punch to at once. @default {128}
    */
   readonly maxWaitingPerOrigin?: number;
   /** How long an address waits for its peer. @default {30_000} */
   readonly waitMs?: number;
-  /** Pairings at once, in all. @default {1_024} */
+  /** Pairings at once, in all. @default {4_096} */
   readonly maxPairings?: number;
-  /** Pairings at once with an address of one origin (one device's contacts). @default {32} */
+  /**
+   * Pairings at once with an address of one origin (one device's contacts,
+   * or the devices behind one NAT). @default {128}
+   */
   readonly maxPairingsPerOrigin?: number;
   /** Bytes a second forwarded from one paired address (burst: one second's). @default {65_536} */
   readonly bytesPerSecond?: number;
-  /** A pairing with no datagram this long ends. @default {60_000} */
+  /**
+   * A pairing with no datagram this long ends: a link sends a keepalive
+   * after 7 s of silence and is dead after 9.5 s, so a pairing idle this
+   * long carries no live link (a crashed device's pairings would otherwise
+   * hold its origin's share). @default {20_000}
+   */
   readonly idleMs?: number;
   /** A pairing ends this long after it began, however busy. @default {3_600_000} */
   readonly lifetimeMs?: number;
@@ -131,6 +142,8 @@ export interface RelayServerCounters {
   droppedRate: number;
   /** JOINs dropped: waiting or pairing tables full (per origin or in all). */
   droppedFull: number;
+  /** JOINs without a valid cookie left unanswered: over the origin's challenge rate. */
+  droppedChallenges: number;
 }
 
 interface Waiting {
@@ -168,6 +181,7 @@ export class RelayServer {
     droppedUnpaired: 0,
     droppedRate: 0,
     droppedFull: 0,
+    droppedChallenges: 0,
   };
   readonly #socket: Transport;
   readonly #clock: Clock;
@@ -205,13 +219,13 @@ export class RelayServer {
     this.#nextChannel = new DataView(start.buffer, start.byteOffset, 4)
       .getUint32(0);
     this.#o = {
-      maxWaiting: options.maxWaiting ?? 1_024,
-      maxWaitingPerOrigin: options.maxWaitingPerOrigin ?? 32,
+      maxWaiting: options.maxWaiting ?? 4_096,
+      maxWaitingPerOrigin: options.maxWaitingPerOrigin ?? 128,
       waitMs: options.waitMs ?? 30_000,
-      maxPairings: options.maxPairings ?? 1_024,
-      maxPairingsPerOrigin: options.maxPairingsPerOrigin ?? 32,
+      maxPairings: options.maxPairings ?? 4_096,
+      maxPairingsPerOrigin: options.maxPairingsPerOrigin ?? 128,
       bytesPerSecond: options.bytesPerSecond ?? 65_536,
-      idleMs: options.idleMs ?? 60_000,
+      idleMs: options.idleMs ?? 20_000,
       lifetimeMs: options.lifetimeMs ?? 3_600_000,
       challengesPerOriginPerSecond: options.challengesPerOriginPerSecond ?? 20,
     };
@@ -283,13 +297,13 @@ export class RelayServer {
       return;
     }
     const token = hex(message.token);
-    if (!this.#cookieValid(message.cookie, key, token, nowMs)) {
+    if (!this.#cookieValid(message.cookie, key, nowMs)) {
       if (!this.#mayChallenge(originOf(from.host).origin, nowMs)) {
-        this.counters.droppedFull += 1;
+        this.counters.droppedChallenges += 1;
         return;
       }
       this.counters.challenges += 1;
-      const cookie = this.#cookie(key, token, Math.floor(nowMs / MINUTE_MS));
+      const cookie = this.#cookie(key, Math.floor(nowMs / MINUTE_MS));
       this.#socket.send(
         from,
         encodeRelay({
@@ -451,21 +465,16 @@ export class RelayServer {
     return true;
   }
 
-  #cookie(key: string, token: string, minute: number): Uint8Array {
-    const data = new TextEncoder().encode(`${key}|${token}|${minute}`);
+  #cookie(key: string, minute: number): Uint8Array {
+    const data = new TextEncoder().encode(`${key}|${minute}`);
     return hmacSha256(this.#secret, data).slice(0, RELAY_COOKIE_BYTES);
   }
 
-  /** A cookie of this minute or the one before, for this address and token. */
-  #cookieValid(
-    cookie: Uint8Array,
-    key: string,
-    token: string,
-    nowMs: number,
-  ): boolean {
+  /** A cookie of this minute or the one before, for this address. */
+  #cookieValid(cookie: Uint8Array, key: string, nowMs: number): boolean {
     const minute = Math.floor(nowMs / MINUTE_MS);
-    return equal(cookie, this.#cookie(key, token, minute)) ||
-      equal(cookie, this.#cookie(key, token, minute - 1));
+    return equal(cookie, this.#cookie(key, minute)) ||
+      equal(cookie, this.#cookie(key, minute - 1));
   }
 
   /** Sweeps ended waits and pairings every 10 s while there are any. */

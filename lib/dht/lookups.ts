@@ -91,8 +91,15 @@ export class Lookups {
     hooks: SearchHooks,
   ): Search {
     this.#started += 1;
+    const closest = () =>
+      this.#services.table.closest(
+        target,
+        TARGET_NODES * 2,
+        this.#services.clock.now(),
+      ).map((node) => ({ id: node.id, address: node.address }));
     const search: Search = new Search(target, {
       selfId: this.#services.selfId,
+      reseed: closest,
       onPrefix: hooks.onPrefix,
       query: (node, answer) => this.#query(node, target, method, hooks, answer),
       onDone: (result) => {
@@ -101,13 +108,7 @@ export class Lookups {
       },
     });
     this.#running.add(search);
-    const seeds = this.#services.table.closest(
-      target,
-      TARGET_NODES * 2,
-      this.#services.clock.now(),
-    )
-      .map((node) => ({ id: node.id, address: node.address }));
-    search.start(seeds);
+    search.start(closest());
     return search;
   }
 

@@ -111,7 +111,18 @@ export interface SearchOptions {
   readonly parallelism?: number;
   /** Ids never to add (our own). */
   readonly selfId?: InfoHash;
+  /**
+   * More candidates, asked when the search would end with fewer than
+   * `targetNodes` answered (its candidates failed or went slow): the routing
+   * table has usually learned nodes since the search was seeded, from this
+   * and other lookups. Those not yet tracked are asked before the search
+   * ends; at most {@link MAX_RESEEDS} times a search.
+   */
+  reseed?(): readonly NodeInfo[];
 }
+
+/** Times a search that is about to end short asks {@link SearchOptions.reseed}. */
+export const MAX_RESEEDS = 3;
 
 /**
  * One iterative lookup of the nodes closest to {@link Search.target}; it
@@ -128,6 +139,7 @@ export class Search {
   #requests = 0;
   #finished = false;
   #prefix = 0;
+  #reseeds = 0;
 
   /**
    * A search for `target` (call {@link Search.start}).
@@ -231,7 +243,29 @@ export class Search {
       this.#ask(node);
       if (this.#finished) return;
     }
-    if (this.#isDone()) this.#finish();
+    if (this.#isDone() && !this.#reseeded()) this.#finish();
+  }
+
+  /**
+   * About to end with fewer than `targetNodes` answered: adds the reseed's
+   * new candidates and asks them. False (end now) when none was new.
+   */
+  #reseeded(): boolean {
+    const reseed = this.#options.reseed;
+    if (
+      reseed === undefined || this.#reseeds >= MAX_RESEEDS ||
+      this.#requests >= MAX_SEARCH_REQUESTS
+    ) return false;
+    let answered = 0;
+    for (const node of this.#nodes) if (node.state === "answered") answered++;
+    if (answered >= this.#targetNodes) return false;
+    this.#reseeds += 1;
+    const before = this.#nodes.filter((node) => node.state === "new").length;
+    this.#add(reseed(), 1);
+    const after = this.#nodes.filter((node) => node.state === "new").length;
+    if (after <= before) return false;
+    this.#step();
+    return true;
   }
 
   #ask(node: SearchNode): void {

@@ -1,0 +1,91 @@
+/**
+ * `Search`: a lookup whose candidates all fail asks the routing table again
+ * before it ends short (`reseed`).
+ */
+import assert from "node:assert/strict";
+import { InfoHash } from "../lib/identity/info_hash.ts";
+import type { NodeInfo } from "../lib/dht/messages.ts";
+import {
+  MAX_RESEEDS,
+  Search,
+  type SearchResult,
+  TARGET_NODES,
+} from "../lib/dht/search.ts";
+
+const target = InfoHash.get("target");
+
+/** Nodes named `prefix-0`…, sorted by distance to the target. */
+function nodes(prefix: string, count: number): NodeInfo[] {
+  return Array.from({ length: count }, (_, i) => ({
+    id: InfoHash.get(`${prefix}-${i}`),
+    address: { host: `10.${prefix.length}.0.${i + 1}`, port: 4222 },
+  })).sort((a, b) => target.compareDistance(a.id, b.id));
+}
+
+/**
+ * A fresh node: its only seed is a bootstrap node that hands out eight
+ * nodes that never answer (stale NAT mappings, devices that left), while
+ * its routing table has meanwhile learned live nodes from other lookups.
+ */
+function scriptedSearch(withReseed: boolean) {
+  const bootstrap = nodes("bootstrap", 1);
+  const dead = nodes("dead", TARGET_NODES);
+  const live = nodes("live", 4);
+  const liveIds = new Set(live.map((node) => node.id.toString()));
+  let tableAsked = 0;
+  let result: SearchResult | undefined;
+  const search = new Search(target, {
+    query: (node, answer) => {
+      const id = node.id.toString();
+      if (id === bootstrap[0].id.toString()) answer.onAnswer(dead);
+      else if (liveIds.has(id)) answer.onAnswer(live);
+      else answer.onFailed();
+    },
+    onDone: (done) => result = done,
+    reseed: withReseed
+      ? () => {
+        tableAsked += 1;
+        return [...bootstrap, ...live];
+      }
+      : undefined,
+  });
+  search.start(bootstrap);
+  return { result: result!, live, tableAsked: () => tableAsked };
+}
+
+Deno.test("search: candidates that all fail: the routing table's newer nodes are asked before the search ends", () => {
+  const before = scriptedSearch(false);
+  assert.equal(before.result.nodes.length, 1); // the bootstrap node alone
+  const after = scriptedSearch(true);
+  assert.equal(after.result.nodes.length, 1 + after.live.length);
+  for (const node of after.live) {
+    assert.ok(after.result.nodes.some((found) => found.id.equals(node.id)));
+  }
+});
+
+Deno.test("search: the routing table is asked again at most MAX_RESEEDS times, and not when nothing new comes", () => {
+  let asked = 0;
+  let done = 0;
+  const bootstrap = nodes("bootstrap", 1);
+  const search = new Search(target, {
+    query: (_node, answer) => answer.onFailed(),
+    onDone: () => done += 1,
+    // Every time one new node, which fails too.
+    reseed: () => nodes(`more${++asked}`, 1),
+  });
+  search.start(bootstrap);
+  assert.equal(done, 1);
+  assert.equal(asked, MAX_RESEEDS);
+
+  let again = 0;
+  const quiet = new Search(target, {
+    query: (_node, answer) => answer.onFailed(),
+    onDone: () => {},
+    reseed: () => {
+      again += 1;
+      return bootstrap; // nothing new
+    },
+  });
+  quiet.start(bootstrap);
+  assert.equal(again, 1);
+});
