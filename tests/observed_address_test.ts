@@ -135,3 +135,51 @@ Deno.test("ObservedAddress.vote() elects what a recount of the kept votes elects
     }
   }
 });
+
+/**
+ * A node behind a port-restricted NAT joins a 30-node DHT and runs 10
+ * minutes of lookups; returns how many public nodes hold it in their
+ * routing tables at the end.
+ */
+function tablesHoldingNatedNode(clientBehindNat?: boolean): number {
+  const net = Testnet.create({ nodes: 30, seed: 9 });
+  const transport = net.network.attach();
+  net.network.putBehindNat(transport.hostIndex, {
+    kind: "eim-prf",
+    rng: seededRng("nat"),
+  });
+  const rng = seededRng("nated");
+  const node = new DhtNode(
+    {
+      transport,
+      clock: net.clock,
+      rng,
+      randomBytes: rngBytes(forkRng(rng, "bytes")),
+    },
+    {
+      bootstrap: net.transports.slice(0, 3).map((t) => t.localAddress),
+      clientBehindNat,
+    },
+  );
+  node.start();
+  for (let minute = 0; minute < 10; minute++) {
+    node.get(InfoHash.get(`key ${minute}`), {});
+    net.clock.advance(60_000);
+  }
+  assert.ok(node.behindNat && node.observedHost !== undefined);
+  const holding =
+    net.nodes.filter((other) => other.routingTable.get(node.id) !== undefined)
+      .length;
+  node.stop();
+  net.stop();
+  return holding;
+}
+
+Deno.test("behind a NAT, a node is a client: no public node keeps it in its routing table to hand out", () => {
+  // Its first requests (before 3 repliers told it its address) put it in a
+  // few tables; its later ones, marked `s: true`, take it out again.
+  assert.equal(tablesHoldingNatedNode(), 0);
+  // Control: without client mode, public nodes hand it out to lookups
+  // that cannot reach it.
+  assert.ok(tablesHoldingNatedNode(false) > 0);
+});

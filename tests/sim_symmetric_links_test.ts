@@ -150,12 +150,14 @@ Deno.test("symmetric on both sides with a configured relay: status 2 through it,
   f.swarm.shutdown();
 });
 
-Deno.test("symmetric against a port-restricted NAT with a configured relay: after the failed punches, status 2 through the relay", async () => {
+Deno.test("symmetric against a port-restricted NAT with a configured relay: status 2 through the relay, no punch tried first", async () => {
+  // A "maybe" punch works only against a full cone; two failed attempts
+  // used to cost about 14 s before the relay was tried.
   const f = await friends("sym-prf-relay", "symmetric", "eim-prf", true, true);
   await runUntil(f.swarm, () => f.aliceSees().status === 2, 120_000);
   const { alice, bob } = f.counters();
   assert.ok(alice.relayed + bob.relayed >= 1, JSON.stringify({ alice, bob }));
-  assert.ok(alice.punchFailures <= 4, JSON.stringify(alice));
+  assert.equal(alice.punchFailures + bob.punchFailures, 0);
   assert.equal(f.swarm.relay!.pairings, 1);
   f.swarm.shutdown();
 });

@@ -231,6 +231,18 @@ export interface DhtNodeConfig {
    * otherwise linger there as dead nodes). @default {false}
    */
   readonly client?: boolean;
+  /**
+   * Client mode behind a NAT: once our DHT repliers show that our public IP
+   * is not ours ({@link DhtNode.behindNat}, with {@link DhtNode.observedHost}
+   * known), our requests say `s: true`. Strangers cannot reach a node
+   * behind a port-restricted or symmetric NAT, so a node that put us in its
+   * routing table would hand us out to lookups that then wait for us in
+   * vain (in the simulator a device's announcement went to other nodes than
+   * its watchers' listens, for a minute). Our nodes also drop a node from
+   * their table when it says it is a client from the address they know.
+   * @default {true}
+   */
+  readonly clientBehindNat?: boolean;
   /** Our own id is looked up this often, so our closest nodes keep hearing from us (within their 10-minute window). @default {480000} */
   readonly neighbourhoodMs?: number;
   /**
@@ -345,6 +357,9 @@ export class DhtNode implements DhtClient {
         requestsPerSecondPerIp: config.requestsPerSecondPerIp,
         requestsPerSecond: config.requestsPerSecond,
         sendSeenPort: config.sendSeenPort,
+        isClient: config.clientBehindNat === false
+          ? undefined
+          : () => this.#knownBehindNat(),
       },
       (request, from) => this.#onRequest(request, from),
     );
@@ -473,6 +488,21 @@ export class DhtNode implements DhtClient {
       !this.#localHosts.has(host);
   }
 
+  /** Observed host last judged by {@link DhtNode.#knownBehindNat}, and the verdict. */
+  #judgedHost: string | undefined;
+  #judgedBehind = false;
+
+  /** Behind a NAT, as far as our repliers have shown (unknown: no); asked per request, so memoized. */
+  #knownBehindNat(): boolean {
+    const observed = this.#rpc.observedAddress.host;
+    if (observed === undefined) return false;
+    if (observed !== this.#judgedHost) {
+      this.#judgedHost = observed;
+      this.#judgedBehind = this.behindNat;
+    }
+    return this.#judgedBehind;
+  }
+
   /** The routing table (read it; the node updates it). */
   get routingTable(): RoutingTable {
     return this.#table;
@@ -586,6 +616,16 @@ export class DhtNode implements DhtClient {
     const now = this.#clock.now();
     if (!request.isClient) {
       this.#upkeep.heardRequest(request.senderId, from, now);
+    } else {
+      // A node we know that now says it is a client (it found itself
+      // behind a NAT): others cannot reach it, so stop handing it out.
+      const known = this.#table.get(request.senderId);
+      if (
+        known !== undefined && known.address.port === from.port &&
+        known.address.host === from.host
+      ) {
+        this.#table.remove(request.senderId);
+      }
     }
     handleRequest(this.#handlerContext(now), request, from);
   }

@@ -106,6 +106,12 @@ export interface RpcEngineConfig {
   readonly requestsPerSecond?: number;
   /** Attempts, retry gaps and the slow threshold of our requests; each field has its own default. */
   readonly timing?: RpcTiming;
+  /**
+   * Asked at each request: true makes it say `s: true` (we are a client:
+   * answer, but keep us out of your routing table). A node behind a NAT
+   * sets it once it knows (`DhtNodeConfig.clientBehindNat`). @default {never}
+   */
+  readonly isClient?: () => boolean;
 }
 
 /** What an {@link RpcEngine} runs on, injected so that tests and the simulator supply their own. */
@@ -249,6 +255,7 @@ export class RpcEngine {
   readonly #randomBytes: RandomBytes;
   readonly #traffic: TrafficObserver | undefined;
   readonly #selfId: InfoHash;
+  readonly #isClient: (() => boolean) | undefined;
   readonly #network: number;
   readonly #userAgent: string;
   readonly #sendSeenPort: boolean;
@@ -307,6 +314,7 @@ export class RpcEngine {
     this.#randomBytes = components.randomBytes ?? systemRandomBytes;
     this.#traffic = components.traffic;
     this.#selfId = config.selfId;
+    this.#isClient = config.isClient;
     this.#network = config.network ?? 0;
     this.#userAgent = config.userAgent ?? OPENDHT_USER_AGENT;
     this.#sendSeenPort = config.sendSeenPort ?? true;
@@ -381,6 +389,9 @@ export class RpcEngine {
       network: this.#network,
       userAgent: this.#userAgent,
     } as DhtRequest;
+    if (this.#isClient?.() === true) {
+      (message as { isClient?: boolean }).isClient = true;
+    }
     const pending: Pending = {
       tid,
       to,
