@@ -69,6 +69,7 @@ import {
   type DhtQuery,
   type DhtRequest,
   type DhtValue,
+  type NodeInfo,
   WANT_IPV4,
   WANT_IPV6,
 } from "./messages.ts";
@@ -503,6 +504,35 @@ export class DhtNode implements DhtClient {
     return this.#judgedBehind;
   }
 
+  /**
+   * Nodes worth keeping for the next run (OpenDHT's `exportNodes`): the
+   * good ones of the routing table (answered within 2 h, heard within 10
+   * min), closest to our own id first, at most `max`.
+   *
+   * @param max Most nodes returned.
+   * @returns The nodes.
+   */
+  exportNodes(max = 64): NodeInfo[] {
+    return this.#table.closest(this.id, max, this.#clock.now(), true)
+      .map((node) => ({ id: node.id, address: node.address }));
+  }
+
+  /**
+   * Adds nodes known from an earlier run (OpenDHT's `importNodes`) to the
+   * routing table as candidates that have not answered yet: lookups start
+   * from them at once (and {@link DhtNode.start} looks up our own id
+   * through them), and they count as good only once they answer. Call it
+   * before `start`.
+   *
+   * @param nodes Nodes from {@link DhtNode.exportNodes} of an earlier run.
+   */
+  importNodes(nodes: readonly NodeInfo[]): void {
+    const now = this.#clock.now();
+    for (const node of nodes.slice(0, 256)) {
+      this.#table.heard(node.id, node.address, now, false);
+    }
+  }
+
   /** The routing table (read it; the node updates it). */
   get routingTable(): RoutingTable {
     return this.#table;
@@ -559,6 +589,10 @@ export class DhtNode implements DhtClient {
     if (this.#running) return;
     this.#running = true;
     this.bootstrap(this.#bootstrap);
+    // Nodes kept from an earlier run (importNodes): our own id is looked up
+    // through them at once, without waiting for a bootstrap node (which
+    // may be gone); their answers make them good.
+    if (this.#table.size > 0) this.findNode(this.id, () => {});
     this.#scheduleMaintenance();
   }
 
