@@ -56,13 +56,8 @@
  *
  * @module
  */
-import type { Clock, Timer } from "../clock.ts";
-import {
-  decodeKnownNodes,
-  encodeKnownNodes,
-  KNOWN_NODES_KEY,
-  MAX_KNOWN_NODES,
-} from "./known_nodes.ts";
+import type { Clock } from "../clock.ts";
+import { KnownNodesKeeper } from "./known_nodes.ts";
 import { DhtNode, type DhtNodeConfig } from "../dht/dht_node.ts";
 import { AccountKeys } from "../identity/account_keys.ts";
 import {
@@ -234,11 +229,6 @@ const ARCHIVE_SUFFIX = ".archive";
 const ARCHIVE_PREFIX = "account-";
 const STATE_SUFFIX = ".state";
 /** An account's archive key; the id is 40 lowercase hex. */
-/** First save of the known DHT nodes after a start: a device that crashes soon still keeps them. */
-const KNOWN_NODES_FIRST_SAVE_MS = 60_000;
-/** Later saves of the known DHT nodes. */
-const KNOWN_NODES_SAVE_MS = 600_000;
-
 const ARCHIVE_KEY = /^account-([0-9a-f]{40})\.archive$/;
 /** An account's state key (see `AccountStateStore.keyFor`). */
 const STATE_KEY = /^account-([0-9a-f]{40})\.state$/;
@@ -269,8 +259,8 @@ export class Daemon extends TypedEventTarget<DaemonEventMap> {
   /** The DHT socket shared with links through NATs, when they are on. */
   readonly #linkSocket: LinkSocket | undefined;
   #running = false;
-  /** Next save of the known DHT nodes ({@link KNOWN_NODES_KEY}). */
-  #nodesTimer: Timer | undefined;
+  /** Keeps the DHT nodes worth a restart (`dht-nodes.json`). */
+  readonly #knownNodes: KnownNodesKeeper;
   #stopping: Promise<void> | undefined;
   #released: Promise<void> | undefined;
 
@@ -307,6 +297,13 @@ export class Daemon extends TypedEventTarget<DaemonEventMap> {
         ...options.dht,
       },
     );
+    this.#knownNodes = new KnownNodesKeeper({
+      clock: options.clock,
+      storage: options.storage,
+      dht: this.dht,
+      track: (work) => this.#work.track(work),
+      onWarning: (warning) => options.onWarning?.(warning),
+    });
     this.dht.connectivity.onChange((state, atMs) => {
       if (!this.#running) return;
       for (const account of this.#accounts.values()) {
@@ -375,19 +372,9 @@ export class Daemon extends TypedEventTarget<DaemonEventMap> {
       await daemon.#addAccount(contents);
     }
     await daemon.#loadJamiAccounts(keys);
-    if (keys.includes(KNOWN_NODES_KEY)) {
-      const bytes = await options.storage.get(KNOWN_NODES_KEY);
-      const nodes = bytes === undefined ? [] : decodeKnownNodes(bytes);
-      if (bytes !== undefined && bytes.length > 0 && nodes.length === 0) {
-        warn({
-          kind: "strayFile",
-          key: KNOWN_NODES_KEY,
-          message:
-            `ignored "${KNOWN_NODES_KEY}": not a list of DHT nodes (it is rewritten as the node runs)`,
-        });
-      }
-      daemon.dht.importNodes(nodes);
-    }
+    daemon.dht.importNodes(
+      await KnownNodesKeeper.load(options.storage, keys, warn),
+    );
     return daemon;
   }
 
@@ -684,7 +671,7 @@ export class Daemon extends TypedEventTarget<DaemonEventMap> {
     this.#running = true;
     this.#stopping = undefined;
     this.dht.start();
-    this.#scheduleNodesSave(KNOWN_NODES_FIRST_SAVE_MS);
+    this.#knownNodes.start();
     for (const account of this.#accounts.values()) account.start();
     for (const account of this.#jamiAccounts.values()) account.start();
   }
@@ -726,45 +713,12 @@ export class Daemon extends TypedEventTarget<DaemonEventMap> {
           );
         }),
       );
-      this.#nodesTimer?.cancel();
-      this.#nodesTimer = undefined;
-      await this.#saveNodes();
+      await this.#knownNodes.stop();
       await this.whenIdle();
       this.dht.stop();
       this.#linkSocket?.close();
     }
     await this.#release();
-  }
-
-  /**
-   * Saves the DHT nodes worth keeping after `delayMs`, then every
-   * {@link KNOWN_NODES_SAVE_MS} while running (a crash keeps the last one).
-   */
-  #scheduleNodesSave(delayMs: number): void {
-    this.#nodesTimer?.cancel();
-    this.#nodesTimer = this.#options.clock.setTimer(delayMs, () => {
-      this.#nodesTimer = undefined;
-      if (!this.#running) return;
-      this.#track(this.#saveNodes());
-      this.#scheduleNodesSave(KNOWN_NODES_SAVE_MS);
-    });
-  }
-
-  /** Writes {@link KNOWN_NODES_KEY}; a failure is a warning, never thrown. */
-  async #saveNodes(): Promise<void> {
-    const nodes = this.dht.exportNodes(MAX_KNOWN_NODES);
-    if (nodes.length === 0) return;
-    try {
-      await this.#options.storage.set(KNOWN_NODES_KEY, encodeKnownNodes(nodes));
-    } catch (error) {
-      this.#options.onWarning?.({
-        kind: "saveFailed",
-        key: KNOWN_NODES_KEY,
-        message: `could not save "${KNOWN_NODES_KEY}": ${
-          (error as Error)?.message ?? String(error)
-        }`,
-      });
-    }
   }
 
   /** Closes the owned resources once, all of them even if one fails. */
@@ -791,8 +745,7 @@ export class Daemon extends TypedEventTarget<DaemonEventMap> {
    */
   crash(): void {
     this.#running = false;
-    this.#nodesTimer?.cancel();
-    this.#nodesTimer = undefined;
+    this.#knownNodes.crash();
     for (const account of this.#accounts.values()) account.crash();
     for (const account of this.#jamiAccounts.values()) account.crash();
     this.dht.stop();

@@ -28,8 +28,11 @@
  *
  * @module
  */
-import { InfoHash } from "../identity/info_hash.ts";
+import type { Clock, Timer } from "../clock.ts";
+import type { DhtNode } from "../dht/dht_node.ts";
 import type { NodeInfo } from "../dht/messages.ts";
+import { InfoHash } from "../identity/info_hash.ts";
+import type { Storage } from "../storage.ts";
 
 /** Storage key of the record. */
 export const KNOWN_NODES_KEY = "dht-nodes.json";
@@ -93,4 +96,123 @@ export function decodeKnownNodes(bytes: Uint8Array): NodeInfo[] {
     out.push({ id: InfoHash.fromHex(id), address: { host, port } });
   }
   return out;
+}
+
+/** First save after a start: a device that crashes soon still keeps its nodes. */
+const FIRST_SAVE_MS = 60_000;
+/** Later saves, while running. */
+const SAVE_MS = 600_000;
+
+/** A warning about the record, in the shape of the daemon's. */
+export interface KnownNodesWarning {
+  /** `strayFile`: a damaged record, ignored; `saveFailed`: a write failed. */
+  readonly kind: "strayFile" | "saveFailed";
+  /** Always {@link KNOWN_NODES_KEY}. */
+  readonly key: string;
+  /** What happened, in a sentence. */
+  readonly message: string;
+}
+
+/** What a {@link KnownNodesKeeper} reads and writes through. */
+export interface KnownNodesKeeperOptions {
+  /** Times the saves. */
+  readonly clock: Clock;
+  /** Where the record lives. */
+  readonly storage: Storage;
+  /** The node whose good nodes are kept. */
+  readonly dht: Pick<DhtNode, "exportNodes">;
+  /** Tracks a background save (the daemon's `whenIdle` waits for it). */
+  readonly track: (work: Promise<void>) => void;
+  /** Told of a failed save. */
+  readonly onWarning: (warning: KnownNodesWarning) => void;
+}
+
+/**
+ * Saves a running node's good nodes a minute after its start, every 10
+ * minutes, and on a clean stop (a crash keeps the last save).
+ */
+export class KnownNodesKeeper {
+  readonly #o: KnownNodesKeeperOptions;
+  #timer: Timer | undefined;
+
+  /**
+   * A keeper, not started.
+   *
+   * @param options Clock, storage, node, tracking and warnings.
+   */
+  constructor(options: KnownNodesKeeperOptions) {
+    this.#o = options;
+  }
+
+  /**
+   * The nodes kept by an earlier run, if any; a damaged record is a
+   * warning and no node.
+   *
+   * @param storage Where the record lives.
+   * @param keys The storage's keys (read once by the caller).
+   * @param warn Told of a damaged record.
+   * @returns The nodes to import.
+   */
+  static async load(
+    storage: Storage,
+    keys: readonly string[],
+    warn: (warning: KnownNodesWarning) => void,
+  ): Promise<NodeInfo[]> {
+    if (!keys.includes(KNOWN_NODES_KEY)) return [];
+    const bytes = await storage.get(KNOWN_NODES_KEY);
+    if (bytes === undefined) return [];
+    const nodes = decodeKnownNodes(bytes);
+    if (bytes.length > 0 && nodes.length === 0) {
+      warn({
+        kind: "strayFile",
+        key: KNOWN_NODES_KEY,
+        message:
+          `ignored "${KNOWN_NODES_KEY}": not a list of DHT nodes (it is rewritten as the node runs)`,
+      });
+    }
+    return nodes;
+  }
+
+  /** Schedules the first save; the later ones follow. */
+  start(): void {
+    this.#schedule(FIRST_SAVE_MS);
+  }
+
+  /** Stops the saves and saves once more; resolves when written (or warned). */
+  async stop(): Promise<void> {
+    this.crash();
+    await this.#save();
+  }
+
+  /** Stops the saves without a last one, as a killed process would. */
+  crash(): void {
+    this.#timer?.cancel();
+    this.#timer = undefined;
+  }
+
+  #schedule(delayMs: number): void {
+    this.#timer?.cancel();
+    this.#timer = this.#o.clock.setTimer(delayMs, () => {
+      this.#timer = undefined;
+      this.#o.track(this.#save());
+      this.#schedule(SAVE_MS);
+    });
+  }
+
+  /** Writes the record; a failure is a warning, never thrown. */
+  async #save(): Promise<void> {
+    const nodes = this.#o.dht.exportNodes(MAX_KNOWN_NODES);
+    if (nodes.length === 0) return;
+    try {
+      await this.#o.storage.set(KNOWN_NODES_KEY, encodeKnownNodes(nodes));
+    } catch (error) {
+      this.#o.onWarning({
+        kind: "saveFailed",
+        key: KNOWN_NODES_KEY,
+        message: `could not save "${KNOWN_NODES_KEY}": ${
+          (error as Error)?.message ?? String(error)
+        }`,
+      });
+    }
+  }
 }
