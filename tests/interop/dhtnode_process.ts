@@ -159,8 +159,10 @@ export class DhtnodeProcess {
           buffer += value;
           const parts = buffer.split("\n");
           buffer = parts.pop() ?? "";
-          // The shell prompt ">> " prefixes whatever is printed after it.
-          for (const line of parts) sink(line.replace(/^(>> )+/, ""));
+          // The shell prompt ">> " prefixes whatever is printed after it,
+          // sometimes cut short (CI once saw ">OpenDHT node …" after `ll`);
+          // no line of dhtnode's own starts with ">".
+          for (const line of parts) sink(line.replace(/^(?:>+ ?)+/, ""));
         }
       } catch {
         // Killed: the stream errors out.
