@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ObservedAddress } from "../lib/dht/observed_address.ts";
-import { DhtNode } from "../lib/dht/dht_node.ts";
+import { DhtNode, type DhtNodeConfig } from "../lib/dht/dht_node.ts";
 import { Testnet } from "../lib/testing/testnet.ts";
 import { InfoHash } from "../lib/identity/info_hash.ts";
 import { forkRng, rngBytes, seededRng } from "../lib/rng.ts";
@@ -64,16 +64,19 @@ Deno.test("a DHT node behind a NAT learns its NAT's public address from replies 
   net.stop();
 });
 
-/** A NATed node listens on a key; 90 s later (3 NAT timeouts) a value is put there. */
-function lateValueReachesNatedListener(natListenRenewMs?: number): number {
-  const net = Testnet.create({ nodes: 30, seed: 4 });
+/** A node behind a port-restricted NAT on `net`, bootstrapped from its first 3 nodes (not started). */
+function natedNode(
+  net: Testnet,
+  seed: string,
+  config: DhtNodeConfig,
+): DhtNode {
   const transport = net.network.attach();
   net.network.putBehindNat(transport.hostIndex, {
     kind: "eim-prf",
     rng: seededRng("nat"),
   });
-  const rng = seededRng("listener");
-  const listener = new DhtNode(
+  const rng = seededRng(seed);
+  return new DhtNode(
     {
       transport,
       clock: net.clock,
@@ -82,10 +85,18 @@ function lateValueReachesNatedListener(natListenRenewMs?: number): number {
     },
     {
       bootstrap: net.transports.slice(0, 3).map((t) => t.localAddress),
-      listenRenewMs: 300_000,
-      natListenRenewMs,
+      ...config,
     },
   );
+}
+
+/** A NATed node listens on a key; 90 s later (3 NAT timeouts) a value is put there. */
+function lateValueReachesNatedListener(natListenRenewMs?: number): number {
+  const net = Testnet.create({ nodes: 30, seed: 4 });
+  const listener = natedNode(net, "listener", {
+    listenRenewMs: 300_000,
+    natListenRenewMs,
+  });
   listener.start();
   net.clock.advance(10_000);
   const key = InfoHash.get("watched");
@@ -143,24 +154,7 @@ Deno.test("ObservedAddress.vote() elects what a recount of the kept votes elects
  */
 function tablesHoldingNatedNode(clientBehindNat?: boolean): number {
   const net = Testnet.create({ nodes: 30, seed: 9 });
-  const transport = net.network.attach();
-  net.network.putBehindNat(transport.hostIndex, {
-    kind: "eim-prf",
-    rng: seededRng("nat"),
-  });
-  const rng = seededRng("nated");
-  const node = new DhtNode(
-    {
-      transport,
-      clock: net.clock,
-      rng,
-      randomBytes: rngBytes(forkRng(rng, "bytes")),
-    },
-    {
-      bootstrap: net.transports.slice(0, 3).map((t) => t.localAddress),
-      clientBehindNat,
-    },
-  );
+  const node = natedNode(net, "nated", { clientBehindNat });
   node.start();
   for (let minute = 0; minute < 10; minute++) {
     node.get(InfoHash.get(`key ${minute}`), {});
