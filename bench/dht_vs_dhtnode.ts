@@ -51,29 +51,115 @@ import {
 } from "../tests/interop/dhtnode_process.ts";
 import { cpuSeconds, GET_KEYS, getKey } from "./_dht_keys.ts";
 
-const { values: flags } = parseArgs({
-  args: Deno.args,
-  options: {
-    duration: { type: "string", default: "5" },
-    warmup: { type: "string", default: "1" },
-    generators: { type: "string", default: "2" },
-    concurrency: { type: "string", default: "32" },
-    sockets: { type: "string", default: "2" },
-    rounds: { type: "string", default: "1" },
-    ops: { type: "string", default: "get,put" },
-    servers: { type: "string", default: "ours,dhtnode" },
-    profile: { type: "string" },
-    transport: { type: "string", default: "mmsg" },
-  },
-});
-const DURATION_MS = Number(flags.duration) * 1_000;
-const WARMUP_MS = Number(flags.warmup) * 1_000;
-const GENERATORS = Number(flags.generators);
-const CONCURRENCY = Number(flags.concurrency);
-const SOCKETS = Number(flags.sockets);
-const ROUNDS = Number(flags.rounds);
-const OPERATIONS = flags.ops.split(",") as Operation[];
-const SERVERS = flags.servers.split(",") as ServerName[];
+const USAGE = `Usage: deno task bench:dht [options]
+
+Our UDP DHT node against OpenDHT's dhtnode (Debian: apt-get install dhtnode)
+on 127.0.0.1, under the same load from load generator processes; prints each
+server's requests per second, p50/p99 latency, CPU per request and whether
+either was saturated, then the ratios ours/dhtnode.
+
+Options:
+  --duration S       seconds measured per server and operation (default 5)
+  --warmup S         seconds of load before measuring (default 1)
+  --generators N     load generator processes (default 2)
+  --concurrency N    requests in flight per generator (default 32)
+  --sockets N        sockets per generator (default 2)
+  --rounds N         rounds, servers in alternating order; figures as ranges
+                     (default 1)
+  --ops LIST         get,put (default both)
+  --servers LIST     ours,dhtnode (default both)
+  --profile DIR      our server writes a V8 CPU profile there
+  --transport KIND   our server's socket: mmsg (recvmmsg/sendmmsg via FFI,
+                     default), datagram (Deno.listenDatagram) or dgram
+                     (node:dgram)
+  -h, --help         show this help
+`;
+
+/** Exits with the usage and a one-line reason (exit code 2), never a stack trace. */
+function usageError(reason: string): never {
+  console.error(`bench:dht: ${reason}\n\n${USAGE}`);
+  Deno.exit(2);
+}
+
+let parsed: ReturnType<typeof parseOptions>;
+function parseOptions() {
+  return parseArgs({
+    args: Deno.args,
+    options: {
+      duration: { type: "string", default: "5" },
+      warmup: { type: "string", default: "1" },
+      generators: { type: "string", default: "2" },
+      concurrency: { type: "string", default: "32" },
+      sockets: { type: "string", default: "2" },
+      rounds: { type: "string", default: "1" },
+      ops: { type: "string", default: "get,put" },
+      servers: { type: "string", default: "ours,dhtnode" },
+      profile: { type: "string" },
+      transport: { type: "string", default: "mmsg" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+}
+try {
+  parsed = parseOptions();
+} catch (error) {
+  usageError((error as Error).message);
+}
+const flags = parsed.values;
+if (flags.help) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
+
+/** A positive number option (`integer`: a whole one), or a usage error. */
+function positive(name: string, text: string, integer: boolean): number {
+  const value = Number(text);
+  if (
+    !(value > 0) || !Number.isFinite(value) ||
+    (integer && !Number.isInteger(value))
+  ) {
+    usageError(
+      `--${name} must be a positive ${
+        integer ? "integer" : "number"
+      }, not "${text}"`,
+    );
+  }
+  return value;
+}
+
+/** A comma-separated subset of `allowed`, or a usage error. */
+function subset<T extends string>(
+  name: string,
+  text: string,
+  allowed: readonly T[],
+): T[] {
+  const items = text.split(",");
+  for (const item of items) {
+    if (!allowed.includes(item as T)) {
+      usageError(`--${name}: "${item}" is not one of ${allowed.join(", ")}`);
+    }
+  }
+  return items as T[];
+}
+
+const DURATION_MS = positive("duration", flags.duration, false) * 1_000;
+const WARMUP_MS = flags.warmup === "0"
+  ? 0
+  : positive("warmup", flags.warmup, false) * 1_000;
+const GENERATORS = positive("generators", flags.generators, true);
+const CONCURRENCY = positive("concurrency", flags.concurrency, true);
+const SOCKETS = positive("sockets", flags.sockets, true);
+const ROUNDS = positive("rounds", flags.rounds, true);
+const OPERATIONS = subset<Operation>("ops", flags.ops, ["get", "put"]);
+const SERVERS = subset<ServerName>("servers", flags.servers, [
+  "ours",
+  "dhtnode",
+]);
+if (!["mmsg", "datagram", "dgram"].includes(flags.transport)) {
+  usageError(
+    `--transport: "${flags.transport}" is not one of mmsg, datagram, dgram`,
+  );
+}
 const SATURATED_PERCENT = 90;
 
 type Operation = "get" | "put";
