@@ -37,6 +37,6 @@ Deno.test("bench:dht: an unknown or bad option is a one-line usage error with ex
     assert.equal(run.code, 2, args.join(" "));
     assert.match(run.stderr, reason);
     assert.match(run.stderr, /Usage: deno task bench:dht/);
-    assert.doesNotMatch(run.stderr, /Uncaught|    at /);
+    assert.doesNotMatch(run.stderr, /Uncaught| {4}at /);
   }
 });
