@@ -4,14 +4,18 @@
  * through FFI (`--transport mmsg`, the default, which needs `--allow-ffi`),
  * `Deno.listenDatagram` (`--transport datagram`) or `node:dgram`
  * (`--transport dgram`), lifts the request rate limits (as
- * `dhtnode -U` does), prints `port <n>` and serves until killed or until its
- * stdin closes.
+ * `dhtnode -U` does) and the storage quota per origin (all the load comes
+ * from 127.0.0.1, so without that most puts past the first 4 MiB would be
+ * answered with a cheap quota error instead of being stored), prints
+ * `port <n>` and serves until killed or until its stdin closes. Tokens and
+ * ids come from the system's cryptographic source, as in `deno task run`.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { DhtNode } from "../lib/dht/dht_node.ts";
-import { seededRng } from "../lib/rng.ts";
+import { bytesRng } from "../lib/rng.ts";
+import { systemRandomBytes } from "../lib/io/system_random.ts";
 import { systemClock } from "../lib/io/system_clock.ts";
 import { DatagramTransport } from "../lib/io/datagram_transport.ts";
 import { UdpTransport } from "../lib/io/udp_transport.ts";
@@ -31,8 +35,12 @@ const bind = values.transport === "dgram"
   : MmsgTransport.bind;
 const transport = await bind({ host: "127.0.0.1", port: Number(values.port) });
 const node = new DhtNode(
-  { transport, clock: systemClock, rng: seededRng("bench-server") },
-  { requestsPerSecond: Infinity, requestsPerSecondPerIp: Infinity },
+  { transport, clock: systemClock, rng: bytesRng(systemRandomBytes) },
+  {
+    requestsPerSecond: Infinity,
+    requestsPerSecondPerIp: Infinity,
+    limits: { maxBytesPerOrigin: Infinity },
+  },
 );
 node.start();
 console.log(`port ${transport.localAddress.port}`);
