@@ -16,6 +16,8 @@ import { DeviceKeys } from "../lib/identity/device_keys.ts";
 import { ManualClock } from "../lib/testing/manual_clock.ts";
 import { rngBytes, seededRng } from "../lib/rng.ts";
 import type { StreamNetwork } from "../lib/channel/byte_stream.ts";
+import { SimulatedNetwork } from "../lib/testing/simulated_network.ts";
+import { SimulatedStreamNetwork } from "../sim/stream_network.ts";
 
 const clock = () => new ManualClock(1_000_000);
 
@@ -222,5 +224,119 @@ Deno.test("ConnectionManager: handshake slots per origin are refused when taken 
   await run(time, 100);
   assert.equal(bob.manager.counters.refused, 1);
   assert.deepEqual(closed.slice(3), [false, false]);
+  bob.manager.stop();
+});
+
+Deno.test("ConnectionManager: the dialler sees its peer connected two round trips after the dial, the accepter half a round trip later", async () => {
+  // 100 ms each way, no jitter: a TCP connect takes 200 ms, then the
+  // handshake's first flight and the answer another 200 ms. The answer
+  // carries the accepter's first PIDF, so the dialler is connected at 400
+  // ms; the accepter at 500 ms, when the confirm and the dialler's PIDF
+  // arrive. (Before half-round-trip data the dialler waited for a PIDF sent
+  // after the confirm: 600 ms.)
+  const time = clock();
+  const network = new SimulatedNetwork({
+    clock: time,
+    rng: seededRng("timing"),
+    latency: { oneWayMs: () => 100 },
+    jitterMsMax: 0,
+  });
+  const streams = new SimulatedStreamNetwork(network, time);
+  const [aliceHost, bobHost] = [network.attach(), network.attach()];
+  const connectedAt = new Map<string, number>();
+  const watch = (who: string) => ({
+    onChange: () => {
+      if (!connectedAt.has(who)) connectedAt.set(who, time.now());
+    },
+    dialFallbackMs: 0,
+  });
+  const alice = device(
+    "alice-t",
+    time,
+    streams.host(aliceHost.hostIndex),
+    watch("alice"),
+  );
+  const bob = device(
+    "bob-t",
+    time,
+    streams.host(bobHost.hostIndex),
+    watch("bob"),
+  );
+  await alice.manager.start(0);
+  const bobAddress = await bob.manager.start(0);
+  alice.manager.publish(true, "alice here");
+  bob.manager.publish(true, "bob here");
+  const dialMs = time.now();
+  alice.manager.connect(bob.certificate, [endpointOf(bobAddress)]);
+  await run(time, 1_000, 1);
+  assert.deepEqual(alice.manager.status(bob.accountHex), {
+    connected: true,
+    note: "bob here",
+  });
+  assert.equal(bob.manager.status(alice.accountHex).connected, true);
+  // Sessions start on microtasks between the 1 ms steps: at most a step late.
+  const aliceMs = connectedAt.get("alice")! - dialMs;
+  const bobMs = connectedAt.get("bob")! - dialMs;
+  assert.ok(aliceMs >= 400 && aliceMs <= 401, `alice after ${aliceMs} ms`);
+  assert.ok(bobMs >= 500 && bobMs <= 501, `bob after ${bobMs} ms`);
+  alice.manager.stop();
+  bob.manager.stop();
+});
+
+Deno.test("ConnectionManager: a replayed first flight gets an answer and an early PIDF no one can read, never a link", async () => {
+  const time = clock();
+  const network = memoryStreamNetwork();
+  const alice = device("alice-replay", time, network.host("alice"));
+  const bob = device("bob-replay", time, network.host("bob"));
+  const bobAddress = await bob.manager.start(0);
+  // Record what Alice's manager writes on its dial to Bob.
+  const recorded: Uint8Array[] = [];
+  const aliceStreams = network.host("alice");
+  const tapping: StreamNetwork = {
+    listen: (port, onStream) => aliceStreams.listen(port, onStream),
+    connect: async (to) => {
+      const stream = await aliceStreams.connect(to);
+      return {
+        remote: stream.remote,
+        write: (bytes) => {
+          recorded.push(bytes.slice());
+          stream.write(bytes);
+        },
+        onData: (handler) => stream.onData(handler),
+        onClose: (handler) => stream.onClose(handler),
+        close: () => stream.close(),
+      };
+    },
+  };
+  const tapped = device("alice-replay", time, tapping);
+  await tapped.manager.start(0);
+  tapped.manager.publish(true, "alice here");
+  tapped.manager.connect(bob.certificate, [endpointOf(bobAddress)]);
+  await run(time, 500);
+  assert.equal(tapped.manager.status(bob.accountHex).connected, true);
+  tapped.manager.stop();
+  await run(time, 500);
+  assert.equal(bob.manager.status(alice.accountHex).connected, false);
+  const changesBefore = bob.changes.length;
+  // Mallory replays Alice's hello and auth frame from another host.
+  const mallory = await network.host("mallory").connect(bobAddress);
+  const answer: number[] = [];
+  mallory.onData((bytes) => answer.push(...bytes));
+  mallory.write(recorded[0]);
+  mallory.write(recorded[1]);
+  await run(time, 500);
+  // Bob accepted and answered, his PIDF after the answer, sealed for Alice.
+  assert.ok(answer.length > 0);
+  assert.equal(
+    new TextDecoder().decode(Uint8Array.from(answer)).includes("pidf"),
+    false,
+  );
+  assert.equal(bob.manager.counters.pidfSent, 2);
+  // No confirm: never connected, no change told, and the handshake times out.
+  assert.equal(bob.manager.status(alice.accountHex).connected, false);
+  assert.equal(bob.changes.length, changesBefore);
+  await run(time, 6_000, 500);
+  assert.equal(bob.manager.linkCount, 0);
+  assert.equal(bob.manager.status(alice.accountHex).connected, false);
   bob.manager.stop();
 });

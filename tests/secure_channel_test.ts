@@ -371,6 +371,42 @@ Deno.test("SecureChannel opens both ways and exchanges messages in order", async
   assert.equal(toAlice.stats.bytesSent, toBob.stats.bytesReceived);
 });
 
+Deno.test("SecureChannel: a responder that accepted sends before the confirm, and the initiator reads it right after its answer", async () => {
+  const context = setup(31);
+  const { aliceTap, bobTap, toBob, toAlice, atAlice, atBob } = connect(context);
+  assert.equal(toAlice.canSend, false);
+  assert.throws(
+    () => toAlice.send(encoder.encode("too soon")),
+    ChannelNotOpenError,
+  );
+  // Bob's confirm-time view: accepted (peer known), not yet open.
+  let acceptedState: string | undefined;
+  toAlice.onAccepted((peer) => {
+    assert.ok(peer.deviceId.equals(context.alice.device.id));
+    acceptedState = toAlice.state;
+    assert.equal(toAlice.canSend, true);
+    toAlice.send(encoder.encode("early note"));
+  });
+  // What Bob's side looked like when Alice read his message.
+  const bobWhenRead: string[] = [];
+  toBob.onMessage((bytes) => {
+    atAlice.messages.push(decoder.decode(bytes));
+    bobWhenRead.push(`${toAlice.state} ${aliceTap.written.length}`);
+  });
+  await settle();
+  assert.equal(acceptedState, "handshake");
+  // Bob wrote his hello, his auth frame and the data frame, in that order;
+  // Alice read it before her confirm reached Bob (she had written her
+  // hello, her auth frame and the confirm).
+  assert.equal(bobTap.written.length, 3);
+  assert.deepEqual(atAlice.messages, ["early note"]);
+  assert.deepEqual(bobWhenRead, ["handshake 3"]);
+  assert.equal(toBob.state, "open");
+  assert.equal(toAlice.state, "open");
+  assert.deepEqual(atBob.opened.length, 1);
+  assert.equal(toAlice.stats.messagesSent, 1);
+});
+
 Deno.test("SecureChannel opens when every byte arrives in its own chunk", async () => {
   const context = setup(2);
   const { aliceTap, bobTap, toBob, toAlice, atBob } = connect(context);
@@ -706,8 +742,18 @@ Deno.test("SecureChannel never opens on a recorded first flight replayed byte fo
       context.options(context.bob),
     );
     const atBob = observe(toAlice, clock);
+    // Bob sends data as soon as he has accepted (half-round-trip data):
+    // only the holder of Alice's ephemeral key can read it.
+    toAlice.onAccepted(() => toAlice.send(encoder.encode("for alice only")));
+    const answer: number[] = [];
+    rawEnd.onData((bytes) => answer.push(...bytes));
     for (const bytes of replay) rawEnd.write(bytes);
     await settle();
+    assert.equal(toAlice.stats.messagesSent, 1);
+    assert.equal(
+      indexOfBytes(Uint8Array.from(answer), encoder.encode("for alice only")),
+      -1,
+    );
     assert.equal(toAlice.peer, undefined);
     assert.deepEqual(atBob.opened, []);
     if (replay.length === 3) {

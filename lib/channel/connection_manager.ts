@@ -262,6 +262,8 @@ interface Link {
   visible: boolean;
   /** Closed by us for a link to the same device the lower id dialled. */
   replaced?: boolean;
+  /** The SIP session's close handler, called when the channel closes. */
+  onChannelClose?: () => void;
 }
 
 const MAX_REDIAL_MS = 5 * 60_000;
@@ -709,11 +711,18 @@ export class ConnectionManager {
     const punched = from.punched ?? false;
     this.#channels.add(channel);
     let link: Link | undefined;
+    // A responder makes its link (and SIP session) once it has accepted,
+    // so that its first PIDF follows its answer at once; the link counts
+    // only when the confirm opens the channel.
+    let accepted: Link | undefined;
+    channel.onAccepted((peer) => {
+      accepted = this.#newLink(channel, peer, punched);
+    });
     channel.onOpen((peer) => {
       onSettled?.();
       this.#handshakes.release(channel);
       if (acceptedFrom !== undefined) this.#rememberHost(acceptedFrom);
-      link = this.#opened(channel, peer, punched);
+      link = this.#opened(channel, peer, punched, accepted);
     });
     channel.onClose((reason) => {
       onSettled?.();
@@ -722,6 +731,7 @@ export class ConnectionManager {
       else if (dialled !== undefined && channel.peer === undefined) {
         this.#handshakeFailed(dialled, punched);
       }
+      (link ?? accepted)?.onChannelClose?.();
     });
   }
 
@@ -758,47 +768,65 @@ export class ConnectionManager {
     wanted.redialMs = Math.min(2 * wanted.redialMs, MAX_REDIAL_MS);
   }
 
+  /**
+   * A channel opened: its link joins the links, unless one to the same
+   * device stays (both sides keep the one the lower id dialled).
+   * `accepted` is the link a responder made when it accepted.
+   */
   #opened(
     channel: SecureChannel,
     peer: ChannelPeer,
     punched: boolean,
+    accepted: Link | undefined,
   ): Link | undefined {
     const deviceHex = peer.deviceId.toString();
-    const lowerDialled = channel.initiator === (this.#selfHex < deviceHex);
-    const link: Link = {
-      channel,
-      peer,
-      accountHex: peer.accountId.toString(),
-      deviceHex,
-      preferred: lowerDialled,
-      punched,
-      open: false,
-      visible: true,
-    };
     const existing = this.#links.get(deviceHex);
     if (existing !== undefined) {
-      // Two links to one device: both sides keep the one the lower id dialled.
-      if (existing.preferred || !link.preferred) {
+      if (existing.preferred || !this.#lowerDialled(channel, deviceHex)) {
         channel.close();
         return undefined;
       }
       existing.replaced = true;
       existing.channel.close();
     }
+    const link = accepted ?? this.#newLink(channel, peer, punched);
     this.#links.set(deviceHex, link);
     this.#wanted.get(deviceHex)?.dialTimer?.cancel();
+    return link;
+  }
+
+  #lowerDialled(channel: SecureChannel, deviceHex: string): boolean {
+    return channel.initiator === (this.#selfHex < deviceHex);
+  }
+
+  /**
+   * A link over a channel that can send, with its SIP session; its first
+   * PIDF goes out once the session has started (for a responder that has
+   * accepted, before the channel opens).
+   */
+  #newLink(
+    channel: SecureChannel,
+    peer: ChannelPeer,
+    punched: boolean,
+  ): Link {
+    const deviceHex = peer.deviceId.toString();
+    const link: Link = {
+      channel,
+      peer,
+      accountHex: peer.accountId.toString(),
+      deviceHex,
+      preferred: this.#lowerDialled(channel, deviceHex),
+      punched,
+      open: false,
+      visible: true,
+    };
     const sipLink: SipLink = {
       send: (bytes) => {
-        if (channel.state === "open") channel.send(bytes);
+        if (channel.canSend) channel.send(bytes);
       },
       onMessage: (handler) => channel.onMessage(handler),
       onClose: (handler) => {
-        channel.onClose((reason) => {
-          this.#channels.delete(channel);
-          if (reason === "refused") this.counters.refused += 1;
-          this.#closed(link);
-          handler();
-        });
+        link.onChannelClose = handler;
       },
       close: () => channel.close(),
     };
@@ -809,7 +837,9 @@ export class ConnectionManager {
       onMessage: (contentType, body) =>
         this.#onSipMessage(link, contentType, body),
     }).then((session) => {
-      if (this.#links.get(deviceHex) !== link || channel.state !== "open") {
+      const dropped = channel.state === "open" &&
+        this.#links.get(deviceHex) !== link;
+      if (!channel.canSend || dropped) {
         void session.close();
         return;
       }

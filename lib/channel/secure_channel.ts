@@ -35,9 +35,14 @@
  *    `h₂ = SHA-256("dcsc/2 transcript" ‖ h₁ ‖ hello₂)`, info
  *    `"dcsc/2 key initiator to responder"` or `… responder to initiator`;
  *    its signature covers `"dcsc/2 auth responder" ‖ h₂`.
+ *    Right after them it may send data frames under the session keys
+ *    ({@link SecureChannel.onAccepted}, "half-round-trip data"): only the
+ *    holder of `e₁`, the initiator it has just authenticated and
+ *    authorized, can read them, so a replayed first flight learns nothing.
  * 4. The initiator checks the responder's auth frame, and that it comes
  *    from the device and static key it dialled; if it accepts, it sends a
- *    confirm frame (empty) and opens; else a close frame (`refused`). The
+ *    confirm frame (empty) and opens (data frames that follow the auth
+ *    frame are then delivered); else a close frame (`refused`). The
  *    responder opens on the confirm frame: it proves the initiator holds
  *    `e₁`, so a recorded first flight replayed by someone else never opens.
  * 5. Every frame is a 4-byte big-endian length, then the AES-GCM ciphertext
@@ -264,6 +269,7 @@ export class SecureChannel {
   #phase: Phase;
   #peer: ChannelPeer | undefined;
   #onOpen: ((peer: ChannelPeer) => void) | undefined;
+  #onAccepted: ((peer: ChannelPeer) => void) | undefined;
   #onMessage: ((bytes: Uint8Array) => void) | undefined;
   #onClose: ((reason: ChannelCloseReason) => void) | undefined;
   // One slot per timer purpose; all cancelled on close.
@@ -463,6 +469,28 @@ export class SecureChannel {
   }
 
   /**
+   * Responder only: sets the handler called once the initiator is
+   * authenticated and authorized and the answer is on its way, before the
+   * confirm frame, replacing any earlier one. From then on {@link send}
+   * works: what it sends follows the answer, half a round trip before the
+   * channel could otherwise send, and only the initiator can read it. The
+   * channel is not open yet (the initiator has not proven it holds its
+   * ephemeral key), so nothing should treat the peer as connected until
+   * {@link onOpen}; and if no confirm comes, the channel closes.
+   *
+   * @param handler Called with the authenticated, authorized initiator.
+   */
+  onAccepted(handler: (peer: ChannelPeer) => void): void {
+    this.#onAccepted = handler;
+  }
+
+  /** Whether {@link send} works now: open, or a responder that has accepted. */
+  get canSend(): boolean {
+    const kind = this.#phase.kind;
+    return kind === "open" || kind === "await-confirm";
+  }
+
+  /**
    * Sets the handler for application messages, replacing any earlier one.
    * Messages arriving while no handler is set are dropped (and counted).
    *
@@ -486,12 +514,15 @@ export class SecureChannel {
    * Sends one application message.
    *
    * @param bytes The message, at most `maxMessageBytes`.
-   * @throws {ChannelNotOpenError} If the channel is not open.
+   * @throws {ChannelNotOpenError} If the channel is not open (nor a
+   *   responder that has accepted: {@link canSend}).
    * @throws {RangeError} If the message is longer than `maxMessageBytes`.
    */
   send(bytes: Uint8Array): void {
     const phase = this.#phase;
-    if (phase.kind !== "open") throw new ChannelNotOpenError(this.state);
+    if (phase.kind !== "open" && phase.kind !== "await-confirm") {
+      throw new ChannelNotOpenError(this.state);
+    }
     if (bytes.length > this.#settings.maxMessageBytes) {
       throw new RangeError(
         `Cannot send on secure channel: message of ${bytes.length} bytes exceeds ${this.#settings.maxMessageBytes}`,
@@ -742,6 +773,7 @@ export class SecureChannel {
     this.#phase = { kind: "await-confirm", session, peer };
     this.#write(hello);
     this.#write(authFrame(this.#identity, session, "responder"));
+    this.#onAccepted?.(peer);
   }
 
   #open(session: SessionKeys, peer: ChannelPeer): void {
