@@ -268,10 +268,14 @@ Deno.test("ConnectionManager: the dialler sees its peer connected two round trip
   bob.manager.publish(true, "bob here");
   const dialMs = time.now();
   alice.manager.connect(bob.certificate, [endpointOf(bobAddress)]);
-  await run(time, 1_000, 1);
+  // Bob accepts at 300 ms and sends his note then; he changes it at 350 ms,
+  // before Alice's confirm (500 ms) opens his side.
+  await run(time, 350, 1);
+  bob.manager.publish(true, "bob, new note");
+  await run(time, 650, 1);
   assert.deepEqual(alice.manager.status(bob.accountHex), {
     connected: true,
-    note: "bob here",
+    note: "bob, new note",
   });
   assert.equal(bob.manager.status(alice.accountHex).connected, true);
   // Sessions start on microtasks between the 1 ms steps: at most a step late.

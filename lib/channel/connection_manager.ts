@@ -282,6 +282,8 @@ export class ConnectionManager {
   readonly counters: ConnectionCounters = emptyConnectionCounters();
   readonly #o: ConnectionManagerOptions;
   readonly #selfHex: string;
+  /** Links of accepted channels waiting for their confirm: they get publishes too. */
+  readonly #accepted = new Set<Link>();
   readonly #wanted = new Map<string, Wanted>();
   /** Up links by device hex (at most one per device once settled). */
   readonly #links = new Map<string, Link>();
@@ -521,6 +523,7 @@ export class ConnectionManager {
     this.#open = open;
     this.#note = note;
     for (const link of this.#links.values()) this.#sendPidf(link);
+    for (const link of this.#accepted) this.#sendPidf(link);
   }
 
   /**
@@ -580,7 +583,9 @@ export class ConnectionManager {
     this.#replaced.clear();
     void this.#listener?.close();
     void this.#punchedListener?.close();
-    const sessions = [...this.#links.values()].map((link) => link.session);
+    const sessions = [...this.#links.values(), ...this.#accepted].map((link) =>
+      link.session
+    );
     for (const channel of [...this.#channels]) {
       if (clean) channel.close();
       else channel.abandon();
@@ -589,6 +594,7 @@ export class ConnectionManager {
     for (const session of sessions) void session?.close();
     this.#channels.clear();
     this.#links.clear();
+    this.#accepted.clear();
     this.#handshakes.clear();
   }
 
@@ -717,14 +723,17 @@ export class ConnectionManager {
     let accepted: Link | undefined;
     channel.onAccepted((peer) => {
       accepted = this.#newLink(channel, peer, punched);
+      this.#accepted.add(accepted);
     });
     channel.onOpen((peer) => {
+      if (accepted !== undefined) this.#accepted.delete(accepted);
       onSettled?.();
       this.#handshakes.release(channel);
       if (acceptedFrom !== undefined) this.#rememberHost(acceptedFrom);
       link = this.#opened(channel, peer, punched, accepted);
     });
     channel.onClose((reason) => {
+      if (accepted !== undefined) this.#accepted.delete(accepted);
       onSettled?.();
       this.#forgetChannel(channel, reason);
       if (link !== undefined) this.#closed(link);
