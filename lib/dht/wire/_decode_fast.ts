@@ -533,6 +533,9 @@ function valueDat(c: Cursor, value: Record<string, unknown>): void {
   }
 }
 
+/** A placeholder that `valueContent` always replaces. */
+const NO_DATA = new Uint8Array(0);
+
 /** One value map (depth 3), with the fields in the order `decodeValue` gives them. */
 function value(c: Cursor): DhtValue {
   const count = mapCount(c);
@@ -557,10 +560,11 @@ function value(c: Cursor): DhtValue {
   if (id === undefined || datAt < 0) fallBack();
   const end = c.at;
   c.at = datAt;
-  const result: Record<string, unknown> = { id };
+  // Made with its three usual fields at once, so that they stay inside the
+  // object (no separate property store): a stored value is kept for long.
+  const result: Record<string, unknown> = { id, type: 0, data: NO_DATA };
   const head = c.peek();
   if (head === 0xc4 || head === 0xc5 || head === 0xc6) {
-    result.type = 0;
     result.data = new Uint8Array(0);
     result.cypher = blob(c);
   } else valueDat(c, result);
