@@ -740,6 +740,8 @@ export class ConnectionManager {
       else if (dialled !== undefined && channel.peer === undefined) {
         this.#handshakeFailed(dialled, punched);
       }
+      // The session's own close handler: it closes the session (and clears
+      // sip.js's timers) whether or not the link ever counted.
       (link ?? accepted)?.onChannelClose?.();
     });
   }
@@ -864,7 +866,6 @@ export class ConnectionManager {
     this.counters.linksClosed += 1;
     const wasOpen = link.open;
     link.open = false;
-    void link.session?.close();
     const wanted = this.#wanted.get(link.deviceHex);
     if (wanted !== undefined && this.#running) {
       this.#scheduleDial(link.deviceHex, wanted, wanted.redialMs);
