@@ -6,7 +6,7 @@
  * must not be shared between messages.
  */
 import assert from "node:assert/strict";
-import { Core } from "npm:sip.js@^0.21.2";
+import { Core, Grammar } from "npm:sip.js@^0.21.2";
 import { parseSipMessage } from "../lib/channel/_sip_parser.ts";
 
 const ALICE = "a1".repeat(20);
@@ -119,4 +119,86 @@ Deno.test("parseSipMessage() gives each message its own objects, never one from 
   assert.equal(third.ruri!.hasParam("x"), false);
   assert.equal(third.parseHeader("to"), third.to);
   assert.deepEqual(third.parseHeader("cseq"), { value: 1, method: "MESSAGE" });
+});
+
+/** A seeded stream of tokens (letters and digits, 1 to `longest` long). */
+function tokens(seed: number, count: number, longest = 64): string[] {
+  const alphabet =
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  let state = seed >>> 0;
+  const next = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state;
+  };
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const length = 1 + next() % longest;
+    let token = "";
+    for (let j = 0; j < length; j++) token += alphabet[next() % 62];
+    out.push(i % 7 === 0 ? token.replace(/[a-zA-Z]/g, "7") : token);
+  }
+  return out;
+}
+
+Deno.test("parseSipMessage() gives sip.js's message for any letter-and-digit branch, tag and Call-ID", () => {
+  const shapes = [
+    (t: string) => answer(t, t),
+    (t: string) => request(t, t, "<x/>"),
+    (t: string) =>
+      answer("1", "a").replace(
+        /Via: [^\r]*/,
+        `Via: SIP/2.0/TCP h:5060;received=10.0.0.1;rport=9;branch=${t}`,
+      )
+        .replace(
+          /From: [^\r]*/,
+          `From: "Al Ice" <sip:${ALICE}@jami.invalid;transport=tcp>;x=1;tag=${t}`,
+        )
+        .replace(/To: [^\r]*/, `To: sip:${BOB}@jami.invalid;tag=${t}`)
+        .replace(/Call-ID: [^\r]*/, `Call-ID: ${t}`),
+  ];
+  for (const shape of shapes) {
+    for (const token of tokens(shapes.indexOf(shape) + 1, 150)) {
+      same(shape(token));
+    }
+  }
+});
+
+Deno.test("parseSipMessage() gives sip.js's verdicts where the token is not letters and digits", () => {
+  for (
+    const odd of ["a-b", "x.y", "%41", "a b", "", 'q"', "a>", "é", "a;b=c"]
+  ) {
+    for (let round = 0; round < 2; round++) {
+      same(answer(odd, odd));
+      same(
+        request("1", "t", "").replace(/Call-ID: [^\r]*/, `Call-ID: ${odd}`),
+      );
+      same(
+        answer("1", "t").replace(/;tag=t\r/, `;tag=x;tag=${odd}\r`),
+      );
+    }
+  }
+});
+
+Deno.test("parseSipMessage() parses a repeat of a message shape with fresh tokens without the grammar", () => {
+  const grammar = Grammar as unknown as { parse: (...a: unknown[]) => unknown };
+  const original = grammar.parse;
+  let calls = 0;
+  grammar.parse = (...args: unknown[]) => {
+    calls++;
+    return original(...args);
+  };
+  try {
+    parseSipMessage(request("9000001", "first", "<x/>"));
+    parseSipMessage(answer("9000001", "first"));
+    calls = 0;
+    // The helpers add up to 7 characters to a token; 64 is the most a
+    // template stands for.
+    for (const token of tokens(99, 40, 57)) {
+      assert.ok(parseSipMessage(request(token, token, "<x/>")));
+      assert.ok(parseSipMessage(answer(token, token)));
+    }
+    assert.equal(calls, 0);
+  } finally {
+    grammar.parse = original;
+  }
 });

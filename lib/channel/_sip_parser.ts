@@ -4,11 +4,20 @@
  * bounded memo. sip.js 0.21's generated grammar rebuilds its ~700 constants
  * and decodes its 235 rule tables on every call, whatever the input, and
  * parses the start line and up to eight headers of each message: that was a
- * sixth of a simulation's time. Of those, the start line, `To` (of requests),
- * `CSeq`, `Max-Forwards`, `Content-Type` and `Content-Length` are the same
- * text in most messages an account receives (its own URI, the first sequence
- * numbers, the PIDF type, a handful of lengths); `Via`, `From`, `Call-ID`
- * and the `To` of answers carry per-request tokens and are parsed each time.
+ * sixth of a simulation's time, and a third once the rest got cheaper. Of
+ * those, the start line, `To` (of requests), `CSeq`, `Max-Forwards`,
+ * `Content-Type` and `Content-Length` are the same text in most messages an
+ * account receives (its own URI, the first sequence numbers, the PIDF type, a
+ * handful of lengths).
+ *
+ * `Via`, `From`, `Call-ID` and the `To` of answers differ in one per-request
+ * token only: the Via `branch`, the `tag`, the whole Call-ID. For these the
+ * memo is keyed by the text before the token (its template), and only when
+ * the token is 1 to 64 ASCII letters and digits (what sip.js and Jami draw):
+ * the grammar's result for such a value is the template's result with that
+ * one field set to the token. A template is kept only after a real parse of
+ * a value showed the field equal to its token; any other value goes to the
+ * grammar.
  *
  * The grammar's result depends only on its input, so a memo hit gives what a
  * parse would: primitives as they are, plain records of primitives copied,
@@ -50,17 +59,95 @@ interface StartLine {
   readonly reason_phrase?: string;
 }
 
-// Headers whose value repeats across messages, by the name sip.js's
-// Parser.parseHeader passes to parseHeader, with the key they are stored
-// under in `headers` (sip.js's headerize) and the grammar rule.
-const MEMOIZED: ReadonlyMap<string, { key: string; rule: string }> = new Map([
-  ["to", { key: "To", rule: "To" }],
+/**
+ * Where a header's per-request token sits: after the last `marker` and up to
+ * the end of the value (`""`: the whole value is the token), and the field
+ * of the grammar's result that holds it.
+ */
+interface TokenSpot {
+  readonly marker: string;
+  readonly field: "branch" | "tag" | "value";
+}
+
+/** A token a template stands for: what sip.js and Jami draw. */
+const TOKEN = /^[A-Za-z0-9]{1,64}$/;
+
+// Headers whose value repeats across messages, by the lower-case name
+// sip.js's Parser.parseHeader passes to parseHeader, with the key they are
+// stored under in `headers` (sip.js's headerize), the grammar rule, and
+// where a per-request token sits.
+const MEMOIZED: ReadonlyMap<
+  string,
+  { key: string; rule: string; token?: TokenSpot }
+> = new Map([
+  ["to", {
+    key: "To",
+    rule: "To",
+    token: { marker: ";tag=", field: "tag" },
+  }],
+  ["from", {
+    key: "From",
+    rule: "From",
+    token: { marker: ";tag=", field: "tag" },
+  }],
+  ["via", {
+    key: "Via",
+    rule: "Via",
+    token: { marker: ";branch=", field: "branch" },
+  }],
+  ["call-id", {
+    key: "Call-ID",
+    rule: "Call_ID",
+    token: { marker: "", field: "value" },
+  }],
   ["max-forwards", { key: "Max-Forwards", rule: "Max_Forwards" }],
   ["content-type", { key: "Content-Type", rule: "Content_Type" }],
   ["content-length", { key: "Content-Length", rule: "Content_Length" }],
   // Each session numbers its requests from 1: the first few repeat.
   ["cseq", { key: "CSeq", rule: "CSeq" }],
 ]);
+
+/** A value split into its template and token, or undefined. */
+function splitToken(
+  raw: string,
+  spot: TokenSpot | undefined,
+): { template: string; token: string } | undefined {
+  if (spot === undefined) return undefined;
+  const at = spot.marker === "" ? 0 : raw.lastIndexOf(spot.marker);
+  if (at === -1) return undefined;
+  const end = at + spot.marker.length;
+  const token = raw.substring(end);
+  if (!TOKEN.test(token)) return undefined;
+  return { template: raw.substring(0, end), token };
+}
+
+/** The token field of a grammar result (undefined if it has none). */
+function tokenOf(value: unknown, field: TokenSpot["field"]): unknown {
+  if (field === "value") return value;
+  if (typeof value !== "object" || value === null) return undefined;
+  if (field === "tag") {
+    const header = value as NameAddrHeader;
+    return typeof header.getParam === "function"
+      ? header.getParam("tag")
+      : undefined;
+  }
+  return (value as { branch?: unknown }).branch;
+}
+
+/** A fresh result with its token field set (`value` is already fresh). */
+function withToken(
+  value: unknown,
+  field: TokenSpot["field"],
+  token: string,
+): unknown {
+  if (field === "value") return token;
+  if (field === "tag") {
+    (value as NameAddrHeader).setParam("tag", token);
+  } else {
+    (value as { branch: string }).branch = token;
+  }
+  return value;
+}
 
 // rule + "\n" + text → the grammar's result (kept aside, cloned on use), or
 // -1 for a value the grammar refused.
@@ -137,7 +224,7 @@ function memoizedParseHeader(
   index: number,
   parse: (name: string, index: number) => unknown,
 ): unknown {
-  const spec = MEMOIZED.get(name);
+  const spec = MEMOIZED.get(name.toLowerCase());
   if (spec === undefined || index !== 0) return parse(name, index);
   const headers = message.headers as Record<
     string,
@@ -147,16 +234,26 @@ function memoizedParseHeader(
   if (slots?.length !== 1) return parse(name, index);
   const slot = slots[0];
   if (slot.parsed) return slot.parsed;
-  const key = spec.rule + "\n" + slot.raw;
+  const split = splitToken(slot.raw, spec.token);
+  const key = spec.rule + "\n" +
+    (split === undefined ? slot.raw : split.template + "\0");
   const known = memo.get(key);
   if (known === undefined) {
     const parsed = parse(name, index);
-    const kept = keepable(parsed === undefined ? -1 : parsed);
-    if (kept !== undefined) remember(key, kept);
+    // A template is kept only if this parse put the token where it says.
+    if (
+      split === undefined ||
+      tokenOf(parsed, spec.token!.field) === split.token
+    ) {
+      const kept = keepable(parsed === undefined ? -1 : parsed);
+      if (kept !== undefined) remember(key, kept);
+    }
     return parsed;
   }
   if (known === -1) return parse(name, index);
-  const value = fresh(known);
+  const value = split === undefined
+    ? fresh(known)
+    : withToken(fresh(known), spec.token!.field, split.token);
   slot.parsed = value;
   return value;
 }
