@@ -15,6 +15,7 @@ import {
   type SipSessionStats,
 } from "../lib/channel/sip_session.ts";
 import { InvalidUriError } from "../lib/identity/errors.ts";
+import { Grammar } from "npm:sip.js@^0.21.2";
 
 const ALICE_HEX = "a1".repeat(20);
 const BOB_HEX = "b2".repeat(20);
@@ -577,4 +578,27 @@ test("SipSession's URIs, built without the grammar, equal what sip.js's grammar 
   assert.equal(built.toString(), text);
   // Every field, the raw and normalized parts and the parameters included.
   assert.deepEqual(built, parsed);
+});
+
+test("SipSession.open() makes no grammar call, and leaves sip.js's grammar as it was", async () => {
+  const grammar = Grammar as unknown as {
+    parse: (input: string, rule: string) => unknown;
+  };
+  const original = grammar.parse;
+  const rules: string[] = [];
+  const counting = (input: string, rule: string) => {
+    rules.push(rule);
+    return original(input, rule);
+  };
+  grammar.parse = counting;
+  try {
+    await withPair(({ a, b }) => {
+      assert.deepEqual(rules, []);
+      assert.equal(grammar.parse, counting);
+      assert.deepEqual(a.stats.malformed + b.stats.malformed, 0);
+      return Promise.resolve();
+    });
+  } finally {
+    grammar.parse = original;
+  }
 });

@@ -87,6 +87,7 @@
 import {
   Core,
   EmitterImpl,
+  Grammar,
   type Message,
   type Transport,
   TransportState,
@@ -247,6 +248,33 @@ const USER_AGENT = "dht-contacts";
 // sip.js draws a random UUID unless given one; it never goes on the wire for
 // MESSAGE and OPTIONS, so a constant keeps construction free of draws.
 const INSTANCE_ID = "00000000-0000-4000-8000-000000000000";
+
+/** The grammar's verdict on {@link INSTANCE_ID}, taken once. */
+const INSTANCE_ID_VERDICT: unknown = Grammar.parse(INSTANCE_ID, "uuid");
+
+/**
+ * `new UserAgent(options)`, without its one grammar call per session: its
+ * constructor checks the instance id with sip.js 0.21's grammar, which
+ * rebuilds its tables on every call (3 % of a simulation's time, one call per
+ * link). Ours is a constant, so the verdict is taken once at load and given
+ * back for that one input while the constructor runs; the constructor is
+ * synchronous, so no other code sees the swap, and any other input still
+ * goes to the grammar.
+ */
+function newUserAgent(
+  options: ConstructorParameters<typeof UserAgent>[0],
+): UserAgent {
+  const parse = Grammar.parse;
+  Grammar.parse = (input: string, rule: string) =>
+    input === INSTANCE_ID && rule === "uuid"
+      ? INSTANCE_ID_VERDICT
+      : parse(input, rule);
+  try {
+    return new UserAgent(options);
+  } finally {
+    Grammar.parse = parse;
+  }
+}
 const MEDIA_TYPE =
   /^[\w!#$%&'*+.^`|~-]+\/[\w!#$%&'*+.^`|~-]+(?:[ \t]*;[^\r\n]*)?$/;
 const REQUIRED_HEADERS = ["from", "to", "call-id", "cseq", "via"];
@@ -451,7 +479,7 @@ export class SipSession {
     const transportOptions: LinkTransportOptions = {
       write: (text) => this.#write(text),
     };
-    this.#userAgent = new UserAgent({
+    this.#userAgent = newUserAgent({
       uri: this.#localUri,
       transportConstructor: LinkTransport,
       transportOptions,
