@@ -27,7 +27,6 @@ import { hkdf as nobleHkdf } from "npm:@noble/hashes@^2.4.0/hkdf.js";
 import { _HMAC, hmac } from "npm:@noble/hashes@^2.4.0/hmac.js";
 import { x25519 } from "npm:@noble/curves@^2.4.0/ed25519.js";
 import { gcm, unsafe as aesUnsafe } from "npm:@noble/ciphers@^2.4.0/aes.js";
-import { GHASH } from "npm:@noble/ciphers@^2.4.0/_polyval.js";
 
 ed.hashes.sha512 = sha512;
 
@@ -261,42 +260,77 @@ export function aesGcmDecrypt(
 /** Length of the AES-GCM nonce {@link AesGcmKey} takes, in bytes. */
 export const GCM_NONCE_BYTES = 12;
 
-// GHASH state that can be rewound: the key-derived table is built once and
-// reused for every message under the same key. noble builds the table of the
-// 4-bit window (the length hint 2048 picks it: 32 windows of 16 entries) as
-// objects; it is copied into one Uint32Array (8 KiB per key instead of 512
-// objects) and the per-block multiplication reads it there, in noble's order.
-const GHASH_WINDOW_HINT = 2048;
-const GHASH_TABLE_ENTRIES = 32 * 16;
+// GHASH (NIST SP 800-38D) by Shoup's 4-bit method: the key's table holds
+// the 16 multiples of the hash key by a 4-bit value (256 bytes), and each
+// block is multiplied nibble by nibble, with a shared 16-entry table for the
+// reduction. A channel keeps one key per direction for its whole life and
+// seals a frame on it every few seconds; with thousands of channels a larger
+// per-key table (noble's 8 KiB of 4-bit windows, which this replaced) is
+// rarely in the CPU cache when its next frame comes, and sealing a keepalive
+// took 5.9 µs with 6,000 keys in turn against 1.8 µs with one. Words are big
+// endian: word 0 holds bytes 0 to 3 of the block.
 
-class ReusableGhash extends GHASH {
-  #table = new Uint32Array(GHASH_TABLE_ENTRIES * 4);
+/** x^4-reduction terms for the nibble shifted out, in the top 16 bits. */
+const GHASH_REDUCE = new Uint32Array([
+  0x0000,
+  0x1c20,
+  0x3840,
+  0x2460,
+  0x7080,
+  0x6ca0,
+  0x48c0,
+  0x54e0,
+  0xe100,
+  0xfd20,
+  0xd940,
+  0xc560,
+  0x9180,
+  0x8da0,
+  0xa9c0,
+  0xb5e0,
+].map((term) => term << 16));
+
+/** GHASH under one hash key, rewound for each message. */
+class Ghash {
+  /** Entry n (words 4n to 4n + 3): n·H, n read as 4 bits, high bit first. */
+  readonly #table = new Uint32Array(64);
+  #y0 = 0;
+  #y1 = 0;
+  #y2 = 0;
+  #y3 = 0;
 
   constructor(hashKey: Uint8Array) {
-    super(hashKey, GHASH_WINDOW_HINT);
-    if (this.t.length !== GHASH_TABLE_ENTRIES) {
-      throw new Error("GHASH table has an unexpected window size");
+    const table = this.#table;
+    let v0 = readWordBE(hashKey, 0), v1 = readWordBE(hashKey, 4);
+    let v2 = readWordBE(hashKey, 8), v3 = readWordBE(hashKey, 12);
+    for (let entry = 8; entry > 0; entry >>= 1) {
+      table[4 * entry] = v0;
+      table[4 * entry + 1] = v1;
+      table[4 * entry + 2] = v2;
+      table[4 * entry + 3] = v3;
+      // V·x: one bit right, reduced by x^128 + x^7 + x^2 + x + 1.
+      const carry = v3 & 1;
+      v3 = (v3 >>> 1) | (v2 << 31);
+      v2 = (v2 >>> 1) | (v1 << 31);
+      v1 = (v1 >>> 1) | (v0 << 31);
+      v0 = (v0 >>> 1) ^ (carry === 0 ? 0 : 0xe1000000);
     }
-    for (let i = 0; i < GHASH_TABLE_ENTRIES; i++) {
-      const entry = this.t[i];
-      this.#table[4 * i] = entry.s0;
-      this.#table[4 * i + 1] = entry.s1;
-      this.#table[4 * i + 2] = entry.s2;
-      this.#table[4 * i + 3] = entry.s3;
-      entry.s0 = 0;
-      entry.s1 = 0;
-      entry.s2 = 0;
-      entry.s3 = 0;
+    for (let power = 2; power < 16; power <<= 1) {
+      for (let low = 1; low < power; low++) {
+        for (let word = 0; word < 4; word++) {
+          table[4 * (power + low) + word] = table[4 * power + word] ^
+            table[4 * low + word];
+        }
+      }
     }
-    this.t = [];
   }
 
   reset(): this {
-    this.s0 = 0;
-    this.s1 = 0;
-    this.s2 = 0;
-    this.s3 = 0;
-    this.finished = false;
+    this.#y0 =
+      this.#y1 =
+      this.#y2 =
+      this.#y3 =
+        0;
     return this;
   }
 
@@ -307,80 +341,90 @@ class ReusableGhash extends GHASH {
   absorb(bytes: Uint8Array, start: number, end: number): void {
     let offset = start;
     for (; offset + 16 <= end; offset += 16) {
-      this._updateBlock(
-        readWord(bytes, offset),
-        readWord(bytes, offset + 4),
-        readWord(bytes, offset + 8),
-        readWord(bytes, offset + 12),
+      this.#update(
+        readWordBE(bytes, offset),
+        readWordBE(bytes, offset + 4),
+        readWordBE(bytes, offset + 8),
+        readWordBE(bytes, offset + 12),
       );
     }
     if (offset < end) {
-      this._updateBlock(
-        readPartialWord(bytes, offset, end),
-        readPartialWord(bytes, offset + 4, end),
-        readPartialWord(bytes, offset + 8, end),
-        readPartialWord(bytes, offset + 12, end),
+      this.#update(
+        readPartialWordBE(bytes, offset, end),
+        readPartialWordBE(bytes, offset + 4, end),
+        readPartialWordBE(bytes, offset + 8, end),
+        readPartialWordBE(bytes, offset + 12, end),
       );
     }
   }
 
-  /** Word `index` (0 to 3) of the running GHASH, as little-endian words. */
+  /**
+   * Word `index` (0 to 3) of the running GHASH, little endian (as noble's
+   * AES block function gives its output words).
+   */
   word(index: number): number {
-    return index === 0
-      ? this.s0
-      : index === 1
-      ? this.s1
-      : index === 2
-      ? this.s2
-      : this.s3;
+    return byteSwap(
+      index === 0
+        ? this.#y0
+        : index === 1
+        ? this.#y1
+        : index === 2
+        ? this.#y2
+        : this.#y3,
+    );
   }
 
   /** The final GHASH block: both lengths as 64-bit big-endian bit counts. */
   absorbLengths(associatedDataBytes: number, ciphertextBytes: number): void {
     const aadBits = associatedDataBytes * 8;
     const bodyBits = ciphertextBytes * 8;
-    this._updateBlock(
-      byteSwap(Math.floor(aadBits / 0x1_0000_0000)),
-      byteSwap(aadBits >>> 0),
-      byteSwap(Math.floor(bodyBits / 0x1_0000_0000)),
-      byteSwap(bodyBits >>> 0),
+    this.#update(
+      Math.floor(aadBits / 0x1_0000_0000),
+      aadBits >>> 0,
+      Math.floor(bodyBits / 0x1_0000_0000),
+      bodyBits >>> 0,
     );
   }
 
-  protected override _updateBlock(
-    s0: number,
-    s1: number,
-    s2: number,
-    s3: number,
-  ): void {
-    s0 ^= this.s0;
-    s1 ^= this.s1;
-    s2 ^= this.s2;
-    s3 ^= this.s3;
+  /** Y = (Y xor X)·H, the block X given as four big-endian words. */
+  #update(x0: number, x1: number, x2: number, x3: number): void {
+    x0 ^= this.#y0;
+    x1 ^= this.#y1;
+    x2 ^= this.#y2;
+    x3 ^= this.#y3;
     const table = this.#table;
-    let o0 = 0, o1 = 0, o2 = 0, o3 = 0;
-    let window = 0;
-    for (let word = 0; word < 4; word++) {
-      const num = word === 0 ? s0 : word === 1 ? s1 : word === 2 ? s2 : s3;
-      for (let bytePos = 0; bytePos < 4; bytePos++) {
-        const byte = (num >>> (8 * bytePos)) & 0xff;
-        let at = (window * 16 + (byte >>> 4)) * 4;
-        o0 ^= table[at];
-        o1 ^= table[at + 1];
-        o2 ^= table[at + 2];
-        o3 ^= table[at + 3];
-        at = ((window + 1) * 16 + (byte & 0xf)) * 4;
-        o0 ^= table[at];
-        o1 ^= table[at + 1];
-        o2 ^= table[at + 2];
-        o3 ^= table[at + 3];
-        window += 2;
+    let z0 = 0, z1 = 0, z2 = 0, z3 = 0;
+    // Bytes 15 down to 0; in each, the low nibble, then the high one.
+    for (let word = 3; word >= 0; word--) {
+      const bits = word === 3 ? x3 : word === 2 ? x2 : word === 1 ? x1 : x0;
+      for (let shift = 0; shift < 32; shift += 8) {
+        const byte = bits >>> shift;
+        let rest = z3 & 0xf;
+        z3 = (z3 >>> 4) | (z2 << 28);
+        z2 = (z2 >>> 4) | (z1 << 28);
+        z1 = (z1 >>> 4) | (z0 << 28);
+        z0 = (z0 >>> 4) ^ GHASH_REDUCE[rest];
+        let at = (byte & 0xf) << 2;
+        z0 ^= table[at];
+        z1 ^= table[at + 1];
+        z2 ^= table[at + 2];
+        z3 ^= table[at + 3];
+        rest = z3 & 0xf;
+        z3 = (z3 >>> 4) | (z2 << 28);
+        z2 = (z2 >>> 4) | (z1 << 28);
+        z1 = (z1 >>> 4) | (z0 << 28);
+        z0 = (z0 >>> 4) ^ GHASH_REDUCE[rest];
+        at = (byte & 0xf0) >>> 2;
+        z0 ^= table[at];
+        z1 ^= table[at + 1];
+        z2 ^= table[at + 2];
+        z3 ^= table[at + 3];
       }
     }
-    this.s0 = o0;
-    this.s1 = o1;
-    this.s2 = o2;
-    this.s3 = o3;
+    this.#y0 = z0;
+    this.#y1 = z1;
+    this.#y2 = z2;
+    this.#y3 = z3;
   }
 }
 
@@ -407,7 +451,7 @@ class ReusableGhash extends GHASH {
  */
 export class AesGcmKey {
   readonly #roundKeys: Uint32Array;
-  readonly #ghash: ReusableGhash;
+  readonly #ghash: Ghash;
   // J0 = nonce || 0x00000001 (NIST SP 800-38D, 96-bit IV) as the
   // little-endian words noble's block function takes; set per message.
   #nonce0 = 0;
@@ -428,7 +472,7 @@ export class AesGcmKey {
       ZERO_BLOCK,
       hashKey,
     );
-    this.#ghash = new ReusableGhash(hashKey);
+    this.#ghash = new Ghash(hashKey);
     hashKey.fill(0);
   }
 
@@ -617,11 +661,19 @@ function readWord(bytes: Uint8Array, at: number): number {
     (bytes[at + 3] << 24);
 }
 
-/** Like {@link readWord}, with the bytes from `end` on read as zeros. */
-function readPartialWord(bytes: Uint8Array, at: number, end: number): number {
+/** `bytes[at, at + 4)` as a big-endian 32-bit word. */
+function readWordBE(bytes: Uint8Array, at: number): number {
+  return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) |
+    bytes[at + 3]) >>> 0;
+}
+
+/** Like {@link readWordBE}, with the bytes from `end` on read as zeros. */
+function readPartialWordBE(bytes: Uint8Array, at: number, end: number): number {
   let word = 0;
-  for (let i = 0; i < 4 && at + i < end; i++) word |= bytes[at + i] << (8 * i);
-  return word;
+  for (let i = 0; i < 4 && at + i < end; i++) {
+    word |= bytes[at + i] << (24 - 8 * i);
+  }
+  return word >>> 0;
 }
 
 /** Writes `word` little-endian at `bytes[at]`. */
