@@ -428,6 +428,91 @@ class Ghash {
   }
 }
 
+// The AES block function (FIPS 197) on the little-endian words of noble's
+// key schedule, by 1 KiB T-tables (one per row, 4 KiB in all) and the S-box.
+// noble's own block function reads two merged 256 KiB tables, which a
+// simulation of thousands of channels evicts from the CPU cache between
+// frames; these stay in it. The result goes to one shared array, read before
+// the next call.
+
+const AES_SBOX = new Uint8Array(256);
+const AES_T0 = new Uint32Array(256);
+const AES_T1 = new Uint32Array(256);
+const AES_T2 = new Uint32Array(256);
+const AES_T3 = new Uint32Array(256);
+{
+  const xtime = (x: number) => ((x << 1) ^ (x & 0x80 ? 0x1b : 0)) & 0xff;
+  // Powers and logarithms of the generator 3, for inverses in GF(2^8).
+  const power = new Uint8Array(255);
+  const log = new Uint8Array(256);
+  for (let i = 0, x = 1; i < 255; i++) {
+    power[i] = x;
+    log[x] = i;
+    x ^= xtime(x);
+  }
+  for (let x = 0; x < 256; x++) {
+    const inverse = x === 0 ? 0 : power[(255 - log[x]) % 255];
+    let box = inverse;
+    for (let turn = 1, rotated = inverse; turn <= 4; turn++) {
+      rotated = ((rotated << 1) | (rotated >>> 7)) & 0xff;
+      box ^= rotated;
+    }
+    box ^= 0x63;
+    AES_SBOX[x] = box;
+    // MixColumns of (box, 0, 0, 0): rows 2·S, S, S, 3·S, row 0 lowest.
+    const column = (xtime(box) | (box << 8) | (box << 16) |
+      ((xtime(box) ^ box) << 24)) >>> 0;
+    AES_T0[x] = column;
+    AES_T1[x] = ((column << 8) | (column >>> 24)) >>> 0;
+    AES_T2[x] = ((column << 16) | (column >>> 16)) >>> 0;
+    AES_T3[x] = ((column << 24) | (column >>> 8)) >>> 0;
+  }
+}
+const AES_OUT = new Int32Array(4);
+
+/** One AES block under `roundKeys`, in and out as little-endian words. */
+function aesBlock(
+  roundKeys: Uint32Array,
+  s0: number,
+  s1: number,
+  s2: number,
+  s3: number,
+): Int32Array {
+  const t0 = AES_T0, t1 = AES_T1, t2 = AES_T2, t3 = AES_T3;
+  s0 ^= roundKeys[0];
+  s1 ^= roundKeys[1];
+  s2 ^= roundKeys[2];
+  s3 ^= roundKeys[3];
+  let k = 4;
+  for (const last = roundKeys.length - 4; k < last; k += 4) {
+    const r0 = roundKeys[k] ^ t0[s0 & 0xff] ^ t1[(s1 >>> 8) & 0xff] ^
+      t2[(s2 >>> 16) & 0xff] ^ t3[s3 >>> 24];
+    const r1 = roundKeys[k + 1] ^ t0[s1 & 0xff] ^ t1[(s2 >>> 8) & 0xff] ^
+      t2[(s3 >>> 16) & 0xff] ^ t3[s0 >>> 24];
+    const r2 = roundKeys[k + 2] ^ t0[s2 & 0xff] ^ t1[(s3 >>> 8) & 0xff] ^
+      t2[(s0 >>> 16) & 0xff] ^ t3[s1 >>> 24];
+    const r3 = roundKeys[k + 3] ^ t0[s3 & 0xff] ^ t1[(s0 >>> 8) & 0xff] ^
+      t2[(s1 >>> 16) & 0xff] ^ t3[s2 >>> 24];
+    s0 = r0;
+    s1 = r1;
+    s2 = r2;
+    s3 = r3;
+  }
+  const box = AES_SBOX;
+  AES_OUT[0] = roundKeys[k] ^ (box[s0 & 0xff] | (box[(s1 >>> 8) & 0xff] << 8) |
+    (box[(s2 >>> 16) & 0xff] << 16) | (box[s3 >>> 24] << 24));
+  AES_OUT[1] = roundKeys[k + 1] ^
+    (box[s1 & 0xff] | (box[(s2 >>> 8) & 0xff] << 8) |
+      (box[(s3 >>> 16) & 0xff] << 16) | (box[s0 >>> 24] << 24));
+  AES_OUT[2] = roundKeys[k + 2] ^
+    (box[s2 & 0xff] | (box[(s3 >>> 8) & 0xff] << 8) |
+      (box[(s0 >>> 16) & 0xff] << 16) | (box[s1 >>> 24] << 24));
+  AES_OUT[3] = roundKeys[k + 3] ^
+    (box[s3 & 0xff] | (box[(s0 >>> 8) & 0xff] << 8) |
+      (box[(s1 >>> 16) & 0xff] << 16) | (box[s2 >>> 24] << 24));
+  return AES_OUT;
+}
+
 /**
  * An AES-256-GCM key expanded once: the AES round keys, the GHASH key and its
  * multiplication table are derived in the constructor, so each seal or open
@@ -525,17 +610,17 @@ export class AesGcmKey {
     );
     this.#tag(buffer, 0, associatedDataBytes, associatedDataBytes, bodyEnd);
     const ghash = this.#ghash;
-    const mask = aesUnsafe.encrypt(
+    const mask = aesBlock(
       this.#roundKeys,
       this.#nonce0,
       this.#nonce1,
       this.#nonce2,
       J0_COUNTER_WORD,
     );
-    writeWord(buffer, bodyEnd, ghash.word(0) ^ mask.s0);
-    writeWord(buffer, bodyEnd + 4, ghash.word(1) ^ mask.s1);
-    writeWord(buffer, bodyEnd + 8, ghash.word(2) ^ mask.s2);
-    writeWord(buffer, bodyEnd + 12, ghash.word(3) ^ mask.s3);
+    writeWord(buffer, bodyEnd, ghash.word(0) ^ mask[0]);
+    writeWord(buffer, bodyEnd + 4, ghash.word(1) ^ mask[1]);
+    writeWord(buffer, bodyEnd + 8, ghash.word(2) ^ mask[2]);
+    writeWord(buffer, bodyEnd + 12, ghash.word(3) ^ mask[3]);
   }
 
   /** The plaintext, or undefined when authentication fails. */
@@ -552,7 +637,7 @@ export class AesGcmKey {
     ghash.absorb(associatedData, 0, associatedData.length);
     ghash.absorb(ciphertext, 0, bodyEnd);
     ghash.absorbLengths(associatedData.length, bodyEnd);
-    const mask = aesUnsafe.encrypt(
+    const mask = aesBlock(
       this.#roundKeys,
       this.#nonce0,
       this.#nonce1,
@@ -560,10 +645,10 @@ export class AesGcmKey {
       J0_COUNTER_WORD,
     );
     // Constant-shape comparison of the four tag words.
-    const diff = (ghash.word(0) ^ mask.s0 ^ readWord(ciphertext, bodyEnd)) |
-      (ghash.word(1) ^ mask.s1 ^ readWord(ciphertext, bodyEnd + 4)) |
-      (ghash.word(2) ^ mask.s2 ^ readWord(ciphertext, bodyEnd + 8)) |
-      (ghash.word(3) ^ mask.s3 ^ readWord(ciphertext, bodyEnd + 12));
+    const diff = (ghash.word(0) ^ mask[0] ^ readWord(ciphertext, bodyEnd)) |
+      (ghash.word(1) ^ mask[1] ^ readWord(ciphertext, bodyEnd + 4)) |
+      (ghash.word(2) ^ mask[2] ^ readWord(ciphertext, bodyEnd + 8)) |
+      (ghash.word(3) ^ mask[3] ^ readWord(ciphertext, bodyEnd + 12));
     if (diff !== 0) return undefined;
     const plaintext = new Uint8Array(bodyEnd);
     this.#crypt(ciphertext, 0, bodyEnd, plaintext, 0);
@@ -594,7 +679,7 @@ export class AesGcmKey {
     const roundKeys = this.#roundKeys;
     let counter = 2;
     for (let offset = start; offset < end; offset += 16) {
-      const block = aesUnsafe.encrypt(
+      const block = aesBlock(
         roundKeys,
         this.#nonce0,
         this.#nonce1,
@@ -604,31 +689,31 @@ export class AesGcmKey {
       counter = (counter + 1) >>> 0;
       const shift = at - start;
       if (offset + 16 <= end) {
-        writeWord(target, offset + shift, readWord(source, offset) ^ block.s0);
+        writeWord(target, offset + shift, readWord(source, offset) ^ block[0]);
         writeWord(
           target,
           offset + shift + 4,
-          readWord(source, offset + 4) ^ block.s1,
+          readWord(source, offset + 4) ^ block[1],
         );
         writeWord(
           target,
           offset + shift + 8,
-          readWord(source, offset + 8) ^ block.s2,
+          readWord(source, offset + 8) ^ block[2],
         );
         writeWord(
           target,
           offset + shift + 12,
-          readWord(source, offset + 12) ^ block.s3,
+          readWord(source, offset + 12) ^ block[3],
         );
       } else {
         for (let i = 0; offset + i < end; i++) {
           const word = i < 4
-            ? block.s0
+            ? block[0]
             : i < 8
-            ? block.s1
+            ? block[1]
             : i < 12
-            ? block.s2
-            : block.s3;
+            ? block[2]
+            : block[3];
           target[offset + shift + i] = source[offset + i] ^
             (word >>> (8 * (i & 3)));
         }

@@ -97,3 +97,58 @@ Deno.test("AesGcmKey.sealInPlace() leaves the associated data and writes the sam
     RangeError,
   );
 });
+
+Deno.test("AesGcmKey seals the AES-256 test cases of the GCM specification (McGrew and Viega, cases 13 to 16)", () => {
+  const hex = (text: string) => Uint8Array.fromHex(text);
+  const key = "feffe9928665731c6d6a8f9467308308".repeat(2);
+  const plain = "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d" +
+    "8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255";
+  const cipher = "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd" +
+    "2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662898015ad";
+  const cases = [
+    {
+      key: "00".repeat(32),
+      iv: "00".repeat(12),
+      p: "",
+      a: "",
+      c: "",
+      t: "530f8afbc74536b9a963b4f1c4cb738b",
+    },
+    {
+      key: "00".repeat(32),
+      iv: "00".repeat(12),
+      p: "00".repeat(16),
+      a: "",
+      c: "cea7403d4d606b6e074ec5d3baf39d18",
+      t: "d0d1c8a799996bf0265b98b5d48ab919",
+    },
+    {
+      key,
+      iv: "cafebabefacedbaddecaf888",
+      p: plain,
+      a: "",
+      c: cipher,
+      t: "b094dac5d93471bdec1a502270e3cc6c",
+    },
+    {
+      key,
+      iv: "cafebabefacedbaddecaf888",
+      p: plain.slice(0, 120),
+      a: "feedfacedeadbeeffeedfacedeadbeefabaddad2",
+      c: cipher.slice(0, 120),
+      t: "76fc6ece0f4e1768cddf8853bb2d551b",
+    },
+  ];
+  for (const test of cases) {
+    const sealed = new AesGcmKey(hex(test.key)).seal(
+      hex(test.iv),
+      hex(test.p),
+      hex(test.a),
+    );
+    assert.equal(sealed.toHex(), test.c + test.t);
+    assert.deepEqual(
+      new AesGcmKey(hex(test.key)).open(hex(test.iv), sealed, hex(test.a)),
+      hex(test.p),
+    );
+  }
+});
