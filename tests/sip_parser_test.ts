@@ -144,6 +144,10 @@ Deno.test("parseSipMessage() gives sip.js's message for any letter-and-digit bra
   const shapes = [
     (t: string) => answer(t, t),
     (t: string) => request(t, t, "<x/>"),
+    // Repeated parameters: the grammar keeps the last, as the template does.
+    (t: string) =>
+      answer("1", "a").replace(";branch=z9hG4bK1", `;branch=x;branch=${t}`)
+        .replace(";tag=ax", `;tag=x;tag=${t}`),
     (t: string) =>
       answer("1", "a").replace(
         /Via: [^\r]*/,
