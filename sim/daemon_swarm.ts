@@ -387,9 +387,7 @@ export class DaemonSwarm {
     const clock = this.clock;
     for (;;) {
       if (stepMs === undefined) {
-        const due = clock.nextDueMs();
-        if (due === undefined || due > end) break;
-        clock.runNext();
+        if (!clock.runNext(end)) break;
       } else {
         if (clock.now() >= end) break;
         clock.advanceTo(Math.min(end, clock.now() + stepMs));

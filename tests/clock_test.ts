@@ -156,6 +156,34 @@ Deno.test("ManualClock.runNext() jumps to the earliest timer and fires only it",
   assert.equal(clock.now(), 300);
 });
 
+Deno.test("ManualClock.runNext(untilMs) fires the earliest timer or queued event only if it is due by then", () => {
+  const clock = new ManualClock(0);
+  const log: string[] = [];
+  clock.setTimer(300, () => log.push("timer 300"));
+  let queued = true;
+  const event = { dueMs: 200, sequence: clock.takeSequence() };
+  clock.addEventSource({
+    get size() {
+      return queued ? 1 : 0;
+    },
+    headDueMs: event.dueMs,
+    headSequence: event.sequence,
+    runHead() {
+      queued = false;
+      log.push("event 200");
+    },
+  });
+  assert.equal(clock.runNext(199), false);
+  assert.equal(clock.now(), 0);
+  assert.equal(clock.runNext(200), true);
+  assert.equal(clock.runNext(299), false);
+  assert.equal(clock.now(), 200);
+  assert.equal(clock.runNext(300), true);
+  assert.equal(clock.runNext(Infinity), false);
+  assert.deepEqual(log, ["event 200", "timer 300"]);
+  assert.equal(clock.now(), 300);
+});
+
 Deno.test("ManualClock.advanceTo() fires due timers and refuses to go backwards", () => {
   const clock = new ManualClock(1_000);
   let fired = 0;
