@@ -380,15 +380,15 @@ export class AesGcmKey {
       buffer,
       associatedDataBytes,
     );
-    this.#tag(buffer, 0, associatedDataBytes, associatedDataBytes, bodyEnd);
-    const ghash = this.#ghash;
-    const mask = aesBlock(
-      this.#roundKeys,
-      this.#nonce0,
-      this.#nonce1,
-      this.#nonce2,
-      J0_COUNTER_WORD,
+    const ghash = this.#tag(
+      buffer,
+      0,
+      associatedDataBytes,
+      buffer,
+      associatedDataBytes,
+      bodyEnd,
     );
+    const mask = this.#tagMask();
     writeWord(buffer, bodyEnd, ghash.word(0) ^ mask[0]);
     writeWord(buffer, bodyEnd + 4, ghash.word(1) ^ mask[1]);
     writeWord(buffer, bodyEnd + 8, ghash.word(2) ^ mask[2]);
@@ -404,18 +404,15 @@ export class AesGcmKey {
     if (ciphertext.length < GCM_TAG_BYTES) return undefined;
     this.#setNonce(nonce);
     const bodyEnd = ciphertext.length - GCM_TAG_BYTES;
-    // GHASH over the associated data, then the ciphertext.
-    const ghash = this.#ghash.reset();
-    ghash.absorb(associatedData, 0, associatedData.length);
-    ghash.absorb(ciphertext, 0, bodyEnd);
-    ghash.absorbLengths(associatedData.length, bodyEnd);
-    const mask = aesBlock(
-      this.#roundKeys,
-      this.#nonce0,
-      this.#nonce1,
-      this.#nonce2,
-      J0_COUNTER_WORD,
+    const ghash = this.#tag(
+      associatedData,
+      0,
+      associatedData.length,
+      ciphertext,
+      0,
+      bodyEnd,
     );
+    const mask = this.#tagMask();
     // Constant-shape comparison of the four tag words.
     const diff = (ghash.word(0) ^ mask[0] ^ readWord(ciphertext, bodyEnd)) |
       (ghash.word(1) ^ mask[1] ^ readWord(ciphertext, bodyEnd + 4)) |
@@ -493,18 +490,34 @@ export class AesGcmKey {
     }
   }
 
-  /** GHASH of `buffer[aadStart, aadEnd)` then `buffer[bodyStart, bodyEnd)` and their lengths. */
+  /**
+   * GHASH of `aad[aadStart, aadEnd)` then `body[bodyStart, bodyEnd)` and
+   * their lengths (the same buffer may hold both).
+   */
   #tag(
-    buffer: Uint8Array,
+    aad: Uint8Array,
     aadStart: number,
     aadEnd: number,
+    body: Uint8Array,
     bodyStart: number,
     bodyEnd: number,
-  ): void {
+  ): Ghash {
     const ghash = this.#ghash.reset();
-    ghash.absorb(buffer, aadStart, aadEnd);
-    ghash.absorb(buffer, bodyStart, bodyEnd);
+    ghash.absorb(aad, aadStart, aadEnd);
+    ghash.absorb(body, bodyStart, bodyEnd);
     ghash.absorbLengths(aadEnd - aadStart, bodyEnd - bodyStart);
+    return ghash;
+  }
+
+  /** E(K, J0): what the GHASH is masked with to give the tag. */
+  #tagMask(): Int32Array {
+    return aesBlock(
+      this.#roundKeys,
+      this.#nonce0,
+      this.#nonce1,
+      this.#nonce2,
+      J0_COUNTER_WORD,
+    );
   }
 }
 
