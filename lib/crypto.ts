@@ -7,7 +7,10 @@
  * the operating system picks, and Web Crypto's promises resolve from a thread
  * pool. The noble libraries give audited, synchronous Ed25519, X25519,
  * SHA-1/SHA-256, HKDF and AES-GCM; the tests cross-check them against Web
- * Crypto and the RFC vectors.
+ * Crypto and the RFC vectors. The secure channel's per-frame AES-256-GCM,
+ * `AesGcmKey` (re-exported from `lib/aes_gcm_key.ts`), is this project's own
+ * block function and GHASH over noble's key schedule, checked against noble's
+ * one-shot GCM and the GCM specification's test cases.
  *
  * The Ed25519 and X25519 operations go through a replaceable
  * {@link CurveOperations}: noble's by default, or the platform's synchronous
