@@ -72,34 +72,23 @@ interface TokenSpot {
 /** A token a template stands for: what sip.js and Jami draw. */
 const TOKEN = /^[A-Za-z0-9]{1,64}$/;
 
-// Headers whose value repeats across messages, by the lower-case name
-// sip.js's Parser.parseHeader passes to parseHeader, with the key they are
-// stored under in `headers` (sip.js's headerize), the grammar rule, and
-// where a per-request token sits.
+/** The tag of `From` and `To`, the branch of `Via`, the whole Call-ID. */
+const TAG: TokenSpot = { marker: ";tag=", field: "tag" };
+const BRANCH: TokenSpot = { marker: ";branch=", field: "branch" };
+const WHOLE: TokenSpot = { marker: "", field: "value" };
+
+// Headers whose value repeats across messages, by the name sip.js's
+// Parser.parseHeader passes to parseHeader (lower case, but "Via"), with the
+// key they are stored under in `headers` (sip.js's headerize), the grammar
+// rule, and where a per-request token sits.
 const MEMOIZED: ReadonlyMap<
   string,
   { key: string; rule: string; token?: TokenSpot }
 > = new Map([
-  ["to", {
-    key: "To",
-    rule: "To",
-    token: { marker: ";tag=", field: "tag" },
-  }],
-  ["from", {
-    key: "From",
-    rule: "From",
-    token: { marker: ";tag=", field: "tag" },
-  }],
-  ["via", {
-    key: "Via",
-    rule: "Via",
-    token: { marker: ";branch=", field: "branch" },
-  }],
-  ["call-id", {
-    key: "Call-ID",
-    rule: "Call_ID",
-    token: { marker: "", field: "value" },
-  }],
+  ["to", { key: "To", rule: "To", token: TAG }],
+  ["from", { key: "From", rule: "From", token: TAG }],
+  ["Via", { key: "Via", rule: "Via", token: BRANCH }],
+  ["call-id", { key: "Call-ID", rule: "Call_ID", token: WHOLE }],
   ["max-forwards", { key: "Max-Forwards", rule: "Max_Forwards" }],
   ["content-type", { key: "Content-Type", rule: "Content_Type" }],
   ["content-length", { key: "Content-Length", rule: "Content_Length" }],
@@ -224,7 +213,7 @@ function memoizedParseHeader(
   index: number,
   parse: (name: string, index: number) => unknown,
 ): unknown {
-  const spec = MEMOIZED.get(name.toLowerCase());
+  const spec = MEMOIZED.get(name);
   if (spec === undefined || index !== 0) return parse(name, index);
   const headers = message.headers as Record<
     string,
