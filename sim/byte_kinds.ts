@@ -81,115 +81,164 @@ function unsignedAt(bytes: Uint8Array, at: number, width: 1 | 2 | 4): number {
   return value;
 }
 
-/** Length of a msgpack header at `at` and the counts it announces. */
-function header(
-  bytes: Uint8Array,
-  at: number,
-): { size: number; payload: number; items: number } | undefined {
+// The last header read by `readHeader`: its own bytes, the payload bytes
+// after it and the items (map keys and values count apiece) that follow.
+let headerSize = 0;
+let headerPayload = 0;
+let headerItems = 0;
+
+/** Reads the msgpack header at `at` into the three above; false if malformed. */
+function readHeader(bytes: Uint8Array, at: number): boolean {
   const b = bytes[at];
-  if (b === undefined) return undefined;
+  if (b === undefined) return false;
+  headerSize = 1;
+  headerPayload = 0;
+  headerItems = 0;
   if (b <= 0x7f || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) {
-    return { size: 1, payload: 0, items: 0 };
+    return true;
   }
-  if (b >= 0x80 && b <= 0x8f) {
-    return { size: 1, payload: 0, items: 2 * (b & 15) };
-  }
-  if (b >= 0x90 && b <= 0x9f) return { size: 1, payload: 0, items: b & 15 };
-  if (b >= 0xa0 && b <= 0xbf) return { size: 1, payload: b & 31, items: 0 };
-  const fixed = FIXED_PAYLOAD[b];
-  if (fixed !== undefined) return { size: 1, payload: fixed, items: 0 };
-  const sized = SIZED[b];
-  if (sized !== undefined) {
-    const [width, extra] = sized;
+  if (b >= 0x80 && b <= 0x8f) headerItems = 2 * (b & 15);
+  else if (b >= 0x90 && b <= 0x9f) headerItems = b & 15;
+  else if (b >= 0xa0 && b <= 0xbf) headerPayload = b & 31;
+  else if (FIXED_PAYLOAD[b] !== undefined) headerPayload = FIXED_PAYLOAD[b];
+  else if (SIZED[b] !== undefined) {
+    const [width, extra] = SIZED[b];
     const length = unsignedAt(bytes, at + 1, width);
-    return length < 0
-      ? undefined
-      : { size: 1 + width + extra, payload: length, items: 0 };
-  }
-  const counted = COUNTED[b];
-  if (counted !== undefined) {
-    const [width, factor] = counted;
+    if (length < 0) return false;
+    headerSize = 1 + width + extra;
+    headerPayload = length;
+  } else if (COUNTED[b] !== undefined) {
+    const [width, factor] = COUNTED[b];
     const count = unsignedAt(bytes, at + 1, width);
-    return count < 0
-      ? undefined
-      : { size: 1 + width, payload: 0, items: factor * count };
-  }
-  return undefined;
+    if (count < 0) return false;
+    headerSize = 1 + width;
+    headerItems = factor * count;
+  } else return false;
+  return true;
 }
 
 /** End of the msgpack value at `at`, or -1 if malformed. */
 function skip(bytes: Uint8Array, at: number): number {
-  const head = header(bytes, at);
-  if (head === undefined) return -1;
-  let pos = at + head.size + head.payload;
-  for (let i = 0; i < head.items && pos >= 0; i++) pos = skip(bytes, pos);
+  if (!readHeader(bytes, at)) return -1;
+  const items = headerItems;
+  let pos = at + headerSize + headerPayload;
+  for (let i = 0; i < items && pos >= 0; i++) pos = skip(bytes, pos);
   return pos > bytes.length ? -1 : pos;
 }
 
-/** [start, end) of the msgpack string at `at`. */
-function stringAt(
-  bytes: Uint8Array,
-  at: number,
-): [number, number] | undefined {
+/** Whether the byte at `at` starts a msgpack string (fixstr, str 8/16/32). */
+function isStringAt(bytes: Uint8Array, at: number): boolean {
   const b = bytes[at];
-  const isString = (b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb);
-  const head = isString ? header(bytes, at) : undefined;
-  if (head === undefined) return undefined;
-  const start = at + head.size;
-  return start + head.payload <= bytes.length
-    ? [start, start + head.payload]
-    : undefined;
+  return (b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb);
 }
+
+/**
+ * Start of the contents of the msgpack string at `at` (its end in
+ * `stringEnd`), or -1 if there is none or it overruns the bytes.
+ */
+function stringAt(bytes: Uint8Array, at: number): number {
+  if (!isStringAt(bytes, at) || !readHeader(bytes, at)) return -1;
+  const start = at + headerSize;
+  stringEnd = start + headerPayload;
+  return stringEnd <= bytes.length ? start : -1;
+}
+let stringEnd = 0;
 
 const decoder = new TextDecoder();
 
 /**
- * The wanted (ASCII) name that `bytes[start, end)` spells, compared byte by
- * byte: the same answer as decoding first, without a string per key.
+ * The index in `wanted` of the (ASCII) name that `bytes[start, end)` spells,
+ * compared byte by byte, or -1: the same answer as decoding first, without a
+ * string per key.
  */
-function asciiKey(
+function asciiIndex(
   bytes: Uint8Array,
   start: number,
   end: number,
   wanted: readonly string[],
-): string | undefined {
-  for (const name of wanted) {
+): number {
+  for (let w = 0; w < wanted.length; w++) {
+    const name = wanted[w];
     if (name.length !== end - start) continue;
     let i = 0;
     while (i < name.length && bytes[start + i] === name.charCodeAt(i)) i++;
-    if (i === name.length) return name;
+    if (i === name.length) return w;
   }
-  return undefined;
+  return -1;
 }
 
-/** The wanted keys of the map at `at`, with their values' ranges. */
-function dictKeys(
+/**
+ * Finds the wanted keys of the map at `at`: the value of `wanted[i]` starts
+ * at `found[2i]` and ends at `found[2i + 1]` (-1 when absent; the last one
+ * when a key repeats). False if `at` holds no map or anything in it is
+ * malformed (a key that is not a string included).
+ */
+function mapKeys(
   bytes: Uint8Array,
   at: number,
   wanted: readonly string[],
-): Map<string, [number, number]> | undefined {
+  found: Int32Array,
+): boolean {
+  found.fill(-1);
   const b = bytes[at];
-  if (!((b >= 0x80 && b <= 0x8f) || b === 0xde || b === 0xdf)) {
-    return undefined;
-  }
-  const head = header(bytes, at);
-  if (head === undefined) return undefined;
-  const found = new Map<string, [number, number]>();
-  let pos = at + head.size;
-  for (let i = 0; i < head.items / 2; i++) {
-    const key = stringAt(bytes, pos);
-    if (key === undefined) return undefined;
-    const end = skip(bytes, key[1]);
-    if (end < 0) return undefined;
-    const name = asciiKey(bytes, key[0], key[1], wanted);
-    if (name !== undefined) found.set(name, [key[1], end]);
+  if (!((b >= 0x80 && b <= 0x8f) || b === 0xde || b === 0xdf)) return false;
+  if (!readHeader(bytes, at)) return false;
+  const pairs = headerItems / 2;
+  let pos = at + headerSize;
+  for (let i = 0; i < pairs; i++) {
+    const keyStart = stringAt(bytes, pos);
+    if (keyStart < 0) return false;
+    const keyEnd = stringEnd;
+    const end = skip(bytes, keyEnd);
+    if (end < 0) return false;
+    const index = asciiIndex(bytes, keyStart, keyEnd, wanted);
+    if (index >= 0) {
+      found[2 * index] = keyEnd;
+      found[2 * index + 1] = end;
+    }
     pos = end;
   }
-  return found;
+  return true;
 }
 
 const TOP_KEYS = ["a", "q", "t", "y"];
-const UPDATE_KEYS = ["re", "exp", "values"];
+const [A, Q, T, Y] = [0, 1, 2, 3];
+const UPDATE_KEYS = ["exp", "re", "values"];
+/** The names of update pushes by the keys they carry (bit i: UPDATE_KEYS[i]), sorted and joined as before. */
+const UPDATE_NAMES = Array.from({ length: 8 }, (_, mask) => {
+  const carried = UPDATE_KEYS.filter((_, i) => mask & (1 << i)).join("+");
+  return carried === "" ? "update" : `update ${carried}`;
+});
+/** Methods named without decoding (any other name is decoded). */
+const METHODS = [
+  "ping",
+  "find",
+  "get",
+  "put",
+  "listen",
+  "refresh",
+  "update",
+];
+const topFound = new Int32Array(2 * TOP_KEYS.length);
+const updateFound = new Int32Array(2 * UPDATE_KEYS.length);
+
+/**
+ * The transaction id's msgpack bytes as a key part: up to six bytes as a
+ * number (tagged with the length, so that lengths differ), longer ones
+ * spelled out, absent ones as "u".
+ */
+function tidKey(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+): string | number {
+  if (start < 0) return "u";
+  const length = end - start;
+  if (length > 6) return `j${bytes.subarray(start, end).join(",")}`;
+  let value = length;
+  for (let i = start; i < end; i++) value = value * 256 + bytes[i];
+  return value;
+}
 
 /** Bytes of the observed hosts' datagrams, by message kind. */
 export class ByteKinds {
@@ -197,6 +246,9 @@ export class ByteKinds {
   readonly #bytes = new Map<string, number>();
   /** "querier>queried:tid" → the query's method. */
   readonly #pending = new Map<string, string>();
+  /** Method → its reply's (error's) kind, made once. */
+  readonly #replyNames = new Map<string, string>();
+  readonly #errorNames = new Map<string, string>();
 
   /**
    * Counts nothing yet.
@@ -244,36 +296,53 @@ export class ByteKinds {
     target: number,
     bytes: Uint8Array,
   ): string {
-    const top = dictKeys(bytes, 0, TOP_KEYS);
-    const text = (name: string) => {
-      const range = top?.get(name);
-      const string = range && stringAt(bytes, range[0]);
-      return string && decoder.decode(bytes.subarray(string[0], string[1]));
-    };
-    const y = text("y");
-    const tRange = top?.get("t");
-    const t = tRange && bytes.subarray(tRange[0], tRange[1]).join(",");
-    if (y === "p") return "part";
-    if (y === "q") {
-      let method = text("q") ?? "other";
-      if (method === "update") {
-        const args = top?.get("a");
-        const keys = args && dictKeys(bytes, args[0], UPDATE_KEYS);
-        const carried = [...keys?.keys() ?? []].sort().join("+");
-        if (carried !== "") method = `update ${carried}`;
-      }
+    if (!mapKeys(bytes, 0, TOP_KEYS, topFound)) return "other";
+    const yStart = topFound[2 * Y] < 0 ? -1 : stringAt(bytes, topFound[2 * Y]);
+    if (yStart < 0 || stringEnd !== yStart + 1) return "other";
+    const y = bytes[yStart];
+    if (y === 0x70 /* p */) return "part";
+    const tid = tidKey(bytes, topFound[2 * T], topFound[2 * T + 1]);
+    if (y === 0x71 /* q */) {
+      const method = this.#method(bytes);
       if (direction === "sent") {
         if (this.#pending.size >= MAX_PENDING_QUERIES) this.#pending.clear();
-        this.#pending.set(`${source}>${target}:${t}`, method);
+        this.#pending.set(`${source}>${target}:${tid}`, method);
       }
       return method;
     }
-    if (y === "r" || y === "e") {
-      const key = `${target}>${source}:${t}`;
+    if (y === 0x72 /* r */ || y === 0x65 /* e */) {
+      const key = `${target}>${source}:${tid}`;
       const method = this.#pending.get(key);
       if (direction === "received") this.#pending.delete(key);
-      return `${method ?? "unknown"} ${y === "r" ? "reply" : "error"}`;
+      const names = y === 0x72 ? this.#replyNames : this.#errorNames;
+      const name = method ?? "unknown";
+      let kind = names.get(name);
+      if (kind === undefined) {
+        kind = `${name} ${y === 0x72 ? "reply" : "error"}`;
+        if (names.size < 64) names.set(name, kind);
+      }
+      return kind;
     }
     return "other";
+  }
+
+  /** A query's method (`topFound` filled), named by what it carries if an update. */
+  #method(bytes: Uint8Array): string {
+    const start = topFound[2 * Q] < 0 ? -1 : stringAt(bytes, topFound[2 * Q]);
+    if (start < 0) return "other";
+    const end = stringEnd;
+    const known = asciiIndex(bytes, start, end, METHODS);
+    const method = known >= 0
+      ? METHODS[known]
+      : decoder.decode(bytes.subarray(start, end));
+    if (method !== "update" || topFound[2 * A] < 0) return method;
+    if (!mapKeys(bytes, topFound[2 * A], UPDATE_KEYS, updateFound)) {
+      return method;
+    }
+    let mask = 0;
+    for (let i = 0; i < UPDATE_KEYS.length; i++) {
+      if (updateFound[2 * i] >= 0) mask |= 1 << i;
+    }
+    return UPDATE_NAMES[mask];
   }
 }

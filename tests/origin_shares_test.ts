@@ -4,7 +4,7 @@ import {
   OriginShares,
   unmappedHost,
 } from "../lib/dht/origin_shares.ts";
-import { ValueStore } from "../lib/dht/value_store.ts";
+import { LISTENER_LIFETIME_MS, ValueStore } from "../lib/dht/value_store.ts";
 import { InfoHash } from "../lib/identity/info_hash.ts";
 
 Deno.test("originOf() groups IPv4 by address and /24, IPv6 by /64 and /48", () => {
@@ -106,4 +106,31 @@ Deno.test("originOf: an IPv4-mapped IPv6 sender counts as its IPv4 address, not 
   assert.notEqual(a.origin, b.origin);
   assert.notEqual(a.prefix, b.prefix);
   assert.equal(unmappedHost("2001:db8::1"), "2001:db8::1");
+});
+
+Deno.test("ValueStore.listen(): a node's listeners that lapsed or moved origin no longer count against its per-key cap", () => {
+  const store = new ValueStore({ maxListenersPerNodePerKey: 2 });
+  const key = InfoHash.get("k");
+  const at = (socketId: number, nowMs: number, host = "192.0.2.1") =>
+    store.listen(
+      key,
+      {
+        nodeId: InfoHash.get("a"),
+        address: { host, port: 1 },
+        socketId,
+      },
+      nowMs,
+      host,
+    ).accepted;
+  assert.ok(at(1, 0) && at(2, 0));
+  assert.ok(!at(3, 0));
+  // Socket 2 comes back from another origin: dropped and added once.
+  assert.ok(at(2, 0, "198.51.100.1"));
+  assert.ok(!at(3, 0));
+  // Both lapse; the expiry sweep frees the node's two places.
+  const later = LISTENER_LIFETIME_MS + 1;
+  store.expire(later);
+  assert.equal(store.stats().listeners, 0);
+  assert.ok(at(3, later) && at(4, later));
+  assert.ok(!at(5, later));
 });

@@ -81,3 +81,106 @@ Deno.test("ByteKinds counts a counted host's reply to a plain node's query under
     "ping reply": pong.length,
   });
 });
+
+Deno.test("ByteKinds names puts, errors, value parts, values pushes and unanswered replies", () => {
+  const kinds = new ByteKinds(new Set([0]));
+  const value = { id: 1n, type: 0, data: new Uint8Array(40) };
+  const put = encodeMessage({
+    kind: "request",
+    method: "put",
+    senderId: InfoHash.get("q"),
+    key: InfoHash.get("k"),
+    values: [value],
+    token: new Uint8Array(32),
+    tid: 300,
+    ...HEADER,
+  });
+  const refused = encodeMessage({
+    kind: "error",
+    senderId: InfoHash.get("r"),
+    code: 401,
+    message: "Unauthorized",
+    tid: 300,
+    ...HEADER,
+  });
+  const push = encodeMessage({
+    kind: "request",
+    method: "update",
+    senderId: InfoHash.get("s"),
+    socketId: 3,
+    values: [value],
+    tid: 70_000,
+    ...HEADER,
+  });
+  const part = encodeMessage({
+    kind: "value-part",
+    tid: 5,
+    network: 0,
+    parts: [{ index: 0, offset: 0, data: new Uint8Array(8) }],
+  });
+  kinds.observer("sent", 0, 1, put);
+  kinds.observer("received", 1, 0, refused);
+  kinds.observer("received", 1, 0, push);
+  kinds.observer("received", 2, 0, part);
+  // The same tid from another host was never asked by host 0.
+  kinds.observer("received", 2, 0, reply(300));
+  // The error above consumed the pending put: a second answer is unknown.
+  kinds.observer("received", 1, 0, reply(300));
+  assert.deepEqual(kinds.bytes(), {
+    "unknown reply": 2 * reply(300).length,
+    put: put.length,
+    "update values": push.length,
+    "put error": refused.length,
+    part: part.length,
+  });
+});
+
+Deno.test("ByteKinds decodes a method it does not know, and counts what is not a message as other", () => {
+  const kinds = new ByteKinds(new Set([0]));
+  // {"y": "q", "q": "zap", "t": bin [1, 2]}, hand-packed.
+  const zap = Uint8Array.from([
+    0x83,
+    0xa1,
+    0x79,
+    0xa1,
+    0x71,
+    0xa1,
+    0x71,
+    0xa3,
+    0x7a,
+    0x61,
+    0x70,
+    0xa1,
+    0x74,
+    0xc4,
+    0x02,
+    0x01,
+    0x02,
+  ]);
+  // {"y": "r", "t": bin [1, 2]}: its answer.
+  const answer = Uint8Array.from([
+    0x82,
+    0xa1,
+    0x79,
+    0xa1,
+    0x72,
+    0xa1,
+    0x74,
+    0xc4,
+    0x02,
+    0x01,
+    0x02,
+  ]);
+  const truncated = zap.subarray(0, 12);
+  const notMap = Uint8Array.from([0x93, 0x01, 0x02, 0x03]);
+  kinds.observer("sent", 0, 1, zap);
+  kinds.observer("received", 1, 0, answer);
+  kinds.observer("sent", 0, 1, truncated);
+  kinds.observer("sent", 0, 1, notMap);
+  kinds.observer("sent", 0, undefined, zap);
+  assert.deepEqual(kinds.bytes(), {
+    other: truncated.length + notMap.length + zap.length,
+    zap: zap.length,
+    "zap reply": answer.length,
+  });
+});

@@ -149,6 +149,8 @@ interface KeyEntry {
   readonly key: InfoHash;
   readonly values: Map<bigint, StoredValue>;
   readonly listeners: Map<string, Listener>;
+  /** Listeners per node id (hex), for the per-node limit without a scan. */
+  readonly listenersPerNode: Map<string, number>;
   /** Weights of the values: bytes plus one slot's worth of bytes each. */
   readonly valueShares: OriginShares;
   /** Weights of the listeners placed by others: one each. */
@@ -250,6 +252,7 @@ export class ValueStore {
         key,
         values: new Map(),
         listeners: new Map(),
+        listenersPerNode: new Map(),
         valueShares: new OriginShares(),
         listenerShares: new OriginShares(),
         bytes: 0,
@@ -613,6 +616,11 @@ export class ValueStore {
       ...(who === undefined ? {} : { origin: who }),
     };
     entry.listeners.set(id, added);
+    const node = listener.nodeId.toString();
+    entry.listenersPerNode.set(
+      node,
+      (entry.listenersPerNode.get(node) ?? 0) + 1,
+    );
     this.#totalListeners += 1;
     if (who !== undefined) {
       entry.listenerShares.add(who, 1);
@@ -647,11 +655,7 @@ export class ValueStore {
         limits.maxListenersPerOrigin ||
       entry.listenerShares.weightOf(who) >= limits.maxListenersPerOriginPerKey
     ) return undefined;
-    const node = nodeId.toString();
-    let sameNode = 0;
-    for (const listener of entry.listeners.values()) {
-      if (listener.nodeId.toString() === node) sameNode += 1;
-    }
+    const sameNode = entry.listenersPerNode.get(nodeId.toString()) ?? 0;
     if (sameNode >= limits.maxListenersPerNodePerKey) return undefined;
     if (entry.listeners.size < limits.maxListenersPerKey) return [];
     const victimOrigin = entry.listenerShares.heavierThan(who, 1);
@@ -668,6 +672,10 @@ export class ValueStore {
 
   #dropListener(entry: KeyEntry, id: string, listener: Listener): void {
     entry.listeners.delete(id);
+    const node = listener.nodeId.toString();
+    const sameNode = (entry.listenersPerNode.get(node) ?? 0) - 1;
+    if (sameNode > 0) entry.listenersPerNode.set(node, sameNode);
+    else entry.listenersPerNode.delete(node);
     this.#totalListeners -= 1;
     if (listener.origin === undefined) return;
     entry.listenerShares.remove(listener.origin, 1);
@@ -685,15 +693,17 @@ export class ValueStore {
   expire(nowMs: number): { notices: ListenerNotice[] } {
     const notices: ListenerNotice[] = [];
     this.#expiryLowerBoundMs = undefined;
-    for (const entry of [...this.#keys.values()]) {
-      const expired: StoredValue[] = [];
+    // Deleting the entry being visited (#dropIfEmpty) is safe in a Map's
+    // iteration, and nothing here adds keys: no copy of the keys needed.
+    for (const entry of this.#keys.values()) {
+      let expired: StoredValue[] | undefined;
       for (const stored of entry.values.values()) {
-        if (stored.expiresMs <= nowMs) expired.push(stored);
+        if (stored.expiresMs <= nowMs) (expired ??= []).push(stored);
       }
-      for (const stored of expired) this.#forget(entry, stored);
-      if (expired.length > 0) {
+      if (expired !== undefined) {
+        for (const stored of expired) this.#forget(entry, stored);
         notices.push(...this.#notify(entry, nowMs, (listener) => {
-          const ids = expired.filter((stored) =>
+          const ids = expired!.filter((stored) =>
             matchesQuery(stored.value, listener.query)
           ).map((stored) => stored.value.id);
           return ids.length === 0
@@ -701,7 +711,8 @@ export class ValueStore {
             : { listener, key: entry.key, expired: ids };
         }));
       }
-      for (const [id, listener] of [...entry.listeners]) {
+      // Deleting the visited listener is safe in a Map's iteration too.
+      for (const [id, listener] of entry.listeners) {
         if (listener.expiresMs <= nowMs) {
           this.#dropListener(entry, id, listener);
         }
