@@ -149,6 +149,9 @@ import {
   type ChannelStats,
 } from "./secure_channel_status.ts";
 
+/** The body of a ping (sealed, never kept). */
+const EMPTY = new Uint8Array(0);
+
 export {
   type ChannelIdentity,
   type ChannelPeer,
@@ -276,6 +279,10 @@ export class SecureChannel {
   #handshakeTimer: Timer | undefined;
   #keepaliveTimer: Timer | undefined;
   #deadTimer: Timer | undefined;
+  /** `#lastSentMs` when the keepalive timer was armed (one is armed at a time). */
+  #keepaliveArmedForMs = 0;
+  /** `#lastReceivedMs` when the dead timer was armed. */
+  #deadArmedForMs = 0;
   #lastSentMs: number;
   #lastReceivedMs: number;
   #bytesSent = 0;
@@ -794,31 +801,40 @@ export class SecureChannel {
    * the timer then re-armed itself at zero delay forever.
    */
   #armKeepalive(): void {
-    const armedForMs = this.#lastSentMs;
-    const dueMs = armedForMs + this.#settings.keepaliveMs;
+    this.#keepaliveArmedForMs = this.#lastSentMs;
+    const dueMs = this.#keepaliveArmedForMs + this.#settings.keepaliveMs;
     this.#keepaliveTimer = this.#clock.setTimer(
       dueMs - this.#clock.now(),
-      () => {
-        const phase = this.#phase;
-        if (phase.kind !== "open") return;
-        if (this.#lastSentMs === armedForMs) {
-          this.#sendFrame(phase.session, FrameType.PING, new Uint8Array(0));
-        }
-        this.#armKeepalive();
-      },
+      this.#onKeepaliveDue,
     );
   }
 
+  // The timers' callbacks are made once per channel, not per arming: a timer
+  // lives seconds, so whatever it holds outlives a young-generation GC.
+  readonly #onKeepaliveDue = (): void => {
+    const phase = this.#phase;
+    if (phase.kind !== "open") return;
+    if (this.#lastSentMs === this.#keepaliveArmedForMs) {
+      this.#sendFrame(phase.session, FrameType.PING, EMPTY);
+    }
+    this.#armKeepalive();
+  };
+
   /** Fires `deadAfterMs` after the last receipt; re-arms itself lazily (see {@link #armKeepalive}). */
   #armDead(): void {
-    const armedForMs = this.#lastReceivedMs;
-    const dueMs = armedForMs + this.#settings.deadAfterMs;
-    this.#deadTimer = this.#clock.setTimer(dueMs - this.#clock.now(), () => {
-      if (this.#phase.kind !== "open") return;
-      if (this.#lastReceivedMs === armedForMs) this.#finish("timeout");
-      else this.#armDead();
-    });
+    this.#deadArmedForMs = this.#lastReceivedMs;
+    const dueMs = this.#deadArmedForMs + this.#settings.deadAfterMs;
+    this.#deadTimer = this.#clock.setTimer(
+      dueMs - this.#clock.now(),
+      this.#onDeadDue,
+    );
   }
+
+  readonly #onDeadDue = (): void => {
+    if (this.#phase.kind !== "open") return;
+    if (this.#lastReceivedMs === this.#deadArmedForMs) this.#finish("timeout");
+    else this.#armDead();
+  };
 
   /** The keys this side seals with now, if any were agreed. */
   #sendingKeys(): SessionKeys | undefined {

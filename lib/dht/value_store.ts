@@ -711,10 +711,21 @@ export class ValueStore {
             : { listener, key: entry.key, expired: ids };
         }));
       }
-      // Deleting the visited listener is safe in a Map's iteration too.
-      for (const [id, listener] of entry.listeners) {
+      // Most sweeps find no lapsed listener: look before taking the entries
+      // (a pair per listener). Deleting the visited one is safe in a Map's
+      // iteration.
+      let lapsed = false;
+      for (const listener of entry.listeners.values()) {
         if (listener.expiresMs <= nowMs) {
-          this.#dropListener(entry, id, listener);
+          lapsed = true;
+          break;
+        }
+      }
+      if (lapsed) {
+        for (const [id, listener] of entry.listeners) {
+          if (listener.expiresMs <= nowMs) {
+            this.#dropListener(entry, id, listener);
+          }
         }
       }
       this.#dropIfEmpty(entry);
