@@ -12,7 +12,13 @@
 import type { InfoHash } from "../identity/info_hash.ts";
 import type { Clock } from "../clock.ts";
 import type { DhtQuery, DhtReply } from "./messages.ts";
-import type { PendingRequest, RequestBody, RpcEngine } from "./rpc_engine.ts";
+import type {
+  PendingRequest,
+  RequestBody,
+  RequestCallbacks,
+  RpcEngine,
+} from "./rpc_engine.ts";
+import type { PeerAddress } from "../transport.ts";
 import type { RoutingTable } from "./routing_table.ts";
 import {
   Search,
@@ -135,7 +141,7 @@ export class Lookups {
     hooks: Pick<SearchHooks, "query" | "onReply">,
     answer: SearchAnswer,
   ): () => void {
-    const { clock, rpc, table, want } = this.#services;
+    const want = this.#services.want;
     const wanted = want === undefined ? {} : { want };
     const body: RequestBody = method === "find"
       ? { method: "find", target, ...wanted }
@@ -145,37 +151,102 @@ export class Lookups {
         ...wanted,
         ...(hooks.query === undefined ? {} : { query: hooks.query }),
       };
-    let pending!: PendingRequest;
-    const send = (request: RequestBody, followUp: boolean): void => {
-      pending = rpc.request(node.address, node.id, request, {
-        onReply: (reply, from) => {
-          table.heard(reply.senderId, from, clock.now(), true);
-          // A node that kept its answer small (we had not proven our
-          // address) gets the same get again with its token, once.
-          if (
-            reply.truncated === true && !followUp &&
-            request.method === "get" && reply.token !== undefined
-          ) {
-            send({ ...request, token: reply.token }, true);
-            return;
-          }
-          hooks.onReply?.(reply, node);
-          answer.onAnswer(
-            reply.nodes6 === undefined
-              ? reply.nodes4 ?? []
-              : [...(reply.nodes4 ?? []), ...reply.nodes6],
-            reply.token,
-          );
-        },
-        onError: () => answer.onFailed(),
-        onExpired: () => {
-          table.failed(node.id, clock.now());
-          answer.onFailed();
-        },
-        onSlow: followUp ? undefined : () => answer.onSlow(),
-      });
-    };
-    send(body, false);
-    return () => pending.cancel();
+    const request = new LookupRequest(
+      this.#services,
+      node,
+      hooks,
+      answer,
+      body,
+      false,
+    );
+    return () => request.cancel();
   }
+}
+
+/**
+ * One `find` or `get` of a lookup, as the RPC engine's callbacks: a reply or
+ * silence goes into the routing table and back to the search. A node that
+ * kept its answer small (we had not proven our address) gets the same `get`
+ * again with its token, once: a follow-up, which reports no slowness.
+ */
+class LookupRequest implements RequestCallbacks {
+  readonly #services: LookupsServices;
+  readonly #node: SearchNode;
+  readonly #hooks: Pick<SearchHooks, "query" | "onReply">;
+  readonly #answer: SearchAnswer;
+  readonly #body: RequestBody;
+  readonly #followUp: boolean;
+  #pending: PendingRequest;
+  /** Present on a first request only (the engine reads whether it is there). */
+  readonly onSlow: (() => void) | undefined;
+
+  constructor(
+    services: LookupsServices,
+    node: SearchNode,
+    hooks: Pick<SearchHooks, "query" | "onReply">,
+    answer: SearchAnswer,
+    body: RequestBody,
+    followUp: boolean,
+  ) {
+    this.#services = services;
+    this.#node = node;
+    this.#hooks = hooks;
+    this.#answer = answer;
+    this.#body = body;
+    this.#followUp = followUp;
+    this.onSlow = followUp ? undefined : reportSlow;
+    this.#pending = services.rpc.request(node.address, node.id, body, this);
+  }
+
+  /** The search's answer, for {@link reportSlow}. */
+  get answer(): SearchAnswer {
+    return this.#answer;
+  }
+
+  cancel(): void {
+    this.#pending.cancel();
+  }
+
+  onReply(reply: DhtReply, from: PeerAddress): void {
+    const { clock, table } = this.#services;
+    table.heard(reply.senderId, from, clock.now(), true);
+    const request = this.#body;
+    if (
+      reply.truncated === true && !this.#followUp &&
+      request.method === "get" && reply.token !== undefined
+    ) {
+      const followUp = new LookupRequest(
+        this.#services,
+        this.#node,
+        this.#hooks,
+        this.#answer,
+        { ...request, token: reply.token },
+        true,
+      );
+      // Cancelling this lookup's request now cancels the follow-up.
+      this.#pending = followUp.#pending;
+      return;
+    }
+    this.#hooks.onReply?.(reply, this.#node);
+    this.#answer.onAnswer(
+      reply.nodes6 === undefined
+        ? reply.nodes4 ?? []
+        : [...(reply.nodes4 ?? []), ...reply.nodes6],
+      reply.token,
+    );
+  }
+
+  onError(): void {
+    this.#answer.onFailed();
+  }
+
+  onExpired(): void {
+    this.#services.table.failed(this.#node.id, this.#services.clock.now());
+    this.#answer.onFailed();
+  }
+}
+
+/** A first request's slowness, reported to its search (a method shared by all). */
+function reportSlow(this: LookupRequest): void {
+  this.answer.onSlow();
 }

@@ -271,32 +271,31 @@ export class Search {
   #ask(node: SearchNode): void {
     node.state = "pending";
     this.#requests += 1;
-    let settled = false;
-    const cancel = this.#options.query(node, {
-      onAnswer: (found, token) => {
-        if (settled || this.#finished) return;
-        settled = true;
-        node.state = "answered";
-        node.token = token;
-        this.#add(found, node.hop + 1);
-        this.#reportPrefix();
-        if (this.#finished) return;
-        this.#step();
-      },
-      onFailed: () => {
-        if (settled || this.#finished) return;
-        settled = true;
-        node.state = "failed";
-        this.#step();
-      },
-      onSlow: () => {
-        if (settled || this.#finished || node.state !== "pending") return;
-        node.state = "slow";
-        this.#step();
-      },
-    });
+    const cancel = this.#options.query(node, new Ask(this.#outcomes, node));
     if (cancel) node.cancel = cancel;
   }
+
+  // What an Ask reports, made once per search rather than per request (a
+  // request lives long enough to outlast a young-generation GC).
+  readonly #outcomes: AskOutcomes = {
+    isFinished: () => this.#finished,
+    answered: (node, found, token) => {
+      node.state = "answered";
+      node.token = token;
+      this.#add(found, node.hop + 1);
+      this.#reportPrefix();
+      if (this.#finished) return;
+      this.#step();
+    },
+    failed: (node) => {
+      node.state = "failed";
+      this.#step();
+    },
+    slow: (node) => {
+      node.state = "slow";
+      this.#step();
+    },
+  };
 
   #reportPrefix(): void {
     if (this.#options.onPrefix === undefined) return;
@@ -344,5 +343,53 @@ export class Search {
       hops: answered[0]?.hop ?? 0,
       requests: this.#requests,
     });
+  }
+}
+
+/** How a search hears the outcome of one of its requests. */
+interface AskOutcomes {
+  isFinished(): boolean;
+  answered(
+    node: SearchNode,
+    found: readonly NodeInfo[],
+    token: Uint8Array | undefined,
+  ): void;
+  failed(node: SearchNode): void;
+  slow(node: SearchNode): void;
+}
+
+/**
+ * One request of a search: the first answer or failure counts, anything
+ * after it (or after the search ended) is ignored; slowness counts while
+ * the request is pending.
+ */
+class Ask implements SearchAnswer {
+  readonly #outcomes: AskOutcomes;
+  readonly #node: SearchNode;
+  #settled = false;
+
+  constructor(outcomes: AskOutcomes, node: SearchNode) {
+    this.#outcomes = outcomes;
+    this.#node = node;
+  }
+
+  onAnswer(found: readonly NodeInfo[], token?: Uint8Array): void {
+    if (this.#settled || this.#outcomes.isFinished()) return;
+    this.#settled = true;
+    this.#outcomes.answered(this.#node, found, token);
+  }
+
+  onFailed(): void {
+    if (this.#settled || this.#outcomes.isFinished()) return;
+    this.#settled = true;
+    this.#outcomes.failed(this.#node);
+  }
+
+  onSlow(): void {
+    if (
+      this.#settled || this.#outcomes.isFinished() ||
+      this.#node.state !== "pending"
+    ) return;
+    this.#outcomes.slow(this.#node);
   }
 }
