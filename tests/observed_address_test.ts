@@ -177,3 +177,35 @@ Deno.test("behind a NAT, a node is a client: no public node keeps it in its rout
   // that cannot reach it.
   assert.ok(tablesHoldingNatedNode(false) > 0);
 });
+
+Deno.test("ObservedAddress names what a full count of the recent votes names, after every vote", () => {
+  // The reference: each replier's latest vote, the maxVoters most recent
+  // voters, and the host with a strict majority and the quorum, by count.
+  for (const [quorum, maxVoters] of [[3, 16], [1, 4], [2, 5], [5, 9]]) {
+    const rng = seededRng(`votes ${quorum}/${maxVoters}`);
+    const observed = new ObservedAddress({ quorum, maxVoters });
+    let order: string[] = [];
+    const latest = new Map<string, string>();
+    for (let k = 0; k < 3_000; k++) {
+      // Few repliers and few hosts, so that majorities form and break.
+      const replier = `198.51.100.${Math.floor(rng() * (maxVoters + 4))}`;
+      const seen = `203.0.113.${Math.floor(rng() * 3)}`;
+      const before = observed.host;
+      const changed = observed.vote(replier, seen);
+      order = [...order.filter((r) => r !== replier), replier].slice(
+        -maxVoters,
+      );
+      latest.set(replier, seen);
+      const counts = new Map<string, number>();
+      for (const r of order) {
+        counts.set(latest.get(r)!, (counts.get(latest.get(r)!) ?? 0) + 1);
+      }
+      let expected: string | undefined;
+      for (const [host, count] of counts) {
+        if (count >= quorum && 2 * count > order.length) expected = host;
+      }
+      assert.equal(observed.host, expected, `vote ${k}`);
+      assert.equal(changed, expected !== before, `vote ${k}`);
+    }
+  }
+});

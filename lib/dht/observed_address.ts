@@ -95,12 +95,16 @@ export class ObservedAddress {
     const index = repliers.indexOf(replier);
     if (index !== -1) {
       const previous = seens[index];
-      repliers.splice(index, 1);
-      seens.splice(index, 1);
-      repliers.push(replier);
-      seens.push(seen);
-      // The usual case, a known replier saying the same again: it becomes
-      // the newest voter, and no count (so no winner) changes.
+      // It becomes the newest voter: the ones after it move down by one
+      // (by hand: `splice` would allocate an array per vote).
+      for (let i = index + 1; i < repliers.length; i++) {
+        repliers[i - 1] = repliers[i];
+        seens[i - 1] = seens[i];
+      }
+      repliers[repliers.length - 1] = replier;
+      seens[seens.length - 1] = seen;
+      // The usual case, a known replier saying the same again: no count
+      // (so no winner) changes.
       if (previous === seen) return false;
     } else {
       repliers.push(replier);
@@ -110,32 +114,25 @@ export class ObservedAddress {
         seens.shift();
       }
     }
+    // Only `seen` gained a vote, and the voters grew or stayed: a host that
+    // holds a strict majority with the quorum now either held it before (so
+    // it was the host) or is `seen`. Majorities are unique, so checking
+    // those two gives what counting every host would.
     const before = this.#host;
-    this.#host = this.#winner();
+    this.#host = this.#holds(before)
+      ? before
+      : this.#holds(seen)
+      ? seen
+      : undefined;
     return this.#host !== before;
   }
 
-  /**
-   * The host named by a strict majority of the votes (so at most one), if it
-   * has the quorum: the only possible majority found in one pass (Boyer and
-   * Moore's vote), then counted.
-   */
-  #winner(): string | undefined {
+  /** Whether `host` is named by a strict majority of the votes, with the quorum. */
+  #holds(host: string | undefined): boolean {
+    if (host === undefined) return false;
     const seens = this.#seen;
-    let candidate: string | undefined;
-    let lead = 0;
-    for (const seen of seens) {
-      if (lead === 0) {
-        candidate = seen;
-        lead = 1;
-      } else if (seen === candidate) lead++;
-      else lead--;
-    }
-    if (candidate === undefined) return undefined;
     let count = 0;
-    for (const seen of seens) if (seen === candidate) count++;
-    return count >= this.#quorum && count * 2 > seens.length
-      ? candidate
-      : undefined;
+    for (let i = 0; i < seens.length; i++) if (seens[i] === host) count++;
+    return count >= this.#quorum && count * 2 > seens.length;
   }
 }
