@@ -195,15 +195,61 @@ export interface RpcCounters {
   handlerErrors: number;
 }
 
-interface Pending {
+/** What a {@link Pending} asks of its engine (made once per engine). */
+interface PendingOwner {
+  /** The request's one timer fired. */
+  fire(pending: Pending): void;
+  /** Ends request `tid` (its handle's cancel). */
+  finish(tid: number): void;
+}
+
+/**
+ * A request in flight, which is also the handle its sender gets: one object
+ * and one timer callback per request, not a handle, closures and a record
+ * (a request outlives a young-generation GC as often as not).
+ */
+class Pending implements PendingRequest {
   readonly tid: number;
   readonly to: PeerAddress;
-  readonly expectedId?: InfoHash;
+  readonly expectedId: InfoHash | undefined;
   readonly datagrams: Uint8Array[];
   readonly callbacks: RequestCallbacks;
   attemptsLeft: number;
   gapMs: number;
-  retryTimer?: Timer;
+  retryTimer: Timer | undefined = undefined;
+  /** What the timer does when it fires next. */
+  step: "slow" | "retry" | "expire" = "retry";
+  /** After a slow report, the rest of the wait before the retry. */
+  restMs = 0;
+  readonly #owner: PendingOwner;
+  /** The timer's callback. */
+  readonly fire = (): void => this.#owner.fire(this);
+
+  constructor(
+    owner: PendingOwner,
+    fields: {
+      tid: number;
+      to: PeerAddress;
+      expectedId: InfoHash | undefined;
+      datagrams: Uint8Array[];
+      callbacks: RequestCallbacks;
+      attemptsLeft: number;
+      gapMs: number;
+    },
+  ) {
+    this.#owner = owner;
+    this.tid = fields.tid;
+    this.to = fields.to;
+    this.expectedId = fields.expectedId;
+    this.datagrams = fields.datagrams;
+    this.callbacks = fields.callbacks;
+    this.attemptsLeft = fields.attemptsLeft;
+    this.gapMs = fields.gapMs;
+  }
+
+  cancel(): void {
+    this.#owner.finish(this.tid);
+  }
 }
 
 /** First 12 bytes of an IPv4-mapped IPv6 address (::ffff:a.b.c.d). */
@@ -375,11 +421,10 @@ export class RpcEngine {
     callbacks: RequestCallbacks,
   ): PendingRequest {
     const tid = this.#newTid();
-    const handle = { tid, cancel: () => this.#finish(tid) };
     if (this.#closed || this.#pending.size >= this.#maxPending) {
       this.counters.expired += 1;
       callbacks.onExpired?.();
-      return handle;
+      return { tid, cancel: () => this.#finish(tid) };
     }
     const message = {
       ...body,
@@ -392,7 +437,7 @@ export class RpcEngine {
     if (this.#isClient?.() === true) {
       (message as { isClient?: boolean }).isClient = true;
     }
-    const pending: Pending = {
+    const pending = new Pending(this.#pendingOwner, {
       tid,
       to,
       expectedId,
@@ -400,13 +445,12 @@ export class RpcEngine {
       callbacks,
       attemptsLeft: this.#timing.attempts,
       gapMs: this.#timing.firstRetryMs,
-      retryTimer: undefined,
-    };
+    });
     this.#pending.set(tid, pending);
     this.counters.requests += 1;
     this.#traffic?.sent(to);
     this.#attempt(pending, callbacks.onSlow !== undefined);
-    return handle;
+    return pending;
   }
 
   /**
@@ -422,28 +466,52 @@ export class RpcEngine {
     if (pending.attemptsLeft > 0) {
       const wait = pending.gapMs + jitter;
       pending.gapMs *= 2;
-      const retry = () => {
-        this.counters.retries += 1;
-        this.#attempt(pending);
-      };
       const slowAfter = this.#timing.slowAfterMs;
       if (reportSlow && slowAfter < wait) {
-        pending.retryTimer = this.#clock.setTimer(slowAfter, () => {
-          pending.retryTimer = this.#clock.setTimer(wait - slowAfter, retry);
-          pending.callbacks.onSlow?.();
-        });
+        pending.step = "slow";
+        pending.restMs = wait - slowAfter;
+        pending.retryTimer = this.#clock.setTimer(slowAfter, pending.fire);
       } else {
-        pending.retryTimer = this.#clock.setTimer(wait, retry);
+        pending.step = "retry";
+        pending.retryTimer = this.#clock.setTimer(wait, pending.fire);
       }
     } else {
+      pending.step = "expire";
       pending.retryTimer = this.#clock.setTimer(
         this.#timing.expireAfterLastMs + jitter,
-        () => {
-          this.#finish(pending.tid);
-          this.counters.expired += 1;
-          pending.callbacks.onExpired?.();
-        },
+        pending.fire,
       );
+    }
+  }
+
+  // Made once: what every Pending of this engine calls.
+  readonly #pendingOwner: PendingOwner = {
+    fire: (pending) => this.#fire(pending),
+    finish: (tid) => {
+      this.#finish(tid);
+    },
+  };
+
+  /** A request's timer: report slowness and wait out the gap, retry, or expire. */
+  #fire(pending: Pending): void {
+    switch (pending.step) {
+      case "slow":
+        pending.step = "retry";
+        pending.retryTimer = this.#clock.setTimer(
+          pending.restMs,
+          pending.fire,
+        );
+        pending.callbacks.onSlow?.();
+        return;
+      case "retry":
+        this.counters.retries += 1;
+        this.#attempt(pending);
+        return;
+      case "expire":
+        this.#finish(pending.tid);
+        this.counters.expired += 1;
+        pending.callbacks.onExpired?.();
+        return;
     }
   }
 
