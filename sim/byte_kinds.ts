@@ -86,6 +86,8 @@ function unsignedAt(bytes: Uint8Array, at: number, width: 1 | 2 | 4): number {
 let headerSize = 0;
 let headerPayload = 0;
 let headerItems = 0;
+/** Where the string found by the last `stringAt` ends. */
+let stringEnd = 0;
 
 /** Reads the msgpack header at `at` into the three above; false if malformed. */
 function readHeader(bytes: Uint8Array, at: number): boolean {
@@ -126,23 +128,18 @@ function skip(bytes: Uint8Array, at: number): number {
   return pos > bytes.length ? -1 : pos;
 }
 
-/** Whether the byte at `at` starts a msgpack string (fixstr, str 8/16/32). */
-function isStringAt(bytes: Uint8Array, at: number): boolean {
-  const b = bytes[at];
-  return (b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb);
-}
-
 /**
- * Start of the contents of the msgpack string at `at` (its end in
- * `stringEnd`), or -1 if there is none or it overruns the bytes.
+ * Start of the contents of the msgpack string (fixstr, str 8/16/32) at `at`
+ * (its end in `stringEnd`), or -1 if there is none or it overruns the bytes.
  */
 function stringAt(bytes: Uint8Array, at: number): number {
-  if (!isStringAt(bytes, at) || !readHeader(bytes, at)) return -1;
+  const b = bytes[at];
+  const isString = (b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb);
+  if (!isString || !readHeader(bytes, at)) return -1;
   const start = at + headerSize;
   stringEnd = start + headerPayload;
   return stringEnd <= bytes.length ? start : -1;
 }
-let stringEnd = 0;
 
 const decoder = new TextDecoder();
 
