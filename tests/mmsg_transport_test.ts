@@ -272,3 +272,76 @@ Deno.test({
     }
   },
 });
+
+/** A number from a `/proc/sys` file, or `undefined`. */
+function sysctl(path: string): number | undefined {
+  try {
+    return Number(Deno.readTextFileSync(path).trim());
+  } catch {
+    return undefined;
+  }
+}
+
+Deno.test({
+  name:
+    "MmsgTransport asks the kernel for its receive buffer: what the socket gets is the size asked for, capped by rmem_max and doubled by Linux",
+  ignore,
+  async fn() {
+    const rmemMax = sysctl("/proc/sys/net/core/rmem_max");
+    const asked = 1024 * 1024;
+    const transport = await MmsgTransport.bind({ receiveBufferBytes: asked });
+    try {
+      const got = transport.kernelStats().receiveBufferBytes;
+      if (rmemMax !== undefined) {
+        assert.equal(got, 2 * Math.min(asked, rmemMax));
+      } else assert.ok(got !== undefined && got > 0);
+    } finally {
+      await transport.close();
+    }
+    const small = await MmsgTransport.bind({ receiveBufferBytes: 4_096 });
+    try {
+      // Linux's floor for a receive buffer is 2,304 bytes (twice 1,152).
+      assert.equal(small.kernelStats().receiveBufferBytes, 8_192);
+    } finally {
+      await small.close();
+    }
+    for (const bad of [0, -1, 1.5, 2 ** 31, NaN]) {
+      await assert.rejects(
+        MmsgTransport.bind({ receiveBufferBytes: bad }),
+        RangeError,
+        String(bad),
+      );
+    }
+  },
+});
+
+Deno.test({
+  // What the larger buffer is for: a node reads its socket from its one
+  // JavaScript thread, and while that thread is busy (a collection, a burst
+  // of work) datagrams wait in the kernel. Here a burst of 1,500 datagrams
+  // (about 1.5 MB of kernel memory, seven times the usual 208 KiB default)
+  // lands while the receiver cannot read. Needs rmem_max ≥ 2 MiB (raised by
+  // an administrator; `sysctl net.core.rmem_max`), else it cannot show it.
+  name:
+    "MmsgTransport: a burst that overflows the system's default receive buffer arrives whole in the buffer the transport asks for",
+  ignore: ignore ||
+    (sysctl("/proc/sys/net/core/rmem_max") ?? 0) < 2 * 1024 * 1024 ||
+    (sysctl("/proc/sys/net/core/rmem_default") ?? Infinity) > 1024 * 1024,
+  async fn() {
+    const alice = await MmsgTransport.bind();
+    const bob = await MmsgTransport.bind();
+    try {
+      let received = 0;
+      bob.receive(() => received++);
+      const payload = new Uint8Array(200);
+      // Every send of a full batch goes out at once (sendmmsg), so the whole
+      // burst is in bob's kernel buffer before this thread reads anything.
+      for (let i = 0; i < 1_500; i++) alice.send(bob.localAddress, payload);
+      await until(() => received === 1_500, "the whole burst");
+      assert.equal(bob.kernelStats().drops, 0);
+    } finally {
+      await alice.close();
+      await bob.close();
+    }
+  },
+});

@@ -23,6 +23,7 @@ import { SOCKADDR_BYTES, writeSockaddr } from "./_sockaddr.ts";
 const SOCK_DGRAM = 2;
 const SOL_SOCKET = 1;
 const SO_TYPE = 3;
+const SO_RCVBUF = 8;
 /** File descriptors searched for the socket's (Deno opens few). */
 const MAX_DESCRIPTOR = 65_536;
 export const MSG_DONTWAIT = 0x40;
@@ -46,6 +47,10 @@ const SYMBOLS = {
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   getsockopt: {
     parameters: ["i32", "i32", "i32", "buffer", "buffer"],
+    result: "i32",
+  },
+  setsockopt: {
+    parameters: ["i32", "i32", "i32", "buffer", "u32"],
     result: "i32",
   },
   recvmmsg: {
@@ -165,4 +170,34 @@ export function descriptorOf(c: Libc, bound: Deno.NetAddr): number {
     ) return fd;
   }
   return -1;
+}
+
+/**
+ * Asks the kernel for a receive buffer of `bytes` on `fd` (`SO_RCVBUF`;
+ * Linux grants at most `net.core.rmem_max` without privileges, and doubles
+ * what it grants for its own bookkeeping) and reads back what the socket
+ * has now.
+ *
+ * @param c libc.
+ * @param fd A socket.
+ * @param bytes The size asked for.
+ * @returns The socket's receive buffer in bytes after the call, as the
+ *   kernel reports it (`SO_RCVBUF`), or `undefined` if it cannot be read.
+ */
+export function setReceiveBuffer(
+  c: Libc,
+  fd: number,
+  bytes: number,
+): number | undefined {
+  const value = new Int32Array([bytes]);
+  c.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, new Uint8Array(value.buffer), 4);
+  const size = new Uint32Array([4]);
+  const read = c.getsockopt(
+    fd,
+    SOL_SOCKET,
+    SO_RCVBUF,
+    new Uint8Array(value.buffer),
+    new Uint8Array(size.buffer),
+  );
+  return read === 0 ? value[0] : undefined;
 }

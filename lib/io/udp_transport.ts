@@ -60,6 +60,16 @@ export interface UdpTransportOptions {
    * @default {65507}
    */
   maxDatagramBytes?: number;
+  /**
+   * The receive buffer asked of the kernel, in bytes; only
+   * `MmsgTransport` (FFI) can ask (Deno's sockets keep the system
+   * default, `net.core.rmem_default`). Linux grants at most
+   * `net.core.rmem_max` and reports twice what it grants;
+   * `kernelStats().receiveBufferBytes` tells what the socket got.
+   *
+   * @default {4194304} (`RECEIVE_BUFFER_BYTES`)
+   */
+  receiveBufferBytes?: number;
 }
 
 /**
