@@ -367,3 +367,25 @@ Deno.test("a sealed value is written with the same bytes as an unsealed copy of 
     );
   }
 });
+
+Deno.test("sealValue: a sealed value is packed once, still equals an unsealed copy, and sealing twice changes nothing", async () => {
+  const { packValue } = await import("../lib/dht/wire/values.ts");
+  const value: DhtValue = {
+    id: 9n,
+    type: 3,
+    data: new Uint8Array([4, 5]),
+  };
+  const copy: DhtValue = { ...value, data: value.data.slice() };
+  // Unsealed: packed afresh at every call.
+  assert.notEqual(packValue(value), packValue(value));
+  sealValue(value);
+  const first = packValue(value);
+  assert.equal(packValue(value), first);
+  sealValue(value);
+  assert.equal(packValue(value), first);
+  assert.deepStrictEqual(value, copy);
+  assert.deepEqual(Object.keys(value), ["id", "type", "data"]);
+  assert.deepEqual(first, packValue(copy));
+  // An unsealed copy stays unsealed.
+  assert.notEqual(packValue(copy), packValue(copy));
+});
