@@ -15,6 +15,14 @@
  *   `Deno.listenDatagram`), so that a generator needs a few µs of CPU per
  *   request, well under what either server needs.
  *
+ * With `--rate <n>` it runs an open loop instead: it sends `n` requests a
+ * second on a fixed schedule whatever the server answers, and a latency is
+ * measured from the time the schedule gave the request, not from when the
+ * generator got round to sending it (so a generator or server that falls
+ * behind is charged for it, not hidden: no coordinated omission). That is
+ * how two servers' latencies compare at the same offered load; the closed
+ * loop measures capacity, where each server runs at its own rate.
+ *
  * It talks to its parent over stdin/stdout, one line each: prints `ready`
  * once every socket has its token; then `go` starts the load, `measure`
  * starts counting (after the warm-up), `stop` stops counting and prints one
@@ -23,7 +31,8 @@
  *
  * Arguments: `--host`, `--port`, `--op get|put`, `--concurrency <n>`,
  * `--sockets <n>`, `--index <i>` (this generator's number, which keeps the
- * value ids of several generators apart), `--transport mmsg|datagram`.
+ * value ids of several generators apart), `--transport mmsg|datagram`,
+ * `--rate <n>` (requests per second, open loop; 0, the default: closed).
  *
  * @module
  */
@@ -48,6 +57,7 @@ const { values: flags } = parseArgs({
     sockets: { type: "string", default: "2" },
     index: { type: "string", default: "0" },
     transport: { type: "string", default: "mmsg" },
+    rate: { type: "string", default: "0" },
   },
 });
 const HOST = flags.host;
@@ -59,6 +69,10 @@ const INDEX = Number(flags.index);
 const LOST_AFTER_MS = 1_000;
 const TO: PeerAddress = { host: HOST, port: PORT };
 const TRANSPORT = flags.transport === "datagram" ? "datagram" : "mmsg";
+/** Requests per second of the open loop; 0 for the closed loop. */
+const RATE = Number(flags.rate) > 0 ? Number(flags.rate) : 0;
+/** Open loop: requests in flight at most (more are counted lost at once). */
+const OPEN_IN_FLIGHT_MAX = 65_536;
 /** Tids from here on are always written as msgpack uint32 (0xce + 4 bytes). */
 const TID_BASE = 0x1000_0000;
 /** Value ids from here on are always written as msgpack uint64 (0xcf + 8 bytes). */
@@ -301,10 +315,8 @@ let cpuAtStart = 0;
 /** Slot of each tid in flight. */
 const inFlight = new Map<number, number>();
 
-function issue(slotIndex: number): void {
-  if (!running) return;
-  const slot = slots[slotIndex];
-  const socket = slot.socket;
+/** Patches a template of `socket` with a new tid (returned) and sends it. */
+function sendNext(socket: Socket): number {
   const keyIndex = Math.floor(rng() * socket.templates.length);
   const { bytes: template, tidAt, valueIdAt } = socket.templates[keyIndex];
   // MmsgTransport copies what it queues at once: the template is patched in
@@ -320,14 +332,65 @@ function issue(slotIndex: number): void {
     const id = VALUE_ID_BASE + nextValueId++;
     new DataView(bytes.buffer).setBigUint64(valueIdAt, id);
   }
-  inFlight.delete(slot.tid);
-  slot.tid = tid;
-  slot.sentAt = performance.now();
-  inFlight.set(tid, slotIndex);
   socket.send(bytes);
+  return tid;
+}
+
+function issue(slotIndex: number): void {
+  if (!running) return;
+  const slot = slots[slotIndex];
+  inFlight.delete(slot.tid);
+  slot.sentAt = performance.now();
+  slot.tid = sendNext(slot.socket);
+  inFlight.set(slot.tid, slotIndex);
+}
+
+// The open loop: the schedule, and the scheduled send time of each tid.
+let openStart = 0;
+let openSent = 0;
+const openInFlight = new Map<number, number>();
+let openTicker: ReturnType<typeof setInterval> | undefined;
+
+/** Sends every request the schedule has made due by now. */
+function openTick(): void {
+  if (!running) return;
+  const now = performance.now();
+  const due = Math.floor((now - openStart) * RATE / 1_000);
+  for (; openSent < due; openSent++) {
+    const scheduledAt = openStart + openSent * 1_000 / RATE;
+    if (openInFlight.size >= OPEN_IN_FLIGHT_MAX) {
+      if (measuring) lost += 1;
+      continue;
+    }
+    const tid = sendNext(sockets[openSent % sockets.length]);
+    openInFlight.set(tid, scheduledAt);
+  }
+}
+
+function onOpenReply(signedTid: number): void {
+  const tid = signedTid < 0 ? -signedTid - 1 : signedTid;
+  const scheduledAt = openInFlight.get(tid);
+  if (scheduledAt === undefined) return;
+  openInFlight.delete(tid);
+  if (!measuring) return;
+  if (signedTid < 0) errors += 1;
+  else {
+    completed += 1;
+    latencies.push(performance.now() - scheduledAt);
+  }
+}
+
+function openSweep(): void {
+  const now = performance.now();
+  for (const [tid, scheduledAt] of openInFlight) {
+    if (now - scheduledAt <= LOST_AFTER_MS) break; // in schedule order
+    openInFlight.delete(tid);
+    if (measuring) lost += 1;
+  }
 }
 
 function onReply(signedTid: number): void {
+  if (RATE > 0) return onOpenReply(signedTid);
   const tid = signedTid < 0 ? -signedTid - 1 : signedTid;
   const slotIndex = inFlight.get(tid);
   if (slotIndex === undefined) return;
@@ -398,8 +461,14 @@ for await (const chunk of lines) {
     pending = pending.slice(newline + 1);
     if (command === "go") {
       running = true;
-      sweeper = setInterval(sweep, 100);
-      for (let i = 0; i < slots.length; i++) issue(i);
+      if (RATE > 0) {
+        openStart = performance.now();
+        sweeper = setInterval(openSweep, 100);
+        openTicker = setInterval(openTick, 1);
+      } else {
+        sweeper = setInterval(sweep, 100);
+        for (let i = 0; i < slots.length; i++) issue(i);
+      }
     } else if (command === "measure") {
       completed = 0;
       errors = 0;
@@ -412,6 +481,7 @@ for await (const chunk of lines) {
       running = false;
       const cpu = cpuSeconds(Deno.pid) - cpuAtStart;
       clearInterval(sweeper);
+      clearInterval(openTicker);
       latencies.sort((a, b) => a - b);
       console.log(JSON.stringify({ completed, errors, lost, cpu, latencies }));
     }

@@ -18,7 +18,12 @@
  * and whether the server and the generators were saturated (a thread or
  * process at ≥ 90 % of one core; else "machine" when all cores were ≥ 90 %
  * busy, which is where a server of several threads, like `dhtnode`, stops
- * getting CPU); then the ratios ours/dhtnode. The servers
+ * getting CPU); then the ratios ours/dhtnode. With `--rate <n>` the
+ * generators run an open loop instead: `n` requests a second in all, sent
+ * on a fixed schedule, each latency counted from its scheduled time; the
+ * servers then answer the same offered load, and their latencies compare
+ * like with like (at saturation, in the closed loop, each server's latency
+ * follows its own throughput: 64 requests in flight over its rate). The servers
  * run back to back in each round, in alternating order, so that each ratio
  * compares the two under the same machine load; with `--rounds 3` every
  * figure is given as the range over three rounds.
@@ -34,7 +39,8 @@
  * profile there: `deno run --cpu-prof`), `--transport mmsg|datagram|dgram`
  * (our server's socket: `recvmmsg`/`sendmmsg` through FFI, the default and
  * what `bindUdpTransport` picks with `--allow-ffi`; `Deno.listenDatagram`,
- * what it picks without; or `node:dgram`).
+ * what it picks without; or `node:dgram`), `--rate <n>` (open loop, `n`
+ * requests per second over all generators).
  *
  * @module
  */
@@ -75,6 +81,10 @@ Options:
   --transport KIND   our server's socket: mmsg (recvmmsg/sendmmsg via FFI,
                      default), datagram (Deno.listenDatagram) or dgram
                      (node:dgram)
+  --rate N           open loop: N requests per second in all, on a fixed
+                     schedule, latency counted from each request's scheduled
+                     time (both servers get the same load: the fair latency
+                     comparison); default: closed loop (capacity)
   -h, --help         show this help
 `;
 
@@ -99,6 +109,7 @@ function parseOptions() {
       servers: { type: "string", default: "ours,dhtnode" },
       profile: { type: "string" },
       transport: { type: "string", default: "mmsg" },
+      rate: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -153,6 +164,8 @@ const GENERATORS = positive("generators", flags.generators, true);
 const CONCURRENCY = positive("concurrency", flags.concurrency, true);
 const SOCKETS = positive("sockets", flags.sockets, true);
 const ROUNDS = positive("rounds", flags.rounds, true);
+/** Open loop: requests per second over all generators; 0 for the closed loop. */
+const RATE = flags.rate === undefined ? 0 : positive("rate", flags.rate, true);
 const OPERATIONS = subset<Operation>("ops", flags.ops, ["get", "put"]);
 const SERVERS = subset<ServerName>("servers", flags.servers, [
   "ours",
@@ -385,6 +398,7 @@ class Generator {
         `--concurrency=${CONCURRENCY}`,
         `--sockets=${SOCKETS}`,
         `--index=${index}`,
+        `--rate=${RATE / GENERATORS}`,
       ],
       stdin: "piped",
       stdout: "piped",
@@ -573,10 +587,11 @@ if (binary === undefined) {
   );
   Deno.exit(1);
 }
+const LOAD = RATE > 0
+  ? `an open loop of ${RATE} requests per second from ${GENERATORS} generator processes with ${SOCKETS} sockets each`
+  : `${GENERATORS} generator processes × ${CONCURRENCY} requests in flight from ${SOCKETS} sockets each`;
 console.log(
-  `load: ${GENERATORS} generator processes × ${CONCURRENCY} requests in flight from ${SOCKETS} sockets each; ${
-    DURATION_MS / 1_000
-  } s per measurement after ${
+  `load: ${LOAD}; ${DURATION_MS / 1_000} s per measurement after ${
     WARMUP_MS / 1_000
   } s of warm-up; ${ROUNDS} round(s); our server's socket: ${flags.transport}, V8 flags as the run task: ${
     RUN_TASK_V8_FLAGS.join(" ") || "none"
@@ -622,7 +637,9 @@ for (const operation of OPERATIONS) {
       range(theirs.map((r) => r.cpuMicrosPerRequest), 1)
     } µs), requests per second ${
       range(ratio((r) => r.requestsPerSecond), 2)
-    } (≥ 1 at saturation), p99 latency ${
+    } (${
+      RATE > 0 ? `offered ${RATE} per second to both` : "≥ 1 at saturation"
+    }), p99 latency ${
       range(ratio((r) => r.p99Ms), 2)
     } (target ≤ 1.0); one-core capacity (10⁶ / µs per request) ${
       range(ours.map((r) => 1e6 / r.cpuMicrosPerRequest), 0)
