@@ -176,7 +176,7 @@ export function formatStats(
 export function formatKernelLine(kernel: KernelUdpStats | null): string {
   if (kernel === null) return "kernel    drops unknown (no UDP socket)";
   const drops = kernel.drops === undefined
-    ? "drops unknown (no /proc/net/udp on this system)"
+    ? "drops unknown (/proc/net/udp unreadable: not Linux, or Deno without --allow-all; `ss -uamn` shows them)"
     : `${kernel.drops} datagrams dropped by the kernel (receive buffer full; this socket, from /proc/net/udp)`;
   const kib = (n: number | undefined) =>
     n === undefined ? "unknown" : `${Math.round(n / 1024)} KiB`;

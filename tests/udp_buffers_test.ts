@@ -158,3 +158,56 @@ Deno.test("The console's stats command of a UDP daemon has the kernel drops line
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  // `deno task run` grants --allow-read but not --allow-all, and Deno 2 reads
+  // /proc only with every permission: the line must say why it knows nothing,
+  // not claim that the system has no /proc/net/udp.
+  name:
+    "With the run task's permissions the kernel line says why the drops are unknown",
+  ignore: !LINUX,
+  async fn() {
+    const script = `
+      import { UdpTransport } from ${
+      JSON.stringify(
+        new URL("../lib/io/udp_transport.ts", import.meta.url).href,
+      )
+    };
+      import { formatKernelLine } from ${
+      JSON.stringify(new URL("../cli/_console.ts", import.meta.url).href)
+    };
+      const transport = await UdpTransport.bind();
+      console.log(formatKernelLine(transport.kernelStats()));
+      await transport.close();`;
+    // `deno eval` would grant everything: a file run with `deno run` does not.
+    const dir = await Deno.makeTempDir();
+    const file = `${dir}/kernel_line.ts`;
+    await Deno.writeTextFile(file, script);
+    let output;
+    try {
+      output = await new Deno.Command(Deno.execPath(), {
+        // The permissions of deno.json's run task, without the V8 flags.
+        args: [
+          "run",
+          "--allow-net",
+          "--allow-read",
+          "--allow-write",
+          "--allow-env",
+          "--allow-sys=networkInterfaces",
+          file,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+    const text = new TextDecoder().decode(output.stdout);
+    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+    assert.match(
+      text,
+      /^kernel {4}drops unknown \(\/proc\/net\/udp unreadable: not Linux, or Deno without --allow-all; `ss -uamn` shows them\)/m,
+    );
+    assert.doesNotMatch(text, /no \/proc\/net\/udp on this system/);
+  },
+});
