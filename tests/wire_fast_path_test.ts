@@ -388,4 +388,9 @@ Deno.test("sealValue: a sealed value is packed once, still equals an unsealed co
   assert.deepEqual(first, packValue(copy));
   // An unsealed copy stays unsealed.
   assert.notEqual(packValue(copy), packValue(copy));
+  // A frozen value is not refused; it is packed afresh each time.
+  const frozen = Object.freeze({ ...copy });
+  sealValue(frozen);
+  assert.deepEqual(packValue(frozen), first);
+  assert.notEqual(packValue(frozen), packValue(frozen));
 });

@@ -132,7 +132,8 @@ type SealedValue = DhtValue & { [PACKED]?: Uint8Array | null };
  * ```
  */
 export function sealValue(value: DhtValue): void {
-  if (PACKED in value) return;
+  // A frozen value cannot take the mark: it is packed at every use instead.
+  if (PACKED in value || !Object.isExtensible(value)) return;
   Object.defineProperty(value, PACKED, { value: null, writable: true });
 }
 
