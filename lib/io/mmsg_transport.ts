@@ -291,15 +291,16 @@ export class MmsgTransport implements Transport {
    * Opens a UDP socket bound to `host` (an IPv4 or IPv6 address; "::" is
    * dual-stack) and `port`.
    *
-   * @param options Where to bind and the incoming size limit.
+   * @param options Where to bind, the incoming size limit and the receive
+   *   buffer to ask for.
    * @returns The bound transport.
    * @throws {AddressInUseError} If another socket holds the address.
-   * @throws {RangeError} If the port, `maxDatagramBytes` or `receiveBufferBytes`
-   *   is out of range.
+   * @throws {UdpBindError} If binding fails for another reason, the host is
    * not an IP address, or this runtime cannot run the transport (no FFI
    * permission, not Linux).
    * @throws {TypeError} If the host is empty.
-   * @throws {RangeError} If the port or `maxDatagramBytes` is out of range.
+   * @throws {RangeError} If the port, `maxDatagramBytes` or
+   *   `receiveBufferBytes` is out of range.
    *
    * @example Two sockets on one port (--allow-ffi)
    * ```ts
