@@ -20,6 +20,7 @@ import {
 import {
   NATIVE_CURVES,
   passesStrictEncodingChecks,
+  PUBLIC_KEY_CACHE_SIZE,
 } from "../lib/io/native_curves.ts";
 import { rngBytes, seededRng } from "../lib/rng.ts";
 
@@ -201,4 +202,50 @@ Deno.test("ed25519Sign(), ed25519Verify() and x25519Shared() run on the installe
     assert.equal(x25519Shared(secret, new Uint8Array(32)), undefined);
     assert.equal(x25519Shared(secret, new Uint8Array(31)), undefined);
   });
+});
+
+Deno.test("Native curves keep public keys imported by their bytes: a reused or changed buffer, and a flood of new keys, give noble's verdicts and shared secrets", () => {
+  const random = rngBytes(seededRng("public key cache"));
+  const secret = random(32);
+  const message = new TextEncoder().encode("cached");
+  const signature = NATIVE_CURVES.ed25519Sign(message, secret);
+  const publicKey = NATIVE_CURVES.ed25519PublicKey(secret);
+  assert.ok(NATIVE_CURVES.ed25519Verify(signature, message, publicKey));
+  // The same buffer, now holding another key: judged by its new bytes.
+  const other = NATIVE_CURVES.ed25519PublicKey(random(32));
+  const buffer = publicKey.slice();
+  assert.ok(NATIVE_CURVES.ed25519Verify(signature, message, buffer));
+  buffer.set(other);
+  assert.equal(NATIVE_CURVES.ed25519Verify(signature, message, buffer), false);
+  // More new keys than the cache holds: the first key is imported again and
+  // still gives the right verdicts.
+  for (let i = 0; i <= PUBLIC_KEY_CACHE_SIZE; i++) {
+    const key = NATIVE_CURVES.ed25519PublicKey(random(32));
+    assert.equal(NATIVE_CURVES.ed25519Verify(signature, message, key), false);
+  }
+  assert.ok(NATIVE_CURVES.ed25519Verify(signature, message, publicKey));
+  const tampered = signature.slice();
+  tampered[5] ^= 1;
+  assert.equal(
+    NATIVE_CURVES.ed25519Verify(tampered, message, publicKey),
+    false,
+  );
+  // X25519: a peer key reused, changed in place, and after a flood.
+  const mine = random(32);
+  const peerSecret = random(32);
+  const peer = NOBLE_CURVES.x25519PublicKey(peerSecret);
+  const expected = NOBLE_CURVES.x25519Shared(mine, peer);
+  assert.deepEqual(NATIVE_CURVES.x25519Shared(mine, peer), expected);
+  const peerBuffer = peer.slice();
+  assert.deepEqual(NATIVE_CURVES.x25519Shared(mine, peerBuffer), expected);
+  const second = NOBLE_CURVES.x25519PublicKey(random(32));
+  peerBuffer.set(second);
+  assert.deepEqual(
+    NATIVE_CURVES.x25519Shared(mine, peerBuffer),
+    NOBLE_CURVES.x25519Shared(mine, second),
+  );
+  for (let i = 0; i <= PUBLIC_KEY_CACHE_SIZE; i++) {
+    NATIVE_CURVES.x25519Shared(mine, NOBLE_CURVES.x25519PublicKey(random(32)));
+  }
+  assert.deepEqual(NATIVE_CURVES.x25519Shared(mine, peer), expected);
 });

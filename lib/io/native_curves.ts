@@ -8,8 +8,12 @@
  *
  * Each call finishes before it returns (`sign`, `verify` and `diffieHellman`
  * without a callback), so a simulation still replays byte for byte; nothing
- * here draws randomness. Keys are imported per call from their raw bytes
- * (RFC 8410 DER), so no secret is kept here.
+ * here draws randomness. Secret keys are imported per call from their raw
+ * bytes (RFC 8410 DER), so no secret is kept here. Public keys are imported
+ * once and kept in a cache of {@link PUBLIC_KEY_CACHE_SIZE} per curve (a
+ * contact's device key is checked at every record and handshake; the import
+ * was a quarter of a verification's cost); a full cache forgets its oldest
+ * key, so a flood of new keys costs no more than it did without it.
  *
  * Native verification checks `[S]B = R + [k]A` on the signature's R bytes;
  * noble's strict mode (`zip215: false`) also refuses non-canonical encodings
@@ -179,15 +183,34 @@ function privateKey(prefix: readonly number[], secret: Uint8Array): KeyObject {
   });
 }
 
-function publicKeyObject(
-  prefix: readonly number[],
-  key: Uint8Array,
-): KeyObject {
-  return createPublicKey({
-    key: der(prefix, key),
-    format: "der",
-    type: "spki",
-  });
+/** Public keys kept imported, per curve. */
+export const PUBLIC_KEY_CACHE_SIZE = 1_024;
+
+/** Imported public keys of one curve by their bytes (hex), oldest first. */
+class PublicKeyCache {
+  readonly #prefix: readonly number[];
+  readonly #keys = new Map<string, KeyObject>();
+
+  constructor(prefix: readonly number[]) {
+    this.#prefix = prefix;
+  }
+
+  /** The imported key for these 32 bytes (imported now if not kept). */
+  get(key: Uint8Array): KeyObject {
+    const hex = key.toHex();
+    const kept = this.#keys.get(hex);
+    if (kept !== undefined) return kept;
+    const imported = createPublicKey({
+      key: der(this.#prefix, key),
+      format: "der",
+      type: "spki",
+    });
+    if (this.#keys.size >= PUBLIC_KEY_CACHE_SIZE) {
+      this.#keys.delete(this.#keys.keys().next().value as string);
+    }
+    this.#keys.set(hex, imported);
+    return imported;
+  }
 }
 
 function rawPublicKey(key: KeyObject): Uint8Array {
@@ -251,6 +274,9 @@ export function passesStrictEncodingChecks(
     !SMALL_ORDER_KEYS.has(publicKey.toHex());
 }
 
+const ED25519_PUBLIC_KEYS = new PublicKeyCache(ED25519_SPKI);
+const X25519_PUBLIC_KEYS = new PublicKeyCache(X25519_SPKI);
+
 /** Ed25519 and X25519 by `node:crypto`, with noble's results. */
 export const NATIVE_CURVES: CurveOperations = {
   ed25519PublicKey(secret: Uint8Array): Uint8Array {
@@ -275,7 +301,7 @@ export const NATIVE_CURVES: CurveOperations = {
     return verify(
       null,
       message,
-      publicKeyObject(ED25519_SPKI, publicKey),
+      ED25519_PUBLIC_KEYS.get(publicKey),
       signature,
     );
   },
@@ -290,7 +316,7 @@ export const NATIVE_CURVES: CurveOperations = {
     }
     const shared = diffieHellman({
       privateKey: privateKey(X25519_PKCS8, secret),
-      publicKey: publicKeyObject(X25519_SPKI, publicKey),
+      publicKey: X25519_PUBLIC_KEYS.get(publicKey),
     });
     return new Uint8Array(shared.buffer, shared.byteOffset, shared.length)
       .slice();
