@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { MmsgTransport, RECEIVE_BATCH } from "../lib/io/mmsg_transport.ts";
 import { AddressInUseError, UdpBindError } from "../lib/io/udp_transport.ts";
 import type { PeerAddress } from "../lib/transport.ts";
+import { readNumberFile } from "../lib/io/_proc_files.ts";
 import { within } from "./_within.ts";
 
 const ignore = !MmsgTransport.available("127.0.0.1");
@@ -273,21 +274,12 @@ Deno.test({
   },
 });
 
-/** A number from a `/proc/sys` file, or `undefined`. */
-function sysctl(path: string): number | undefined {
-  try {
-    return Number(Deno.readTextFileSync(path).trim());
-  } catch {
-    return undefined;
-  }
-}
-
 Deno.test({
   name:
     "MmsgTransport asks the kernel for its receive buffer: what the socket gets is the size asked for, capped by rmem_max and doubled by Linux",
   ignore,
   async fn() {
-    const rmemMax = sysctl("/proc/sys/net/core/rmem_max");
+    const rmemMax = readNumberFile("/proc/sys/net/core/rmem_max");
     const asked = 1024 * 1024;
     const transport = await MmsgTransport.bind({ receiveBufferBytes: asked });
     try {
@@ -325,8 +317,9 @@ Deno.test({
   name:
     "MmsgTransport: a burst that overflows the system's default receive buffer arrives whole in the buffer the transport asks for",
   ignore: ignore ||
-    (sysctl("/proc/sys/net/core/rmem_max") ?? 0) < 2 * 1024 * 1024 ||
-    (sysctl("/proc/sys/net/core/rmem_default") ?? Infinity) > 1024 * 1024,
+    (readNumberFile("/proc/sys/net/core/rmem_max") ?? 0) < 2 * 1024 * 1024 ||
+    (readNumberFile("/proc/sys/net/core/rmem_default") ?? Infinity) >
+      1024 * 1024,
   async fn() {
     const alice = await MmsgTransport.bind();
     const bob = await MmsgTransport.bind();
