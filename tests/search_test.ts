@@ -89,3 +89,62 @@ Deno.test("search: the routing table is asked again at most MAX_RESEEDS times, a
   quiet.start(bootstrap);
   assert.equal(again, 1);
 });
+
+Deno.test("search: a closer node learned after every tracked candidate was asked is asked, and the farthest is forgotten", () => {
+  // Three tracked candidates, all asked at once; the two farther ones answer
+  // first with nothing new, then the closest names a node closer than all.
+  const [closer, ...seeds] = nodes("ring", 4);
+  const pending = new Map<string, (found: NodeInfo[]) => void>();
+  const asked: string[] = [];
+  let result: SearchResult | undefined;
+  // Read through a call: the callbacks set it behind the type checker's back.
+  const outcome = () => result;
+  const search = new Search(target, {
+    trackedNodes: 3,
+    targetNodes: 3,
+    parallelism: 3,
+    query: (node, answer) => {
+      asked.push(node.id.toString());
+      pending.set(node.id.toString(), (found) => answer.onAnswer(found));
+    },
+    onDone: (done) => result = done,
+  });
+  search.start(seeds);
+  assert.equal(asked.length, 3);
+  pending.get(seeds[2].id.toString())!([]);
+  pending.get(seeds[1].id.toString())!([]);
+  pending.get(seeds[0].id.toString())!([closer]);
+  // Before the fix the closer node was the only unasked one of four and was
+  // dropped, so the search ended with the three seeds.
+  assert.equal(outcome(), undefined);
+  assert.deepEqual(asked.at(-1), closer.id.toString());
+  assert.equal(search.nodes.length, 3);
+  assert.ok(!search.nodes.some((node) => node.id.equals(seeds[2].id)));
+  pending.get(closer.id.toString())!([]);
+  assert.deepEqual(
+    outcome()?.nodes.map((node) => node.id.toString()),
+    [closer, seeds[0], seeds[1]].map((node) => node.id.toString()),
+  );
+  assert.equal(outcome()?.hops, 2);
+});
+
+Deno.test("search: a pending candidate pushed out of the bound has its request cancelled", () => {
+  const [closer, ...seeds] = nodes("push", 4);
+  const pending = new Map<string, (found: NodeInfo[]) => void>();
+  const cancelled: string[] = [];
+  const search = new Search(target, {
+    trackedNodes: 3,
+    targetNodes: 3,
+    parallelism: 3,
+    query: (node, answer) => {
+      pending.set(node.id.toString(), (found) => answer.onAnswer(found));
+      return () => cancelled.push(node.id.toString());
+    },
+    onDone: () => {},
+  });
+  search.start(seeds);
+  // seeds[2] is still pending when the closest answer brings a closer node.
+  pending.get(seeds[0].id.toString())!([closer]);
+  assert.deepEqual(cancelled, [seeds[2].id.toString()]);
+  assert.equal(search.nodes.length, 3);
+});

@@ -217,11 +217,21 @@ export class Search {
       added = true;
     }
     if (!added) return;
-    // Forget the farthest candidates we have not asked, keeping the bound.
-    while (nodes.length > this.#trackedNodes) {
-      const index = nodes.findLastIndex((node) => node.state === "new");
-      if (index === -1) break;
-      nodes.splice(index, 1);
+    // Keep the bound by forgetting the farthest candidates that have not
+    // failed, whatever they are doing (OpenDHT's Search::insertNode drops
+    // the last node too): a closer node learned when every tracked candidate
+    // was already asked must be asked, not dropped as the only new one.
+    // Failed nodes do not count and stay, so that no reply re-adds them.
+    let live = 0;
+    for (let i = 0; i < nodes.length; i++) {
+      if (nodes[i].state !== "failed") live += 1;
+    }
+    for (let i = nodes.length - 1; live > this.#trackedNodes && i >= 0; i--) {
+      const node = nodes[i];
+      if (node.state === "failed") continue;
+      if (node.state === "pending" || node.state === "slow") node.cancel?.();
+      nodes.splice(i, 1);
+      live -= 1;
     }
   }
 
