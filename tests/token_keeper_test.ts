@@ -4,6 +4,7 @@ import {
   TOKEN_ROTATION_MAX_MS,
   TokenKeeper,
 } from "../lib/dht/token_keeper.ts";
+import { hmacSha256 } from "../lib/crypto.ts";
 import { seededRng } from "../lib/rng.ts";
 
 const PEER = { host: "10.1.2.3", port: 4222 };
@@ -48,11 +49,57 @@ Deno.test("TokenKeeper.makeShared() gives make()'s token without a copy, and rot
   const peer = { host: "192.0.2.9", port: 4222 };
   const shared = keeper.makeShared(peer, 0);
   assert.deepEqual(shared, keeper.make(peer, 0));
-  assert.equal(keeper.makeShared(peer, 1_000), shared); // the same bytes
+  // The same bytes, read where the keeper keeps them (no copy).
+  const again = keeper.makeShared(peer, 1_000);
+  assert.equal(again.buffer, shared.buffer);
+  assert.equal(again.byteOffset, shared.byteOffset);
   assert.notEqual(keeper.make(peer, 1_000), keeper.make(peer, 1_000)); // copies
   assert.ok(keeper.check(shared, peer, 1_000));
   // Two rotations later it is another token, and the old one is refused.
   const later = 2 * TOKEN_ROTATION_MAX_MS;
   assert.notDeepEqual(keeper.makeShared(peer, later), shared);
   assert.ok(!keeper.check(shared, peer, later));
+});
+
+Deno.test("TokenKeeper tokens are HMAC-SHA-256 of host bytes and port, for more addresses than its cache holds", () => {
+  // Known secrets: the first is the current one, the second the previous.
+  const secrets: Uint8Array[] = [];
+  const keeper = new TokenKeeper(seededRng(6), 0, (length) => {
+    const secret = new Uint8Array(length).fill(secrets.length + 1);
+    secrets.push(secret);
+    return secret;
+  });
+  const port = (value: number) => [value >> 8, value & 0xff];
+  const expected = (host: number[], value: number) =>
+    hmacSha256(secrets[0], new Uint8Array([...host, ...port(value)]));
+  const first = keeper.make({ host: "10.0.0.1", port: 4222 }, 0);
+  assert.deepEqual(first, expected([10, 0, 0, 1], 4222));
+  // 600 addresses, two ports a host: the cache is emptied twice meanwhile.
+  const addresses = Array.from({ length: 600 }, (_, i) => ({
+    host: `10.${i >> 8}.${i & 0xff}.${(i % 7) + 1}`,
+    port: 4000 + (i & 1),
+  }));
+  for (const address of addresses) keeper.make(address, 0);
+  for (const [i, address] of addresses.entries()) {
+    const host = [10, i >> 8, i & 0xff, (i % 7) + 1];
+    const token = keeper.makeShared(address, 0);
+    assert.deepEqual(token, expected(host, address.port));
+    assert.ok(keeper.check(expected(host, address.port), address, 0));
+    assert.ok(!keeper.check(token, { ...address, port: 4002 }, 0));
+  }
+  // A copy handed out earlier is not a view of the reused cache.
+  assert.deepEqual(first, expected([10, 0, 0, 1], 4222));
+  // Hosts that are not dotted quads go in as their UTF-8 bytes.
+  const v6 = { host: "2001:db8::7", port: 4222 };
+  assert.deepEqual(
+    keeper.make(v6, 0),
+    hmacSha256(
+      secrets[0],
+      new Uint8Array([...new TextEncoder().encode(v6.host), ...port(4222)]),
+    ),
+  );
+  assert.ok(keeper.check(keeper.make(v6, 0), v6, 0));
+  assert.ok(
+    !keeper.check(keeper.make(v6, 0), { ...v6, host: "2001:db8::8" }, 0),
+  );
 });

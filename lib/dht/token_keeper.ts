@@ -47,12 +47,15 @@ const SECRET_BYTES = 32;
 
 const TOKEN_CACHE_MAX = 256;
 
-/** Bytes of a host as it goes into a token (4 bytes for IPv4, else UTF-8). */
-function hostBytes(host: string): Uint8Array {
-  // Dotted quads, four groups of 1 to 3 digits, parsed by hand (this runs
-  // for every token made); each group is taken modulo 256, as a Uint8Array
-  // stores it.
-  const out = new Uint8Array(4);
+/**
+ * The 32 bits of a dotted-quad IPv4 host as it goes into a token, or -1 if
+ * `host` is anything else. Each group is taken modulo 256, as a Uint8Array
+ * stores it, so two hosts with the same number make the same token.
+ */
+function ipv4Number(host: string): number {
+  // Four groups of 1 to 3 digits, parsed by hand: this runs for every token
+  // made or looked up.
+  let number = 0;
   let group = 0;
   let digits = 0;
   let value = 0;
@@ -62,41 +65,60 @@ function hostBytes(host: string): Uint8Array {
       value = value * 10 + code - 0x30;
       digits++;
     } else if (code === 0x2e && digits > 0 && group < 3) {
-      out[group++] = value;
+      number = number * 256 + (value & 0xff);
+      group++;
       value = 0;
       digits = 0;
-    } else return utf8(host);
+    } else return -1;
   }
-  if (group !== 3 || digits === 0) return utf8(host);
-  out[3] = value;
-  return out;
+  if (group !== 3 || digits === 0) return -1;
+  return number * 256 + (value & 0xff);
 }
 
 /**
- * Tokens made under one secret, by host then port: several sockets behind
- * one address (a NAT, or load generators on one machine) each keep theirs.
- * Bounded: a full cache is emptied.
+ * Tokens made under one secret, by address (host and port: several sockets
+ * behind one address, a NAT or load generators on one machine, each keep
+ * theirs). Compact, since every node of a simulation holds two: the tokens
+ * sit in one buffer of `TOKEN_CACHE_MAX` slots, and an IPv4 address is
+ * keyed by one number (48 bits) instead of a map per host and a buffer per
+ * token. Bounded: a full cache is emptied.
  */
 class TokenCache {
-  readonly #byHost = new Map<string, Map<number, Uint8Array>>();
-  #size = 0;
+  /** Slot of each address: `ipv4 * 65536 + port`, or `host port` otherwise. */
+  readonly #slots = new Map<number | string, number>();
+  /** The tokens, slot after slot; grown by doubling up to the bound. */
+  #bytes = new Uint8Array(0);
 
-  get(address: PeerAddress): Uint8Array | undefined {
-    return this.#byHost.get(address.host)?.get(address.port);
+  /** The address's key, from {@link ipv4Number} (-1 if not IPv4). */
+  static key(address: PeerAddress, ipv4: number): number | string {
+    return ipv4 === -1
+      ? `${address.host} ${address.port}`
+      : ipv4 * 65_536 + (address.port & 0xffff);
   }
 
-  set(address: PeerAddress, token: Uint8Array): void {
-    if (this.#size >= TOKEN_CACHE_MAX) {
-      this.#byHost.clear();
-      this.#size = 0;
+  /** The cached token (a view of the cache's buffer), or undefined. */
+  get(key: number | string): Uint8Array | undefined {
+    const slot = this.#slots.get(key);
+    if (slot === undefined) return undefined;
+    const at = slot * TOKEN_BYTES;
+    return this.#bytes.subarray(at, at + TOKEN_BYTES);
+  }
+
+  /** Keeps a copy of `token`; returns the copy (a view of the buffer). */
+  set(key: number | string, token: Uint8Array): Uint8Array {
+    if (this.#slots.size >= TOKEN_CACHE_MAX) this.#slots.clear();
+    const slot = this.#slots.size;
+    const at = slot * TOKEN_BYTES;
+    if (at + TOKEN_BYTES > this.#bytes.length) {
+      const grown = new Uint8Array(
+        Math.min(TOKEN_CACHE_MAX, Math.max(8, (slot + 1) * 2)) * TOKEN_BYTES,
+      );
+      grown.set(this.#bytes);
+      this.#bytes = grown;
     }
-    let ports = this.#byHost.get(address.host);
-    if (ports === undefined) {
-      ports = new Map();
-      this.#byHost.set(address.host, ports);
-    }
-    ports.set(address.port, token);
-    this.#size++;
+    this.#bytes.set(token, at);
+    this.#slots.set(key, slot);
+    return this.#bytes.subarray(at, at + TOKEN_BYTES);
   }
 }
 
@@ -160,22 +182,28 @@ export class TokenKeeper {
     secret: (input: Uint8Array) => Uint8Array,
     address: PeerAddress,
   ): Uint8Array {
-    const cached = cache.get(address);
-    if (cached !== undefined) return cached;
-    const token = this.#token(secret, address);
-    cache.set(address, token);
-    return token;
+    const ipv4 = ipv4Number(address.host);
+    const key = TokenCache.key(address, ipv4);
+    return cache.get(key) ?? cache.set(key, this.#token(secret, address, ipv4));
   }
 
   #token(
     secret: (input: Uint8Array) => Uint8Array,
     address: PeerAddress,
+    ipv4: number,
   ): Uint8Array {
-    const host = hostBytes(address.host);
-    const input = new Uint8Array(host.length + 2);
-    input.set(host, 0);
-    input[input.length - 2] = (address.port >> 8) & 0xff;
-    input[input.length - 1] = address.port & 0xff;
+    // The host's bytes (4 for IPv4, else its UTF-8), then the port's two.
+    const host = ipv4 === -1 ? utf8(address.host) : undefined;
+    const hostLength = host === undefined ? 4 : host.length;
+    const input = new Uint8Array(hostLength + 2);
+    if (host === undefined) {
+      input[0] = ipv4 >>> 24;
+      input[1] = (ipv4 >>> 16) & 0xff;
+      input[2] = (ipv4 >>> 8) & 0xff;
+      input[3] = ipv4 & 0xff;
+    } else input.set(host, 0);
+    input[hostLength] = (address.port >> 8) & 0xff;
+    input[hostLength + 1] = address.port & 0xff;
     return secret(input);
   }
 
