@@ -275,3 +275,44 @@ Deno.test("InfoHash.toString() is the bytes in lowercase hex, for any id", () =>
     assert.equal(InfoHash.fromBytes(bytes).toString(), bytes.toHex());
   }
 });
+
+Deno.test("InfoHash.fromBytesAt() shares one object per id, and ids that clash in its cache stay apart", () => {
+  const a = InfoHash.get("shared a");
+  const buffer = new Uint8Array(60);
+  a.copyTo(buffer, 0);
+  a.copyTo(buffer, 40);
+  const first = InfoHash.fromBytesAt(buffer, 0);
+  assert.ok(first.equals(a));
+  assert.equal(InfoHash.fromBytesAt(buffer, 40), first); // the same object
+  // Changing the buffer afterwards changes nothing read before.
+  buffer.fill(0, 0, 20);
+  assert.ok(first.equals(a));
+  // The same first six bytes (all the cache's key is made of), different
+  // after them: each read gives its own bytes, whatever the order.
+  const clash = a.bytes;
+  clash[10] ^= 0xff;
+  clash[19] ^= 1;
+  const other = InfoHash.fromBytes(clash);
+  assert.ok(!other.equals(a));
+  for (let round = 0; round < 3; round++) {
+    assert.ok(InfoHash.fromBytesAt(clash, 0).equals(other));
+    assert.ok(InfoHash.fromBytesAt(buffer, 40).equals(a));
+  }
+  // More ids than the cache holds: every one still reads back right.
+  const many = new Uint8Array(20 * 300_000);
+  crypto.getRandomValues(many.subarray(0, 65_536));
+  for (let at = 65_536; at < many.length; at += 65_536) {
+    crypto.getRandomValues(
+      many.subarray(at, Math.min(at + 65_536, many.length)),
+    );
+  }
+  for (let i = 0; i < 300_000; i += 997) {
+    const id = InfoHash.fromBytesAt(many, i * 20);
+    assert.equal(id.toString(), many.subarray(i * 20, i * 20 + 20).toHex());
+  }
+  for (let i = 0; i < 300_000; i++) InfoHash.fromBytesAt(many, i * 20);
+  for (let i = 0; i < 300_000; i += 997) {
+    const id = InfoHash.fromBytesAt(many, i * 20);
+    assert.equal(id.toString(), many.subarray(i * 20, i * 20 + 20).toHex());
+  }
+});

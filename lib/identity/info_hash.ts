@@ -24,6 +24,14 @@ export const INFO_HASH_BYTES = 20;
 export const INFO_HASH_BITS = 160;
 
 const HEX_PATTERN = /^[0-9a-fA-F]{40}$/;
+
+/**
+ * Ids read by {@link InfoHash.fromBytesAt}, by 30 bits of their first words;
+ * a clash replaces the entry. Ids are public, so sharing them across the
+ * nodes of one process tells nobody anything.
+ */
+const SHARED_IDS = new Map<number, InfoHash>();
+const SHARED_IDS_MAX = 262_144;
 /** The 3 hex digits of every 12-bit number: an id's words (24 bits) print as two each. */
 const HEX12: readonly string[] = Array.from(
   { length: 4_096 },
@@ -76,6 +84,32 @@ export class InfoHash {
       (b[at + 15] << 16) | (b[at + 16] << 8) | b[at + 17],
       (b[at + 18] << 8) | b[at + 19],
     );
+  }
+
+  /**
+   * Reads 20 bytes at `at` (unchecked) into the shared id with those bytes,
+   * if {@link SHARED_IDS} holds one, else a new one that it then holds.
+   */
+  static #readShared(b: Uint8Array, at: number): InfoHash {
+    const w0 = (b[at] << 16) | (b[at + 1] << 8) | b[at + 2];
+    const w1 = (b[at + 3] << 16) | (b[at + 4] << 8) | b[at + 5];
+    const w2 = (b[at + 6] << 16) | (b[at + 7] << 8) | b[at + 8];
+    const w3 = (b[at + 9] << 16) | (b[at + 10] << 8) | b[at + 11];
+    const w4 = (b[at + 12] << 16) | (b[at + 13] << 8) | b[at + 14];
+    const w5 = (b[at + 15] << 16) | (b[at + 16] << 8) | b[at + 17];
+    const w6 = (b[at + 18] << 8) | b[at + 19];
+    // 30 bits (a small integer key): all of the first word, six of the next.
+    const key = (w0 ^ (w1 << 6)) & 0x3fff_ffff;
+    const known = SHARED_IDS.get(key);
+    if (
+      known !== undefined && known.#w0 === w0 && known.#w1 === w1 &&
+      known.#w2 === w2 && known.#w3 === w3 && known.#w4 === w4 &&
+      known.#w5 === w5 && known.#w6 === w6
+    ) return known;
+    const id = new InfoHash(w0, w1, w2, w3, w4, w5, w6);
+    if (SHARED_IDS.size >= SHARED_IDS_MAX) SHARED_IDS.clear();
+    SHARED_IDS.set(key, id);
+    return id;
   }
 
   /**
@@ -144,7 +178,11 @@ export class InfoHash {
 
   /**
    * Reads 20 bytes of a larger buffer (copied), e.g. one entry of a node
-   * list, without making a view of them first.
+   * list, without making a view of them first. The decoder's way in: ids
+   * read this way are shared (an InfoHash is immutable), so the same id in
+   * reply after reply, and in the routing tables of every node of a
+   * simulation, is one object; a bounded cache of 262,144 recent ids,
+   * emptied when full, finds them.
    *
    * @param bytes A buffer holding the id among other data.
    * @param offset Where the id starts.
@@ -167,7 +205,7 @@ export class InfoHash {
         `Cannot make InfoHash: no ${INFO_HASH_BYTES} bytes at offset ${offset}`,
       );
     }
-    return InfoHash.#read(bytes, offset);
+    return InfoHash.#readShared(bytes, offset);
   }
 
   /**
