@@ -26,9 +26,9 @@ export const INFO_HASH_BITS = 160;
 const HEX_PATTERN = /^[0-9a-fA-F]{40}$/;
 
 /**
- * Ids read by {@link InfoHash.fromBytesAt}, by 30 bits of their first words;
- * a clash replaces the entry. Ids are public, so sharing them across the
- * nodes of one process tells nobody anything.
+ * Ids made from bytes (decoded, hashed, parsed, drawn), by 30 bits of their
+ * first words; a clash replaces the entry. Ids are public, so sharing them
+ * across the nodes of one process tells nobody anything.
  */
 const SHARED_IDS = new Map<number, InfoHash>();
 const SHARED_IDS_MAX = 262_144;
@@ -73,24 +73,11 @@ export class InfoHash {
     this.#hex = undefined;
   }
 
-  /** Reads 20 bytes at `at` (unchecked). */
-  static #read(b: Uint8Array, at: number): InfoHash {
-    return new InfoHash(
-      (b[at] << 16) | (b[at + 1] << 8) | b[at + 2],
-      (b[at + 3] << 16) | (b[at + 4] << 8) | b[at + 5],
-      (b[at + 6] << 16) | (b[at + 7] << 8) | b[at + 8],
-      (b[at + 9] << 16) | (b[at + 10] << 8) | b[at + 11],
-      (b[at + 12] << 16) | (b[at + 13] << 8) | b[at + 14],
-      (b[at + 15] << 16) | (b[at + 16] << 8) | b[at + 17],
-      (b[at + 18] << 8) | b[at + 19],
-    );
-  }
-
   /**
    * Reads 20 bytes at `at` (unchecked) into the shared id with those bytes,
    * if {@link SHARED_IDS} holds one, else a new one that it then holds.
    */
-  static #readShared(b: Uint8Array, at: number): InfoHash {
+  static #read(b: Uint8Array, at: number): InfoHash {
     const w0 = (b[at] << 16) | (b[at + 1] << 8) | b[at + 2];
     const w1 = (b[at + 3] << 16) | (b[at + 4] << 8) | b[at + 5];
     const w2 = (b[at + 6] << 16) | (b[at + 7] << 8) | b[at + 8];
@@ -178,11 +165,11 @@ export class InfoHash {
 
   /**
    * Reads 20 bytes of a larger buffer (copied), e.g. one entry of a node
-   * list, without making a view of them first. The decoder's way in: ids
-   * read this way are shared (an InfoHash is immutable), so the same id in
-   * reply after reply, and in the routing tables of every node of a
-   * simulation, is one object; a bounded cache of 262,144 recent ids,
-   * emptied when full, finds them.
+   * list, without making a view of them first: the decoder's way in. Like
+   * every id made from bytes, it is shared (an InfoHash is immutable), so
+   * the same id in reply after reply, and in the routing tables of every
+   * node of a simulation, is one object; a bounded cache of 262,144 recent
+   * ids, emptied when full, finds them.
    *
    * @param bytes A buffer holding the id among other data.
    * @param offset Where the id starts.
@@ -205,7 +192,7 @@ export class InfoHash {
         `Cannot make InfoHash: no ${INFO_HASH_BYTES} bytes at offset ${offset}`,
       );
     }
-    return InfoHash.#readShared(bytes, offset);
+    return InfoHash.#read(bytes, offset);
   }
 
   /**
