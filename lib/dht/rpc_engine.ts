@@ -291,7 +291,7 @@ function rateOrigin(host: string): string {
   return host.includes(":") ? originOf(host).origin : host;
 }
 const MAX_TRACKED_IPS = 4_096;
-const MIN_IP_WINDOW_SWEEP = 64;
+const MIN_IP_WINDOW_SWEEP = 16;
 
 /** Sends requests, matches replies, filters and dispatches incoming requests. */
 export class RpcEngine {
