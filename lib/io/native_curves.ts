@@ -196,8 +196,7 @@ class PublicKeyCache {
   }
 
   /** The imported key for these 32 bytes (imported now if not kept). */
-  get(key: Uint8Array): KeyObject {
-    const hex = key.toHex();
+  get(key: Uint8Array, hex: string = key.toHex()): KeyObject {
     const kept = this.#keys.get(hex);
     if (kept !== undefined) return kept;
     const imported = createPublicKey({
@@ -266,12 +265,21 @@ export function passesStrictEncodingChecks(
   signature: Uint8Array,
   publicKey: Uint8Array,
 ): boolean {
+  return passesStrictChecks(signature, publicKey, publicKey.toHex());
+}
+
+/** {@link passesStrictEncodingChecks} with the key's hex already made. */
+function passesStrictChecks(
+  signature: Uint8Array,
+  publicKey: Uint8Array,
+  publicKeyHex: string,
+): boolean {
   return signature.length === 2 * KEY_BYTES &&
     publicKey.length === KEY_BYTES &&
     isCanonicalPoint(publicKey, 0) &&
     isCanonicalPoint(signature, 0) &&
     isReducedScalar(signature) &&
-    !SMALL_ORDER_KEYS.has(publicKey.toHex());
+    !SMALL_ORDER_KEYS.has(publicKeyHex);
 }
 
 const ED25519_PUBLIC_KEYS = new PublicKeyCache(ED25519_SPKI);
@@ -297,11 +305,13 @@ export const NATIVE_CURVES: CurveOperations = {
     message: Uint8Array,
     publicKey: Uint8Array,
   ): boolean {
-    if (!passesStrictEncodingChecks(signature, publicKey)) return false;
+    // The key's hex serves both the small-order check and the cache.
+    const hex = publicKey.toHex();
+    if (!passesStrictChecks(signature, publicKey, hex)) return false;
     return verify(
       null,
       message,
-      ED25519_PUBLIC_KEYS.get(publicKey),
+      ED25519_PUBLIC_KEYS.get(publicKey, hex),
       signature,
     );
   },
