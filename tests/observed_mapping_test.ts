@@ -35,6 +35,67 @@ Deno.test("ObservedMapping: a moved mapping (old port, new port) is not a symmet
   assert.equal(mapping.port, 50_000);
 });
 
+Deno.test("ObservedMapping.vote() gives what a recount of the kept votes gives, through evictions and changed votes", () => {
+  // Method: a reference that keeps each replier's latest port, the
+  // maxVoters most recent voters, and recounts them all for every vote;
+  // few repliers and few ports, so that both verdicts form and break.
+  for (
+    const [quorum, maxVoters, portCount] of [[3, 16, 3], [1, 1, 2], [2, 5, 6], [
+      3,
+      8,
+      12,
+    ]]
+  ) {
+    const rng = seededRng(`mapping recount ${quorum}/${maxVoters}`);
+    const tracker = new ObservedMapping({ quorum, maxVoters });
+    const votes = new Map<string, number>();
+    const verdicts = new Set<string>();
+    for (let round = 0; round < 3_000; round++) {
+      const replier = `10.0.0.${Math.floor(rng() * (maxVoters + 4))}`;
+      // Phases of mostly one port and phases of many, so that both
+      // verdicts form and break.
+      const phaseOfOnePort = Math.floor(round / 300) % 2 === 0;
+      const port = phaseOfOnePort && rng() < 0.8
+        ? 40_000
+        : 40_001 + Math.floor(rng() * portCount);
+      votes.delete(replier);
+      votes.set(replier, port);
+      if (votes.size > maxVoters) votes.delete(votes.keys().next().value!);
+      const counts = new Map<number, number>();
+      for (const seen of votes.values()) {
+        counts.set(seen, (counts.get(seen) ?? 0) + 1);
+      }
+      const winner = [...counts].find(([, count]) =>
+        count >= quorum && count * 2 > votes.size
+      )?.[0];
+      const alone = [...counts.values()].filter((count) => count === 1).length;
+      const expected = winner !== undefined
+        ? "independent"
+        : counts.size >= quorum && alone * 2 > votes.size
+        ? "dependent"
+        : undefined;
+      const before = [tracker.mapping, tracker.port];
+      const changed = tracker.vote(replier, port);
+      assert.equal(tracker.mapping, expected, `round ${round}`);
+      assert.equal(tracker.port, winner, `round ${round}`);
+      assert.equal(
+        changed,
+        before[0] !== expected || before[1] !== winner,
+        `round ${round}`,
+      );
+      verdicts.add(String(expected));
+    }
+    // The votes went through every verdict, so each branch was compared.
+    if (maxVoters > 1) {
+      assert.equal(
+        verdicts.size,
+        3,
+        `${quorum}/${maxVoters}: ${[...verdicts]}`,
+      );
+    }
+  }
+});
+
 Deno.test("ObservedMapping: rejects a quorum above the bound", () => {
   assert.throws(
     () => new ObservedMapping({ quorum: 5, maxVoters: 4 }),

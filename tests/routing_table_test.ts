@@ -169,3 +169,32 @@ Deno.test("RoutingTable keeps ids that share their first 30 bits apart", () => {
   assert.equal(table.wouldAccept(ids[2], 0), true);
   assert.equal(table.wouldAccept(ids[1], 0), false);
 });
+
+Deno.test("RoutingTable.dubious(): of nodes heard at the same moment, the one that entered first comes first", () => {
+  const table = new RoutingTable(SELF);
+  // (Ids compare as hex: assert.deepEqual sees no fields in an InfoHash.)
+  // Entered in this order, spread over buckets deepest first, so that
+  // bucket order and entry order disagree; all heard at time 0.
+  const ids = [6, 4, 2, 0].map((bucket) => idInBucket(table, bucket, 1));
+  ids.forEach((id, i) => table.heard(id, address(i), 0, false));
+  const later = NODE_EXPIRE_TIME_MS;
+  assert.deepEqual(table.dubious(1, later).map((node) => node.id.toString()), [
+    ids[0].toString(),
+  ]);
+  assert.deepEqual(
+    table.dubious(4, later).map((node) => node.id.toString()),
+    ids.map(String),
+  );
+  // Heard again: no longer the least recently heard.
+  table.heard(ids[0], address(0), 1, false);
+  assert.deepEqual(table.dubious(1, later).map((node) => node.id.toString()), [
+    ids[1].toString(),
+  ]);
+  // A node that leaves and comes back entered last.
+  assert.ok(table.remove(ids[1]));
+  table.heard(ids[1], address(1), 0, false);
+  assert.deepEqual(
+    table.dubious(4, later).map((node) => node.id.toString()),
+    [ids[2], ids[3], ids[1], ids[0]].map(String),
+  );
+});

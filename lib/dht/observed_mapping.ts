@@ -67,10 +67,15 @@ export interface ObservedMappingOptions {
 export class ObservedMapping {
   readonly #quorum: number;
   readonly #maxVoters: number;
-  /** Replier host → the port it saw; insertion order is recency. */
-  readonly #votes = new Map<string, number>();
-  /** Seen port → how many of the votes name it. */
-  readonly #tally = new Map<number, number>();
+  /**
+   * Replier hosts, oldest voter first, and beside each the port it saw. Two
+   * short arrays (at most `maxVoters`, 16 by default) rather than maps, as in
+   * `ObservedAddress`: a node votes on nearly every reply it gets, and a map
+   * that drops and re-adds a key per vote reallocated its table every few
+   * votes, garbage that a large simulation's old generation collected.
+   */
+  readonly #repliers: string[] = [];
+  readonly #ports: number[] = [];
   #mapping: NatMapping | undefined;
   #port: number | undefined;
 
@@ -112,43 +117,64 @@ export class ObservedMapping {
    * @returns Whether {@link ObservedMapping.mapping} or the port changed.
    */
   vote(replier: string, port: number): boolean {
-    const previous = this.#votes.get(replier);
-    if (previous !== undefined) {
-      this.#votes.delete(replier);
-      this.#count(previous, -1);
+    const repliers = this.#repliers;
+    const ports = this.#ports;
+    const index = repliers.indexOf(replier);
+    if (index !== -1) {
+      const previous = ports[index];
+      // It becomes the newest voter (by hand: `splice` allocates).
+      for (let i = index + 1; i < repliers.length; i++) {
+        repliers[i - 1] = repliers[i];
+        ports[i - 1] = ports[i];
+      }
+      repliers[repliers.length - 1] = replier;
+      ports[ports.length - 1] = port;
+      // The same vote again: no count changed, nor the verdict.
+      if (previous === port) return false;
+    } else {
+      repliers.push(replier);
+      ports.push(port);
+      if (repliers.length > this.#maxVoters) {
+        repliers.shift();
+        // The oldest voter named the port the newest names: the counts are
+        // as they were, and so is the verdict.
+        if (ports.shift() === port) return false;
+      }
     }
-    this.#votes.set(replier, port);
-    this.#count(port, 1);
-    if (this.#votes.size > this.#maxVoters) {
-      const oldest = this.#votes.keys().next().value!;
-      this.#count(this.#votes.get(oldest)!, -1);
-      this.#votes.delete(oldest);
-    }
-    const before = [this.#mapping, this.#port];
+    const mapping = this.#mapping;
+    const publicPort = this.#port;
     this.#judge();
-    return this.#mapping !== before[0] || this.#port !== before[1];
+    return this.#mapping !== mapping || this.#port !== publicPort;
   }
 
-  #count(port: number, change: number): void {
-    const count = (this.#tally.get(port) ?? 0) + change;
-    if (count === 0) this.#tally.delete(port);
-    else this.#tally.set(port, count);
+  /** How many votes name `port`. */
+  #count(port: number): number {
+    const ports = this.#ports;
+    let count = 0;
+    for (let i = 0; i < ports.length; i++) if (ports[i] === port) count++;
+    return count;
   }
 
   #judge(): void {
-    const voters = this.#votes.size;
+    const ports = this.#ports;
+    const voters = ports.length;
     this.#mapping = undefined;
     this.#port = undefined;
+    let distinct = 0;
     let alone = 0;
-    for (const [port, count] of this.#tally) {
+    for (let i = 0; i < voters; i++) {
+      // Each port is counted at its first vote only.
+      if (ports.indexOf(ports[i]) !== i) continue;
+      const count = this.#count(ports[i]);
       if (count >= this.#quorum && count * 2 > voters) {
         this.#mapping = "independent";
-        this.#port = port;
+        this.#port = ports[i];
         return;
       }
+      distinct += 1;
       if (count === 1) alone += 1;
     }
-    if (this.#tally.size >= this.#quorum && alone * 2 > voters) {
+    if (distinct >= this.#quorum && alone * 2 > voters) {
       this.#mapping = "dependent";
     }
   }

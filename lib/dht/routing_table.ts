@@ -58,6 +58,12 @@ export interface RoutingNode {
   lastReplyMs: number;
   /** Requests in a row that got no answer. */
   failedRequests: number;
+  /**
+   * When it entered the buckets, as a count of entries made by this table:
+   * of two nodes heard at the same moment, the earlier entry is the less
+   * recently heard.
+   */
+  entry: number;
 }
 
 /** What {@link RoutingTable.heard} did. */
@@ -87,93 +93,9 @@ function stateOf(node: RoutingNode, nowMs: number): NodeState {
   return "dubious";
 }
 
-/**
- * Routing nodes by id, keyed by the id's first 30 bits (a small integer, so
- * no hex string is made per lookup); two ids sharing those bits, which is
- * rare, keep the later one aside under its hex form.
- */
-class NodeIndex {
-  readonly #byPrefix = new Map<number, RoutingNode>();
-  readonly #clashes = new Map<string, RoutingNode>();
-
-  get size(): number {
-    return this.#byPrefix.size + this.#clashes.size;
-  }
-
-  get(id: InfoHash): RoutingNode | undefined {
-    const node = this.#byPrefix.get(id.prefix30);
-    if (node !== undefined && node.id.equals(id)) return node;
-    return this.#clashes.size === 0
-      ? undefined
-      : this.#clashes.get(id.toString());
-  }
-
-  set(node: RoutingNode): void {
-    const key = node.id.prefix30;
-    const held = this.#byPrefix.get(key);
-    if (held === undefined || held.id.equals(node.id)) {
-      this.#byPrefix.set(key, node);
-    } else this.#clashes.set(node.id.toString(), node);
-  }
-
-  delete(id: InfoHash): void {
-    const key = id.prefix30;
-    const held = this.#byPrefix.get(key);
-    if (held === undefined || !held.id.equals(id)) {
-      this.#clashes.delete(id.toString());
-      return;
-    }
-    this.#byPrefix.delete(key);
-    for (const [hex, node] of this.#clashes) {
-      if (node.id.prefix30 !== key) continue;
-      this.#clashes.delete(hex);
-      this.#byPrefix.set(key, node);
-      return;
-    }
-  }
-
-  /**
-   * Calls `visit` on every node, in insertion order (clashes last).
-   *
-   * @param visit Called once per node.
-   */
-  forEach(visit: (node: RoutingNode) => void): void {
-    for (const node of this.#byPrefix.values()) visit(node);
-    if (this.#clashes.size > 0) {
-      for (const node of this.#clashes.values()) visit(node);
-    }
-  }
-
-  /**
-   * The dubious node heard least recently; of equals, the first in
-   * insertion order (clashes last). A loop without a closure: every node of
-   * a simulation runs it once a maintenance round over its whole table.
-   *
-   * @param nowMs Current time.
-   * @returns The node, if any is dubious.
-   */
-  leastRecentlyHeardDubious(nowMs: number): RoutingNode | undefined {
-    let oldest: RoutingNode | undefined;
-    for (const node of this.#byPrefix.values()) {
-      if (
-        (oldest === undefined || node.lastHeardMs < oldest.lastHeardMs) &&
-        stateOf(node, nowMs) === "dubious"
-      ) oldest = node;
-    }
-    if (this.#clashes.size === 0) return oldest;
-    for (const node of this.#clashes.values()) {
-      if (
-        (oldest === undefined || node.lastHeardMs < oldest.lastHeardMs) &&
-        stateOf(node, nowMs) === "dubious"
-      ) oldest = node;
-    }
-    return oldest;
-  }
-
-  /** Every node, in insertion order (clashes last). */
-  values(): RoutingNode[] {
-    return [...this.#byPrefix.values(), ...this.#clashes.values()];
-  }
+/** Orders nodes by when they were last heard, then by entry. */
+function heardEarlier(a: RoutingNode, b: RoutingNode): number {
+  return a.lastHeardMs - b.lastHeardMs || a.entry - b.entry;
 }
 
 /**
@@ -201,7 +123,10 @@ export class RoutingTable {
       lastActivityMs: 0,
     };
   }
-  readonly #byId = new NodeIndex();
+  /** Nodes in buckets. */
+  #size = 0;
+  /** Entries made so far (see {@link RoutingNode.entry}). */
+  #entries = 0;
 
   /**
    * An empty table.
@@ -217,7 +142,7 @@ export class RoutingTable {
 
   /** Number of nodes in buckets (not counting replacement caches). */
   get size(): number {
-    return this.#byId.size;
+    return this.#size;
   }
 
   /**
@@ -237,7 +162,17 @@ export class RoutingTable {
    * @returns The node or undefined.
    */
   get(id: InfoHash): RoutingNode | undefined {
-    return this.#byId.get(id);
+    // The id's bucket holds at most BUCKET_SIZE nodes: scanning them costs
+    // about what a map probe does, and a map beside the buckets cost a node
+    // of a large simulation 4 KB. Ids decoded from the wire are shared
+    // objects (`InfoHash`), so the identity test usually settles it.
+    const nodes = this.#buckets[this.bucketIndex(id)]?.nodes;
+    if (nodes === undefined) return undefined;
+    for (let i = 0; i < nodes.length; i++) {
+      const node = nodes[i];
+      if (node.id === id || node.id.equals(id)) return node;
+    }
+    return undefined;
   }
 
   /**
@@ -268,7 +203,7 @@ export class RoutingTable {
     isReply: boolean,
   ): HeardResult {
     if (id.equals(this.selfId)) return { kind: "self" };
-    const known = this.#byId.get(id);
+    const known = this.get(id);
     if (known !== undefined) {
       known.address = address;
       known.lastHeardMs = nowMs;
@@ -287,10 +222,11 @@ export class RoutingTable {
       lastHeardMs: nowMs,
       lastReplyMs: isReply ? nowMs : -Infinity,
       failedRequests: 0,
+      entry: 0,
     };
     if (bucket.nodes.length < BUCKET_SIZE) {
       bucket.nodes.push(node);
-      this.#byId.set(node);
+      this.#entered(node);
       if (isReply) bucket.lastActivityMs = nowMs;
       return { kind: "added", node };
     }
@@ -300,9 +236,9 @@ export class RoutingTable {
     for (let i = 0; i < occupants.length; i++) {
       if (occupants[i].failedRequests < MAX_FAILED_REQUESTS) continue;
       // Expired (stateOf says so for failed nodes alone).
-      this.#byId.delete(occupants[i].id);
       occupants[i] = node;
-      this.#byId.set(node);
+      this.#entries += 1;
+      node.entry = this.#entries;
       return { kind: "added", node };
     }
     this.#remember(bucket, node);
@@ -316,6 +252,13 @@ export class RoutingTable {
     return pingCandidate === undefined
       ? { kind: "full" }
       : { kind: "full", pingCandidate };
+  }
+
+  /** Counts a node put in a bucket where there was room. */
+  #entered(node: RoutingNode): void {
+    this.#size += 1;
+    this.#entries += 1;
+    node.entry = this.#entries;
   }
 
   #remember(bucket: Bucket, node: RoutingNode): void {
@@ -340,7 +283,7 @@ export class RoutingTable {
    * @param nowMs Current time.
    */
   failed(id: InfoHash, nowMs: number): void {
-    const node = this.#byId.get(id);
+    const node = this.get(id);
     if (node === undefined) return;
     node.failedRequests += 1;
     if (stateOf(node, nowMs) !== "expired") return;
@@ -349,8 +292,8 @@ export class RoutingTable {
     if (replacement === undefined) return;
     const index = bucket.nodes.indexOf(node);
     bucket.nodes[index] = replacement;
-    this.#byId.delete(id);
-    this.#byId.set(replacement);
+    this.#entries += 1;
+    replacement.entry = this.#entries;
   }
 
   /**
@@ -360,15 +303,15 @@ export class RoutingTable {
    * @returns True if it was in the table.
    */
   remove(id: InfoHash): boolean {
-    const node = this.#byId.get(id);
+    const node = this.get(id);
     if (node === undefined) return false;
     const bucket = this.#bucket(this.bucketIndex(id));
     bucket.nodes.splice(bucket.nodes.indexOf(node), 1);
-    this.#byId.delete(id);
+    this.#size -= 1;
     const replacement = bucket.replacements.pop();
     if (replacement !== undefined) {
       bucket.nodes.push(replacement);
-      this.#byId.set(replacement);
+      this.#entered(replacement);
     }
     return true;
   }
@@ -504,7 +447,7 @@ export class RoutingTable {
    */
   counts(nowMs: number): Record<NodeState, number> {
     const counts = { good: 0, dubious: 0, expired: 0 };
-    for (const node of this.#byId.values()) counts[stateOf(node, nowMs)] += 1;
+    for (const node of this.nodes()) counts[stateOf(node, nowMs)] += 1;
     return counts;
   }
 
@@ -517,7 +460,7 @@ export class RoutingTable {
    * @returns True if {@link RoutingTable.heard} would add it.
    */
   wouldAccept(id: InfoHash, nowMs: number): boolean {
-    if (id.equals(this.selfId) || this.#byId.get(id) !== undefined) {
+    if (id.equals(this.selfId) || this.get(id) !== undefined) {
       return false;
     }
     const bucket = this.#bucket(this.bucketIndex(id));
@@ -535,16 +478,37 @@ export class RoutingTable {
   dubious(count: number, nowMs: number): RoutingNode[] {
     if (count === 1) {
       // The maintenance case: the first of the least recently heard, as the
-      // stable sort below would put first, without sorting.
-      const oldest = this.#byId.leastRecentlyHeardDubious(nowMs);
+      // sort below would put first, without sorting.
+      const oldest = this.#leastRecentlyHeardDubious(nowMs);
       return oldest === undefined ? [] : [oldest];
     }
-    const out: RoutingNode[] = [];
-    this.#byId.forEach((node) => {
-      if (stateOf(node, nowMs) === "dubious") out.push(node);
-    });
-    out.sort((a, b) => a.lastHeardMs - b.lastHeardMs);
+    const out = this.nodes().filter((node) =>
+      stateOf(node, nowMs) === "dubious"
+    );
+    out.sort(heardEarlier);
     return out.slice(0, count);
+  }
+
+  /**
+   * The dubious node heard least recently (of equals, the earlier entry).
+   * A loop without a closure: every node of a simulation runs it at every
+   * maintenance round over its whole table.
+   */
+  #leastRecentlyHeardDubious(nowMs: number): RoutingNode | undefined {
+    let oldest: RoutingNode | undefined;
+    const made = Math.min(this.#deepestMade, INFO_HASH_BITS - 1);
+    for (let b = 0; b <= made; b++) {
+      const nodes = this.#buckets[b]?.nodes;
+      if (nodes === undefined) continue;
+      for (let i = 0; i < nodes.length; i++) {
+        const node = nodes[i];
+        if (
+          (oldest === undefined || heardEarlier(node, oldest) < 0) &&
+          stateOf(node, nowMs) === "dubious"
+        ) oldest = node;
+      }
+    }
+    return oldest;
   }
 
   /**
