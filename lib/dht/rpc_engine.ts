@@ -61,6 +61,7 @@ import { decodeMessage } from "./wire/decode.ts";
 import { OPENDHT_USER_AGENT } from "./wire/encode.ts";
 import { WireError } from "./wire/errors.ts";
 import { encodeWithValueParts, ValuePartAssembler } from "./value_parts.ts";
+import { TidTable } from "./_tid_table.ts";
 
 /** Fields the engine fills in on every request. */
 type Filled = "kind" | "tid" | "senderId" | "network" | "userAgent";
@@ -290,8 +291,8 @@ const RATE_WINDOW_MS = 1_000;
 function rateOrigin(host: string): string {
   return host.includes(":") ? originOf(host).origin : host;
 }
+/** Origins counted in one rate window, at most. */
 const MAX_TRACKED_IPS = 4_096;
-const MIN_IP_WINDOW_SWEEP = 16;
 
 /** Sends requests, matches replies, filters and dispatches incoming requests. */
 export class RpcEngine {
@@ -310,12 +311,16 @@ export class RpcEngine {
   readonly #globalLimit: number;
   readonly #timing: Required<RpcTiming>;
   readonly #onRequest: (request: DhtRequest, from: PeerAddress) => void;
-  readonly #pending = new Map<number, Pending>();
+  readonly #pending = new TidTable<Pending>();
   readonly #assembler = new ValuePartAssembler();
-  readonly #ipWindows = new Map<string, { startMs: number; count: number }>();
-  #globalWindow = { startMs: -Infinity, count: 0 };
-  /** Size of `#ipWindows` at which its finished windows are next swept. */
-  #sweepIpWindowsAt = MIN_IP_WINDOW_SWEEP;
+  /**
+   * The rate window: one for every origin, {@link RATE_WINDOW_MS} long from
+   * the first request after the last one ended; requests in it, in all and
+   * per origin (in the order origins first came).
+   */
+  #windowStartMs = -Infinity;
+  #windowCount = 0;
+  readonly #originCounts = new Map<string, number>();
   #closed = false;
   /** The last IPv4 `sa` a reply carried (-1: none yet), and its text. */
   #lastSeenIp = -1;
@@ -516,9 +521,8 @@ export class RpcEngine {
   }
 
   #finish(tid: number): Pending | undefined {
-    const pending = this.#pending.get(tid);
+    const pending = this.#pending.delete(tid);
     if (pending === undefined) return undefined;
-    this.#pending.delete(tid);
     pending.retryTimer?.cancel();
     return pending;
   }
@@ -583,7 +587,7 @@ export class RpcEngine {
    */
   close(): void {
     this.#closed = true;
-    for (const tid of [...this.#pending.keys()]) this.#finish(tid);
+    for (const tid of this.#pending.ids()) this.#finish(tid);
   }
 
   #receive(bytes: Uint8Array, from: PeerAddress): void {
@@ -678,47 +682,27 @@ export class RpcEngine {
     return this.#lastSeenHost;
   }
 
-  #admit(host: string): boolean {
+  #admit(origin: string): boolean {
     const now = this.#clock.now();
-    if (now - this.#globalWindow.startMs >= RATE_WINDOW_MS) {
-      this.#globalWindow = { startMs: now, count: 0 };
+    const counts = this.#originCounts;
+    if (now - this.#windowStartMs >= RATE_WINDOW_MS) {
+      // A window shared by all origins: each origin's count is a number in
+      // one map, emptied once a window, rather than an object per origin
+      // with its own start, swept when enough of them have ended (the
+      // garbage of a busy node's senders coming and going).
+      this.#windowStartMs = now;
+      this.#windowCount = 0;
+      if (counts.size > 0) counts.clear();
     }
-    if (++this.#globalWindow.count > this.#globalLimit) return false;
-    if (this.#ipWindows.size >= this.#sweepIpWindowsAt) {
-      this.#sweepIpWindows(now);
+    if (++this.#windowCount > this.#globalLimit) return false;
+    const count = counts.get(origin);
+    if (count === undefined && counts.size >= MAX_TRACKED_IPS) {
+      // Forget the origin that came first in this window; bounded memory
+      // beats perfect fairness.
+      counts.delete(counts.keys().next().value!);
     }
-    let window = this.#ipWindows.get(host);
-    if (window === undefined || now - window.startMs >= RATE_WINDOW_MS) {
-      if (window === undefined && this.#ipWindows.size >= MAX_TRACKED_IPS) {
-        // Forget the oldest window; bounded memory beats perfect fairness.
-        const oldest = this.#ipWindows.keys().next().value;
-        if (oldest !== undefined) this.#ipWindows.delete(oldest);
-      }
-      if (window === undefined) window = { startMs: now, count: 0 };
-      else {
-        // A new window moves to the end, as the newest.
-        this.#ipWindows.delete(host);
-        window.startMs = now;
-        window.count = 0;
-      }
-      this.#ipWindows.set(host, window);
-    }
-    return ++window.count <= this.#perIpLimit;
-  }
-
-  /**
-   * Forgets the windows that are over. A finished window counts exactly as
-   * no window (the next request starts a new one), and the windows left keep
-   * their order, so this changes nothing but memory: a node of a large
-   * network hears from thousands of addresses, a few at a time.
-   */
-  #sweepIpWindows(now: number): void {
-    for (const [host, window] of this.#ipWindows) {
-      if (now - window.startMs >= RATE_WINDOW_MS) this.#ipWindows.delete(host);
-    }
-    this.#sweepIpWindowsAt = Math.min(
-      MAX_TRACKED_IPS,
-      Math.max(MIN_IP_WINDOW_SWEEP, 2 * this.#ipWindows.size),
-    );
+    const next = (count ?? 0) + 1;
+    counts.set(origin, next);
+    return next <= this.#perIpLimit;
   }
 }
