@@ -198,3 +198,43 @@ Deno.test("RoutingTable.dubious(): of nodes heard at the same moment, the one th
     [ids[2], ids[3], ids[1], ids[0]].map(String),
   );
 });
+
+Deno.test("RoutingTable replacement cache: the newest waits last, a re-heard one becomes the newest, the oldest goes; promoted ones carry what was heard", () => {
+  const table = new RoutingTable(SELF);
+  const occupants = Array.from(
+    { length: BUCKET_SIZE },
+    (_, i) => idInBucket(table, 1, i),
+  );
+  occupants.forEach((id, i) => table.heard(id, address(i), 0, true));
+  // Nine newcomers for a cache of eight: the first goes.
+  const waiting = Array.from(
+    { length: BUCKET_SIZE + 1 },
+    (_, i) => idInBucket(table, 1, 100 + i),
+  );
+  waiting.forEach((id, i) =>
+    assert.equal(table.heard(id, address(100 + i), 10 + i, false).kind, "full")
+  );
+  // The third is heard again, as a reply: it becomes the newest.
+  table.heard(waiting[2], address(300), 50, true);
+  const promoted: string[] = [];
+  for (const id of occupants) {
+    assert.ok(table.remove(id));
+    const newest = table.nodes().at(-1)!;
+    promoted.push(newest.id.toString());
+    if (newest.id.equals(waiting[2])) {
+      assert.equal(newest.address.host, address(300).host);
+      assert.equal(newest.lastHeardMs, 50);
+      assert.equal(table.state(newest.id, 60), "good");
+    } else {
+      const i = waiting.findIndex((id) => id.equals(newest.id));
+      assert.equal(newest.address.host, address(100 + i).host);
+      assert.equal(newest.lastHeardMs, 10 + i);
+      assert.equal(table.state(newest.id, 60), "dubious");
+    }
+  }
+  assert.deepEqual(
+    promoted,
+    [2, 8, 7, 6, 5, 4, 3, 1].map((i) => waiting[i].toString()),
+  );
+  assert.equal(table.get(waiting[0]), undefined);
+});

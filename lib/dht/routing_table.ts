@@ -93,6 +93,30 @@ function stateOf(node: RoutingNode, nowMs: number): NodeState {
   return "dubious";
 }
 
+/** A routing node as the table sees it: even the id may change, when the
+ * object of a replacement that goes is used for the next one. */
+type MutableNode = { -readonly [K in keyof RoutingNode]: RoutingNode[K] };
+
+/** What {@link RoutingTable.heard} says of a full bucket with no node to ping. */
+const FULL: HeardResult = Object.freeze({ kind: "full" });
+
+/** A node first heard now. */
+function newNode(
+  id: InfoHash,
+  address: PeerAddress,
+  nowMs: number,
+  isReply: boolean,
+): RoutingNode {
+  return {
+    id,
+    address,
+    lastHeardMs: nowMs,
+    lastReplyMs: isReply ? nowMs : -Infinity,
+    failedRequests: 0,
+    entry: 0,
+  };
+}
+
 /** Orders nodes by when they were last heard, then by entry. */
 function heardEarlier(a: RoutingNode, b: RoutingNode): number {
   return a.lastHeardMs - b.lastHeardMs || a.entry - b.entry;
@@ -216,15 +240,8 @@ export class RoutingTable {
       return { kind: "updated", node: known };
     }
     const bucket = this.#bucket(this.bucketIndex(id));
-    const node: RoutingNode = {
-      id,
-      address,
-      lastHeardMs: nowMs,
-      lastReplyMs: isReply ? nowMs : -Infinity,
-      failedRequests: 0,
-      entry: 0,
-    };
     if (bucket.nodes.length < BUCKET_SIZE) {
+      const node = newNode(id, address, nowMs, isReply);
       bucket.nodes.push(node);
       this.#entered(node);
       if (isReply) bucket.lastActivityMs = nowMs;
@@ -236,12 +253,13 @@ export class RoutingTable {
     for (let i = 0; i < occupants.length; i++) {
       if (occupants[i].failedRequests < MAX_FAILED_REQUESTS) continue;
       // Expired (stateOf says so for failed nodes alone).
+      const node = newNode(id, address, nowMs, isReply);
       occupants[i] = node;
       this.#entries += 1;
       node.entry = this.#entries;
       return { kind: "added", node };
     }
-    this.#remember(bucket, node);
+    this.#remember(bucket, id, address, nowMs, isReply);
     let pingCandidate: RoutingNode | undefined;
     for (let i = 0; i < occupants.length; i++) {
       if (stateOf(occupants[i], nowMs) === "dubious") {
@@ -249,9 +267,7 @@ export class RoutingTable {
         break;
       }
     }
-    return pingCandidate === undefined
-      ? { kind: "full" }
-      : { kind: "full", pingCandidate };
+    return pingCandidate === undefined ? FULL : { kind: "full", pingCandidate };
   }
 
   /** Counts a node put in a bucket where there was room. */
@@ -261,17 +277,47 @@ export class RoutingTable {
     node.entry = this.#entries;
   }
 
-  #remember(bucket: Bucket, node: RoutingNode): void {
+  /**
+   * Puts a node heard while its bucket was full at the end of the bucket's
+   * replacement cache (the newest), out of its old place there if it had
+   * one; the oldest goes once the cache is full. The object of the node that
+   * goes is used again for the newcomer: under load every request from a
+   * node we do not know lands here, and a fresh object per request outlived
+   * the young generation to die in the old one. (A replacement is never
+   * handed out while it waits: only once it enters the bucket.)
+   */
+  #remember(
+    bucket: Bucket,
+    id: InfoHash,
+    address: PeerAddress,
+    nowMs: number,
+    isReply: boolean,
+  ): void {
     const replacements = bucket.replacements;
+    let node: MutableNode | undefined;
     for (let i = 0; i < replacements.length; i++) {
-      if (!replacements[i].id.equals(node.id)) continue;
-      replacements.splice(i, 1);
+      if (replacements[i].id !== id && !replacements[i].id.equals(id)) continue;
+      node = replacements[i];
+      // Out of its place, by hand: `splice` would allocate.
+      for (let j = i + 1; j < replacements.length; j++) {
+        replacements[j - 1] = replacements[j];
+      }
+      replacements.length -= 1;
       break;
     }
-    bucket.replacements.push(node);
-    if (bucket.replacements.length > REPLACEMENT_CACHE_SIZE) {
-      bucket.replacements.shift();
+    if (node === undefined && replacements.length >= REPLACEMENT_CACHE_SIZE) {
+      node = replacements.shift();
     }
+    if (node === undefined) node = newNode(id, address, nowMs, isReply);
+    else {
+      node.id = id;
+      node.address = address;
+      node.lastHeardMs = nowMs;
+      node.lastReplyMs = isReply ? nowMs : -Infinity;
+      node.failedRequests = 0;
+      node.entry = 0;
+    }
+    replacements.push(node);
   }
 
   /**
