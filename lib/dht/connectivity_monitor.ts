@@ -92,9 +92,13 @@ export function connectivitySilenceMs(timing: RpcTiming = {}): number {
 /** Decides online/offline from what a node sends and hears. */
 export class ConnectivityMonitor {
   readonly #options: ConnectivityMonitorOptions;
-  readonly #listeners = new Set<
-    (state: ConnectivityState, atMs: number) => void
-  >();
+  /**
+   * Made on first use: a monitor may have no listener, and an empty Set
+   * costs ~150 bytes (a DhtNode's monitor always has one, its `onChange`).
+   */
+  #listeners:
+    | Set<(state: ConnectivityState, atMs: number) => void>
+    | undefined;
   /**
    * Destinations of requests sent since the last datagram heard, distinct by
    * host and port (at most 2 kept). A short array, not a `Set` of formatted
@@ -130,7 +134,9 @@ export class ConnectivityMonitor {
     }
     this.#options = options;
     this.#changedAtMs = options.clock.now();
-    if (options.onChange !== undefined) this.#listeners.add(options.onChange);
+    if (options.onChange !== undefined) {
+      (this.#listeners ??= new Set()).add(options.onChange);
+    }
   }
 
   /** Online or offline, as last decided. */
@@ -165,8 +171,9 @@ export class ConnectivityMonitor {
   onChange(
     listener: (state: ConnectivityState, atMs: number) => void,
   ): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    const listeners = this.#listeners ??= new Set();
+    listeners.add(listener);
+    return () => listeners.delete(listener);
   }
 
   /**
@@ -221,6 +228,7 @@ export class ConnectivityMonitor {
   #set(state: ConnectivityState): void {
     this.#state = state;
     this.#changedAtMs = this.#options.clock.now();
+    if (this.#listeners === undefined) return;
     for (const listener of [...this.#listeners]) {
       listener(state, this.#changedAtMs);
     }

@@ -295,10 +295,17 @@ export class DhtNode implements DhtClient {
   readonly #permanent: PermanentPuts;
   readonly #listens: Listens;
   readonly #connectivity: ConnectivityMonitor;
-  /** `localHosts`, as compared with the observed IP. */
-  readonly #localHosts: ReadonlySet<string>;
-  /** Lookups made ahead of a put ({@link DhtNode.prepare}), by key hex. */
-  readonly #prepared = new Map<string, PreparedPut>();
+  /**
+   * `localHosts`, as compared with the observed IP; undefined when there is
+   * none (most nodes: an empty Set costs ~150 bytes).
+   */
+  readonly #localHosts: ReadonlySet<string> | undefined;
+  /**
+   * Lookups made ahead of a put ({@link DhtNode.prepare}), by key hex. Made
+   * on first use: most nodes of a large simulation never prepare a put, and
+   * an empty Map costs ~150 bytes.
+   */
+  #prepared: Map<string, PreparedPut> | undefined;
   #maintenanceTimer?: Timer;
   #expiryTimer?: Timer;
   #lastNeighbourhoodMs: number;
@@ -315,7 +322,10 @@ export class DhtNode implements DhtClient {
     this.#clock = components.clock;
     this.#rng = components.rng;
     this.#transport = components.transport;
-    this.#localHosts = new Set((config.localHosts ?? []).map(plainHost));
+    const localHosts = config.localHosts ?? [];
+    this.#localHosts = localHosts.length === 0
+      ? undefined
+      : new Set(localHosts.map(plainHost));
     const randomBytes = components.randomBytes ?? systemRandomBytes;
     this.id = config.id ?? InfoHash.fromBytes(randomBytes(INFO_HASH_BYTES));
     this.#table = new RoutingTable(this.id);
@@ -486,7 +496,7 @@ export class DhtNode implements DhtClient {
     if (observed === undefined) return true;
     const host = plainHost(observed);
     return host !== plainHost(this.address.host) &&
-      !this.#localHosts.has(host);
+      this.#localHosts?.has(host) !== true;
   }
 
   /** Observed host last judged by {@link DhtNode.#knownBehindNat}, and the verdict. */
@@ -846,7 +856,7 @@ export class DhtNode implements DhtClient {
       this.#puts.putToNodes(fresh, key, value, createdMs, settle);
       if (done) settle(0);
     };
-    const prepared = this.#prepared.get(key.toString());
+    const prepared = this.#prepared?.get(key.toString());
     if (
       prepared !== undefined &&
       this.#clock.now() - prepared.atMs < PREPARED_PUT_MS &&
@@ -878,19 +888,20 @@ export class DhtNode implements DhtClient {
   prepare(key: InfoHash): void {
     const hex = key.toString();
     const nowMs = this.#clock.now();
-    const known = this.#prepared.get(hex);
+    const prepared = this.#prepared ??= new Map();
+    const known = prepared.get(hex);
     if (known !== undefined && nowMs - known.atMs < PREPARED_PUT_MS) return;
-    this.#prepared.delete(hex);
+    prepared.delete(hex);
     const entry: PreparedPut = {
       atMs: nowMs,
       nodes: [],
       done: false,
       followers: new Set(),
     };
-    this.#prepared.set(hex, entry);
-    if (this.#prepared.size > MAX_PREPARED_PUTS) {
-      const oldest = this.#prepared.keys().next().value;
-      if (oldest !== undefined) this.#prepared.delete(oldest);
+    prepared.set(hex, entry);
+    if (prepared.size > MAX_PREPARED_PUTS) {
+      const oldest = prepared.keys().next().value;
+      if (oldest !== undefined) prepared.delete(oldest);
     }
     this.#lookups.start(key, "find", {
       onPrefix: (nodes) => {

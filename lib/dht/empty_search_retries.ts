@@ -41,8 +41,12 @@ export interface RetryState {
 /** Retries of operations whose lookup found no node. */
 export class EmptySearchRetries {
   readonly #clock: Clock;
-  /** Retries waiting for the first node to be known, in scheduling order. */
-  readonly #waiting = new Set<() => void>();
+  /**
+   * Retries waiting for the first node to be known, in scheduling order.
+   * Made on first use: most nodes of a large simulation never wait, and an
+   * empty Set costs ~150 bytes.
+   */
+  #waiting: Set<() => void> | undefined;
 
   /**
    * Retries timed by `clock`.
@@ -65,19 +69,19 @@ export class EmptySearchRetries {
     const delay = state.emptyRetryMs ?? 1_000;
     state.emptyRetryMs = Math.min(MAX_EMPTY_RETRY_MS, delay * 2);
     const fire = () => {
-      this.#waiting.delete(fire);
+      this.#waiting?.delete(fire);
       state.timer?.cancel();
       state.timer = undefined;
       retry();
     };
     state.timer = this.#clock.setTimer(delay, fire);
     // Or as soon as a bootstrap node answers.
-    this.#waiting.add(fire);
+    (this.#waiting ??= new Set()).add(fire);
   }
 
   /** The first nodes are known: runs every waiting retry now, oldest first. */
   wake(): void {
-    if (this.#waiting.size === 0) return;
+    if (this.#waiting === undefined || this.#waiting.size === 0) return;
     const waiting = [...this.#waiting];
     this.#waiting.clear();
     for (const fire of waiting) fire();
@@ -85,6 +89,6 @@ export class EmptySearchRetries {
 
   /** Forgets the waiting retries (their timers are the operations' to cancel). */
   clear(): void {
-    this.#waiting.clear();
+    this.#waiting?.clear();
   }
 }

@@ -163,7 +163,11 @@ export interface ListensTiming {
 export class Listens {
   readonly #services: ListensServices;
   readonly #timing: ListensTiming;
-  readonly #listens = new Map<number, ListenState>();
+  /**
+   * Made on first use: most nodes of a large simulation never listen, and
+   * an empty Map costs ~150 bytes.
+   */
+  #listens: Map<number, ListenState> | undefined;
 
   /**
    * No listen yet.
@@ -192,10 +196,11 @@ export class Listens {
     nodeCount: number = LISTEN_NODES,
   ): ListenHandle {
     const randomBytes = this.#services.randomBytes ?? systemRandomBytes;
+    const listens = this.#listens ??= new Map();
     let socketId: number;
     do {
       socketId = randomUint32(randomBytes);
-    } while (socketId === 0 || this.#listens.has(socketId));
+    } while (socketId === 0 || listens.has(socketId));
     const state: ListenState = {
       key,
       socketId,
@@ -211,7 +216,7 @@ export class Listens {
       quietTypes: new Map(),
       cancelled: false,
     };
-    this.#listens.set(socketId, state);
+    listens.set(socketId, state);
     this.#place(state);
     return {
       cancel: () => this.#cancel(state),
@@ -233,6 +238,7 @@ export class Listens {
    * nodes may have forgotten our listens, or be gone).
    */
   relocateAll(): void {
+    if (this.#listens === undefined) return;
     for (const state of this.#listens.values()) {
       if (state.search !== undefined) continue;
       this.#place(state);
@@ -241,6 +247,7 @@ export class Listens {
 
   /** Cancels every listen (storing nodes forget them when not renewed). */
   stop(): void {
+    if (this.#listens === undefined) return;
     for (const state of this.#listens.values()) this.#cancel(state);
   }
 
@@ -251,7 +258,7 @@ export class Listens {
    * @param request The `update` request.
    */
   onUpdate(request: UpdateRequest): void {
-    const state = this.#listens.get(request.socketId);
+    const state = this.#listens?.get(request.socketId);
     if (state === undefined || state.cancelled) return;
     const hex = request.senderId.toString();
     // Pushes count only from nodes our listen was placed on (or is being
@@ -505,6 +512,6 @@ export class Listens {
     state.cancelled = true;
     state.timer?.cancel();
     if (state.search) this.#services.lookups.cancel(state.search);
-    this.#listens.delete(state.socketId);
+    this.#listens?.delete(state.socketId);
   }
 }

@@ -65,7 +65,11 @@ export interface LookupsServices {
 /** The node's running lookups. */
 export class Lookups {
   readonly #services: LookupsServices;
-  readonly #running = new Set<Search>();
+  /**
+   * Made on first use: most nodes of a large simulation never run a lookup
+   * of their own, and an empty Set costs ~150 bytes.
+   */
+  #running: Set<Search> | undefined;
   #started = 0;
 
   /**
@@ -109,11 +113,11 @@ export class Lookups {
       onPrefix: hooks.onPrefix,
       query: (node, answer) => this.#query(node, target, method, hooks, answer),
       onDone: (result) => {
-        this.#running.delete(search);
+        this.#running?.delete(search);
         hooks.onDone(result);
       },
     });
-    this.#running.add(search);
+    (this.#running ??= new Set()).add(search);
     search.start(closest());
     return search;
   }
@@ -125,11 +129,12 @@ export class Lookups {
    */
   cancel(search: Search): void {
     search.cancel();
-    this.#running.delete(search);
+    this.#running?.delete(search);
   }
 
   /** Cancels every running lookup. */
   stop(): void {
+    if (this.#running === undefined) return;
     for (const search of this.#running) search.cancel();
     this.#running.clear();
   }

@@ -106,7 +106,11 @@ export interface PermanentPutsServices {
 export class PermanentPuts {
   readonly #services: PermanentPutsServices;
   readonly #checkMs: number;
-  readonly #puts = new Set<PermanentPut>();
+  /**
+   * Made on first use: most nodes of a large simulation never hold a
+   * permanent put, and an empty Set costs ~150 bytes.
+   */
+  #puts: Set<PermanentPut> | undefined;
 
   /**
    * No permanent put yet.
@@ -139,7 +143,7 @@ export class PermanentPuts {
       holders: new Map(),
       cancelled: false,
     };
-    this.#puts.add(state);
+    (this.#puts ??= new Set()).add(state);
     this.#announce(state, onDone);
     return {
       cancel: () => this.#cancel(state),
@@ -152,6 +156,7 @@ export class PermanentPuts {
    * own: the values may have lapsed on the storing nodes meanwhile).
    */
   refreshAll(): void {
+    if (this.#puts === undefined) return;
     for (const state of this.#puts) {
       if (state.search !== undefined) continue;
       state.timer?.cancel();
@@ -162,6 +167,7 @@ export class PermanentPuts {
 
   /** Cancels every permanent put (their values live until they expire). */
   stop(): void {
+    if (this.#puts === undefined) return;
     for (const put of this.#puts) this.#cancel(put);
   }
 
@@ -364,6 +370,6 @@ export class PermanentPuts {
     state.cancelled = true;
     state.timer?.cancel();
     if (state.search) this.#services.lookups.cancel(state.search);
-    this.#puts.delete(state);
+    this.#puts?.delete(state);
   }
 }

@@ -55,8 +55,13 @@ export const UNPROVEN_ALLOWANCE_TOTAL_BYTES = 256 * 1_024;
 
 /** Addresses that returned one of our tokens, bounded; and the allowance of the others. */
 export class ProvenAddresses {
-  readonly #until = new Map<string, number>();
-  readonly #spent = new Map<string, { startMs: number; bytes: number }>();
+  /**
+   * Both maps are made on first use: most nodes of a large simulation are
+   * never sent a token or asked for an allowance, and an empty Map costs
+   * ~150 bytes.
+   */
+  #until: Map<string, number> | undefined;
+  #spent: Map<string, { startMs: number; bytes: number }> | undefined;
   #total = { startMs: -Infinity, bytes: 0 };
   /** Most addresses remembered. */
   readonly capacity: number;
@@ -78,12 +83,13 @@ export class ProvenAddresses {
    */
   add(address: PeerAddress, nowMs: number): void {
     const text = formatAddress(address);
-    this.#until.delete(text);
-    if (this.#until.size >= this.capacity) {
-      const oldest = this.#until.keys().next().value;
-      if (oldest !== undefined) this.#until.delete(oldest);
+    const until = this.#until ??= new Map();
+    until.delete(text);
+    if (until.size >= this.capacity) {
+      const oldest = until.keys().next().value;
+      if (oldest !== undefined) until.delete(oldest);
     }
-    this.#until.set(text, nowMs + PROVEN_LIFETIME_MS);
+    until.set(text, nowMs + PROVEN_LIFETIME_MS);
   }
 
   /**
@@ -100,18 +106,19 @@ export class ProvenAddresses {
       this.#total = { startMs: nowMs, bytes: 0 };
     }
     const text = formatAddress(address);
-    let window = this.#spent.get(text);
+    const spent = this.#spent ??= new Map();
+    let window = spent.get(text);
     if (
       window === undefined ||
       nowMs - window.startMs >= UNPROVEN_ALLOWANCE_WINDOW_MS
     ) {
-      this.#spent.delete(text);
-      if (this.#spent.size >= this.capacity) {
-        const oldest = this.#spent.keys().next().value;
-        if (oldest !== undefined) this.#spent.delete(oldest);
+      spent.delete(text);
+      if (spent.size >= this.capacity) {
+        const oldest = spent.keys().next().value;
+        if (oldest !== undefined) spent.delete(oldest);
       }
       window = { startMs: nowMs, bytes: 0 };
-      this.#spent.set(text, window);
+      spent.set(text, window);
     }
     if (
       window.bytes + bytes > UNPROVEN_ALLOWANCE_BYTES ||
@@ -130,6 +137,7 @@ export class ProvenAddresses {
    * @returns True when it returned a token within {@link PROVEN_LIFETIME_MS}.
    */
   has(address: PeerAddress, nowMs: number): boolean {
+    if (this.#until === undefined) return false;
     const text = formatAddress(address);
     const until = this.#until.get(text);
     if (until === undefined) return false;

@@ -106,8 +106,12 @@ function heldIds(reply: DhtReply): Map<bigint, number> {
 export class Replication {
   readonly #services: ReplicationServices;
   readonly #periodMs: number;
-  /** Key hex → outcome of its last probe, for keys we replicate. */
-  readonly #state = new Map<string, ReplicationState>();
+  /**
+   * Key hex → outcome of its last probe, for keys we replicate. Made on
+   * first use: most nodes of a large simulation never replicate a key, and
+   * an empty Map costs ~150 bytes.
+   */
+  #state: Map<string, ReplicationState> | undefined;
   #lastMs = -Infinity;
 
   /**
@@ -154,14 +158,16 @@ export class Replication {
       // probed again while neither its closest nodes (as we know them) nor
       // its values changed, until its backoff runs out.
       const signature = replicationSignature(known, stored);
-      const last = this.#state.get(hex);
+      const last = this.#state?.get(hex);
       if (
         last !== undefined && last.signature === signature && now < last.nextMs
       ) continue;
       this.#probeReplicas(key, stored, signature, last?.intervalMs);
     }
-    for (const hex of this.#state.keys()) {
-      if (!live.has(hex)) this.#state.delete(hex);
+    const state = this.#state;
+    if (state === undefined) return;
+    for (const hex of state.keys()) {
+      if (!live.has(hex)) state.delete(hex);
     }
   }
 
@@ -193,7 +199,7 @@ export class Replication {
             2 * lastIntervalMs,
             MAX_REPLICATION_BACKOFF * this.#periodMs,
           );
-        this.#state.set(key.toString(), {
+        (this.#state ??= new Map()).set(key.toString(), {
           signature,
           intervalMs,
           nextMs: this.#services.clock.now() + intervalMs,

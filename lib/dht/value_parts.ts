@@ -307,7 +307,11 @@ function checkLimit(value: number, name: string): number {
 export class ValuePartAssembler {
   readonly #maxPartials: number;
   readonly #maxBufferedBytes: number;
-  readonly #partials = new Map<string, PartialMessage>();
+  /**
+   * Made on first use: most nodes of a large simulation never receive a
+   * value in parts, and an empty Map costs ~150 bytes.
+   */
+  #partials: Map<string, PartialMessage> | undefined;
   /** Parts that came before their header, oldest first (bounded). */
   readonly #early: { key: string; part: DhtValuePart; atMs: number }[] = [];
   readonly #dropped: Record<ValuePartDropReason, number> = {
@@ -341,7 +345,7 @@ export class ValuePartAssembler {
 
   /** Number of partial messages held. */
   get partialCount(): number {
-    return this.#partials.size;
+    return this.#partials?.size ?? 0;
   }
 
   /** Bytes announced by the partial messages held. */
@@ -385,6 +389,7 @@ export class ValuePartAssembler {
    */
   expire(nowMs: number): number {
     let count = 0;
+    if (this.#partials === undefined) return count;
     for (const [key, partial] of this.#partials) {
       if (nowMs >= deadlineMs(partial)) {
         this.#drop(key, partial, "expired");
@@ -401,6 +406,7 @@ export class ValuePartAssembler {
    */
   nextWakeupMs(): number | undefined {
     let earliest: number | undefined;
+    if (this.#partials === undefined) return earliest;
     for (const partial of this.#partials.values()) {
       const deadline = deadlineMs(partial);
       if (earliest === undefined || deadline < earliest) earliest = deadline;
@@ -428,16 +434,17 @@ export class ValuePartAssembler {
     });
     if (slots.size === 0) return withValues(header, []);
     const key = partialKey(source, header.tid);
-    const existing = this.#partials.get(key);
+    const partials = this.#partials ??= new Map();
+    const existing = partials.get(key);
     if (existing !== undefined && nowMs >= deadlineMs(existing)) {
       this.#drop(key, existing, "expired");
     }
-    if (this.#partials.has(key)) {
+    if (partials.has(key)) {
       this.#dropped["duplicate-header"]++;
       return undefined;
     }
-    if (this.#partials.size >= this.#maxPartials) this.expire(nowMs);
-    if (this.#partials.size >= this.#maxPartials) {
+    if (partials.size >= this.#maxPartials) this.expire(nowMs);
+    if (partials.size >= this.#maxPartials) {
       this.#dropped["too-many-partials"]++;
       return undefined;
     }
@@ -455,7 +462,7 @@ export class ValuePartAssembler {
       startMs: nowMs,
       lastProgressMs: nowMs,
     };
-    this.#partials.set(key, partial);
+    partials.set(key, partial);
     // Zero-size values are complete at once (and will not unpack).
     const done = this.#completeIfDone(key, partial);
     if (done !== undefined) return done;
@@ -504,7 +511,7 @@ export class ValuePartAssembler {
     nowMs: number,
   ): DhtMessage | undefined {
     const key = partialKey(source, message.tid);
-    const partial = this.#partials.get(key);
+    const partial = this.#partials?.get(key);
     if (partial === undefined) {
       this.#dropped["unknown-tid"]++;
       this.#keepEarly(key, message, nowMs);
@@ -559,7 +566,7 @@ export class ValuePartAssembler {
     for (const slot of partial.slots.values()) {
       if (slot.received < slot.size) return undefined;
     }
-    this.#partials.delete(key);
+    this.#partials?.delete(key);
     this.#bufferedBytes -= partial.announcedBytes;
     const values: DhtValue[] = [];
     const slots = [...partial.slots.values()].sort((a, b) => a.index - b.index);
@@ -579,7 +586,7 @@ export class ValuePartAssembler {
     partial: PartialMessage,
     reason: ValuePartDropReason,
   ): void {
-    this.#partials.delete(key);
+    this.#partials?.delete(key);
     this.#bufferedBytes -= partial.announcedBytes;
     this.#dropped[reason]++;
   }

@@ -173,13 +173,18 @@ function sameContent(a: DhtValue, b: DhtValue): boolean {
 
 /** Values and listeners of one node. */
 export class ValueStore {
-  readonly #keys = new Map<string, KeyEntry>();
+  /**
+   * This map and the two per-origin counts below are made on first use:
+   * most nodes of a large simulation never store a value or a listener, and
+   * an empty Map costs ~150 bytes.
+   */
+  #keys: Map<string, KeyEntry> | undefined;
   readonly #limits: Required<ValueStoreLimits>;
   readonly #types?: ReadonlyMap<number, ValueType>;
   #totalBytes = 0;
   #totalListeners = 0;
-  readonly #originBytes = new Map<string, number>();
-  readonly #originListeners = new Map<string, number>();
+  #originBytes: Map<string, number> | undefined;
+  #originListeners: Map<string, number> | undefined;
   /** What one value slot weighs in bytes, so that slots and bytes share one measure. */
   readonly #slotBytes: number;
   /**
@@ -233,9 +238,11 @@ export class ValueStore {
   /** Totals, for metrics. */
   stats(): { keys: number; values: number; bytes: number; listeners: number } {
     let values = 0;
-    for (const entry of this.#keys.values()) values += entry.values.size;
+    if (this.#keys !== undefined) {
+      for (const entry of this.#keys.values()) values += entry.values.size;
+    }
     return {
-      keys: this.#keys.size,
+      keys: this.#keys?.size ?? 0,
       values,
       bytes: this.#totalBytes,
       listeners: this.#totalListeners,
@@ -244,9 +251,10 @@ export class ValueStore {
 
   #entry(key: InfoHash, create: boolean): KeyEntry | undefined {
     const hex = key.toString();
-    let entry = this.#keys.get(hex);
+    let entry = this.#keys?.get(hex);
     if (
-      entry === undefined && create && this.#keys.size < this.#limits.maxKeys
+      entry === undefined && create &&
+      (this.#keys?.size ?? 0) < this.#limits.maxKeys
     ) {
       entry = {
         key,
@@ -257,7 +265,7 @@ export class ValueStore {
         listenerShares: new OriginShares(),
         bytes: 0,
       };
-      this.#keys.set(hex, entry);
+      (this.#keys ??= new Map()).set(hex, entry);
     }
     return entry;
   }
@@ -318,7 +326,7 @@ export class ValueStore {
     const freed = existing?.size ?? 0;
     const originBytes = origin === undefined
       ? 0
-      : (this.#originBytes.get(who.origin) ?? 0) + size -
+      : (this.#originBytes?.get(who.origin) ?? 0) + size -
         (existing?.origin === who.origin ? existing.size : 0);
     if (
       originBytes > this.#limits.maxBytesPerOrigin ||
@@ -345,10 +353,8 @@ export class ValueStore {
     entry.values.set(value.id, stored);
     entry.valueShares.add(who, size + this.#slotBytes);
     if (stored.origin !== undefined) {
-      this.#originBytes.set(
-        stored.origin,
-        (this.#originBytes.get(stored.origin) ?? 0) + size,
-      );
+      const byOrigin = this.#originBytes ??= new Map();
+      byOrigin.set(stored.origin, (byOrigin.get(stored.origin) ?? 0) + size);
     }
     if (this.#expiryLowerBoundMs !== undefined) {
       this.#expiryLowerBoundMs = Math.min(this.#expiryLowerBoundMs, expiresMs);
@@ -555,6 +561,7 @@ export class ValueStore {
    */
   keys(): InfoHash[] {
     const keys: InfoHash[] = [];
+    if (this.#keys === undefined) return keys;
     for (const entry of this.#keys.values()) {
       if (entry.values.size > 0) keys.push(entry.key);
     }
@@ -624,9 +631,10 @@ export class ValueStore {
     this.#totalListeners += 1;
     if (who !== undefined) {
       entry.listenerShares.add(who, 1);
-      this.#originListeners.set(
+      const originListeners = this.#originListeners ??= new Map();
+      originListeners.set(
         who.origin,
-        (this.#originListeners.get(who.origin) ?? 0) + 1,
+        (originListeners.get(who.origin) ?? 0) + 1,
       );
     }
     const values = this.get(key, nowMs, listener.query);
@@ -651,7 +659,7 @@ export class ValueStore {
     const limits = this.#limits;
     if (
       this.#totalListeners >= limits.maxTotalListeners ||
-      (this.#originListeners.get(who.origin) ?? 0) >=
+      (this.#originListeners?.get(who.origin) ?? 0) >=
         limits.maxListenersPerOrigin ||
       entry.listenerShares.weightOf(who) >= limits.maxListenersPerOriginPerKey
     ) return undefined;
@@ -679,9 +687,11 @@ export class ValueStore {
     this.#totalListeners -= 1;
     if (listener.origin === undefined) return;
     entry.listenerShares.remove(listener.origin, 1);
-    const left = (this.#originListeners.get(listener.origin.origin) ?? 0) - 1;
-    if (left > 0) this.#originListeners.set(listener.origin.origin, left);
-    else this.#originListeners.delete(listener.origin.origin);
+    const originListeners = this.#originListeners;
+    if (originListeners === undefined) return;
+    const left = (originListeners.get(listener.origin.origin) ?? 0) - 1;
+    if (left > 0) originListeners.set(listener.origin.origin, left);
+    else originListeners.delete(listener.origin.origin);
   }
 
   /**
@@ -695,6 +705,7 @@ export class ValueStore {
     this.#expiryLowerBoundMs = undefined;
     // Deleting the entry being visited (#dropIfEmpty) is safe in a Map's
     // iteration, and nothing here adds keys: no copy of the keys needed.
+    if (this.#keys === undefined) return { notices };
     for (const entry of this.#keys.values()) {
       let expired: StoredValue[] | undefined;
       for (const stored of entry.values.values()) {
@@ -743,9 +754,11 @@ export class ValueStore {
   nextExpiryMs(): number | undefined {
     if (this.#expiryLowerBoundMs === undefined) {
       let next = Infinity;
-      for (const entry of this.#keys.values()) {
-        for (const stored of entry.values.values()) {
-          if (stored.expiresMs < next) next = stored.expiresMs;
+      if (this.#keys !== undefined) {
+        for (const entry of this.#keys.values()) {
+          for (const stored of entry.values.values()) {
+            if (stored.expiresMs < next) next = stored.expiresMs;
+          }
         }
       }
       this.#expiryLowerBoundMs = next;
@@ -757,19 +770,20 @@ export class ValueStore {
 
   /** Bytes stored for `origin` (for tests and metrics). */
   originBytes(origin: string): number {
-    return this.#originBytes.get(origin) ?? 0;
+    return this.#originBytes?.get(origin) ?? 0;
   }
 
   #release(stored: StoredValue): void {
-    if (stored.origin === undefined) return;
-    const left = (this.#originBytes.get(stored.origin) ?? 0) - stored.size;
-    if (left > 0) this.#originBytes.set(stored.origin, left);
-    else this.#originBytes.delete(stored.origin);
+    const originBytes = this.#originBytes;
+    if (stored.origin === undefined || originBytes === undefined) return;
+    const left = (originBytes.get(stored.origin) ?? 0) - stored.size;
+    if (left > 0) originBytes.set(stored.origin, left);
+    else originBytes.delete(stored.origin);
   }
 
   #dropIfEmpty(entry: KeyEntry): void {
     if (entry.values.size === 0 && entry.listeners.size === 0) {
-      this.#keys.delete(entry.key.toString());
+      this.#keys?.delete(entry.key.toString());
     }
   }
 }
