@@ -115,7 +115,10 @@ Deno.test("RoutingTable.closest() with goodOnly skips dubious nodes", () => {
   const dubious = InfoHash.get("dubious");
   table.heard(good, address(1), 0, true);
   table.heard(dubious, address(2), 0, false);
-  assert.deepEqual(table.closest(good, 8, 0, true).map((n) => n.id), [good]);
+  assert.deepEqual(
+    table.closest(good, 8, 0, true).map((n) => n.id.toString()),
+    [good.toString()],
+  );
   assert.equal(table.closest(good, 8, 0, false).length, 2);
 });
 

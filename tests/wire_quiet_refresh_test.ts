@@ -7,7 +7,11 @@
  */
 import assert from "node:assert/strict";
 import { InfoHash } from "../lib/identity/info_hash.ts";
-import { type DhtReply, MAX_QUIET_REFRESH_TYPES } from "../lib/dht/messages.ts";
+import {
+  type DhtMessage,
+  type DhtReply,
+  MAX_QUIET_REFRESH_TYPES,
+} from "../lib/dht/messages.ts";
 import { decodeMessage } from "../lib/dht/wire/decode.ts";
 import { decodeMessageFast } from "../lib/dht/wire/_decode_fast.ts";
 import {
@@ -37,16 +41,30 @@ const reply: DhtReply = {
   quietRefreshTypes: [ANNOUNCEMENT_VALUE_TYPE, GOODBYE_VALUE_TYPE],
 };
 
+/** `message` with its sender id as hex: `assert.deepEqual` sees no fields in an InfoHash. */
+function hexSender(message: DhtMessage) {
+  return {
+    ...message,
+    senderId: "senderId" in message ? message.senderId?.toString() : undefined,
+  };
+}
+
 Deno.test("qr: a listen reply's quiet refresh types survive both encoders and the decoder", () => {
   const fast = encodeMessageFast(reply);
   const tree = encodeMessageTree(reply);
   assert.ok(fast !== undefined);
   assert.equal(fast.toHex(), tree.toHex());
-  assert.deepEqual(decodeMessage(encodeMessage(reply).slice()), reply);
+  assert.deepEqual(
+    hexSender(decodeMessage(encodeMessage(reply).slice())),
+    hexSender(reply),
+  );
   // The fast decoder hands such a reply to the general one.
   assert.equal(decodeMessageFast(tree.slice()), undefined);
   const { quietRefreshTypes: _, ...plain } = reply;
-  assert.deepEqual(decodeMessage(encodeMessage(plain).slice()), plain);
+  assert.deepEqual(
+    hexSender(decodeMessage(encodeMessage(plain).slice())),
+    hexSender(plain),
+  );
 });
 
 /** The reply's bytes with `qr` replaced by `item` (msgpack bytes). */
