@@ -23,7 +23,8 @@
  * const peer = InfoHash.get("peer");
  * table.heard(peer, { host: "10.0.0.2", port: 4222 }, 0, true);
  * assert.equal(table.state(peer, 1_000), "good");
- * assert.deepEqual(table.closest(peer, 8, 1_000).map((node) => node.id), [peer]);
+ * const closest = table.closest(peer, 8, 1_000);
+ * assert.deepEqual(closest.map((node) => node.id.toString()), [peer.toString()]);
  * ```
  *
  * @module

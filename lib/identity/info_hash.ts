@@ -357,7 +357,8 @@ export class InfoHash {
    * const target = InfoHash.fromHex("00".repeat(20));
    * const near = InfoHash.fromHex("01" + "00".repeat(19));
    * const far = InfoHash.fromHex("80" + "00".repeat(19));
-   * assert.deepEqual([far, near].sort((x, y) => target.compareDistance(x, y)), [near, far]);
+   * const sorted = [far, near].sort((x, y) => target.compareDistance(x, y));
+   * assert.deepEqual(sorted.map(String), [near, far].map(String));
    * ```
    */
   compareDistance(a: InfoHash, b: InfoHash): number {
