@@ -316,3 +316,15 @@ Deno.test("InfoHash.fromBytesAt() shares one object per id, and ids that clash i
     assert.equal(id.toString(), many.subarray(i * 20, i * 20 + 20).toHex());
   }
 });
+
+Deno.test("InfoHash.suffix30 is the id's last 30 bits", () => {
+  assert.equal(
+    InfoHash.fromHex("00".repeat(16) + "ffffffff").suffix30,
+    0x3fff_ffff,
+  );
+  assert.equal(InfoHash.fromHex("ff".repeat(16) + "c0000001").suffix30, 1);
+  assert.equal(
+    InfoHash.fromHex("00".repeat(16) + "12345678").suffix30,
+    0x1234_5678,
+  );
+});

@@ -152,13 +152,13 @@ Deno.test("RoutingTable.remove() drops a node and promotes a replacement", () =>
   assert.equal(table.remove(InfoHash.get("unknown")), false);
 });
 
-Deno.test("RoutingTable keeps ids that share their first 30 bits apart", () => {
+Deno.test("RoutingTable keeps ids that share their last 30 bits apart", () => {
   const table = new RoutingTable(SELF);
-  const prefix = "ffffffff";
+  const suffix = "ffffffff";
   const ids = [1, 2, 3].map((i) =>
-    InfoHash.fromHex(prefix + i.toString(16).padStart(32, "0"))
+    InfoHash.fromHex("f" + i.toString(16).padStart(31, "0") + suffix)
   );
-  assert.equal(ids[0].prefix30, ids[1].prefix30);
+  assert.equal(ids[0].suffix30, ids[1].suffix30);
   ids.forEach((id, i) => table.heard(id, address(i), 0, true));
   assert.equal(table.size, 3);
   ids.forEach((id, i) =>

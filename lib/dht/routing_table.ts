@@ -59,12 +59,6 @@ export interface RoutingNode {
   lastReplyMs: number;
   /** Requests in a row that got no answer. */
   failedRequests: number;
-  /**
-   * When it entered the buckets, as a count of entries made by this table:
-   * of two nodes heard at the same moment, the earlier entry is the less
-   * recently heard.
-   */
-  entry: number;
 }
 
 /** What {@link RoutingTable.heard} did. */
@@ -79,8 +73,8 @@ export type HeardResult =
   };
 
 interface Bucket {
-  nodes: RoutingNode[];
-  replacements: RoutingNode[];
+  nodes: TableNode[];
+  replacements: TableNode[];
   /** When a node of this bucket last answered, or the bucket was refreshed. */
   lastActivityMs: number;
 }
@@ -94,32 +88,65 @@ function stateOf(node: RoutingNode, nowMs: number): NodeState {
   return "dubious";
 }
 
-/** A routing node as the table sees it: even the id may change, when the
- * object of a replacement that goes is used for the next one. */
-type MutableNode = { -readonly [K in keyof RoutingNode]: RoutingNode[K] };
-
 /** What {@link RoutingTable.heard} says of a full bucket with no node to ping. */
 const FULL: HeardResult = Object.freeze({ kind: "full" });
 
-/** A node first heard now. */
-function newNode(
-  id: InfoHash,
-  address: PeerAddress,
-  nowMs: number,
-  isReply: boolean,
-): RoutingNode {
-  return {
-    id,
-    address,
-    lastHeardMs: nowMs,
-    lastReplyMs: isReply ? nowMs : -Infinity,
-    failedRequests: 0,
-    entry: 0,
-  };
+/**
+ * A routing node as the table holds it. Even the id may change: the object
+ * of a replacement that goes is used again for the next one.
+ */
+class TableNode implements RoutingNode {
+  id: InfoHash;
+  address: PeerAddress;
+  lastHeardMs: number;
+  lastReplyMs: number;
+  failedRequests: number;
+  /**
+   * When it entered the buckets, as a count of entries made by the table: of
+   * two nodes heard at the same moment, the earlier entry is the less
+   * recently heard.
+   */
+  entry = 0;
+  /**
+   * The id's last 30 bits: a scan of a bucket compares these numbers, held
+   * in the node, and reads an id only when they match (ids in a bucket share
+   * their first bits with ours, and with each other).
+   */
+  tail: number;
+
+  constructor(
+    id: InfoHash,
+    address: PeerAddress,
+    nowMs: number,
+    isReply: boolean,
+  ) {
+    this.id = id;
+    this.address = address;
+    this.lastHeardMs = nowMs;
+    this.lastReplyMs = isReply ? nowMs : -Infinity;
+    this.failedRequests = 0;
+    this.tail = id.suffix30;
+  }
+
+  /** Becomes a node first heard now (a replacement's object used again). */
+  reset(
+    id: InfoHash,
+    address: PeerAddress,
+    nowMs: number,
+    isReply: boolean,
+  ): void {
+    this.id = id;
+    this.address = address;
+    this.lastHeardMs = nowMs;
+    this.lastReplyMs = isReply ? nowMs : -Infinity;
+    this.failedRequests = 0;
+    this.entry = 0;
+    this.tail = id.suffix30;
+  }
 }
 
 /** Orders nodes by when they were last heard, then by entry. */
-function heardEarlier(a: RoutingNode, b: RoutingNode): number {
+function heardEarlier(a: TableNode, b: TableNode): number {
   return a.lastHeardMs - b.lastHeardMs || a.entry - b.entry;
 }
 
@@ -191,11 +218,18 @@ export class RoutingTable {
     // about what a map probe does, and a map beside the buckets cost a node
     // of a large simulation 4 KB. Ids decoded from the wire are shared
     // objects (`InfoHash`), so the identity test usually settles it.
-    const nodes = this.#buckets[this.bucketIndex(id)]?.nodes;
-    if (nodes === undefined) return undefined;
+    return this.#find(this.#buckets[this.bucketIndex(id)], id);
+  }
+
+  #find(bucket: Bucket | undefined, id: InfoHash): TableNode | undefined {
+    if (bucket === undefined) return undefined;
+    const nodes = bucket.nodes;
+    const tail = id.suffix30;
     for (let i = 0; i < nodes.length; i++) {
       const node = nodes[i];
-      if (node.id === id || node.id.equals(id)) return node;
+      if (node.tail === tail && (node.id === id || node.id.equals(id))) {
+        return node;
+      }
     }
     return undefined;
   }
@@ -228,21 +262,21 @@ export class RoutingTable {
     isReply: boolean,
   ): HeardResult {
     if (id.equals(this.selfId)) return { kind: "self" };
-    const known = this.get(id);
+    const index = this.bucketIndex(id);
+    const known = this.#find(this.#buckets[index], id);
     if (known !== undefined) {
       known.address = address;
       known.lastHeardMs = nowMs;
       if (isReply) {
         known.lastReplyMs = nowMs;
         known.failedRequests = 0;
-        // A known node's bucket exists: finding it is only worth it here.
-        this.#bucket(this.bucketIndex(id)).lastActivityMs = nowMs;
+        this.#buckets[index]!.lastActivityMs = nowMs;
       }
       return { kind: "updated", node: known };
     }
-    const bucket = this.#bucket(this.bucketIndex(id));
+    const bucket = this.#bucket(index);
     if (bucket.nodes.length < BUCKET_SIZE) {
-      const node = newNode(id, address, nowMs, isReply);
+      const node = new TableNode(id, address, nowMs, isReply);
       bucket.nodes.push(node);
       this.#entered(node);
       if (isReply) bucket.lastActivityMs = nowMs;
@@ -254,7 +288,7 @@ export class RoutingTable {
     for (let i = 0; i < occupants.length; i++) {
       if (occupants[i].failedRequests < MAX_FAILED_REQUESTS) continue;
       // Expired (stateOf says so for failed nodes alone).
-      const node = newNode(id, address, nowMs, isReply);
+      const node = new TableNode(id, address, nowMs, isReply);
       occupants[i] = node;
       this.#entries += 1;
       node.entry = this.#entries;
@@ -272,7 +306,7 @@ export class RoutingTable {
   }
 
   /** Counts a node put in a bucket where there was room. */
-  #entered(node: RoutingNode): void {
+  #entered(node: TableNode): void {
     this.#size += 1;
     this.#entries += 1;
     node.entry = this.#entries;
@@ -295,9 +329,13 @@ export class RoutingTable {
     isReply: boolean,
   ): void {
     const replacements = bucket.replacements;
-    let node: MutableNode | undefined;
+    let node: TableNode | undefined;
+    const tail = id.suffix30;
     for (let i = 0; i < replacements.length; i++) {
-      if (replacements[i].id !== id && !replacements[i].id.equals(id)) continue;
+      const held = replacements[i];
+      if (held.tail !== tail || (held.id !== id && !held.id.equals(id))) {
+        continue;
+      }
       node = replacements[i];
       // Out of its place, by hand: `splice` would allocate.
       for (let j = i + 1; j < replacements.length; j++) {
@@ -309,15 +347,8 @@ export class RoutingTable {
     if (node === undefined && replacements.length >= REPLACEMENT_CACHE_SIZE) {
       node = replacements.shift();
     }
-    if (node === undefined) node = newNode(id, address, nowMs, isReply);
-    else {
-      node.id = id;
-      node.address = address;
-      node.lastHeardMs = nowMs;
-      node.lastReplyMs = isReply ? nowMs : -Infinity;
-      node.failedRequests = 0;
-      node.entry = 0;
-    }
+    if (node === undefined) node = new TableNode(id, address, nowMs, isReply);
+    else node.reset(id, address, nowMs, isReply);
     replacements.push(node);
   }
 
@@ -330,11 +361,11 @@ export class RoutingTable {
    * @param nowMs Current time.
    */
   failed(id: InfoHash, nowMs: number): void {
-    const node = this.get(id);
-    if (node === undefined) return;
+    const bucket = this.#buckets[this.bucketIndex(id)];
+    const node = this.#find(bucket, id);
+    if (bucket === undefined || node === undefined) return;
     node.failedRequests += 1;
     if (stateOf(node, nowMs) !== "expired") return;
-    const bucket = this.#bucket(this.bucketIndex(id));
     const replacement = bucket.replacements.pop();
     if (replacement === undefined) return;
     const index = bucket.nodes.indexOf(node);
@@ -350,9 +381,9 @@ export class RoutingTable {
    * @returns True if it was in the table.
    */
   remove(id: InfoHash): boolean {
-    const node = this.get(id);
-    if (node === undefined) return false;
-    const bucket = this.#bucket(this.bucketIndex(id));
+    const bucket = this.#buckets[this.bucketIndex(id)];
+    const node = this.#find(bucket, id);
+    if (bucket === undefined || node === undefined) return false;
     bucket.nodes.splice(bucket.nodes.indexOf(node), 1);
     this.#size -= 1;
     const replacement = bucket.replacements.pop();
@@ -529,8 +560,8 @@ export class RoutingTable {
       const oldest = this.#leastRecentlyHeardDubious(nowMs);
       return oldest === undefined ? [] : [oldest];
     }
-    const out = this.nodes().filter((node) =>
-      stateOf(node, nowMs) === "dubious"
+    const out = this.#buckets.flatMap((bucket) =>
+      bucket?.nodes.filter((node) => stateOf(node, nowMs) === "dubious") ?? []
     );
     out.sort(heardEarlier);
     return out.slice(0, count);
@@ -541,8 +572,8 @@ export class RoutingTable {
    * A loop without a closure: every node of a simulation runs it at every
    * maintenance round over its whole table.
    */
-  #leastRecentlyHeardDubious(nowMs: number): RoutingNode | undefined {
-    let oldest: RoutingNode | undefined;
+  #leastRecentlyHeardDubious(nowMs: number): TableNode | undefined {
+    let oldest: TableNode | undefined;
     const made = Math.min(this.#deepestMade, INFO_HASH_BITS - 1);
     for (let b = 0; b <= made; b++) {
       const nodes = this.#buckets[b]?.nodes;

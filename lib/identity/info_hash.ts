@@ -248,12 +248,13 @@ export class InfoHash {
   }
 
   /**
-   * A number made of the first 30 bits: equal ids have equal prefixes, and
-   * distinct random ids rarely share one, so tables may key by it and
-   * resolve the rare clash with {@link InfoHash.equals}.
+   * A number made of the last 30 bits: equal ids have equal ones, and
+   * distinct ids rarely share them, even ids of one routing-table bucket
+   * (which share their first bits), so a scan may compare these numbers and
+   * settle the rare match with {@link InfoHash.equals}.
    */
-  get prefix30(): number {
-    return (this.#w0 << 6) | (this.#w1 >>> 18);
+  get suffix30(): number {
+    return ((this.#w5 & 0x3fff) << 16) | this.#w6;
   }
 
   /** 40 lowercase hex characters. */
