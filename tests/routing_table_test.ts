@@ -241,3 +241,24 @@ Deno.test("RoutingTable replacement cache: the newest waits last, a re-heard one
   );
   assert.equal(table.get(waiting[0]), undefined);
 });
+
+Deno.test("RoutingTable.dubious(1) is the first of a full sort by last heard, then entry, over random tables", () => {
+  // Method: random tables (times on a coarse grid, so that many tie; some
+  // nodes failed, some expired, some answered), then dubious(1) against the
+  // first of dubious(n), which sorts all dubious nodes.
+  const rng = seededRng("dubious one");
+  for (let round = 0; round < 200; round++) {
+    const table = new RoutingTable(InfoHash.random(rng));
+    for (let i = 0; i < 120; i++) {
+      const id = InfoHash.random(rng);
+      const atMs = Math.floor(rng() * 8) * 60_000;
+      table.heard(id, address(i), atMs, rng() < 0.3);
+      for (let f = Math.floor(rng() * 4); f > 0; f--) table.failed(id, atMs);
+    }
+    const nowMs = 9 * 60_000 + Math.floor(rng() * 4) * 60_000;
+    const all = table.dubious(1_000, nowMs);
+    const one = table.dubious(1, nowMs);
+    assert.equal(one.length, Math.min(1, all.length));
+    if (all.length > 0) assert.ok(one[0] === all[0], `round ${round}`);
+  }
+});

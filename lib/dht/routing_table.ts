@@ -574,16 +574,27 @@ export class RoutingTable {
    */
   #leastRecentlyHeardDubious(nowMs: number): TableNode | undefined {
     let oldest: TableNode | undefined;
+    let oldestHeardMs = Infinity;
+    let oldestEntry = 0;
+    // `heardEarlier` and `stateOf`, inlined: the loop visits every node.
+    const goodReplySince = nowMs - NODE_GOOD_TIME_MS;
+    const goodHeardSince = nowMs - NODE_EXPIRE_TIME_MS;
     const made = Math.min(this.#deepestMade, INFO_HASH_BITS - 1);
     for (let b = 0; b <= made; b++) {
       const nodes = this.#buckets[b]?.nodes;
       if (nodes === undefined) continue;
       for (let i = 0; i < nodes.length; i++) {
         const node = nodes[i];
+        const heardMs = node.lastHeardMs;
         if (
-          (oldest === undefined || heardEarlier(node, oldest) < 0) &&
-          stateOf(node, nowMs) === "dubious"
-        ) oldest = node;
+          heardMs > oldestHeardMs ||
+          (heardMs === oldestHeardMs && node.entry > oldestEntry) ||
+          node.failedRequests >= MAX_FAILED_REQUESTS ||
+          (node.lastReplyMs >= goodReplySince && heardMs >= goodHeardSince)
+        ) continue;
+        oldest = node;
+        oldestHeardMs = heardMs;
+        oldestEntry = node.entry;
       }
     }
     return oldest;
