@@ -128,7 +128,9 @@ Deno.test("ObservedAddress.vote() elects what a recount of the kept votes elects
     const tracker = new ObservedAddress({ quorum, maxVoters });
     const votes = new Map<string, string>();
     for (let round = 0; round < 2_000; round++) {
-      const replier = `10.0.0.${Math.floor(rng() * 24)}`;
+      // IPv4 repliers (kept as numbers) and IPv6 ones (kept as text).
+      const n = Math.floor(rng() * 24);
+      const replier = n % 3 === 0 ? `2001:db8::${n}` : `10.0.0.${n}`;
       const seen = `192.0.2.${Math.floor(rng() * 3)}`;
       votes.delete(replier);
       votes.set(replier, seen);

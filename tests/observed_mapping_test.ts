@@ -51,7 +51,9 @@ Deno.test("ObservedMapping.vote() gives what a recount of the kept votes gives, 
     const votes = new Map<string, number>();
     const verdicts = new Set<string>();
     for (let round = 0; round < 3_000; round++) {
-      const replier = `10.0.0.${Math.floor(rng() * (maxVoters + 4))}`;
+      // IPv4 repliers (kept as numbers) and IPv6 ones (kept as text).
+      const n = Math.floor(rng() * (maxVoters + 4));
+      const replier = n % 3 === 0 ? `2001:db8::${n}` : `10.0.0.${n}`;
       // Phases of mostly one port and phases of many, so that both
       // verdicts form and break.
       const phaseOfOnePort = Math.floor(round / 300) % 2 === 0;

@@ -49,6 +49,8 @@
  * @module
  */
 
+import { ipv4Number } from "./_ipv4_number.ts";
+
 /**
  * A NAT's mapping behaviour (RFC 4787): one public port for the socket
  * whatever the destination, or a port per destination ("symmetric").
@@ -72,9 +74,10 @@ export class ObservedMapping {
    * short arrays (at most `maxVoters`, 16 by default) rather than maps, as in
    * `ObservedAddress`: a node votes on nearly every reply it gets, and a map
    * that drops and re-adds a key per vote reallocated its table every few
-   * votes, garbage that a large simulation's old generation collected.
+   * votes, garbage that a large simulation's old generation collected. An
+   * IPv4 replier is kept as its number, as there.
    */
-  readonly #repliers: string[] = [];
+  readonly #repliers: (number | string)[] = [];
   readonly #ports: number[] = [];
   #mapping: NatMapping | undefined;
   #port: number | undefined;
@@ -119,7 +122,9 @@ export class ObservedMapping {
   vote(replier: string, port: number): boolean {
     const repliers = this.#repliers;
     const ports = this.#ports;
-    const index = repliers.indexOf(replier);
+    const ipv4 = ipv4Number(replier);
+    const key = ipv4 === -1 ? replier : ipv4 | 0;
+    const index = repliers.indexOf(key);
     if (index !== -1) {
       const previous = ports[index];
       // It becomes the newest voter (by hand: `splice` allocates).
@@ -127,12 +132,12 @@ export class ObservedMapping {
         repliers[i - 1] = repliers[i];
         ports[i - 1] = ports[i];
       }
-      repliers[repliers.length - 1] = replier;
+      repliers[repliers.length - 1] = key;
       ports[ports.length - 1] = port;
       // The same vote again: no count changed, nor the verdict.
       if (previous === port) return false;
     } else {
-      repliers.push(replier);
+      repliers.push(key);
       ports.push(port);
       if (repliers.length > this.#maxVoters) {
         repliers.shift();

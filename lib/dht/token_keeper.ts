@@ -30,6 +30,7 @@
  *
  * @module
  */
+import { ipv4Number } from "./_ipv4_number.ts";
 import { bytesEqual, hmacSha256Keyed, utf8 } from "../crypto.ts";
 import { systemRandomBytes } from "../io/system_random.ts";
 import type { RandomBytes, Rng } from "../rng.ts";
@@ -46,34 +47,6 @@ export const TOKEN_ROTATION_MAX_MS = 45 * 60_000;
 const SECRET_BYTES = 32;
 
 const TOKEN_CACHE_MAX = 256;
-
-/**
- * The 32 bits of a dotted-quad IPv4 host as it goes into a token, or -1 if
- * `host` is anything else. Each group is taken modulo 256, as a Uint8Array
- * stores it, so two hosts with the same number make the same token.
- */
-function ipv4Number(host: string): number {
-  // Four groups of 1 to 3 digits, parsed by hand: this runs for every token
-  // made or looked up.
-  let number = 0;
-  let group = 0;
-  let digits = 0;
-  let value = 0;
-  for (let i = 0; i < host.length; i++) {
-    const code = host.charCodeAt(i);
-    if (code >= 0x30 && code <= 0x39 && digits < 3) {
-      value = value * 10 + code - 0x30;
-      digits++;
-    } else if (code === 0x2e && digits > 0 && group < 3) {
-      number = number * 256 + (value & 0xff);
-      group++;
-      value = 0;
-      digits = 0;
-    } else return -1;
-  }
-  if (group !== 3 || digits === 0) return -1;
-  return number * 256 + (value & 0xff);
-}
 
 /**
  * Tokens made under one secret, by address (host and port: several sockets
