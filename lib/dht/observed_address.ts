@@ -32,7 +32,7 @@
  */
 
 /** Options of {@link ObservedAddress}. */
-import { ipv4Number } from "./_ipv4_number.ts";
+import { RecentVotes } from "./_recent_votes.ts";
 
 export interface ObservedAddressOptions {
   /** Distinct repliers that must agree. @default {3} */
@@ -44,17 +44,8 @@ export interface ObservedAddressOptions {
 /** Our public IP as a majority of recent DHT repliers saw it; see the module documentation. */
 export class ObservedAddress {
   readonly #quorum: number;
-  readonly #maxVoters: number;
-  /**
-   * Replier hosts, oldest voter first, and beside each the host it saw. Two
-   * short arrays (at most `maxVoters`, 16 by default) rather than maps: a
-   * node votes on every reply it gets, and a simulation of thousands of
-   * nodes spent a few per cent of its time in the maps' upkeep. An IPv4
-   * replier is kept as its number (a small integer, compared without reading
-   * a string: a vote mostly scans all 16), another as its text.
-   */
-  readonly #repliers: (number | string)[] = [];
-  readonly #seen: string[] = [];
+  /** Each recent replier's latest vote: the host it saw. */
+  readonly #votes: RecentVotes<string>;
   #host: string | undefined;
 
   /**
@@ -74,7 +65,7 @@ export class ObservedAddress {
       );
     }
     this.#quorum = quorum;
-    this.#maxVoters = maxVoters;
+    this.#votes = new RecentVotes(maxVoters);
   }
 
   /**
@@ -94,37 +85,14 @@ export class ObservedAddress {
    * @returns Whether {@link ObservedAddress.host} changed.
    */
   vote(replier: string, seen: string): boolean {
-    const repliers = this.#repliers;
-    const seens = this.#seen;
-    const ipv4 = ipv4Number(replier);
-    // `| 0`: the signed 32 bits, which V8 holds inline in the array.
-    const key = ipv4 === -1 ? replier : ipv4 | 0;
-    const index = repliers.indexOf(key);
-    if (index !== -1) {
-      const previous = seens[index];
-      // It becomes the newest voter: the ones after it move down by one
-      // (by hand: `splice` would allocate an array per vote).
-      for (let i = index + 1; i < repliers.length; i++) {
-        repliers[i - 1] = repliers[i];
-        seens[i - 1] = seens[i];
-      }
-      repliers[repliers.length - 1] = key;
-      seens[seens.length - 1] = seen;
-      // The usual case, a known replier saying the same again: no count
-      // (so no winner) changes.
-      if (previous === seen) return false;
-    } else {
-      repliers.push(key);
-      seens.push(seen);
-      if (repliers.length > this.#maxVoters) {
-        repliers.shift();
-        seens.shift();
-      }
-    }
-    // Only `seen` gained a vote, and the voters grew or stayed: a host that
-    // holds a strict majority with the quorum now either held it before (so
-    // it was the host) or is `seen`. Majorities are unique, so checking
-    // those two gives what counting every host would.
+    // The usual case, a known replier saying the same again: no count (so
+    // no winner) changes.
+    if (!this.#votes.record(replier, seen)) return false;
+    // Only `seen` gained a vote (another may have lost one), and the voters
+    // grew or stayed: a host that holds a strict majority with the quorum
+    // now either held it before (so it was the host) or is `seen`.
+    // Majorities are unique, so checking those two gives what counting
+    // every host would.
     const before = this.#host;
     this.#host = this.#holds(before)
       ? before
@@ -137,7 +105,7 @@ export class ObservedAddress {
   /** Whether `host` is named by a strict majority of the votes, with the quorum. */
   #holds(host: string | undefined): boolean {
     if (host === undefined) return false;
-    const seens = this.#seen;
+    const seens = this.#votes.votes;
     let count = 0;
     for (let i = 0; i < seens.length; i++) if (seens[i] === host) count++;
     return count >= this.#quorum && count * 2 > seens.length;

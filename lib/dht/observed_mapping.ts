@@ -49,7 +49,7 @@
  * @module
  */
 
-import { ipv4Number } from "./_ipv4_number.ts";
+import { RecentVotes } from "./_recent_votes.ts";
 
 /**
  * A NAT's mapping behaviour (RFC 4787): one public port for the socket
@@ -68,17 +68,8 @@ export interface ObservedMappingOptions {
 /** Our NAT's mapping as recent DHT repliers' `sp` shows it; see the module documentation. */
 export class ObservedMapping {
   readonly #quorum: number;
-  readonly #maxVoters: number;
-  /**
-   * Replier hosts, oldest voter first, and beside each the port it saw. Two
-   * short arrays (at most `maxVoters`, 16 by default) rather than maps, as in
-   * `ObservedAddress`: a node votes on nearly every reply it gets, and a map
-   * that drops and re-adds a key per vote reallocated its table every few
-   * votes, garbage that a large simulation's old generation collected. An
-   * IPv4 replier is kept as its number, as there.
-   */
-  readonly #repliers: (number | string)[] = [];
-  readonly #ports: number[] = [];
+  /** Each recent replier's latest vote: the port it saw. */
+  readonly #votes: RecentVotes<number>;
   #mapping: NatMapping | undefined;
   #port: number | undefined;
 
@@ -99,7 +90,7 @@ export class ObservedMapping {
       );
     }
     this.#quorum = quorum;
-    this.#maxVoters = maxVoters;
+    this.#votes = new RecentVotes(maxVoters);
   }
 
   /** The verdict, or `undefined` while the votes do not support one. */
@@ -120,32 +111,9 @@ export class ObservedMapping {
    * @returns Whether {@link ObservedMapping.mapping} or the port changed.
    */
   vote(replier: string, port: number): boolean {
-    const repliers = this.#repliers;
-    const ports = this.#ports;
-    const ipv4 = ipv4Number(replier);
-    const key = ipv4 === -1 ? replier : ipv4 | 0;
-    const index = repliers.indexOf(key);
-    if (index !== -1) {
-      const previous = ports[index];
-      // It becomes the newest voter (by hand: `splice` allocates).
-      for (let i = index + 1; i < repliers.length; i++) {
-        repliers[i - 1] = repliers[i];
-        ports[i - 1] = ports[i];
-      }
-      repliers[repliers.length - 1] = key;
-      ports[ports.length - 1] = port;
-      // The same vote again: no count changed, nor the verdict.
-      if (previous === port) return false;
-    } else {
-      repliers.push(key);
-      ports.push(port);
-      if (repliers.length > this.#maxVoters) {
-        repliers.shift();
-        // The oldest voter named the port the newest names: the counts are
-        // as they were, and so is the verdict.
-        if (ports.shift() === port) return false;
-      }
-    }
+    // The same vote again, or the vote that went named the same port: the
+    // counts are as they were, and so is the verdict.
+    if (!this.#votes.record(replier, port)) return false;
     const mapping = this.#mapping;
     const publicPort = this.#port;
     this.#judge();
@@ -154,14 +122,14 @@ export class ObservedMapping {
 
   /** How many votes name `port`. */
   #count(port: number): number {
-    const ports = this.#ports;
+    const ports = this.#votes.votes;
     let count = 0;
     for (let i = 0; i < ports.length; i++) if (ports[i] === port) count++;
     return count;
   }
 
   #judge(): void {
-    const ports = this.#ports;
+    const ports = this.#votes.votes;
     const voters = ports.length;
     this.#mapping = undefined;
     this.#port = undefined;
