@@ -872,6 +872,79 @@ Deno.test("encodeNodes4()/decodeNodes4() and the IPv6 forms round-trip with big-
   assert.throws(() => decodeNodes6(new Uint8Array(39)), WireError);
 });
 
+Deno.test("IPv4 hosts in n4 lists, find answers and seen addresses are read as the dotted-quad pattern reads them", () => {
+  // The writers read an IPv4 host by hand now; this is the pattern (and the
+  // 0-255 check) they read it with before, as the reference.
+  const reference = (host: string): number[] | undefined => {
+    const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
+    const groups = match?.slice(1).map(Number);
+    return groups?.every((group) => group <= 255) ? groups : undefined;
+  };
+  const rng = seededRng("ipv4 hosts");
+  const alphabet = "0123456789....:a -";
+  const hosts = [
+    "0.0.0.0",
+    "255.255.255.255",
+    "256.0.0.1",
+    "1.2.3.256",
+    "1.2.3.999",
+    "01.002.3.4",
+    "1.2.3",
+    "1.2.3.4.",
+    ".1.2.3.4",
+    "1..2.3",
+    "1.2.3.4\n",
+    "1.2.3.4 ",
+    "1.2.3.0004",
+    "",
+  ];
+  for (let i = 0; i < 3_000; i++) {
+    const length = 1 + randomInt(rng, 16);
+    let host = "";
+    for (let j = 0; j < length; j++) {
+      host += alphabet[randomInt(rng, alphabet.length)];
+    }
+    hosts.push(host);
+    hosts.push(
+      Array.from({ length: 4 }, () => String(randomInt(rng, 300))).join("."),
+    );
+  }
+  const id = InfoHash.get("node");
+  let accepted = 0;
+  for (const host of hosts) {
+    const expected = reference(host);
+    const address = { host, port: 0x0102 };
+    const reply: DhtReply = {
+      kind: "reply",
+      tid: 1,
+      senderId: id,
+      network: 0,
+      userAgent: OPENDHT_USER_AGENT,
+      nodes4: [{ id, address }],
+    };
+    if (expected === undefined) {
+      assert.throws(() => encodeNodes4([{ id, address }]), TypeError, host);
+      assert.throws(() => encodeMessage(reply), TypeError, host);
+      if (!host.includes(":")) {
+        assert.throws(() => encodeSeenAddress(address), TypeError, host);
+      }
+      continue;
+    }
+    accepted += 1;
+    const entry = [...expected, 1, 2];
+    assert.deepEqual([...encodeNodes4([{ id, address }]).subarray(20)], entry);
+    const decoded = decodeMessage(encodeMessage(reply));
+    assert.equal(decoded.kind, "reply");
+    assert.equal(
+      (decoded as DhtReply).nodes4?.[0].address.host,
+      expected.join("."),
+    );
+    assert.deepEqual([...encodeSeenAddress(address)], expected);
+  }
+  // Both verdicts are exercised: about half of the quads are addresses.
+  assert.ok(accepted > 1_000 && accepted < 3_000, `${accepted}`);
+});
+
 Deno.test("encodeSeenAddress() gives 4 or 16 bytes and refuses host names", () => {
   assert.deepEqual(
     encodeSeenAddress({ host: "10.1.2.3", port: 1 }),

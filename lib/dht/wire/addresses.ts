@@ -1,9 +1,9 @@
 /**
  * Addresses on the OpenDHT wire (§7 of `docs/opendht-wire.md`): IPv4 and IPv6
  * text to bytes and back, the `n4`/`n6` node lists (id ‖ address ‖
- * big-endian port), and the `sa` seen address of replies. Two bounded
- * caches live here: parsed IPv4 hosts (for encoding) and decoded IPv4
- * addresses (shared read-only objects for node lists).
+ * big-endian port), and the `sa` seen address of replies. One bounded
+ * cache lives here: decoded IPv4 addresses (shared read-only objects for
+ * node lists).
  *
  * @module
  */
@@ -11,6 +11,7 @@ import { INFO_HASH_BYTES, InfoHash } from "../../identity/info_hash.ts";
 import type { PeerAddress } from "../../transport.ts";
 import type { NodeInfo } from "../messages.ts";
 import { WireError } from "./errors.ts";
+import { strictIpv4Number } from "../_ipv4_number.ts";
 
 /** One IPv4 node entry in `n4`: id (20) ‖ IPv4 (4) ‖ port (2, big-endian). */
 export const NODE4_ENTRY_BYTES = 26;
@@ -18,28 +19,20 @@ export const NODE4_ENTRY_BYTES = 26;
 /** One IPv6 node entry in `n6`: id (20) ‖ IPv6 (16) ‖ port (2, big-endian). */
 export const NODE6_ENTRY_BYTES = 38;
 
-const IPV4_PATTERN = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 const IPV6_GROUP_PATTERN = /^[0-9a-fA-F]{1,4}$/;
 
-// Parsed hosts, since the same few addresses are encoded again and again;
-// bounded, and the cached arrays are only ever read.
-const IPV4_CACHE = new Map<string, Uint8Array | undefined>();
-const IPV4_CACHE_MAX = 65_536;
-
 function parseIpv4(host: string): Uint8Array | undefined {
-  const cached = IPV4_CACHE.get(host);
-  if (cached !== undefined || IPV4_CACHE.has(host)) return cached;
-  const match = IPV4_PATTERN.exec(host);
-  let parsed: Uint8Array | undefined;
-  if (match !== null) {
-    const bytes = match.slice(1).map(Number);
-    parsed = bytes.every((byte) => byte <= 255)
-      ? Uint8Array.from(bytes)
-      : undefined;
-  }
-  if (IPV4_CACHE.size >= IPV4_CACHE_MAX) IPV4_CACHE.clear();
-  IPV4_CACHE.set(host, parsed);
-  return parsed;
+  const number = strictIpv4Number(host);
+  return number < 0 ? undefined : ipv4Bytes(number);
+}
+
+function ipv4Bytes(number: number): Uint8Array {
+  const bytes = new Uint8Array(4);
+  bytes[0] = number >>> 24;
+  bytes[1] = number >>> 16;
+  bytes[2] = number >>> 8;
+  bytes[3] = number;
+  return bytes;
 }
 
 function parseIpv6(host: string): Uint8Array | undefined {
@@ -101,23 +94,50 @@ function formatIpv6(bytes: Uint8Array): string {
 }
 
 /**
- * The 4 or 16 bytes of an IP host, for the node list writers (here and in
- * encode.ts); shared, so read them and never change them.
+ * Writes the 4 or 16 bytes of an IP host at `out[at]`, for the node list
+ * writers (here and in encode.ts). An IPv4 host is read straight into
+ * `out`: a find answer writes eight, and a cache of parsed hosts thrashed
+ * once a simulation had more hosts than it held.
  *
  * @throws {TypeError} `Cannot <action>: …` if `host` is not an address of `family`.
  */
-export function addressBytes(
+export function writeAddress(
+  out: Uint8Array,
+  at: number,
+  host: string,
+  family: 4 | 6,
+  action: string,
+): void {
+  if (family === 4) {
+    const number = strictIpv4Number(host);
+    if (number >= 0) {
+      out[at] = number >>> 24;
+      out[at + 1] = number >>> 16;
+      out[at + 2] = number >>> 8;
+      out[at + 3] = number;
+      return;
+    }
+  } else {
+    const bytes = parseIpv6(host);
+    if (bytes !== undefined) {
+      out.set(bytes, at);
+      return;
+    }
+  }
+  throw new TypeError(
+    `Cannot ${action}: "${host}" is not an IPv${family} address`,
+  );
+}
+
+/** The 4 or 16 bytes of an IP host, or the writers' error. */
+function addressBytes(
   host: string,
   family: 4 | 6,
   action: string,
 ): Uint8Array {
-  const bytes = family === 4 ? parseIpv4(host) : parseIpv6(host);
-  if (bytes === undefined) {
-    throw new TypeError(
-      `Cannot ${action}: "${host}" is not an IPv${family} address`,
-    );
-  }
-  return bytes;
+  const out = new Uint8Array(family === 4 ? 4 : 16);
+  writeAddress(out, 0, host, family, action);
+  return out;
 }
 
 function encodeNodes(nodes: readonly NodeInfo[], family: 4 | 6): Uint8Array {
@@ -127,9 +147,12 @@ function encodeNodes(nodes: readonly NodeInfo[], family: 4 | 6): Uint8Array {
   nodes.forEach((node, index) => {
     const at = index * entryLength;
     node.id.copyTo(out, at);
-    out.set(
-      addressBytes(node.address.host, family, `encode n${family}`),
+    writeAddress(
+      out,
       at + INFO_HASH_BYTES,
+      node.address.host,
+      family,
+      `encode n${family}`,
     );
     const port = node.address.port;
     if (!Number.isInteger(port) || port < 0 || port > 0xffff) {
@@ -243,6 +266,7 @@ export function encodeNodes4(nodes: readonly NodeInfo[]): Uint8Array {
  * import assert from "node:assert/strict";
  * import { decodeNodes4 } from "./addresses.ts";
  * import { WireError } from "./errors.ts";
+import { strictIpv4Number } from "../_ipv4_number.ts";
  *
  * assert.throws(() => decodeNodes4(new Uint8Array(25)), WireError);
  * assert.deepEqual(decodeNodes4(new Uint8Array(0)), []);
@@ -286,6 +310,7 @@ export function encodeNodes6(nodes: readonly NodeInfo[]): Uint8Array {
  * import assert from "node:assert/strict";
  * import { decodeNodes6 } from "./addresses.ts";
  * import { WireError } from "./errors.ts";
+import { strictIpv4Number } from "../_ipv4_number.ts";
  *
  * assert.throws(() => decodeNodes6(new Uint8Array(26)), WireError);
  * ```
@@ -313,13 +338,13 @@ export function encodeSeenAddress(address: PeerAddress): Uint8Array {
   const host = address.host;
   return (host.includes(":")
     ? addressBytes(host, 6, "encode seen address")
-    : addressBytes(host, 4, "encode seen address")).slice();
+    : addressBytes(host, 4, "encode seen address"));
 }
 
 /**
  * {@link encodeSeenAddress} for the RPC engine, which encodes the reply at
- * once: the bytes may be shared (read them, never change them), and a host
- * that is not an IP address gives undefined instead of an error.
+ * once: a host that is not an IP address gives undefined instead of an
+ * error.
  *
  * @param address The requester's address.
  * @returns Its 4 or 16 bytes, or undefined.

@@ -53,7 +53,7 @@ import {
   WireMap,
   writeWire,
 } from "./_msgpack.ts";
-import { addressBytes, encodeNodes4, encodeNodes6 } from "./addresses.ts";
+import { encodeNodes4, encodeNodes6, writeAddress } from "./addresses.ts";
 import { packedValueWire } from "./values.ts";
 
 /** The user agent OpenDHT 2.4.12 sends in `v`; callers pass it as `userAgent`. */
@@ -385,14 +385,13 @@ function writeNodes(
   const out = writer.buffer;
   for (const node of nodes) {
     node.id.copyTo(out, at);
-    const address = addressBytes(
+    writeAddress(
+      out,
+      at + INFO_HASH_BYTES,
       node.address.host,
       family,
       `encode n${family}`,
     );
-    for (let i = 0; i < addressLength; i++) {
-      out[at + INFO_HASH_BYTES + i] = address[i];
-    }
     const port = node.address.port;
     if (!Number.isInteger(port) || port < 0 || port > 0xffff) {
       throw new RangeError(
