@@ -262,3 +262,50 @@ Deno.test("RoutingTable.dubious(1) is the first of a full sort by last heard, th
     if (all.length > 0) assert.ok(one[0] === all[0], `round ${round}`);
   }
 });
+
+Deno.test("RoutingTable: after any mix of heard, failed and remove, get() and dubious(1) agree with the nodes' own fields", () => {
+  // Method: the table keeps copies of its nodes' id tails and last-heard
+  // times for its scans. Random operations (new ids, ids heard again later,
+  // failures that expire nodes and promote replacements, removals), then
+  // get() of every id against the table's own node list, and dubious(1)
+  // against dubious(n), which sorts the nodes by their own fields.
+  const rng = seededRng("table copies");
+  for (let round = 0; round < 60; round++) {
+    const table = new RoutingTable(InfoHash.random(rng));
+    const ids: InfoHash[] = [];
+    let nowMs = 0;
+    for (let step = 0; step < 400; step++) {
+      nowMs += Math.floor(rng() * 3) * 20_000;
+      const roll = rng();
+      const known = ids.length > 0
+        ? ids[Math.floor(rng() * ids.length)]
+        : undefined;
+      if (known === undefined || roll < 0.35) {
+        const id = InfoHash.random(rng);
+        ids.push(id);
+        table.heard(id, address(step), nowMs, rng() < 0.5);
+      } else if (roll < 0.7) {
+        table.heard(known, address(step), nowMs, rng() < 0.5);
+      } else if (roll < 0.9) table.failed(known, nowMs);
+      else table.remove(known);
+      if (step % 20 !== 19) continue;
+      const inBuckets = new Map(
+        table.nodes().map((node) => [node.id.toString(), node]),
+      );
+      for (const id of ids) {
+        assert.equal(
+          table.get(id),
+          inBuckets.get(id.toString()),
+          `round ${round} step ${step}`,
+        );
+      }
+      const checkMs = nowMs + Math.floor(rng() * 12) * 60_000;
+      const all = table.dubious(10_000, checkMs);
+      const one = table.dubious(1, checkMs);
+      assert.equal(one.length, Math.min(1, all.length));
+      if (all.length > 0) {
+        assert.ok(one[0] === all[0], `round ${round} step ${step}`);
+      }
+    }
+  }
+});

@@ -47,18 +47,21 @@ export const MAX_FAILED_REQUESTS = 3;
 /** Health of a known node. */
 export type NodeState = "good" | "dubious" | "expired";
 
-/** A node in the table. Fields are updated in place by the table. */
+/**
+ * A node in the table. Fields are updated in place by the table, and only
+ * by it (it keeps copies of some of them for its scans).
+ */
 export interface RoutingNode {
   /** The node's id; its distance to ours decides its bucket. */
   readonly id: InfoHash;
   /** Where we last heard from it; a node that moves keeps its entry. */
-  address: PeerAddress;
+  readonly address: PeerAddress;
   /** When we last received anything from it, epoch ms. */
-  lastHeardMs: number;
+  readonly lastHeardMs: number;
   /** When it last answered one of our requests, epoch ms (-Infinity if never). */
-  lastReplyMs: number;
+  readonly lastReplyMs: number;
   /** Requests in a row that got no answer. */
-  failedRequests: number;
+  readonly failedRequests: number;
 }
 
 /** What {@link RoutingTable.heard} did. */
@@ -108,9 +111,10 @@ class TableNode implements RoutingNode {
    */
   entry = 0;
   /**
-   * The id's last 30 bits: a scan of a bucket compares these numbers, held
-   * in the node, and reads an id only when they match (ids in a bucket share
-   * their first bits with ours, and with each other).
+   * The id's last 30 bits: a scan compares these numbers (the table's copy
+   * for its buckets, this one for replacement caches) and reads an id only
+   * when they match (ids in a bucket share their first bits with ours, and
+   * with each other).
    */
   tail: number;
 
@@ -167,13 +171,39 @@ export class RoutingTable {
   /** The deepest bucket made so far (none beyond it exists). */
   #deepestMade = -1;
 
+  /**
+   * Copies of the id tails and last-heard times of the nodes in buckets,
+   * at slot `BUCKET_SIZE * bucket + position`: the scans of every request
+   * (is the sender known?) and of every maintenance round (the least
+   * recently heard dubious node) read these two arrays instead of a node
+   * object each, which in a large simulation is a cache miss each.
+   * {@link RoutingTable.#place} keeps them equal to the nodes' own fields.
+   */
+  readonly #tails: number[] = [];
+  readonly #heard: number[] = [];
+
   #bucket(index: number): Bucket {
-    if (index > this.#deepestMade) this.#deepestMade = index;
+    if (index > this.#deepestMade) {
+      this.#deepestMade = index;
+      const slots = (index + 1) * BUCKET_SIZE;
+      while (this.#tails.length < slots) {
+        this.#tails.push(0);
+        this.#heard.push(0);
+      }
+    }
     return this.#buckets[index] ??= {
       nodes: [],
       replacements: [],
       lastActivityMs: 0,
     };
+  }
+
+  /** Puts `node` at `position` of bucket `index` (and its copies in the slots). */
+  #place(index: number, position: number, node: TableNode): void {
+    this.#buckets[index]!.nodes[position] = node;
+    const slot = index * BUCKET_SIZE + position;
+    this.#tails[slot] = node.tail;
+    this.#heard[slot] = node.lastHeardMs;
   }
   /** Nodes in buckets. */
   #size = 0;
@@ -218,20 +248,24 @@ export class RoutingTable {
     // about what a map probe does, and a map beside the buckets cost a node
     // of a large simulation 4 KB. Ids decoded from the wire are shared
     // objects (`InfoHash`), so the identity test usually settles it.
-    return this.#find(this.#buckets[this.bucketIndex(id)], id);
+    const index = this.bucketIndex(id);
+    const position = this.#position(index, id);
+    return position < 0 ? undefined : this.#buckets[index]!.nodes[position];
   }
 
-  #find(bucket: Bucket | undefined, id: InfoHash): TableNode | undefined {
-    if (bucket === undefined) return undefined;
-    const nodes = bucket.nodes;
+  /** Where `id` is in bucket `index`, or -1. */
+  #position(index: number, id: InfoHash): number {
+    const nodes = this.#buckets[index]?.nodes;
+    if (nodes === undefined) return -1;
+    const tails = this.#tails;
+    const first = index * BUCKET_SIZE;
     const tail = id.suffix30;
     for (let i = 0; i < nodes.length; i++) {
-      const node = nodes[i];
-      if (node.tail === tail && (node.id === id || node.id.equals(id))) {
-        return node;
-      }
+      if (tails[first + i] !== tail) continue;
+      const other = nodes[i].id;
+      if (other === id || other.equals(id)) return i;
     }
-    return undefined;
+    return -1;
   }
 
   /**
@@ -263,10 +297,12 @@ export class RoutingTable {
   ): HeardResult {
     if (id.equals(this.selfId)) return { kind: "self" };
     const index = this.bucketIndex(id);
-    const known = this.#find(this.#buckets[index], id);
-    if (known !== undefined) {
+    const position = this.#position(index, id);
+    if (position >= 0) {
+      const known = this.#buckets[index]!.nodes[position];
       known.address = address;
       known.lastHeardMs = nowMs;
+      this.#heard[index * BUCKET_SIZE + position] = nowMs;
       if (isReply) {
         known.lastReplyMs = nowMs;
         known.failedRequests = 0;
@@ -277,7 +313,7 @@ export class RoutingTable {
     const bucket = this.#bucket(index);
     if (bucket.nodes.length < BUCKET_SIZE) {
       const node = new TableNode(id, address, nowMs, isReply);
-      bucket.nodes.push(node);
+      this.#place(index, bucket.nodes.length, node);
       this.#entered(node);
       if (isReply) bucket.lastActivityMs = nowMs;
       return { kind: "added", node };
@@ -289,7 +325,7 @@ export class RoutingTable {
       if (occupants[i].failedRequests < MAX_FAILED_REQUESTS) continue;
       // Expired (stateOf says so for failed nodes alone).
       const node = new TableNode(id, address, nowMs, isReply);
-      occupants[i] = node;
+      this.#place(index, i, node);
       this.#entries += 1;
       node.entry = this.#entries;
       return { kind: "added", node };
@@ -361,15 +397,16 @@ export class RoutingTable {
    * @param nowMs Current time.
    */
   failed(id: InfoHash, nowMs: number): void {
-    const bucket = this.#buckets[this.bucketIndex(id)];
-    const node = this.#find(bucket, id);
-    if (bucket === undefined || node === undefined) return;
+    const index = this.bucketIndex(id);
+    const position = this.#position(index, id);
+    if (position < 0) return;
+    const bucket = this.#buckets[index]!;
+    const node = bucket.nodes[position];
     node.failedRequests += 1;
     if (stateOf(node, nowMs) !== "expired") return;
     const replacement = bucket.replacements.pop();
     if (replacement === undefined) return;
-    const index = bucket.nodes.indexOf(node);
-    bucket.nodes[index] = replacement;
+    this.#place(index, position, replacement);
     this.#entries += 1;
     replacement.entry = this.#entries;
   }
@@ -381,14 +418,19 @@ export class RoutingTable {
    * @returns True if it was in the table.
    */
   remove(id: InfoHash): boolean {
-    const bucket = this.#buckets[this.bucketIndex(id)];
-    const node = this.#find(bucket, id);
-    if (bucket === undefined || node === undefined) return false;
-    bucket.nodes.splice(bucket.nodes.indexOf(node), 1);
+    const index = this.bucketIndex(id);
+    const position = this.#position(index, id);
+    if (position < 0) return false;
+    const nodes = this.#buckets[index]!.nodes;
+    // The nodes after it move down one place, with their copies.
+    for (let i = position + 1; i < nodes.length; i++) {
+      this.#place(index, i - 1, nodes[i]);
+    }
+    nodes.length -= 1;
     this.#size -= 1;
-    const replacement = bucket.replacements.pop();
+    const replacement = this.#buckets[index]!.replacements.pop();
     if (replacement !== undefined) {
-      bucket.nodes.push(replacement);
+      this.#place(index, nodes.length, replacement);
       this.#entered(replacement);
     }
     return true;
@@ -580,14 +622,17 @@ export class RoutingTable {
     const goodReplySince = nowMs - NODE_GOOD_TIME_MS;
     const goodHeardSince = nowMs - NODE_EXPIRE_TIME_MS;
     const made = Math.min(this.#deepestMade, INFO_HASH_BITS - 1);
+    const heard = this.#heard;
     for (let b = 0; b <= made; b++) {
       const nodes = this.#buckets[b]?.nodes;
       if (nodes === undefined) continue;
       for (let i = 0; i < nodes.length; i++) {
+        // The table's copy first: most nodes were heard later than the
+        // oldest so far, and are passed over without reading them.
+        const heardMs = heard[b * BUCKET_SIZE + i];
+        if (heardMs > oldestHeardMs) continue;
         const node = nodes[i];
-        const heardMs = node.lastHeardMs;
         if (
-          heardMs > oldestHeardMs ||
           (heardMs === oldestHeardMs && node.entry > oldestEntry) ||
           node.failedRequests >= MAX_FAILED_REQUESTS ||
           (node.lastReplyMs >= goodReplySince && heardMs >= goodHeardSince)
