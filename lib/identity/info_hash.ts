@@ -26,12 +26,22 @@ export const INFO_HASH_BITS = 160;
 const HEX_PATTERN = /^[0-9a-fA-F]{40}$/;
 
 /**
- * Ids made from bytes (decoded, hashed, parsed, drawn), by 30 bits of their
- * first words; a clash replaces the entry. Ids are public, so sharing them
- * across the nodes of one process tells nobody anything.
+ * Ids made from bytes (decoded, hashed, parsed, drawn), one per slot, the
+ * slot picked by the low bits of a 30-bit key of their first words; a clash
+ * replaces the slot's id. A plain array rather than a map: a read is one
+ * slot and one id, where a map probe visited its hash table, its entry and
+ * then the id (in a large simulation, a cache miss each), and a full map was
+ * cleared and rebuilt. It starts at {@link SHARED_IDS_FIRST_SLOTS} and
+ * doubles whenever half its slots are filled, up to
+ * {@link SHARED_IDS_MAX_SLOTS}. Ids are public, so sharing them across the
+ * nodes of one process tells nobody anything.
  */
-const SHARED_IDS = new Map<number, InfoHash>();
-const SHARED_IDS_MAX = 262_144;
+const SHARED_IDS_FIRST_SLOTS = 4_096;
+const SHARED_IDS_MAX_SLOTS = 262_144;
+let sharedIds: (InfoHash | undefined)[] = new Array(SHARED_IDS_FIRST_SLOTS)
+  .fill(undefined);
+/** Slots of {@link sharedIds} that hold an id. */
+let sharedIdsFilled = 0;
 /** The 3 hex digits of every 12-bit number: an id's words (24 bits) print as two each. */
 const HEX12: readonly string[] = Array.from(
   { length: 4_096 },
@@ -75,7 +85,7 @@ export class InfoHash {
 
   /**
    * Reads 20 bytes at `at` (unchecked) into the shared id with those bytes,
-   * if {@link SHARED_IDS} holds one, else a new one that it then holds.
+   * if {@link sharedIds} holds one, else a new one that it then holds.
    */
   static #read(b: Uint8Array, at: number): InfoHash {
     const w0 = (b[at] << 16) | (b[at + 1] << 8) | b[at + 2];
@@ -87,16 +97,37 @@ export class InfoHash {
     const w6 = (b[at + 18] << 8) | b[at + 19];
     // 30 bits (a small integer key): all of the first word, six of the next.
     const key = (w0 ^ (w1 << 6)) & 0x3fff_ffff;
-    const known = SHARED_IDS.get(key);
+    const slots = sharedIds;
+    const slot = key & (slots.length - 1);
+    const known = slots[slot];
     if (
       known !== undefined && known.#w0 === w0 && known.#w1 === w1 &&
       known.#w2 === w2 && known.#w3 === w3 && known.#w4 === w4 &&
       known.#w5 === w5 && known.#w6 === w6
     ) return known;
     const id = new InfoHash(w0, w1, w2, w3, w4, w5, w6);
-    if (SHARED_IDS.size >= SHARED_IDS_MAX) SHARED_IDS.clear();
-    SHARED_IDS.set(key, id);
+    if (known !== undefined) slots[slot] = id;
+    else if (
+      ++sharedIdsFilled * 2 > slots.length &&
+      slots.length < SHARED_IDS_MAX_SLOTS
+    ) InfoHash.#growShared(id);
+    else slots[slot] = id;
     return id;
+  }
+
+  /** Doubles the shared ids' slots, keeping every id held, and holds `id`. */
+  static #growShared(id: InfoHash): void {
+    const grown: (InfoHash | undefined)[] = new Array(2 * sharedIds.length)
+      .fill(undefined);
+    const mask = grown.length - 1;
+    sharedIdsFilled = 0;
+    for (const held of [...sharedIds, id]) {
+      if (held === undefined) continue;
+      const slot = ((held.#w0 ^ (held.#w1 << 6)) & 0x3fff_ffff) & mask;
+      if (grown[slot] === undefined) sharedIdsFilled += 1;
+      grown[slot] = held;
+    }
+    sharedIds = grown;
   }
 
   /**
