@@ -3,6 +3,7 @@
  * retry bytes and times, matching rules, and every drop counter.
  */
 import assert from "node:assert/strict";
+import { MAX_TRACKED_ORIGINS } from "../lib/dht/_origin_counts.ts";
 import { RpcEngine } from "../lib/dht/rpc_engine.ts";
 import { decodeMessage } from "../lib/dht/wire/decode.ts";
 import { encodeMessage } from "../lib/dht/wire/encode.ts";
@@ -184,6 +185,35 @@ Deno.test("RpcEngine rate-limits requests per IP per second", () => {
     senderId: PEER_ID,
   });
   assert.equal(requests.length, 6);
+});
+
+Deno.test("RpcEngine: requests from more addresses than a window tracks share one allowance (a spoofed-source flood)", () => {
+  const requests: DhtRequest[] = [];
+  const { clock, transport, engine } = setup((request) =>
+    requests.push(request)
+  );
+  const ping = (tid: number): DhtMessage => ({
+    kind: "request",
+    method: "ping",
+    tid,
+    network: 0,
+    senderId: PEER_ID,
+  });
+  // 4,096 addresses are counted one by one (within the global 8,192 a
+  // second); the 200 after them share one allowance of 5 (the per-origin
+  // limit of this engine).
+  for (let i = 0; i < MAX_TRACKED_ORIGINS + 200; i++) {
+    transport.deliver(ping(i + 1), {
+      host: `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`,
+      port: 4222,
+    });
+  }
+  assert.equal(requests.length, MAX_TRACKED_ORIGINS + 5);
+  assert.equal(engine.counters.droppedRateLimited, 195);
+  // The next window counts every address afresh.
+  clock.advance(1_000);
+  transport.deliver(ping(1), { host: "10.0.16.100", port: 4222 });
+  assert.equal(requests.length, MAX_TRACKED_ORIGINS + 6);
 });
 
 Deno.test("RpcEngine counts a throwing request handler and keeps going", () => {

@@ -62,6 +62,7 @@ import { OPENDHT_USER_AGENT } from "./wire/encode.ts";
 import { WireError } from "./wire/errors.ts";
 import { encodeWithValueParts, ValuePartAssembler } from "./value_parts.ts";
 import { TidTable } from "./_tid_table.ts";
+import { OriginCounts } from "./_origin_counts.ts";
 
 /** Fields the engine fills in on every request. */
 type Filled = "kind" | "tid" | "senderId" | "network" | "userAgent";
@@ -291,8 +292,6 @@ const RATE_WINDOW_MS = 1_000;
 function rateOrigin(host: string): string {
   return host.includes(":") ? originOf(host).origin : host;
 }
-/** Origins counted in one rate window, at most. */
-const MAX_TRACKED_IPS = 4_096;
 
 /** Sends requests, matches replies, filters and dispatches incoming requests. */
 export class RpcEngine {
@@ -316,11 +315,11 @@ export class RpcEngine {
   /**
    * The rate window: one for every origin, {@link RATE_WINDOW_MS} long from
    * the first request after the last one ended; requests in it, in all and
-   * per origin (in the order origins first came).
+   * per origin (made at the first request).
    */
   #windowStartMs = -Infinity;
   #windowCount = 0;
-  readonly #originCounts = new Map<string, number>();
+  #originCounts: OriginCounts | undefined;
   #closed = false;
   /** The last IPv4 `sa` a reply carried (-1: none yet), and its text. */
   #lastSeenIp = -1;
@@ -684,25 +683,16 @@ export class RpcEngine {
 
   #admit(origin: string): boolean {
     const now = this.#clock.now();
-    const counts = this.#originCounts;
+    const counts = this.#originCounts ??= new OriginCounts();
     if (now - this.#windowStartMs >= RATE_WINDOW_MS) {
-      // A window shared by all origins: each origin's count is a number in
-      // one map, emptied once a window, rather than an object per origin
-      // with its own start, swept when enough of them have ended (the
-      // garbage of a busy node's senders coming and going).
+      // A window shared by all origins, each origin's count kept in a table
+      // that a new window empties without garbage (`OriginCounts`), rather
+      // than an object per origin with its own start.
       this.#windowStartMs = now;
       this.#windowCount = 0;
-      if (counts.size > 0) counts.clear();
+      counts.newWindow();
     }
     if (++this.#windowCount > this.#globalLimit) return false;
-    const count = counts.get(origin);
-    if (count === undefined && counts.size >= MAX_TRACKED_IPS) {
-      // Forget the origin that came first in this window; bounded memory
-      // beats perfect fairness.
-      counts.delete(counts.keys().next().value!);
-    }
-    const next = (count ?? 0) + 1;
-    counts.set(origin, next);
-    return next <= this.#perIpLimit;
+    return counts.add(origin) <= this.#perIpLimit;
   }
 }
