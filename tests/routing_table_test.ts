@@ -263,12 +263,13 @@ Deno.test("RoutingTable.dubious(1) is the first of a full sort by last heard, th
   }
 });
 
-Deno.test("RoutingTable: after any mix of heard, failed and remove, get() and dubious(1) agree with the nodes' own fields", () => {
+Deno.test("RoutingTable: after any mix of heard, failed and remove, get(), closest() and dubious(1) agree with the nodes' own fields", () => {
   // Method: the table keeps copies of its nodes' id tails and last-heard
   // times for its scans. Random operations (new ids, ids heard again later,
   // failures that expire nodes and promote replacements, removals), then
-  // get() of every id against the table's own node list, and dubious(1)
-  // against dubious(n), which sorts the nodes by their own fields.
+  // get() of every id against the table's own node list, closest() against
+  // a full sort of its usable nodes, and dubious(1) against dubious(n),
+  // which sorts the nodes by their own fields.
   const rng = seededRng("table copies");
   for (let round = 0; round < 60; round++) {
     const table = new RoutingTable(InfoHash.random(rng));
@@ -300,6 +301,24 @@ Deno.test("RoutingTable: after any mix of heard, failed and remove, get() and du
         );
       }
       const checkMs = nowMs + Math.floor(rng() * 12) * 60_000;
+      // closest() against a full sort of the usable nodes by distance.
+      const target = rng() < 0.5
+        ? InfoHash.random(rng)
+        : ids[step % ids.length];
+      for (const goodOnly of [false, true]) {
+        const usable = table.nodes().filter((node) =>
+          node.failedRequests < MAX_FAILED_REQUESTS &&
+          (!goodOnly || table.state(node.id, checkMs) === "good")
+        );
+        usable.sort((a, b) => target.compareDistance(a.id, b.id));
+        for (const count of [1, 8, 20]) {
+          assert.deepEqual(
+            table.closest(target, count, checkMs, goodOnly),
+            usable.slice(0, count),
+            `round ${round} step ${step} goodOnly ${goodOnly} count ${count}`,
+          );
+        }
+      }
       const all = table.dubious(10_000, checkMs);
       const one = table.dubious(1, checkMs);
       assert.equal(one.length, Math.min(1, all.length));

@@ -154,14 +154,8 @@ function heardEarlier(a: TableNode, b: TableNode): number {
   return a.lastHeardMs - b.lastHeardMs || a.entry - b.entry;
 }
 
-/**
- * Ends a sorted group of {@link RoutingTable.closest}: keeps at most `count`
- * nodes in `out` and returns where the next group starts.
- */
-function closeGroup(out: RoutingNode[], count: number): number {
-  if (out.length > count) out.length = count;
-  return out.length;
-}
+/** The ids of `closest()`'s result as it is built (emptied after each call). */
+const CLOSEST_IDS: InfoHash[] = [];
 
 /** A Kademlia routing table around `selfId`. */
 export class RoutingTable {
@@ -172,23 +166,31 @@ export class RoutingTable {
   #deepestMade = -1;
 
   /**
-   * Copies of the id tails and last-heard times of the nodes in buckets,
-   * at slot `BUCKET_SIZE * bucket + position`: the scans of every request
-   * (is the sender known?) and of every maintenance round (the least
-   * recently heard dubious node) read these two arrays instead of a node
-   * object each, which in a large simulation is a cache miss each.
-   * {@link RoutingTable.#place} keeps them equal to the nodes' own fields.
+   * Copies of the ids, id tails, last-heard and last-reply times and failure
+   * counts of the nodes in buckets, at slot `BUCKET_SIZE * bucket +
+   * position`: the scans of every request (is the sender known?), of every
+   * `find` answered (`closest()`) and of every maintenance round (the least
+   * recently heard dubious node) read these arrays instead of a node object
+   * and its boxed times each, which in a large simulation is a cache miss
+   * each. {@link RoutingTable.#place} and the updates in `heard()` and
+   * `failed()` keep them equal to the nodes' own fields.
    */
+  readonly #ids: InfoHash[] = [];
   readonly #tails: number[] = [];
   readonly #heard: number[] = [];
+  readonly #replied: number[] = [];
+  readonly #failed: number[] = [];
 
   #bucket(index: number): Bucket {
     if (index > this.#deepestMade) {
       this.#deepestMade = index;
       const slots = (index + 1) * BUCKET_SIZE;
       while (this.#tails.length < slots) {
+        this.#ids.push(this.selfId);
         this.#tails.push(0);
         this.#heard.push(0);
+        this.#replied.push(0);
+        this.#failed.push(0);
       }
     }
     return this.#buckets[index] ??= {
@@ -202,8 +204,11 @@ export class RoutingTable {
   #place(index: number, position: number, node: TableNode): void {
     this.#buckets[index]!.nodes[position] = node;
     const slot = index * BUCKET_SIZE + position;
+    this.#ids[slot] = node.id;
     this.#tails[slot] = node.tail;
     this.#heard[slot] = node.lastHeardMs;
+    this.#replied[slot] = node.lastReplyMs;
+    this.#failed[slot] = node.failedRequests;
   }
   /** Nodes in buckets. */
   #size = 0;
@@ -300,12 +305,15 @@ export class RoutingTable {
     const position = this.#position(index, id);
     if (position >= 0) {
       const known = this.#buckets[index]!.nodes[position];
+      const slot = index * BUCKET_SIZE + position;
       known.address = address;
       known.lastHeardMs = nowMs;
-      this.#heard[index * BUCKET_SIZE + position] = nowMs;
+      this.#heard[slot] = nowMs;
       if (isReply) {
         known.lastReplyMs = nowMs;
         known.failedRequests = 0;
+        this.#replied[slot] = nowMs;
+        this.#failed[slot] = 0;
         this.#buckets[index]!.lastActivityMs = nowMs;
       }
       return { kind: "updated", node: known };
@@ -403,6 +411,7 @@ export class RoutingTable {
     const bucket = this.#buckets[index]!;
     const node = bucket.nodes[position];
     node.failedRequests += 1;
+    this.#failed[index * BUCKET_SIZE + position] = node.failedRequests;
     if (stateOf(node, nowMs) !== "expired") return;
     const replacement = bucket.replacements.pop();
     if (replacement === undefined) return;
@@ -437,43 +446,57 @@ export class RoutingTable {
   }
 
   /**
-   * Adds the usable nodes of `bucket` to `out`, keeping `out[groupStart..]`
-   * sorted by distance to `target` (insertion sort) and `out` at most `count`
-   * long: the closest of the group stay, as if sorted and cut.
+   * Adds the usable nodes of bucket `index` to `out` (and their ids to
+   * `outIds`, side by side), keeping `out[groupStart..]` sorted by distance
+   * to `target` (insertion sort) and `out` at most `count` long: the closest
+   * of the group stay, as if sorted and cut. It reads the table's copies of
+   * the nodes' fields, not the nodes.
    */
   #collect(
-    bucket: Bucket | undefined,
+    index: number,
     target: InfoHash,
     out: RoutingNode[],
+    outIds: InfoHash[],
     groupStart: number,
     count: number,
     goodReplySince: number,
     goodHeardSince: number,
   ): void {
-    if (bucket === undefined) return;
-    const nodes = bucket.nodes;
+    const nodes = this.#buckets[index]?.nodes;
+    if (nodes === undefined) return;
+    const first = index * BUCKET_SIZE;
+    const ids = this.#ids;
+    const heard = this.#heard;
+    const replied = this.#replied;
+    const failed = this.#failed;
     for (let n = 0; n < nodes.length; n++) {
-      const node = nodes[n];
+      const slot = first + n;
       if (
-        node.failedRequests >= MAX_FAILED_REQUESTS ||
-        node.lastReplyMs < goodReplySince || node.lastHeardMs < goodHeardSince
+        failed[slot] >= MAX_FAILED_REQUESTS ||
+        replied[slot] < goodReplySince || heard[slot] < goodHeardSince
       ) continue;
+      const id = ids[slot];
       let at = out.length;
       if (at >= count) {
         // Full: only a node closer than the farthest kept gets in.
         if (
           at === groupStart ||
-          target.compareDistance(node.id, out[at - 1].id) >= 0
+          target.compareDistance(id, outIds[at - 1]) >= 0
         ) continue;
         at--;
-      } else out.push(node);
+      } else {
+        out.push(nodes[n]);
+        outIds.push(id);
+      }
       while (
-        at > groupStart && target.compareDistance(node.id, out[at - 1].id) < 0
+        at > groupStart && target.compareDistance(id, outIds[at - 1]) < 0
       ) {
         out[at] = out[at - 1];
+        outIds[at] = outIds[at - 1];
         at--;
       }
-      out[at] = node;
+      out[at] = nodes[n];
+      outIds[at] = id;
     }
   }
 
@@ -508,45 +531,53 @@ export class RoutingTable {
     // without a closure per call.
     const goodReplySince = goodOnly ? nowMs - NODE_GOOD_TIME_MS : -Infinity;
     const goodHeardSince = goodOnly ? nowMs - NODE_EXPIRE_TIME_MS : -Infinity;
-    const buckets = this.#buckets;
+    // The ids of `out`, side by side (one array for every table: a call
+    // runs to its end before the next).
+    const outIds = CLOSEST_IDS;
+    // `#collect` never lets `out` grow past `count`, so a group ends where
+    // `out` ends.
     let groupStart = 0;
     this.#collect(
-      buckets[b],
+      b,
       target,
       out,
+      outIds,
       groupStart,
       count,
       goodReplySince,
       goodHeardSince,
     );
-    groupStart = closeGroup(out, count);
+    groupStart = out.length;
     if (out.length < count) {
       const deepest = Math.min(this.#deepestMade, INFO_HASH_BITS - 1);
       for (let i = b + 1; i <= deepest; i++) {
         this.#collect(
-          buckets[i],
+          i,
           target,
           out,
+          outIds,
           groupStart,
           count,
           goodReplySince,
           goodHeardSince,
         );
       }
-      groupStart = closeGroup(out, count);
+      groupStart = out.length;
     }
     for (let i = b - 1; i >= 0 && out.length < count; i--) {
       this.#collect(
-        buckets[i],
+        i,
         target,
         out,
+        outIds,
         groupStart,
         count,
         goodReplySince,
         goodHeardSince,
       );
-      groupStart = closeGroup(out, count);
+      groupStart = out.length;
     }
+    outIds.length = 0;
     return out;
   }
 
@@ -623,20 +654,23 @@ export class RoutingTable {
     const goodHeardSince = nowMs - NODE_EXPIRE_TIME_MS;
     const made = Math.min(this.#deepestMade, INFO_HASH_BITS - 1);
     const heard = this.#heard;
+    const replied = this.#replied;
+    const failed = this.#failed;
     for (let b = 0; b <= made; b++) {
       const nodes = this.#buckets[b]?.nodes;
       if (nodes === undefined) continue;
       for (let i = 0; i < nodes.length; i++) {
-        // The table's copy first: most nodes were heard later than the
-        // oldest so far, and are passed over without reading them.
-        const heardMs = heard[b * BUCKET_SIZE + i];
-        if (heardMs > oldestHeardMs) continue;
-        const node = nodes[i];
+        // The table's copies: a node is read only when it is the oldest
+        // dubious one so far, or ties with it.
+        const slot = b * BUCKET_SIZE + i;
+        const heardMs = heard[slot];
         if (
-          (heardMs === oldestHeardMs && node.entry > oldestEntry) ||
-          node.failedRequests >= MAX_FAILED_REQUESTS ||
-          (node.lastReplyMs >= goodReplySince && heardMs >= goodHeardSince)
+          heardMs > oldestHeardMs ||
+          failed[slot] >= MAX_FAILED_REQUESTS ||
+          (replied[slot] >= goodReplySince && heardMs >= goodHeardSince)
         ) continue;
+        const node = nodes[i];
+        if (heardMs === oldestHeardMs && node.entry > oldestEntry) continue;
         oldest = node;
         oldestHeardMs = heardMs;
         oldestEntry = node.entry;
