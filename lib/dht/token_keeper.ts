@@ -31,6 +31,7 @@
  * @module
  */
 import { ipv4Number } from "./_ipv4_number.ts";
+import { IntPairTable } from "./_int_pair_table.ts";
 import { bytesEqual, hmacSha256Keyed, utf8 } from "../crypto.ts";
 import { systemRandomBytes } from "../io/system_random.ts";
 import type { RandomBytes, Rng } from "../rng.ts";
@@ -52,35 +53,52 @@ const TOKEN_CACHE_MAX = 256;
  * Tokens made under one secret, by address (host and port: several sockets
  * behind one address, a NAT or load generators on one machine, each keep
  * theirs). Compact, since every node of a simulation holds two: the tokens
- * sit in one buffer of `TOKEN_CACHE_MAX` slots, and an IPv4 address is
- * keyed by one number (48 bits) instead of a map per host and a buffer per
- * token. Bounded: a full cache is emptied.
+ * sit in one buffer of `TOKEN_CACHE_MAX` slots, and an IPv4 address finds
+ * its slot in an {@link IntPairTable} (address, port), instead of a map per
+ * host and a buffer per token, or a map keyed by a 48-bit number (a heap
+ * object per key, and a table rebuilt as it grew and at every emptying).
+ * Bounded: a full cache is emptied.
  */
 class TokenCache {
-  /** Slot of each address: `ipv4 * 65536 + port`, or `host port` otherwise. */
-  readonly #slots = new Map<number | string, number>();
+  /** Slot of each IPv4 address: (address, port). */
+  readonly #ipv4 = new IntPairTable();
+  /** Slot of any other address, by `host port`. */
+  #others: Map<string, number> | undefined;
+  /** Slots used. */
+  #count = 0;
   /** The tokens, slot after slot; grown by doubling up to the bound. */
   #bytes = new Uint8Array(0);
 
-  /** The address's key, from {@link ipv4Number} (-1 if not IPv4). */
-  static key(address: PeerAddress, ipv4: number): number | string {
-    return ipv4 === -1
-      ? `${address.host} ${address.port}`
-      : ipv4 * 65_536 + (address.port & 0xffff);
-  }
-
-  /** The cached token (a view of the cache's buffer), or undefined. */
-  get(key: number | string): Uint8Array | undefined {
-    const slot = this.#slots.get(key);
+  /**
+   * The cached token (a view of the cache's buffer), or undefined.
+   *
+   * @param address The requester.
+   * @param ipv4 Its host from {@link ipv4Number} (-1 if not IPv4).
+   */
+  get(address: PeerAddress, ipv4: number): Uint8Array | undefined {
+    let slot: number | undefined;
+    if (ipv4 === -1) {
+      slot = this.#others?.get(`${address.host} ${address.port}`);
+    } else {
+      const at = this.#ipv4.find(ipv4, address.port & 0xffff);
+      if (at >= 0) slot = this.#ipv4.valueAt(at);
+    }
     if (slot === undefined) return undefined;
     const at = slot * TOKEN_BYTES;
     return this.#bytes.subarray(at, at + TOKEN_BYTES);
   }
 
-  /** Keeps a copy of `token`; returns the copy (a view of the buffer). */
-  set(key: number | string, token: Uint8Array): Uint8Array {
-    if (this.#slots.size >= TOKEN_CACHE_MAX) this.#slots.clear();
-    const slot = this.#slots.size;
+  /**
+   * Keeps a copy of `token` (not yet cached); returns the copy (a view of
+   * the buffer).
+   */
+  set(address: PeerAddress, ipv4: number, token: Uint8Array): Uint8Array {
+    if (this.#count >= TOKEN_CACHE_MAX) {
+      this.#ipv4.clear();
+      this.#others?.clear();
+      this.#count = 0;
+    }
+    const slot = this.#count++;
     const at = slot * TOKEN_BYTES;
     if (at + TOKEN_BYTES > this.#bytes.length) {
       const grown = new Uint8Array(
@@ -90,7 +108,9 @@ class TokenCache {
       this.#bytes = grown;
     }
     this.#bytes.set(token, at);
-    this.#slots.set(key, slot);
+    if (ipv4 === -1) {
+      (this.#others ??= new Map()).set(`${address.host} ${address.port}`, slot);
+    } else this.#ipv4.insert(ipv4, address.port & 0xffff, slot);
     return this.#bytes.subarray(at, at + TOKEN_BYTES);
   }
 }
@@ -156,8 +176,8 @@ export class TokenKeeper {
     address: PeerAddress,
   ): Uint8Array {
     const ipv4 = ipv4Number(address.host);
-    const key = TokenCache.key(address, ipv4);
-    return cache.get(key) ?? cache.set(key, this.#token(secret, address, ipv4));
+    return cache.get(address, ipv4) ??
+      cache.set(address, ipv4, this.#token(secret, address, ipv4));
   }
 
   #token(
