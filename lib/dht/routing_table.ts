@@ -267,7 +267,7 @@ export class RoutingTable {
     const tail = id.suffix30;
     for (let i = 0; i < nodes.length; i++) {
       if (tails[first + i] !== tail) continue;
-      const other = nodes[i].id;
+      const other = this.#ids[first + i];
       if (other === id || other.equals(id)) return i;
     }
     return -1;
