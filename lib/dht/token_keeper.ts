@@ -59,6 +59,11 @@ const TOKEN_CACHE_MAX = 256;
  * object per key, and a table rebuilt as it grew and at every emptying).
  * Bounded: a full cache is emptied.
  */
+/** The key of an address that is not IPv4 in a {@link TokenCache}. */
+function otherKey(address: PeerAddress): string {
+  return `${address.host} ${address.port}`;
+}
+
 class TokenCache {
   /** Slot of each IPv4 address: (address, port). */
   readonly #ipv4 = new IntPairTable();
@@ -78,7 +83,7 @@ class TokenCache {
   get(address: PeerAddress, ipv4: number): Uint8Array | undefined {
     let slot: number | undefined;
     if (ipv4 === -1) {
-      slot = this.#others?.get(`${address.host} ${address.port}`);
+      slot = this.#others?.get(otherKey(address));
     } else {
       const at = this.#ipv4.find(ipv4, address.port & 0xffff);
       if (at >= 0) slot = this.#ipv4.valueAt(at);
@@ -109,7 +114,7 @@ class TokenCache {
     }
     this.#bytes.set(token, at);
     if (ipv4 === -1) {
-      (this.#others ??= new Map()).set(`${address.host} ${address.port}`, slot);
+      (this.#others ??= new Map()).set(otherKey(address), slot);
     } else this.#ipv4.insert(ipv4, address.port & 0xffff, slot);
     return this.#bytes.subarray(at, at + TOKEN_BYTES);
   }

@@ -23,16 +23,18 @@ const IPV6_GROUP_PATTERN = /^[0-9a-fA-F]{1,4}$/;
 
 function parseIpv4(host: string): Uint8Array | undefined {
   const number = strictIpv4Number(host);
-  return number < 0 ? undefined : ipv4Bytes(number);
+  if (number < 0) return undefined;
+  const bytes = new Uint8Array(4);
+  putIpv4(bytes, 0, number);
+  return bytes;
 }
 
-function ipv4Bytes(number: number): Uint8Array {
-  const bytes = new Uint8Array(4);
-  bytes[0] = number >>> 24;
-  bytes[1] = number >>> 16;
-  bytes[2] = number >>> 8;
-  bytes[3] = number;
-  return bytes;
+/** Writes the 32 bits of an IPv4 address at `out[at]`, big-endian. */
+function putIpv4(out: Uint8Array, at: number, number: number): void {
+  out[at] = number >>> 24;
+  out[at + 1] = number >>> 16;
+  out[at + 2] = number >>> 8;
+  out[at + 3] = number;
 }
 
 function parseIpv6(host: string): Uint8Array | undefined {
@@ -111,10 +113,7 @@ export function writeAddress(
   if (family === 4) {
     const number = strictIpv4Number(host);
     if (number >= 0) {
-      out[at] = number >>> 24;
-      out[at + 1] = number >>> 16;
-      out[at + 2] = number >>> 8;
-      out[at + 3] = number;
+      putIpv4(out, at, number);
       return;
     }
   } else {
@@ -266,7 +265,6 @@ export function encodeNodes4(nodes: readonly NodeInfo[]): Uint8Array {
  * import assert from "node:assert/strict";
  * import { decodeNodes4 } from "./addresses.ts";
  * import { WireError } from "./errors.ts";
-import { strictIpv4Number } from "../_ipv4_number.ts";
  *
  * assert.throws(() => decodeNodes4(new Uint8Array(25)), WireError);
  * assert.deepEqual(decodeNodes4(new Uint8Array(0)), []);
@@ -310,7 +308,6 @@ export function encodeNodes6(nodes: readonly NodeInfo[]): Uint8Array {
  * import assert from "node:assert/strict";
  * import { decodeNodes6 } from "./addresses.ts";
  * import { WireError } from "./errors.ts";
-import { strictIpv4Number } from "../_ipv4_number.ts";
  *
  * assert.throws(() => decodeNodes6(new Uint8Array(26)), WireError);
  * ```
