@@ -14,7 +14,7 @@ import {
 import { InfoHash } from "../lib/identity/info_hash.ts";
 import { Testnet } from "../lib/testing/testnet.ts";
 import { MemoryStorage } from "../lib/testing/mod.ts";
-import { seededRng } from "../lib/rng.ts";
+import { rngBytes, seededRng } from "../lib/rng.ts";
 
 const encode = (value: unknown) =>
   new TextEncoder().encode(JSON.stringify(value));
@@ -74,6 +74,8 @@ Deno.test("known nodes: a daemon restarted with its bootstrap node gone joins th
       transport: net.network.attach(),
       clock: net.clock,
       rng: seededRng(seed),
+      // Seeded "secure" bytes too (node ids, tids): the same run every time.
+      randomBytes: rngBytes(seededRng(`bytes ${seed}`)),
       storage,
       scryptLog2N: 10,
       dht: { bootstrap: [bootstrap] },
