@@ -35,6 +35,7 @@ import {
   UNPROVEN_REPLY_FACTOR,
 } from "./proven_addresses.ts";
 import { seenAddressBytes } from "./wire/addresses.ts";
+import { strictIpv4Number } from "./_ipv4_number.ts";
 import { packValue, sealValue } from "./wire/values.ts";
 import { splitValues } from "./value_parts.ts";
 import { encodeMessage, OPENDHT_USER_AGENT } from "./wire/encode.ts";
@@ -73,22 +74,11 @@ type Handler<M extends DhtRequest["method"]> = (
 ) => void;
 
 /**
- * Whether `host` is dotted-quad text, as `/^\d{1,3}(\.\d{1,3}){3}$/` says
- * (without a regular expression: this runs for every node of every reply).
+ * Whether `host` is an IPv4 address as the `n4` writer reads it (the one
+ * parser, `strictIpv4Number`), so that no node chosen for `n4` fails there.
  */
 function isIpv4Text(host: string): boolean {
-  let groups = 1;
-  let digits = 0;
-  for (let i = 0; i < host.length; i++) {
-    const code = host.charCodeAt(i);
-    if (code >= 0x30 && code <= 0x39) {
-      if (++digits > 3) return false;
-    } else if (code === 0x2e && digits > 0 && groups < 4) {
-      groups++;
-      digits = 0;
-    } else return false;
-  }
-  return groups === 4 && digits > 0;
+  return strictIpv4Number(host) >= 0;
 }
 
 function isIpv6(host: string): boolean {
