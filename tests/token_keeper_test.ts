@@ -56,9 +56,11 @@ Deno.test("TokenKeeper.makeShared() gives make()'s token without a copy, and rot
   assert.notEqual(keeper.make(peer, 1_000), keeper.make(peer, 1_000)); // copies
   assert.ok(keeper.check(shared, peer, 1_000));
   // Two rotations later it is another token, and the old one is refused.
+  // (A copy: the keeper's buffers serve the tokens of later secrets.)
+  const old = shared.slice();
   const later = 2 * TOKEN_ROTATION_MAX_MS;
-  assert.notDeepEqual(keeper.makeShared(peer, later), shared);
-  assert.ok(!keeper.check(shared, peer, later));
+  assert.notDeepEqual(keeper.makeShared(peer, later), old);
+  assert.ok(!keeper.check(old, peer, later));
 });
 
 Deno.test("TokenKeeper tokens are HMAC-SHA-256 of host bytes and port, for more addresses than its cache holds", () => {
@@ -102,4 +104,41 @@ Deno.test("TokenKeeper tokens are HMAC-SHA-256 of host bytes and port, for more 
   assert.ok(
     !keeper.check(keeper.make(v6, 0), { ...v6, host: "2001:db8::8" }, 0),
   );
+});
+
+Deno.test("TokenKeeper tokens follow each rotation although its caches are reused", () => {
+  const secrets: Uint8Array[] = [];
+  const keeper = new TokenKeeper(seededRng(7), 0, (length) => {
+    const secret = new Uint8Array(length).fill(secrets.length + 1);
+    secrets.push(secret);
+    return secret;
+  });
+  const peers = [
+    { host: "10.0.0.1", port: 4222 },
+    { host: "2001:db8::1", port: 4222 },
+  ];
+  const input = (peer: { host: string; port: number }) =>
+    new Uint8Array([
+      ...(peer.host.includes(":")
+        ? new TextEncoder().encode(peer.host)
+        : peer.host.split(".").map(Number)),
+      peer.port >> 8,
+      peer.port & 0xff,
+    ]);
+  let before = peers.map((peer) => keeper.make(peer, 0));
+  // Each step rotates at least once (a period is at most the maximum); the
+  // caches filled under older secrets are emptied and used again.
+  for (let step = 1; step <= 4; step++) {
+    const nowMs = step * TOKEN_ROTATION_MAX_MS;
+    for (const [i, peer] of peers.entries()) {
+      const token = keeper.makeShared(peer, nowMs);
+      assert.deepEqual(
+        token,
+        hmacSha256(secrets[secrets.length - 1], input(peer)),
+      );
+      assert.notDeepEqual(token, before[i]);
+      assert.ok(keeper.check(token, peer, nowMs));
+    }
+    before = peers.map((peer) => keeper.make(peer, nowMs));
+  }
 });

@@ -3,9 +3,12 @@
  * non-negative integer, for the per-datagram counters of a node (the rate
  * limit's counts per origin, the write tokens' slots per address).
  *
- * Open addressing with linear probing over four integer arrays, grown by
- * doubling and never rebuilt otherwise; `clear()` moves a stamp on instead
- * of touching the slots (a slot stamped otherwise is free). A node's `Map`
+ * Open addressing with linear probing over one integer array (each slot's
+ * stamp, pair and value side by side, so that a probe reads one cache line:
+ * in a large simulation every datagram goes to another node's table, and
+ * four arrays cost four misses), grown by doubling and never rebuilt
+ * otherwise; `clear()` moves a stamp on instead of touching the slots (a
+ * slot stamped otherwise is free). A node's `Map`
  * keyed by such numbers was rebuilt whenever it was cleared or grew, and a
  * key above 2^31 was a heap object of its own: garbage that outlived the
  * young generation in every node of a large simulation.
@@ -33,12 +36,13 @@ const HASH_MULTIPLIER = 0x9e37_79b1;
 /** Mixes the second integer in before the product. */
 const LOW_MULTIPLIER = 0x85eb_ca6b;
 
+/** Integers per slot: stamp, high, low, value. */
+const SLOT_INTS = 4;
+
 /** Pairs of 32-bit integers to non-negative integers, with an O(1) `clear()`. */
 export class IntPairTable {
-  #high: Int32Array;
-  #low: Int32Array;
-  #values: Int32Array;
-  #stamps: Int32Array;
+  /** Slot `i` at `4i`: its stamp, then high, low and value. */
+  #slots: Int32Array;
   /** Slots stamped otherwise are free. */
   #stamp = 1;
   #size = 0;
@@ -52,10 +56,7 @@ export class IntPairTable {
    *   half full). @default {16}
    */
   constructor(firstSlots = 16) {
-    this.#high = new Int32Array(firstSlots);
-    this.#low = new Int32Array(firstSlots);
-    this.#values = new Int32Array(firstSlots);
-    this.#stamps = new Int32Array(firstSlots);
+    this.#slots = new Int32Array(firstSlots * SLOT_INTS);
     this.#shift = 32 - Math.log2(firstSlots);
   }
 
@@ -79,10 +80,13 @@ export class IntPairTable {
   find(high: number, low: number): number {
     high |= 0;
     low |= 0;
-    const mask = this.#stamps.length - 1;
+    const slots = this.#slots;
+    const mask = (slots.length >> 2) - 1;
+    const stamp = this.#stamp;
     for (let slot = this.#home(high, low);; slot = (slot + 1) & mask) {
-      if (this.#stamps[slot] !== this.#stamp) return -1;
-      if (this.#high[slot] === high && this.#low[slot] === low) return slot;
+      const at = slot << 2;
+      if (slots[at] !== stamp) return -1;
+      if (slots[at + 1] === high && slots[at + 2] === low) return slot;
     }
   }
 
@@ -93,7 +97,7 @@ export class IntPairTable {
    * @returns Its value.
    */
   valueAt(slot: number): number {
-    return this.#values[slot];
+    return this.#slots[(slot << 2) + 3];
   }
 
   /**
@@ -103,7 +107,7 @@ export class IntPairTable {
    * @param value 0 to 2^31 - 1.
    */
   setValueAt(slot: number, value: number): void {
-    this.#values[slot] = value;
+    this.#slots[(slot << 2) + 3] = value;
   }
 
   /**
@@ -114,7 +118,7 @@ export class IntPairTable {
    * @param value 0 to 2^31 - 1.
    */
   insert(high: number, low: number, value: number): void {
-    if (2 * (this.#size + 1) > this.#stamps.length) this.#grow();
+    if (2 * (this.#size + 1) > this.#slots.length >> 2) this.#grow();
     this.#put(high | 0, low | 0, value);
     this.#size += 1;
   }
@@ -124,37 +128,32 @@ export class IntPairTable {
     this.#stamp = (this.#stamp + 1) | 0;
     if (this.#stamp === 0) {
       // After 2^32 clears the stamps wrap: none may look current.
-      this.#stamps.fill(0);
+      this.#slots.fill(0);
       this.#stamp = 1;
     }
     this.#size = 0;
   }
 
   #put(high: number, low: number, value: number): void {
-    const mask = this.#stamps.length - 1;
+    const slots = this.#slots;
+    const mask = (slots.length >> 2) - 1;
     let slot = this.#home(high, low);
-    while (this.#stamps[slot] === this.#stamp) slot = (slot + 1) & mask;
-    this.#high[slot] = high;
-    this.#low[slot] = low;
-    this.#values[slot] = value;
-    this.#stamps[slot] = this.#stamp;
+    while (slots[slot << 2] === this.#stamp) slot = (slot + 1) & mask;
+    const at = slot << 2;
+    slots[at] = this.#stamp;
+    slots[at + 1] = high;
+    slots[at + 2] = low;
+    slots[at + 3] = value;
   }
 
   #grow(): void {
-    const high = this.#high;
-    const low = this.#low;
-    const values = this.#values;
-    const stamps = this.#stamps;
-    const size = 2 * stamps.length;
-    this.#high = new Int32Array(size);
-    this.#low = new Int32Array(size);
-    this.#values = new Int32Array(size);
-    this.#stamps = new Int32Array(size);
+    const old = this.#slots;
+    this.#slots = new Int32Array(2 * old.length);
     this.#shift -= 1;
     const stamp = this.#stamp;
-    // The new arrays' stamps are 0, never current (`clear` skips 0).
-    for (let i = 0; i < stamps.length; i++) {
-      if (stamps[i] === stamp) this.#put(high[i], low[i], values[i]);
+    // The new array's stamps are 0, never current (`clear` skips 0).
+    for (let at = 0; at < old.length; at += SLOT_INTS) {
+      if (old[at] === stamp) this.#put(old[at + 1], old[at + 2], old[at + 3]);
     }
   }
 }

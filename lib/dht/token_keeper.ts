@@ -98,11 +98,7 @@ class TokenCache {
    * the buffer).
    */
   set(address: PeerAddress, ipv4: number, token: Uint8Array): Uint8Array {
-    if (this.#count >= TOKEN_CACHE_MAX) {
-      this.#ipv4.clear();
-      this.#others?.clear();
-      this.#count = 0;
-    }
+    if (this.#count >= TOKEN_CACHE_MAX) this.clear();
     const slot = this.#count++;
     const at = slot * TOKEN_BYTES;
     if (at + TOKEN_BYTES > this.#bytes.length) {
@@ -117,6 +113,13 @@ class TokenCache {
       (this.#others ??= new Map()).set(otherKey(address), slot);
     } else this.#ipv4.insert(ipv4, address.port & 0xffff, slot);
     return this.#bytes.subarray(at, at + TOKEN_BYTES);
+  }
+
+  /** Forgets every token, keeping the buffers for the next ones. */
+  clear(): void {
+    this.#ipv4.clear();
+    this.#others?.clear();
+    this.#count = 0;
   }
 }
 
@@ -164,8 +167,13 @@ export class TokenKeeper {
       this.#previous = this.#current;
       this.#current = this.#secret();
       this.#rotateAtMs += this.#period();
+      // The cache of the secret that goes is emptied and serves the new
+      // one: a fresh cache per rotation grew its buffers again, in every
+      // node of a simulation, every few minutes.
+      const emptied = this.#previousTokens;
+      emptied.clear();
       this.#previousTokens = this.#currentTokens;
-      this.#currentTokens = new TokenCache();
+      this.#currentTokens = emptied;
     }
   }
 
