@@ -53,6 +53,7 @@ import {
   type MutableBody,
 } from "./_message_build.ts";
 import { decodeNodes4, decodeNodes6 } from "./addresses.ts";
+import { SlabCopier } from "../../io/_slab_copier.ts";
 
 /** Thrown inside this module to hand the datagram to the general decoder. */
 class FallBack {}
@@ -355,6 +356,22 @@ function copyAt(bytes: Uint8Array, at: number, length: number): Uint8Array {
 function blob(c: Cursor): Uint8Array {
   const length = blobLength(c);
   return copyAt(c.bytes, c.take(length), length);
+}
+
+/**
+ * Copies of the few bytes every reply carries (the token, the seen address),
+ * made in small shared slabs: a typed array of their own cost a microsecond
+ * each, more than the rest of a ping reply's decoding. A kept token holds
+ * its 1 KiB slab; value fields, which the store keeps and counts by size,
+ * get buffers of their own ({@link blob}).
+ */
+const SMALL_COPIES = new SlabCopier(1_024);
+
+/** {@link blob} for a token or seen address: a view of a small slab. */
+function smallBlob(c: Cursor): Uint8Array {
+  const length = blobLength(c);
+  const at = c.take(length);
+  return SMALL_COPIES.copy(c.bytes, at, at + length);
 }
 
 /** A str or bin as text, as msgpack-c reads a `std::string`. */
@@ -707,7 +724,7 @@ function body(c: Cursor): MutableBody {
         parsed.query = query(c);
         break;
       case B_TOKEN:
-        parsed.token = blob(c);
+        parsed.token = smallBlob(c);
         break;
       case B_VID:
         parsed.valueId = uint64(c);
@@ -721,7 +738,7 @@ function body(c: Cursor): MutableBody {
       case B_SA: {
         const head = c.peek();
         if (head !== 0xc4 && head !== 0xc5 && head !== 0xc6) fallBack();
-        const address = blob(c);
+        const address = smallBlob(c);
         // OpenDHT ignores an `sa` of another length.
         parsed.seenAddress = address.length === 4 || address.length === 16
           ? address
