@@ -65,21 +65,25 @@ export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
  * short messages (the DHT's write tokens make one per requester).
  *
  * @param key The key, any length.
- * @returns A function giving the same 32 bytes as `hmacSha256(key, data)`.
+ * @returns A function giving the same 32 bytes as `hmacSha256(key, data)`,
+ *   written into `out` when it is given (at least 32 bytes; the function
+ *   returns it), else into new bytes.
  */
 export function hmacSha256Keyed(
   key: Uint8Array,
-): (data: Uint8Array) => Uint8Array {
+): (data: Uint8Array, out?: Uint8Array) => Uint8Array {
   // The class rather than `hmac.create`, whose declared type cannot be
   // cloned into.
   const keyed = new _HMAC<Sha256>(nobleSha256, key);
   // One scratch state, overwritten from the keyed one for every message:
   // `clone()` would allocate two hashes and their buffers each time.
   let scratch: _HMAC<Sha256> | undefined;
-  return (data) => {
+  return (data, out) => {
     const state = keyed._cloneInto(scratch);
     scratch = state;
-    return state.update(data).digest();
+    if (out === undefined) return state.update(data).digest();
+    state.update(data).digestInto(out);
+    return out;
   };
 }
 

@@ -613,5 +613,12 @@ Deno.test("hmacSha256Keyed() matches hmacSha256() and Web Crypto HMAC for token-
     );
     assert.deepEqual(keyed(input), expected);
     assert.deepEqual(hmacSha256(key, input), expected);
+    // Into given bytes: the same 32, the bytes around them untouched.
+    const out = new Uint8Array(40).fill(0xee);
+    assert.equal(keyed(input, out.subarray(4, 36)).byteOffset, 4);
+    assert.deepEqual(out.subarray(4, 36), expected);
+    assert.deepEqual([...out.subarray(0, 4), ...out.subarray(36)], [
+      ...new Uint8Array(8).fill(0xee),
+    ]);
   }
 });

@@ -148,3 +148,29 @@ Deno.test("search: a pending candidate pushed out of the bound has its request c
   assert.deepEqual(cancelled, [seeds[2].id.toString()]);
   assert.equal(search.nodes.length, 3);
 });
+
+Deno.test("search: the nodes keep copies of their tokens, not views of the datagrams they came in", () => {
+  // Each answer's token is a view of one receive buffer, which the next
+  // datagram overwrites (as a transport's slab or a decoded reply's bytes).
+  const seeds = nodes("token", 20);
+  const datagram = new Uint8Array(64);
+  let result: SearchResult | undefined;
+  const search = new Search(target, {
+    query: (node, answer) => {
+      const index = seeds.findIndex((seed) => seed.id.equals(node.id));
+      datagram.fill(index + 1);
+      answer.onAnswer([], datagram.subarray(10, 42));
+    },
+    onDone: (done) => result = done,
+  });
+  search.start(seeds);
+  datagram.fill(0xff);
+  assert.ok(result !== undefined);
+  assert.equal(result.nodes.length, TARGET_NODES);
+  const answered = search.nodes.filter((node) => node.state === "answered");
+  assert.ok(answered.length >= TARGET_NODES);
+  for (const node of answered) {
+    const index = seeds.findIndex((seed) => seed.id.equals(node.id));
+    assert.deepEqual(node.token, new Uint8Array(32).fill(index + 1));
+  }
+});

@@ -238,7 +238,10 @@ export interface DhtReply extends MessageBase {
   readonly kind: "reply";
   /** Replier's node id. */
   readonly senderId: InfoHash;
-  /** Requester's IP as seen by the replier (`sa`, 4 or 16 bytes). */
+  /**
+   * Requester's IP as seen by the replier (`sa`, 4 or 16 bytes). Decoded, a
+   * view of the datagram: copy it to keep it.
+   */
   readonly seenAddress?: Uint8Array;
   /**
    * Requester's UDP port as seen by the replier (`sp`, our extension,
@@ -250,7 +253,10 @@ export interface DhtReply extends MessageBase {
   readonly nodes4?: readonly NodeInfo[];
   /** IPv6 nodes. */
   readonly nodes6?: readonly NodeInfo[];
-  /** Write token (find/get replies, always 32 bytes from OpenDHT). */
+  /**
+   * Write token (find/get replies, always 32 bytes from OpenDHT). Decoded, a
+   * view of the datagram: copy it to keep it (a search does).
+   */
   readonly token?: Uint8Array;
   /** Values (get replies). */
   readonly values?: readonly DhtValue[];

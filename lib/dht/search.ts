@@ -36,6 +36,7 @@
  */
 import type { InfoHash } from "../identity/info_hash.ts";
 import type { NodeInfo } from "./messages.ts";
+import { SlabCopier } from "../io/_slab_copier.ts";
 
 /** Candidates a search tracks (OpenDHT SEARCH_NODES). */
 export const SEARCH_NODES = 14;
@@ -123,6 +124,9 @@ export interface SearchOptions {
 
 /** Times a search that is about to end short asks {@link SearchOptions.reseed}. */
 export const MAX_RESEEDS = 3;
+
+/** Bytes of a slab that a search copies its nodes' tokens into (16 of OpenDHT's). */
+const TOKEN_SLAB_BYTES = 512;
 
 /**
  * One iterative lookup of the nodes closest to {@link Search.target}; it
@@ -285,13 +289,25 @@ export class Search {
     if (cancel) node.cancel = cancel;
   }
 
+  /** Where the nodes' tokens are copied (made with the first). */
+  #tokens: SlabCopier | undefined;
+
   // What an Ask reports, made once per search rather than per request (a
   // request lives long enough to outlast a young-generation GC).
   readonly #outcomes: AskOutcomes = {
     isFinished: () => this.#finished,
     answered: (node, found, token) => {
       node.state = "answered";
-      node.token = token;
+      // A copy: a decoded token is a view of its datagram. Copies share
+      // this search's small slabs (a typed array each cost a microsecond),
+      // which live no longer than the search's own tokens.
+      node.token = token === undefined
+        ? undefined
+        : (this.#tokens ??= new SlabCopier(TOKEN_SLAB_BYTES)).copy(
+          token,
+          0,
+          token.length,
+        );
       this.#add(found, node.hop + 1);
       this.#reportPrefix();
       if (this.#finished) return;

@@ -59,6 +59,9 @@ const TOKEN_CACHE_MAX = 256;
  * object per key, and a table rebuilt as it grew and at every emptying).
  * Bounded: a full cache is emptied.
  */
+/** HMAC-SHA-256 under one secret, into `out` when given. */
+type Keyed = (input: Uint8Array, out?: Uint8Array) => Uint8Array;
+
 /** The key of an address that is not IPv4 in a {@link TokenCache}. */
 function otherKey(address: PeerAddress): string {
   return `${address.host} ${address.port}`;
@@ -94,10 +97,10 @@ class TokenCache {
   }
 
   /**
-   * Keeps a copy of `token` (not yet cached); returns the copy (a view of
-   * the buffer).
+   * The slot for `address`'s token (not yet cached): a view of the buffer,
+   * to be filled by the caller at once.
    */
-  set(address: PeerAddress, ipv4: number, token: Uint8Array): Uint8Array {
+  add(address: PeerAddress, ipv4: number): Uint8Array {
     if (this.#count >= TOKEN_CACHE_MAX) this.clear();
     const slot = this.#count++;
     const at = slot * TOKEN_BYTES;
@@ -108,7 +111,6 @@ class TokenCache {
       grown.set(this.#bytes);
       this.#bytes = grown;
     }
-    this.#bytes.set(token, at);
     if (ipv4 === -1) {
       (this.#others ??= new Map()).set(otherKey(address), slot);
     } else this.#ipv4.insert(ipv4, address.port & 0xffff, slot);
@@ -128,9 +130,9 @@ export class TokenKeeper {
   readonly #rng: Rng;
   readonly #randomBytes: RandomBytes;
   /** HMAC-SHA-256 under the current secret (its key blocks hashed once). */
-  #current: (input: Uint8Array) => Uint8Array;
+  #current: Keyed;
   /** The same under the previous secret. */
-  #previous: (input: Uint8Array) => Uint8Array;
+  #previous: Keyed;
   #rotateAtMs: number;
 
   /**
@@ -153,7 +155,7 @@ export class TokenKeeper {
     this.#rotateAtMs = nowMs + this.#period();
   }
 
-  #secret(): (input: Uint8Array) => Uint8Array {
+  #secret(): Keyed {
     return hmacSha256Keyed(this.#randomBytes(SECRET_BYTES));
   }
 
@@ -185,23 +187,26 @@ export class TokenKeeper {
 
   #cached(
     cache: TokenCache,
-    secret: (input: Uint8Array) => Uint8Array,
+    secret: Keyed,
     address: PeerAddress,
   ): Uint8Array {
     const ipv4 = ipv4Number(address.host);
-    return cache.get(address, ipv4) ??
-      cache.set(address, ipv4, this.#token(secret, address, ipv4));
+    const known = cache.get(address, ipv4);
+    if (known !== undefined) return known;
+    // Made straight into the cache's slot (no bytes of their own).
+    return secret(this.#input(address, ipv4), cache.add(address, ipv4));
   }
 
-  #token(
-    secret: (input: Uint8Array) => Uint8Array,
-    address: PeerAddress,
-    ipv4: number,
-  ): Uint8Array {
-    // The host's bytes (4 for IPv4, else its UTF-8), then the port's two.
+  /** An IPv4 token's input, written anew for each token made. */
+  readonly #ipv4Input = new Uint8Array(6);
+
+  /** The host's bytes (4 for IPv4, else its UTF-8), then the port's two. */
+  #input(address: PeerAddress, ipv4: number): Uint8Array {
     const host = ipv4 === -1 ? utf8(address.host) : undefined;
     const hostLength = host === undefined ? 4 : host.length;
-    const input = new Uint8Array(hostLength + 2);
+    const input = host === undefined
+      ? this.#ipv4Input
+      : new Uint8Array(hostLength + 2);
     if (host === undefined) {
       input[0] = ipv4 >>> 24;
       input[1] = (ipv4 >>> 16) & 0xff;
@@ -210,7 +215,7 @@ export class TokenKeeper {
     } else input.set(host, 0);
     input[hostLength] = (address.port >> 8) & 0xff;
     input[hostLength + 1] = address.port & 0xff;
-    return secret(input);
+    return input;
   }
 
   /**

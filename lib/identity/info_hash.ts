@@ -20,6 +20,10 @@ import type { Rng } from "../rng.ts";
 
 /** Length of an InfoHash in bytes. */
 export const INFO_HASH_BYTES = 20;
+
+/** Bytes {@link InfoHash.random} draws into before reading them as an id. */
+const RANDOM_SCRATCH = new Uint8Array(INFO_HASH_BYTES);
+
 /** Length of an InfoHash in bits. */
 export const INFO_HASH_BITS = 160;
 
@@ -233,7 +237,9 @@ export class InfoHash {
    * @returns A random id.
    */
   static random(rng: Rng): InfoHash {
-    const bytes = new Uint8Array(INFO_HASH_BYTES);
+    // Drawn into scratch bytes (read into words at once): a typed array of
+    // their own would cost more than the draws.
+    const bytes = RANDOM_SCRATCH;
     for (let i = 0; i < bytes.length; i++) {
       bytes[i] = Math.floor(rng() * 256) & 0xff;
     }

@@ -53,7 +53,6 @@ import {
   type MutableBody,
 } from "./_message_build.ts";
 import { decodeNodes4, decodeNodes6 } from "./addresses.ts";
-import { SlabCopier } from "../../io/_slab_copier.ts";
 
 /** Thrown inside this module to hand the datagram to the general decoder. */
 class FallBack {}
@@ -359,19 +358,15 @@ function blob(c: Cursor): Uint8Array {
 }
 
 /**
- * Copies of the few bytes every reply carries (the token, the seen address),
- * made in small shared slabs: a typed array of their own cost a microsecond
- * each, more than the rest of a ping reply's decoding. A kept token holds
- * its 1 KiB slab; value fields, which the store keeps and counts by size,
- * get buffers of their own ({@link blob}).
+ * A bin or str as a view of the datagram, not a copy: for the token and the
+ * seen address, which every reply carries and whoever keeps them copies
+ * (a search its nodes' tokens); a typed array of their own cost about a
+ * microsecond each, more than the rest of a ping reply's decoding.
  */
-const SMALL_COPIES = new SlabCopier(1_024);
-
-/** {@link blob} for a token or seen address: a view of a small slab. */
-function smallBlob(c: Cursor): Uint8Array {
+function blobView(c: Cursor): Uint8Array {
   const length = blobLength(c);
   const at = c.take(length);
-  return SMALL_COPIES.copy(c.bytes, at, at + length);
+  return c.bytes.subarray(at, at + length);
 }
 
 /** A str or bin as text, as msgpack-c reads a `std::string`. */
@@ -724,7 +719,7 @@ function body(c: Cursor): MutableBody {
         parsed.query = query(c);
         break;
       case B_TOKEN:
-        parsed.token = smallBlob(c);
+        parsed.token = blobView(c);
         break;
       case B_VID:
         parsed.valueId = uint64(c);
@@ -738,7 +733,7 @@ function body(c: Cursor): MutableBody {
       case B_SA: {
         const head = c.peek();
         if (head !== 0xc4 && head !== 0xc5 && head !== 0xc6) fallBack();
-        const address = smallBlob(c);
+        const address = blobView(c);
         // OpenDHT ignores an `sa` of another length.
         parsed.seenAddress = address.length === 4 || address.length === 16
           ? address
