@@ -29,9 +29,18 @@
  *
  * @module
  */
-import { INFO_HASH_BITS, InfoHash } from "../identity/info_hash.ts";
+import {
+  INFO_HASH_BITS,
+  INFO_HASH_BYTES,
+  InfoHash,
+} from "../identity/info_hash.ts";
 import type { PeerAddress } from "../transport.ts";
 import type { Rng } from "../rng.ts";
+
+/** {@link RoutingTable.randomIdInBucket}'s bytes: random, ours, the result. */
+const BUCKET_ID_SCRATCH = new Uint8Array(3 * INFO_HASH_BYTES);
+const SELF_AT = INFO_HASH_BYTES;
+const OUT_AT = 2 * INFO_HASH_BYTES;
 
 /** Nodes per bucket (OpenDHT TARGET_NODES). */
 export const BUCKET_SIZE = 8;
@@ -715,18 +724,25 @@ export class RoutingTable {
    * @returns The id.
    */
   randomIdInBucket(index: number, rng: Rng): InfoHash {
-    const random = InfoHash.random(rng).bytes;
-    const self = this.selfId.bytes;
-    const out = new Uint8Array(self.length);
+    // Random bytes drawn as `InfoHash.random` draws them, our id, and the
+    // result, in one scratch array: the maintenance round asks for one per
+    // bucket to refresh, and three typed arrays of their own cost more than
+    // the bits.
+    const scratch = BUCKET_ID_SCRATCH;
+    for (let i = 0; i < INFO_HASH_BYTES; i++) {
+      scratch[i] = Math.floor(rng() * 256) & 0xff;
+    }
+    this.selfId.copyTo(scratch, SELF_AT);
+    scratch.fill(0, OUT_AT, OUT_AT + INFO_HASH_BYTES);
     for (let bit = 0; bit < INFO_HASH_BITS; bit++) {
       const byte = bit >> 3;
       const mask = 0x80 >> (bit & 7);
       let value: number;
-      if (bit < index) value = self[byte] & mask;
-      else if (bit === index) value = (self[byte] & mask) ^ mask;
-      else value = random[byte] & mask;
-      out[byte] |= value;
+      if (bit < index) value = scratch[SELF_AT + byte] & mask;
+      else if (bit === index) value = (scratch[SELF_AT + byte] & mask) ^ mask;
+      else value = scratch[byte] & mask;
+      scratch[OUT_AT + byte] |= value;
     }
-    return InfoHash.fromBytes(out);
+    return InfoHash.fromBytesAt(scratch, OUT_AT);
   }
 }
