@@ -401,7 +401,47 @@ export class AesGcmKey {
     ciphertext: Uint8Array,
     associatedData: Uint8Array,
   ): Uint8Array | undefined {
-    if (ciphertext.length < GCM_TAG_BYTES) return undefined;
+    const bodyEnd = this.#verify(nonce, ciphertext, associatedData);
+    if (bodyEnd < 0) return undefined;
+    const plaintext = new Uint8Array(bodyEnd);
+    this.#crypt(ciphertext, 0, bodyEnd, plaintext, 0);
+    return plaintext;
+  }
+
+  /**
+   * {@link AesGcmKey.open} into the ciphertext's own bytes: on success its
+   * first bytes become the plaintext (returned, a view of them); on failure
+   * nothing is written.
+   *
+   * @example
+   * ```ts
+   * import { AesGcmKey } from "./aes_gcm_key.ts";
+   *
+   * const key = new AesGcmKey(new Uint8Array(32));
+   * const nonce = new Uint8Array(12);
+   * const sealed = key.seal(nonce, new Uint8Array([1, 2]), new Uint8Array(0));
+   * const plaintext = key.openInPlace(nonce, sealed, new Uint8Array(0));
+   * console.assert(plaintext?.buffer === sealed.buffer && plaintext[1] === 2);
+   * ```
+   */
+  openInPlace(
+    nonce: Uint8Array,
+    ciphertext: Uint8Array,
+    associatedData: Uint8Array,
+  ): Uint8Array | undefined {
+    const bodyEnd = this.#verify(nonce, ciphertext, associatedData);
+    if (bodyEnd < 0) return undefined;
+    this.#crypt(ciphertext, 0, bodyEnd, ciphertext, 0);
+    return ciphertext.subarray(0, bodyEnd);
+  }
+
+  /** The plaintext's length if the tag is right (the nonce set), else -1. */
+  #verify(
+    nonce: Uint8Array,
+    ciphertext: Uint8Array,
+    associatedData: Uint8Array,
+  ): number {
+    if (ciphertext.length < GCM_TAG_BYTES) return -1;
     this.#setNonce(nonce);
     const bodyEnd = ciphertext.length - GCM_TAG_BYTES;
     const ghash = this.#tag(
@@ -418,10 +458,7 @@ export class AesGcmKey {
       (ghash.word(1) ^ mask[1] ^ readWord(ciphertext, bodyEnd + 4)) |
       (ghash.word(2) ^ mask[2] ^ readWord(ciphertext, bodyEnd + 8)) |
       (ghash.word(3) ^ mask[3] ^ readWord(ciphertext, bodyEnd + 12));
-    if (diff !== 0) return undefined;
-    const plaintext = new Uint8Array(bodyEnd);
-    this.#crypt(ciphertext, 0, bodyEnd, plaintext, 0);
-    return plaintext;
+    return diff === 0 ? bodyEnd : -1;
   }
 
   #setNonce(nonce: Uint8Array): void {

@@ -49,6 +49,7 @@ import type {
 import type { ManualClock } from "../lib/testing/manual_clock.ts";
 import { formatAddress, type PeerAddress } from "../lib/transport.ts";
 import type { SimulatedNetwork } from "../lib/testing/simulated_network.ts";
+import { SlabCopier } from "../lib/io/_slab_copier.ts";
 
 /** Why a simulated connect failed. */
 export class StreamConnectError extends Error {
@@ -98,7 +99,7 @@ class StreamEnd implements ByteStream {
 
   write(bytes: Uint8Array): void {
     if (!this.open || bytes.length === 0) return;
-    this.#net.transmit(this, bytes.slice());
+    this.#net.transmit(this, this.#net.copies.copy(bytes, 0, bytes.length));
   }
 
   onData(handler: (bytes: Uint8Array) => void): void {
@@ -144,6 +145,11 @@ export class SimulatedStreamNetwork {
   readonly #bytes = new Map<number, number>();
   readonly #hostsByName = new Map<string, number>();
   #scannedHosts = 0;
+  /**
+   * Where the bytes each end writes are copied (the writer may reuse its
+   * buffer): shared slabs, since a typed array per write cost a microsecond.
+   */
+  readonly copies: SlabCopier = new SlabCopier();
 
   /**
    * Streams between the hosts of `network`.

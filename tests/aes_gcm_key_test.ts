@@ -152,3 +152,31 @@ Deno.test("AesGcmKey seals the AES-256 test cases of the GCM specification (McGr
     );
   }
 });
+
+Deno.test("AesGcmKey.openInPlace() gives open()'s plaintext in the ciphertext's own bytes, and writes nothing when a byte was tampered with", () => {
+  const random = rngBytes(seededRng(10));
+  const key = new AesGcmKey(random(32));
+  for (const length of LENGTHS) {
+    const nonce = random(12);
+    const aad = random(4);
+    const plaintext = random(length);
+    // An unaligned view of a larger buffer, as a frame in a received chunk.
+    const chunk = new Uint8Array(length + 16 + 7).fill(0xa5);
+    const sealed = chunk.subarray(3, 3 + length + 16);
+    sealed.set(key.seal(nonce, plaintext, aad));
+    const tampered = sealed.slice();
+    tampered[length + 15] ^= 1;
+    const before = tampered.slice();
+    assert.equal(key.openInPlace(nonce, tampered, aad), undefined);
+    assert.deepEqual(tampered, before);
+    const opened = key.openInPlace(nonce, sealed, aad);
+    assert.ok(opened !== undefined);
+    assert.deepEqual(opened, plaintext);
+    assert.equal(opened.buffer, chunk.buffer);
+    assert.equal(opened.byteOffset, 3);
+    // The bytes around the frame are untouched.
+    assert.deepEqual([...chunk.subarray(0, 3), ...chunk.subarray(-4)], [
+      ...new Uint8Array(7).fill(0xa5),
+    ]);
+  }
+});

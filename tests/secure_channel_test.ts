@@ -1304,3 +1304,38 @@ Deno.test("SecureChannel works over TCP on loopback with the system clock", asyn
     await listener.close();
   }
 });
+
+Deno.test("SecureChannel delivers each message in bytes of its own, which later frames leave as they were", async () => {
+  const context = setup(41);
+  const { aliceTap, bobTap, toBob, toAlice } = connect(context);
+  const kept: Uint8Array[] = [];
+  toAlice.onMessage((bytes) => kept.push(bytes));
+  await settle();
+  assert.equal(toAlice.state, "open");
+  // Every write of Alice's reaches Bob joined with the next one, in one
+  // chunk (frames are opened in the received bytes).
+  let held: Uint8Array | undefined;
+  aliceTap.rewrite = (bytes) => {
+    if (held === undefined) {
+      held = bytes.slice();
+      return new Uint8Array(0);
+    }
+    const joined = new Uint8Array(held.length + bytes.length);
+    joined.set(held);
+    joined.set(bytes, held.length);
+    held = undefined;
+    queueMicrotask(() => bobTap.inject(joined));
+    return new Uint8Array(0);
+  };
+  for (const text of ["one", "two", "three", "four"]) {
+    toBob.send(encoder.encode(text));
+  }
+  await settle();
+  assert.deepEqual(kept.map((bytes) => decoder.decode(bytes)), [
+    "one",
+    "two",
+    "three",
+    "four",
+  ]);
+  for (const bytes of kept) assert.equal(bytes.buffer.byteLength, bytes.length);
+});

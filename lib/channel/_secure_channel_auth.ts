@@ -103,6 +103,8 @@ export function authFrame(
     certificate: identity.certificate.bytes,
     signature,
   });
+  // The sealer's buffer: written before another frame is sealed (the
+  // initiator's first flight goes out at the end of its constructor).
   return keys.sealer.seal(FrameType.AUTH, body);
 }
 

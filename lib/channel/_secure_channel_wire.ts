@@ -201,10 +201,15 @@ export function decodeResponderHello(
   return hello.slice(HELLO_HEADER_BYTES);
 }
 
-/** Seals frames for one direction, counting nonces from zero. */
+/**
+ * Seals frames for one direction, counting nonces from zero. A frame is valid
+ * until the next one is sealed: write it at once, or copy it.
+ */
 export class FrameSealer {
   readonly #key: AesGcmKey;
   #counter = 0;
+  /** Where frames are sealed, grown to the largest so far. */
+  #frames = new Uint8Array(64);
   /** Rewritten for every frame: seal and open use it before returning. */
   readonly #nonce = new Uint8Array(NONCE_BYTES);
 
@@ -221,9 +226,14 @@ export class FrameSealer {
    * and sealed in one buffer.
    */
   seal(type: number, body: Uint8Array): Uint8Array {
-    const frame = new Uint8Array(
-      LENGTH_PREFIX_BYTES + 1 + body.length + TAG_BYTES,
-    );
+    // In the sealer's own buffer, which the next frame overwrites: a stream
+    // copies what it does not send at once (`ByteStream.write`), and a
+    // buffer per frame cost a microsecond (most frames are keepalives).
+    const size = LENGTH_PREFIX_BYTES + 1 + body.length + TAG_BYTES;
+    if (this.#frames.length < size) {
+      this.#frames = new Uint8Array(Math.max(size, 2 * this.#frames.length));
+    }
+    const frame = this.#frames.subarray(0, size);
     writeLength(frame, frame.length - LENGTH_PREFIX_BYTES);
     frame[LENGTH_PREFIX_BYTES] = type;
     frame.set(body, LENGTH_PREFIX_BYTES + 1);
@@ -254,9 +264,11 @@ export class FrameOpener {
   /**
    * The plaintext of the next frame, or undefined if it fails to
    * authenticate (the counter then stays put: the channel is dead anyway).
+   * Decrypted in place: the plaintext is a view of `ciphertext`'s bytes (a
+   * buffer per frame cost a microsecond; most frames are keepalives).
    */
   open(header: Uint8Array, ciphertext: Uint8Array): Uint8Array | undefined {
-    const plaintext = this.#key.open(
+    const plaintext = this.#key.openInPlace(
       writeNonce(this.#nonce, this.#counter),
       ciphertext,
       header,

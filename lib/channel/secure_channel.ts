@@ -692,7 +692,8 @@ export class SecureChannel {
     if (type === FrameType.CLOSE && body.length === 1) {
       this.#finish(body[0] === CloseCode.REFUSED ? "refused" : "remote");
     } else if (type === FrameType.AUTH && phase.kind === "await-auth") {
-      this.#onAuth(phase.keys, body);
+      // A copy, as for data: the peer's certificate may be kept.
+      this.#onAuth(phase.keys, body.slice());
     } else if (
       type === FrameType.CONFIRM && phase.kind === "await-confirm" &&
       body.length === 0
@@ -719,7 +720,9 @@ export class SecureChannel {
       return;
     }
     this.#messagesReceived++;
-    this.#onMessage?.(body);
+    // A copy of its own: the body was decrypted in the received bytes,
+    // which may be a view of a larger buffer.
+    this.#onMessage?.(body.slice());
   }
 
   #onAuth(keys: SessionKeys, body: Uint8Array): void {
