@@ -227,6 +227,22 @@ export function rngBytes(rng: Rng): RandomBytes {
 const UINT32_OF = new WeakMap<RandomBytes, () => number>();
 
 /**
+ * Gives `randomBytes` a word source for `randomUint32`: each call must
+ * return what four bytes of `randomBytes` could (a uniform 32-bit word from
+ * the same source). For the system's random bytes, which hand out words from
+ * a batch instead of an array and a `getRandomValues` call per word.
+ *
+ * @param randomBytes The source.
+ * @param word Its words.
+ */
+export function setUint32Source(
+  randomBytes: RandomBytes,
+  word: () => number,
+): void {
+  UINT32_OF.set(randomBytes, word);
+}
+
+/**
  * Derives an independent child {@link Rng} from four draws of `rng` (128
  * bits) and a label, so that each component of a scenario gets its own
  * stream: adding draws in one component does not shift the others. The

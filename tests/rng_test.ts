@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   forkRng,
   randomInt,
+  randomUint32,
   type Rng,
   rngBytes,
   seededRng,
@@ -170,4 +171,20 @@ Deno.test("systemRandomBytes() fills lengths beyond one getRandomValues call", (
   }
   assert.equal(systemRandomBytes(0).length, 0);
   assert.throws(() => systemRandomBytes(-1), RangeError);
+});
+
+Deno.test("randomUint32(systemRandomBytes) gives fresh 32-bit words past each batch of 256", () => {
+  // 600 words: the batch is drawn again twice. Any two of them are equal
+  // with probability about 600² / 2^33 (4e-5).
+  const words = Array.from(
+    { length: 600 },
+    () => randomUint32(systemRandomBytes),
+  );
+  for (const word of words) {
+    assert.ok(Number.isInteger(word) && word >= 0 && word < 2 ** 32);
+  }
+  assert.equal(new Set(words).size, words.length);
+  // The high bit is set in about half of them (binomial, 600 draws: 300 ± 12).
+  const high = words.filter((word) => word >= 2 ** 31).length;
+  assert.ok(high > 200 && high < 400, `${high} of 600 words above 2^31`);
 });

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { RandomBytes, Rng } from "../rng.ts";
+import { type RandomBytes, type Rng, setUint32Source } from "../rng.ts";
 
 /** The most bytes `crypto.getRandomValues` fills in one call. */
 const GET_RANDOM_VALUES_MAX_BYTES = 65536;
@@ -51,6 +51,25 @@ function getSystemRandomBytes(length: number): Uint8Array {
  * ```
  */
 export const systemRandomBytes: RandomBytes = getSystemRandomBytes;
+
+/**
+ * Words for `randomUint32(systemRandomBytes)` (a transaction id per request
+ * sent), drawn from the system's generator 256 at a time: an array and a
+ * `getRandomValues` call per word cost more than the rest of making a
+ * request. A word handed out is zeroed in the batch.
+ */
+const WORDS = new Uint32Array(256);
+let nextWord = WORDS.length;
+
+setUint32Source(systemRandomBytes, () => {
+  if (nextWord === WORDS.length) {
+    crypto.getRandomValues(WORDS);
+    nextWord = 0;
+  }
+  const word = WORDS[nextWord];
+  WORDS[nextWord++] = 0;
+  return word;
+});
 
 /**
  * `Math.random`'s contract (a number in [0, 1)) from the system's secure
