@@ -63,14 +63,20 @@ Deno.test("TokenKeeper.makeShared() gives make()'s token without a copy, and rot
   assert.ok(!keeper.check(old, peer, later));
 });
 
-Deno.test("TokenKeeper tokens are HMAC-SHA-256 of host bytes and port, for more addresses than its cache holds", () => {
-  // Known secrets: the first is the current one, the second the previous.
+/** A keeper whose secrets are known: the nth is n + 1 in every byte, kept in `secrets` as made. */
+function knownSecrets(seed: number) {
   const secrets: Uint8Array[] = [];
-  const keeper = new TokenKeeper(seededRng(6), 0, (length) => {
+  const keeper = new TokenKeeper(seededRng(seed), 0, (length) => {
     const secret = new Uint8Array(length).fill(secrets.length + 1);
     secrets.push(secret);
     return secret;
   });
+  return { keeper, secrets };
+}
+
+Deno.test("TokenKeeper tokens are HMAC-SHA-256 of host bytes and port, for more addresses than its cache holds", () => {
+  // Known secrets: the first is the current one, the second the previous.
+  const { keeper, secrets } = knownSecrets(6);
   const port = (value: number) => [value >> 8, value & 0xff];
   const expected = (host: number[], value: number) =>
     hmacSha256(secrets[0], new Uint8Array([...host, ...port(value)]));
@@ -107,12 +113,7 @@ Deno.test("TokenKeeper tokens are HMAC-SHA-256 of host bytes and port, for more 
 });
 
 Deno.test("TokenKeeper tokens follow each rotation although its caches are reused", () => {
-  const secrets: Uint8Array[] = [];
-  const keeper = new TokenKeeper(seededRng(7), 0, (length) => {
-    const secret = new Uint8Array(length).fill(secrets.length + 1);
-    secrets.push(secret);
-    return secret;
-  });
+  const { keeper, secrets } = knownSecrets(7);
   const peers = [
     { host: "10.0.0.1", port: 4222 },
     { host: "2001:db8::1", port: 4222 },

@@ -724,14 +724,11 @@ export class RoutingTable {
    * @returns The id.
    */
   randomIdInBucket(index: number, rng: Rng): InfoHash {
-    // Random bytes drawn as `InfoHash.random` draws them, our id, and the
-    // result, in one scratch array: the maintenance round asks for one per
-    // bucket to refresh, and three typed arrays of their own cost more than
-    // the bits.
+    // A random id's bytes, ours, and the result, in one scratch array: the
+    // maintenance round asks for one per bucket to refresh, and three typed
+    // arrays of their own cost more than the bits.
     const scratch = BUCKET_ID_SCRATCH;
-    for (let i = 0; i < INFO_HASH_BYTES; i++) {
-      scratch[i] = Math.floor(rng() * 256) & 0xff;
-    }
+    InfoHash.random(rng).copyTo(scratch, 0);
     this.selfId.copyTo(scratch, SELF_AT);
     scratch.fill(0, OUT_AT, OUT_AT + INFO_HASH_BYTES);
     for (let bit = 0; bit < INFO_HASH_BITS; bit++) {

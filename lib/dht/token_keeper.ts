@@ -49,6 +49,14 @@ const SECRET_BYTES = 32;
 
 const TOKEN_CACHE_MAX = 256;
 
+/** HMAC-SHA-256 under one secret, into `out` when given. */
+type Keyed = (input: Uint8Array, out?: Uint8Array) => Uint8Array;
+
+/** The key of an address that is not IPv4 in a {@link TokenCache}. */
+function otherKey(address: PeerAddress): string {
+  return `${address.host} ${address.port}`;
+}
+
 /**
  * Tokens made under one secret, by address (host and port: several sockets
  * behind one address, a NAT or load generators on one machine, each keep
@@ -59,14 +67,6 @@ const TOKEN_CACHE_MAX = 256;
  * object per key, and a table rebuilt as it grew and at every emptying).
  * Bounded: a full cache is emptied.
  */
-/** HMAC-SHA-256 under one secret, into `out` when given. */
-type Keyed = (input: Uint8Array, out?: Uint8Array) => Uint8Array;
-
-/** The key of an address that is not IPv4 in a {@link TokenCache}. */
-function otherKey(address: PeerAddress): string {
-  return `${address.host} ${address.port}`;
-}
-
 class TokenCache {
   /** Slot of each IPv4 address: (address, port). */
   readonly #ipv4 = new IntPairTable();
