@@ -328,3 +328,45 @@ Deno.test("RoutingTable: after any mix of heard, failed and remove, get(), close
     }
   }
 });
+
+Deno.test("A routing node's ipv4 is its host's number, read again when the host changes, -1 when it is not a dotted quad", () => {
+  const table = new RoutingTable(SELF);
+  const id = idInBucket(table, 3, 1);
+  const first = table.heard(id, { host: "10.0.1.2", port: 1 }, 0, true);
+  assert.equal(first.kind, "added");
+  const node = table.get(id)!;
+  assert.equal(node.ipv4, 0x0a00_0102);
+  // A new object for the same host (a socket hands one per datagram).
+  table.heard(id, { host: "10.0.1.2", port: 2 }, 1, false);
+  assert.equal(node.ipv4, 0x0a00_0102);
+  assert.equal(node.address.port, 2);
+  table.heard(id, { host: "192.168.7.9", port: 2 }, 2, false);
+  assert.equal(node.ipv4, 0xc0a8_0709);
+  table.heard(id, { host: "2001:db8::1", port: 2 }, 3, false);
+  assert.equal(node.ipv4, -1);
+  table.heard(id, { host: "300.1.1.1", port: 2 }, 4, false);
+  assert.equal(node.ipv4, -1);
+  table.heard(id, { host: "1.2.3.4", port: 2 }, 5, false);
+  assert.equal(node.ipv4, 0x0102_0304);
+  // Replacements reuse node objects: one that enters a bucket carries its
+  // own host's number, not that of the node the object held before.
+  const full = new RoutingTable(SELF);
+  const hosts = new Map<string, string>();
+  for (let salt = 0; salt < 3 * BUCKET_SIZE; salt++) {
+    const other = idInBucket(full, 0, salt + 10);
+    const host = `10.1.${salt}.${salt + 1}`;
+    hosts.set(other.toString(), host);
+    full.heard(other, { host, port: 1 }, 0, true);
+  }
+  for (let round = 0; round < MAX_FAILED_REQUESTS; round++) {
+    for (const occupant of full.nodes()) full.failed(occupant.id, 1);
+  }
+  let checked = 0;
+  for (const occupant of full.nodes()) {
+    const [a, b, c, d] = hosts.get(occupant.id.toString())!.split(".")
+      .map(Number);
+    assert.equal(occupant.ipv4, ((a * 256 + b) * 256 + c) * 256 + d);
+    checked++;
+  }
+  assert.ok(checked > 0);
+});

@@ -1765,3 +1765,25 @@ Deno.test("encodeMessage() refuses out-of-range numbers and contradictory values
     TypeError,
   );
 });
+
+Deno.test("The n4 writer takes a node's own ipv4 reading when it has one, and parses the host otherwise", () => {
+  const id = InfoHash.get("node");
+  const address = { host: "1.2.3.4", port: 0x0102 };
+  const written = (ipv4?: number) => {
+    const reply: DhtReply = {
+      kind: "reply",
+      tid: 1,
+      senderId: id,
+      network: 0,
+      userAgent: OPENDHT_USER_AGENT,
+      nodes4: [ipv4 === undefined ? { id, address } : { id, address, ipv4 }],
+    };
+    return (decodeMessage(encodeMessage(reply)) as DhtReply).nodes4?.[0]
+      .address;
+  };
+  assert.deepEqual(written(), { host: "1.2.3.4", port: 0x0102 });
+  assert.deepEqual(written(0x0506_0708), { host: "5.6.7.8", port: 0x0102 });
+  // -1 (not IPv4) and out-of-range numbers fall back to the host.
+  assert.deepEqual(written(-1), { host: "1.2.3.4", port: 0x0102 });
+  assert.deepEqual(written(2 ** 32), { host: "1.2.3.4", port: 0x0102 });
+});

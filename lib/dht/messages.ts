@@ -96,6 +96,13 @@ export interface NodeInfo {
   readonly id: InfoHash;
   /** Where the node receives datagrams: IPv4 in `n4`, IPv6 in `n6`. */
   readonly address: PeerAddress;
+  /**
+   * The address's host as a 32-bit IPv4 number, when the maker of this
+   * entry has read it already (a routing table's nodes carry it): the `n4`
+   * writer then takes it instead of parsing the host again. When present it
+   * must be `address.host`'s number; -1 means not IPv4.
+   */
+  readonly ipv4?: number;
 }
 
 /** Fields every message of a node carries. */

@@ -35,7 +35,6 @@ import {
   UNPROVEN_REPLY_FACTOR,
 } from "./proven_addresses.ts";
 import { seenAddressBytes } from "./wire/addresses.ts";
-import { strictIpv4Number } from "./_ipv4_number.ts";
 import { packValue, sealValue } from "./wire/values.ts";
 import { splitValues } from "./value_parts.ts";
 import { encodeMessage, OPENDHT_USER_AGENT } from "./wire/encode.ts";
@@ -73,14 +72,6 @@ type Handler<M extends DhtRequest["method"]> = (
   from: PeerAddress,
 ) => void;
 
-/**
- * Whether `host` is an IPv4 address as the `n4` writer reads it (the one
- * parser, `strictIpv4Number`), so that no node chosen for `n4` fails there.
- */
-function isIpv4Text(host: string): boolean {
-  return strictIpv4Number(host) >= 0;
-}
-
 function isIpv6(host: string): boolean {
   return host.includes(":");
 }
@@ -113,9 +104,11 @@ function nodesFor(
   );
   const nodes4: NodeInfo[] = [];
   const nodes6: NodeInfo[] = [];
-  // Routing nodes go as they are: the reply is encoded at once.
+  // Routing nodes go as they are: the reply is encoded at once. A node's
+  // `ipv4` is what the `n4` writer parses (`strictIpv4Number`), so no node
+  // chosen for `n4` fails there.
   for (const node of closest) {
-    if (wantsIpv4 && isIpv4Text(node.address.host)) nodes4.push(node);
+    if (wantsIpv4 && node.ipv4 >= 0) nodes4.push(node);
     else if (wantsIpv6 && isIpv6(node.address.host)) nodes6.push(node);
   }
   // Fields set one by one rather than spread: this runs for every find and

@@ -35,6 +35,7 @@ import {
   InfoHash,
 } from "../identity/info_hash.ts";
 import type { PeerAddress } from "../transport.ts";
+import { strictIpv4Number } from "./_ipv4_number.ts";
 import type { Rng } from "../rng.ts";
 
 /** {@link RoutingTable.randomIdInBucket}'s bytes: random, ours, the result. */
@@ -65,6 +66,12 @@ export interface RoutingNode {
   readonly id: InfoHash;
   /** Where we last heard from it; a node that moves keeps its entry. */
   readonly address: PeerAddress;
+  /**
+   * The address's host as a 32-bit IPv4 number (`strictIpv4Number`), or -1
+   * when it is not a dotted quad: whether the node may go in a reply's `n4`
+   * list, read once per address rather than in every reply.
+   */
+  readonly ipv4: number;
   /** When we last received anything from it, epoch ms. */
   readonly lastHeardMs: number;
   /** When it last answered one of our requests, epoch ms (-Infinity if never). */
@@ -102,6 +109,8 @@ function stateOf(node: RoutingNode, nowMs: number): NodeState {
 
 /** What {@link RoutingTable.heard} says of a full bucket with no node to ping. */
 const FULL: HeardResult = Object.freeze({ kind: "full" });
+/** What {@link RoutingTable.heard} says of our own id. */
+const SELF: HeardResult = Object.freeze({ kind: "self" });
 
 /**
  * A routing node as the table holds it. Even the id may change: the object
@@ -110,6 +119,7 @@ const FULL: HeardResult = Object.freeze({ kind: "full" });
 class TableNode implements RoutingNode {
   id: InfoHash;
   address: PeerAddress;
+  ipv4: number;
   lastHeardMs: number;
   lastReplyMs: number;
   failedRequests: number;
@@ -126,6 +136,15 @@ class TableNode implements RoutingNode {
    * with each other).
    */
   tail: number;
+  /**
+   * What `heard()` returns for this node once it is known: one read-only
+   * object per node rather than one per datagram (every message from a node
+   * already in a bucket is one `heard()`).
+   */
+  readonly updated: HeardResult = Object.freeze({
+    kind: "updated",
+    node: this,
+  });
 
   constructor(
     id: InfoHash,
@@ -135,10 +154,23 @@ class TableNode implements RoutingNode {
   ) {
     this.id = id;
     this.address = address;
+    this.ipv4 = strictIpv4Number(address.host);
     this.lastHeardMs = nowMs;
     this.lastReplyMs = isReply ? nowMs : -Infinity;
     this.failedRequests = 0;
     this.tail = id.suffix30;
+  }
+
+  /**
+   * Takes `address` as the node's; the host is parsed again only if it
+   * changed (a transport may hand a new object per datagram).
+   */
+  moved(address: PeerAddress): void {
+    if (address === this.address) return;
+    if (address.host !== this.address.host) {
+      this.ipv4 = strictIpv4Number(address.host);
+    }
+    this.address = address;
   }
 
   /** Becomes a node first heard now (a replacement's object used again). */
@@ -149,7 +181,7 @@ class TableNode implements RoutingNode {
     isReply: boolean,
   ): void {
     this.id = id;
-    this.address = address;
+    this.moved(address);
     this.lastHeardMs = nowMs;
     this.lastReplyMs = isReply ? nowMs : -Infinity;
     this.failedRequests = 0;
@@ -309,13 +341,13 @@ export class RoutingTable {
     nowMs: number,
     isReply: boolean,
   ): HeardResult {
-    if (id.equals(this.selfId)) return { kind: "self" };
+    if (id.equals(this.selfId)) return SELF;
     const index = this.bucketIndex(id);
     const position = this.#position(index, id);
     if (position >= 0) {
       const known = this.#buckets[index]!.nodes[position];
       const slot = index * BUCKET_SIZE + position;
-      known.address = address;
+      known.moved(address);
       known.lastHeardMs = nowMs;
       this.#heard[slot] = nowMs;
       if (isReply) {
@@ -325,7 +357,7 @@ export class RoutingTable {
         this.#failed[slot] = 0;
         this.#buckets[index]!.lastActivityMs = nowMs;
       }
-      return { kind: "updated", node: known };
+      return known.updated;
     }
     const bucket = this.#bucket(index);
     if (bucket.nodes.length < BUCKET_SIZE) {

@@ -38,7 +38,11 @@ function parseIpv4(host: string): Uint8Array | undefined {
 }
 
 /** Writes the 32 bits of an IPv4 address at `out[at]`, big-endian. */
-function putIpv4(out: Uint8Array, at: number, number: number): void {
+export function putIpv4(
+  out: Uint8Array,
+  at: number,
+  number: number,
+): void {
   out[at] = number >>> 24;
   out[at + 1] = number >>> 16;
   out[at + 2] = number >>> 8;

@@ -53,7 +53,12 @@ import {
   WireMap,
   writeWire,
 } from "./_msgpack.ts";
-import { encodeNodes4, encodeNodes6, writeAddress } from "./addresses.ts";
+import {
+  encodeNodes4,
+  encodeNodes6,
+  putIpv4,
+  writeAddress,
+} from "./addresses.ts";
 import { packedValueWire } from "./values.ts";
 
 /** The user agent OpenDHT 2.4.12 sends in `v`; callers pass it as `userAgent`. */
@@ -385,13 +390,22 @@ function writeNodes(
   const out = writer.buffer;
   for (const node of nodes) {
     node.id.copyTo(out, at);
-    writeAddress(
-      out,
-      at + INFO_HASH_BYTES,
-      node.address.host,
-      family,
-      `encode n${family}`,
-    );
+    const ipv4 = node.ipv4;
+    // A routing node's own reading of its host: no string to load and parse
+    // per entry (a find answer writes eight).
+    if (
+      family === 4 && ipv4 !== undefined && ipv4 >= 0 && ipv4 <= 0xffff_ffff
+    ) {
+      putIpv4(out, at + INFO_HASH_BYTES, ipv4);
+    } else {
+      writeAddress(
+        out,
+        at + INFO_HASH_BYTES,
+        node.address.host,
+        family,
+        `encode n${family}`,
+      );
+    }
     const port = node.address.port;
     if (!Number.isInteger(port) || port < 0 || port > 0xffff) {
       throw new RangeError(
