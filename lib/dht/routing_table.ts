@@ -94,8 +94,6 @@ export type HeardResult =
 interface Bucket {
   nodes: TableNode[];
   replacements: TableNode[];
-  /** When a node of this bucket last answered, or the bucket was refreshed. */
-  lastActivityMs: number;
 }
 
 function stateOf(node: RoutingNode, nowMs: number): NodeState {
@@ -221,29 +219,43 @@ export class RoutingTable {
   readonly #heard: number[] = [];
   readonly #replied: number[] = [];
   readonly #failed: number[] = [];
+  /**
+   * Per bucket, up to {@link RoutingTable.#deepestMade}: how many nodes it
+   * holds, and when a node of it last answered or it was refreshed. Scans
+   * that only need these (is the sender known? which buckets are quiet?)
+   * read one small array instead of a bucket object and its node list each.
+   */
+  readonly #sizes: number[] = [];
+  readonly #activity: number[] = [];
+
+  /** Makes room in the per-slot and per-bucket copies up to bucket `index`. */
+  #grow(index: number): void {
+    if (index <= this.#deepestMade) return;
+    this.#deepestMade = index;
+    const slots = (index + 1) * BUCKET_SIZE;
+    while (this.#tails.length < slots) {
+      this.#ids.push(this.selfId);
+      this.#tails.push(0);
+      this.#heard.push(0);
+      this.#replied.push(0);
+      this.#failed.push(0);
+    }
+    while (this.#sizes.length <= index) {
+      this.#sizes.push(0);
+      this.#activity.push(0);
+    }
+  }
 
   #bucket(index: number): Bucket {
-    if (index > this.#deepestMade) {
-      this.#deepestMade = index;
-      const slots = (index + 1) * BUCKET_SIZE;
-      while (this.#tails.length < slots) {
-        this.#ids.push(this.selfId);
-        this.#tails.push(0);
-        this.#heard.push(0);
-        this.#replied.push(0);
-        this.#failed.push(0);
-      }
-    }
-    return this.#buckets[index] ??= {
-      nodes: [],
-      replacements: [],
-      lastActivityMs: 0,
-    };
+    this.#grow(index);
+    return this.#buckets[index] ??= { nodes: [], replacements: [] };
   }
 
   /** Puts `node` at `position` of bucket `index` (and its copies in the slots). */
   #place(index: number, position: number, node: TableNode): void {
-    this.#buckets[index]!.nodes[position] = node;
+    const nodes = this.#buckets[index]!.nodes;
+    nodes[position] = node;
+    this.#sizes[index] = nodes.length;
     const slot = index * BUCKET_SIZE + position;
     this.#ids[slot] = node.id;
     this.#tails[slot] = node.tail;
@@ -301,12 +313,12 @@ export class RoutingTable {
 
   /** Where `id` is in bucket `index`, or -1. */
   #position(index: number, id: InfoHash): number {
-    const nodes = this.#buckets[index]?.nodes;
-    if (nodes === undefined) return -1;
+    if (index > this.#deepestMade) return -1;
+    const size = this.#sizes[index];
     const tails = this.#tails;
     const first = index * BUCKET_SIZE;
     const tail = id.suffix30;
-    for (let i = 0; i < nodes.length; i++) {
+    for (let i = 0; i < size; i++) {
       if (tails[first + i] !== tail) continue;
       const other = this.#ids[first + i];
       if (other === id || other.equals(id)) return i;
@@ -355,7 +367,7 @@ export class RoutingTable {
         known.failedRequests = 0;
         this.#replied[slot] = nowMs;
         this.#failed[slot] = 0;
-        this.#buckets[index]!.lastActivityMs = nowMs;
+        this.#activity[index] = nowMs;
       }
       return known.updated;
     }
@@ -364,7 +376,7 @@ export class RoutingTable {
       const node = new TableNode(id, address, nowMs, isReply);
       this.#place(index, bucket.nodes.length, node);
       this.#entered(node);
-      if (isReply) bucket.lastActivityMs = nowMs;
+      if (isReply) this.#activity[index] = nowMs;
       return { kind: "added", node };
     }
     // A full bucket: every request from a node we do not know lands here
@@ -477,6 +489,7 @@ export class RoutingTable {
       this.#place(index, i - 1, nodes[i]);
     }
     nodes.length -= 1;
+    this.#sizes[index] = nodes.length;
     this.#size -= 1;
     const replacement = this.#buckets[index]!.replacements.pop();
     if (replacement !== undefined) {
@@ -503,14 +516,17 @@ export class RoutingTable {
     goodReplySince: number,
     goodHeardSince: number,
   ): void {
-    const nodes = this.#buckets[index]?.nodes;
-    if (nodes === undefined) return;
+    if (index > this.#deepestMade) return;
+    const size = this.#sizes[index];
+    if (size === 0) return;
+    // The node objects only once one gets in.
+    let nodes: TableNode[] | undefined;
     const first = index * BUCKET_SIZE;
     const ids = this.#ids;
     const heard = this.#heard;
     const replied = this.#replied;
     const failed = this.#failed;
-    for (let n = 0; n < nodes.length; n++) {
+    for (let n = 0; n < size; n++) {
       const slot = first + n;
       if (
         failed[slot] >= MAX_FAILED_REQUESTS ||
@@ -526,6 +542,7 @@ export class RoutingTable {
         ) continue;
         at--;
       } else {
+        nodes ??= this.#buckets[index]!.nodes;
         out.push(nodes[n]);
         outIds.push(id);
       }
@@ -536,6 +553,7 @@ export class RoutingTable {
         outIds[at] = outIds[at - 1];
         at--;
       }
+      nodes ??= this.#buckets[index]!.nodes;
       out[at] = nodes[n];
       outIds[at] = id;
     }
@@ -697,10 +715,10 @@ export class RoutingTable {
     const heard = this.#heard;
     const replied = this.#replied;
     const failed = this.#failed;
+    const sizes = this.#sizes;
     for (let b = 0; b <= made; b++) {
-      const nodes = this.#buckets[b]?.nodes;
-      if (nodes === undefined) continue;
-      for (let i = 0; i < nodes.length; i++) {
+      const size = sizes[b];
+      for (let i = 0; i < size; i++) {
         // The table's copies: a node is read only when it is the oldest
         // dubious one so far, or ties with it.
         const slot = b * BUCKET_SIZE + i;
@@ -710,7 +728,7 @@ export class RoutingTable {
           failed[slot] >= MAX_FAILED_REQUESTS ||
           (replied[slot] >= goodReplySince && heardMs >= goodHeardSince)
         ) continue;
-        const node = nodes[i];
+        const node = this.#buckets[b]!.nodes[i];
         if (heardMs === oldestHeardMs && node.entry > oldestEntry) continue;
         oldest = node;
         oldestHeardMs = heardMs;
@@ -733,15 +751,17 @@ export class RoutingTable {
   refreshTargets(nowMs: number, staleMs: number, rng: Rng): InfoHash[] {
     let deepest = 0;
     const made = Math.min(this.#deepestMade, INFO_HASH_BITS - 1);
+    const sizes = this.#sizes;
     for (let i = 0; i <= made; i++) {
-      if ((this.#buckets[i]?.nodes.length ?? 0) > 0) deepest = i;
+      if (sizes[i] > 0) deepest = i;
     }
     const targets: InfoHash[] = [];
     const limit = Math.min(deepest + 1, INFO_HASH_BITS - 1);
+    this.#grow(limit);
+    const activity = this.#activity;
     for (let i = 0; i <= limit; i++) {
-      const bucket = this.#bucket(i);
-      if (nowMs - bucket.lastActivityMs < staleMs) continue;
-      bucket.lastActivityMs = nowMs;
+      if (nowMs - activity[i] < staleMs) continue;
+      activity[i] = nowMs;
       targets.push(this.randomIdInBucket(i, rng));
     }
     return targets;
