@@ -107,6 +107,11 @@ export class ConnectivityMonitor {
    * large simulation.
    */
   readonly #unanswered: PeerAddress[] = [];
+  /**
+   * `#unanswered.length`, kept beside the state: a datagram heard while
+   * nothing is unanswered and we are online reads only this object.
+   */
+  #unansweredCount = 0;
   #state: ConnectivityState = "online";
   /**
    * When the second unanswered destination's request left; undefined while
@@ -182,12 +187,13 @@ export class ConnectivityMonitor {
    * @param to Its destination.
    */
   sent(to: PeerAddress): void {
+    if (this.#unansweredCount >= OFFLINE_MIN_DESTINATIONS) return;
     const unanswered = this.#unanswered;
-    if (unanswered.length >= OFFLINE_MIN_DESTINATIONS) return;
     for (const known of unanswered) {
       if (known.host === to.host && known.port === to.port) return;
     }
     unanswered.push(to);
+    this.#unansweredCount = unanswered.length;
     if (unanswered.length < OFFLINE_MIN_DESTINATIONS) return;
     this.#silentSinceMs = this.#options.clock.now();
     if (this.#state === "online") this.#arm(this.#options.silenceMs);
@@ -195,7 +201,11 @@ export class ConnectivityMonitor {
 
   /** A datagram of our network arrived: the network works. */
   heard(): void {
-    if (this.#unanswered.length > 0) this.#unanswered.length = 0;
+    // The common case: nothing to clear (the silence starts only with a
+    // second unanswered destination).
+    if (this.#unansweredCount === 0 && this.#state === "online") return;
+    this.#unanswered.length = 0;
+    this.#unansweredCount = 0;
     this.#silentSinceMs = undefined;
     if (this.#state === "offline") this.#set("online");
   }
@@ -205,6 +215,7 @@ export class ConnectivityMonitor {
     this.#timer?.cancel();
     this.#timer = undefined;
     this.#unanswered.length = 0;
+    this.#unansweredCount = 0;
     this.#silentSinceMs = undefined;
   }
 

@@ -134,16 +134,6 @@ class TableNode implements RoutingNode {
    * with each other).
    */
   tail: number;
-  /**
-   * What `heard()` returns for this node once it is known: one read-only
-   * object per node rather than one per datagram (every message from a node
-   * already in a bucket is one `heard()`).
-   */
-  readonly updated: HeardResult = Object.freeze({
-    kind: "updated",
-    node: this,
-  });
-
   constructor(
     id: InfoHash,
     address: PeerAddress,
@@ -369,7 +359,7 @@ export class RoutingTable {
         this.#failed[slot] = 0;
         this.#activity[index] = nowMs;
       }
-      return known.updated;
+      return { kind: "updated", node: known };
     }
     const bucket = this.#bucket(index);
     if (bucket.nodes.length < BUCKET_SIZE) {
