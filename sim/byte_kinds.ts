@@ -30,6 +30,7 @@
  * @module
  */
 import type { DatagramObserver } from "../lib/testing/simulated_network.ts";
+import { PendingQueries } from "./_pending_queries.ts";
 
 /** Queries remembered for their replies before starting afresh. */
 const MAX_PENDING_QUERIES = 200_000;
@@ -241,8 +242,8 @@ function tidKey(
 export class ByteKinds {
   readonly #hosts: ReadonlySet<number>;
   readonly #bytes = new Map<string, number>();
-  /** "querier>queried:tid" → the query's method. */
-  readonly #pending = new Map<string, string>();
+  /** Querier, queried and tid → the query's method. */
+  readonly #pending = new PendingQueries();
   /** Method → its reply's (error's) kind, made once. */
   readonly #replyNames = new Map<string, string>();
   readonly #errorNames = new Map<string, string>();
@@ -303,14 +304,17 @@ export class ByteKinds {
       const method = this.#method(bytes);
       if (direction === "sent") {
         if (this.#pending.size >= MAX_PENDING_QUERIES) this.#pending.clear();
-        this.#pending.set(`${source}>${target}:${tid}`, method);
+        this.#pending.set(source, target, tid, method);
       }
       return method;
     }
     if (y === 0x72 /* r */ || y === 0x65 /* e */) {
-      const key = `${target}>${source}:${tid}`;
-      const method = this.#pending.get(key);
-      if (direction === "received") this.#pending.delete(key);
+      const method = this.#pending.get(
+        target,
+        source,
+        tid,
+        direction === "received",
+      );
       const names = y === 0x72 ? this.#replyNames : this.#errorNames;
       const name = method ?? "unknown";
       let kind = names.get(name);
