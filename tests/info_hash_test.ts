@@ -338,3 +338,27 @@ Deno.test("InfoHash.suffix30 is the id's last 30 bits", () => {
     0x1234_5678,
   );
 });
+
+Deno.test("InfoHash.prefix30 is the first 30 bits, and orders ids by distance as compareDistance does when it differs", () => {
+  const id = InfoHash.fromHex("ffffff" + "fc" + "00".repeat(16));
+  assert.equal(id.prefix30, 0x3fff_ffff);
+  assert.equal(
+    InfoHash.fromHex("000001" + "04" + "ff".repeat(16)).prefix30,
+    0x41,
+  );
+  const rng = seededRng("prefix30");
+  let decided = 0;
+  for (let i = 0; i < 5_000; i++) {
+    const [target, a, b] = [0, 1, 2].map(() => InfoHash.random(rng));
+    // Half the pairs share their first 24 bits: ties and near-ties.
+    const bBytes = b.bytes;
+    if (i % 2 === 0) bBytes.set(a.bytes.subarray(0, 3));
+    const other = InfoHash.fromBytes(bBytes);
+    const d = (a.prefix30 ^ target.prefix30) -
+      (other.prefix30 ^ target.prefix30);
+    if (d === 0) continue;
+    decided++;
+    assert.equal(Math.sign(d), Math.sign(target.compareDistance(a, other)));
+  }
+  assert.ok(decided > 4_000, `${decided}`);
+});

@@ -6,7 +6,7 @@ import {
   RoutingTable,
 } from "../lib/dht/routing_table.ts";
 import { InfoHash } from "../lib/identity/info_hash.ts";
-import { seededRng } from "../lib/rng.ts";
+import { randomInt, rngBytes, seededRng } from "../lib/rng.ts";
 
 const SELF = InfoHash.fromHex("00".repeat(20));
 
@@ -369,4 +369,77 @@ Deno.test("A routing node's ipv4 is its host's number, read again when the host 
     checked++;
   }
   assert.ok(checked > 0);
+});
+
+Deno.test("RoutingTable.heard(): a newcomer to a full bucket takes the place of an expired occupant, else waits and names a dubious one to ping", () => {
+  const table = new RoutingTable(SELF);
+  const occupants = Array.from(
+    { length: BUCKET_SIZE },
+    (_, salt) => idInBucket(table, 2, salt),
+  );
+  occupants.forEach((id, i) => table.heard(id, address(i), 0, true));
+  // All good: a newcomer waits, and no occupant is worth a ping.
+  const waiting = table.heard(idInBucket(table, 2, 100), address(100), 1, true);
+  assert.deepEqual(waiting, { kind: "full" });
+  // Heard long ago without an answer since: dubious, named for a ping.
+  const later = NODE_EXPIRE_TIME_MS + 1;
+  for (const id of occupants.slice(1)) table.heard(id, address(1), later, true);
+  const ping = table.heard(
+    idInBucket(table, 2, 101),
+    address(101),
+    later,
+    false,
+  );
+  assert.equal(ping.kind, "full");
+  assert.equal(
+    ping.kind === "full" ? ping.pingCandidate?.id : undefined,
+    occupants[0],
+  );
+  // Expired with no replacement left to promote: the next newcomer enters.
+  const fresh = new RoutingTable(SELF);
+  occupants.forEach((id, i) => fresh.heard(id, address(i), 0, true));
+  for (let round = 0; round < MAX_FAILED_REQUESTS; round++) {
+    fresh.failed(occupants[3], 1);
+  }
+  assert.equal(fresh.state(occupants[3], 1), "expired");
+  const newcomer = idInBucket(fresh, 2, 102);
+  const entered = fresh.heard(newcomer, address(102), 2, true);
+  assert.equal(entered.kind, "added");
+  assert.equal(fresh.get(occupants[3]), undefined);
+  assert.equal(fresh.get(newcomer)?.id, newcomer);
+});
+
+Deno.test("RoutingTable.closest() orders ids that share their first 32 bits as a full sort does", () => {
+  // The scan compares the ids' first 30 bits and reads the ids only on a
+  // tie: here most ids tie, in a few groups of shared leading bytes.
+  const rng = seededRng("shared prefixes");
+  const randomBytes = rngBytes(rng);
+  const prefixes = [0x00, 0x40, 0x41, 0xc0].map((first) => [
+    first,
+    ...randomBytes(3),
+  ]);
+  const withPrefix = () => {
+    const bytes = randomBytes(20);
+    bytes.set(prefixes[randomInt(rng, prefixes.length)]);
+    return InfoHash.fromBytes(bytes);
+  };
+  let compared = 0;
+  for (let round = 0; round < 40; round++) {
+    const table = new RoutingTable(withPrefix());
+    for (let i = 0; i < 300; i++) {
+      table.heard(withPrefix(), address(i), 0, true);
+    }
+    for (const target of [withPrefix(), InfoHash.random(rng)]) {
+      const usable = table.nodes().slice();
+      usable.sort((a, b) => target.compareDistance(a.id, b.id));
+      for (const count of [1, 8, 20]) {
+        assert.deepEqual(
+          table.closest(target, count, 0),
+          usable.slice(0, count),
+        );
+        compared++;
+      }
+    }
+  }
+  assert.equal(compared, 240);
 });

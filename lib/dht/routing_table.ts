@@ -185,6 +185,22 @@ function heardEarlier(a: TableNode, b: TableNode): number {
 
 /** The ids of `closest()`'s result as it is built (emptied after each call). */
 const CLOSEST_IDS: InfoHash[] = [];
+/**
+ * Beside {@link CLOSEST_IDS}: each id's first 30 bits XOR the target's,
+ * which order two ids by distance unless equal.
+ */
+const CLOSEST_DISTANCES: number[] = [];
+
+/** Orders `id` (with `distance`, see above) against the kept id at `at`. */
+function compareKept(
+  target: InfoHash,
+  id: InfoHash,
+  distance: number,
+  at: number,
+): number {
+  const d = distance - CLOSEST_DISTANCES[at];
+  return d !== 0 ? d : target.compareDistance(id, CLOSEST_IDS[at]);
+}
 
 /** A Kademlia routing table around `selfId`. */
 export class RoutingTable {
@@ -206,6 +222,8 @@ export class RoutingTable {
    */
   readonly #ids: InfoHash[] = [];
   readonly #tails: number[] = [];
+  /** The ids' first 30 bits (`prefix30`), for distance comparisons. */
+  readonly #heads: number[] = [];
   readonly #heard: number[] = [];
   readonly #replied: number[] = [];
   readonly #failed: number[] = [];
@@ -226,6 +244,7 @@ export class RoutingTable {
     while (this.#tails.length < slots) {
       this.#ids.push(this.selfId);
       this.#tails.push(0);
+      this.#heads.push(0);
       this.#heard.push(0);
       this.#replied.push(0);
       this.#failed.push(0);
@@ -249,6 +268,7 @@ export class RoutingTable {
     const slot = index * BUCKET_SIZE + position;
     this.#ids[slot] = node.id;
     this.#tails[slot] = node.tail;
+    this.#heads[slot] = node.id.prefix30;
     this.#heard[slot] = node.lastHeardMs;
     this.#replied[slot] = node.lastReplyMs;
     this.#failed[slot] = node.failedRequests;
@@ -370,10 +390,13 @@ export class RoutingTable {
       return { kind: "added", node };
     }
     // A full bucket: every request from a node we do not know lands here
-    // (half of them in bucket 0), so plain loops rather than closures.
-    const occupants = bucket.nodes;
-    for (let i = 0; i < occupants.length; i++) {
-      if (occupants[i].failedRequests < MAX_FAILED_REQUESTS) continue;
+    // (half of them in bucket 0), so plain loops rather than closures, over
+    // the table's copies of the occupants' fields (`stateOf`, inlined): the
+    // node objects are read only for the one chosen.
+    const first = index * BUCKET_SIZE;
+    const failed = this.#failed;
+    for (let i = 0; i < BUCKET_SIZE; i++) {
+      if (failed[first + i] < MAX_FAILED_REQUESTS) continue;
       // Expired (stateOf says so for failed nodes alone).
       const node = new TableNode(id, address, nowMs, isReply);
       this.#place(index, i, node);
@@ -382,12 +405,19 @@ export class RoutingTable {
       return { kind: "added", node };
     }
     this.#remember(bucket, id, address, nowMs, isReply);
+    // None is expired now: the first that is not good is dubious.
+    const goodReplySince = nowMs - NODE_GOOD_TIME_MS;
+    const goodHeardSince = nowMs - NODE_EXPIRE_TIME_MS;
+    const replied = this.#replied;
+    const heard = this.#heard;
     let pingCandidate: RoutingNode | undefined;
-    for (let i = 0; i < occupants.length; i++) {
-      if (stateOf(occupants[i], nowMs) === "dubious") {
-        pingCandidate = occupants[i];
-        break;
+    for (let i = 0; i < BUCKET_SIZE; i++) {
+      const slot = first + i;
+      if (replied[slot] >= goodReplySince && heard[slot] >= goodHeardSince) {
+        continue;
       }
+      pingCandidate = bucket.nodes[i];
+      break;
     }
     return pingCandidate === undefined ? FULL : { kind: "full", pingCandidate };
   }
@@ -490,8 +520,9 @@ export class RoutingTable {
   }
 
   /**
-   * Adds the usable nodes of bucket `index` to `out` (and their ids to
-   * `outIds`, side by side), keeping `out[groupStart..]` sorted by distance
+   * Adds the usable nodes of bucket `index` to `out` (and their ids and
+   * distances to {@link CLOSEST_IDS} and {@link CLOSEST_DISTANCES}, side by
+   * side), keeping `out[groupStart..]` sorted by distance
    * to `target` (insertion sort) and `out` at most `count` long: the closest
    * of the group stay, as if sorted and cut. It reads the table's copies of
    * the nodes' fields, not the nodes.
@@ -500,7 +531,6 @@ export class RoutingTable {
     index: number,
     target: InfoHash,
     out: RoutingNode[],
-    outIds: InfoHash[],
     groupStart: number,
     count: number,
     goodReplySince: number,
@@ -513,9 +543,13 @@ export class RoutingTable {
     let nodes: TableNode[] | undefined;
     const first = index * BUCKET_SIZE;
     const ids = this.#ids;
+    const heads = this.#heads;
     const heard = this.#heard;
     const replied = this.#replied;
     const failed = this.#failed;
+    const outIds = CLOSEST_IDS;
+    const outDistances = CLOSEST_DISTANCES;
+    const targetHead = target.prefix30;
     for (let n = 0; n < size; n++) {
       const slot = first + n;
       if (
@@ -523,29 +557,32 @@ export class RoutingTable {
         replied[slot] < goodReplySince || heard[slot] < goodHeardSince
       ) continue;
       const id = ids[slot];
+      const distance = heads[slot] ^ targetHead;
       let at = out.length;
       if (at >= count) {
         // Full: only a node closer than the farthest kept gets in.
         if (
-          at === groupStart ||
-          target.compareDistance(id, outIds[at - 1]) >= 0
+          at === groupStart || compareKept(target, id, distance, at - 1) >= 0
         ) continue;
         at--;
       } else {
         nodes ??= this.#buckets[index]!.nodes;
         out.push(nodes[n]);
         outIds.push(id);
+        outDistances.push(distance);
       }
       while (
-        at > groupStart && target.compareDistance(id, outIds[at - 1]) < 0
+        at > groupStart && compareKept(target, id, distance, at - 1) < 0
       ) {
         out[at] = out[at - 1];
         outIds[at] = outIds[at - 1];
+        outDistances[at] = outDistances[at - 1];
         at--;
       }
       nodes ??= this.#buckets[index]!.nodes;
       out[at] = nodes[n];
       outIds[at] = id;
+      outDistances[at] = distance;
     }
   }
 
@@ -580,17 +617,15 @@ export class RoutingTable {
     // without a closure per call.
     const goodReplySince = goodOnly ? nowMs - NODE_GOOD_TIME_MS : -Infinity;
     const goodHeardSince = goodOnly ? nowMs - NODE_EXPIRE_TIME_MS : -Infinity;
-    // The ids of `out`, side by side (one array for every table: a call
-    // runs to its end before the next).
-    const outIds = CLOSEST_IDS;
-    // `#collect` never lets `out` grow past `count`, so a group ends where
-    // `out` ends.
+    // `out`'s ids and distances go in CLOSEST_IDS and CLOSEST_DISTANCES
+    // (one pair of arrays for every table: a call runs to its end before
+    // the next). `#collect` never lets `out` grow past `count`, so a group
+    // ends where `out` ends.
     let groupStart = 0;
     this.#collect(
       b,
       target,
       out,
-      outIds,
       groupStart,
       count,
       goodReplySince,
@@ -604,7 +639,6 @@ export class RoutingTable {
           i,
           target,
           out,
-          outIds,
           groupStart,
           count,
           goodReplySince,
@@ -618,7 +652,6 @@ export class RoutingTable {
         i,
         target,
         out,
-        outIds,
         groupStart,
         count,
         goodReplySince,
@@ -626,7 +659,8 @@ export class RoutingTable {
       );
       groupStart = out.length;
     }
-    outIds.length = 0;
+    CLOSEST_IDS.length = 0;
+    CLOSEST_DISTANCES.length = 0;
     return out;
   }
 

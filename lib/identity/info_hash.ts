@@ -294,6 +294,16 @@ export class InfoHash {
     return ((this.#w5 & 0x3fff) << 16) | this.#w6;
   }
 
+  /**
+   * The first 30 bits as a number. Of two ids whose numbers differ, the one
+   * whose number XOR a target's is smaller is the closer to that target
+   * (what {@link InfoHash.compareDistance} says), so a scan may compare
+   * these and read the ids only on a tie.
+   */
+  get prefix30(): number {
+    return (this.#w0 << 6) | (this.#w1 >>> 18);
+  }
+
   /** 40 lowercase hex characters. */
   toString(): string {
     if (this.#hex !== undefined) return this.#hex;
