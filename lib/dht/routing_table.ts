@@ -221,6 +221,11 @@ export class RoutingTable {
    * `failed()` keep them equal to the nodes' own fields.
    */
   readonly #ids: InfoHash[] = [];
+  /**
+   * The nodes themselves, by slot: one array read where the bucket's object
+   * and its node list would be two more, dependent, cache misses.
+   */
+  readonly #nodes: (TableNode | undefined)[] = [];
   readonly #tails: number[] = [];
   /** The ids' first 30 bits (`prefix30`), for distance comparisons. */
   readonly #heads: number[] = [];
@@ -243,6 +248,7 @@ export class RoutingTable {
     const slots = (index + 1) * BUCKET_SIZE;
     while (this.#tails.length < slots) {
       this.#ids.push(this.selfId);
+      this.#nodes.push(undefined);
       this.#tails.push(0);
       this.#heads.push(0);
       this.#heard.push(0);
@@ -267,6 +273,7 @@ export class RoutingTable {
     this.#sizes[index] = nodes.length;
     const slot = index * BUCKET_SIZE + position;
     this.#ids[slot] = node.id;
+    this.#nodes[slot] = node;
     this.#tails[slot] = node.tail;
     this.#heads[slot] = node.id.prefix30;
     this.#heard[slot] = node.lastHeardMs;
@@ -318,7 +325,9 @@ export class RoutingTable {
     // objects (`InfoHash`), so the identity test usually settles it.
     const index = this.bucketIndex(id);
     const position = this.#position(index, id);
-    return position < 0 ? undefined : this.#buckets[index]!.nodes[position];
+    return position < 0
+      ? undefined
+      : this.#nodes[index * BUCKET_SIZE + position];
   }
 
   /** Where `id` is in bucket `index`, or -1. */
@@ -367,8 +376,8 @@ export class RoutingTable {
     const index = this.bucketIndex(id);
     const position = this.#position(index, id);
     if (position >= 0) {
-      const known = this.#buckets[index]!.nodes[position];
       const slot = index * BUCKET_SIZE + position;
+      const known = this.#nodes[slot]!;
       known.moved(address);
       known.lastHeardMs = nowMs;
       this.#heard[slot] = nowMs;
@@ -416,7 +425,7 @@ export class RoutingTable {
       if (replied[slot] >= goodReplySince && heard[slot] >= goodHeardSince) {
         continue;
       }
-      pingCandidate = bucket.nodes[i];
+      pingCandidate = this.#nodes[slot];
       break;
     }
     return pingCandidate === undefined ? FULL : { kind: "full", pingCandidate };
@@ -482,7 +491,7 @@ export class RoutingTable {
     const position = this.#position(index, id);
     if (position < 0) return;
     const bucket = this.#buckets[index]!;
-    const node = bucket.nodes[position];
+    const node = this.#nodes[index * BUCKET_SIZE + position]!;
     node.failedRequests += 1;
     this.#failed[index * BUCKET_SIZE + position] = node.failedRequests;
     if (stateOf(node, nowMs) !== "expired") return;
@@ -510,6 +519,7 @@ export class RoutingTable {
     }
     nodes.length -= 1;
     this.#sizes[index] = nodes.length;
+    this.#nodes[index * BUCKET_SIZE + nodes.length] = undefined;
     this.#size -= 1;
     const replacement = this.#buckets[index]!.replacements.pop();
     if (replacement !== undefined) {
@@ -539,10 +549,9 @@ export class RoutingTable {
     if (index > this.#deepestMade) return;
     const size = this.#sizes[index];
     if (size === 0) return;
-    // The node objects only once one gets in.
-    let nodes: TableNode[] | undefined;
     const first = index * BUCKET_SIZE;
     const ids = this.#ids;
+    const nodes = this.#nodes;
     const heads = this.#heads;
     const heard = this.#heard;
     const replied = this.#replied;
@@ -566,8 +575,7 @@ export class RoutingTable {
         ) continue;
         at--;
       } else {
-        nodes ??= this.#buckets[index]!.nodes;
-        out.push(nodes[n]);
+        out.push(nodes[slot]!);
         outIds.push(id);
         outDistances.push(distance);
       }
@@ -579,8 +587,7 @@ export class RoutingTable {
         outDistances[at] = outDistances[at - 1];
         at--;
       }
-      nodes ??= this.#buckets[index]!.nodes;
-      out[at] = nodes[n];
+      out[at] = nodes[slot]!;
       outIds[at] = id;
       outDistances[at] = distance;
     }
@@ -752,7 +759,7 @@ export class RoutingTable {
           failed[slot] >= MAX_FAILED_REQUESTS ||
           (replied[slot] >= goodReplySince && heardMs >= goodHeardSince)
         ) continue;
-        const node = this.#buckets[b]!.nodes[i];
+        const node = this.#nodes[slot]!;
         if (heardMs === oldestHeardMs && node.entry > oldestEntry) continue;
         oldest = node;
         oldestHeardMs = heardMs;
