@@ -1783,7 +1783,8 @@ Deno.test("The n4 writer takes a node's own ipv4 reading when it has one, and pa
   };
   assert.deepEqual(written(), { host: "1.2.3.4", port: 0x0102 });
   assert.deepEqual(written(0x0506_0708), { host: "5.6.7.8", port: 0x0102 });
-  // -1 (not IPv4) and out-of-range numbers fall back to the host.
+  // -1 (not IPv4), out-of-range and fractional numbers fall back to the host.
   assert.deepEqual(written(-1), { host: "1.2.3.4", port: 0x0102 });
   assert.deepEqual(written(2 ** 32), { host: "1.2.3.4", port: 0x0102 });
+  assert.deepEqual(written(1.5), { host: "1.2.3.4", port: 0x0102 });
 });

@@ -134,6 +134,7 @@ class TableNode implements RoutingNode {
    * with each other).
    */
   tail: number;
+
   constructor(
     id: InfoHash,
     address: PeerAddress,

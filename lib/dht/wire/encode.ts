@@ -393,9 +393,8 @@ function writeNodes(
     const ipv4 = node.ipv4;
     // A routing node's own reading of its host: no string to load and parse
     // per entry (a find answer writes eight).
-    if (
-      family === 4 && ipv4 !== undefined && ipv4 >= 0 && ipv4 <= 0xffff_ffff
-    ) {
+    // (`>>> 0` keeps an integer from 0 to 2^32 - 1 as it is, and only that.)
+    if (family === 4 && ipv4 !== undefined && ipv4 >>> 0 === ipv4) {
       putIpv4(out, at + INFO_HASH_BYTES, ipv4);
     } else {
       writeAddress(
