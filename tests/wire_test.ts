@@ -872,6 +872,18 @@ Deno.test("encodeNodes4()/decodeNodes4() and the IPv6 forms round-trip with big-
   assert.throws(() => decodeNodes6(new Uint8Array(39)), WireError);
 });
 
+/** A reply from `senderId` that carries only `nodes4`. */
+function nodes4Reply(senderId: InfoHash, nodes4: NodeInfo[]): DhtReply {
+  return {
+    kind: "reply",
+    tid: 1,
+    senderId,
+    network: 0,
+    userAgent: OPENDHT_USER_AGENT,
+    nodes4,
+  };
+}
+
 Deno.test("IPv4 hosts in n4 lists, find answers and seen addresses are read as the dotted-quad pattern reads them", () => {
   // The writers read an IPv4 host by hand now; this is the pattern (and the
   // 0-255 check) they read it with before, as the reference.
@@ -914,14 +926,7 @@ Deno.test("IPv4 hosts in n4 lists, find answers and seen addresses are read as t
   for (const host of hosts) {
     const expected = reference(host);
     const address = { host, port: 0x0102 };
-    const reply: DhtReply = {
-      kind: "reply",
-      tid: 1,
-      senderId: id,
-      network: 0,
-      userAgent: OPENDHT_USER_AGENT,
-      nodes4: [{ id, address }],
-    };
+    const reply = nodes4Reply(id, [{ id, address }]);
     if (expected === undefined) {
       assert.throws(() => encodeNodes4([{ id, address }]), TypeError, host);
       assert.throws(() => encodeMessage(reply), TypeError, host);
@@ -1770,14 +1775,9 @@ Deno.test("The n4 writer takes a node's own ipv4 reading when it has one, and pa
   const id = InfoHash.get("node");
   const address = { host: "1.2.3.4", port: 0x0102 };
   const written = (ipv4?: number) => {
-    const reply: DhtReply = {
-      kind: "reply",
-      tid: 1,
-      senderId: id,
-      network: 0,
-      userAgent: OPENDHT_USER_AGENT,
-      nodes4: [ipv4 === undefined ? { id, address } : { id, address, ipv4 }],
-    };
+    const reply = nodes4Reply(id, [
+      ipv4 === undefined ? { id, address } : { id, address, ipv4 },
+    ]);
     return (decodeMessage(encodeMessage(reply)) as DhtReply).nodes4?.[0]
       .address;
   };

@@ -53,12 +53,7 @@ import {
   WireMap,
   writeWire,
 } from "./_msgpack.ts";
-import {
-  encodeNodes4,
-  encodeNodes6,
-  putIpv4,
-  writeAddress,
-} from "./addresses.ts";
+import { encodeNodes4, encodeNodes6, writeNodeEntries } from "./addresses.ts";
 import { packedValueWire } from "./values.ts";
 
 /** The user agent OpenDHT 2.4.12 sends in `v`; callers pass it as `userAgent`. */
@@ -384,37 +379,9 @@ function writeNodes(
   nodes: readonly NodeInfo[],
   family: 4 | 6,
 ): void {
-  const addressLength = family === 4 ? 4 : 16;
-  const entryLength = INFO_HASH_BYTES + addressLength + 2;
-  let at = writer.binInPlace(nodes.length * entryLength);
-  const out = writer.buffer;
-  for (const node of nodes) {
-    node.id.copyTo(out, at);
-    const ipv4 = node.ipv4;
-    // A routing node's own reading of its host: no string to load and parse
-    // per entry (a find answer writes eight).
-    // (`>>> 0` keeps an integer from 0 to 2^32 - 1 as it is, and only that.)
-    if (family === 4 && ipv4 !== undefined && ipv4 >>> 0 === ipv4) {
-      putIpv4(out, at + INFO_HASH_BYTES, ipv4);
-    } else {
-      writeAddress(
-        out,
-        at + INFO_HASH_BYTES,
-        node.address.host,
-        family,
-        `encode n${family}`,
-      );
-    }
-    const port = node.address.port;
-    if (!Number.isInteger(port) || port < 0 || port > 0xffff) {
-      throw new RangeError(
-        `Cannot encode n${family}: port ${port} is not in [0, 65535]`,
-      );
-    }
-    out[at + entryLength - 2] = port >> 8;
-    out[at + entryLength - 1] = port & 0xff;
-    at += entryLength;
-  }
+  const entryLength = INFO_HASH_BYTES + (family === 4 ? 4 : 16) + 2;
+  const at = writer.binInPlace(nodes.length * entryLength);
+  writeNodeEntries(writer.buffer, at, nodes, family);
 }
 
 function writePlainReply(writer: MsgpackWriter, reply: DhtReply): void {
