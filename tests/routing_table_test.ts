@@ -19,6 +19,16 @@ function idInBucket(table: RoutingTable, index: number, salt: number) {
   return table.randomIdInBucket(index, seededRng(salt * 1000 + index));
 }
 
+/** Fills bucket `index` with BUCKET_SIZE good nodes heard at 0; their ids. */
+function fillBucket(table: RoutingTable, index: number): InfoHash[] {
+  const ids = Array.from(
+    { length: BUCKET_SIZE },
+    (_, salt) => idInBucket(table, index, salt),
+  );
+  ids.forEach((id, i) => table.heard(id, address(i), 0, true));
+  return ids;
+}
+
 Deno.test("RoutingTable.heard() puts each id in the bucket of its shared prefix", () => {
   const table = new RoutingTable(SELF);
   const rng = seededRng(1);
@@ -204,11 +214,7 @@ Deno.test("RoutingTable.dubious(): of nodes heard at the same moment, the one th
 
 Deno.test("RoutingTable replacement cache: the newest waits last, a re-heard one becomes the newest, the oldest goes; promoted ones carry what was heard", () => {
   const table = new RoutingTable(SELF);
-  const occupants = Array.from(
-    { length: BUCKET_SIZE },
-    (_, i) => idInBucket(table, 1, i),
-  );
-  occupants.forEach((id, i) => table.heard(id, address(i), 0, true));
+  const occupants = fillBucket(table, 1);
   // Nine newcomers for a cache of eight: the first goes.
   const waiting = Array.from(
     { length: BUCKET_SIZE + 1 },
@@ -373,11 +379,7 @@ Deno.test("A routing node's ipv4 is its host's number, read again when the host 
 
 Deno.test("RoutingTable.heard(): a newcomer to a full bucket takes the place of an expired occupant, else waits and names a dubious one to ping", () => {
   const table = new RoutingTable(SELF);
-  const occupants = Array.from(
-    { length: BUCKET_SIZE },
-    (_, salt) => idInBucket(table, 2, salt),
-  );
-  occupants.forEach((id, i) => table.heard(id, address(i), 0, true));
+  const occupants = fillBucket(table, 2);
   // All good: a newcomer waits, and no occupant is worth a ping.
   const waiting = table.heard(idInBucket(table, 2, 100), address(100), 1, true);
   assert.deepEqual(waiting, { kind: "full" });
@@ -397,7 +399,7 @@ Deno.test("RoutingTable.heard(): a newcomer to a full bucket takes the place of 
   );
   // Expired with no replacement left to promote: the next newcomer enters.
   const fresh = new RoutingTable(SELF);
-  occupants.forEach((id, i) => fresh.heard(id, address(i), 0, true));
+  fillBucket(fresh, 2);
   for (let round = 0; round < MAX_FAILED_REQUESTS; round++) {
     fresh.failed(occupants[3], 1);
   }
