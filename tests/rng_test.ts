@@ -174,8 +174,10 @@ Deno.test("systemRandomBytes() fills lengths beyond one getRandomValues call", (
 });
 
 Deno.test("randomUint32(systemRandomBytes) gives fresh 32-bit words past each batch of 256", () => {
-  // 600 words: the batch is drawn again twice. Any two of them are equal
-  // with probability about 600² / 2^33 (4e-5).
+  // 600 words: the batch is drawn again twice. A batch handed out twice
+  // would repeat 256 words; fresh words repeat one by chance about once in
+  // 24,000 runs (600² / 2^33; one clean-clone CI run met it), two in about a
+  // billion, so one coincidence is allowed.
   const words = Array.from(
     { length: 600 },
     () => randomUint32(systemRandomBytes),
@@ -183,7 +185,8 @@ Deno.test("randomUint32(systemRandomBytes) gives fresh 32-bit words past each ba
   for (const word of words) {
     assert.ok(Number.isInteger(word) && word >= 0 && word < 2 ** 32);
   }
-  assert.equal(new Set(words).size, words.length);
+  const repeated = words.length - new Set(words).size;
+  assert.ok(repeated <= 1, `${repeated} words repeated`);
   // The high bit is set in about half of them (binomial, 600 draws: 300 ± 12).
   const high = words.filter((word) => word >= 2 ** 31).length;
   assert.ok(high > 200 && high < 400, `${high} of 600 words above 2^31`);
