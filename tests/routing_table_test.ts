@@ -445,3 +445,67 @@ Deno.test("RoutingTable.closest() orders ids that share their first 32 bits as a
   }
   assert.equal(compared, 240);
 });
+
+Deno.test("RoutingTable: a node object keeps its own times and failure count when others move, when it moves down a place and after it leaves the buckets", () => {
+  // Method: a node's times live in the table's slot arrays while it is in a
+  // bucket and in the object once it leaves. Random operations; before each,
+  // every node object in the table is noted with its values; after it, an
+  // object that left must read the same values as before (nothing touches
+  // it any more), and one still in the table the same values unless the
+  // operation named its id. Reading a slot that another node now holds, or
+  // a node that left reading its old slot, fails this.
+  const rng = seededRng("node values across slots");
+  type Values = [number, number, number];
+  const valuesOf = (node: {
+    lastHeardMs: number;
+    lastReplyMs: number;
+    failedRequests: number;
+  }): Values => [node.lastHeardMs, node.lastReplyMs, node.failedRequests];
+  let left = 0;
+  let moved = 0;
+  for (let round = 0; round < 40; round++) {
+    const table = new RoutingTable(SELF);
+    const ids: InfoHash[] = [];
+    let nowMs = 0;
+    for (let step = 0; step < 300; step++) {
+      nowMs += 1 + Math.floor(rng() * 3) * 20_000;
+      const before = new Map(
+        table.nodes().map((node) => [node, valuesOf(node)] as const),
+      );
+      const slotOf = new Map(table.nodes().map((node, i) => [node, i]));
+      const roll = rng();
+      const bucket = Math.floor(rng() * 3);
+      let id: InfoHash;
+      let failed = false;
+      if (ids.length === 0 || roll < 0.4) {
+        id = idInBucket(table, bucket, ids.length + 1);
+        ids.push(id);
+        table.heard(id, address(step), nowMs, rng() < 0.5);
+      } else {
+        id = ids[Math.floor(rng() * ids.length)];
+        failed = roll >= 0.6 && roll < 0.85;
+        if (roll < 0.6) table.heard(id, address(step), nowMs, rng() < 0.5);
+        else if (failed) table.failed(id, nowMs);
+        else table.remove(id);
+      }
+      const now = new Set(table.nodes());
+      const order = table.nodes();
+      for (const [node, values] of before) {
+        const still = now.has(node);
+        if (!still) left++;
+        else if (order.indexOf(node) !== slotOf.get(node)) moved++;
+        const named = node.id.equals(id);
+        if (still && named && !failed) continue; // heard: its times moved
+        const [heardMs, replyMs, failures] = values;
+        assert.deepEqual(
+          valuesOf(node),
+          named && failed ? [heardMs, replyMs, failures + 1] : values,
+          `round ${round} step ${step} ${still ? "in table" : "left"}`,
+        );
+      }
+    }
+  }
+  // The operations did make nodes leave and move down.
+  assert.ok(left > 100, `${left} left`);
+  assert.ok(moved > 100, `${moved} moved`);
+});

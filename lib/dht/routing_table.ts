@@ -111,16 +111,38 @@ const FULL: HeardResult = Object.freeze({ kind: "full" });
 const SELF: HeardResult = Object.freeze({ kind: "self" });
 
 /**
+ * Where a table keeps the times and failure counts of the nodes in its
+ * buckets, by slot (see {@link RoutingTable}'s copies): one object per table,
+ * shared by its nodes.
+ */
+interface SlotTimes {
+  readonly heard: number[];
+  readonly replied: number[];
+  readonly failed: number[];
+}
+
+/**
  * A routing node as the table holds it. Even the id may change: the object
  * of a replacement that goes is used again for the next one.
+ *
+ * Two states: in a bucket (`slot` ≥ 0), its times and failure count live in
+ * the table's slot arrays alone, so that a message from it updates those
+ * arrays and never reads or writes this object (in a large simulation a
+ * cache miss, and a write into a boxed number, each); out of the buckets (a
+ * replacement, or a node that left), in its own fields. {@link
+ * TableNode.enter} and {@link TableNode.leave} move the values between the
+ * two.
  */
 class TableNode implements RoutingNode {
   id: InfoHash;
   address: PeerAddress;
   ipv4: number;
-  lastHeardMs: number;
-  lastReplyMs: number;
-  failedRequests: number;
+  #lastHeardMs: number;
+  #lastReplyMs: number;
+  #failedRequests: number;
+  readonly #times: SlotTimes;
+  /** Its slot in the table's arrays while in a bucket, else -1. */
+  slot = -1;
   /**
    * When it entered the buckets, as a count of entries made by the table: of
    * two nodes heard at the same moment, the earlier entry is the less
@@ -136,18 +158,53 @@ class TableNode implements RoutingNode {
   tail: number;
 
   constructor(
+    times: SlotTimes,
     id: InfoHash,
     address: PeerAddress,
     nowMs: number,
     isReply: boolean,
   ) {
+    this.#times = times;
     this.id = id;
     this.address = address;
     this.ipv4 = strictIpv4Number(address.host);
-    this.lastHeardMs = nowMs;
-    this.lastReplyMs = isReply ? nowMs : -Infinity;
-    this.failedRequests = 0;
+    this.#lastHeardMs = nowMs;
+    this.#lastReplyMs = isReply ? nowMs : -Infinity;
+    this.#failedRequests = 0;
     this.tail = id.suffix30;
+  }
+
+  get lastHeardMs(): number {
+    return this.slot < 0 ? this.#lastHeardMs : this.#times.heard[this.slot];
+  }
+
+  get lastReplyMs(): number {
+    return this.slot < 0 ? this.#lastReplyMs : this.#times.replied[this.slot];
+  }
+
+  get failedRequests(): number {
+    return this.slot < 0 ? this.#failedRequests : this.#times.failed[this.slot];
+  }
+
+  /** Takes slot `slot`, writing its values there (read from its old slot if it had one). */
+  enter(slot: number): void {
+    const times = this.#times;
+    const heard = this.lastHeardMs;
+    const replied = this.lastReplyMs;
+    const failed = this.failedRequests;
+    this.slot = slot;
+    times.heard[slot] = heard;
+    times.replied[slot] = replied;
+    times.failed[slot] = failed;
+  }
+
+  /** Leaves the buckets, taking its values back from its slot. */
+  leave(): void {
+    if (this.slot < 0) return;
+    this.#lastHeardMs = this.lastHeardMs;
+    this.#lastReplyMs = this.lastReplyMs;
+    this.#failedRequests = this.failedRequests;
+    this.slot = -1;
   }
 
   /**
@@ -162,7 +219,7 @@ class TableNode implements RoutingNode {
     this.address = address;
   }
 
-  /** Becomes a node first heard now (a replacement's object used again). */
+  /** Becomes a node first heard now (a replacement's object used again; not in a bucket). */
   reset(
     id: InfoHash,
     address: PeerAddress,
@@ -171,9 +228,9 @@ class TableNode implements RoutingNode {
   ): void {
     this.id = id;
     this.moved(address);
-    this.lastHeardMs = nowMs;
-    this.lastReplyMs = isReply ? nowMs : -Infinity;
-    this.failedRequests = 0;
+    this.#lastHeardMs = nowMs;
+    this.#lastReplyMs = isReply ? nowMs : -Infinity;
+    this.#failedRequests = 0;
     this.entry = 0;
     this.tail = id.suffix30;
   }
@@ -218,8 +275,9 @@ export class RoutingTable {
    * `find` answered (`closest()`) and of every maintenance round (the least
    * recently heard dubious node) read these arrays instead of a node object
    * and its boxed times each, which in a large simulation is a cache miss
-   * each. {@link RoutingTable.#place} and the updates in `heard()` and
-   * `failed()` keep them equal to the nodes' own fields.
+   * each. {@link RoutingTable.#place} keeps the ids, tails and nodes equal
+   * to the nodes' own; the times and failure counts are not copies but the
+   * only record while a node is in a bucket (its getters read them there).
    */
   readonly #ids: InfoHash[] = [];
   /**
@@ -230,9 +288,16 @@ export class RoutingTable {
   readonly #tails: number[] = [];
   /** The ids' first 30 bits (`prefix30`), for distance comparisons. */
   readonly #heads: number[] = [];
-  readonly #heard: number[] = [];
-  readonly #replied: number[] = [];
-  readonly #failed: number[] = [];
+  /**
+   * The nodes' addresses as last taken, by slot: a message from the same
+   * address object (the common case) leaves the node object unread.
+   */
+  readonly #addresses: (PeerAddress | undefined)[] = [];
+  /** The only copy of these while a node is in a bucket (see {@link TableNode}). */
+  readonly #times: SlotTimes = { heard: [], replied: [], failed: [] };
+  readonly #heard: number[] = this.#times.heard;
+  readonly #replied: number[] = this.#times.replied;
+  readonly #failed: number[] = this.#times.failed;
   /**
    * Per bucket, up to {@link RoutingTable.#deepestMade}: how many nodes it
    * holds, and when a node of it last answered or it was refreshed. Scans
@@ -250,6 +315,7 @@ export class RoutingTable {
     while (this.#tails.length < slots) {
       this.#ids.push(this.selfId);
       this.#nodes.push(undefined);
+      this.#addresses.push(undefined);
       this.#tails.push(0);
       this.#heads.push(0);
       this.#heard.push(0);
@@ -267,19 +333,25 @@ export class RoutingTable {
     return this.#buckets[index] ??= { nodes: [], replacements: [] };
   }
 
-  /** Puts `node` at `position` of bucket `index` (and its copies in the slots). */
+  /**
+   * Puts `node` at `position` of bucket `index` (and its copies in the
+   * slots); the node there before, unless it moved to another slot, leaves.
+   */
   #place(index: number, position: number, node: TableNode): void {
     const nodes = this.#buckets[index]!.nodes;
     nodes[position] = node;
     this.#sizes[index] = nodes.length;
     const slot = index * BUCKET_SIZE + position;
+    const before = this.#nodes[slot];
+    if (before !== undefined && before !== node && before.slot === slot) {
+      before.leave();
+    }
     this.#ids[slot] = node.id;
     this.#nodes[slot] = node;
+    this.#addresses[slot] = node.address;
     this.#tails[slot] = node.tail;
     this.#heads[slot] = node.id.prefix30;
-    this.#heard[slot] = node.lastHeardMs;
-    this.#replied[slot] = node.lastReplyMs;
-    this.#failed[slot] = node.failedRequests;
+    node.enter(slot);
   }
   /** Nodes in buckets. */
   #size = 0;
@@ -379,12 +451,12 @@ export class RoutingTable {
     if (position >= 0) {
       const slot = index * BUCKET_SIZE + position;
       const known = this.#nodes[slot]!;
-      known.moved(address);
-      known.lastHeardMs = nowMs;
+      if (address !== this.#addresses[slot]) {
+        known.moved(address);
+        this.#addresses[slot] = address;
+      }
       this.#heard[slot] = nowMs;
       if (isReply) {
-        known.lastReplyMs = nowMs;
-        known.failedRequests = 0;
         this.#replied[slot] = nowMs;
         this.#failed[slot] = 0;
         this.#activity[index] = nowMs;
@@ -393,7 +465,7 @@ export class RoutingTable {
     }
     const bucket = this.#bucket(index);
     if (bucket.nodes.length < BUCKET_SIZE) {
-      const node = new TableNode(id, address, nowMs, isReply);
+      const node = new TableNode(this.#times, id, address, nowMs, isReply);
       this.#place(index, bucket.nodes.length, node);
       this.#entered(node);
       if (isReply) this.#activity[index] = nowMs;
@@ -408,7 +480,7 @@ export class RoutingTable {
     for (let i = 0; i < BUCKET_SIZE; i++) {
       if (failed[first + i] < MAX_FAILED_REQUESTS) continue;
       // Expired (stateOf says so for failed nodes alone).
-      const node = new TableNode(id, address, nowMs, isReply);
+      const node = new TableNode(this.#times, id, address, nowMs, isReply);
       this.#place(index, i, node);
       this.#entries += 1;
       node.entry = this.#entries;
@@ -474,8 +546,9 @@ export class RoutingTable {
     if (node === undefined && replacements.length >= REPLACEMENT_CACHE_SIZE) {
       node = replacements.shift();
     }
-    if (node === undefined) node = new TableNode(id, address, nowMs, isReply);
-    else node.reset(id, address, nowMs, isReply);
+    if (node === undefined) {
+      node = new TableNode(this.#times, id, address, nowMs, isReply);
+    } else node.reset(id, address, nowMs, isReply);
     replacements.push(node);
   }
 
@@ -492,9 +565,9 @@ export class RoutingTable {
     const position = this.#position(index, id);
     if (position < 0) return;
     const bucket = this.#buckets[index]!;
-    const node = this.#nodes[index * BUCKET_SIZE + position]!;
-    node.failedRequests += 1;
-    this.#failed[index * BUCKET_SIZE + position] = node.failedRequests;
+    const slot = index * BUCKET_SIZE + position;
+    const node = this.#nodes[slot]!;
+    this.#failed[slot] += 1;
     if (stateOf(node, nowMs) !== "expired") return;
     const replacement = bucket.replacements.pop();
     if (replacement === undefined) return;
@@ -518,9 +591,14 @@ export class RoutingTable {
     for (let i = position + 1; i < nodes.length; i++) {
       this.#place(index, i - 1, nodes[i]);
     }
+    const last = index * BUCKET_SIZE + nodes.length - 1;
+    // The removed node if it was the last; else the last moved down a place.
+    const gone = this.#nodes[last]!;
+    if (gone.slot === last) gone.leave();
     nodes.length -= 1;
     this.#sizes[index] = nodes.length;
-    this.#nodes[index * BUCKET_SIZE + nodes.length] = undefined;
+    this.#nodes[last] = undefined;
+    this.#addresses[last] = undefined;
     this.#size -= 1;
     const replacement = this.#buckets[index]!.replacements.pop();
     if (replacement !== undefined) {
