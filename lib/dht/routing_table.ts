@@ -295,6 +295,8 @@ export class RoutingTable {
   readonly #addresses: (PeerAddress | undefined)[] = [];
   /** The only copy of these while a node is in a bucket (see {@link TableNode}). */
   readonly #times: SlotTimes = { heard: [], replied: [], failed: [] };
+  // The same three arrays under the table's own names: its scans read them
+  // without going through `#times` first.
   readonly #heard: number[] = this.#times.heard;
   readonly #replied: number[] = this.#times.replied;
   readonly #failed: number[] = this.#times.failed;
