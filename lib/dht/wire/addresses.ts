@@ -147,9 +147,18 @@ function addressBytes(
   return out;
 }
 
+/**
+ * Bytes of one `n4` or `n6` entry: the id, the address, the port.
+ *
+ * @param family 4 or 6.
+ * @returns 26 for `n4`, 38 for `n6`.
+ */
+export function nodeEntryBytes(family: 4 | 6): number {
+  return INFO_HASH_BYTES + (family === 4 ? 4 : 16) + 2;
+}
+
 function encodeNodes(nodes: readonly NodeInfo[], family: 4 | 6): Uint8Array {
-  const entryLength = INFO_HASH_BYTES + (family === 4 ? 4 : 16) + 2;
-  const out = new Uint8Array(nodes.length * entryLength);
+  const out = new Uint8Array(nodes.length * nodeEntryBytes(family));
   writeNodeEntries(out, 0, nodes, family);
   return out;
 }
@@ -170,7 +179,7 @@ export function writeNodeEntries(
   nodes: readonly NodeInfo[],
   family: 4 | 6,
 ): void {
-  const entryLength = INFO_HASH_BYTES + (family === 4 ? 4 : 16) + 2;
+  const entryLength = nodeEntryBytes(family);
   for (const node of nodes) {
     node.id.copyTo(out, at);
     const ipv4 = node.ipv4;

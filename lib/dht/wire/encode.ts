@@ -31,7 +31,6 @@
  *
  * @module
  */
-import { INFO_HASH_BYTES } from "../../identity/info_hash.ts";
 import type {
   DhtError,
   DhtMessage,
@@ -53,7 +52,12 @@ import {
   WireMap,
   writeWire,
 } from "./_msgpack.ts";
-import { encodeNodes4, encodeNodes6, writeNodeEntries } from "./addresses.ts";
+import {
+  encodeNodes4,
+  encodeNodes6,
+  nodeEntryBytes,
+  writeNodeEntries,
+} from "./addresses.ts";
 import { packedValueWire } from "./values.ts";
 
 /** The user agent OpenDHT 2.4.12 sends in `v`; callers pass it as `userAgent`. */
@@ -379,8 +383,7 @@ function writeNodes(
   nodes: readonly NodeInfo[],
   family: 4 | 6,
 ): void {
-  const entryLength = INFO_HASH_BYTES + (family === 4 ? 4 : 16) + 2;
-  const at = writer.binInPlace(nodes.length * entryLength);
+  const at = writer.binInPlace(nodes.length * nodeEntryBytes(family));
   writeNodeEntries(writer.buffer, at, nodes, family);
 }
 
