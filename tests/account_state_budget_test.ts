@@ -13,6 +13,9 @@ import {
   MAX_OUTBOX_PAYLOAD_BYTES,
   MAX_PEER_CERTIFICATE_BYTES,
   MAX_PEER_DEVICES,
+  MAX_PEER_ENDPOINT_DEVICES,
+  MAX_PEER_ENDPOINT_LENGTH,
+  MAX_PEER_ENDPOINTS,
   MAX_PEERS,
   MAX_PENDING_PAYLOAD_BYTES,
   MAX_PENDING_REQUESTS,
@@ -91,6 +94,15 @@ function worstCaseState() {
         () => new Uint8Array(MAX_PEER_CERTIFICATE_BYTES),
       ),
       mailbox: new Uint8Array(MAX_PEER_CERTIFICATE_BYTES),
+      endpoints: new Map(
+        Array.from({ length: MAX_PEER_ENDPOINT_DEVICES }, (_, j) => [
+          hex(j, 40),
+          Array.from(
+            { length: MAX_PEER_ENDPOINTS },
+            () => "x".repeat(MAX_PEER_ENDPOINT_LENGTH),
+          ),
+        ]),
+      ),
       seenMs: BIG,
     });
   }

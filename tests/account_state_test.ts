@@ -4,7 +4,7 @@
  * one at a time.
  */
 import assert from "node:assert/strict";
-import { encode } from "@msgpack/msgpack";
+import { decode, encode } from "@msgpack/msgpack";
 import {
   type AccountState,
   AccountStateStore,
@@ -52,6 +52,12 @@ function sampleState(): AccountState {
     devices: [new Uint8Array([7, 7])],
     mailbox: new Uint8Array([8]),
     seenMs: 6_000,
+    endpoints: new Map([["e".repeat(40), ["10.0.0.7:4000", "[::1]:4000"]]]),
+  });
+  state.peers.set(CAROL, {
+    uri: CAROL,
+    devices: [new Uint8Array([6])],
+    seenMs: 6_500,
   });
   state.announcementSeq = 42;
   return state;
@@ -131,6 +137,28 @@ Deno.test("decodeAccountState() throws TypeError for hostile bytes", () => {
     ]),
     encode("as1"),
   ];
+  // Remembered endpoints: a bad device id, too many devices or endpoints,
+  // an endpoint too long, empty, with a space or not text.
+  const peerWith = (endpoints: unknown) => {
+    const raw = decode(good) as unknown[];
+    (raw[5] as unknown[][])[0] = [BOB, [], null, 1, endpoints];
+    return encode(raw);
+  };
+  const device = "e".repeat(40);
+  cases.push(
+    peerWith([["nothex", ["h:1"]]]),
+    peerWith([[device, ["h:1"]], ["f".repeat(40), ["h:1"]], [
+      "1".repeat(40),
+      [],
+    ]]),
+    peerWith([[device, ["a:1", "b:1", "c:1", "d:1", "e:1"]]]),
+    peerWith([[device, ["x".repeat(65)]]]),
+    peerWith([[device, [""]]]),
+    peerWith([[device, ["a b:1"]]]),
+    peerWith([[device, [7]]]),
+    peerWith([[device]]),
+    peerWith("not a list"),
+  );
   for (const [index, bytes] of cases.entries()) {
     assert.throws(() => decodeAccountState(bytes), TypeError, `case ${index}`);
   }

@@ -344,3 +344,79 @@ Deno.test("ConnectionManager: a replayed first flight gets an answer and an earl
   assert.equal(bob.manager.status(alice.accountHex).connected, false);
   bob.manager.stop();
 });
+
+Deno.test("ConnectionManager: resume links a remembered endpoint at once, without wanting the device", async () => {
+  const time = clock();
+  const network = memoryStreamNetwork();
+  const alice = device("alice-m", time, network.host("alice"));
+  const bob = device("bob-m", time, network.host("bob"));
+  const bobAddress = await bob.manager.start(0);
+  await alice.manager.start(0);
+  alice.manager.resume(bob.certificate, [endpointOf(bobAddress)]);
+  // Twice is one attempt.
+  alice.manager.resume(bob.certificate, [endpointOf(bobAddress)]);
+  assert.equal(alice.manager.counters.resumeDials, 1);
+  await run(time, 500);
+  assert.equal(alice.manager.status(bob.accountHex).connected, true);
+  assert.equal(bob.manager.status(alice.accountHex).connected, true);
+  // One handshake: screened, then authorized.
+  assert.equal(bob.authorized, 2);
+  // Linked: nothing more to resume; the DHT's connect finds the link up.
+  alice.manager.resume(bob.certificate, [endpointOf(bobAddress)]);
+  alice.manager.connect(bob.certificate, [endpointOf(bobAddress)]);
+  await run(time, 2_000);
+  assert.equal(alice.manager.counters.resumeDials, 1);
+  assert.equal(alice.manager.linkCount, 1);
+  // Not wanted: once the link is gone it is not redialled.
+  alice.manager.forget(bob.certificate.deviceId.toString());
+  bob.manager.stop();
+  await run(time, 30_000, 500);
+  assert.equal(alice.manager.linkCount, 0);
+  alice.manager.stop();
+});
+
+Deno.test("ConnectionManager: a refused or unreachable resume is not retried; a dial the DHT asked for meanwhile follows it", async () => {
+  const time = clock();
+  const network = memoryStreamNetwork();
+  const alice = device("alice-n", time, network.host("alice"));
+  const bob = device("bob-n", time, network.host("bob"));
+  const carol = device("carol-n", time, network.host("carol"));
+  bob.refuse();
+  const bobAddress = await bob.manager.start(0);
+  await alice.manager.start(0);
+  alice.manager.resume(bob.certificate, [endpointOf(bobAddress)]);
+  // Carol's remembered address answers no more (she has not started).
+  alice.manager.resume(carol.certificate, ["carol:5000", "garbage"]);
+  assert.equal(alice.manager.counters.resumeDials, 2);
+  await run(time, 5 * 60_000, 500);
+  assert.equal(bob.authorized, 1);
+  assert.equal(alice.manager.counters.dialFailures, 1);
+  assert.equal(alice.manager.linkCount, 0);
+  // Bob accepts now; a resume under way makes the DHT's dial wait for it.
+  bob.allow();
+  alice.manager.resume(bob.certificate, [endpointOf(bobAddress)]);
+  alice.manager.connect(bob.certificate, [endpointOf(bobAddress)]);
+  await run(time, 1_000);
+  // One more handshake (screened and authorized), not two.
+  assert.equal(bob.authorized, 3);
+  assert.equal(alice.manager.status(bob.accountHex).connected, true);
+  alice.manager.stop();
+  bob.manager.stop();
+
+  // A resume refused while the DHT wants the device: the usual redial.
+  const dave = device("dave-n", time, network.host("dave"));
+  const erin = device("erin-n", time, network.host("erin"));
+  const erinAddress = await erin.manager.start(0);
+  await dave.manager.start(0);
+  erin.refuse();
+  dave.manager.resume(erin.certificate, [endpointOf(erinAddress)]);
+  dave.manager.connect(erin.certificate, [endpointOf(erinAddress)]);
+  await run(time, 200);
+  assert.equal(erin.authorized, 1);
+  erin.allow();
+  await run(time, 1_000);
+  assert.equal(erin.authorized, 3);
+  assert.equal(dave.manager.status(erin.accountHex).connected, true);
+  dave.manager.stop();
+  erin.manager.stop();
+});

@@ -90,6 +90,29 @@ Deno.test("A clean stop takes status 2 to 0 at once", async () => {
   swarm.shutdown();
 });
 
+Deno.test("A restarted device dials its contacts where they announced last: status 2 with no DHT at all", async () => {
+  const { swarm, bob, b, aliceSees, aliceLog } = await friends("link-resume");
+  await runUntil(swarm, () => aliceSees().status === 2, 10_000);
+  await swarm.run(3 * SECOND, 100);
+  swarm.crash(bob);
+  await runUntil(swarm, () => aliceSees().status === 0, 60_000);
+  // Bob comes back with every datagram lost both ways: his DHT node hears
+  // nothing and announces nowhere, so only a direct dial can link.
+  const network = swarm.network;
+  for (let host = 0; host < network.hostCount; host++) {
+    if (host === bob.index) continue;
+    network.setLinkLoss(bob.index, host, 1);
+    network.setLinkLoss(host, bob.index, 1);
+  }
+  void swarm.restart(bob);
+  const took = await runUntil(swarm, () => aliceSees().status === 2, 10_000);
+  // One connect and one handshake (three round trips at most), no DHT.
+  assert.ok(took < 2 * SECOND, `status 2 after ${took} ms`);
+  assert.equal(bob.daemon!.account(b).linkCounters.resumeDials, 1);
+  assert.deepEqual(statuses(aliceLog).slice(-2), [0, 2]);
+  swarm.shutdown();
+});
+
 Deno.test("Status 2 holds while the link is up even when the DHT records lapse", async () => {
   const { swarm, bob, aliceSees } = await friends("link-holds");
   await runUntil(swarm, () => aliceSees().status === 2, 10_000);

@@ -11,6 +11,7 @@ import {
 } from "../lib/trust/recipients.ts";
 import {
   MAX_PEER_DEVICES,
+  MAX_PEER_ENDPOINT_DEVICES,
   MAX_PEERS,
   type PeerRecord,
 } from "../lib/contacts/account_state.ts";
@@ -206,4 +207,45 @@ Deno.test("newestMailbox() picks the newest valid mailbox certificate of the acc
   values.push({ id: 9n, type: 0, data: new Uint8Array([0xc1]) });
   assert.deepEqual(newestMailbox(values, bob.id, NOW_MS)?.bytes, newer.bytes);
   assert.equal(newestMailbox(values.slice(1, 3), bob.id, NOW_MS), undefined);
+});
+
+Deno.test("rememberPeerDevice() keeps the endpoints of the last MAX_PEER_ENDPOINT_DEVICES devices that announced any, and says when they changed", () => {
+  const peers = new Map<string, PeerRecord>();
+  const hex = (device: DeviceKeys) => device.id.toString();
+  assert.equal(rememberPeerDevice(peers, BOB, certify(laptop), NOW_MS), false);
+  assert.equal(
+    rememberPeerDevice(peers, BOB, certify(laptop), NOW_MS, ["10.0.0.1:4000"]),
+    true,
+  );
+  // The same again, or an offline sighting (no endpoints): nothing to save.
+  assert.equal(
+    rememberPeerDevice(peers, BOB, certify(laptop), NOW_MS, ["10.0.0.1:4000"]),
+    false,
+  );
+  assert.equal(rememberPeerDevice(peers, BOB, certify(laptop), NOW_MS), false);
+  assert.equal(
+    rememberPeerDevice(peers, BOB, certify(laptop), NOW_MS, ["10.0.0.2:4000"]),
+    true,
+  );
+  // Only the first MAX_PEER_ENDPOINTS are looked at; hostile ones are dropped.
+  rememberPeerDevice(peers, BOB, certify(phone), NOW_MS, [
+    "a b:1",
+    "x".repeat(65),
+    "",
+    "p:1",
+    "q:1",
+    "r:1",
+    "s:1",
+  ]);
+  const peer = peers.get(BOB)!;
+  assert.deepEqual(peer.endpoints?.get(hex(phone)), ["p:1"]);
+  // Nothing valid: the device's endpoints are forgotten.
+  rememberPeerDevice(peers, BOB, certify(phone), NOW_MS, [""]);
+  assert.equal(peer.endpoints?.has(hex(phone)), false);
+  rememberPeerDevice(peers, BOB, certify(phone), NOW_MS, ["p:1", "q:1"]);
+  const tablet = DeviceKeys.generate(random);
+  rememberPeerDevice(peers, BOB, certify(tablet), NOW_MS, ["t:1"]);
+  assert.deepEqual([...peer.endpoints!.keys()], [hex(phone), hex(tablet)]);
+  assert.equal(peer.endpoints!.size, MAX_PEER_ENDPOINT_DEVICES);
+  assert.deepEqual(peer.endpoints!.get(hex(phone)), ["p:1", "q:1"]);
 });

@@ -61,6 +61,24 @@ Deno.test("presence scenario with direct links, 250 nodes, LAN-like latency: sta
   const text = JSON.stringify({ ...report, cdf: undefined });
   assert.ok(report.connected_detect_ms.count > 0, text);
   assert.ok(report.connected_detect_ms.p99 <= 1_000, text);
+  // Each sample has its network floor (five one-way latencies); no link
+  // comes up sooner, and on a LAN the floor is a small part of the delay.
+  assert.equal(
+    report.connected_floor_ms.count,
+    report.connected_detect_ms.count,
+  );
+  assert.equal(
+    report.connected_over_floor_ms.count,
+    report.connected_detect_ms.count,
+  );
+  // Five one-way latencies at a 6 ms median: about 30 ms for most pairs.
+  assert.ok(report.connected_floor_ms.p50 >= 10, text);
+  assert.ok(report.connected_floor_ms.p50 <= 100, text);
+  assert.ok(
+    report.connected_floor_ms.p99 <= report.connected_detect_ms.p99,
+    text,
+  );
+  assert.ok(report.connected_over_floor_ms.p50 >= 0, text);
   assert.ok(report.link_loss_detect_ms.count > 0, text);
   // Crashed hosts go silent: only the keepalive can tell (9.5 s).
   assert.ok(report.link_loss_detect_ms.p50 >= 4_000, text);

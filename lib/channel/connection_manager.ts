@@ -16,6 +16,8 @@
  * backoff from {@link ConnectionManagerOptions.redialMs}; a link, once open, lives until either
  * side closes it, its keepalive finds it dead, or the contact is dropped
  * ({@link ConnectionManager.disconnect}) — DHT records may lapse meanwhile.
+ * At start, a device can also dial its contacts once where they announced
+ * last, before the DHT shows them ({@link ConnectionManager.resume}).
  *
  * On each new link the manager sends our current PIDF document (open or
  * closed, with the note), and again to every link on
@@ -226,6 +228,8 @@ export interface ConnectionCounters {
   refused: number;
   /** Dials that failed to connect. */
   dialFailures: number;
+  /** Dials at remembered endpoints at start ({@link ConnectionManager.resume}). */
+  resumeDials: number;
   /** PIDF documents handed to a link's SIP session, acknowledged or not. */
   pidfSent: number;
   /** PIDF documents that parsed, named the linked account, and updated its note. */
@@ -275,6 +279,8 @@ const MAX_REDIAL_MS = 5 * 60_000;
 const REPLACED_GRACE_MS = 2_000;
 /** Hosts links came from, remembered as known contact addresses. */
 const MAX_KNOWN_HOSTS = 1_024;
+/** Most {@link ConnectionManager.resume} attempts under way at once. */
+const MAX_RESUMING = 256;
 
 /** Links to contacts' devices, presence notes over SIP. */
 export class ConnectionManager {
@@ -285,6 +291,8 @@ export class ConnectionManager {
   /** Links of accepted channels waiting for their confirm: they get publishes too. */
   readonly #accepted = new Set<Link>();
   readonly #wanted = new Map<string, Wanted>();
+  /** Devices dialled by {@link ConnectionManager.resume} whose attempt is not over. */
+  readonly #resuming = new Set<string>();
   /** Up links by device hex (at most one per device once settled). */
   readonly #links = new Map<string, Link>();
   /** Device id hex → a replaced link still counted ({@link REPLACED_GRACE_MS}). */
@@ -381,6 +389,62 @@ export class ConnectionManager {
     this.#o.paths?.want(certificate);
     const first = this.#selfHex < deviceHex ? 0 : this.#o.dialFallbackMs ?? 250;
     this.#scheduleDial(deviceHex, wanted, first);
+  }
+
+  /**
+   * Dials a device once at an endpoint it announced in an earlier run
+   * (remembered by the account), before the DHT shows it online: a contact
+   * that kept its address is linked one TCP connect and one handshake after
+   * this device starts, instead of after presence detection as well. The
+   * device is not wanted by this: a failed connect or a refused handshake
+   * is not retried, and the usual dial follows once the DHT shows it
+   * ({@link ConnectionManager.connect}); that dial waits while this attempt
+   * lasts. At most 256 attempts at once; the handshake
+   * expects this certificate, so a stranger now at that address learns
+   * nothing and cannot pose as the device.
+   *
+   * @param certificate The device's certificate (still valid, not revoked).
+   * @param endpoints Its remembered endpoints; the first one is dialled.
+   */
+  resume(certificate: DeviceCertificate, endpoints: readonly string[]): void {
+    const deviceHex = certificate.deviceId.toString();
+    if (
+      !this.#running || deviceHex === this.#selfHex ||
+      this.#links.has(deviceHex) || this.#wanted.has(deviceHex) ||
+      this.#resuming.has(deviceHex) || this.#resuming.size >= MAX_RESUMING
+    ) return;
+    const address = parseEndpoints(endpoints)[0];
+    if (address === undefined) return;
+    this.#resuming.add(deviceHex);
+    this.counters.resumeDials += 1;
+    const settled = () => {
+      if (!this.#resuming.delete(deviceHex)) return;
+      // A dial the DHT asked for meanwhile waited for this one.
+      const wanted = this.#wanted.get(deviceHex);
+      if (
+        wanted !== undefined && this.#running && !this.#links.has(deviceHex)
+      ) {
+        this.#scheduleDial(deviceHex, wanted, 0);
+      }
+    };
+    this.#o.streams.connect(address).then(
+      (stream) => {
+        if (!this.#running || this.#links.has(deviceHex)) {
+          stream.close();
+          settled();
+          return;
+        }
+        const channel = SecureChannel.initiate(stream, {
+          ...this.#channelOptions(),
+          expectedPeer: certificate,
+        });
+        this.#setUp(channel, { dialled: deviceHex }, settled);
+      },
+      () => {
+        this.counters.dialFailures += 1;
+        settled();
+      },
+    );
   }
 
   /**
@@ -593,6 +657,7 @@ export class ConnectionManager {
     // Closing a session also clears sip.js's own transaction timers.
     for (const session of sessions) void session?.close();
     this.#channels.clear();
+    this.#resuming.clear();
     this.#links.clear();
     this.#accepted.clear();
     this.#handshakes.clear();
@@ -604,6 +669,8 @@ export class ConnectionManager {
       wanted.dialTimer = undefined;
       if (this.#wanted.get(deviceHex) !== wanted) return;
       if (this.#links.has(deviceHex) || wanted.dialing) return;
+      // A resumed attempt is under way: it redials this way if it fails.
+      if (this.#resuming.has(deviceHex)) return;
       this.#dial(deviceHex, wanted, 0);
     });
   }
@@ -956,6 +1023,7 @@ export function emptyConnectionCounters(): ConnectionCounters {
     linksClosed: 0,
     refused: 0,
     dialFailures: 0,
+    resumeDials: 0,
     pidfSent: 0,
     pidfReceived: 0,
     pidfDropped: 0,

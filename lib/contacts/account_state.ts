@@ -59,6 +59,16 @@ export const MAX_PEER_DEVICES = 8;
  * name takes 414 bytes); a larger one is used but not kept.
  */
 export const MAX_PEER_CERTIFICATE_BYTES = 512;
+/**
+ * Most devices of a peer whose direct-link endpoints are remembered (the
+ * ones announced last): a restarted device dials them before the DHT has
+ * shown the peer (`ConnectionManager.resume`).
+ */
+export const MAX_PEER_ENDPOINT_DEVICES = 2;
+/** Most endpoints remembered per device (an announcement's own limit). */
+export const MAX_PEER_ENDPOINTS = 4;
+/** Longest endpoint remembered (`host:port`; an announcement's own limit). */
+export const MAX_PEER_ENDPOINT_LENGTH = 64;
 /** Most devices an outbox entry records as sent to (the rest are not recorded). */
 export const MAX_SENT_TO_DEVICES = 16;
 
@@ -116,6 +126,12 @@ export interface PeerRecord {
   mailbox?: Uint8Array;
   /** Last time we heard of it, epoch ms. */
   seenMs: number;
+  /**
+   * Direct-link endpoints its devices announced last, by device id hex,
+   * least recently announced first; at most
+   * {@link MAX_PEER_ENDPOINT_DEVICES} devices.
+   */
+  endpoints?: Map<string, readonly string[]>;
 }
 
 /** The persisted state of one account on one device. */
@@ -223,6 +239,8 @@ const HEX40 = /^[0-9a-f]{40}$/;
 const HEX32 = /^[0-9a-f]{32}$/;
 /** A seen entry's sender: an account id, or "" for our own. */
 const SENDER = /^(?:[0-9a-f]{40})?$/;
+/** A remembered endpoint: printable ASCII, not empty, bounded. */
+const ENDPOINT = new RegExp(`^[\\x21-\\x7e]{1,${MAX_PEER_ENDPOINT_LENGTH}}$`);
 
 function fail(reason: string): never {
   throw new TypeError(reason);
@@ -288,12 +306,14 @@ export function encodeAccountState(state: AccountState): Uint8Array {
       e.delivered,
     ]),
     [...state.seen].map(([id, e]) => [id, e.untilMs, e.from, e.atMs]),
-    [...state.peers.values()].map((p) => [
-      p.uri,
-      p.devices,
-      p.mailbox ?? null,
-      p.seenMs,
-    ]),
+    [...state.peers.values()].map((p) => {
+      const fields: unknown[] = [p.uri, p.devices, p.mailbox ?? null, p.seenMs];
+      // A fifth field only when there are endpoints: older states had four.
+      if (p.endpoints !== undefined && p.endpoints.size > 0) {
+        fields.push([...p.endpoints].map(([device, list]) => [device, list]));
+      }
+      return fields;
+    }),
     state.announcementSeq,
     state.revocationList ?? null,
     state.seenFloorMs,
@@ -372,13 +392,24 @@ export function decodeAccountState(data: Uint8Array): AccountState {
     });
   }
   for (const raw of list(top[5], MAX_PEERS)) {
-    const f = list(raw, 4);
+    const f = list(raw, 5);
+    if (f.length < 4) fail("bad peer entry");
     const peer: PeerRecord = {
       uri: str(f[0], HEX40),
       devices: list(f[1], 64).map(bytes),
       seenMs: int(f[3]),
     };
     if (f[2] !== null) peer.mailbox = bytes(f[2]);
+    if (f.length === 5) {
+      peer.endpoints = new Map();
+      for (const entry of list(f[4], MAX_PEER_ENDPOINT_DEVICES)) {
+        const [device, endpoints] = list(entry, 2);
+        peer.endpoints.set(
+          str(device, HEX40),
+          list(endpoints, MAX_PEER_ENDPOINTS).map((e) => str(e, ENDPOINT)),
+        );
+      }
+    }
     state.peers.set(peer.uri, peer);
   }
   state.announcementSeq = int(top[6]);

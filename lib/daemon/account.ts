@@ -37,6 +37,7 @@ import type { TrackedDevice } from "../presence/buddy_tracker.ts";
 import {
   PresencePublisher,
   publicCertificate,
+  type ResumableDevice,
 } from "../presence/presence_publisher.ts";
 import { WatchList, type WatchReason } from "../presence/watch_list.ts";
 import {
@@ -223,6 +224,7 @@ export class Account implements ManagedAccount {
       persist: () => this.#saves.saveReported(),
       track: (work) => this.#saves.track(work),
       authorize: (peer) => this.#mayLink(peer),
+      resumable: () => this.#resumable(),
       onLinkChange: (uri, closeReason) => {
         this.#buddies.settle(uri, closeReason);
         this.#buddies.notify(uri);
@@ -350,6 +352,37 @@ export class Account implements ManagedAccount {
     return Math.floor(this.#c.clock.now());
   }
 
+  /**
+   * Active contacts' devices with the endpoints they announced last (kept
+   * across restarts), whose certificates still verify and are not known
+   * revoked: dialled once at start.
+   */
+  *#resumable(): Iterable<ResumableDevice> {
+    const nowMs = this.#now();
+    for (const contact of this.state.contacts.all()) {
+      const uri = contact.uri;
+      if (uri === this.id || !this.state.contacts.isActive(uri)) continue;
+      const peer = this.state.peers.get(uri);
+      if (peer?.endpoints === undefined) continue;
+      const accountId = InfoHash.fromHex(uri);
+      for (const bytes of peer.devices) {
+        let certificate: DeviceCertificate;
+        try {
+          certificate = DeviceCertificate.decode(bytes);
+          certificate.verify({ accountId, nowMs });
+        } catch {
+          continue;
+        }
+        const endpoints = peer.endpoints.get(certificate.deviceId.toString());
+        if (
+          endpoints === undefined ||
+          this.#revocations.isRevoked(accountId, certificate.deviceId)
+        ) continue;
+        yield { certificate, endpoints };
+      }
+    }
+  }
+
   // ---------------------------------------------------------------- presence
 
   /** Watches `uri` while running (`start` watches again what a stop forgot). */
@@ -369,7 +402,19 @@ export class Account implements ManagedAccount {
   }
 
   #onBuddyDevice(uri: string, device: TrackedDevice): void {
-    rememberPeerDevice(this.state.peers, uri, device.certificate, this.#now());
+    const endpoints = device.online ? device.announcement.endpoints : undefined;
+    if (
+      rememberPeerDevice(
+        this.state.peers,
+        uri,
+        device.certificate,
+        this.#now(),
+        endpoints,
+      ) && uri !== this.id
+    ) {
+      // Where to dial it first after a restart; a lost write costs only that.
+      void this.#saves.saveReported();
+    }
     if (uri === this.id) {
       // Another device of ours came online: give it our state.
       if (

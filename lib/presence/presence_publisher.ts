@@ -98,6 +98,14 @@ export interface PublishedState {
   readonly revocationList?: Uint8Array;
 }
 
+/** A contact's device dialled at start, before the DHT shows it. */
+export interface ResumableDevice {
+  /** Its certificate (checked valid and not revoked by the caller). */
+  readonly certificate: DeviceCertificate;
+  /** The endpoints it announced last. */
+  readonly endpoints: readonly string[];
+}
+
 /** What a {@link PresencePublisher} runs on. */
 export interface PresencePublisherOptions {
   /** The account id: its hash is where the announcement is put. */
@@ -138,6 +146,12 @@ export interface PresencePublisherOptions {
   track<T>(work: Promise<T>): Promise<T>;
   /** A peer that proved its device key may link (see `ConnectionManager`). */
   authorize(peer: ChannelPeer): boolean;
+  /**
+   * Contacts' devices and the endpoints they announced in an earlier run,
+   * dialled once as links start (`ConnectionManager.resume`). None: links
+   * wait for the DHT.
+   */
+  resumable?(): Iterable<ResumableDevice>;
   /**
    * A link to an account opened, closed (`closeReason` says why) or changed
    * its note.
@@ -230,7 +244,14 @@ export class PresencePublisher {
       this.#rendezvous = rendezvous;
     }
     links.publish(this.#visible, this.#note);
-    const listening = links.start(options.channelPort ?? 0).then(
+    const listening = links.start(options.channelPort ?? 0);
+    // Contacts that kept their address link now, not after the DHT (an
+    // invisible device dials no one before it must).
+    const resumable = this.#visible ? options.resumable?.() ?? [] : [];
+    for (const device of resumable) {
+      links.resume(device.certificate, device.endpoints);
+    }
+    const announced = listening.then(
       (address) => {
         const host = options.channelHost;
         this.#endpoints = [
@@ -244,7 +265,7 @@ export class PresencePublisher {
         this.#endpoints = [];
       },
     );
-    void options.track(listening).then(() => {
+    void options.track(announced).then(() => {
       if (this.#links !== links || !this.#visible) return;
       if (this.#announcer === undefined) this.#startAnnouncer();
       else if (this.#endpoints.length > 0) {

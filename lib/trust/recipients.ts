@@ -35,6 +35,9 @@
 import {
   MAX_PEER_CERTIFICATE_BYTES,
   MAX_PEER_DEVICES,
+  MAX_PEER_ENDPOINT_DEVICES,
+  MAX_PEER_ENDPOINT_LENGTH,
+  MAX_PEER_ENDPOINTS,
   MAX_PEERS,
   type PeerRecord,
 } from "../contacts/account_state.ts";
@@ -50,21 +53,26 @@ import { isMailboxCertificate } from "./mailbox.ts";
  * {@link MAX_PEER_DEVICES} per peer, none over
  * {@link MAX_PEER_CERTIFICATE_BYTES}. With
  * {@link MAX_PEERS} peers known, the one heard of least recently is
- * forgotten for a new one.
+ * forgotten for a new one. With `endpoints` (what the device announced while
+ * online), they are remembered too, for the last
+ * {@link MAX_PEER_ENDPOINT_DEVICES} devices that announced any.
  *
  * @param peers The account's peer records, by account hex.
  * @param uri The peer's account hex.
  * @param certificate The device's certificate.
  * @param nowMs Current time, epoch ms.
+ * @param endpoints Its announced direct-link endpoints, if it is online.
+ * @returns Whether the remembered endpoints changed (worth a save).
  */
 export function rememberPeerDevice(
   peers: Map<string, PeerRecord>,
   uri: string,
   certificate: DeviceCertificate,
   nowMs: number,
-): void {
+  endpoints?: readonly string[],
+): boolean {
   // Bounded so the state file stays under its limit (`account_state.ts`).
-  if (certificate.bytes.length > MAX_PEER_CERTIFICATE_BYTES) return;
+  if (certificate.bytes.length > MAX_PEER_CERTIFICATE_BYTES) return false;
   let peer = peers.get(uri);
   if (peer === undefined) {
     if (peers.size >= MAX_PEERS) {
@@ -89,6 +97,31 @@ export function rememberPeerDevice(
   });
   peer.devices.push(certificate.bytes);
   if (peer.devices.length > MAX_PEER_DEVICES) peer.devices.shift();
+  return endpoints === undefined
+    ? false
+    : rememberEndpoints(peer, id.toString(), endpoints);
+}
+
+function rememberEndpoints(
+  peer: PeerRecord,
+  deviceHex: string,
+  endpoints: readonly string[],
+): boolean {
+  const kept = endpoints.slice(0, MAX_PEER_ENDPOINTS).filter((endpoint) =>
+    endpoint.length > 0 && endpoint.length <= MAX_PEER_ENDPOINT_LENGTH &&
+    /^[\x21-\x7e]+$/.test(endpoint)
+  );
+  const map: Map<string, readonly string[]> = peer.endpoints ??= new Map();
+  const known = map.get(deviceHex);
+  const same = known !== undefined && known.length === kept.length &&
+    known.every((endpoint, index) => endpoint === kept[index]);
+  // The last one to announce goes last (the first to go when full).
+  map.delete(deviceHex);
+  if (kept.length > 0) map.set(deviceHex, kept);
+  while (map.size > MAX_PEER_ENDPOINT_DEVICES) {
+    map.delete(map.keys().next().value!);
+  }
+  return !same && (kept.length > 0 || known !== undefined);
 }
 
 /** What {@link messageRecipients} looks at. */

@@ -122,6 +122,20 @@ export interface PresenceReport {
    * before it started (its leave not noticed yet).
    */
   readonly connected_after_seen_ms: LatencySummary;
+  /**
+   * The transport's floor under each `connected_detect_ms` sample: five
+   * one-way latencies between the two hosts (a TCP connect's round trip,
+   * the handshake's round trip, the confirm with the first PIDF). No link
+   * over TCP with this handshake comes up sooner, whoever dials and however
+   * fast presence is; a far host's samples are slow by this much alone.
+   */
+  readonly connected_floor_ms: LatencySummary;
+  /**
+   * Each `connected_detect_ms` sample minus its floor: what presence
+   * detection, dialing and the handshake's processing add on top of the
+   * network.
+   */
+  readonly connected_over_floor_ms: LatencySummary;
   /** Crash → watcher's status below 2, for watchers that were linked. */
   readonly link_loss_detect_ms: LatencySummary;
   /** New note published → each linked watcher's notification with it. */
@@ -295,8 +309,13 @@ export async function runPresenceScenario(
   const linkDetect = {
     connected: new Samples(),
     afterSeen: new Samples(),
+    floor: new Samples(),
+    overFloor: new Samples(),
     loss: new Samples(),
   };
+  // Five one-way latencies: TCP connect, handshake round trip, confirm.
+  const linkFloorMs = (i: number, j: number) =>
+    5 * swarm.network.latencyMs(slots[i].index, slots[j].index);
   // When each watcher last began to see each device online (0 → 1 or 2).
   const seenOnlineMs: Map<number, number>[] = ids.map(() => new Map());
   const linkPending: (
@@ -340,6 +359,11 @@ export async function runPresenceScenario(
             ? linkDetect.connected
             : linkDetect.loss;
           samples.add(clock.now() - link.atMs);
+          if (link.kind === "connected") {
+            const floorMs = linkFloorMs(i, j);
+            linkDetect.floor.add(floorMs);
+            linkDetect.overFloor.add(clock.now() - link.atMs - floorMs);
+          }
           const watcherSaw = seenOnlineMs[i].get(j) ?? -Infinity;
           const deviceSaw = seenOnlineMs[j].get(i);
           if (
@@ -592,6 +616,8 @@ export async function runPresenceScenario(
     ),
     connected_detect_ms: summarize(linkDetect.connected),
     connected_after_seen_ms: summarize(linkDetect.afterSeen),
+    connected_floor_ms: summarize(linkDetect.floor),
+    connected_over_floor_ms: summarize(linkDetect.overFloor),
     link_loss_detect_ms: summarize(linkDetect.loss),
     note_delivery_ms: summarize(noteDelays),
     link_bytes_per_device_hour: Math.round(
