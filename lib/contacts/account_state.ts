@@ -69,6 +69,28 @@ export const MAX_PEER_ENDPOINT_DEVICES = 2;
 export const MAX_PEER_ENDPOINTS = 4;
 /** Longest endpoint remembered (`host:port`; an announcement's own limit). */
 export const MAX_PEER_ENDPOINT_LENGTH = 64;
+/** A remembered endpoint: printable ASCII, not empty, bounded. */
+const ENDPOINT = new RegExp(`^[\\x21-\\x7e]{1,${MAX_PEER_ENDPOINT_LENGTH}}$`);
+
+/**
+ * Whether an announced endpoint may be kept in a {@link PeerRecord}: 1 to
+ * {@link MAX_PEER_ENDPOINT_LENGTH} printable ASCII characters, no space.
+ *
+ * @param endpoint The announced text.
+ * @returns True if it may be kept (and reads back from the state file).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isRememberableEndpoint } from "./account_state.ts";
+ *
+ * assert.equal(isRememberableEndpoint("203.0.113.7:4222"), true);
+ * assert.equal(isRememberableEndpoint("a b:1"), false);
+ * ```
+ */
+export function isRememberableEndpoint(endpoint: string): boolean {
+  return ENDPOINT.test(endpoint);
+}
 /** Most devices an outbox entry records as sent to (the rest are not recorded). */
 export const MAX_SENT_TO_DEVICES = 16;
 
@@ -239,8 +261,6 @@ const HEX40 = /^[0-9a-f]{40}$/;
 const HEX32 = /^[0-9a-f]{32}$/;
 /** A seen entry's sender: an account id, or "" for our own. */
 const SENDER = /^(?:[0-9a-f]{40})?$/;
-/** A remembered endpoint: printable ASCII, not empty, bounded. */
-const ENDPOINT = new RegExp(`^[\\x21-\\x7e]{1,${MAX_PEER_ENDPOINT_LENGTH}}$`);
 
 function fail(reason: string): never {
   throw new TypeError(reason);

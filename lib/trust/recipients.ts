@@ -33,10 +33,10 @@
  * @module
  */
 import {
+  isRememberableEndpoint,
   MAX_PEER_CERTIFICATE_BYTES,
   MAX_PEER_DEVICES,
   MAX_PEER_ENDPOINT_DEVICES,
-  MAX_PEER_ENDPOINT_LENGTH,
   MAX_PEER_ENDPOINTS,
   MAX_PEERS,
   type PeerRecord,
@@ -107,9 +107,8 @@ function rememberEndpoints(
   deviceHex: string,
   endpoints: readonly string[],
 ): boolean {
-  const kept = endpoints.slice(0, MAX_PEER_ENDPOINTS).filter((endpoint) =>
-    endpoint.length > 0 && endpoint.length <= MAX_PEER_ENDPOINT_LENGTH &&
-    /^[\x21-\x7e]+$/.test(endpoint)
+  const kept = endpoints.slice(0, MAX_PEER_ENDPOINTS).filter(
+    isRememberableEndpoint,
   );
   const map: Map<string, readonly string[]> = peer.endpoints ??= new Map();
   const known = map.get(deviceHex);
