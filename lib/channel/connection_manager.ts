@@ -398,8 +398,9 @@ export class ConnectionManager {
    * this device starts, instead of after presence detection as well. The
    * device is not wanted by this: a failed connect or a refused handshake
    * is not retried, and the usual dial follows once the DHT shows it
-   * ({@link ConnectionManager.connect}); that dial waits while this attempt
-   * lasts. At most 256 attempts at once; the handshake
+   * ({@link ConnectionManager.connect}), without waiting for this attempt
+   * (a dead address can take long to fail; if both links come up, one is
+   * kept as when both sides dial). At most 256 attempts at once; the handshake
    * expects this certificate, so a stranger now at that address learns
    * nothing and cannot pose as the device.
    *
@@ -417,16 +418,7 @@ export class ConnectionManager {
     if (address === undefined) return;
     this.#resuming.add(deviceHex);
     this.counters.resumeDials += 1;
-    const settled = () => {
-      if (!this.#resuming.delete(deviceHex)) return;
-      // A dial the DHT asked for meanwhile waited for this one.
-      const wanted = this.#wanted.get(deviceHex);
-      if (
-        wanted !== undefined && this.#running && !this.#links.has(deviceHex)
-      ) {
-        this.#scheduleDial(deviceHex, wanted, 0);
-      }
-    };
+    const settled = () => this.#resuming.delete(deviceHex);
     this.#o.streams.connect(address).then(
       (stream) => {
         if (!this.#running || this.#links.has(deviceHex)) {
@@ -669,8 +661,6 @@ export class ConnectionManager {
       wanted.dialTimer = undefined;
       if (this.#wanted.get(deviceHex) !== wanted) return;
       if (this.#links.has(deviceHex) || wanted.dialing) return;
-      // A resumed attempt is under way: it redials this way if it fails.
-      if (this.#resuming.has(deviceHex)) return;
       this.#dial(deviceHex, wanted, 0);
     });
   }
