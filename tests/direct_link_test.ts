@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { type EventLog, pair, runUntil } from "./_daemon_swarm_helpers.ts";
 import { DaemonSwarm } from "../sim/daemon_swarm.ts";
 import type { DeviceSlot } from "../sim/daemon_swarm.ts";
+import { ENDPOINT_SAVE_DELAY_MS } from "../lib/daemon/account.ts";
 
 const SECOND = 1_000;
 
@@ -93,7 +94,8 @@ Deno.test("A clean stop takes status 2 to 0 at once", async () => {
 Deno.test("A restarted device dials its contacts where they announced last: status 2 with no DHT at all", async () => {
   const { swarm, bob, b, aliceSees, aliceLog } = await friends("link-resume");
   await runUntil(swarm, () => aliceSees().status === 2, 10_000);
-  await swarm.run(3 * SECOND, 100);
+  // Bob saves Alice's endpoint a while after he learned it.
+  await swarm.run(ENDPOINT_SAVE_DELAY_MS + SECOND, 100);
   swarm.crash(bob);
   await runUntil(swarm, () => aliceSees().status === 0, 60_000);
   // Bob comes back with every datagram lost both ways: his DHT node hears

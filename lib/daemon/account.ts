@@ -83,6 +83,13 @@ export type {
   BuddyStatus,
 } from "../presence/buddy_subscriptions.ts";
 
+/**
+ * How long after a peer's endpoints change they are saved: those learned at
+ * start (one per contact online) go in one write; a crash sooner loses only
+ * the head start they give the next start.
+ */
+export const ENDPOINT_SAVE_DELAY_MS = 10_000;
+
 /** An account running on this device. */
 export class Account implements ManagedAccount {
   /** Account id, 40 hex. */
@@ -128,6 +135,7 @@ export class Account implements ManagedAccount {
   /** Revocation of every sender (watched or not): see `RevocationRegistry`. */
   readonly #revocations: RevocationRegistry;
   #renewTimer?: Timer;
+  #endpointSaveTimer?: Timer;
   #running = false;
 
   /**
@@ -319,6 +327,8 @@ export class Account implements ManagedAccount {
     this.#revocations.stop();
     this.#renewTimer?.cancel();
     this.#renewTimer = undefined;
+    this.#endpointSaveTimer?.cancel();
+    this.#endpointSaveTimer = undefined;
   }
 
   /**
@@ -413,7 +423,13 @@ export class Account implements ManagedAccount {
       ) && uri !== this.id
     ) {
       // Where to dial it first after a restart; a lost write costs only that.
-      void this.#saves.saveReported();
+      this.#endpointSaveTimer ??= this.#c.clock.setTimer(
+        ENDPOINT_SAVE_DELAY_MS,
+        () => {
+          this.#endpointSaveTimer = undefined;
+          if (this.#running) void this.#saves.saveReported();
+        },
+      );
     }
     if (uri === this.id) {
       // Another device of ours came online: give it our state.
