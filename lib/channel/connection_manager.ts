@@ -308,7 +308,7 @@ export class ConnectionManager {
           ...this.#channelOptions(),
           expectedPeer: certificate,
         });
-        this.#setUp(channel, { dialled: deviceHex }, settled);
+        this.#setUp(channel, { dialled: deviceHex, resumed: true }, settled);
       },
       () => {
         this.counters.dialFailures += 1;
@@ -645,6 +645,8 @@ export class ConnectionManager {
       readonly acceptedFrom?: string;
       readonly dialled?: string;
       readonly punched?: boolean;
+      /** Dialled by `resume`: a failed handshake is not redialled. */
+      readonly resumed?: boolean;
     },
     onSettled?: () => void,
   ): void {
@@ -672,7 +674,9 @@ export class ConnectionManager {
       onSettled?.();
       this.#forgetChannel(channel, reason);
       if (link !== undefined) this.#closed(link);
-      else if (dialled !== undefined && channel.peer === undefined) {
+      else if (
+        dialled !== undefined && channel.peer === undefined && !from.resumed
+      ) {
         this.#handshakeFailed(dialled, punched);
       }
       // The session's own close handler: it closes the session (and clears

@@ -412,7 +412,10 @@ export class Account implements ManagedAccount {
   }
 
   #onBuddyDevice(uri: string, device: TrackedDevice): void {
-    const endpoints = device.online ? device.announcement.endpoints : undefined;
+    // Our own devices' endpoints are not dialled at start: not kept.
+    const endpoints = device.online && uri !== this.id
+      ? device.announcement.endpoints
+      : undefined;
     if (
       rememberPeerDevice(
         this.state.peers,
@@ -420,7 +423,7 @@ export class Account implements ManagedAccount {
         device.certificate,
         this.#now(),
         endpoints,
-      ) && uri !== this.id
+      )
     ) {
       // Where to dial it first after a restart; a lost write costs only that.
       this.#endpointSaveTimer ??= this.#c.clock.setTimer(
