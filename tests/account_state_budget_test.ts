@@ -107,6 +107,7 @@ function worstCaseState() {
     });
   }
   state.announcementSeq = BIG;
+  state.linkPort = 65_535;
   state.seenFloorMs = BIG;
   // The largest signed record a revocation list can be.
   state.revocationList = new Uint8Array(MAX_RECORD_BODY_BYTES + 512);

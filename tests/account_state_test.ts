@@ -60,6 +60,7 @@ function sampleState(): AccountState {
     seenMs: 6_500,
   });
   state.announcementSeq = 42;
+  state.linkPort = 4_222;
   return state;
 }
 
@@ -103,6 +104,13 @@ Deno.test("encodeAccountState() and decodeAccountState() round-trip every field"
   assert.equal(decoded.seenFloorMs, 1_200);
   assert.deepEqual(decoded.peers, state.peers);
   assert.equal(decoded.announcementSeq, 42);
+  assert.equal(decoded.linkPort, 4_222);
+  // No port: the nine fields of before, read back without one.
+  const portless = sampleState();
+  delete portless.linkPort;
+  const nine = decode(encodeAccountState(portless)) as unknown[];
+  assert.equal(nine.length, 9);
+  assert.equal(decodeAccountState(encode(nine)).linkPort, undefined);
 });
 
 Deno.test("decodeAccountState() throws TypeError for hostile bytes", () => {
@@ -145,6 +153,19 @@ Deno.test("decodeAccountState() throws TypeError for hostile bytes", () => {
     return encode(raw);
   };
   const device = "e".repeat(40);
+  // The link port: 0, past 65,535, not an integer, or an eleventh field.
+  const withTop = (index: number, value: unknown) => {
+    const raw = decode(good) as unknown[];
+    raw[index] = value;
+    return encode(raw);
+  };
+  cases.push(
+    withTop(9, 0),
+    withTop(9, 65_536),
+    withTop(9, 80.5),
+    withTop(9, "4222"),
+    withTop(10, 1),
+  );
   cases.push(
     peerWith([["nothex", ["h:1"]]]),
     peerWith([[device, ["h:1"]], ["f".repeat(40), ["h:1"]], [

@@ -115,6 +115,38 @@ Deno.test("A restarted device dials its contacts where they announced last: stat
   swarm.shutdown();
 });
 
+Deno.test("A restarted device listens on the port of its last run: a contact that was away links to it from memory", async () => {
+  const { swarm, alice, bob, a, b, aliceSees, bobSees } = await friends(
+    "link-port",
+  );
+  await runUntil(swarm, () => aliceSees().status === 2, 10_000);
+  await runUntil(swarm, () => bobSees().status === 2, 10_000);
+  await swarm.run(ENDPOINT_SAVE_DELAY_MS + SECOND, 100);
+  const port = bob.daemon!.account(b).state.linkPort;
+  assert.ok(port !== undefined && port > 0);
+  // Alice goes away; Bob restarts meanwhile (the DHT works for him).
+  swarm.crash(alice);
+  swarm.crash(bob);
+  void swarm.restart(bob);
+  await swarm.run(5 * SECOND, 100);
+  assert.equal(bob.daemon!.account(b).state.linkPort, port);
+  // Alice comes back with no DHT at all: only her memory of Bob's endpoint.
+  const network = swarm.network;
+  for (let host = 0; host < network.hostCount; host++) {
+    if (host === alice.index) continue;
+    network.setLinkLoss(alice.index, host, 1);
+    network.setLinkLoss(host, alice.index, 1);
+  }
+  void swarm.restart(alice);
+  await runUntil(
+    swarm,
+    () => alice.daemon!.account(a).linkCounters.linksOpened > 0,
+    2 * SECOND,
+  );
+  assert.equal(alice.daemon!.account(a).linkCounters.resumeDials, 1);
+  swarm.shutdown();
+});
+
 Deno.test("Status 2 holds while the link is up even when the DHT records lapse", async () => {
   const { swarm, bob, aliceSees } = await friends("link-holds");
   await runUntil(swarm, () => aliceSees().status === 2, 10_000);

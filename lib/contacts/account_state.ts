@@ -181,6 +181,11 @@ export interface AccountState {
   announcementSeq: number;
   /** The account's newest revocation list (encoded), if a device was revoked. */
   revocationList?: Uint8Array;
+  /**
+   * The port links were last accepted on: taken again at the next start
+   * (when free), so that contacts that remembered our endpoint reach us.
+   */
+  linkPort?: number;
 }
 
 /** A fresh, empty state. */
@@ -337,6 +342,8 @@ export function encodeAccountState(state: AccountState): Uint8Array {
     state.announcementSeq,
     state.revocationList ?? null,
     state.seenFloorMs,
+    // A tenth field only with a port: older states had nine.
+    ...(state.linkPort === undefined ? [] : [state.linkPort]),
   ]);
 }
 
@@ -354,8 +361,9 @@ export function decodeAccountState(data: Uint8Array): AccountState {
   } catch (cause) {
     throw new TypeError("not msgpack", { cause });
   }
-  // 8 fields before the strangers' floor was added (still read).
-  const top = list(root, 9);
+  // 8 fields before the strangers' floor was added, 9 before the link port
+  // (both still read).
+  const top = list(root, 10);
   if (top.length < 8 || top[0] !== "as1") fail("not an account state");
   const contacts: Contact[] = list(top[1], 10_000).map((raw) => {
     const f = list(raw, 5);
@@ -434,7 +442,12 @@ export function decodeAccountState(data: Uint8Array): AccountState {
   }
   state.announcementSeq = int(top[6]);
   if (top[7] !== null) state.revocationList = bytes(top[7]);
-  if (top.length === 9) state.seenFloorMs = int(top[8]);
+  if (top.length >= 9) state.seenFloorMs = int(top[8]);
+  if (top.length === 10) {
+    const port = int(top[9]);
+    if (port < 1 || port > 65_535) fail("bad link port");
+    state.linkPort = port;
+  }
   return state;
 }
 

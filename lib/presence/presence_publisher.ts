@@ -96,6 +96,8 @@ export interface PublishedState {
   announcementSeq: number;
   /** The account's newest revocation list (encoded), published with the announcement. */
   readonly revocationList?: Uint8Array;
+  /** The port links were last accepted on (tried first when none is configured). */
+  linkPort?: number;
 }
 
 /** A contact's device dialled at start, before the DHT shows it. */
@@ -244,7 +246,10 @@ export class PresencePublisher {
       this.#rendezvous = rendezvous;
     }
     links.publish(this.#visible, this.#note);
-    const listening = links.start(options.channelPort ?? 0);
+    // The port of the last run, if free: contacts may have remembered it.
+    const listening = links.start(
+      options.channelPort ?? options.state.linkPort ?? 0,
+    );
     // Contacts that kept their address link now, not after the DHT (an
     // invisible device dials no one before it must).
     const resumable = this.#visible ? options.resumable?.() ?? [] : [];
@@ -253,6 +258,10 @@ export class PresencePublisher {
     }
     const announced = listening.then(
       (address) => {
+        if (options.state.linkPort !== address.port) {
+          options.state.linkPort = address.port;
+          options.persist();
+        }
         const host = options.channelHost;
         this.#endpoints = [
           endpointOf(
