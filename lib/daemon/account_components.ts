@@ -58,7 +58,7 @@ export interface AccountComponents {
   readonly streams?: StreamNetwork;
   /** The daemon's DHT socket shared for links through NATs; none: TCP links only. */
   readonly paths?: PunchedPaths;
-  /** Port the account accepts links on (0: any free one). */
+  /** Port the account accepts links on (0: any free one; unset: the last run's when free). */
   readonly channelPort?: number;
   /** Host announced for links, when the listening address is not reachable as is (0.0.0.0). */
   readonly channelHost?: string;

@@ -158,7 +158,11 @@ export interface DaemonOptions {
    * to end through it. @default {none}
    */
   readonly relay?: PeerAddress;
-  /** Port each account accepts links on; 0 picks a free one per account. @default {0} */
+  /**
+   * Port each account accepts links on; 0 picks a free one per account.
+   * Unset: the port of the account's last run when it is free (contacts may
+   * have remembered it), else a free one.
+   */
   readonly channelPort?: number;
   /** Host announced for links when the listening address is a wildcard. */
   readonly channelHost?: string;

@@ -136,7 +136,7 @@ export interface PresencePublisherOptions {
    * exchange, hole punching, links over UDP); none: TCP links only.
    */
   readonly paths?: PunchedPaths;
-  /** Port links are accepted on (0: any free one). */
+  /** Port links are accepted on (0: any free one; unset: `state.linkPort` when free). */
   readonly channelPort?: number;
   /** Host announced for links, when the listening address is not reachable as is. */
   readonly channelHost?: string;
