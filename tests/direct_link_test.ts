@@ -24,6 +24,16 @@ async function friends(seed: string) {
   return { ...p, aliceSees: statusOf(alice, a), bobSees: statusOf(bob, b) };
 }
 
+/** Every datagram to and from `slot` is lost from now on (streams still work). */
+function loseDatagrams(swarm: DaemonSwarm, slot: DeviceSlot): void {
+  const network = swarm.network;
+  for (let host = 0; host < network.hostCount; host++) {
+    if (host === slot.index) continue;
+    network.setLinkLoss(slot.index, host, 1);
+    network.setLinkLoss(host, slot.index, 1);
+  }
+}
+
 function statuses(log: EventLog): number[] {
   return log.of("newBuddyNotification").map((event) => event.detail.status);
 }
@@ -100,12 +110,7 @@ Deno.test("A restarted device dials its contacts where they announced last: stat
   await runUntil(swarm, () => aliceSees().status === 0, 60_000);
   // Bob comes back with every datagram lost both ways: his DHT node hears
   // nothing and announces nowhere, so only a direct dial can link.
-  const network = swarm.network;
-  for (let host = 0; host < network.hostCount; host++) {
-    if (host === bob.index) continue;
-    network.setLinkLoss(bob.index, host, 1);
-    network.setLinkLoss(host, bob.index, 1);
-  }
+  loseDatagrams(swarm, bob);
   void swarm.restart(bob);
   const took = await runUntil(swarm, () => aliceSees().status === 2, 10_000);
   // One connect and one handshake (three round trips at most), no DHT.
@@ -131,12 +136,7 @@ Deno.test("A restarted device listens on the port of its last run: a contact tha
   await swarm.run(5 * SECOND, 100);
   assert.equal(bob.daemon!.account(b).state.linkPort, port);
   // Alice comes back with no DHT at all: only her memory of Bob's endpoint.
-  const network = swarm.network;
-  for (let host = 0; host < network.hostCount; host++) {
-    if (host === alice.index) continue;
-    network.setLinkLoss(alice.index, host, 1);
-    network.setLinkLoss(host, alice.index, 1);
-  }
+  loseDatagrams(swarm, alice);
   void swarm.restart(alice);
   await runUntil(
     swarm,
