@@ -61,6 +61,17 @@ function device(
   };
 }
 
+/** Simulated streams with 100 ms each way and no jitter. */
+function hundredMsStreams(time: ManualClock, seed: string) {
+  const network = new SimulatedNetwork({
+    clock: time,
+    rng: seededRng(seed),
+    latency: { oneWayMs: () => 100 },
+    jitterMsMax: 0,
+  });
+  return { network, streams: new SimulatedStreamNetwork(network, time) };
+}
+
 async function run(time: ManualClock, ms: number, stepMs = 50): Promise<void> {
   for (let t = 0; t < ms; t += stepMs) {
     time.advance(stepMs);
@@ -235,13 +246,7 @@ Deno.test("ConnectionManager: the dialler sees its peer connected two round trip
   // arrive. (Before half-round-trip data the dialler waited for a PIDF sent
   // after the confirm: 600 ms.)
   const time = clock();
-  const network = new SimulatedNetwork({
-    clock: time,
-    rng: seededRng("timing"),
-    latency: { oneWayMs: () => 100 },
-    jitterMsMax: 0,
-  });
-  const streams = new SimulatedStreamNetwork(network, time);
+  const { network, streams } = hundredMsStreams(time, "timing");
   const [aliceHost, bobHost] = [network.attach(), network.attach()];
   const connectedAt = new Map<string, number>();
   const watch = (who: string) => ({
@@ -400,13 +405,7 @@ Deno.test("ConnectionManager: a refused or unreachable resume is not retried", a
 Deno.test("ConnectionManager: a dial the DHT asks for does not wait for a resumed attempt, and one link is kept", async () => {
   // 100 ms each way: a connect takes 200 ms, the handshake 200 ms more.
   const time = clock();
-  const network = new SimulatedNetwork({
-    clock: time,
-    rng: seededRng("resume-timing"),
-    latency: { oneWayMs: () => 100 },
-    jitterMsMax: 0,
-  });
-  const streams = new SimulatedStreamNetwork(network, time);
+  const { network, streams } = hundredMsStreams(time, "resume-timing");
   const hosts = [0, 1, 2, 3, 4].map(() => network.attach());
   const at = (i: number, name: string) =>
     device(name, time, streams.host(hosts[i].hostIndex), { dialFallbackMs: 0 });

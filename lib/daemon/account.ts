@@ -54,7 +54,7 @@ import type { ChannelPeer } from "../channel/secure_channel.ts";
 import type { LinkRendezvousCounters } from "../channel/link_rendezvous.ts";
 import { MAX_TRUST_REQUEST_PAYLOAD_BYTES } from "../trust/inbox_message.ts";
 import { mailboxCertificate, mailboxKeys } from "../trust/mailbox.ts";
-import { rememberPeerDevice } from "../trust/recipients.ts";
+import { messageRecipients, rememberPeerDevice } from "../trust/recipients.ts";
 import { TrustDelivery } from "../trust/trust_delivery.ts";
 import type {
   AccountComponents,
@@ -375,14 +375,14 @@ export class Account implements ManagedAccount {
       const peer = this.state.peers.get(uri);
       if (peer?.endpoints === undefined) continue;
       const accountId = InfoHash.fromHex(uri);
-      for (const bytes of peer.devices) {
-        let certificate: DeviceCertificate;
-        try {
-          certificate = DeviceCertificate.decode(bytes);
-          certificate.verify({ accountId, nowMs });
-        } catch {
-          continue;
-        }
+      // The remembered devices whose certificates still verify.
+      const devices = messageRecipients(uri, {
+        peer,
+        nowMs,
+        onlineOnly: false,
+        mailbox: false,
+      });
+      for (const certificate of devices) {
         const endpoints = peer.endpoints.get(certificate.deviceId.toString());
         if (
           endpoints === undefined ||
