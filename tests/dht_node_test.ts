@@ -123,6 +123,28 @@ Deno.test("DhtNode permanent put stays retrievable while its storing nodes crash
   net.stop();
 });
 
+Deno.test("DhtNode: the first node of a network puts its permanent value on a joining node at once, not at its next retry", () => {
+  const net = Testnet.create({
+    nodes: 0,
+    seed: "first node",
+    medianOneWayMs: 10,
+    settleMs: 0,
+  });
+  const first = net.addNode();
+  const key = InfoHash.get("first node's announcement");
+  // Alone: the put's lookup finds nobody, and the round is retried 1 s later.
+  net.nodes[first].put(key, value(5n, "here"), { permanent: true });
+  net.run(300);
+  const joiner = net.addNode();
+  // The joiner's requests make the first node ping it; its answer wakes the
+  // put, 700 ms before the retry's timer would.
+  net.run(600);
+  assert.deepEqual(net.nodes[joiner].storedValues(key).map((v) => v.id), [
+    5n,
+  ]);
+  net.stop();
+});
+
 Deno.test("DhtNode maintenance moves a value to new closest nodes after the old ones leave", () => {
   const net = Testnet.create({
     nodes: 120,

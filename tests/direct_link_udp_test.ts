@@ -109,7 +109,8 @@ Deno.test({
       const refusedBefore = account.linkCounters.refused;
       await alice.daemon.config.removeContact(a, peer.id, true);
       assert.deepEqual(alice.daemon.presence.getSubscriptions(a), []);
-      // The peer still sees Alice on the DHT and dials again (after 5 s).
+      // The peer still sees Alice on the DHT and dials again: 5 s after the
+      // close, or when its listen first shows her if it had not yet.
       const refusedMs = await waitFor(
         "a refused redial",
         () => account.linkCounters.refused > refusedBefore,

@@ -380,7 +380,13 @@ export class DhtNode implements DhtClient {
     const rpc = this.#rpc;
     const table = this.#table;
     this.#upkeep = new RoutingUpkeep(
-      { clock, rng: bytesRng(randomBytes), rpc, table },
+      {
+        clock,
+        rng: bytesRng(randomBytes),
+        rpc,
+        table,
+        onAnswered: () => this.#retries.wake(),
+      },
       config.bucketRefreshMs ?? 600_000,
     );
     const lookups = this.#lookups = new Lookups({

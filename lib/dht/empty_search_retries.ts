@@ -2,10 +2,11 @@
  * `EmptySearchRetries`: what a permanent put or a listen does when its lookup
  * found no node at all (we are alone, or not bootstrapped yet). Waiting a full
  * refresh period would leave a fresh node silent for minutes, so the round is
- * tried again after 1 s, 2 s, 4 s… up to 30 s, or at once when a bootstrap
- * node answers, whichever comes first.
+ * tried again after 1 s, 2 s, 4 s… up to 30 s, or at once when a node first
+ * answers us (a bootstrap node, or one that joined us: the first node of a
+ * network has no bootstrap node), whichever comes first.
  *
- * @example A retry runs when a bootstrap node answers, before its timer
+ * @example A retry runs when a node answers, before its timer
  * ```ts
  * import assert from "node:assert/strict";
  * import { EmptySearchRetries, type RetryState } from "./empty_search_retries.ts";
@@ -75,7 +76,7 @@ export class EmptySearchRetries {
       retry();
     };
     state.timer = this.#clock.setTimer(delay, fire);
-    // Or as soon as a bootstrap node answers.
+    // Or as soon as a node answers us.
     (this.#waiting ??= new Set()).add(fire);
   }
 

@@ -42,6 +42,12 @@ export interface RoutingUpkeepServices {
     | "refreshTargets"
     | "dubious"
   >;
+  /**
+   * A pinged node answered (it is good now). `DhtNode` wakes the operations
+   * whose lookup found nobody: the first node of a network, alone until
+   * another one joins, has no bootstrap node whose answer would.
+   */
+  readonly onAnswered?: () => void;
 }
 
 /** Pings and bucket refreshes that keep the routing table good. */
@@ -86,8 +92,10 @@ export class RoutingUpkeep {
   confirm(id: InfoHash, address: PeerAddress): void {
     const { clock, rpc, table } = this.#services;
     rpc.request(address, id, { method: "ping" }, {
-      onReply: (reply, from) =>
-        table.heard(reply.senderId, from, clock.now(), true),
+      onReply: (reply, from) => {
+        table.heard(reply.senderId, from, clock.now(), true);
+        this.#services.onAnswered?.();
+      },
       onExpired: () => table.failed(id, clock.now()),
     });
   }
