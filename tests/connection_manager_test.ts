@@ -185,6 +185,38 @@ Deno.test("ConnectionManager: a first refusal is redialed after firstRedialMs, l
   dave.manager.stop();
 });
 
+Deno.test("ConnectionManager: a link that worked is redialed 5 s after it is lost, however long the refusals before it had grown the backoff", async () => {
+  const time = clock();
+  const network = memoryStreamNetwork();
+  const alice = device("alice-b", time, network.host("alice"));
+  const bob = device("bob-b", time, network.host("bob"));
+  // Bob refuses Alice for 3 minutes: her redials back off to minutes.
+  bob.refuse();
+  const bobAddress = await bob.manager.start(0);
+  const aliceAddress = await alice.manager.start(0);
+  alice.manager.connect(bob.certificate, [endpointOf(bobAddress)]);
+  await run(time, 3 * 60_000, 500);
+  const refusals = bob.authorized;
+  assert.ok(refusals >= 5, `${refusals} refusals`);
+  // Then he accepts her and dials her himself: linked.
+  bob.allow();
+  bob.manager.connect(alice.certificate, [endpointOf(aliceAddress)]);
+  await run(time, 1_000);
+  assert.equal(alice.manager.status(bob.accountHex).connected, true);
+  // He stops wanting her (he will not redial) and the link is lost.
+  bob.manager.forget(alice.certificate.deviceId.toString());
+  bob.refuse();
+  bob.manager.revalidate(alice.accountHex);
+  bob.allow();
+  await run(time, 500);
+  assert.equal(alice.manager.status(bob.accountHex).connected, false);
+  // Alice redials 5 s later, not after the backoff the refusals had grown.
+  await run(time, 6_000);
+  assert.equal(alice.manager.status(bob.accountHex).connected, true);
+  alice.manager.stop();
+  bob.manager.stop();
+});
+
 Deno.test("ConnectionManager: unreachable endpoints count failures and never throw", async () => {
   const time = clock();
   const network = memoryStreamNetwork();

@@ -807,12 +807,14 @@ export class ConnectionManager {
     link.open = false;
     const wanted = this.#wanted.get(link.deviceHex);
     if (wanted !== undefined && this.#running) {
-      this.#scheduleDial(link.deviceHex, wanted, wanted.redialMs);
       // A link that never came up (refused) backs off like a failed dial;
-      // one that worked starts over.
-      wanted.redialMs = wasOpen
-        ? this.#o.redialMs ?? 5_000
-        : Math.min(2 * wanted.redialMs, MAX_REDIAL_MS);
+      // one that worked starts over, whatever failed dials before it had
+      // grown the delay to.
+      if (wasOpen) wanted.redialMs = this.#o.redialMs ?? 5_000;
+      this.#scheduleDial(link.deviceHex, wanted, wanted.redialMs);
+      if (!wasOpen) {
+        wanted.redialMs = Math.min(2 * wanted.redialMs, MAX_REDIAL_MS);
+      }
       if (!link.replaced) this.#o.paths?.lost(wanted.certificate, link.punched);
     }
     const reason = link.channel.closeReason ?? "local";
