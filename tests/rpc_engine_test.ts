@@ -83,6 +83,20 @@ Deno.test("RpcEngine.request() resends the same bytes three times, then expires"
   assert.equal(engine.pendingCount, 0);
 });
 
+Deno.test("RpcEngine.request() keeps bytes of its own for the retries, not a view that would keep the 64 KiB encoding slab alive", () => {
+  const { clock, transport, engine } = setup();
+  for (let i = 0; i < 3; i++) {
+    engine.request(PEER, PEER_ID, { method: "ping" }, { onReply: () => {} });
+  }
+  clock.advance(1_300);
+  assert.equal(transport.sent.length, 6);
+  for (const { bytes } of transport.sent) {
+    assert.equal(bytes.byteOffset, 0);
+    assert.equal(bytes.buffer.byteLength, bytes.length);
+  }
+  engine.close();
+});
+
 Deno.test("RpcEngine.request() delivers the reply once and stops retrying", () => {
   const { clock, transport, engine } = setup();
   const replies: DhtMessage[] = [];
