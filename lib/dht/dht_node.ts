@@ -110,6 +110,7 @@ import {
 } from "./listens.ts";
 import { PermanentPuts, REANNOUNCE_MARGIN_MS } from "./permanent_puts.ts";
 import { PutSender } from "./put_sender.ts";
+import { unmappedHost } from "./origin_shares.ts";
 import { MAX_REPLICATION_BACKOFF, Replication } from "./replication.ts";
 import { RoutingUpkeep } from "./routing_upkeep.ts";
 import { OUR_STORE_POLICY, type StorePolicy } from "./store_policy.ts";
@@ -992,13 +993,7 @@ export class DhtNode implements DhtClient {
   }
 }
 
-/**
- * A host as compared with the observed IP: lower case, an IPv4-mapped IPv6
- * address as its IPv4 one, an IPv6 zone left out.
- */
+/** A host as compared with the observed IP: lower case, unmapped, no IPv6 zone. */
 function plainHost(host: string): string {
-  const lower = host.toLowerCase().replace(/%.*$/, "");
-  return lower.startsWith("::ffff:") && lower.includes(".")
-    ? lower.slice("::ffff:".length)
-    : lower;
+  return unmappedHost(host.toLowerCase().replace(/%.*$/, ""));
 }
