@@ -16,9 +16,8 @@
  *
  * @module
  */
-import { lookup } from "node:dns/promises";
-import { isIP } from "node:net";
 import { parseArgs } from "node:util";
+import { resolveBootstrap } from "./bootstrap_resolver.ts";
 import { DhtNode } from "../lib/dht/dht_node.ts";
 import type { ListenEvent } from "../lib/dht/dht_client.ts";
 import type { DhtValue } from "../lib/dht/messages.ts";
@@ -199,28 +198,17 @@ export function parseCommand(args: readonly string[]): DhtCommand | "help" {
   };
 }
 
-/** Resolves host names to every address, IPv4 and IPv6 (a dual-stack node uses both). */
+/**
+ * Resolves host names to every address, IPv4 and IPv6 (a dual-stack node
+ * reaches either; a v4-only socket counts its sends to IPv6 addresses as
+ * send errors, nothing worse); names that fail are reported on stderr.
+ */
 export async function resolveAddresses(
   addresses: readonly PeerAddress[],
 ): Promise<PeerAddress[]> {
-  const resolved: PeerAddress[] = [];
-  for (const address of addresses) {
-    if (isIP(address.host) !== 0) {
-      resolved.push(address);
-      continue;
-    }
-    try {
-      // Both families: a dual-stack node reaches either (a v4-only socket
-      // counts its sends to IPv6 addresses as send errors, nothing worse).
-      const found = await lookup(address.host, { all: true });
-      for (const entry of found) {
-        resolved.push({ host: entry.address, port: address.port });
-      }
-    } catch (error) {
-      console.error(
-        `dht: cannot resolve "${address.host}": ${(error as Error).message}`,
-      );
-    }
+  const { resolved, errors } = await resolveBootstrap(addresses);
+  for (const { host, message } of errors) {
+    console.error(`dht: cannot resolve "${host}": ${message}`);
   }
   return resolved;
 }

@@ -31,6 +31,7 @@ import {
   type PeerAddress,
 } from "../lib/transport.ts";
 import { DEFAULT_BOOTSTRAP, resolveAddresses } from "./dht.ts";
+import { BootstrapResolver, resolveBootstrap } from "./bootstrap_resolver.ts";
 import { openLoopbackDaemon } from "./loopback_daemon.ts";
 import { BoundedLineReader } from "./_bounded_lines.ts";
 import {
@@ -397,11 +398,23 @@ function signalReceived(): { promise: Promise<string>; dispose(): void } {
   };
 }
 
-async function openNode(options: Options, output: Output): Promise<Daemon> {
+async function openNode(
+  options: Options,
+  output: Output,
+): Promise<{ daemon: Daemon; unresolved: PeerAddress[] }> {
   const passphrase = await readPassphrase(options);
-  const bootstrap = options.bootstrap === "none"
-    ? []
-    : await resolveAddresses(options.bootstrap);
+  const { resolved: bootstrap, unresolved, errors } =
+    options.bootstrap === "none"
+      ? { resolved: [], unresolved: [], errors: [] }
+      : await resolveBootstrap(options.bootstrap);
+  for (const { host, message } of errors) {
+    output.event(
+      "bootstrapUnresolved",
+      `cannot resolve bootstrap "${host}" (${message}): trying again in 5 s, then less often`,
+      { host, message },
+      "warn",
+    );
+  }
   const daemon = await openUdpDaemon({
     dataDir: options.dataDir,
     passphrase,
@@ -428,7 +441,7 @@ async function openNode(options: Options, output: Output): Promise<Daemon> {
       "warn",
     );
   }
-  return daemon;
+  return { daemon, unresolved };
 }
 
 function reportBootstrap(daemon: Daemon, options: Options, output: Output) {
@@ -441,7 +454,7 @@ function reportBootstrap(daemon: Daemon, options: Options, output: Output) {
     if (nodes === 0) {
       output.event(
         "bootstrap",
-        "no bootstrap peer answered within 5 s: running standalone (others can still join us)",
+        "no bootstrap peer answered within 5 s: trying again every few seconds, then every minute (others can join us meanwhile)",
         { nodes },
         "warn",
       );
@@ -573,7 +586,7 @@ async function jamiAccountOf(
 }
 
 async function runNode(options: Options, output: Output): Promise<number> {
-  const daemon = await openNode(options, output);
+  const { daemon, unresolved } = await openNode(options, output);
   let accountId = daemon.listAccounts().find((id) =>
     daemon.accountKind(id) === "dht-contacts"
   );
@@ -612,6 +625,19 @@ async function runNode(options: Options, output: Output): Promise<number> {
   );
   output.event("listening", `listening on UDP ${address}`, { address });
   reportBootstrap(daemon, options, output);
+  // Names that did not resolve (no network yet) are looked up again.
+  const resolver = new BootstrapResolver({
+    names: unresolved,
+    onResolved: (name, addresses) => {
+      const added = daemon.dht.addBootstrap(addresses);
+      output.event(
+        "bootstrapResolved",
+        `resolved bootstrap "${name.host}": ${addresses.length} address(es)`,
+        { host: name.host, addresses: addresses.map(formatAddress), added },
+      );
+    },
+  });
+  resolver.start();
   const statsTimer = output.enabled("debug")
     ? setInterval(() => {
       const stats = daemon.dht.stats();
@@ -647,6 +673,7 @@ async function runNode(options: Options, output: Output): Promise<number> {
     reason = await signal.promise;
   }
   clearInterval(statsTimer);
+  resolver.stop();
   output.event(
     "stopping",
     "stopping: goodbye to contacts, saving state…",

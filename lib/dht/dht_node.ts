@@ -113,6 +113,7 @@ import { PutSender } from "./put_sender.ts";
 import { unmappedHost } from "./origin_shares.ts";
 import { MAX_REPLICATION_BACKOFF, Replication } from "./replication.ts";
 import { RoutingUpkeep } from "./routing_upkeep.ts";
+import { BootstrapJoiner } from "./bootstrap_joiner.ts";
 import { OUR_STORE_POLICY, type StorePolicy } from "./store_policy.ts";
 
 export {
@@ -284,7 +285,7 @@ export class DhtNode implements DhtClient {
   readonly #valuePolicy?: (key: InfoHash, value: DhtValue) => boolean;
   readonly #tokens: TokenKeeper;
   readonly #proven = new ProvenAddresses();
-  readonly #bootstrap: readonly PeerAddress[];
+  readonly #joiner: BootstrapJoiner;
   readonly #maintenanceMs: number;
   readonly #transport: Transport;
   readonly #upkeep: RoutingUpkeep;
@@ -340,7 +341,21 @@ export class DhtNode implements DhtClient {
       this.#clock.now(),
       randomBytes,
     );
-    this.#bootstrap = config.bootstrap ?? [];
+    this.#joiner = new BootstrapJoiner({
+      clock: this.#clock,
+      ping: (address, onAnswer) =>
+        this.#rpc.request(address, undefined, { method: "ping" }, {
+          onReply: (reply, from) => {
+            this.#table.heard(reply.senderId, from, this.#clock.now(), true);
+            this.#retries.wake();
+            onAnswer(true);
+          },
+          onError: () => onAnswer(false),
+          onExpired: () => onAnswer(false),
+        }),
+      findSelf: (onDone) => this.findNode(this.id, onDone),
+      joined: () => this.#table.size > 0,
+    }, config.bootstrap ?? []);
     this.#maintenanceMs = config.maintenanceMs ?? 60_000;
     this.#neighbourhoodMs = config.neighbourhoodMs ?? 480_000;
     // Bootstrap already looks up our own id.
@@ -573,9 +588,7 @@ export class DhtNode implements DhtClient {
   #onReconnected(): void {
     if (!this.#running) return;
     const counts = this.#table.counts(this.#clock.now());
-    if (counts.good === 0 && this.#bootstrap.length > 0) {
-      this.bootstrap(this.#bootstrap);
-    }
+    if (counts.good === 0) this.#joiner.join();
     this.#listens.relocateAll();
     this.#permanent.refreshAll();
   }
@@ -605,7 +618,7 @@ export class DhtNode implements DhtClient {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    this.bootstrap(this.#bootstrap);
+    this.#joiner.join();
     // Nodes kept from an earlier run (importNodes): our own id is looked up
     // through them at once, without waiting for a bootstrap node (which
     // may be gone); their answers make them good.
@@ -620,6 +633,7 @@ export class DhtNode implements DhtClient {
    */
   stop(): void {
     this.#running = false;
+    this.#joiner.stop();
     this.#maintenanceTimer?.cancel();
     this.#expiryTimer?.cancel();
     this.#lookups.stop();
@@ -630,9 +644,13 @@ export class DhtNode implements DhtClient {
     this.#rpc.close();
   }
 
+  /** Adds bootstrap nodes, e.g. a name resolved late ({@link BootstrapJoiner.add}); returns how many were new. */
+  addBootstrap(addresses: readonly PeerAddress[]): number {
+    return this.#joiner.add(addresses);
+  }
+
   /**
-   * Pings `addresses` (ids unknown) and, once one answers, looks up our own
-   * id to fill the routing table.
+   * One bootstrap round, not retried ({@link BootstrapJoiner.round}).
    *
    * @param addresses Bootstrap nodes.
    * @param onDone Called with the number of nodes that answered.
@@ -641,26 +659,7 @@ export class DhtNode implements DhtClient {
     addresses: readonly PeerAddress[],
     onDone?: (answered: number) => void,
   ): void {
-    let waiting = addresses.length;
-    let answered = 0;
-    const settle = () => {
-      if (--waiting > 0) return;
-      if (answered > 0) this.findNode(this.id, () => onDone?.(answered));
-      else onDone?.(0);
-    };
-    if (addresses.length === 0) onDone?.(0);
-    for (const address of addresses) {
-      this.#rpc.request(address, undefined, { method: "ping" }, {
-        onReply: (reply, from) => {
-          this.#table.heard(reply.senderId, from, this.#clock.now(), true);
-          answered += 1;
-          this.#retries.wake();
-          settle();
-        },
-        onError: () => settle(),
-        onExpired: () => settle(),
-      });
-    }
+    this.#joiner.round(addresses, onDone);
   }
 
   #onRequest(request: DhtRequest, from: PeerAddress): void {
@@ -735,9 +734,7 @@ export class DhtNode implements DhtClient {
     this.#rpc.tick();
     this.#pushes.push(this.#store.expire(now).notices);
     this.#upkeep.maintain(now);
-    if (this.#table.size === 0 && this.#bootstrap.length > 0) {
-      this.bootstrap(this.#bootstrap);
-    }
+    if (this.#table.size === 0) this.#joiner.join();
     // Neighbourhood maintenance: our closest nodes must keep hearing from us
     // (within their 10-minute window), or they stop returning us as a good
     // node and lookups for our region miss us; and under churn we must keep
