@@ -3,7 +3,7 @@
  * its network is up (a laptop before its Wi-Fi) cannot resolve a name such
  * as `bootstrap.jami.net` and would otherwise run alone until restarted.
  * {@link BootstrapResolver} looks each name that failed up again, 5 s after
- * the start, then 10 s, 20 s … at most 5 minutes apart, until it resolves,
+ * the start, then 10 s, 20 s … at most a minute apart, until it resolves,
  * and hands the addresses to the node (`DhtNode.addBootstrap`), which joins
  * through them at once if it knows no node yet. OpenDHT's runner also
  * resolves its bootstrap names again at each of its tries.
@@ -43,7 +43,7 @@ export const systemLookup: HostLookup = async (host) =>
 /** The first wait before a name that failed is looked up again. */
 export const FIRST_RESOLVE_RETRY_MS = 5_000;
 /** The longest wait between two look-ups of a name. */
-export const MAX_RESOLVE_RETRY_MS = 5 * 60_000;
+export const MAX_RESOLVE_RETRY_MS = 60_000;
 
 /** What {@link resolveBootstrap} found. */
 export interface BootstrapResolution {
