@@ -454,7 +454,7 @@ function reportBootstrap(daemon: Daemon, options: Options, output: Output) {
     if (nodes === 0) {
       output.event(
         "bootstrap",
-        "no bootstrap peer answered within 5 s: trying again every few seconds, then every minute (others can join us meanwhile)",
+        "no bootstrap peer answered within 5 s: trying again after 2, 4 and 8 s, then every 10 s (others can join us meanwhile)",
         { nodes },
         "warn",
       );
