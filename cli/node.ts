@@ -444,7 +444,12 @@ async function openNode(
   return { daemon, unresolved };
 }
 
-function reportBootstrap(daemon: Daemon, options: Options, output: Output) {
+function reportBootstrap(
+  daemon: Daemon,
+  options: Options,
+  output: Output,
+  resolver: BootstrapResolver,
+) {
   if (options.bootstrap === "none") {
     output.event("standalone", "standalone (no bootstrap)");
     return;
@@ -452,9 +457,12 @@ function reportBootstrap(daemon: Daemon, options: Options, output: Output) {
   const timer = setTimeout(() => {
     const nodes = daemon.dht.routingTable.size;
     if (nodes === 0) {
+      const waiting = resolver.pending.length === options.bootstrap.length;
       output.event(
         "bootstrap",
-        "no bootstrap peer answered within 5 s: trying again after 2, 4 and 8 s, then every 10 s (others can join us meanwhile)",
+        waiting
+          ? "no bootstrap address yet: its name is looked up again until it resolves (others can join us meanwhile)"
+          : "no bootstrap peer answered within 5 s: trying again after 2, 4 and 8 s, then every 10 s (others can join us meanwhile)",
         { nodes },
         "warn",
       );
@@ -624,7 +632,6 @@ async function runNode(options: Options, output: Output): Promise<number> {
     },
   );
   output.event("listening", `listening on UDP ${address}`, { address });
-  reportBootstrap(daemon, options, output);
   // Names that did not resolve (no network yet) are looked up again.
   const resolver = new BootstrapResolver({
     names: unresolved,
@@ -638,6 +645,7 @@ async function runNode(options: Options, output: Output): Promise<number> {
     },
   });
   resolver.start();
+  reportBootstrap(daemon, options, output, resolver);
   const statsTimer = output.enabled("debug")
     ? setInterval(() => {
       const stats = daemon.dht.stats();
