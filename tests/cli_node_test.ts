@@ -266,6 +266,36 @@ Deno.test("deno task run: stdin that ends keeps the node running until SIGTERM; 
   });
 });
 
+Deno.test("deno task run: a bootstrap name that does not resolve is reported, and the node waits for it instead of giving up", async () => {
+  await withTempDir(async (dir) => {
+    // .invalid never resolves (RFC 6761): a machine whose network is not up.
+    const node = new Node([
+      "--data-dir",
+      `${dir}/data`,
+      "--no-passphrase",
+      "--no-console",
+      "--json",
+      "--port",
+      "0",
+      "--bootstrap",
+      "bootstrap.invalid:4222",
+    ]);
+    try {
+      await node.waitFor(
+        /"type":"bootstrapUnresolved"[^\n]*"host":"bootstrap\.invalid"/,
+      );
+      await node.waitFor(
+        /"type":"bootstrap"[^\n]*no bootstrap address yet: its name is looked up again/,
+      );
+      node.kill("SIGTERM");
+      assert.equal(await node.done, 0, node.stderr);
+    } finally {
+      node.kill("SIGKILL");
+      await node.done;
+    }
+  });
+});
+
 Deno.test("deno task run --udp-batch: refused with one clear line without --allow-ffi (the task grants none); the data directory is released", async () => {
   await withTempDir(async (dir) => {
     const args = [
