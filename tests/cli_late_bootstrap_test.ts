@@ -103,11 +103,12 @@ Deno.test({
         append: true,
       });
       const resolvedAt = performance.now();
-      await bob.waitFor(
+      const { event: resolved } = await bob.waitFor(
         "the name resolved",
         (e) => e.type === "bootstrapResolved" && e.host === "alice.test",
         { timeoutMs: 30_000 },
       );
+      assert.deepEqual(resolved.addresses, [`127.0.0.1:${port}`]);
       const { atMs } = await bob.waitFor(
         "Alice at status 1",
         (e: JsonEvent) =>
