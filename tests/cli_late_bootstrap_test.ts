@@ -16,11 +16,9 @@ import {
   type JsonEvent,
   JsonNodeProcess,
 } from "./interop/json_node_process.ts";
+import { ROOT_TESTS_REQUIRED } from "./interop/netns_topology.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const REQUIRED = Deno.env.get("CI") !== undefined ||
-  Deno.env.get("REQUIRE_OPENDHT") === "1" ||
-  Deno.env.get("REQUIRE_NETNS") === "1";
 
 async function unavailable(): Promise<string | undefined> {
   if (Deno.build.os !== "linux") return "not Linux";
@@ -38,7 +36,7 @@ async function unavailable(): Promise<string | undefined> {
 }
 
 const missing = await unavailable();
-if (missing !== undefined && REQUIRED) {
+if (missing !== undefined && ROOT_TESTS_REQUIRED) {
   throw new Error(
     `cli_late_bootstrap_test needs a mount namespace: ${missing}`,
   );

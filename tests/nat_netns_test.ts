@@ -48,12 +48,11 @@ import {
   cleanupStaleNamespaces,
   NetnsTopology,
   netnsUnavailable,
+  ROOT_TESTS_REQUIRED,
 } from "./interop/netns_topology.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const REQUIRED = Deno.env.get("CI") !== undefined ||
-  Deno.env.get("REQUIRE_OPENDHT") === "1" ||
-  Deno.env.get("REQUIRE_NETNS") === "1";
+const REQUIRED = ROOT_TESTS_REQUIRED;
 /** The whole test, from the namespaces to the last kill: 3 min. */
 const TOTAL_LIMIT_MS = 180_000;
 /** The bootstrap's UDP port, in `pub`. */

@@ -250,6 +250,15 @@ export async function cleanupStaleNamespaces(): Promise<string[]> {
 }
 
 /**
+ * Whether the tests that need root (network or mount namespaces) must run
+ * here and fail when they cannot, instead of being ignored: in CI, or with
+ * `REQUIRE_OPENDHT=1` or `REQUIRE_NETNS=1`.
+ */
+export const ROOT_TESTS_REQUIRED: boolean = Deno.env.get("CI") !== undefined ||
+  Deno.env.get("REQUIRE_OPENDHT") === "1" ||
+  Deno.env.get("REQUIRE_NETNS") === "1";
+
+/**
  * Why namespaces cannot be made here, or `undefined` when they can: tries
  * `ip netns add` and `nft` in a throwaway namespace.
  *
