@@ -13,14 +13,16 @@
  * @module
  */
 import { SecureChannel } from "../lib/channel/secure_channel.ts";
-import type { ChannelIdentity } from "../lib/channel/secure_channel_options.ts";
+import {
+  type ChannelIdentity,
+  DEFAULT_KEEPALIVE_MS,
+} from "../lib/channel/secure_channel_options.ts";
 import { useCurveOperations } from "../lib/crypto.ts";
 import { AccountKeys } from "../lib/identity/account_keys.ts";
 import { DeviceCertificate } from "../lib/identity/device_certificate.ts";
 import { DeviceKeys } from "../lib/identity/device_keys.ts";
 import { NATIVE_CURVES } from "../lib/io/native_curves.ts";
 import { rngBytes, seededRng } from "../lib/rng.ts";
-import { DEFAULT_KEEPALIVE_MS } from "../lib/channel/secure_channel_options.ts";
 import { ManualClock } from "../lib/testing/manual_clock.ts";
 import { SimulatedNetwork } from "../lib/testing/simulated_network.ts";
 import { SimulatedStreamNetwork } from "../sim/stream_network.ts";
